@@ -1,0 +1,431 @@
+#include "chat/service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace parley::chat {
+
+using presence::Event;
+using presence::Frame;
+using presence::MakeFrame;
+
+namespace {
+
+Error NotMember() { return MakeError(Errc::kForbidden, "you are not a member of this conversation"); }
+Error Unauthorized() { return MakeError(Errc::kUnauthorized, "wrong username or password"); }
+
+bool CanManage(Role r) { return r == Role::kOwner || r == Role::kAdmin; }
+
+}  // namespace
+
+Service::Service(Deps deps, Options options)
+    : d_(deps), options_(options), rate_shards_(new RateShard[kRateShards]) {}
+
+Service::~Service() = default;
+
+// ---- accounts -----------------------------------------------------------------
+
+Result<AuthSession> Service::IssueSession(User user) {
+  AuthSession s;
+  s.access_token = d_.tokens.Issue(user.id, user.username);
+  s.refresh_token = auth::NewRefreshToken();
+  s.expires_in = d_.tokens.access_ttl_s();
+  auto put = d_.store.PutRefreshToken(auth::HashToken(s.refresh_token), user.id,
+                                      d_.clock.NowMs() + int64_t{options_.refresh_ttl_s} * 1000);
+  if (!put) return put.error();
+  s.user = WithPresence(std::move(user));
+  return s;
+}
+
+Result<AuthSession> Service::Register(std::string_view username, std::string_view password,
+                                      std::string_view display_name) {
+  auto name = auth::FoldUsername(username);
+  if (!name) return std::move(name).error();
+  if (auto ok = auth::CheckPassword(password); !ok) return ok.error();
+  if (display_name.size() > 64 || !protocol::IsValidUtf8(display_name)) {
+    return MakeError(Errc::kBadRequest, "display_name must be at most 64 bytes of UTF-8");
+  }
+  auto hash = d_.hasher.Hash(password);
+  if (!hash) return std::move(hash).error();
+  auto user = d_.store.CreateUser(*name, std::string(display_name), *hash, d_.clock.NowMs());
+  if (!user) return std::move(user).error();
+  return IssueSession(std::move(user).value());
+}
+
+Result<AuthSession> Service::Login(std::string_view username, std::string_view password) {
+  std::call_once(dummy_once_, [&] {
+    auto h = d_.hasher.Hash("parley-timing-equaliser");
+    if (h) dummy_hash_ = *h;
+  });
+  auto name = auth::FoldUsername(username);
+  if (!name) return Unauthorized();
+  auto rec = d_.store.FindUserByName(*name);
+  if (!rec) {
+    if (rec.error().code != Errc::kNotFound) return std::move(rec).error();
+    d_.hasher.Verify(dummy_hash_, password);  // same cost as a real check
+    return Unauthorized();
+  }
+  if (!d_.hasher.Verify(rec->password_hash, password)) return Unauthorized();
+  return IssueSession(std::move(rec->user));
+}
+
+Result<AuthSession> Service::Refresh(std::string_view refresh_token) {
+  if (refresh_token.empty() || refresh_token.size() > 256) {
+    return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
+  }
+  auto user_id = d_.store.TakeRefreshToken(auth::HashToken(refresh_token), d_.clock.NowMs());
+  if (!user_id) return std::move(user_id).error();
+  auto user = d_.store.FindUserById(*user_id);
+  if (!user) return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
+  return IssueSession(std::move(user).value());
+}
+
+Result<auth::Claims> Service::Authenticate(std::string_view access_token) const {
+  return d_.tokens.Verify(access_token);
+}
+
+User Service::WithPresence(User user) {
+  UserId id = user.id;
+  user.online = d_.presence.Online(std::span<const UserId>(&id, 1))[0];
+  return user;
+}
+
+Result<User> Service::Me(UserId user) {
+  auto u = d_.store.FindUserById(user);
+  if (!u) return std::move(u).error();
+  return WithPresence(std::move(u).value());
+}
+
+Result<User> Service::FindByUsername(std::string_view username) {
+  auto name = auth::FoldUsername(username);
+  if (!name) return MakeError(Errc::kNotFound, "no such user");
+  auto rec = d_.store.FindUserByName(*name);
+  if (!rec) {
+    if (rec.error().code == Errc::kNotFound) {
+      return MakeError(Errc::kNotFound, "no such user '" + *name + "'");
+    }
+    return std::move(rec).error();
+  }
+  return std::move(rec->user);
+}
+
+Result<User> Service::GetUser(std::string_view username) {
+  auto u = FindByUsername(username);
+  if (!u) return u;
+  return WithPresence(std::move(u).value());
+}
+
+// ---- conversations ----------------------------------------------------------------
+
+Result<std::vector<Conversation>> Service::Conversations(UserId user) { return d_.store.ListConversations(user); }
+
+Result<Conversation> Service::RequireMember(UserId actor, ConversationId conv) {
+  auto c = d_.store.GetConversation(conv, actor);
+  if (!c) return c;
+  auto role = d_.store.GetRole(conv, actor);
+  if (!role) return std::move(role).error();
+  if (!*role) return NotMember();
+  return c;
+}
+
+Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
+                                          const std::vector<std::string>& usernames) {
+  if (title.empty() || title.size() > 200 || !protocol::IsValidUtf8(title)) {
+    return MakeError(Errc::kBadRequest, "title must be 1 to 200 bytes of UTF-8");
+  }
+  if (usernames.size() + 1 > static_cast<size_t>(options_.max_group_members)) {
+    return MakeError(Errc::kBadRequest, "too many members");
+  }
+  std::vector<UserId> members;
+  members.reserve(usernames.size());
+  for (const auto& name : usernames) {
+    auto u = FindByUsername(name);
+    if (!u) return std::move(u).error();
+    if (u->id != actor) members.push_back(u->id);
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  auto id = d_.store.CreateGroup(std::string(title), actor, members, d_.clock.NowMs());
+  if (!id) return std::move(id).error();
+  auto conv = d_.store.GetConversation(*id, actor);
+  if (!conv) return conv;
+
+  // Every member's connections (the creator's other devices too) subscribe,
+  // and each member hears once that they were added.
+  presence::EventBatch events;
+  members.push_back(actor);
+  Conversation shown = *conv;
+  for (UserId m : members) {
+    shown.read_seq = 0;
+    Event e = Event::ToUsers({m}, MakeFrame(protocol::MemberEvent(*id, m, "added", &shown)));
+    e.subscription = Event::Subscription::kSubscribe;
+    e.conv = *id;
+    events.push_back(std::move(e));
+  }
+  d_.fanout.Publish(std::move(events));
+  return conv;
+}
+
+Result<Conversation> Service::OpenDm(UserId actor, std::string_view username) {
+  auto peer = FindByUsername(username);
+  if (!peer) return std::move(peer).error();
+  if (peer->id == actor) return MakeError(Errc::kBadRequest, "a DM needs another user");
+  auto id = d_.store.GetOrCreateDm(actor, peer->id, d_.clock.NowMs());
+  if (!id) return std::move(id).error();
+  auto conv = d_.store.GetConversation(*id, actor);
+  if (!conv) return conv;
+  // Both users' connections follow the DM from now on (idempotent).
+  Event e = Event::ToUsers({actor, peer->id}, nullptr);
+  e.subscription = Event::Subscription::kSubscribe;
+  e.conv = *id;
+  presence::EventBatch events;
+  events.push_back(std::move(e));
+  d_.fanout.Publish(std::move(events));
+  return conv;
+}
+
+Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, std::string_view username) {
+  auto conv = RequireMember(actor, conv_id);
+  if (!conv) return conv;
+  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  auto role = d_.store.GetRole(conv_id, actor);
+  if (!role) return std::move(role).error();
+  if (!*role || !CanManage(**role)) return MakeError(Errc::kForbidden, "only the owner and admins add members");
+  auto user = FindByUsername(username);
+  if (!user) return std::move(user).error();
+  auto existing = d_.store.GetRole(conv_id, user->id);
+  if (!existing) return std::move(existing).error();
+  if (*existing) return d_.store.GetConversation(conv_id, actor);  // already a member: nothing changes
+  if (conv->member_count + 1 > options_.max_group_members) return MakeError(Errc::kBadRequest, "group is full");
+  if (auto ok = d_.store.AddMember(conv_id, user->id, Role::kMember); !ok) return ok.error();
+  auto updated = d_.store.GetConversation(conv_id, actor);
+  if (!updated) return updated;
+
+  presence::EventBatch events;
+  Event sub = Event::ToUsers({user->id}, nullptr);
+  sub.subscription = Event::Subscription::kSubscribe;
+  sub.conv = conv_id;
+  events.push_back(std::move(sub));
+  Conversation shown = *updated;
+  shown.read_seq = 0;
+  events.push_back(Event::ToConversation(conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown))));
+  d_.fanout.Publish(std::move(events));
+  return updated;
+}
+
+Result<void> Service::RemoveMember(UserId actor, ConversationId conv_id, std::string_view username) {
+  auto conv = RequireMember(actor, conv_id);
+  if (!conv) return conv.error();
+  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  auto user = FindByUsername(username);
+  if (!user) return user.error();
+  if (user->id == actor) return Leave(actor, conv_id);
+  auto actor_role = d_.store.GetRole(conv_id, actor);
+  if (!actor_role) return actor_role.error();
+  if (!*actor_role || !CanManage(**actor_role)) {
+    return MakeError(Errc::kForbidden, "only the owner and admins remove members");
+  }
+  auto target_role = d_.store.GetRole(conv_id, user->id);
+  if (!target_role) return target_role.error();
+  if (!*target_role) return MakeError(Errc::kNotFound, "'" + user->username + "' is not a member");
+  if (**target_role == Role::kOwner || (**target_role == Role::kAdmin && **actor_role != Role::kOwner)) {
+    return MakeError(Errc::kForbidden, "you cannot remove a member of equal or higher role");
+  }
+  auto removed = d_.store.RemoveMember(conv_id, user->id);
+  if (!removed) return removed.error();
+
+  presence::EventBatch events;
+  Frame frame = MakeFrame(protocol::MemberEvent(conv_id, user->id, "removed", nullptr));
+  events.push_back(Event::ToConversation(conv_id, frame));
+  Event unsub = Event::ToUsers({user->id}, nullptr);
+  unsub.subscription = Event::Subscription::kUnsubscribe;
+  unsub.conv = conv_id;
+  events.push_back(std::move(unsub));
+  d_.fanout.Publish(std::move(events));
+  return Ok();
+}
+
+Result<void> Service::Leave(UserId actor, ConversationId conv_id) {
+  auto conv = RequireMember(actor, conv_id);
+  if (!conv) return conv.error();
+  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  auto removed = d_.store.RemoveMember(conv_id, actor);
+  if (!removed) return removed.error();
+  presence::EventBatch events;
+  Frame frame = MakeFrame(protocol::MemberEvent(conv_id, actor, "left", nullptr));
+  events.push_back(Event::ToConversation(conv_id, frame));
+  Event unsub = Event::ToUsers({actor}, nullptr);
+  unsub.subscription = Event::Subscription::kUnsubscribe;
+  unsub.conv = conv_id;
+  events.push_back(std::move(unsub));
+  d_.fanout.Publish(std::move(events));
+  return Ok();
+}
+
+Result<MembersPage> Service::Members(UserId actor, ConversationId conv, UserId after, int limit) {
+  if (auto c = RequireMember(actor, conv); !c) return c.error();
+  limit = std::clamp(limit, 1, 1000);
+  auto members = d_.store.ListMembers(conv, after, limit + 1);
+  if (!members) return std::move(members).error();
+  MembersPage page;
+  page.members = std::move(members).value();
+  if (page.members.size() > static_cast<size_t>(limit)) {
+    page.members.resize(limit);
+    page.next = page.members.back().id;
+  }
+  return page;
+}
+
+Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv, std::optional<int64_t> before,
+                                              std::optional<int64_t> after, int limit) {
+  auto role = d_.store.GetRole(conv, actor);
+  if (!role) return std::move(role).error();
+  if (!*role) return NotMember();
+  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit));
+}
+
+Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
+  auto marker = d_.store.SetReadSeq(conv, actor, seq);
+  if (!marker) return marker.error();
+  presence::EventBatch events;
+  events.push_back(Event::ToConversation(conv, MakeFrame(protocol::ReadEvent(conv, actor, *marker))));
+  d_.fanout.Publish(std::move(events));
+  return Ok();
+}
+
+Result<std::vector<protocol::PresenceEntry>> Service::QueryPresence(const std::vector<UserId>& ids) {
+  auto users = d_.store.FindUsersByIds(ids);
+  if (!users) return std::move(users).error();
+  std::vector<UserId> found;
+  for (const auto& u : *users) found.push_back(u.id);
+  auto online = d_.presence.Online(found);
+  std::vector<protocol::PresenceEntry> out;
+  for (size_t i = 0; i < users->size(); ++i) {
+    const User& u = (*users)[i];
+    out.push_back({u.id, u.username, online[i], online[i] ? std::nullopt : u.last_seen});
+  }
+  return out;
+}
+
+// ---- hot path -------------------------------------------------------------------------
+
+Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {
+  if (request.body.empty()) return MakeError(Errc::kBadRequest, "body must not be empty");
+  if (request.body.size() > static_cast<size_t>(options_.max_body_bytes)) {
+    return MakeError(Errc::kTooLarge, "body is over " + std::to_string(options_.max_body_bytes) + " bytes");
+  }
+  if (!protocol::IsValidUtf8(request.body)) return MakeError(Errc::kBadRequest, "body must be valid UTF-8");
+  {
+    // Token bucket per user: send_burst deep, refilled at send_rate_per_s.
+    RateShard& shard = ShardOf(sender);
+    std::lock_guard lock(shard.mu);
+    TimeMs now = d_.clock.NowMs();
+    auto [it, fresh] = shard.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
+    Bucket& b = it->second;
+    b.tokens = std::min<double>(options_.send_burst, b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
+    b.updated = now;
+    if (b.tokens < 1.0) {
+      Error e = MakeError(Errc::kRateLimited, "sending too fast");
+      e.retry_after_ms = static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / options_.send_rate_per_s));
+      return e;
+    }
+    b.tokens -= 1.0;
+  }
+  return d_.log.Append(log::SendRequest{request.conv, sender, std::move(request.client_msg_id),
+                                        std::move(request.body), origin});
+}
+
+void Service::Typing(UserId user, ConversationId conv) {
+  {
+    RateShard& shard = ShardOf(user);
+    std::lock_guard lock(shard.mu);
+    TimeMs now = d_.clock.NowMs();
+    TimeMs& last = shard.typing[user][conv];
+    if (last != 0 && now - last < options_.typing_interval_ms) return;  // dropped silently
+    last = now;
+  }
+  presence::EventBatch events;
+  events.push_back(Event::ToConversation(conv, MakeFrame(protocol::TypingEvent(conv, user)), 0, user));
+  d_.fanout.Publish(std::move(events));
+}
+
+// ---- connections -------------------------------------------------------------------------
+
+void Service::PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen) {
+  auto contacts = d_.store.PresenceContacts(user, options_.presence_group_limit);
+  if (!contacts || contacts->empty()) return;
+  auto me = d_.store.FindUserById(user);
+  if (!me) return;
+  presence::EventBatch events;
+  events.push_back(Event::ToUsers(std::move(contacts).value(),
+                                  MakeFrame(protocol::PresenceEvent(user, me->username, online, last_seen))));
+  d_.fanout.Publish(std::move(events));
+}
+
+Result<std::pair<User, std::vector<Conversation>>> Service::Connect(UserId user_id, presence::SessionKey session) {
+  auto user = d_.store.FindUserById(user_id);
+  if (!user) return std::move(user).error();
+  auto convs = d_.store.ListConversations(user_id);
+  if (!convs) return std::move(convs).error();
+  if (d_.presence.AddSession(user_id, session)) PublishPresence(user_id, true, std::nullopt);
+  user->online = true;
+  return std::make_pair(std::move(user).value(), std::move(convs).value());
+}
+
+void Service::Disconnect(UserId user, presence::SessionKey session) {
+  if (!d_.presence.RemoveSession(user, session)) return;
+  TimeMs now = d_.clock.NowMs();
+  (void)d_.store.SetLastSeen(user, now);
+  PublishPresence(user, false, now);
+}
+
+Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello) {
+  ResumePlan plan;
+  auto convs = d_.store.ListConversations(user);
+  if (!convs) return std::move(convs).error();
+  std::unordered_map<ConversationId, int64_t> asked(hello.last_seq.begin(), hello.last_seq.end());
+  for (const Conversation& c : *convs) {
+    int64_t from;
+    if (auto it = asked.find(c.id); it != asked.end()) {
+      from = it->second;
+    } else if (hello.all) {
+      from = 0;
+    } else {
+      continue;
+    }
+    if (from >= c.last_seq) continue;
+    ResumePlan::Conv rc{c.id, std::nullopt, {}};
+    int64_t missed = c.last_seq - from;
+    int64_t start = from;
+    if (missed > options_.resume_limit) {
+      start = c.last_seq - options_.resume_limit;
+      rc.gap = std::make_pair(from + 1, start);
+    }
+    // Pages of at most 500 (the store's cap) up to the last_seq seen above;
+    // anything newer arrives as live events.
+    while (start < c.last_seq) {
+      auto page = d_.store.History(c.id, c.last_seq + 1, start, protocol::kMaxHistoryLimit);
+      if (!page) return std::move(page).error();
+      if (page->empty()) break;
+      start = page->back().seq;
+      for (auto& m : *page) rc.messages.push_back(std::move(m));
+    }
+    plan.conversations.push_back(std::move(rc));
+  }
+  auto contacts = d_.store.PresenceContacts(user, options_.presence_group_limit);
+  if (!contacts) return std::move(contacts).error();
+  auto online = d_.presence.Online(*contacts);
+  std::vector<UserId> up;
+  for (size_t i = 0; i < contacts->size(); ++i) {
+    if (online[i]) up.push_back((*contacts)[i]);
+  }
+  if (!up.empty()) {
+    auto users = d_.store.FindUsersByIds(up);
+    if (!users) return std::move(users).error();
+    for (const User& u : *users) plan.presence_frames.push_back(protocol::PresenceEvent(u.id, u.username, true, std::nullopt));
+  }
+  return plan;
+}
+
+}  // namespace parley::chat

@@ -1,0 +1,153 @@
+#pragma once
+// chat::Service: the one narrow door between the transport and the domain.
+// The gateway (HTTP and WebSocket) sees only this class and the DeliverySink
+// it implements; the service sees only backend interfaces (store, message
+// log, fan-out, presence registry). No Asio, no SQL here, so the whole domain
+// is testable without sockets.
+//
+// Threading: every method is thread-safe. Methods marked "blocking" touch the
+// store or hash passwords: call them from a blocking worker, never from an io
+// thread. The others are cheap and may run on an io thread.
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "auth/auth.h"
+#include "common/clock.h"
+#include "common/model.h"
+#include "common/result.h"
+#include "log/message_log.h"
+#include "presence/fanout.h"
+#include "presence/presence_registry.h"
+#include "protocol/frames.h"
+#include "store/store.h"
+
+namespace parley::chat {
+
+struct Options {
+  int max_body_bytes = 4096;
+  double send_rate_per_s = 50;
+  int send_burst = 500;
+  int resume_limit = 1000;
+  int presence_group_limit = 200;
+  int typing_interval_ms = 3000;
+  int max_group_members = 10000;
+  int refresh_ttl_s = 30 * 24 * 3600;
+  int64_t node_id = 1;
+};
+
+struct Deps {
+  store::Store& store;
+  log::MessageLog& log;
+  presence::FanOut& fanout;
+  presence::PresenceRegistry& presence;
+  const auth::TokenIssuer& tokens;
+  const auth::PasswordHasher& hasher;
+  const Clock& clock;
+};
+
+// What register, login and refresh answer (PROTOCOL.md `Session`).
+struct AuthSession {
+  User user;
+  std::string access_token;
+  std::string refresh_token;
+  int expires_in = 0;
+};
+
+struct MembersPage {
+  std::vector<Member> members;
+  std::optional<UserId> next;  // cursor for the next page, if any
+};
+
+// What a connection sends right after `welcome` (PROTOCOL.md "Opening"):
+// per conversation an optional gap and the missed messages, then presence.
+struct ResumePlan {
+  struct Conv {
+    ConversationId conv;
+    std::optional<std::pair<int64_t, int64_t>> gap;  // inclusive from..to
+    std::vector<Message> messages;                   // ascending
+  };
+  std::vector<Conv> conversations;
+  std::vector<std::string> presence_frames;  // one per online contact
+};
+
+class Service {
+ public:
+  Service(Deps deps, Options options);
+  ~Service();
+
+  // --- accounts (blocking) ---------------------------------------------------
+  Result<AuthSession> Register(std::string_view username, std::string_view password,
+                               std::string_view display_name);
+  Result<AuthSession> Login(std::string_view username, std::string_view password);
+  Result<AuthSession> Refresh(std::string_view refresh_token);
+  // Cheap: verifies an access token's signature and expiry.
+  Result<auth::Claims> Authenticate(std::string_view access_token) const;
+  Result<User> Me(UserId user);
+  Result<User> GetUser(std::string_view username);
+
+  // --- conversations (blocking) ---------------------------------------------
+  Result<std::vector<Conversation>> Conversations(UserId user);
+  Result<Conversation> CreateGroup(UserId actor, std::string_view title,
+                                   const std::vector<std::string>& usernames);
+  Result<Conversation> OpenDm(UserId actor, std::string_view username);
+  Result<Conversation> AddMember(UserId actor, ConversationId conv, std::string_view username);
+  Result<void> RemoveMember(UserId actor, ConversationId conv, std::string_view username);
+  Result<void> Leave(UserId actor, ConversationId conv);
+  Result<MembersPage> Members(UserId actor, ConversationId conv, UserId after, int limit);
+  Result<std::vector<Message>> History(UserId actor, ConversationId conv, std::optional<int64_t> before,
+                                       std::optional<int64_t> after, int limit);
+  Result<void> MarkRead(UserId actor, ConversationId conv, int64_t seq);
+  Result<std::vector<protocol::PresenceEntry>> QueryPresence(const std::vector<UserId>& users);
+
+  // --- the hot path (cheap, io thread) ------------------------------------------
+  // Checks the body and the sender's rate, then appends to the message log.
+  // The `sent` answer (or an error) reaches `origin` through fan-out after
+  // the sequencer commits.
+  Result<void> Send(UserId sender, protocol::SendReq request, const log::Origin& origin);
+  // Publishes a typing event to the other members, at most once per
+  // typing_interval_ms per user and conversation. The caller has checked
+  // membership (the connection's subscriptions).
+  void Typing(UserId user, ConversationId conv);
+
+  // --- connections (blocking) -----------------------------------------------------
+  // Registers a session; the user's contacts see them online if it is the first.
+  // Returns the user and their conversations for `welcome`.
+  Result<std::pair<User, std::vector<Conversation>>> Connect(UserId user, presence::SessionKey session);
+  void Disconnect(UserId user, presence::SessionKey session);
+  // Called after the connection subscribed to its conversations (so nothing
+  // committed in between is missed): what it missed, and who is online.
+  Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello);
+
+  const Options& options() const { return options_; }
+
+ private:
+  Result<AuthSession> IssueSession(User user);
+  Result<User> FindByUsername(std::string_view username);
+  Result<Conversation> RequireMember(UserId actor, ConversationId conv);
+  void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
+  User WithPresence(User user);
+
+  struct Bucket {
+    double tokens = 0;
+    TimeMs updated = 0;
+  };
+  struct RateShard {
+    std::mutex mu;
+    std::unordered_map<UserId, Bucket> buckets;
+    std::unordered_map<UserId, std::unordered_map<ConversationId, TimeMs>> typing;
+  };
+  RateShard& ShardOf(UserId u) { return rate_shards_[static_cast<uint64_t>(u.value) % kRateShards]; }
+  static constexpr size_t kRateShards = 64;
+
+  Deps d_;
+  Options options_;
+  std::unique_ptr<RateShard[]> rate_shards_;
+  std::string dummy_hash_;  // verified against for unknown users, so timing does not tell
+  std::once_flag dummy_once_;
+};
+
+}  // namespace parley::chat

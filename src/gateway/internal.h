@@ -1,0 +1,162 @@
+#pragma once
+// Gateway internals shared by its two Beast translation units (listener.cc:
+// accept + HTTP; ws_session.cc: WebSocket). Not part of the public API.
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "chat/service.h"
+#include "gateway/gateway.h"
+#include "gateway/http_api.h"
+#include "metrics/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+namespace parley::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+class WsSession;
+struct Shard;
+
+// Which of this shard's connections follow which conversation and user.
+// Touched only on the shard's io thread.
+class Hub {
+ public:
+  void Add(WsSession* s);
+  void Remove(WsSession* s);
+  void Subscribe(WsSession* s, ConversationId conv);
+  void Unsubscribe(WsSession* s, ConversationId conv);
+  void Dispatch(const presence::EventBatch& batch);
+  std::vector<WsSession*> All() const;
+
+ private:
+  std::unordered_map<uint64_t, WsSession*> by_id_;
+  std::unordered_map<UserId, std::vector<WsSession*>> by_user_;
+  std::unordered_map<ConversationId, std::vector<WsSession*>> by_conv_;
+};
+
+// One io thread: its io_context, acceptor, and hub.
+struct Shard {
+  explicit Shard(uint32_t i) : index(i), acceptor(ioc) {}
+  uint32_t index;
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor;
+  Hub hub;
+  std::thread thread;
+};
+
+struct Gateway::Impl {
+  Impl(Options o, chat::Service& s, metrics::Metrics& m, ReadyProbe r)
+      : options(std::move(o)), service(s), metrics(m), api(s, m, std::move(r), options.web_root),
+        blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
+
+  void Accept(Shard& shard);
+  // Runs `work` on a blocking worker; its result comes back on `shard`.
+  template <class Work, class Done>
+  void Blocking(Shard& shard, Work work, Done done) {
+    asio::post(blocking, [&shard, work = std::move(work), done = std::move(done)]() mutable {
+      auto result = work();
+      asio::post(shard.ioc, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+    });
+  }
+
+  Options options;
+  chat::Service& service;
+  metrics::Metrics& metrics;
+  HttpApi api;
+  asio::thread_pool blocking;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::atomic<int> open_connections{0};  // HTTP and WebSocket
+  std::atomic<int> ws_connections{0};
+  std::atomic<uint64_t> next_session{1};
+  std::atomic<bool> stopping{false};
+};
+
+// Starts the WebSocket session of an upgraded HTTP request.
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream,
+                    http::request<http::string_body> request);
+
+// One WebSocket connection: one reader, one writer, one bounded queue of
+// shared frames. Lives on its shard's io thread for life; kept alive by its
+// pending operations (shared_from_this), referenced by the hub while open.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream);
+  ~WsSession();
+
+  void Start(http::request<http::string_body> request);
+
+  uint64_t id() const { return id_; }
+  UserId user() const { return user_; }
+  const std::unordered_set<ConversationId>& subscriptions() const { return subs_; }
+  std::unordered_set<ConversationId>& subscriptions() { return subs_; }
+
+  // Hub delivery: queues `frame` (or holds it while resuming).
+  void DeliverEvent(const presence::Event& event);
+  void Enqueue(presence::Frame frame);
+  void Close(uint16_t code, const char* reason);
+
+ private:
+  void OnAccept(beast::error_code ec);
+  void DoRead();
+  void OnRead(beast::error_code ec, size_t bytes);
+  void HandleText(std::string_view text);
+  void OnHello(int64_t re, protocol::HelloReq hello);
+  void FinishResume(Result<chat::ResumePlan> plan);
+  void Handle(int64_t re, protocol::Request& request);
+  void Answer(int64_t re, Result<std::string> frame);
+  bool TooManyRateLimited();
+  void DoWrite();
+  void OnWrite(beast::error_code ec, size_t bytes);
+  void DoClose();
+  void Teardown();
+
+  Gateway::Impl& gw_;
+  Shard& shard_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer timer_;  // hello deadline, then the close deadline
+  uint64_t id_;
+  UserId user_;
+  bool hello_seen_ = false;
+  bool authed_ = false;
+  bool registered_ = false;
+  bool resuming_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool torn_down_ = false;
+  uint16_t close_code_ = 0;
+  const char* close_reason_ = "";
+  int bad_frames_in_row_ = 0;
+  int64_t rate_window_start_ = 0;
+  int rate_limited_in_window_ = 0;
+  std::unordered_set<ConversationId> subs_;
+  std::deque<presence::Frame> queue_;
+  int64_t queued_bytes_ = 0;
+  // Live events that arrive while the resume is being sent.
+  std::vector<std::pair<int64_t, presence::Frame>> held_;           // (seq, frame)
+  std::vector<ConversationId> held_conv_;
+};
+
+}  // namespace parley::gateway

@@ -1,0 +1,190 @@
+// The HTTP half of the gateway: acceptors (one per io thread, SO_REUSEPORT),
+// HTTP sessions, WebSocket upgrade, and the Gateway's lifecycle.
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/url/parse.hpp>
+
+#include "common/logging.h"
+#include "gateway/internal.h"
+
+namespace parley::gateway {
+namespace {
+
+std::shared_ptr<spdlog::logger>& Log() {
+  static auto log = Logger("gateway");
+  return log;
+}
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// One HTTP connection: reads requests one at a time (keep-alive), answers API
+// calls from a blocking worker, and hands a WebSocket upgrade to WsSession.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket, bool over_limit)
+      : gw_(gw), shard_(shard), stream_(std::move(socket)), over_limit_(over_limit) {
+    ++gw_.open_connections;
+  }
+  ~HttpSession() { --gw_.open_connections; }
+
+  void Run() { DoRead(); }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(static_cast<uint64_t>(gw_.options.max_http_body_bytes));
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return Shutdown();
+    if (ec == http::error::body_limit) {
+      return Reply(HttpStatus(Errc::kTooLarge), ErrorJson(Errc::kTooLarge, "request body too large"), false);
+    }
+    if (ec) return;  // timeout, reset, garbage: just drop the connection
+    http::request<http::string_body> req = parser_->release();
+    version_ = req.version();
+    if (over_limit_) {
+      return Reply(503, ErrorJson(Errc::kUnavailable, "server at its connection limit; try again later"), false);
+    }
+    if (websocket::is_upgrade(req)) {
+      auto url = boost::urls::parse_origin_form(req.target());
+      if (url && url->path() == "/v1/ws") {
+        return StartWebSocket(gw_, shard_, std::move(stream_), std::move(req));
+      }
+      return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
+    }
+    ApiRequest api{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
+                   std::string(req[http::field::authorization])};
+    bool keep_alive = req.keep_alive() && !gw_.stopping.load();
+    bool head = req.method() == http::verb::head;
+    Gateway::Impl& gw = gw_;
+    gw_.Blocking(
+        shard_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
+        [self = shared_from_this(), keep_alive, head](ApiResponse r) {
+          if (head) r.body.clear();
+          self->Reply(r.status, std::move(r.body), keep_alive, r.content_type);
+        });
+  }
+
+  static std::string ErrorJson(Errc code, const char* message) {
+    return std::string(R"({"error":{"code":")") + std::string(ErrcName(code)) + R"(","message":")" + message + "\"}}";
+  }
+
+  void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json") {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
+    res->set(http::field::server, "parley");
+    if (!type.empty() && status != 204) res->set(http::field::content_type, type);
+    res->set(http::field::cache_control, "no-store");
+    res->body() = std::move(body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+      if (ec) return;
+      if (!keep_alive) return self->Shutdown();
+      self->DoRead();
+    });
+  }
+
+  void Shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  Gateway::Impl& gw_;
+  Shard& shard_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  unsigned version_ = 11;
+  bool over_limit_;
+};
+
+}  // namespace
+
+void Gateway::Impl::Accept(Shard& shard) {
+  shard.acceptor.async_accept(shard.ioc, [this, &shard](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !shard.acceptor.is_open()) return;
+      Log()->warn("accept failed: {}", ec.message());  // e.g. out of file descriptors
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      bool over = open_connections.load() >= options.max_connections;
+      std::make_shared<HttpSession>(*this, shard, std::move(socket), over)->Run();
+    }
+    Accept(shard);
+  });
+}
+
+Gateway::Gateway(Options options, chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready)
+    : impl_(std::make_unique<Impl>(std::move(options), service, metrics, std::move(ready))) {}
+
+Gateway::~Gateway() { Shutdown(std::chrono::milliseconds(0)); }
+
+Result<uint16_t> Gateway::Start() {
+  Impl& gw = *impl_;
+  int threads = gw.options.threads > 0 ? gw.options.threads : 1;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(gw.options.host, ec);
+  if (ec) return MakeError(Errc::kBadRequest, "bad listen address '" + gw.options.host + "'");
+  uint16_t port = gw.options.port;
+  for (int i = 0; i < threads; ++i) {
+    auto shard = std::make_unique<Shard>(static_cast<uint32_t>(i));
+    tcp::endpoint ep(address, port);
+    auto& a = shard->acceptor;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.set_option(ReusePort(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return MakeError(Errc::kUnavailable, "cannot listen on " + gw.options.host + ":" + std::to_string(port) +
+                                               ": " + ec.message());
+    }
+    port = a.local_endpoint().port();  // with port 0, the next shards share the chosen one
+    gw.shards.push_back(std::move(shard));
+  }
+  for (auto& shard : gw.shards) {
+    gw.Accept(*shard);
+    shard->thread = std::thread([s = shard.get()] {
+      auto guard = asio::make_work_guard(s->ioc);
+      s->ioc.run();
+    });
+  }
+  return port;
+}
+
+void Gateway::Shutdown(std::chrono::milliseconds grace) {
+  Impl& gw = *impl_;
+  if (gw.stopping.exchange(true)) return;
+  for (auto& shard : gw.shards) {
+    asio::post(shard->ioc, [s = shard.get()] {
+      beast::error_code ec;
+      s->acceptor.close(ec);
+      for (WsSession* session : s->hub.All()) session->Close(1001, "server going away");
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (gw.ws_connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  gw.blocking.join();
+  for (auto& shard : gw.shards) shard->ioc.stop();
+  for (auto& shard : gw.shards) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
+}
+
+void Gateway::Deliver(std::shared_ptr<const presence::EventBatch> batch) {
+  // One posted task per io thread per batch, never one per recipient.
+  for (auto& shard : impl_->shards) {
+    asio::post(shard->ioc, [batch, s = shard.get()] { s->hub.Dispatch(*batch); });
+  }
+}
+
+}  // namespace parley::gateway

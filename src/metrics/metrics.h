@@ -1,0 +1,47 @@
+#pragma once
+// The server's Prometheus metrics: one registry, the families named once
+// here, served as text at /metrics. Counters and gauges are atomics inside
+// prometheus-cpp, so any thread may update them.
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace parley::metrics {
+
+class Metrics {
+  // Declared first: the references below point into families it owns.
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  Metrics();
+  ~Metrics();
+
+  prometheus::Gauge& connections;          // open WebSocket connections
+  prometheus::Counter& connections_total;  // accepted WebSocket connections
+  prometheus::Counter& messages_in;        // sends accepted into the log
+  prometheus::Counter& messages_out;       // frames written to sockets
+  prometheus::Counter& http_requests;
+  prometheus::Histogram& commit_batch_size;
+  prometheus::Histogram& commit_seconds;
+  prometheus::Counter& commit_errors;
+  prometheus::Gauge& fanout_queue_bytes;   // bytes queued for writing, all connections
+  prometheus::Counter& slow_consumers;     // connections closed with 4009
+
+  // Counts an error answer by its wire code ("bad_request", ...).
+  void CountError(std::string_view code);
+  // Prometheus text exposition format.
+  std::string Serialize() const;
+
+ private:
+  struct Families;
+  std::unique_ptr<Families> families_;
+};
+
+}  // namespace parley::metrics

@@ -1,0 +1,84 @@
+#pragma once
+// Fan-out: how committed messages and other events reach the connections of
+// the members, wherever they are. Publishing costs one call per event, never
+// one per member: a node delivers an event to its own local connections
+// (DeliverySink, implemented by the gateway). Best-effort by design: a lost
+// event never loses a message, because clients fill seq gaps from the store.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+#include "log/message_log.h"
+
+namespace parley::presence {
+
+// One serialized frame, shared by every recipient's write queue.
+using Frame = std::shared_ptr<const std::string>;
+
+inline Frame MakeFrame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+
+struct Event {
+  enum class Target : uint8_t {
+    kConversation,  // every connection subscribed to `conv` (but `exclude`'s)
+    kUsers,         // every connection of each of `users`
+    kSession,       // the one connection `origin` names (answers to sends)
+  };
+  // What the target connections change in their subscriptions before the
+  // frame is delivered (membership changes): subscribe to or drop `conv`.
+  enum class Subscription : uint8_t { kNone, kSubscribe, kUnsubscribe };
+
+  Target target = Target::kConversation;
+  Subscription subscription = Subscription::kNone;
+  ConversationId conv;
+  int64_t seq = 0;             // for `message` events: lets a resuming connection drop overlaps
+  UserId exclude;              // kConversation: skip this user's connections (typing)
+  std::vector<UserId> users;   // kUsers
+  log::Origin origin;          // kSession
+  Frame frame;                 // may be null for a pure subscription change
+
+  static Event ToConversation(ConversationId c, Frame f, int64_t seq = 0, UserId exclude = UserId()) {
+    Event e;
+    e.conv = c;
+    e.frame = std::move(f);
+    e.seq = seq;
+    e.exclude = exclude;
+    return e;
+  }
+  static Event ToUsers(std::vector<UserId> u, Frame f) {
+    Event e;
+    e.target = Target::kUsers;
+    e.users = std::move(u);
+    e.frame = std::move(f);
+    return e;
+  }
+  static Event ToSession(const log::Origin& o, Frame f) {
+    Event e;
+    e.target = Target::kSession;
+    e.origin = o;
+    e.frame = std::move(f);
+    return e;
+  }
+};
+
+using EventBatch = std::vector<Event>;
+
+// Implemented by the gateway: delivers a batch to this node's connections.
+// Called from any thread; must not block.
+class DeliverySink {
+ public:
+  virtual ~DeliverySink() = default;
+  virtual void Deliver(std::shared_ptr<const EventBatch> batch) = 0;
+};
+
+class FanOut {
+ public:
+  virtual ~FanOut() = default;
+  // Where this node's share of every published event goes. Set once at start-up.
+  virtual void SetSink(DeliverySink* sink) = 0;
+  // Publishes a batch, in order. Thread-safe, non-blocking.
+  virtual void Publish(EventBatch batch) = 0;
+};
+
+}  // namespace parley::presence

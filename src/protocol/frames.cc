@@ -1,0 +1,354 @@
+#include "protocol/frames.h"
+
+#include <boost/json.hpp>
+
+namespace parley::protocol {
+namespace json = boost::json;
+
+namespace {
+
+Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
+
+// Field readers: each returns an Error naming the field when it is missing or
+// of the wrong type, so a client always learns what was wrong.
+Result<std::string> GetString(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return Bad(std::string("missing field '") + std::string(key) + "'");
+  if (!v->is_string()) return Bad(std::string("field '") + std::string(key) + "' must be a string");
+  return std::string(v->get_string());
+}
+
+std::optional<int64_t> AsInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_double()) {
+    double d = v.get_double();
+    if (d >= -9.0e15 && d <= 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d) return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+Result<int64_t> GetInt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return Bad(std::string("missing field '") + std::string(key) + "'");
+  auto i = AsInt(*v);
+  if (!i) return Bad(std::string("field '") + std::string(key) + "' must be an integer");
+  return *i;
+}
+
+Result<std::optional<int64_t>> GetOptionalSeq(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::optional<int64_t>();
+  auto i = AsInt(*v);
+  if (!i || *i < 0) return Bad(std::string("field '") + std::string(key) + "' must be a non-negative integer");
+  return std::optional<int64_t>(*i);
+}
+
+template <class IdT>
+std::optional<IdT> ParseIdValue(const json::value& v) {
+  if (v.is_string()) return IdT::Parse(v.get_string());
+  if (auto i = AsInt(v); i && *i > 0) return IdT(*i);
+  return std::nullopt;
+}
+
+Result<ConversationId> GetConv(const json::object& o) {
+  const json::value* v = o.if_contains("conv");
+  if (!v) return Bad("missing field 'conv'");
+  auto id = ParseIdValue<ConversationId>(*v);
+  if (!id) return Bad("field 'conv' must be a conversation id (a string of digits)");
+  return *id;
+}
+
+Result<Request> ParseRequest(std::string_view type, const json::object& o) {
+  if (type == "send") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    auto cmid = GetString(o, "client_msg_id");
+    if (!cmid) return std::move(cmid).error();
+    if (cmid->empty() || cmid->size() > 128) return Bad("client_msg_id must be 1 to 128 bytes");
+    auto body = GetString(o, "body");
+    if (!body) return std::move(body).error();
+    return Request(SendReq{*conv, std::move(*cmid), std::move(*body)});
+  }
+  if (type == "history") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    HistoryReq r{*conv, {}, {}, kDefaultHistoryLimit};
+    auto before = GetOptionalSeq(o, "before");
+    if (!before) return std::move(before).error();
+    auto after = GetOptionalSeq(o, "after");
+    if (!after) return std::move(after).error();
+    r.before = *before;
+    r.after = *after;
+    if (const json::value* l = o.if_contains("limit"); l && !l->is_null()) {
+      auto limit = AsInt(*l);
+      if (!limit || *limit < 1) return Bad("field 'limit' must be a positive integer");
+      r.limit = static_cast<int>(std::min<int64_t>(*limit, kMaxHistoryLimit));
+    }
+    return Request(r);
+  }
+  if (type == "read") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    auto seq = GetInt(o, "seq");
+    if (!seq) return std::move(seq).error();
+    if (*seq < 0) return Bad("field 'seq' must be non-negative");
+    return Request(ReadReq{*conv, *seq});
+  }
+  if (type == "typing") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    return Request(TypingReq{*conv});
+  }
+  if (type == "create_group") {
+    auto title = GetString(o, "title");
+    if (!title) return std::move(title).error();
+    CreateGroupReq r{std::move(*title), {}};
+    const json::value* m = o.if_contains("members");
+    if (m && !m->is_null()) {
+      if (!m->is_array()) return Bad("field 'members' must be an array of usernames");
+      for (const auto& u : m->get_array()) {
+        if (!u.is_string()) return Bad("field 'members' must be an array of usernames");
+        r.members.emplace_back(u.get_string());
+      }
+    }
+    return Request(std::move(r));
+  }
+  if (type == "dm") {
+    auto username = GetString(o, "username");
+    if (!username) return std::move(username).error();
+    return Request(DmReq{std::move(*username)});
+  }
+  if (type == "add_member" || type == "remove_member") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    auto username = GetString(o, "username");
+    if (!username) return std::move(username).error();
+    return Request(MemberReq{*conv, std::move(*username), type == "add_member"});
+  }
+  if (type == "leave") {
+    auto conv = GetConv(o);
+    if (!conv) return std::move(conv).error();
+    return Request(LeaveReq{*conv});
+  }
+  if (type == "presence") {
+    const json::value* u = o.if_contains("users");
+    if (!u || !u->is_array()) return Bad("field 'users' must be an array of user ids");
+    const auto& arr = u->get_array();
+    if (arr.size() > static_cast<size_t>(kMaxPresenceQuery)) {
+      return Bad("at most 500 users per presence request");
+    }
+    PresenceReq r;
+    for (const auto& v : arr) {
+      auto id = ParseIdValue<UserId>(v);
+      if (!id) return Bad("field 'users' must hold user ids (strings of digits)");
+      r.users.push_back(*id);
+    }
+    return Request(std::move(r));
+  }
+  if (type == "ping") return Request(PingReq{});
+  if (type == "hello") {
+    auto token = GetString(o, "token");
+    if (!token) return std::move(token).error();
+    HelloReq r{std::move(*token), {}, false};
+    if (const json::value* ls = o.if_contains("last_seq"); ls && !ls->is_null()) {
+      if (ls->is_string() && ls->get_string() == "all") {
+        r.all = true;
+      } else if (ls->is_object()) {
+        for (const auto& kv : ls->get_object()) {
+          auto conv = ConversationId::Parse(kv.key());
+          auto seq = AsInt(kv.value());
+          if (!conv || !seq || *seq < 0) return Bad("last_seq must map conversation ids to seqs");
+          r.last_seq.emplace_back(*conv, *seq);
+        }
+      } else {
+        return Bad("last_seq must be an object or \"all\"");
+      }
+    }
+    return Request(std::move(r));
+  }
+  return Bad("unknown request type '" + std::string(type.substr(0, 64)) + "'");
+}
+
+std::string Serialize(const json::object& o) { return json::serialize(o); }
+
+json::value OptTime(const std::optional<TimeMs>& t) { return t ? json::value(*t) : json::value(nullptr); }
+
+}  // namespace
+
+Parsed ParseClientFrame(std::string_view text) {
+  Parsed out;
+  json::parse_options opts;
+  opts.max_depth = 16;
+  std::error_code ec;
+  unsigned char buf[4096];
+  json::monotonic_resource mr(buf, sizeof(buf));
+  json::value v = json::parse(text, ec, &mr, opts);
+  if (ec) {
+    out.not_json = true;
+    out.error = Bad("frame is not valid JSON: " + ec.message());
+    return out;
+  }
+  if (!v.is_object()) {
+    out.error = Bad("a frame must be a JSON object");
+    return out;
+  }
+  const json::object& o = v.get_object();
+  if (const json::value* id = o.if_contains("id")) out.id = AsInt(*id);
+  const json::value* type = o.if_contains("type");
+  if (!type || !type->is_string()) {
+    out.error = Bad("missing field 'type'");
+    return out;
+  }
+  auto r = ParseRequest(type->get_string(), o);
+  if (r) {
+    out.request = std::move(r).value();
+  } else {
+    out.error = std::move(r).error();
+  }
+  return out;
+}
+
+json::object ToJson(const User& user) {
+  return {{"id", user.id.ToString()},
+          {"username", user.username},
+          {"display_name", user.display_name},
+          {"online", user.online},
+          {"last_seen", OptTime(user.last_seen)}};
+}
+
+json::object ToJson(const Member& member) {
+  return {{"id", member.id.ToString()}, {"username", member.username}, {"role", RoleName(member.role)}};
+}
+
+json::object ToJson(const Conversation& conv) {
+  json::array members;
+  members.reserve(conv.members.size());
+  for (const auto& m : conv.members) members.push_back(ToJson(m));
+  return {{"id", conv.id.ToString()},
+          {"kind", KindName(conv.kind)},
+          {"title", conv.title ? json::value(*conv.title) : json::value(nullptr)},
+          {"member_count", conv.member_count},
+          {"members", std::move(members)},
+          {"last_seq", conv.last_seq},
+          {"read_seq", conv.read_seq},
+          {"unread", conv.unread()}};
+}
+
+json::object ToJson(const Message& m) {
+  return {{"conv", m.conv.ToString()}, {"seq", m.seq},   {"id", m.id.ToString()},
+          {"sender", m.sender.ToString()}, {"body", m.body}, {"ts", m.ts},
+          {"client_msg_id", m.client_msg_id}};
+}
+
+json::object ErrorBody(const Error& error) {
+  return {{"error", {{"code", ErrcName(error.code)}, {"message", error.message}}}};
+}
+
+std::string WelcomeFrame(int64_t re, const User& user, std::string_view session, int heartbeat_ms,
+                         const std::vector<Conversation>& conversations) {
+  json::array convs;
+  convs.reserve(conversations.size());
+  for (const auto& c : conversations) convs.push_back(ToJson(c));
+  return Serialize({{"re", re},
+                    {"type", "welcome"},
+                    {"user", ToJson(user)},
+                    {"session", session},
+                    {"heartbeat_ms", heartbeat_ms},
+                    {"conversations", std::move(convs)}});
+}
+
+std::string SentFrame(int64_t re, const Message& m) {
+  return Serialize({{"re", re}, {"type", "sent"}, {"conv", m.conv.ToString()}, {"seq", m.seq},
+                    {"id", m.id.ToString()}, {"ts", m.ts}});
+}
+
+std::string MessageEvent(const Message& m) {
+  json::object o = ToJson(m);
+  o.emplace("type", "message");
+  return Serialize(o);
+}
+
+std::string HistoryFrame(int64_t re, ConversationId conv, const std::vector<Message>& messages) {
+  json::array arr;
+  arr.reserve(messages.size());
+  for (const auto& m : messages) arr.push_back(ToJson(m));
+  return Serialize({{"re", re}, {"type", "history"}, {"conv", conv.ToString()}, {"messages", std::move(arr)}});
+}
+
+std::string OkFrame(int64_t re) { return Serialize({{"re", re}, {"type", "ok"}}); }
+
+std::string PongFrame(int64_t re, TimeMs ts) { return Serialize({{"re", re}, {"type", "pong"}, {"ts", ts}}); }
+
+std::string ConversationFrame(int64_t re, const Conversation& conv) {
+  return Serialize({{"re", re}, {"type", "conversation"}, {"conversation", ToJson(conv)}});
+}
+
+std::string ErrorFrame(std::optional<int64_t> re, const Error& error) {
+  json::object o;
+  if (re) o.emplace("re", *re);
+  o.emplace("type", "error");
+  o.emplace("code", ErrcName(error.code));
+  o.emplace("message", error.message);
+  if (error.code == Errc::kRateLimited) o.emplace("retry_after_ms", error.retry_after_ms);
+  return Serialize(o);
+}
+
+std::string GapEvent(ConversationId conv, int64_t from_seq, int64_t to_seq) {
+  return Serialize({{"type", "gap"}, {"conv", conv.ToString()}, {"from_seq", from_seq}, {"to_seq", to_seq}});
+}
+
+std::string TypingEvent(ConversationId conv, UserId user) {
+  return Serialize({{"type", "typing"}, {"conv", conv.ToString()}, {"user", user.ToString()}});
+}
+
+std::string ReadEvent(ConversationId conv, UserId user, int64_t seq) {
+  return Serialize({{"type", "read"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"seq", seq}});
+}
+
+std::string PresenceEvent(UserId user, std::string_view username, bool online, std::optional<TimeMs> last_seen) {
+  return Serialize({{"type", "presence"}, {"user", user.ToString()}, {"username", username},
+                    {"online", online}, {"last_seen", OptTime(last_seen)}});
+}
+
+std::string MemberEvent(ConversationId conv, UserId user, std::string_view action, const Conversation* conversation) {
+  json::object o{{"type", "member"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"action", action}};
+  if (conversation) o.emplace("conversation", ToJson(*conversation));
+  return Serialize(o);
+}
+
+std::string PresenceAnswer(int64_t re, const std::vector<PresenceEntry>& users) {
+  json::array arr;
+  arr.reserve(users.size());
+  for (const auto& u : users) {
+    arr.push_back(json::object{{"user", u.user.ToString()}, {"username", u.username}, {"online", u.online},
+                               {"last_seen", OptTime(u.last_seen)}});
+  }
+  return Serialize({{"re", re}, {"type", "presence"}, {"users", std::move(arr)}});
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) { ++p; continue; }
+    int n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
+    else return false;
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+}  // namespace parley::protocol

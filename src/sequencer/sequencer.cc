@@ -1,0 +1,103 @@
+#include "sequencer/sequencer.h"
+
+#include <chrono>
+#include <unordered_map>
+
+#include "protocol/frames.h"
+
+namespace parley::sequencer {
+
+using presence::Event;
+using presence::MakeFrame;
+
+MessageId IdGenerator::Next(TimeMs now) {
+  constexpr TimeMs kEpoch = 1'704'067'200'000;  // 2024-01-01
+  if (now <= last_ms_) {
+    now = last_ms_;
+    if (++counter_ > 0xFFF) {  // 4096 ids in one ms: borrow the next ms
+      counter_ = 0;
+      ++now;
+    }
+  } else {
+    counter_ = 0;
+  }
+  last_ms_ = now;
+  return MessageId(((now - kEpoch) << 22) | (node_ << 12) | counter_);
+}
+
+Sequencer::Sequencer(log::MessageLog& log, store::Store& store, presence::FanOut& fanout, const Clock& clock,
+                     Options options, Observer observer)
+    : log_(log), store_(store), fanout_(fanout), clock_(clock), options_(options), observer_(std::move(observer)),
+      ids_(options.node_id) {}
+
+Sequencer::~Sequencer() { Stop(); }
+
+void Sequencer::Start() {
+  running_ = true;
+  thread_ = std::thread([this] {
+    while (running_.load(std::memory_order_acquire)) RunOnce(std::chrono::milliseconds(100));
+    // Drain what is already in the log so that accepted sends get answers.
+    while (RunOnce(std::chrono::milliseconds(0)) > 0) {
+    }
+  });
+}
+
+void Sequencer::Stop() {
+  if (!running_.exchange(false)) return;
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
+  std::vector<log::Record> records = log_.Poll(options_.batch_max, wait);
+  if (records.empty()) return 0;
+
+  std::vector<store::NewMessage> batch;
+  batch.reserve(records.size());
+  TimeMs now = clock_.NowMs();
+  for (auto& r : records) {
+    batch.push_back(store::NewMessage{r.request.conv, r.request.sender, std::move(r.request.client_msg_id),
+                                      std::move(r.request.body), ids_.Next(now), now});
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  auto committed = store_.CommitBatch(batch);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  presence::EventBatch events;
+  events.reserve(records.size() * 2);
+  if (!committed) {
+    // Nothing in the batch is stored: every sender hears `unavailable` and
+    // retries with the same client_msg_id; no seq was used.
+    if (observer_.on_commit_error) observer_.on_commit_error();
+    Error e = MakeError(Errc::kUnavailable, "storage unavailable; retry with the same client_msg_id");
+    for (const auto& r : records) {
+      events.push_back(Event::ToSession(r.request.origin, MakeFrame(protocol::ErrorFrame(r.request.origin.request_id, e))));
+    }
+  } else {
+    if (observer_.on_commit) observer_.on_commit(records.size(), seconds);
+    for (size_t i = 0; i < records.size(); ++i) {
+      const log::Origin& origin = records[i].request.origin;
+      const auto& outcome = (*committed)[i];
+      if (!outcome) {
+        events.push_back(Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, outcome.error()))));
+        continue;
+      }
+      const Message& m = outcome->message;
+      if (!outcome->duplicate) {
+        // The message event first: the sender's own connection then sees it
+        // before its `sent`, like every other member's.
+        events.push_back(Event::ToConversation(m.conv, MakeFrame(protocol::MessageEvent(m)), m.seq));
+      }
+      events.push_back(Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m))));
+    }
+  }
+  fanout_.Publish(std::move(events));
+
+  // Offsets are committed only after the store commit (or a definitive answer).
+  std::unordered_map<int, int64_t> last;
+  for (const auto& r : records) last[r.partition] = std::max(last[r.partition], r.offset);
+  for (auto [p, off] : last) log_.Commit(p, off);
+  return records.size();
+}
+
+}  // namespace parley::sequencer

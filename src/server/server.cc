@@ -1,0 +1,224 @@
+#include "server/server.h"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "auth/auth.h"
+#include "chat/service.h"
+#include "common/logging.h"
+#include "gateway/gateway.h"
+#include "log/embedded/embedded_log.h"
+#include "metrics/metrics.h"
+#include "presence/embedded/embedded_presence.h"
+#include "sequencer/sequencer.h"
+#include "store/sqlite/sqlite_store.h"
+
+#include <prometheus/histogram.h>
+#include <prometheus/counter.h>
+
+namespace parley::server {
+namespace fs = std::filesystem;
+
+struct Server::Parts {
+  config::Config config;
+  metrics::Metrics metrics;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<log::MessageLog> log;
+  std::unique_ptr<presence::PresenceRegistry> registry;
+  std::unique_ptr<presence::FanOut> fanout;
+  std::unique_ptr<auth::TokenIssuer> tokens;
+  std::unique_ptr<auth::PasswordHasher> hasher;
+  std::unique_ptr<chat::Service> service;
+  std::unique_ptr<sequencer::Sequencer> sequencer;
+  std::unique_ptr<gateway::Gateway> gateway;
+  bool stopped = false;
+};
+
+namespace {
+
+std::shared_ptr<spdlog::logger>& Log() {
+  static auto log = Logger("server");
+  return log;
+}
+
+// "host:port" -> parts (config has validated the shape).
+std::pair<std::string, uint16_t> SplitListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  return {host, static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)))};
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
+  if (c.store.backend == "sqlite") {
+    std::string path = c.store.sqlite_path.empty() ? (fs::path(c.server.data_dir) / "parley.db").string()
+                                                   : c.store.sqlite_path;
+    return store::sqlite::Open({.path = path,
+                                .synchronous_full = c.store.synchronous == "full",
+                                .readers = std::max(2, c.server.blocking_threads)});
+  }
+  return MakeError(Errc::kBadRequest, "unknown store.backend '" + c.store.backend + "'");
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
+
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
+  auto p = std::make_unique<Parts>();
+  p->config = c;
+  std::error_code ec;
+  fs::create_directories(c.server.data_dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "cannot create data dir '" + c.server.data_dir + "': " + ec.message());
+
+  std::string secret = c.auth.jwt_secret;
+  if (secret.empty()) {
+    auto s = auth::LoadOrCreateSecret((fs::path(c.server.data_dir) / "jwt.secret").string());
+    if (!s) return std::move(s).error();
+    secret = *s;
+  }
+  auto strength = auth::ParseStrength(c.auth.password_strength);
+  if (!strength) return std::move(strength).error();
+
+  auto store = OpenStore(c);
+  if (!store) return std::move(store).error();
+  p->store = std::move(store).value();
+  if (c.log.backend != "embedded") return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
+  p->log = log::embedded::Create({.partitions = c.log.partitions});
+  if (c.presence.backend != "embedded") {
+    return MakeError(Errc::kBadRequest, "unknown presence.backend '" + c.presence.backend + "'");
+  }
+  p->registry = presence::embedded::CreateRegistry();
+  p->fanout = presence::embedded::CreateFanOut();
+  p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
+  p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
+
+  const auto& l = c.limits;
+  p->service = std::make_unique<chat::Service>(
+      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher, SystemClock::Instance()},
+      chat::Options{.max_body_bytes = l.max_body_bytes,
+                    .send_rate_per_s = l.send_rate_per_s,
+                    .send_burst = l.send_burst,
+                    .resume_limit = l.resume_limit,
+                    .presence_group_limit = l.presence_group_limit,
+                    .typing_interval_ms = l.typing_interval_ms,
+                    .max_group_members = l.max_group_members,
+                    .refresh_ttl_s = c.auth.refresh_ttl_s,
+                    .node_id = c.server.node_id});
+
+  metrics::Metrics& m = p->metrics;
+  p->sequencer = std::make_unique<sequencer::Sequencer>(
+      *p->log, *p->store, *p->fanout, SystemClock::Instance(),
+      sequencer::Options{.batch_max = static_cast<size_t>(c.store.commit_batch_max), .node_id = c.server.node_id},
+      sequencer::Observer{.on_commit =
+                              [&m](size_t n, double s) {
+                                m.commit_batch_size.Observe(static_cast<double>(n));
+                                m.commit_seconds.Observe(s);
+                              },
+                          .on_commit_error = [&m] { m.commit_errors.Increment(); }});
+
+  auto [host, port] = SplitListen(c.server.listen);
+  int threads = c.server.threads > 0 ? c.server.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Parts* raw = p.get();
+  p->gateway = std::make_unique<gateway::Gateway>(
+      gateway::Options{.host = host,
+                       .port = port,
+                       .threads = threads,
+                       .blocking_threads = c.server.blocking_threads,
+                       .node_id = c.server.node_id,
+                       .max_frame_bytes = l.max_frame_bytes,
+                       .max_http_body_bytes = l.max_http_body_bytes,
+                       .max_queue_bytes = l.max_queue_bytes,
+                       .max_connections = l.max_connections,
+                       .hello_timeout_ms = l.hello_timeout_ms,
+                       .heartbeat_ms = l.heartbeat_ms,
+                       .send_rate_per_s = l.send_rate_per_s,
+                       .abuse_factor = l.abuse_factor,
+                       .web_root = c.server.web_root},
+      *p->service, p->metrics, [raw]() -> Result<void> {
+        if (auto ok = raw->store->Ping(); !ok) return ok;
+        if (auto ok = raw->log->Ping(); !ok) return ok;
+        return raw->registry->Ping();
+      });
+  p->fanout->SetSink(p->gateway.get());
+  return std::unique_ptr<Server>(new Server(std::move(p)));
+}
+
+Result<uint16_t> Server::Start() {
+  p_->sequencer->Start();
+  auto port = p_->gateway->Start();
+  if (!port) return port;
+  const auto& c = p_->config;
+  if (!c.server.port_file.empty()) {
+    std::string tmp = c.server.port_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << *port << "\n";
+    }
+    fs::rename(tmp, c.server.port_file);
+  }
+  auto [host, _] = SplitListen(c.server.listen);
+  Log()->info("parleyd listening on http://{}:{} (data dir {}, {} io threads)", host, *port, c.server.data_dir,
+              c.server.threads);
+  return port;
+}
+
+void Server::Stop() {
+  if (!p_ || p_->stopped) return;
+  p_->stopped = true;
+  Log()->info("shutting down: closing clients");
+  p_->gateway->Shutdown(std::chrono::milliseconds(p_->config.server.shutdown_grace_ms));
+  p_->sequencer->Stop();  // commits what was already accepted
+  p_->log->Close();
+  p_->store.reset();
+  Log()->info("stopped");
+}
+
+int RunParleyd(int argc, const char* const* argv, const char* const* envp) {
+  auto loaded = config::Load(argc, argv, envp);
+  if (!loaded) {
+    std::cerr << "parleyd: " << loaded.error().message << "\n";
+    return 2;
+  }
+  if (loaded->exit_now) return 0;
+  if (loaded->print_config) {
+    std::cout << config::ToToml(loaded->config);
+    return 0;
+  }
+  const config::Config& c = loaded->config;
+  spdlog::set_level(spdlog::level::from_str(c.server.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+
+  // Signals are taken by sigwait on this thread only: block them before any
+  // other thread starts so they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = Server::Create(c);
+  if (!server) {
+    std::cerr << "parleyd: " << server.error().message << "\n";
+    return 1;
+  }
+  auto port = (*server)->Start();
+  if (!port) {
+    std::cerr << "parleyd: " << port.error().message << "\n";
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log()->info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Stop();
+  return 0;
+}
+
+}  // namespace parley::server
