@@ -1,0 +1,115 @@
+#include "store/sqlite/migrations.h"
+
+#include <string>
+
+#include "store/sqlite/connection.h"
+
+namespace parley::store::sqlite {
+namespace {
+
+// The shape follows the wide-column model of store.h: messages are one
+// partition per conversation clustered by seq (WITHOUT ROWID keeps the rows in
+// primary-key order), and the conversation row carries its counters so no
+// read on the path of a message needs an aggregate.
+constexpr std::string_view kMigrations[] = {
+    // 1: initial schema.
+    R"sql(
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  username      TEXT    NOT NULL UNIQUE,
+  display_name  TEXT    NOT NULL,
+  password_hash TEXT    NOT NULL,
+  created_at    INTEGER NOT NULL,
+  last_seen     INTEGER
+);
+
+CREATE TABLE conversations (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind          TEXT    NOT NULL CHECK (kind IN ('dm', 'group')),
+  title         TEXT,
+  last_seq      INTEGER NOT NULL DEFAULT 0,
+  member_count  INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  last_activity INTEGER NOT NULL
+);
+
+CREATE TABLE members (
+  conv     INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  user     INTEGER NOT NULL REFERENCES users(id),
+  role     TEXT    NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+  read_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (conv, user)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user, conv);
+
+-- client_msg_id is NULL when the sender gave none: such a message is never
+-- a duplicate (NULLs are distinct in a UNIQUE index).
+CREATE TABLE messages (
+  conv          INTEGER NOT NULL REFERENCES conversations(id),
+  seq           INTEGER NOT NULL,
+  id            INTEGER NOT NULL,
+  sender        INTEGER NOT NULL,
+  body          TEXT    NOT NULL,
+  ts            INTEGER NOT NULL,
+  client_msg_id TEXT,
+  PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_dedupe ON messages(sender, client_msg_id);
+
+CREATE TABLE refresh_tokens (
+  hash       TEXT    PRIMARY KEY,
+  user       INTEGER NOT NULL REFERENCES users(id),
+  expires_at INTEGER NOT NULL,
+  used       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+
+-- One row per DM pair, user_lo < user_hi: the primary key makes the pair's
+-- conversation unique however many callers race to create it.
+CREATE TABLE dms (
+  user_lo INTEGER NOT NULL REFERENCES users(id),
+  user_hi INTEGER NOT NULL REFERENCES users(id),
+  conv    INTEGER NOT NULL REFERENCES conversations(id),
+  PRIMARY KEY (user_lo, user_hi),
+  CHECK (user_lo < user_hi)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace
+
+std::span<const std::string_view> Migrations() { return kMigrations; }
+
+Result<void> Migrate(Connection& conn) {
+  const int64_t latest = static_cast<int64_t>(Migrations().size());
+  Result<int64_t> version = conn.QueryInt("PRAGMA user_version");
+  if (!version.ok()) return std::move(version).error();
+  if (*version > latest) {
+    return MakeError(Errc::kUnavailable, "sqlite: database schema version " + std::to_string(*version) +
+                                             " is newer than this binary supports (" +
+                                             std::to_string(latest) + ")");
+  }
+  for (int64_t v = *version; v < latest; ++v) {
+    Result<Transaction> txn = Transaction::Begin(conn, Transaction::Mode::kWrite);
+    if (!txn.ok()) return std::move(txn).error();
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    Result<int64_t> current = conn.QueryInt("PRAGMA user_version");
+    if (!current.ok()) return std::move(current).error();
+    if (*current != v) {
+      if (*current > latest) return MakeError(Errc::kUnavailable, "sqlite: schema changed during migration");
+      v = *current - 1;
+      continue;  // the rolled-back txn ends here; loop resumes at *current
+    }
+    if (Result<void> r = conn.Exec(Migrations()[v]); !r.ok()) {
+      Error e = r.error();
+      e.code = Errc::kUnavailable;
+      e.message = "migration " + std::to_string(v + 1) + " failed: " + e.message;
+      return e;
+    }
+    if (Result<void> r = conn.Exec("PRAGMA user_version = " + std::to_string(v + 1)); !r.ok()) return r.error();
+    if (Result<void> r = txn->Commit(); !r.ok()) return r.error();
+  }
+  return Ok();
+}
+
+}  // namespace parley::store::sqlite

@@ -1,0 +1,60 @@
+#pragma once
+// The contract of store::Store (src/store/store.h), written once and run for
+// every backend. A backend instantiates it with one line:
+//
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
+//                            ::testing::Values(StoreBackend{"sqlite", make, reopen}),
+//                            StoreBackendName);
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "store/store.h"
+
+namespace parley::store::contract {
+
+using StoreFactory = std::function<std::unique_ptr<Store>()>;
+
+// How the suite gets stores of one backend.
+struct StoreBackend {
+  std::string name;  // a test-name suffix: letters, digits, underscores
+  // A store on fresh, empty storage (a new file, a new schema). Called once
+  // at the start of every test.
+  StoreFactory make;
+  // A store on the storage that the latest `make` call created, after the
+  // previous store on it was destroyed: proves data survives a restart.
+  // Empty when the backend cannot reopen (the durability test is skipped).
+  StoreFactory reopen;
+};
+
+inline std::string StoreBackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
+  return info.param.name;
+}
+
+inline void PrintTo(const StoreBackend& backend, std::ostream* os) { *os << backend.name; }
+
+// The fixture: `store_` is fresh for each test. Owned by the gtest thread.
+class StoreContract : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void SetUp() override;
+  void TearDown() override { store_.reset(); }
+
+  // Closes the store and opens it again on the same storage.
+  void Reopen();
+
+  // Helpers that fail the test (ADD_FAILURE) when the store refuses.
+  UserId NewUser(const std::string& username);
+  ConversationId NewGroup(UserId owner, std::initializer_list<UserId> members, const std::string& title = "g");
+  // Commits one message and returns its seq (0 on failure).
+  int64_t Send(ConversationId conv, UserId sender, const std::string& client_msg_id,
+               const std::string& body = "hi");
+
+  std::unique_ptr<Store> store_;
+  TimeMs now_ = 1'700'000'000'000;
+  int64_t next_message_id_ = 1000;
+};
+
+}  // namespace parley::store::contract
