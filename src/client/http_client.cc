@@ -1,0 +1,197 @@
+// The only translation unit of parley_client that compiles Beast's HTTP code.
+#include "client/http_client.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "client/json_util.h"
+
+namespace parley::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+std::string Response::Header(std::string_view name) const {
+  auto it = headers.find(Lower(name));
+  return it == headers.end() ? std::string() : it->second;
+}
+
+const json::object& Response::Object() const {
+  static const json::object kEmpty;
+  return json.is_object() ? json.as_object() : kEmpty;
+}
+
+std::string Response::Describe() const {
+  if (!error.empty()) return "transport error: " + error;
+  return std::to_string(status) + " " + body;
+}
+
+struct HttpClient::Impl {
+  std::string host;
+  uint16_t port;
+  std::chrono::milliseconds timeout;
+  asio::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buffer;
+  bool connected = false;
+
+  Impl(std::string h, uint16_t p, std::chrono::milliseconds t)
+      : host(std::move(h)), port(p), timeout(t) {}
+
+  // Runs one asynchronous operation to completion on this thread; the
+  // tcp_stream deadline bounds it.
+  template <class Start>
+  beast::error_code Run(Start start) {
+    beast::error_code result = asio::error::would_block;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+    buffer.clear();
+    connected = false;
+  }
+
+  beast::error_code Connect() {
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return ec;
+    stream.expires_after(timeout);
+    ec = Run([&](auto handler) { stream.async_connect(results, std::move(handler)); });
+    if (ec) {
+      stream.close();
+      return ec;
+    }
+    stream.socket().set_option(tcp::no_delay(true), ec);
+    connected = true;
+    buffer.clear();
+    return {};
+  }
+
+  Response Once(http::verb verb, std::string_view target, const std::optional<std::string>& body,
+                const std::optional<std::string>& bearer, bool* retryable) {
+    Response out;
+    *retryable = false;
+    bool reused = connected;
+    if (!connected) {
+      if (auto ec = Connect()) {
+        out.error = "connect " + host + ":" + std::to_string(port) + ": " + ec.message();
+        return out;
+      }
+    }
+    http::request<http::string_body> req{verb, std::string(target), 11};
+    req.set(http::field::host, host + ":" + std::to_string(port));
+    req.set(http::field::user_agent, "parley-client");
+    req.set(http::field::accept, "application/json");
+    if (bearer) req.set(http::field::authorization, "Bearer " + *bearer);
+    if (body) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = *body;
+    }
+    req.keep_alive(true);
+    req.prepare_payload();
+
+    stream.expires_after(timeout);
+    auto ec = Run([&](auto handler) { http::async_write(stream, req, std::move(handler)); });
+    if (ec) {
+      Close();
+      *retryable = reused;
+      out.error = "write: " + ec.message();
+      return out;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    parser.header_limit(64 * 1024);
+    stream.expires_after(timeout);
+    ec = Run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
+    if (ec) {
+      Close();
+      // A kept-alive connection the server closed meanwhile: nothing was
+      // answered, so one retry on a fresh connection is safe.
+      *retryable = reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                              ec == asio::error::connection_reset ||
+                              ec == asio::error::broken_pipe);
+      out.error = "read: " + ec.message();
+      return out;
+    }
+    stream.expires_never();
+    auto& res = parser.get();
+    out.status = static_cast<int>(res.result_int());
+    for (const auto& field : res) {
+      out.headers[Lower(std::string(field.name_string()))] = std::string(field.value());
+    }
+    out.body = std::move(res.body());
+    out.json = ParseJson(out.body);
+    if (!res.keep_alive()) Close();
+    return out;
+  }
+};
+
+HttpClient::HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+HttpClient::~HttpClient() = default;
+HttpClient::HttpClient(HttpClient&&) noexcept = default;
+HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
+
+Response HttpClient::Request(std::string_view method, std::string_view target,
+                             std::optional<std::string> body, std::optional<std::string> bearer) {
+  http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) {
+    Response out;
+    out.error = "unknown method " + std::string(method);
+    return out;
+  }
+  bool retryable = false;
+  Response out = impl_->Once(verb, target, body, bearer, &retryable);
+  if (retryable) out = impl_->Once(verb, target, body, bearer, &retryable);
+  return out;
+}
+
+Response HttpClient::Get(std::string_view target, std::optional<std::string> bearer) {
+  return Request("GET", target, std::nullopt, std::move(bearer));
+}
+
+Response HttpClient::Post(std::string_view target, const json::object& body,
+                          std::optional<std::string> bearer) {
+  return Request("POST", target, json::serialize(body), std::move(bearer));
+}
+
+Response HttpClient::Delete(std::string_view target, std::optional<std::string> bearer) {
+  return Request("DELETE", target, std::nullopt, std::move(bearer));
+}
+
+void HttpClient::Disconnect() {
+  if (impl_->connected) impl_->Close();
+}
+
+const std::string& HttpClient::host() const { return impl_->host; }
+uint16_t HttpClient::port() const { return impl_->port; }
+
+}  // namespace parley::client

@@ -1,0 +1,204 @@
+// PROTOCOL.md section 2, presence: who gets online/offline events, when, and
+// the presence request; guarantee 4 (convergence).
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "server_fixture.h"
+
+namespace parley::testing {
+namespace {
+
+namespace json = boost::json;
+using client::FieldIs;
+using client::Session;
+using client::WsClient;
+
+constexpr auto kEventWait = 3s;
+constexpr auto kQuiet = 700ms;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class PresenceTest : public ServerTest {};
+
+class PresenceHeartbeatTest : public ServerTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override { return {"--limits.heartbeat_ms", "1000"}; }
+};
+
+TEST_F(PresenceTest, DmContactSeesOnlineOnceAndOfflineWhenLastCloses) {
+  Session a = NewUser("po");
+  Session b = NewUser("po");
+  Dm(a, b.username);
+  auto b1 = Open(b);
+  ASSERT_TRUE(b1);
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1);
+  auto online = b1->WaitFor(IsPresence(a.user_id, true), kEventWait);
+  ASSERT_TRUE(online) << "no online event for a DM contact";
+  EXPECT_EQ(GetString(*online, "username"), a.username);
+  EXPECT_TRUE(online->contains("last_seen")) << Dump(online);
+
+  // A second connection: no second online.
+  auto a2 = Open(a);
+  ASSERT_TRUE(a2);
+  EXPECT_FALSE(b1->WaitFor(IsPresence(a.user_id, true), kQuiet)) << "second connection sent a second online";
+  // Closing one of two: no offline.
+  a1->Close();
+  EXPECT_FALSE(b1->WaitFor(IsPresence(a.user_id, false), kQuiet)) << "offline while a connection remains";
+  // Closing the last one cleanly: offline at once, with last_seen.
+  int64_t before = NowMs();
+  a2->Close();
+  auto offline = b1->WaitFor(IsPresence(a.user_id, false), 2s);
+  ASSERT_TRUE(offline) << "no offline event on a clean close";
+  EXPECT_EQ(GetString(*offline, "username"), a.username);
+  auto last_seen = GetInt(*offline, "last_seen");
+  ASSERT_TRUE(last_seen) << "offline needs last_seen: " << Dump(offline);
+  EXPECT_GE(*last_seen, before - 5000);
+  EXPECT_LE(*last_seen, NowMs() + 5000);
+  // HTTP agrees.
+  auto user = Get("/v1/users/" + a.username, b.access_token);
+  EXPECT_FALSE(user.Object().at("online").as_bool());
+  EXPECT_TRUE(GetInt(user.json, "last_seen"));
+}
+
+TEST_F(PresenceTest, OnlineShowsInUserAndMe) {
+  Session a = NewUser("pu");
+  Session b = NewUser("pu");
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1);
+  auto user = Get("/v1/users/" + a.username, b.access_token);
+  ASSERT_EQ(user.status, 200);
+  EXPECT_TRUE(user.Object().at("online").as_bool()) << user.body;
+}
+
+TEST_F(PresenceTest, SmallGroupMembersAreContacts) {
+  Session a = NewUser("pg");
+  Session b = NewUser("pg");
+  CreateGroup(a, "small", {b.username});
+  auto b1 = Open(b);
+  ASSERT_TRUE(b1);
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1);
+  EXPECT_TRUE(b1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+}
+
+TEST_F(PresenceTest, StrangersGetNoPresence) {
+  Session a = NewUser("ps");
+  Session b = NewUser("ps");
+  auto b1 = Open(b);
+  ASSERT_TRUE(b1);
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1);
+  EXPECT_FALSE(b1->WaitFor(IsType("presence"), kQuiet));
+  a1->Close();
+  EXPECT_FALSE(b1->WaitFor(IsType("presence"), kQuiet));
+}
+
+TEST_F(PresenceTest, HelloGetsPresenceOfOnlineContactsAfterWelcome) {
+  Session a = NewUser("ph");
+  Session b = NewUser("ph");
+  Session c = NewUser("ph");
+  Dm(a, b.username);
+  Dm(a, c.username);
+  auto b1 = Open(b);  // online
+  ASSERT_TRUE(b1);    // c stays offline
+  json::object welcome;
+  auto a1 = Open(a, &welcome);
+  ASSERT_TRUE(a1);
+  auto p = a1->WaitFor(IsPresence(b.user_id, true), kEventWait);
+  ASSERT_TRUE(p) << "no presence for an online contact after welcome";
+  EXPECT_EQ(GetString(*p, "username"), b.username);
+  EXPECT_FALSE(a1->WaitFor([&](const json::object& o) { return FieldIs(o, "type", "presence") && FieldIs(o, "user", c.user_id); }, kQuiet))
+      << "presence on hello is only for contacts online now";
+}
+
+TEST_F(PresenceTest, PresenceRequest) {
+  Session a = NewUser("pr");
+  Session b = NewUser("pr");
+  Session c = NewUser("pr");
+  auto b1 = Open(b);
+  ASSERT_TRUE(b1);
+  auto c1 = Open(c);
+  ASSERT_TRUE(c1);
+  c1->Close();
+  Session never = NewUser("pr");
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1);
+  auto r = a1->Request({{"id", 12}, {"type", "presence"}, {"users", json::array{b.user_id, c.user_id, never.user_id}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(GetInt(*r, "re"), 12);
+  EXPECT_TRUE(FieldIs(*r, "type", "presence")) << Dump(r);
+  ASSERT_TRUE(r->contains("users") && r->at("users").is_array()) << Dump(r);
+  int seen = 0;
+  for (const auto& u : r->at("users").as_array()) {
+    std::string id = GetString(u, "user");
+    const auto& o = u.as_object();
+    ASSERT_TRUE(o.contains("online") && o.at("online").is_bool()) << Dump(u);
+    ASSERT_TRUE(o.contains("last_seen")) << Dump(u);
+    if (id == b.user_id) {
+      ++seen;
+      EXPECT_EQ(GetString(u, "username"), b.username);
+      EXPECT_TRUE(o.at("online").as_bool());
+    } else if (id == c.user_id) {
+      ++seen;
+      EXPECT_EQ(GetString(u, "username"), c.username);
+      EXPECT_FALSE(o.at("online").as_bool());
+      EXPECT_TRUE(GetInt(o, "last_seen")) << "was online, so last_seen is set: " << Dump(u);
+    } else if (id == never.user_id) {
+      ++seen;
+      EXPECT_FALSE(o.at("online").as_bool());
+      EXPECT_TRUE(o.at("last_seen").is_null()) << Dump(u);
+    }
+  }
+  EXPECT_EQ(seen, 3) << Dump(r);
+  // At most 500 users.
+  json::array many;
+  for (int i = 0; i < 501; ++i) many.emplace_back(std::to_string(1000000 + i));
+  EXPECT_TRUE(IsWsError(a1->Request({{"id", 13}, {"type", "presence"}, {"users", many}}), "bad_request", 13));
+  json::array five_hundred;
+  for (int i = 0; i < 500; ++i) five_hundred.emplace_back(std::to_string(1000000 + i));
+  auto ok = a1->Request({{"id", 14}, {"type", "presence"}, {"users", five_hundred}});
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(FieldIs(*ok, "type", "presence")) << Dump(ok).substr(0, 300);
+}
+
+TEST_F(PresenceTest, TwoUsersDoNotShareTheirPresenceState) {
+  // The offline event is per user: b going offline does not mark a offline.
+  Session a = NewUser("pt");
+  Session b = NewUser("pt");
+  Session c = NewUser("pt");
+  Dm(c, a.username);
+  Dm(c, b.username);
+  auto c1 = Open(c), a1 = Open(a), b1 = Open(b);
+  ASSERT_TRUE(c1 && a1 && b1);
+  ASSERT_TRUE(c1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+  ASSERT_TRUE(c1->WaitFor(IsPresence(b.user_id, true), kEventWait));
+  b1->Close();
+  ASSERT_TRUE(c1->WaitFor(IsPresence(b.user_id, false), kEventWait));
+  EXPECT_FALSE(c1->WaitFor(IsPresence(a.user_id, false), kQuiet));
+}
+
+TEST_F(PresenceHeartbeatTest, DroppedConnectionGoesOfflineWithinTwoHeartbeats) {
+  Session a = NewUser("pd");
+  Session b = NewUser("pd");
+  Dm(a, b.username);
+  auto b1 = Open(b);
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1 && b1);
+  ASSERT_TRUE(b1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+  auto start = std::chrono::steady_clock::now();
+  a1->Abort();  // no closing handshake
+  auto offline = b1->WaitFor(IsPresence(a.user_id, false), 3s);
+  ASSERT_TRUE(offline) << "no offline within 3 s with heartbeat_ms 1000";
+  EXPECT_LE(std::chrono::steady_clock::now() - start, 2100ms) << "within 2 heartbeats";
+  EXPECT_TRUE(GetInt(*offline, "last_seen"));
+}
+
+}  // namespace
+}  // namespace parley::testing
