@@ -152,16 +152,24 @@ Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
   if (!conv) return conv;
 
   // Every member's connections (the creator's other devices too) subscribe,
-  // and each member hears once that they were added.
+  // and each member hears that they were added, with the conversation. In a
+  // group small enough to list its members inline, every member also hears
+  // of every other one; larger groups page through the members call.
   presence::EventBatch events;
   members.push_back(actor);
   Conversation shown = *conv;
+  shown.read_seq = 0;
   for (UserId m : members) {
-    shown.read_seq = 0;
     Event e = Event::ToUsers({m}, MakeFrame(protocol::MemberEvent(*id, m, "added", &shown)));
     e.subscription = Event::Subscription::kSubscribe;
     e.conv = *id;
     events.push_back(std::move(e));
+  }
+  if (conv->member_count <= kInlineMembers) {
+    for (UserId m : members) {
+      if (m == actor) continue;
+      events.push_back(Event::ToConversation(*id, MakeFrame(protocol::MemberEvent(*id, m, "added", nullptr)), 0, m));
+    }
   }
   d_.fanout.Publish(std::move(events));
   return conv;
@@ -202,14 +210,17 @@ Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, st
   auto updated = d_.store.GetConversation(conv_id, actor);
   if (!updated) return updated;
 
+  // The members hear of the new one; the new member's connections subscribe
+  // and get the conversation as they see it (read_seq is per viewer).
   presence::EventBatch events;
-  Event sub = Event::ToUsers({user->id}, nullptr);
+  events.push_back(Event::ToConversation(conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", nullptr)),
+                                         0, user->id));
+  Conversation shown = *updated;
+  shown.read_seq = 0;
+  Event sub = Event::ToUsers({user->id}, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown)));
   sub.subscription = Event::Subscription::kSubscribe;
   sub.conv = conv_id;
   events.push_back(std::move(sub));
-  Conversation shown = *updated;
-  shown.read_seq = 0;
-  events.push_back(Event::ToConversation(conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown))));
   d_.fanout.Publish(std::move(events));
   return updated;
 }
@@ -275,6 +286,13 @@ Result<MembersPage> Service::Members(UserId actor, ConversationId conv, UserId a
     page.next = page.members.back().id;
   }
   return page;
+}
+
+Result<void> Service::CheckMember(UserId actor, ConversationId conv) {
+  auto role = d_.store.GetRole(conv, actor);
+  if (!role) return role.error();
+  if (!*role) return NotMember();
+  return Ok();
 }
 
 Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv, std::optional<int64_t> before,

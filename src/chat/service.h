@@ -101,6 +101,9 @@ class Service {
   Result<std::vector<Message>> History(UserId actor, ConversationId conv, std::optional<int64_t> before,
                                        std::optional<int64_t> after, int limit);
   Result<void> MarkRead(UserId actor, ConversationId conv, int64_t seq);
+  // kNotFound when the conversation does not exist, kForbidden when `actor`
+  // is not a member.
+  Result<void> CheckMember(UserId actor, ConversationId conv);
   Result<std::vector<protocol::PresenceEntry>> QueryPresence(const std::vector<UserId>& users);
 
   // --- the hot path (cheap, io thread) ------------------------------------------

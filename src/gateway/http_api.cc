@@ -130,7 +130,7 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
   if (path == "/healthz") return Json(200, {{"status", "ok"}});
   if (path == "/readyz") {
     auto ok = ready_();
-    if (!ok) return Fail(ok.error());
+    if (!ok) return Fail(Errc::kUnavailable, ok.error().message);
     return Json(200, {{"status", "ready"}});
   }
   if (path == "/metrics") return {200, metrics_.Serialize(), "text/plain; version=0.0.4"};
@@ -239,7 +239,8 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
         auto limit = QueryInt(url, "limit");
         if (!limit) return Fail(limit.error());
         int n = protocol::kDefaultHistoryLimit;
-        if (*limit) n = static_cast<int>(std::clamp<int64_t>(**limit, 1, protocol::kMaxHistoryLimit));
+        if (*limit && **limit < 1) return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
+        if (*limit) n = static_cast<int>(std::min<int64_t>(**limit, protocol::kMaxHistoryLimit));
         auto msgs = service_.History(me, *conv_id, *before, *after, n);
         if (!msgs) return Fail(msgs.error());
         json::array arr;
@@ -251,7 +252,8 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
         if (!after) return Fail(after.error());
         auto limit = QueryInt(url, "limit");
         if (!limit) return Fail(limit.error());
-        int n = *limit ? static_cast<int>(std::clamp<int64_t>(**limit, 1, 1000)) : 100;
+        if (*limit && **limit < 1) return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
+        int n = *limit ? static_cast<int>(std::min<int64_t>(**limit, 1000)) : 100;
         auto page = service_.Members(me, *conv_id, UserId(after->value_or(0)), n);
         if (!page) return Fail(page.error());
         json::array arr;

@@ -123,9 +123,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void HandleText(std::string_view text);
   void OnHello(int64_t re, protocol::HelloReq hello);
   void FinishResume(Result<chat::ResumePlan> plan);
-  void Handle(int64_t re, protocol::Request& request);
-  void Answer(int64_t re, Result<std::string> frame);
-  bool TooManyRateLimited();
+  void Handle(std::optional<int64_t> id, protocol::Request& request);
+  void Answer(std::optional<int64_t> re, Result<std::string> frame);
+  bool FloodingPastTolerance(bool refused);
   void DoWrite();
   void OnWrite(beast::error_code ec, size_t bytes);
   void DoClose();
@@ -150,7 +150,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   const char* close_reason_ = "";
   int bad_frames_in_row_ = 0;
   int64_t rate_window_start_ = 0;
-  int rate_limited_in_window_ = 0;
+  int sends_in_window_ = 0;
+  bool refused_in_window_ = false;
+  bool previous_window_over_ = false;
   std::unordered_set<ConversationId> subs_;
   std::deque<presence::Frame> queue_;
   int64_t queued_bytes_ = 0;

@@ -188,7 +188,7 @@ void WsSession::HandleText(std::string_view text) {
     Enqueue(presence::MakeFrame(protocol::ErrorFrame(std::nullopt, MakeError(Errc::kBadRequest, "missing field 'id'"))));
     return DoRead();
   }
-  Handle(p.id.value_or(0), *p.request);
+  Handle(p.id, *p.request);
   DoRead();
 }
 
@@ -200,24 +200,34 @@ void WsSession::OnHello(int64_t re, protocol::HelloReq hello) {
     return Close(4003, "bad or expired token");
   }
   user_ = claims->user;
+  // Join the hub before reading the conversation list, holding live events
+  // (resuming_) until the resume is sent: a membership change or message in
+  // between then reaches this connection instead of falling in a gap.
+  shard_.hub.Add(this);
+  registered_ = true;
+  resuming_ = true;
   presence::SessionKey key{gw_.options.node_id, id_};
   chat::Service& svc = gw_.service;
   UserId user = user_;
   gw_.Blocking(
       shard_, [&svc, user, key] { return svc.Connect(user, key); },
-      [self = shared_from_this(), re, hello = std::move(hello)](auto result) mutable {
+      [self = shared_from_this(), re, key, hello = std::move(hello)](auto result) mutable {
         if (!result) {
           if (result.error().code == Errc::kNotFound) return self->Close(4003, "user no longer exists");
+          self->resuming_ = false;
           self->Enqueue(presence::MakeFrame(protocol::ErrorFrame(re, result.error())));
           return self->Close(1011, "backend unavailable");
         }
+        if (self->torn_down_) {
+          // The connection ended while the session was being registered.
+          chat::Service& svc = self->gw_.service;
+          UserId user = self->user_;
+          asio::post(self->gw_.blocking, [&svc, user, key] { svc.Disconnect(user, key); });
+          return;
+        }
         self->authed_ = true;
-        if (self->closing_) return self->Teardown();
         auto& [user, convs] = *result;
-        self->shard_.hub.Add(self.get());
-        self->registered_ = true;
         for (const auto& c : convs) self->shard_.hub.Subscribe(self.get(), c.id);
-        self->resuming_ = true;
         std::string session = std::to_string(self->gw_.options.node_id) + "-" + std::to_string(self->id_);
         self->Enqueue(presence::MakeFrame(
             protocol::WelcomeFrame(re, user, session, self->gw_.options.heartbeat_ms, convs)));
@@ -256,15 +266,16 @@ void WsSession::FinishResume(Result<chat::ResumePlan> plan) {
   DoRead();
 }
 
-void WsSession::Handle(int64_t re, protocol::Request& request) {
+void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
   using namespace protocol;
   chat::Service& svc = gw_.service;
   UserId me = user_;
+  int64_t re = id.value_or(0);  // present for every request but typing
   // Requests that touch the store run on a blocking worker; the answer frame
   // comes back to this io thread.
   auto blocking = [&](auto work) {
     gw_.Blocking(shard_, std::move(work),
-                 [self = shared_from_this(), re](Result<std::string> frame) { self->Answer(re, std::move(frame)); });
+                 [self = shared_from_this(), id](Result<std::string> frame) { self->Answer(id, std::move(frame)); });
   };
   auto ok_or = [re](Result<void> r) -> Result<std::string> {
     if (!r) return r.error();
@@ -274,25 +285,29 @@ void WsSession::Handle(int64_t re, protocol::Request& request) {
       [&](auto& r) {
         using T = std::decay_t<decltype(r)>;
         if constexpr (std::is_same_v<T, HelloReq>) {
-          Answer(re, MakeError(Errc::kBadRequest, "hello was already said"));
+          Answer(id, MakeError(Errc::kBadRequest, "hello was already said"));
         } else if constexpr (std::is_same_v<T, SendReq>) {
           log::Origin origin{gw_.options.node_id, shard_.index, id_, re};
           auto sent = svc.Send(me, std::move(r), origin);
+          if (FloodingPastTolerance(!sent && sent.error().code == Errc::kRateLimited)) {
+            return Close(4008, "rate limited beyond tolerance");
+          }
           if (sent) {
             gw_.metrics.messages_in.Increment();
             return;
           }
-          if (sent.error().code == Errc::kRateLimited && TooManyRateLimited()) {
-            return Close(4008, "rate limited beyond tolerance");
-          }
-          Answer(re, sent.error());
+          Answer(id, sent.error());
         } else if constexpr (std::is_same_v<T, TypingReq>) {
-          if (!subs_.contains(r.conv)) {
-            return Answer(re, MakeError(Errc::kForbidden, "you are not a member of this conversation"));
-          }
-          svc.Typing(me, r.conv);
+          if (subs_.contains(r.conv)) return svc.Typing(me, r.conv);
+          // Not followed here: ask the store why (not_found or forbidden), or
+          // pass it on when membership changed under this connection.
+          gw_.Blocking(shard_, [&svc, me, conv = r.conv] { return svc.CheckMember(me, conv); },
+                       [self = shared_from_this(), id, me, conv = r.conv](Result<void> ok) {
+                         if (ok) return self->gw_.service.Typing(me, conv);
+                         self->Answer(id, ok.error());
+                       });
         } else if constexpr (std::is_same_v<T, PingReq>) {
-          Answer(re, PongFrame(re, SystemClock::Instance().NowMs()));
+          Answer(id, PongFrame(re, SystemClock::Instance().NowMs()));
         } else if constexpr (std::is_same_v<T, HistoryReq>) {
           blocking([&svc, me, r, re]() -> Result<std::string> {
             auto msgs = svc.History(me, r.conv, r.before, r.after, r.limit);
@@ -335,20 +350,27 @@ void WsSession::Handle(int64_t re, protocol::Request& request) {
       request);
 }
 
-bool WsSession::TooManyRateLimited() {
-  // Past ten times the rate within one second: this client is not listening
-  // to its rate_limited answers.
+bool WsSession::FloodingPastTolerance(bool refused) {
+  // Sends counted in one-second windows. A client that keeps going at
+  // abuse_factor times the rate (two windows in a row over it, with sends
+  // refused) is not listening to its rate_limited answers.
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now().time_since_epoch())
                     .count();
+  double tolerance = gw_.options.send_rate_per_s * gw_.options.abuse_factor;
   if (now - rate_window_start_ >= 1000) {
+    bool consecutive = now - rate_window_start_ < 2000;
+    previous_window_over_ = consecutive && sends_in_window_ > tolerance;
     rate_window_start_ = now;
-    rate_limited_in_window_ = 0;
+    sends_in_window_ = 0;
+    refused_in_window_ = false;
   }
-  return ++rate_limited_in_window_ > gw_.options.send_rate_per_s * gw_.options.abuse_factor;
+  ++sends_in_window_;
+  refused_in_window_ = refused_in_window_ || refused;
+  return refused_in_window_ && previous_window_over_ && sends_in_window_ > tolerance;
 }
 
-void WsSession::Answer(int64_t re, Result<std::string> frame) {
+void WsSession::Answer(std::optional<int64_t> re, Result<std::string> frame) {
   if (frame) return Enqueue(presence::MakeFrame(std::move(frame).value()));
   gw_.metrics.CountError(ErrcName(frame.error().code));
   Enqueue(presence::MakeFrame(protocol::ErrorFrame(re, frame.error())));
