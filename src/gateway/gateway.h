@@ -43,7 +43,9 @@ using ReadyProbe = std::function<Result<void>()>;
 
 class Gateway final : public presence::DeliverySink {
  public:
-  Gateway(Options options, chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready);
+  // `fanout` learns which conversations and users this node follows.
+  Gateway(Options options, chat::Service& service, presence::FanOut& fanout, metrics::Metrics& metrics,
+          ReadyProbe ready);
   ~Gateway() override;
 
   // Binds and starts the io threads; returns the bound port (useful with port 0).

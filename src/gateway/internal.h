@@ -42,6 +42,7 @@ struct Shard;
 // Touched only on the shard's io thread.
 class Hub {
  public:
+  explicit Hub(presence::FanOut& fanout) : fanout_(fanout) {}
   void Add(WsSession* s);
   void Remove(WsSession* s);
   void Subscribe(WsSession* s, ConversationId conv);
@@ -50,6 +51,9 @@ class Hub {
   std::vector<WsSession*> All() const;
 
  private:
+  void DropFromConversation(WsSession* s, ConversationId conv);
+
+  presence::FanOut& fanout_;
   std::unordered_map<uint64_t, WsSession*> by_id_;
   std::unordered_map<UserId, std::vector<WsSession*>> by_user_;
   std::unordered_map<ConversationId, std::vector<WsSession*>> by_conv_;
@@ -57,7 +61,7 @@ class Hub {
 
 // One io thread: its io_context, acceptor, and hub.
 struct Shard {
-  explicit Shard(uint32_t i) : index(i), acceptor(ioc) {}
+  Shard(uint32_t i, presence::FanOut& fanout) : index(i), acceptor(ioc), hub(fanout) {}
   uint32_t index;
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
@@ -66,8 +70,8 @@ struct Shard {
 };
 
 struct Gateway::Impl {
-  Impl(Options o, chat::Service& s, metrics::Metrics& m, ReadyProbe r)
-      : options(std::move(o)), service(s), metrics(m), api(s, m, std::move(r), options.web_root),
+  Impl(Options o, chat::Service& s, presence::FanOut& f, metrics::Metrics& m, ReadyProbe r)
+      : options(std::move(o)), service(s), fanout(f), metrics(m), api(s, m, std::move(r), options.web_root),
         blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
 
   void Accept(Shard& shard);
@@ -82,6 +86,7 @@ struct Gateway::Impl {
 
   Options options;
   chat::Service& service;
+  presence::FanOut& fanout;
   metrics::Metrics& metrics;
   HttpApi api;
   asio::thread_pool blocking;

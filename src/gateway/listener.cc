@@ -121,8 +121,9 @@ void Gateway::Impl::Accept(Shard& shard) {
   });
 }
 
-Gateway::Gateway(Options options, chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready)
-    : impl_(std::make_unique<Impl>(std::move(options), service, metrics, std::move(ready))) {}
+Gateway::Gateway(Options options, chat::Service& service, presence::FanOut& fanout, metrics::Metrics& metrics,
+                 ReadyProbe ready)
+    : impl_(std::make_unique<Impl>(std::move(options), service, fanout, metrics, std::move(ready))) {}
 
 Gateway::~Gateway() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -134,7 +135,7 @@ Result<uint16_t> Gateway::Start() {
   if (ec) return MakeError(Errc::kBadRequest, "bad listen address '" + gw.options.host + "'");
   uint16_t port = gw.options.port;
   for (int i = 0; i < threads; ++i) {
-    auto shard = std::make_unique<Shard>(static_cast<uint32_t>(i));
+    auto shard = std::make_unique<Shard>(static_cast<uint32_t>(i), gw.fanout);
     tcp::endpoint ep(address, port);
     auto& a = shard->acceptor;
     a.open(ep.protocol(), ec);

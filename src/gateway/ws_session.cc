@@ -29,32 +29,42 @@ void EraseFrom(std::vector<WsSession*>& v, WsSession* s) {
 
 void Hub::Add(WsSession* s) {
   by_id_[s->id()] = s;
-  by_user_[s->user()].push_back(s);
+  auto& sessions = by_user_[s->user()];
+  if (sessions.empty()) fanout_.Follow({presence::Interest::Kind::kUser, s->user().value});
+  sessions.push_back(s);
 }
 
 void Hub::Remove(WsSession* s) {
   by_id_.erase(s->id());
   if (auto it = by_user_.find(s->user()); it != by_user_.end()) {
     EraseFrom(it->second, s);
-    if (it->second.empty()) by_user_.erase(it);
-  }
-  for (ConversationId c : s->subscriptions()) {
-    if (auto it = by_conv_.find(c); it != by_conv_.end()) {
-      EraseFrom(it->second, s);
-      if (it->second.empty()) by_conv_.erase(it);
+    if (it->second.empty()) {
+      by_user_.erase(it);
+      fanout_.Unfollow({presence::Interest::Kind::kUser, s->user().value});
     }
   }
+  for (ConversationId c : s->subscriptions()) DropFromConversation(s, c);
 }
 
 void Hub::Subscribe(WsSession* s, ConversationId conv) {
-  if (s->subscriptions().insert(conv).second) by_conv_[conv].push_back(s);
+  if (!s->subscriptions().insert(conv).second) return;
+  auto& sessions = by_conv_[conv];
+  if (sessions.empty()) fanout_.Follow({presence::Interest::Kind::kConversation, conv.value});
+  sessions.push_back(s);
 }
 
 void Hub::Unsubscribe(WsSession* s, ConversationId conv) {
   if (s->subscriptions().erase(conv) == 0) return;
+  DropFromConversation(s, conv);
+}
+
+void Hub::DropFromConversation(WsSession* s, ConversationId conv) {
   if (auto it = by_conv_.find(conv); it != by_conv_.end()) {
     EraseFrom(it->second, s);
-    if (it->second.empty()) by_conv_.erase(it);
+    if (it->second.empty()) {
+      by_conv_.erase(it);
+      fanout_.Unfollow({presence::Interest::Kind::kConversation, conv.value});
+    }
   }
 }
 

@@ -72,6 +72,15 @@ class DeliverySink {
   virtual void Deliver(std::shared_ptr<const EventBatch> batch) = 0;
 };
 
+// What a node follows: the events of a conversation, or those addressed to
+// a user.
+struct Interest {
+  enum class Kind : uint8_t { kConversation, kUser };
+  Kind kind = Kind::kConversation;
+  int64_t id = 0;
+  friend bool operator==(const Interest&, const Interest&) = default;
+};
+
 class FanOut {
  public:
   virtual ~FanOut() = default;
@@ -79,6 +88,14 @@ class FanOut {
   virtual void SetSink(DeliverySink* sink) = 0;
   // Publishes a batch, in order. Thread-safe, non-blocking.
   virtual void Publish(EventBatch batch) = 0;
+  // This node's interests. The gateway calls Follow when its first local
+  // connection follows a conversation or a user connects here, and Unfollow
+  // when the last one stops; calls come from several io threads, and a
+  // backend reference-counts them. A backend that delivers every event to
+  // every node (embedded: there is one node) ignores them. Events addressed
+  // to a session (kSession) reach its node whatever it follows.
+  virtual void Follow(Interest) {}
+  virtual void Unfollow(Interest) {}
 };
 
 }  // namespace parley::presence

@@ -141,7 +141,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                        .send_rate_per_s = l.send_rate_per_s,
                        .abuse_factor = l.abuse_factor,
                        .web_root = c.server.web_root},
-      *p->service, p->metrics, [raw]() -> Result<void> {
+      *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
         if (auto ok = raw->store->Ping(); !ok) return ok;
         if (auto ok = raw->log->Ping(); !ok) return ok;
         return raw->registry->Ping();

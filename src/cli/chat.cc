@@ -1,0 +1,464 @@
+// parley chat: an interactive, line-based chat in one conversation.
+//
+// One thread polls stdin (briefly) and the socket in turn. On a terminal,
+// input is read key by key (raw mode) so incoming lines can be printed above
+// the prompt and the prompt and the partial input redrawn; otherwise (pipes)
+// lines are read and printed plainly, which is what scripts and tests use.
+#include <poll.h>
+#include <unistd.h>
+
+#include <deque>
+#include <iostream>
+#include <map>
+
+#include "cli/api.h"
+#include "cli/commands.h"
+#include "cli/errors.h"
+#include "cli/format.h"
+#include "cli/live.h"
+#include "cli/resolve.h"
+#include "cli/terminal.h"
+#include "client/json_util.h"
+
+namespace parley::cli {
+
+namespace json = boost::json;
+using client::GetInt;
+using client::GetString;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kTypingEvery = std::chrono::seconds(3);    // the server's own limit
+constexpr auto kTypingShownFor = std::chrono::seconds(5);
+constexpr auto kPingEvery = std::chrono::seconds(25);
+constexpr auto kPongWithin = std::chrono::seconds(10);
+constexpr auto kGiveUpAfterEof = std::chrono::seconds(30);
+constexpr const char* kEllipsis = "\xE2\x80\xA6";
+
+class Chat {
+ public:
+  Chat(Api& api, const ChatOptions& options)
+      : api_(api), options_(options), dir_(api), tty_(IsTty(STDIN_FILENO) && IsTty(STDOUT_FILENO)) {}
+
+  int Run() {
+    dir_.Load();
+    conv_ = ResolveConvId(dir_, options_.conv);
+    name_ = dir_.Name(conv_);
+    if (const json::object* c = dir_.Find(conv_)) last_seq_ = GetInt(*c, "last_seq").value_or(0);
+
+    // Recent history first (this also checks membership), then the socket
+    // resumes from the last seq shown, so nothing falls in between.
+    json::array recent;
+    if (options_.history > 0) {
+      recent = FetchMessages(api_, conv_, 0, 0, options_.history, "opening '" + options_.conv + "'");
+    } else {
+      FetchMessages(api_, conv_, 0, 0, 1, "opening '" + options_.conv + "'");
+    }
+    if (!recent.empty()) last_seq_ = 0;
+    for (const json::value& m : recent) {
+      if (m.is_object()) ShowMessage(m.as_object());
+    }
+
+    json::object welcome;
+    ws_ = OpenSocket(api_, json::object{{conv_, last_seq_}}, &welcome);
+    OnConnected(welcome);
+
+    RawMode raw(STDIN_FILENO);
+    tty_ = tty_ && raw.active();
+    Status("connected to " + name_ + " as " + api_.config().username +
+           (tty_ ? "; type and press Enter to send, Ctrl-D to quit" : ""));
+    RedrawPrompt();
+
+    while (true) {
+      auto now = Clock::now();
+      if (!stdin_eof_) PollStdin(connected() ? 20 : 100);
+      if (ws_) {
+        while (auto frame = ws_->Receive(stdin_eof_ ? std::chrono::milliseconds(50)
+                                                     : std::chrono::milliseconds(0))) {
+          Handle(*frame);
+          last_frame_ = Clock::now();
+          if (stdin_eof_) break;
+        }
+        if (!ws_->is_open()) OnDropped();
+        else KeepAlive(now);
+      } else if (now >= reconnect_at_) {
+        TryReconnect();
+      }
+      ExpireTyping(now);
+      if (stdin_eof_ && pending_.empty()) break;
+      if (stdin_eof_ && now - eof_at_ > kGiveUpAfterEof) {
+        ClearPromptLine();
+        throw Unreachable(api_.config().server, std::to_string(pending_.size()) +
+                                                    " message(s) could not be confirmed as sent");
+      }
+    }
+    ClearPromptLine();
+    return kExitOk;
+  }
+
+ private:
+  struct Pending {
+    std::string client_msg_id;
+    std::string body;
+    int64_t request_id = 0;  // 0: not sent on the current connection
+    Clock::time_point not_before{};
+  };
+
+  bool connected() const { return ws_ && ws_->is_open(); }
+
+  // ---- output ----
+
+  std::string Prompt() const {
+    std::string typing;
+    for (const auto& [user, until] : typing_until_) {
+      typing += (typing.empty() ? "" : ", ") + user;
+    }
+    std::string p = name_;
+    if (!typing.empty()) {
+      p += " (" + typing + (typing_until_.size() == 1 ? " is" : " are") + " typing" + kEllipsis + ")";
+    }
+    if (!connected()) p += " [offline]";
+    return p + "> ";
+  }
+
+  void ClearPromptLine() {
+    if (tty_ && prompt_active_) std::cout << "\r\x1b[K" << std::flush;
+  }
+
+  void RedrawPrompt() {
+    if (!tty_) return;
+    prompt_active_ = true;
+    std::cout << "\r\x1b[K" << Prompt() << input_ << std::flush;
+  }
+
+  // A line above the prompt.
+  void PrintLine(const std::string& line) {
+    if (tty_ && prompt_active_) {
+      std::cout << "\r\x1b[K" << line << "\n" << Prompt() << input_ << std::flush;
+    } else {
+      std::cout << line << std::endl;
+    }
+  }
+
+  // Connection news: on the terminal above the prompt, else on stderr.
+  void Status(const std::string& text) {
+    if (tty_) {
+      PrintLine("-- " + text);
+    } else {
+      std::cerr << "parley: " << text << std::endl;
+    }
+  }
+
+  void ShowMessage(const json::object& m) {
+    int64_t seq = GetInt(m, "seq").value_or(0);
+    if (seq <= last_seq_) return;  // seen already
+    std::string sender_id = GetString(m, "sender");
+    std::string sender = dir_.Username(conv_, sender_id);
+    typing_until_.erase(sender);
+    last_seq_ = seq;
+    PrintLine(FormatMessage(m, sender, /*long_form=*/false));
+  }
+
+  // ---- socket ----
+
+  void OnConnected(const json::object& welcome) {
+    if (auto it = welcome.find("conversations"); it != welcome.end() && it->value().is_array()) {
+      dir_.LearnAll(it->value().as_array());
+    }
+    last_frame_ = Clock::now();
+    ping_id_.reset();
+    backoff_.Reset();
+    for (Pending& p : pending_) p.request_id = 0;
+    FlushPending();
+  }
+
+  void OnDropped() {
+    std::string why = DescribeClose(*ws_);
+    ws_.reset();
+    auto wait = backoff_.Next();
+    reconnect_at_ = Clock::now() + wait;
+    Status("connection lost (" + why + "); reconnecting in " +
+           std::to_string((wait.count() + 500) / 1000) + " s");
+  }
+
+  void TryReconnect() {
+    json::object welcome;
+    try {
+      ws_ = OpenSocket(api_, json::object{{conv_, last_seq_}}, &welcome);
+    } catch (const CliError& e) {
+      if (e.exit_code() != kExitUnreachable) throw;
+      ws_.reset();
+      auto wait = backoff_.Next();
+      reconnect_at_ = Clock::now() + wait;
+      Status("still offline; retrying in " + std::to_string((wait.count() + 500) / 1000) + " s");
+      return;
+    }
+    Status("reconnected");
+    OnConnected(welcome);
+    RedrawPrompt();
+  }
+
+  void KeepAlive(Clock::time_point now) {
+    if (ping_id_) {
+      if (now - ping_sent_ > kPongWithin) ws_->Abort();
+      return;
+    }
+    if (now - last_frame_ > kPingEvery) {
+      ping_id_ = next_request_id_++;
+      ping_sent_ = now;
+      ws_->SendJson({{"id", *ping_id_}, {"type", "ping"}});
+    }
+  }
+
+  void FlushPending() {
+    if (!connected()) return;
+    auto now = Clock::now();
+    for (Pending& p : pending_) {
+      if (p.request_id != 0 || now < p.not_before) continue;
+      p.request_id = next_request_id_++;
+      ws_->SendJson({{"id", p.request_id},
+                     {"type", "send"},
+                     {"conv", conv_},
+                     {"client_msg_id", p.client_msg_id},
+                     {"body", p.body}});
+    }
+  }
+
+  void Handle(const json::object& f) {
+    std::string type = GetString(f, "type");
+    if (auto re = f.find("re"); re != f.end()) {
+      int64_t id = client::AsInt(re->value()).value_or(-1);
+      if (ping_id_ && id == *ping_id_) {
+        ping_id_.reset();
+        return;
+      }
+      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->request_id != id) continue;
+        if (type == "sent") {
+          pending_.erase(it);
+        } else if (type == "error") {
+          OnSendError(it, f);
+        }
+        return;
+      }
+      return;
+    }
+    std::string conv = GetString(f, "conv");
+    if (conv != conv_) return;
+    if (type == "message") {
+      ShowMessage(f);
+    } else if (type == "typing") {
+      std::string user = GetString(f, "user");
+      if (user == api_.config().user_id) return;
+      std::string name = dir_.Username(conv_, user);
+      bool shown = typing_until_.count(name) > 0;
+      typing_until_[name] = Clock::now() + kTypingShownFor;
+      if (tty_) {
+        if (!shown) RedrawPrompt();
+      } else {
+        PrintLine("* " + name + " is typing" + kEllipsis);
+      }
+    } else if (type == "gap") {
+      FetchGap(GetInt(f, "from_seq").value_or(0), GetInt(f, "to_seq").value_or(0));
+    } else if (type == "member") {
+      if (auto it = f.find("conversation"); it != f.end() && it->value().is_object()) {
+        dir_.Learn(it->value().as_object());
+      }
+      std::string user = GetString(f, "user");
+      std::string name = dir_.Username(conv_, user);
+      std::string action = GetString(f, "action");
+      if (action == "added") {
+        PrintLine("* " + name + " joined");
+      } else {
+        PrintLine("* " + name + (action == "left" ? " left" : " was removed"));
+        if (user == api_.config().user_id) {
+          ClearPromptLine();
+          throw CliError(kExitNotFound, "you are no longer a member of " + name_);
+        }
+      }
+    }
+    // Presence is left to `parley tail`: every one-shot command comes online
+    // and goes offline again, which would only clutter the chat.
+  }
+
+  void OnSendError(std::deque<Pending>::iterator it, const json::object& f) {
+    std::string code = GetString(f, "code");
+    if (code == "rate_limited" || code == "unavailable") {
+      int64_t wait = std::clamp<int64_t>(GetInt(f, "retry_after_ms").value_or(1000), 50, 10'000);
+      it->request_id = 0;
+      it->not_before = Clock::now() + std::chrono::milliseconds(wait);
+      return;
+    }
+    std::string message = GetString(f, "message");
+    if (code == "forbidden" || code == "not_found") {
+      ClearPromptLine();
+      throw CliError(kExitNotFound, "cannot send to " + name_ + ": " + message + " (" + code + ")");
+    }
+    Status("not sent: \"" + it->body.substr(0, 40) + (it->body.size() > 40 ? "..." : "") +
+           "\": " + message + " (" + code + ")");
+    pending_.erase(it);
+  }
+
+  void FetchGap(int64_t from, int64_t to) {
+    int64_t after = std::max(last_seq_, from - 1);
+    while (after < to) {
+      json::array page;
+      try {
+        page = FetchMessages(api_, conv_, after, to + 1, 500, "fetching missed messages");
+      } catch (const CliError& e) {
+        if (e.exit_code() == kExitAuth) throw;
+        Status(e.what());
+        return;
+      }
+      if (page.empty()) return;
+      for (const json::value& m : page) {
+        if (!m.is_object()) continue;
+        last_seq_ = std::max(last_seq_, GetInt(m, "seq").value_or(0) - 1);
+        ShowMessage(m.as_object());
+        after = std::max(after, GetInt(m, "seq").value_or(after));
+      }
+    }
+  }
+
+  void ExpireTyping(Clock::time_point now) {
+    bool changed = false;
+    for (auto it = typing_until_.begin(); it != typing_until_.end();) {
+      if (now >= it->second) {
+        it = typing_until_.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    if (changed) RedrawPrompt();
+    if (connected() && !pending_.empty()) FlushPending();
+  }
+
+  // ---- input ----
+
+  void PollStdin(int timeout_ms) {
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    int n = ::poll(&p, 1, timeout_ms);
+    if (n <= 0) return;
+    char buffer[4096];
+    ssize_t got = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) return;
+      got = 0;
+    }
+    if (got == 0) {
+      if (!tty_ && !line_.empty()) Submit(std::exchange(line_, ""));
+      OnEof();
+      return;
+    }
+    if (tty_) {
+      for (ssize_t i = 0; i < got && !stdin_eof_; ++i) Key(static_cast<unsigned char>(buffer[i]));
+      return;
+    }
+    line_.append(buffer, static_cast<size_t>(got));
+    size_t start = 0;
+    for (size_t nl; (nl = line_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = line_.substr(start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      Submit(line);
+    }
+    line_.erase(0, start);
+    if (!line_.empty()) Typing();
+  }
+
+  void OnEof() {
+    stdin_eof_ = true;
+    eof_at_ = Clock::now();
+    ClearPromptLine();
+  }
+
+  void Key(unsigned char c) {
+    if (esc_state_ == 1) {  // after ESC: '[' or 'O' starts a sequence
+      esc_state_ = (c == '[' || c == 'O') ? 2 : 0;
+      return;
+    }
+    if (esc_state_ == 2) {  // a CSI sequence ends with a byte in 0x40..0x7e
+      if (c >= 0x40 && c <= 0x7e) esc_state_ = 0;
+      return;
+    }
+    switch (c) {
+      case 0x1b: esc_state_ = 1; return;
+      case '\r':
+      case '\n': {
+        std::string line = std::exchange(input_, "");
+        ClearPromptLine();
+        Submit(line);
+        RedrawPrompt();
+        return;
+      }
+      case 0x04:  // Ctrl-D
+        if (input_.empty()) OnEof();
+        return;
+      case 0x7f:
+      case 0x08:  // backspace, one UTF-8 character
+        while (!input_.empty() && (static_cast<unsigned char>(input_.back()) & 0xC0) == 0x80) {
+          input_.pop_back();
+        }
+        if (!input_.empty()) input_.pop_back();
+        break;
+      case 0x15: input_.clear(); break;  // Ctrl-U
+      case 0x17: {                       // Ctrl-W
+        while (!input_.empty() && input_.back() == ' ') input_.pop_back();
+        while (!input_.empty() && input_.back() != ' ') input_.pop_back();
+        break;
+      }
+      case 0x0c: std::cout << "\x1b[H\x1b[2J"; break;  // Ctrl-L
+      default:
+        if (c < 0x20) return;
+        input_ += static_cast<char>(c);
+        Typing();
+    }
+    RedrawPrompt();
+  }
+
+  void Typing() {
+    auto now = Clock::now();
+    if (!connected() || now - last_typing_sent_ < kTypingEvery) return;
+    last_typing_sent_ = now;
+    ws_->SendJson({{"type", "typing"}, {"conv", conv_}});
+  }
+
+  void Submit(std::string line) {
+    bool blank = line.find_first_not_of(" \t") == std::string::npos;
+    if (blank) return;
+    pending_.push_back(Pending{NewClientMsgId(), std::move(line), 0, {}});
+    last_typing_sent_ = {};  // the next keystroke is a new message
+    FlushPending();
+  }
+
+  Api& api_;
+  ChatOptions options_;
+  Directory dir_;
+  bool tty_;
+  std::string conv_;
+  std::string name_;
+  int64_t last_seq_ = 0;
+  std::unique_ptr<client::WsClient> ws_;
+  Backoff backoff_{std::chrono::seconds(5)};
+  Clock::time_point reconnect_at_{};
+  Clock::time_point last_frame_{};
+  Clock::time_point ping_sent_{};
+  std::optional<int64_t> ping_id_;
+  int64_t next_request_id_ = 1;
+  std::deque<Pending> pending_;
+  std::map<std::string, Clock::time_point> typing_until_;
+  Clock::time_point last_typing_sent_{};
+  std::string input_;  // terminal: the line being typed
+  std::string line_;   // pipe: bytes after the last newline
+  int esc_state_ = 0;
+  bool prompt_active_ = false;  // terminal: the prompt is on screen
+  bool stdin_eof_ = false;
+  Clock::time_point eof_at_{};
+};
+
+}  // namespace
+
+int RunChat(Api& api, const ChatOptions& options) { return Chat(api, options).Run(); }
+
+}  // namespace parley::cli

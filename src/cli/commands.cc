@@ -1,0 +1,471 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/api.h"
+#include "cli/errors.h"
+#include "cli/format.h"
+#include "cli/live.h"
+#include "cli/resolve.h"
+#include "cli/terminal.h"
+#include "client/json_util.h"
+
+namespace parley::cli {
+
+namespace json = boost::json;
+using client::GetInt;
+using client::GetString;
+
+namespace {
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
+
+bool IsDecimal(const std::string& s) {
+  return !s.empty() && s.size() <= 20 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string ReadAllStdin() {
+  std::string text;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+std::string StripOneNewline(std::string s) {
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  if (!s.empty() && s.back() == '\r') s.pop_back();
+  return s;
+}
+
+// ---- register / login / logout / whoami ----
+
+struct AuthArgs {
+  std::string username;
+  std::string server;
+  std::string display_name;
+  bool password_stdin = false;
+  bool server_given = false;
+};
+
+int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_user) {
+  std::string server = args.server;
+  if (!args.server_given) {
+    std::optional<Config> saved;
+    try {
+      saved = LoadConfig(config_dir);
+    } catch (const CliError&) {
+    }
+    server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
+  }
+  std::string error;
+  auto url = ParseServerUrl(server, &error);
+  if (!url) throw CliError(kExitUnreachable, error);
+
+  std::string username = args.username;
+  if (username.empty()) {
+    if (!IsTty(STDIN_FILENO) || args.password_stdin) {
+      throw CliError(kExitUsage, "a USERNAME is required");
+    }
+    auto line = ReadLine("Username: ");
+    if (!line || line->empty()) throw CliError(kExitUsage, "a USERNAME is required");
+    username = *line;
+  }
+
+  std::string password;
+  if (args.password_stdin) {
+    password = StripOneNewline(ReadAllStdin());
+  } else if (IsTty(STDIN_FILENO)) {
+    auto first = ReadPassword("Password for " + username + ": ");
+    if (!first) throw CliError(kExitUsage, "no password given");
+    password = *first;
+    if (register_user) {
+      auto again = ReadPassword("Repeat the password: ");
+      if (!again || *again != password) throw CliError(kExitUsage, "the passwords differ");
+    }
+  } else {
+    throw CliError(kExitUsage,
+                   "no password: pass --password-stdin and pipe it in, or run in a terminal");
+  }
+  if (password.empty()) throw CliError(kExitUsage, "the password is empty");
+
+  Config c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
+  std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on "
+            << c.server << (register_user ? "; you are logged in." : ".") << "\n";
+  return kExitOk;
+}
+
+int CmdLogout(const std::string& config_dir) {
+  if (RemoveConfig(config_dir)) {
+    std::cout << "Logged out.\n";
+  } else {
+    std::cout << "Not logged in.\n";
+  }
+  return kExitOk;
+}
+
+int CmdWhoami(Api& api, bool as_json) {
+  json::object me = api.Get("/v1/me", "whoami");
+  if (as_json) {
+    std::cout << JsonLine(me) << "\n";
+  } else {
+    std::string display = GetString(me, "display_name");
+    std::cout << GetString(me, "username")
+              << (display.empty() || display == GetString(me, "username") ? ""
+                                                                          : " (" + display + ")")
+              << " on " << api.config().server << "\n";
+  }
+  return kExitOk;
+}
+
+// ---- conversations / group create / dm ----
+
+std::string MemberList(const json::object& conv) {
+  std::string out;
+  if (auto it = conv.find("members"); it != conv.end() && it->value().is_array()) {
+    for (const json::value& m : it->value().as_array()) {
+      if (!out.empty()) out += ", ";
+      out += GetString(m, "username");
+    }
+  }
+  int64_t count = GetInt(conv, "member_count").value_or(0);
+  int64_t shown = 0;
+  if (auto it = conv.find("members"); it != conv.end() && it->value().is_array()) {
+    shown = static_cast<int64_t>(it->value().as_array().size());
+  }
+  if (count > shown) out += " and " + std::to_string(count - shown) + " more";
+  return out;
+}
+
+int CmdConversations(Api& api, bool as_json) {
+  Directory dir(api);
+  dir.Load();
+  const json::array& convs = dir.conversations();
+  if (as_json) {
+    for (const json::value& c : convs) std::cout << JsonLine(c) << "\n";
+    return kExitOk;
+  }
+  if (convs.empty()) {
+    std::cout << "No conversations yet. Start one with 'parley dm USER' or "
+                 "'parley group create TITLE USER...'.\n";
+    return kExitOk;
+  }
+  struct Row {
+    std::string id, kind, name, members, unread, last;
+  };
+  std::vector<Row> rows{{"ID", "KIND", "NAME", "MEMBERS", "UNREAD", "LAST"}};
+  for (const json::value& v : convs) {
+    if (!v.is_object()) continue;
+    const json::object& c = v.as_object();
+    rows.push_back({GetString(c, "id"), GetString(c, "kind"),
+                    ConversationName(c, api.config().user_id),
+                    std::to_string(GetInt(c, "member_count").value_or(0)),
+                    std::to_string(GetInt(c, "unread").value_or(0)),
+                    std::to_string(GetInt(c, "last_seq").value_or(0))});
+  }
+  size_t w[5] = {0, 0, 0, 0, 0};
+  for (const Row& r : rows) {
+    w[0] = std::max(w[0], r.id.size());
+    w[1] = std::max(w[1], r.kind.size());
+    w[2] = std::max(w[2], r.name.size());
+    w[3] = std::max(w[3], r.members.size());
+    w[4] = std::max(w[4], r.unread.size());
+  }
+  auto pad = [](const std::string& s, size_t width) {
+    return s + std::string(width > s.size() ? width - s.size() : 0, ' ');
+  };
+  for (const Row& r : rows) {
+    std::cout << pad(r.id, w[0]) << "  " << pad(r.kind, w[1]) << "  " << pad(r.name, w[2]) << "  "
+              << pad(r.members, w[3]) << "  " << pad(r.unread, w[4]) << "  " << r.last << "\n";
+  }
+  return kExitOk;
+}
+
+int CmdGroupCreate(Api& api, const std::string& title, const std::vector<std::string>& users,
+                   bool as_json) {
+  json::array members;
+  for (const std::string& u : users) members.emplace_back(u);
+  json::object conv = api.Post("/v1/conversations",
+                               {{"kind", "group"}, {"title", title}, {"members", members}},
+                               "creating the group");
+  if (as_json) {
+    std::cout << JsonLine(conv) << "\n";
+  } else {
+    std::cout << "Created group \"" << GetString(conv, "title") << "\" (id "
+              << GetString(conv, "id") << ") with " << MemberList(conv) << ".\n";
+  }
+  return kExitOk;
+}
+
+int CmdDm(Api& api, const std::string& user, bool as_json) {
+  json::object conv =
+      api.Post("/v1/conversations/dm", {{"username", user}}, "opening a DM with " + user);
+  if (as_json) {
+    std::cout << JsonLine(conv) << "\n";
+  } else {
+    std::cout << "Direct conversation with " << ConversationName(conv, api.config().user_id)
+              << ": id " << GetString(conv, "id") << ".\n";
+  }
+  return kExitOk;
+}
+
+// ---- history / send ----
+
+int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bool as_json) {
+  if (limit < 1 || limit > 500) throw CliError(kExitUsage, "--limit must be 1..500");
+  if (before < 0) throw CliError(kExitUsage, "--before must be a positive seq");
+  Directory dir(api);
+  dir.Load();
+  std::string conv = ResolveConvId(dir, query);
+  json::array messages =
+      FetchMessages(api, conv, 0, before, limit, "reading the history of '" + query + "'");
+  for (const json::value& v : messages) {
+    if (!v.is_object()) continue;
+    const json::object& m = v.as_object();
+    std::string sender = dir.Username(conv, GetString(m, "sender"));
+    if (as_json) {
+      std::cout << MessageJson(m, sender) << "\n";
+    } else {
+      std::cout << FormatMessage(m, sender, /*long_form=*/true) << "\n";
+    }
+  }
+  if (messages.empty() && !as_json) std::cout << "(no messages)\n";
+  return kExitOk;
+}
+
+int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& words,
+            bool as_json) {
+  std::string body;
+  if (words.empty() || (words.size() == 1 && words[0] == "-")) {
+    body = StripOneNewline(ReadAllStdin());
+  } else {
+    for (const std::string& w : words) body += (body.empty() ? "" : " ") + w;
+  }
+  if (body.empty()) throw CliError(kExitUsage, "nothing to send: the message is empty");
+
+  Directory dir(api);
+  dir.Load();
+  std::string conv = ResolveConvId(dir, query);
+  std::string client_msg_id = NewClientMsgId();
+  json::object request{{"type", "send"}, {"conv", conv}, {"client_msg_id", client_msg_id},
+                       {"body", body}};
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Backoff backoff;
+  std::unique_ptr<client::WsClient> ws = OpenSocket(api, nullptr, nullptr);
+  while (true) {
+    std::optional<json::object> answer;
+    if (ws) answer = ws->Request(request, std::chrono::seconds(15));
+    if (answer && GetString(*answer, "type") == "sent") {
+      if (as_json) {
+        json::object out{{"conv", GetString(*answer, "conv")},
+                         {"seq", GetInt(*answer, "seq").value_or(0)},
+                         {"id", GetString(*answer, "id")},
+                         {"ts", GetInt(*answer, "ts").value_or(0)},
+                         {"client_msg_id", client_msg_id}};
+        std::cout << JsonLine(out) << "\n";
+      } else {
+        std::cout << GetInt(*answer, "seq").value_or(0) << "\n";
+      }
+      return kExitOk;
+    }
+    std::chrono::milliseconds wait = backoff.Next();
+    if (answer && GetString(*answer, "type") == "error") {
+      std::string code = GetString(*answer, "code");
+      if (code == "rate_limited") {
+        wait = std::chrono::milliseconds(
+            std::clamp<int64_t>(GetInt(*answer, "retry_after_ms").value_or(1000), 50, 10'000));
+      } else if (code != "unavailable") {
+        std::string text = GetString(*answer, "message");
+        if (code == "forbidden") text = "you are not a member of '" + query + "' (" + text + ")";
+        throw CliError(ExitCodeForWireCode(code), "send failed: " + text + " (" + code + ")");
+      }
+    } else if (answer) {
+      throw CliError(kExitRejected, "send failed: unexpected answer " + JsonLine(*answer));
+    }
+    if (std::chrono::steady_clock::now() + wait > deadline) {
+      if (answer) {
+        throw CliError(kExitUnavailable, "send failed: the server stayed busy (" +
+                                             GetString(*answer, "code") + ")");
+      }
+      throw Unreachable(api.config().server,
+                        "the connection was lost before the server confirmed the message");
+    }
+    std::this_thread::sleep_for(wait);
+    if (!answer) {
+      // Same client_msg_id on the new connection: stored at most once.
+      try {
+        ws.reset();
+        ws = OpenSocket(api, nullptr, nullptr);
+      } catch (const CliError& e) {
+        if (e.exit_code() != kExitUnreachable) throw;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string ResolveConvId(Directory& dir, const std::string& query) {
+  try {
+    return GetString(dir.Resolve(query), "id");
+  } catch (const CliError& e) {
+    if (e.exit_code() == kExitNotFound && IsDecimal(query)) return query;
+    throw;
+  }
+}
+
+json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before,
+                          int limit, const std::string& what) {
+  std::string target = "/v1/conversations/" + conv + "/messages?limit=" + std::to_string(limit);
+  if (after > 0) target += "&after=" + std::to_string(after);
+  if (before > 0) target += "&before=" + std::to_string(before);
+  json::object answer = api.Get(target, what);
+  if (auto it = answer.find("messages"); it != answer.end() && it->value().is_array()) {
+    return it->value().as_array();
+  }
+  return {};
+}
+
+std::string MessageJson(const json::object& msg, const std::string& sender_username) {
+  json::object out = msg;
+  out["sender_username"] = sender_username;
+  return JsonLine(out);
+}
+
+int RunCli(int argc, char** argv) {
+  std::string config_dir = ConfigDir(ProcessEnv());
+
+  CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "parley 0.1.0");
+  app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username.\n"
+                         "The login (server URL and tokens) is kept in ") +
+             (config_dir.empty() ? "$PARLEY_CONFIG_DIR" : config_dir) +
+             "/config.json\n($PARLEY_CONFIG_DIR, else $XDG_CONFIG_HOME/parley, else "
+             "~/.config/parley).\n\n" +
+             kExitCodesHelp);
+
+  AuthArgs auth;
+  auto add_auth = [&](CLI::App* cmd) {
+    cmd->add_option("username", auth.username, "Username (prompted when omitted on a terminal)");
+    cmd->add_option("--server", auth.server,
+                    "Server URL (default: the saved one, else http://127.0.0.1:8080)");
+    cmd->add_flag("--password-stdin", auth.password_stdin,
+                  "Read the password from stdin (else it is prompted, without echo)");
+  };
+  CLI::App* reg = app.add_subcommand("register", "Create an account and log in");
+  add_auth(reg);
+  reg->add_option("--display-name", auth.display_name, "Display name");
+  CLI::App* login = app.add_subcommand("login", "Log in and save the login");
+  add_auth(login);
+  CLI::App* logout = app.add_subcommand("logout", "Forget the saved login");
+  CLI::App* whoami = app.add_subcommand("whoami", "Show the logged-in user");
+
+  bool as_json = false;
+  auto add_json = [&](CLI::App* cmd) {
+    cmd->add_flag("--json", as_json, "Print JSON, one object per line");
+  };
+  add_json(whoami);
+  CLI::App* convs = app.add_subcommand("conversations", "List your conversations");
+  add_json(convs);
+
+  CLI::App* group = app.add_subcommand("group", "Group conversations");
+  group->require_subcommand(1);
+  std::string title;
+  std::vector<std::string> users;
+  CLI::App* group_create = group->add_subcommand("create", "Create a group with these users");
+  group_create->add_option("title", title, "Group title")->required();
+  group_create->add_option("users", users, "Usernames of the other members");
+  add_json(group_create);
+
+  std::string dm_user;
+  CLI::App* dm = app.add_subcommand("dm", "Open (or find) the direct conversation with USER");
+  dm->add_option("user", dm_user, "Username")->required();
+  add_json(dm);
+
+  std::string conv;
+  std::vector<std::string> words;
+  CLI::App* send = app.add_subcommand("send", "Send a message (TEXT, or stdin when omitted or -); prints its seq");
+  send->add_option("conv", conv, "Conversation")->required();
+  send->add_option("text", words, "Message text (words are joined with spaces)");
+  add_json(send);
+
+  int64_t before = 0;
+  int limit = 50;
+  CLI::App* history = app.add_subcommand("history", "Show messages of a conversation, oldest first");
+  history->add_option("conv", conv, "Conversation")->required();
+  history->add_option("--before", before, "Only messages below this seq");
+  history->add_option("--limit", limit, "How many messages (1..500, default 50)");
+  add_json(history);
+
+  TailOptions tail_options;
+  std::string tail_conv;
+  CLI::App* tail = app.add_subcommand("tail", "Stream events (all conversations, or CONV) until interrupted");
+  tail->add_option("conv", tail_conv, "Only this conversation");
+  add_json(tail);
+
+  ChatOptions chat_options;
+  CLI::App* chat = app.add_subcommand(
+      "chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
+  chat->add_option("conv", chat_options.conv, "Conversation")->required();
+  chat->add_option("--history", chat_options.history, "Messages shown on start (default 10)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  try {
+    auth.server_given = (reg->parsed() ? reg : login)->count("--server") > 0;
+    if (reg->parsed()) return CmdAuth(config_dir, auth, true);
+    if (login->parsed()) return CmdAuth(config_dir, auth, false);
+    if (logout->parsed()) return CmdLogout(config_dir);
+    Api api = Api::FromConfigDir(config_dir);
+    if (whoami->parsed()) return CmdWhoami(api, as_json);
+    if (convs->parsed()) return CmdConversations(api, as_json);
+    if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
+    if (dm->parsed()) return CmdDm(api, dm_user, as_json);
+    if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
+    if (send->parsed()) return CmdSend(api, conv, words, as_json);
+    if (tail->parsed()) {
+      if (!tail_conv.empty()) tail_options.conv = tail_conv;
+      tail_options.json = as_json;
+      return RunTail(api, tail_options);
+    }
+    if (chat->parsed()) {
+      if (chat_options.history < 0 || chat_options.history > 500) {
+        throw CliError(kExitUsage, "--history must be 0..500");
+      }
+      return RunChat(api, chat_options);
+    }
+    std::cerr << app.help();
+    return kExitUsage;
+  } catch (const CliError& e) {
+    std::cout << std::flush;
+    std::cerr << "parley: " << e.what() << std::endl;
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cout << std::flush;
+    std::cerr << "parley: unexpected error: " << e.what() << std::endl;
+    return kExitRejected;
+  }
+}
+
+}  // namespace parley::cli

@@ -1,0 +1,47 @@
+#pragma once
+// The `parley` commands. RunCli parses the command line (CLI11) and runs
+// one; every other function here is a command or a helper they share, each
+// throwing CliError (see errors.h) on failure.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+namespace parley::cli {
+
+class Api;
+class Directory;
+
+// Runs `parley argv...`; returns the process exit code.
+int RunCli(int argc, char** argv);
+
+// A conversation id for CONV: a known id or name (see ResolveConversation),
+// or a decimal id that is not among ours, left for the server to judge (so
+// a non-member gets the server's 403). Throws CliError.
+std::string ResolveConvId(Directory& dir, const std::string& query);
+
+// GET messages of `conv` with after/before/limit (0: omitted), ascending.
+boost::json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before,
+                                 int limit, const std::string& what);
+
+// The message event/object plus "sender_username", as one JSON line.
+std::string MessageJson(const boost::json::object& msg, const std::string& sender_username);
+
+struct TailOptions {
+  std::optional<std::string> conv;
+  bool json = false;
+};
+// Streams events until killed; returns an exit code on a fatal error.
+int RunTail(Api& api, const TailOptions& options);
+
+struct ChatOptions {
+  std::string conv;
+  int history = 10;  // messages shown on start
+};
+// The interactive chat; returns when stdin ends and every line is sent.
+int RunChat(Api& api, const ChatOptions& options);
+
+}  // namespace parley::cli

@@ -1,0 +1,78 @@
+#pragma once
+// Exit codes of `parley` and the error that carries one up to RunCli.
+//
+// Command code throws CliError; RunCli prints "parley: <message>" on stderr
+// and exits with its code. Nothing else in the client throws on purpose.
+#include <stdexcept>
+#include <string>
+
+#include "common/error.h"
+
+namespace parley::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,        // bad arguments, ambiguous name, nothing to send
+  kExitUnreachable = 2,  // bad server URL, server down or unreachable, connection lost
+  kExitAuth = 3,         // wrong password, not logged in, login expired
+  kExitNotFound = 4,     // no such conversation/user, not a member (forbidden)
+  kExitUnavailable = 5,  // rate limited, server unavailable (503)
+  kExitRejected = 6,     // the server refused the input (400, 409, 413) or failed (500)
+};
+
+// The text of the "Exit codes" section of `parley --help`.
+inline constexpr const char* kExitCodesHelp =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  usage error (bad arguments, ambiguous conversation name, empty message)\n"
+    "  2  bad server URL, server down or unreachable\n"
+    "  3  authentication: wrong username or password, not logged in, login expired\n"
+    "  4  not found or forbidden: unknown conversation or user, not a member\n"
+    "  5  rate limited or server unavailable; try again later\n"
+    "  6  rejected by the server: invalid input, username taken, message too large,\n"
+    "     or a server error\n";
+
+class CliError : public std::runtime_error {
+ public:
+  CliError(int exit_code, const std::string& message)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+// The exit code for an HTTP status (0: transport failure) or an Errc.
+inline int ExitCodeForStatus(int status) {
+  switch (status) {
+    case 0: return kExitUnreachable;
+    case 401: return kExitAuth;
+    case 403:
+    case 404: return kExitNotFound;
+    case 429:
+    case 503: return kExitUnavailable;
+    default: return status >= 200 && status < 300 ? kExitOk : kExitRejected;
+  }
+}
+
+inline int ExitCodeForErrc(Errc code) {
+  switch (code) {
+    case Errc::kOk: return kExitOk;
+    case Errc::kUnauthorized: return kExitAuth;
+    case Errc::kForbidden:
+    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kRateLimited:
+    case Errc::kUnavailable: return kExitUnavailable;
+    default: return kExitRejected;
+  }
+}
+
+// The exit code for a WebSocket error frame's `code` ("forbidden", ...).
+inline int ExitCodeForWireCode(const std::string& code) {
+  if (code == "unauthorized") return kExitAuth;
+  if (code == "forbidden" || code == "not_found") return kExitNotFound;
+  if (code == "rate_limited" || code == "unavailable") return kExitUnavailable;
+  return kExitRejected;
+}
+
+}  // namespace parley::cli
