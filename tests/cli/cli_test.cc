@@ -1,0 +1,476 @@
+// End-to-end tests of the `parley` command-line client: the real binary,
+// run with pipes and a temporary PARLEY_CONFIG_DIR per user, against a real
+// parleyd started by the integration fixture.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../integration/server_fixture.h"
+#include "cli_process.h"
+#include "client/json_util.h"
+
+#ifndef PARLEY_CLI_PATH
+#error "PARLEY_CLI_PATH must name the parley binary"
+#endif
+
+namespace parley::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr auto kWait = std::chrono::seconds(10);
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+std::string Show(const CliResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
+}
+
+class CliTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "parley-cli-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    home_ = pattern;
+    ServerTest::SetUp();
+  }
+  void TearDown() override {
+    ServerTest::TearDown();
+    std::error_code ignored;
+    if (!HasFailure()) fs::remove_all(home_, ignored);
+  }
+
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+  std::string ConfigDir(const std::string& user) const { return home_ + "/" + user; }
+  std::map<std::string, std::string> Env(const std::string& user) const {
+    return {{"PARLEY_CONFIG_DIR", ConfigDir(user)}, {"TZ", "UTC"}};
+  }
+
+  CliResult Run(const std::string& user, const std::vector<std::string>& args,
+                const std::string& stdin_text = "") {
+    return RunCli(PARLEY_CLI_PATH, args, Env(user), stdin_text);
+  }
+  std::unique_ptr<CliProcess> Start(const std::string& user, const std::vector<std::string>& args) {
+    return std::make_unique<CliProcess>(PARLEY_CLI_PATH, args, Env(user));
+  }
+
+  // Registers a fresh user through the CLI; returns the username (its config dir key).
+  std::string Register(const std::string& prefix) {
+    std::string name = UniqueName(prefix);
+    CliResult r = Run(name, {"register", name, "--server", Url(), "--password-stdin"},
+                      kPassword + "\n");
+    EXPECT_EQ(r.exit_code, 0) << Show(r);
+    return name;
+  }
+
+  // Creates a group through the CLI; returns its id.
+  std::string Group(const std::string& owner, const std::string& title,
+                    const std::vector<std::string>& members) {
+    std::vector<std::string> args = {"group", "create", title};
+    args.insert(args.end(), members.begin(), members.end());
+    args.push_back("--json");
+    CliResult r = Run(owner, args);
+    EXPECT_EQ(r.exit_code, 0) << Show(r);
+    auto obj = client::ParseObject(r.out);
+    return obj ? client::GetString(*obj, "id") : "";
+  }
+
+  std::string home_;
+};
+
+TEST_F(CliTest, RegisterAndLoginKeepTokensPrivate) {
+  std::string alice = Register("alice");
+  std::string path = ConfigDir(alice) + "/config.json";
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(ConfigDir(alice).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+  auto config = client::ParseObject(Slurp(path));
+  ASSERT_TRUE(config);
+  std::string access = client::GetString(*config, "access_token");
+  std::string refresh = client::GetString(*config, "refresh_token");
+  ASSERT_FALSE(access.empty());
+  ASSERT_FALSE(refresh.empty());
+
+  CliResult login = Run(alice, {"login", alice, "--password-stdin"}, kPassword + "\n");
+  EXPECT_EQ(login.exit_code, 0) << Show(login);
+  EXPECT_THAT(login.out, HasSubstr("Logged in as " + alice));
+  CliResult who = Run(alice, {"whoami"});
+  EXPECT_EQ(who.exit_code, 0) << Show(who);
+  EXPECT_THAT(who.out, HasSubstr(alice));
+  CliResult who_json = Run(alice, {"whoami", "--json"});
+  EXPECT_EQ(who_json.exit_code, 0) << Show(who_json);
+
+  auto config2 = client::ParseObject(Slurp(path));
+  ASSERT_TRUE(config2);
+  for (const CliResult* r : {&login, &who, &who_json}) {
+    for (const std::string& token : {access, refresh, client::GetString(*config2, "access_token"),
+                                     client::GetString(*config2, "refresh_token")}) {
+      EXPECT_THAT(r->out, Not(HasSubstr(token)));
+      EXPECT_THAT(r->err, Not(HasSubstr(token)));
+    }
+  }
+
+  CliResult wrong = Run(alice, {"login", alice, "--password-stdin"}, "not-the-password\n");
+  EXPECT_EQ(wrong.exit_code, 3) << Show(wrong);
+  EXPECT_THAT(wrong.err, HasSubstr("wrong username or password"));
+  CliResult unknown = Run("nobody", {"login", "nobody_here", "--server", Url(), "--password-stdin"},
+                          kPassword);
+  EXPECT_EQ(unknown.exit_code, 3) << Show(unknown);
+
+  CliResult taken = Run("other", {"register", alice, "--server", Url(), "--password-stdin"},
+                        kPassword);
+  EXPECT_EQ(taken.exit_code, 6) << Show(taken);
+  EXPECT_THAT(taken.err, HasSubstr("taken"));
+
+  CliResult no_password = Run("other", {"login", alice, "--server", Url()});
+  EXPECT_EQ(no_password.exit_code, 1) << Show(no_password);
+
+  CliResult logout = Run(alice, {"logout"});
+  EXPECT_EQ(logout.exit_code, 0) << Show(logout);
+  CliResult after = Run(alice, {"conversations"});
+  EXPECT_EQ(after.exit_code, 3) << Show(after);
+  EXPECT_THAT(after.err, HasSubstr("not logged in"));
+}
+
+TEST_F(CliTest, GroupsDmsAndConversationNames) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string carol = Register("carol");
+
+  CliResult none = Run(alice, {"conversations"});
+  EXPECT_EQ(none.exit_code, 0) << Show(none);
+  EXPECT_THAT(none.out, HasSubstr("No conversations"));
+
+  CliResult group = Run(alice, {"group", "create", "project x", bob, carol});
+  EXPECT_EQ(group.exit_code, 0) << Show(group);
+  EXPECT_THAT(group.out, HasSubstr("Created group \"project x\""));
+  EXPECT_THAT(group.out, HasSubstr(carol));
+
+  CliResult dm = Run(alice, {"dm", bob});
+  EXPECT_EQ(dm.exit_code, 0) << Show(dm);
+  EXPECT_THAT(dm.out, HasSubstr("@" + bob));
+  CliResult dm_json = Run(bob, {"dm", alice, "--json"});
+  EXPECT_EQ(dm_json.exit_code, 0) << Show(dm_json);
+  auto dm_obj = client::ParseObject(dm_json.out);
+  ASSERT_TRUE(dm_obj) << dm_json.out;
+  EXPECT_EQ(client::GetString(*dm_obj, "kind"), "dm");
+
+  CliResult list = Run(alice, {"conversations"});
+  EXPECT_EQ(list.exit_code, 0) << Show(list);
+  EXPECT_THAT(list.out, HasSubstr("project x"));
+  EXPECT_THAT(list.out, HasSubstr("@" + bob));
+  CliResult list_json = Run(bob, {"conversations", "--json"});
+  EXPECT_EQ(list_json.exit_code, 0) << Show(list_json);
+  auto lines = Lines(list_json.out);
+  ASSERT_EQ(lines.size(), 2u) << list_json.out;
+  for (const auto& line : lines) EXPECT_TRUE(client::ParseObject(line)) << line;
+
+  // Names: a group title, a DM peer (with or without '@'), an id.
+  EXPECT_EQ(Run(alice, {"send", "project x", "by title"}).exit_code, 0);
+  EXPECT_EQ(Run(alice, {"send", bob, "by peer"}).exit_code, 0);
+  EXPECT_EQ(Run(bob, {"send", "@" + alice, "by @peer"}).exit_code, 0);
+  EXPECT_EQ(Run(alice, {"send", client::GetString(*dm_obj, "id"), "by id"}).exit_code, 0);
+  CliResult dm_history = Run(bob, {"history", alice});
+  EXPECT_EQ(dm_history.exit_code, 0) << Show(dm_history);
+  EXPECT_THAT(dm_history.out, HasSubstr("by peer"));
+  EXPECT_THAT(dm_history.out, HasSubstr("by @peer"));
+  EXPECT_THAT(dm_history.out, HasSubstr("by id"));
+
+  // Two groups with one title: ambiguous, the error lists both ids.
+  std::string g1 = Group(alice, "dup", {bob});
+  std::string g2 = Group(alice, "dup", {carol});
+  CliResult ambiguous = Run(alice, {"history", "dup"});
+  EXPECT_EQ(ambiguous.exit_code, 1) << Show(ambiguous);
+  EXPECT_THAT(ambiguous.err, HasSubstr(g1));
+  EXPECT_THAT(ambiguous.err, HasSubstr(g2));
+  CliResult missing = Run(alice, {"history", "no such group"});
+  EXPECT_EQ(missing.exit_code, 4) << Show(missing);
+
+  CliResult unknown_user = Run(alice, {"group", "create", "ghosts", "no_such_user_x"});
+  EXPECT_EQ(unknown_user.exit_code, 4) << Show(unknown_user);
+  CliResult unknown_dm = Run(alice, {"dm", "no_such_user_x"});
+  EXPECT_EQ(unknown_dm.exit_code, 4) << Show(unknown_dm);
+}
+
+TEST_F(CliTest, SendAndHistory) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  for (int i = 1; i <= 4; ++i) {
+    CliResult r = Run(alice, {"send", "proj", "message", std::to_string(i)});
+    ASSERT_EQ(r.exit_code, 0) << Show(r);
+    EXPECT_EQ(r.out, std::to_string(i) + "\n");
+  }
+  CliResult piped = Run(bob, {"send", "proj"}, "line one\nline two\n");
+  ASSERT_EQ(piped.exit_code, 0) << Show(piped);
+  EXPECT_EQ(piped.out, "5\n");
+  CliResult json_send = Run(bob, {"send", "proj", "-", "--json"}, "six");
+  ASSERT_EQ(json_send.exit_code, 0) << Show(json_send);
+  auto sent = client::ParseObject(json_send.out);
+  ASSERT_TRUE(sent) << json_send.out;
+  EXPECT_EQ(client::GetInt(*sent, "seq"), 6);
+  CliResult empty = Run(bob, {"send", "proj"}, "");
+  EXPECT_EQ(empty.exit_code, 1) << Show(empty);
+
+  CliResult all = Run(bob, {"history", "proj"});
+  ASSERT_EQ(all.exit_code, 0) << Show(all);
+  auto lines = Lines(all.out);
+  ASSERT_EQ(lines.size(), 7u) << all.out;  // "line two" is indented on its own line
+  EXPECT_THAT(lines[0], HasSubstr("#1 " + alice + ": message 1"));
+  EXPECT_THAT(lines[3], HasSubstr("#4 " + alice + ": message 4"));
+  EXPECT_THAT(lines[4], HasSubstr("#5 " + bob + ": line one"));
+  EXPECT_THAT(lines[5], HasSubstr("line two"));
+  EXPECT_THAT(lines[6], HasSubstr("#6 " + bob + ": six"));
+
+  CliResult page = Run(alice, {"history", "proj", "--before", "4", "--limit", "2", "--json"});
+  ASSERT_EQ(page.exit_code, 0) << Show(page);
+  auto page_lines = Lines(page.out);
+  ASSERT_EQ(page_lines.size(), 2u) << page.out;
+  auto first = client::ParseObject(page_lines[0]);
+  auto second = client::ParseObject(page_lines[1]);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(client::GetInt(*first, "seq"), 2);
+  EXPECT_EQ(client::GetInt(*second, "seq"), 3);
+  EXPECT_EQ(client::GetString(*first, "body"), "message 2");
+  EXPECT_EQ(client::GetString(*first, "sender_username"), alice);
+
+  CliResult newest = Run(alice, {"history", "proj", "--limit", "1"});
+  ASSERT_EQ(newest.exit_code, 0) << Show(newest);
+  EXPECT_THAT(newest.out, HasSubstr("#6 "));
+  EXPECT_EQ(Run(alice, {"history", "proj", "--limit", "0"}).exit_code, 1);
+}
+
+TEST_F(CliTest, TailJsonSeesAnotherUsersMessage) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  auto tail = Start(bob, {"tail", "--json"});
+  ASSERT_TRUE(tail->WaitForErr("tailing", kWait)) << tail->err();
+  CliResult sent = Run(alice, {"send", "proj", "hello tail"});
+  ASSERT_EQ(sent.exit_code, 0) << Show(sent);
+  ASSERT_TRUE(tail->WaitForOut("hello tail", kWait)) << tail->out() << tail->err();
+  std::optional<json::object> event;
+  for (const auto& line : Lines(tail->out())) {
+    auto obj = client::ParseObject(line);
+    ASSERT_TRUE(obj) << "not a JSON line: " << line;
+    if (client::GetString(*obj, "type") == "message") event = obj;
+  }
+  ASSERT_TRUE(event) << tail->out();
+  EXPECT_EQ(client::GetString(*event, "body"), "hello tail");
+  EXPECT_EQ(client::GetString(*event, "sender_username"), alice);
+  EXPECT_EQ(client::GetInt(*event, "seq"), 1);
+  tail->Signal(SIGTERM);
+  tail->Wait(kWait);
+
+  // Human output of one conversation.
+  auto human = Start(bob, {"tail", "proj"});
+  ASSERT_TRUE(human->WaitForErr("tailing", kWait)) << human->err();
+  ASSERT_EQ(Run(alice, {"send", "proj", "second"}).exit_code, 0);
+  ASSERT_TRUE(human->WaitForOut(alice + ": second", kWait)) << human->out() << human->err();
+}
+
+TEST_F(CliTest, ChatBothWaysThroughPipes) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  ASSERT_EQ(Run(alice, {"send", "proj", "before the chat"}).exit_code, 0);
+
+  auto a = Start(alice, {"chat", "proj"});
+  auto b = Start(bob, {"chat", "proj"});
+  ASSERT_TRUE(a->WaitForErr("connected", kWait)) << a->err();
+  ASSERT_TRUE(b->WaitForErr("connected", kWait)) << b->err();
+  EXPECT_THAT(b->out(), HasSubstr(alice + ": before the chat"));  // recent history
+
+  ASSERT_TRUE(a->Write("hel"));
+  EXPECT_TRUE(b->WaitForOut(alice + " is typing", kWait)) << b->out() << b->err();
+  ASSERT_TRUE(a->Write("lo bob\n"));
+  EXPECT_TRUE(b->WaitForOut(alice + ": hello bob", kWait)) << b->out() << b->err();
+  ASSERT_TRUE(b->Write("hi alice\n"));
+  EXPECT_TRUE(a->WaitForOut(bob + ": hi alice", kWait)) << a->out() << a->err();
+  EXPECT_TRUE(a->WaitForOut(alice + ": hello bob", kWait)) << a->out();  // own, in seq order
+
+  // A last line right before EOF is still sent before the chat exits.
+  ASSERT_TRUE(a->Write("bye\n"));
+  a->CloseStdin();
+  EXPECT_EQ(a->Wait(kWait), 0) << a->out() << a->err();
+  EXPECT_TRUE(b->WaitForOut(alice + ": bye", kWait)) << b->out();
+  b->CloseStdin();
+  EXPECT_EQ(b->Wait(kWait), 0) << b->err();
+
+  CliResult history = Run(bob, {"history", "proj", "--json"});
+  ASSERT_EQ(history.exit_code, 0) << Show(history);
+  EXPECT_EQ(Lines(history.out).size(), 4u) << history.out;  // each line stored once
+}
+
+TEST_F(CliTest, NotAMemberGetsExitCode4) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string mallory = Register("mallory");
+  std::string id = Group(alice, "secret", {bob});
+  ASSERT_FALSE(id.empty());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"send", id, "let me in"}, {"history", id}, {"chat", id}, {"tail", id}, {"send", "secret", "x"}}) {
+    CliResult r = Run(mallory, args);
+    EXPECT_EQ(r.exit_code, 4) << args[0] << " " << args[1] << "\n" << Show(r);
+  }
+  CliResult forbidden = Run(mallory, {"history", id});
+  EXPECT_THAT(forbidden.err, HasSubstr("forbidden"));
+  CliResult missing = Run(mallory, {"history", "987654321"});
+  EXPECT_EQ(missing.exit_code, 4) << Show(missing);
+}
+
+TEST_F(CliTest, ServerDownAndBadUrlGetExitCode2) {
+  std::string alice = Register("alice");
+  server().Kill();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"conversations"}, {"send", "1", "hello"}, {"history", "1"}, {"tail"}}) {
+    CliResult r = Run(alice, args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << "\n" << Show(r);
+    EXPECT_THAT(r.err, HasSubstr("cannot reach the server"));
+  }
+  CliResult login = Run(alice, {"login", alice, "--password-stdin"}, kPassword);
+  EXPECT_EQ(login.exit_code, 2) << Show(login);
+
+  for (const char* url : {"https://127.0.0.1:8443", "http://exa mple.com", "http://127.0.0.1:99999",
+                                 "ftp://127.0.0.1", "http://127.0.0.1:8080/some/path", ""}) {
+    CliResult r = Run("x", {"login", "alice", "--server", url, "--password-stdin"}, kPassword);
+    EXPECT_EQ(r.exit_code, 2) << url << "\n" << Show(r);
+    EXPECT_THAT(r.err, HasSubstr("bad server URL")) << url;
+  }
+  CliResult unresolvable =
+      Run("x", {"login", "alice", "--server", "http://no-such-host.invalid", "--password-stdin"},
+          kPassword);
+  EXPECT_EQ(unresolvable.exit_code, 2) << Show(unresolvable);
+}
+
+TEST_F(CliTest, UsageErrorsAndHelp) {
+  CliResult none = RunCli(PARLEY_CLI_PATH, {}, Env("x"));
+  EXPECT_EQ(none.exit_code, 1) << Show(none);
+  CliResult help = RunCli(PARLEY_CLI_PATH, {"--help"}, Env("x"));
+  EXPECT_EQ(help.exit_code, 0) << Show(help);
+  EXPECT_THAT(help.out, HasSubstr("Exit codes"));
+  EXPECT_EQ(RunCli(PARLEY_CLI_PATH, {"send"}, Env("x")).exit_code, 1);
+  EXPECT_EQ(RunCli(PARLEY_CLI_PATH, {"frobnicate"}, Env("x")).exit_code, 1);
+  EXPECT_EQ(RunCli(PARLEY_CLI_PATH, {"group"}, Env("x")).exit_code, 1);
+  CliResult not_logged_in = RunCli(PARLEY_CLI_PATH, {"conversations"}, Env("x"));
+  EXPECT_EQ(not_logged_in.exit_code, 3) << Show(not_logged_in);
+}
+
+// Access tokens that live one second: every command has to refresh, and the
+// rotated refresh token must be saved each time.
+class CliShortTokenTest : public CliTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override { return {"--auth.access_ttl_s", "1"}; }
+};
+
+TEST_F(CliShortTokenTest, RefreshesExpiredAccessTokenTransparently) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string path = ConfigDir(alice) + "/config.json";
+  std::string refresh_before = client::GetString(*client::ParseObject(Slurp(path)), "refresh_token");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Group(alice, "proj", {bob});
+  CliResult sent = Run(alice, {"send", "proj", "after refresh"});
+  EXPECT_EQ(sent.exit_code, 0) << Show(sent);
+  std::string refresh_after = client::GetString(*client::ParseObject(Slurp(path)), "refresh_token");
+  EXPECT_NE(refresh_before, refresh_after);
+
+  // A refresh token the server no longer knows: the login has expired.
+  std::string config = Slurp(path);
+  config.replace(config.find(refresh_after), refresh_after.size(), "bogus-refresh-token");
+  std::ofstream(path) << config;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CliResult expired = Run(alice, {"conversations"});
+  EXPECT_EQ(expired.exit_code, 3) << Show(expired);
+  EXPECT_THAT(expired.err, HasSubstr("login"));
+}
+
+// A server on a fixed port, so it can be restarted under a running chat.
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class CliRestartTest : public CliTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override {
+    static const uint16_t port = FreePort();
+    return {"--listen", "127.0.0.1:" + std::to_string(port)};
+  }
+};
+
+TEST_F(CliRestartTest, ChatResumesAfterADroppedConnection) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  auto a = Start(alice, {"chat", "proj"});
+  auto tail = Start(alice, {"tail", "--json"});
+  ASSERT_TRUE(a->WaitForErr("connected", kWait)) << a->err();
+  ASSERT_TRUE(tail->WaitForErr("tailing", kWait)) << tail->err();
+
+  server().Stop();
+  ASSERT_TRUE(a->WaitForErr("connection lost", kWait)) << a->err();
+  ASSERT_TRUE(a->Write("typed while offline\n"));  // queued until reconnected
+  ASSERT_TRUE(server().Restart()) << server().error();
+
+  CliResult sent = Run(bob, {"send", "proj", "sent during the outage"});
+  ASSERT_EQ(sent.exit_code, 0) << Show(sent);
+  EXPECT_TRUE(a->WaitForErr("reconnected", std::chrono::seconds(15))) << a->err();
+  EXPECT_TRUE(a->WaitForOut(bob + ": sent during the outage", kWait)) << a->out() << a->err();
+  EXPECT_TRUE(a->WaitForOut(alice + ": typed while offline", kWait)) << a->out() << a->err();
+  a->CloseStdin();
+  EXPECT_EQ(a->Wait(kWait), 0) << a->err();
+  // tail resumed too, and printed each message once.
+  EXPECT_TRUE(tail->WaitForOut("typed while offline", kWait)) << tail->out() << tail->err();
+  EXPECT_TRUE(tail->WaitForOut("sent during the outage", kWait)) << tail->out() << tail->err();
+  EXPECT_THAT(tail->err(), HasSubstr("reconnected"));
+  int messages = 0;
+  for (const auto& line : Lines(tail->out())) {
+    auto obj = client::ParseObject(line);
+    if (obj && client::GetString(*obj, "type") == "message") ++messages;
+  }
+  EXPECT_EQ(messages, 2) << tail->out();
+
+  CliResult history = Run(bob, {"history", "proj"});
+  EXPECT_THAT(history.out, HasSubstr("typed while offline"));
+}
+
+}  // namespace
+}  // namespace parley::testing
