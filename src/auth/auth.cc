@@ -22,14 +22,13 @@
 #include <boost/json.hpp>
 
 #include "auth/base64url.h"
+#include "auth/jwt_parts.h"
 
 namespace parley::auth {
 namespace {
 
 namespace json = boost::json;
 
-// Tokens longer than this are rejected before any decoding or parsing.
-constexpr size_t kMaxTokenBytes = 4096;
 // A secret shorter than this (after trimming) is refused.
 constexpr size_t kMinSecretBytes = 32;
 constexpr size_t kSecretRandomBytes = 64;
@@ -71,36 +70,6 @@ bool HmacSha256(std::string_view key, std::string_view data, std::array<unsigned
   unsigned char* r = HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()),
                           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &out_len);
   return r != nullptr && out_len == out.size();
-}
-
-// Parses a base64url segment holding a JSON object; nullopt-like failure via
-// the returned bool. Never throws on hostile input.
-bool DecodeJsonObject(std::string_view segment, json::object& out) {
-  std::string raw;
-  if (!Base64UrlDecode(segment, raw)) return false;
-  boost::system::error_code ec;
-  json::value v = json::parse(raw, ec);
-  if (ec || !v.is_object()) return false;
-  out = std::move(v.as_object());
-  return true;
-}
-
-// An integer claim in seconds, within the range where *1000 cannot overflow.
-bool GetSeconds(const json::object& obj, std::string_view key, int64_t& out) {
-  const json::value* v = obj.if_contains(key);
-  if (v == nullptr) return false;
-  int64_t s = 0;
-  if (v->is_int64()) {
-    s = v->get_int64();
-  } else if (v->is_uint64()) {
-    if (v->get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-    s = static_cast<int64_t>(v->get_uint64());
-  } else {
-    return false;
-  }
-  if (s < 0 || s > std::numeric_limits<int64_t>::max() / 1000) return false;
-  out = s;
-  return true;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -249,22 +218,16 @@ std::string TokenIssuer::Issue(UserId user, std::string_view username) const {
 
 Result<Claims> TokenIssuer::Verify(std::string_view token) const {
   try {
-    if (token.empty()) return Unauthorized("missing token");
-    if (token.size() > kMaxTokenBytes) return Unauthorized("token too long");
-
-    const size_t dot1 = token.find('.');
-    const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
-      return Unauthorized("malformed token: expected 3 parts");
-    }
-    const std::string_view header_b64 = token.substr(0, dot1);
-    const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
-    const std::string_view sig_b64 = token.substr(dot2 + 1);
-    const std::string_view signed_part = token.substr(0, dot2);
+    auto parts = jwt::Split(token);
+    if (!parts) return std::move(parts).error();
+    const std::string_view header_b64 = parts->header_b64;
+    const std::string_view payload_b64 = parts->payload_b64;
+    const std::string_view sig_b64 = parts->signature_b64;
+    const std::string_view signed_part = parts->signed_part;
 
     // Header: the algorithm decides everything, so it is pinned.
     json::object header;
-    if (!DecodeJsonObject(header_b64, header)) return Unauthorized("malformed token: bad header");
+    if (!jwt::DecodeJsonObject(header_b64, header)) return Unauthorized("malformed token: bad header");
     const json::value* alg = header.if_contains("alg");
     if (alg == nullptr || !alg->is_string()) return Unauthorized("malformed token: header has no alg");
     if (alg->get_string() != "HS256") {
@@ -287,7 +250,7 @@ Result<Claims> TokenIssuer::Verify(std::string_view token) const {
 
     // Claims.
     json::object payload;
-    if (!DecodeJsonObject(payload_b64, payload)) return Unauthorized("malformed token: bad payload");
+    if (!jwt::DecodeJsonObject(payload_b64, payload)) return Unauthorized("malformed token: bad payload");
     const json::value* typ = payload.if_contains("typ");
     if (typ == nullptr || !typ->is_string() || typ->get_string() != "access") {
       return Unauthorized("not an access token");
@@ -302,8 +265,8 @@ Result<Claims> TokenIssuer::Verify(std::string_view token) const {
     }
     int64_t iat = 0;
     int64_t exp = 0;
-    if (!GetSeconds(payload, "iat", iat)) return Unauthorized("malformed token: bad iat");
-    if (!GetSeconds(payload, "exp", exp)) return Unauthorized("malformed token: bad exp");
+    if (!jwt::GetSeconds(payload, "iat", iat)) return Unauthorized("malformed token: bad iat");
+    if (!jwt::GetSeconds(payload, "exp", exp)) return Unauthorized("malformed token: bad exp");
     if (exp * 1000 <= clock_.NowMs()) return Unauthorized("token expired");
 
     Claims claims;

@@ -81,8 +81,53 @@ Result<AuthSession> Service::Refresh(std::string_view refresh_token) {
   return IssueSession(std::move(user).value());
 }
 
-Result<auth::Claims> Service::Authenticate(std::string_view access_token) const {
-  return d_.tokens.Verify(access_token);
+namespace {
+
+// What an outside user's password hash holds instead: no password verifies
+// against it, and it names who the account belongs to.
+std::string ExternalMarker(const auth::ExternalClaims& c) { return "!external:" + c.issuer + ":" + c.subject; }
+
+}  // namespace
+
+std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view access_token) {
+  if (!d_.external || !d_.external->Claims(access_token)) return Result<auth::Claims>(d_.tokens.Verify(access_token));
+  auto ext = d_.external->Verify(access_token);
+  if (!ext) return Result<auth::Claims>(std::move(ext).error());
+  std::lock_guard lock(external_mu_);
+  auto it = external_users_.find(ExternalMarker(*ext));
+  if (it == external_users_.end()) return std::nullopt;
+  return Result<auth::Claims>(auth::Claims{it->second, ext->username, 0, ext->expires_at});
+}
+
+Result<auth::Claims> Service::Authenticate(std::string_view access_token) {
+  if (auto fast = TryAuthenticate(access_token)) return std::move(*fast);
+  auto ext = d_.external->Verify(access_token);
+  if (!ext) return std::move(ext).error();
+  auto id = ProvisionExternal(*ext);
+  if (!id) return std::move(id).error();
+  return auth::Claims{*id, ext->username, 0, ext->expires_at};
+}
+
+Result<UserId> Service::ProvisionExternal(const auth::ExternalClaims& claims) {
+  std::string marker = ExternalMarker(claims);
+  auto rec = d_.store.FindUserByName(claims.username);
+  if (!rec && rec.error().code == Errc::kNotFound) {
+    auto created = d_.store.CreateUser(claims.username, claims.display_name, marker, d_.clock.NowMs());
+    if (created) {
+      std::lock_guard lock(external_mu_);
+      external_users_[marker] = created->id;
+      return created->id;
+    }
+    if (created.error().code != Errc::kConflict) return std::move(created).error();
+    rec = d_.store.FindUserByName(claims.username);  // provisioned meanwhile by another connection
+  }
+  if (!rec) return std::move(rec).error();
+  if (rec->password_hash != marker) {
+    return MakeError(Errc::kUnauthorized, "username '" + claims.username + "' belongs to another account");
+  }
+  std::lock_guard lock(external_mu_);
+  external_users_[marker] = rec->user.id;
+  return rec->user.id;
 }
 
 User Service::WithPresence(User user) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "auth/auth.h"
+#include "auth/external_issuer.h"
 #include "common/clock.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -47,6 +48,8 @@ struct Deps {
   const auth::TokenIssuer& tokens;
   const auth::PasswordHasher& hasher;
   const Clock& clock;
+  // Verifies tokens of an outside issuer; null when none is configured.
+  const auth::ExternalVerifier* external = nullptr;
 };
 
 // What register, login and refresh answer (PROTOCOL.md `Session`).
@@ -84,8 +87,13 @@ class Service {
                                std::string_view display_name);
   Result<AuthSession> Login(std::string_view username, std::string_view password);
   Result<AuthSession> Refresh(std::string_view refresh_token);
-  // Cheap: verifies an access token's signature and expiry.
-  Result<auth::Claims> Authenticate(std::string_view access_token) const;
+  // Verifies an access token: ours (HS256), or an outside issuer's when one
+  // is configured. An outside user seen for the first time is provisioned
+  // (a store write), so this may block.
+  Result<auth::Claims> Authenticate(std::string_view access_token);
+  // The io-thread version: the same answer, or nullopt when only a blocking
+  // Authenticate() can give it (an outside user not yet known here).
+  std::optional<Result<auth::Claims>> TryAuthenticate(std::string_view access_token);
   Result<User> Me(UserId user);
   Result<User> GetUser(std::string_view username);
 
@@ -133,6 +141,7 @@ class Service {
   Result<Conversation> RequireMember(UserId actor, ConversationId conv);
   void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
   User WithPresence(User user);
+  Result<UserId> ProvisionExternal(const auth::ExternalClaims& claims);
 
   struct Bucket {
     double tokens = 0;
@@ -151,6 +160,8 @@ class Service {
   std::unique_ptr<RateShard[]> rate_shards_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not tell
   std::once_flag dummy_once_;
+  std::mutex external_mu_;
+  std::unordered_map<std::string, UserId> external_users_;  // marker -> id, once provisioned
 };
 
 }  // namespace parley::chat

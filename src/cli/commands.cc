@@ -361,8 +361,10 @@ int RunCli(int argc, char** argv) {
   AuthArgs auth;
   auto add_auth = [&](CLI::App* cmd) {
     cmd->add_option("username", auth.username, "Username (prompted when omitted on a terminal)");
-    cmd->add_option("--server", auth.server,
-                    "Server URL (default: the saved one, else http://127.0.0.1:8080)");
+    // CLI11 counts an empty value as no value; `each` still sees it, so
+    // --server "" is a bad URL rather than the default.
+    cmd->add_option("--server", auth.server, "Server URL (default: the saved one, else http://127.0.0.1:8080)")
+        ->each([&auth](const std::string&) { auth.server_given = true; });
     cmd->add_flag("--password-stdin", auth.password_stdin,
                   "Read the password from stdin (else it is prompted, without echo)");
   };
@@ -433,7 +435,7 @@ int RunCli(int argc, char** argv) {
   }
 
   try {
-    auth.server_given = (reg->parsed() ? reg : login)->count("--server") > 0;
+    auth.server_given = auth.server_given || (reg->parsed() ? reg : login)->count("--server") > 0;
     if (reg->parsed()) return CmdAuth(config_dir, auth, true);
     if (login->parsed()) return CmdAuth(config_dir, auth, false);
     if (logout->parsed()) return CmdLogout(config_dir);

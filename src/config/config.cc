@@ -232,6 +232,10 @@ std::vector<Setting> BuildSettings() {
   auth("password_strength", &AuthConfig::password_strength,
        "Argon2id cost; 'min' is for tests only (fast and weak).")
       .OneOf({"interactive", "moderate", "sensitive", "min"});
+  auth("issuer_public_key_file", &AuthConfig::issuer_public_key_file,
+       "PEM public key (EC P-256 for ES256, or RSA for RS256) of an outside issuer whose access tokens are "
+       "accepted too; its users are provisioned on first sight. Empty: only our own tokens.");
+  auth("issuer", &AuthConfig::issuer, "The \"iss\" claim outside tokens must carry; empty: any.");
 
   auto store = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
     return t.Add("store", &Config::store, key, field, d);

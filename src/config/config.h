@@ -48,6 +48,8 @@ struct AuthConfig {
   int access_ttl_s = 900;
   int refresh_ttl_s = 30 * 24 * 3600;
   std::string password_strength = "interactive";  // interactive|moderate|sensitive|min (min: tests only)
+  std::string issuer_public_key_file;      // PEM (EC P-256 or RSA): also accept this outside issuer's tokens
+  std::string issuer;                      // the "iss" its tokens must carry; empty: any
 };
 
 struct StoreConfig {

@@ -175,7 +175,7 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
   if (req.authorization.size() <= kBearer.size() || req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
     return Fail(Errc::kUnauthorized, "missing bearer token");
   }
-  auto claims = service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));
+  auto claims = service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));  // blocking ok here
   if (!claims) return Fail(claims.error());
   UserId me = claims->user;
 

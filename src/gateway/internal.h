@@ -127,6 +127,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void OnRead(beast::error_code ec, size_t bytes);
   void HandleText(std::string_view text);
   void OnHello(int64_t re, protocol::HelloReq hello);
+  void Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello);
   void FinishResume(Result<chat::ResumePlan> plan);
   void Handle(std::optional<int64_t> id, protocol::Request& request);
   void Answer(std::optional<int64_t> re, Result<std::string> frame);

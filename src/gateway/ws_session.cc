@@ -204,10 +204,22 @@ void WsSession::HandleText(std::string_view text) {
 
 void WsSession::OnHello(int64_t re, protocol::HelloReq hello) {
   timer_.cancel();
-  auto claims = gw_.service.Authenticate(hello.token);
+  if (auto claims = gw_.service.TryAuthenticate(hello.token)) return Admit(re, std::move(*claims), std::move(hello));
+  // An outside user seen for the first time: provisioning writes to the store.
+  chat::Service& svc = gw_.service;
+  std::string token = hello.token;
+  gw_.Blocking(shard_, [&svc, token = std::move(token)] { return svc.Authenticate(token); },
+               [self = shared_from_this(), re, hello = std::move(hello)](Result<auth::Claims> claims) mutable {
+                 if (self->torn_down_) return;
+                 self->Admit(re, std::move(claims), std::move(hello));
+               });
+}
+
+void WsSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello) {
   if (!claims) {
     Log()->warn("hello refused: {}", claims.error().message);
-    return Close(4003, "bad or expired token");
+    return Close(claims.error().code == Errc::kUnauthorized ? 4003 : 1011,
+                 claims.error().code == Errc::kUnauthorized ? "bad or expired token" : "backend unavailable");
   }
   user_ = claims->user;
   // Join the hub before reading the conversation list, holding live events

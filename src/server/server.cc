@@ -31,6 +31,7 @@ struct Server::Parts {
   std::unique_ptr<presence::FanOut> fanout;
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
+  std::unique_ptr<auth::ExternalVerifier> external;
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<sequencer::Sequencer> sequencer;
   std::unique_ptr<gateway::Gateway> gateway;
@@ -51,6 +52,17 @@ std::pair<std::string, uint16_t> SplitListen(const std::string& listen) {
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   return {host, static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)))};
+}
+
+// The web client: the configured folder, else the source tree's web/ when
+// this binary was built from one that still exists, else the built-in page.
+std::string WebRoot(const config::Config& c) {
+  if (!c.server.web_root.empty()) return c.server.web_root;
+#ifdef PARLEY_DEFAULT_WEB_ROOT
+  std::error_code ec;
+  if (fs::exists(fs::path(PARLEY_DEFAULT_WEB_ROOT) / "index.html", ec)) return PARLEY_DEFAULT_WEB_ROOT;
+#endif
+  return {};
 }
 
 Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
@@ -98,10 +110,17 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   p->fanout = presence::embedded::CreateFanOut();
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
+  if (!c.auth.issuer_public_key_file.empty()) {
+    auto verifier = auth::ExternalVerifier::FromPemFile(c.auth.issuer_public_key_file, c.auth.issuer,
+                                                        SystemClock::Instance());
+    if (!verifier) return std::move(verifier).error();
+    p->external = std::move(verifier).value();
+  }
 
   const auto& l = c.limits;
   p->service = std::make_unique<chat::Service>(
-      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher, SystemClock::Instance()},
+      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher, SystemClock::Instance(),
+                 p->external.get()},
       chat::Options{.max_body_bytes = l.max_body_bytes,
                     .send_rate_per_s = l.send_rate_per_s,
                     .send_burst = l.send_burst,
@@ -140,7 +159,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                        .heartbeat_ms = l.heartbeat_ms,
                        .send_rate_per_s = l.send_rate_per_s,
                        .abuse_factor = l.abuse_factor,
-                       .web_root = c.server.web_root},
+                       .web_root = WebRoot(c)},
       *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
         if (auto ok = raw->store->Ping(); !ok) return ok;
         if (auto ok = raw->log->Ping(); !ok) return ok;

@@ -1,0 +1,341 @@
+// The web client (web/) in real Chromium against a real parleyd: two users
+// in two browser contexts, reloads, an offline user, and a network cut made
+// with a TCP forwarder between the page and the server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, repoRoot } from './lib/server.mjs';
+import { Forwarder } from './lib/proxy.mjs';
+import { launch, newPage } from './lib/browser.mjs';
+import { uname, until } from './lib/util.mjs';
+import WebSocket from 'ws';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+const PASSWORD = 'correct horse battery';
+const T = { timeout: 10000 };
+
+let server;
+let browser;
+const pages = [];
+
+before(async () => {
+  server = await new Server(['--limits.heartbeat_ms', '1000']).start();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+async function open(url = server.url, opts) {
+  const page = await newPage(browser, url, opts);
+  pages.push(page);
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+async function register(page, username) {
+  await page.getByTestId('login-username').fill(username);
+  await page.getByTestId('login-password').fill(PASSWORD);
+  await page.getByTestId('register-submit').click();
+  await page.getByTestId('conversation-list').waitFor(T);
+  await until(() => page.getByTestId('connection-state').getAttribute('data-state').then((s) => s === 'connected'), 'connected');
+}
+
+async function login(page, username) {
+  await page.getByTestId('login-username').fill(username);
+  await page.getByTestId('login-password').fill(PASSWORD);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('conversation-list').waitFor(T);
+}
+
+const item = (page, conv) => page.locator(`[data-testid="conversation-item"][data-conv-id="${conv}"]`);
+const itemNamed = (page, text) => page.getByTestId('conversation-item').filter({ hasText: text });
+const messages = (page) => page.getByTestId('message-list').getByTestId('message');
+
+async function openDm(page, username) {
+  await page.getByTestId('dm-username').fill(username);
+  await page.getByTestId('dm-open').click();
+  await page.locator('.chat-title', { hasText: username }).waitFor(T);
+  return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
+}
+
+async function createGroup(page, title, members, screenshot) {
+  await page.getByTestId('new-group').click();
+  await page.getByTestId('group-title').fill(title);
+  await page.getByTestId('group-members').fill(members.join(', '));
+  if (screenshot) await shot(page, screenshot);
+  await page.getByTestId('group-create').click();
+  await page.locator('.chat-title', { hasText: title }).waitFor(T);
+  return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
+}
+
+async function send(page, text) {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+/** Bodies of the messages on screen, in order, and their states. */
+async function shown(page) {
+  return messages(page).evaluateAll((els) =>
+    els.map((e) => ({ seq: e.dataset.seq ? Number(e.dataset.seq) : null, status: e.dataset.status, body: e.querySelector('.msg-body').textContent })),
+  );
+}
+
+async function waitBodies(page, bodies, what) {
+  await until(async () => {
+    const s = await shown(page);
+    return JSON.stringify(s.map((m) => m.body)) === JSON.stringify(bodies) && s.every((m) => m.status === 'sent');
+  }, what, 15000);
+  const s = await shown(page);
+  s.forEach((m, i) => i && assert.ok(m.seq > s[i - 1].seq, `seqs ascend: ${JSON.stringify(s)}`));
+  return s;
+}
+
+function noErrors(page) {
+  assert.deepEqual(page.errors, [], 'no console errors');
+}
+
+test('two users: register, DM and group, messages both ways, typing, presence, unread', async () => {
+  const an = 'alice';
+  const bn = 'ben';
+  const a = await open();
+  await shot(a, 'login');
+  await register(a, an);
+  const b = await open();
+  await register(b, bn);
+  await shot(a, 'empty');
+
+  // A opens a DM and writes; B sees it with an unread badge.
+  const dm = await openDm(a, bn);
+  await send(a, 'Hi Ben! Lunch at noon? 🍜');
+  await waitBodies(a, ['Hi Ben! Lunch at noon? 🍜'], 'a sees own message sent');
+  await item(b, dm).waitFor(T);
+  await until(async () => (await item(b, dm).getByTestId('unread-badge').textContent()) === '1', 'badge 1');
+  await send(a, 'The usual place.');
+  await until(async () => (await item(b, dm).getByTestId('unread-badge').textContent()) === '2', 'badge 2');
+  assert.equal(await item(b, dm).locator('.conv-preview').textContent(), 'The usual place.');
+
+  // Presence: B is online for A.
+  await until(async () => (await a.getByTestId('presence').getAttribute('data-online')) === 'true', 'a sees b online');
+
+  // B opens the DM: the badge clears (read marker), and B answers.
+  await item(b, dm).click();
+  await waitBodies(b, ['Hi Ben! Lunch at noon? 🍜', 'The usual place.'], 'b sees both');
+  await until(async () => (await item(b, dm).getByTestId('unread-badge').count()) === 0, 'badge cleared');
+  await until(async () => (await b.getByTestId('presence').getAttribute('data-online')) === 'true', 'b sees a online');
+
+  // Typing appears on A while B types, and clears when B's message lands.
+  await b.getByTestId('composer').pressSequentially('Sounds good', { delay: 10 });
+  await until(async () => (await a.getByTestId('typing-indicator').textContent()).includes(bn), 'typing shown');
+  assert.ok(await a.getByTestId('typing-indicator').isVisible());
+  await shot(a, 'typing');
+  await b.getByTestId('composer').press('Shift+Enter');
+  await b.getByTestId('composer').pressSequentially('see you there');
+  await b.getByTestId('send').click();
+  const both = ['Hi Ben! Lunch at noon? 🍜', 'The usual place.', 'Sounds good\nsee you there'];
+  await waitBodies(a, both, 'a sees the multi-line answer');
+  await until(async () => !(await a.getByTestId('typing-indicator').isVisible()), 'typing cleared');
+  await waitBodies(b, both, 'b sees own answer');
+
+  // Own messages are distinguished.
+  assert.deepEqual(await messages(a).evaluateAll((els) => els.map((e) => e.classList.contains('own'))), [true, true, false]);
+
+  // A group with both; messages both ways.
+  const g = await createGroup(a, 'Weekend trip', [bn], 'new-group');
+  await send(a, 'Who is driving?');
+  await item(b, g).waitFor(T);
+  await until(async () => (await item(b, g).getByTestId('unread-badge').textContent()) === '1', 'group badge');
+  await item(b, g).click();
+  await send(b, 'I can drive, 5 seats 🙂');
+  await waitBodies(a, ['Who is driving?', 'I can drive, 5 seats 🙂'], 'a sees the group answer');
+  await waitBodies(b, ['Who is driving?', 'I can drive, 5 seats 🙂'], 'b sees the group');
+  assert.ok(await a.locator('.msg-sender', { hasText: bn }).isVisible(), 'sender name in a group');
+  await shot(b, 'group');
+  await a.getByTestId('members-button').click();
+  await a.getByTestId('member').filter({ hasText: bn }).waitFor(T);
+  await shot(a, 'members');
+  await a.keyboard.press('Escape');
+
+  // Back to the DM for the main screenshot.
+  await item(a, dm).click();
+  await waitBodies(a, both, 'dm again');
+  await until(async () => (await item(a, g).getByTestId('unread-badge').count()) === 0, 'a read everything');
+  await shot(a, 'chat');
+  // The README's screenshot: refreshed on request only, so test runs leave the tree alone.
+  if (process.env.WEB_UPDATE_SCREENSHOT) copyFileSync(path.join(artifacts, 'chat.png'), path.join(repoRoot, 'docs', 'web-client.png'));
+
+  // A phone-sized window shows one pane at a time.
+  const phone = await open(server.url, { viewport: { width: 390, height: 760 }, isMobile: true, hasTouch: true });
+  await login(phone, bn);
+  await shot(phone, 'phone-list');
+  await itemNamed(phone, an).click();
+  await waitBodies(phone, both, 'phone sees the DM');
+  await shot(phone, 'phone-chat');
+  assert.ok(!(await phone.getByTestId('conversation-list').isVisible()), 'list hidden on a phone while chatting');
+  await phone.context().close();
+
+  // B leaves: A sees B offline, with "last seen".
+  await b.context().close();
+  await until(async () => (await a.getByTestId('presence').getAttribute('data-online')) === 'false', 'a sees b offline');
+  assert.match(await a.getByTestId('last-seen').textContent(), /Last seen/);
+  noErrors(a);
+  noErrors(b);
+  await a.context().close();
+});
+
+test('reload resumes the session without duplicates; an offline user gets everything on return', async () => {
+  const an = uname('ada');
+  const bn = uname('bob');
+  const a = await open();
+  await register(a, an);
+  let b = await open();
+  await register(b, bn);
+  const dm = await openDm(a, bn);
+  await send(a, 'first');
+  await send(a, 'second');
+  await waitBodies(a, ['first', 'second'], 'sent');
+  await a.reload();
+  await a.getByTestId('conversation-list').waitFor(T);
+  await waitBodies(a, ['first', 'second'], 'after reload: same conversation, no duplicates');
+  await send(a, 'third');
+  await waitBodies(a, ['first', 'second', 'third'], 'sending works after reload');
+
+  // B opens the DM, then goes away (context closed), and A writes more,
+  // in the DM and in a new group.
+  await item(b, dm).click();
+  await waitBodies(b, ['first', 'second', 'third'], 'b read');
+  await b.context().close();
+  for (const t of ['are you there?', 'ping', 'ok, later']) await send(a, t);
+  const g = await createGroup(a, 'Book club', [bn]);
+  await send(a, 'Next book: Dune');
+  await send(a, 'Friday 7pm');
+  await waitBodies(a, ['Next book: Dune', 'Friday 7pm'], 'group sent');
+
+  // B returns in a fresh browser and signs in: everything is there.
+  b = await open();
+  await login(b, bn);
+  await until(async () => (await item(b, dm).getByTestId('unread-badge').textContent()) === '3', 'dm badge 3');
+  await until(async () => (await item(b, g).getByTestId('unread-badge').textContent()) === '2', 'group badge 2');
+  await item(b, dm).click();
+  await waitBodies(b, ['first', 'second', 'third', 'are you there?', 'ping', 'ok, later'], 'b gets the DM');
+  await item(b, g).click();
+  await waitBodies(b, ['Next book: Dune', 'Friday 7pm'], 'b gets the group');
+  // The read markers moved on the server: a reload shows no badges.
+  await b.reload();
+  await b.getByTestId('conversation-list').waitFor(T);
+  await item(b, dm).waitFor(T);
+  await until(async () => (await b.getByTestId('unread-badge').count()) === 0, 'no badges after reload');
+  noErrors(a);
+  noErrors(b);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('scroll-back loads older history with day separators', async () => {
+  const an = uname('cat');
+  const bn = uname('dan');
+  // Fill a conversation over HTTP.
+  const reg = async (u) =>
+    (await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username: u, password: PASSWORD }) })).json();
+  const sa = await reg(an);
+  await reg(bn);
+  const auth = { Authorization: `Bearer ${sa.access_token}` };
+  const conv = await (await fetch(`${server.url}/v1/conversations/dm`, { method: 'POST', headers: auth, body: JSON.stringify({ username: bn }) })).json();
+  // 130 messages before A signs in, over a plain WebSocket.
+  await new Promise((resolve, reject) => {
+    const ws = new WebSocket(server.url.replace('http', 'ws') + '/v1/ws');
+    let n = 0;
+    ws.on('open', () => ws.send(JSON.stringify({ id: 1, type: 'hello', token: sa.access_token })));
+    ws.on('error', reject);
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      if (f.type === 'welcome') {
+        for (let i = 1; i <= 130; i += 1) ws.send(JSON.stringify({ id: i + 1, type: 'send', conv: conv.id, client_msg_id: `bulk-${i}`, body: `old message ${i}` }));
+      }
+      if (f.type === 'sent' && ++n === 130) {
+        ws.close();
+        resolve();
+      }
+    });
+  });
+  const a = await open();
+  await login(a, an);
+  await item(a, conv.id).click();
+  await until(async () => (await messages(a).count()) >= 50, 'first page');
+  const first = await messages(a).count();
+  assert.ok(first < 130, `only the newest page at first (${first})`);
+  assert.equal(await messages(a).last().getAttribute('data-seq'), '130');
+  for (let i = 0; i < 10 && (await messages(a).count()) < 130; i += 1) {
+    await a.getByTestId('message-list').locator('[data-testid="message"]').first().scrollIntoViewIfNeeded();
+    await a.evaluate(() => (document.querySelector('.scroller').scrollTop = 0));
+    await a.waitForTimeout(150);
+  }
+  await until(async () => (await messages(a).count()) === 130, 'all 130 after scrolling back');
+  const seqs = await messages(a).evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 130 }, (_, i) => i + 1));
+  assert.ok(await a.locator('.history-note.start').isVisible(), 'beginning of the conversation shown');
+  assert.equal(await a.locator('.day-sep').count(), 1, 'one day separator for today');
+  noErrors(a);
+  await a.context().close();
+});
+
+test('network cut while sending, then restored: each message once, in order, for both users', async () => {
+  const fwd = await new Forwarder(server.port).listen();
+  try {
+    const an = uname('eve');
+    const bn = uname('fay');
+    const a = await open(fwd.url); // A reaches the server only through the forwarder
+    await register(a, an);
+    const b = await open();
+    await register(b, bn);
+    const dm = await openDm(a, bn);
+    await send(a, 'm1');
+    await waitBodies(a, ['m1'], 'm1 sent');
+    await item(b, dm).click();
+
+    // Cut while a message is on its way, and keep writing while cut.
+    await a.getByTestId('composer').fill('m2');
+    await a.getByTestId('composer').press('Enter');
+    fwd.cut();
+    await until(async () => (await a.getByTestId('connection-state').getAttribute('data-state')) !== 'connected', 'a sees the cut');
+    for (const t of ['m3', 'm4', 'm5']) await send(a, t);
+    await send(b, 'b1 while a is cut');
+    const st = await shown(a);
+    assert.ok(st.filter((m) => m.status === 'pending').length >= 3, `pending while offline: ${JSON.stringify(st)}`);
+    assert.match(await a.getByTestId('connection-state').textContent(), /Reconnecting|Offline/);
+    await shot(a, 'offline');
+
+    fwd.restore();
+    await until(async () => (await a.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'a reconnects', 20000);
+    // m2 may have been stored before or after b1; everything else is fixed.
+    const sa = await until(async () => {
+      const s = await shown(a);
+      return s.length === 6 && s.every((m) => m.status === 'sent') ? s : null;
+    }, 'a has 6 sent messages', 15000);
+    const bodies = sa.map((m) => m.body);
+    assert.deepEqual(bodies.filter((x) => x !== 'b1 while a is cut'), ['m1', 'm2', 'm3', 'm4', 'm5']);
+    assert.deepEqual(sa.map((m) => m.seq), [1, 2, 3, 4, 5, 6]);
+    await waitBodies(b, bodies, 'b sees the same, once each, same order');
+
+    // A second cut and a quick restore, with a burst in between.
+    fwd.cut();
+    await until(async () => (await a.getByTestId('connection-state').getAttribute('data-state')) !== 'connected', 'second cut');
+    for (const t of ['n1', 'n2']) await send(a, t);
+    fwd.restore();
+    await waitBodies(a, [...bodies, 'n1', 'n2'], 'a after the second cut');
+    await waitBodies(b, [...bodies, 'n1', 'n2'], 'b after the second cut');
+    noErrors(b);
+    await a.context().close();
+    await b.context().close();
+  } finally {
+    await fwd.close();
+  }
+});

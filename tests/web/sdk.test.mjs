@@ -1,0 +1,303 @@
+// The JavaScript SDK (web/sdk/parley.js) against a real parleyd, in Node
+// with the `ws` package: delivery, dropped connections mid-send, server
+// restarts and crashes, gap filling, token refresh, membership events.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server } from './lib/server.mjs';
+import { Forwarder } from './lib/proxy.mjs';
+import { newClient, record, connected, until, sleep, flakyWebSocket, uname, PASSWORD } from './lib/util.mjs';
+import { ParleyClient } from '../../web/sdk/parley.js';
+import WebSocket from 'ws';
+
+let server;
+const clients = [];
+const track = (c) => (clients.push(c), c);
+
+before(async () => {
+  server = await new Server(['--limits.resume_limit', '5', '--limits.heartbeat_ms', '1000']).start();
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await server?.dispose();
+});
+
+async function history(client, conv) {
+  const r = await client.http('GET', `/v1/conversations/${conv}/messages?limit=500`);
+  return r.messages;
+}
+
+function assertGapless(msgs, from = 1) {
+  msgs.forEach((m, i) => assert.equal(m.seq, from + i, `seq ${from + i} at position ${i}`));
+}
+
+test('messages, typing, read and presence flow between two users', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const la = record(a);
+  const lb = record(b);
+  await connected(a);
+  await connected(b);
+  const dm = await a.dm(b.username);
+  assert.equal(dm.kind, 'dm');
+  await a.send(dm.id, 'hello b');
+  // b did not know the DM: the SDK learns it from the message.
+  await until(() => lb.message.length === 1 && b.conversations.has(dm.id), 'b receives the first message');
+  assert.equal(lb.message[0].body, 'hello b');
+  assert.equal(b.conversations.get(dm.id).unread, 1);
+  // b answers; a's ack and the event agree.
+  const ack = await b.send(dm.id, 'hello a');
+  assert.equal(ack.seq, 2);
+  await until(() => la.message.length === 2, 'a receives the answer');
+  assert.deepEqual(la.message.map((m) => m.seq), [1, 2]);
+  // typing reaches the other side only.
+  b.typing(dm.id);
+  await until(() => la.typing.length === 1, 'typing event');
+  assert.equal(la.typing[0].user, b.user.id);
+  assert.equal(lb.typing.length, 0);
+  // read marker: a reads seq 2; b sees the read event, a's badge clears.
+  assert.equal(a.conversations.get(dm.id).unread, 1);
+  a.markRead(dm.id, 2);
+  assert.equal(a.conversations.get(dm.id).unread, 0);
+  await until(() => lb.read.some((r) => r.user === a.user.id && r.seq === 2), 'read event');
+  // presence: b goes away, a sees offline with last_seen.
+  b.close();
+  await until(() => la.presence.some((p) => p.user === b.user.id && p.online === false && p.last_seen), 'offline presence');
+  assert.equal(a.users.get(b.user.id).online, false);
+  await connected(b);
+  await until(() => a.users.get(b.user.id).online === true, 'online again');
+});
+
+test('a connection dropped mid-send: every message is stored once, in order', async () => {
+  const ctl = {};
+  const a = track(await newClient(server, { WebSocketImpl: flakyWebSocket(ctl) }));
+  const b = track(await newClient(server));
+  const lb = record(b);
+  await connected(a);
+  await connected(b);
+  const g = await a.createGroup('drops', [b.username]);
+  let sends = 0;
+  // After the 4th and 11th send frame, stop listening (the `sent` is lost)
+  // and kill the socket, so the server stored a message the client never saw acknowledged.
+  ctl.onSend = (ws, f) => {
+    if (f.type !== 'send') return;
+    sends += 1;
+    if (sends === 4 || sends === 11) {
+      ws.deaf = true;
+      setTimeout(() => ws.kill(), 30);
+    }
+  };
+  const N = 16;
+  const acks = await Promise.all(Array.from({ length: N }, (_, i) => a.send(g.id, `m${i}`)));
+  assert.deepEqual(acks.map((x) => x.seq), Array.from({ length: N }, (_, i) => i + 1));
+  assert.ok(sends > N, `some sends were retried (${sends} send frames for ${N} messages)`);
+  const stored = await history(a, g.id);
+  assert.deepEqual(stored.map((m) => m.body), Array.from({ length: N }, (_, i) => `m${i}`));
+  assertGapless(stored);
+  await until(() => lb.message.length === N, 'b gets all');
+  assert.deepEqual(lb.message.map((m) => m.body), stored.map((m) => m.body));
+  assert.equal(a.outbox.length, 0);
+});
+
+test('network cut through a forwarder: sends queue, then go once on reconnect', async () => {
+  const fwd = await new Forwarder(server.port).listen();
+  try {
+    const a = track(await newClient(server, { baseUrl: fwd.url }));
+    const b = track(await newClient(server));
+    const la = record(a);
+    const lb = record(b);
+    await connected(a);
+    await connected(b);
+    const dm = await a.dm(b.username);
+    await a.send(dm.id, 'before');
+    fwd.cut();
+    await until(() => a.state !== 'connected', 'a notices the cut');
+    const p = [a.send(dm.id, 'during 1'), a.send(dm.id, 'during 2')];
+    await b.send(dm.id, 'from b while a is away');
+    await until(() => a.state === 'offline', 'state goes offline after failed attempts', 8000);
+    assert.equal(a.outbox.length, 2);
+    fwd.restore();
+    await until(() => a.state === 'connected', 'a reconnects', 8000);
+    await Promise.all(p);
+    await until(() => la.message.length === 4 && lb.message.length === 4, 'everyone has 4');
+    assert.deepEqual(la.message.map((m) => m.seq), [1, 2, 3, 4]);
+    assert.deepEqual(lb.message.map((m) => m.seq), [1, 2, 3, 4]);
+    assert.deepEqual(lb.message.map((m) => m.body), ['before', 'from b while a is away', 'during 1', 'during 2']);
+    const states = la.state.map((s) => s[0]);
+    assert.ok(states.includes('reconnecting') && states.includes('offline'), states.join(','));
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('server restart and crash: clients reconnect, resume, and nothing is lost or doubled', async () => {
+  const own = await new Server().start();
+  try {
+    const a = track(await newClient(own));
+    const b = track(await newClient(own));
+    const lb = record(b);
+    await connected(a);
+    await connected(b);
+    const g = await a.createGroup('restarts', [b.username]);
+    await a.send(g.id, 'one');
+    await own.restart('SIGTERM');
+    await until(() => a.state === 'connected' && b.state === 'connected', 'both back after a restart', 10000);
+    await a.send(g.id, 'two');
+    // Crash while a burst of sends is in flight.
+    const burst = Array.from({ length: 30 }, (_, i) => a.send(g.id, `burst ${i}`));
+    await sleep(5);
+    await own.restart('SIGKILL');
+    await Promise.all(burst);
+    const stored = await history(a, g.id);
+    assert.deepEqual(stored.map((m) => m.body), ['one', 'two', ...Array.from({ length: 30 }, (_, i) => `burst ${i}`)]);
+    assertGapless(stored);
+    await until(() => lb.message.length === 32, 'b resumes every message');
+    assert.deepEqual(lb.message.map((m) => m.seq), stored.map((m) => m.seq));
+  } finally {
+    await own.dispose();
+  }
+});
+
+test('resume past resume_limit: the gap event is filled with history', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const lb = record(b);
+  await connected(a);
+  await connected(b);
+  const g = await a.createGroup('gap', [b.username]);
+  await a.send(g.id, 'seen');
+  await until(() => lb.message.length === 1, 'b sees the first');
+  b.close();
+  const N = 40;
+  for (let i = 0; i < N; i += 1) a.send(g.id, `missed ${i}`);
+  await until(() => a.outbox.length === 0, 'a sent all');
+  b.connect();
+  await until(() => lb.message.length === N + 1, 'b has everything');
+  assert.equal(lb.gap.length, 1, 'one gap event (resume_limit is 5)');
+  assert.deepEqual(lb.gap[0], { conv: g.id, from_seq: 2, to_seq: N + 1 - 5 });
+  assertGapless(lb.message);
+  assert.equal(b.lastSeq(g.id), N + 1);
+});
+
+test('a lost live event is detected as a seq gap and filled', async () => {
+  const ctl = {};
+  const a = track(await newClient(server));
+  const b = track(await newClient(server, { WebSocketImpl: flakyWebSocket(ctl) }));
+  const lb = record(b);
+  await connected(a);
+  await connected(b);
+  const g = await a.createGroup('lossy', [b.username]);
+  // b's network loses the events of seq 2 and 3, and one event arrives twice.
+  ctl.onReceive = (ws, f) => {
+    if (f.type === 'message' && (f.seq === 2 || f.seq === 3)) return false;
+    if (f.type === 'message' && f.seq === 4) setTimeout(() => ws.onmessage?.({ data: JSON.stringify(f) }), 10);
+    return true;
+  };
+  for (let i = 1; i <= 5; i += 1) await a.send(g.id, `n${i}`);
+  await until(() => lb.message.length === 5, 'b filled the gap');
+  await sleep(50);
+  assert.deepEqual(lb.message.map((m) => m.seq), [1, 2, 3, 4, 5]);
+  assert.deepEqual(lb.message.map((m) => m.body), ['n1', 'n2', 'n3', 'n4', 'n5']);
+});
+
+test('access tokens are refreshed before they expire, and a refused token is rotated', async () => {
+  const own = await new Server(['--auth.access_ttl_s', '3']).start();
+  try {
+    const a = track(await newClient(own));
+    const b = track(await newClient(own));
+    const la = record(a);
+    const lb = record(b);
+    await connected(a);
+    await connected(b);
+    const first = a.session.access_token;
+    await until(() => a.session.access_token !== first, 'a refreshes on its own', 6000);
+    // The rotated refresh token is single-use: the old one is refused.
+    await sleep(3500); // the first access token is now expired
+    const me = await a.http('GET', '/v1/me');
+    assert.equal(me.username, a.username);
+    // A reconnect after expiry works: the SDK holds a fresh token.
+    const dm = await a.dm(b.username);
+    a.reconnectNow();
+    await until(() => a.state === 'connected', 'reconnected with a fresh token');
+    await a.send(dm.id, 'still here');
+    await until(() => lb.message.length === 1, 'b gets it');
+    assert.equal(la.error.length, 0);
+
+    // A client holding an expired access token: hello is refused with 4003,
+    // the SDK rotates the tokens and gets in.
+    const login = await fetch(`${own.url}/v1/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: b.username, password: PASSWORD }),
+    }).then((r) => r.json());
+    const stale = { ...login, expires_at: Date.now() + 60000 }; // the client believes it is fresh
+    await sleep(3200);
+    const c = track(new ParleyClient({ baseUrl: own.url, WebSocket, session: stale, backoffMinMs: 50, backoffMaxMs: 200 }));
+    c.connect();
+    await until(() => c.state === 'connected', 'connected after a 4003 and a refresh', 8000);
+    assert.notEqual(c.session.access_token, stale.access_token);
+    // The old refresh token was consumed.
+    await assert.rejects(c.http('POST', '/v1/auth/refresh', { refresh_token: stale.refresh_token }, { auth: false }), (e) => e.status === 401);
+  } finally {
+    await own.dispose();
+  }
+});
+
+test('membership: added, removed and left users; unknown conversations are learnt', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const c = track(await newClient(server));
+  const lb = record(b);
+  const lc = record(c);
+  await connected(a);
+  await connected(b);
+  await connected(c);
+  const g = await a.createGroup('team', [b.username]);
+  await until(() => b.conversations.has(g.id), 'b learns the group from its member event');
+  assert.equal(b.conversations.get(g.id).title, 'team');
+  await a.send(g.id, 'welcome b');
+  await a.addMember(g.id, c.username);
+  await until(() => c.conversations.has(g.id), 'c added');
+  assert.equal(c.conversations.get(g.id).member_count, 3);
+  await until(() => b.conversations.get(g.id).member_count === 3, 'b sees c join');
+  await a.send(g.id, 'welcome c');
+  await until(() => lc.message.length === 1 && lb.message.length === 2, 'messages after the join');
+  // c can page the history from before it joined.
+  const older = await c.history(g.id, { before: 2 });
+  assert.deepEqual(older.map((m) => m.body), ['welcome b']);
+  await a.removeMember(g.id, c.username);
+  await until(() => !c.conversations.has(g.id), 'c removed');
+  await b.leave(g.id);
+  assert.ok(!b.conversations.has(g.id));
+  await until(() => a.conversations.get(g.id).member_count === 1, 'a sees both go');
+  assert.ok(lb.member.some((m) => m.action === 'added' && m.user === b.user.id));
+  // A send to a conversation one is not in is refused for good.
+  await assert.rejects(c.send(g.id, 'not a member'), (e) => e.code === 'forbidden');
+  assert.equal(c.outbox[0].status, 'failed');
+  c.discard(c.outbox[0].client_msg_id);
+  assert.equal(c.outbox.length, 0);
+});
+
+test('the outbox survives a restart of the client (same client_msg_id, stored once)', async () => {
+  const { memoryStore } = await import('../../web/sdk/parley.js');
+  const store = memoryStore();
+  const name = uname();
+  const a = track(await newClient(server, { name, store }));
+  const b = track(await newClient(server));
+  await connected(a);
+  const dm = await a.dm(b.username);
+  a.close();
+  // Queued while closed, persisted in the store, then the "page" goes away.
+  a.send(dm.id, 'written offline');
+  const id = a.outbox[0].client_msg_id;
+  const a2 = track(new ParleyClient({ baseUrl: server.url, WebSocket, store, backoffMinMs: 50 }));
+  assert.equal(a2.outbox.length, 1);
+  assert.equal(a2.outbox[0].client_msg_id, id);
+  await connected(a2);
+  await until(() => a2.outbox.length === 0, 'sent after the restart');
+  // The first instance wakes up too and retries the same id: still one message.
+  await connected(a);
+  await until(() => a.outbox.length === 0, 'first instance done');
+  const stored = await history(a2, dm.id);
+  assert.deepEqual(stored.map((m) => m.body), ['written offline']);
+  assert.equal(stored[0].client_msg_id, id);
+  assert.equal(PASSWORD.length > 8, true);
+});

@@ -1,0 +1,1103 @@
+// Parley JavaScript SDK, wire protocol v1 (see docs/protocol.md).
+//
+// One ES module, no build step. It runs in browsers (global WebSocket and
+// fetch) and in Node 18+ (pass the `ws` package as `WebSocket`).
+//
+// The reliable-delivery logic of every Parley client lives here:
+// - `hello` with `last_seq` per conversation, so a reconnect resumes;
+// - reconnect with exponential backoff and jitter;
+// - an outbox of unacknowledged sends, retried with the same
+//   `client_msg_id` after a reconnect (the server stores each once);
+// - de-duplication of events by (conv, seq), and in-order delivery: a seq
+//   gap or a `gap` event is filled with `history` before later messages;
+// - access-token refresh before expiry (refresh tokens rotate);
+// - events: message, presence, typing, read, member, conversation(s),
+//   outbox, state (connection), session, auth_lost, error.
+//
+//   import { ParleyClient } from '/sdk/parley.js';
+//   const client = new ParleyClient({ baseUrl: 'http://127.0.0.1:8080' });
+//   await client.login('alice', 'correct horse');
+//   client.on('message', (m) => console.log(m.conv, m.seq, m.body));
+//   client.connect();
+//   await client.send(convId, 'hello');   // resolves once stored
+
+export const PROTOCOL_VERSION = 1;
+
+/** An error answered by the server (HTTP or WebSocket) or raised locally. */
+export class ParleyError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message || code);
+    this.name = 'ParleyError';
+    this.code = code;
+    Object.assign(this, extra);
+  }
+}
+
+// Codes after which a send is retried (same client_msg_id) instead of failing.
+const RETRYABLE = new Set(['disconnected', 'timeout', 'unavailable', 'internal', 'network', 'rate_limited']);
+
+/** A store keeps small JSON values: the session and the outbox. */
+export function memoryStore() {
+  const m = new Map();
+  return {
+    get: (k) => (m.has(k) ? structuredClone(m.get(k)) : null),
+    set: (k, v) => void m.set(k, structuredClone(v)),
+    remove: (k) => void m.delete(k),
+  };
+}
+
+/** A store on window.localStorage (survives reloads; shared by tabs). */
+export function localStorageStore(prefix = 'parley:', storage = globalThis.localStorage) {
+  return {
+    get(k) {
+      try {
+        const v = storage.getItem(prefix + k);
+        return v == null ? null : JSON.parse(v);
+      } catch {
+        return null;
+      }
+    },
+    set(k, v) {
+      try {
+        storage.setItem(prefix + k, JSON.stringify(v));
+      } catch {
+        /* quota or privacy mode: keep going in memory */
+      }
+    },
+    remove(k) {
+      try {
+        storage.removeItem(prefix + k);
+      } catch {
+        /* ignore */
+      }
+    },
+  };
+}
+
+/** A client-side unique id (128 random bits, hex); works outside secure contexts. */
+export function newClientMsgId() {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+class Emitter {
+  #handlers = new Map();
+  /** Subscribe; returns a function that unsubscribes. */
+  on(type, fn) {
+    if (!this.#handlers.has(type)) this.#handlers.set(type, new Set());
+    this.#handlers.get(type).add(fn);
+    return () => this.off(type, fn);
+  }
+  off(type, fn) {
+    this.#handlers.get(type)?.delete(fn);
+  }
+  once(type, fn) {
+    const off = this.on(type, (...a) => {
+      off();
+      fn(...a);
+    });
+    return off;
+  }
+  emit(type, ...args) {
+    for (const fn of [...(this.#handlers.get(type) ?? [])]) {
+      try {
+        fn(...args);
+      } catch (e) {
+        // A listener's bug must not break delivery to the others.
+        setTimeout(() => {
+          throw e;
+        });
+      }
+    }
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class ParleyClient extends Emitter {
+  /**
+   * @param {object} [o]
+   * @param {string} [o.baseUrl]  http(s) origin of the server; the page's origin by default
+   * @param {string} [o.wsUrl]    WebSocket URL; derived from baseUrl by default
+   * @param {Function} [o.WebSocket] WebSocket constructor (the `ws` package in Node)
+   * @param {Function} [o.fetch]
+   * @param {object} [o.store]    {get,set,remove} for the session and outbox (memoryStore())
+   * @param {object} [o.session]  a Session to start with (else the store's)
+   * @param {number} [o.backoffMinMs=500]  first reconnect delay
+   * @param {number} [o.backoffMaxMs=30000] largest reconnect delay
+   * @param {number} [o.requestTimeoutMs=15000] a request without an answer drops the connection
+   * @param {number} [o.offlineAfterAttempts=3] failed attempts before the state says 'offline'
+   * @param {number} [o.fillLimit=500] page size for gap filling
+   */
+  constructor(o = {}) {
+    super();
+    const loc = globalThis.location;
+    this.baseUrl = (o.baseUrl ?? (loc ? loc.origin : '')).replace(/\/+$/, '');
+    this.wsUrl = o.wsUrl ?? this.baseUrl.replace(/^http/, 'ws') + '/v1/ws';
+    this.WebSocket = o.WebSocket ?? globalThis.WebSocket;
+    this._fetch = o.fetch ?? ((...a) => globalThis.fetch(...a));
+    this.store = o.store ?? memoryStore();
+    this.backoffMinMs = o.backoffMinMs ?? 500;
+    this.backoffMaxMs = o.backoffMaxMs ?? 30000;
+    this.requestTimeoutMs = o.requestTimeoutMs ?? 15000;
+    this.offlineAfterAttempts = o.offlineAfterAttempts ?? 3;
+    this.fillLimit = o.fillLimit ?? 500;
+    this.typingIntervalMs = 3000;
+
+    /** 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed' */
+    this.state = 'idle';
+    this.session = null;
+    this.user = null; // User of the session
+    this.heartbeatMs = 25000;
+    /** conv id -> Conversation (plus `last_message`) */
+    this.conversations = new Map();
+    /** user id -> {id, username, online, last_seen} */
+    this.users = new Map();
+
+    this._known = new Map(); // conv -> highest seq delivered, gapless
+    this._buffer = new Map(); // conv -> Map(seq -> message) waiting for earlier seqs
+    this._gapTo = new Map(); // conv -> to_seq announced by a `gap` event
+    this._lastMessage = new Map(); // conv -> newest message delivered
+    this._filling = new Set();
+    this._outbox = [];
+    this._waiters = new Map(); // client_msg_id -> {resolve, reject}
+    this._inflight = new Map(); // conv id -> token of the send in flight
+    this._pending = new Map(); // request id -> {resolve, reject, timer}
+    this._readWanted = new Map(); // conv -> seq to mark read
+    this._readBusy = new Set();
+    this._typingSent = new Map();
+    this._nextId = 1;
+    this._attempt = 0;
+    this._wanted = false;
+    this._ws = null;
+    this._timers = {};
+    this._refreshing = null;
+
+    const s = o.session ?? this.store.get('session');
+    if (s) this._adoptSession(s, { save: !!o.session });
+
+    if (typeof globalThis.addEventListener === 'function' && typeof globalThis.document !== 'undefined') {
+      globalThis.addEventListener('online', () => this._wanted && !this._ws && this.reconnectNow());
+      globalThis.addEventListener('offline', () => {
+        if (this.state !== 'connected' && this._wanted) this._setState('offline');
+      });
+      globalThis.document.addEventListener('visibilitychange', () => {
+        if (globalThis.document.visibilityState === 'visible' && this._wanted && !this._ws) this.reconnectNow();
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  /** Calls the HTTP API; refreshes the token once on 401. */
+  async http(method, path, body, { auth = true, retry = true } = {}) {
+    if (auth) await this._ensureFreshToken();
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (auth && this.session) headers.Authorization = `Bearer ${this.session.access_token}`;
+    let res;
+    try {
+      res = await this._fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ParleyError('network', `cannot reach the server (${e.message})`);
+    }
+    if (res.status === 401 && auth && retry && this.session) {
+      await this.refresh();
+      return this.http(method, path, body, { auth, retry: false });
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      const err = data && data.error ? data.error : {};
+      throw new ParleyError(err.code || `http_${res.status}`, err.message || res.statusText, { status: res.status });
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------- auth
+
+  async register(username, password, display_name) {
+    const body = { username, password };
+    if (display_name) body.display_name = display_name;
+    const s = await this.http('POST', '/v1/auth/register', body, { auth: false });
+    this._adoptSession(s, { fresh: true });
+    return s;
+  }
+
+  async login(username, password) {
+    const s = await this.http('POST', '/v1/auth/login', { username, password }, { auth: false });
+    this._adoptSession(s, { fresh: true });
+    return s;
+  }
+
+  /** Forgets the session (this device only) and closes the connection. */
+  logout() {
+    this.close();
+    this.store.remove('session');
+    this.session = null;
+    this.user = null;
+    this._resetUserState();
+    this.emit('session', null);
+  }
+
+  /** Rotates the tokens. Concurrent callers share one request. */
+  refresh() {
+    if (!this._refreshing) {
+      this._refreshing = this._doRefresh().finally(() => {
+        this._refreshing = null;
+      });
+    }
+    return this._refreshing;
+  }
+
+  async _doRefresh() {
+    const cur = this.session;
+    if (!cur) throw new ParleyError('unauthorized', 'not signed in');
+    // Another tab sharing the store may have rotated the tokens already.
+    const adoptStored = () => {
+      const st = this.store.get('session');
+      if (st && st.user?.id === cur.user.id && st.refresh_token !== cur.refresh_token && st.expires_at > Date.now() + 5000) {
+        this._adoptSession(st, { save: false });
+        return st;
+      }
+      return null;
+    };
+    const st = adoptStored();
+    if (st) return st;
+    try {
+      const s = await this.http('POST', '/v1/auth/refresh', { refresh_token: cur.refresh_token }, { auth: false });
+      this._adoptSession(s);
+      return s;
+    } catch (e) {
+      if (e.status === 401) {
+        // Another tab may be rotating the same token right now: give it a moment.
+        let again = adoptStored();
+        if (!again && this.store.get('session')) {
+          await sleep(1500);
+          again = adoptStored();
+        }
+        if (again) return again;
+        this._authLost(e);
+      }
+      throw e;
+    }
+  }
+
+  _adoptSession(s, { save = true, fresh = false } = {}) {
+    if (!s.expires_at) s = { ...s, expires_at: Date.now() + (s.expires_in ?? 900) * 1000 };
+    const changedUser = !this.session || this.session.user?.id !== s.user?.id;
+    this.session = s;
+    if (changedUser || fresh) {
+      if (changedUser) this._resetUserState();
+      this.user = s.user;
+      this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
+    }
+    if (save) this.store.set('session', s);
+    this._scheduleRefresh();
+    this.emit('session', s);
+  }
+
+  _scheduleRefresh() {
+    clearTimeout(this._timers.refresh);
+    if (!this.session) return;
+    const ttl = (this.session.expires_in ?? 900) * 1000;
+    const margin = Math.min(60000, ttl * 0.25);
+    const delay = Math.max(500, this.session.expires_at - margin - Date.now());
+    this._timers.refresh = setTimeout(() => {
+      this.refresh().catch((e) => {
+        // Network trouble: try again soon; a lost session was reported.
+        if (e.code !== 'unauthorized' && this.session) {
+          clearTimeout(this._timers.refresh);
+          this._timers.refresh = setTimeout(() => this._scheduleRefresh(), 3000);
+        }
+      });
+    }, delay);
+    this._timers.refresh?.unref?.();
+  }
+
+  async _ensureFreshToken() {
+    if (this.session && this.session.expires_at - Date.now() < 5000) await this.refresh();
+  }
+
+  _authLost(err) {
+    this._wanted = false;
+    clearTimeout(this._timers.refresh);
+    this._closeSocket(1000, 'signed out');
+    this.store.remove('session');
+    this._setState('closed');
+    this.emit('auth_lost', err);
+  }
+
+  _resetUserState() {
+    this.conversations.clear();
+    this.users.clear();
+    this._known.clear();
+    this._buffer.clear();
+    this._gapTo.clear();
+    this._lastMessage.clear();
+    this._outbox = [];
+    this._readWanted.clear();
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  /** Opens the WebSocket and keeps it open until close(). */
+  connect() {
+    if (!this.session) throw new ParleyError('unauthorized', 'sign in first');
+    this._wanted = true;
+    if (!this._ws && !this._timers.retry && !this._opening) this._open();
+  }
+
+  /** Closes the connection; no reconnect until connect(). Pending sends stay in the outbox. */
+  close() {
+    this._wanted = false;
+    for (const k of Object.keys(this._timers)) {
+      clearTimeout(this._timers[k]);
+      clearInterval(this._timers[k]);
+      delete this._timers[k];
+    }
+    this._closeSocket(1000, 'bye');
+    this._setState('closed');
+  }
+
+  /** Skips the backoff wait (e.g. a "retry now" button, or the browser went online). */
+  reconnectNow() {
+    if (!this._wanted) return;
+    clearTimeout(this._timers.retry);
+    this._timers.retry = null;
+    if (this._ws) this._closeSocket(4000, 'reconnect');
+    this._attempt = 0;
+    this._open();
+  }
+
+  async _open() {
+    this._timers.retry = null;
+    if (!this._wanted || this._ws || this._opening) return;
+    this._opening = true;
+    this._setState(this._everConnected ? 'reconnecting' : 'connecting', { attempt: this._attempt });
+    try {
+      await this._ensureFreshToken();
+    } catch (e) {
+      this._opening = false;
+      if (e.code === 'unauthorized' || e.status === 401) return; // reported by _authLost
+      return this._scheduleReconnect();
+    }
+    this._opening = false;
+    if (!this._wanted || this._ws) return;
+    let ws;
+    try {
+      ws = new this.WebSocket(this.wsUrl);
+    } catch (e) {
+      return this._scheduleReconnect();
+    }
+    this._ws = ws;
+    this._welcomed = false;
+    this._timers.hello = setTimeout(() => {
+      if (this._ws === ws && !this._welcomed) this._drop(ws, 'no welcome');
+    }, Math.max(10000, this.requestTimeoutMs));
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      const last_seq = {};
+      for (const [c, s] of this._known) last_seq[c] = s;
+      this._helloId = this._nextId++;
+      ws.send(JSON.stringify({ id: this._helloId, type: 'hello', token: this.session.access_token, last_seq }));
+    };
+    ws.onmessage = (ev) => this._onFrame(ws, ev.data);
+    ws.onerror = () => {};
+    ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason);
+  }
+
+  _closeSocket(code, reason) {
+    const ws = this._ws;
+    if (!ws) return;
+    this._ws = null;
+    this._onDisconnected();
+    try {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {};
+      ws.close(code, reason);
+    } catch {
+      /* already closing */
+    }
+  }
+
+  /** Drops a connection that looks dead and reconnects. */
+  _drop(ws, why) {
+    if (this._ws !== ws) return;
+    this._closeSocket(4000, why);
+    if (this._wanted) this._scheduleReconnect();
+  }
+
+  _onClose(ws, code) {
+    if (this._ws !== ws) return;
+    this._ws = null;
+    this._onDisconnected();
+    if (!this._wanted) return this._setState('closed');
+    if (code === 4003) {
+      // Token refused: rotate and come back at once.
+      this.refresh().then(
+        () => this._scheduleReconnect(0),
+        (e) => {
+          if (e.status !== 401 && e.code !== 'unauthorized') this._scheduleReconnect();
+        },
+      );
+      return;
+    }
+    this._scheduleReconnect();
+  }
+
+  _onDisconnected() {
+    clearTimeout(this._timers.hello);
+    clearInterval(this._timers.heartbeat);
+    this._welcomed = false;
+    const err = new ParleyError('disconnected', 'the connection closed');
+    for (const p of this._pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this._pending.clear();
+    this._inflight.clear();
+    this._readBusy.clear();
+  }
+
+  _scheduleReconnect(delay) {
+    if (!this._wanted) return;
+    clearTimeout(this._timers.retry);
+    const attempt = this._attempt++;
+    if (delay === undefined) {
+      const cap = Math.min(this.backoffMaxMs, this.backoffMinMs * 2 ** Math.min(attempt, 20));
+      delay = cap / 2 + Math.random() * (cap / 2); // "equal jitter"
+    }
+    const navOffline = globalThis.navigator && globalThis.navigator.onLine === false;
+    const state = navOffline || attempt + 1 >= this.offlineAfterAttempts ? 'offline' : 'reconnecting';
+    this._setState(state, { attempt: attempt + 1, retryInMs: Math.round(delay), retryAt: Date.now() + delay });
+    this._timers.retry = setTimeout(() => this._open(), delay);
+  }
+
+  _setState(state, info = {}) {
+    const changed = state !== this.state;
+    this.state = state;
+    this.stateInfo = info;
+    if (changed || info.retryInMs !== undefined) this.emit('state', state, info);
+  }
+
+  _startHeartbeat(ws) {
+    clearInterval(this._timers.heartbeat);
+    const every = Math.max(1000, this.heartbeatMs);
+    this._lastRx = Date.now();
+    this._timers.heartbeat = setInterval(() => {
+      if (this._ws !== ws || !this._welcomed) return;
+      if (Date.now() - this._lastRx < every) return;
+      // Quiet for a while: make sure the other side is still there.
+      this.request({ type: 'ping' }, { timeoutMs: Math.min(10000, 2 * every) }).catch(() => {});
+    }, every);
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  _onFrame(ws, data) {
+    if (this._ws !== ws) return;
+    this._lastRx = Date.now();
+    let f;
+    try {
+      f = JSON.parse(typeof data === 'string' ? data : String(data));
+    } catch {
+      return;
+    }
+    if (!f || typeof f !== 'object') return;
+    if (f.re !== undefined && f.re !== null) {
+      if (f.type === 'welcome') return this._onWelcome(ws, f);
+      if (f.re === this._helloId && f.type === 'error' && !this._welcomed) {
+        this.emit('error', new ParleyError(f.code, f.message));
+        return;
+      }
+      const p = this._pending.get(f.re);
+      if (p) {
+        this._pending.delete(f.re);
+        clearTimeout(p.timer);
+        if (f.type === 'error') p.reject(new ParleyError(f.code, f.message, { retryAfterMs: f.retry_after_ms }));
+        else p.resolve(f);
+      }
+      return;
+    }
+    switch (f.type) {
+      case 'message':
+        return this._onMessage(f);
+      case 'gap':
+        return this._onGap(f);
+      case 'presence':
+        return this._onPresence(f);
+      case 'typing':
+        if (f.user !== this.user?.id) this.emit('typing', { conv: f.conv, user: f.user });
+        return;
+      case 'read':
+        return this._onRead(f);
+      case 'member':
+        return this._onMember(f);
+      case 'error':
+        this.emit('error', new ParleyError(f.code, f.message));
+        return;
+      default:
+        return; // unknown frame types are ignored (the protocol only grows)
+    }
+  }
+
+  _onWelcome(ws, f) {
+    clearTimeout(this._timers.hello);
+    this._welcomed = true;
+    this.user = f.user;
+    this.heartbeatMs = f.heartbeat_ms || 25000;
+    this.sessionId = f.session;
+    this.users.set(f.user.id, { ...(this.users.get(f.user.id) ?? {}), ...f.user });
+    const seen = new Set();
+    for (const c of f.conversations ?? []) {
+      seen.add(c.id);
+      this._upsertConversation(c, { own: true });
+    }
+    for (const id of [...this.conversations.keys()]) if (!seen.has(id)) this._forget(id);
+    this._attempt = 0;
+    this._everConnected = true;
+    this._setState('connected');
+    this._startHeartbeat(ws);
+    this.emit('welcome', f);
+    this.emit('conversations', this.listConversations());
+    // Requests sent now are handled after the resume frames are queued.
+    this._pumpOutbox();
+    this._flushReads();
+    for (const conv of this._buffer.keys()) this._fill(conv);
+    this._queryPresence().catch(() => {});
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  _onMessage(f) {
+    const m = {
+      conv: f.conv,
+      seq: f.seq,
+      id: f.id,
+      sender: f.sender,
+      body: f.body,
+      ts: f.ts,
+      client_msg_id: f.client_msg_id,
+    };
+    if (!this.conversations.has(m.conv)) {
+      // A conversation we have not heard of (a DM someone opened with us):
+      // learn about it, and fetch whatever came before this message.
+      if (!this._known.has(m.conv)) this._known.set(m.conv, 0);
+      this._learnConversation(m.conv);
+    }
+    this._accept(m);
+  }
+
+  _accept(m) {
+    const known = this._known.get(m.conv) ?? 0;
+    if (m.seq <= known) return; // duplicate
+    let buf = this._buffer.get(m.conv);
+    if (!buf) this._buffer.set(m.conv, (buf = new Map()));
+    buf.set(m.seq, m);
+    this._drain(m.conv);
+  }
+
+  _drain(conv) {
+    const buf = this._buffer.get(conv);
+    if (!buf) return;
+    let known = this._known.get(conv) ?? 0;
+    while (buf.has(known + 1)) {
+      const m = buf.get(known + 1);
+      buf.delete(known + 1);
+      known += 1;
+      this._known.set(conv, known);
+      this._deliver(m);
+    }
+    for (const s of buf.keys()) if (s <= known) buf.delete(s);
+    if (buf.size === 0) this._buffer.delete(conv);
+    if (buf.size > 0 || (this._gapTo.get(conv) ?? 0) > known) this._fill(conv);
+    else this._gapTo.delete(conv);
+  }
+
+  _onGap(f) {
+    const known = this._known.get(f.conv) ?? 0;
+    if (f.to_seq <= known) return;
+    if (!this._known.has(f.conv)) this._known.set(f.conv, Math.max(0, f.from_seq - 1));
+    this._gapTo.set(f.conv, Math.max(this._gapTo.get(f.conv) ?? 0, f.to_seq));
+    this.emit('gap', { conv: f.conv, from_seq: f.from_seq, to_seq: f.to_seq });
+    this._fill(f.conv);
+  }
+
+  /** Fetches missing seqs with `history` until the conversation is gapless again. */
+  async _fill(conv) {
+    if (this._filling.has(conv) || !this.connected) return;
+    this._filling.add(conv);
+    try {
+      for (;;) {
+        const known = this._known.get(conv) ?? 0;
+        const buf = this._buffer.get(conv);
+        let upper = buf && buf.size ? Math.min(...buf.keys()) : Infinity; // first seq we hold
+        const gapTo = this._gapTo.get(conv);
+        if (gapTo !== undefined) {
+          if (gapTo <= known) this._gapTo.delete(conv);
+          else upper = Math.min(upper, gapTo + 1);
+        }
+        if (upper === Infinity) break; // nothing missing
+        if (upper <= known + 1) {
+          this._drain(conv);
+          continue;
+        }
+        const limit = Math.min(this.fillLimit, upper - known - 1);
+        const msgs = await this.history(conv, { after: known, before: upper, limit });
+        if (!this.conversations.has(conv) && !this._known.has(conv)) break; // left meanwhile
+        let b = this._buffer.get(conv);
+        if (!b) this._buffer.set(conv, (b = new Map()));
+        for (const m of msgs) if (m.seq > (this._known.get(conv) ?? 0)) b.set(m.seq, m);
+        if (!msgs.some((m) => m.seq === known + 1)) {
+          // The store has nothing there (should not happen): do not spin.
+          this.emit('error', new ParleyError('gap_unfillable', `conv ${conv}: seq ${known + 1} is missing`));
+          this._known.set(conv, Math.min(...b.keys(), upper) - 1);
+        }
+        this._drain(conv);
+      }
+    } catch (e) {
+      // Disconnected: the next welcome retries. Refused: give up on it.
+      if (e.code === 'forbidden' || e.code === 'not_found') {
+        this._buffer.delete(conv);
+        this._gapTo.delete(conv);
+      }
+    } finally {
+      this._filling.delete(conv);
+    }
+  }
+
+  _deliver(m) {
+    const c = this.conversations.get(m.conv);
+    const mine = m.sender === this.user?.id;
+    if ((this._lastMessage.get(m.conv)?.seq ?? 0) < m.seq) this._lastMessage.set(m.conv, m);
+    if (c) {
+      c.last_seq = Math.max(c.last_seq ?? 0, m.seq);
+      if (mine) c.read_seq = Math.max(c.read_seq ?? 0, m.seq);
+      c.unread = Math.max(0, c.last_seq - (c.read_seq ?? 0));
+      if (!c.last_message || c.last_message.seq < m.seq) c.last_message = m;
+    }
+    if (mine && m.client_msg_id) this._completeSend(m.client_msg_id, { conv: m.conv, seq: m.seq, id: m.id, ts: m.ts });
+    this.emit('message', m);
+    if (c) this.emit('conversation', c);
+  }
+
+  /** The highest seq delivered for a conversation (what `hello` resumes from). */
+  lastSeq(conv) {
+    return this._known.get(conv) ?? 0;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Queues a message. It is sent now if connected, else after the next
+   * reconnect, always with the same client_msg_id, so it is stored once.
+   * Returns a promise of the `sent` answer ({conv, seq, id, ts}), which also
+   * carries `.clientMsgId`. It rejects only for a permanent refusal
+   * (bad_request, too_large, forbidden, not_found).
+   */
+  send(conv, body, { clientMsgId } = {}) {
+    const item = {
+      client_msg_id: clientMsgId ?? newClientMsgId(),
+      conv: String(conv),
+      body,
+      created_at: Date.now(),
+      status: 'pending',
+    };
+    const p = new Promise((resolve, reject) => this._waiters.set(item.client_msg_id, { resolve, reject }));
+    p.catch(() => {}); // a caller may ignore the promise
+    p.clientMsgId = item.client_msg_id;
+    this._outbox.push(item);
+    this._typingSent.delete(item.conv); // typing after a send is news again
+    this._saveOutbox();
+    this.emit('outbox', this.outbox);
+    this._pumpOutbox();
+    return p;
+  }
+
+  /** Unacknowledged messages, oldest first: {client_msg_id, conv, body, created_at, status}. */
+  get outbox() {
+    return this._outbox.map((i) => ({ ...i }));
+  }
+
+  /** Sends a failed message again (same client_msg_id). */
+  retry(clientMsgId) {
+    const i = this._outbox.find((x) => x.client_msg_id === clientMsgId);
+    if (!i) return;
+    i.status = 'pending';
+    delete i.error;
+    this._saveOutbox();
+    this.emit('outbox', this.outbox);
+    this._pumpOutbox();
+  }
+
+  /** Drops a message from the outbox (it may still have been stored). */
+  discard(clientMsgId) {
+    this._outbox = this._outbox.filter((x) => x.client_msg_id !== clientMsgId);
+    this._saveOutbox();
+    this._waiters.get(clientMsgId)?.reject(new ParleyError('discarded', 'discarded'));
+    this._waiters.delete(clientMsgId);
+    this.emit('outbox', this.outbox);
+  }
+
+  _saveOutbox() {
+    if (!this.user) return;
+    const key = `outbox:${this.user.id}`;
+    if (this._outbox.length) this.store.set(key, this._outbox.map(({ client_msg_id, conv, body, created_at, status }) => ({ client_msg_id, conv, body, created_at, status })));
+    else this.store.remove(key);
+  }
+
+  // One send in flight per conversation keeps the order of a user's messages.
+  _pumpOutbox() {
+    if (this.state !== 'connected') return;
+    const head = new Set();
+    for (const item of this._outbox) {
+      if (item.status === 'failed' || head.has(item.conv)) continue;
+      head.add(item.conv); // only the oldest live item of each conversation may go
+      if (item.status !== 'pending' || this._inflight.has(item.conv) || (item.waitUntil ?? 0) > Date.now()) continue;
+      this._sendItem(item);
+    }
+  }
+
+  async _sendItem(item) {
+    const token = {};
+    this._inflight.set(item.conv, token);
+    const release = () => this._inflight.get(item.conv) === token && this._inflight.delete(item.conv);
+    item.status = 'sending';
+    let ack;
+    try {
+      ack = await this.request({ type: 'send', conv: item.conv, client_msg_id: item.client_msg_id, body: item.body });
+    } catch (e) {
+      release();
+      if (!this._outbox.includes(item)) return this._pumpOutbox(); // completed by its message event
+      item.status = 'pending';
+      if (!RETRYABLE.has(e.code)) {
+        item.status = 'failed';
+        item.error = { code: e.code, message: e.message };
+        this._saveOutbox();
+        this._waiters.get(item.client_msg_id)?.reject(e);
+        this._waiters.delete(item.client_msg_id);
+        this.emit('outbox', this.outbox);
+        this._pumpOutbox();
+      } else if (e.code === 'rate_limited' || e.code === 'unavailable' || e.code === 'internal') {
+        const wait = e.retryAfterMs ?? 1000;
+        item.waitUntil = Date.now() + wait;
+        setTimeout(() => this._pumpOutbox(), wait);
+      }
+      return;
+    }
+    release();
+    // Feed the acknowledged message through the ordered pipeline, as its
+    // `message` event may have been lost: (conv, seq) de-duplicates.
+    this._completeSend(item.client_msg_id, ack);
+    this._accept({ conv: ack.conv, seq: ack.seq, id: ack.id, sender: this.user.id, body: item.body, ts: ack.ts, client_msg_id: item.client_msg_id });
+    this._pumpOutbox();
+  }
+
+  _completeSend(clientMsgId, ack) {
+    const idx = this._outbox.findIndex((x) => x.client_msg_id === clientMsgId);
+    if (idx < 0) return;
+    const [item] = this._outbox.splice(idx, 1);
+    this._saveOutbox();
+    const w = this._waiters.get(clientMsgId);
+    this._waiters.delete(clientMsgId);
+    w?.resolve({ conv: ack.conv, seq: ack.seq, id: ack.id, ts: ack.ts, client_msg_id: clientMsgId });
+    this.emit('sent', { ...item, seq: ack.seq, id: ack.id, ts: ack.ts });
+    this.emit('outbox', this.outbox);
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Sends a request frame and resolves with its answer (rejects on `error`). */
+  request(frame, { timeoutMs = this.requestTimeoutMs } = {}) {
+    const ws = this._ws;
+    if (!ws || !this._welcomed) return Promise.reject(new ParleyError('disconnected', 'not connected'));
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new ParleyError('timeout', `no answer to ${frame.type}`));
+        this._drop(ws, 'request timeout'); // a silent connection is a dead one
+      }, timeoutMs);
+      this._pending.set(id, { resolve, reject, timer });
+      try {
+        ws.send(JSON.stringify({ ...frame, id }));
+      } catch (e) {
+        clearTimeout(timer);
+        this._pending.delete(id);
+        reject(new ParleyError('disconnected', e.message));
+      }
+    });
+  }
+
+  get connected() {
+    return this.state === 'connected';
+  }
+
+  /** Messages of a conversation, ascending. WebSocket when connected, else HTTP. */
+  async history(conv, { before, after, limit } = {}) {
+    if (this.connected) {
+      const f = { type: 'history', conv };
+      if (before != null) f.before = before;
+      if (after != null) f.after = after;
+      if (limit != null) f.limit = limit;
+      try {
+        return (await this.request(f)).messages;
+      } catch (e) {
+        if (e.code !== 'disconnected' && e.code !== 'timeout') throw e;
+      }
+    }
+    const q = new URLSearchParams();
+    if (before != null) q.set('before', before);
+    if (after != null) q.set('after', after);
+    if (limit != null) q.set('limit', limit);
+    const r = await this.http('GET', `/v1/conversations/${encodeURIComponent(conv)}/messages?${q}`);
+    return r.messages;
+  }
+
+  /** Moves the read marker (coalesced; sent after a reconnect when offline). */
+  markRead(conv, seq) {
+    const c = this.conversations.get(conv);
+    if (c && seq <= (c.read_seq ?? 0)) return;
+    this._readWanted.set(conv, Math.max(seq, this._readWanted.get(conv) ?? 0));
+    if (c) {
+      // Optimistic: the badge clears at once.
+      c.read_seq = Math.max(c.read_seq ?? 0, Math.min(seq, c.last_seq ?? seq));
+      c.unread = Math.max(0, (c.last_seq ?? 0) - c.read_seq);
+      this.emit('conversation', c);
+    }
+    this._flushReads();
+  }
+
+  _flushReads() {
+    if (!this.connected) return;
+    for (const [conv, seq] of this._readWanted) {
+      if (this._readBusy.has(conv)) continue;
+      this._readBusy.add(conv);
+      this._readWanted.delete(conv);
+      this.request({ type: 'read', conv, seq })
+        .catch((e) => {
+          if (e.code === 'disconnected' || e.code === 'timeout') this._readWanted.set(conv, Math.max(seq, this._readWanted.get(conv) ?? 0));
+        })
+        .finally(() => {
+          this._readBusy.delete(conv);
+          if (this._readWanted.has(conv)) this._flushReads();
+        });
+    }
+  }
+
+  /** Tells the other members you are typing (throttled to the server's 3 s). */
+  typing(conv) {
+    if (!this.connected) return;
+    const now = Date.now();
+    if (now - (this._typingSent.get(conv) ?? 0) < this.typingIntervalMs) return;
+    this._typingSent.set(conv, now);
+    try {
+      this._ws.send(JSON.stringify({ type: 'typing', conv }));
+    } catch {
+      /* closing */
+    }
+  }
+
+  /** Creates a group; resolves with its Conversation. */
+  async createGroup(title, members = []) {
+    let c;
+    if (this.connected) c = (await this.request({ type: 'create_group', title, members })).conversation;
+    else c = await this.http('POST', '/v1/conversations', { kind: 'group', title, members });
+    return this._upsertConversation(c, { own: true, announce: true });
+  }
+
+  /** Opens (or finds) the DM with a user; resolves with its Conversation. */
+  async dm(username) {
+    let c;
+    if (this.connected) c = (await this.request({ type: 'dm', username })).conversation;
+    else c = await this.http('POST', '/v1/conversations/dm', { username });
+    return this._upsertConversation(c, { own: true, announce: true });
+  }
+
+  async addMember(conv, username) {
+    if (this.connected) await this.request({ type: 'add_member', conv, username });
+    else await this.http('POST', `/v1/conversations/${encodeURIComponent(conv)}/members`, { username });
+  }
+
+  async removeMember(conv, username) {
+    if (this.connected) await this.request({ type: 'remove_member', conv, username });
+    else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(username)}`);
+  }
+
+  async leave(conv) {
+    if (this.connected) await this.request({ type: 'leave', conv });
+    else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(this.user.username)}`);
+    this._forget(conv);
+  }
+
+  /** Asks for the presence of users (ids); updates `users` and emits `presence`. */
+  async presence(userIds) {
+    const ids = [...new Set(userIds)].slice(0, 500);
+    if (!ids.length) return [];
+    const r = await this.request({ type: 'presence', users: ids });
+    for (const u of r.users) this._onPresence(u);
+    return r.users;
+  }
+
+  async getUser(username) {
+    return this.http('GET', `/v1/users/${encodeURIComponent(username)}`);
+  }
+
+  /** Reloads the conversation list over HTTP (e.g. after a message from an unknown one). */
+  async refreshConversations() {
+    const r = await this.http('GET', '/v1/conversations');
+    for (const c of r.conversations) this._upsertConversation(c, { own: true });
+    this.emit('conversations', this.listConversations());
+    return this.listConversations();
+  }
+
+  /** Conversations, most recent activity first. */
+  listConversations() {
+    return [...this.conversations.values()].sort((a, b) => activity(b) - activity(a) || (a._order ?? 0) - (b._order ?? 0));
+  }
+
+  // ---------------------------------------------------------------- state
+
+  _upsertConversation(c, { own = false, announce = false } = {}) {
+    let cur = this.conversations.get(c.id);
+    if (!cur) {
+      cur = { ...c, _order: (this._orderSeq = (this._orderSeq ?? 0) + 1) };
+      if (this._lastMessage.has(c.id)) cur.last_message = this._lastMessage.get(c.id);
+      this.conversations.set(c.id, cur);
+      if (!this._known.has(c.id)) this._known.set(c.id, c.last_seq ?? 0);
+      for (const m of c.members ?? []) this._learnUser(m);
+      if (c.kind === 'dm' || (c.member_count ?? 0) <= 200) this._askPresence((c.members ?? []).map((m) => m.id));
+    } else {
+      cur.title = c.title;
+      cur.kind = c.kind;
+      if (c.members) cur.members = c.members;
+      if (c.member_count != null) cur.member_count = c.member_count;
+      cur.last_seq = Math.max(cur.last_seq ?? 0, c.last_seq ?? 0);
+      if (own) cur.read_seq = Math.max(cur.read_seq ?? 0, c.read_seq ?? 0);
+      cur.unread = Math.max(0, cur.last_seq - (cur.read_seq ?? 0));
+      for (const m of c.members ?? []) this._learnUser(m);
+    }
+    if (announce) {
+      this.emit('conversation', cur);
+      this.emit('conversations', this.listConversations());
+    }
+    return cur;
+  }
+
+  _learnUser(m) {
+    const u = this.users.get(m.id);
+    if (!u) this.users.set(m.id, { id: m.id, username: m.username, online: false, last_seen: null });
+    else if (!u.username) u.username = m.username;
+  }
+
+  _forget(conv) {
+    if (!this.conversations.has(conv)) return;
+    this.conversations.delete(conv);
+    this._known.delete(conv);
+    this._buffer.delete(conv);
+    this._gapTo.delete(conv);
+    this.emit('conversation_removed', conv);
+    this.emit('conversations', this.listConversations());
+  }
+
+  async _learnConversation(conv) {
+    if (this._learning) return this._learning;
+    this._learning = this.refreshConversations()
+      .catch(() => {})
+      .finally(() => {
+        this._learning = null;
+      });
+    return this._learning;
+  }
+
+  _onPresence(f) {
+    const u = this.users.get(f.user) ?? { id: f.user };
+    u.username = f.username ?? u.username;
+    u.online = !!f.online;
+    u.last_seen = f.last_seen ?? null;
+    u.presenceKnown = true;
+    this.users.set(f.user, u);
+    this.emit('presence', { user: f.user, username: u.username, online: u.online, last_seen: u.last_seen });
+  }
+
+  // Presence of users we just learnt about (a new DM or group): the server
+  // only pushes changes, so ask once for their current state.
+  _askPresence(ids) {
+    if (!this.connected) return; // the welcome asks for everyone
+    this._presenceAsk ??= new Set();
+    for (const id of ids) if (id !== this.user?.id && !this.users.get(id)?.presenceKnown) this._presenceAsk.add(id);
+    if (!this._presenceAsk.size || this._presenceTimer) return;
+    this._presenceTimer = setTimeout(() => {
+      this._presenceTimer = null;
+      const ids = [...this._presenceAsk];
+      this._presenceAsk.clear();
+      this.presence(ids).catch(() => {});
+    }, 50);
+  }
+
+  async _queryPresence() {
+    const ids = new Set();
+    for (const c of this.conversations.values()) {
+      if (c.kind !== 'dm' && (c.member_count ?? 0) > 200) continue;
+      for (const m of c.members ?? []) if (m.id !== this.user.id) ids.add(m.id);
+    }
+    if (ids.size) await this.presence([...ids]);
+  }
+
+  _onRead(f) {
+    const c = this.conversations.get(f.conv);
+    if (c && f.user === this.user?.id) {
+      c.read_seq = Math.max(c.read_seq ?? 0, f.seq);
+      c.unread = Math.max(0, (c.last_seq ?? 0) - c.read_seq);
+      this.emit('conversation', c);
+    }
+    this.emit('read', { conv: f.conv, user: f.user, seq: f.seq });
+  }
+
+  _onMember(f) {
+    const me = this.user?.id;
+    if ((f.action === 'removed' || f.action === 'left') && f.user === me) {
+      this.emit('member', f);
+      this._forget(f.conv);
+      return;
+    }
+    if (f.conversation) {
+      // For others' additions the embedded view is the new member's: keep our read_seq.
+      this._upsertConversation(f.conversation, { own: f.user === me, announce: true });
+    } else {
+      const c = this.conversations.get(f.conv);
+      if (c && (f.action === 'removed' || f.action === 'left')) {
+        c.members = (c.members ?? []).filter((m) => m.id !== f.user);
+        c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
+        this.emit('conversation', c);
+      } else if (c && f.action === 'added') {
+        if (!(c.members ?? []).some((m) => m.id === f.user)) {
+          c.member_count = (c.member_count ?? 0) + 1;
+          const known = this.users.get(f.user);
+          if ((c.members ?? []).length < 100) c.members = [...(c.members ?? []), { id: f.user, username: known?.username ?? '', role: 'member' }];
+          this.emit('conversation', c);
+          if (!known?.username) this._learnConversation(f.conv); // fetch the new member's name
+          if ((c.member_count ?? 0) <= 200) this._askPresence([f.user]);
+        }
+      } else if (!c) {
+        this._learnConversation(f.conv);
+      }
+    }
+    this.emit('member', f);
+  }
+}
+
+function activity(c) {
+  return c.last_message?.ts ?? c._activity ?? 0;
+}
