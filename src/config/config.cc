@@ -240,19 +240,37 @@ std::vector<Setting> BuildSettings() {
   auto store = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
     return t.Add("store", &Config::store, key, field, d);
   };
-  store("backend", &StoreConfig::backend, "Storage backend.").OneOf({"sqlite"});
+  store("backend", &StoreConfig::backend, "Storage backend: sqlite (embedded) or postgres (cluster).")
+      .OneOf({"sqlite", "postgres"});
   store("sqlite_path", &StoreConfig::sqlite_path, "SQLite database file; empty: data_dir/parley.db.");
   store("synchronous", &StoreConfig::synchronous,
         "SQLite synchronous mode: full survives power loss, normal only process crashes.")
       .OneOf({"full", "normal"});
   store("commit_batch_max", &StoreConfig::commit_batch_max, "Most messages written in one group commit.")
       .Range(1, 100'000);
+  store("postgres_url", &StoreConfig::postgres_url,
+        "PostgreSQL connection string (libpq conninfo or URI), for store.backend = postgres.")
+      .Secret();
+  store("postgres_pool", &StoreConfig::postgres_pool, "PostgreSQL connections kept open.").Range(1, 256);
 
-  t.Add("log", &Config::log, "backend", &LogConfig::backend, "Message log backend.").OneOf({"embedded"});
-  t.Add("log", &Config::log, "partitions", &LogConfig::partitions, "Partitions of the message log.").Range(1, 1024);
+  t.Add("log", &Config::log, "backend", &LogConfig::backend,
+        "Message log backend: embedded (in-process) or kafka (cluster).")
+      .OneOf({"embedded", "kafka"});
+  t.Add("log", &Config::log, "partitions", &LogConfig::partitions,
+        "Partitions of the message log (kafka: of the topic when parleyd creates it).")
+      .Range(1, 1024);
+  t.Add("log", &Config::log, "kafka_brokers", &LogConfig::kafka_brokers,
+        "Kafka bootstrap servers, comma-separated host:port.");
+  t.Add("log", &Config::log, "kafka_topic", &LogConfig::kafka_topic, "Kafka topic of the message log.");
+  t.Add("log", &Config::log, "kafka_group", &LogConfig::kafka_group,
+        "Kafka consumer group of the sequencers (every node joins it).");
 
-  t.Add("presence", &Config::presence, "backend", &PresenceConfig::backend, "Presence and routing backend.")
-      .OneOf({"embedded"});
+  t.Add("presence", &Config::presence, "backend", &PresenceConfig::backend,
+        "Presence, routing and fan-out backend: embedded (one node) or redis (cluster).")
+      .OneOf({"embedded", "redis"});
+  t.Add("presence", &Config::presence, "redis_address", &PresenceConfig::redis_address,
+        "Redis server, host:port, for presence.backend = redis.")
+      .Check(CheckHostPort);
 
   return t.Take();
 }

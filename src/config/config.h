@@ -57,15 +57,21 @@ struct StoreConfig {
   std::string sqlite_path;                 // empty: data_dir/parley.db
   std::string synchronous = "full";        // full|normal
   int commit_batch_max = 1000;             // messages per group commit
+  std::string postgres_url;                // libpq conninfo or URI (backend "postgres")
+  int postgres_pool = 8;                   // connections
 };
 
 struct LogConfig {
-  std::string backend = "embedded";
-  int partitions = 4;
+  std::string backend = "embedded";        // embedded|kafka
+  int partitions = 4;                      // embedded: partitions; kafka: partitions of a topic it creates
+  std::string kafka_brokers = "127.0.0.1:9092";
+  std::string kafka_topic = "parley.sends";
+  std::string kafka_group = "parley-sequencers";
 };
 
 struct PresenceConfig {
-  std::string backend = "embedded";
+  std::string backend = "embedded";        // embedded|redis
+  std::string redis_address = "127.0.0.1:6379";  // host:port
 };
 
 struct Config {
