@@ -27,7 +27,6 @@ namespace parley::testing {
 namespace {
 
 namespace fs = std::filesystem;
-namespace json = boost::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
 

@@ -16,11 +16,6 @@
 namespace parley::testing {
 namespace {
 
-namespace json = boost::json;
-using client::FieldIs;
-using client::Session;
-using client::WsClient;
-
 class CrashTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override {

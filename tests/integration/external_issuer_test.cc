@@ -11,8 +11,6 @@
 namespace parley::testing {
 namespace {
 
-using client::FieldIs;
-
 class ExternalIssuerTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override {

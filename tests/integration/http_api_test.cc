@@ -9,10 +9,6 @@
 namespace parley::testing {
 namespace {
 
-namespace json = boost::json;
-using client::FieldIs;
-using client::Session;
-
 // Checks the User shape: {"id","username","display_name","online","last_seen"}.
 ::testing::AssertionResult IsUser(const json::value& v) {
   if (!v.is_object()) return ::testing::AssertionFailure() << "not an object: " << Dump(v);

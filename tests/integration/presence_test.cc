@@ -10,11 +10,6 @@
 namespace parley::testing {
 namespace {
 
-namespace json = boost::json;
-using client::FieldIs;
-using client::Session;
-using client::WsClient;
-
 constexpr auto kEventWait = 3s;
 constexpr auto kQuiet = 700ms;
 

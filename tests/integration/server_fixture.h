@@ -23,8 +23,12 @@
 namespace parley::testing {
 
 using namespace std::chrono_literals;
+namespace json = boost::json;
+using client::FieldIs;
 using client::GetInt;
 using client::GetString;
+using client::Session;
+using client::WsClient;
 
 // One parleyd process. Owns its data directory (kept on disk after a failed
 // test for inspection; removed otherwise). Used from the test thread only.

@@ -11,11 +11,6 @@
 namespace parley::testing {
 namespace {
 
-namespace json = boost::json;
-using client::FieldIs;
-using client::Session;
-using client::WsClient;
-
 constexpr auto kEventWait = 3s;
 constexpr auto kQuiet = 600ms;  // how long "nothing arrives" is watched
 
