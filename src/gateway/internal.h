@@ -1,7 +1,9 @@
 #pragma once
 // Gateway internals shared by its two Beast translation units (listener.cc:
 // accept + HTTP; ws_session.cc: WebSocket). Not part of the public API.
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <thread>
@@ -17,7 +19,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include "chat/service.h"
 #include "gateway/gateway.h"
@@ -32,7 +33,6 @@ namespace parley::gateway {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 class WsSession;
@@ -97,19 +97,26 @@ struct Gateway::Impl {
   std::atomic<bool> stopping{false};
 };
 
-// Starts the WebSocket session of an upgraded HTTP request.
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream,
-                    http::request<http::string_body> request);
+// Starts the WebSocket session of an upgrade request; `leftover` holds bytes
+// the HTTP reader had already taken from the socket past the request.
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket, http::request<http::string_body> request,
+                    std::string leftover);
+
+namespace ws {
+struct ParsedFrame;
+}
 
 // One WebSocket connection: one reader, one writer, one bounded queue of
-// shared frames. Lives on its shard's io thread for life; kept alive by its
-// pending operations (shared_from_this), referenced by the hub while open.
+// shared frames, written gathered. Lives on its shard's io thread for life;
+// kept alive by its pending operations (shared_from_this), referenced by the
+// hub while open. Beast parses the HTTP upgrade; the framing after it is
+// ours (ws_frame.h).
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream);
+  WsSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket);
   ~WsSession();
 
-  void Start(http::request<http::string_body> request);
+  void Start(http::request<http::string_body> request, std::string leftover);
 
   uint64_t id() const { return id_; }
   UserId user() const { return user_; }
@@ -122,9 +129,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Close(uint16_t code, const char* reason);
 
  private:
-  void OnAccept(beast::error_code ec);
-  void DoRead();
-  void OnRead(beast::error_code ec, size_t bytes);
+  struct Outgoing {
+    uint8_t opcode;
+    presence::Frame payload;
+  };
+
+  void ArmHeartbeat();
+  void ContinueReading();
+  void OnFrame(ws::ParsedFrame& frame);
   void HandleText(std::string_view text);
   void OnHello(int64_t re, protocol::HelloReq hello);
   void Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello);
@@ -132,38 +144,54 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Handle(std::optional<int64_t> id, protocol::Request& request);
   void Answer(std::optional<int64_t> re, Result<std::string> frame);
   bool FloodingPastTolerance(bool refused);
+  void EnqueueControl(uint8_t opcode, std::string payload);
   void DoWrite();
-  void OnWrite(beast::error_code ec, size_t bytes);
-  void DoClose();
+  void OnWrite(beast::error_code ec);
+  void DropQueued();
   void Teardown();
 
   Gateway::Impl& gw_;
   Shard& shard_;
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buffer_;
-  asio::steady_timer timer_;  // hello deadline, then the close deadline
+  tcp::socket socket_;
+  asio::steady_timer timer_;      // hello deadline, then the close deadline
+  asio::steady_timer heartbeat_;
   uint64_t id_;
   UserId user_;
+  // Reading.
+  std::array<char, 16 * 1024> read_buffer_;
+  std::string rx_;                 // bytes read, not yet parsed from rx_pos_
+  size_t rx_pos_ = 0;
+  size_t skip_ = 0;                // bytes of an oversized frame still to drop
+  std::string message_;            // a fragmented message being assembled
+  uint8_t message_opcode_ = 0;
+  bool reading_ = false;
+  bool paused_ = false;
+  std::chrono::steady_clock::time_point last_rx_;
+  // State.
   bool hello_seen_ = false;
   bool authed_ = false;
   bool registered_ = false;
   bool resuming_ = false;
-  bool writing_ = false;
   bool closing_ = false;
-  bool close_sent_ = false;
+  bool hang_up_after_close_ = false;
   bool torn_down_ = false;
   uint16_t close_code_ = 0;
-  const char* close_reason_ = "";
   int bad_frames_in_row_ = 0;
   int64_t rate_window_start_ = 0;
   int sends_in_window_ = 0;
   bool refused_in_window_ = false;
   bool previous_window_over_ = false;
   std::unordered_set<ConversationId> subs_;
-  std::deque<presence::Frame> queue_;
+  // Writing: queue_ waits, in_flight_ is being written (headers_/buffers_
+  // describe it to writev).
+  std::deque<Outgoing> queue_;
+  std::vector<Outgoing> in_flight_;
+  std::vector<std::array<uint8_t, 10>> headers_;
+  std::vector<asio::const_buffer> buffers_;
+  bool writing_ = false;
   int64_t queued_bytes_ = 0;
   // Live events that arrive while the resume is being sent.
-  std::vector<std::pair<int64_t, presence::Frame>> held_;           // (seq, frame)
+  std::vector<std::pair<int64_t, presence::Frame>> held_;  // (seq, frame)
   std::vector<ConversationId> held_conv_;
 };
 

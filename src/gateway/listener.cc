@@ -3,6 +3,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
@@ -52,10 +53,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (over_limit_) {
       return Reply(503, ErrorJson(Errc::kUnavailable, "server at its connection limit; try again later"), false);
     }
-    if (websocket::is_upgrade(req)) {
+    if (beast::websocket::is_upgrade(req)) {
       auto url = boost::urls::parse_origin_form(req.target());
       if (url && url->path() == "/v1/ws") {
-        return StartWebSocket(gw_, shard_, std::move(stream_), std::move(req));
+        std::string leftover = beast::buffers_to_string(buffer_.data());
+        return StartWebSocket(gw_, shard_, stream_.release_socket(), std::move(req), std::move(leftover));
       }
       return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
     }

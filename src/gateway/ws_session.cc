@@ -1,11 +1,12 @@
 // The WebSocket half of the gateway: sessions and the per-shard hub.
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include "common/logging.h"
 #include "gateway/internal.h"
+#include "gateway/ws_frame.h"
 
 namespace parley::gateway {
 namespace {
@@ -105,15 +106,16 @@ void Hub::Dispatch(const presence::EventBatch& batch) {
   }
 }
 
-// ---- WsSession ----------------------------------------------------------------------
+// ---- WsSession: transport ------------------------------------------------------------
 
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream,
-                    http::request<http::string_body> request) {
-  std::make_shared<WsSession>(gw, shard, std::move(stream))->Start(std::move(request));
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket, http::request<http::string_body> request,
+                    std::string leftover) {
+  std::make_shared<WsSession>(gw, shard, std::move(socket))->Start(std::move(request), std::move(leftover));
 }
 
-WsSession::WsSession(Gateway::Impl& gw, Shard& shard, beast::tcp_stream stream)
-    : gw_(gw), shard_(shard), ws_(std::move(stream)), timer_(shard.ioc), id_(gw.next_session++) {
+WsSession::WsSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket)
+    : gw_(gw), shard_(shard), socket_(std::move(socket)), timer_(shard.ioc), heartbeat_(shard.ioc),
+      id_(gw.next_session++) {
   ++gw_.open_connections;
   ++gw_.ws_connections;
   gw_.metrics.connections.Increment();
@@ -127,48 +129,137 @@ WsSession::~WsSession() {
   gw_.metrics.connections.Decrement();
 }
 
-void WsSession::Start(http::request<http::string_body> request) {
-  beast::get_lowest_layer(ws_).expires_never();
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = std::chrono::seconds(10);
-  t.idle_timeout = std::chrono::milliseconds(2 * int64_t{gw_.options.heartbeat_ms});
-  t.keep_alive_pings = true;
-  ws_.set_option(t);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
-  ws_.read_message_max(static_cast<size_t>(gw_.options.max_frame_bytes));
-  ws_.auto_fragment(false);
-  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
-}
-
-void WsSession::OnAccept(beast::error_code ec) {
-  if (ec) {
-    Log()->debug("websocket handshake failed: {}", ec.message());
-    return Teardown();
+void WsSession::Start(http::request<http::string_body> request, std::string leftover) {
+  // The opening handshake (RFC 6455 section 4.2): version 13 and a key.
+  auto key = request[http::field::sec_websocket_key];
+  auto version = request[http::field::sec_websocket_version];
+  auto res = std::make_shared<http::response<http::empty_body>>();
+  res->version(11);
+  res->set(http::field::server, "parley");
+  if (version != "13" || key.empty() || key.size() > 64) {
+    res->result(http::status::bad_request);
+    res->set(http::field::sec_websocket_version, "13");
+    res->prepare_payload();
+    http::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code, size_t) { self->Teardown(); });
+    return;
   }
-  timer_.expires_after(std::chrono::milliseconds(gw_.options.hello_timeout_ms));
-  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec && !self->hello_seen_) self->Close(4001, "no hello in time");
+  res->result(http::status::switching_protocols);
+  res->set(http::field::upgrade, "websocket");
+  res->set(http::field::connection, "Upgrade");
+  res->set(http::field::sec_websocket_accept, ws::AcceptKey(std::string(key)));
+  rx_ = std::move(leftover);  // frames the client sent right behind its request
+  http::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+    if (ec) return self->Teardown();
+    self->last_rx_ = std::chrono::steady_clock::now();
+    self->timer_.expires_after(std::chrono::milliseconds(self->gw_.options.hello_timeout_ms));
+    self->timer_.async_wait([self](beast::error_code ec) {
+      if (!ec && !self->hello_seen_) self->Close(4001, "no hello in time");
+    });
+    self->ArmHeartbeat();
+    self->ContinueReading();
   });
-  DoRead();
 }
 
-void WsSession::DoRead() {
-  if (closing_) return;
-  ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
-}
-
-void WsSession::OnRead(beast::error_code ec, size_t) {
-  if (ec) {
-    if (ec != websocket::error::closed && ec != asio::error::operation_aborted) {
-      Log()->debug("session {} read ended: {}", id_, ec.message());
+// Server pings keep a quiet connection alive through proxies; a peer silent
+// for two heartbeats (no frame, not even a pong) is gone.
+void WsSession::ArmHeartbeat() {
+  heartbeat_.expires_after(std::chrono::milliseconds(gw_.options.heartbeat_ms / 2));
+  heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->torn_down_) return;
+    auto idle = std::chrono::steady_clock::now() - self->last_rx_;
+    auto beat = std::chrono::milliseconds(self->gw_.options.heartbeat_ms);
+    if (idle >= 2 * beat) {
+      Log()->info("session {} silent for two heartbeats: dropped", self->id_);
+      return self->Teardown();
     }
-    return Teardown();
+    if (idle >= beat && !self->closing_) self->EnqueueControl(ws::kPing, "");
+    self->ArmHeartbeat();
+  });
+}
+
+// Handles every complete message already buffered, then reads more. Paused
+// while a hello is being admitted (the client must wait for welcome).
+void WsSession::ContinueReading() {
+  while (!paused_ && !torn_down_) {
+    if (skip_ > 0) {  // the rest of a frame too big to keep
+      size_t n = std::min(skip_, rx_.size() - rx_pos_);
+      rx_pos_ += n;
+      skip_ -= n;
+      if (skip_ > 0) break;
+    }
+    ws::ParsedFrame f = ws::ParseClientFrame(std::string_view(rx_).substr(rx_pos_),
+                                             static_cast<uint64_t>(gw_.options.max_frame_bytes));
+    if (f.status == ws::ParsedFrame::Status::kIncomplete) break;
+    if (f.status == ws::ParsedFrame::Status::kError) {
+      Log()->debug("session {}: {}", id_, f.error);
+      if (f.error_close == ws::kCloseTooBig) {
+        skip_ = f.consumed;
+        Close(f.error_close, f.error);
+        continue;
+      }
+      // Out of step with the peer: say why, then hang up.
+      rx_.clear();
+      rx_pos_ = 0;
+      hang_up_after_close_ = true;
+      return Close(f.error_close, f.error);
+    }
+    rx_pos_ += f.consumed;
+    OnFrame(f);
   }
-  if (closing_) return;
-  std::string text = beast::buffers_to_string(buffer_.data());
-  buffer_.consume(buffer_.size());
-  if (!ws_.got_text()) text.insert(0, 1, '\x01');  // a binary frame is never JSON
+  if (torn_down_ || paused_) return;
+  // Keep the unread tail only.
+  if (rx_pos_ > 0) {
+    rx_.erase(0, rx_pos_);
+    rx_pos_ = 0;
+  }
+  if (reading_) return;
+  reading_ = true;
+  // Into a buffer of its own: rx_ may change while the read is pending.
+  socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->reading_ = false;
+    if (ec) return self->Teardown();
+    self->rx_.append(self->read_buffer_.data(), n);
+    self->last_rx_ = std::chrono::steady_clock::now();
+    self->ContinueReading();
+  });
+}
+
+void WsSession::OnFrame(ws::ParsedFrame& f) {
+  switch (f.opcode) {
+    case ws::kPing:
+      return EnqueueControl(ws::kPong, std::move(f.payload));
+    case ws::kPong:
+      return;
+    case ws::kClose:
+      if (closing_) return Teardown();  // the answer to our close: done
+      // The peer closes: echo its code, then hang up once it is written.
+      closing_ = true;
+      close_code_ = f.payload.size() >= 2 ? static_cast<uint16_t>((uint8_t(f.payload[0]) << 8) | uint8_t(f.payload[1]))
+                                          : ws::kCloseNormal;
+      hang_up_after_close_ = true;
+      DropQueued();
+      return EnqueueControl(ws::kClose, ws::ClosePayload(close_code_, ""));
+    default:
+      break;
+  }
+  if (closing_) return;  // after our close, data is read and dropped
+  if (f.opcode == ws::kContinuation) {
+    if (message_opcode_ == 0) return Close(ws::kCloseProtocolError, "continuation without a start");
+    if (message_.size() + f.payload.size() > static_cast<size_t>(gw_.options.max_frame_bytes)) {
+      return Close(ws::kCloseTooBig, "message too big");
+    }
+    message_ += f.payload;
+  } else {
+    if (message_opcode_ != 0) return Close(ws::kCloseProtocolError, "new message inside a fragmented one");
+    message_opcode_ = f.opcode;
+    message_ = std::move(f.payload);
+  }
+  if (!f.fin) return;
+  uint8_t opcode = message_opcode_;
+  message_opcode_ = 0;
+  std::string text = std::move(message_);
+  message_.clear();
+  if (opcode == ws::kBinary) text.insert(0, 1, '\x01');  // a binary frame is never JSON
   HandleText(text);
 }
 
@@ -177,6 +268,7 @@ void WsSession::HandleText(std::string_view text) {
   if (!authed_) {
     if (!hello_seen_ && p.request && std::holds_alternative<protocol::HelloReq>(*p.request)) {
       hello_seen_ = true;
+      paused_ = true;  // nothing else is read until welcome and the resume are out
       return OnHello(p.id.value_or(0), std::get<protocol::HelloReq>(std::move(*p.request)));
     }
     return Close(4001, "the first frame must be hello");
@@ -184,22 +276,19 @@ void WsSession::HandleText(std::string_view text) {
   if (p.not_json) {
     gw_.metrics.CountError("bad_request");
     if (++bad_frames_in_row_ >= 3) return Close(1008, "three frames in a row were not JSON");
-    Enqueue(presence::MakeFrame(protocol::ErrorFrame(std::nullopt, p.error)));
-    return DoRead();
+    return Enqueue(presence::MakeFrame(protocol::ErrorFrame(std::nullopt, p.error)));
   }
   bad_frames_in_row_ = 0;
   if (!p.request) {
     gw_.metrics.CountError("bad_request");
-    Enqueue(presence::MakeFrame(protocol::ErrorFrame(p.id, p.error)));
-    return DoRead();
+    return Enqueue(presence::MakeFrame(protocol::ErrorFrame(p.id, p.error)));
   }
   bool typing = std::holds_alternative<protocol::TypingReq>(*p.request);
   if (!p.id && !typing) {
-    Enqueue(presence::MakeFrame(protocol::ErrorFrame(std::nullopt, MakeError(Errc::kBadRequest, "missing field 'id'"))));
-    return DoRead();
+    return Enqueue(
+        presence::MakeFrame(protocol::ErrorFrame(std::nullopt, MakeError(Errc::kBadRequest, "missing field 'id'"))));
   }
   Handle(p.id, *p.request);
-  DoRead();
 }
 
 void WsSession::OnHello(int64_t re, protocol::HelloReq hello) {
@@ -285,7 +374,8 @@ void WsSession::FinishResume(Result<chat::ResumePlan> plan) {
   held_.clear();
   held_conv_.clear();
   resuming_ = false;
-  DoRead();
+  paused_ = false;
+  ContinueReading();
 }
 
 void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
@@ -420,54 +510,81 @@ void WsSession::Enqueue(presence::Frame frame) {
   queued_bytes_ += size;
   gw_.metrics.fanout_queue_bytes.Increment(static_cast<double>(size));
   gw_.metrics.messages_out.Increment();
-  queue_.push_back(std::move(frame));
+  queue_.push_back(Outgoing{ws::kText, std::move(frame)});
   if (!writing_) DoWrite();
 }
 
-void WsSession::DoWrite() {
-  writing_ = true;
-  ws_.text(true);
-  ws_.async_write(asio::buffer(*queue_.front()),
-                  [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnWrite(ec, n); });
+void WsSession::EnqueueControl(uint8_t opcode, std::string payload) {
+  if (torn_down_) return;
+  queue_.push_back(Outgoing{opcode, presence::MakeFrame(std::move(payload))});
+  if (!writing_) DoWrite();
 }
 
-void WsSession::OnWrite(beast::error_code ec, size_t) {
-  writing_ = false;
-  int64_t size = static_cast<int64_t>(queue_.front()->size());
-  queue_.pop_front();
-  queued_bytes_ -= size;
-  gw_.metrics.fanout_queue_bytes.Decrement(static_cast<double>(size));
-  if (ec) return Teardown();
-  if (closing_) {
-    if (!close_sent_) DoClose();
-    return;
+// One gathered write of everything queued (bounded per call): the frames'
+// headers and the shared payloads go out in one writev.
+void WsSession::DoWrite() {
+  constexpr size_t kMaxFrames = 256;
+  constexpr size_t kMaxBytes = 512 * 1024;
+  in_flight_.clear();
+  buffers_.clear();
+  size_t bytes = 0;
+  while (!queue_.empty() && in_flight_.size() < kMaxFrames && (bytes == 0 || bytes < kMaxBytes)) {
+    in_flight_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    bytes += in_flight_.back().payload->size();
   }
+  if (in_flight_.empty()) return;
+  headers_.resize(in_flight_.size());
+  for (size_t i = 0; i < in_flight_.size(); ++i) {
+    const Outgoing& o = in_flight_[i];
+    size_t n = ws::EncodeHeader(o.opcode, o.payload->size(), headers_[i]);
+    buffers_.emplace_back(headers_[i].data(), n);
+    if (!o.payload->empty()) buffers_.emplace_back(o.payload->data(), o.payload->size());
+  }
+  writing_ = true;
+  asio::async_write(socket_, buffers_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+}
+
+void WsSession::OnWrite(beast::error_code ec) {
+  writing_ = false;
+  bool sent_close = false;
+  for (const Outgoing& o : in_flight_) {
+    if (o.opcode == ws::kText) {
+      queued_bytes_ -= static_cast<int64_t>(o.payload->size());
+      gw_.metrics.fanout_queue_bytes.Decrement(static_cast<double>(o.payload->size()));
+    }
+    sent_close = sent_close || o.opcode == ws::kClose;
+  }
+  in_flight_.clear();
+  if (ec) return Teardown();
+  if (sent_close && hang_up_after_close_) return Teardown();
   if (!queue_.empty()) DoWrite();
 }
 
+void WsSession::DropQueued() {
+  for (const Outgoing& o : queue_) {
+    if (o.opcode == ws::kText) {
+      queued_bytes_ -= static_cast<int64_t>(o.payload->size());
+      gw_.metrics.fanout_queue_bytes.Decrement(static_cast<double>(o.payload->size()));
+    }
+  }
+  queue_.clear();
+}
+
 void WsSession::Close(uint16_t code, const char* reason) {
-  if (closing_) return;
+  if (closing_ || torn_down_) return;
   closing_ = true;
   close_code_ = code;
-  close_reason_ = reason;
-  // Drop what is queued (keep the frame being written: Beast owns it now).
-  while (queue_.size() > (writing_ ? 1u : 0u)) {
-    gw_.metrics.fanout_queue_bytes.Decrement(static_cast<double>(queue_.back()->size()));
-    queued_bytes_ -= static_cast<int64_t>(queue_.back()->size());
-    queue_.pop_back();
-  }
-  // A peer that never reads would hold the close handshake forever.
+  DropQueued();
+  EnqueueControl(ws::kClose, ws::ClosePayload(code, reason));
+  // Wait for the peer's close frame (reading goes on), but not forever: a
+  // peer that never reads would hold the connection.
+  paused_ = false;
+  ContinueReading();
   timer_.expires_after(std::chrono::seconds(5));
   timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec) self->Teardown();
   });
-  if (!writing_) DoClose();
-}
-
-void WsSession::DoClose() {
-  close_sent_ = true;
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                  [self = shared_from_this()](beast::error_code) { self->Teardown(); });
 }
 
 void WsSession::Teardown() {
@@ -475,6 +592,7 @@ void WsSession::Teardown() {
   torn_down_ = true;
   closing_ = true;
   timer_.cancel();
+  heartbeat_.cancel();
   if (registered_) {
     shard_.hub.Remove(this);
     registered_ = false;
@@ -485,9 +603,10 @@ void WsSession::Teardown() {
     presence::SessionKey key{gw_.options.node_id, id_};
     asio::post(gw_.blocking, [&svc, user, key] { svc.Disconnect(user, key); });
   }
+  DropQueued();
   beast::error_code ec;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-  beast::get_lowest_layer(ws_).socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
 }
 
 }  // namespace parley::gateway
