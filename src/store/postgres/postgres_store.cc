@@ -1,0 +1,879 @@
+#include "store/postgres/postgres_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/postgres/connection.h"
+#include "store/postgres/migrations.h"
+#include "store/postgres/pool.h"
+
+// Early returns for Result values (local to this file).
+#define PG_STORE_CONCAT_INNER(a, b) a##b
+#define PG_STORE_CONCAT(a, b) PG_STORE_CONCAT_INNER(a, b)
+#define PG_STORE_ASSIGN_IMPL(tmp, lhs, expr)    \
+  auto tmp = (expr);                            \
+  if (!tmp.ok()) return std::move(tmp).error(); \
+  lhs = std::move(tmp).value()
+#define PG_STORE_ASSIGN(lhs, expr) PG_STORE_ASSIGN_IMPL(PG_STORE_CONCAT(pg_store_assign_, __LINE__), lhs, expr)
+
+namespace parley::store::postgres {
+namespace {
+
+constexpr int kMaxHistoryLimit = 500;
+// Attempts of one call when it fails for a transient reason (deadlock,
+// serialization failure, a lost connection when running it again is safe).
+constexpr int kMaxAttempts = 4;
+// CommitBatch also runs again when a concurrent writer stored the same
+// (sender, client_msg_id) first, so it may take a few more.
+constexpr int kMaxCommitAttempts = 6;
+
+// --- SQL ---------------------------------------------------------------------
+// Every statement is a constant with a unique name: each connection prepares
+// it once, on first use.
+
+constexpr Sql kBegin{"begin", "BEGIN"};
+constexpr Sql kCommit{"commit", "COMMIT"};
+constexpr Sql kPing{"ping", "SELECT 1"};
+
+constexpr Sql kInsertUser{
+    "insert_user",
+    "INSERT INTO users(username, display_name, password_hash, created_at) VALUES($1, $2, $3, $4) RETURNING id"};
+constexpr Sql kUserByName{
+    "user_by_name", "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE username = $1"};
+constexpr Sql kUserById{"user_by_id",
+                        "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE id = $1"};
+constexpr Sql kUsersByIds{"users_by_ids",
+                          "SELECT id, username, display_name, last_seen, password_hash FROM users "
+                          "WHERE id = ANY($1::bigint[]) ORDER BY id"};
+constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
+
+constexpr Sql kInsertToken{
+    "insert_token", "INSERT INTO refresh_tokens(hash, user_id, expires_at, used) VALUES($1, $2, $3, false)"};
+// Takes the token; a successful take also drops every expired token.
+constexpr Sql kTakeToken{
+    "take_token",
+    "WITH taken AS (UPDATE refresh_tokens SET used = true "
+    "               WHERE hash = $1 AND NOT used AND expires_at > $2::bigint RETURNING user_id), "
+    "     gc AS (DELETE FROM refresh_tokens WHERE expires_at <= $2::bigint AND EXISTS (SELECT 1 FROM taken)) "
+    "SELECT user_id FROM taken"};
+
+// A group and its members in one statement (owner first in the arrays).
+constexpr Sql kCreateGroup{
+    "create_group",
+    "WITH c AS (INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
+    "           VALUES('group', $1, 0, $2, $3, $3) RETURNING id), "
+    "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
+    "           SELECT c.id, u.user_id, u.role, 0 FROM c, unnest($4::bigint[], $5::text[]) AS u(user_id, role)) "
+    "SELECT id FROM c"};
+constexpr Sql kDmOfPair{"dm_of_pair", "SELECT conv FROM dms WHERE user_lo = $1 AND user_hi = $2"};
+// The pair row comes first: when a racing caller has it, nothing else is
+// inserted and no row is returned (the conversation id it drew is skipped).
+constexpr Sql kCreateDm{
+    "create_dm",
+    "WITH d AS (INSERT INTO dms(user_lo, user_hi, conv) "
+    "           VALUES($1::bigint, $2::bigint, nextval(pg_get_serial_sequence('conversations', 'id'))) "
+    "           ON CONFLICT DO NOTHING RETURNING conv), "
+    "     c AS (INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, last_activity) "
+    "           SELECT conv, 'dm', NULL, 0, 2, $3::bigint, $3::bigint FROM d RETURNING id), "
+    "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
+    "           SELECT c.id, u.user_id, 'member', 0 FROM c, unnest(ARRAY[$1::bigint, $2::bigint]) AS u(user_id)) "
+    "SELECT id FROM c"};
+
+// The first `limit` members of a conversation with their usernames.
+#define PG_STORE_MEMBERS_PAGE(conv, limit)                                                             \
+  "LEFT JOIN LATERAL (SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id " \
+  "                   WHERE m.conv = " conv " ORDER BY m.user_id LIMIT " limit ") p ON true "
+
+constexpr Sql kConversation{
+    "conversation",
+    "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role "
+    "FROM conversations c "
+    "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_MEMBERS_PAGE("c.id", "$3")
+    "WHERE c.id = $1 ORDER BY p.user_id"};
+constexpr Sql kConversationsOfUser{
+    "conversations_of_user",
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role "
+    "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_MEMBERS_PAGE("c.id", "$2")
+    "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, p.user_id"};
+#undef PG_STORE_MEMBERS_PAGE
+
+constexpr Sql kRole{"role",
+                    "SELECT m.role FROM conversations c "
+                    "LEFT JOIN members m ON m.conv = c.id AND m.user_id = $2 WHERE c.id = $1"};
+// Membership changes lock the conversation row first, like CommitBatch, so
+// they are ordered with the commits of that conversation.
+constexpr Sql kLockConversation{"lock_conversation", "SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE"};
+constexpr Sql kAddMember{
+    "add_member",
+    "WITH ins AS (INSERT INTO members(conv, user_id, role, read_seq) "
+    "             SELECT $1::bigint, $2::bigint, $3::text, 0 "
+    "             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $1::bigint) "
+    "             ON CONFLICT DO NOTHING RETURNING conv) "
+    "UPDATE conversations SET member_count = member_count + 1 WHERE id IN (SELECT conv FROM ins)"};
+constexpr Sql kRemoveMember{
+    "remove_member",
+    "WITH del AS (DELETE FROM members WHERE conv = $1 AND user_id = $2 RETURNING conv) "
+    "UPDATE conversations SET member_count = member_count - 1 WHERE id IN (SELECT conv FROM del) RETURNING id"};
+constexpr Sql kMembersPage{"members_page",
+                           "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
+                           "WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
+constexpr Sql kMemberIds{"member_ids", "SELECT user_id FROM members WHERE conv = $1 ORDER BY user_id"};
+constexpr Sql kPresenceContacts{
+    "presence_contacts",
+    "SELECT DISTINCT other.user_id FROM members mine "
+    "JOIN conversations c ON c.id = mine.conv "
+    "JOIN members other ON other.conv = mine.conv "
+    "WHERE mine.user_id = $1 AND other.user_id <> $1 AND (c.kind = 'dm' OR c.member_count <= $2)"};
+// Moves the marker to min(seq, last_seq), never back. Columns: last_seq,
+// the marker before, the marker written (NULL when unchanged).
+constexpr Sql kSetReadSeq{
+    "set_read_seq",
+    "WITH c AS (SELECT last_seq FROM conversations WHERE id = $1), "
+    "     v AS (SELECT read_seq FROM members WHERE conv = $1 AND user_id = $2), "
+    "     upd AS (UPDATE members SET read_seq = LEAST($3::bigint, (SELECT last_seq FROM c)) "
+    "             WHERE conv = $1 AND user_id = $2 AND read_seq < LEAST($3::bigint, (SELECT last_seq FROM c)) "
+    "             RETURNING read_seq) "
+    "SELECT c.last_seq, (SELECT read_seq FROM v), (SELECT read_seq FROM upd) FROM c"};
+
+// CommitBatch, first round trip: lock the conversations (in id order, so
+// concurrent batches never deadlock on them), then find what is stored
+// already and who may send.
+constexpr Sql kLockConversations{
+    "lock_conversations",
+    "SELECT id, last_seq FROM conversations WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"};
+// The lookups are LATERAL with LIMIT 1 so the plan is an index probe per
+// key whatever the statistics say: a generic plan made while the table was
+// small would otherwise hash-join over a full scan of it.
+constexpr Sql kStoredByClientId{
+    "stored_by_client_id",
+    "SELECT m.sender, m.client_msg_id, m.conv, m.seq, m.id, m.body, m.ts "
+    "FROM unnest($1::bigint[], $2::text[]) AS k(sender, client_msg_id) "
+    "CROSS JOIN LATERAL (SELECT * FROM messages m "
+    "                    WHERE m.sender = k.sender AND m.client_msg_id = k.client_msg_id LIMIT 1) m"};
+constexpr Sql kMembersAmong{
+    "members_among",
+    "SELECT m.conv, m.user_id FROM unnest($1::bigint[], $2::bigint[]) AS k(conv, user_id) "
+    "CROSS JOIN LATERAL (SELECT conv, user_id FROM members m "
+    "                    WHERE m.conv = k.conv AND m.user_id = k.user_id LIMIT 1) m"};
+// Second round trip: every write as one statement over arrays, then COMMIT.
+constexpr Sql kInsertMessages{
+    "insert_messages",
+    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) "
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], "
+    "$7::text[])"};
+constexpr Sql kAdvanceConversations{
+    "advance_conversations",
+    "UPDATE conversations c SET last_seq = u.last_seq, last_activity = GREATEST(c.last_activity, u.ts) "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, last_seq, ts) WHERE c.id = u.id"};
+constexpr Sql kRaiseReadSeqs{
+    "raise_read_seqs",
+    "UPDATE members m SET read_seq = u.seq "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(conv, user_id, seq) "
+    "WHERE m.conv = u.conv AND m.user_id = u.user_id AND m.read_seq < u.seq"};
+
+constexpr Sql kHistoryNewest{"history_newest",
+                             "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
+                             "ORDER BY seq DESC LIMIT $2"};
+constexpr Sql kHistoryBefore{"history_before",
+                             "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
+                             "AND seq < $2 ORDER BY seq DESC LIMIT $3"};
+constexpr Sql kHistoryAfter{"history_after",
+                            "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
+                            "AND seq > $2 ORDER BY seq ASC LIMIT $3"};
+constexpr Sql kHistoryBetween{"history_between",
+                              "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
+                              "AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4"};
+
+// --- helpers -----------------------------------------------------------------
+
+// Whether running a call again after its connection was lost mid-way is
+// harmless (reads, idempotent writes) or could apply it twice.
+enum class Replay { kSafe, kUnsafe };
+
+Result<Role> RoleOf(const Rows& rows, int row, int column) {
+  std::string_view s = rows.View(row, column);
+  if (s == "owner") return Role::kOwner;
+  if (s == "admin") return Role::kAdmin;
+  if (s == "member") return Role::kMember;
+  return MakeError(Errc::kInternal, "postgres: corrupt role '" + std::string(s) + "'");
+}
+
+Result<ConversationKind> KindOf(const Rows& rows, int row, int column) {
+  std::string_view s = rows.View(row, column);
+  if (s == "dm") return ConversationKind::kDm;
+  if (s == "group") return ConversationKind::kGroup;
+  return MakeError(Errc::kInternal, "postgres: corrupt conversation kind '" + std::string(s) + "'");
+}
+
+// Columns: id, username, display_name, last_seen, password_hash.
+UserRecord UserFromRow(const Rows& rows, int row) {
+  UserRecord r;
+  r.user.id = UserId(rows.Int(row, 0));
+  r.user.username = rows.Text(row, 1);
+  r.user.display_name = rows.Text(row, 2);
+  if (!rows.IsNull(row, 3)) r.user.last_seen = rows.Int(row, 3);
+  r.password_hash = rows.Text(row, 4);
+  return r;
+}
+
+// Columns from `first`: user_id, username, role; NULL user_id (no member
+// joined) is skipped.
+Result<void> AppendMember(const Rows& rows, int row, int first, std::vector<Member>& out) {
+  if (rows.IsNull(row, first)) return Ok();
+  PG_STORE_ASSIGN(Role role, RoleOf(rows, row, first + 2));
+  out.push_back(Member{UserId(rows.Int(row, first)), rows.Text(row, first + 1), role});
+  return Ok();
+}
+
+Error NoConversation(ConversationId id) {
+  return MakeError(Errc::kNotFound, "conversation " + id.ToString() + " does not exist");
+}
+
+Error NotAMember(ConversationId conv, UserId user) {
+  return MakeError(Errc::kForbidden, "user " + user.ToString() + " is not a member of conversation " + conv.ToString());
+}
+
+// Whether PostgreSQL accepts `s` as text: UTF-8 without NUL (the server
+// rejects anything else, which would fail the whole batch).
+bool IsStorableText(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Sleeps a little before running a transaction again, more each attempt,
+// with jitter so colliding writers drift apart.
+void Backoff(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  const int max_us = 500 * attempt * attempt;
+  std::this_thread::sleep_for(std::chrono::microseconds(rng() % static_cast<unsigned>(max_us) + 100));
+}
+
+// The parts of a batch that do not depend on what the database holds:
+// built once, sent on every attempt.
+struct BatchPlan {
+  std::string conv_ids;          // every conversation named, sorted
+  std::string dedupe_senders;    // distinct (sender, client_msg_id) with an id
+  std::string dedupe_client_ids;
+  bool any_client_id = false;
+  std::string member_convs;      // distinct (conv, sender)
+  std::string member_users;
+};
+
+BatchPlan PlanBatch(std::span<const NewMessage> batch) {
+  BatchPlan plan;
+  std::set<int64_t> convs;
+  std::set<std::pair<int64_t, std::string_view>> keys;
+  std::set<std::pair<int64_t, int64_t>> senders;
+  for (const NewMessage& m : batch) {
+    if (!IsStorableText(m.body) || !IsStorableText(m.client_msg_id)) continue;  // refused per entry
+    convs.insert(m.conv.value);
+    if (!m.client_msg_id.empty()) keys.emplace(m.sender.value, m.client_msg_id);
+    senders.emplace(m.conv.value, m.sender.value);
+  }
+  IntArray conv_ids;
+  for (int64_t c : convs) conv_ids.Add(c);
+  plan.conv_ids = conv_ids.Finish();
+  IntArray dedupe_senders;
+  TextArray dedupe_client_ids;
+  for (const auto& [sender, cmid] : keys) {
+    dedupe_senders.Add(sender);
+    dedupe_client_ids.Add(cmid);
+  }
+  plan.any_client_id = !keys.empty();
+  plan.dedupe_senders = dedupe_senders.Finish();
+  plan.dedupe_client_ids = dedupe_client_ids.Finish();
+  IntArray member_convs;
+  IntArray member_users;
+  for (const auto& [conv, user] : senders) {
+    member_convs.Add(conv);
+    member_users.Add(user);
+  }
+  plan.member_convs = member_convs.Finish();
+  plan.member_users = member_users.Finish();
+  return plan;
+}
+
+}  // namespace
+
+// The PostgreSQL store. Owns a pool of connections; every call borrows one
+// for its duration, so up to `pool` calls run at once and the rest wait.
+// Consistency comes from the server: single statements where possible, and
+// explicit transactions (sent as one pipeline) that lock the conversation
+// row where a call must be ordered with CommitBatch. Any thread may call any
+// method; the object must outlive every call.
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+
+  // --- users -----------------------------------------------------------------
+  Result<User> CreateUser(const std::string& username, const std::string& display_name,
+                          const std::string& password_hash, TimeMs now) override {
+    const std::string& shown = display_name.empty() ? username : display_name;
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<User> {
+      Result<Rows> rows = c.Run(kInsertUser, Params().Add(username).Add(shown).Add(password_hash).Add(now));
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kUniqueViolation) {
+          return MakeError(Errc::kConflict, "username '" + username + "' is already taken");
+        }
+        return std::move(rows).error();
+      }
+      return User{UserId(rows->Int(0, 0)), username, shown, false, std::nullopt};
+    });
+  }
+
+  Result<UserRecord> FindUserByName(const std::string& username) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<UserRecord> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kUserByName, Params().Add(username)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user named '" + username + "'");
+      return UserFromRow(rows, 0);
+    });
+  }
+
+  Result<User> FindUserById(UserId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<User> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kUserById, Params().Add(id.value)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return UserFromRow(rows, 0).user;
+    });
+  }
+
+  Result<std::vector<User>> FindUsersByIds(std::span<const UserId> ids) override {
+    if (ids.empty()) return std::vector<User>();
+    IntArray array;
+    for (UserId id : ids) array.Add(id.value);
+    const std::string ids_param = array.Finish();
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<User>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kUsersByIds, Params().Add(ids_param)));
+      std::vector<User> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.push_back(UserFromRow(rows, i).user);
+      return out;
+    });
+  }
+
+  Result<void> SetLastSeen(UserId id, TimeMs ts) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSetLastSeen, Params().Add(id.value).Add(ts)));
+      if (rows.affected() == 0) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return Ok();
+    });
+  }
+
+  // --- refresh tokens ----------------------------------------------------------
+  Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<void> {
+      Result<Rows> rows = c.Run(kInsertToken, Params().Add(token_hash).Add(user.value).Add(expires_at));
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) {
+          return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+        }
+        if (c.last_sqlstate() == kUniqueViolation) return MakeError(Errc::kConflict, "refresh token already stored");
+        return std::move(rows).error();
+      }
+      return Ok();
+    });
+  }
+
+  Result<UserId> TakeRefreshToken(const std::string& token_hash, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<UserId> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kTakeToken, Params().Add(token_hash).Add(now)));
+      if (rows.empty()) return MakeError(Errc::kUnauthorized, "refresh token unknown, used or expired");
+      return UserId(rows.Int(0, 0));
+    });
+  }
+
+  // --- conversations and members -------------------------------------------------
+  Result<ConversationId> CreateGroup(const std::string& title, UserId owner, std::span<const UserId> members,
+                                     TimeMs now) override {
+    std::vector<UserId> others(members.begin(), members.end());
+    std::sort(others.begin(), others.end());
+    others.erase(std::unique(others.begin(), others.end()), others.end());
+    std::erase(others, owner);
+    IntArray users;
+    TextArray roles;
+    users.Add(owner.value);
+    roles.Add(RoleName(Role::kOwner));
+    for (UserId u : others) {
+      users.Add(u.value);
+      roles.Add(RoleName(Role::kMember));
+    }
+    const std::string users_param = users.Finish();
+    const std::string roles_param = roles.Finish();
+    const int64_t count = static_cast<int64_t>(others.size()) + 1;
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<ConversationId> {
+      Result<Rows> rows =
+          c.Run(kCreateGroup, Params().Add(title).Add(count).Add(now).Add(users_param).Add(roles_param));
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) {
+          return MakeError(Errc::kNotFound, "a member is not an existing user");
+        }
+        return std::move(rows).error();
+      }
+      return ConversationId(rows->Int(0, 0));
+    });
+  }
+
+  Result<ConversationId> GetOrCreateDm(UserId a, UserId b, TimeMs now) override {
+    if (a == b) return MakeError(Errc::kBadRequest, "a DM needs two different users");
+    const UserId lo = std::min(a, b);
+    const UserId hi = std::max(a, b);
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<ConversationId> {
+      // Usually the DM exists.
+      PG_STORE_ASSIGN(Rows existing, c.Run(kDmOfPair, Params().Add(lo.value).Add(hi.value)));
+      if (!existing.empty()) return ConversationId(existing.Int(0, 0));
+      Result<Rows> created = c.Run(kCreateDm, Params().Add(lo.value).Add(hi.value).Add(now));
+      if (!created.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) {
+          return MakeError(Errc::kNotFound, "a member of the DM is not an existing user");
+        }
+        return std::move(created).error();
+      }
+      if (!created->empty()) return ConversationId(created->Int(0, 0));
+      // A racing caller created it first (and has committed: the insert
+      // waited for it).
+      PG_STORE_ASSIGN(Rows again, c.Run(kDmOfPair, Params().Add(lo.value).Add(hi.value)));
+      if (again.empty()) return MakeError(Errc::kUnavailable, "postgres: DM created concurrently but not visible");
+      return ConversationId(again.Int(0, 0));
+    });
+  }
+
+  Result<Conversation> GetConversation(ConversationId id, UserId viewer) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<Conversation> {
+      PG_STORE_ASSIGN(Rows rows,
+                      c.Run(kConversation, Params().Add(id.value).Add(viewer.value).Add(int64_t{kInlineMembers})));
+      if (rows.empty()) return NoConversation(id);
+      Conversation conv;
+      conv.id = id;
+      PG_STORE_ASSIGN(conv.kind, KindOf(rows, 0, 0));
+      if (!rows.IsNull(0, 1)) conv.title = rows.Text(0, 1);
+      conv.last_seq = rows.Int(0, 2);
+      conv.member_count = rows.Int(0, 3);
+      conv.read_seq = rows.Int(0, 4);  // NULL (not a member) reads as 0
+      conv.members.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) {
+        if (Result<void> r = AppendMember(rows, i, 5, conv.members); !r.ok()) return r.error();
+      }
+      return conv;
+    });
+  }
+
+  Result<std::vector<Conversation>> ListConversations(UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Conversation>> {
+      PG_STORE_ASSIGN(Rows rows,
+                      c.Run(kConversationsOfUser, Params().Add(user.value).Add(int64_t{kInlineMembers})));
+      std::vector<Conversation> out;
+      for (int i = 0; i < rows.size(); ++i) {
+        const ConversationId id(rows.Int(i, 0));
+        if (out.empty() || out.back().id != id) {
+          Conversation conv;
+          conv.id = id;
+          PG_STORE_ASSIGN(conv.kind, KindOf(rows, i, 1));
+          if (!rows.IsNull(i, 2)) conv.title = rows.Text(i, 2);
+          conv.last_seq = rows.Int(i, 3);
+          conv.member_count = rows.Int(i, 4);
+          conv.read_seq = rows.Int(i, 5);
+          out.push_back(std::move(conv));
+        }
+        if (Result<void> r = AppendMember(rows, i, 6, out.back().members); !r.ok()) return r.error();
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::optional<Role>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kRole, Params().Add(conv.value).Add(user.value)));
+      if (rows.empty()) return NoConversation(conv);
+      if (rows.IsNull(0, 0)) return std::optional<Role>();
+      PG_STORE_ASSIGN(Role role, RoleOf(rows, 0, 0));
+      return std::optional<Role>(role);
+    });
+  }
+
+  Result<void> AddMember(ConversationId conv, UserId user, Role role) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      const Step steps[] = {
+          {&kBegin, {}},
+          {&kLockConversation, Params().Add(conv.value)},
+          {&kAddMember, Params().Add(conv.value).Add(user.value).Add(RoleName(role))},
+          {&kCommit, {}},
+      };
+      Result<std::vector<Rows>> rows = c.Pipeline(steps);
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) {
+          return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+        }
+        return std::move(rows).error();
+      }
+      if ((*rows)[1].empty()) return NoConversation(conv);
+      return Ok();
+    });
+  }
+
+  Result<bool> RemoveMember(ConversationId conv, UserId user) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<bool> {
+      const Step steps[] = {
+          {&kBegin, {}},
+          {&kLockConversation, Params().Add(conv.value)},
+          {&kRemoveMember, Params().Add(conv.value).Add(user.value)},
+          {&kCommit, {}},
+      };
+      PG_STORE_ASSIGN(std::vector<Rows> rows, c.Pipeline(steps));
+      if (rows[1].empty()) return NoConversation(conv);
+      return !rows[2].empty();
+    });
+  }
+
+  Result<std::vector<Member>> ListMembers(ConversationId conv, UserId after, int limit) override {
+    if (limit <= 0) return std::vector<Member>();
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Member>> {
+      PG_STORE_ASSIGN(Rows rows,
+                      c.Run(kMembersPage, Params().Add(conv.value).Add(after.value).Add(static_cast<int64_t>(limit))));
+      std::vector<Member> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) {
+        if (Result<void> r = AppendMember(rows, i, 0, out); !r.ok()) return r.error();
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<UserId>> ListMemberIds(ConversationId conv) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kMemberIds, Params().Add(conv.value)));
+      std::vector<UserId> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
+      return out;
+    });
+  }
+
+  Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
+      PG_STORE_ASSIGN(Rows rows,
+                      c.Run(kPresenceContacts, Params().Add(user.value).Add(static_cast<int64_t>(group_limit))));
+      std::vector<UserId> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
+      return out;
+    });
+  }
+
+  // --- messages ------------------------------------------------------------------
+  Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) override;
+
+  Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
+                                       std::optional<int64_t> after, int limit) override {
+    const int64_t n = std::clamp(limit, 1, kMaxHistoryLimit);
+    const Sql* sql = nullptr;
+    Params params;
+    params.Add(conv.value);
+    bool descending = false;
+    if (before && after) {
+      sql = &kHistoryBetween;
+      params.Add(*after).Add(*before);
+    } else if (before) {
+      sql = &kHistoryBefore;
+      params.Add(*before);
+      descending = true;
+    } else if (after) {
+      sql = &kHistoryAfter;
+      params.Add(*after);
+    } else {
+      sql = &kHistoryNewest;
+      descending = true;
+    }
+    params.Add(n);
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Message>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(*sql, params));
+      std::vector<Message> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) {
+        Message m;
+        m.conv = conv;
+        m.seq = rows.Int(i, 0);
+        m.id = MessageId(rows.Int(i, 1));
+        m.sender = UserId(rows.Int(i, 2));
+        m.body = rows.Text(i, 3);
+        m.ts = rows.Int(i, 4);
+        m.client_msg_id = rows.Text(i, 5);  // NULL reads as ""
+        out.push_back(std::move(m));
+      }
+      if (descending) std::reverse(out.begin(), out.end());
+      return out;
+    });
+  }
+
+  Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<int64_t> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSetReadSeq, Params().Add(conv.value).Add(user.value).Add(seq)));
+      if (rows.empty()) return NoConversation(conv);
+      if (rows.IsNull(0, 1)) return NotAMember(conv, user);
+      if (!rows.IsNull(0, 2)) return rows.Int(0, 2);
+      // Unchanged: the marker was at or past the target already (or a
+      // concurrent call moved it there after this statement's snapshot).
+      const int64_t target = std::min(seq, rows.Int(0, 0));
+      return std::max(rows.Int(0, 1), target);
+    });
+  }
+
+  Result<void> Ping() override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kPing));
+      if (rows.empty() || rows.Int(0, 0) != 1) return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
+      return Ok();
+    });
+  }
+
+ private:
+  // Runs `f(connection)` on a borrowed connection. Runs it again (after a
+  // short backoff) when it failed on a deadlock or serialization failure, or
+  // lost its connection and `replay` says running it twice is harmless. A
+  // lost connection is reconnected before the next use.
+  template <class F>
+  std::invoke_result_t<F&, Connection&> Call(Replay replay, F&& f) {
+    using R = std::invoke_result_t<F&, Connection&>;
+    Result<ConnectionPool::Lease> lease = pool_->Acquire();
+    if (!lease.ok()) return R(std::move(lease).error());
+    Connection& c = **lease;
+    for (int attempt = 1;; ++attempt) {
+      R result = f(c);
+      if (result.ok()) return result;
+      const bool transient = IsTransientConflict(c.last_sqlstate());
+      const bool lost = c.broken();
+      c.RollbackIfOpen();
+      if (attempt >= kMaxAttempts || !(transient || (lost && replay == Replay::kSafe))) return result;
+      if (lost && !c.Reset()) return result;
+      if (transient) Backoff(attempt);
+    }
+  }
+
+  // One attempt at CommitBatch on `c`: the whole transaction in two round
+  // trips. Sets `commit_sent` once the round trip holding COMMIT has left
+  // (from then on a lost connection leaves the outcome unknown).
+  Result<std::vector<Result<Committed>>> CommitOnce(Connection& c, std::span<const NewMessage> batch,
+                                                    const BatchPlan& plan, bool& commit_sent);
+
+  std::unique_ptr<ConnectionPool> pool_;
+};
+
+Result<std::vector<Result<Committed>>> PostgresStore::CommitBatch(std::span<const NewMessage> batch) {
+  using Out = std::vector<Result<Committed>>;
+  if (batch.empty()) return Out();
+  const BatchPlan plan = PlanBatch(batch);
+  Result<ConnectionPool::Lease> lease = pool_->Acquire();
+  if (!lease.ok()) return std::move(lease).error();
+  Connection& c = **lease;
+  for (int attempt = 1;; ++attempt) {
+    bool commit_sent = false;
+    Result<Out> result = CommitOnce(c, batch, plan, commit_sent);
+    if (result.ok()) return result;
+    // Transient: a deadlock, a serialization failure, or a concurrent
+    // writer that stored one of our (sender, client_msg_id) first or moved a
+    // conversation on: the next attempt sees its commit.
+    const std::string state = c.last_sqlstate();
+    const bool transient = IsTransientConflict(state) || state == kUniqueViolation;
+    const bool lost = c.broken();
+    c.RollbackIfOpen();
+    Error e = std::move(result).error();
+    if (lost) {
+      // Before COMMIT left, nothing was committed: safe to run again.
+      if (commit_sent || attempt >= kMaxCommitAttempts || !c.Reset()) {
+        e.code = Errc::kUnavailable;
+        if (commit_sent) e.message += " (the batch may or may not be committed)";
+        return e;
+      }
+      continue;
+    }
+    if (!transient) return e;
+    if (attempt >= kMaxCommitAttempts) {
+      if (c.last_constraint() == "messages_pkey") {
+        // The conversation row is behind its messages even under its lock:
+        // something writes without it, or the data is corrupt.
+        e.code = Errc::kInternal;
+      } else {
+        e.code = Errc::kUnavailable;
+      }
+      e.message = "commit gave up after " + std::to_string(attempt) + " attempts: " + e.message;
+      return e;
+    }
+    Backoff(attempt);
+  }
+}
+
+Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c, std::span<const NewMessage> batch,
+                                                                 const BatchPlan& plan, bool& commit_sent) {
+  // 1. Lock every conversation named and read what the batch depends on.
+  //    Read after the locks (each statement takes a fresh snapshot), so a
+  //    batch that waited for another sees everything that one committed.
+  std::vector<Step> first;
+  first.reserve(4);
+  first.push_back({&kBegin, {}});
+  first.push_back({&kLockConversations, Params().Add(plan.conv_ids)});
+  first.push_back({&kMembersAmong, Params().Add(plan.member_convs).Add(plan.member_users)});
+  if (plan.any_client_id) {
+    first.push_back({&kStoredByClientId, Params().Add(plan.dedupe_senders).Add(plan.dedupe_client_ids)});
+  }
+  PG_STORE_ASSIGN(std::vector<Rows> read, c.Pipeline(first));
+
+  struct ConvState {
+    int64_t last_seq = 0;
+    int64_t stored_seq = 0;  // last_seq as read from the row
+    TimeMs last_ts = 0;
+  };
+  std::unordered_map<int64_t, ConvState> convs;
+  const Rows& locked = read[1];
+  for (int i = 0; i < locked.size(); ++i) {
+    const int64_t seq = locked.Int(i, 1);
+    convs.emplace(locked.Int(i, 0), ConvState{seq, seq, 0});
+  }
+  std::set<std::pair<int64_t, int64_t>> members;
+  const Rows& member_rows = read[2];
+  for (int i = 0; i < member_rows.size(); ++i) members.emplace(member_rows.Int(i, 0), member_rows.Int(i, 1));
+  // (sender, client_msg_id) -> the message stored with it (before or in
+  // this batch).
+  std::map<std::pair<int64_t, std::string>, Message, std::less<>> stored;
+  if (plan.any_client_id) {
+    const Rows& dup_rows = read[3];
+    for (int i = 0; i < dup_rows.size(); ++i) {
+      Message m{ConversationId(dup_rows.Int(i, 2)), dup_rows.Int(i, 3), MessageId(dup_rows.Int(i, 4)),
+                UserId(dup_rows.Int(i, 0)),         dup_rows.Text(i, 5), dup_rows.Int(i, 6),
+                dup_rows.Text(i, 1)};
+      stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), std::move(m));
+    }
+  }
+
+  // 2. Decide each entry in batch order.
+  std::vector<Result<Committed>> out;
+  out.reserve(batch.size());
+  IntArray ins_conv, ins_seq, ins_id, ins_sender, ins_ts;
+  TextArray ins_body, ins_cmid;
+  std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;  // (conv, sender) -> seq
+  for (const NewMessage& m : batch) {
+    if (!IsStorableText(m.body) || !IsStorableText(m.client_msg_id)) {
+      out.emplace_back(MakeError(Errc::kBadRequest, "message text is not valid UTF-8 (or holds a NUL)"));
+      continue;
+    }
+    if (!m.client_msg_id.empty()) {
+      auto it = stored.find(std::make_pair(m.sender.value, m.client_msg_id));
+      if (it != stored.end()) {
+        out.emplace_back(Committed{it->second, true});
+        continue;
+      }
+    }
+    auto conv_it = convs.find(m.conv.value);
+    if (conv_it == convs.end()) {
+      out.emplace_back(NoConversation(m.conv));
+      continue;
+    }
+    if (!members.contains({m.conv.value, m.sender.value})) {
+      out.emplace_back(NotAMember(m.conv, m.sender));
+      continue;
+    }
+    ConvState& state = conv_it->second;
+    const int64_t seq = ++state.last_seq;
+    state.last_ts = std::max(state.last_ts, m.ts);
+    read_marks[{m.conv.value, m.sender.value}] = seq;
+    ins_conv.Add(m.conv.value);
+    ins_seq.Add(seq);
+    ins_id.Add(m.id.value);
+    ins_sender.Add(m.sender.value);
+    ins_body.Add(m.body);
+    ins_ts.Add(m.ts);
+    Message message{m.conv, seq, m.id, m.sender, m.body, m.ts, m.client_msg_id};
+    if (m.client_msg_id.empty()) {
+      ins_cmid.AddNull();
+    } else {
+      ins_cmid.Add(m.client_msg_id);
+      stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), message);
+    }
+    out.emplace_back(Committed{std::move(message), false});
+  }
+
+  // 3. Every write as one statement over arrays, and COMMIT, in one round trip.
+  std::vector<Step> second;
+  second.reserve(4);
+  if (!ins_conv.empty()) {
+    second.push_back({&kInsertMessages, Params()
+                                            .Add(ins_conv.Finish())
+                                            .Add(ins_seq.Finish())
+                                            .Add(ins_id.Finish())
+                                            .Add(ins_sender.Finish())
+                                            .Add(ins_body.Finish())
+                                            .Add(ins_ts.Finish())
+                                            .Add(ins_cmid.Finish())});
+    IntArray adv_id, adv_seq, adv_ts;
+    for (const auto& [id, state] : convs) {
+      if (state.last_seq == state.stored_seq) continue;
+      adv_id.Add(id);
+      adv_seq.Add(state.last_seq);
+      adv_ts.Add(state.last_ts);
+    }
+    second.push_back({&kAdvanceConversations, Params().Add(adv_id.Finish()).Add(adv_seq.Finish()).Add(adv_ts.Finish())});
+    IntArray mark_conv, mark_user, mark_seq;
+    for (const auto& [key, seq] : read_marks) {
+      mark_conv.Add(key.first);
+      mark_user.Add(key.second);
+      mark_seq.Add(seq);
+    }
+    second.push_back(
+        {&kRaiseReadSeqs, Params().Add(mark_conv.Finish()).Add(mark_user.Finish()).Add(mark_seq.Finish())});
+  }
+  second.push_back({&kCommit, {}});
+  commit_sent = true;
+  PG_STORE_ASSIGN(std::vector<Rows> written, c.Pipeline(second));
+  (void)written;
+  return out;
+}
+
+Result<std::unique_ptr<Store>> Open(const Options& options) {
+  if (options.conninfo.empty()) return MakeError(Errc::kUnavailable, "postgres: no conninfo configured");
+  auto pool = std::make_unique<ConnectionPool>(options.conninfo, options.pool);
+  {
+    Result<ConnectionPool::Lease> lease = pool->Acquire();
+    if (!lease.ok()) return std::move(lease).error();
+    if (Result<void> r = Migrate(**lease); !r.ok()) return r.error();
+  }
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(pool)));
+}
+
+}  // namespace parley::store::postgres
