@@ -2,6 +2,7 @@
 // The presence registry: which users have live sessions, and on which node.
 // A user is online while at least one session is registered. Thread-safe.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -25,6 +26,11 @@ class PresenceRegistry {
   // Whether each of `users` is online, in the same order.
   virtual std::vector<bool> Online(std::span<const UserId> users) = 0;
   virtual Result<void> Ping() = 0;
+  // Where a cluster backend reports users whose sessions all died with their
+  // nodes (no RemoveSession came), each once: the caller publishes their
+  // `offline` presence and sets last_seen. Called on a backend thread that
+  // may block briefly. Backends with nothing to report ignore it.
+  virtual void SetOfflineListener(std::function<void(std::vector<UserId>)> /*listener*/) {}
 };
 
 }  // namespace parley::presence

@@ -1,0 +1,103 @@
+#include "log/kafka/send_codec.h"
+
+#include <limits>
+
+namespace parley::log::kafka {
+namespace {
+
+uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void PutBytes(std::string& out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s);
+}
+
+// Reads fields off the front of a byte string; every read checks the bounds.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  bool Varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+      if (pos_ >= in_.size()) return false;
+      auto byte = static_cast<uint8_t>(in_[pos_++]);
+      if (shift == 63 && byte > 1) return false;  // more than 64 bits
+      v |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  bool Signed(int64_t& v) {
+    uint64_t u;
+    if (!Varint(u)) return false;
+    v = UnZigZag(u);
+    return true;
+  }
+
+  bool Bytes(std::string& s) {
+    uint64_t n;
+    if (!Varint(n) || n > in_.size() - pos_) return false;
+    s.assign(in_.substr(pos_, n));
+    pos_ += n;
+    return true;
+  }
+
+  bool Byte(uint8_t& b) {
+    if (pos_ >= in_.size()) return false;
+    b = static_cast<uint8_t>(in_[pos_++]);
+    return true;
+  }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::string EncodeSendRequest(const SendRequest& r) {
+  std::string out;
+  out.reserve(1 + 4 * 10 + 2 * 5 + r.client_msg_id.size() + r.body.size() + 20);
+  out.push_back(static_cast<char>(kSendCodecVersion));
+  PutVarint(out, ZigZag(r.conv.value));
+  PutVarint(out, ZigZag(r.sender.value));
+  PutBytes(out, r.client_msg_id);
+  PutBytes(out, r.body);
+  PutVarint(out, ZigZag(r.origin.node));
+  PutVarint(out, r.origin.shard);
+  PutVarint(out, r.origin.session);
+  PutVarint(out, ZigZag(r.origin.request_id));
+  return out;
+}
+
+Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
+  Reader in(bytes);
+  uint8_t version = 0;
+  if (!in.Byte(version)) return MakeError(Errc::kBadRequest, "send record: empty");
+  if (version != kSendCodecVersion) {
+    return MakeError(Errc::kBadRequest, "send record: unknown version " + std::to_string(version));
+  }
+  SendRequest r;
+  uint64_t shard = 0;
+  if (!in.Signed(r.conv.value) || !in.Signed(r.sender.value) || !in.Bytes(r.client_msg_id) || !in.Bytes(r.body) ||
+      !in.Signed(r.origin.node) || !in.Varint(shard) || !in.Varint(r.origin.session) ||
+      !in.Signed(r.origin.request_id)) {
+    return MakeError(Errc::kBadRequest, "send record: truncated or malformed");
+  }
+  if (shard > std::numeric_limits<uint32_t>::max()) return MakeError(Errc::kBadRequest, "send record: bad shard");
+  r.origin.shard = static_cast<uint32_t>(shard);
+  return r;
+}
+
+}  // namespace parley::log::kafka

@@ -1,0 +1,36 @@
+#pragma once
+// The record value of the Kafka log: a compact binary form of a SendRequest.
+//
+//   byte 0        version (kSendCodecVersion)
+//   varint        conv            (zigzag int64)
+//   varint        sender          (zigzag int64)
+//   varint + n    client_msg_id   (length, then bytes)
+//   varint + n    body            (length, then bytes)
+//   varint        origin.node     (zigzag int64)
+//   varint        origin.shard    (uint32)
+//   varint        origin.session  (uint64)
+//   varint        origin.request_id (zigzag int64)
+//
+// Varints are LEB128 (7 bits a byte, low first, at most 10 bytes). A version-1
+// reader ignores bytes after the last field, so a later writer may append
+// optional fields without a version bump; an incompatible layout takes a new
+// version byte, which older readers refuse. Decoding never trusts a length:
+// hostile or truncated input is an error, never a crash or a huge allocation.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "log/message_log.h"
+
+namespace parley::log::kafka {
+
+inline constexpr uint8_t kSendCodecVersion = 1;
+
+std::string EncodeSendRequest(const SendRequest& request);
+
+// kBadRequest on an unknown version, a truncated field, a varint over 10
+// bytes, a length past the end, or a shard over 32 bits.
+Result<SendRequest> DecodeSendRequest(std::string_view bytes);
+
+}  // namespace parley::log::kafka

@@ -1,0 +1,131 @@
+#include "presence/redis/codec.h"
+
+#include <limits>
+
+namespace parley::presence::redis {
+namespace {
+
+void PutVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+void PutSigned(int64_t v, std::string* out) { PutVarint(ZigZag(v), out); }
+
+// Reads from a byte range; every getter fails (returns false) rather than
+// read past the end or accept an over-long varint.
+class Reader {
+ public:
+  explicit Reader(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
+
+  bool Byte(uint8_t* v) {
+    if (p_ == end_) return false;
+    *v = static_cast<uint8_t>(*p_++);
+    return true;
+  }
+  bool Varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) return false;
+      uint8_t b = static_cast<uint8_t>(*p_++);
+      // The tenth byte may carry only the top bit of 64.
+      if (shift == 63 && b > 1) return false;
+      // Canonical form only (no trailing zero groups): one encoding per value.
+      if (shift > 0 && b == 0) return false;
+      result |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Signed(int64_t* v) {
+    uint64_t u = 0;
+    if (!Varint(&u)) return false;
+    *v = UnZigZag(u);
+    return true;
+  }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  bool Bytes(size_t n, std::string_view* v) {
+    if (n > remaining()) return false;
+    *v = std::string_view(p_, n);
+    p_ += n;
+    return true;
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace
+
+void EncodeEvent(const Event& e, std::string* out) {
+  size_t frame_size = e.frame ? e.frame->size() : 0;
+  out->reserve(out->size() + 32 + e.users.size() * 5 + frame_size);
+  out->push_back(static_cast<char>(kCodecVersion));
+  uint8_t flags = static_cast<uint8_t>(e.target) |
+                  static_cast<uint8_t>(static_cast<uint8_t>(e.subscription) << 2) |
+                  static_cast<uint8_t>(e.frame ? 0x10 : 0);
+  out->push_back(static_cast<char>(flags));
+  PutSigned(e.conv.value, out);
+  PutSigned(e.seq, out);
+  PutSigned(e.exclude.value, out);
+  PutVarint(e.users.size(), out);
+  for (UserId u : e.users) PutSigned(u.value, out);
+  PutSigned(e.origin.node, out);
+  PutVarint(e.origin.shard, out);
+  PutVarint(e.origin.session, out);
+  PutSigned(e.origin.request_id, out);
+  if (e.frame) {
+    PutVarint(e.frame->size(), out);
+    out->append(*e.frame);
+  }
+}
+
+std::optional<Event> DecodeEvent(std::string_view bytes, size_t max_users) {
+  Reader r(bytes);
+  uint8_t version = 0, flags = 0;
+  if (!r.Byte(&version) || version != kCodecVersion) return std::nullopt;
+  if (!r.Byte(&flags) || (flags & 0xe0) != 0) return std::nullopt;
+  uint8_t target = flags & 0x03, subscription = (flags >> 2) & 0x03;
+  if (target > static_cast<uint8_t>(Event::Target::kSession)) return std::nullopt;
+  if (subscription > static_cast<uint8_t>(Event::Subscription::kUnsubscribe)) return std::nullopt;
+
+  Event e;
+  e.target = static_cast<Event::Target>(target);
+  e.subscription = static_cast<Event::Subscription>(subscription);
+  if (!r.Signed(&e.conv.value) || !r.Signed(&e.seq) || !r.Signed(&e.exclude.value)) return std::nullopt;
+  uint64_t n = 0;
+  // Each user takes at least one byte: a count beyond what is left is a lie.
+  if (!r.Varint(&n) || n > r.remaining() || n > max_users) return std::nullopt;
+  e.users.resize(static_cast<size_t>(n));
+  for (UserId& u : e.users) {
+    if (!r.Signed(&u.value)) return std::nullopt;
+  }
+  uint64_t shard = 0;
+  if (!r.Signed(&e.origin.node) || !r.Varint(&shard) || shard > std::numeric_limits<uint32_t>::max() ||
+      !r.Varint(&e.origin.session) || !r.Signed(&e.origin.request_id)) {
+    return std::nullopt;
+  }
+  e.origin.shard = static_cast<uint32_t>(shard);
+  if (flags & 0x10) {
+    uint64_t len = 0;
+    std::string_view frame;
+    if (!r.Varint(&len) || !r.Bytes(static_cast<size_t>(std::min<uint64_t>(len, SIZE_MAX)), &frame)) {
+      return std::nullopt;
+    }
+    e.frame = MakeFrame(std::string(frame));
+  }
+  if (r.remaining() != 0) return std::nullopt;
+  return e;
+}
+
+}  // namespace parley::presence::redis

@@ -1,0 +1,149 @@
+#pragma once
+// The Lua scripts of the presence registry. Each runs atomically in Redis, so
+// "first session", "last session" and "who did this dead node leave offline"
+// are decided once, whatever the number of nodes racing.
+//
+// Keys (ids are decimal):
+//   parley:node:<node>:alive     lease, PX = 2 heartbeats, renewed by its node
+//   parley:nodes                 sorted set: node -> lease expiry (Redis TIME, ms)
+//   parley:node:<node>:sessions  set of "<user>:<session>" registered by the node
+//   parley:user:<user>:sessions  set of "<node>:<session>"
+// A session is live while its node's lease is. The scripts touch keys they
+// derive from values, so they need a single Redis (not Redis Cluster).
+#include <string_view>
+
+namespace parley::presence::redis::scripts {
+
+// Helpers shared by every script (prepended to each).
+inline constexpr std::string_view kPrelude = R"lua(
+local alive_cache = {}
+local function alive(node)
+  local a = alive_cache[node]
+  if a == nil then
+    a = redis.call('EXISTS', 'parley:node:' .. node .. ':alive') == 1
+    alive_cache[node] = a
+  end
+  return a
+end
+-- Whether `user` has a session on a live node. Drops the sessions of dead
+-- nodes on the way: whoever drops them decides the user's transition, so a
+-- later sweep of those nodes does not report the user a second time.
+local function live_or_purge(user)
+  local ukey = 'parley:user:' .. user .. ':sessions'
+  local live = false
+  for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
+    local node, session = string.match(m, '^(%d+):(%d+)$')
+    if node and alive(node) then
+      live = true
+    else
+      redis.call('SREM', ukey, m)
+      if node then redis.call('SREM', 'parley:node:' .. node .. ':sessions', user .. ':' .. session) end
+    end
+  end
+  return live
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Removes every session of `node`; appends to `offline` the users left with
+-- no live session (each once, tracked in `seen`).
+local function drop_node(node, offline, seen)
+  local nkey = 'parley:node:' .. node .. ':sessions'
+  local touched = {}
+  for _, m in ipairs(redis.call('SMEMBERS', nkey)) do
+    local user, session = string.match(m, '^(%d+):(%d+)$')
+    if user and redis.call('SREM', 'parley:user:' .. user .. ':sessions', node .. ':' .. session) == 1 then
+      touched[#touched + 1] = user
+    end
+  end
+  redis.call('DEL', nkey)
+  redis.call('ZREM', 'parley:nodes', node)
+  for _, user in ipairs(touched) do
+    if not seen[user] then
+      seen[user] = true
+      if not live_or_purge(user) then offline[#offline + 1] = user end
+    end
+  end
+end
+)lua";
+
+// ARGV: user, node, session. 1 when the user had no live session before.
+inline constexpr std::string_view kAddSession = R"lua(
+local user, node, session = ARGV[1], ARGV[2], ARGV[3]
+local first = not live_or_purge(user)
+redis.call('SADD', 'parley:user:' .. user .. ':sessions', node .. ':' .. session)
+redis.call('SADD', 'parley:node:' .. node .. ':sessions', user .. ':' .. session)
+if first then return 1 end
+return 0
+)lua";
+
+// ARGV: user, node, session. 1 when the session existed and the user has no
+// live session left.
+inline constexpr std::string_view kRemoveSession = R"lua(
+local user, node, session = ARGV[1], ARGV[2], ARGV[3]
+local removed = redis.call('SREM', 'parley:user:' .. user .. ':sessions', node .. ':' .. session)
+redis.call('SREM', 'parley:node:' .. node .. ':sessions', user .. ':' .. session)
+if removed == 0 or live_or_purge(user) then return 0 end
+return 1
+)lua";
+
+// ARGV: users. One 0/1 per user, in order. Reads only.
+inline constexpr std::string_view kOnline = R"lua(
+local out = {}
+for i, user in ipairs(ARGV) do
+  local live = 0
+  for _, m in ipairs(redis.call('SMEMBERS', 'parley:user:' .. user .. ':sessions')) do
+    local node = string.match(m, '^(%d+):')
+    if node and alive(node) then
+      live = 1
+      break
+    end
+  end
+  out[i] = live
+end
+return out
+)lua";
+
+// ARGV: node, lease ms. Renews the lease; 1 when it had lapsed (or Redis
+// lost it: a restart), so the node must register its sessions again.
+inline constexpr std::string_view kHeartbeat = R"lua(
+local node, ttl = ARGV[1], tonumber(ARGV[2])
+local old = redis.call('SET', 'parley:node:' .. node .. ':alive', '1', 'PX', ttl, 'GET')
+redis.call('ZADD', 'parley:nodes', now_ms() + ttl, node)
+if old then return 0 end
+return 1
+)lua";
+
+// ARGV: node, then user, session pairs. Registers sessions again (after a
+// Redis restart or a lapsed lease); idempotent.
+inline constexpr std::string_view kRegister = R"lua(
+local node = ARGV[1]
+for i = 2, #ARGV - 1, 2 do
+  redis.call('SADD', 'parley:user:' .. ARGV[i] .. ':sessions', node .. ':' .. ARGV[i + 1])
+  redis.call('SADD', 'parley:node:' .. node .. ':sessions', ARGV[i] .. ':' .. ARGV[i + 1])
+end
+return 0
+)lua";
+
+// ARGV: max nodes. Drops the sessions of nodes whose lease expired; returns
+// the users that left offline. Atomic: one sweeper wins each dead node.
+inline constexpr std::string_view kSweep = R"lua(
+local offline, seen = {}, {}
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', 'parley:nodes', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))) do
+  if not alive(node) then drop_node(node, offline, seen) end
+end
+return offline
+)lua";
+
+// ARGV: node. Drops every session a previous run of this node left (a
+// restart with the same node id); returns the users that left offline.
+inline constexpr std::string_view kResetNode = R"lua(
+local offline, seen = {}, {}
+redis.call('DEL', 'parley:node:' .. ARGV[1] .. ':alive')
+alive_cache[ARGV[1]] = false
+drop_node(ARGV[1], offline, seen)
+return offline
+)lua";
+
+}  // namespace parley::presence::redis::scripts

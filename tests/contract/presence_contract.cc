@@ -1,0 +1,438 @@
+#include "presence_contract.h"
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+namespace parley::presence::contract {
+
+using namespace std::chrono_literals;
+
+// ---- RecordingSink --------------------------------------------------------------
+
+void RecordingSink::Deliver(std::shared_ptr<const EventBatch> batch) {
+  {
+    std::lock_guard lock(mu_);
+    events_ += batch->size();
+    batches_.push_back(std::move(batch));
+  }
+  cv_.notify_all();
+}
+
+std::vector<Event> RecordingSink::Events() const {
+  std::lock_guard lock(mu_);
+  std::vector<Event> out;
+  for (const auto& b : batches_) out.insert(out.end(), b->begin(), b->end());
+  return out;
+}
+
+size_t RecordingSink::Batches() const {
+  std::lock_guard lock(mu_);
+  return batches_.size();
+}
+
+bool RecordingSink::WaitFor(const std::function<bool(const std::vector<Event>&)>& pred,
+                            std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(mu_);
+  while (true) {
+    std::vector<Event> events;
+    for (const auto& b : batches_) events.insert(events.end(), b->begin(), b->end());
+    if (pred(events)) return true;
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      events.clear();
+      for (const auto& b : batches_) events.insert(events.end(), b->begin(), b->end());
+      return pred(events);
+    }
+  }
+}
+
+bool RecordingSink::WaitForFrame(const std::string& text, std::chrono::milliseconds timeout) const {
+  return WaitFor(
+      [&](const std::vector<Event>& events) {
+        return std::any_of(events.begin(), events.end(),
+                           [&](const Event& e) { return e.frame && *e.frame == text; });
+      },
+      timeout);
+}
+
+bool RecordingSink::WaitForCount(size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return events_ >= n; });
+}
+
+void RecordingSink::Clear() {
+  std::lock_guard lock(mu_);
+  batches_.clear();
+  events_ = 0;
+}
+
+// ---- fixture ----------------------------------------------------------------------
+
+void PresenceContract::SetUp() {
+  if (GetParam().prepare) {
+    std::string why = GetParam().prepare();
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+}
+
+TestNode& PresenceContract::AddNode() {
+  auto node = std::make_unique<TestNode>();
+  node->id = static_cast<int64_t>(nodes_.size()) + 1;
+  node->parts = GetParam().make_node(node->id);
+  if (!node->parts.registry || !node->parts.fanout) {
+    ADD_FAILURE() << "make_node(" << node->id << ") failed";
+    throw std::runtime_error("no node");
+  }
+  node->parts.fanout->SetSink(&node->sink);
+  nodes_.push_back(std::move(node));
+  return *nodes_.back();
+}
+
+TestNode& PresenceContract::Receiver() {
+  if (nodes_.empty()) AddNode();
+  if (multi_node() && nodes_.size() < 2) AddNode();
+  return multi_node() ? *nodes_[1] : *nodes_[0];
+}
+
+void PresenceContract::Fence(TestNode& from, bool clear) {
+  std::string marker = "fence-" + std::to_string(++fence_);
+  EventBatch batch;
+  for (auto& n : nodes_)
+    batch.push_back(Event::ToSession(log::Origin{.node = n->id, .session = 1}, MakeFrame(marker)));
+  from.fanout().Publish(std::move(batch));
+  for (auto& n : nodes_) {
+    EXPECT_TRUE(n->sink.WaitForFrame(marker)) << "node " << n->id << " missed " << marker;
+    if (clear) n->sink.Clear();
+  }
+}
+
+void PresenceContract::AwaitFollowing(TestNode& from, TestNode& to, Interest interest) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+    std::string probe = "probe-" + std::to_string(i);
+    Event e = interest.kind == Interest::Kind::kConversation
+                  ? Event::ToConversation(ConversationId(interest.id), MakeFrame(probe))
+                  : Event::ToUsers({UserId(interest.id)}, MakeFrame(probe));
+    from.fanout().Publish({e});
+    if (to.sink.WaitForFrame(probe, 100ms)) {
+      Fence(from, /*clear=*/true);
+      return;
+    }
+  }
+  ADD_FAILURE() << "node " << to.id << " never received events of interest " << interest.id;
+}
+
+namespace {
+
+SessionKey Key(const TestNode& n, uint64_t session) { return SessionKey{.node = n.id, .session = session}; }
+
+std::vector<bool> OnlineOf(PresenceRegistry& r, std::initializer_list<int64_t> ids) {
+  std::vector<UserId> users;
+  for (int64_t id : ids) users.emplace_back(id);
+  return r.Online(users);
+}
+
+std::vector<std::string> Frames(const std::vector<Event>& events) {
+  std::vector<std::string> out;
+  for (const Event& e : events) out.push_back(e.frame ? *e.frame : std::string("<null>"));
+  return out;
+}
+
+}  // namespace
+
+// ---- registry ----------------------------------------------------------------------
+
+TEST_P(PresenceContract, FirstAndLastSession) {
+  TestNode& a = AddNode();
+  UserId u(10);
+  EXPECT_TRUE(a.registry().AddSession(u, Key(a, 1)));
+  EXPECT_FALSE(a.registry().AddSession(u, Key(a, 2)));
+  EXPECT_EQ(OnlineOf(a.registry(), {10}), std::vector<bool>{true});
+  EXPECT_FALSE(a.registry().RemoveSession(u, Key(a, 1)));
+  EXPECT_EQ(OnlineOf(a.registry(), {10}), std::vector<bool>{true});
+  EXPECT_TRUE(a.registry().RemoveSession(u, Key(a, 2)));
+  EXPECT_EQ(OnlineOf(a.registry(), {10}), std::vector<bool>{false});
+  // Back again: a first session once more.
+  EXPECT_TRUE(a.registry().AddSession(u, Key(a, 3)));
+  EXPECT_TRUE(a.registry().RemoveSession(u, Key(a, 3)));
+}
+
+TEST_P(PresenceContract, RemovingAnUnknownSessionIsNotTheLast) {
+  TestNode& a = AddNode();
+  EXPECT_FALSE(a.registry().RemoveSession(UserId(11), Key(a, 1)));
+  EXPECT_EQ(OnlineOf(a.registry(), {11}), std::vector<bool>{false});
+}
+
+TEST_P(PresenceContract, OnlineAnswersInOrder) {
+  TestNode& a = AddNode();
+  EXPECT_TRUE(a.registry().Online({}).empty());
+  a.registry().AddSession(UserId(21), Key(a, 1));
+  a.registry().AddSession(UserId(23), Key(a, 2));
+  EXPECT_EQ(OnlineOf(a.registry(), {20, 21, 22, 23, 21}),
+            (std::vector<bool>{false, true, false, true, true}));
+  // Many users at once.
+  std::vector<UserId> many;
+  for (int64_t i = 1000; i < 3500; ++i) many.emplace_back(i);
+  a.registry().AddSession(UserId(3499), Key(a, 3));
+  auto online = a.registry().Online(many);
+  ASSERT_EQ(online.size(), many.size());
+  EXPECT_EQ(std::count(online.begin(), online.end(), true), 1);
+  EXPECT_TRUE(online.back());
+}
+
+TEST_P(PresenceContract, PingSucceeds) {
+  TestNode& a = AddNode();
+  auto ok = a.registry().Ping();
+  EXPECT_TRUE(ok.ok()) << (ok.ok() ? "" : ok.error().message);
+}
+
+TEST_P(PresenceContract, OnlineAcrossNodes) {
+  if (!multi_node()) GTEST_SKIP() << "single-node backend";
+  TestNode& a = AddNode();
+  TestNode& b = AddNode();
+  UserId u(30);
+  EXPECT_TRUE(a.registry().AddSession(u, Key(a, 1)));
+  EXPECT_EQ(OnlineOf(b.registry(), {30}), std::vector<bool>{true});
+  EXPECT_FALSE(b.registry().AddSession(u, Key(b, 1)));  // same session number, other node
+  EXPECT_FALSE(a.registry().RemoveSession(u, Key(a, 1)));
+  EXPECT_EQ(OnlineOf(a.registry(), {30}), std::vector<bool>{true});
+  EXPECT_TRUE(b.registry().RemoveSession(u, Key(b, 1)));
+  EXPECT_EQ(OnlineOf(a.registry(), {30}), std::vector<bool>{false});
+  EXPECT_EQ(OnlineOf(b.registry(), {30}), std::vector<bool>{false});
+}
+
+TEST_P(PresenceContract, ConcurrentSessionsOfOneUserCountOnce) {
+  TestNode& a = AddNode();
+  if (multi_node()) AddNode();
+  UserId u(40);
+  std::atomic<int> firsts{0}, lasts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      TestNode& n = *nodes_[static_cast<size_t>(t) % nodes_.size()];
+      for (int i = 0; i < 25; ++i) {
+        SessionKey k = Key(n, static_cast<uint64_t>(t * 1000 + i));
+        if (n.registry().AddSession(u, k)) ++firsts;
+        if (n.registry().RemoveSession(u, k)) ++lasts;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(firsts.load(), 1);
+  EXPECT_EQ(firsts.load(), lasts.load()) << "every coming online is matched by one going offline";
+  EXPECT_EQ(OnlineOf(a.registry(), {40}), std::vector<bool>{false});
+}
+
+// ---- fan-out -------------------------------------------------------------------------
+
+TEST_P(PresenceContract, ConversationEventsReachFollowersWithEveryField) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  b.fanout().Follow({Interest::Kind::kConversation, 7});
+  AwaitFollowing(a, b, {Interest::Kind::kConversation, 7});
+
+  Event e = Event::ToConversation(ConversationId(7), MakeFrame("{\"type\":\"typing\"}"), 42, UserId(9));
+  a.fanout().Publish({e});
+  ASSERT_TRUE(b.sink.WaitFor([](auto& ev) { return !ev.empty(); }));
+  Fence(a, false);
+  auto got = b.sink.Events();
+  ASSERT_GE(got.size(), 1u);
+  const Event& g = got[0];
+  EXPECT_EQ(g.target, Event::Target::kConversation);
+  EXPECT_EQ(g.conv, ConversationId(7));
+  EXPECT_EQ(g.seq, 42);
+  EXPECT_EQ(g.exclude, UserId(9)) << "exclude travels with the event; the gateway honours it";
+  ASSERT_TRUE(g.frame);
+  EXPECT_EQ(*g.frame, "{\"type\":\"typing\"}");
+}
+
+TEST_P(PresenceContract, NodesThatDoNotFollowReceiveNothing) {
+  if (!multi_node()) GTEST_SKIP() << "single-node backend delivers everything to its one node";
+  TestNode& a = AddNode();
+  TestNode& b = AddNode();
+  TestNode& c = AddNode();
+  b.fanout().Follow({Interest::Kind::kConversation, 8});
+  AwaitFollowing(a, b, {Interest::Kind::kConversation, 8});
+  a.fanout().Publish({Event::ToConversation(ConversationId(8), MakeFrame("for-8")),
+                      Event::ToConversation(ConversationId(9), MakeFrame("for-9")),
+                      Event::ToUsers({UserId(50)}, MakeFrame("for-user-50"))});
+  Fence(a, false);
+  EXPECT_EQ(Frames(b.sink.Events()), (std::vector<std::string>{"for-8", "fence-" + std::to_string(fence_)}));
+  EXPECT_EQ(Frames(c.sink.Events()), (std::vector<std::string>{"fence-" + std::to_string(fence_)}));
+  EXPECT_EQ(Frames(a.sink.Events()), (std::vector<std::string>{"fence-" + std::to_string(fence_)}));
+}
+
+TEST_P(PresenceContract, UserEventsReachTheUsersNodesOnce) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  b.fanout().Follow({Interest::Kind::kUser, 60});
+  b.fanout().Follow({Interest::Kind::kUser, 61});
+  AwaitFollowing(a, b, {Interest::Kind::kUser, 60});
+  AwaitFollowing(a, b, {Interest::Kind::kUser, 61});
+
+  Event e = Event::ToUsers({UserId(60), UserId(61), UserId(62)}, MakeFrame("added"));
+  e.conv = ConversationId(5);
+  e.subscription = Event::Subscription::kSubscribe;
+  a.fanout().Publish({e});
+  Fence(a, false);
+  std::multiset<int64_t> users;
+  for (const Event& g : b.sink.Events()) {
+    if (!g.frame || *g.frame != "added") continue;
+    EXPECT_EQ(g.target, Event::Target::kUsers);
+    EXPECT_EQ(g.conv, ConversationId(5));
+    EXPECT_EQ(g.subscription, Event::Subscription::kSubscribe);
+    for (UserId u : g.users) users.insert(u.value);
+  }
+  // Every followed user is named exactly once across what the node got.
+  EXPECT_EQ(users.count(60), 1u);
+  EXPECT_EQ(users.count(61), 1u);
+}
+
+TEST_P(PresenceContract, PureSubscriptionChangesTravelWithoutFrame) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  b.fanout().Follow({Interest::Kind::kUser, 63});
+  AwaitFollowing(a, b, {Interest::Kind::kUser, 63});
+  Event e = Event::ToUsers({UserId(63)}, nullptr);
+  e.conv = ConversationId(6);
+  e.subscription = Event::Subscription::kUnsubscribe;
+  a.fanout().Publish({e});
+  Fence(a, false);
+  auto got = b.sink.Events();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].frame, nullptr);
+  EXPECT_EQ(got[0].subscription, Event::Subscription::kUnsubscribe);
+  EXPECT_EQ(got[0].conv, ConversationId(6));
+}
+
+TEST_P(PresenceContract, SessionEventsReachTheOriginNodeUnfollowed) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  log::Origin origin{.node = b.id, .shard = 3, .session = 77, .request_id = 12};
+  a.fanout().Publish({Event::ToSession(origin, MakeFrame("sent"))});
+  ASSERT_TRUE(b.sink.WaitForFrame("sent"));
+  auto got = b.sink.Events();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target, Event::Target::kSession);
+  EXPECT_EQ(got[0].origin.node, b.id);
+  EXPECT_EQ(got[0].origin.shard, 3u);
+  EXPECT_EQ(got[0].origin.session, 77u);
+  EXPECT_EQ(got[0].origin.request_id, 12);
+  if (multi_node()) {
+    Fence(a, false);
+    EXPECT_EQ(Frames(a.sink.Events()), (std::vector<std::string>{"fence-" + std::to_string(fence_)}));
+  }
+}
+
+TEST_P(PresenceContract, FollowIsReferenceCounted) {
+  if (!multi_node()) GTEST_SKIP() << "single-node backend ignores Follow";
+  TestNode& a = AddNode();
+  TestNode& b = AddNode();
+  Interest conv{Interest::Kind::kConversation, 70};
+  b.fanout().Follow(conv);
+  b.fanout().Follow(conv);
+  AwaitFollowing(a, b, conv);
+  b.fanout().Unfollow(conv);                                 // one follower left
+  b.fanout().Unfollow({Interest::Kind::kConversation, 71});  // never followed: ignored
+  a.fanout().Publish({Event::ToConversation(ConversationId(70), MakeFrame("still"))});
+  EXPECT_TRUE(b.sink.WaitForFrame("still"));
+  b.fanout().Unfollow(conv);  // none left
+  // Unsubscribing is asynchronous too: wait until events stop arriving.
+  bool stopped = false;
+  for (int i = 0; i < 50 && !stopped; ++i) {
+    b.sink.Clear();
+    a.fanout().Publish({Event::ToConversation(ConversationId(70), MakeFrame("gone"))});
+    Fence(a, false);
+    stopped = !b.sink.WaitForFrame("gone", 0ms);
+  }
+  EXPECT_TRUE(stopped) << "node still receives a conversation it stopped following";
+  b.fanout().Follow(conv);  // and back
+  AwaitFollowing(a, b, conv);
+}
+
+TEST_P(PresenceContract, ConcurrentFollowUnfollowConverges) {
+  if (!multi_node()) GTEST_SKIP() << "single-node backend ignores Follow";
+  TestNode& a = AddNode();
+  TestNode& b = AddNode();
+  constexpr int kConvs = 20;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&b, t] {
+      for (int round = 0; round < 50; ++round) {
+        for (int c = 100; c < 100 + kConvs; ++c) b.fanout().Follow({Interest::Kind::kConversation, c});
+        for (int c = 100; c < 100 + kConvs; ++c) {
+          // Thread 0 keeps the even conversations in its last round.
+          if (t == 0 && round == 49 && c % 2 == 0) continue;
+          b.fanout().Unfollow({Interest::Kind::kConversation, c});
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  AwaitFollowing(a, b, {Interest::Kind::kConversation, 100});
+  // Let the unsubscriptions settle, then: evens delivered, odds not.
+  bool settled = false;
+  for (int i = 0; i < 50 && !settled; ++i) {
+    b.sink.Clear();
+    EventBatch batch;
+    for (int c = 100; c < 100 + kConvs; ++c)
+      batch.push_back(Event::ToConversation(ConversationId(c), MakeFrame(std::to_string(c))));
+    a.fanout().Publish(std::move(batch));
+    Fence(a, false);
+    std::vector<std::string> want;
+    for (int c = 100; c < 100 + kConvs; c += 2) want.push_back(std::to_string(c));
+    want.push_back("fence-" + std::to_string(fence_));
+    settled = Frames(b.sink.Events()) == want;
+  }
+  EXPECT_TRUE(settled) << "got " << ::testing::PrintToString(Frames(b.sink.Events()));
+}
+
+TEST_P(PresenceContract, BatchesArriveInOrder) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  b.fanout().Follow({Interest::Kind::kConversation, 80});
+  b.fanout().Follow({Interest::Kind::kUser, 81});
+  AwaitFollowing(a, b, {Interest::Kind::kConversation, 80});
+  AwaitFollowing(a, b, {Interest::Kind::kUser, 81});
+  constexpr int kEvents = 600;
+  for (int start = 0; start < kEvents; start += 100) {
+    EventBatch batch;
+    for (int i = start; i < start + 100; ++i) {
+      Frame f = MakeFrame(std::to_string(i));
+      if (i % 3 == 0) {
+        batch.push_back(Event::ToUsers({UserId(81)}, f));
+      } else if (i % 3 == 1) {
+        batch.push_back(Event::ToSession(log::Origin{.node = b.id, .session = 1}, f));
+      } else {
+        batch.push_back(Event::ToConversation(ConversationId(80), f, i));
+      }
+    }
+    a.fanout().Publish(std::move(batch));
+  }
+  ASSERT_TRUE(b.sink.WaitFor([](auto& ev) { return ev.size() >= kEvents; }));
+  auto got = Frames(b.sink.Events());
+  ASSERT_EQ(got.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) ASSERT_EQ(got[static_cast<size_t>(i)], std::to_string(i)) << "at " << i;
+  EXPECT_LE(b.sink.Batches(), static_cast<size_t>(kEvents)) << "deliveries are batched";
+}
+
+TEST_P(PresenceContract, FramesArriveByteExact) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  b.fanout().Follow({Interest::Kind::kConversation, 90});
+  AwaitFollowing(a, b, {Interest::Kind::kConversation, 90});
+  std::string binary;
+  for (int i = 0; i < 256 * 1024; ++i) binary.push_back(static_cast<char>(i * 7919 % 256));
+  a.fanout().Publish({Event::ToConversation(ConversationId(90), MakeFrame(binary)),
+                      Event::ToConversation(ConversationId(90), MakeFrame(""))});
+  ASSERT_TRUE(b.sink.WaitFor([](auto& ev) { return ev.size() >= 2; }));
+  auto got = b.sink.Events();
+  ASSERT_TRUE(got[0].frame);
+  EXPECT_TRUE(*got[0].frame == binary);
+  ASSERT_TRUE(got[1].frame);
+  EXPECT_EQ(*got[1].frame, "");
+}
+
+}  // namespace parley::presence::contract
