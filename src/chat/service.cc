@@ -438,9 +438,15 @@ Result<std::pair<User, std::vector<Conversation>>> Service::Connect(UserId user_
 
 void Service::Disconnect(UserId user, presence::SessionKey session) {
   if (!d_.presence.RemoveSession(user, session)) return;
+  WentOffline({user});
+}
+
+void Service::WentOffline(const std::vector<UserId>& users) {
   TimeMs now = d_.clock.NowMs();
-  (void)d_.store.SetLastSeen(user, now);
-  PublishPresence(user, false, now);
+  for (UserId user : users) {
+    (void)d_.store.SetLastSeen(user, now);
+    PublishPresence(user, false, now);
+  }
 }
 
 Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello) {

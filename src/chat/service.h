@@ -129,6 +129,9 @@ class Service {
   // Returns the user and their conversations for `welcome`.
   Result<std::pair<User, std::vector<Conversation>>> Connect(UserId user, presence::SessionKey session);
   void Disconnect(UserId user, presence::SessionKey session);
+  // Users the presence registry found offline on its own (their node died):
+  // records last_seen and tells their contacts. Blocking.
+  void WentOffline(const std::vector<UserId>& users);
   // Called after the connection subscribed to its conversations (so nothing
   // committed in between is missed): what it missed, and who is online.
   Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello);

@@ -264,6 +264,10 @@ std::vector<Setting> BuildSettings() {
   t.Add("log", &Config::log, "kafka_topic", &LogConfig::kafka_topic, "Kafka topic of the message log.");
   t.Add("log", &Config::log, "kafka_group", &LogConfig::kafka_group,
         "Kafka consumer group of the sequencers (every node joins it).");
+  t.Add("log", &Config::log, "kafka_fetch_wait_max_ms", &LogConfig::kafka_fetch_wait_max_ms,
+        "How long the broker holds an empty fetch. A real Kafka answers as soon as data arrives; librdkafka's "
+        "mock broker does not, so local clusters lower it.")
+      .Range(1, 10'000);
 
   t.Add("presence", &Config::presence, "backend", &PresenceConfig::backend,
         "Presence, routing and fan-out backend: embedded (one node) or redis (cluster).")

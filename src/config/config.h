@@ -67,6 +67,7 @@ struct LogConfig {
   std::string kafka_brokers = "127.0.0.1:9092";
   std::string kafka_topic = "parley.sends";
   std::string kafka_group = "parley-sequencers";
+  int kafka_fetch_wait_max_ms = 100;       // broker long-poll; lower it for the mock broker
 };
 
 struct PresenceConfig {

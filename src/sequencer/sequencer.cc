@@ -36,8 +36,10 @@ void Sequencer::Start() {
   running_ = true;
   thread_ = std::thread([this] {
     while (running_.load(std::memory_order_acquire)) RunOnce(std::chrono::milliseconds(100));
-    // Drain what is already in the log so that accepted sends get answers.
-    while (RunOnce(std::chrono::milliseconds(0)) > 0) {
+    // Drain what is already in the log so that accepted sends get answers;
+    // bounded, since with a shared log other nodes keep appending.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline && RunOnce(std::chrono::milliseconds(0)) > 0) {
     }
   });
 }

@@ -11,13 +11,18 @@
 #include "common/logging.h"
 #include "gateway/gateway.h"
 #include "log/embedded/embedded_log.h"
+#include "log/kafka/kafka_log.h"
 #include "metrics/metrics.h"
 #include "presence/embedded/embedded_presence.h"
+#include "presence/redis/redis_presence.h"
 #include "sequencer/sequencer.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
-#include <prometheus/histogram.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <prometheus/counter.h>
+#include <prometheus/histogram.h>
 
 namespace parley::server {
 namespace fs = std::filesystem;
@@ -35,6 +40,7 @@ struct Server::Parts {
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<sequencer::Sequencer> sequencer;
   std::unique_ptr<gateway::Gateway> gateway;
+  boost::asio::thread_pool background{1};  // presence callbacks that must not block their caller
   bool stopped = false;
 };
 
@@ -73,7 +79,26 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
                                 .synchronous_full = c.store.synchronous == "full",
                                 .readers = std::max(2, c.server.blocking_threads)});
   }
+  if (c.store.backend == "postgres") {
+    if (c.store.postgres_url.empty()) return MakeError(Errc::kBadRequest, "store.postgres_url is required for postgres");
+    return store::postgres::Open({.conninfo = c.store.postgres_url, .pool = c.store.postgres_pool});
+  }
   return MakeError(Errc::kBadRequest, "unknown store.backend '" + c.store.backend + "'");
+}
+
+Result<std::unique_ptr<log::MessageLog>> OpenLog(const config::Config& c) {
+  if (c.log.backend == "embedded") return log::embedded::Create({.partitions = c.log.partitions});
+  if (c.log.backend == "kafka") {
+    log::kafka::Options o;
+    o.brokers = c.log.kafka_brokers;
+    o.topic = c.log.kafka_topic;
+    o.group = c.log.kafka_group;
+    o.partitions = c.log.partitions;
+    o.client_id = "parleyd-" + std::to_string(c.server.node_id);
+    o.fetch_wait_max_ms = c.log.kafka_fetch_wait_max_ms;
+    return log::kafka::Create(o);
+  }
+  return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
 }
 
 }  // namespace
@@ -101,13 +126,22 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto store = OpenStore(c);
   if (!store) return std::move(store).error();
   p->store = std::move(store).value();
-  if (c.log.backend != "embedded") return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
-  p->log = log::embedded::Create({.partitions = c.log.partitions});
-  if (c.presence.backend != "embedded") {
+  auto message_log = OpenLog(c);
+  if (!message_log) return std::move(message_log).error();
+  p->log = std::move(message_log).value();
+  if (c.presence.backend == "redis") {
+    auto [host, port] = SplitListen(c.presence.redis_address);
+    auto backend = presence::redis::Create(
+        {.host = host, .port = port, .node_id = c.server.node_id, .heartbeat_ms = c.limits.heartbeat_ms});
+    if (!backend) return std::move(backend).error();
+    p->registry = std::move(backend->registry);
+    p->fanout = std::move(backend->fanout);
+  } else if (c.presence.backend == "embedded") {
+    p->registry = presence::embedded::CreateRegistry();
+    p->fanout = presence::embedded::CreateFanOut();
+  } else {
     return MakeError(Errc::kBadRequest, "unknown presence.backend '" + c.presence.backend + "'");
   }
-  p->registry = presence::embedded::CreateRegistry();
-  p->fanout = presence::embedded::CreateFanOut();
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
   if (!c.auth.issuer_public_key_file.empty()) {
@@ -166,6 +200,11 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
         return raw->registry->Ping();
       });
   p->fanout->SetSink(p->gateway.get());
+  // Users whose node died (their leases lapsed): last_seen and offline
+  // events, off the registry's own thread.
+  p->registry->SetOfflineListener([raw](std::vector<UserId> users) {
+    boost::asio::post(raw->background, [raw, users = std::move(users)] { raw->service->WentOffline(users); });
+  });
   return std::unique_ptr<Server>(new Server(std::move(p)));
 }
 
@@ -183,8 +222,8 @@ Result<uint16_t> Server::Start() {
     fs::rename(tmp, c.server.port_file);
   }
   auto [host, _] = SplitListen(c.server.listen);
-  Log()->info("parleyd listening on http://{}:{} (data dir {}, {} io threads)", host, *port, c.server.data_dir,
-              c.server.threads);
+  Log()->info("parleyd listening on http://{}:{} (node {}, store {}, log {}, presence {})", host, *port,
+              c.server.node_id, c.store.backend, c.log.backend, c.presence.backend);
   return port;
 }
 
@@ -194,7 +233,10 @@ void Server::Stop() {
   Log()->info("shutting down: closing clients");
   p_->gateway->Shutdown(std::chrono::milliseconds(p_->config.server.shutdown_grace_ms));
   p_->sequencer->Stop();  // commits what was already accepted
-  p_->log->Close();
+  p_->log->Close();       // commits offsets, leaves the consumer group at once
+  p_->registry->SetOfflineListener(nullptr);
+  p_->background.join();
+  p_->fanout->SetSink(nullptr);  // no delivery into a stopped gateway
   p_->store.reset();
   Log()->info("stopped");
 }
