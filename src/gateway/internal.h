@@ -148,6 +148,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void DoWrite();
   void OnWrite(beast::error_code ec);
   void DropQueued();
+  // The shared queue-bytes gauge follows this session's queue once per
+  // write, not once per frame.
+  void SyncQueueGauge();
   void Teardown();
 
   Gateway::Impl& gw_;
@@ -190,6 +193,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::vector<asio::const_buffer> buffers_;
   bool writing_ = false;
   int64_t queued_bytes_ = 0;
+  int64_t reported_queue_bytes_ = 0;
   // Live events that arrive while the resume is being sent.
   std::vector<std::pair<int64_t, presence::Frame>> held_;  // (seq, frame)
   std::vector<ConversationId> held_conv_;
