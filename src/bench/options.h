@@ -1,0 +1,63 @@
+#pragma once
+// Options of parley-bench, and their parsing (pure: no I/O but --help text).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace parley::bench {
+
+enum class Dialect { kParley, kSocketio };
+enum class Workload { kRooms, kFanout, kDm, kConnect, kReconnect, kHistory };
+
+const char* DialectName(Dialect d);
+const char* WorkloadName(Workload w);
+
+struct Options {
+  std::string target;            // ws://host:port or http://host:port
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  Dialect dialect = Dialect::kParley;
+  Workload workload = Workload::kRooms;
+  int groups = 0;                // 0: the workload's default
+  int members = 0;
+  int senders = 0;               // per group; 0: the workload's default
+  double rate = 1.0;             // messages per second per sender
+  double duration_s = 10;
+  double warmup_s = 2;
+  double drain_s = 3;            // most time allowed after a step for stragglers
+  int connections = 0;           // connect workload
+  int body_bytes = 64;
+  int threads = 1;
+  std::vector<std::string> source_ips;
+  bool find_max = false;
+  int max_steps = 8;
+  double p99_bound_ms = 50.0;
+  double history_rate = 50.0;    // history pages per second (history workload)
+  int max_connecting = 256;      // handshakes in flight
+  std::string json_out;
+  int server_pid = 0;
+  std::string issuer = "parley-bench";
+  std::string issuer_key;        // PEM private key; empty: generate one
+  std::string write_issuer_pubkey;
+  std::string label;             // free text copied into the JSON (e.g. the cpu split)
+};
+
+// The group shape a workload runs with.
+struct Shape {
+  int groups = 0;
+  int members = 0;
+  int senders = 0;  // per group
+  int connections() const { return groups * members; }
+};
+Shape ShapeOf(const Options& o);
+
+// Parses argv; on failure or --help, returns the text to print and sets *exit_code.
+std::optional<Options> ParseOptions(int argc, char** argv, std::string* message, int* exit_code);
+
+// "127.0.0.2-127.0.0.9" or "127.0.0.2,127.0.0.5": the addresses, in order.
+std::optional<std::vector<std::string>> ParseIpRange(const std::string& text);
+// "ws://h:p[/...]" or "http://h:p": host and port.
+bool ParseTarget(const std::string& url, std::string* host, uint16_t* port);
+
+}  // namespace parley::bench

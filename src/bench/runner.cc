@@ -1,0 +1,868 @@
+#include "bench/runner.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "bench/codec.h"
+#include "bench/rate_search.h"
+#include "bench/setup.h"
+#include "bench/tracker.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+namespace parley::bench {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using Ws = websocket::stream<tcp::socket>;
+
+int64_t NowUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::chrono::steady_clock::time_point AtUs(int64_t us) {
+  return std::chrono::steady_clock::time_point(std::chrono::microseconds(us));
+}
+
+void SleepUntilUs(int64_t us) {
+  int64_t d = us - NowUs();
+  if (d > 0) std::this_thread::sleep_for(std::chrono::microseconds(d));
+}
+
+struct StepParams {
+  int64_t epoch = 0;
+  int64_t from_us = 0;  // measurement window, by scheduled send time
+  int64_t to_us = 0;
+  bool InWindow(int64_t sched) const { return sched >= from_us && sched < to_us; }
+};
+
+struct ThreadStats {
+  Histogram latency, ack, lag, history, handshake, resume;
+  int64_t sent = 0, sent_window = 0, delivered = 0, delivered_window = 0;
+  int64_t acked = 0, errors = 0, stale = 0, seq_dups = 0, seq_gaps = 0;
+  std::map<std::string, int64_t> codes;
+  void ResetStep() {
+    latency.Reset();
+    ack.Reset();
+    lag.Reset();
+    history.Reset();
+    sent = sent_window = delivered = delivered_window = 0;
+    acked = errors = stale = seq_dups = seq_gaps = 0;
+    codes.clear();
+  }
+  void Error(const std::string& code) {
+    errors++;
+    codes[code]++;
+  }
+};
+
+class Runner;
+struct ThreadCtx;
+
+// One WebSocket with its buffers; replaced (not reused) on a reconnect, so
+// handlers of a dropped one can still run safely.
+struct Link {
+  explicit Link(asio::io_context& ioc) : ws(ioc) {}
+  Ws ws;
+  beast::flat_buffer buf;
+  std::deque<std::string> outq;
+  bool writing = false;
+};
+
+class Conn {
+ public:
+  Conn(Runner* r, ThreadCtx* t, int index);
+  void Start();
+  void Drop();
+  void Close();
+  void ResetReceive(int senders);
+  void StartSending(int64_t first_us, int64_t period_us);
+  void StopSending();
+  void SendHistory(int64_t sched_us);
+  bool ready() const { return state_ == State::kReady; }
+  int group() const { return group_; }
+  int slot() const { return slot_; }
+  int64_t sent() const { return sent_; }
+  const std::vector<StreamTracker>& streams() const { return streams_; }
+
+ private:
+  enum class State { kIdle, kConnecting, kAwaitWelcome, kAwaitOpen, kAwaitConnect, kAwaitJoin, kReady, kFailed };
+  void OnConnected();
+  void DoRead(Link* l);
+  void Write(std::string frame);
+  void DoWrite(Link* l);
+  void OnText(std::string_view text);
+  void OnParley(std::string_view text);
+  void OnSocketio(std::string_view text);
+  void OnPayload(std::string_view body);
+  void Ready();
+  void Fail(const std::string& why);
+  void Arm();
+  void OnTick();
+  void SendOne(int64_t sched, int64_t now);
+  void SendFrameFor(int64_t id, int64_t counter, int64_t sched);
+
+  Runner* r_;
+  ThreadCtx* t_;
+  int index_, group_, slot_;
+  State state_ = State::kIdle;
+  std::unique_ptr<Link> link_;
+  std::vector<std::unique_ptr<Link>> retired_;
+  bool resuming_ = false;
+  int64_t connect_start_us_ = 0;
+  // parley
+  int64_t next_id_ = 2;  // 1 is hello
+  int64_t last_seq_ = -1;
+  struct Pending {
+    int64_t id, counter, sched;
+  };
+  std::deque<Pending> pending_;
+  std::vector<std::pair<int64_t, int64_t>> history_pending_;  // id, sched
+  // sender
+  asio::steady_timer timer_;
+  bool sending_ = false;
+  uint64_t tick_gen_ = 0;
+  int64_t period_us_ = 0, next_sched_ = 0, counter_ = 0, sent_ = 0;
+  // receiver
+  std::vector<StreamTracker> streams_;
+};
+
+struct ThreadCtx {
+  asio::io_context ioc{1};
+  std::vector<std::unique_ptr<Conn>> conns;
+  std::deque<Conn*> to_connect;
+  int connecting = 0;
+  int max_connecting = 64;
+  ThreadStats stats;
+  StepParams step;      // this thread's copy, set by Runner::RunStep
+  std::string scratch;  // payload body
+  asio::steady_timer history_timer{ioc};
+  bool history_on = false;
+  size_t history_next = 0;
+  int64_t history_period_us = 0, history_sched = 0;
+  std::thread thread;
+
+  void ConnectMore() {
+    while (connecting < max_connecting && !to_connect.empty()) {
+      Conn* c = to_connect.front();
+      to_connect.pop_front();
+      connecting++;
+      c->Start();
+    }
+  }
+  void OnConnectDone() {
+    connecting--;
+    ConnectMore();
+  }
+  void HistoryTick();
+};
+
+class Runner {
+ public:
+  Runner(const Options& o, Plan plan) : o_(o), plan_(std::move(plan)), shape_(plan_.shape) {
+    endpoint_ = tcp::endpoint(asio::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host), o.port);
+    host_header_ = o.host + ":" + std::to_string(o.port);
+    for (const auto& ip : o.source_ips) source_ips_.push_back(asio::ip::make_address(ip));
+    sent_.assign(shape_.groups, std::vector<int64_t>(std::max(shape_.senders, 1), 0));
+  }
+
+  int Run(BenchResult* result);
+
+  const Options& o_;
+  Plan plan_;
+  Shape shape_;
+  tcp::endpoint endpoint_;
+  std::string host_header_;
+  std::vector<asio::ip::address> source_ips_;
+  StepParams step_;
+  std::vector<std::vector<int64_t>> sent_;  // [group][slot]
+  std::atomic<int> ready_{0}, failed_{0};
+  std::atomic<int64_t> last_ready_us_{0};
+  std::atomic<int64_t> delivered_total_{0};
+  std::vector<std::unique_ptr<ThreadCtx>> threads_;
+
+  void OnReady(int64_t now) {
+    ready_++;
+    int64_t prev = last_ready_us_.load();
+    while (prev < now && !last_ready_us_.compare_exchange_weak(prev, now)) {
+    }
+  }
+
+ private:
+  template <typename Fn>
+  void OnAll(Fn fn) {
+    std::latch done(static_cast<std::ptrdiff_t>(threads_.size()));
+    for (auto& t : threads_) {
+      ThreadCtx* tc = t.get();
+      asio::post(tc->ioc, [tc, &fn, &done] {
+        fn(*tc);
+        done.count_down();
+      });
+    }
+    done.wait();
+  }
+  bool WaitAllSettled(int total, double timeout_s);
+  StepResult RunStep(double rate, bool drop_midway, BenchResult* result);
+  void Connect(BenchResult* result);
+};
+
+// ---- Conn ---------------------------------------------------------------------
+
+Conn::Conn(Runner* r, ThreadCtx* t, int index)
+    : r_(r), t_(t), index_(index), timer_(t->ioc) {
+  group_ = index / r->shape_.members;
+  int member = index % r->shape_.members;
+  slot_ = member < r->shape_.senders ? member : -1;
+}
+
+void Conn::Start() {
+  if (link_) {
+    error_code ignored;
+    link_->ws.next_layer().close(ignored);
+    retired_.push_back(std::move(link_));
+  }
+  link_ = std::make_unique<Link>(t_->ioc);
+  Link* l = link_.get();
+  state_ = State::kConnecting;
+  connect_start_us_ = NowUs();
+  auto& sock = l->ws.next_layer();
+  error_code ec;
+  sock.open(tcp::v4(), ec);
+  if (!ec && !r_->source_ips_.empty()) {
+    int one = 1;
+    ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    sock.bind(tcp::endpoint(r_->source_ips_[index_ % r_->source_ips_.size()], 0), ec);
+  }
+  if (ec) return Fail("socket: " + ec.message());
+  sock.async_connect(r_->endpoint_, [this, l](error_code ec) {
+    if (l != link_.get()) return;
+    if (ec) return Fail("connect: " + ec.message());
+    OnConnected();
+  });
+}
+
+void Conn::OnConnected() {
+  Link* l = link_.get();
+  error_code ignored;
+  l->ws.next_layer().set_option(tcp::no_delay(true), ignored);
+  l->ws.read_message_max(64 << 20);
+  const bool parley = r_->o_.dialect == Dialect::kParley;
+  l->ws.async_handshake(r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath), [this, l, parley](error_code ec) {
+    if (l != link_.get()) return;
+    if (ec) return Fail("handshake: " + ec.message());
+    l->ws.text(true);
+    DoRead(l);
+    if (parley) {
+      state_ = State::kAwaitWelcome;
+      std::string hello;
+      const std::string conv = r_->plan_.convs.empty() ? "" : r_->plan_.convs[group_];
+      AppendHelloFrame(1, r_->plan_.tokens[index_], resuming_ ? conv : "", std::max<int64_t>(last_seq_, 0), &hello);
+      Write(std::move(hello));
+    } else {
+      state_ = State::kAwaitOpen;
+    }
+  });
+}
+
+void Conn::DoRead(Link* l) {
+  l->ws.async_read(l->buf, [this, l](error_code ec, size_t) {
+    if (l != link_.get()) return;
+    if (ec) {
+      if (state_ == State::kReady || state_ == State::kAwaitWelcome) {
+        std::string why = "closed: " + ec.message();
+        if (l->ws.reason().code != websocket::close_code::none) why = "closed " + std::to_string(l->ws.reason().code);
+        Fail(why);
+      } else {
+        Fail("read: " + ec.message());
+      }
+      return;
+    }
+    auto data = l->buf.cdata();
+    OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (l != link_.get()) return;  // dropped meanwhile
+    l->buf.consume(l->buf.size());
+    if (state_ != State::kFailed) DoRead(l);
+  });
+}
+
+void Conn::Write(std::string frame) {
+  Link* l = link_.get();
+  if (!l) return;
+  l->outq.push_back(std::move(frame));
+  if (!l->writing) DoWrite(l);
+}
+
+void Conn::DoWrite(Link* l) {
+  l->writing = true;
+  l->ws.async_write(asio::buffer(l->outq.front()), [this, l](error_code ec, size_t) {
+    if (l != link_.get()) return;
+    l->writing = false;
+    if (ec) return Fail("write: " + ec.message());
+    l->outq.pop_front();
+    if (!l->outq.empty()) DoWrite(l);
+  });
+}
+
+void Conn::Fail(const std::string& why) {
+  bool was_connecting = state_ != State::kReady && state_ != State::kFailed && state_ != State::kIdle;
+  state_ = State::kFailed;
+  t_->stats.Error(why);
+  if (link_) {
+    error_code ignored;
+    link_->ws.next_layer().close(ignored);
+    retired_.push_back(std::move(link_));
+  }
+  if (was_connecting) {
+    r_->failed_++;
+    t_->OnConnectDone();
+  }
+}
+
+void Conn::Close() {
+  StopSending();
+  state_ = State::kIdle;
+  if (link_) {
+    error_code ignored;
+    link_->ws.next_layer().close(ignored);
+    retired_.push_back(std::move(link_));
+  }
+}
+
+void Conn::Drop() {
+  resuming_ = true;
+  state_ = State::kIdle;
+  if (link_) {  // closed abruptly, as a lost network would
+    error_code ignored;
+    link_->ws.next_layer().close(ignored);
+    retired_.push_back(std::move(link_));
+  }
+}
+
+void Conn::Ready() {
+  state_ = State::kReady;
+  int64_t now = NowUs();
+  if (resuming_) {
+    t_->stats.resume.Record(now - connect_start_us_);
+    // Retry every unanswered send with its client_msg_id (PROTOCOL.md 2).
+    for (auto& p : pending_) {
+      p.id = next_id_++;
+      SendFrameFor(p.id, p.counter, p.sched);
+    }
+  } else {
+    t_->stats.handshake.Record(now - connect_start_us_);
+  }
+  r_->OnReady(now);
+  t_->OnConnectDone();
+}
+
+void Conn::OnText(std::string_view text) {
+  if (r_->o_.dialect == Dialect::kParley) {
+    OnParley(text);
+  } else {
+    OnSocketio(text);
+  }
+}
+
+void Conn::OnParley(std::string_view text) {
+  ParleyFrame f = ScanParleyFrame(text);
+  ThreadStats& st = t_->stats;
+  switch (f.kind) {
+    case ParleyFrame::Kind::kMessage: {
+      if (last_seq_ >= 0 && f.seq <= last_seq_) {
+        st.seq_dups++;
+        return;
+      }
+      if (last_seq_ >= 0 && f.seq > last_seq_ + 1) st.seq_gaps++;
+      last_seq_ = f.seq;
+      OnPayload(f.body);
+      return;
+    }
+    case ParleyFrame::Kind::kSent: {
+      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->id != f.re) continue;
+        if (t_->step.InWindow(it->sched)) st.ack.Record(NowUs() - it->sched);
+        st.acked++;
+        pending_.erase(it);
+        break;
+      }
+      return;
+    }
+    case ParleyFrame::Kind::kWelcome:
+      if (state_ == State::kAwaitWelcome && f.re == 1) Ready();
+      return;
+    case ParleyFrame::Kind::kHistory: {
+      for (auto it = history_pending_.begin(); it != history_pending_.end(); ++it) {
+        if (it->first != f.re) continue;
+        if (t_->step.InWindow(it->second)) st.history.Record(NowUs() - it->second);
+        history_pending_.erase(it);
+        break;
+      }
+      return;
+    }
+    case ParleyFrame::Kind::kError: {
+      if (state_ == State::kAwaitWelcome) return Fail("hello error: " + std::string(f.code));
+      st.Error("error frame: " + std::string(f.code));
+      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->id == f.re) {
+          pending_.erase(it);
+          break;
+        }
+      }
+      return;
+    }
+    case ParleyFrame::Kind::kInvalid:
+      st.Error("unparsed frame");
+      return;
+    default:
+      return;
+  }
+}
+
+void Conn::OnSocketio(std::string_view text) {
+  EioPacket p = ParseEioPacket(text);
+  switch (p.kind) {
+    case EioPacket::Kind::kOpen:
+      if (state_ == State::kAwaitOpen) {
+        state_ = State::kAwaitConnect;
+        Write(std::string(kEioConnect));
+      }
+      return;
+    case EioPacket::Kind::kPing:
+      Write(std::string(kEioPong));
+      return;
+    case EioPacket::Kind::kConnect:
+      if (state_ == State::kAwaitConnect) {
+        if (r_->plan_.convs.empty()) return Ready();
+        state_ = State::kAwaitJoin;
+        std::string join;
+        AppendEioJoin(1, r_->plan_.convs[group_], &join);
+        Write(std::move(join));
+      }
+      return;
+    case EioPacket::Kind::kAck:
+      if (state_ == State::kAwaitJoin && p.ack_id == 1) Ready();
+      return;
+    case EioPacket::Kind::kEvent:
+      if (p.event == "chat") OnPayload(p.payload);
+      return;
+    case EioPacket::Kind::kConnectError:
+      return Fail("socket.io connect_error");
+    case EioPacket::Kind::kClose:
+      return Fail("engine.io close");
+    default:
+      return;
+  }
+}
+
+void Conn::OnPayload(std::string_view body) {
+  ThreadStats& st = t_->stats;
+  auto p = DecodePayload(body);
+  if (!p) return st.Error("bad payload");
+  const StepParams& step = t_->step;
+  if (p->epoch != step.epoch) {
+    st.stale++;
+    return;
+  }
+  if (p->slot < 0 || p->slot >= static_cast<int64_t>(streams_.size())) return st.Error("bad slot");
+  if (streams_[p->slot].Receive(p->counter) == StreamTracker::Outcome::kDuplicate) return;
+  st.delivered++;
+  r_->delivered_total_.fetch_add(1, std::memory_order_relaxed);
+  if (step.InWindow(p->sched_us)) {
+    st.delivered_window++;
+    st.latency.Record(NowUs() - p->sched_us);
+  }
+}
+
+void Conn::ResetReceive(int senders) {
+  streams_.assign(senders, StreamTracker());
+  pending_.clear();
+  history_pending_.clear();
+}
+
+void Conn::StartSending(int64_t first_us, int64_t period_us) {
+  if (slot_ < 0) return;
+  sending_ = true;
+  period_us_ = period_us;
+  next_sched_ = first_us;
+  counter_ = 0;
+  sent_ = 0;
+  ++tick_gen_;
+  Arm();
+}
+
+void Conn::StopSending() {
+  sending_ = false;
+  ++tick_gen_;
+  timer_.cancel();
+}
+
+void Conn::Arm() {
+  timer_.expires_at(AtUs(state_ == State::kReady ? next_sched_ : NowUs() + 2000));
+  timer_.async_wait([this, g = tick_gen_](error_code ec) {
+    if (ec || g != tick_gen_ || !sending_) return;
+    OnTick();
+  });
+}
+
+void Conn::OnTick() {
+  int64_t now = NowUs();
+  if (state_ == State::kReady) {
+    int burst = 0;
+    while (next_sched_ <= now && burst < 10000) {
+      SendOne(next_sched_, now);
+      next_sched_ += period_us_;
+      ++burst;
+    }
+  }
+  Arm();
+}
+
+void Conn::SendFrameFor(int64_t id, int64_t counter, int64_t sched) {
+  std::string& body = t_->scratch;
+  body.clear();
+  AppendPayload(Payload{t_->step.epoch, slot_, counter, sched}, r_->o_.body_bytes, &body);
+  std::string frame;
+  frame.reserve(body.size() + 160);
+  const std::string& conv = r_->plan_.convs[group_];
+  if (r_->o_.dialect == Dialect::kParley) {
+    char cmid[48];
+    std::snprintf(cmid, sizeof(cmid), "e%lld-%lld", static_cast<long long>(t_->step.epoch),
+                  static_cast<long long>(counter));
+    AppendSendFrame(id, conv, cmid, body, &frame);
+  } else {
+    AppendEioChat(conv, body, &frame);
+  }
+  Write(std::move(frame));
+}
+
+void Conn::SendOne(int64_t sched, int64_t now) {
+  int64_t id = 0;
+  if (r_->o_.dialect == Dialect::kParley) {
+    id = next_id_++;
+    pending_.push_back(Pending{id, counter_, sched});
+  }
+  SendFrameFor(id, counter_, sched);
+  ++counter_;
+  ++sent_;
+  ThreadStats& st = t_->stats;
+  st.sent++;
+  if (t_->step.InWindow(sched)) {
+    st.sent_window++;
+    st.lag.Record(now - sched);
+  }
+}
+
+void Conn::SendHistory(int64_t sched_us) {
+  if (state_ != State::kReady || r_->plan_.convs.empty()) return;
+  int64_t id = next_id_++;
+  history_pending_.emplace_back(id, sched_us);
+  std::string frame;
+  AppendHistoryFrame(id, r_->plan_.convs[group_], 50, &frame);
+  Write(std::move(frame));
+}
+
+void ThreadCtx::HistoryTick() {
+  if (!history_on || conns.empty()) return;
+  int64_t now = NowUs();
+  while (history_sched <= now) {
+    // one request per group owner's connection, round robin
+    for (size_t tries = 0; tries < conns.size(); ++tries) {
+      Conn* c = conns[history_next++ % conns.size()].get();
+      if (c->ready()) {
+        c->SendHistory(history_sched);
+        break;
+      }
+    }
+    history_sched += history_period_us;
+  }
+  history_timer.expires_at(AtUs(history_sched));
+  history_timer.async_wait([this](error_code ec) {
+    if (!ec) HistoryTick();
+  });
+}
+
+// ---- Runner -------------------------------------------------------------------
+
+bool Runner::WaitAllSettled(int total, double timeout_s) {
+  int64_t deadline = NowUs() + static_cast<int64_t>(timeout_s * 1e6);
+  while (ready_.load() + failed_.load() < total) {
+    if (NowUs() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+void Runner::Connect(BenchResult* result) {
+  int total = shape_.connections();
+  ConnectResult& c = result->connect;
+  c.attempted = total;
+  if (o_.server_pid > 0) c.server_rss_before_kb = ProcRssKb(o_.server_pid);
+  double cpu0 = SelfCpuSeconds();
+  std::optional<double> srv0 = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
+  int64_t start = NowUs();
+  OnAll([](ThreadCtx& t) {
+    for (auto& conn : t.conns) t.to_connect.push_back(conn.get());
+    t.ConnectMore();
+  });
+  if (!WaitAllSettled(total, 120 + total / 200.0)) result->errors["connect phase timed out"]++;
+  c.ok = ready_.load();
+  c.failed = failed_.load();
+  c.seconds = static_cast<double>(last_ready_us_.load() - start) / 1e6;
+  c.handshakes_per_s = c.seconds > 0 ? c.ok / c.seconds : 0;
+  c.client_cpu_s = SelfCpuSeconds() - cpu0;
+  if (srv0) {
+    if (auto s1 = ProcCpuSeconds(o_.server_pid)) c.server_cpu_s = *s1 - *srv0;
+  }
+  std::mutex mu;
+  OnAll([&](ThreadCtx& t) {
+    std::lock_guard lock(mu);
+    c.handshake.Merge(t.stats.handshake);
+    for (const auto& [k, v] : t.stats.codes) result->errors["connect: " + k] += v;
+    t.stats.codes.clear();
+    t.stats.errors = 0;
+  });
+}
+
+StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
+  StepResult s;
+  s.rate_per_sender = rate;
+  const int senders_total = shape_.groups * shape_.senders;
+  s.offered_per_s = rate * senders_total;
+  const int64_t period = std::max<int64_t>(1, static_cast<int64_t>(1e6 / rate));
+  const int64_t start = NowUs() + 100000;
+  StepParams p;
+  p.epoch = step_.epoch + 1;
+  p.from_us = start + static_cast<int64_t>(o_.warmup_s * 1e6);
+  p.to_us = p.from_us + static_cast<int64_t>(o_.duration_s * 1e6);
+  delivered_total_ = 0;
+  // First every receiver forgets the last step, then the senders start.
+  OnAll([&](ThreadCtx& t) {
+    t.stats.ResetStep();
+    t.step = p;
+    for (auto& c : t.conns) c->ResetReceive(shape_.senders);
+  });
+  step_ = p;
+  OnAll([&](ThreadCtx& t) {
+    std::mt19937_64 rng(static_cast<uint64_t>(start) ^ reinterpret_cast<uintptr_t>(&t));
+    for (auto& c : t.conns) c->StartSending(start + static_cast<int64_t>(rng() % static_cast<uint64_t>(period)), period);
+    // History pages are Parley requests; the Socket.IO peer has none.
+    if (o_.workload == Workload::kHistory && o_.history_rate > 0 && o_.dialect == Dialect::kParley) {
+      t.history_on = true;
+      t.history_period_us = static_cast<int64_t>(1e6 * static_cast<double>(threads_.size()) / o_.history_rate);
+      t.history_sched = start;
+      t.HistoryTick();
+    }
+  });
+  SleepUntilUs(p.from_us);
+  double cpu0 = SelfCpuSeconds();
+  std::optional<double> srv0 = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
+  if (drop_midway) {
+    SleepUntilUs(p.from_us + (p.to_us - p.from_us) / 3);
+    ReconnectResult& rc = result->reconnect;
+    rc.done = true;
+    int before = ready_.load();
+    ready_ = 0;
+    failed_ = 0;
+    last_ready_us_ = 0;
+    int64_t t0 = NowUs();
+    OnAll([](ThreadCtx& t) {
+      for (auto& c : t.conns) {
+        if (!c->ready()) continue;
+        c->Drop();
+        t.to_connect.push_back(c.get());
+      }
+      t.ConnectMore();
+    });
+    rc.dropped = before;
+    WaitAllSettled(before, 120);
+    rc.resumed = ready_.load();
+    rc.resume_s = static_cast<double>(std::max(last_ready_us_.load(), t0) - t0) / 1e6;
+    std::mutex mu;
+    OnAll([&](ThreadCtx& t) {
+      std::lock_guard lock(mu);
+      rc.resume.Merge(t.stats.resume);
+    });
+  }
+  SleepUntilUs(p.to_us);
+  s.client_cpu_s = SelfCpuSeconds() - cpu0;
+  if (srv0) {
+    if (auto s1 = ProcCpuSeconds(o_.server_pid)) s.server_cpu_s = *s1 - *srv0;
+    s.server_rss_kb = ProcRssKb(o_.server_pid);
+  }
+  OnAll([&](ThreadCtx& t) {
+    t.history_on = false;
+    t.history_timer.cancel();
+    for (auto& c : t.conns) {
+      c->StopSending();
+      if (c->slot() >= 0) sent_[c->group()][c->slot()] = c->sent();
+    }
+  });
+  int64_t expected = 0;
+  for (const auto& g : sent_) {
+    for (int64_t n : g) expected += n * shape_.members;
+  }
+  // Drain: wait for stragglers until everything due arrived, or delivery stalls.
+  int64_t drain_deadline = NowUs() + static_cast<int64_t>(o_.drain_s * 1e6);
+  int64_t last = -1;
+  int64_t last_change = NowUs();
+  while (NowUs() < drain_deadline) {
+    int64_t d = delivered_total_.load();
+    if (d >= expected) break;
+    if (d != last) {
+      last = d;
+      last_change = NowUs();
+    } else if (NowUs() - last_change > 1000000) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::mutex mu;
+  OnAll([&](ThreadCtx& t) {
+    StreamCounts counts;
+    for (auto& c : t.conns) {
+      const auto& streams = c->streams();
+      for (size_t k = 0; k < streams.size(); ++k) counts += streams[k].Finish(sent_[c->group()][k]);
+    }
+    std::lock_guard lock(mu);
+    ThreadStats& st = t.stats;
+    s.latency.Merge(st.latency);
+    s.ack_latency.Merge(st.ack);
+    s.send_lag.Merge(st.lag);
+    s.history.Merge(st.history);
+    s.sent += st.sent;
+    s.delivered += st.delivered;
+    s.acked += st.acked;
+    s.errors += st.errors;
+    s.stale += st.stale;
+    s.seq_duplicates += st.seq_dups;
+    s.seq_gaps += st.seq_gaps;
+    for (const auto& [k, v] : st.codes) s.error_codes[k] += v;
+    s.lost += counts.lost;
+    s.duplicated += counts.duplicated;
+    s.reordered += counts.reordered;
+    s.achieved_send_per_s += static_cast<double>(st.sent_window);
+    s.delivered_per_s += static_cast<double>(st.delivered_window);
+  });
+  s.expected = expected;
+  s.window_s = static_cast<double>(p.to_us - p.from_us) / 1e6;
+  s.achieved_send_per_s /= s.window_s;
+  s.delivered_per_s /= s.window_s;
+  RunVerdictInput v;
+  v.p99_ms = static_cast<double>(s.latency.Percentile(99)) / 1000.0;
+  v.lost = s.lost;
+  v.duplicated = s.duplicated;
+  v.reordered = s.reordered;
+  v.errors = s.errors;
+  v.offered_per_s = s.offered_per_s;
+  v.achieved_send_per_s = s.achieved_send_per_s;
+  v.delivered = s.delivered;
+  s.held = RunHeld(v, o_.p99_bound_ms);
+  return s;
+}
+
+int Runner::Run(BenchResult* result) {
+  int nthreads = o_.threads;
+  for (int i = 0; i < nthreads; ++i) {
+    auto t = std::make_unique<ThreadCtx>();
+    t->max_connecting = std::max(1, o_.max_connecting / nthreads);
+    threads_.push_back(std::move(t));
+  }
+  int total = shape_.connections();
+  for (int i = 0; i < total; ++i) {
+    ThreadCtx* t = threads_[i % nthreads].get();
+    t->conns.push_back(std::make_unique<Conn>(this, t, i));
+  }
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto& t : threads_) {
+    guards.push_back(asio::make_work_guard(t->ioc));
+    ThreadCtx* tc = t.get();
+    tc->thread = std::thread([tc] { tc->ioc.run(); });
+  }
+  Connect(result);
+  std::fprintf(stderr, "parley-bench: %d/%d connections ready in %.2f s (%d failed)\n", result->connect.ok, total,
+               result->connect.seconds, result->connect.failed);
+  if (o_.workload == Workload::kConnect) {
+    // Hold the idle connections, then see how many are still open.
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(o_.duration_s * 1e6)));
+    if (o_.server_pid > 0) result->connect.server_rss_after_kb = ProcRssKb(o_.server_pid);
+    std::atomic<int> open{0};
+    OnAll([&](ThreadCtx& t) {
+      for (auto& c : t.conns) open += c->ready() ? 1 : 0;
+      for (const auto& [k, v] : t.stats.codes) result->errors["hold: " + k] += v;
+    });
+    result->connect.still_open = open.load();
+  } else if (result->connect.ok == 0) {
+    result->fatal = "no connection could be opened";
+  } else if (o_.find_max) {
+    if (o_.server_pid > 0) result->connect.server_rss_after_kb = ProcRssKb(o_.server_pid);
+    RateSearch search(o_.rate, 0.1, o_.max_steps);
+    while (!search.Done()) {
+      double rate = search.Current();
+      StepResult s = RunStep(rate, false, result);
+      std::fprintf(stderr, "parley-bench: step %.3f/s/sender offered %.0f/s delivered %.0f/s p99 %.2f ms lost %lld %s\n",
+                   rate, s.offered_per_s, s.delivered_per_s, s.latency.Percentile(99) / 1000.0,
+                   static_cast<long long>(s.lost), s.held ? "held" : "did not hold");
+      search.Report(s.held);
+      result->steps.push_back(std::move(s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    for (size_t i = 0; i < result->steps.size(); ++i) {
+      const auto& st = result->steps[i];
+      if (st.held && (!result->best || st.offered_per_s > result->steps[*result->best].offered_per_s)) result->best = i;
+    }
+  } else {
+    if (o_.server_pid > 0) result->connect.server_rss_after_kb = ProcRssKb(o_.server_pid);
+    result->steps.push_back(RunStep(o_.rate, o_.workload == Workload::kReconnect, result));
+    if (result->steps.back().held) result->best = 0;
+  }
+  OnAll([](ThreadCtx& t) {
+    for (auto& c : t.conns) c->Close();
+  });
+  guards.clear();
+  for (auto& t : threads_) {
+    t->ioc.stop();
+    t->thread.join();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunBench(const Options& o, const auth::TokenSigner* signer, BenchResult* result) {
+  int64_t t0 = NowUs();
+  Plan plan;
+  if (!BuildPlan(o, signer, &plan, &result->errors, &result->fatal)) return 1;
+  result->setup_s = static_cast<double>(NowUs() - t0) / 1e6;
+  std::fprintf(stderr, "parley-bench: setup of %d users, %zu conversations in %.2f s\n", plan.shape.connections(),
+               plan.convs.size(), result->setup_s);
+  Runner runner(o, std::move(plan));
+  return runner.Run(result);
+}
+
+}  // namespace parley::bench

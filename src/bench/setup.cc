@@ -1,0 +1,106 @@
+#include "bench/setup.h"
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "auth/token_signer.h"
+#include "client/http_client.h"
+#include "common/clock.h"
+
+namespace parley::bench {
+namespace json = boost::json;
+
+std::string RunPrefix() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::mt19937 gen(rd());
+  std::string s = "pb";
+  for (int i = 0; i < 6; ++i) s.push_back(kChars[gen() % 36]);
+  return s;
+}
+
+namespace {
+
+// Runs fn(i, client) for i in [0, n) on `workers` threads, one HttpClient each.
+template <typename Fn>
+void Parallel(const Options& o, int n, int workers, Fn fn) {
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      client::HttpClient http(o.host, o.port, std::chrono::seconds(60));
+      for (int i = next++; i < n; i = next++) fn(i, http);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
+bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
+               std::map<std::string, int64_t>* errors, std::string* fatal) {
+  plan->shape = ShapeOf(o);
+  const Shape& s = plan->shape;
+  int n = s.connections();
+  std::string prefix = RunPrefix();
+  plan->usernames.resize(n);
+  for (int i = 0; i < n; ++i) plan->usernames[i] = prefix + "u" + std::to_string(i);
+  plan->convs.clear();
+  if (o.dialect == Dialect::kSocketio) {
+    if (o.workload != Workload::kConnect) {
+      for (int g = 0; g < s.groups; ++g) plan->convs.push_back(prefix + "r" + std::to_string(g));
+    }
+    return true;
+  }
+  TimeMs now = SystemClock::Instance().NowMs();
+  plan->tokens.resize(n);
+  for (int i = 0; i < n; ++i) {
+    plan->tokens[i] = signer->Sign(o.issuer, "bench:" + plan->usernames[i], plan->usernames[i], now, 6 * 3600);
+  }
+  std::mutex mu;
+  auto count_error = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    (*errors)[what]++;
+  };
+  const int workers = 8;
+  Parallel(o, n, workers, [&](int i, client::HttpClient& http) {
+    auto r = http.Get("/v1/me", plan->tokens[i]);
+    if (!r.ok()) count_error("provision: " + std::to_string(r.status) + " " + r.error);
+  });
+  if (errors->size() > 0) {
+    *fatal = "provisioning users failed (is parleyd started with --auth.issuer_public_key_file and the matching key?)";
+    return false;
+  }
+  if (o.workload == Workload::kConnect) return true;
+  plan->convs.assign(s.groups, "");
+  Parallel(o, s.groups, workers, [&](int g, client::HttpClient& http) {
+    int base = g * s.members;
+    client::Response r;
+    if (o.workload == Workload::kDm) {
+      r = http.Post("/v1/conversations/dm", json::object{{"username", plan->usernames[base + 1]}}, plan->tokens[base]);
+    } else {
+      json::array members;
+      for (int m = 1; m < s.members; ++m) members.push_back(json::value(plan->usernames[base + m]));
+      r = http.Post("/v1/conversations",
+                    json::object{{"kind", "group"}, {"title", "bench " + std::to_string(g)}, {"members", members}},
+                    plan->tokens[base]);
+    }
+    const auto& obj = r.Object();
+    auto it = obj.find("id");
+    if (!r.ok() || it == obj.end() || !it->value().is_string()) {
+      count_error("create conversation: " + r.Describe().substr(0, 200));
+      return;
+    }
+    plan->convs[g] = std::string(it->value().as_string());
+  });
+  if (errors->size() > 0) {
+    *fatal = "creating conversations failed";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace parley::bench
