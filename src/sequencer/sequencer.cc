@@ -85,12 +85,12 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
         continue;
       }
       const Message& m = outcome->message;
+      // The `sent` answer first: it goes to one connection, and behind a large
+      // group's fan-out it would wait for every member's delivery.
+      events.push_back(Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m))));
       if (!outcome->duplicate) {
-        // The message event first: the sender's own connection then sees it
-        // before its `sent`, like every other member's.
         events.push_back(Event::ToConversation(m.conv, MakeFrame(protocol::MessageEvent(m)), m.seq));
       }
-      events.push_back(Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m))));
     }
   }
   fanout_.Publish(std::move(events));
