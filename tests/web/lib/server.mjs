@@ -1,5 +1,5 @@
 // Starts and stops a real parleyd for the tests: port 0 (or a given port),
-// a fresh temp data dir, the web client from /work/main/web (this repo's web/).
+// a fresh temp data dir, the web client from this repo's web/.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
