@@ -37,11 +37,16 @@ int main(int argc, char** argv) {
   long rows = 200000, batch = 1000, body_bytes = 64, convs = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--path") path = argv[i + 1];
-    else if (k == "--rows") rows = std::atol(argv[i + 1]);
-    else if (k == "--batch") batch = std::atol(argv[i + 1]);
-    else if (k == "--body-bytes") body_bytes = std::atol(argv[i + 1]);
-    else if (k == "--convs") convs = std::atol(argv[i + 1]);
+    if (k == "--path")
+      path = argv[i + 1];
+    else if (k == "--rows")
+      rows = std::atol(argv[i + 1]);
+    else if (k == "--batch")
+      batch = std::atol(argv[i + 1]);
+    else if (k == "--body-bytes")
+      body_bytes = std::atol(argv[i + 1]);
+    else if (k == "--convs")
+      convs = std::atol(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -89,9 +94,10 @@ int main(int argc, char** argv) {
     ++commits;
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("{\"rows\":%ld,\"batch\":%ld,\"body_bytes\":%ld,\"commits\":%ld,\"seconds\":%.3f,\"rows_per_s\":%.0f,"
-              "\"commits_per_s\":%.0f,\"path\":\"%s\"}\n",
-              rows, batch, body_bytes, commits, s, rows / s, commits / s, path.c_str());
+  std::printf(
+      "{\"rows\":%ld,\"batch\":%ld,\"body_bytes\":%ld,\"commits\":%ld,\"seconds\":%.3f,\"rows_per_s\":%.0f,"
+      "\"commits_per_s\":%.0f,\"path\":\"%s\"}\n",
+      rows, batch, body_bytes, commits, s, rows / s, commits / s, path.c_str());
   sqlite3_finalize(ins);
   sqlite3_close(db);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);

@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
     signer = std::move(s).value();
     if (!opts->issuer_key.empty()) {
       std::ofstream(opts->issuer_key) << signer->PrivateKeyPem();
-      std::filesystem::permissions(opts->issuer_key, std::filesystem::perms::owner_read |
-                                                         std::filesystem::perms::owner_write);
+      std::filesystem::permissions(opts->issuer_key,
+                                   std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     }
   }
   if (!opts->write_issuer_pubkey.empty() && signer) {

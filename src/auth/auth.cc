@@ -67,8 +67,9 @@ bool HmacSha256(std::string_view key, std::string_view data, std::array<unsigned
   static const char kEmpty = 0;
   const char* key_ptr = key.empty() ? &kEmpty : key.data();
   unsigned int out_len = 0;
-  unsigned char* r = HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()),
-                          reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &out_len);
+  unsigned char* r =
+      HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &out_len);
   return r != nullptr && out_len == out.size();
 }
 
@@ -93,8 +94,9 @@ Result<std::string> ReadSecret(const std::string& path) {
   if (in.bad()) return IoError("cannot read JWT secret file", path, errno);
   std::string secret(Trim(buf.str()));
   if (secret.size() < kMinSecretBytes) {
-    return MakeError(Errc::kBadRequest, "JWT secret file " + path + " holds " + std::to_string(secret.size()) +
-                                            " bytes; it needs at least " + std::to_string(kMinSecretBytes) +
+    return MakeError(Errc::kBadRequest, "JWT secret file " + path + " holds " +
+                                            std::to_string(secret.size()) + " bytes; it needs at least " +
+                                            std::to_string(kMinSecretBytes) +
                                             " (delete it to have a new one generated)");
   }
   return secret;
@@ -143,8 +145,9 @@ Result<PasswordStrength> ParseStrength(std::string_view name) {
   if (name == "interactive") return PasswordStrength::kInteractive;
   if (name == "moderate") return PasswordStrength::kModerate;
   if (name == "sensitive") return PasswordStrength::kSensitive;
-  return MakeError(Errc::kBadRequest, "password strength must be one of min|interactive|moderate|sensitive, got \"" +
-                                          std::string(name) + "\"");
+  return MakeError(Errc::kBadRequest,
+                   "password strength must be one of min|interactive|moderate|sensitive, got \"" +
+                       std::string(name) + "\"");
 }
 
 // ---------------------------------------------------------------- passwords
@@ -235,7 +238,8 @@ Result<Claims> TokenIssuer::Verify(std::string_view token) const {
       return Unauthorized("unsupported algorithm \"" + name + "\"");
     }
     if (const json::value* typ = header.if_contains("typ"); typ != nullptr) {
-      if (!typ->is_string() || typ->get_string() != "JWT") return Unauthorized("malformed token: header typ is not JWT");
+      if (!typ->is_string() || typ->get_string() != "JWT")
+        return Unauthorized("malformed token: header typ is not JWT");
     }
     if (header.contains("crit")) return Unauthorized("unsupported critical header");
 

@@ -41,8 +41,11 @@ TEST(FoldUsername, LengthBounds) {
 }
 
 TEST(FoldUsername, RejectsBadCharacters) {
-  for (std::string_view bad : std::initializer_list<std::string_view>{"al ice", "alice!", "al@ce", "ali/ce", "alice\n", std::string_view("ali\0ce", 6),
-                               "caf\xc3\xa9", "\xc3\x84rger", "a+b", "\xef\xbc\xa1" "bc"}) {
+  for (std::string_view bad : std::initializer_list<std::string_view>{
+           "al ice", "alice!", "al@ce", "ali/ce", "alice\n", std::string_view("ali\0ce", 6), "caf\xc3\xa9",
+           "\xc3\x84rger", "a+b",
+           "\xef\xbc\xa1"
+           "bc"}) {
     auto r = FoldUsername(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
@@ -298,9 +301,15 @@ TEST(TokenIssuer, RandomMutationsNeverVerify) {
     for (int k = 0; k < edits; ++k) {
       const size_t pos = rng() % t.size();
       switch (rng() % 3) {
-        case 0: t[pos] = alphabet[rng() % alphabet.size()]; break;
-        case 1: t.erase(pos, 1 + rng() % 4); break;
-        default: t.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+        case 0:
+          t[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          t.erase(pos, 1 + rng() % 4);
+          break;
+        default:
+          t.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
       }
     }
     if (t == token) continue;
@@ -341,7 +350,8 @@ TEST(TokenIssuer, ClaimChecksBehindSignature) {
   EXPECT_FALSE(verify(R"({"sub":"5","iat":1700000000,"exp":1700000100,"typ":"access"})").ok());
   EXPECT_FALSE(verify(R"({"sub":"5","name":"eve","iat":1700000000,"exp":"1700000100","typ":"access"})").ok());
   EXPECT_FALSE(verify(R"({"sub":"5","name":"eve","iat":1700000000,"exp":1.7e9,"typ":"access"})").ok());
-  EXPECT_FALSE(verify(R"({"sub":"5","name":"eve","iat":1700000000,"exp":18446744073709551615,"typ":"access"})").ok());
+  EXPECT_FALSE(
+      verify(R"({"sub":"5","name":"eve","iat":1700000000,"exp":18446744073709551615,"typ":"access"})").ok());
   EXPECT_FALSE(verify(R"({"sub":"5","name":"eve","iat":1700000000,"typ":"access"})").ok());
   r = verify(R"({"sub":"5","name":"eve","iat":1600000000,"exp":1700000000,"typ":"access"})");
   ASSERT_FALSE(r.ok());
@@ -349,11 +359,12 @@ TEST(TokenIssuer, ClaimChecksBehindSignature) {
   EXPECT_FALSE(verify("[]").ok());
   EXPECT_FALSE(verify("not json").ok());
   // A signed header with a "crit" extension we do not understand.
-  EXPECT_FALSE(issuer
-                   .Verify(Forge(R"({"alg":"HS256","crit":["x"]})",
-                                 R"({"sub":"5","name":"eve","iat":1700000000,"exp":1700000100,"typ":"access"})",
-                                 kSecret))
-                   .ok());
+  EXPECT_FALSE(
+      issuer
+          .Verify(Forge(R"({"alg":"HS256","crit":["x"]})",
+                        R"({"sub":"5","name":"eve","iat":1700000000,"exp":1700000100,"typ":"access"})",
+                        kSecret))
+          .ok());
 }
 
 // ---------------------------------------------------------------- refresh tokens
@@ -381,9 +392,8 @@ TEST(HashToken, KnownVector) {
 class SecretFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("parley_auth_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("parley_auth_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -58,9 +58,10 @@ struct ExternalVerifier::Key {
     }
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     if (!ctx) return false;
-    bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
-              EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                               reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+    bool ok =
+        EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
+        EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                         reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
   }
@@ -71,10 +72,12 @@ ExternalVerifier::ExternalVerifier(std::unique_ptr<Key> key, std::string issuer,
 
 ExternalVerifier::~ExternalVerifier() = default;
 
-Result<std::unique_ptr<ExternalVerifier>> ExternalVerifier::FromPemFile(const std::string& path, std::string issuer,
-                                                                       const Clock& clock) {
+Result<std::unique_ptr<ExternalVerifier>> ExternalVerifier::FromPemFile(const std::string& path,
+                                                                        std::string issuer,
+                                                                        const Clock& clock) {
   FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) return MakeError(Errc::kBadRequest, "cannot read the outside issuer's public key file '" + path + "'");
+  if (!f)
+    return MakeError(Errc::kBadRequest, "cannot read the outside issuer's public key file '" + path + "'");
   auto key = std::make_unique<Key>();
   key->pkey = PEM_read_PUBKEY(f, nullptr, nullptr, nullptr);
   std::fclose(f);
@@ -86,7 +89,8 @@ Result<std::unique_ptr<ExternalVerifier>> ExternalVerifier::FromPemFile(const st
   } else if (type == EVP_PKEY_RSA && bits >= 2048) {
     key->alg = "RS256";
   } else {
-    return MakeError(Errc::kBadRequest, "'" + path + "': the key must be EC P-256 (ES256) or RSA of 2048+ bits (RS256)");
+    return MakeError(Errc::kBadRequest,
+                     "'" + path + "': the key must be EC P-256 (ES256) or RSA of 2048+ bits (RS256)");
   }
   return std::unique_ptr<ExternalVerifier>(new ExternalVerifier(std::move(key), std::move(issuer), clock));
 }
@@ -104,14 +108,17 @@ Result<ExternalClaims> ExternalVerifier::Verify(std::string_view token) const {
     if (!parts) return std::move(parts).error();
     json::object header;
     if (!jwt::DecodeJsonObject(parts->header_b64, header)) return Unauthorized("malformed token: bad header");
-    if (jwt::Algorithm(header) != key_->alg) return Unauthorized("outside token: algorithm must be " + key_->alg);
+    if (jwt::Algorithm(header) != key_->alg)
+      return Unauthorized("outside token: algorithm must be " + key_->alg);
     if (header.contains("crit")) return Unauthorized("unsupported critical header");
     std::string signature;
-    if (!Base64UrlDecode(parts->signature_b64, signature)) return Unauthorized("malformed token: bad signature encoding");
+    if (!Base64UrlDecode(parts->signature_b64, signature))
+      return Unauthorized("malformed token: bad signature encoding");
     if (!key_->VerifySignature(parts->signed_part, signature)) return Unauthorized("bad signature");
 
     json::object payload;
-    if (!jwt::DecodeJsonObject(parts->payload_b64, payload)) return Unauthorized("malformed token: bad payload");
+    if (!jwt::DecodeJsonObject(parts->payload_b64, payload))
+      return Unauthorized("malformed token: bad payload");
     auto text = [&](std::string_view key) -> std::string {
       const json::value* v = payload.if_contains(key);
       return v && v->is_string() ? std::string(v->get_string()) : std::string();

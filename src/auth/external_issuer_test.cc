@@ -19,8 +19,8 @@ class ExternalIssuerTest : public ::testing::Test {
     verifier_ = std::move(ExternalVerifier::FromPemFile(key_file_, "idp", clock_)).value();
   }
   std::string WriteTemp(const std::string& name, const std::string& text) {
-    auto path = std::filesystem::temp_directory_path() /
-                ("parley-ext-" + std::to_string(::getpid()) + "-" + name);
+    auto path =
+        std::filesystem::temp_directory_path() / ("parley-ext-" + std::to_string(::getpid()) + "-" + name);
     std::ofstream(path) << text;
     files_.push_back(path);
     return path.string();

@@ -76,9 +76,10 @@ std::string TokenSigner::Sign(std::string_view issuer, std::string_view subject,
   std::string der(80, '\0');
   size_t der_len = der.size();
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_->pkey) == 1 &&
-            EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &der_len,
-                           reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+  bool ok =
+      ctx && EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_->pkey) == 1 &&
+      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &der_len,
+                     reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) return {};
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());

@@ -61,7 +61,8 @@ void AppendPayload(const Payload& p, int body_bytes, std::string* out) {
   AppendInt(p.sched_us, out);
   out->push_back(':');
   size_t len = out->size() - start;
-  if (body_bytes > 0 && len < static_cast<size_t>(body_bytes)) out->append(static_cast<size_t>(body_bytes) - len, 'x');
+  if (body_bytes > 0 && len < static_cast<size_t>(body_bytes))
+    out->append(static_cast<size_t>(body_bytes) - len, 'x');
 }
 
 std::optional<Payload> DecodePayload(std::string_view text) {
@@ -166,8 +167,8 @@ void AppendHelloFrame(int64_t id, std::string_view token, std::string_view conv,
   out->append("}");
 }
 
-void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id,
-                     std::string_view body, std::string* out) {
+void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id, std::string_view body,
+                     std::string* out) {
   out->append("{\"id\":");
   AppendInt(id, out);
   out->append(",\"type\":\"send\",\"conv\":\"");
@@ -193,12 +194,24 @@ EioPacket ParseEioPacket(std::string_view s) {
   EioPacket p;
   if (s.empty()) return p;
   switch (s[0]) {
-    case '0': p.kind = EioPacket::Kind::kOpen; p.data = s.substr(1); return p;
-    case '1': p.kind = EioPacket::Kind::kClose; return p;
-    case '2': p.kind = EioPacket::Kind::kPing; return p;
-    case '3': p.kind = EioPacket::Kind::kPong; return p;
-    case '4': break;
-    default: p.kind = EioPacket::Kind::kOther; return p;
+    case '0':
+      p.kind = EioPacket::Kind::kOpen;
+      p.data = s.substr(1);
+      return p;
+    case '1':
+      p.kind = EioPacket::Kind::kClose;
+      return p;
+    case '2':
+      p.kind = EioPacket::Kind::kPing;
+      return p;
+    case '3':
+      p.kind = EioPacket::Kind::kPong;
+      return p;
+    case '4':
+      break;
+    default:
+      p.kind = EioPacket::Kind::kOther;
+      return p;
   }
   if (s.size() < 2) return p;
   char sio = s[1];
@@ -214,11 +227,20 @@ EioPacket ParseEioPacket(std::string_view s) {
   }
   p.data = s.substr(pos);
   switch (sio) {
-    case '0': p.kind = EioPacket::Kind::kConnect; return p;
-    case '4': p.kind = EioPacket::Kind::kConnectError; return p;
-    case '3': p.kind = EioPacket::Kind::kAck; return p;
-    case '2': break;
-    default: p.kind = EioPacket::Kind::kOther; return p;
+    case '0':
+      p.kind = EioPacket::Kind::kConnect;
+      return p;
+    case '4':
+      p.kind = EioPacket::Kind::kConnectError;
+      return p;
+    case '3':
+      p.kind = EioPacket::Kind::kAck;
+      return p;
+    case '2':
+      break;
+    default:
+      p.kind = EioPacket::Kind::kOther;
+      return p;
   }
   // ["event","room","payload"] (room and payload optional; only strings read)
   if (pos >= s.size() || s[pos] != '[') return p;

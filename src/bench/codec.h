@@ -24,11 +24,11 @@ std::optional<Payload> DecodePayload(std::string_view text);
 struct ParleyFrame {
   enum class Kind { kMessage, kSent, kHistory, kWelcome, kError, kOtherAnswer, kOtherEvent, kInvalid };
   Kind kind = Kind::kInvalid;
-  int64_t re = -1;         // answers
-  int64_t seq = -1;        // message
-  std::string_view conv;   // message
-  std::string_view body;   // message (raw JSON string contents, escapes left as is)
-  std::string_view code;   // error
+  int64_t re = -1;        // answers
+  int64_t seq = -1;       // message
+  std::string_view conv;  // message
+  std::string_view body;  // message (raw JSON string contents, escapes left as is)
+  std::string_view code;  // error
 };
 // Scans a server text frame without building a DOM. Works on the frames
 // parleyd writes (compact JSON); anything else comes back kInvalid/kOther*.
@@ -36,19 +36,19 @@ ParleyFrame ScanParleyFrame(std::string_view text);
 
 void AppendHelloFrame(int64_t id, std::string_view token, std::string_view conv, int64_t last_seq,
                       std::string* out);
-void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id,
-                     std::string_view body, std::string* out);
+void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id, std::string_view body,
+                     std::string* out);
 void AppendHistoryFrame(int64_t id, std::string_view conv, int limit, std::string* out);
 
 // ---- Engine.IO v4 + Socket.IO v5 over a raw WebSocket --------------------------
 struct EioPacket {
   enum class Kind { kOpen, kPing, kPong, kConnect, kEvent, kAck, kConnectError, kClose, kOther, kInvalid };
   Kind kind = Kind::kInvalid;
-  int64_t ack_id = -1;        // "42N[...]" / "43N[...]"
-  std::string_view event;     // first array element of an event
-  std::string_view room;      // second element (a string)
-  std::string_view payload;   // third element (a string, escapes left as is)
-  std::string_view data;      // the JSON after the type/ack digits
+  int64_t ack_id = -1;       // "42N[...]" / "43N[...]"
+  std::string_view event;    // first array element of an event
+  std::string_view room;     // second element (a string)
+  std::string_view payload;  // third element (a string, escapes left as is)
+  std::string_view data;     // the JSON after the type/ack digits
 };
 EioPacket ParseEioPacket(std::string_view text);
 

@@ -16,7 +16,7 @@ int Histogram::IndexOf(int64_t value) {
   if (value > kMaxValue) value = kMaxValue;
   if (value < 2 * kSub) return static_cast<int>(value);
   int msb = 63 - std::countl_zero(static_cast<uint64_t>(value));
-  int shift = msb - kSubBits;  // >= 1
+  int shift = msb - kSubBits;    // >= 1
   int64_t sub = value >> shift;  // [kSub, 2*kSub)
   return static_cast<int>(shift * kSub + sub);
 }

@@ -10,9 +10,9 @@ namespace parley::bench {
 
 class Histogram {
  public:
-  static constexpr int kSubBits = 7;                 // 128 sub-buckets per power of two
+  static constexpr int kSubBits = 7;  // 128 sub-buckets per power of two
   static constexpr int64_t kSub = int64_t{1} << kSubBits;
-  static constexpr int kMaxBits = 42;                // values clamp at 2^42 - 1
+  static constexpr int kMaxBits = 42;  // values clamp at 2^42 - 1
   static constexpr int64_t kMaxValue = (int64_t{1} << kMaxBits) - 1;
 
   Histogram();

@@ -12,12 +12,18 @@ const char* DialectName(Dialect d) { return d == Dialect::kParley ? "parley" : "
 
 const char* WorkloadName(Workload w) {
   switch (w) {
-    case Workload::kRooms: return "rooms";
-    case Workload::kFanout: return "fanout";
-    case Workload::kDm: return "dm";
-    case Workload::kConnect: return "connect";
-    case Workload::kReconnect: return "reconnect";
-    case Workload::kHistory: return "history";
+    case Workload::kRooms:
+      return "rooms";
+    case Workload::kFanout:
+      return "fanout";
+    case Workload::kDm:
+      return "dm";
+    case Workload::kConnect:
+      return "connect";
+    case Workload::kReconnect:
+      return "reconnect";
+    case Workload::kHistory:
+      return "history";
   }
   return "?";
 }
@@ -144,8 +150,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
     return std::nullopt;
   }
   o.dialect = dialect == "socketio" ? Dialect::kSocketio : Dialect::kParley;
-  for (Workload w : {Workload::kRooms, Workload::kFanout, Workload::kDm, Workload::kConnect, Workload::kReconnect,
-                     Workload::kHistory}) {
+  for (Workload w : {Workload::kRooms, Workload::kFanout, Workload::kDm, Workload::kConnect,
+                     Workload::kReconnect, Workload::kHistory}) {
     if (workload == WorkloadName(w)) o.workload = w;
   }
   *exit_code = 2;

@@ -14,33 +14,33 @@ const char* DialectName(Dialect d);
 const char* WorkloadName(Workload w);
 
 struct Options {
-  std::string target;            // ws://host:port or http://host:port
+  std::string target;  // ws://host:port or http://host:port
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   Dialect dialect = Dialect::kParley;
   Workload workload = Workload::kRooms;
-  int groups = 0;                // 0: the workload's default
+  int groups = 0;  // 0: the workload's default
   int members = 0;
-  int senders = 0;               // per group; 0: the workload's default
-  double rate = 1.0;             // messages per second per sender
+  int senders = 0;    // per group; 0: the workload's default
+  double rate = 1.0;  // messages per second per sender
   double duration_s = 10;
   double warmup_s = 2;
-  double drain_s = 3;            // most time allowed after a step for stragglers
-  int connections = 0;           // connect workload
+  double drain_s = 3;   // most time allowed after a step for stragglers
+  int connections = 0;  // connect workload
   int body_bytes = 64;
   int threads = 1;
   std::vector<std::string> source_ips;
   bool find_max = false;
   int max_steps = 8;
   double p99_bound_ms = 50.0;
-  double history_rate = 50.0;    // history pages per second (history workload)
-  int max_connecting = 256;      // handshakes in flight
+  double history_rate = 50.0;  // history pages per second (history workload)
+  int max_connecting = 256;    // handshakes in flight
   std::string json_out;
   int server_pid = 0;
   std::string issuer = "parley-bench";
-  std::string issuer_key;        // PEM private key; empty: generate one
+  std::string issuer_key;  // PEM private key; empty: generate one
   std::string write_issuer_pubkey;
-  std::string label;             // free text copied into the JSON (e.g. the cpu split)
+  std::string label;  // free text copied into the JSON (e.g. the cpu split)
 };
 
 // The group shape a workload runs with.

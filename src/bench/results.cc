@@ -227,25 +227,27 @@ std::string HumanTable(const Options& o, const BenchResult& r) {
                 r.connect.failed, r.connect.seconds, r.connect.handshakes_per_s);
   out << line;
   if (r.connect.server_rss_before_kb && r.connect.server_rss_after_kb && r.connect.ok > 0) {
-    std::snprintf(line, sizeof(line), ", server RSS %+.2f kB/conn",
-                  static_cast<double>(*r.connect.server_rss_after_kb - *r.connect.server_rss_before_kb) /
-                      r.connect.ok);
+    std::snprintf(
+        line, sizeof(line), ", server RSS %+.2f kB/conn",
+        static_cast<double>(*r.connect.server_rss_after_kb - *r.connect.server_rss_before_kb) / r.connect.ok);
     out << line;
   }
   out << "\n";
   if (!r.steps.empty()) {
-    out << "  rate/snd  offered/s  delivered/s    p50ms    p99ms  p99.9ms    maxms  ack99ms   lost  dup  ooo  err  "
+    out << "  rate/snd  offered/s  delivered/s    p50ms    p99ms  p99.9ms    maxms  ack99ms   lost  dup  ooo "
+           " err  "
            "cli_cpu  srv_cpu held\n";
     for (size_t i = 0; i < r.steps.size(); ++i) {
       const auto& s = r.steps[i];
-      std::snprintf(line, sizeof(line),
-                    "%10.2f %10.0f %12.0f %8.2f %8.2f %8.2f %8.2f %8.2f %6lld %4lld %4lld %4lld %8.2f %8.2f %s%s\n",
-                    s.rate_per_sender, s.offered_per_s, s.delivered_per_s, Ms(s.latency.Percentile(50)),
-                    Ms(s.latency.Percentile(99)), Ms(s.latency.Percentile(99.9)), Ms(s.latency.max()),
-                    Ms(s.ack_latency.Percentile(99)), static_cast<long long>(s.lost),
-                    static_cast<long long>(s.duplicated), static_cast<long long>(s.reordered),
-                    static_cast<long long>(s.errors), s.client_cpu_s, s.server_cpu_s.value_or(-1),
-                    s.held ? "yes" : "no", r.best && *r.best == i ? " <- best" : "");
+      std::snprintf(
+          line, sizeof(line),
+          "%10.2f %10.0f %12.0f %8.2f %8.2f %8.2f %8.2f %8.2f %6lld %4lld %4lld %4lld %8.2f %8.2f %s%s\n",
+          s.rate_per_sender, s.offered_per_s, s.delivered_per_s, Ms(s.latency.Percentile(50)),
+          Ms(s.latency.Percentile(99)), Ms(s.latency.Percentile(99.9)), Ms(s.latency.max()),
+          Ms(s.ack_latency.Percentile(99)), static_cast<long long>(s.lost),
+          static_cast<long long>(s.duplicated), static_cast<long long>(s.reordered),
+          static_cast<long long>(s.errors), s.client_cpu_s, s.server_cpu_s.value_or(-1),
+          s.held ? "yes" : "no", r.best && *r.best == i ? " <- best" : "");
       out << line;
       if (s.history.count() > 0) {
         std::snprintf(line, sizeof(line), "    history page: n=%lld p50 %.2f ms p99 %.2f ms\n",

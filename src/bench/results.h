@@ -17,9 +17,9 @@ struct StepResult {
   double achieved_send_per_s = 0;  // sends scheduled inside the window / window
   double delivered_per_s = 0;      // deliveries of messages scheduled inside the window / window
   double window_s = 0;
-  int64_t sent = 0;                // whole step, warm-up included
-  int64_t delivered = 0;           // deliveries (receiver x message), whole step
-  int64_t expected = 0;            // deliveries due, whole step
+  int64_t sent = 0;       // whole step, warm-up included
+  int64_t delivered = 0;  // deliveries (receiver x message), whole step
+  int64_t expected = 0;   // deliveries due, whole step
   int64_t lost = 0, duplicated = 0, reordered = 0;
   int64_t seq_duplicates = 0, seq_gaps = 0, stale = 0;
   int64_t acked = 0, errors = 0;
@@ -33,27 +33,27 @@ struct StepResult {
 
 struct ConnectResult {
   int attempted = 0, ok = 0, failed = 0;
-  double seconds = 0;              // first attempt to last welcome
+  double seconds = 0;  // first attempt to last welcome
   double handshakes_per_s = 0;
-  Histogram handshake;             // per connection, microseconds
+  Histogram handshake;  // per connection, microseconds
   std::optional<int64_t> server_rss_before_kb, server_rss_after_kb;
   double client_cpu_s = 0;
   std::optional<double> server_cpu_s;
-  int still_open = 0;              // after the hold
+  int still_open = 0;  // after the hold
 };
 
 struct ReconnectResult {
   bool done = false;
   int dropped = 0, resumed = 0;
-  double resume_s = 0;             // drop to the last connection ready again
-  Histogram resume;                // per connection, microseconds
+  double resume_s = 0;  // drop to the last connection ready again
+  Histogram resume;     // per connection, microseconds
 };
 
 struct BenchResult {
   double setup_s = 0;
   ConnectResult connect;
   std::vector<StepResult> steps;
-  std::optional<size_t> best;      // index into steps (find-max: highest that held)
+  std::optional<size_t> best;  // index into steps (find-max: highest that held)
   ReconnectResult reconnect;
   std::map<std::string, int64_t> errors;  // setup/connection errors by kind
   std::string fatal;
@@ -65,8 +65,8 @@ std::string ToJsonText(const Options& o, const BenchResult& r);
 std::string HumanTable(const Options& o, const BenchResult& r);
 
 // /proc readers; nullopt when the process is gone.
-std::optional<double> ProcCpuSeconds(int pid);     // utime + stime
-std::optional<int64_t> ProcRssKb(int pid);         // VmRSS
+std::optional<double> ProcCpuSeconds(int pid);        // utime + stime
+std::optional<int64_t> ProcRssKb(int pid);            // VmRSS
 std::optional<std::string> ProcCpusAllowed(int pid);  // Cpus_allowed_list
 double SelfCpuSeconds();
 

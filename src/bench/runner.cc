@@ -112,7 +112,16 @@ class Conn {
   const std::vector<StreamTracker>& streams() const { return streams_; }
 
  private:
-  enum class State { kIdle, kConnecting, kAwaitWelcome, kAwaitOpen, kAwaitConnect, kAwaitJoin, kReady, kFailed };
+  enum class State {
+    kIdle,
+    kConnecting,
+    kAwaitWelcome,
+    kAwaitOpen,
+    kAwaitConnect,
+    kAwaitJoin,
+    kReady,
+    kFailed
+  };
   void OnConnected();
   void DoRead(Link* l);
   void Write(std::string frame);
@@ -234,8 +243,7 @@ class Runner {
 
 // ---- Conn ---------------------------------------------------------------------
 
-Conn::Conn(Runner* r, ThreadCtx* t, int index)
-    : r_(r), t_(t), index_(index), timer_(t->ioc) {
+Conn::Conn(Runner* r, ThreadCtx* t, int index) : r_(r), t_(t), index_(index), timer_(t->ioc) {
   group_ = index / r->shape_.members;
   int member = index % r->shape_.members;
   slot_ = member < r->shape_.senders ? member : -1;
@@ -273,21 +281,23 @@ void Conn::OnConnected() {
   l->ws.next_layer().set_option(tcp::no_delay(true), ignored);
   l->ws.read_message_max(64 << 20);
   const bool parley = r_->o_.dialect == Dialect::kParley;
-  l->ws.async_handshake(r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath), [this, l, parley](error_code ec) {
-    if (l != link_.get()) return;
-    if (ec) return Fail("handshake: " + ec.message());
-    l->ws.text(true);
-    DoRead(l);
-    if (parley) {
-      state_ = State::kAwaitWelcome;
-      std::string hello;
-      const std::string conv = r_->plan_.convs.empty() ? "" : r_->plan_.convs[group_];
-      AppendHelloFrame(1, r_->plan_.tokens[index_], resuming_ ? conv : "", std::max<int64_t>(last_seq_, 0), &hello);
-      Write(std::move(hello));
-    } else {
-      state_ = State::kAwaitOpen;
-    }
-  });
+  l->ws.async_handshake(r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath),
+                        [this, l, parley](error_code ec) {
+                          if (l != link_.get()) return;
+                          if (ec) return Fail("handshake: " + ec.message());
+                          l->ws.text(true);
+                          DoRead(l);
+                          if (parley) {
+                            state_ = State::kAwaitWelcome;
+                            std::string hello;
+                            const std::string conv = r_->plan_.convs.empty() ? "" : r_->plan_.convs[group_];
+                            AppendHelloFrame(1, r_->plan_.tokens[index_], resuming_ ? conv : "",
+                                             std::max<int64_t>(last_seq_, 0), &hello);
+                            Write(std::move(hello));
+                          } else {
+                            state_ = State::kAwaitOpen;
+                          }
+                        });
 }
 
 void Conn::DoRead(Link* l) {
@@ -296,7 +306,8 @@ void Conn::DoRead(Link* l) {
     if (ec) {
       if (state_ == State::kReady || state_ == State::kAwaitWelcome) {
         std::string why = "closed: " + ec.message();
-        if (l->ws.reason().code != websocket::close_code::none) why = "closed " + std::to_string(l->ws.reason().code);
+        if (l->ws.reason().code != websocket::close_code::none)
+          why = "closed " + std::to_string(l->ws.reason().code);
         Fail(why);
       } else {
         Fail("read: " + ec.message());
@@ -670,11 +681,13 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
   step_ = p;
   OnAll([&](ThreadCtx& t) {
     std::mt19937_64 rng(static_cast<uint64_t>(start) ^ reinterpret_cast<uintptr_t>(&t));
-    for (auto& c : t.conns) c->StartSending(start + static_cast<int64_t>(rng() % static_cast<uint64_t>(period)), period);
+    for (auto& c : t.conns)
+      c->StartSending(start + static_cast<int64_t>(rng() % static_cast<uint64_t>(period)), period);
     // History pages are Parley requests; the Socket.IO peer has none.
     if (o_.workload == Workload::kHistory && o_.history_rate > 0 && o_.dialect == Dialect::kParley) {
       t.history_on = true;
-      t.history_period_us = static_cast<int64_t>(1e6 * static_cast<double>(threads_.size()) / o_.history_rate);
+      t.history_period_us =
+          static_cast<int64_t>(1e6 * static_cast<double>(threads_.size()) / o_.history_rate);
       t.history_sched = start;
       t.HistoryTick();
     }
@@ -805,8 +818,8 @@ int Runner::Run(BenchResult* result) {
     tc->thread = std::thread([tc] { tc->ioc.run(); });
   }
   Connect(result);
-  std::fprintf(stderr, "parley-bench: %d/%d connections ready in %.2f s (%d failed)\n", result->connect.ok, total,
-               result->connect.seconds, result->connect.failed);
+  std::fprintf(stderr, "parley-bench: %d/%d connections ready in %.2f s (%d failed)\n", result->connect.ok,
+               total, result->connect.seconds, result->connect.failed);
   if (o_.workload == Workload::kConnect) {
     // Hold the idle connections, then see how many are still open.
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(o_.duration_s * 1e6)));
@@ -825,16 +838,19 @@ int Runner::Run(BenchResult* result) {
     while (!search.Done()) {
       double rate = search.Current();
       StepResult s = RunStep(rate, false, result);
-      std::fprintf(stderr, "parley-bench: step %.3f/s/sender offered %.0f/s delivered %.0f/s p99 %.2f ms lost %lld %s\n",
-                   rate, s.offered_per_s, s.delivered_per_s, s.latency.Percentile(99) / 1000.0,
-                   static_cast<long long>(s.lost), s.held ? "held" : "did not hold");
+      std::fprintf(
+          stderr,
+          "parley-bench: step %.3f/s/sender offered %.0f/s delivered %.0f/s p99 %.2f ms lost %lld %s\n", rate,
+          s.offered_per_s, s.delivered_per_s, s.latency.Percentile(99) / 1000.0,
+          static_cast<long long>(s.lost), s.held ? "held" : "did not hold");
       search.Report(s.held);
       result->steps.push_back(std::move(s));
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     for (size_t i = 0; i < result->steps.size(); ++i) {
       const auto& st = result->steps[i];
-      if (st.held && (!result->best || st.offered_per_s > result->steps[*result->best].offered_per_s)) result->best = i;
+      if (st.held && (!result->best || st.offered_per_s > result->steps[*result->best].offered_per_s))
+        result->best = i;
     }
   } else {
     if (o_.server_pid > 0) result->connect.server_rss_after_kb = ProcRssKb(o_.server_pid);
@@ -859,8 +875,8 @@ int RunBench(const Options& o, const auth::TokenSigner* signer, BenchResult* res
   Plan plan;
   if (!BuildPlan(o, signer, &plan, &result->errors, &result->fatal)) return 1;
   result->setup_s = static_cast<double>(NowUs() - t0) / 1e6;
-  std::fprintf(stderr, "parley-bench: setup of %d users, %zu conversations in %.2f s\n", plan.shape.connections(),
-               plan.convs.size(), result->setup_s);
+  std::fprintf(stderr, "parley-bench: setup of %d users, %zu conversations in %.2f s\n",
+               plan.shape.connections(), plan.convs.size(), result->setup_s);
   Runner runner(o, std::move(plan));
   return runner.Run(result);
 }

@@ -58,7 +58,8 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
   TimeMs now = SystemClock::Instance().NowMs();
   plan->tokens.resize(n);
   for (int i = 0; i < n; ++i) {
-    plan->tokens[i] = signer->Sign(o.issuer, "bench:" + plan->usernames[i], plan->usernames[i], now, 6 * 3600);
+    plan->tokens[i] =
+        signer->Sign(o.issuer, "bench:" + plan->usernames[i], plan->usernames[i], now, 6 * 3600);
   }
   std::mutex mu;
   auto count_error = [&](const std::string& what) {
@@ -71,7 +72,9 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
     if (!r.ok()) count_error("provision: " + std::to_string(r.status) + " " + r.error);
   });
   if (errors->size() > 0) {
-    *fatal = "provisioning users failed (is parleyd started with --auth.issuer_public_key_file and the matching key?)";
+    *fatal =
+        "provisioning users failed (is parleyd started with --auth.issuer_public_key_file and the matching "
+        "key?)";
     return false;
   }
   if (o.workload == Workload::kConnect) return true;
@@ -80,13 +83,15 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
     int base = g * s.members;
     client::Response r;
     if (o.workload == Workload::kDm) {
-      r = http.Post("/v1/conversations/dm", json::object{{"username", plan->usernames[base + 1]}}, plan->tokens[base]);
+      r = http.Post("/v1/conversations/dm", json::object{{"username", plan->usernames[base + 1]}},
+                    plan->tokens[base]);
     } else {
       json::array members;
       for (int m = 1; m < s.members; ++m) members.push_back(json::value(plan->usernames[base + m]));
-      r = http.Post("/v1/conversations",
-                    json::object{{"kind", "group"}, {"title", "bench " + std::to_string(g)}, {"members", members}},
-                    plan->tokens[base]);
+      r = http.Post(
+          "/v1/conversations",
+          json::object{{"kind", "group"}, {"title", "bench " + std::to_string(g)}, {"members", members}},
+          plan->tokens[base]);
     }
     const auto& obj = r.Object();
     auto it = obj.find("id");

@@ -85,12 +85,15 @@ namespace {
 
 // What an outside user's password hash holds instead: no password verifies
 // against it, and it names who the account belongs to.
-std::string ExternalMarker(const auth::ExternalClaims& c) { return "!external:" + c.issuer + ":" + c.subject; }
+std::string ExternalMarker(const auth::ExternalClaims& c) {
+  return "!external:" + c.issuer + ":" + c.subject;
+}
 
 }  // namespace
 
 std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view access_token) {
-  if (!d_.external || !d_.external->Claims(access_token)) return Result<auth::Claims>(d_.tokens.Verify(access_token));
+  if (!d_.external || !d_.external->Claims(access_token))
+    return Result<auth::Claims>(d_.tokens.Verify(access_token));
   auto ext = d_.external->Verify(access_token);
   if (!ext) return Result<auth::Claims>(std::move(ext).error());
   std::lock_guard lock(external_mu_);
@@ -163,7 +166,9 @@ Result<User> Service::GetUser(std::string_view username) {
 
 // ---- conversations ----------------------------------------------------------------
 
-Result<std::vector<Conversation>> Service::Conversations(UserId user) { return d_.store.ListConversations(user); }
+Result<std::vector<Conversation>> Service::Conversations(UserId user) {
+  return d_.store.ListConversations(user);
+}
 
 Result<Conversation> Service::RequireMember(UserId actor, ConversationId conv) {
   auto c = d_.store.GetConversation(conv, actor);
@@ -213,7 +218,8 @@ Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
   if (conv->member_count <= kInlineMembers) {
     for (UserId m : members) {
       if (m == actor) continue;
-      events.push_back(Event::ToConversation(*id, MakeFrame(protocol::MemberEvent(*id, m, "added", nullptr)), 0, m));
+      events.push_back(
+          Event::ToConversation(*id, MakeFrame(protocol::MemberEvent(*id, m, "added", nullptr)), 0, m));
     }
   }
   d_.fanout.Publish(std::move(events));
@@ -241,16 +247,19 @@ Result<Conversation> Service::OpenDm(UserId actor, std::string_view username) {
 Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, std::string_view username) {
   auto conv = RequireMember(actor, conv_id);
   if (!conv) return conv;
-  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  if (conv->kind == ConversationKind::kDm)
+    return MakeError(Errc::kBadRequest, "the members of a DM never change");
   auto role = d_.store.GetRole(conv_id, actor);
   if (!role) return std::move(role).error();
-  if (!*role || !CanManage(**role)) return MakeError(Errc::kForbidden, "only the owner and admins add members");
+  if (!*role || !CanManage(**role))
+    return MakeError(Errc::kForbidden, "only the owner and admins add members");
   auto user = FindByUsername(username);
   if (!user) return std::move(user).error();
   auto existing = d_.store.GetRole(conv_id, user->id);
   if (!existing) return std::move(existing).error();
   if (*existing) return d_.store.GetConversation(conv_id, actor);  // already a member: nothing changes
-  if (conv->member_count + 1 > options_.max_group_members) return MakeError(Errc::kBadRequest, "group is full");
+  if (conv->member_count + 1 > options_.max_group_members)
+    return MakeError(Errc::kBadRequest, "group is full");
   if (auto ok = d_.store.AddMember(conv_id, user->id, Role::kMember); !ok) return ok.error();
   auto updated = d_.store.GetConversation(conv_id, actor);
   if (!updated) return updated;
@@ -258,11 +267,12 @@ Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, st
   // The members hear of the new one; the new member's connections subscribe
   // and get the conversation as they see it (read_seq is per viewer).
   presence::EventBatch events;
-  events.push_back(Event::ToConversation(conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", nullptr)),
-                                         0, user->id));
+  events.push_back(Event::ToConversation(
+      conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", nullptr)), 0, user->id));
   Conversation shown = *updated;
   shown.read_seq = 0;
-  Event sub = Event::ToUsers({user->id}, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown)));
+  Event sub =
+      Event::ToUsers({user->id}, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown)));
   sub.subscription = Event::Subscription::kSubscribe;
   sub.conv = conv_id;
   events.push_back(std::move(sub));
@@ -273,7 +283,8 @@ Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, st
 Result<void> Service::RemoveMember(UserId actor, ConversationId conv_id, std::string_view username) {
   auto conv = RequireMember(actor, conv_id);
   if (!conv) return conv.error();
-  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  if (conv->kind == ConversationKind::kDm)
+    return MakeError(Errc::kBadRequest, "the members of a DM never change");
   auto user = FindByUsername(username);
   if (!user) return user.error();
   if (user->id == actor) return Leave(actor, conv_id);
@@ -305,7 +316,8 @@ Result<void> Service::RemoveMember(UserId actor, ConversationId conv_id, std::st
 Result<void> Service::Leave(UserId actor, ConversationId conv_id) {
   auto conv = RequireMember(actor, conv_id);
   if (!conv) return conv.error();
-  if (conv->kind == ConversationKind::kDm) return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  if (conv->kind == ConversationKind::kDm)
+    return MakeError(Errc::kBadRequest, "the members of a DM never change");
   auto removed = d_.store.RemoveMember(conv_id, actor);
   if (!removed) return removed.error();
   presence::EventBatch events;
@@ -340,8 +352,9 @@ Result<void> Service::CheckMember(UserId actor, ConversationId conv) {
   return Ok();
 }
 
-Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv, std::optional<int64_t> before,
-                                              std::optional<int64_t> after, int limit) {
+Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
+                                              std::optional<int64_t> before, std::optional<int64_t> after,
+                                              int limit) {
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return std::move(role).error();
   if (!*role) return NotMember();
@@ -386,11 +399,13 @@ Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::
     TimeMs now = d_.clock.NowMs();
     auto [it, fresh] = shard.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
     Bucket& b = it->second;
-    b.tokens = std::min<double>(options_.send_burst, b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
+    b.tokens = std::min<double>(options_.send_burst,
+                                b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
     b.updated = now;
     if (b.tokens < 1.0) {
       Error e = MakeError(Errc::kRateLimited, "sending too fast");
-      e.retry_after_ms = static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / options_.send_rate_per_s));
+      e.retry_after_ms =
+          static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / options_.send_rate_per_s));
       return e;
     }
     b.tokens -= 1.0;
@@ -426,7 +441,8 @@ void Service::PublishPresence(UserId user, bool online, std::optional<TimeMs> la
   d_.fanout.Publish(std::move(events));
 }
 
-Result<std::pair<User, std::vector<Conversation>>> Service::Connect(UserId user_id, presence::SessionKey session) {
+Result<std::pair<User, std::vector<Conversation>>> Service::Connect(UserId user_id,
+                                                                    presence::SessionKey session) {
   auto user = d_.store.FindUserById(user_id);
   if (!user) return std::move(user).error();
   auto convs = d_.store.ListConversations(user_id);
@@ -492,7 +508,8 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
   if (!up.empty()) {
     auto users = d_.store.FindUsersByIds(up);
     if (!users) return std::move(users).error();
-    for (const User& u : *users) plan.presence_frames.push_back(protocol::PresenceEvent(u.id, u.username, true, std::nullopt));
+    for (const User& u : *users)
+      plan.presence_frames.push_back(protocol::PresenceEvent(u.id, u.username, true, std::nullopt));
   }
   return plan;
 }

@@ -40,7 +40,8 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("parley-service-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("parley-service-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     store_ = std::move(store::sqlite::Open({.path = (dir_ / "t.db").string()})).value();
@@ -52,8 +53,10 @@ class ServiceTest : public ::testing::Test {
     o.send_burst = 5;
     o.send_rate_per_s = 10;
     o.resume_limit = 3;
-    service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_}, o);
-    sequencer_ = std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
+    service_ =
+        std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_}, o);
+    sequencer_ =
+        std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
   }
   void TearDown() override {
     sequencer_.reset();
@@ -255,7 +258,8 @@ TEST_F(ServiceTest, RolesGuardMembershipChanges) {
   EXPECT_EQ(service_->RemoveMember(b.user.id, g->id, "alice").error().code, Errc::kForbidden);
   EXPECT_TRUE(service_->RemoveMember(a.user.id, g->id, "carol"));
   EXPECT_TRUE(service_->Leave(b.user.id, g->id));
-  EXPECT_EQ(service_->History(b.user.id, g->id, std::nullopt, std::nullopt, 10).error().code, Errc::kForbidden);
+  EXPECT_EQ(service_->History(b.user.id, g->id, std::nullopt, std::nullopt, 10).error().code,
+            Errc::kForbidden);
   auto dm = service_->OpenDm(a.user.id, "bob");
   EXPECT_EQ(service_->AddMember(a.user.id, dm->id, "carol").error().code, Errc::kBadRequest);
   EXPECT_EQ(service_->Leave(a.user.id, dm->id).error().code, Errc::kBadRequest);

@@ -53,8 +53,7 @@ CliError Unreachable(const std::string& server, const std::string& detail) {
                   "cannot reach the server at " + server + (detail.empty() ? "" : ": " + detail));
 }
 
-void ThrowForResponse(const client::Response& r, const std::string& what,
-                      const std::string& server) {
+void ThrowForResponse(const client::Response& r, const std::string& what, const std::string& server) {
   if (r.status == 0) throw Unreachable(server, r.error);
   int code = ExitCodeForStatus(r.status);
   std::string text = ServerErrorText(r);
@@ -86,9 +85,8 @@ Api::Api(std::string config_dir, Config config, ServerUrl url)
       http_(url_.host, url_.port, kHttpTimeout) {}
 
 std::string Api::AccessToken(bool force) {
-  bool expired = config_.access_token.empty() ||
-                 (config_.access_expires_at_ms > 0 &&
-                  NowMs() + kExpirySlackMs >= config_.access_expires_at_ms);
+  bool expired = config_.access_token.empty() || (config_.access_expires_at_ms > 0 &&
+                                                  NowMs() + kExpirySlackMs >= config_.access_expires_at_ms);
   if (force || expired) Refresh(config_.access_token);
   return config_.access_token;
 }
@@ -97,22 +95,19 @@ void Api::Refresh(const std::string& stale_token) {
   ConfigLock lock(config_dir_);
   // Another parley process may have refreshed meanwhile: the refresh token
   // rotates, so use what it saved rather than spend the old one again.
-  if (auto saved = LoadConfig(config_dir_); saved && saved->logged_in() &&
-                                            saved->server == config_.server &&
-                                            saved->user_id == config_.user_id) {
-    bool fresh = saved->access_expires_at_ms == 0 ||
-                 NowMs() + kExpirySlackMs < saved->access_expires_at_ms;
+  if (auto saved = LoadConfig(config_dir_);
+      saved && saved->logged_in() && saved->server == config_.server && saved->user_id == config_.user_id) {
+    bool fresh = saved->access_expires_at_ms == 0 || NowMs() + kExpirySlackMs < saved->access_expires_at_ms;
     if (saved->access_token != stale_token && fresh) {
       config_ = std::move(*saved);
       return;
     }
     config_.refresh_token = saved->refresh_token;
   }
-  client::Response r =
-      http_.Post("/v1/auth/refresh", json::object{{"refresh_token", config_.refresh_token}});
+  client::Response r = http_.Post("/v1/auth/refresh", json::object{{"refresh_token", config_.refresh_token}});
   if (r.status == 401) {
-    throw CliError(kExitAuth, "your login has expired; run 'parley login " + config_.username +
-                                  " --server " + config_.server + "' again");
+    throw CliError(kExitAuth, "your login has expired; run 'parley login " + config_.username + " --server " +
+                                  config_.server + "' again");
   }
   if (r.status != 200) ThrowForResponse(r, "refreshing the login", config_.server);
   auto session = client::ParseSession(r);
@@ -121,8 +116,8 @@ void Api::Refresh(const std::string& stale_token) {
   SaveConfig(config_dir_, config_);
 }
 
-json::object Api::Call(const std::string& method, const std::string& target,
-                       std::optional<json::object> body, const std::string& what) {
+json::object Api::Call(const std::string& method, const std::string& target, std::optional<json::object> body,
+                       const std::string& what) {
   std::optional<std::string> text;
   if (body) text = json::serialize(*body);
   client::Response r = http_.Request(method, target, text, AccessToken());
@@ -143,8 +138,7 @@ Config Authenticate(const std::string& config_dir, const ServerUrl& url, bool re
   client::HttpClient http(url.host, url.port, kHttpTimeout);
   json::object body{{"username", username}, {"password", password}};
   if (register_user && !display_name.empty()) body["display_name"] = display_name;
-  client::Response r =
-      http.Post(register_user ? "/v1/auth/register" : "/v1/auth/login", body);
+  client::Response r = http.Post(register_user ? "/v1/auth/register" : "/v1/auth/login", body);
   int expected = register_user ? 201 : 200;
   if (r.status != expected) {
     if (r.status == 0) throw Unreachable(url.canonical, r.error);
@@ -152,8 +146,8 @@ Config Authenticate(const std::string& config_dir, const ServerUrl& url, bool re
       throw CliError(kExitAuth, "login failed: wrong username or password");
     }
     if (register_user && r.status == 409) {
-      throw CliError(kExitRejected, "registration failed: the username '" + username +
-                                        "' is taken (use 'parley login')");
+      throw CliError(kExitRejected,
+                     "registration failed: the username '" + username + "' is taken (use 'parley login')");
     }
     if (r.status == 404 && !r.json.is_object()) {
       throw CliError(kExitUnreachable, url.canonical + " does not look like a Parley server (HTTP 404)");

@@ -45,8 +45,7 @@ class Api {
   boost::json::object Get(const std::string& target, const std::string& what) {
     return Call("GET", target, std::nullopt, what);
   }
-  boost::json::object Post(const std::string& target, boost::json::object body,
-                           const std::string& what) {
+  boost::json::object Post(const std::string& target, boost::json::object body, const std::string& what) {
     return Call("POST", target, std::move(body), what);
   }
 

@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kTypingEvery = std::chrono::seconds(3);    // the server's own limit
+constexpr auto kTypingEvery = std::chrono::seconds(3);  // the server's own limit
 constexpr auto kTypingShownFor = std::chrono::seconds(5);
 constexpr auto kPingEvery = std::chrono::seconds(25);
 constexpr auto kPongWithin = std::chrono::seconds(10);
@@ -74,14 +74,16 @@ class Chat {
       auto now = Clock::now();
       if (!stdin_eof_) PollStdin(connected() ? 20 : 100);
       if (ws_) {
-        while (auto frame = ws_->Receive(stdin_eof_ ? std::chrono::milliseconds(50)
-                                                     : std::chrono::milliseconds(0))) {
+        while (auto frame =
+                   ws_->Receive(stdin_eof_ ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
           Handle(*frame);
           last_frame_ = Clock::now();
           if (stdin_eof_) break;
         }
-        if (!ws_->is_open()) OnDropped();
-        else KeepAlive(now);
+        if (!ws_->is_open())
+          OnDropped();
+        else
+          KeepAlive(now);
       } else if (now >= reconnect_at_) {
         TryReconnect();
       }
@@ -89,8 +91,8 @@ class Chat {
       if (stdin_eof_ && pending_.empty()) break;
       if (stdin_eof_ && now - eof_at_ > kGiveUpAfterEof) {
         ClearPromptLine();
-        throw Unreachable(api_.config().server, std::to_string(pending_.size()) +
-                                                    " message(s) could not be confirmed as sent");
+        throw Unreachable(api_.config().server,
+                          std::to_string(pending_.size()) + " message(s) could not be confirmed as sent");
       }
     }
     ClearPromptLine();
@@ -178,8 +180,8 @@ class Chat {
     ws_.reset();
     auto wait = backoff_.Next();
     reconnect_at_ = Clock::now() + wait;
-    Status("connection lost (" + why + "); reconnecting in " +
-           std::to_string((wait.count() + 500) / 1000) + " s");
+    Status("connection lost (" + why + "); reconnecting in " + std::to_string((wait.count() + 500) / 1000) +
+           " s");
   }
 
   void TryReconnect() {
@@ -295,8 +297,8 @@ class Chat {
       ClearPromptLine();
       throw CliError(kExitNotFound, "cannot send to " + name_ + ": " + message + " (" + code + ")");
     }
-    Status("not sent: \"" + it->body.substr(0, 40) + (it->body.size() > 40 ? "..." : "") +
-           "\": " + message + " (" + code + ")");
+    Status("not sent: \"" + it->body.substr(0, 40) + (it->body.size() > 40 ? "..." : "") + "\": " + message +
+           " (" + code + ")");
     pending_.erase(it);
   }
 
@@ -383,7 +385,9 @@ class Chat {
       return;
     }
     switch (c) {
-      case 0x1b: esc_state_ = 1; return;
+      case 0x1b:
+        esc_state_ = 1;
+        return;
       case '\r':
       case '\n': {
         std::string line = std::exchange(input_, "");
@@ -402,13 +406,17 @@ class Chat {
         }
         if (!input_.empty()) input_.pop_back();
         break;
-      case 0x15: input_.clear(); break;  // Ctrl-U
-      case 0x17: {                       // Ctrl-W
+      case 0x15:
+        input_.clear();
+        break;      // Ctrl-U
+      case 0x17: {  // Ctrl-W
         while (!input_.empty() && input_.back() == ' ') input_.pop_back();
         while (!input_.empty() && input_.back() != ' ') input_.pop_back();
         break;
       }
-      case 0x0c: std::cout << "\x1b[H\x1b[2J"; break;  // Ctrl-L
+      case 0x0c:
+        std::cout << "\x1b[H\x1b[2J";
+        break;  // Ctrl-L
       default:
         if (c < 0x20) return;
         input_ += static_cast<char>(c);

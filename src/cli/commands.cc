@@ -96,14 +96,13 @@ int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_u
       if (!again || *again != password) throw CliError(kExitUsage, "the passwords differ");
     }
   } else {
-    throw CliError(kExitUsage,
-                   "no password: pass --password-stdin and pipe it in, or run in a terminal");
+    throw CliError(kExitUsage, "no password: pass --password-stdin and pipe it in, or run in a terminal");
   }
   if (password.empty()) throw CliError(kExitUsage, "the password is empty");
 
   Config c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
-  std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on "
-            << c.server << (register_user ? "; you are logged in." : ".") << "\n";
+  std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on " << c.server
+            << (register_user ? "; you are logged in." : ".") << "\n";
   return kExitOk;
 }
 
@@ -123,8 +122,7 @@ int CmdWhoami(Api& api, bool as_json) {
   } else {
     std::string display = GetString(me, "display_name");
     std::cout << GetString(me, "username")
-              << (display.empty() || display == GetString(me, "username") ? ""
-                                                                          : " (" + display + ")")
+              << (display.empty() || display == GetString(me, "username") ? "" : " (" + display + ")")
               << " on " << api.config().server << "\n";
   }
   return kExitOk;
@@ -169,8 +167,7 @@ int CmdConversations(Api& api, bool as_json) {
   for (const json::value& v : convs) {
     if (!v.is_object()) continue;
     const json::object& c = v.as_object();
-    rows.push_back({GetString(c, "id"), GetString(c, "kind"),
-                    ConversationName(c, api.config().user_id),
+    rows.push_back({GetString(c, "id"), GetString(c, "kind"), ConversationName(c, api.config().user_id),
                     std::to_string(GetInt(c, "member_count").value_or(0)),
                     std::to_string(GetInt(c, "unread").value_or(0)),
                     std::to_string(GetInt(c, "last_seq").value_or(0))});
@@ -193,30 +190,27 @@ int CmdConversations(Api& api, bool as_json) {
   return kExitOk;
 }
 
-int CmdGroupCreate(Api& api, const std::string& title, const std::vector<std::string>& users,
-                   bool as_json) {
+int CmdGroupCreate(Api& api, const std::string& title, const std::vector<std::string>& users, bool as_json) {
   json::array members;
   for (const std::string& u : users) members.emplace_back(u);
-  json::object conv = api.Post("/v1/conversations",
-                               {{"kind", "group"}, {"title", title}, {"members", members}},
-                               "creating the group");
+  json::object conv = api.Post(
+      "/v1/conversations", {{"kind", "group"}, {"title", title}, {"members", members}}, "creating the group");
   if (as_json) {
     std::cout << JsonLine(conv) << "\n";
   } else {
-    std::cout << "Created group \"" << GetString(conv, "title") << "\" (id "
-              << GetString(conv, "id") << ") with " << MemberList(conv) << ".\n";
+    std::cout << "Created group \"" << GetString(conv, "title") << "\" (id " << GetString(conv, "id")
+              << ") with " << MemberList(conv) << ".\n";
   }
   return kExitOk;
 }
 
 int CmdDm(Api& api, const std::string& user, bool as_json) {
-  json::object conv =
-      api.Post("/v1/conversations/dm", {{"username", user}}, "opening a DM with " + user);
+  json::object conv = api.Post("/v1/conversations/dm", {{"username", user}}, "opening a DM with " + user);
   if (as_json) {
     std::cout << JsonLine(conv) << "\n";
   } else {
-    std::cout << "Direct conversation with " << ConversationName(conv, api.config().user_id)
-              << ": id " << GetString(conv, "id") << ".\n";
+    std::cout << "Direct conversation with " << ConversationName(conv, api.config().user_id) << ": id "
+              << GetString(conv, "id") << ".\n";
   }
   return kExitOk;
 }
@@ -229,8 +223,7 @@ int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bo
   Directory dir(api);
   dir.Load();
   std::string conv = ResolveConvId(dir, query);
-  json::array messages =
-      FetchMessages(api, conv, 0, before, limit, "reading the history of '" + query + "'");
+  json::array messages = FetchMessages(api, conv, 0, before, limit, "reading the history of '" + query + "'");
   for (const json::value& v : messages) {
     if (!v.is_object()) continue;
     const json::object& m = v.as_object();
@@ -245,8 +238,7 @@ int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bo
   return kExitOk;
 }
 
-int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& words,
-            bool as_json) {
+int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& words, bool as_json) {
   std::string body;
   if (words.empty() || (words.size() == 1 && words[0] == "-")) {
     body = StripOneNewline(ReadAllStdin());
@@ -259,8 +251,7 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
   dir.Load();
   std::string conv = ResolveConvId(dir, query);
   std::string client_msg_id = NewClientMsgId();
-  json::object request{{"type", "send"}, {"conv", conv}, {"client_msg_id", client_msg_id},
-                       {"body", body}};
+  json::object request{{"type", "send"}, {"conv", conv}, {"client_msg_id", client_msg_id}, {"body", body}};
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   Backoff backoff;
@@ -297,8 +288,8 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
     }
     if (std::chrono::steady_clock::now() + wait > deadline) {
       if (answer) {
-        throw CliError(kExitUnavailable, "send failed: the server stayed busy (" +
-                                             GetString(*answer, "code") + ")");
+        throw CliError(kExitUnavailable,
+                       "send failed: the server stayed busy (" + GetString(*answer, "code") + ")");
       }
       throw Unreachable(api.config().server,
                         "the connection was lost before the server confirmed the message");
@@ -327,8 +318,8 @@ std::string ResolveConvId(Directory& dir, const std::string& query) {
   }
 }
 
-json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before,
-                          int limit, const std::string& what) {
+json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before, int limit,
+                          const std::string& what) {
   std::string target = "/v1/conversations/" + conv + "/messages?limit=" + std::to_string(limit);
   if (after > 0) target += "&after=" + std::to_string(after);
   if (before > 0) target += "&before=" + std::to_string(before);
@@ -363,7 +354,8 @@ int RunCli(int argc, char** argv) {
     cmd->add_option("username", auth.username, "Username (prompted when omitted on a terminal)");
     // CLI11 counts an empty value as no value; `each` still sees it, so
     // --server "" is a bad URL rather than the default.
-    cmd->add_option("--server", auth.server, "Server URL (default: the saved one, else http://127.0.0.1:8080)")
+    cmd->add_option("--server", auth.server,
+                    "Server URL (default: the saved one, else http://127.0.0.1:8080)")
         ->each([&auth](const std::string&) { auth.server_given = true; });
     cmd->add_flag("--password-stdin", auth.password_stdin,
                   "Read the password from stdin (else it is prompted, without echo)");
@@ -377,9 +369,7 @@ int RunCli(int argc, char** argv) {
   CLI::App* whoami = app.add_subcommand("whoami", "Show the logged-in user");
 
   bool as_json = false;
-  auto add_json = [&](CLI::App* cmd) {
-    cmd->add_flag("--json", as_json, "Print JSON, one object per line");
-  };
+  auto add_json = [&](CLI::App* cmd) { cmd->add_flag("--json", as_json, "Print JSON, one object per line"); };
   add_json(whoami);
   CLI::App* convs = app.add_subcommand("conversations", "List your conversations");
   add_json(convs);
@@ -400,7 +390,8 @@ int RunCli(int argc, char** argv) {
 
   std::string conv;
   std::vector<std::string> words;
-  CLI::App* send = app.add_subcommand("send", "Send a message (TEXT, or stdin when omitted or -); prints its seq");
+  CLI::App* send =
+      app.add_subcommand("send", "Send a message (TEXT, or stdin when omitted or -); prints its seq");
   send->add_option("conv", conv, "Conversation")->required();
   send->add_option("text", words, "Message text (words are joined with spaces)");
   add_json(send);
@@ -420,8 +411,8 @@ int RunCli(int argc, char** argv) {
   add_json(tail);
 
   ChatOptions chat_options;
-  CLI::App* chat = app.add_subcommand(
-      "chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
+  CLI::App* chat =
+      app.add_subcommand("chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
   chat->add_option("conv", chat_options.conv, "Conversation")->required();
   chat->add_option("--history", chat_options.history, "Messages shown on start (default 10)");
 

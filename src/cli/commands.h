@@ -24,8 +24,8 @@ int RunCli(int argc, char** argv);
 std::string ResolveConvId(Directory& dir, const std::string& query);
 
 // GET messages of `conv` with after/before/limit (0: omitted), ascending.
-boost::json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before,
-                                 int limit, const std::string& what);
+boost::json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before, int limit,
+                                 const std::string& what);
 
 // The message event/object plus "sender_username", as one JSON line.
 std::string MessageJson(const boost::json::object& msg, const std::string& sender_username);

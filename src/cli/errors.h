@@ -34,8 +34,7 @@ inline constexpr const char* kExitCodesHelp =
 
 class CliError : public std::runtime_error {
  public:
-  CliError(int exit_code, const std::string& message)
-      : std::runtime_error(message), exit_code_(exit_code) {}
+  CliError(int exit_code, const std::string& message) : std::runtime_error(message), exit_code_(exit_code) {}
   int exit_code() const { return exit_code_; }
 
  private:
@@ -45,25 +44,35 @@ class CliError : public std::runtime_error {
 // The exit code for an HTTP status (0: transport failure) or an Errc.
 inline int ExitCodeForStatus(int status) {
   switch (status) {
-    case 0: return kExitUnreachable;
-    case 401: return kExitAuth;
+    case 0:
+      return kExitUnreachable;
+    case 401:
+      return kExitAuth;
     case 403:
-    case 404: return kExitNotFound;
+    case 404:
+      return kExitNotFound;
     case 429:
-    case 503: return kExitUnavailable;
-    default: return status >= 200 && status < 300 ? kExitOk : kExitRejected;
+    case 503:
+      return kExitUnavailable;
+    default:
+      return status >= 200 && status < 300 ? kExitOk : kExitRejected;
   }
 }
 
 inline int ExitCodeForErrc(Errc code) {
   switch (code) {
-    case Errc::kOk: return kExitOk;
-    case Errc::kUnauthorized: return kExitAuth;
+    case Errc::kOk:
+      return kExitOk;
+    case Errc::kUnauthorized:
+      return kExitAuth;
     case Errc::kForbidden:
-    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kNotFound:
+      return kExitNotFound;
     case Errc::kRateLimited:
-    case Errc::kUnavailable: return kExitUnavailable;
-    default: return kExitRejected;
+    case Errc::kUnavailable:
+      return kExitUnavailable;
+    default:
+      return kExitRejected;
   }
 }
 

@@ -17,8 +17,7 @@ std::string FormatTime(int64_t ms, const char* format) {
   return std::string(buffer, n);
 }
 
-std::string FormatMessage(const boost::json::object& msg, const std::string& sender,
-                          bool long_form) {
+std::string FormatMessage(const boost::json::object& msg, const std::string& sender, bool long_form) {
   int64_t ts = client::GetInt(msg, "ts").value_or(0);
   std::string body = client::GetString(msg, "body");
   std::string indented;

@@ -19,8 +19,7 @@ constexpr int kCloseBadToken = 4003;
 
 }  // namespace
 
-std::unique_ptr<client::WsClient> OpenSocket(Api& api, const json::value& last_seq,
-                                             json::object* welcome) {
+std::unique_ptr<client::WsClient> OpenSocket(Api& api, const json::value& last_seq, json::object* welcome) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string token = api.AccessToken(/*force=*/attempt > 0);
     auto ws = std::make_unique<client::WsClient>();
@@ -39,9 +38,8 @@ std::unique_ptr<client::WsClient> OpenSocket(Api& api, const json::value& last_s
     if (GetString(*answer, "type") == "error") {
       std::string code = GetString(*answer, "code");
       if (code == "unauthorized" && attempt == 0) continue;
-      throw CliError(ExitCodeForWireCode(code),
-                     "the server refused the connection: " + GetString(*answer, "message") + " (" +
-                         code + ")");
+      throw CliError(ExitCodeForWireCode(code), "the server refused the connection: " +
+                                                    GetString(*answer, "message") + " (" + code + ")");
     }
     if (GetString(*answer, "type") != "welcome") {
       throw CliError(kExitRejected, "unexpected answer to hello: " + GetString(*answer, "type"));
@@ -61,9 +59,9 @@ std::chrono::milliseconds Backoff::Next() {
 }
 
 std::string NewClientMsgId() {
-  static std::mt19937_64 rng{std::random_device{}() ^
-                             static_cast<uint64_t>(
-                                 std::chrono::steady_clock::now().time_since_epoch().count())};
+  static std::mt19937_64 rng{
+      std::random_device{}() ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
   char buffer[32];
   uint64_t a = rng();
   uint32_t b = static_cast<uint32_t>(rng());

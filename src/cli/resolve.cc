@@ -76,16 +76,14 @@ const json::object& ResolveConversation(const json::array& convs, const std::str
   }
   if (found.empty() && !at) {
     for (const json::value& v : convs) {
-      if (v.is_object() && GetString(v, "kind") != "dm" &&
-          Lower(GetString(v, "title")) == Lower(query)) {
+      if (v.is_object() && GetString(v, "kind") != "dm" && Lower(GetString(v, "title")) == Lower(query)) {
         found.push_back(&v.as_object());
       }
     }
   }
   if (found.size() == 1) return *found.front();
   if (found.empty()) {
-    throw CliError(kExitNotFound, "no conversation '" + query +
-                                      "' among yours (see 'parley conversations')");
+    throw CliError(kExitNotFound, "no conversation '" + query + "' among yours (see 'parley conversations')");
   }
   std::string list;
   for (const json::object* c : found) list += "\n  " + Describe(*c, my_user_id);

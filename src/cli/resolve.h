@@ -23,8 +23,7 @@ std::string DmPeer(const boost::json::object& conv, const std::string& my_user_i
 // DMs with the user `query` (a leading '@' allowed, case folded); group
 // titles are then tried case-insensitively. Throws CliError: kExitNotFound
 // when nothing matches, kExitUsage listing the candidates when several do.
-const boost::json::object& ResolveConversation(const boost::json::array& convs,
-                                               const std::string& query,
+const boost::json::object& ResolveConversation(const boost::json::array& convs, const std::string& query,
                                                const std::string& my_user_id);
 
 // The conversation list plus a user id -> username cache, filled from the

@@ -39,8 +39,8 @@ class Tail {
     json::object welcome;
     ws_ = OpenSocket(api_, nullptr, &welcome);
     OnWelcome(welcome);
-    std::cerr << "parley: tailing " << (filter_.empty() ? "all conversations" : dir_.Name(filter_))
-              << " as " << api_.config().username << " (Ctrl-C to stop)" << std::endl;
+    std::cerr << "parley: tailing " << (filter_.empty() ? "all conversations" : dir_.Name(filter_)) << " as "
+              << api_.config().username << " (Ctrl-C to stop)" << std::endl;
     Backoff backoff;
     while (true) {
       if (!ws_ || !ws_->is_open()) {
@@ -207,8 +207,8 @@ class Tail {
     } else if (type == "typing" && !filter_.empty()) {
       std::cout << "* " << username << " is typing\xE2\x80\xA6" << std::endl;
     } else if (type == "error") {
-      std::cerr << "parley: server error: " << GetString(f, "message") << " ("
-                << GetString(f, "code") << ")" << std::endl;
+      std::cerr << "parley: server error: " << GetString(f, "message") << " (" << GetString(f, "code") << ")"
+                << std::endl;
     }
   }
 

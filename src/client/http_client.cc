@@ -56,8 +56,7 @@ struct HttpClient::Impl {
   beast::flat_buffer buffer;
   bool connected = false;
 
-  Impl(std::string h, uint16_t p, std::chrono::milliseconds t)
-      : host(std::move(h)), port(p), timeout(t) {}
+  Impl(std::string h, uint16_t p, std::chrono::milliseconds t) : host(std::move(h)), port(p), timeout(t) {}
 
   // Runs one asynchronous operation to completion on this thread; the
   // tcp_stream deadline bounds it.
@@ -136,8 +135,7 @@ struct HttpClient::Impl {
       // A kept-alive connection the server closed meanwhile: nothing was
       // answered, so one retry on a fresh connection is safe.
       *retryable = reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                              ec == asio::error::connection_reset ||
-                              ec == asio::error::broken_pipe);
+                              ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
       out.error = "read: " + ec.message();
       return out;
     }

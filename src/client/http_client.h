@@ -21,8 +21,8 @@ struct Response {
   int status = 0;                              // 0: transport failure, see `error`
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
-  boost::json::value json;                     // the parsed body; null if not JSON
-  std::string error;                           // transport error text, empty on success
+  boost::json::value json;  // the parsed body; null if not JSON
+  std::string error;        // transport error text, empty on success
 
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
   // The header `name` (any case), or "".
@@ -35,8 +35,7 @@ struct Response {
 
 class HttpClient {
  public:
-  HttpClient(std::string host, uint16_t port,
-             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~HttpClient();
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;

@@ -19,10 +19,8 @@ boost::json::value ParseJson(std::string_view text);
 std::optional<boost::json::object> ParseObject(std::string_view text);
 
 // The string at `key`, or `fallback` when absent or not a string.
-std::string GetString(const boost::json::object& obj, std::string_view key,
-                      std::string_view fallback = "");
-std::string GetString(const boost::json::value& v, std::string_view key,
-                      std::string_view fallback = "");
+std::string GetString(const boost::json::object& obj, std::string_view key, std::string_view fallback = "");
+std::string GetString(const boost::json::value& v, std::string_view key, std::string_view fallback = "");
 
 // The integer at `key` (int64, uint64 or an integral double), else nullopt.
 std::optional<int64_t> GetInt(const boost::json::object& obj, std::string_view key);

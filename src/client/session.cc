@@ -10,16 +10,25 @@ namespace {
 
 Errc ErrcForStatus(int status) {
   switch (status) {
-    case 400: return Errc::kBadRequest;
-    case 401: return Errc::kUnauthorized;
-    case 403: return Errc::kForbidden;
-    case 404: return Errc::kNotFound;
-    case 409: return Errc::kConflict;
-    case 413: return Errc::kTooLarge;
-    case 429: return Errc::kRateLimited;
+    case 400:
+      return Errc::kBadRequest;
+    case 401:
+      return Errc::kUnauthorized;
+    case 403:
+      return Errc::kForbidden;
+    case 404:
+      return Errc::kNotFound;
+    case 409:
+      return Errc::kConflict;
+    case 413:
+      return Errc::kTooLarge;
+    case 429:
+      return Errc::kRateLimited;
     case 0:
-    case 503: return Errc::kUnavailable;
-    default: return Errc::kInternal;
+    case 503:
+      return Errc::kUnavailable;
+    default:
+      return Errc::kInternal;
   }
 }
 
@@ -54,8 +63,8 @@ Result<Session> ParseSession(const Response& response) {
   return s;
 }
 
-Result<Session> Register(HttpClient& http, const std::string& username,
-                         const std::string& password, const std::string& display_name) {
+Result<Session> Register(HttpClient& http, const std::string& username, const std::string& password,
+                         const std::string& display_name) {
   json::object body{{"username", username}, {"password", password}};
   if (!display_name.empty()) body["display_name"] = display_name;
   return Expect(http.Post("/v1/auth/register", body), 201);

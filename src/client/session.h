@@ -25,8 +25,8 @@ struct Session {
 Result<Session> ParseSession(const Response& response);
 
 // POST /v1/auth/register (201 expected). An empty display name is omitted.
-Result<Session> Register(HttpClient& http, const std::string& username,
-                         const std::string& password, const std::string& display_name = "");
+Result<Session> Register(HttpClient& http, const std::string& username, const std::string& password,
+                         const std::string& display_name = "");
 // POST /v1/auth/login (200 expected).
 Result<Session> Login(HttpClient& http, const std::string& username, const std::string& password);
 // POST /v1/auth/refresh (200 expected).

@@ -190,24 +190,22 @@ Result<void> WsClient::Connect(const std::string& host, uint16_t port, const std
   im.ws.set_option(opts);
   im.ws.read_message_max(kReadMessageMax);
   im.ws.auto_fragment(false);
-  im.ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(beast::http::field::user_agent, "parley-client");
-  }));
+  im.ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "parley-client"); }));
   im.ws.control_callback([&im](websocket::frame_type kind, beast::string_view) {
     if (kind == websocket::frame_type::ping) im.pings.fetch_add(1);
   });
 
   websocket::response_type response;
   std::string host_header = host + ":" + std::to_string(port);
-  ec = im.RunHere([&](auto handler) {
-    im.ws.async_handshake(response, host_header, target, std::move(handler));
-  });
+  ec = im.RunHere(
+      [&](auto handler) { im.ws.async_handshake(response, host_header, target, std::move(handler)); });
   im.handshake_status = static_cast<int>(response.result_int());
   if (ec) {
     beast::error_code ignored;
     lowest.socket().close(ignored);
-    return MakeError(Errc::kUnavailable, "handshake: " + ec.message() + " (HTTP " +
-                                             std::to_string(im.handshake_status) + ")");
+    return MakeError(Errc::kUnavailable,
+                     "handshake: " + ec.message() + " (HTTP " + std::to_string(im.handshake_status) + ")");
   }
 
   im.ioc.restart();
@@ -220,9 +218,7 @@ Result<void> WsClient::Connect(const std::string& host, uint16_t port, const std
 
 bool WsClient::Send(std::string text) { return impl_->Write(std::move(text), false); }
 
-bool WsClient::SendJson(const json::object& obj) {
-  return impl_->Write(json::serialize(obj), false);
-}
+bool WsClient::SendJson(const json::object& obj) { return impl_->Write(json::serialize(obj), false); }
 
 bool WsClient::SendBinary(std::string bytes) { return impl_->Write(std::move(bytes), true); }
 
@@ -282,8 +278,7 @@ std::optional<json::object> WsClient::Request(json::object obj, std::chrono::mil
   return std::nullopt;
 }
 
-std::optional<json::object> WsClient::WaitFor(const Predicate& pred,
-                                              std::chrono::milliseconds timeout) {
+std::optional<json::object> WsClient::WaitFor(const Predicate& pred, std::chrono::milliseconds timeout) {
   for (auto it = events_.begin(); it != events_.end(); ++it) {
     if (pred(*it)) {
       json::object obj = std::move(*it);
@@ -294,9 +289,8 @@ std::optional<json::object> WsClient::WaitFor(const Predicate& pred,
   auto deadline = Clock::now() + timeout;
   while (true) {
     auto now = Clock::now();
-    auto left = now < deadline
-                    ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
-                    : std::chrono::milliseconds(0);
+    auto left = now < deadline ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
+                               : std::chrono::milliseconds(0);
     auto frame = ReceiveNew(left);
     if (!frame) return std::nullopt;
     if (pred(*frame)) return frame;
@@ -305,13 +299,10 @@ std::optional<json::object> WsClient::WaitFor(const Predicate& pred,
   }
 }
 
-std::optional<json::object> WsClient::WaitForType(const std::string& type,
-                                                  std::chrono::milliseconds timeout,
+std::optional<json::object> WsClient::WaitForType(const std::string& type, std::chrono::milliseconds timeout,
                                                   std::optional<std::string> conv) {
   return WaitFor(
-      [&](const json::object& o) {
-        return FieldIs(o, "type", type) && (!conv || FieldIs(o, "conv", *conv));
-      },
+      [&](const json::object& o) { return FieldIs(o, "type", type) && (!conv || FieldIs(o, "conv", *conv)); },
       timeout);
 }
 
@@ -352,8 +343,7 @@ void WsClient::Close(int code, std::chrono::milliseconds timeout) {
     if (im.closed) return;
   }
   asio::post(im.ioc, [&im, code] {
-    im.ws.async_close(websocket::close_reason(static_cast<uint16_t>(code)),
-                      [](beast::error_code) {});
+    im.ws.async_close(websocket::close_reason(static_cast<uint16_t>(code)), [](beast::error_code) {});
   });
   WaitClosed(timeout);
   if (is_open()) Abort();

@@ -42,8 +42,7 @@ class WsClient {
   // Opens TCP and performs the WebSocket upgrade. On failure the error's
   // message names the step, and `handshake_status()` holds the HTTP status
   // the server answered the upgrade with (0 if none).
-  Result<void> Connect(const std::string& host, uint16_t port,
-                       const std::string& target = "/v1/ws",
+  Result<void> Connect(const std::string& host, uint16_t port, const std::string& target = "/v1/ws",
                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // Writes one frame; false when the connection is gone or the write failed.
@@ -63,16 +62,14 @@ class WsClient {
   // Sends `obj` with an `id` (assigned when absent) and returns the frame
   // whose `re` equals it. Frames that arrive meanwhile are kept in the event
   // buffer, in order, for Receive / WaitFor / events().
-  std::optional<boost::json::object> Request(
-      boost::json::object obj, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  std::optional<boost::json::object> Request(boost::json::object obj,
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // The first frame (buffered, then new) for which `pred` holds; it is taken
   // out of the buffer, the others stay. nullopt on timeout.
-  std::optional<boost::json::object> WaitFor(const Predicate& pred,
-                                             std::chrono::milliseconds timeout);
+  std::optional<boost::json::object> WaitFor(const Predicate& pred, std::chrono::milliseconds timeout);
   // Shorthand: the first frame of `type` (and of conversation `conv` if set).
-  std::optional<boost::json::object> WaitForType(const std::string& type,
-                                                 std::chrono::milliseconds timeout,
+  std::optional<boost::json::object> WaitForType(const std::string& type, std::chrono::milliseconds timeout,
                                                  std::optional<std::string> conv = std::nullopt);
   // Moves every frame that arrives within `period` into the buffer and
   // returns the whole buffer, emptying it.
@@ -82,8 +79,7 @@ class WsClient {
   void ClearEvents() { events_.clear(); }
 
   // hello with `token` (and `last_seq` unless null); the answer or nullopt.
-  std::optional<boost::json::object> Hello(const std::string& token,
-                                           boost::json::value last_seq = nullptr,
+  std::optional<boost::json::object> Hello(const std::string& token, boost::json::value last_seq = nullptr,
                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // Starts the closing handshake with `code` and waits for it to finish.

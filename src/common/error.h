@@ -36,9 +36,7 @@ struct Error {
   std::string message;
   int64_t retry_after_ms = 0;
 
-  bool retryable() const noexcept {
-    return code == Errc::kUnavailable || code == Errc::kRateLimited;
-  }
+  bool retryable() const noexcept { return code == Errc::kUnavailable || code == Errc::kRateLimited; }
 };
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message), 0}; }

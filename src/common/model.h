@@ -19,8 +19,8 @@ struct User {
   UserId id;
   std::string username;
   std::string display_name;
-  bool online = false;                 // filled from the presence registry, not the store
-  std::optional<TimeMs> last_seen;     // when the user was last online; null if never
+  bool online = false;              // filled from the presence registry, not the store
+  std::optional<TimeMs> last_seen;  // when the user was last online; null if never
 };
 
 struct Member {
@@ -32,11 +32,11 @@ struct Member {
 struct Conversation {
   ConversationId id;
   ConversationKind kind = ConversationKind::kGroup;
-  std::optional<std::string> title;    // null for a DM
+  std::optional<std::string> title;  // null for a DM
   int64_t member_count = 0;
-  std::vector<Member> members;         // at most the first 100 (by user id)
+  std::vector<Member> members;  // at most the first 100 (by user id)
   int64_t last_seq = 0;
-  int64_t read_seq = 0;                // the viewer's
+  int64_t read_seq = 0;  // the viewer's
   int64_t unread() const { return last_seq > read_seq ? last_seq - read_seq : 0; }
 };
 

@@ -73,7 +73,8 @@ std::string CheckSecret(const std::string& v) {
 class TableBuilder {
  public:
   template <class S, class F>
-  TableBuilder& Add(const char* section, S Config::*sec, const char* key, F S::*field, const char* description) {
+  TableBuilder& Add(const char* section, S Config::*sec, const char* key, F S::*field,
+                    const char* description) {
     Setting s;
     s.section = section;
     s.key = key;
@@ -88,14 +89,18 @@ class TableBuilder {
       s.int_min = std::numeric_limits<F>::min();
       s.int_max = std::numeric_limits<F>::max();
       s.get = [sec, field](const Config& c) { return SettingValue(static_cast<int64_t>(c.*sec.*field)); };
-      s.set = [sec, field](Config& c, const SettingValue& v) { c.*sec.*field = static_cast<F>(std::get<int64_t>(v)); };
+      s.set = [sec, field](Config& c, const SettingValue& v) {
+        c.*sec.*field = static_cast<F>(std::get<int64_t>(v));
+      };
     } else {
       static_assert(std::is_floating_point_v<F>, "settings are strings, integers or doubles");
       s.type = SettingType::kDouble;
       s.double_min = std::numeric_limits<F>::lowest();
       s.double_max = std::numeric_limits<F>::max();
       s.get = [sec, field](const Config& c) { return SettingValue(static_cast<double>(c.*sec.*field)); };
-      s.set = [sec, field](Config& c, const SettingValue& v) { c.*sec.*field = static_cast<F>(std::get<double>(v)); };
+      s.set = [sec, field](Config& c, const SettingValue& v) {
+        c.*sec.*field = static_cast<F>(std::get<double>(v));
+      };
     }
     // Field-type limits, to check that declared bounds fit the field.
     field_min_ = s.int_min;
@@ -106,7 +111,8 @@ class TableBuilder {
 
   TableBuilder& Range(int64_t lo, int64_t hi) {
     Setting& s = table_.back();
-    Require(s.type == SettingType::kInt && lo <= hi && lo >= field_min_ && hi <= field_max_, s, "bad int range");
+    Require(s.type == SettingType::kInt && lo <= hi && lo >= field_min_ && hi <= field_max_, s,
+            "bad int range");
     s.int_min = lo;
     s.int_max = hi;
     return *this;
@@ -174,7 +180,8 @@ std::vector<Setting> BuildSettings() {
   server("web_root", &ServerConfig::web_root, "Folder served at /; empty serves the built-in page.");
   server("port_file", &ServerConfig::port_file,
          "If set, the bound port is written to this file once listening (useful with port 0).");
-  server("node_id", &ServerConfig::node_id, "Node id in message ids; unique per node of a cluster.").Range(1, 1023);
+  server("node_id", &ServerConfig::node_id, "Node id in message ids; unique per node of a cluster.")
+      .Range(1, 1023);
   server("shutdown_grace_ms", &ServerConfig::shutdown_grace_ms,
          "On SIGTERM, how long in-flight work may take before connections are closed.")
       .Range(0, 600'000);
@@ -222,11 +229,13 @@ std::vector<Setting> BuildSettings() {
     return t.Add("auth", &Config::auth, key, field, d);
   };
   auth("jwt_secret", &AuthConfig::jwt_secret,
-       "HMAC key for access tokens (at least 32 bytes); empty: generated once and kept in data_dir/jwt.secret. "
+       "HMAC key for access tokens (at least 32 bytes); empty: generated once and kept in "
+       "data_dir/jwt.secret. "
        "Every node of a cluster needs the same one.")
       .Check(CheckSecret)
       .Secret();
-  auth("access_ttl_s", &AuthConfig::access_ttl_s, "Lifetime of an access token, in seconds.").Range(1, 7 * 86400);
+  auth("access_ttl_s", &AuthConfig::access_ttl_s, "Lifetime of an access token, in seconds.")
+      .Range(1, 7 * 86400);
   auth("refresh_ttl_s", &AuthConfig::refresh_ttl_s, "Lifetime of a refresh token, in seconds.")
       .Range(60, 365 * 86400);
   auth("password_strength", &AuthConfig::password_strength,
@@ -264,9 +273,10 @@ std::vector<Setting> BuildSettings() {
   t.Add("log", &Config::log, "kafka_topic", &LogConfig::kafka_topic, "Kafka topic of the message log.");
   t.Add("log", &Config::log, "kafka_group", &LogConfig::kafka_group,
         "Kafka consumer group of the sequencers (every node joins it).");
-  t.Add("log", &Config::log, "kafka_fetch_wait_max_ms", &LogConfig::kafka_fetch_wait_max_ms,
-        "How long the broker holds an empty fetch. A real Kafka answers as soon as data arrives; librdkafka's "
-        "mock broker does not, so local clusters lower it.")
+  t.Add(
+       "log", &Config::log, "kafka_fetch_wait_max_ms", &LogConfig::kafka_fetch_wait_max_ms,
+       "How long the broker holds an empty fetch. A real Kafka answers as soon as data arrives; librdkafka's "
+       "mock broker does not, so local clusters lower it.")
       .Range(1, 10'000);
 
   t.Add("presence", &Config::presence, "backend", &PresenceConfig::backend,
@@ -343,7 +353,8 @@ std::string Suggest(std::string_view wrong, const Range& candidates) {
   size_t best_d = std::min<size_t>(3, std::max<size_t>(1, wrong.size() / 3)) + 1;
   for (const auto& c : candidates) {
     const std::string_view cand(c);
-    size_t d = cand.size() > wrong.size() && cand.substr(0, wrong.size()) == wrong ? 1 : EditDistance(wrong, c);
+    size_t d =
+        cand.size() > wrong.size() && cand.substr(0, wrong.size()) == wrong ? 1 : EditDistance(wrong, c);
     if (d < best_d) {
       best_d = d;
       best = c;
@@ -364,13 +375,27 @@ std::string Quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -422,9 +447,12 @@ std::string Apply(const Setting& s, Config& config, const SettingValue& v, const
 
 const char* TypeWord(SettingType t) {
   switch (t) {
-    case SettingType::kString: return "a string";
-    case SettingType::kInt: return "an integer";
-    case SettingType::kDouble: return "a number";
+    case SettingType::kString:
+      return "a string";
+    case SettingType::kInt:
+      return "an integer";
+    case SettingType::kDouble:
+      return "a number";
   }
   return "?";
 }
@@ -438,8 +466,8 @@ std::string ApplyText(const Setting& s, Config& config, const std::string& text,
       int64_t n = 0;
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
       if (text.empty() || ec != std::errc() || p != text.data() + text.size()) {
-        return s.name + ": " + Quote(text) + " (from " + source + ") is not " + TypeWord(s.type) + "; bounds " +
-               s.BoundsText();
+        return s.name + ": " + Quote(text) + " (from " + source + ") is not " + TypeWord(s.type) +
+               "; bounds " + s.BoundsText();
       }
       return Apply(s, config, n, source);
     }
@@ -447,8 +475,8 @@ std::string ApplyText(const Setting& s, Config& config, const std::string& text,
       double d = 0;
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
       if (text.empty() || ec != std::errc() || p != text.data() + text.size()) {
-        return s.name + ": " + Quote(text) + " (from " + source + ") is not " + TypeWord(s.type) + "; bounds " +
-               s.BoundsText();
+        return s.name + ": " + Quote(text) + " (from " + source + ") is not " + TypeWord(s.type) +
+               "; bounds " + s.BoundsText();
       }
       return Apply(s, config, d, source);
     }
@@ -458,13 +486,20 @@ std::string ApplyText(const Setting& s, Config& config, const std::string& text,
 
 std::string DescribeToml(const toml::value& v) {
   switch (v.type()) {
-    case toml::value_t::string: return "the string " + Quote(v.as_string().str);
-    case toml::value_t::integer: return "the integer " + std::to_string(v.as_integer());
-    case toml::value_t::floating: return "the float " + FormatToml(v.as_floating());
-    case toml::value_t::boolean: return v.as_boolean() ? "the boolean true" : "the boolean false";
-    case toml::value_t::array: return "an array";
-    case toml::value_t::table: return "a table";
-    default: return "a date or time";
+    case toml::value_t::string:
+      return "the string " + Quote(v.as_string().str);
+    case toml::value_t::integer:
+      return "the integer " + std::to_string(v.as_integer());
+    case toml::value_t::floating:
+      return "the float " + FormatToml(v.as_floating());
+    case toml::value_t::boolean:
+      return v.as_boolean() ? "the boolean true" : "the boolean false";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -564,12 +599,14 @@ void LoadEnv(const char* const* envp, Config& config, std::vector<std::string>& 
   std::vector<std::string> env_names;
   for (const auto& [name, _] : ByEnv()) env_names.push_back(name);
   for (const auto& [name, value] : vars) {
-    if (std::any_of(std::begin(kEnvAllowList), std::end(kEnvAllowList), [&](std::string_view a) { return name == a; })) {
+    if (std::any_of(std::begin(kEnvAllowList), std::end(kEnvAllowList),
+                    [&](std::string_view a) { return name == a; })) {
       continue;
     }
     auto it = ByEnv().find(name);
     if (it == ByEnv().end()) {
-      errors.push_back("unknown environment variable " + name + ": no such setting" + Suggest(name, env_names));
+      errors.push_back("unknown environment variable " + name + ": no such setting" +
+                       Suggest(name, env_names));
       continue;
     }
     auto [at, inserted] = chosen.emplace(it->second, std::make_pair(name, value));
@@ -669,7 +706,9 @@ Result<LoadResult> Load(int argc, const char* const* argv, const char* const* en
     const std::string bounds = s.BoundsText();
     if (s.type != SettingType::kString && !bounds.empty()) help += " Bounds: " + bounds + ".";
     help += " Env: " + Join(s.EnvNames(), ", ") + ".";
-    const char* type_name = s.type == SettingType::kInt ? "INT" : s.type == SettingType::kDouble ? "NUMBER" : "TEXT";
+    const char* type_name = s.type == SettingType::kInt      ? "INT"
+                            : s.type == SettingType::kDouble ? "NUMBER"
+                                                             : "TEXT";
     std::string tname = s.allowed.empty() ? type_name : "{" + bounds + "}";
     flag_opts[i] = app.add_option(Join(s.Flags(), ","), flag_values[i], help)
                        ->type_name(tname)
@@ -700,7 +739,8 @@ Result<LoadResult> Load(int argc, const char* const* argv, const char* const* en
   LoadEnv(envp, result.config, errors);
   for (size_t i = 0; i < settings.size(); ++i) {
     if (flag_opts[i]->count() == 0) continue;
-    std::string e = ApplyText(settings[i], result.config, flag_values[i], "flag " + settings[i].Flags().front());
+    std::string e =
+        ApplyText(settings[i], result.config, flag_values[i], "flag " + settings[i].Flags().front());
     if (!e.empty()) errors.push_back(std::move(e));
   }
   if (!errors.empty()) return MakeError(Errc::kBadRequest, Join(errors, "; "));

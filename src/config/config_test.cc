@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 // Runs Load with "parleyd" + args and the given environment.
-Result<LoadResult> LoadWith(std::initializer_list<std::string> args, std::initializer_list<std::string> env = {}) {
+Result<LoadResult> LoadWith(std::initializer_list<std::string> args,
+                            std::initializer_list<std::string> env = {}) {
   std::vector<std::string> arg_store{"parleyd"};
   arg_store.insert(arg_store.end(), args.begin(), args.end());
   std::vector<const char*> argv;
@@ -87,9 +88,9 @@ TEST(Config, ListenAndDataDirFlags) {
   EXPECT_EQ(r->config.server.listen, "127.0.0.1:8080");
   EXPECT_EQ(r->config.server.data_dir, "./parley-data");
 
-  r = LoadWith({"--listen", "0.0.0.0:0", "--data-dir=/var/lib/parley", "--threads", "3", "--log-level", "debug",
-           "--port-file", "/tmp/p", "--web-root", "web", "--node-id", "7", "--blocking-threads", "2",
-           "--shutdown-grace-ms", "100"});
+  r = LoadWith({"--listen", "0.0.0.0:0", "--data-dir=/var/lib/parley", "--threads", "3", "--log-level",
+                "debug", "--port-file", "/tmp/p", "--web-root", "web", "--node-id", "7", "--blocking-threads",
+                "2", "--shutdown-grace-ms", "100"});
   ASSERT_TRUE(r.ok()) << r.error().message;
   const ServerConfig& s = r->config.server;
   EXPECT_EQ(s.listen, "0.0.0.0:0");
@@ -102,7 +103,8 @@ TEST(Config, ListenAndDataDirFlags) {
   EXPECT_EQ(s.blocking_threads, 2);
   EXPECT_EQ(s.shutdown_grace_ms, 100);
 
-  r = LoadWith({"--server.listen", "[::1]:9000", "--limits.max_frame_bytes", "2048", "--limits.send_rate_per_s=2.5"});
+  r = LoadWith(
+      {"--server.listen", "[::1]:9000", "--limits.max_frame_bytes", "2048", "--limits.send_rate_per_s=2.5"});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->config.server.listen, "[::1]:9000");
   EXPECT_EQ(r->config.limits.max_frame_bytes, 2048);
@@ -160,7 +162,7 @@ TEST(Config, Precedence) {
   EXPECT_EQ(r->config.limits.max_body_bytes, 100);
   // Env overrides file.
   r = LoadWith({"--config", good.path()}, {"PARLEY_LIMITS_MAX_BODY_BYTES=200", "PARLEY_LIMITS_SEND_BURST=8",
-                                      "PARLEY_THREADS=5", "HOME=/root"});
+                                           "PARLEY_THREADS=5", "HOME=/root"});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->config.limits.max_body_bytes, 200);
   EXPECT_EQ(r->config.limits.send_burst, 8);
@@ -168,7 +170,7 @@ TEST(Config, Precedence) {
   EXPECT_EQ(r->config.server.threads, 5);
   // Flag overrides env, whatever the order on the command line.
   r = LoadWith({"--limits.max_body_bytes", "300", "--config", good.path(), "--threads", "6"},
-          {"PARLEY_LIMITS_MAX_BODY_BYTES=200", "PARLEY_SERVER_THREADS=5"});
+               {"PARLEY_LIMITS_MAX_BODY_BYTES=200", "PARLEY_SERVER_THREADS=5"});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->config.limits.max_body_bytes, 300);
   EXPECT_EQ(r->config.limits.send_burst, 7);
@@ -193,8 +195,9 @@ TEST(Config, ShortAndLongServerEnvNames) {
 
 TEST(Config, UnknownFileKeyFails) {
   TempFile f("[limits]\nmax_frame = 100\n");
-  EXPECT_THAT(ErrorOf(LoadWith({"--config", f.path()})),
-              AllOf(HasSubstr("unknown key limits.max_frame"), HasSubstr("did you mean limits.max_frame_bytes?")));
+  EXPECT_THAT(
+      ErrorOf(LoadWith({"--config", f.path()})),
+      AllOf(HasSubstr("unknown key limits.max_frame"), HasSubstr("did you mean limits.max_frame_bytes?")));
   TempFile top("lissten = \"1.2.3.4:5\"\n");
   EXPECT_THAT(ErrorOf(LoadWith({"--config", top.path()})), HasSubstr("unknown key lissten"));
   TempFile nested("[presence]\nbackend = \"embedded\"\nredis_url = \"x\"\n");
@@ -211,7 +214,8 @@ TEST(Config, UnknownSectionFails) {
 }
 
 TEST(Config, BadFileFails) {
-  EXPECT_THAT(ErrorOf(LoadWith({"--config", "/nonexistent/parley.toml"})), HasSubstr("/nonexistent/parley.toml"));
+  EXPECT_THAT(ErrorOf(LoadWith({"--config", "/nonexistent/parley.toml"})),
+              HasSubstr("/nonexistent/parley.toml"));
   TempFile f("[limits\nmax_frame_bytes = \n");
   EXPECT_THAT(ErrorOf(LoadWith({"--config", f.path()})), HasSubstr("not valid TOML"));
   TempFile dup("listen = \"1.2.3.4:5\"\n[server]\nlisten = \"1.2.3.4:6\"\n");
@@ -258,7 +262,8 @@ TEST(Config, BoundsFail) {
 TEST(Config, AllowedValues) {
   EXPECT_THAT(ErrorOf(LoadWith({"--log-level", "loud"})),
               AllOf(HasSubstr("server.log_level = \"loud\""), HasSubstr("trace|debug|info|warn|error|off")));
-  EXPECT_THAT(ErrorOf(LoadWith({}, {"PARLEY_AUTH_PASSWORD_STRENGTH=weak"})), HasSubstr("auth.password_strength"));
+  EXPECT_THAT(ErrorOf(LoadWith({}, {"PARLEY_AUTH_PASSWORD_STRENGTH=weak"})),
+              HasSubstr("auth.password_strength"));
   EXPECT_THAT(ErrorOf(LoadWith({"--store.backend", "cassandra"})), HasSubstr("store.backend"));
   EXPECT_TRUE(LoadWith({"--auth.password_strength", "min"}).ok());
 }
@@ -276,15 +281,18 @@ TEST(Config, ListenValidation) {
 
 TEST(Config, WrongTypesFail) {
   TempFile f("[limits]\nmax_frame_bytes = \"big\"\n");
-  EXPECT_THAT(ErrorOf(LoadWith({"--config", f.path()})),
-              AllOf(HasSubstr("limits.max_frame_bytes"), HasSubstr("must be an integer"), HasSubstr("\"big\"")));
+  EXPECT_THAT(
+      ErrorOf(LoadWith({"--config", f.path()})),
+      AllOf(HasSubstr("limits.max_frame_bytes"), HasSubstr("must be an integer"), HasSubstr("\"big\"")));
   TempFile g("[limits]\nsend_burst = 1.5\n");
   EXPECT_THAT(ErrorOf(LoadWith({"--config", g.path()})), HasSubstr("limits.send_burst"));
   TempFile h("listen = 8080\n");
-  EXPECT_THAT(ErrorOf(LoadWith({"--config", h.path()})), AllOf(HasSubstr("server.listen"), HasSubstr("a string")));
+  EXPECT_THAT(ErrorOf(LoadWith({"--config", h.path()})),
+              AllOf(HasSubstr("server.listen"), HasSubstr("a string")));
   TempFile b("[log]\npartitions = true\n");
   EXPECT_THAT(ErrorOf(LoadWith({"--config", b.path()})), HasSubstr("log.partitions"));
-  EXPECT_THAT(ErrorOf(LoadWith({"--threads", "two"})), AllOf(HasSubstr("server.threads"), HasSubstr("\"two\"")));
+  EXPECT_THAT(ErrorOf(LoadWith({"--threads", "two"})),
+              AllOf(HasSubstr("server.threads"), HasSubstr("\"two\"")));
   EXPECT_THAT(ErrorOf(LoadWith({}, {"PARLEY_THREADS=2 "})), HasSubstr("server.threads"));
   EXPECT_THAT(ErrorOf(LoadWith({}, {"PARLEY_THREADS="})), HasSubstr("server.threads"));
   EXPECT_THAT(ErrorOf(LoadWith({"--limits.send_rate_per_s", "fast"})), HasSubstr("limits.send_rate_per_s"));
@@ -353,8 +361,9 @@ TEST(Config, PrintConfigHelpVersion) {
   std::string out = ::testing::internal::GetCapturedStdout();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->exit_now);
-  EXPECT_THAT(out, AllOf(HasSubstr("--listen"), HasSubstr("--data-dir"), HasSubstr("--limits.max_frame_bytes"),
-                         HasSubstr("PARLEY_LIMITS_MAX_FRAME_BYTES"), HasSubstr("--config")));
+  EXPECT_THAT(out,
+              AllOf(HasSubstr("--listen"), HasSubstr("--data-dir"), HasSubstr("--limits.max_frame_bytes"),
+                    HasSubstr("PARLEY_LIMITS_MAX_FRAME_BYTES"), HasSubstr("--config")));
 
   ::testing::internal::CaptureStdout();
   r = LoadWith({"--version"});

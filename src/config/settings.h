@@ -22,14 +22,14 @@ using SettingValue = std::variant<std::string, int64_t, double>;
 // its field of Config. Built once at start-up; immutable afterwards, so any
 // thread may read it.
 struct Setting {
-  std::string section;      // "limits"
-  std::string key;          // "max_frame_bytes"
-  std::string name;         // "limits.max_frame_bytes"
+  std::string section;  // "limits"
+  std::string key;      // "max_frame_bytes"
+  std::string name;     // "limits.max_frame_bytes"
   std::string description;
   SettingType type = SettingType::kString;
-  int64_t int_min = 0;      // kInt bounds, inclusive
+  int64_t int_min = 0;  // kInt bounds, inclusive
   int64_t int_max = 0;
-  double double_min = 0;    // kDouble bounds, inclusive
+  double double_min = 0;  // kDouble bounds, inclusive
   double double_max = 0;
   std::vector<std::string> allowed;  // kString: allowed values; empty = any
   // Extra check for a string value (e.g. host:port); returns "" when fine,
@@ -37,7 +37,7 @@ struct Setting {
   std::function<std::string(const std::string&)> check;
   std::function<SettingValue(const Config&)> get;
   std::function<void(Config&, const SettingValue&)> set;
-  bool secret = false;      // masked in ToToml
+  bool secret = false;  // masked in ToToml
 
   // Environment names, the canonical one first (PARLEY_LIMITS_MAX_FRAME_BYTES;
   // server keys also PARLEY_LISTEN).

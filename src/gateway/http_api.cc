@@ -20,7 +20,9 @@ namespace json = boost::json;
 
 namespace {
 
-ApiResponse Json(int status, const json::value& v) { return {status, json::serialize(v), "application/json"}; }
+ApiResponse Json(int status, const json::value& v) {
+  return {status, json::serialize(v), "application/json"};
+}
 
 ApiResponse Fail(const Error& e) { return Json(HttpStatus(e.code), protocol::ErrorBody(e)); }
 
@@ -50,7 +52,8 @@ Result<std::string> StringField(const json::object& o, std::string_view key, boo
     if (required) return MakeError(Errc::kBadRequest, "missing field '" + std::string(key) + "'");
     return std::string();
   }
-  if (!v->is_string()) return MakeError(Errc::kBadRequest, "field '" + std::string(key) + "' must be a string");
+  if (!v->is_string())
+    return MakeError(Errc::kBadRequest, "field '" + std::string(key) + "' must be a string");
   return std::string(v->get_string());
 }
 
@@ -62,7 +65,8 @@ Result<std::optional<int64_t>> QueryInt(const boost::urls::url_view& url, std::s
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || v < 0) {
-    return MakeError(Errc::kBadRequest, "query parameter '" + std::string(key) + "' must be a non-negative integer");
+    return MakeError(Errc::kBadRequest,
+                     "query parameter '" + std::string(key) + "' must be a non-negative integer");
   }
   return std::optional<int64_t>(v);
 }
@@ -99,7 +103,8 @@ HttpApi::HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe r
 
 ApiResponse HttpApi::Static(const std::string& path) {
   if (web_root_.empty()) {
-    if (path == "/" || path == "/index.html") return {200, std::string(kPlaceholderPage), "text/html; charset=utf-8"};
+    if (path == "/" || path == "/index.html")
+      return {200, std::string(kPlaceholderPage), "text/html; charset=utf-8"};
     return Fail(Errc::kNotFound, "no such page");
   }
   // Resolve inside web_root only: no "..", no absolute escapes.
@@ -172,16 +177,20 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
 
   // ---- everything else needs a bearer token ----
   constexpr std::string_view kBearer = "Bearer ";
-  if (req.authorization.size() <= kBearer.size() || req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
+  if (req.authorization.size() <= kBearer.size() ||
+      req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
     return Fail(Errc::kUnauthorized, "missing bearer token");
   }
-  auto claims = service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));  // blocking ok here
+  auto claims =
+      service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));  // blocking ok here
   if (!claims) return Fail(claims.error());
   UserId me = claims->user;
 
   if (seg.size() == 2 && seg[1] == "me" && m == "GET") {
     auto u = service_.Me(me);
-    if (!u) return Fail(u.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "user no longer exists") : u.error());
+    if (!u)
+      return Fail(u.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "user no longer exists")
+                                                    : u.error());
     return Json(200, protocol::ToJson(*u));
   }
   if (seg.size() == 3 && seg[1] == "users" && m == "GET") {
@@ -239,7 +248,8 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
         auto limit = QueryInt(url, "limit");
         if (!limit) return Fail(limit.error());
         int n = protocol::kDefaultHistoryLimit;
-        if (*limit && **limit < 1) return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
+        if (*limit && **limit < 1)
+          return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
         if (*limit) n = static_cast<int>(std::min<int64_t>(**limit, protocol::kMaxHistoryLimit));
         auto msgs = service_.History(me, *conv_id, *before, *after, n);
         if (!msgs) return Fail(msgs.error());
@@ -252,7 +262,8 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
         if (!after) return Fail(after.error());
         auto limit = QueryInt(url, "limit");
         if (!limit) return Fail(limit.error());
-        if (*limit && **limit < 1) return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
+        if (*limit && **limit < 1)
+          return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
         int n = *limit ? static_cast<int>(std::min<int64_t>(**limit, 1000)) : 100;
         auto page = service_.Members(me, *conv_id, UserId(after->value_or(0)), n);
         if (!page) return Fail(page.error());

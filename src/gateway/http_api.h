@@ -9,8 +9,8 @@
 namespace parley::gateway {
 
 struct ApiRequest {
-  std::string method;         // "GET", "POST", ...
-  std::string target;         // path and query
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query
   std::string body;
   std::string authorization;  // the Authorization header, verbatim
 };

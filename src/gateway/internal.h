@@ -71,7 +71,11 @@ struct Shard {
 
 struct Gateway::Impl {
   Impl(Options o, chat::Service& s, presence::FanOut& f, metrics::Metrics& m, ReadyProbe r)
-      : options(std::move(o)), service(s), fanout(f), metrics(m), api(s, m, std::move(r), options.web_root),
+      : options(std::move(o)),
+        service(s),
+        fanout(f),
+        metrics(m),
+        api(s, m, std::move(r), options.web_root),
         blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
 
   void Accept(Shard& shard);
@@ -80,7 +84,8 @@ struct Gateway::Impl {
   void Blocking(Shard& shard, Work work, Done done) {
     asio::post(blocking, [&shard, work = std::move(work), done = std::move(done)]() mutable {
       auto result = work();
-      asio::post(shard.ioc, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+      asio::post(shard.ioc,
+                 [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
     });
   }
 
@@ -99,8 +104,8 @@ struct Gateway::Impl {
 
 // Starts the WebSocket session of an upgrade request; `leftover` holds bytes
 // the HTTP reader had already taken from the socket past the request.
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket, http::request<http::string_body> request,
-                    std::string leftover);
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket,
+                    http::request<http::string_body> request, std::string leftover);
 
 namespace ws {
 struct ParsedFrame;
@@ -156,16 +161,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Gateway::Impl& gw_;
   Shard& shard_;
   tcp::socket socket_;
-  asio::steady_timer timer_;      // hello deadline, then the close deadline
+  asio::steady_timer timer_;  // hello deadline, then the close deadline
   asio::steady_timer heartbeat_;
   uint64_t id_;
   UserId user_;
   // Reading.
   std::array<char, 16 * 1024> read_buffer_;
-  std::string rx_;                 // bytes read, not yet parsed from rx_pos_
+  std::string rx_;  // bytes read, not yet parsed from rx_pos_
   size_t rx_pos_ = 0;
-  size_t skip_ = 0;                // bytes of an oversized frame still to drop
-  std::string message_;            // a fragmented message being assembled
+  size_t skip_ = 0;      // bytes of an oversized frame still to drop
+  std::string message_;  // a fragmented message being assembled
   uint8_t message_opcode_ = 0;
   bool reading_ = false;
   bool paused_ = false;

@@ -51,7 +51,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     http::request<http::string_body> req = parser_->release();
     version_ = req.version();
     if (over_limit_) {
-      return Reply(503, ErrorJson(Errc::kUnavailable, "server at its connection limit; try again later"), false);
+      return Reply(503, ErrorJson(Errc::kUnavailable, "server at its connection limit; try again later"),
+                   false);
     }
     if (beast::websocket::is_upgrade(req)) {
       auto url = boost::urls::parse_origin_form(req.target());
@@ -75,22 +76,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   static std::string ErrorJson(Errc code, const char* message) {
-    return std::string(R"({"error":{"code":")") + std::string(ErrcName(code)) + R"(","message":")" + message + "\"}}";
+    return std::string(R"({"error":{"code":")") + std::string(ErrcName(code)) + R"(","message":")" + message +
+           "\"}}";
   }
 
   void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json") {
-    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
+    auto res =
+        std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
     res->set(http::field::server, "parley");
     if (!type.empty() && status != 204) res->set(http::field::content_type, type);
     res->set(http::field::cache_control, "no-store");
     res->body() = std::move(body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-      if (ec) return;
-      if (!keep_alive) return self->Shutdown();
-      self->DoRead();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        if (!keep_alive) return self->Shutdown();
+                        self->DoRead();
+                      });
   }
 
   void Shutdown() {
@@ -146,8 +150,8 @@ Result<uint16_t> Gateway::Start() {
     if (!ec) a.bind(ep, ec);
     if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return MakeError(Errc::kUnavailable, "cannot listen on " + gw.options.host + ":" + std::to_string(port) +
-                                               ": " + ec.message());
+      return MakeError(Errc::kUnavailable, "cannot listen on " + gw.options.host + ":" +
+                                               std::to_string(port) + ": " + ec.message());
     }
     port = a.local_endpoint().port();  // with port 0, the next shards share the chosen one
     gw.shards.push_back(std::move(shard));

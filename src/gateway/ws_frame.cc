@@ -34,7 +34,8 @@ ParsedFrame ParseClientFrame(std::string_view data, uint64_t max_payload) {
   }
   bool control = (f.opcode & 0x08) != 0;
   if (control) {
-    if (f.opcode != kClose && f.opcode != kPing && f.opcode != kPong) return fail(kCloseProtocolError, "bad opcode");
+    if (f.opcode != kClose && f.opcode != kPing && f.opcode != kPong)
+      return fail(kCloseProtocolError, "bad opcode");
     if (!f.fin || len > 125) return fail(kCloseProtocolError, "bad control frame");
   } else if (f.opcode != kContinuation && f.opcode != kText && f.opcode != kBinary) {
     return fail(kCloseProtocolError, "bad opcode");

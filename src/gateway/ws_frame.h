@@ -29,12 +29,12 @@ inline constexpr uint16_t kCloseTooBig = 1009;
 struct ParsedFrame {
   enum class Status { kIncomplete, kFrame, kError };
   Status status = Status::kIncomplete;
-  size_t consumed = 0;         // bytes of input this frame took (kFrame), or to skip (kError 1009)
+  size_t consumed = 0;  // bytes of input this frame took (kFrame), or to skip (kError 1009)
   bool fin = false;
   uint8_t opcode = 0;
-  std::string payload;         // unmasked
-  uint16_t error_close = 0;    // kError: the close code to answer with
-  const char* error = "";      // kError: why
+  std::string payload;       // unmasked
+  uint16_t error_close = 0;  // kError: the close code to answer with
+  const char* error = "";    // kError: why
 };
 
 // Parses one client frame from the front of `data`. Client frames must be

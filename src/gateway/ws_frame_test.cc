@@ -44,7 +44,8 @@ TEST(WsFrame, ParsesMaskedTextOfEveryLengthForm) {
 TEST(WsFrame, IncompleteUntilTheLastByte) {
   std::string wire = ClientFrame(kText, "hello world");
   for (size_t cut = 0; cut < wire.size(); ++cut) {
-    EXPECT_EQ(ParseClientFrame(std::string_view(wire).substr(0, cut), 100).status, ParsedFrame::Status::kIncomplete)
+    EXPECT_EQ(ParseClientFrame(std::string_view(wire).substr(0, cut), 100).status,
+              ParsedFrame::Status::kIncomplete)
         << cut;
   }
 }
@@ -52,11 +53,13 @@ TEST(WsFrame, IncompleteUntilTheLastByte) {
 TEST(WsFrame, RejectsWhatTheRfcForbids) {
   EXPECT_EQ(ParseClientFrame(ClientFrame(kText, "x", true, false), 100).error_close, kCloseProtocolError)
       << "unmasked client frame";
-  EXPECT_EQ(ParseClientFrame(ClientFrame(kPing, std::string(126, 'p')), 1000).error_close, kCloseProtocolError)
+  EXPECT_EQ(ParseClientFrame(ClientFrame(kPing, std::string(126, 'p')), 1000).error_close,
+            kCloseProtocolError)
       << "control frame over 125 bytes";
   EXPECT_EQ(ParseClientFrame(ClientFrame(kPing, "p", false), 100).error_close, kCloseProtocolError)
       << "fragmented control frame";
-  EXPECT_EQ(ParseClientFrame(ClientFrame(0x3, "x"), 100).error_close, kCloseProtocolError) << "reserved opcode";
+  EXPECT_EQ(ParseClientFrame(ClientFrame(0x3, "x"), 100).error_close, kCloseProtocolError)
+      << "reserved opcode";
   std::string rsv = ClientFrame(kText, "x");
   rsv[0] = static_cast<char>(rsv[0] | 0x40);
   EXPECT_EQ(ParseClientFrame(rsv, 100).error_close, kCloseProtocolError) << "RSV1 without an extension";

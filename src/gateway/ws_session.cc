@@ -108,13 +108,17 @@ void Hub::Dispatch(const presence::EventBatch& batch) {
 
 // ---- WsSession: transport ------------------------------------------------------------
 
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket, http::request<http::string_body> request,
-                    std::string leftover) {
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket,
+                    http::request<http::string_body> request, std::string leftover) {
   std::make_shared<WsSession>(gw, shard, std::move(socket))->Start(std::move(request), std::move(leftover));
 }
 
 WsSession::WsSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket)
-    : gw_(gw), shard_(shard), socket_(std::move(socket)), timer_(shard.ioc), heartbeat_(shard.ioc),
+    : gw_(gw),
+      shard_(shard),
+      socket_(std::move(socket)),
+      timer_(shard.ioc),
+      heartbeat_(shard.ioc),
       id_(gw.next_session++) {
   ++gw_.open_connections;
   ++gw_.ws_connections;
@@ -140,7 +144,8 @@ void WsSession::Start(http::request<http::string_body> request, std::string left
     res->result(http::status::bad_request);
     res->set(http::field::sec_websocket_version, "13");
     res->prepare_payload();
-    http::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code, size_t) { self->Teardown(); });
+    http::async_write(socket_, *res,
+                      [self = shared_from_this(), res](beast::error_code, size_t) { self->Teardown(); });
     return;
   }
   res->result(http::status::switching_protocols);
@@ -217,13 +222,14 @@ void WsSession::ContinueReading() {
   if (reading_) return;
   reading_ = true;
   // Into a buffer of its own: rx_ may change while the read is pending.
-  socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
-    self->reading_ = false;
-    if (ec) return self->Teardown();
-    self->rx_.append(self->read_buffer_.data(), n);
-    self->last_rx_ = std::chrono::steady_clock::now();
-    self->ContinueReading();
-  });
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->reading_ = false;
+                            if (ec) return self->Teardown();
+                            self->rx_.append(self->read_buffer_.data(), n);
+                            self->last_rx_ = std::chrono::steady_clock::now();
+                            self->ContinueReading();
+                          });
 }
 
 void WsSession::OnFrame(ws::ParsedFrame& f) {
@@ -236,8 +242,9 @@ void WsSession::OnFrame(ws::ParsedFrame& f) {
       if (closing_) return Teardown();  // the answer to our close: done
       // The peer closes: echo its code, then hang up once it is written.
       closing_ = true;
-      close_code_ = f.payload.size() >= 2 ? static_cast<uint16_t>((uint8_t(f.payload[0]) << 8) | uint8_t(f.payload[1]))
-                                          : ws::kCloseNormal;
+      close_code_ = f.payload.size() >= 2
+                        ? static_cast<uint16_t>((uint8_t(f.payload[0]) << 8) | uint8_t(f.payload[1]))
+                        : ws::kCloseNormal;
       hang_up_after_close_ = true;
       DropQueued();
       return EnqueueControl(ws::kClose, ws::ClosePayload(close_code_, ""));
@@ -287,23 +294,25 @@ void WsSession::HandleText(std::string_view text) {
   }
   bool typing = std::holds_alternative<protocol::TypingReq>(*p.request);
   if (!p.id && !typing) {
-    return Enqueue(
-        presence::MakeFrame(protocol::ErrorFrame(std::nullopt, MakeError(Errc::kBadRequest, "missing field 'id'"))));
+    return Enqueue(presence::MakeFrame(
+        protocol::ErrorFrame(std::nullopt, MakeError(Errc::kBadRequest, "missing field 'id'"))));
   }
   Handle(p.id, *p.request);
 }
 
 void WsSession::OnHello(int64_t re, protocol::HelloReq hello) {
   timer_.cancel();
-  if (auto claims = gw_.service.TryAuthenticate(hello.token)) return Admit(re, std::move(*claims), std::move(hello));
+  if (auto claims = gw_.service.TryAuthenticate(hello.token))
+    return Admit(re, std::move(*claims), std::move(hello));
   // An outside user seen for the first time: provisioning writes to the store.
   chat::Service& svc = gw_.service;
   std::string token = hello.token;
-  gw_.Blocking(shard_, [&svc, token = std::move(token)] { return svc.Authenticate(token); },
-               [self = shared_from_this(), re, hello = std::move(hello)](Result<auth::Claims> claims) mutable {
-                 if (self->torn_down_) return;
-                 self->Admit(re, std::move(claims), std::move(hello));
-               });
+  gw_.Blocking(
+      shard_, [&svc, token = std::move(token)] { return svc.Authenticate(token); },
+      [self = shared_from_this(), re, hello = std::move(hello)](Result<auth::Claims> claims) mutable {
+        if (self->torn_down_) return;
+        self->Admit(re, std::move(claims), std::move(hello));
+      });
 }
 
 void WsSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello) {
@@ -388,8 +397,9 @@ void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
   // Requests that touch the store run on a blocking worker; the answer frame
   // comes back to this io thread.
   auto blocking = [&](auto work) {
-    gw_.Blocking(shard_, std::move(work),
-                 [self = shared_from_this(), id](Result<std::string> frame) { self->Answer(id, std::move(frame)); });
+    gw_.Blocking(shard_, std::move(work), [self = shared_from_this(), id](Result<std::string> frame) {
+      self->Answer(id, std::move(frame));
+    });
   };
   auto ok_or = [re](Result<void> r) -> Result<std::string> {
     if (!r) return r.error();
@@ -415,11 +425,12 @@ void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
           if (subs_.contains(r.conv)) return svc.Typing(me, r.conv);
           // Not followed here: ask the store why (not_found or forbidden), or
           // pass it on when membership changed under this connection.
-          gw_.Blocking(shard_, [&svc, me, conv = r.conv] { return svc.CheckMember(me, conv); },
-                       [self = shared_from_this(), id, me, conv = r.conv](Result<void> ok) {
-                         if (ok) return self->gw_.service.Typing(me, conv);
-                         self->Answer(id, ok.error());
-                       });
+          gw_.Blocking(
+              shard_, [&svc, me, conv = r.conv] { return svc.CheckMember(me, conv); },
+              [self = shared_from_this(), id, me, conv = r.conv](Result<void> ok) {
+                if (ok) return self->gw_.service.Typing(me, conv);
+                self->Answer(id, ok.error());
+              });
         } else if constexpr (std::is_same_v<T, PingReq>) {
           Answer(id, PongFrame(re, SystemClock::Instance().NowMs()));
         } else if constexpr (std::is_same_v<T, HistoryReq>) {
@@ -546,7 +557,8 @@ void WsSession::DoWrite() {
     if (!o.payload->empty()) buffers_.emplace_back(o.payload->data(), o.payload->size());
   }
   writing_ = true;
-  asio::async_write(socket_, buffers_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  asio::async_write(socket_, buffers_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void WsSession::OnWrite(beast::error_code ec) {

@@ -26,7 +26,8 @@ p::Counter& Counter(p::Registry& r, const char* name, const char* help) {
 p::Gauge& Gauge(p::Registry& r, const char* name, const char* help) {
   return p::BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
-p::Histogram& Histogram(p::Registry& r, const char* name, const char* help, p::Histogram::BucketBoundaries b) {
+p::Histogram& Histogram(p::Registry& r, const char* name, const char* help,
+                        p::Histogram::BucketBoundaries b) {
   return p::BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(b));
 }
 
@@ -41,13 +42,17 @@ Metrics::Metrics()
       http_requests(Counter(*registry_, "parley_http_requests_total", "HTTP requests served")),
       commit_batch_size(Histogram(*registry_, "parley_commit_batch_size", "Messages per group commit",
                                   {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000})),
-      commit_seconds(Histogram(*registry_, "parley_commit_seconds", "Group commit latency",
-                               {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})),
+      commit_seconds(
+          Histogram(*registry_, "parley_commit_seconds", "Group commit latency",
+                    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})),
       commit_errors(Counter(*registry_, "parley_commit_errors_total", "Group commits that failed")),
-      fanout_queue_bytes(Gauge(*registry_, "parley_outbound_queue_bytes", "Bytes waiting in connection write queues")),
-      slow_consumers(Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
+      fanout_queue_bytes(
+          Gauge(*registry_, "parley_outbound_queue_bytes", "Bytes waiting in connection write queues")),
+      slow_consumers(
+          Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
       families_(std::make_unique<Families>()) {
-  families_->errors = &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
+  families_->errors =
+      &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
@@ -56,7 +61,8 @@ void Metrics::CountError(std::string_view code) {
   std::lock_guard lock(families_->mu);
   auto it = families_->by_code.find(std::string(code));
   if (it == families_->by_code.end()) {
-    it = families_->by_code.emplace(std::string(code), &families_->errors->Add({{"code", std::string(code)}})).first;
+    it = families_->by_code.emplace(std::string(code), &families_->errors->Add({{"code", std::string(code)}}))
+             .first;
   }
   it->second->Increment();
 }

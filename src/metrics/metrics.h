@@ -31,8 +31,8 @@ class Metrics {
   prometheus::Histogram& commit_batch_size;
   prometheus::Histogram& commit_seconds;
   prometheus::Counter& commit_errors;
-  prometheus::Gauge& fanout_queue_bytes;   // bytes queued for writing, all connections
-  prometheus::Counter& slow_consumers;     // connections closed with 4009
+  prometheus::Gauge& fanout_queue_bytes;  // bytes queued for writing, all connections
+  prometheus::Counter& slow_consumers;    // connections closed with 4009
 
   // Counts an error answer by its wire code ("bad_request", ...).
   void CountError(std::string_view code);

@@ -32,11 +32,11 @@ struct Event {
   Target target = Target::kConversation;
   Subscription subscription = Subscription::kNone;
   ConversationId conv;
-  int64_t seq = 0;             // for `message` events: lets a resuming connection drop overlaps
-  UserId exclude;              // kConversation: skip this user's connections (typing)
-  std::vector<UserId> users;   // kUsers
-  log::Origin origin;          // kSession
-  Frame frame;                 // may be null for a pure subscription change
+  int64_t seq = 0;            // for `message` events: lets a resuming connection drop overlaps
+  UserId exclude;             // kConversation: skip this user's connections (typing)
+  std::vector<UserId> users;  // kUsers
+  log::Origin origin;         // kSession
+  Frame frame;                // may be null for a pure subscription change
 
   static Event ToConversation(ConversationId c, Frame f, int64_t seq = 0, UserId exclude = UserId()) {
     Event e;

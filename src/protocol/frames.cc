@@ -20,10 +20,12 @@ Result<std::string> GetString(const json::object& o, std::string_view key) {
 
 std::optional<int64_t> AsInt(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX))
+    return static_cast<int64_t>(v.get_uint64());
   if (v.is_double()) {
     double d = v.get_double();
-    if (d >= -9.0e15 && d <= 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d) return static_cast<int64_t>(d);
+    if (d >= -9.0e15 && d <= 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d)
+      return static_cast<int64_t>(d);
   }
   return std::nullopt;
 }
@@ -40,7 +42,8 @@ Result<std::optional<int64_t>> GetOptionalSeq(const json::object& o, std::string
   const json::value* v = o.if_contains(key);
   if (!v || v->is_null()) return std::optional<int64_t>();
   auto i = AsInt(*v);
-  if (!i || *i < 0) return Bad(std::string("field '") + std::string(key) + "' must be a non-negative integer");
+  if (!i || *i < 0)
+    return Bad(std::string("field '") + std::string(key) + "' must be a non-negative integer");
   return std::optional<int64_t>(*i);
 }
 
@@ -236,8 +239,8 @@ json::object ToJson(const Conversation& conv) {
 }
 
 json::object ToJson(const Message& m) {
-  return {{"conv", m.conv.ToString()}, {"seq", m.seq},   {"id", m.id.ToString()},
-          {"sender", m.sender.ToString()}, {"body", m.body}, {"ts", m.ts},
+  return {{"conv", m.conv.ToString()},       {"seq", m.seq},   {"id", m.id.ToString()},
+          {"sender", m.sender.ToString()},   {"body", m.body}, {"ts", m.ts},
           {"client_msg_id", m.client_msg_id}};
 }
 
@@ -259,8 +262,12 @@ std::string WelcomeFrame(int64_t re, const User& user, std::string_view session,
 }
 
 std::string SentFrame(int64_t re, const Message& m) {
-  return Serialize({{"re", re}, {"type", "sent"}, {"conv", m.conv.ToString()}, {"seq", m.seq},
-                    {"id", m.id.ToString()}, {"ts", m.ts}});
+  return Serialize({{"re", re},
+                    {"type", "sent"},
+                    {"conv", m.conv.ToString()},
+                    {"seq", m.seq},
+                    {"id", m.id.ToString()},
+                    {"ts", m.ts}});
 }
 
 std::string MessageEvent(const Message& m) {
@@ -273,7 +280,8 @@ std::string HistoryFrame(int64_t re, ConversationId conv, const std::vector<Mess
   json::array arr;
   arr.reserve(messages.size());
   for (const auto& m : messages) arr.push_back(ToJson(m));
-  return Serialize({{"re", re}, {"type", "history"}, {"conv", conv.ToString()}, {"messages", std::move(arr)}});
+  return Serialize(
+      {{"re", re}, {"type", "history"}, {"conv", conv.ToString()}, {"messages", std::move(arr)}});
 }
 
 std::string OkFrame(int64_t re) { return Serialize({{"re", re}, {"type", "ok"}}); }
@@ -306,13 +314,19 @@ std::string ReadEvent(ConversationId conv, UserId user, int64_t seq) {
   return Serialize({{"type", "read"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"seq", seq}});
 }
 
-std::string PresenceEvent(UserId user, std::string_view username, bool online, std::optional<TimeMs> last_seen) {
-  return Serialize({{"type", "presence"}, {"user", user.ToString()}, {"username", username},
-                    {"online", online}, {"last_seen", OptTime(last_seen)}});
+std::string PresenceEvent(UserId user, std::string_view username, bool online,
+                          std::optional<TimeMs> last_seen) {
+  return Serialize({{"type", "presence"},
+                    {"user", user.ToString()},
+                    {"username", username},
+                    {"online", online},
+                    {"last_seen", OptTime(last_seen)}});
 }
 
-std::string MemberEvent(ConversationId conv, UserId user, std::string_view action, const Conversation* conversation) {
-  json::object o{{"type", "member"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"action", action}};
+std::string MemberEvent(ConversationId conv, UserId user, std::string_view action,
+                        const Conversation* conversation) {
+  json::object o{
+      {"type", "member"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"action", action}};
   if (conversation) o.emplace("conversation", ToJson(*conversation));
   return Serialize(o);
 }
@@ -321,7 +335,9 @@ std::string PresenceAnswer(int64_t re, const std::vector<PresenceEntry>& users) 
   json::array arr;
   arr.reserve(users.size());
   for (const auto& u : users) {
-    arr.push_back(json::object{{"user", u.user.ToString()}, {"username", u.username}, {"online", u.online},
+    arr.push_back(json::object{{"user", u.user.ToString()},
+                               {"username", u.username},
+                               {"online", u.online},
                                {"last_seen", OptTime(u.last_seen)}});
   }
   return Serialize({{"re", re}, {"type", "presence"}, {"users", std::move(arr)}});
@@ -332,13 +348,23 @@ bool IsValidUtf8(std::string_view s) {
   const auto* end = p + s.size();
   while (p < end) {
     unsigned char c = *p;
-    if (c < 0x80) { ++p; continue; }
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
     int n;
     uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
-    else return false;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else
+      return false;
     if (end - p <= n) return false;
     for (int i = 1; i <= n; ++i) {
       if ((p[i] & 0xC0) != 0x80) return false;

@@ -70,7 +70,7 @@ struct Parsed {
   std::optional<int64_t> id;  // the frame's "id", when it could be read
   bool not_json = false;      // the text is not JSON at all (counts toward close 1008)
   std::optional<Request> request;
-  Error error;                // when !request
+  Error error;  // when !request
 };
 
 inline constexpr int kMaxPresenceQuery = 500;

@@ -27,7 +27,12 @@ MessageId IdGenerator::Next(TimeMs now) {
 
 Sequencer::Sequencer(log::MessageLog& log, store::Store& store, presence::FanOut& fanout, const Clock& clock,
                      Options options, Observer observer)
-    : log_(log), store_(store), fanout_(fanout), clock_(clock), options_(options), observer_(std::move(observer)),
+    : log_(log),
+      store_(store),
+      fanout_(fanout),
+      clock_(clock),
+      options_(options),
+      observer_(std::move(observer)),
       ids_(options.node_id) {}
 
 Sequencer::~Sequencer() { Stop(); }
@@ -73,7 +78,8 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     if (observer_.on_commit_error) observer_.on_commit_error();
     Error e = MakeError(Errc::kUnavailable, "storage unavailable; retry with the same client_msg_id");
     for (const auto& r : records) {
-      events.push_back(Event::ToSession(r.request.origin, MakeFrame(protocol::ErrorFrame(r.request.origin.request_id, e))));
+      events.push_back(Event::ToSession(r.request.origin,
+                                        MakeFrame(protocol::ErrorFrame(r.request.origin.request_id, e))));
     }
   } else {
     if (observer_.on_commit) observer_.on_commit(records.size(), seconds);
@@ -81,7 +87,8 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
       const log::Origin& origin = records[i].request.origin;
       const auto& outcome = (*committed)[i];
       if (!outcome) {
-        events.push_back(Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, outcome.error()))));
+        events.push_back(
+            Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, outcome.error()))));
         continue;
       }
       const Message& m = outcome->message;

@@ -80,7 +80,8 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
                                 .readers = std::max(2, c.server.blocking_threads)});
   }
   if (c.store.backend == "postgres") {
-    if (c.store.postgres_url.empty()) return MakeError(Errc::kBadRequest, "store.postgres_url is required for postgres");
+    if (c.store.postgres_url.empty())
+      return MakeError(Errc::kBadRequest, "store.postgres_url is required for postgres");
     return store::postgres::Open({.conninfo = c.store.postgres_url, .pool = c.store.postgres_pool});
   }
   return MakeError(Errc::kBadRequest, "unknown store.backend '" + c.store.backend + "'");
@@ -112,7 +113,9 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   p->config = c;
   std::error_code ec;
   fs::create_directories(c.server.data_dir, ec);
-  if (ec) return MakeError(Errc::kUnavailable, "cannot create data dir '" + c.server.data_dir + "': " + ec.message());
+  if (ec)
+    return MakeError(Errc::kUnavailable,
+                     "cannot create data dir '" + c.server.data_dir + "': " + ec.message());
 
   std::string secret = c.auth.jwt_secret;
   if (secret.empty()) {
@@ -152,23 +155,24 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   }
 
   const auto& l = c.limits;
-  p->service = std::make_unique<chat::Service>(
-      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher, SystemClock::Instance(),
-                 p->external.get()},
-      chat::Options{.max_body_bytes = l.max_body_bytes,
-                    .send_rate_per_s = l.send_rate_per_s,
-                    .send_burst = l.send_burst,
-                    .resume_limit = l.resume_limit,
-                    .presence_group_limit = l.presence_group_limit,
-                    .typing_interval_ms = l.typing_interval_ms,
-                    .max_group_members = l.max_group_members,
-                    .refresh_ttl_s = c.auth.refresh_ttl_s,
-                    .node_id = c.server.node_id});
+  p->service =
+      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
+                                                 *p->hasher, SystemClock::Instance(), p->external.get()},
+                                      chat::Options{.max_body_bytes = l.max_body_bytes,
+                                                    .send_rate_per_s = l.send_rate_per_s,
+                                                    .send_burst = l.send_burst,
+                                                    .resume_limit = l.resume_limit,
+                                                    .presence_group_limit = l.presence_group_limit,
+                                                    .typing_interval_ms = l.typing_interval_ms,
+                                                    .max_group_members = l.max_group_members,
+                                                    .refresh_ttl_s = c.auth.refresh_ttl_s,
+                                                    .node_id = c.server.node_id});
 
   metrics::Metrics& m = p->metrics;
   p->sequencer = std::make_unique<sequencer::Sequencer>(
       *p->log, *p->store, *p->fanout, SystemClock::Instance(),
-      sequencer::Options{.batch_max = static_cast<size_t>(c.store.commit_batch_max), .node_id = c.server.node_id},
+      sequencer::Options{.batch_max = static_cast<size_t>(c.store.commit_batch_max),
+                         .node_id = c.server.node_id},
       sequencer::Observer{.on_commit =
                               [&m](size_t n, double s) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
@@ -177,28 +181,29 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                           .on_commit_error = [&m] { m.commit_errors.Increment(); }});
 
   auto [host, port] = SplitListen(c.server.listen);
-  int threads = c.server.threads > 0 ? c.server.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = c.server.threads > 0 ? c.server.threads
+                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Parts* raw = p.get();
-  p->gateway = std::make_unique<gateway::Gateway>(
-      gateway::Options{.host = host,
-                       .port = port,
-                       .threads = threads,
-                       .blocking_threads = c.server.blocking_threads,
-                       .node_id = c.server.node_id,
-                       .max_frame_bytes = l.max_frame_bytes,
-                       .max_http_body_bytes = l.max_http_body_bytes,
-                       .max_queue_bytes = l.max_queue_bytes,
-                       .max_connections = l.max_connections,
-                       .hello_timeout_ms = l.hello_timeout_ms,
-                       .heartbeat_ms = l.heartbeat_ms,
-                       .send_rate_per_s = l.send_rate_per_s,
-                       .abuse_factor = l.abuse_factor,
-                       .web_root = WebRoot(c)},
-      *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
-        if (auto ok = raw->store->Ping(); !ok) return ok;
-        if (auto ok = raw->log->Ping(); !ok) return ok;
-        return raw->registry->Ping();
-      });
+  p->gateway =
+      std::make_unique<gateway::Gateway>(gateway::Options{.host = host,
+                                                          .port = port,
+                                                          .threads = threads,
+                                                          .blocking_threads = c.server.blocking_threads,
+                                                          .node_id = c.server.node_id,
+                                                          .max_frame_bytes = l.max_frame_bytes,
+                                                          .max_http_body_bytes = l.max_http_body_bytes,
+                                                          .max_queue_bytes = l.max_queue_bytes,
+                                                          .max_connections = l.max_connections,
+                                                          .hello_timeout_ms = l.hello_timeout_ms,
+                                                          .heartbeat_ms = l.heartbeat_ms,
+                                                          .send_rate_per_s = l.send_rate_per_s,
+                                                          .abuse_factor = l.abuse_factor,
+                                                          .web_root = WebRoot(c)},
+                                         *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
+                                           if (auto ok = raw->store->Ping(); !ok) return ok;
+                                           if (auto ok = raw->log->Ping(); !ok) return ok;
+                                           return raw->registry->Ping();
+                                         });
   p->fanout->SetSink(p->gateway.get());
   // Users whose node died (their leases lapsed): last_seen and offline
   // events, off the registry's own thread.

@@ -42,8 +42,7 @@ class CliProcess {
  private:
   // Reads what is available within `timeout`; false when both pipes are closed.
   bool Pump(std::chrono::milliseconds timeout);
-  bool WaitFor(const std::string& text, const std::string& which,
-               std::chrono::milliseconds timeout);
+  bool WaitFor(const std::string& text, const std::string& which, std::chrono::milliseconds timeout);
 
   pid_t pid_ = -1;
   int in_ = -1, out_fd_ = -1, err_fd_ = -1;

@@ -83,8 +83,7 @@ class CliTest : public ServerTest {
   // Registers a fresh user through the CLI; returns the username (its config dir key).
   std::string Register(const std::string& prefix) {
     std::string name = UniqueName(prefix);
-    CliResult r = Run(name, {"register", name, "--server", Url(), "--password-stdin"},
-                      kPassword + "\n");
+    CliResult r = Run(name, {"register", name, "--server", Url(), "--password-stdin"}, kPassword + "\n");
     EXPECT_EQ(r.exit_code, 0) << Show(r);
     return name;
   }
@@ -141,12 +140,11 @@ TEST_F(CliTest, RegisterAndLoginKeepTokensPrivate) {
   CliResult wrong = Run(alice, {"login", alice, "--password-stdin"}, "not-the-password\n");
   EXPECT_EQ(wrong.exit_code, 3) << Show(wrong);
   EXPECT_THAT(wrong.err, HasSubstr("wrong username or password"));
-  CliResult unknown = Run("nobody", {"login", "nobody_here", "--server", Url(), "--password-stdin"},
-                          kPassword);
+  CliResult unknown =
+      Run("nobody", {"login", "nobody_here", "--server", Url(), "--password-stdin"}, kPassword);
   EXPECT_EQ(unknown.exit_code, 3) << Show(unknown);
 
-  CliResult taken = Run("other", {"register", alice, "--server", Url(), "--password-stdin"},
-                        kPassword);
+  CliResult taken = Run("other", {"register", alice, "--server", Url(), "--password-stdin"}, kPassword);
   EXPECT_EQ(taken.exit_code, 6) << Show(taken);
   EXPECT_THAT(taken.err, HasSubstr("taken"));
 
@@ -360,14 +358,13 @@ TEST_F(CliTest, ServerDownAndBadUrlGetExitCode2) {
   EXPECT_EQ(login.exit_code, 2) << Show(login);
 
   for (const char* url : {"https://127.0.0.1:8443", "http://exa mple.com", "http://127.0.0.1:99999",
-                                 "ftp://127.0.0.1", "http://127.0.0.1:8080/some/path", ""}) {
+                          "ftp://127.0.0.1", "http://127.0.0.1:8080/some/path", ""}) {
     CliResult r = Run("x", {"login", "alice", "--server", url, "--password-stdin"}, kPassword);
     EXPECT_EQ(r.exit_code, 2) << url << "\n" << Show(r);
     EXPECT_THAT(r.err, HasSubstr("bad server URL")) << url;
   }
   CliResult unresolvable =
-      Run("x", {"login", "alice", "--server", "http://no-such-host.invalid", "--password-stdin"},
-          kPassword);
+      Run("x", {"login", "alice", "--server", "http://no-such-host.invalid", "--password-stdin"}, kPassword);
   EXPECT_EQ(unresolvable.exit_code, 2) << Show(unresolvable);
 }
 

@@ -45,9 +45,9 @@ TEST(ServerUrlTest, AcceptsHttpUrls) {
 }
 
 TEST(ServerUrlTest, RejectsWhatItCannotUse) {
-  for (const char* bad : {"", "https://x.example", "ftp://x", "http://", "http://x:0",
-                          "http://x:70000", "http://x:80/path", "http://x?q=1", "http://exa mple",
-                          "http://user@x", "http://x:abc"}) {
+  for (const char* bad :
+       {"", "https://x.example", "ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:80/path",
+        "http://x?q=1", "http://exa mple", "http://user@x", "http://x:abc"}) {
     std::string error;
     EXPECT_FALSE(ParseServerUrl(bad, &error)) << bad;
     EXPECT_NE(error.find("bad server URL"), std::string::npos) << bad << ": " << error;
@@ -113,7 +113,8 @@ json::array Convs() {
     {"id":"4","kind":"group","title":"dup","members":[]},
     {"id":"5","kind":"group","title":"bob","members":[]},
     {"id":"6","kind":"dm","title":null,"members":[{"id":"10","username":"me"},{"id":"12","username":"carol"}]}
-  ])").as_array();
+  ])")
+      .as_array();
 }
 
 int ExitOf(const json::array& convs, const std::string& query) {

@@ -67,8 +67,10 @@ double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count()
 std::string Quote(const std::string& s) {  // single-quoted for /bin/sh
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -217,9 +219,9 @@ struct Cluster {
   bool StartNode(int i) const {
     std::string name = "node-" + std::to_string(i);
     // `env` execs parleyd, so $! is parleyd's pid.
-    return Sh("env $(env | grep -o '^PARLEY_[A-Z0-9_]*' | sed 's/^/-u /') " +
-              Quote(parleyd) + " --config " + Quote(dir + "/" + name + ".toml") + " </dev/null >>" +
-              Quote(dir + "/" + name + ".log") + " 2>&1 & echo $! >" + Quote(pid_file(name))) == 0;
+    return Sh("env $(env | grep -o '^PARLEY_[A-Z0-9_]*' | sed 's/^/-u /') " + Quote(parleyd) + " --config " +
+              Quote(dir + "/" + name + ".toml") + " </dev/null >>" + Quote(dir + "/" + name + ".log") +
+              " 2>&1 & echo $! >" + Quote(pid_file(name))) == 0;
   }
 
   bool StartRedis() const {
@@ -248,8 +250,8 @@ struct Cluster {
     // The options scripts/pg-dev starts it with.
     std::string opts = "-p " + std::to_string(pg_port()) + " -c listen_addresses=127.0.0.1 -k " + dir +
                        "/pg -c max_connections=200 -c shared_buffers=128MB";
-    return Sh(PgAsOwner(PgBin() + "/pg_ctl -D " + dir + "/pg/data -l " + dir + "/pg/postgres.log -w -t 30 start -o \"" +
-                        opts + "\""),
+    return Sh(PgAsOwner(PgBin() + "/pg_ctl -D " + dir + "/pg/data -l " + dir +
+                        "/pg/postgres.log -w -t 30 start -o \"" + opts + "\""),
               60s) == 0;
   }
 
@@ -297,9 +299,11 @@ struct Cluster {
   bool WaitAllReady(milliseconds timeout) const {
     auto end = Clock::now() + timeout;
     for (int i = 1; i <= 3; ++i) {
-      if (!WaitReady(node_port(i), std::chrono::duration_cast<milliseconds>(end - Clock::now()))) return false;
+      if (!WaitReady(node_port(i), std::chrono::duration_cast<milliseconds>(end - Clock::now())))
+        return false;
     }
-    if (!WaitReady(haproxy_port(), std::chrono::duration_cast<milliseconds>(end - Clock::now()))) return false;
+    if (!WaitReady(haproxy_port(), std::chrono::duration_cast<milliseconds>(end - Clock::now())))
+      return false;
     std::this_thread::sleep_for(2500ms);
     return true;
   }
@@ -348,7 +352,8 @@ Session NewUser(const std::string& prefix) {
   return s.ok() ? s.value() : Session{};
 }
 
-std::string CreateGroup(const Session& owner, const std::string& title, const std::vector<std::string>& members) {
+std::string CreateGroup(const Session& owner, const std::string& title,
+                        const std::vector<std::string>& members) {
   json::array m;
   for (auto& u : members) m.emplace_back(u);
   auto r = HttpRetry([&](client::HttpClient& h) {
@@ -360,8 +365,9 @@ std::string CreateGroup(const Session& owner, const std::string& title, const st
 }
 
 std::string Dm(const Session& a, const std::string& b) {
-  auto r = HttpRetry(
-      [&](client::HttpClient& h) { return h.Post("/v1/conversations/dm", json::object{{"username", b}}, a.access_token); });
+  auto r = HttpRetry([&](client::HttpClient& h) {
+    return h.Post("/v1/conversations/dm", json::object{{"username", b}}, a.access_token);
+  });
   EXPECT_EQ(r.status, 200) << r.Describe();
   return GetString(r.Object(), "id");
 }
@@ -371,7 +377,8 @@ std::vector<json::object> FullHistory(const Session& s, const std::string& conv)
   std::vector<json::object> out;
   int64_t after = 0;
   for (int page = 0; page < 200; ++page) {
-    std::string target = "/v1/conversations/" + conv + "/messages?after=" + std::to_string(after) + "&limit=500";
+    std::string target =
+        "/v1/conversations/" + conv + "/messages?after=" + std::to_string(after) + "&limit=500";
     auto r = HttpRetry([&](client::HttpClient& h) { return h.Get(target, s.access_token); });
     if (r.status != 200) {
       ADD_FAILURE() << "history " << target << ": " << r.Describe();
@@ -431,7 +438,8 @@ class Peer {
     for (auto& conv : convs_) last[conv] = Contiguous(conv);
     auto w = ws->Hello(s_.access_token, json::value(last), 8s);
     if (!w || !FieldIs(*w, "type", "welcome")) {
-      if (why) *why = "hello: " + (w ? json::serialize(*w) : std::string("no answer")) + " " + ws->last_error();
+      if (why)
+        *why = "hello: " + (w ? json::serialize(*w) : std::string("no answer")) + " " + ws->last_error();
       return false;
     }
     welcome_ = *w;
@@ -521,7 +529,8 @@ class Peer {
 
   // The first kept event for which `pred` holds (taken out), polling up to
   // `timeout`.
-  std::optional<json::object> TakeEvent(const std::function<bool(const json::object&)>& pred, milliseconds timeout) {
+  std::optional<json::object> TakeEvent(const std::function<bool(const json::object&)>& pred,
+                                        milliseconds timeout) {
     std::optional<json::object> found;
     PollUntil(
         [&] {
@@ -595,7 +604,8 @@ class Peer {
     int64_t id = next_id_++;
     req_to_cmid_[id] = cmid;
     if (p.attempts++ > 0) ++resends_;
-    ws_->SendJson(json::object{{"id", id}, {"type", "send"}, {"conv", p.conv}, {"client_msg_id", cmid}, {"body", p.body}});
+    ws_->SendJson(json::object{
+        {"id", id}, {"type", "send"}, {"conv", p.conv}, {"client_msg_id", cmid}, {"body", p.body}});
   }
 
   void Handle(const json::object& f) {
@@ -616,15 +626,17 @@ class Peer {
         a.ts = GetInt(f, "ts").value_or(0);
         auto prev = acks_.find(cmid);
         if (prev != acks_.end()) {
-          if (prev->second.seq != a.seq || prev->second.id != a.id || prev->second.ts != a.ts || prev->second.conv != a.conv)
-            Problem("a repeated send of " + cmid + " got a different answer: " + json::serialize(f) + " vs seq " +
-                    std::to_string(prev->second.seq) + " id " + prev->second.id);
+          if (prev->second.seq != a.seq || prev->second.id != a.id || prev->second.ts != a.ts ||
+              prev->second.conv != a.conv)
+            Problem("a repeated send of " + cmid + " got a different answer: " + json::serialize(f) +
+                    " vs seq " + std::to_string(prev->second.seq) + " id " + prev->second.id);
           return;
         }
         auto p = pending_.find(cmid);
         a.first_sent = p != pending_.end() ? p->second.first_sent : Clock::now();
         a.acked_at = Clock::now();
-        if (a.conv != attempted_[cmid]) Problem("sent for " + cmid + " names another conversation: " + json::serialize(f));
+        if (a.conv != attempted_[cmid])
+          Problem("sent for " + cmid + " names another conversation: " + json::serialize(f));
         if (a.seq <= 0 || a.id.empty()) Problem("malformed sent: " + json::serialize(f));
         acks_[cmid] = a;
         if (p != pending_.end()) pending_.erase(p);
@@ -638,7 +650,8 @@ class Peer {
           p->second.due = Clock::now() + 500ms;
         } else if (code == "rate_limited") {
           ++rate_limited_;
-          p->second.due = Clock::now() + milliseconds(std::max<int64_t>(100, GetInt(f, "retry_after_ms").value_or(500)));
+          p->second.due =
+              Clock::now() + milliseconds(std::max<int64_t>(100, GetInt(f, "retry_after_ms").value_or(500)));
         } else {
           Problem("send " + cmid + " failed: " + json::serialize(f));
           pending_.erase(p);
@@ -653,12 +666,13 @@ class Peer {
       auto it = conv_seen.find(seq);
       if (it != conv_seen.end()) {
         if (GetString(it->second, "id") != GetString(f, "id"))
-          Problem("two different messages at " + conv + "/" + std::to_string(seq) + ": " + json::serialize(it->second) +
-                  " and " + json::serialize(f));
+          Problem("two different messages at " + conv + "/" + std::to_string(seq) + ": " +
+                  json::serialize(it->second) + " and " + json::serialize(f));
         return;
       }
       if (strict_order && seq != Contiguous(conv) + 1)
-        Problem("message " + conv + "/" + std::to_string(seq) + " arrived after " + std::to_string(Contiguous(conv)));
+        Problem("message " + conv + "/" + std::to_string(seq) + " arrived after " +
+                std::to_string(Contiguous(conv)));
       conv_seen[seq] = f;
       return;
     }
@@ -701,7 +715,8 @@ bool PollAll(const std::vector<Peer*>& peers, const std::function<bool()>& cond,
   }
 }
 void PollFor(const std::vector<Peer*>& peers, milliseconds d) {
-  PollAll(peers, [] { return false; }, d);
+  PollAll(
+      peers, [] { return false; }, d);
 }
 bool AllAcked(const std::vector<Peer*>& peers) {
   return std::all_of(peers.begin(), peers.end(), [](Peer* p) { return p->pending() == 0; });
@@ -734,11 +749,12 @@ int64_t VerifyConversation(const std::string& conv, const std::vector<const Sess
       reference = std::move(h);
       continue;
     }
-    EXPECT_EQ(h.size(), reference.size()) << conv << ": " << members[k]->username << " sees another history length";
+    EXPECT_EQ(h.size(), reference.size())
+        << conv << ": " << members[k]->username << " sees another history length";
     for (size_t i = 0; i < std::min(h.size(), reference.size()); ++i) {
       if (GetString(h[i], "id") != GetString(reference[i], "id")) {
-        ADD_FAILURE() << conv << ": histories differ at index " << i << ": " << json::serialize(h[i]) << " vs "
-                      << json::serialize(reference[i]);
+        ADD_FAILURE() << conv << ": histories differ at index " << i << ": " << json::serialize(h[i])
+                      << " vs " << json::serialize(reference[i]);
         break;
       }
     }
@@ -750,11 +766,13 @@ int64_t VerifyConversation(const std::string& conv, const std::vector<const Sess
     auto& m = reference[i];
     int64_t seq = GetInt(m, "seq").value_or(-1);
     if (seq != static_cast<int64_t>(i) + 1 && gaps++ < 5)
-      ADD_FAILURE() << conv << ": history index " << i << " has seq " << seq << " (gap, duplicate or disorder)";
+      ADD_FAILURE() << conv << ": history index " << i << " has seq " << seq
+                    << " (gap, duplicate or disorder)";
     by_seq[seq] = &m;
     auto key = std::make_pair(GetString(m, "sender"), GetString(m, "client_msg_id"));
     if (!keys.insert(key).second && dups++ < 5)
-      ADD_FAILURE() << conv << ": stored twice: " << key.first << "/" << key.second << " " << json::serialize(m);
+      ADD_FAILURE() << conv << ": stored twice: " << key.first << "/" << key.second << " "
+                    << json::serialize(m);
   }
   int missing = 0;
   for (auto* p : senders) {
@@ -789,8 +807,10 @@ void ExpectLiveViewComplete(Peer& p, const std::string& conv, int64_t n, bool be
     int64_t missing = 0;
     for (int64_t seq = 1; seq <= n; ++seq) missing += !seen.count(seq);
     if (missing > 0) {
-      std::printf("[cluster] FINDING: %s missed %lld of %lld message events of %s (at-least-once delivery, PROTOCOL 3.3)\n",
-                  p.label().c_str(), static_cast<long long>(missing), static_cast<long long>(n), conv.c_str());
+      std::printf(
+          "[cluster] FINDING: %s missed %lld of %lld message events of %s (at-least-once delivery, PROTOCOL "
+          "3.3)\n",
+          p.label().c_str(), static_cast<long long>(missing), static_cast<long long>(n), conv.c_str());
       // The gap is at least detectable: the newest message arrived.
       EXPECT_TRUE(seen.count(n)) << p.label() << ": not even the newest message of " << conv << " arrived";
     }
@@ -802,8 +822,8 @@ void ExpectLiveViewComplete(Peer& p, const std::string& conv, int64_t n, bool be
   if (!missing.empty()) {
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 20; ++i) list += " " + std::to_string(missing[i]);
-    ADD_FAILURE() << p.label() << " (user " << p.session().username << ") never got " << missing.size() << " of " << n
-                  << " messages of " << conv << " as events; seqs:" << list;
+    ADD_FAILURE() << p.label() << " (user " << p.session().username << ") never got " << missing.size()
+                  << " of " << n << " messages of " << conv << " as events; seqs:" << list;
   }
 }
 
@@ -864,7 +884,8 @@ class ClusterTest : public ::testing::Test {
       return;
     }
     std::string env = "PARLEYD=" + Quote(c->parleyd) + " PARLEY_KAFKA_DEV=" + Quote(c->kafka_dev) + " ";
-    int rc = c->Sh(env + Quote(c->script) + " up --nodes 3 --port " + std::to_string(c->port) + " --dir " + Quote(c->dir),
+    int rc = c->Sh(env + Quote(c->script) + " up --nodes 3 --port " + std::to_string(c->port) + " --dir " +
+                       Quote(c->dir),
                    240s);
     c->started = fs::exists(c->dir);
     if (rc != 0) {
@@ -892,7 +913,8 @@ class ClusterTest : public ::testing::Test {
     auto t_ready = Clock::now();
     bool settled = c->WaitAssigned(marks, 30s);
     std::printf(
-        "[cluster] up in %.1f s, restarted with heartbeat %d ms in %.1f s, Kafka group %s after %.1f s more (port %d, "
+        "[cluster] up in %.1f s, restarted with heartbeat %d ms in %.1f s, Kafka group %s after %.1f s more "
+        "(port %d, "
         "dir %s)\n",
         Secs(t_up - t0), kHeartbeatMs, Secs(t_ready - t_up), settled ? "settled" : "NOT settled",
         Secs(Clock::now() - t_ready), c->port, c->dir.c_str());
@@ -912,14 +934,15 @@ class ClusterTest : public ::testing::Test {
         auto t = Clock::now();
         kill(pid, SIGTERM);
         bool died = WaitDead(pid, 10s);
-        std::printf("[cluster] node-%d %s %.1f s after SIGTERM\n", i, died ? "exited" : "still ran", Secs(Clock::now() - t));
+        std::printf("[cluster] node-%d %s %.1f s after SIGTERM\n", i, died ? "exited" : "still ran",
+                    Secs(Clock::now() - t));
         if (!died) kill(pid, SIGKILL);
       }
     }
     if (keep && fs::exists(c->dir)) {
       // `down` removes DIR: keep the logs for the post-mortem.
-      c->Sh("mkdir -p " + Quote(c->base + "/logs") + " && cp " + Quote(c->dir) + "/*.log " + Quote(c->dir) + "/*.toml " +
-                Quote(c->base + "/logs") + "/ ; cp " + Quote(c->dir + "/pg/postgres.log") + " " +
+      c->Sh("mkdir -p " + Quote(c->base + "/logs") + " && cp " + Quote(c->dir) + "/*.log " + Quote(c->dir) +
+                "/*.toml " + Quote(c->base + "/logs") + "/ ; cp " + Quote(c->dir + "/pg/postgres.log") + " " +
                 Quote(c->base + "/logs") + "/ 2>/dev/null; true",
             30s);
     }
@@ -1010,7 +1033,8 @@ TEST_F(ClusterTest, ProtocolAcrossNodesThroughHaproxy) {
     ch.Send(group, "c to group " + std::to_string(i));
     PollFor(all, 5ms);
   }
-  ASSERT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 60s))
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 60s))
       << "sends unanswered: a1 " << a1.pending() << " b2 " << b2.pending() << " bh " << bh.pending() << " ch "
       << ch.pending();
   const int64_t dm_n = 2 * kRounds, group_n = 3 * kRounds;
@@ -1079,7 +1103,10 @@ TEST_F(ClusterTest, ProtocolAcrossNodesThroughHaproxy) {
   // cleanly) reaches A on node 1 at once.
   ASSERT_TRUE(a1.Request(json::object{{"type", "presence"}, {"users", json::array{b.user_id}}}));
   auto pres = a1.TakeEvent(
-      [](const json::object& o) { return FieldIs(o, "type", "presence") && o.contains("re") && o.contains("users"); }, 10s);
+      [](const json::object& o) {
+        return FieldIs(o, "type", "presence") && o.contains("re") && o.contains("users");
+      },
+      10s);
   ASSERT_TRUE(pres) << "no presence answer";
   auto& users = pres->at("users").as_array();
   ASSERT_EQ(users.size(), 1u) << json::serialize(*pres);
@@ -1162,7 +1189,8 @@ TEST_F(ClusterTest, NodeKilledUnderLoad) {
   OpenOn(victim, c.node_port(kVictim));
   EXPECT_TRUE(watcher.TakeEvent(IsPresence(v.user_id, true), 10s)) << "no online for the victim user";
   std::vector<std::unique_ptr<Peer>> peers;
-  const uint16_t first_port[kSenders] = {c.node_port(kVictim), c.node_port(kVictim), c.node_port(2), c.haproxy_port()};
+  const uint16_t first_port[kSenders] = {c.node_port(kVictim), c.node_port(kVictim), c.node_port(2),
+                                         c.haproxy_port()};
   for (int i = 0; i < kSenders; ++i) {
     peers.push_back(std::make_unique<Peer>("s" + std::to_string(i), senders[i]));
     peers[i]->set_convs(convs[i]);
@@ -1190,7 +1218,8 @@ TEST_F(ClusterTest, NodeKilledUnderLoad) {
       }
     };
     threads.emplace_back([p, i, &convs, &stop_load, kRatePerSender] {
-      const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / kRatePerSender));
+      const auto interval =
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / kRatePerSender));
       auto next = Clock::now();
       int k = 0;
       while (!stop_load) {
@@ -1259,7 +1288,8 @@ TEST_F(ClusterTest, NodeKilledUnderLoad) {
   // The victim user reconnects through HAProxy: online again.
   victim.auto_reconnect = true;
   ASSERT_TRUE(victim.Reconnect());
-  EXPECT_TRUE(watcher.TakeEvent(IsPresence(v.user_id, true), 10s)) << "no online after the victim user reconnected";
+  EXPECT_TRUE(watcher.TakeEvent(IsPresence(v.user_id, true), 10s))
+      << "no online after the victim user reconnected";
 
   int64_t total_acks = 0, total_attempted = 0;
   std::vector<Peer*> sender_ptrs;
@@ -1327,7 +1357,8 @@ TEST_F(ClusterTest, NodeKilledUnderLoad) {
   auto views_complete = [&] {
     for (auto* p : viewers)
       for (auto& [conv, m] : members) {
-        bool member = std::any_of(m.begin(), m.end(), [&](const Session* s) { return s->user_id == p->session().user_id; });
+        bool member = std::any_of(m.begin(), m.end(),
+                                  [&](const Session* s) { return s->user_id == p->session().user_id; });
         if (member && p->Contiguous(conv) < counts[conv]) return false;
       }
     return true;
@@ -1335,7 +1366,8 @@ TEST_F(ClusterTest, NodeKilledUnderLoad) {
   PollAll(viewers, views_complete, 15s);
   for (auto* p : viewers)
     for (auto& [conv, m] : members) {
-      bool member = std::any_of(m.begin(), m.end(), [&](const Session* s) { return s->user_id == p->session().user_id; });
+      bool member = std::any_of(m.begin(), m.end(),
+                                [&](const Session* s) { return s->user_id == p->session().user_id; });
       // Fan-out is best-effort during a failover too (an event published
       // while a reconnected connection's node is still subscribing is not
       // seen); the gap is detectable and the histories above hold everything.
@@ -1375,7 +1407,9 @@ TEST_F(ClusterTest, RedisRestart) {
     pa.Send(dm, "before " + std::to_string(i));
     pb.Send(group, "before " + std::to_string(i));
   }
-  ASSERT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 30s)) << "warm-up sends unanswered";
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 30s))
+      << "warm-up sends unanswered";
   Phase("warm-up done");
 
   Finally restore{[&] {
@@ -1400,7 +1434,8 @@ TEST_F(ClusterTest, RedisRestart) {
   Phase("Redis restarted (empty)");
 
   // Everything sent meanwhile is answered (retried as needed).
-  EXPECT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 45s))
+  EXPECT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 45s))
       << "unanswered after the restart: a " << pa.pending() << " b " << pb.pending();
 
   // A message sent now reaches the member on the other node: routing is
@@ -1425,7 +1460,8 @@ TEST_F(ClusterTest, RedisRestart) {
       all,
       [&] {
         auto it = pb.acks().find(back);
-        return it != pb.acks().end() && pa.HasSeen(group, it->second.seq) && pc.HasSeen(group, it->second.seq);
+        return it != pb.acks().end() && pa.HasSeen(group, it->second.seq) &&
+               pc.HasSeen(group, it->second.seq);
       },
       20s))
       << "group message from node 2 did not reach nodes 1 and 3";
@@ -1436,11 +1472,14 @@ TEST_F(ClusterTest, RedisRestart) {
   auto pres_end = Clock::now() + 20s;
   while (!both_online && Clock::now() < pres_end) {
     pb.ClearEvents();
-    ASSERT_TRUE(pb.Request(json::object{{"type", "presence"}, {"users", json::array{a.user_id, g3.user_id}}}));
-    auto ans = pb.TakeEvent([](const json::object& o) { return FieldIs(o, "type", "presence") && o.contains("re"); }, 5s);
+    ASSERT_TRUE(
+        pb.Request(json::object{{"type", "presence"}, {"users", json::array{a.user_id, g3.user_id}}}));
+    auto ans = pb.TakeEvent(
+        [](const json::object& o) { return FieldIs(o, "type", "presence") && o.contains("re"); }, 5s);
     if (ans && ans->contains("users")) {
       both_online = true;
-      for (auto& u : ans->at("users").as_array()) both_online = both_online && u.as_object().at("online").as_bool();
+      for (auto& u : ans->at("users").as_array())
+        both_online = both_online && u.as_object().at("online").as_bool();
       if (!both_online) PollFor(all, 500ms);
     }
   }
@@ -1452,13 +1491,19 @@ TEST_F(ClusterTest, RedisRestart) {
   EXPECT_TRUE(pa.TakeEvent(IsPresence(g3.user_id, true), 10s)) << "no online for C after the Redis restart";
   Phase("presence rebuilt");
 
-  EXPECT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 20s));
+  EXPECT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 20s));
   int64_t dm_n = VerifyConversation(dm, {&a, &b}, {&pa, &pb});
   int64_t group_n = VerifyConversation(group, {&a, &b, &g3}, {&pa, &pb, &pc});
   // Messages acknowledged while Redis was down reach the members that stayed
   // connected (pc reconnected with last_seq, so it catches up on resume).
-  PollAll(all, [&] { return pa.Contiguous(dm) >= dm_n && pb.Contiguous(dm) >= dm_n && pa.Contiguous(group) >= group_n &&
-                            pb.Contiguous(group) >= group_n && pc.Contiguous(group) >= group_n; }, 5s);
+  PollAll(
+      all,
+      [&] {
+        return pa.Contiguous(dm) >= dm_n && pb.Contiguous(dm) >= dm_n && pa.Contiguous(group) >= group_n &&
+               pb.Contiguous(group) >= group_n && pc.Contiguous(group) >= group_n;
+      },
+      5s);
   ExpectLiveViewComplete(pa, dm, dm_n, true);
   ExpectLiveViewComplete(pb, dm, dm_n, true);
   ExpectLiveViewComplete(pa, group, group_n, true);
@@ -1489,7 +1534,9 @@ TEST_F(ClusterTest, PostgresRestart) {
     pa.Send(dm, "before " + std::to_string(i));
     pb.Send(group, "before " + std::to_string(i));
   }
-  ASSERT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 30s)) << "warm-up sends unanswered";
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 30s))
+      << "warm-up sends unanswered";
   const size_t acked_before = pa.acks().size() + pb.acks().size();
 
   bool pg_down = false;
@@ -1508,14 +1555,15 @@ TEST_F(ClusterTest, PostgresRestart) {
   const size_t acked_while_down = pa.acks().size() + pb.acks().size() - acked_before;
   const int unavailable = pa.unavailable() + pb.unavailable();
   EXPECT_EQ(acked_while_down, 0u) << "sends acknowledged while PostgreSQL was down";
-  Phase("while down: " + std::to_string(unavailable) + " unavailable answers, " + std::to_string(acked_while_down) +
-        " acknowledged");
+  Phase("while down: " + std::to_string(unavailable) + " unavailable answers, " +
+        std::to_string(acked_while_down) + " acknowledged");
   ASSERT_TRUE(c.StartPg()) << "pg_ctl start failed; see " << c.log();
   pg_down = false;
   auto t_back = Clock::now();
   Phase("PostgreSQL started again");
 
-  EXPECT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 60s))
+  EXPECT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 60s))
       << "unanswered after PostgreSQL came back: a " << pa.pending() << " b " << pb.pending();
   Phase("retries acknowledged " + std::to_string(Secs(Clock::now() - t_back)) + " s after the restart");
   // A fresh send works, and the other node delivers it.
@@ -1527,7 +1575,8 @@ TEST_F(ClusterTest, PostgresRestart) {
         return it != pa.acks().end() && pb.HasSeen(dm, it->second.seq);
       },
       30s));
-  EXPECT_TRUE(PollAll(all, [&] { return pb.Contiguous(dm) >= 10 && pa.Contiguous(group) >= 6; }, 20s))
+  EXPECT_TRUE(PollAll(
+      all, [&] { return pb.Contiguous(dm) >= 10 && pa.Contiguous(group) >= 6; }, 20s))
       << "B's DM view " << pb.Contiguous(dm) << ", A's group view " << pa.Contiguous(group);
   EXPECT_EQ(VerifyConversation(dm, {&a, &b}, all), 10);
   EXPECT_EQ(VerifyConversation(group, {&a, &b}, all), 6);
@@ -1556,7 +1605,9 @@ TEST_F(ClusterTest, KafkaBrokerPaused) {
     pa.Send(dm, "before " + std::to_string(i));
     pb.Send(group, "before " + std::to_string(i));
   }
-  ASSERT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 30s)) << "warm-up sends unanswered";
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 30s))
+      << "warm-up sends unanswered";
   const size_t acked_before = pa.acks().size() + pb.acks().size();
 
   pid_t kafka = c.Pid("kafka");
@@ -1576,10 +1627,12 @@ TEST_F(ClusterTest, KafkaBrokerPaused) {
   auto t_back = Clock::now();
   Phase("Kafka broker resumed (SIGCONT)");
 
-  EXPECT_TRUE(PollAll(all, [&] { return AllAcked(all); }, 60s))
+  EXPECT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 60s))
       << "unanswered after the broker resumed: a " << pa.pending() << " b " << pb.pending();
   Phase("all acknowledged " + std::to_string(Secs(Clock::now() - t_back)) + " s after the resume");
-  EXPECT_TRUE(PollAll(all, [&] { return pb.Contiguous(dm) >= 7 && pa.Contiguous(group) >= 7; }, 20s))
+  EXPECT_TRUE(PollAll(
+      all, [&] { return pb.Contiguous(dm) >= 7 && pa.Contiguous(group) >= 7; }, 20s))
       << "B's DM view " << pb.Contiguous(dm) << ", A's group view " << pa.Contiguous(group);
   // Every `sent` (during the outage too) is stored, exactly once.
   EXPECT_EQ(VerifyConversation(dm, {&a, &b}, all), 7);

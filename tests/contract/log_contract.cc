@@ -47,9 +47,9 @@ std::vector<Record> LogContract::PollFor(MessageLog& log, size_t count, millisec
 
 namespace {
 
-#define ASSERT_OK(expr)                                                                       \
-  do {                                                                                        \
-    const auto& assert_ok_result = (expr);                                                    \
+#define ASSERT_OK(expr)                                                                      \
+  do {                                                                                       \
+    const auto& assert_ok_result = (expr);                                                   \
     ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
   } while (0)
 
@@ -113,7 +113,8 @@ TEST_P(LogContract, EveryRecordOnceInOrderPerConversation) {
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        if (!log_->Append(Send(1 + i % kConvs, "t" + std::to_string(t) + "-" + std::to_string(i), 1 + t)).ok()) {
+        if (!log_->Append(Send(1 + i % kConvs, "t" + std::to_string(t) + "-" + std::to_string(i), 1 + t))
+                 .ok()) {
           ++failed;
         }
       }
@@ -236,7 +237,8 @@ TEST_P(LogContract, TwoConsumersOfAGroupSplitThePartitions) {
   // A conversation of each partition, for probes.
   std::vector<int64_t> conv_of(n, 0);
   for (int64_t conv = 1; std::count(conv_of.begin(), conv_of.end(), 0) > 0; ++conv) {
-    if (conv_of[log_->PartitionOf(ConversationId(conv))] == 0) conv_of[log_->PartitionOf(ConversationId(conv))] = conv;
+    if (conv_of[log_->PartitionOf(ConversationId(conv))] == 0)
+      conv_of[log_->PartitionOf(ConversationId(conv))] = conv;
   }
   // Probe every partition until 4 rounds in a row reach the same consumers,
   // both of them: group joins and the rebalances after them are over.
@@ -245,7 +247,8 @@ TEST_P(LogContract, TwoConsumersOfAGroupSplitThePartitions) {
     std::lock_guard lock(mu);
     for (int c = 0; c < 2; ++c) {
       for (const Record& r : got[c]) {
-        if (r.request.client_msg_id.rfind("probe-" + std::to_string(round) + "-", 0) == 0) owner[r.partition] = c;
+        if (r.request.client_msg_id.rfind("probe-" + std::to_string(round) + "-", 0) == 0)
+          owner[r.partition] = c;
       }
     }
     return owner;
@@ -256,7 +259,8 @@ TEST_P(LogContract, TwoConsumersOfAGroupSplitThePartitions) {
   auto deadline = Clock::now() + settle() + milliseconds(20000);
   for (int round = 0; !stable && Clock::now() < deadline; ++round) {
     for (int p = 0; p < n; ++p) {
-      if (!log_->Append(Send(conv_of[p], "probe-" + std::to_string(round) + "-" + std::to_string(p))).ok()) break;
+      if (!log_->Append(Send(conv_of[p], "probe-" + std::to_string(round) + "-" + std::to_string(p))).ok())
+        break;
     }
     std::vector<int> owner;
     auto round_end = Clock::now() + milliseconds(3000);
@@ -265,7 +269,8 @@ TEST_P(LogContract, TwoConsumersOfAGroupSplitThePartitions) {
       owner = owner_of_probes(round);
     } while (std::count(owner.begin(), owner.end(), -1) > 0 && Clock::now() < round_end);
     bool complete = std::count(owner.begin(), owner.end(), -1) == 0;
-    bool both = std::count(owner.begin(), owner.end(), 0) > 0 && std::count(owner.begin(), owner.end(), 1) > 0;
+    bool both =
+        std::count(owner.begin(), owner.end(), 0) > 0 && std::count(owner.begin(), owner.end(), 1) > 0;
     same = (complete && both && owner == owners) ? same + 1 : (complete && both ? 1 : 0);
     owners = owner;
     stable = same >= 4;

@@ -38,7 +38,9 @@ struct LogBackend {
   std::chrono::milliseconds settle{2000};
 };
 
-inline std::string LogBackendName(const ::testing::TestParamInfo<LogBackend>& info) { return info.param.name; }
+inline std::string LogBackendName(const ::testing::TestParamInfo<LogBackend>& info) {
+  return info.param.name;
+}
 
 inline void PrintTo(const LogBackend& backend, std::ostream* os) { *os << backend.name; }
 

@@ -40,21 +40,21 @@ std::vector<int64_t> MemberIds(const std::vector<Member>& members) {
   return out;
 }
 
-#define ASSERT_OK(expr)                                                          \
-  do {                                                                           \
-    const auto& assert_ok_result = (expr);                                       \
+#define ASSERT_OK(expr)                                                                      \
+  do {                                                                                       \
+    const auto& assert_ok_result = (expr);                                                   \
     ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
   } while (0)
 
-#define EXPECT_ERRC(expr, errc)                                                  \
-  do {                                                                           \
-    const auto& expect_errc_result = (expr);                                     \
-    if (expect_errc_result.ok()) {                                               \
-      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc);       \
-    } else {                                                                     \
-      EXPECT_EQ(expect_errc_result.error().code, errc)                           \
-          << #expr << ": " << expect_errc_result.error().message;                \
-    }                                                                            \
+#define EXPECT_ERRC(expr, errc)                                            \
+  do {                                                                     \
+    const auto& expect_errc_result = (expr);                               \
+    if (expect_errc_result.ok()) {                                         \
+      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc); \
+    } else {                                                               \
+      EXPECT_EQ(expect_errc_result.error().code, errc)                     \
+          << #expr << ": " << expect_errc_result.error().message;          \
+    }                                                                      \
   } while (0)
 
 }  // namespace
@@ -257,7 +257,8 @@ TEST_P(StoreContract, ConcurrentGetOrCreateDmYieldsOneConversation) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
-      Result<ConversationId> id = i % 2 == 0 ? store_->GetOrCreateDm(a, b, 1) : store_->GetOrCreateDm(b, a, 1);
+      Result<ConversationId> id =
+          i % 2 == 0 ? store_->GetOrCreateDm(a, b, 1) : store_->GetOrCreateDm(b, a, 1);
       if (id.ok()) ids[i] = id->value;
     });
   }
@@ -489,9 +490,9 @@ TEST_P(StoreContract, PresenceContactsRespectGroupLimitAndDms) {
   UserId stranger = NewUser("stranger");
   ASSERT_OK(store_->GetOrCreateDm(me, dm_friend, now_));
   ASSERT_OK(store_->GetOrCreateDm(me, small_1, now_));  // also in the small group: no duplicate
-  NewGroup(me, {small_1, small_2});                      // 3 members
-  NewGroup(big_1, {me, big_2, big_3, small_1});          // 5 members
-  NewGroup(stranger, {big_1});                           // not mine
+  NewGroup(me, {small_1, small_2});                     // 3 members
+  NewGroup(big_1, {me, big_2, big_3, small_1});         // 5 members
+  NewGroup(stranger, {big_1});                          // not mine
   ASSERT_OK(store_->GetOrCreateDm(stranger, dm_friend, now_));
 
   Result<std::vector<UserId>> contacts = store_->PresenceContacts(me, 3);
@@ -505,7 +506,8 @@ TEST_P(StoreContract, PresenceContactsRespectGroupLimitAndDms) {
 
   contacts = store_->PresenceContacts(me, 0);
   ASSERT_OK(contacts);
-  EXPECT_THAT(Ids(*contacts), UnorderedElementsAre(dm_friend.value, small_1.value)) << "DMs count whatever the limit";
+  EXPECT_THAT(Ids(*contacts), UnorderedElementsAre(dm_friend.value, small_1.value))
+      << "DMs count whatever the limit";
 
   contacts = store_->PresenceContacts(NewUser("loner"), 100);
   ASSERT_OK(contacts);
@@ -559,7 +561,7 @@ TEST_P(StoreContract, CommitBatchAssignsGaplessSeqsPerConversation) {
   ConversationId g1 = NewGroup(a, {b});
   ConversationId g2 = NewGroup(b, {a});
   std::vector<NewMessage> batch = {
-      {g1, a, "c1", "g1 first", MessageId(11), 100}, {g2, b, "c2", "g2 first", MessageId(12), 101},
+      {g1, a, "c1", "g1 first", MessageId(11), 100},  {g2, b, "c2", "g2 first", MessageId(12), 101},
       {g1, b, "c3", "g1 second", MessageId(13), 102}, {g2, a, "c4", "g2 second", MessageId(14), 103},
       {g1, a, "c5", "g1 third", MessageId(15), 104},
   };
@@ -745,7 +747,8 @@ TEST_P(StoreContract, CommitBatchMovesTheSendersReadSeq) {
   EXPECT_EQ(for_b->unread(), 0);
 
   // Within one batch, the sender's marker ends on their last message.
-  std::vector<NewMessage> batch = {{g, a, "a3", "x", MessageId(61), 700}, {g, b, "b2", "y", MessageId(62), 701},
+  std::vector<NewMessage> batch = {{g, a, "a3", "x", MessageId(61), 700},
+                                   {g, b, "b2", "y", MessageId(62), 701},
                                    {g, a, "a4", "z", MessageId(63), 702}};
   ASSERT_OK(store_->CommitBatch(batch));
   for_a = store_->GetConversation(g, a);
@@ -761,7 +764,8 @@ TEST_P(StoreContract, HistoryPagingModes) {
   ConversationId g = NewGroup(a, {});
   std::vector<NewMessage> batch;
   for (int i = 1; i <= 10; ++i) {
-    batch.push_back({g, a, "h" + std::to_string(i), "body " + std::to_string(i), MessageId(1000 + i), 800 + i});
+    batch.push_back(
+        {g, a, "h" + std::to_string(i), "body " + std::to_string(i), MessageId(1000 + i), 800 + i});
   }
   ASSERT_OK(store_->CommitBatch(batch));
   auto history = [&](std::optional<int64_t> before, std::optional<int64_t> after, int limit) {

@@ -47,7 +47,8 @@ class StoreContract : public ::testing::TestWithParam<StoreBackend> {
 
   // Helpers that fail the test (ADD_FAILURE) when the store refuses.
   UserId NewUser(const std::string& username);
-  ConversationId NewGroup(UserId owner, std::initializer_list<UserId> members, const std::string& title = "g");
+  ConversationId NewGroup(UserId owner, std::initializer_list<UserId> members,
+                          const std::string& title = "g");
   // Commits one message and returns its seq (0 on failure).
   int64_t Send(ConversationId conv, UserId sender, const std::string& client_msg_id,
                const std::string& body = "hi");

@@ -78,7 +78,8 @@ int RunCommand(const std::string& command, std::string* output) {
 class AdminConnection {
  public:
   explicit AdminConnection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "schema does not exist, skipping"
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);  // "schema does not exist, skipping"
   }
   ~AdminConnection() { PQfinish(conn_); }
   AdminConnection(const AdminConnection&) = delete;
@@ -236,7 +237,8 @@ class PostgresServer {
     while (!out.empty() && out.back() == '\n') out.pop_back();
     base_ = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
     const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+            .count();
     std::printf("[ postgres ] throwaway cluster in %s (%s), started in %lld ms\n", dir, base_.c_str(),
                 static_cast<long long>(ms));
     return true;
@@ -251,7 +253,8 @@ class PostgresServer {
 
 std::unique_ptr<Store> OpenPostgres(const std::string& conninfo, int pool = 4) {
   if (conninfo.empty()) return nullptr;
-  Result<std::unique_ptr<Store>> store = postgres::Open(postgres::Options{.conninfo = conninfo, .pool = pool});
+  Result<std::unique_ptr<Store>> store =
+      postgres::Open(postgres::Options{.conninfo = conninfo, .pool = pool});
   if (!store.ok()) {
     ADD_FAILURE() << "postgres::Open: " << store.error().message;
     return nullptr;
@@ -289,9 +292,9 @@ class PostgresStoreTest : public ::testing::Test {
   }
 };
 
-#define ASSERT_OK(expr)                                                                        \
-  do {                                                                                         \
-    const auto& assert_ok_result = (expr);                                                     \
+#define ASSERT_OK(expr)                                                                      \
+  do {                                                                                       \
+    const auto& assert_ok_result = (expr);                                                   \
     ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
   } while (0)
 
@@ -336,11 +339,13 @@ TEST_F(PostgresStoreTest, TwoStoresCommittingTheSameConversationsYieldGaplessSeq
           // between threads (the store must lock them in a stable order);
           // odd ones stay in one, so batches also run side by side and the
           // shared message races into two conversations at once.
-          const int index = n % 2 == 0 ? (t + n + (t % 2 == 0 ? k : kPerBatch - k)) % kConvs : (t + n) % kConvs;
+          const int index =
+              n % 2 == 0 ? (t + n + (t % 2 == 0 ? k : kPerBatch - k)) % kConvs : (t + n) % kConvs;
           ConversationId conv = convs[static_cast<size_t>(index)];
           UserId sender = k % 2 == 0 ? a->id : b->id;
           std::string cmid = "t" + std::to_string(t) + "-" + std::to_string(n) + "-" + std::to_string(k);
-          if (k == 0) cmid = "shared-" + std::to_string(t / 2) + "-" + std::to_string(n);  // both of a pair send it
+          if (k == 0)
+            cmid = "shared-" + std::to_string(t / 2) + "-" + std::to_string(n);  // both of a pair send it
           batch.push_back({conv, sender, cmid, "body " + cmid, MessageId(1 + t * 100000 + n * 100 + k), n});
         }
         auto result = store.CommitBatch(batch);
@@ -389,7 +394,8 @@ TEST_F(PostgresStoreTest, TwoStoresCommittingTheSameConversationsYieldGaplessSeq
     const std::set<int64_t>& given = seqs[conv.value];
     ASSERT_FALSE(given.empty());
     EXPECT_EQ(*given.begin(), 1);
-    EXPECT_EQ(*given.rbegin(), static_cast<int64_t>(given.size())) << "gapless in conversation " << conv.value;
+    EXPECT_EQ(*given.rbegin(), static_cast<int64_t>(given.size()))
+        << "gapless in conversation " << conv.value;
     Result<Conversation> c = stores[1]->GetConversation(conv, a->id);
     ASSERT_OK(c);
     EXPECT_EQ(c->last_seq, static_cast<int64_t>(given.size()));
@@ -426,7 +432,8 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
     });
   }
   for (auto& t : threads) t.join();
-  for (int i = 0; i < kNodes; ++i) EXPECT_NE(stores[static_cast<size_t>(i)], nullptr) << errors[static_cast<size_t>(i)];
+  for (int i = 0; i < kNodes; ++i)
+    EXPECT_NE(stores[static_cast<size_t>(i)], nullptr) << errors[static_cast<size_t>(i)];
   AdminConnection admin(PostgresServer::Get().base());
   ASSERT_TRUE(admin.ok()) << admin.error();
   std::optional<std::string> versions =
@@ -458,7 +465,8 @@ TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
   auto terminate = [&] {
     std::string error;
     std::optional<std::string> killed = admin.Query(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" + app + "'",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" + app +
+            "'",
         &error);
     ASSERT_TRUE(killed.has_value()) << error;
     EXPECT_NE(*killed, "0");

@@ -25,7 +25,8 @@ class TempDatabases {
 
   std::string NewPath() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/parley-store-XXXXXX";
+    std::string pattern =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/parley-store-XXXXXX";
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
     if (mkdtemp(buf.data()) == nullptr) return {};
@@ -51,7 +52,8 @@ std::unique_ptr<Store> OpenSqlite(const std::string& path) {
     ADD_FAILURE() << "cannot create a temporary folder";
     return nullptr;
   }
-  Result<std::unique_ptr<Store>> store = sqlite::Open(sqlite::Options{.path = path, .synchronous_full = true, .readers = 3});
+  Result<std::unique_ptr<Store>> store =
+      sqlite::Open(sqlite::Options{.path = path, .synchronous_full = true, .readers = 3});
   if (!store.ok()) {
     ADD_FAILURE() << "sqlite::Open(" << path << "): " << store.error().message;
     return nullptr;

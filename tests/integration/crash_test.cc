@@ -36,13 +36,11 @@ class CrashTest : public ServerTest {
   }
 };
 
-
 struct Ack {
   int64_t seq;
   std::string id;
   int64_t ts;
 };
-
 
 TEST_F(CrashTest, AcknowledgedMessagesSurviveSigkillExactlyOnce) {
   std::random_device rd;
@@ -62,7 +60,9 @@ TEST_F(CrashTest, AcknowledgedMessagesSurviveSigkillExactlyOnce) {
   std::atomic<bool> stop{false};
   std::thread sender([&] {
     for (int i = 0; i < kMessages && !stop; ++i) {
-      if (!ws->SendJson({{"id", i + 1}, {"type", "send"}, {"conv", g},
+      if (!ws->SendJson({{"id", i + 1},
+                         {"type", "send"},
+                         {"conv", g},
                          {"client_msg_id", "crash-" + std::to_string(i)},
                          {"body", "crash body " + std::to_string(i)}})) {
         break;
@@ -81,14 +81,16 @@ TEST_F(CrashTest, AcknowledgedMessagesSurviveSigkillExactlyOnce) {
       continue;
     }
     auto re = GetInt(*f, "re").value_or(0);
-    acked["crash-" + std::to_string(re - 1)] = Ack{GetInt(*f, "seq").value_or(0), GetString(*f, "id"), GetInt(*f, "ts").value_or(0)};
+    acked["crash-" + std::to_string(re - 1)] =
+        Ack{GetInt(*f, "seq").value_or(0), GetString(*f, "id"), GetInt(*f, "ts").value_or(0)};
   }
   server().Kill();
   // Acks already on the wire before the kill count too.
   while (auto f = ws->WaitFor([](const json::object& o) { return o.contains("re"); }, 500ms)) {
     if (FieldIs(*f, "type", "sent")) {
       auto re = GetInt(*f, "re").value_or(0);
-      acked["crash-" + std::to_string(re - 1)] = Ack{GetInt(*f, "seq").value_or(0), GetString(*f, "id"), GetInt(*f, "ts").value_or(0)};
+      acked["crash-" + std::to_string(re - 1)] =
+          Ack{GetInt(*f, "seq").value_or(0), GetString(*f, "id"), GetInt(*f, "ts").value_or(0)};
     }
   }
   stop = true;
@@ -131,15 +133,19 @@ TEST_F(CrashTest, AcknowledgedMessagesSurviveSigkillExactlyOnce) {
   for (int pass = 0; pass < 2; ++pass) {
     std::vector<json::object> answers(kMessages);
     for (int i = 0; i < kMessages; ++i) {
-      ASSERT_TRUE(ws2->SendJson({{"id", 100000 * (pass + 1) + i}, {"type", "send"}, {"conv", g},
+      ASSERT_TRUE(ws2->SendJson({{"id", 100000 * (pass + 1) + i},
+                                 {"type", "send"},
+                                 {"conv", g},
                                  {"client_msg_id", "crash-" + std::to_string(i)},
                                  {"body", "crash body " + std::to_string(i)}}));
     }
     for (int got = 0; got < kMessages; ++got) {
-      auto f = ws2->WaitFor([&](const json::object& o) {
-        auto re = GetInt(o, "re");
-        return re && *re >= 100000 * (pass + 1) && *re < 100000 * (pass + 1) + kMessages;
-      }, 10s);
+      auto f = ws2->WaitFor(
+          [&](const json::object& o) {
+            auto re = GetInt(o, "re");
+            return re && *re >= 100000 * (pass + 1) && *re < 100000 * (pass + 1) + kMessages;
+          },
+          10s);
       ASSERT_TRUE(f) << "retry answers missing after " << got;
       ASSERT_TRUE(FieldIs(*f, "type", "sent")) << Dump(f);
       answers[*GetInt(*f, "re") - 100000 * (pass + 1)] = std::move(*f);
@@ -152,7 +158,8 @@ TEST_F(CrashTest, AcknowledgedMessagesSurviveSigkillExactlyOnce) {
         EXPECT_EQ(GetInt(answers[i], "ts"), it->second.ts) << cmid;
       }
       if (auto it = by_cmid.find(cmid); it != by_cmid.end()) {
-        EXPECT_EQ(GetInt(answers[i], "seq"), GetInt(it->second, "seq")) << cmid << " was stored before the kill";
+        EXPECT_EQ(GetInt(answers[i], "seq"), GetInt(it->second, "seq"))
+            << cmid << " was stored before the kill";
       }
       if (pass == 0) {
         first_retry[cmid] = answers[i];

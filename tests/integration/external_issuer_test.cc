@@ -15,7 +15,8 @@ class ExternalIssuerTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override {
     static const std::string key_file = [] {
-      auto path = std::filesystem::temp_directory_path() / ("parley-it-idp-" + std::to_string(::getpid()) + ".pem");
+      auto path =
+          std::filesystem::temp_directory_path() / ("parley-it-idp-" + std::to_string(::getpid()) + ".pem");
       std::ofstream(path) << Signer().PublicKeyPem();
       return path.string();
     }();

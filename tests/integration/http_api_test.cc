@@ -53,10 +53,13 @@ namespace {
   if (!v.is_object()) return ::testing::AssertionFailure() << "not an object: " << Dump(v);
   const auto& o = v.as_object();
   if (!o.contains("id") || !o.at("id").is_string()) return ::testing::AssertionFailure() << "id: " << Dump(v);
-  if (!FieldIs(o, "kind", kind)) return ::testing::AssertionFailure() << "kind != " << kind << ": " << Dump(v);
+  if (!FieldIs(o, "kind", kind))
+    return ::testing::AssertionFailure() << "kind != " << kind << ": " << Dump(v);
   if (!o.contains("title")) return ::testing::AssertionFailure() << "no title: " << Dump(v);
-  if (kind == "dm" && !o.at("title").is_null()) return ::testing::AssertionFailure() << "DM title not null: " << Dump(v);
-  if (kind == "group" && !o.at("title").is_string()) return ::testing::AssertionFailure() << "group title: " << Dump(v);
+  if (kind == "dm" && !o.at("title").is_null())
+    return ::testing::AssertionFailure() << "DM title not null: " << Dump(v);
+  if (kind == "group" && !o.at("title").is_string())
+    return ::testing::AssertionFailure() << "group title: " << Dump(v);
   for (const char* key : {"member_count", "last_seq", "read_seq", "unread"}) {
     if (!GetInt(o, key)) return ::testing::AssertionFailure() << key << " not an integer: " << Dump(v);
   }
@@ -113,7 +116,8 @@ class HttpHistoryTest : public ServerTest {
 
 TEST_F(HttpApiTest, RegisterReturns201Session) {
   std::string name = UniqueName("reg");
-  auto r = http().Post("/v1/auth/register", {{"username", name}, {"password", kPassword}, {"display_name", "Reg Ister"}});
+  auto r = http().Post("/v1/auth/register",
+                       {{"username", name}, {"password", kPassword}, {"display_name", "Reg Ister"}});
   ASSERT_EQ(r.status, 201) << r.Describe();
   EXPECT_TRUE(IsSession(r));
   const auto& user = r.Object().at("user");
@@ -137,8 +141,10 @@ TEST_F(HttpApiTest, UsernameIsFoldedToLowerCase) {
   std::string id = GetString(r.Object().at("user"), "id");
 
   // Registering the folded name again conflicts, in either case.
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", lower}, {"password", kPassword}}), 409, "conflict"));
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", upper}, {"password", kPassword}}), 409, "conflict"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", lower}, {"password", kPassword}}),
+                          409, "conflict"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", upper}, {"password", kPassword}}),
+                          409, "conflict"));
 
   // Logging in with upper case logs in as her.
   auto login = http().Post("/v1/auth/login", {{"username", upper}, {"password", kPassword}});
@@ -149,7 +155,8 @@ TEST_F(HttpApiTest, UsernameIsFoldedToLowerCase) {
 TEST_F(HttpApiTest, RegisterConflict409) {
   std::string name = UniqueName("dup");
   ASSERT_TRUE(client::Register(http(), name, kPassword).ok());
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", name}, {"password", kPassword}}), 409, "conflict"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", name}, {"password", kPassword}}),
+                          409, "conflict"));
 }
 
 TEST_F(HttpApiTest, UsernameLengthAndAlphabet) {
@@ -192,10 +199,13 @@ TEST_F(HttpApiTest, PasswordLengthCountsBytes) {
 }
 
 TEST_F(HttpApiTest, RegisterMalformedBodies400) {
-  EXPECT_TRUE(IsHttpError(http().Request("POST", "/v1/auth/register", std::string("{not json")), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", UniqueName("nopw")}}), 400, "bad_request"));
+  EXPECT_TRUE(
+      IsHttpError(http().Request("POST", "/v1/auth/register", std::string("{not json")), 400, "bad_request"));
+  EXPECT_TRUE(
+      IsHttpError(http().Post("/v1/auth/register", {{"username", UniqueName("nopw")}}), 400, "bad_request"));
   EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"password", kPassword}}), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", 12345}, {"password", kPassword}}), 400, "bad_request"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/register", {{"username", 12345}, {"password", kPassword}}),
+                          400, "bad_request"));
 }
 
 // ---- login / refresh ----
@@ -211,7 +221,8 @@ TEST_F(HttpApiTest, LoginReturns200Session) {
 TEST_F(HttpApiTest, LoginUnknownUserAndWrongPasswordAnswerTheSame) {
   Session s = NewUser("lg");
   auto wrong = http().Post("/v1/auth/login", {{"username", s.username}, {"password", "wrong-password"}});
-  auto unknown = http().Post("/v1/auth/login", {{"username", UniqueName("nobody")}, {"password", "wrong-password"}});
+  auto unknown =
+      http().Post("/v1/auth/login", {{"username", UniqueName("nobody")}, {"password", "wrong-password"}});
   EXPECT_TRUE(IsHttpError(wrong, 401, "unauthorized"));
   EXPECT_TRUE(IsHttpError(unknown, 401, "unauthorized"));
   EXPECT_EQ(wrong.body, unknown.body) << "the answers must not tell which one it was";
@@ -228,12 +239,14 @@ TEST_F(HttpApiTest, RefreshRotatesAndUsedTokenIs401) {
   EXPECT_NE(fresh->refresh_token, s.refresh_token) << "refresh must rotate the refresh token";
   EXPECT_EQ(Get("/v1/me", fresh->access_token).status, 200);
   // The used token is spent; the new one works once.
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", s.refresh_token}}), 401, "unauthorized"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", s.refresh_token}}), 401,
+                          "unauthorized"));
   EXPECT_EQ(http().Post("/v1/auth/refresh", {{"refresh_token", fresh->refresh_token}}).status, 200);
 }
 
 TEST_F(HttpApiTest, RefreshUnknownToken401) {
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", "no-such-token"}}), 401, "unauthorized"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", "no-such-token"}}), 401,
+                          "unauthorized"));
 }
 
 // ---- users ----
@@ -300,7 +313,9 @@ TEST_F(HttpApiTest, CreateGroupReturns201WithOwner) {
   Session a = NewUser("cg");
   Session b = NewUser("cg");
   Session c = NewUser("cg");
-  auto r = Post("/v1/conversations", {{"kind", "group"}, {"title", "Team"}, {"members", json::array{b.username, c.username}}}, a.access_token);
+  auto r = Post("/v1/conversations",
+                {{"kind", "group"}, {"title", "Team"}, {"members", json::array{b.username, c.username}}},
+                a.access_token);
   ASSERT_EQ(r.status, 201) << r.Describe();
   EXPECT_TRUE(IsConversation(r.json, "group"));
   EXPECT_EQ(GetString(r.json, "title"), "Team");
@@ -317,7 +332,10 @@ TEST_F(HttpApiTest, CreateGroupReturns201WithOwner) {
 TEST_F(HttpApiTest, CreateGroupWithUnknownMember404) {
   Session a = NewUser("cu");
   Session b = NewUser("cu");
-  auto r = Post("/v1/conversations", {{"kind", "group"}, {"title", "x"}, {"members", json::array{b.username, UniqueName("ghost")}}}, a.access_token);
+  auto r =
+      Post("/v1/conversations",
+           {{"kind", "group"}, {"title", "x"}, {"members", json::array{b.username, UniqueName("ghost")}}},
+           a.access_token);
   EXPECT_TRUE(IsHttpError(r, 404, "not_found"));
   // Nothing was created.
   EXPECT_TRUE(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().empty());
@@ -325,8 +343,11 @@ TEST_F(HttpApiTest, CreateGroupWithUnknownMember404) {
 
 TEST_F(HttpApiTest, CreateGroupMalformed400) {
   Session a = NewUser("cm");
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations", {{"kind", "group"}, {"title", "x"}, {"members", "nope"}}, a.access_token), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(http().Request("POST", "/v1/conversations", std::string("[]"), a.access_token), 400, "bad_request"));
+  EXPECT_TRUE(IsHttpError(
+      Post("/v1/conversations", {{"kind", "group"}, {"title", "x"}, {"members", "nope"}}, a.access_token),
+      400, "bad_request"));
+  EXPECT_TRUE(IsHttpError(http().Request("POST", "/v1/conversations", std::string("[]"), a.access_token), 400,
+                          "bad_request"));
 }
 
 TEST_F(HttpApiTest, DmIsTheSameConversationBothWays) {
@@ -349,7 +370,8 @@ TEST_F(HttpApiTest, DmIsTheSameConversationBothWays) {
 
 TEST_F(HttpApiTest, DmWithUnknownUser404) {
   Session a = NewUser("dmu");
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/dm", {{"username", UniqueName("ghost")}}, a.access_token), 404, "not_found"));
+  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/dm", {{"username", UniqueName("ghost")}}, a.access_token),
+                          404, "not_found"));
 }
 
 TEST_F(HttpApiTest, DmMembersNeverChange400) {
@@ -357,10 +379,16 @@ TEST_F(HttpApiTest, DmMembersNeverChange400) {
   Session b = NewUser("dmc");
   Session c = NewUser("dmc");
   std::string d = Dm(a, b.username);
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/" + d + "/members", {{"username", c.username}}, a.access_token), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + d + "/members/" + b.username, a.access_token), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + d + "/members/" + a.username, a.access_token), 400, "bad_request"));
-  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0), "member_count"), 2);
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/conversations/" + d + "/members", {{"username", c.username}}, a.access_token),
+                  400, "bad_request"));
+  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + d + "/members/" + b.username, a.access_token), 400,
+                          "bad_request"));
+  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + d + "/members/" + a.username, a.access_token), 400,
+                          "bad_request"));
+  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0),
+                   "member_count"),
+            2);
 }
 
 TEST_F(HttpApiTest, OwnerAddsMember) {
@@ -376,7 +404,9 @@ TEST_F(HttpApiTest, OwnerAddsMember) {
   // c now sees it.
   EXPECT_EQ(Get("/v1/conversations", c.access_token).Object().at("conversations").as_array().size(), 1u);
   // Adding an unknown user: 404.
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/" + g + "/members", {{"username", UniqueName("ghost")}}, a.access_token), 404, "not_found"));
+  EXPECT_TRUE(IsHttpError(
+      Post("/v1/conversations/" + g + "/members", {{"username", UniqueName("ghost")}}, a.access_token), 404,
+      "not_found"));
 }
 
 TEST_F(HttpApiTest, PlainMemberCannotAddOrRemoveOthers) {
@@ -385,11 +415,17 @@ TEST_F(HttpApiTest, PlainMemberCannotAddOrRemoveOthers) {
   Session c = NewUser("pm");
   Session d = NewUser("pm");
   std::string g = CreateGroup(a, "t", {b.username, c.username});
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/" + g + "/members", {{"username", d.username}}, b.access_token), 403, "forbidden"));
-  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + g + "/members/" + c.username, b.access_token), 403, "forbidden"));
-  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + g + "/members/" + a.username, b.access_token), 403, "forbidden"));
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/conversations/" + g + "/members", {{"username", d.username}}, b.access_token),
+                  403, "forbidden"));
+  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + g + "/members/" + c.username, b.access_token), 403,
+                          "forbidden"));
+  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/" + g + "/members/" + a.username, b.access_token), 403,
+                          "forbidden"));
   // An outsider cannot either.
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/" + g + "/members", {{"username", d.username}}, d.access_token), 403, "forbidden"));
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/conversations/" + g + "/members", {{"username", d.username}}, d.access_token),
+                  403, "forbidden"));
   auto r = Get("/v1/conversations", a.access_token);
   EXPECT_EQ(GetInt(r.Object().at("conversations").as_array().at(0), "member_count"), 3);
 }
@@ -403,7 +439,9 @@ TEST_F(HttpApiTest, OwnerRemovesMember204AndTheyLoseAccess) {
   EXPECT_EQ(r.status, 204) << r.Describe();
   EXPECT_TRUE(IsHttpError(Get("/v1/conversations/" + g + "/messages", b.access_token), 403, "forbidden"));
   EXPECT_TRUE(Get("/v1/conversations", b.access_token).Object().at("conversations").as_array().empty());
-  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0), "member_count"), 2);
+  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0),
+                   "member_count"),
+            2);
 }
 
 TEST_F(HttpApiTest, AnyMemberMayLeave) {
@@ -458,7 +496,8 @@ TEST_F(HttpApiTest, LargeGroupInlinesFirst100MembersAndPagesByDefault100) {
   std::vector<std::string> names;
   for (int i = 0; i < 101; ++i) names.push_back(NewUser("big").username);
   ASSERT_FALSE(HasFailure());
-  auto r = Post("/v1/conversations", {{"kind", "group"}, {"title", "big"}, {"members", json::value_from(names)}}, a.access_token);
+  auto r = Post("/v1/conversations",
+                {{"kind", "group"}, {"title", "big"}, {"members", json::value_from(names)}}, a.access_token);
   ASSERT_EQ(r.status, 201) << r.Describe();
   EXPECT_EQ(GetInt(r.json, "member_count"), 102);
   EXPECT_EQ(r.Object().at("members").as_array().size(), 100u);
@@ -472,7 +511,12 @@ TEST_F(HttpApiTest, LargeGroupInlinesFirst100MembersAndPagesByDefault100) {
   EXPECT_EQ(all.Object().at("members").as_array().size(), 102u);
   EXPECT_TRUE(all.Object().at("next").is_null());
   // A group of exactly 100 inlines all of them.
-  auto hundred = Post("/v1/conversations", {{"kind", "group"}, {"title", "h"}, {"members", json::value_from(std::vector<std::string>(names.begin(), names.begin() + 99))}}, a.access_token);
+  auto hundred =
+      Post("/v1/conversations",
+           {{"kind", "group"},
+            {"title", "h"},
+            {"members", json::value_from(std::vector<std::string>(names.begin(), names.begin() + 99))}},
+           a.access_token);
   ASSERT_EQ(hundred.status, 201);
   EXPECT_EQ(GetInt(hundred.json, "member_count"), 100);
   EXPECT_EQ(hundred.Object().at("members").as_array().size(), 100u);
@@ -488,8 +532,11 @@ TEST_F(HttpApiTest, OnlyMembersReadHistory403AndUnknown404) {
   EXPECT_EQ(Get("/v1/conversations/" + g + "/messages", b.access_token).status, 200);
   EXPECT_TRUE(IsHttpError(Get("/v1/conversations/" + g + "/messages", out.access_token), 403, "forbidden"));
   EXPECT_TRUE(IsHttpError(Get("/v1/conversations/987654321/messages", a.access_token), 404, "not_found"));
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/987654321/members", {{"username", b.username}}, a.access_token), 404, "not_found"));
-  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/987654321/members/" + b.username, a.access_token), 404, "not_found"));
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/conversations/987654321/members", {{"username", b.username}}, a.access_token),
+                  404, "not_found"));
+  EXPECT_TRUE(IsHttpError(Delete("/v1/conversations/987654321/members/" + b.username, a.access_token), 404,
+                          "not_found"));
 }
 
 TEST_F(HttpApiTest, UnknownRouteHasErrorShape) {
@@ -553,7 +600,9 @@ TEST_F(HttpHistoryTest, MessageShapeAndSenderReadSeq) {
   EXPECT_EQ(GetInt(m, "ts"), GetInt(sent, "ts"));
   EXPECT_EQ(GetString(m, "client_msg_id"), "cmid-shape");
   auto ts = GetInt(m, "ts").value_or(0);
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   EXPECT_NEAR(static_cast<double>(ts), static_cast<double>(now), 60'000.0) << "ts is ms since the epoch";
 
   // Sender's read_seq follows its own message; the other member has it unread.
@@ -613,7 +662,8 @@ TEST_F(HttpHistoryTest, NewMemberReadsOlderHistory) {
   auto ws = Open(a);
   ASSERT_TRUE(ws);
   SendMany(*ws, g, 3, "old");
-  ASSERT_EQ(Post("/v1/conversations/" + g + "/members", {{"username", c.username}}, a.access_token).status, 200);
+  ASSERT_EQ(Post("/v1/conversations/" + g + "/members", {{"username", c.username}}, a.access_token).status,
+            200);
   EXPECT_EQ(Seqs(History(c, g)), Range(1, 3));
   auto conv = Get("/v1/conversations", c.access_token).Object().at("conversations").as_array().at(0);
   EXPECT_EQ(GetInt(conv, "last_seq"), 3);

@@ -38,7 +38,7 @@ class QueueLimitTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override {
     return {"--limits.max_queue_bytes", "65536", "--limits.send_rate_per_s", "100000",
-            "--limits.send_burst", "100000"};
+            "--limits.send_burst",      "100000"};
   }
 };
 
@@ -54,7 +54,8 @@ TEST_F(RateLimitTest, PastTheBurstSendsAreRateLimitedWithRetryAfter) {
   auto ws = Open(a);
   ASSERT_TRUE(ws);
   auto answers = SendMany(*ws, g, 10, "burst");
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(FieldIs(answers[i], "type", "sent")) << i << ": " << Dump(answers[i]);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(FieldIs(answers[i], "type", "sent")) << i << ": " << Dump(answers[i]);
   auto limited = ws->Request(SendFrame(100, g, "over-1"));
   ASSERT_TRUE(IsWsError(limited, "rate_limited", 100));
   auto retry = GetInt(*limited, "retry_after_ms");
@@ -78,7 +79,8 @@ TEST_F(RateLimitTest, TheLimitIsPerUserAcrossConnections) {
   auto a1 = Open(a), a2 = Open(a), b1 = Open(b);
   ASSERT_TRUE(a1 && a2 && b1);
   SendMany(*a1, g, 10, "x");
-  EXPECT_TRUE(IsWsError(a2->Request(SendFrame(7, g, "y")), "rate_limited", 7)) << "the other connection shares the budget";
+  EXPECT_TRUE(IsWsError(a2->Request(SendFrame(7, g, "y")), "rate_limited", 7))
+      << "the other connection shares the budget";
   // Another user is not affected.
   auto other = b1->Request(SendFrame(8, g, "z"));
   ASSERT_TRUE(other);
@@ -259,7 +261,9 @@ TEST_F(QueueLimitTest, ReaderTooSlowIsClosed4009) {
   Session slow = NewUser("ql");
   std::string g = CreateGroup(a, "t", {slow.username});
   StalledSocket stalled;
-  ASSERT_TRUE(stalled.Open(server().port(), json::serialize(json::object{{"id", 1}, {"type", "hello"}, {"token", slow.access_token}})));
+  ASSERT_TRUE(stalled.Open(
+      server().port(),
+      json::serialize(json::object{{"id", 1}, {"type", "hello"}, {"token", slow.access_token}})));
   auto ws = Open(a);
   ASSERT_TRUE(ws);
   // ~8 MB of fan-out toward a reader that never reads (more than loopback

@@ -109,7 +109,9 @@ TEST_F(PresenceTest, HelloGetsPresenceOfOnlineContactsAfterWelcome) {
   auto p = a1->WaitFor(IsPresence(b.user_id, true), kEventWait);
   ASSERT_TRUE(p) << "no presence for an online contact after welcome";
   EXPECT_EQ(GetString(*p, "username"), b.username);
-  EXPECT_FALSE(a1->WaitFor([&](const json::object& o) { return FieldIs(o, "type", "presence") && FieldIs(o, "user", c.user_id); }, kQuiet))
+  EXPECT_FALSE(a1->WaitFor(
+      [&](const json::object& o) { return FieldIs(o, "type", "presence") && FieldIs(o, "user", c.user_id); },
+      kQuiet))
       << "presence on hello is only for contacts online now";
 }
 
@@ -129,7 +131,8 @@ TEST_F(PresenceTest, PresenceRequest) {
   // take a moment to land, so ask until it has (bounded).
   std::optional<json::object> r;
   for (int attempt = 0; attempt < 50; ++attempt) {
-    r = a1->Request({{"id", 12}, {"type", "presence"}, {"users", json::array{b.user_id, c.user_id, never.user_id}}});
+    r = a1->Request(
+        {{"id", 12}, {"type", "presence"}, {"users", json::array{b.user_id, c.user_id, never.user_id}}});
     ASSERT_TRUE(r);
     bool c_offline = false;
     if (r->contains("users") && r->at("users").is_array()) {

@@ -14,7 +14,7 @@ class ResumeTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override {
     return {"--limits.send_rate_per_s", "100000", "--limits.send_burst", "100000",
-            "--limits.resume_limit", "5"};
+            "--limits.resume_limit",    "5"};
   }
 };
 
@@ -31,7 +31,8 @@ std::vector<json::object> After(WsClient& ws, std::chrono::milliseconds period =
 std::vector<int64_t> MessageSeqs(const std::vector<json::object>& frames, const std::string& conv) {
   std::vector<int64_t> seqs;
   for (const auto& f : frames) {
-    if (FieldIs(f, "type", "message") && FieldIs(f, "conv", conv)) seqs.push_back(GetInt(f, "seq").value_or(-1));
+    if (FieldIs(f, "type", "message") && FieldIs(f, "conv", conv))
+      seqs.push_back(GetInt(f, "seq").value_or(-1));
   }
   return seqs;
 }
@@ -171,7 +172,8 @@ TEST_F(ResumeTest, ResumeAfterReconnectThenLiveMessagesContinue) {
   auto a1 = Open(a), b1 = Open(b);
   ASSERT_TRUE(a1 && b1);
   SendMany(*a1, g, 2, "p");
-  ASSERT_TRUE(b1->WaitFor([&](const json::object& o) { return FieldIs(o, "type", "message") && GetInt(o, "seq") == 2; }, 3s));
+  ASSERT_TRUE(b1->WaitFor(
+      [&](const json::object& o) { return FieldIs(o, "type", "message") && GetInt(o, "seq") == 2; }, 3s));
   b1->Abort();
   SendMany(*a1, g, 3, "q");
   auto b2 = Open(b, nullptr, json::object{{g, 2}});

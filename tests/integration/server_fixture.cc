@@ -29,8 +29,7 @@ namespace fs = std::filesystem;
 using client::Session;
 using client::WsClient;
 
-ParleydProcess::ParleydProcess(std::vector<std::string> extra_flags)
-    : extra_flags_(std::move(extra_flags)) {
+ParleydProcess::ParleydProcess(std::vector<std::string> extra_flags) : extra_flags_(std::move(extra_flags)) {
   std::string pattern = (fs::temp_directory_path() / "parley-it-XXXXXX").string();
   if (char* dir = mkdtemp(pattern.data())) data_dir_ = dir;
 }
@@ -56,12 +55,9 @@ bool ParleydProcess::Start() {
   std::string port_file = data_dir_ + "/port";
   std::string log_file = data_dir_ + "/parleyd.log";
   fs::remove(port_file);
-  std::vector<std::string> args = {PARLEYD_PATH,
-                                   "--listen", host_ + ":0",
-                                   "--data-dir", data_dir_,
-                                   "--port-file", port_file,
-                                   "--auth.password_strength", "min",
-                                   "--threads", "2"};
+  std::vector<std::string> args = {PARLEYD_PATH, "--listen",    host_ + ":0", "--data-dir",
+                                   data_dir_,    "--port-file", port_file,    "--auth.password_strength",
+                                   "min",        "--threads",   "2"};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   {
     std::ofstream log(log_file, std::ios::app);
@@ -171,8 +167,8 @@ std::string ParleydProcess::LogTail(int lines) const {
 
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
-  std::string name = prefix + "_" + std::to_string(getpid() % 100000) + "_" +
-                     std::to_string(counter.fetch_add(1));
+  std::string name =
+      prefix + "_" + std::to_string(getpid() % 100000) + "_" + std::to_string(counter.fetch_add(1));
   if (name.size() > 32) name = name.substr(name.size() - 32);
   return name;
 }
@@ -242,13 +238,11 @@ std::string ServerTest::Dm(const Session& a, const std::string& b_username) {
   return GetString(r.json, "id");
 }
 
-json::array ServerTest::History(const Session& s, const std::string& conv,
-                                const std::string& query) {
+json::array ServerTest::History(const Session& s, const std::string& conv, const std::string& query) {
   std::string target = "/v1/conversations/" + conv + "/messages";
   if (!query.empty()) target += "?" + query;
   auto r = Get(target, s.access_token);
-  if (r.status != 200 || !r.Object().contains("messages") ||
-      !r.Object().at("messages").is_array()) {
+  if (r.status != 200 || !r.Object().contains("messages") || !r.Object().at("messages").is_array()) {
     ADD_FAILURE() << "history " << target << ": " << r.Describe();
     return {};
   }
@@ -265,22 +259,21 @@ std::unique_ptr<WsClient> ServerTest::RawSocket() {
   return ws;
 }
 
-std::unique_ptr<WsClient> ServerTest::Open(const Session& s, json::object* welcome,
-                                           json::value last_seq) {
+std::unique_ptr<WsClient> ServerTest::Open(const Session& s, json::object* welcome, json::value last_seq) {
   auto ws = RawSocket();
   if (!ws) return nullptr;
   auto answer = ws->Hello(s.access_token, std::move(last_seq));
   if (!answer || !client::FieldIs(*answer, "type", "welcome")) {
-    ADD_FAILURE() << "hello: " << Dump(answer) << " close=" << ws->close_code().value_or(-1)
-                  << " " << ws->last_error();
+    ADD_FAILURE() << "hello: " << Dump(answer) << " close=" << ws->close_code().value_or(-1) << " "
+                  << ws->last_error();
     return nullptr;
   }
   if (welcome) *welcome = std::move(*answer);
   return ws;
 }
 
-json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv,
-                                     const std::string& body, const std::string& client_msg_id) {
+json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv, const std::string& body,
+                                     const std::string& client_msg_id) {
   static std::atomic<int> counter{0};
   std::string cmid = client_msg_id.empty()
                          ? "cm-" + std::to_string(getpid()) + "-" + std::to_string(counter++)
@@ -294,8 +287,7 @@ json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv,
 }
 
 std::vector<json::object> ServerTest::SendMany(WsClient& ws, const std::string& conv, int n,
-                                               const std::string& prefix,
-                                               std::chrono::milliseconds timeout,
+                                               const std::string& prefix, std::chrono::milliseconds timeout,
                                                const std::string& body) {
   static int64_t next_id = 1'000'000;
   int64_t first = next_id;
@@ -320,8 +312,7 @@ std::vector<json::object> ServerTest::SendMany(WsClient& ws, const std::string& 
           auto re = GetInt(o, "re");
           return re && *re >= first && *re < first + n;
         },
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                              std::chrono::steady_clock::now()));
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
     if (!answer) break;
     answers[*GetInt(*answer, "re") - first] = std::move(*answer);
     ++got;
@@ -336,8 +327,7 @@ client::WsClient::Predicate IsType(std::string type) {
 
 client::WsClient::Predicate IsEvent(std::string type, std::string conv) {
   return [type, conv](const json::object& o) {
-    return client::FieldIs(o, "type", type) && client::FieldIs(o, "conv", conv) &&
-           !o.contains("re");
+    return client::FieldIs(o, "type", type) && client::FieldIs(o, "conv", conv) && !o.contains("re");
   };
 }
 
@@ -349,8 +339,7 @@ client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
   };
 }
 
-::testing::AssertionResult IsHttpError(const client::Response& r, int status,
-                                       const std::string& code) {
+::testing::AssertionResult IsHttpError(const client::Response& r, int status, const std::string& code) {
   if (r.status != status) {
     return ::testing::AssertionFailure() << "expected status " << status << ", got " << r.Describe();
   }
@@ -370,8 +359,8 @@ client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
   return ::testing::AssertionSuccess();
 }
 
-::testing::AssertionResult IsWsError(const std::optional<json::object>& frame,
-                                     const std::string& code, std::optional<int64_t> re) {
+::testing::AssertionResult IsWsError(const std::optional<json::object>& frame, const std::string& code,
+                                     std::optional<int64_t> re) {
   if (!frame) return ::testing::AssertionFailure() << "no frame (expected error " << code << ")";
   if (!client::FieldIs(*frame, "type", "error") || !client::FieldIs(*frame, "code", code)) {
     return ::testing::AssertionFailure() << "expected error " << code << ": " << Dump(frame);

@@ -96,8 +96,7 @@ class ServerTest : public ::testing::Test {
   client::Session NewUser(const std::string& prefix = "u");
 
   client::Response Get(const std::string& target, const std::string& token);
-  client::Response Post(const std::string& target, const boost::json::object& body,
-                        const std::string& token);
+  client::Response Post(const std::string& target, const boost::json::object& body, const std::string& token);
   client::Response Delete(const std::string& target, const std::string& token);
 
   // POST /v1/conversations; the conversation id or "" (failure recorded).
@@ -111,16 +110,15 @@ class ServerTest : public ::testing::Test {
 
   // A connected WebSocket that has said hello; nullptr (failure recorded)
   // otherwise. The welcome frame goes to `welcome` when given.
-  std::unique_ptr<client::WsClient> Open(const client::Session& s,
-                                         boost::json::object* welcome = nullptr,
+  std::unique_ptr<client::WsClient> Open(const client::Session& s, boost::json::object* welcome = nullptr,
                                          boost::json::value last_seq = nullptr);
   // A connected WebSocket that has sent nothing yet.
   std::unique_ptr<client::WsClient> RawSocket();
 
   // Sends one message over `ws` and returns the answer (a `sent` frame, or
   // whatever came back; failure recorded on no answer).
-  boost::json::object SendMessage(client::WsClient& ws, const std::string& conv,
-                                  const std::string& body, const std::string& client_msg_id = "");
+  boost::json::object SendMessage(client::WsClient& ws, const std::string& conv, const std::string& body,
+                                  const std::string& client_msg_id = "");
 
   // Pipelines `n` sends (bodies "<prefix> i", client_msg_ids "<prefix>-i")
   // and returns the answers in send order (empty objects where none came).
@@ -140,11 +138,9 @@ client::WsClient::Predicate IsEvent(std::string type, std::string conv);
 client::WsClient::Predicate IsPresence(std::string user_id, bool online);
 
 // Asserts the `{"error":{"code","message"}}` body and returns the code.
-::testing::AssertionResult IsHttpError(const client::Response& r, int status,
-                                       const std::string& code);
+::testing::AssertionResult IsHttpError(const client::Response& r, int status, const std::string& code);
 // Asserts a WebSocket error frame with `code` (and `re` when given).
-::testing::AssertionResult IsWsError(const std::optional<boost::json::object>& frame,
-                                     const std::string& code,
+::testing::AssertionResult IsWsError(const std::optional<boost::json::object>& frame, const std::string& code,
                                      std::optional<int64_t> re = std::nullopt);
 
 std::string Dump(const boost::json::value& v);

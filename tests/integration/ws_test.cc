@@ -126,7 +126,8 @@ TEST_F(WsTest, SendIsAckedAndFannedOutToEveryConnection) {
   auto a1 = Open(a), a2 = Open(a), b1 = Open(b), b2 = Open(b), o1 = Open(out);
   ASSERT_TRUE(a1 && a2 && b1 && b2 && o1);
   int64_t before = NowMs();
-  auto sent = a1->Request({{"id", 7}, {"type", "send"}, {"conv", g}, {"client_msg_id", "m1"}, {"body", "hi all"}});
+  auto sent =
+      a1->Request({{"id", 7}, {"type", "send"}, {"conv", g}, {"client_msg_id", "m1"}, {"body", "hi all"}});
   ASSERT_TRUE(sent);
   EXPECT_EQ(GetInt(*sent, "re"), 7);
   EXPECT_TRUE(FieldIs(*sent, "type", "sent")) << Dump(sent);
@@ -232,7 +233,8 @@ TEST_F(WsTest, SeqsAreGaplessAndEveryoneSeesOneOrder) {
   }
   auto history = History(c, g, "limit=500");
   ASSERT_EQ(history.size(), 2u * kEach);
-  for (size_t i = 0; i < history.size(); ++i) EXPECT_EQ(GetInt(history[i], "seq"), static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < history.size(); ++i)
+    EXPECT_EQ(GetInt(history[i], "seq"), static_cast<int64_t>(i + 1));
 }
 
 TEST_F(WsTest, SendErrors) {
@@ -245,21 +247,38 @@ TEST_F(WsTest, SendErrors) {
   auto ok = SendMessage(*ws, g, "first");
   EXPECT_EQ(GetInt(ok, "seq"), 1);
   // Not a member: forbidden. Unknown conversation: not_found.
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 50}, {"type", "send"}, {"conv", other}, {"client_msg_id", "x1"}, {"body", "x"}}), "forbidden", 50));
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 51}, {"type", "send"}, {"conv", "987654321"}, {"client_msg_id", "x2"}, {"body", "x"}}), "not_found", 51));
+  EXPECT_TRUE(IsWsError(
+      ws->Request({{"id", 50}, {"type", "send"}, {"conv", other}, {"client_msg_id", "x1"}, {"body", "x"}}),
+      "forbidden", 50));
+  EXPECT_TRUE(IsWsError(
+      ws->Request(
+          {{"id", 51}, {"type", "send"}, {"conv", "987654321"}, {"client_msg_id", "x2"}, {"body", "x"}}),
+      "not_found", 51));
   // Missing fields: bad_request.
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 52}, {"type", "send"}, {"client_msg_id", "x3"}, {"body", "x"}}), "bad_request", 52));
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 53}, {"type", "send"}, {"conv", g}, {"body", "x"}}), "bad_request", 53));
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 54}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x4"}}), "bad_request", 54));
+  EXPECT_TRUE(IsWsError(ws->Request({{"id", 52}, {"type", "send"}, {"client_msg_id", "x3"}, {"body", "x"}}),
+                        "bad_request", 52));
+  EXPECT_TRUE(
+      IsWsError(ws->Request({{"id", 53}, {"type", "send"}, {"conv", g}, {"body", "x"}}), "bad_request", 53));
+  EXPECT_TRUE(IsWsError(ws->Request({{"id", 54}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x4"}}),
+                        "bad_request", 54));
   // Body limits: 1 to 4096 bytes.
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 55}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x5"}, {"body", ""}}), "bad_request", 55));
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 56}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x6"}, {"body", std::string(4097, 'b')}}), "too_large", 56));
+  EXPECT_TRUE(IsWsError(
+      ws->Request({{"id", 55}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x5"}, {"body", ""}}),
+      "bad_request", 55));
+  EXPECT_TRUE(IsWsError(ws->Request({{"id", 56},
+                                     {"type", "send"},
+                                     {"conv", g},
+                                     {"client_msg_id", "x6"},
+                                     {"body", std::string(4097, 'b')}}),
+                        "too_large", 56));
   // 4096 bytes counted as bytes: 2048 two-byte characters fit, 2049 do not.
   std::string e_acute = "\xc3\xa9";
   std::string fits, over;
   for (int i = 0; i < 2048; ++i) fits += e_acute;
   over = fits + e_acute;
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 57}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x7"}, {"body", over}}), "too_large", 57));
+  EXPECT_TRUE(IsWsError(
+      ws->Request({{"id", 57}, {"type", "send"}, {"conv", g}, {"client_msg_id", "x7"}, {"body", over}}),
+      "too_large", 57));
   // A failed request never uses up a seq.
   auto big = SendMessage(*ws, g, std::string(4096, 'b'));
   EXPECT_EQ(GetInt(big, "seq"), 2) << Dump(big);
@@ -305,7 +324,8 @@ TEST_F(WsTest, HistoryOverWs) {
   auto ws2 = Open(out);
   ASSERT_TRUE(ws2);
   EXPECT_TRUE(IsWsError(ws2->Request({{"id", 9}, {"type", "history"}, {"conv", g}}), "forbidden", 9));
-  EXPECT_TRUE(IsWsError(ws2->Request({{"id", 10}, {"type", "history"}, {"conv", "987654321"}}), "not_found", 10));
+  EXPECT_TRUE(
+      IsWsError(ws2->Request({{"id", 10}, {"type", "history"}, {"conv", "987654321"}}), "not_found", 10));
 }
 
 // ---- read ----
@@ -322,7 +342,9 @@ TEST_F(WsTest, ReadAnswersOkAndNotifiesMembers) {
   EXPECT_TRUE(FieldIs(*ok, "type", "ok")) << Dump(ok);
   EXPECT_EQ(GetInt(*ok, "re"), 20);
   for (WsClient* ws : {a1.get(), b1.get(), b2.get()}) {
-    auto ev = ws->WaitFor([&](const json::object& o) { return IsEvent("read", g)(o) && FieldIs(o, "user", b.user_id); }, kEventWait);
+    auto ev = ws->WaitFor(
+        [&](const json::object& o) { return IsEvent("read", g)(o) && FieldIs(o, "user", b.user_id); },
+        kEventWait);
     ASSERT_TRUE(ev) << "a member connection got no read event";
     EXPECT_EQ(GetInt(*ev, "seq"), 2);
   }
@@ -341,7 +363,8 @@ TEST_F(WsTest, ReadAnswersOkAndNotifiesMembers) {
   Session out = NewUser("rd");
   auto o1 = Open(out);
   ASSERT_TRUE(o1);
-  EXPECT_TRUE(IsWsError(o1->Request({{"id", 21}, {"type", "read"}, {"conv", g}, {"seq", 1}}), "forbidden", 21));
+  EXPECT_TRUE(
+      IsWsError(o1->Request({{"id", 21}, {"type", "read"}, {"conv", g}, {"seq", 1}}), "forbidden", 21));
 }
 
 // ---- typing ----
@@ -364,7 +387,8 @@ TEST_F(WsTest, TypingGoesToOthersOnlyAndIsThrottled) {
   EXPECT_TRUE(NoneArrives(*a1, IsType("typing"))) << "the typist's own connection got typing";
   EXPECT_TRUE(NoneArrives(*a2, IsType("typing"))) << "the typist's other connection got typing";
   auto drained = a1->Drain(0ms);
-  for (const auto& f : drained) EXPECT_FALSE(FieldIs(f, "type", "error")) << "typing needs no answer: " << Dump(f);
+  for (const auto& f : drained)
+    EXPECT_FALSE(FieldIs(f, "type", "error")) << "typing needs no answer: " << Dump(f);
   // After 3 s it passes again; b typing reaches a but not b's own.
   std::this_thread::sleep_until(start + 3200ms);
   ASSERT_TRUE(a1->SendJson({{"type", "typing"}, {"conv", g}}));
@@ -383,7 +407,8 @@ TEST_F(WsTest, CreateGroupAndDmOverWs) {
   Session b = NewUser("cw");
   auto a1 = Open(a);
   ASSERT_TRUE(a1);
-  auto r = a1->Request({{"id", 3}, {"type", "create_group"}, {"title", "ws group"}, {"members", json::array{b.username}}});
+  auto r = a1->Request(
+      {{"id", 3}, {"type", "create_group"}, {"title", "ws group"}, {"members", json::array{b.username}}});
   ASSERT_TRUE(r);
   EXPECT_TRUE(FieldIs(*r, "type", "conversation")) << Dump(r);
   ASSERT_TRUE(r->contains("conversation"));
@@ -392,9 +417,14 @@ TEST_F(WsTest, CreateGroupAndDmOverWs) {
   EXPECT_EQ(GetString(c, "title"), "ws group");
   EXPECT_EQ(GetInt(c, "member_count"), 2);
   bool owner = false;
-  for (const auto& m : c.at("members").as_array()) owner |= GetString(m, "id") == a.user_id && GetString(m, "role") == "owner";
+  for (const auto& m : c.at("members").as_array())
+    owner |= GetString(m, "id") == a.user_id && GetString(m, "role") == "owner";
   EXPECT_TRUE(owner) << Dump(c);
-  EXPECT_TRUE(IsWsError(a1->Request({{"id", 4}, {"type", "create_group"}, {"title", "x"}, {"members", json::array{UniqueName("ghost")}}}), "not_found", 4));
+  EXPECT_TRUE(IsWsError(a1->Request({{"id", 4},
+                                     {"type", "create_group"},
+                                     {"title", "x"},
+                                     {"members", json::array{UniqueName("ghost")}}}),
+                        "not_found", 4));
 
   auto d = a1->Request({{"id", 5}, {"type", "dm"}, {"username", b.username}});
   ASSERT_TRUE(d);
@@ -427,8 +457,12 @@ TEST_F(WsTest, MembershipChangesOverWsSendMemberEvents) {
   }
   // A plain member may not add or remove.
   Session d = NewUser("mw");
-  EXPECT_TRUE(IsWsError(b1->Request({{"id", 31}, {"type", "add_member"}, {"conv", g}, {"username", d.username}}), "forbidden", 31));
-  EXPECT_TRUE(IsWsError(b1->Request({{"id", 32}, {"type", "remove_member"}, {"conv", g}, {"username", c.username}}), "forbidden", 32));
+  EXPECT_TRUE(
+      IsWsError(b1->Request({{"id", 31}, {"type", "add_member"}, {"conv", g}, {"username", d.username}}),
+                "forbidden", 31));
+  EXPECT_TRUE(
+      IsWsError(b1->Request({{"id", 32}, {"type", "remove_member"}, {"conv", g}, {"username", c.username}}),
+                "forbidden", 32));
 
   // remove_member by the owner.
   ok = a1->Request({{"id", 33}, {"type", "remove_member"}, {"conv", g}, {"username", c.username}});
@@ -437,7 +471,9 @@ TEST_F(WsTest, MembershipChangesOverWsSendMemberEvents) {
   for (WsClient* ws : {a1.get(), a2.get(), b1.get()}) {
     EXPECT_TRUE(ws->WaitFor(is_member_event(c.user_id, "removed"), kEventWait)) << "no member removed event";
   }
-  EXPECT_TRUE(IsWsError(c1->Request({{"id", 34}, {"type", "send"}, {"conv", g}, {"client_msg_id", "z"}, {"body", "z"}}), "forbidden", 34));
+  EXPECT_TRUE(IsWsError(
+      c1->Request({{"id", 34}, {"type", "send"}, {"conv", g}, {"client_msg_id", "z"}, {"body", "z"}}),
+      "forbidden", 34));
 
   // leave by a plain member.
   ok = b1->Request({{"id", 35}, {"type", "leave"}, {"conv", g}});
@@ -446,11 +482,15 @@ TEST_F(WsTest, MembershipChangesOverWsSendMemberEvents) {
   for (WsClient* ws : {a1.get(), a2.get()}) {
     EXPECT_TRUE(ws->WaitFor(is_member_event(b.user_id, "left"), kEventWait)) << "no member left event";
   }
-  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0), "member_count"), 1);
+  EXPECT_EQ(GetInt(Get("/v1/conversations", a.access_token).Object().at("conversations").as_array().at(0),
+                   "member_count"),
+            1);
 
   // A DM's members never change.
   std::string dm = Dm(a, d.username);
-  EXPECT_TRUE(IsWsError(a1->Request({{"id", 36}, {"type", "add_member"}, {"conv", dm}, {"username", c.username}}), "bad_request", 36));
+  EXPECT_TRUE(
+      IsWsError(a1->Request({{"id", 36}, {"type", "add_member"}, {"conv", dm}, {"username", c.username}}),
+                "bad_request", 36));
   EXPECT_TRUE(IsWsError(a1->Request({{"id", 37}, {"type", "leave"}, {"conv", dm}}), "bad_request", 37));
 }
 
@@ -460,9 +500,11 @@ TEST_F(WsTest, NewMemberStartsReceivingMessages) {
   std::string g = CreateGroup(a, "t", {});
   auto a1 = Open(a), c1 = Open(c);
   ASSERT_TRUE(a1 && c1);
-  ASSERT_TRUE(FieldIs(*a1->Request({{"type", "add_member"}, {"conv", g}, {"username", c.username}}), "type", "ok"));
+  ASSERT_TRUE(
+      FieldIs(*a1->Request({{"type", "add_member"}, {"conv", g}, {"username", c.username}}), "type", "ok"));
   auto sent = SendMessage(*a1, g, "welcome aboard");
-  EXPECT_TRUE(c1->WaitFor([&](const json::object& o) { return IsMessage(o, g, GetInt(sent, "seq").value_or(0)); }, kEventWait))
+  EXPECT_TRUE(c1->WaitFor(
+      [&](const json::object& o) { return IsMessage(o, g, GetInt(sent, "seq").value_or(0)); }, kEventWait))
       << "a member added while connected gets the next message";
 }
 
@@ -495,7 +537,8 @@ TEST_F(WsTest, UnknownTypeAndMalformedRequestsAreBadRequest) {
   EXPECT_TRUE(IsWsError(ws->Request({{"id", 8}, {"type", "read"}, {"conv", "1"}}), "bad_request", 8));
   EXPECT_TRUE(IsWsError(ws->Request({{"id", 9}, {"type", "history"}}), "bad_request", 9));
   EXPECT_TRUE(IsWsError(ws->Request({{"id", 10}, {"type", "dm"}}), "bad_request", 10));
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 11}, {"type", "hello"}, {"token", a.access_token}}), "bad_request", 11))
+  EXPECT_TRUE(
+      IsWsError(ws->Request({{"id", 11}, {"type", "hello"}, {"token", a.access_token}}), "bad_request", 11))
       << "a second hello is not a valid request";
   // JSON without a readable id: an error without re.
   ASSERT_TRUE(ws->Send(R"({"type":"no_such_type"})"));
@@ -538,7 +581,8 @@ TEST_F(WsTest, JsonFramesBreakTheNonJsonStreak) {
   ws->Send("junk");
   ws->Send("junk");
   auto pong = ws->Request({{"type", "ping"}});
-  ASSERT_TRUE(pong) << "closed after non-JSON frames that were not three in a row: " << ws->close_code().value_or(-1);
+  ASSERT_TRUE(pong) << "closed after non-JSON frames that were not three in a row: "
+                    << ws->close_code().value_or(-1);
   EXPECT_TRUE(FieldIs(*pong, "type", "pong"));
   // The third in a row does close.
   ws->Send("junk");
@@ -584,7 +628,9 @@ TEST_F(WsDefaultsTest, FrameOver64KiBCloses1009) {
   ASSERT_TRUE(ws && other);
   // Under the limit: an answer (too_large for the body), not a close.
   std::string big_body(60 * 1024, 'x');
-  EXPECT_TRUE(IsWsError(ws->Request({{"id", 1}, {"type", "send"}, {"conv", g}, {"client_msg_id", "b"}, {"body", big_body}}), "too_large", 1))
+  EXPECT_TRUE(IsWsError(
+      ws->Request({{"id", 1}, {"type", "send"}, {"conv", g}, {"client_msg_id", "b"}, {"body", big_body}}),
+      "too_large", 1))
       << "a frame under 64 KiB with a body over 4096 bytes";
   std::string frame = R"({"id":2,"type":"ping","pad":")" + std::string(70 * 1024, 'x') + R"("})";
   ws->Send(frame);

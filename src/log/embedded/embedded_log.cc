@@ -13,12 +13,14 @@ namespace {
 // signal only when it is waiting.
 class EmbeddedLog final : public MessageLog {
  public:
-  explicit EmbeddedLog(const Options& o) : parts_(o.partitions > 0 ? o.partitions : 1), max_pending_(o.max_pending) {}
+  explicit EmbeddedLog(const Options& o)
+      : parts_(o.partitions > 0 ? o.partitions : 1), max_pending_(o.max_pending) {}
 
   int partitions() const override { return static_cast<int>(parts_.size()); }
 
   Result<void> Append(SendRequest request) override {
-    if (closed_.load(std::memory_order_acquire)) return MakeError(Errc::kUnavailable, "message log is closed");
+    if (closed_.load(std::memory_order_acquire))
+      return MakeError(Errc::kUnavailable, "message log is closed");
     if (pending_.fetch_add(1, std::memory_order_acq_rel) >= max_pending_) {
       pending_.fetch_sub(1, std::memory_order_acq_rel);
       return MakeError(Errc::kUnavailable, "message log is full; retry");

@@ -29,8 +29,10 @@ std::shared_ptr<spdlog::logger> Log() {
 
 // librdkafka's own log lines (syslog levels) go to the "kafka" logger.
 void OnLog(const rd_kafka_t* /*rk*/, int level, const char* fac, const char* buf) {
-  auto lvl = level <= 2 ? spdlog::level::err : level <= 4 ? spdlog::level::warn
-           : level <= 6 ? spdlog::level::info : spdlog::level::debug;
+  auto lvl = level <= 2   ? spdlog::level::err
+             : level <= 4 ? spdlog::level::warn
+             : level <= 6 ? spdlog::level::info
+                          : spdlog::level::debug;
   Log()->log(lvl, "librdkafka {}: {}", fac, buf);
 }
 
@@ -53,9 +55,12 @@ Result<int> FetchPartitionCount(rd_kafka_t* rk, rd_kafka_topic_t* topic, int tim
   for (int i = 0; i < md->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = md->topics[i];
     if (std::string_view(t.topic) != name) continue;
-    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return MakeError(Errc::kNotFound, "no topic " + std::string(name));
-    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return MakeError(Errc::kUnavailable, "kafka topic " + std::string(name) + ": " + Str(t.err));
-    if (t.partition_cnt <= 0) return MakeError(Errc::kUnavailable, "kafka topic " + std::string(name) + " has no partitions yet");
+    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      return MakeError(Errc::kNotFound, "no topic " + std::string(name));
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return MakeError(Errc::kUnavailable, "kafka topic " + std::string(name) + ": " + Str(t.err));
+    if (t.partition_cnt <= 0)
+      return MakeError(Errc::kUnavailable, "kafka topic " + std::string(name) + " has no partitions yet");
     return t.partition_cnt;
   }
   return MakeError(Errc::kNotFound, "no topic " + std::string(name));
@@ -78,7 +83,8 @@ Result<void> CreateTopic(rd_kafka_t* rk, const std::string& topic, int partition
   if (ev == nullptr) return MakeError(Errc::kUnavailable, "kafka create topic: no answer");
   Result<void> out = Ok();
   if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    out = MakeError(Errc::kUnavailable, std::string("kafka create topic: ") + rd_kafka_event_error_string(ev));
+    out =
+        MakeError(Errc::kUnavailable, std::string("kafka create topic: ") + rd_kafka_event_error_string(ev));
   } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
     size_t n = 0;
     const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(res, &n);
@@ -153,7 +159,8 @@ class KafkaLog final : public MessageLog {
     for (;;) {
       auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) break;
-      auto count = FetchPartitionCount(producer_.get(), topic_.get(), static_cast<int>(std::min<int64_t>(left, 2000)));
+      auto count =
+          FetchPartitionCount(producer_.get(), topic_.get(), static_cast<int>(std::min<int64_t>(left, 2000)));
       if (count) {
         partitions_ = *count;
         break;
@@ -169,7 +176,8 @@ class KafkaLog final : public MessageLog {
       std::this_thread::sleep_for(milliseconds(100));
     }
     if (partitions_ <= 0) {
-      return MakeError(Errc::kUnavailable, "kafka: topic " + options_.topic + " at " + options_.brokers + ": " + last.message);
+      return MakeError(Errc::kUnavailable,
+                       "kafka: topic " + options_.topic + " at " + options_.brokers + ": " + last.message);
     }
     poller_ = std::thread([this] { RunPoller(); });
     return Ok();
@@ -178,7 +186,8 @@ class KafkaLog final : public MessageLog {
   int partitions() const override { return partitions_; }
 
   Result<void> Append(SendRequest request) override {
-    if (closed_.load(std::memory_order_acquire)) return MakeError(Errc::kUnavailable, "message log is closed");
+    if (closed_.load(std::memory_order_acquire))
+      return MakeError(Errc::kUnavailable, "message log is closed");
     if (!healthy_.load(std::memory_order_relaxed)) {
       return MakeError(Errc::kUnavailable, "message log: kafka brokers unreachable; retry");
     }
@@ -190,7 +199,8 @@ class KafkaLog final : public MessageLog {
         RD_KAFKA_V_KEY(key, static_cast<size_t>(end - key)), RD_KAFKA_V_VALUE(value.data(), value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Ok();
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return MakeError(Errc::kUnavailable, "message log is full; retry");
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      return MakeError(Errc::kUnavailable, "message log is full; retry");
     return MakeError(Errc::kUnavailable, "message log: " + Str(err));
   }
 
@@ -208,7 +218,8 @@ class KafkaLog final : public MessageLog {
       int timeout_ms = 0;
       if (batch_.empty()) {
         auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-        timeout_ms = static_cast<int>(std::clamp<int64_t>(left, 0, 100));  // slices: Close is seen within 100 ms
+        timeout_ms =
+            static_cast<int>(std::clamp<int64_t>(left, 0, 100));  // slices: Close is seen within 100 ms
       }
       rd::Message m(rd_kafka_consumer_poll(consumer_.get(), timeout_ms));
       if (!m) {
@@ -263,7 +274,8 @@ class KafkaLog final : public MessageLog {
 
   Result<void> Ping() override {
     if (closed_.load()) return MakeError(Errc::kUnavailable, "message log is closed");
-    if (!healthy_.load()) return MakeError(Errc::kUnavailable, "kafka brokers unreachable at " + options_.brokers);
+    if (!healthy_.load())
+      return MakeError(Errc::kUnavailable, "kafka brokers unreachable at " + options_.brokers);
     return Ok();
   }
 
@@ -302,8 +314,9 @@ class KafkaLog final : public MessageLog {
     if (!self->options_.on_undelivered || purged) return;
     auto request = DecodeSendRequest(std::string_view(static_cast<const char*>(m->payload), m->len));
     if (request) {
-      self->options_.on_undelivered(*request,
-                                    MakeError(Errc::kUnavailable, "message log unavailable; retry with the same client_msg_id"));
+      self->options_.on_undelivered(
+          *request,
+          MakeError(Errc::kUnavailable, "message log unavailable; retry with the same client_msg_id"));
     }
   }
 
@@ -347,10 +360,12 @@ class KafkaLog final : public MessageLog {
       Log()->error("kafka consumer: {}", consumer.error().message);
       return false;
     }
-    rd_kafka_poll_set_consumer(consumer->get());  // rebalances, commits and errors are served by consumer_poll
+    rd_kafka_poll_set_consumer(
+        consumer->get());  // rebalances, commits and errors are served by consumer_poll
     rd::PartitionList topics(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(topics.get(), options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
-    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer->get(), topics.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       Log()->error("kafka subscribe {}: {}", options_.topic, Str(err));
       return false;
     }
@@ -370,7 +385,8 @@ class KafkaLog final : public MessageLog {
       for (int i = 0; i < only->cnt; ++i) {
         auto it = marks_.find(only->elems[i].partition);
         if (it == marks_.end()) continue;
-        rd_kafka_topic_partition_list_add(offsets.get(), options_.topic.c_str(), it->first)->offset = it->second;
+        rd_kafka_topic_partition_list_add(offsets.get(), options_.topic.c_str(), it->first)->offset =
+            it->second;
         dirty_.erase(it->first);
       }
     } else {
@@ -382,12 +398,13 @@ class KafkaLog final : public MessageLog {
     if (offsets->cnt == 0) return;
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), offsets.get(), async ? 1 : 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      Log()->log(RebalanceError(err) ? spdlog::level::info : spdlog::level::warn, "kafka commit: {}", Str(err));
+      Log()->log(RebalanceError(err) ? spdlog::level::info : spdlog::level::warn, "kafka commit: {}",
+                 Str(err));
     }
   }
 
-  static void OnCommitted(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
-                          void* /*opaque*/) {
+  static void OnCommitted(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* offsets, void* /*opaque*/) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       // Expected around a rebalance; the next owner may get these records
       // again, which the store de-duplicates.
@@ -397,7 +414,8 @@ class KafkaLog final : public MessageLog {
     }
     for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
       if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Log()->warn("kafka offset commit of partition {}: {}", offsets->elems[i].partition, Str(offsets->elems[i].err));
+        Log()->warn("kafka offset commit of partition {}: {}", offsets->elems[i].partition,
+                    Str(offsets->elems[i].err));
       }
     }
   }
@@ -421,7 +439,8 @@ class KafkaLog final : public MessageLog {
     }
     // Revoked (or an error): commit the marks of the leaving partitions so the
     // next owner starts after them, and drop what was fetched but not returned.
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) self->SendCommits(false, parts);
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
+      self->SendCommits(false, parts);
     std::set<int32_t> revoked;
     for (int i = 0; i < parts->cnt; ++i) revoked.insert(parts->elems[i].partition);
     std::erase_if(self->batch_, [&](const Record& r) { return revoked.contains(r.partition); });
@@ -447,7 +466,7 @@ class KafkaLog final : public MessageLog {
   std::thread poller_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> healthy_{true};
-  int failures_ = 0;               // poller thread
+  int failures_ = 0;                // poller thread
   bool warned_partitions_ = false;  // poller thread
   std::atomic<uint64_t> undelivered_{0};
   std::atomic<bool> flushed_{false};

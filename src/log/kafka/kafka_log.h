@@ -37,7 +37,8 @@ struct Options {
   std::string brokers;  // bootstrap servers, "host:port,host:port"
   std::string topic = "parley.sends";
   std::string group = "parley-sequencers";
-  int partitions = 4;  // when Create must create the topic (a real Kafka; the mock's topics are made by parley-kafka-dev)
+  int partitions =
+      4;  // when Create must create the topic (a real Kafka; the mock's topics are made by parley-kafka-dev)
   std::string client_id;
   int session_timeout_ms = 6000;
   int delivery_timeout_ms = 30'000;  // message.timeout.ms: how long an append may wait for the brokers

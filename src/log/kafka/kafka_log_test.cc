@@ -100,12 +100,14 @@ TEST_F(KafkaLogTest, OutageFailsPingAndAppendUntilTheBrokersReturn) {
   auto log = Open(Base());
   ASSERT_NE(log, nullptr);
   AllBrokers(false);
-  EXPECT_TRUE(WaitFor([&] { return !log->Ping().ok(); }, milliseconds(8000))) << "Ping still ok with every broker down";
+  EXPECT_TRUE(WaitFor([&] { return !log->Ping().ok(); }, milliseconds(8000)))
+      << "Ping still ok with every broker down";
   Result<void> r = log->Append(Send(1, "during"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kUnavailable);
   AllBrokers(true);
-  EXPECT_TRUE(WaitFor([&] { return log->Ping().ok(); }, milliseconds(15000))) << "Ping not ok after the brokers returned";
+  EXPECT_TRUE(WaitFor([&] { return log->Ping().ok(); }, milliseconds(15000)))
+      << "Ping not ok after the brokers returned";
   EXPECT_TRUE(log->Append(Send(1, "after")).ok());
 }
 
@@ -125,7 +127,12 @@ TEST_F(KafkaLogTest, ASendNotStoredIsReportedUndelivered) {
   ASSERT_NE(log, nullptr);
   AllBrokers(false);
   ASSERT_TRUE(log->Append(Send(3, "lost")).ok());  // the health check has not noticed yet
-  EXPECT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return !undelivered.empty(); }, milliseconds(8000)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !undelivered.empty();
+      },
+      milliseconds(8000)));
   {
     std::lock_guard lock(mu);
     ASSERT_EQ(undelivered.size(), 1u);
@@ -179,9 +186,10 @@ TEST_F(KafkaLogTest, MeasureLatencyAndThroughput) {
     log->Commit(got[0].partition, got[0].offset);
   }
   std::sort(lat_ms.begin(), lat_ms.end());
-  std::printf("kafka mock append->poll latency over %zu sends: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              lat_ms.size(), lat_ms[lat_ms.size() / 2], lat_ms[lat_ms.size() * 9 / 10], lat_ms[lat_ms.size() * 99 / 100],
-              lat_ms.back());
+  std::printf(
+      "kafka mock append->poll latency over %zu sends: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+      lat_ms.size(), lat_ms[lat_ms.size() / 2], lat_ms[lat_ms.size() * 9 / 10],
+      lat_ms[lat_ms.size() * 99 / 100], lat_ms.back());
 
   constexpr int kCount = 50'000;
   std::atomic<int> consumed{0};
@@ -209,9 +217,11 @@ TEST_F(KafkaLogTest, MeasureLatencyAndThroughput) {
   consumer.join();
   double total_s = std::chrono::duration<double>(Clock::now() - t0).count();
   EXPECT_EQ(consumed.load(), kCount);
-  std::printf("kafka mock throughput: %d sends appended in %.2f s (%.0f/s, %d refused as full), consumed and committed "
-              "in %.2f s (%.0f/s)\n",
-              kCount, append_s, kCount / append_s, refused, total_s, kCount / total_s);
+  std::printf(
+      "kafka mock throughput: %d sends appended in %.2f s (%.0f/s, %d refused as full), consumed and "
+      "committed "
+      "in %.2f s (%.0f/s)\n",
+      kCount, append_s, kCount / append_s, refused, total_s, kCount / total_s);
 }
 
 }  // namespace

@@ -22,7 +22,10 @@ Result<std::unique_ptr<MockCluster>> MockCluster::Start(int brokers) {
 }
 
 MockCluster::MockCluster(rd_kafka_s* host, rd_kafka_mock_cluster_s* cluster, int brokers)
-    : host_(host), cluster_(cluster), brokers_(brokers), bootstrap_(rd_kafka_mock_cluster_bootstraps(cluster)) {}
+    : host_(host),
+      cluster_(cluster),
+      brokers_(brokers),
+      bootstrap_(rd_kafka_mock_cluster_bootstraps(cluster)) {}
 
 MockCluster::~MockCluster() {
   rd_kafka_mock_cluster_destroy(cluster_);
@@ -33,7 +36,8 @@ Result<void> MockCluster::CreateTopic(const std::string& topic, int partitions) 
   rd_kafka_resp_err_t err =
       rd_kafka_mock_topic_create(cluster_, topic.c_str(), std::max(1, partitions), std::min(brokers_, 3));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-    return MakeError(Errc::kUnavailable, std::string("mock cluster: create topic ") + topic + ": " + rd_kafka_err2str(err));
+    return MakeError(Errc::kUnavailable,
+                     std::string("mock cluster: create topic ") + topic + ": " + rd_kafka_err2str(err));
   }
   return Ok();
 }

@@ -90,12 +90,13 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
   }
   SendRequest r;
   uint64_t shard = 0;
-  if (!in.Signed(r.conv.value) || !in.Signed(r.sender.value) || !in.Bytes(r.client_msg_id) || !in.Bytes(r.body) ||
-      !in.Signed(r.origin.node) || !in.Varint(shard) || !in.Varint(r.origin.session) ||
+  if (!in.Signed(r.conv.value) || !in.Signed(r.sender.value) || !in.Bytes(r.client_msg_id) ||
+      !in.Bytes(r.body) || !in.Signed(r.origin.node) || !in.Varint(shard) || !in.Varint(r.origin.session) ||
       !in.Signed(r.origin.request_id)) {
     return MakeError(Errc::kBadRequest, "send record: truncated or malformed");
   }
-  if (shard > std::numeric_limits<uint32_t>::max()) return MakeError(Errc::kBadRequest, "send record: bad shard");
+  if (shard > std::numeric_limits<uint32_t>::max())
+    return MakeError(Errc::kBadRequest, "send record: bad shard");
   r.origin.shard = static_cast<uint32_t>(shard);
   return r;
 }

@@ -43,8 +43,10 @@ TEST(SendCodec, RoundTripsExtremes) {
   r.conv = ConversationId(std::numeric_limits<int64_t>::max());
   r.sender = UserId(std::numeric_limits<int64_t>::min());
   r.body = std::string(70'000, 'x');
-  r.origin = Origin{.node = std::numeric_limits<int64_t>::min(), .shard = std::numeric_limits<uint32_t>::max(),
-                    .session = 0, .request_id = std::numeric_limits<int64_t>::max()};
+  r.origin = Origin{.node = std::numeric_limits<int64_t>::min(),
+                    .shard = std::numeric_limits<uint32_t>::max(),
+                    .session = 0,
+                    .request_id = std::numeric_limits<int64_t>::max()};
   auto back = DecodeSendRequest(EncodeSendRequest(r));
   ASSERT_TRUE(back.ok()) << back.error().message;
   ExpectSame(r, *back);
@@ -97,7 +99,8 @@ TEST(SendCodec, RefusesHostileLengthsAndVarints) {
   std::string overflow = std::string("\x01") + std::string(9, '\xFF') + "\x7F";
   EXPECT_FALSE(DecodeSendRequest(overflow).ok());
   // A shard over 32 bits (2^32), every other field valid.
-  std::string head = std::string("\x01\x02\x02\x00\x00\x02", 6) + "\x80\x80\x80\x80\x10" + std::string("\x00\x00", 2);
+  std::string head =
+      std::string("\x01\x02\x02\x00\x00\x02", 6) + "\x80\x80\x80\x80\x10" + std::string("\x00\x00", 2);
   ASSERT_EQ(head.size(), 13u);
   EXPECT_FALSE(DecodeSendRequest(head).ok());
 }

@@ -133,7 +133,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
     return MakeError(Errc::kUnavailable, "postgres: cannot connect: " + message);
   }
   // Quiet NOTICEs (e.g. "relation already exists, skipping") off stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 
@@ -185,7 +186,8 @@ Result<Rows> Connection::Run(const Sql& sql, const Params& params) {
   ClearLastError();
   if (Result<void> r = Prepare(sql); !r.ok()) return r.error();
   const std::string name(sql.name);
-  return Take(PQexecPrepared(conn_, name.c_str(), params.size(), params.pointers(), nullptr, nullptr, 0), name);
+  return Take(PQexecPrepared(conn_, name.c_str(), params.size(), params.pointers(), nullptr, nullptr, 0),
+              name);
 }
 
 Result<std::vector<Rows>> Connection::Pipeline(std::span<const Step> steps) {
@@ -194,8 +196,8 @@ Result<std::vector<Rows>> Connection::Pipeline(std::span<const Step> steps) {
   if (PQenterPipelineMode(conn_) != 1) return Fail(nullptr, "pipeline");
   // What each result of the pipeline answers: a Parse (prepare) or a step.
   struct Expect {
-    int step;       // index in `steps`
-    bool prepare;   // the answer to the PQsendPrepare of that step's statement
+    int step;      // index in `steps`
+    bool prepare;  // the answer to the PQsendPrepare of that step's statement
   };
   std::vector<Expect> expected;
   expected.reserve(steps.size() * 2);
@@ -210,8 +212,8 @@ Result<std::vector<Rows>> Connection::Pipeline(std::span<const Step> steps) {
       preparing.insert(sql.name);
       expected.push_back({static_cast<int>(i), true});
     }
-    sent = PQsendQueryPrepared(conn_, name.c_str(), steps[i].params.size(), steps[i].params.pointers(), nullptr,
-                               nullptr, 0) == 1;
+    sent = PQsendQueryPrepared(conn_, name.c_str(), steps[i].params.size(), steps[i].params.pointers(),
+                               nullptr, nullptr, 0) == 1;
     if (sent) expected.push_back({static_cast<int>(i), false});
   }
   if (!sent || PQpipelineSync(conn_) != 1) {
@@ -237,7 +239,7 @@ Result<std::vector<Rows>> Connection::Pipeline(std::span<const Step> steps) {
 
   std::vector<Rows> out(steps.size());
   std::optional<Error> first_error;
-  size_t item = 0;        // index in `expected` of the result being read
+  size_t item = 0;          // index in `expected` of the result being read
   bool got_result = false;  // a result was read for `item` (its NULL ends it)
   for (int idle_nulls = 0;;) {
     PGresult* r = PQgetResult(conn_);
@@ -261,7 +263,8 @@ Result<std::vector<Rows>> Connection::Pipeline(std::span<const Step> steps) {
     }
     got_result = true;
     if (item >= expected.size()) {  // more answers than questions: protocol confusion
-      if (!first_error) first_error = MakeError(Errc::kInternal, "postgres: pipeline answered more than asked");
+      if (!first_error)
+        first_error = MakeError(Errc::kInternal, "postgres: pipeline answered more than asked");
       PQclear(r);
       continue;
     }
@@ -305,7 +308,8 @@ bool Connection::Reset() {
   poisoned_ = false;
   PQreset(conn_);
   if (PQstatus(conn_) != CONNECTION_OK) return false;
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   return true;
 }
 

@@ -112,8 +112,8 @@ Result<void> Migrate(Connection& conn) {
     if (version > latest) {
       conn.RollbackIfOpen();
       return MakeError(Errc::kUnavailable, "postgres: database schema version " + std::to_string(version) +
-                                               " is newer than this binary supports (" + std::to_string(latest) +
-                                               ")");
+                                               " is newer than this binary supports (" +
+                                               std::to_string(latest) + ")");
     }
     if (version == latest) {
       if (Result<Rows> r = conn.Exec("COMMIT"); !r.ok()) return MigrationError(r.error(), "migrate");
@@ -123,11 +123,13 @@ Result<void> Migrate(Connection& conn) {
     if (Result<Rows> r = conn.Exec(Migrations()[static_cast<size_t>(version)]); !r.ok()) {
       return fail(r.error(), "migration " + std::to_string(next) + " failed");
     }
-    if (Result<Rows> r = conn.Exec("INSERT INTO schema_migrations(version) VALUES(" + std::to_string(next) + ")");
+    if (Result<Rows> r =
+            conn.Exec("INSERT INTO schema_migrations(version) VALUES(" + std::to_string(next) + ")");
         !r.ok()) {
       return fail(r.error(), "migration " + std::to_string(next));
     }
-    if (Result<Rows> r = conn.Exec("COMMIT"); !r.ok()) return fail(r.error(), "migration " + std::to_string(next));
+    if (Result<Rows> r = conn.Exec("COMMIT"); !r.ok())
+      return fail(r.error(), "migration " + std::to_string(next));
   }
 }
 

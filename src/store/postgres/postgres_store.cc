@@ -22,7 +22,8 @@
   auto tmp = (expr);                            \
   if (!tmp.ok()) return std::move(tmp).error(); \
   lhs = std::move(tmp).value()
-#define PG_STORE_ASSIGN(lhs, expr) PG_STORE_ASSIGN_IMPL(PG_STORE_CONCAT(pg_store_assign_, __LINE__), lhs, expr)
+#define PG_STORE_ASSIGN(lhs, expr) \
+  PG_STORE_ASSIGN_IMPL(PG_STORE_CONCAT(pg_store_assign_, __LINE__), lhs, expr)
 
 namespace parley::store::postgres {
 namespace {
@@ -43,13 +44,14 @@ constexpr Sql kBegin{"begin", "BEGIN"};
 constexpr Sql kCommit{"commit", "COMMIT"};
 constexpr Sql kPing{"ping", "SELECT 1"};
 
-constexpr Sql kInsertUser{
-    "insert_user",
-    "INSERT INTO users(username, display_name, password_hash, created_at) VALUES($1, $2, $3, $4) RETURNING id"};
+constexpr Sql kInsertUser{"insert_user",
+                          "INSERT INTO users(username, display_name, password_hash, created_at) VALUES($1, "
+                          "$2, $3, $4) RETURNING id"};
 constexpr Sql kUserByName{
-    "user_by_name", "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE username = $1"};
-constexpr Sql kUserById{"user_by_id",
-                        "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE id = $1"};
+    "user_by_name",
+    "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE username = $1"};
+constexpr Sql kUserById{
+    "user_by_id", "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE id = $1"};
 constexpr Sql kUsersByIds{"users_by_ids",
                           "SELECT id, username, display_name, last_seen, password_hash FROM users "
                           "WHERE id = ANY($1::bigint[]) ORDER BY id"};
@@ -71,7 +73,8 @@ constexpr Sql kCreateGroup{
     "WITH c AS (INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
     "           VALUES('group', $1, 0, $2, $3, $3) RETURNING id), "
     "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
-    "           SELECT c.id, u.user_id, u.role, 0 FROM c, unnest($4::bigint[], $5::text[]) AS u(user_id, role)) "
+    "           SELECT c.id, u.user_id, u.role, 0 FROM c, unnest($4::bigint[], $5::text[]) AS u(user_id, "
+    "role)) "
     "SELECT id FROM c"};
 constexpr Sql kDmOfPair{"dm_of_pair", "SELECT conv FROM dms WHERE user_lo = $1 AND user_hi = $2"};
 // The pair row comes first: when a racing caller has it, nothing else is
@@ -81,14 +84,16 @@ constexpr Sql kCreateDm{
     "WITH d AS (INSERT INTO dms(user_lo, user_hi, conv) "
     "           VALUES($1::bigint, $2::bigint, nextval(pg_get_serial_sequence('conversations', 'id'))) "
     "           ON CONFLICT DO NOTHING RETURNING conv), "
-    "     c AS (INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, last_activity) "
+    "     c AS (INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, "
+    "last_activity) "
     "           SELECT conv, 'dm', NULL, 0, 2, $3::bigint, $3::bigint FROM d RETURNING id), "
     "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
-    "           SELECT c.id, u.user_id, 'member', 0 FROM c, unnest(ARRAY[$1::bigint, $2::bigint]) AS u(user_id)) "
+    "           SELECT c.id, u.user_id, 'member', 0 FROM c, unnest(ARRAY[$1::bigint, $2::bigint]) AS "
+    "u(user_id)) "
     "SELECT id FROM c"};
 
 // The first `limit` members of a conversation with their usernames.
-#define PG_STORE_MEMBERS_PAGE(conv, limit)                                                             \
+#define PG_STORE_MEMBERS_PAGE(conv, limit)                                                                   \
   "LEFT JOIN LATERAL (SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id " \
   "                   WHERE m.conv = " conv " ORDER BY m.user_id LIMIT " limit ") p ON true "
 
@@ -96,13 +101,13 @@ constexpr Sql kConversation{
     "conversation",
     "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role "
     "FROM conversations c "
-    "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_MEMBERS_PAGE("c.id", "$3")
-    "WHERE c.id = $1 ORDER BY p.user_id"};
+    "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_MEMBERS_PAGE(
+        "c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
 constexpr Sql kConversationsOfUser{
     "conversations_of_user",
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role "
-    "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_MEMBERS_PAGE("c.id", "$2")
-    "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, p.user_id"};
+    "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_MEMBERS_PAGE(
+        "c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, p.user_id"};
 #undef PG_STORE_MEMBERS_PAGE
 
 constexpr Sql kRole{"role",
@@ -110,7 +115,8 @@ constexpr Sql kRole{"role",
                     "LEFT JOIN members m ON m.conv = c.id AND m.user_id = $2 WHERE c.id = $1"};
 // Membership changes lock the conversation row first, like CommitBatch, so
 // they are ordered with the commits of that conversation.
-constexpr Sql kLockConversation{"lock_conversation", "SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE"};
+constexpr Sql kLockConversation{"lock_conversation",
+                                "SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE"};
 constexpr Sql kAddMember{
     "add_member",
     "WITH ins AS (INSERT INTO members(conv, user_id, role, read_seq) "
@@ -121,10 +127,12 @@ constexpr Sql kAddMember{
 constexpr Sql kRemoveMember{
     "remove_member",
     "WITH del AS (DELETE FROM members WHERE conv = $1 AND user_id = $2 RETURNING conv) "
-    "UPDATE conversations SET member_count = member_count - 1 WHERE id IN (SELECT conv FROM del) RETURNING id"};
-constexpr Sql kMembersPage{"members_page",
-                           "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
-                           "WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
+    "UPDATE conversations SET member_count = member_count - 1 WHERE id IN (SELECT conv FROM del) RETURNING "
+    "id"};
+constexpr Sql kMembersPage{
+    "members_page",
+    "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
+    "WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
 constexpr Sql kMemberIds{"member_ids", "SELECT user_id FROM members WHERE conv = $1 ORDER BY user_id"};
 constexpr Sql kPresenceContacts{
     "presence_contacts",
@@ -139,7 +147,8 @@ constexpr Sql kSetReadSeq{
     "WITH c AS (SELECT last_seq FROM conversations WHERE id = $1), "
     "     v AS (SELECT read_seq FROM members WHERE conv = $1 AND user_id = $2), "
     "     upd AS (UPDATE members SET read_seq = LEAST($3::bigint, (SELECT last_seq FROM c)) "
-    "             WHERE conv = $1 AND user_id = $2 AND read_seq < LEAST($3::bigint, (SELECT last_seq FROM c)) "
+    "             WHERE conv = $1 AND user_id = $2 AND read_seq < LEAST($3::bigint, (SELECT last_seq FROM "
+    "c)) "
     "             RETURNING read_seq) "
     "SELECT c.last_seq, (SELECT read_seq FROM v), (SELECT read_seq FROM upd) FROM c"};
 
@@ -173,11 +182,10 @@ constexpr Sql kAdvanceConversations{
     "advance_conversations",
     "UPDATE conversations c SET last_seq = u.last_seq, last_activity = GREATEST(c.last_activity, u.ts) "
     "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, last_seq, ts) WHERE c.id = u.id"};
-constexpr Sql kRaiseReadSeqs{
-    "raise_read_seqs",
-    "UPDATE members m SET read_seq = u.seq "
-    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(conv, user_id, seq) "
-    "WHERE m.conv = u.conv AND m.user_id = u.user_id AND m.read_seq < u.seq"};
+constexpr Sql kRaiseReadSeqs{"raise_read_seqs",
+                             "UPDATE members m SET read_seq = u.seq "
+                             "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(conv, user_id, seq) "
+                             "WHERE m.conv = u.conv AND m.user_id = u.user_id AND m.read_seq < u.seq"};
 
 constexpr Sql kHistoryNewest{"history_newest",
                              "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
@@ -238,7 +246,8 @@ Error NoConversation(ConversationId id) {
 }
 
 Error NotAMember(ConversationId conv, UserId user) {
-  return MakeError(Errc::kForbidden, "user " + user.ToString() + " is not a member of conversation " + conv.ToString());
+  return MakeError(Errc::kForbidden,
+                   "user " + user.ToString() + " is not a member of conversation " + conv.ToString());
 }
 
 // Whether PostgreSQL accepts `s` as text: UTF-8 without NUL (the server
@@ -290,11 +299,11 @@ void Backoff(int attempt) {
 // The parts of a batch that do not depend on what the database holds:
 // built once, sent on every attempt.
 struct BatchPlan {
-  std::string conv_ids;          // every conversation named, sorted
-  std::string dedupe_senders;    // distinct (sender, client_msg_id) with an id
+  std::string conv_ids;        // every conversation named, sorted
+  std::string dedupe_senders;  // distinct (sender, client_msg_id) with an id
   std::string dedupe_client_ids;
   bool any_client_id = false;
-  std::string member_convs;      // distinct (conv, sender)
+  std::string member_convs;  // distinct (conv, sender)
   std::string member_users;
 };
 
@@ -406,7 +415,8 @@ class PostgresStore final : public Store {
         if (c.last_sqlstate() == kForeignKeyViolation) {
           return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
         }
-        if (c.last_sqlstate() == kUniqueViolation) return MakeError(Errc::kConflict, "refresh token already stored");
+        if (c.last_sqlstate() == kUniqueViolation)
+          return MakeError(Errc::kConflict, "refresh token already stored");
         return std::move(rows).error();
       }
       return Ok();
@@ -471,15 +481,17 @@ class PostgresStore final : public Store {
       // A racing caller created it first (and has committed: the insert
       // waited for it).
       PG_STORE_ASSIGN(Rows again, c.Run(kDmOfPair, Params().Add(lo.value).Add(hi.value)));
-      if (again.empty()) return MakeError(Errc::kUnavailable, "postgres: DM created concurrently but not visible");
+      if (again.empty())
+        return MakeError(Errc::kUnavailable, "postgres: DM created concurrently but not visible");
       return ConversationId(again.Int(0, 0));
     });
   }
 
   Result<Conversation> GetConversation(ConversationId id, UserId viewer) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<Conversation> {
-      PG_STORE_ASSIGN(Rows rows,
-                      c.Run(kConversation, Params().Add(id.value).Add(viewer.value).Add(int64_t{kInlineMembers})));
+      PG_STORE_ASSIGN(
+          Rows rows,
+          c.Run(kConversation, Params().Add(id.value).Add(viewer.value).Add(int64_t{kInlineMembers})));
       if (rows.empty()) return NoConversation(id);
       Conversation conv;
       conv.id = id;
@@ -566,8 +578,9 @@ class PostgresStore final : public Store {
   Result<std::vector<Member>> ListMembers(ConversationId conv, UserId after, int limit) override {
     if (limit <= 0) return std::vector<Member>();
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Member>> {
-      PG_STORE_ASSIGN(Rows rows,
-                      c.Run(kMembersPage, Params().Add(conv.value).Add(after.value).Add(static_cast<int64_t>(limit))));
+      PG_STORE_ASSIGN(
+          Rows rows,
+          c.Run(kMembersPage, Params().Add(conv.value).Add(after.value).Add(static_cast<int64_t>(limit))));
       std::vector<Member> out;
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
@@ -589,8 +602,8 @@ class PostgresStore final : public Store {
 
   Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
-      PG_STORE_ASSIGN(Rows rows,
-                      c.Run(kPresenceContacts, Params().Add(user.value).Add(static_cast<int64_t>(group_limit))));
+      PG_STORE_ASSIGN(Rows rows, c.Run(kPresenceContacts,
+                                       Params().Add(user.value).Add(static_cast<int64_t>(group_limit))));
       std::vector<UserId> out;
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
@@ -659,7 +672,8 @@ class PostgresStore final : public Store {
   Result<void> Ping() override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kPing));
-      if (rows.empty() || rows.Int(0, 0) != 1) return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
+      if (rows.empty() || rows.Int(0, 0) != 1)
+        return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
       return Ok();
     });
   }
@@ -740,7 +754,8 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitBatch(std::span<cons
   }
 }
 
-Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c, std::span<const NewMessage> batch,
+Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
+                                                                 std::span<const NewMessage> batch,
                                                                  const BatchPlan& plan, bool& commit_sent) {
   // 1. Lock every conversation named and read what the batch depends on.
   //    Read after the locks (each statement takes a fresh snapshot), so a
@@ -775,8 +790,12 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c, 
   if (plan.any_client_id) {
     const Rows& dup_rows = read[3];
     for (int i = 0; i < dup_rows.size(); ++i) {
-      Message m{ConversationId(dup_rows.Int(i, 2)), dup_rows.Int(i, 3), MessageId(dup_rows.Int(i, 4)),
-                UserId(dup_rows.Int(i, 0)),         dup_rows.Text(i, 5), dup_rows.Int(i, 6),
+      Message m{ConversationId(dup_rows.Int(i, 2)),
+                dup_rows.Int(i, 3),
+                MessageId(dup_rows.Int(i, 4)),
+                UserId(dup_rows.Int(i, 0)),
+                dup_rows.Text(i, 5),
+                dup_rows.Int(i, 6),
                 dup_rows.Text(i, 1)};
       stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), std::move(m));
     }
@@ -848,7 +867,8 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c, 
       adv_seq.Add(state.last_seq);
       adv_ts.Add(state.last_ts);
     }
-    second.push_back({&kAdvanceConversations, Params().Add(adv_id.Finish()).Add(adv_seq.Finish()).Add(adv_ts.Finish())});
+    second.push_back(
+        {&kAdvanceConversations, Params().Add(adv_id.Finish()).Add(adv_seq.Finish()).Add(adv_ts.Finish())});
     IntArray mark_conv, mark_user, mark_seq;
     for (const auto& [key, seq] : read_marks) {
       mark_conv.Add(key.first);

@@ -108,7 +108,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, in
   if (rc != SQLITE_OK) {
     Error error = SqliteError(db, rc, "open database '" + path + "'");
     error.code = Errc::kUnavailable;  // whatever the cause, the store cannot answer
-    sqlite3_close_v2(db);            // a handle is returned even on failure
+    sqlite3_close_v2(db);             // a handle is returned even on failure
     return error;
   }
   std::unique_ptr<Connection> conn(new Connection(db));

@@ -84,8 +84,8 @@ class Connection {
  public:
   // Opens `path` with `flags` (SQLITE_OPEN_*) and applies the per-connection
   // pragmas: foreign keys, busy timeout, synchronous.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& path, int flags,
-                                                  bool synchronous_full, int busy_timeout_ms);
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, int flags, bool synchronous_full,
+                                                  int busy_timeout_ms);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

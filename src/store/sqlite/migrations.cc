@@ -106,7 +106,8 @@ Result<void> Migrate(Connection& conn) {
       e.message = "migration " + std::to_string(v + 1) + " failed: " + e.message;
       return e;
     }
-    if (Result<void> r = conn.Exec("PRAGMA user_version = " + std::to_string(v + 1)); !r.ok()) return r.error();
+    if (Result<void> r = conn.Exec("PRAGMA user_version = " + std::to_string(v + 1)); !r.ok())
+      return r.error();
     if (Result<void> r = txn->Commit(); !r.ok()) return r.error();
   }
   return Ok();

@@ -15,9 +15,9 @@
 // Early returns for Result values (local to this file).
 #define SQLITE_STORE_CONCAT_INNER(a, b) a##b
 #define SQLITE_STORE_CONCAT(a, b) SQLITE_STORE_CONCAT_INNER(a, b)
-#define SQLITE_STORE_TRY(expr)                         \
-  do {                                                 \
-    auto sqlite_store_try_result = (expr);             \
+#define SQLITE_STORE_TRY(expr)                                                 \
+  do {                                                                         \
+    auto sqlite_store_try_result = (expr);                                     \
     if (!sqlite_store_try_result.ok()) return sqlite_store_try_result.error(); \
   } while (0)
 #define SQLITE_STORE_ASSIGN_IMPL(tmp, lhs, expr) \
@@ -147,7 +147,8 @@ Error NoConversation(ConversationId id) {
 
 // Rewrites a foreign key violation on inserting members as "no such user".
 Error MemberInsertError(const Query& q, Error error) {
-  if (IsForeignKeyViolation(q.last_rc())) return MakeError(Errc::kNotFound, "a member is not an existing user");
+  if (IsForeignKeyViolation(q.last_rc()))
+    return MakeError(Errc::kNotFound, "a member is not an existing user");
   return error;
 }
 
@@ -329,7 +330,8 @@ class SqliteStore final : public Store {
     rows.reserve(others.size() + 1);
     rows.emplace_back(owner, Role::kOwner);
     for (UserId u : others) rows.emplace_back(u, Role::kMember);
-    return Write([&](Connection& c) { return InsertConversation(c, ConversationKind::kGroup, &title, rows, now); });
+    return Write(
+        [&](Connection& c) { return InsertConversation(c, ConversationKind::kGroup, &title, rows, now); });
   }
 
   Result<ConversationId> GetOrCreateDm(UserId a, UserId b, TimeMs now) override {
@@ -350,8 +352,9 @@ class SqliteStore final : public Store {
       // Checked again under the write lock: a racing caller may have created it.
       SQLITE_STORE_ASSIGN(std::optional<ConversationId> again, find(c));
       if (again) return *again;
-      SQLITE_STORE_ASSIGN(ConversationId id, InsertConversation(c, ConversationKind::kDm, nullptr,
-                                                                {{lo, Role::kMember}, {hi, Role::kMember}}, now));
+      SQLITE_STORE_ASSIGN(ConversationId id,
+                          InsertConversation(c, ConversationKind::kDm, nullptr,
+                                             {{lo, Role::kMember}, {hi, Role::kMember}}, now));
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertDm));
       q.Bind(1, lo.value).Bind(2, hi.value).Bind(3, id.value);
       SQLITE_STORE_TRY(q.Run());
@@ -659,7 +662,8 @@ class SqliteStore final : public Store {
   }
 
   // The body of CommitBatch, run by the writer inside its transaction.
-  Result<std::vector<Result<Committed>>> CommitInTransaction(Connection& c, std::span<const NewMessage> batch);
+  Result<std::vector<Result<Committed>>> CommitInTransaction(Connection& c,
+                                                             std::span<const NewMessage> batch);
 
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // used only under writer_mu_
@@ -671,7 +675,7 @@ class SqliteStore final : public Store {
 };
 
 Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connection& c,
-                                                                         std::span<const NewMessage> batch) {
+                                                                        std::span<const NewMessage> batch) {
   // What this transaction knows of each conversation it touches, so several
   // messages of one conversation read its row once and write it once.
   struct ConvState {
@@ -696,8 +700,9 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       SQLITE_STORE_ASSIGN(bool row, q.Step());
       if (row) {
         Committed dup;
-        dup.message = Message{ConversationId(q.Int(0)), q.Int(1), MessageId(q.Int(2)), m.sender, q.Text(3),
-                              q.Int(4), m.client_msg_id};
+        dup.message =
+            Message{ConversationId(q.Int(0)), q.Int(1), MessageId(q.Int(2)), m.sender, q.Text(3), q.Int(4),
+                    m.client_msg_id};
         dup.duplicate = true;
         out.emplace_back(std::move(dup));
         continue;
@@ -727,15 +732,21 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       member_it = membership.emplace(key, row).first;
     }
     if (!member_it->second) {
-      out.emplace_back(MakeError(Errc::kForbidden, "user " + m.sender.ToString() +
-                                                       " is not a member of conversation " + m.conv.ToString()));
+      out.emplace_back(
+          MakeError(Errc::kForbidden,
+                    "user " + m.sender.ToString() + " is not a member of conversation " + m.conv.ToString()));
       continue;
     }
     // 4. Store it with the next seq.
     const int64_t seq = state.last_seq + 1;
     {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMessage));
-      q.Bind(1, m.conv.value).Bind(2, seq).Bind(3, m.id.value).Bind(4, m.sender.value).Bind(5, m.body).Bind(6, m.ts);
+      q.Bind(1, m.conv.value)
+          .Bind(2, seq)
+          .Bind(3, m.id.value)
+          .Bind(4, m.sender.value)
+          .Bind(5, m.body)
+          .Bind(6, m.ts);
       if (m.client_msg_id.empty()) {
         q.BindNull(7);
       } else {
@@ -781,9 +792,8 @@ Result<std::unique_ptr<Store>> Open(const Options& options) {
     e.message = "cannot open store '" + options.path + "': " + e.message;
     return e;
   };
-  Result<std::unique_ptr<Connection>> writer =
-      Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.synchronous_full,
-                       kBusyTimeoutMs);
+  Result<std::unique_ptr<Connection>> writer = Connection::Open(
+      options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.synchronous_full, kBusyTimeoutMs);
   if (!writer.ok()) return fail(std::move(writer).error());
   {
     Result<Query> q = (*writer)->Prepare("PRAGMA journal_mode = WAL");
@@ -791,7 +801,8 @@ Result<std::unique_ptr<Store>> Open(const Options& options) {
     Result<bool> row = q->Step();
     if (!row.ok()) return fail(std::move(row).error());
     std::string mode = *row ? q->Text(0) : "";
-    if (mode != "wal") return fail(MakeError(Errc::kUnavailable, "WAL mode refused (journal mode '" + mode + "')"));
+    if (mode != "wal")
+      return fail(MakeError(Errc::kUnavailable, "WAL mode refused (journal mode '" + mode + "')"));
   }
   if (Result<void> r = (*writer)->Exec(kWriterCachePragma); !r.ok()) return fail(r.error());
   if (Result<void> r = Migrate(**writer); !r.ok()) return fail(r.error());

@@ -11,9 +11,9 @@
 namespace parley::store::sqlite {
 
 struct Options {
-  std::string path;               // the database file; created when missing (its folder must exist)
-  bool synchronous_full = true;   // fsync every commit (FULL) or only at checkpoints (NORMAL)
-  int readers = 4;                // reader connections (at least 1)
+  std::string path;              // the database file; created when missing (its folder must exist)
+  bool synchronous_full = true;  // fsync every commit (FULL) or only at checkpoints (NORMAL)
+  int readers = 4;               // reader connections (at least 1)
 };
 
 // Opens (creating, migrating) the database. kUnavailable with a clear message on failure.

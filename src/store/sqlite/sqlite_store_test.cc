@@ -34,7 +34,8 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     sqlite3_stmt* stmt = nullptr;
     int64_t value = -1;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
       value = sqlite3_column_int64(stmt, 0);
     }
     sqlite3_finalize(stmt);
@@ -47,7 +48,8 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     sqlite3_stmt* stmt = nullptr;
     std::string value;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
       value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
     }
     sqlite3_finalize(stmt);
@@ -73,7 +75,8 @@ TEST_F(SqliteStoreTest, OpenCreatesAMigratedWalDatabase) {
 
 TEST_F(SqliteStoreTest, ReopenKeepsTheSchemaVersion) {
   {
-    Result<std::unique_ptr<Store>> store = Open(Options{.path = path_, .synchronous_full = false, .readers = 1});
+    Result<std::unique_ptr<Store>> store =
+        Open(Options{.path = path_, .synchronous_full = false, .readers = 1});
     ASSERT_TRUE(store.ok()) << store.error().message;
     ASSERT_TRUE((*store)->CreateUser("kept", "", "h", 1).ok());
   }
