@@ -178,6 +178,9 @@ std::vector<Setting> BuildSettings() {
   server("log_level", &ServerConfig::log_level, "Log verbosity.")
       .OneOf({"trace", "debug", "info", "warn", "error", "off"});
   server("web_root", &ServerConfig::web_root, "Folder served at /; empty serves the built-in page.");
+  server("tls_cert_file", &ServerConfig::tls_cert_file,
+         "PEM certificate chain; with tls_key_file the port serves only https:// and wss://.");
+  server("tls_key_file", &ServerConfig::tls_key_file, "PEM private key of tls_cert_file.");
   server("port_file", &ServerConfig::port_file,
          "If set, the bound port is written to this file once listening (useful with port 0).");
   server("node_id", &ServerConfig::node_id, "Node id in message ids; unique per node of a cluster.")

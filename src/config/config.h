@@ -21,6 +21,8 @@ struct ServerConfig {
   int blocking_threads = 4;        // store/hash workers for HTTP and auth
   std::string log_level = "info";  // trace|debug|info|warn|error|off
   std::string web_root;            // folder served at /; empty = built-in page
+  std::string tls_cert_file;       // PEM certificate chain; with tls_key_file: TLS only
+  std::string tls_key_file;        // PEM private key
   std::string port_file;           // if set, the bound port is written here
   int64_t node_id = 1;             // 1..1023, unique per node (message ids)
   int shutdown_grace_ms = 5000;

@@ -79,7 +79,7 @@ TEST(Config, TableIsConsistent) {
     for (const auto& f : s.Flags()) EXPECT_TRUE(flags.insert(f).second) << f;
     EXPECT_FALSE(s.description.empty()) << s.name;
   }
-  EXPECT_EQ(Settings().size(), 43u);  // every field of config.h
+  EXPECT_EQ(Settings().size(), 45u);  // every field of config.h
 }
 
 TEST(Config, ListenAndDataDirFlags) {

@@ -36,6 +36,9 @@ struct Options {
   double send_rate_per_s = 50;
   double abuse_factor = 10;
   std::string web_root;  // empty: the built-in page
+  // PEM files; both set: the port speaks only TLS (https://, wss://).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Answers /readyz: every backend the node needs answers. Blocking.

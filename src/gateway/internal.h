@@ -8,11 +8,13 @@
 #include <memory>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -34,6 +36,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
 class WsSession;
 struct Shard;
@@ -59,13 +62,26 @@ class Hub {
   std::unordered_map<ConversationId, std::vector<WsSession*>> by_conv_;
 };
 
-// One io thread: its io_context, acceptor, and hub.
+// One io thread: its io_context, acceptor, hub, and what its sessions share:
+// the read buffer (a plain connection owns no buffer while idle), the list
+// of sessions whose queued frames go out once the current handler is done
+// (one gathered write per socket per batch of events), and the sweep that
+// keeps every session's deadlines (one timer per shard, none per session).
 struct Shard {
-  Shard(uint32_t i, presence::FanOut& fanout) : index(i), acceptor(ioc), hub(fanout) {}
+  Shard(uint32_t i, presence::FanOut& fanout) : index(i), acceptor(ioc), hub(fanout), sweep(ioc) {}
+  // Runs every queued flush; posted once per batch of Enqueue calls.
+  void ScheduleFlush(std::shared_ptr<WsSession> s);
+  void Sweep(std::chrono::milliseconds period);
+
   uint32_t index;
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
   Hub hub;
+  std::array<char, 64 * 1024> read_buffer;
+  std::vector<std::shared_ptr<WsSession>> to_flush;
+  bool flush_posted = false;
+  WsSession* sessions = nullptr;  // intrusive list of every live session
+  asio::steady_timer sweep;
   std::thread thread;
 };
 
@@ -77,6 +93,9 @@ struct Gateway::Impl {
         metrics(m),
         api(s, m, std::move(r), options.web_root),
         blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
+
+  // Loads the certificate and key of Options::tls (no-op without them).
+  Result<void> SetUpTls();
 
   void Accept(Shard& shard);
   // Runs `work` on a blocking worker; its result comes back on `shard`.
@@ -94,6 +113,7 @@ struct Gateway::Impl {
   presence::FanOut& fanout;
   metrics::Metrics& metrics;
   HttpApi api;
+  std::unique_ptr<asio::ssl::context> tls;  // set when serving https/wss
   asio::thread_pool blocking;
   std::vector<std::unique_ptr<Shard>> shards;
   std::atomic<int> open_connections{0};  // HTTP and WebSocket
@@ -102,9 +122,12 @@ struct Gateway::Impl {
   std::atomic<bool> stopping{false};
 };
 
+// A WebSocket's byte stream: a plain socket, or TLS over one.
+using Transport = std::variant<tcp::socket, std::unique_ptr<TlsStream>>;
+
 // Starts the WebSocket session of an upgrade request; `leftover` holds bytes
 // the HTTP reader had already taken from the socket past the request.
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket,
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, Transport transport,
                     http::request<http::string_body> request, std::string leftover);
 
 namespace ws {
@@ -113,43 +136,64 @@ struct ParsedFrame;
 
 // One WebSocket connection: one reader, one writer, one bounded queue of
 // shared frames, written gathered. Lives on its shard's io thread for life;
-// kept alive by its pending operations (shared_from_this), referenced by the
-// hub while open. Beast parses the HTTP upgrade; the framing after it is
-// ours (ws_frame.h).
+// kept alive by its pending operations (shared_from_this) and referenced by
+// the hub while open. Beast parses the HTTP upgrade; the framing after it is
+// ours (ws_frame.h). Memory is what an idle connection costs most of: a plain
+// one holds no read buffer and no timer (the shard has one of each), and
+// gives its write buffers back once its queue drains.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket);
+  WsSession(Gateway::Impl& gw, Shard& shard, Transport transport);
   ~WsSession();
 
   void Start(http::request<http::string_body> request, std::string leftover);
 
   uint64_t id() const { return id_; }
   UserId user() const { return user_; }
-  const std::unordered_set<ConversationId>& subscriptions() const { return subs_; }
-  std::unordered_set<ConversationId>& subscriptions() { return subs_; }
+  // The conversations this connection follows, sorted (most users follow a
+  // few; a vector is smaller than a hash set and as quick to search).
+  bool Follows(ConversationId conv) const;
+  bool AddSubscription(ConversationId conv);
+  bool RemoveSubscription(ConversationId conv);
+  const std::vector<ConversationId>& subscriptions() const { return subs_; }
 
   // Hub delivery: queues `frame` (or holds it while resuming).
   void DeliverEvent(const presence::Event& event);
   void Enqueue(presence::Frame frame);
   void Close(uint16_t code, const char* reason);
+  // The shard's sweep: deadlines and the heartbeat.
+  void Tick(std::chrono::steady_clock::time_point now);
+  // Writes whatever is queued (the shard's flush).
+  void Flush();
+
+  WsSession* next_in_shard = nullptr;
+  WsSession* prev_in_shard = nullptr;
 
  private:
   struct Outgoing {
     uint8_t opcode;
     presence::Frame payload;
   };
+  enum class Deadline : uint8_t { kNone, kHello, kClose, kTlsShutdown };
 
-  void ArmHeartbeat();
+  bool tls() const { return transport_.index() == 1; }
+  tcp::socket& socket();
   void ContinueReading();
+  void OnReadable();
+  void OnBytes(const char* data, size_t n);
+  size_t ParseFrames(std::string_view data);
   void OnFrame(ws::ParsedFrame& frame);
   void HandleText(std::string_view text);
   void OnHello(int64_t re, protocol::HelloReq hello);
   void Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello);
   void FinishResume(Result<chat::ResumePlan> plan);
+  void RaiseFloor(ConversationId conv, int64_t seq);
+  bool Stale(ConversationId conv, int64_t seq);
   void Handle(std::optional<int64_t> id, protocol::Request& request);
   void Answer(std::optional<int64_t> re, Result<std::string> frame);
   bool FloodingPastTolerance(bool refused);
   void EnqueueControl(uint8_t opcode, std::string payload);
+  void RequestFlush();
   void DoWrite();
   void OnWrite(beast::error_code ec);
   void DropQueued();
@@ -157,24 +201,26 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // write, not once per frame.
   void SyncQueueGauge();
   void Teardown();
+  void CloseSocket();
 
   Gateway::Impl& gw_;
   Shard& shard_;
-  tcp::socket socket_;
-  asio::steady_timer timer_;  // hello deadline, then the close deadline
-  asio::steady_timer heartbeat_;
+  Transport transport_;
   uint64_t id_;
   UserId user_;
+  std::chrono::steady_clock::time_point deadline_at_;
+  std::chrono::steady_clock::time_point last_rx_;
+  std::chrono::steady_clock::time_point last_ping_;
+  Deadline deadline_ = Deadline::kNone;
   // Reading.
-  std::array<char, 16 * 1024> read_buffer_;
-  std::string rx_;  // bytes read, not yet parsed from rx_pos_
-  size_t rx_pos_ = 0;
-  size_t skip_ = 0;      // bytes of an oversized frame still to drop
-  std::string message_;  // a fragmented message being assembled
-  uint8_t message_opcode_ = 0;
   bool reading_ = false;
   bool paused_ = false;
-  std::chrono::steady_clock::time_point last_rx_;
+  bool parsing_ = false;
+  std::string rx_;                           // bytes read, not yet parsed
+  std::unique_ptr<char[]> tls_read_buffer_;  // TLS only: a pending read owns its buffer
+  size_t skip_ = 0;                          // bytes of an oversized frame still to drop
+  std::string message_;                      // a fragmented message being assembled
+  uint8_t message_opcode_ = 0;
   // State.
   bool hello_seen_ = false;
   bool authed_ = false;
@@ -183,25 +229,30 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool closing_ = false;
   bool hang_up_after_close_ = false;
   bool torn_down_ = false;
+  bool writing_ = false;
+  bool flush_requested_ = false;
+  bool previous_window_over_ = false;
+  bool refused_in_window_ = false;
   uint16_t close_code_ = 0;
   int bad_frames_in_row_ = 0;
-  int64_t rate_window_start_ = 0;
   int sends_in_window_ = 0;
-  bool refused_in_window_ = false;
-  bool previous_window_over_ = false;
-  std::unordered_set<ConversationId> subs_;
-  // Writing: queue_ waits, in_flight_ is being written (headers_/buffers_
-  // describe it to writev).
-  std::deque<Outgoing> queue_;
+  int64_t rate_window_start_ = 0;
+  std::vector<ConversationId> subs_;
+  // Writing: queue_[queue_head_..] waits, in_flight_ is being written
+  // (headers_/buffers_ describe it to writev; TLS copies it into tls_out_).
+  std::vector<Outgoing> queue_;
+  size_t queue_head_ = 0;
   std::vector<Outgoing> in_flight_;
   std::vector<std::array<uint8_t, 10>> headers_;
   std::vector<asio::const_buffer> buffers_;
-  bool writing_ = false;
+  std::string tls_out_;
   int64_t queued_bytes_ = 0;
   int64_t reported_queue_bytes_ = 0;
   // Live events that arrive while the resume is being sent.
   std::vector<std::pair<int64_t, presence::Frame>> held_;  // (seq, frame)
   std::vector<ConversationId> held_conv_;
+  // Per conversation, the newest seq this connection already has, sorted.
+  std::vector<std::pair<ConversationId, int64_t>> floors_;
 };
 
 }  // namespace parley::gateway

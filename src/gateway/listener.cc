@@ -2,6 +2,7 @@
 // HTTP sessions, WebSocket upgrade, and the Gateway's lifecycle.
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -22,27 +23,64 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 
 // One HTTP connection: reads requests one at a time (keep-alive), answers API
 // calls from a blocking worker, and hands a WebSocket upgrade to WsSession.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// `Stream` is a plain socket or TLS over one; a deadline timer bounds the
+// TLS handshake and each request read (slow clients hold nothing for long).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket, bool over_limit)
-      : gw_(gw), shard_(shard), stream_(std::move(socket)), over_limit_(over_limit) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  HttpSession(Gateway::Impl& gw, Shard& shard, std::unique_ptr<Stream> stream, bool over_limit)
+      : gw_(gw), shard_(shard), stream_(std::move(stream)), deadline_(shard.ioc), over_limit_(over_limit) {
     ++gw_.open_connections;
   }
   ~HttpSession() { --gw_.open_connections; }
 
-  void Run() { DoRead(); }
+  void Run() {
+    if constexpr (kTls) {
+      Arm();
+      stream_->async_handshake(asio::ssl::stream_base::server,
+                               [self = this->shared_from_this()](beast::error_code ec) {
+                                 if (ec) return self->Drop();  // not TLS, bad version, timeout
+                                 self->DoRead();
+                               });
+    } else {
+      DoRead();
+    }
+  }
 
  private:
+  tcp::socket& Socket() {
+    if constexpr (kTls) {
+      return stream_->next_layer();
+    } else {
+      return *stream_;
+    }
+  }
+
+  void Arm() {
+    deadline_.expires_after(std::chrono::seconds(30));
+    deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Drop();
+    });
+  }
+
+  void Drop() {
+    beast::error_code ec;
+    Socket().close(ec);
+  }
+
   void DoRead() {
     parser_.emplace();
     parser_->body_limit(static_cast<uint64_t>(gw_.options.max_http_body_bytes));
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    Arm();
+    http::async_read(*stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
+    deadline_.cancel();
     if (ec == http::error::end_of_stream) return Shutdown();
     if (ec == http::error::body_limit) {
       return Reply(HttpStatus(Errc::kTooLarge), ErrorJson(Errc::kTooLarge, "request body too large"), false);
@@ -58,7 +96,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto url = boost::urls::parse_origin_form(req.target());
       if (url && url->path() == "/v1/ws") {
         std::string leftover = beast::buffers_to_string(buffer_.data());
-        return StartWebSocket(gw_, shard_, stream_.release_socket(), std::move(req), std::move(leftover));
+        Transport transport = [this]() -> Transport {
+          if constexpr (kTls) {
+            return Transport(std::in_place_index<1>, std::move(stream_));
+          } else {
+            return Transport(std::in_place_index<0>, std::move(*stream_));
+          }
+        }();
+        return StartWebSocket(gw_, shard_, std::move(transport), std::move(req), std::move(leftover));
       }
       return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
     }
@@ -69,7 +114,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Gateway::Impl& gw = gw_;
     gw_.Blocking(
         shard_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
-        [self = shared_from_this(), keep_alive, head](ApiResponse r) {
+        [self = this->shared_from_this(), keep_alive, head](ApiResponse r) {
           if (head) r.body.clear();
           self->Reply(r.status, std::move(r.body), keep_alive, r.content_type);
         });
@@ -86,11 +131,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->set(http::field::server, "parley");
     if (!type.empty() && status != 204) res->set(http::field::content_type, type);
     res->set(http::field::cache_control, "no-store");
+    if constexpr (kTls) res->set(http::field::strict_transport_security, "max-age=31536000");
     res->body() = std::move(body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+    Arm();  // a client that never reads its answer is dropped too
+    http::async_write(*stream_, *res,
+                      [self = this->shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                        self->deadline_.cancel();
                         if (ec) return;
                         if (!keep_alive) return self->Shutdown();
                         self->DoRead();
@@ -99,12 +147,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Shutdown() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
   Gateway::Impl& gw_;
   Shard& shard_;
-  beast::tcp_stream stream_;
+  std::unique_ptr<Stream> stream_;
+  asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   unsigned version_ = 11;
@@ -121,7 +170,13 @@ void Gateway::Impl::Accept(Shard& shard) {
     } else {
       socket.set_option(tcp::no_delay(true), ec);
       bool over = open_connections.load() >= options.max_connections;
-      std::make_shared<HttpSession>(*this, shard, std::move(socket), over)->Run();
+      if (tls) {
+        auto stream = std::make_unique<TlsStream>(std::move(socket), *tls);
+        std::make_shared<HttpSession<TlsStream>>(*this, shard, std::move(stream), over)->Run();
+      } else {
+        auto stream = std::make_unique<tcp::socket>(std::move(socket));
+        std::make_shared<HttpSession<tcp::socket>>(*this, shard, std::move(stream), over)->Run();
+      }
     }
     Accept(shard);
   });
@@ -133,8 +188,35 @@ Gateway::Gateway(Options options, chat::Service& service, presence::FanOut& fano
 
 Gateway::~Gateway() { Shutdown(std::chrono::milliseconds(0)); }
 
+Result<void> Gateway::Impl::SetUpTls() {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return Ok();
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return MakeError(Errc::kBadRequest, "TLS needs both a certificate file and a key file");
+  }
+  // TLS 1.2 and 1.3 only, the server's cipher order; OpenSSL's defaults
+  // otherwise (Mozilla "intermediate").
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec)
+    return MakeError(Errc::kBadRequest, "TLS certificate " + options.tls_cert_file + ": " + ec.message());
+  ctx->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec) return MakeError(Errc::kBadRequest, "TLS key " + options.tls_key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return MakeError(Errc::kBadRequest,
+                     "TLS key " + options.tls_key_file + " does not match the certificate");
+  }
+  tls = std::move(ctx);
+  return Ok();
+}
+
 Result<uint16_t> Gateway::Start() {
   Impl& gw = *impl_;
+  if (auto ok = gw.SetUpTls(); !ok) return ok.error();
   int threads = gw.options.threads > 0 ? gw.options.threads : 1;
   beast::error_code ec;
   auto address = asio::ip::make_address(gw.options.host, ec);
@@ -156,7 +238,10 @@ Result<uint16_t> Gateway::Start() {
     port = a.local_endpoint().port();  // with port 0, the next shards share the chosen one
     gw.shards.push_back(std::move(shard));
   }
+  // Deadlines and heartbeats of every session: one sweep per shard.
+  auto period = std::chrono::milliseconds(std::clamp(gw.options.heartbeat_ms / 4, 10, 250));
   for (auto& shard : gw.shards) {
+    shard->Sweep(period);
     gw.Accept(*shard);
     shard->thread = std::thread([s = shard.get()] {
       auto guard = asio::make_work_guard(s->ioc);

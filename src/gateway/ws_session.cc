@@ -48,14 +48,14 @@ void Hub::Remove(WsSession* s) {
 }
 
 void Hub::Subscribe(WsSession* s, ConversationId conv) {
-  if (!s->subscriptions().insert(conv).second) return;
+  if (!s->AddSubscription(conv)) return;
   auto& sessions = by_conv_[conv];
   if (sessions.empty()) fanout_.Follow({presence::Interest::Kind::kConversation, conv.value});
   sessions.push_back(s);
 }
 
 void Hub::Unsubscribe(WsSession* s, ConversationId conv) {
-  if (s->subscriptions().erase(conv) == 0) return;
+  if (!s->RemoveSubscription(conv)) return;
   DropFromConversation(s, conv);
 }
 
@@ -106,31 +106,93 @@ void Hub::Dispatch(const presence::EventBatch& batch) {
   }
 }
 
-// ---- WsSession: transport ------------------------------------------------------------
+// ---- Shard: flushes and the sweep ---------------------------------------------
 
-void StartWebSocket(Gateway::Impl& gw, Shard& shard, tcp::socket socket,
-                    http::request<http::string_body> request, std::string leftover) {
-  std::make_shared<WsSession>(gw, shard, std::move(socket))->Start(std::move(request), std::move(leftover));
+void Shard::ScheduleFlush(std::shared_ptr<WsSession> s) {
+  to_flush.push_back(std::move(s));
+  if (flush_posted) return;
+  flush_posted = true;
+  asio::post(ioc, [this] {
+    flush_posted = false;
+    // Flush() may queue more (a close after a failed write): swap first.
+    std::vector<std::shared_ptr<WsSession>> batch;
+    batch.swap(to_flush);
+    for (auto& session : batch) session->Flush();
+    if (to_flush.empty() && to_flush.capacity() < batch.capacity()) {
+      batch.clear();
+      to_flush.swap(batch);  // keep the grown capacity for the next batch
+    }
+  });
 }
 
-WsSession::WsSession(Gateway::Impl& gw, Shard& shard, tcp::socket socket)
-    : gw_(gw),
-      shard_(shard),
-      socket_(std::move(socket)),
-      timer_(shard.ioc),
-      heartbeat_(shard.ioc),
-      id_(gw.next_session++) {
+void Shard::Sweep(std::chrono::milliseconds period) {
+  sweep.expires_after(period);
+  sweep.async_wait([this, period](beast::error_code ec) {
+    if (ec) return;
+    auto now = std::chrono::steady_clock::now();
+    // Tick may tear a session down, which unlinks it: hold the due ones.
+    std::vector<std::shared_ptr<WsSession>> live;
+    for (WsSession* s = sessions; s != nullptr; s = s->next_in_shard) {
+      if (auto p = s->weak_from_this().lock()) live.push_back(std::move(p));
+    }
+    for (auto& s : live) s->Tick(now);
+    Sweep(period);
+  });
+}
+
+// ---- WsSession: transport ------------------------------------------------------------
+
+void StartWebSocket(Gateway::Impl& gw, Shard& shard, Transport transport,
+                    http::request<http::string_body> request, std::string leftover) {
+  std::make_shared<WsSession>(gw, shard, std::move(transport))
+      ->Start(std::move(request), std::move(leftover));
+}
+
+WsSession::WsSession(Gateway::Impl& gw, Shard& shard, Transport transport)
+    : gw_(gw), shard_(shard), transport_(std::move(transport)), id_(gw.next_session++) {
   ++gw_.open_connections;
   ++gw_.ws_connections;
   gw_.metrics.connections.Increment();
   gw_.metrics.connections_total.Increment();
+  next_in_shard = shard_.sessions;
+  if (next_in_shard != nullptr) next_in_shard->prev_in_shard = this;
+  shard_.sessions = this;
 }
 
 WsSession::~WsSession() {
   Teardown();
+  if (prev_in_shard != nullptr) {
+    prev_in_shard->next_in_shard = next_in_shard;
+  } else {
+    shard_.sessions = next_in_shard;
+  }
+  if (next_in_shard != nullptr) next_in_shard->prev_in_shard = prev_in_shard;
   --gw_.open_connections;
   --gw_.ws_connections;
   gw_.metrics.connections.Decrement();
+}
+
+tcp::socket& WsSession::socket() {
+  if (auto* plain = std::get_if<tcp::socket>(&transport_)) return *plain;
+  return std::get<1>(transport_)->next_layer();
+}
+
+bool WsSession::Follows(ConversationId conv) const {
+  return std::binary_search(subs_.begin(), subs_.end(), conv);
+}
+
+bool WsSession::AddSubscription(ConversationId conv) {
+  auto it = std::lower_bound(subs_.begin(), subs_.end(), conv);
+  if (it != subs_.end() && *it == conv) return false;
+  subs_.insert(it, conv);
+  return true;
+}
+
+bool WsSession::RemoveSubscription(ConversationId conv) {
+  auto it = std::lower_bound(subs_.begin(), subs_.end(), conv);
+  if (it == subs_.end() || *it != conv) return false;
+  subs_.erase(it);
+  return true;
 }
 
 void WsSession::Start(http::request<http::string_body> request, std::string leftover) {
@@ -140,62 +202,141 @@ void WsSession::Start(http::request<http::string_body> request, std::string left
   auto res = std::make_shared<http::response<http::empty_body>>();
   res->version(11);
   res->set(http::field::server, "parley");
-  if (version != "13" || key.empty() || key.size() > 64) {
+  bool ok = version == "13" && !key.empty() && key.size() <= 64;
+  if (!ok) {
     res->result(http::status::bad_request);
     res->set(http::field::sec_websocket_version, "13");
     res->prepare_payload();
-    http::async_write(socket_, *res,
-                      [self = shared_from_this(), res](beast::error_code, size_t) { self->Teardown(); });
-    return;
+  } else {
+    res->result(http::status::switching_protocols);
+    res->set(http::field::upgrade, "websocket");
+    res->set(http::field::connection, "Upgrade");
+    res->set(http::field::sec_websocket_accept, ws::AcceptKey(std::string(key)));
+    rx_ = std::move(leftover);  // frames the client sent right behind its request
   }
-  res->result(http::status::switching_protocols);
-  res->set(http::field::upgrade, "websocket");
-  res->set(http::field::connection, "Upgrade");
-  res->set(http::field::sec_websocket_accept, ws::AcceptKey(std::string(key)));
-  rx_ = std::move(leftover);  // frames the client sent right behind its request
-  http::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-    if (ec) return self->Teardown();
+  auto done = [self = shared_from_this(), res, ok](beast::error_code ec, size_t) {
+    if (ec || !ok) return self->Teardown();
     self->last_rx_ = std::chrono::steady_clock::now();
-    self->timer_.expires_after(std::chrono::milliseconds(self->gw_.options.hello_timeout_ms));
-    self->timer_.async_wait([self](beast::error_code ec) {
-      if (!ec && !self->hello_seen_) self->Close(4001, "no hello in time");
-    });
-    self->ArmHeartbeat();
+    self->deadline_ = Deadline::kHello;
+    self->deadline_at_ = self->last_rx_ + std::chrono::milliseconds(self->gw_.options.hello_timeout_ms);
+    beast::error_code ignored;
+    self->socket().non_blocking(true, ignored);
     self->ContinueReading();
-  });
+  };
+  std::visit(
+      [&](auto& stream) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, tcp::socket>) {
+          http::async_write(stream, *res, std::move(done));
+        } else {
+          http::async_write(*stream, *res, std::move(done));
+        }
+      },
+      transport_);
 }
 
+// The shard's sweep calls this every quarter heartbeat (at most 250 ms).
 // Server pings keep a quiet connection alive through proxies: a ping after a
 // heartbeat of silence, which a live peer answers at once. A peer silent for
-// 1.75 heartbeats is dropped; with a check every quarter heartbeat, a dead
-// connection is gone (and its user offline) within two heartbeats.
-void WsSession::ArmHeartbeat() {
-  heartbeat_.expires_after(std::chrono::milliseconds(gw_.options.heartbeat_ms / 4));
-  heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->torn_down_) return;
-    auto idle = std::chrono::steady_clock::now() - self->last_rx_;
-    auto beat = std::chrono::milliseconds(self->gw_.options.heartbeat_ms);
-    if (idle >= beat * 7 / 4) {
-      Log()->info("session {} silent for two heartbeats: dropped", self->id_);
-      return self->Teardown();
-    }
-    if (idle >= beat && !self->closing_) self->EnqueueControl(ws::kPing, "");
-    self->ArmHeartbeat();
-  });
+// 1.75 heartbeats is dropped, so a dead connection is gone (and its user
+// offline) within two heartbeats.
+void WsSession::Tick(std::chrono::steady_clock::time_point now) {
+  if (torn_down_) {
+    if (deadline_ == Deadline::kTlsShutdown && now >= deadline_at_) CloseSocket();
+    return;
+  }
+  if (deadline_ != Deadline::kNone && now >= deadline_at_) {
+    Deadline d = deadline_;
+    deadline_ = Deadline::kNone;
+    if (d == Deadline::kHello && !hello_seen_) return Close(4001, "no hello in time");
+    if (d == Deadline::kClose) return Teardown();
+  }
+  auto idle = now - last_rx_;
+  auto beat = std::chrono::milliseconds(gw_.options.heartbeat_ms);
+  if (idle >= beat * 7 / 4) {
+    Log()->info("session {} silent for two heartbeats: dropped", id_);
+    return Teardown();
+  }
+  // Silent for a heartbeat: ping, again every quarter heartbeat.
+  if (idle >= beat && !closing_ && now - last_ping_ >= beat / 4) {
+    last_ping_ = now;
+    EnqueueControl(ws::kPing, "");
+  }
 }
 
-// Handles every complete message already buffered, then reads more. Paused
-// while a hello is being admitted (the client must wait for welcome).
+// Handles every complete message already buffered, then waits for more.
+// Paused while a hello is being admitted (the client must wait for welcome).
 void WsSession::ContinueReading() {
+  if (parsing_) return;  // called from a frame's handler: the parse loop goes on
+  if (!rx_.empty()) {
+    size_t used = ParseFrames(rx_);
+    if (torn_down_) return;
+    rx_.erase(0, used);
+  }
+  if (rx_.empty() && rx_.capacity() > 1024) std::string().swap(rx_);  // idle: give it back
+  if (torn_down_ || paused_ || reading_) return;
+  reading_ = true;
+  if (auto* plain = std::get_if<tcp::socket>(&transport_)) {
+    // Wait for bytes, then read them into the shard's buffer: no buffer is
+    // held by a connection while it is quiet.
+    plain->async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->reading_ = false;
+      if (ec) return self->Teardown();
+      self->OnReadable();
+    });
+    return;
+  }
+  // TLS decrypts into the buffer as the read completes: a buffer of its own.
+  constexpr size_t kTlsRead = 16 * 1024;
+  if (!tls_read_buffer_) tls_read_buffer_ = std::make_unique<char[]>(kTlsRead);
+  std::get<1>(transport_)
+      ->async_read_some(asio::buffer(tls_read_buffer_.get(), kTlsRead),
+                        [self = shared_from_this()](beast::error_code ec, size_t n) {
+                          self->reading_ = false;
+                          if (ec) return self->Teardown();
+                          self->OnBytes(self->tls_read_buffer_.get(), n);
+                        });
+}
+
+void WsSession::OnReadable() {
+  if (torn_down_) return;
+  beast::error_code ec;
+  size_t n = std::get<tcp::socket>(transport_).read_some(asio::buffer(shard_.read_buffer), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return ContinueReading();
+  if (ec) return Teardown();
+  OnBytes(shard_.read_buffer.data(), n);
+}
+
+void WsSession::OnBytes(const char* data, size_t n) {
+  last_rx_ = std::chrono::steady_clock::now();
+  if (rx_.empty() && !paused_) {
+    // The common case: parse straight from the read buffer, keep the tail.
+    size_t used = ParseFrames(std::string_view(data, n));
+    if (torn_down_) return;
+    rx_.assign(data + used, n - used);
+  } else {
+    rx_.append(data, n);
+  }
+  ContinueReading();
+}
+
+// Parses and handles frames from the front of `data` until one is
+// incomplete, the session pauses or ends; returns the bytes used.
+size_t WsSession::ParseFrames(std::string_view data) {
+  size_t pos = 0;
+  parsing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{parsing_};
   while (!paused_ && !torn_down_) {
     if (skip_ > 0) {  // the rest of a frame too big to keep
-      size_t n = std::min(skip_, rx_.size() - rx_pos_);
-      rx_pos_ += n;
+      size_t n = std::min(skip_, data.size() - pos);
+      pos += n;
       skip_ -= n;
       if (skip_ > 0) break;
     }
-    ws::ParsedFrame f = ws::ParseClientFrame(std::string_view(rx_).substr(rx_pos_),
-                                             static_cast<uint64_t>(gw_.options.max_frame_bytes));
+    ws::ParsedFrame f =
+        ws::ParseClientFrame(data.substr(pos), static_cast<uint64_t>(gw_.options.max_frame_bytes));
     if (f.status == ws::ParsedFrame::Status::kIncomplete) break;
     if (f.status == ws::ParsedFrame::Status::kError) {
       Log()->debug("session {}: {}", id_, f.error);
@@ -205,31 +346,14 @@ void WsSession::ContinueReading() {
         continue;
       }
       // Out of step with the peer: say why, then hang up.
-      rx_.clear();
-      rx_pos_ = 0;
       hang_up_after_close_ = true;
-      return Close(f.error_close, f.error);
+      Close(f.error_close, f.error);
+      return data.size();
     }
-    rx_pos_ += f.consumed;
+    pos += f.consumed;
     OnFrame(f);
   }
-  if (torn_down_ || paused_) return;
-  // Keep the unread tail only.
-  if (rx_pos_ > 0) {
-    rx_.erase(0, rx_pos_);
-    rx_pos_ = 0;
-  }
-  if (reading_) return;
-  reading_ = true;
-  // Into a buffer of its own: rx_ may change while the read is pending.
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](beast::error_code ec, size_t n) {
-                            self->reading_ = false;
-                            if (ec) return self->Teardown();
-                            self->rx_.append(self->read_buffer_.data(), n);
-                            self->last_rx_ = std::chrono::steady_clock::now();
-                            self->ContinueReading();
-                          });
+  return pos;
 }
 
 void WsSession::OnFrame(ws::ParsedFrame& f) {
@@ -301,7 +425,6 @@ void WsSession::HandleText(std::string_view text) {
 }
 
 void WsSession::OnHello(int64_t re, protocol::HelloReq hello) {
-  timer_.cancel();
   if (auto claims = gw_.service.TryAuthenticate(hello.token))
     return Admit(re, std::move(*claims), std::move(hello));
   // An outside user seen for the first time: provisioning writes to the store.
@@ -349,7 +472,14 @@ void WsSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloRe
         }
         self->authed_ = true;
         auto& [user, convs] = *result;
-        for (const auto& c : convs) self->shard_.hub.Subscribe(self.get(), c.id);
+        // What the client says it has, up to what exists (a bogus last_seq
+        // must not hide future messages).
+        for (const auto& c : convs) {
+          self->shard_.hub.Subscribe(self.get(), c.id);
+          for (const auto& [conv, seq] : hello.last_seq) {
+            if (conv == c.id && seq > 0) self->RaiseFloor(conv, std::min(seq, c.last_seq));
+          }
+        }
         std::string session = std::to_string(self->gw_.options.node_id) + "-" + std::to_string(self->id_);
         self->Enqueue(presence::MakeFrame(
             protocol::WelcomeFrame(re, user, session, self->gw_.options.heartbeat_ms, convs)));
@@ -362,31 +492,53 @@ void WsSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloRe
 }
 
 void WsSession::FinishResume(Result<chat::ResumePlan> plan) {
-  std::unordered_map<ConversationId, int64_t> resumed_to;
   if (!plan) {
     Enqueue(presence::MakeFrame(protocol::ErrorFrame(std::nullopt, plan.error())));
   } else {
     for (const auto& c : plan->conversations) {
       if (c.gap) Enqueue(presence::MakeFrame(protocol::GapEvent(c.conv, c.gap->first, c.gap->second)));
       for (const auto& m : c.messages) Enqueue(presence::MakeFrame(protocol::MessageEvent(m)));
-      if (!c.messages.empty()) resumed_to[c.conv] = c.messages.back().seq;
+      int64_t covered = c.messages.empty() ? (c.gap ? c.gap->second : 0) : c.messages.back().seq;
+      if (covered > 0) RaiseFloor(c.conv, covered);
     }
     for (auto& f : plan->presence_frames) Enqueue(presence::MakeFrame(std::move(f)));
   }
-  // Live events that came in meanwhile, minus what the resume already sent.
-  for (size_t i = 0; i < held_.size(); ++i) {
-    auto [seq, frame] = held_[i];
-    if (seq > 0) {
-      auto it = resumed_to.find(held_conv_[i]);
-      if (it != resumed_to.end() && seq <= it->second) continue;
-    }
-    Enqueue(std::move(frame));
-  }
-  held_.clear();
-  held_conv_.clear();
   resuming_ = false;
+  // Live events that came in meanwhile, minus what the resume already sent.
+  auto held = std::move(held_);
+  auto held_conv = std::move(held_conv_);
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (!Stale(held_conv[i], held[i].first)) Enqueue(std::move(held[i].second));
+  }
   paused_ = false;
   ContinueReading();
+}
+
+// A conversation's floor is the newest seq this connection already has (it
+// named it in hello, or the resume sent it). The live event of a message at
+// or below it is stale: its delivery to this node's shard can lag behind the
+// commit that the resume read (the sequencer posts to each shard in turn),
+// and exactly once per (conv, seq) must hold anyway. A floor goes away with
+// the first newer event, so the list stays short.
+void WsSession::RaiseFloor(ConversationId conv, int64_t seq) {
+  auto it = std::lower_bound(floors_.begin(), floors_.end(), conv,
+                             [](const auto& f, ConversationId c) { return f.first < c; });
+  if (it != floors_.end() && it->first == conv) {
+    it->second = std::max(it->second, seq);
+  } else {
+    floors_.insert(it, {conv, seq});
+  }
+}
+
+bool WsSession::Stale(ConversationId conv, int64_t seq) {
+  if (seq <= 0 || floors_.empty()) return false;
+  auto it = std::lower_bound(floors_.begin(), floors_.end(), conv,
+                             [](const auto& f, ConversationId c) { return f.first < c; });
+  if (it == floors_.end() || it->first != conv) return false;
+  if (seq <= it->second) return true;
+  floors_.erase(it);
+  if (floors_.empty()) floors_.shrink_to_fit();
+  return false;
 }
 
 void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
@@ -422,7 +574,7 @@ void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
           }
           Answer(id, sent.error());
         } else if constexpr (std::is_same_v<T, TypingReq>) {
-          if (subs_.contains(r.conv)) return svc.Typing(me, r.conv);
+          if (Follows(r.conv)) return svc.Typing(me, r.conv);
           // Not followed here: ask the store why (not_found or forbidden), or
           // pass it on when membership changed under this connection.
           gw_.Blocking(
@@ -508,6 +660,7 @@ void WsSession::DeliverEvent(const presence::Event& event) {
     held_conv_.push_back(event.conv);
     return;
   }
+  if (Stale(event.conv, event.seq)) return;
   Enqueue(event.frame);
 }
 
@@ -522,27 +675,48 @@ void WsSession::Enqueue(presence::Frame frame) {
   }
   queued_bytes_ += size;
   queue_.push_back(Outgoing{ws::kText, std::move(frame)});
-  if (!writing_) DoWrite();
+  RequestFlush();
 }
 
 void WsSession::EnqueueControl(uint8_t opcode, std::string payload) {
   if (torn_down_) return;
   queue_.push_back(Outgoing{opcode, presence::MakeFrame(std::move(payload))});
-  if (!writing_) DoWrite();
+  RequestFlush();
+}
+
+// Frames queued by one handler (a batch of events, a resume) leave together:
+// the write starts once the handler is done, from the shard's flush.
+void WsSession::RequestFlush() {
+  if (writing_ || flush_requested_) return;
+  flush_requested_ = true;
+  shard_.ScheduleFlush(shared_from_this());
+}
+
+void WsSession::Flush() {
+  flush_requested_ = false;
+  if (!writing_ && !torn_down_) DoWrite();
 }
 
 // One gathered write of everything queued (bounded per call): the frames'
-// headers and the shared payloads go out in one writev.
+// headers and the shared payloads go out in one writev. TLS encrypts one
+// buffer per record, so there the frames are copied into one buffer first.
 void WsSession::DoWrite() {
   constexpr size_t kMaxFrames = 256;
   constexpr size_t kMaxBytes = 512 * 1024;
   in_flight_.clear();
   buffers_.clear();
   size_t bytes = 0;
-  while (!queue_.empty() && in_flight_.size() < kMaxFrames && (bytes == 0 || bytes < kMaxBytes)) {
-    in_flight_.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  while (queue_head_ < queue_.size() && in_flight_.size() < kMaxFrames && (bytes == 0 || bytes < kMaxBytes)) {
+    in_flight_.push_back(std::move(queue_[queue_head_++]));
     bytes += in_flight_.back().payload->size();
+  }
+  if (queue_head_ == queue_.size()) {
+    queue_.clear();
+    queue_head_ = 0;
+  } else if (queue_head_ >= 1024 && queue_head_ * 2 >= queue_.size()) {
+    queue_.erase(queue_.begin(),
+                 queue_.begin() + static_cast<ptrdiff_t>(queue_head_));  // a slow reader's backlog
+    queue_head_ = 0;
   }
   if (in_flight_.empty()) return;
   // Metrics per gathered write, not per frame: shared atomics are costly on
@@ -557,8 +731,14 @@ void WsSession::DoWrite() {
     if (!o.payload->empty()) buffers_.emplace_back(o.payload->data(), o.payload->size());
   }
   writing_ = true;
-  asio::async_write(socket_, buffers_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  auto done = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); };
+  if (auto* plain = std::get_if<tcp::socket>(&transport_)) {
+    asio::async_write(*plain, buffers_, std::move(done));
+    return;
+  }
+  tls_out_.clear();
+  for (const auto& b : buffers_) tls_out_.append(static_cast<const char*>(b.data()), b.size());
+  asio::async_write(*std::get<1>(transport_), asio::buffer(tls_out_), std::move(done));
 }
 
 void WsSession::OnWrite(beast::error_code ec) {
@@ -572,14 +752,23 @@ void WsSession::OnWrite(beast::error_code ec) {
   SyncQueueGauge();
   if (ec) return Teardown();
   if (sent_close && hang_up_after_close_) return Teardown();
-  if (!queue_.empty()) DoWrite();
+  if (queue_head_ < queue_.size()) return DoWrite();
+  // Drained: an idle connection keeps no write buffers.
+  if (in_flight_.capacity() > 16) {
+    std::vector<Outgoing>().swap(in_flight_);
+    std::vector<std::array<uint8_t, 10>>().swap(headers_);
+    std::vector<asio::const_buffer>().swap(buffers_);
+    std::vector<Outgoing>().swap(queue_);
+  }
+  if (tls_out_.capacity() > 4096) std::string().swap(tls_out_);
 }
 
 void WsSession::DropQueued() {
-  for (const Outgoing& o : queue_) {
-    if (o.opcode == ws::kText) queued_bytes_ -= static_cast<int64_t>(o.payload->size());
+  for (size_t i = queue_head_; i < queue_.size(); ++i) {
+    if (queue_[i].opcode == ws::kText) queued_bytes_ -= static_cast<int64_t>(queue_[i].payload->size());
   }
   queue_.clear();
+  queue_head_ = 0;
   SyncQueueGauge();
 }
 
@@ -597,20 +786,17 @@ void WsSession::Close(uint16_t code, const char* reason) {
   EnqueueControl(ws::kClose, ws::ClosePayload(code, reason));
   // Wait for the peer's close frame (reading goes on), but not forever: a
   // peer that never reads would hold the connection.
+  deadline_ = Deadline::kClose;
+  deadline_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   paused_ = false;
   ContinueReading();
-  timer_.expires_after(std::chrono::seconds(5));
-  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec) self->Teardown();
-  });
 }
 
 void WsSession::Teardown() {
   if (torn_down_) return;
   torn_down_ = true;
   closing_ = true;
-  timer_.cancel();
-  heartbeat_.cancel();
+  deadline_ = Deadline::kNone;
   if (registered_) {
     shard_.hub.Remove(this);
     registered_ = false;
@@ -623,8 +809,25 @@ void WsSession::Teardown() {
   }
   DropQueued();
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  if (tls() && !writing_) {
+    // TLS ends with close_notify both ways (a peer that never answers has
+    // two seconds); the pending read, if any, is cancelled first.
+    socket().cancel(ec);
+    deadline_ = Deadline::kTlsShutdown;
+    deadline_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::get<1>(transport_)->async_shutdown([self = shared_from_this()](beast::error_code) {
+      self->CloseSocket();
+    });
+    return;
+  }
+  CloseSocket();
+}
+
+void WsSession::CloseSocket() {
+  deadline_ = Deadline::kNone;
+  beast::error_code ec;
+  socket().shutdown(tcp::socket::shutdown_both, ec);
+  socket().close(ec);
 }
 
 }  // namespace parley::gateway

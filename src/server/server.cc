@@ -198,7 +198,9 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                                           .heartbeat_ms = l.heartbeat_ms,
                                                           .send_rate_per_s = l.send_rate_per_s,
                                                           .abuse_factor = l.abuse_factor,
-                                                          .web_root = WebRoot(c)},
+                                                          .web_root = WebRoot(c),
+                                                          .tls_cert_file = c.server.tls_cert_file,
+                                                          .tls_key_file = c.server.tls_key_file},
                                          *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
                                            if (auto ok = raw->store->Ping(); !ok) return ok;
                                            if (auto ok = raw->log->Ping(); !ok) return ok;
@@ -227,8 +229,9 @@ Result<uint16_t> Server::Start() {
     fs::rename(tmp, c.server.port_file);
   }
   auto [host, _] = SplitListen(c.server.listen);
-  Log()->info("parleyd listening on http://{}:{} (node {}, store {}, log {}, presence {})", host, *port,
-              c.server.node_id, c.store.backend, c.log.backend, c.presence.backend);
+  Log()->info("parleyd listening on {}://{}:{} (node {}, store {}, log {}, presence {})",
+              c.server.tls_cert_file.empty() ? "http" : "https", host, *port, c.server.node_id, c.store.backend,
+              c.log.backend, c.presence.backend);
   return port;
 }
 
