@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -196,7 +197,7 @@ bool PasswordHasher::Verify(std::string_view hash, std::string_view password) co
 TokenIssuer::TokenIssuer(std::string secret, int access_ttl_s, const Clock& clock)
     : secret_(std::move(secret)), ttl_s_(access_ttl_s), clock_(clock) {}
 
-std::string TokenIssuer::Issue(UserId user, std::string_view username) const {
+std::string TokenIssuer::Issue(UserId user, std::string_view username, int64_t epoch) const {
   const int64_t iat = clock_.NowMs() / 1000;
   json::object payload;
   payload["sub"] = user.ToString();
@@ -204,6 +205,7 @@ std::string TokenIssuer::Issue(UserId user, std::string_view username) const {
   payload["iat"] = iat;
   payload["exp"] = iat + ttl_s_;
   payload["typ"] = "access";
+  payload["ep"] = epoch;
 
   std::string token = Base64UrlEncode(kJwtHeader);
   token.push_back('.');
@@ -234,7 +236,12 @@ Result<Claims> TokenIssuer::Verify(std::string_view token) const {
     const json::value* alg = header.if_contains("alg");
     if (alg == nullptr || !alg->is_string()) return Unauthorized("malformed token: header has no alg");
     if (alg->get_string() != "HS256") {
-      std::string name(std::string_view(alg->get_string()).substr(0, 16));
+      // At most 16 bytes, cut on a UTF-8 character boundary (the message
+      // reaches clients in JSON).
+      std::string_view shown = alg->get_string();
+      size_t cut = std::min<size_t>(shown.size(), 16);
+      while (cut < shown.size() && cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;
+      std::string name(shown.substr(0, cut));
       return Unauthorized("unsupported algorithm \"" + name + "\"");
     }
     if (const json::value* typ = header.if_contains("typ"); typ != nullptr) {
@@ -272,12 +279,16 @@ Result<Claims> TokenIssuer::Verify(std::string_view token) const {
     if (!jwt::GetSeconds(payload, "iat", iat)) return Unauthorized("malformed token: bad iat");
     if (!jwt::GetSeconds(payload, "exp", exp)) return Unauthorized("malformed token: bad exp");
     if (exp * 1000 <= clock_.NowMs()) return Unauthorized("token expired");
+    int64_t epoch = 0;
+    if (payload.contains("ep") && (!jwt::GetSeconds(payload, "ep", epoch) || epoch < 0))
+      return Unauthorized("malformed token: bad ep");
 
     Claims claims;
     claims.user = *user;
     claims.username = std::string(name->get_string());
     claims.issued_at = iat * 1000;
     claims.expires_at = exp * 1000;
+    claims.epoch = epoch;
     return claims;
   } catch (const std::exception&) {
     // Only allocation failures can land here; never let them escape.

@@ -39,17 +39,22 @@ struct Claims {
   std::string username;
   TimeMs issued_at = 0;   // ms
   TimeMs expires_at = 0;  // ms
+  // The user's token epoch when the token was issued (claim "ep"; 0 when
+  // absent). The service refuses a token whose epoch is below the user's
+  // current one (password changed, account deleted).
+  int64_t epoch = 0;
 };
 
 // Issues and verifies HS256 JWTs: {"alg":"HS256","typ":"JWT"} header,
 // claims sub (user id string), name (username), iat, exp (seconds), typ
-// "access". Verify checks the algorithm, the signature (constant time), the
-// token type and expiry against the clock; every failure is kUnauthorized
-// with a message fit for logs.
+// "access", ep (the user's token epoch). Verify checks the algorithm, the
+// signature (constant time), the token type and expiry against the clock;
+// every failure is kUnauthorized with a message fit for logs. Whether the
+// epoch is still current is the caller's business (chat::Service).
 class TokenIssuer {
  public:
   TokenIssuer(std::string secret, int access_ttl_s, const Clock& clock);
-  std::string Issue(UserId user, std::string_view username) const;
+  std::string Issue(UserId user, std::string_view username, int64_t epoch = 0) const;
   Result<Claims> Verify(std::string_view token) const;
   int access_ttl_s() const { return ttl_s_; }
 

@@ -23,6 +23,17 @@ namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------- usernames
 
+TEST(TokenIssuer, CarriesTheTokenEpoch) {
+  ManualClock clock;
+  TokenIssuer issuer(std::string(64, 'e'), 900, clock);
+  auto with = issuer.Verify(issuer.Issue(UserId(7), "alice", 3));
+  ASSERT_TRUE(with) << with.error().message;
+  EXPECT_EQ(with->epoch, 3);
+  auto plain = issuer.Verify(issuer.Issue(UserId(7), "alice"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->epoch, 0);
+}
+
 TEST(FoldUsername, FoldsUpperCase) {
   auto r = FoldUsername("Alice_B.C-9");
   ASSERT_TRUE(r.ok());
@@ -251,6 +262,19 @@ TEST(TokenIssuer, AlgHs512Rejected) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kUnauthorized);
   EXPECT_EQ(r.error().message, "unsupported algorithm \"HS512\"");
+}
+
+// The algorithm quoted in the message is cut at 16 bytes on a character
+// boundary, so the message (sent to clients in JSON) stays valid UTF-8.
+TEST(TokenIssuer, UnsupportedAlgorithmMessageCutsOnCharacters) {
+  ManualClock clock;
+  TokenIssuer issuer(kSecret, 900, clock);
+  std::string token = issuer.Issue(UserId(7), "bob");
+  const std::string alg = std::string(15, 'A') + "\xc3\xa9" + "B";  // U+00E9 at bytes 15..16
+  const std::string header = Base64UrlEncode(R"({"alg":")" + alg + R"("})");
+  auto r = issuer.Verify(header + "." + Part(token, 1) + "." + Part(token, 2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "unsupported algorithm \"" + std::string(15, 'A') + "\"");
 }
 
 TEST(TokenIssuer, GarbageRejected) {

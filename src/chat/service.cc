@@ -14,25 +14,39 @@ namespace {
 
 Error NotMember() { return MakeError(Errc::kForbidden, "you are not a member of this conversation"); }
 Error Unauthorized() { return MakeError(Errc::kUnauthorized, "wrong username or password"); }
+Error Revoked() { return MakeError(Errc::kUnauthorized, "token revoked"); }
+Error Deleted() { return MakeError(Errc::kUnauthorized, "account deleted"); }
+Error TooManyFailures(int64_t retry_after_ms) {
+  Error e = MakeError(Errc::kRateLimited, "too many failed logins; try again later");
+  e.retry_after_ms = retry_after_ms;
+  return e;
+}
 
 bool CanManage(Role r) { return r == Role::kOwner || r == Role::kAdmin; }
 
 }  // namespace
 
 Service::Service(Deps deps, Options options)
-    : d_(deps), options_(options), rate_shards_(new RateShard[kRateShards]) {}
+    : d_(deps),
+      options_(options),
+      rate_shards_(new RateShard[kRateShards]),
+      auth_shards_(new AuthShard[kRateShards]),
+      throttle_(options_.login_throttle, deps.clock) {}
 
 Service::~Service() = default;
 
 // ---- accounts -----------------------------------------------------------------
 
-Result<AuthSession> Service::IssueSession(User user) {
+Result<AuthSession> Service::IssueSession(User user, const std::string& family, int64_t epoch) {
   AuthSession s;
-  s.access_token = d_.tokens.Issue(user.id, user.username);
+  s.access_token = d_.tokens.Issue(user.id, user.username, epoch);
   s.refresh_token = auth::NewRefreshToken();
   s.expires_in = d_.tokens.access_ttl_s();
-  auto put = d_.store.PutRefreshToken(auth::HashToken(s.refresh_token), user.id,
-                                      d_.clock.NowMs() + int64_t{options_.refresh_ttl_s} * 1000);
+  const std::string hash = auth::HashToken(s.refresh_token);
+  // A new login starts a family named after its first token.
+  auto put =
+      d_.store.PutRefreshToken(hash, user.id, d_.clock.NowMs() + int64_t{options_.refresh_ttl_s} * 1000,
+                               family.empty() ? hash : family);
   if (!put) return put.error();
   s.user = WithPresence(std::move(user));
   return s;
@@ -50,35 +64,196 @@ Result<AuthSession> Service::Register(std::string_view username, std::string_vie
   if (!hash) return std::move(hash).error();
   auto user = d_.store.CreateUser(*name, std::string(display_name), *hash, d_.clock.NowMs());
   if (!user) return std::move(user).error();
-  return IssueSession(std::move(user).value());
+  return IssueSession(std::move(user).value(), "", 0);
 }
 
-Result<AuthSession> Service::Login(std::string_view username, std::string_view password) {
+Result<AuthSession> Service::Login(std::string_view username, std::string_view password,
+                                   std::string_view client_address) {
   std::call_once(dummy_once_, [&] {
     auto h = d_.hasher.Hash("parley-timing-equaliser");
     if (h) dummy_hash_ = *h;
   });
   auto name = auth::FoldUsername(username);
-  if (!name) return Unauthorized();
+  const std::string account = name ? *name : std::string();
+  // Refused before any hashing: a throttled guesser costs no CPU.
+  if (int64_t wait = throttle_.RetryAfterMs(account, client_address); wait > 0) return TooManyFailures(wait);
+  if (!name) {
+    throttle_.Failed("", client_address);
+    return Unauthorized();
+  }
   auto rec = d_.store.FindUserByName(*name);
   if (!rec) {
     if (rec.error().code != Errc::kNotFound) return std::move(rec).error();
     d_.hasher.Verify(dummy_hash_, password);  // same cost as a real check
+    throttle_.Failed(*name, client_address);
     return Unauthorized();
   }
-  if (!d_.hasher.Verify(rec->password_hash, password)) return Unauthorized();
-  return IssueSession(std::move(rec->user));
+  if (rec->deleted || !d_.hasher.Verify(rec->password_hash, password)) {
+    if (rec->deleted) d_.hasher.Verify(dummy_hash_, password);
+    throttle_.Failed(*name, client_address);
+    return Unauthorized();
+  }
+  throttle_.Succeeded(*name);
+  NoteAuthState(rec->user.id, {rec->token_epoch, false});
+  return IssueSession(std::move(rec->user), "", rec->token_epoch);
 }
 
 Result<AuthSession> Service::Refresh(std::string_view refresh_token) {
   if (refresh_token.empty() || refresh_token.size() > 256) {
     return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
   }
-  auto user_id = d_.store.TakeRefreshToken(auth::HashToken(refresh_token), d_.clock.NowMs());
-  if (!user_id) return std::move(user_id).error();
-  auto user = d_.store.FindUserById(*user_id);
+  auto grant = d_.store.TakeRefreshToken(auth::HashToken(refresh_token), d_.clock.NowMs());
+  if (!grant) return std::move(grant).error();
+  auto state = d_.store.GetAuthState(grant->user);
+  if (!state || state->deleted) return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
+  NoteAuthState(grant->user, *state);
+  auto user = d_.store.FindUserById(grant->user);
   if (!user) return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
-  return IssueSession(std::move(user).value());
+  return IssueSession(std::move(user).value(), grant->family, state->token_epoch);
+}
+
+Result<void> Service::Logout(std::string_view refresh_token) {
+  // As RFC 7009: an unknown token is not an error (it cannot be used anyway).
+  if (refresh_token.empty() || refresh_token.size() > 256) return Ok();
+  auto revoked = d_.store.RevokeRefreshFamily(auth::HashToken(refresh_token));
+  if (!revoked) return revoked.error();
+  return Ok();
+}
+
+Result<store::UserRecord> Service::CheckOwnPassword(UserId user, std::string_view password,
+                                                    std::string_view client_address) {
+  auto u = d_.store.FindUserById(user);
+  if (!u) {
+    if (u.error().code == Errc::kNotFound) return Deleted();
+    return std::move(u).error();
+  }
+  if (int64_t wait = throttle_.RetryAfterMs(u->username, client_address); wait > 0)
+    return TooManyFailures(wait);
+  auto rec = d_.store.FindUserByName(u->username);
+  if (!rec) return std::move(rec).error();
+  if (rec->deleted) return Deleted();
+  if (!d_.hasher.Verify(rec->password_hash, password)) {
+    throttle_.Failed(u->username, client_address);
+    // 403, not 401: the caller's token is good, only the password is not.
+    return MakeError(Errc::kForbidden, "wrong password");
+  }
+  return rec;
+}
+
+Result<AuthSession> Service::ChangePassword(UserId user, std::string_view old_password,
+                                            std::string_view new_password, std::string_view client_address) {
+  if (auto ok = auth::CheckPassword(new_password); !ok) return ok.error();
+  auto rec = CheckOwnPassword(user, old_password, client_address);
+  if (!rec) return std::move(rec).error();
+  auto hash = d_.hasher.Hash(new_password);
+  if (!hash) return std::move(hash).error();
+  auto epoch = d_.store.SetPassword(user, *hash);
+  if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : std::move(epoch).error();
+  NoteAuthState(user, {*epoch, false});
+  throttle_.Succeeded(rec->user.username);
+  return IssueSession(std::move(rec->user), "", *epoch);
+}
+
+Result<void> Service::DeleteAccount(UserId user, std::string_view password, std::string_view client_address) {
+  auto rec = CheckOwnPassword(user, password, client_address);
+  if (!rec) return rec.error();
+  auto convs = d_.store.ListConversations(user);
+  if (!convs) return convs.error();
+  auto epoch = d_.store.DeleteUser(user, d_.clock.NowMs());
+  if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : epoch.error();
+  NoteAuthState(user, {*epoch, true});
+  // The user leaves their groups (the others see "left"); a DM keeps its
+  // two members. Either way the user's connections stop following.
+  presence::EventBatch events;
+  for (const Conversation& c : *convs) {
+    if (c.kind == ConversationKind::kGroup) {
+      auto removed = d_.store.RemoveMember(c.id, user);
+      if (removed && *removed) {
+        events.push_back(
+            Event::ToConversation(c.id, MakeFrame(protocol::MemberEvent(c.id, user, "left", nullptr))));
+      }
+    }
+    Event unsub = Event::ToUsers({user}, nullptr);
+    unsub.subscription = Event::Subscription::kUnsubscribe;
+    unsub.conv = c.id;
+    events.push_back(std::move(unsub));
+  }
+  if (!events.empty()) d_.fanout.Publish(std::move(events));
+  return Ok();
+}
+
+// ---- revocation ---------------------------------------------------------------------
+
+void Service::NoteAuthState(UserId user, store::AuthState state) {
+  AuthShard& shard = AuthShardOf(user);
+  std::lock_guard lock(shard.mu);
+  const TimeMs now = d_.clock.NowMs();
+  if (shard.users.size() >= kAuthShardCap && !shard.users.contains(user)) {
+    std::erase_if(shard.users,
+                  [&](const auto& kv) { return now - kv.second.loaded >= options_.revocation_cache_ms; });
+    if (shard.users.size() >= kAuthShardCap) shard.users.clear();  // only a cache: reloaded on demand
+  }
+  AuthStateEntry& e = shard.users[user];
+  // A deletion is final, and epochs only grow: an older read never undoes them.
+  e.state.deleted = e.state.deleted || state.deleted;
+  e.state.token_epoch = std::max(e.state.token_epoch, state.token_epoch);
+  e.loaded = now;
+}
+
+std::optional<Result<void>> Service::CachedVerdict(const auth::Claims& claims) {
+  AuthShard& shard = AuthShardOf(claims.user);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.users.find(claims.user);
+  if (it == shard.users.end()) return std::nullopt;
+  const AuthStateEntry& e = it->second;
+  // A deletion is final: no need to ask again however old the entry.
+  if (e.state.deleted) return Result<void>(Deleted());
+  if (d_.clock.NowMs() - e.loaded >= options_.revocation_cache_ms) return std::nullopt;
+  if (claims.epoch < e.state.token_epoch) return Result<void>(Revoked());
+  return Result<void>(Ok());
+}
+
+Result<store::AuthState> Service::AuthStateOf(UserId user) {
+  {
+    AuthShard& shard = AuthShardOf(user);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.users.find(user);
+    if (it != shard.users.end() &&
+        (it->second.state.deleted || d_.clock.NowMs() - it->second.loaded < options_.revocation_cache_ms)) {
+      return it->second.state;
+    }
+  }
+  auto state = d_.store.GetAuthState(user);
+  if (!state) {
+    // A token naming a user the store does not know (a wiped database).
+    if (state.error().code == Errc::kNotFound) return store::AuthState{0, true};
+    return std::move(state).error();
+  }
+  NoteAuthState(user, *state);
+  return state;
+}
+
+Result<void> Service::CheckNotRevoked(const auth::Claims& claims) {
+  if (auto cached = CachedVerdict(claims)) return std::move(*cached);
+  auto state = AuthStateOf(claims.user);
+  if (!state) return state.error();
+  if (state->deleted) return Deleted();
+  if (claims.epoch < state->token_epoch) return Revoked();
+  return Ok();
+}
+
+Result<void> Service::RequireActive(UserId user) {
+  auto state = AuthStateOf(user);
+  if (!state) return state.error();
+  if (state->deleted) return Deleted();
+  return Ok();
+}
+
+bool Service::KnownDeleted(UserId user) {
+  AuthShard& shard = AuthShardOf(user);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.users.find(user);
+  return it != shard.users.end() && it->second.state.deleted;
 }
 
 namespace {
@@ -91,7 +266,7 @@ std::string ExternalMarker(const auth::ExternalClaims& c) {
 
 }  // namespace
 
-std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view access_token) {
+std::optional<Result<auth::Claims>> Service::VerifyToken(std::string_view access_token) {
   if (!d_.external || !d_.external->Claims(access_token))
     return Result<auth::Claims>(d_.tokens.Verify(access_token));
   auto ext = d_.external->Verify(access_token);
@@ -102,13 +277,30 @@ std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view ac
   return Result<auth::Claims>(auth::Claims{it->second, ext->username, 0, ext->expires_at});
 }
 
+std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view access_token) {
+  auto verified = VerifyToken(access_token);
+  if (!verified || !*verified) return verified;
+  auto verdict = CachedVerdict(**verified);
+  if (!verdict) return std::nullopt;
+  if (!*verdict) return Result<auth::Claims>(verdict->error());
+  return verified;
+}
+
 Result<auth::Claims> Service::Authenticate(std::string_view access_token) {
-  if (auto fast = TryAuthenticate(access_token)) return std::move(*fast);
-  auto ext = d_.external->Verify(access_token);
-  if (!ext) return std::move(ext).error();
-  auto id = ProvisionExternal(*ext);
-  if (!id) return std::move(id).error();
-  return auth::Claims{*id, ext->username, 0, ext->expires_at};
+  auto verified = VerifyToken(access_token);
+  Result<auth::Claims> claims = MakeError(Errc::kInternal, "unreachable");
+  if (verified) {
+    claims = std::move(*verified);
+  } else {
+    auto ext = d_.external->Verify(access_token);
+    if (!ext) return std::move(ext).error();
+    auto id = ProvisionExternal(*ext);
+    if (!id) return std::move(id).error();
+    claims = auth::Claims{*id, ext->username, 0, ext->expires_at};
+  }
+  if (!claims) return claims;
+  if (auto ok = CheckNotRevoked(*claims); !ok) return ok.error();
+  return claims;
 }
 
 Result<UserId> Service::ProvisionExternal(const auth::ExternalClaims& claims) {
@@ -149,11 +341,9 @@ Result<User> Service::FindByUsername(std::string_view username) {
   auto name = auth::FoldUsername(username);
   if (!name) return MakeError(Errc::kNotFound, "no such user");
   auto rec = d_.store.FindUserByName(*name);
-  if (!rec) {
-    if (rec.error().code == Errc::kNotFound) {
-      return MakeError(Errc::kNotFound, "no such user '" + *name + "'");
-    }
-    return std::move(rec).error();
+  if (!rec || rec->deleted) {
+    if (!rec && rec.error().code != Errc::kNotFound) return std::move(rec).error();
+    return MakeError(Errc::kNotFound, "no such user '" + *name + "'");
   }
   return std::move(rec->user);
 }
@@ -167,10 +357,12 @@ Result<User> Service::GetUser(std::string_view username) {
 // ---- conversations ----------------------------------------------------------------
 
 Result<std::vector<Conversation>> Service::Conversations(UserId user) {
+  if (auto ok = RequireActive(user); !ok) return ok.error();
   return d_.store.ListConversations(user);
 }
 
 Result<Conversation> Service::RequireMember(UserId actor, ConversationId conv) {
+  if (auto ok = RequireActive(actor); !ok) return ok.error();
   auto c = d_.store.GetConversation(conv, actor);
   if (!c) return c;
   auto role = d_.store.GetRole(conv, actor);
@@ -181,6 +373,7 @@ Result<Conversation> Service::RequireMember(UserId actor, ConversationId conv) {
 
 Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
                                           const std::vector<std::string>& usernames) {
+  if (auto ok = RequireActive(actor); !ok) return ok.error();
   if (title.empty() || title.size() > 200 || !protocol::IsValidUtf8(title)) {
     return MakeError(Errc::kBadRequest, "title must be 1 to 200 bytes of UTF-8");
   }
@@ -227,6 +420,7 @@ Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
 }
 
 Result<Conversation> Service::OpenDm(UserId actor, std::string_view username) {
+  if (auto ok = RequireActive(actor); !ok) return ok.error();
   auto peer = FindByUsername(username);
   if (!peer) return std::move(peer).error();
   if (peer->id == actor) return MakeError(Errc::kBadRequest, "a DM needs another user");
@@ -346,6 +540,7 @@ Result<MembersPage> Service::Members(UserId actor, ConversationId conv, UserId a
 }
 
 Result<void> Service::CheckMember(UserId actor, ConversationId conv) {
+  if (auto ok = RequireActive(actor); !ok) return ok.error();
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return role.error();
   if (!*role) return NotMember();
@@ -355,6 +550,7 @@ Result<void> Service::CheckMember(UserId actor, ConversationId conv) {
 Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
                                               std::optional<int64_t> before, std::optional<int64_t> after,
                                               int limit) {
+  if (auto ok = RequireActive(actor); !ok) return ok.error();
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return std::move(role).error();
   if (!*role) return NotMember();
@@ -362,6 +558,8 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
 }
 
 Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
+  // Only a member has a marker to move, and only members hear of it.
+  if (auto ok = CheckMember(actor, conv); !ok) return ok;
   auto marker = d_.store.SetReadSeq(conv, actor, seq);
   if (!marker) return marker.error();
   presence::EventBatch events;
@@ -387,6 +585,7 @@ Result<std::vector<protocol::PresenceEntry>> Service::QueryPresence(const std::v
 // ---- hot path -------------------------------------------------------------------------
 
 Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {
+  if (KnownDeleted(sender)) return Deleted();
   if (request.body.empty()) return MakeError(Errc::kBadRequest, "body must not be empty");
   if (request.body.size() > static_cast<size_t>(options_.max_body_bytes)) {
     return MakeError(Errc::kTooLarge, "body is over " + std::to_string(options_.max_body_bytes) + " bytes");
@@ -415,6 +614,7 @@ Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::
 }
 
 void Service::Typing(UserId user, ConversationId conv) {
+  if (KnownDeleted(user)) return;
   {
     RateShard& shard = ShardOf(user);
     std::lock_guard lock(shard.mu);

@@ -17,6 +17,7 @@
 
 #include "auth/auth.h"
 #include "auth/external_issuer.h"
+#include "auth/login_throttle.h"
 #include "common/clock.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -38,6 +39,15 @@ struct Options {
   int max_group_members = 10000;
   int refresh_ttl_s = 30 * 24 * 3600;
   int64_t node_id = 1;
+  // Failed logins counted per account and per client address (LoginThrottle).
+  auth::ThrottleOptions login_throttle;
+  // Peers whose X-Forwarded-For is believed (the gateway's load balancers).
+  std::vector<std::string> trusted_proxies;
+  // How long a user's token epoch and deleted flag are believed without
+  // asking the store again: the most time another node takes to refuse the
+  // access tokens of a user who changed their password or was deleted
+  // elsewhere. Changes made through this node apply at once.
+  int revocation_cache_ms = 5000;
 };
 
 struct Deps {
@@ -85,14 +95,37 @@ class Service {
   // --- accounts (blocking) ---------------------------------------------------
   Result<AuthSession> Register(std::string_view username, std::string_view password,
                                std::string_view display_name);
-  Result<AuthSession> Login(std::string_view username, std::string_view password);
+  // `client_address` (may be empty: not counted) feeds the brute-force
+  // throttle: kRateLimited with retry_after_ms once it or the account has
+  // too many recent failures; no password is checked then.
+  Result<AuthSession> Login(std::string_view username, std::string_view password,
+                            std::string_view client_address = {});
+  // Rotates a refresh token within its family. A token already rotated
+  // (replayed) revokes the whole family: kUnauthorized.
   Result<AuthSession> Refresh(std::string_view refresh_token);
+  // Revokes the family of `refresh_token` (every token rotated from the
+  // same login). Unknown tokens are fine: they are dead already.
+  Result<void> Logout(std::string_view refresh_token);
+  // Checks the old password (throttled like a login; a wrong one is
+  // kForbidden), stores the new one, and revokes every refresh token and
+  // every access token issued before. Returns a fresh session.
+  Result<AuthSession> ChangePassword(UserId user, std::string_view old_password,
+                                     std::string_view new_password, std::string_view client_address = {});
+  // Deletes the account after checking its password (as ChangePassword):
+  // a tombstone keeps the username from being registered again, every
+  // token stops working, the user leaves their groups (DMs keep them as a
+  // member) and their connections stop following every conversation.
+  Result<void> DeleteAccount(UserId user, std::string_view password, std::string_view client_address = {});
   // Verifies an access token: ours (HS256), or an outside issuer's when one
-  // is configured. An outside user seen for the first time is provisioned
-  // (a store write), so this may block.
+  // is configured, and refuses it when revoked (issued under an older token
+  // epoch, or the user is deleted). An outside user seen for the first time
+  // is provisioned (a store write), and a user whose revocation state is
+  // not cached is looked up, so this may block.
   Result<auth::Claims> Authenticate(std::string_view access_token);
   // The io-thread version: the same answer, or nullopt when only a blocking
-  // Authenticate() can give it (an outside user not yet known here).
+  // Authenticate() can give it (an outside user not yet known here, or a
+  // user whose revocation state is not cached or older than
+  // revocation_cache_ms).
   std::optional<Result<auth::Claims>> TryAuthenticate(std::string_view access_token);
   Result<User> Me(UserId user);
   Result<User> GetUser(std::string_view username);
@@ -139,7 +172,22 @@ class Service {
   const Options& options() const { return options_; }
 
  private:
-  Result<AuthSession> IssueSession(User user);
+  Result<AuthSession> IssueSession(User user, const std::string& family, int64_t epoch);
+  // Signature, claims and expiry, without the revocation check; nullopt for
+  // an outside user not yet provisioned here.
+  std::optional<Result<auth::Claims>> VerifyToken(std::string_view access_token);
+  // Revocation: the cached verdict on `claims` (nullopt when not cached or
+  // stale), and the blocking one (asks the store when needed).
+  std::optional<Result<void>> CachedVerdict(const auth::Claims& claims);
+  Result<void> CheckNotRevoked(const auth::Claims& claims);
+  Result<store::AuthState> AuthStateOf(UserId user);  // cached, else the store (blocking)
+  void NoteAuthState(UserId user, store::AuthState state);
+  // kUnauthorized when `user` is deleted (blocking: may ask the store).
+  Result<void> RequireActive(UserId user);
+  bool KnownDeleted(UserId user);  // cache only, for the io thread
+  // Password check of an account operation, throttled like a login.
+  Result<store::UserRecord> CheckOwnPassword(UserId user, std::string_view password,
+                                             std::string_view client_address);
   Result<User> FindByUsername(std::string_view username);
   Result<Conversation> RequireMember(UserId actor, ConversationId conv);
   void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
@@ -158,9 +206,22 @@ class Service {
   RateShard& ShardOf(UserId u) { return rate_shards_[static_cast<uint64_t>(u.value) % kRateShards]; }
   static constexpr size_t kRateShards = 64;
 
+  struct AuthStateEntry {
+    store::AuthState state;
+    TimeMs loaded = 0;
+  };
+  struct AuthShard {
+    std::mutex mu;
+    std::unordered_map<UserId, AuthStateEntry> users;
+  };
+  AuthShard& AuthShardOf(UserId u) { return auth_shards_[static_cast<uint64_t>(u.value) % kRateShards]; }
+  static constexpr size_t kAuthShardCap = 4096;  // users cached per shard
+
   Deps d_;
   Options options_;
   std::unique_ptr<RateShard[]> rate_shards_;
+  std::unique_ptr<AuthShard[]> auth_shards_;
+  auth::LoginThrottle throttle_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not tell
   std::once_flag dummy_once_;
   std::mutex external_mu_;

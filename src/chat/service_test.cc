@@ -243,8 +243,82 @@ TEST_F(ServiceTest, RefreshTokensRotateAndAreSingleUse) {
   auto next = service_->Refresh(a.refresh_token);
   ASSERT_TRUE(next);
   EXPECT_NE(next->refresh_token, a.refresh_token);
+  auto newest = service_->Refresh(next->refresh_token);
+  ASSERT_TRUE(newest);
+  // Presenting a rotated token again is a replay: the whole family dies,
+  // the newest token with it.
   EXPECT_EQ(service_->Refresh(a.refresh_token).error().code, Errc::kUnauthorized);
-  EXPECT_TRUE(service_->Refresh(next->refresh_token));
+  EXPECT_EQ(service_->Refresh(newest->refresh_token).error().code, Errc::kUnauthorized);
+}
+
+TEST_F(ServiceTest, LogoutRevokesOneFamily) {
+  auto a = Register("alice");
+  auto other = service_->Login("alice", "password1");
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(service_->Logout(a.refresh_token));
+  EXPECT_EQ(service_->Refresh(a.refresh_token).error().code, Errc::kUnauthorized);
+  EXPECT_TRUE(service_->Refresh(other->refresh_token));
+  EXPECT_TRUE(service_->Logout("never-issued"));
+}
+
+TEST_F(ServiceTest, LoginIsThrottledPerAddressThenPerAccount) {
+  Register("alice");
+  // Default: 10 failures per address, 50 per account, in 15 minutes.
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(service_->Login("alice", "wrong-pass", "10.0.0.1").error().code, Errc::kUnauthorized) << i;
+  auto limited = service_->Login("alice", "password1", "10.0.0.1");
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().code, Errc::kRateLimited);
+  EXPECT_EQ(limited.error().retry_after_ms, 15 * 60 * 1000);
+  EXPECT_TRUE(service_->Login("ALICE", "password1", "10.0.0.2")) << "another address gets in";
+  clock_.Advance(15 * 60 * 1000);
+  EXPECT_TRUE(service_->Login("alice", "password1", "10.0.0.1")) << "the window slid past";
+}
+
+TEST_F(ServiceTest, PasswordChangeRevokesOlderAccessTokens) {
+  auto a = Register("alice");
+  ASSERT_TRUE(service_->Authenticate(a.access_token));
+  EXPECT_EQ(service_->ChangePassword(a.user.id, "not-it-at-all", "password2").error().code, Errc::kForbidden);
+  EXPECT_EQ(service_->ChangePassword(a.user.id, "password1", "short").error().code, Errc::kBadRequest);
+  auto fresh = service_->ChangePassword(a.user.id, "password1", "password2");
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  EXPECT_EQ(service_->Authenticate(a.access_token).error().code, Errc::kUnauthorized);
+  auto fast = service_->TryAuthenticate(a.access_token);
+  ASSERT_TRUE(fast.has_value()) << "the state is cached: answered on the io thread";
+  EXPECT_FALSE(*fast);
+  EXPECT_TRUE(service_->Authenticate(fresh->access_token));
+  EXPECT_EQ(service_->Refresh(a.refresh_token).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(service_->Login("alice", "password1").error().code, Errc::kUnauthorized);
+  EXPECT_TRUE(service_->Login("alice", "password2"));
+}
+
+TEST_F(ServiceTest, DeletedAccountIsRefusedEverywhere) {
+  auto a = Register("alice"), b = Register("bob");
+  auto g = service_->CreateGroup(b.user.id, "team", {"alice"});
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(g && dm);
+  EXPECT_EQ(service_->DeleteAccount(a.user.id, "wrong-pass").error().code, Errc::kForbidden);
+  ASSERT_TRUE(service_->DeleteAccount(a.user.id, "password1"));
+  EXPECT_EQ(service_->Authenticate(a.access_token).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(service_->History(a.user.id, dm->id, std::nullopt, std::nullopt, 10).error().code,
+            Errc::kUnauthorized);
+  EXPECT_EQ(Send(a.user.id, dm->id, "late").error().code, Errc::kUnauthorized);
+  EXPECT_EQ(service_->Register("alice", "password1", "").error().code, Errc::kConflict);
+  EXPECT_EQ(service_->GetUser("alice").error().code, Errc::kNotFound);
+  EXPECT_EQ(service_->OpenDm(b.user.id, "alice").error().code, Errc::kNotFound);
+  auto members = service_->Members(b.user.id, g->id, UserId(0), 10);
+  ASSERT_TRUE(members);
+  EXPECT_EQ(members->members.size(), 1u) << "she left the group";
+}
+
+TEST_F(ServiceTest, MarkReadNeedsMembership) {
+  auto a = Register("alice"), c = Register("carol");
+  Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(dm);
+  EXPECT_EQ(service_->MarkRead(c.user.id, dm->id, 1).error().code, Errc::kForbidden);
+  EXPECT_EQ(service_->MarkRead(a.user.id, ConversationId(999), 1).error().code, Errc::kNotFound);
+  EXPECT_TRUE(service_->MarkRead(a.user.id, dm->id, 0));
 }
 
 TEST_F(ServiceTest, RolesGuardMembershipChanges) {

@@ -50,8 +50,14 @@ struct AuthConfig {
   int access_ttl_s = 900;
   int refresh_ttl_s = 30 * 24 * 3600;
   std::string password_strength = "interactive";  // interactive|moderate|sensitive|min (min: tests only)
-  std::string issuer_public_key_file;  // PEM (EC P-256 or RSA): also accept this outside issuer's tokens
-  std::string issuer;                  // the "iss" its tokens must carry; empty: any
+  std::string issuer_public_key_file;       // PEM (EC P-256 or RSA): also accept this outside issuer's tokens
+  std::string issuer;                       // the "iss" its tokens must carry; empty: any
+  int login_window_s = 900;                 // failed logins counted over this sliding window
+  int login_max_failures_per_account = 50;  // then the account is refused (from anywhere)
+  int login_max_failures_per_address = 20;  // then the address is refused (for any account)
+  int login_throttle_max_entries = 100000;  // keys kept per table (accounts, addresses)
+  std::string trusted_proxies;              // comma-separated IPs whose X-Forwarded-For is believed
+  int revocation_cache_ms = 5000;           // token epoch / deleted flag believed this long
 };
 
 struct StoreConfig {

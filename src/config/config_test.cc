@@ -79,7 +79,7 @@ TEST(Config, TableIsConsistent) {
     for (const auto& f : s.Flags()) EXPECT_TRUE(flags.insert(f).second) << f;
     EXPECT_FALSE(s.description.empty()) << s.name;
   }
-  EXPECT_EQ(Settings().size(), 45u);  // every field of config.h
+  EXPECT_EQ(Settings().size(), 51u);  // every field of config.h
 }
 
 TEST(Config, ListenAndDataDirFlags) {
@@ -220,6 +220,28 @@ TEST(Config, BadFileFails) {
   EXPECT_THAT(ErrorOf(LoadWith({"--config", f.path()})), HasSubstr("not valid TOML"));
   TempFile dup("listen = \"1.2.3.4:5\"\n[server]\nlisten = \"1.2.3.4:6\"\n");
   EXPECT_THAT(ErrorOf(LoadWith({"--config", dup.path()})), HasSubstr("set twice"));
+}
+
+// Found by fuzz/config_fuzz (corpus: fuzz/corpus/config/crash-toml11-ml-literal-utf8): toml11
+// 3.7.1 read out of bounds reporting invalid UTF-8 in a ''' string. Files
+// must be UTF-8; the loader says so, with the line, before toml11 parses.
+TEST(Config, InvalidUtf8FileFails) {
+  TempFile ml(
+      "[server]\nweb_root = '''\nmulti\nl\xff\xff"
+      "ine'''\n");
+  EXPECT_THAT(ErrorOf(LoadWith({"--config", ml.path()})), HasSubstr("invalid UTF-8 on line 4"));
+  TempFile cut("data_dir = \"caf\xc3\"\n");  // a 2-byte character without its second byte
+  EXPECT_THAT(ErrorOf(LoadWith({"--config", cut.path()})), HasSubstr("invalid UTF-8 on line 1"));
+  TempFile surrogate("threads = 2\n# \xed\xa0\x80\n");
+  EXPECT_THAT(ErrorOf(LoadWith({"--config", surrogate.path()})), HasSubstr("invalid UTF-8 on line 2"));
+  TempFile good(
+      "# caf\xc3\xa9 \xe2\x98\xba \xf0\x9f\x98\x80\nweb_root = '''w\xc3\xa9"
+      "b'''\n");
+  auto r = LoadWith({"--config", good.path()});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.server.web_root,
+            "w\xc3\xa9"
+            "b");
 }
 
 TEST(Config, UnknownEnvFails) {

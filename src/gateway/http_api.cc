@@ -8,7 +8,9 @@
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
+#include "auth/login_throttle.h"
 #include "chat/service.h"
+#include "common/logging.h"
 #include "metrics/metrics.h"
 
 #include <prometheus/counter.h>
@@ -21,10 +23,36 @@ namespace json = boost::json;
 namespace {
 
 ApiResponse Json(int status, const json::value& v) {
-  return {status, json::serialize(v), "application/json"};
+  return {status, json::serialize(v), "application/json", {}};
 }
 
-ApiResponse Fail(const Error& e) { return Json(HttpStatus(e.code), protocol::ErrorBody(e)); }
+std::shared_ptr<spdlog::logger>& Log() {
+  static auto log = Logger("http");
+  return log;
+}
+
+// The PROTOCOL.md error body; rate_limited also carries retry_after_ms (in
+// the error object, and as a Retry-After header in whole seconds). Internal
+// and backend failures are logged, and answered without their details
+// (which may name hosts, files or SQL).
+ApiResponse Fail(const Error& e) {
+  Error shown = e;
+  if (e.code == Errc::kInternal || e.code == Errc::kUnavailable) {
+    Log()->warn("request failed: {}: {}", ErrcName(e.code), e.message);
+    shown.message = e.code == Errc::kInternal ? "internal error" : "service unavailable; try again later";
+  }
+  json::object body = protocol::ErrorBody(shown);
+  ApiResponse r;
+  if (e.code == Errc::kRateLimited && e.retry_after_ms > 0) {
+    body["error"].as_object()["retry_after_ms"] = e.retry_after_ms;
+    r.headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
+  }
+  r.status = HttpStatus(e.code);
+  r.body = json::serialize(body);
+  return r;
+}
+
+ApiResponse NoContent() { return {204, "", "", {}}; }
 
 ApiResponse Fail(Errc code, std::string message) { return Fail(MakeError(code, std::move(message))); }
 
@@ -104,7 +132,7 @@ HttpApi::HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe r
 ApiResponse HttpApi::Static(const std::string& path) {
   if (web_root_.empty()) {
     if (path == "/" || path == "/index.html")
-      return {200, std::string(kPlaceholderPage), "text/html; charset=utf-8"};
+      return {200, std::string(kPlaceholderPage), "text/html; charset=utf-8", {}};
     return Fail(Errc::kNotFound, "no such page");
   }
   // Resolve inside web_root only: no "..", no absolute escapes.
@@ -119,7 +147,7 @@ ApiResponse HttpApi::Static(const std::string& path) {
   if (!in) return Fail(Errc::kNotFound, "no such page");
   std::ostringstream ss;
   ss << in.rdbuf();
-  return {200, ss.str(), std::string(MimeOf(file.string()))};
+  return {200, ss.str(), std::string(MimeOf(file.string())), {}};
 }
 
 ApiResponse HttpApi::Handle(const ApiRequest& req) {
@@ -135,17 +163,20 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
   if (path == "/healthz") return Json(200, {{"status", "ok"}});
   if (path == "/readyz") {
     auto ok = ready_();
-    if (!ok) return Fail(Errc::kUnavailable, ok.error().message);
+    if (!ok) return Json(503, protocol::ErrorBody(ok.error()));
     return Json(200, {{"status", "ready"}});
   }
-  if (path == "/metrics") return {200, metrics_.Serialize(), "text/plain; version=0.0.4"};
+  if (path == "/metrics") return {200, metrics_.Serialize(), "text/plain; version=0.0.4", {}};
   if (seg.empty() || seg[0] != "v1") {
     if (m != "GET" && m != "HEAD") return Fail(Errc::kNotFound, "no such route");
     return Static(path);
   }
 
-  // ---- unauthenticated: accounts ----
-  if (seg.size() == 3 && seg[1] == "auth") {
+  const std::string client_address =
+      auth::ResolveClientAddress(req.peer_address, req.forwarded_for, service_.options().trusted_proxies);
+
+  // ---- unauthenticated: accounts (password change is authenticated, below) ----
+  if (seg.size() == 3 && seg[1] == "auth" && seg[2] != "password") {
     if (m != "POST") return Fail(Errc::kNotFound, "no such route");
     auto body = BodyObject(req.body);
     if (!body) return Fail(body.error());
@@ -161,13 +192,18 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
         if (!s) return Fail(s.error());
         return Json(201, SessionJson(*s));
       }
-      auto s = service_.Login(*username, *password);
+      auto s = service_.Login(*username, *password, client_address);
       if (!s) return Fail(s.error());
       return Json(200, SessionJson(*s));
     }
-    if (seg[2] == "refresh") {
+    if (seg[2] == "refresh" || seg[2] == "logout") {
       auto token = StringField(*body, "refresh_token");
       if (!token) return Fail(token.error());
+      if (seg[2] == "logout") {
+        auto ok = service_.Logout(*token);
+        if (!ok) return Fail(ok.error());
+        return NoContent();
+      }
       auto s = service_.Refresh(*token);
       if (!s) return Fail(s.error());
       return Json(200, SessionJson(*s));
@@ -186,6 +222,27 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
   if (!claims) return Fail(claims.error());
   UserId me = claims->user;
 
+  if (seg.size() == 3 && seg[1] == "auth" && seg[2] == "password") {
+    if (m != "POST") return Fail(Errc::kNotFound, "no such route");
+    auto body = BodyObject(req.body);
+    if (!body) return Fail(body.error());
+    auto old_password = StringField(*body, "old_password");
+    if (!old_password) return Fail(old_password.error());
+    auto new_password = StringField(*body, "new_password");
+    if (!new_password) return Fail(new_password.error());
+    auto s = service_.ChangePassword(me, *old_password, *new_password, client_address);
+    if (!s) return Fail(s.error());
+    return Json(200, SessionJson(*s));
+  }
+  if (seg.size() == 2 && seg[1] == "me" && m == "DELETE") {
+    auto body = BodyObject(req.body);
+    if (!body) return Fail(body.error());
+    auto password = StringField(*body, "password");
+    if (!password) return Fail(password.error());
+    auto ok = service_.DeleteAccount(me, *password, client_address);
+    if (!ok) return Fail(ok.error());
+    return NoContent();
+  }
   if (seg.size() == 2 && seg[1] == "me" && m == "GET") {
     auto u = service_.Me(me);
     if (!u)
@@ -284,7 +341,7 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
       if (seg.size() == 5 && seg[3] == "members" && m == "DELETE") {
         auto ok = service_.RemoveMember(me, *conv_id, seg[4]);
         if (!ok) return Fail(ok.error());
-        return {204, "", ""};
+        return NoContent();
       }
     }
   }

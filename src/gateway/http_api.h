@@ -3,6 +3,10 @@
 // sockets here, so it is testable and the Beast code stays small. Handle()
 // blocks (store, password hashing): the gateway calls it on a worker thread.
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
 
 #include "gateway/gateway.h"
 
@@ -13,13 +17,28 @@ struct ApiRequest {
   std::string target;  // path and query
   std::string body;
   std::string authorization;  // the Authorization header, verbatim
+  // The TCP peer's IP address ("" when unknown): with `forwarded_for`, the
+  // client address the login throttle counts (auth::ResolveClientAddress).
+  std::string peer_address;
+  std::string forwarded_for;  // the X-Forwarded-For header, verbatim
 };
 
 struct ApiResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  // Extra response headers (e.g. Retry-After on a 429).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The IP address of a connected socket's peer ("" when it cannot be read):
+// what the listener puts in ApiRequest::peer_address.
+template <class Socket>
+std::string PeerAddressOf(Socket& socket) {
+  boost::system::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string() : endpoint.address().to_string();
+}
 
 class HttpApi {
  public:

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "auth/auth.h"
@@ -102,6 +103,26 @@ Result<std::unique_ptr<log::MessageLog>> OpenLog(const config::Config& c) {
   return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
 }
 
+// "a, b,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+auth::ThrottleOptions LoginThrottleOptions(const config::AuthConfig& a) {
+  return {.window_ms = int64_t{a.login_window_s} * 1000,
+          .max_per_account = a.login_max_failures_per_account,
+          .max_per_address = a.login_max_failures_per_address,
+          .max_entries = static_cast<size_t>(a.login_throttle_max_entries)};
+}
+
 }  // namespace
 
 Server::Server(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
@@ -166,9 +187,14 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                                     .typing_interval_ms = l.typing_interval_ms,
                                                     .max_group_members = l.max_group_members,
                                                     .refresh_ttl_s = c.auth.refresh_ttl_s,
-                                                    .node_id = c.server.node_id});
+                                                    .node_id = c.server.node_id,
+                                                    .login_throttle = LoginThrottleOptions(c.auth),
+                                                    .trusted_proxies = SplitList(c.auth.trusted_proxies),
+                                                    .revocation_cache_ms = c.auth.revocation_cache_ms});
 
   metrics::Metrics& m = p->metrics;
+  if (c.store.backend == "sqlite")
+    m.store_memory = [] { return static_cast<double>(store::sqlite::MemoryUsed()); };
   p->sequencer = std::make_unique<sequencer::Sequencer>(
       *p->log, *p->store, *p->fanout, SystemClock::Instance(),
       sequencer::Options{.batch_max = static_cast<size_t>(c.store.commit_batch_max),
@@ -230,8 +256,8 @@ Result<uint16_t> Server::Start() {
   }
   auto [host, _] = SplitListen(c.server.listen);
   Log()->info("parleyd listening on {}://{}:{} (node {}, store {}, log {}, presence {})",
-              c.server.tls_cert_file.empty() ? "http" : "https", host, *port, c.server.node_id, c.store.backend,
-              c.log.backend, c.presence.backend);
+              c.server.tls_cert_file.empty() ? "http" : "https", host, *port, c.server.node_id,
+              c.store.backend, c.log.backend, c.presence.backend);
   return port;
 }
 

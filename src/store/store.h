@@ -28,6 +28,23 @@ namespace parley::store {
 struct UserRecord {
   User user;
   std::string password_hash;
+  int64_t token_epoch = 0;  // see AuthState
+  bool deleted = false;     // see DeleteUser
+};
+
+// What decides whether a user's access tokens are still good: a token
+// carries the epoch it was issued under, and one below `token_epoch` is
+// revoked (password change, deletion); a deleted user has no good token.
+struct AuthState {
+  int64_t token_epoch = 0;
+  bool deleted = false;
+};
+
+// What taking a refresh token yields: whose it is and its family (every
+// token rotated from one login shares the family of that login's token).
+struct RefreshGrant {
+  UserId user;
+  std::string family;
 };
 
 // A message the sequencer asks the store to commit. `id` and `ts` are chosen
@@ -64,11 +81,36 @@ class Store {
   // Records when a user was last online (when their last connection closed).
   virtual Result<void> SetLastSeen(UserId id, TimeMs ts) = 0;
 
+  // Tombstones a user: the username stays taken (nobody can register it and
+  // pass for them), the password hash is replaced by one nothing verifies
+  // against, the display name is reset to the username, the token epoch is
+  // bumped and every refresh token is revoked, in one transaction. Messages
+  // and memberships stay. Returns the new epoch. kNotFound when there is no
+  // such user or it is already deleted.
+  virtual Result<int64_t> DeleteUser(UserId id, TimeMs now) = 0;
+  // Replaces the password hash, bumps the token epoch and revokes every
+  // refresh token of the user, in one transaction. Returns the new epoch.
+  // kNotFound when there is no such user or it is deleted.
+  virtual Result<int64_t> SetPassword(UserId id, const std::string& password_hash) = 0;
+  // The user's token epoch and deleted flag. kNotFound when no such user.
+  virtual Result<AuthState> GetAuthState(UserId id) = 0;
+
   // --- refresh tokens (stored as hashes only) --------------------------------
-  virtual Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at) = 0;
+  // Stores a token of `family` (a login starts a family named after its first
+  // token's hash; a rotation passes the family on).
+  virtual Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at,
+                                       const std::string& family) = 0;
   // Atomically takes a refresh token: it is valid exactly once. kUnauthorized
-  // when unknown, already used or expired at `now`.
-  virtual Result<UserId> TakeRefreshToken(const std::string& token_hash, TimeMs now) = 0;
+  // when unknown, expired at `now`, or already used. A used token presented
+  // again is a replay (the token was stolen, or the client misbehaves): the
+  // same call also revokes every token of its family, so neither the thief's
+  // nor the victim's newest token works any more.
+  virtual Result<RefreshGrant> TakeRefreshToken(const std::string& token_hash, TimeMs now) = 0;
+  // Revokes every token of the family `token_hash` belongs to (logout).
+  // Returns false when the token is unknown.
+  virtual Result<bool> RevokeRefreshFamily(const std::string& token_hash) = 0;
+  // Revokes every refresh token of `user`; returns how many there were.
+  virtual Result<int64_t> RevokeUserRefreshTokens(UserId user) = 0;
 
   // --- conversations and members ---------------------------------------------
   // Creates a group owned by `owner` with the other `members` (role member;

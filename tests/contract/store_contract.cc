@@ -180,10 +180,11 @@ TEST_P(StoreContract, SetLastSeenIsVisible) {
 
 TEST_P(StoreContract, RefreshTokenIsValidExactlyOnce) {
   UserId a = NewUser("a");
-  ASSERT_OK(store_->PutRefreshToken("tok-hash", a, 2000));
-  Result<UserId> taken = store_->TakeRefreshToken("tok-hash", 1000);
+  ASSERT_OK(store_->PutRefreshToken("tok-hash", a, 2000, "fam"));
+  Result<RefreshGrant> taken = store_->TakeRefreshToken("tok-hash", 1000);
   ASSERT_OK(taken);
-  EXPECT_EQ(*taken, a);
+  EXPECT_EQ(taken->user, a);
+  EXPECT_EQ(taken->family, "fam");
   EXPECT_ERRC(store_->TakeRefreshToken("tok-hash", 1000), Errc::kUnauthorized);
   EXPECT_ERRC(store_->TakeRefreshToken("never-stored", 1000), Errc::kUnauthorized);
 }
@@ -191,20 +192,153 @@ TEST_P(StoreContract, RefreshTokenIsValidExactlyOnce) {
 TEST_P(StoreContract, ExpiredRefreshTokenIsRefused) {
   UserId a = NewUser("a");
   UserId b = NewUser("b");
-  ASSERT_OK(store_->PutRefreshToken("expired", a, 1000));
-  ASSERT_OK(store_->PutRefreshToken("at-limit", a, 1000));
-  ASSERT_OK(store_->PutRefreshToken("fresh", b, 1000));
+  ASSERT_OK(store_->PutRefreshToken("expired", a, 1000, "f1"));
+  ASSERT_OK(store_->PutRefreshToken("at-limit", a, 1000, "f2"));
+  ASSERT_OK(store_->PutRefreshToken("fresh", b, 1000, "f3"));
   EXPECT_ERRC(store_->TakeRefreshToken("expired", 1001), Errc::kUnauthorized);
   // A token whose expiry is `now` has expired.
   EXPECT_ERRC(store_->TakeRefreshToken("at-limit", 1000), Errc::kUnauthorized);
-  Result<UserId> fresh = store_->TakeRefreshToken("fresh", 999);
+  Result<RefreshGrant> fresh = store_->TakeRefreshToken("fresh", 999);
   ASSERT_OK(fresh);
-  EXPECT_EQ(*fresh, b);
+  EXPECT_EQ(fresh->user, b);
+}
+
+TEST_P(StoreContract, RefreshTokenNeedsAFamily) {
+  UserId a = NewUser("a");
+  EXPECT_ERRC(store_->PutRefreshToken("t", a, 1000, ""), Errc::kBadRequest);
+}
+
+TEST_P(StoreContract, ReplayingARotatedTokenRevokesItsWholeFamily) {
+  UserId a = NewUser("a");
+  // A login's token, rotated twice; another login's family beside it.
+  ASSERT_OK(store_->PutRefreshToken("r1", a, 10'000, "r1"));
+  ASSERT_OK(store_->TakeRefreshToken("r1", 100));
+  ASSERT_OK(store_->PutRefreshToken("r2", a, 10'000, "r1"));
+  ASSERT_OK(store_->TakeRefreshToken("r2", 100));
+  ASSERT_OK(store_->PutRefreshToken("r3", a, 10'000, "r1"));
+  ASSERT_OK(store_->PutRefreshToken("other", a, 10'000, "other"));
+
+  // The thief replays r1: refused, and the newest token of the family (the
+  // victim's r3) is revoked with it.
+  Result<RefreshGrant> replay = store_->TakeRefreshToken("r1", 200);
+  EXPECT_ERRC(replay, Errc::kUnauthorized);
+  EXPECT_ERRC(store_->TakeRefreshToken("r3", 200), Errc::kUnauthorized);
+  EXPECT_ERRC(store_->TakeRefreshToken("r2", 200), Errc::kUnauthorized);
+  // The other login is untouched.
+  Result<RefreshGrant> other = store_->TakeRefreshToken("other", 200);
+  ASSERT_OK(other);
+  EXPECT_EQ(other->family, "other");
+}
+
+TEST_P(StoreContract, RevokingAFamilyLeavesTheOthers) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ASSERT_OK(store_->PutRefreshToken("a1", a, 10'000, "fa"));
+  ASSERT_OK(store_->TakeRefreshToken("a1", 100));
+  ASSERT_OK(store_->PutRefreshToken("a2", a, 10'000, "fa"));
+  ASSERT_OK(store_->PutRefreshToken("a-other", a, 10'000, "fa-other"));
+  ASSERT_OK(store_->PutRefreshToken("b1", b, 10'000, "fb"));
+
+  // Revoking by any token of the family, used or not.
+  Result<bool> revoked = store_->RevokeRefreshFamily("a1");
+  ASSERT_OK(revoked);
+  EXPECT_TRUE(*revoked);
+  EXPECT_ERRC(store_->TakeRefreshToken("a2", 200), Errc::kUnauthorized);
+  Result<bool> again = store_->RevokeRefreshFamily("a2");
+  ASSERT_OK(again);
+  EXPECT_FALSE(*again) << "the family is gone";
+  Result<bool> unknown = store_->RevokeRefreshFamily("never-stored");
+  ASSERT_OK(unknown);
+  EXPECT_FALSE(*unknown);
+  ASSERT_OK(store_->TakeRefreshToken("a-other", 200));
+  ASSERT_OK(store_->TakeRefreshToken("b1", 200));
+}
+
+TEST_P(StoreContract, RevokingAUsersTokensLeavesOtherUsers) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ASSERT_OK(store_->PutRefreshToken("a1", a, 10'000, "f1"));
+  ASSERT_OK(store_->PutRefreshToken("a2", a, 10'000, "f2"));
+  ASSERT_OK(store_->PutRefreshToken("b1", b, 10'000, "f3"));
+  Result<int64_t> n = store_->RevokeUserRefreshTokens(a);
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2);
+  EXPECT_ERRC(store_->TakeRefreshToken("a1", 100), Errc::kUnauthorized);
+  EXPECT_ERRC(store_->TakeRefreshToken("a2", 100), Errc::kUnauthorized);
+  ASSERT_OK(store_->TakeRefreshToken("b1", 100));
+  Result<int64_t> none = store_->RevokeUserRefreshTokens(a);
+  ASSERT_OK(none);
+  EXPECT_EQ(*none, 0);
+}
+
+TEST_P(StoreContract, SetPasswordBumpsTheEpochAndRevokesRefreshTokens) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  Result<AuthState> before = store_->GetAuthState(a);
+  ASSERT_OK(before);
+  EXPECT_EQ(before->token_epoch, 0);
+  EXPECT_FALSE(before->deleted);
+  ASSERT_OK(store_->PutRefreshToken("a1", a, 10'000, "f1"));
+  ASSERT_OK(store_->PutRefreshToken("b1", b, 10'000, "f2"));
+
+  Result<int64_t> epoch = store_->SetPassword(a, "new-hash");
+  ASSERT_OK(epoch);
+  EXPECT_EQ(*epoch, 1);
+  Result<UserRecord> rec = store_->FindUserByName("a");
+  ASSERT_OK(rec);
+  EXPECT_EQ(rec->password_hash, "new-hash");
+  EXPECT_EQ(rec->token_epoch, 1);
+  EXPECT_FALSE(rec->deleted);
+  Result<AuthState> after = store_->GetAuthState(a);
+  ASSERT_OK(after);
+  EXPECT_EQ(after->token_epoch, 1);
+  EXPECT_ERRC(store_->TakeRefreshToken("a1", 100), Errc::kUnauthorized);
+  ASSERT_OK(store_->TakeRefreshToken("b1", 100));
+  Result<int64_t> second = store_->SetPassword(a, "newer-hash");
+  ASSERT_OK(second);
+  EXPECT_EQ(*second, 2);
+  EXPECT_ERRC(store_->SetPassword(UserId(999'999), "h"), Errc::kNotFound);
+  EXPECT_ERRC(store_->GetAuthState(UserId(999'999)), Errc::kNotFound);
+}
+
+TEST_P(StoreContract, DeletedUserIsATombstoneThatKeepsItsName) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ConversationId g = NewGroup(a, {b}, "kept");
+  Send(g, a, "m1", "before deletion");
+  ASSERT_OK(store_->PutRefreshToken("a1", a, 10'000, "f1"));
+
+  Result<int64_t> epoch = store_->DeleteUser(a, now_);
+  ASSERT_OK(epoch);
+  EXPECT_EQ(*epoch, 1);
+  Result<AuthState> state = store_->GetAuthState(a);
+  ASSERT_OK(state);
+  EXPECT_TRUE(state->deleted);
+  EXPECT_EQ(state->token_epoch, 1);
+  Result<UserRecord> rec = store_->FindUserByName("a");
+  ASSERT_OK(rec);
+  EXPECT_TRUE(rec->deleted);
+  EXPECT_NE(rec->password_hash, "hash-a") << "no password may verify any more";
+  EXPECT_EQ(rec->user.display_name, "a");
+  EXPECT_ERRC(store_->TakeRefreshToken("a1", 100), Errc::kUnauthorized);
+  // The name stays taken: nobody can register it and pass for them.
+  EXPECT_ERRC(store_->CreateUser("a", "", "hash-x", now_), Errc::kConflict);
+  // Deleting twice, or a deleted user's password: not found.
+  EXPECT_ERRC(store_->DeleteUser(a, now_), Errc::kNotFound);
+  EXPECT_ERRC(store_->SetPassword(a, "h"), Errc::kNotFound);
+  EXPECT_ERRC(store_->DeleteUser(UserId(999'999), now_), Errc::kNotFound);
+  // Messages stay; others are untouched.
+  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 10);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 1u);
+  Result<UserRecord> other = store_->FindUserByName("b");
+  ASSERT_OK(other);
+  EXPECT_FALSE(other->deleted);
 }
 
 TEST_P(StoreContract, ConcurrentTakeOfOneTokenSucceedsOnce) {
   UserId a = NewUser("a");
-  ASSERT_OK(store_->PutRefreshToken("contended", a, 5000));
+  ASSERT_OK(store_->PutRefreshToken("contended", a, 5000, "contended"));
   std::atomic<int> successes{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
@@ -878,7 +1012,8 @@ TEST_P(StoreContract, DataSurvivesReopening) {
   Send(g, a, "d1", "first");
   Send(g, b, "d2", "second");
   ASSERT_OK(store_->SetReadSeq(g, a, 2));
-  ASSERT_OK(store_->PutRefreshToken("survivor", a, 10'000));
+  ASSERT_OK(store_->PutRefreshToken("survivor", a, 10'000, "survivor-family"));
+  ASSERT_OK(store_->SetPassword(b, "hash-b"));
 
   Reopen();
 
@@ -901,9 +1036,13 @@ TEST_P(StoreContract, DataSurvivesReopening) {
   Result<ConversationId> dm_again = store_->GetOrCreateDm(b, a, now_);
   ASSERT_OK(dm_again);
   EXPECT_EQ(*dm_again, *dm);
-  Result<UserId> token = store_->TakeRefreshToken("survivor", 5000);
+  Result<RefreshGrant> token = store_->TakeRefreshToken("survivor", 5000);
   ASSERT_OK(token);
-  EXPECT_EQ(*token, a);
+  EXPECT_EQ(token->user, a);
+  EXPECT_EQ(token->family, "survivor-family");
+  Result<AuthState> b_state = store_->GetAuthState(b);
+  ASSERT_OK(b_state);
+  EXPECT_EQ(b_state->token_epoch, 1);
 
   // Seqs and dedupe continue across the restart.
   std::vector<NewMessage> batch = {{g, a, "d1", "retry after restart", MessageId(90), 1},

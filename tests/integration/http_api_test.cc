@@ -238,10 +238,15 @@ TEST_F(HttpApiTest, RefreshRotatesAndUsedTokenIs401) {
   EXPECT_EQ(fresh->user_id, s.user_id);
   EXPECT_NE(fresh->refresh_token, s.refresh_token) << "refresh must rotate the refresh token";
   EXPECT_EQ(Get("/v1/me", fresh->access_token).status, 200);
-  // The used token is spent; the new one works once.
+  // The new one works once; the used token is spent, and presenting it again
+  // is a replay that revokes its whole family (docs/protocol.md 1.7).
+  auto next = http().Post("/v1/auth/refresh", {{"refresh_token", fresh->refresh_token}});
+  EXPECT_EQ(next.status, 200);
   EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", s.refresh_token}}), 401,
                           "unauthorized"));
-  EXPECT_EQ(http().Post("/v1/auth/refresh", {{"refresh_token", fresh->refresh_token}}).status, 200);
+  const std::string newest = GetString(next.json, "refresh_token");
+  EXPECT_TRUE(
+      IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", newest}}), 401, "unauthorized"));
 }
 
 TEST_F(HttpApiTest, RefreshUnknownToken401) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -55,9 +57,14 @@ bool ParleydProcess::Start() {
   std::string port_file = data_dir_ + "/port";
   std::string log_file = data_dir_ + "/parleyd.log";
   fs::remove(port_file);
-  std::vector<std::string> args = {PARLEYD_PATH, "--listen",    host_ + ":0", "--data-dir",
-                                   data_dir_,    "--port-file", port_file,    "--auth.password_strength",
-                                   "min",        "--threads",   "2"};
+  // PARLEYD_UNDER_TEST (not PARLEY_*: parleyd refuses unknown PARLEY_*
+  // variables, and the child inherits the environment) runs the suites
+  // against another parleyd binary than the one built with them.
+  const char* under_test = std::getenv("PARLEYD_UNDER_TEST");
+  std::string binary = under_test && *under_test ? under_test : PARLEYD_PATH;
+  std::vector<std::string> args = {binary,    "--listen",    host_ + ":0", "--data-dir",
+                                   data_dir_, "--port-file", port_file,    "--auth.password_strength",
+                                   "min",     "--threads",   "2"};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   {
     std::ofstream log(log_file, std::ios::app);
@@ -79,6 +86,10 @@ bool ParleydProcess::Start() {
     // The server must not outlive a crashed test binary.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
+    if (fd_limit_ > 0) {
+      rlimit rl{static_cast<rlim_t>(fd_limit_), static_cast<rlim_t>(fd_limit_)};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     int in = open("/dev/null", O_RDONLY);
     int out = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (in >= 0) dup2(in, STDIN_FILENO);
@@ -163,6 +174,43 @@ std::string ParleydProcess::LogTail(int lines) const {
   out << "---- tail of " << data_dir_ << "/parleyd.log ----\n";
   for (const auto& l : tail) out << l << '\n';
   return out.str();
+}
+
+ProcStats ReadProcStats(pid_t pid) {
+  ProcStats out;
+  if (pid <= 0) return out;
+  std::string base = "/proc/" + std::to_string(pid);
+  {
+    std::ifstream in(base + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) out.rss_kb = std::strtoll(line.c_str() + 6, nullptr, 10);
+      if (line.rfind("Threads:", 0) == 0)
+        out.threads = static_cast<int>(std::strtol(line.c_str() + 8, nullptr, 10));
+    }
+  }
+  {
+    std::error_code ec;
+    int n = 0;
+    for (fs::directory_iterator it(base + "/fd", ec), end; !ec && it != end; it.increment(ec)) ++n;
+    if (!ec) out.fds = n;
+  }
+  {
+    // Fields after the command (which may hold spaces) start behind the last ')'.
+    std::ifstream in(base + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close != std::string::npos) {
+      std::istringstream rest(text.substr(close + 2));
+      std::string field;
+      double ticks = 0;
+      for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::strtod(field.c_str(), nullptr);
+      }
+      out.cpu_s = ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  return out;
 }
 
 std::string UniqueName(const std::string& prefix) {

@@ -57,6 +57,9 @@ class ParleydProcess {
   const std::string& error() const { return error_; }
   pid_t pid() const { return pid_; }
   void set_keep_data_dir(bool keep) { keep_data_dir_ = keep; }
+  // RLIMIT_NOFILE (soft and hard) for the child from the next Start(); 0
+  // keeps the test's own limit. For tests that run the server out of files.
+  void set_fd_limit(uint64_t limit) { fd_limit_ = limit; }
 
   // The last `lines` lines of DIR/parleyd.log.
   std::string LogTail(int lines = 60) const;
@@ -69,7 +72,19 @@ class ParleydProcess {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   bool keep_data_dir_ = false;
+  uint64_t fd_limit_ = 0;
 };
+
+// What /proc says about a process: resident memory (VmRSS), open file
+// descriptors (entries of /proc/PID/fd), threads, and CPU time (utime +
+// stime). -1 where it could not be read (the process is gone).
+struct ProcStats {
+  int64_t rss_kb = -1;
+  int fds = -1;
+  int threads = -1;
+  double cpu_s = -1;
+};
+ProcStats ReadProcStats(pid_t pid);
 
 // A unique, valid username: `prefix` plus a per-process counter and the pid.
 std::string UniqueName(const std::string& prefix = "u");

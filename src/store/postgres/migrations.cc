@@ -84,6 +84,19 @@ CREATE TABLE dms (
   CHECK (user_lo < user_hi)
 );
 )sql",
+    // 2: token revocation. A per-user token epoch (access tokens issued under
+    // an older one are revoked) and a deletion tombstone; refresh tokens in
+    // families (one per login), so a logout or a detected replay revokes the
+    // family. Tokens stored before this migration form a family each.
+    R"sql(
+ALTER TABLE users ADD COLUMN token_epoch bigint NOT NULL DEFAULT 0,
+                  ADD COLUMN deleted_at  bigint;
+ALTER TABLE refresh_tokens ADD COLUMN family text;
+UPDATE refresh_tokens SET family = hash;
+ALTER TABLE refresh_tokens ALTER COLUMN family SET NOT NULL;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens(user_id);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

@@ -47,25 +47,53 @@ constexpr Sql kPing{"ping", "SELECT 1"};
 constexpr Sql kInsertUser{"insert_user",
                           "INSERT INTO users(username, display_name, password_hash, created_at) VALUES($1, "
                           "$2, $3, $4) RETURNING id"};
-constexpr Sql kUserByName{
-    "user_by_name",
-    "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE username = $1"};
-constexpr Sql kUserById{
-    "user_by_id", "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE id = $1"};
+#define PG_USER_COLUMNS \
+  "id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL"
+constexpr Sql kUserByName{"user_by_name", "SELECT " PG_USER_COLUMNS " FROM users WHERE username = $1"};
+constexpr Sql kUserById{"user_by_id", "SELECT " PG_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr Sql kUsersByIds{"users_by_ids",
-                          "SELECT id, username, display_name, last_seen, password_hash FROM users "
-                          "WHERE id = ANY($1::bigint[]) ORDER BY id"};
+                          "SELECT " PG_USER_COLUMNS " FROM users WHERE id = ANY($1::bigint[]) ORDER BY id"};
+#undef PG_USER_COLUMNS
 constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
+constexpr Sql kAuthState{"auth_state", "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = $1"};
+// Both bump the epoch and revoke every refresh token of the user in one
+// statement (one implicit transaction).
+constexpr Sql kSetPassword{
+    "set_password",
+    "WITH u AS (UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1 "
+    "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
+    "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
+    "SELECT token_epoch FROM u"};
+// The hash of a deleted account is not a libsodium hash string, so no
+// password verifies against it.
+constexpr Sql kDeleteUser{
+    "delete_user",
+    "WITH u AS (UPDATE users SET password_hash = '!deleted', display_name = username, "
+    "           token_epoch = token_epoch + 1, deleted_at = $2 "
+    "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
+    "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
+    "SELECT token_epoch FROM u"};
 
-constexpr Sql kInsertToken{
-    "insert_token", "INSERT INTO refresh_tokens(hash, user_id, expires_at, used) VALUES($1, $2, $3, false)"};
-// Takes the token; a successful take also drops every expired token.
+constexpr Sql kInsertToken{"insert_token",
+                           "INSERT INTO refresh_tokens(hash, user_id, expires_at, used, family) "
+                           "VALUES($1, $2, $3, false, $4)"};
+// Takes the token under its row lock: unused, it is marked used (and every
+// expired token dropped); already used, its whole family is revoked (a
+// replay). A concurrent take of the same token waits for the lock and then
+// sees it used.
 constexpr Sql kTakeToken{
     "take_token",
-    "WITH taken AS (UPDATE refresh_tokens SET used = true "
-    "               WHERE hash = $1 AND NOT used AND expires_at > $2::bigint RETURNING user_id), "
+    "WITH t AS (SELECT hash, user_id, family, used FROM refresh_tokens "
+    "           WHERE hash = $1 AND expires_at > $2::bigint FOR UPDATE), "
+    "     taken AS (UPDATE refresh_tokens r SET used = true FROM t "
+    "               WHERE r.hash = t.hash AND NOT t.used RETURNING r.hash), "
+    "     revoked AS (DELETE FROM refresh_tokens r USING t WHERE t.used AND r.family = t.family), "
     "     gc AS (DELETE FROM refresh_tokens WHERE expires_at <= $2::bigint AND EXISTS (SELECT 1 FROM taken)) "
-    "SELECT user_id FROM taken"};
+    "SELECT user_id, family, used FROM t"};
+constexpr Sql kRevokeFamily{
+    "revoke_family",
+    "DELETE FROM refresh_tokens WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1)"};
+constexpr Sql kRevokeUserTokens{"revoke_user_tokens", "DELETE FROM refresh_tokens WHERE user_id = $1"};
 
 // A group and its members in one statement (owner first in the arrays).
 constexpr Sql kCreateGroup{
@@ -221,7 +249,7 @@ Result<ConversationKind> KindOf(const Rows& rows, int row, int column) {
   return MakeError(Errc::kInternal, "postgres: corrupt conversation kind '" + std::string(s) + "'");
 }
 
-// Columns: id, username, display_name, last_seen, password_hash.
+// Columns: id, username, display_name, last_seen, password_hash, token_epoch, deleted.
 UserRecord UserFromRow(const Rows& rows, int row) {
   UserRecord r;
   r.user.id = UserId(rows.Int(row, 0));
@@ -229,6 +257,8 @@ UserRecord UserFromRow(const Rows& rows, int row) {
   r.user.display_name = rows.Text(row, 2);
   if (!rows.IsNull(row, 3)) r.user.last_seen = rows.Int(row, 3);
   r.password_hash = rows.Text(row, 4);
+  r.token_epoch = rows.Int(row, 5);
+  r.deleted = rows.View(row, 6) == "t";
   return r;
 }
 
@@ -407,10 +437,37 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<int64_t> DeleteUser(UserId id, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<int64_t> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kDeleteUser, Params().Add(id.value).Add(now)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return rows.Int(0, 0);
+    });
+  }
+
+  Result<int64_t> SetPassword(UserId id, const std::string& password_hash) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<int64_t> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSetPassword, Params().Add(id.value).Add(password_hash)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return rows.Int(0, 0);
+    });
+  }
+
+  Result<AuthState> GetAuthState(UserId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<AuthState> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kAuthState, Params().Add(id.value)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return AuthState{rows.Int(0, 0), rows.View(0, 1) == "t"};
+    });
+  }
+
   // --- refresh tokens ----------------------------------------------------------
-  Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at) override {
+  Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at,
+                               const std::string& family) override {
+    if (family.empty()) return MakeError(Errc::kBadRequest, "a refresh token needs a family");
     return Call(Replay::kUnsafe, [&](Connection& c) -> Result<void> {
-      Result<Rows> rows = c.Run(kInsertToken, Params().Add(token_hash).Add(user.value).Add(expires_at));
+      Result<Rows> rows =
+          c.Run(kInsertToken, Params().Add(token_hash).Add(user.value).Add(expires_at).Add(family));
       if (!rows.ok()) {
         if (c.last_sqlstate() == kForeignKeyViolation) {
           return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
@@ -423,11 +480,29 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<UserId> TakeRefreshToken(const std::string& token_hash, TimeMs now) override {
-    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<UserId> {
+  Result<RefreshGrant> TakeRefreshToken(const std::string& token_hash, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<RefreshGrant> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kTakeToken, Params().Add(token_hash).Add(now)));
       if (rows.empty()) return MakeError(Errc::kUnauthorized, "refresh token unknown, used or expired");
-      return UserId(rows.Int(0, 0));
+      if (rows.View(0, 2) == "t") {
+        return MakeError(Errc::kUnauthorized,
+                         "refresh token used twice: every token of its family is revoked");
+      }
+      return RefreshGrant{UserId(rows.Int(0, 0)), rows.Text(0, 1)};
+    });
+  }
+
+  Result<bool> RevokeRefreshFamily(const std::string& token_hash) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<bool> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kRevokeFamily, Params().Add(token_hash)));
+      return rows.affected() > 0;
+    });
+  }
+
+  Result<int64_t> RevokeUserRefreshTokens(UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<int64_t> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kRevokeUserTokens, Params().Add(user.value)));
+      return rows.affected();
     });
   }
 

@@ -74,6 +74,18 @@ CREATE TABLE dms (
   CHECK (user_lo < user_hi)
 ) WITHOUT ROWID;
 )sql",
+    // 2: token revocation. A per-user token epoch (access tokens issued under
+    // an older one are revoked) and a deletion tombstone; refresh tokens in
+    // families (one per login), so a logout or a detected replay revokes the
+    // family. Tokens stored before this migration form a family each.
+    R"sql(
+ALTER TABLE users ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN deleted_at INTEGER;
+ALTER TABLE refresh_tokens ADD COLUMN family TEXT NOT NULL DEFAULT '';
+UPDATE refresh_tokens SET family = hash WHERE family = '';
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens(user);
+)sql",
 };
 
 }  // namespace

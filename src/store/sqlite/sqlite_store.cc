@@ -44,15 +44,30 @@ constexpr std::string_view kReaderCachePragma = "PRAGMA cache_size = -8192";   /
 constexpr std::string_view kInsertUser =
     "INSERT INTO users(username, display_name, password_hash, created_at) VALUES(?1, ?2, ?3, ?4)";
 constexpr std::string_view kUserByName =
-    "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE username = ?1";
+    "SELECT id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL "
+    "FROM users WHERE username = ?1";
 constexpr std::string_view kUserById =
-    "SELECT id, username, display_name, last_seen, password_hash FROM users WHERE id = ?1";
+    "SELECT id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL "
+    "FROM users WHERE id = ?1";
 constexpr std::string_view kSetLastSeen = "UPDATE users SET last_seen = ?2 WHERE id = ?1";
+constexpr std::string_view kAuthState = "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = ?1";
+constexpr std::string_view kSetPassword =
+    "UPDATE users SET password_hash = ?2, token_epoch = token_epoch + 1 "
+    "WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
+// The hash of a deleted account: not a libsodium hash string, so no password
+// verifies against it.
+constexpr std::string_view kDeleteUser =
+    "UPDATE users SET password_hash = '!deleted', display_name = username, token_epoch = token_epoch + 1, "
+    "deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
 
 constexpr std::string_view kInsertToken =
-    "INSERT INTO refresh_tokens(hash, user, expires_at, used) VALUES(?1, ?2, ?3, 0)";
-constexpr std::string_view kTakeToken =
-    "UPDATE refresh_tokens SET used = 1 WHERE hash = ?1 AND used = 0 AND expires_at > ?2 RETURNING user";
+    "INSERT INTO refresh_tokens(hash, user, expires_at, used, family) VALUES(?1, ?2, ?3, 0, ?4)";
+constexpr std::string_view kTokenByHash =
+    "SELECT user, family, used, expires_at FROM refresh_tokens WHERE hash = ?1";
+constexpr std::string_view kUseToken = "UPDATE refresh_tokens SET used = 1 WHERE hash = ?1";
+constexpr std::string_view kFamilyOfToken = "SELECT family FROM refresh_tokens WHERE hash = ?1";
+constexpr std::string_view kRevokeFamily = "DELETE FROM refresh_tokens WHERE family = ?1";
+constexpr std::string_view kRevokeUserTokens = "DELETE FROM refresh_tokens WHERE user = ?1";
 constexpr std::string_view kDeleteExpiredTokens = "DELETE FROM refresh_tokens WHERE expires_at <= ?1";
 
 constexpr std::string_view kInsertConversation =
@@ -130,7 +145,7 @@ Result<ConversationKind> KindColumn(const Query& q, int column) {
   return MakeError(Errc::kInternal, "sqlite: corrupt conversation kind '" + text + "'");
 }
 
-// Columns: id, username, display_name, last_seen, password_hash.
+// Columns: id, username, display_name, last_seen, password_hash, token_epoch, deleted.
 UserRecord UserFromRow(const Query& q) {
   UserRecord r;
   r.user.id = UserId(q.Int(0));
@@ -138,7 +153,22 @@ UserRecord UserFromRow(const Query& q) {
   r.user.display_name = q.Text(2);
   if (!q.IsNull(3)) r.user.last_seen = q.Int(3);
   r.password_hash = q.Text(4);
+  r.token_epoch = q.Int(5);
+  r.deleted = q.Int(6) != 0;
   return r;
+}
+
+// Runs an UPDATE ... RETURNING token_epoch on `user`, then revokes every
+// refresh token of the user. kNotFound when no row matched.
+Result<int64_t> BumpEpochAndRevoke(Connection& c, Query& update, UserId user) {
+  SQLITE_STORE_ASSIGN(bool row, update.Step());
+  if (!row) return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+  const int64_t epoch = update.Int(0);
+  SQLITE_STORE_TRY(update.Run());  // finish the statement
+  SQLITE_STORE_ASSIGN(Query revoke, c.Prepare(kRevokeUserTokens));
+  revoke.Bind(1, user.value);
+  SQLITE_STORE_TRY(revoke.Run());
+  return epoch;
 }
 
 Error NoConversation(ConversationId id) {
@@ -280,11 +310,39 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<int64_t> DeleteUser(UserId id, TimeMs now) override {
+    return Write([&](Connection& c) -> Result<int64_t> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kDeleteUser));
+      q.Bind(1, id.value).Bind(2, now);
+      return BumpEpochAndRevoke(c, q, id);
+    });
+  }
+
+  Result<int64_t> SetPassword(UserId id, const std::string& password_hash) override {
+    return Write([&](Connection& c) -> Result<int64_t> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetPassword));
+      q.Bind(1, id.value).Bind(2, password_hash);
+      return BumpEpochAndRevoke(c, q, id);
+    });
+  }
+
+  Result<AuthState> GetAuthState(UserId id) override {
+    return Read([&](Connection& c) -> Result<AuthState> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAuthState));
+      q.Bind(1, id.value);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return AuthState{q.Int(0), q.Int(1) != 0};
+    });
+  }
+
   // --- refresh tokens ----------------------------------------------------------
-  Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at) override {
+  Result<void> PutRefreshToken(const std::string& token_hash, UserId user, TimeMs expires_at,
+                               const std::string& family) override {
+    if (family.empty()) return MakeError(Errc::kBadRequest, "a refresh token needs a family");
     return Write([&](Connection& c) -> Result<void> {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertToken));
-      q.Bind(1, token_hash).Bind(2, user.value).Bind(3, expires_at);
+      q.Bind(1, token_hash).Bind(2, user.value).Bind(3, expires_at).Bind(4, family);
       if (Result<void> r = q.Run(); !r.ok()) {
         if (IsForeignKeyViolation(q.last_rc())) {
           return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
@@ -298,24 +356,77 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<UserId> TakeRefreshToken(const std::string& token_hash, TimeMs now) override {
-    return Write([&](Connection& c) -> Result<UserId> {
-      std::optional<UserId> user;
+  Result<RefreshGrant> TakeRefreshToken(const std::string& token_hash, TimeMs now) override {
+    // The transaction commits in every case (a replay's revocation must
+    // stick); the outcome is decided inside and turned into an error after.
+    enum class Outcome { kTaken, kUnknown, kReplayed };
+    struct Taken {
+      Outcome outcome = Outcome::kUnknown;
+      RefreshGrant grant;
+    };
+    Result<Taken> taken = Write([&](Connection& c) -> Result<Taken> {
+      Taken t;
       {
-        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kTakeToken));
-        q.Bind(1, token_hash).Bind(2, now);
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kTokenByHash));
+        q.Bind(1, token_hash);
         SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (row) {
-          user = UserId(q.Int(0));
-          SQLITE_STORE_TRY(q.Run());  // finish the statement
+        if (row && q.Int(3) > now) {
+          t.grant = RefreshGrant{UserId(q.Int(0)), q.Text(1)};
+          t.outcome = q.Int(2) != 0 ? Outcome::kReplayed : Outcome::kTaken;
         }
+        if (row) SQLITE_STORE_TRY(q.Run());  // finish the statement
       }
-      // Expired tokens are useless; drop them while we hold the write lock.
-      SQLITE_STORE_ASSIGN(Query gc, c.Prepare(kDeleteExpiredTokens));
-      gc.Bind(1, now);
-      SQLITE_STORE_TRY(gc.Run());
-      if (!user) return MakeError(Errc::kUnauthorized, "refresh token unknown, used or expired");
-      return *user;
+      if (t.outcome == Outcome::kTaken) {
+        SQLITE_STORE_ASSIGN(Query use, c.Prepare(kUseToken));
+        use.Bind(1, token_hash);
+        SQLITE_STORE_TRY(use.Run());
+      } else if (t.outcome == Outcome::kReplayed) {
+        SQLITE_STORE_ASSIGN(Query revoke, c.Prepare(kRevokeFamily));
+        revoke.Bind(1, t.grant.family);
+        SQLITE_STORE_TRY(revoke.Run());
+      }
+      if (t.outcome == Outcome::kTaken) {
+        // Expired tokens are useless; drop them while we hold the write lock.
+        SQLITE_STORE_ASSIGN(Query gc, c.Prepare(kDeleteExpiredTokens));
+        gc.Bind(1, now);
+        SQLITE_STORE_TRY(gc.Run());
+      }
+      return t;
+    });
+    if (!taken.ok()) return std::move(taken).error();
+    if (taken->outcome == Outcome::kReplayed) {
+      return MakeError(Errc::kUnauthorized, "refresh token used twice: every token of its family is revoked");
+    }
+    if (taken->outcome != Outcome::kTaken) {
+      return MakeError(Errc::kUnauthorized, "refresh token unknown, used or expired");
+    }
+    return std::move(taken->grant);
+  }
+
+  Result<bool> RevokeRefreshFamily(const std::string& token_hash) override {
+    return Write([&](Connection& c) -> Result<bool> {
+      std::string family;
+      {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kFamilyOfToken));
+        q.Bind(1, token_hash);
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) return false;
+        family = q.Text(0);
+        SQLITE_STORE_TRY(q.Run());
+      }
+      SQLITE_STORE_ASSIGN(Query revoke, c.Prepare(kRevokeFamily));
+      revoke.Bind(1, family);
+      SQLITE_STORE_TRY(revoke.Run());
+      return true;
+    });
+  }
+
+  Result<int64_t> RevokeUserRefreshTokens(UserId user) override {
+    return Write([&](Connection& c) -> Result<int64_t> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kRevokeUserTokens));
+      q.Bind(1, user.value);
+      SQLITE_STORE_TRY(q.Run());
+      return static_cast<int64_t>(c.Changes());
     });
   }
 
@@ -783,6 +894,12 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     SQLITE_STORE_TRY(q.Run());
   }
   return out;
+}
+
+int64_t MemoryUsed() {
+  sqlite3_int64 current = 0, highwater = 0;
+  sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &current, &highwater, 0);
+  return current;
 }
 
 Result<std::unique_ptr<Store>> Open(const Options& options) {

@@ -19,4 +19,7 @@ struct Options {
 // Opens (creating, migrating) the database. kUnavailable with a clear message on failure.
 Result<std::unique_ptr<Store>> Open(const Options& options);
 
+// Bytes SQLite holds on the heap in this process (page caches, statements).
+int64_t MemoryUsed();
+
 }  // namespace parley::store::sqlite

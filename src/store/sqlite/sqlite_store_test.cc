@@ -86,6 +86,37 @@ TEST_F(SqliteStoreTest, ReopenKeepsTheSchemaVersion) {
   EXPECT_EQ(RawInt("PRAGMA user_version"), static_cast<int64_t>(Migrations().size()));
 }
 
+// A database of schema 1 with a refresh token in it: migration 2 gives the
+// token a family of its own, and it can still be taken once.
+TEST_F(SqliteStoreTest, MigrationTwoKeepsOldRefreshTokensEachInItsOwnFamily) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    std::string v1(Migrations()[0]);
+    v1 +=
+        "INSERT INTO users(username, display_name, password_hash, created_at) VALUES('old', 'old', 'h', 1);"
+        "INSERT INTO refresh_tokens(hash, user, expires_at, used) VALUES('old-1', 1, 10000, 0);"
+        "INSERT INTO refresh_tokens(hash, user, expires_at, used) VALUES('old-2', 1, 10000, 0);"
+        "PRAGMA user_version = 1;";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_close(db);
+  }
+  Result<std::unique_ptr<Store>> store = Open(Options{.path = path_, .readers = 1});
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(RawInt("PRAGMA user_version"), static_cast<int64_t>(Migrations().size()));
+  Result<RefreshGrant> taken = (*store)->TakeRefreshToken("old-1", 100);
+  ASSERT_TRUE(taken.ok()) << taken.error().message;
+  EXPECT_EQ(taken->family, "old-1");
+  // Replaying old-1 revokes its own family only.
+  EXPECT_FALSE((*store)->TakeRefreshToken("old-1", 100).ok());
+  EXPECT_TRUE((*store)->TakeRefreshToken("old-2", 100).ok());
+  Result<AuthState> state = (*store)->GetAuthState(UserId(1));
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->token_epoch, 0);
+  EXPECT_FALSE(state->deleted);
+}
+
 TEST_F(SqliteStoreTest, MissingFolderIsUnavailable) {
   Result<std::unique_ptr<Store>> store = Open(Options{.path = dir_ + "/no/such/folder/x.db"});
   ASSERT_FALSE(store.ok());
