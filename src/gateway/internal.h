@@ -68,7 +68,8 @@ class Hub {
 // (one gathered write per socket per batch of events), and the sweep that
 // keeps every session's deadlines (one timer per shard, none per session).
 struct Shard {
-  Shard(uint32_t i, presence::FanOut& fanout) : index(i), acceptor(ioc), hub(fanout), sweep(ioc) {}
+  Shard(uint32_t i, presence::FanOut& fanout)
+      : index(i), acceptor(ioc), hub(fanout), sweep(ioc), accept_pause(ioc) {}
   // Runs every queued flush; posted once per batch of Enqueue calls.
   void ScheduleFlush(std::shared_ptr<WsSession> s);
   void Sweep(std::chrono::milliseconds period);
@@ -82,6 +83,8 @@ struct Shard {
   bool flush_posted = false;
   WsSession* sessions = nullptr;  // intrusive list of every live session
   asio::steady_timer sweep;
+  asio::steady_timer accept_pause;  // after a failed accept (EMFILE)
+  std::chrono::steady_clock::time_point last_accept_error;
   std::thread thread;
 };
 
@@ -160,7 +163,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // Hub delivery: queues `frame` (or holds it while resuming).
   void DeliverEvent(const presence::Event& event);
   void Enqueue(presence::Frame frame);
-  void Close(uint16_t code, const char* reason);
+  // Queues a close frame (after what is queued when `keep_queued`, else
+  // instead of it) and hangs up once the peer answers or in 5 s.
+  void Close(uint16_t code, const char* reason, bool keep_queued = false);
   // The shard's sweep: deadlines and the heartbeat.
   void Tick(std::chrono::steady_clock::time_point now);
   // Writes whatever is queued (the shard's flush).
@@ -176,7 +181,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   };
   enum class Deadline : uint8_t { kNone, kHello, kClose, kTlsShutdown };
 
+  static constexpr int kMaxInFlight = 8;  // store requests per connection
   bool tls() const { return transport_.index() == 1; }
+  bool Blocked() const { return paused_ || in_flight_requests_ >= kMaxInFlight; }
+  void RequestDone();
   tcp::socket& socket();
   void ContinueReading();
   void OnReadable();
@@ -235,6 +243,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool refused_in_window_ = false;
   uint16_t close_code_ = 0;
   int bad_frames_in_row_ = 0;
+  int in_flight_requests_ = 0;
   int sends_in_window_ = 0;
   int64_t rate_window_start_ = 0;
   std::vector<ConversationId> subs_;

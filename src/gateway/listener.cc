@@ -107,8 +107,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       }
       return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
     }
-    ApiRequest api{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
-                   std::string(req[http::field::authorization])};
+    ApiRequest api{std::string(req.method_string()),
+                   std::string(req.target()),
+                   std::move(req.body()),
+                   std::string(req[http::field::authorization]),
+                   PeerAddressOf(Socket()),
+                   std::string(req["X-Forwarded-For"])};
     bool keep_alive = req.keep_alive() && !gw_.stopping.load();
     bool head = req.method() == http::verb::head;
     Gateway::Impl& gw = gw_;
@@ -116,7 +120,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         shard_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
         [self = this->shared_from_this(), keep_alive, head](ApiResponse r) {
           if (head) r.body.clear();
-          self->Reply(r.status, std::move(r.body), keep_alive, r.content_type);
+          self->Reply(r.status, std::move(r.body), keep_alive, r.content_type, r.headers);
         });
   }
 
@@ -125,12 +129,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
            "\"}}";
   }
 
-  void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json") {
+  void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json",
+             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto res =
         std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
     res->set(http::field::server, "parley");
     if (!type.empty() && status != 204) res->set(http::field::content_type, type);
     res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : headers) res->set(name, value);
     if constexpr (kTls) res->set(http::field::strict_transport_security, "max-age=31536000");
     res->body() = std::move(body);
     res->keep_alive(keep_alive);
@@ -166,17 +172,28 @@ void Gateway::Impl::Accept(Shard& shard) {
   shard.acceptor.async_accept(shard.ioc, [this, &shard](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !shard.acceptor.is_open()) return;
-      Log()->warn("accept failed: {}", ec.message());  // e.g. out of file descriptors
-    } else {
-      socket.set_option(tcp::no_delay(true), ec);
-      bool over = open_connections.load() >= options.max_connections;
-      if (tls) {
-        auto stream = std::make_unique<TlsStream>(std::move(socket), *tls);
-        std::make_shared<HttpSession<TlsStream>>(*this, shard, std::move(stream), over)->Run();
-      } else {
-        auto stream = std::make_unique<tcp::socket>(std::move(socket));
-        std::make_shared<HttpSession<tcp::socket>>(*this, shard, std::move(stream), over)->Run();
+      // Out of file descriptors (or memory): the pending connection stays in
+      // the backlog and accept would fail again at once. Pause instead of
+      // spinning, and say so once per episode, not once per attempt.
+      auto now = std::chrono::steady_clock::now();
+      if (now - shard.last_accept_error > std::chrono::seconds(10)) {
+        Log()->warn("accept failed: {}; pausing accepts for 100 ms at a time", ec.message());
       }
+      shard.last_accept_error = now;
+      shard.accept_pause.expires_after(std::chrono::milliseconds(100));
+      shard.accept_pause.async_wait([this, &shard](beast::error_code ec) {
+        if (!ec) Accept(shard);
+      });
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    bool over = open_connections.load() >= options.max_connections;
+    if (tls) {
+      auto stream = std::make_unique<TlsStream>(std::move(socket), *tls);
+      std::make_shared<HttpSession<TlsStream>>(*this, shard, std::move(stream), over)->Run();
+    } else {
+      auto stream = std::make_unique<tcp::socket>(std::move(socket));
+      std::make_shared<HttpSession<tcp::socket>>(*this, shard, std::move(stream), over)->Run();
     }
     Accept(shard);
   });
@@ -258,6 +275,7 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
     asio::post(shard->ioc, [s = shard.get()] {
       beast::error_code ec;
       s->acceptor.close(ec);
+      s->accept_pause.cancel();
       for (WsSession* session : s->hub.All()) session->Close(1001, "server going away");
     });
   }

@@ -149,7 +149,11 @@ void StartWebSocket(Gateway::Impl& gw, Shard& shard, Transport transport,
 }
 
 WsSession::WsSession(Gateway::Impl& gw, Shard& shard, Transport transport)
-    : gw_(gw), shard_(shard), transport_(std::move(transport)), id_(gw.next_session++) {
+    : gw_(gw),
+      shard_(shard),
+      transport_(std::move(transport)),
+      id_(gw.next_session++),
+      last_rx_(std::chrono::steady_clock::now()) {  // the sweep must not see a silent peer before the upgrade
   ++gw_.open_connections;
   ++gw_.ws_connections;
   gw_.metrics.connections.Increment();
@@ -265,6 +269,15 @@ void WsSession::Tick(std::chrono::steady_clock::time_point now) {
 
 // Handles every complete message already buffered, then waits for more.
 // Paused while a hello is being admitted (the client must wait for welcome).
+// A connection with kMaxInFlight requests waiting for the store is not read
+// further until one is answered: its own TCP window then holds it back, and
+// one client cannot queue unbounded work ahead of everyone else's.
+void WsSession::RequestDone() {
+  bool was_blocked = Blocked();
+  --in_flight_requests_;
+  if (was_blocked && !Blocked()) ContinueReading();
+}
+
 void WsSession::ContinueReading() {
   if (parsing_) return;  // called from a frame's handler: the parse loop goes on
   if (!rx_.empty()) {
@@ -273,7 +286,7 @@ void WsSession::ContinueReading() {
     rx_.erase(0, used);
   }
   if (rx_.empty() && rx_.capacity() > 1024) std::string().swap(rx_);  // idle: give it back
-  if (torn_down_ || paused_ || reading_) return;
+  if (torn_down_ || Blocked() || reading_) return;
   reading_ = true;
   if (auto* plain = std::get_if<tcp::socket>(&transport_)) {
     // Wait for bytes, then read them into the shard's buffer: no buffer is
@@ -308,7 +321,7 @@ void WsSession::OnReadable() {
 
 void WsSession::OnBytes(const char* data, size_t n) {
   last_rx_ = std::chrono::steady_clock::now();
-  if (rx_.empty() && !paused_) {
+  if (rx_.empty() && !Blocked()) {
     // The common case: parse straight from the read buffer, keep the tail.
     size_t used = ParseFrames(std::string_view(data, n));
     if (torn_down_) return;
@@ -328,7 +341,7 @@ size_t WsSession::ParseFrames(std::string_view data) {
     bool& flag;
     ~Done() { flag = false; }
   } done{parsing_};
-  while (!paused_ && !torn_down_) {
+  while (!Blocked() && !torn_down_) {
     if (skip_ > 0) {  // the rest of a frame too big to keep
       size_t n = std::min(skip_, data.size() - pos);
       pos += n;
@@ -549,8 +562,10 @@ void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
   // Requests that touch the store run on a blocking worker; the answer frame
   // comes back to this io thread.
   auto blocking = [&](auto work) {
+    ++in_flight_requests_;
     gw_.Blocking(shard_, std::move(work), [self = shared_from_this(), id](Result<std::string> frame) {
       self->Answer(id, std::move(frame));
+      self->RequestDone();
     });
   };
   auto ok_or = [re](Result<void> r) -> Result<std::string> {
@@ -577,11 +592,16 @@ void WsSession::Handle(std::optional<int64_t> id, protocol::Request& request) {
           if (Follows(r.conv)) return svc.Typing(me, r.conv);
           // Not followed here: ask the store why (not_found or forbidden), or
           // pass it on when membership changed under this connection.
+          ++in_flight_requests_;
           gw_.Blocking(
               shard_, [&svc, me, conv = r.conv] { return svc.CheckMember(me, conv); },
               [self = shared_from_this(), id, me, conv = r.conv](Result<void> ok) {
-                if (ok) return self->gw_.service.Typing(me, conv);
-                self->Answer(id, ok.error());
+                if (ok) {
+                  self->gw_.service.Typing(me, conv);
+                } else {
+                  self->Answer(id, ok.error());
+                }
+                self->RequestDone();
               });
         } else if constexpr (std::is_same_v<T, PingReq>) {
           Answer(id, PongFrame(re, SystemClock::Instance().NowMs()));
@@ -651,6 +671,9 @@ void WsSession::Answer(std::optional<int64_t> re, Result<std::string> frame) {
   if (frame) return Enqueue(presence::MakeFrame(std::move(frame).value()));
   gw_.metrics.CountError(ErrcName(frame.error().code));
   Enqueue(presence::MakeFrame(protocol::ErrorFrame(re, frame.error())));
+  // The account was deleted (or its tokens revoked) under this connection:
+  // say so, then close as a refused hello would.
+  if (frame.error().code == Errc::kUnauthorized) Close(4003, "token revoked", /*keep_queued=*/true);
 }
 
 void WsSession::DeliverEvent(const presence::Event& event) {
@@ -778,11 +801,11 @@ void WsSession::SyncQueueGauge() {
   reported_queue_bytes_ = queued_bytes_;
 }
 
-void WsSession::Close(uint16_t code, const char* reason) {
+void WsSession::Close(uint16_t code, const char* reason, bool keep_queued) {
   if (closing_ || torn_down_) return;
   closing_ = true;
   close_code_ = code;
-  DropQueued();
+  if (!keep_queued) DropQueued();
   EnqueueControl(ws::kClose, ws::ClosePayload(code, reason));
   // Wait for the peer's close frame (reading goes on), but not forever: a
   // peer that never reads would hold the connection.

@@ -50,6 +50,8 @@ Metrics::Metrics()
           Gauge(*registry_, "parley_outbound_queue_bytes", "Bytes waiting in connection write queues")),
       slow_consumers(
           Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
+      store_memory_bytes(Gauge(*registry_, "parley_store_memory_bytes",
+                               "Heap of the in-process store (SQLite page caches); 0 for a remote store")),
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
@@ -68,6 +70,7 @@ void Metrics::CountError(std::string_view code) {
 }
 
 std::string Metrics::Serialize() const {
+  if (store_memory) store_memory_bytes.Set(store_memory());
   p::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
 }

@@ -2,6 +2,7 @@
 // The server's Prometheus metrics: one registry, the families named once
 // here, served as text at /metrics. Counters and gauges are atomics inside
 // prometheus-cpp, so any thread may update them.
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +34,10 @@ class Metrics {
   prometheus::Counter& commit_errors;
   prometheus::Gauge& fanout_queue_bytes;  // bytes queued for writing, all connections
   prometheus::Counter& slow_consumers;    // connections closed with 4009
+  prometheus::Gauge& store_memory_bytes;  // the store's heap in this process, read at each scrape
+  // Set by the server when the store lives in-process (SQLite: its page
+  // caches, bounded by configuration, fill as the database grows).
+  std::function<double()> store_memory;
 
   // Counts an error answer by its wire code ("bad_request", ...).
   void CountError(std::string_view code);
