@@ -141,6 +141,13 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
                  "write the issuer public key (PEM) here; without --target: write it (and, with "
                  "--issuer-key naming a missing file, a new private key there) and exit");
   app.add_option("--label", o.label, "free text copied into the JSON (e.g. the cpu split)");
+  app.add_option("--churn", o.churn_per_s,
+                 "connections dropped and resumed per second during a run (half clean closes, half "
+                 "abrupt); failed connections are reconnected too");
+  app.add_option("--report-every", o.report_every_s,
+                 "seconds between interval reports (server RSS/fds/CPU, connections, latency p50/p99 of "
+                 "the interval, lost/duplicated so far); 0: none");
+  app.add_option("--report-csv", o.report_csv, "append the interval reports to this CSV file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,6 +181,19 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
   }
   if (o.rate <= 0 || o.duration_s <= 0 || o.threads < 1 || o.body_bytes < 1 || o.warmup_s < 0) {
     *message = "--rate, --duration, --threads and --body-bytes must be positive\n";
+    return std::nullopt;
+  }
+  if (o.churn_per_s < 0 || o.report_every_s < 0) {
+    *message = "--churn and --report-every must not be negative\n";
+    return std::nullopt;
+  }
+  if (o.churn_per_s > 0 && (o.dialect != Dialect::kParley || o.workload == Workload::kConnect ||
+                            o.workload == Workload::kReconnect || o.find_max)) {
+    *message = "--churn needs the parley dialect and a rooms, fanout, dm or history run without --find-max\n";
+    return std::nullopt;
+  }
+  if (!o.report_csv.empty() && o.report_every_s <= 0) {
+    *message = "--report-csv needs --report-every\n";
     return std::nullopt;
   }
   if (o.body_bytes < 40) o.body_bytes = 40;  // the stamp itself needs ~40 bytes

@@ -41,6 +41,15 @@ struct Options {
   std::string issuer_key;  // PEM private key; empty: generate one
   std::string write_issuer_pubkey;
   std::string label;  // free text copied into the JSON (e.g. the cpu split)
+  // Churn (rooms/history/dm/fanout): connections dropped per second, all
+  // threads together, each reconnecting at once with hello.last_seq and
+  // retrying its unanswered sends; every other one closes cleanly (close
+  // frame), the rest abruptly. A connection that fails is retried too.
+  double churn_per_s = 0;
+  // Every this many seconds of a run, one line of figures for the last
+  // interval (stderr, and a CSV row with --report-csv). 0: off.
+  double report_every_s = 0;
+  std::string report_csv;
 };
 
 // The group shape a workload runs with.

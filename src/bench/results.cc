@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -16,6 +17,12 @@ namespace json = boost::json;
 namespace {
 
 double Ms(int64_t us) { return static_cast<double>(us) / 1000.0; }
+
+std::string fmt_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", v);
+  return buf;
+}
 
 json::object LatencyJson(const Histogram& h) {
   json::object o;
@@ -110,6 +117,36 @@ std::optional<int64_t> ProcRssKb(int pid) {
   return std::stoll(*v);
 }
 
+std::optional<int> ProcOpenFds(int pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+       !ec && it != end; it.increment(ec))
+    ++n;
+  if (ec) return std::nullopt;
+  return n;
+}
+
+std::string IntervalCsvHeader() {
+  return "t_s,server_rss_kb,server_fds,server_cpu_pct,client_cpu_pct,connections,sent,delivered,"
+         "latency_p50_ms,latency_p99_ms,latency_max_ms,lost_so_far,duplicated_so_far,churned,"
+         "reconnects_failed_so_far,errors_so_far\n";
+}
+
+std::string IntervalCsvRow(const IntervalReport& r) {
+  char buf[512];
+  auto opt = [](auto v) { return v ? std::to_string(*v) : std::string(); };
+  std::string cpu = r.server_cpu_pct ? fmt_double(*r.server_cpu_pct) : std::string();
+  std::snprintf(buf, sizeof(buf), "%.1f,%s,%s,%s,%.1f,%d,%lld,%lld,%.3f,%.3f,%.3f,%lld,%lld,%lld,%lld,%lld\n",
+                r.t_s, opt(r.server_rss_kb).c_str(), opt(r.server_fds).c_str(), cpu.c_str(), r.client_cpu_pct,
+                r.connections, static_cast<long long>(r.sent), static_cast<long long>(r.delivered),
+                Ms(r.latency.Percentile(50)), Ms(r.latency.Percentile(99)), Ms(r.latency.max()),
+                static_cast<long long>(r.lost_so_far), static_cast<long long>(r.duplicated_so_far),
+                static_cast<long long>(r.churned), static_cast<long long>(r.reconnects_failed_so_far),
+                static_cast<long long>(r.errors_so_far));
+  return buf;
+}
+
 std::optional<std::string> ProcCpusAllowed(int pid) { return StatusField(pid, "Cpus_allowed_list"); }
 
 double SelfCpuSeconds() {
@@ -136,6 +173,8 @@ std::string ToJsonText(const Options& o, const BenchResult& r) {
   p["threads"] = o.threads;
   p["find_max"] = o.find_max;
   p["p99_bound_ms"] = o.p99_bound_ms;
+  if (o.churn_per_s > 0) p["churn_per_s"] = o.churn_per_s;
+  if (o.report_every_s > 0) p["report_every_s"] = o.report_every_s;
   if (o.workload == Workload::kHistory) p["history_rate"] = o.history_rate;
   json::array ips;
   for (const auto& ip : o.source_ips) ips.push_back(json::value(ip));
@@ -214,6 +253,37 @@ std::string ToJsonText(const Options& o, const BenchResult& r) {
     rc["missed"] = r.steps.empty() ? 0 : r.steps[0].lost;
     doc["reconnect"] = std::move(rc);
   }
+  if (o.churn_per_s > 0) {
+    json::object ch;
+    ch["per_s"] = o.churn_per_s;
+    ch["dropped"] = r.churn.dropped;
+    ch["clean_closes"] = r.churn.clean_closes;
+    ch["resumed"] = r.churn.resumed;
+    ch["reconnects_failed"] = r.churn.failed;
+    doc["churn"] = std::move(ch);
+  }
+  if (!r.intervals.empty()) {
+    json::array rows;
+    for (const auto& iv : r.intervals) {
+      json::object j;
+      j["t_s"] = iv.t_s;
+      if (iv.server_rss_kb) j["server_rss_kb"] = *iv.server_rss_kb;
+      if (iv.server_fds) j["server_fds"] = *iv.server_fds;
+      if (iv.server_cpu_pct) j["server_cpu_pct"] = *iv.server_cpu_pct;
+      j["client_cpu_pct"] = iv.client_cpu_pct;
+      j["connections"] = iv.connections;
+      j["sent"] = iv.sent;
+      j["delivered"] = iv.delivered;
+      j["latency_ms"] = LatencyJson(iv.latency);
+      j["lost_so_far"] = iv.lost_so_far;
+      j["duplicated_so_far"] = iv.duplicated_so_far;
+      j["churned"] = iv.churned;
+      j["reconnects_failed_so_far"] = iv.reconnects_failed_so_far;
+      j["errors_so_far"] = iv.errors_so_far;
+      rows.push_back(std::move(j));
+    }
+    doc["intervals"] = std::move(rows);
+  }
   if (!r.fatal.empty()) doc["fatal"] = r.fatal;
   return json::serialize(doc) + "\n";
 }
@@ -268,6 +338,13 @@ std::string HumanTable(const Options& o, const BenchResult& r) {
     std::snprintf(line, sizeof(line), "reconnect: %d dropped, %d resumed in %.2f s, missed %lld\n",
                   r.reconnect.dropped, r.reconnect.resumed, r.reconnect.resume_s,
                   static_cast<long long>(r.steps.empty() ? 0 : r.steps[0].lost));
+    out << line;
+  }
+  if (o.churn_per_s > 0) {
+    std::snprintf(line, sizeof(line),
+                  "churn: %lld dropped (%lld clean closes), %lld resumed, %lld reconnects failed\n",
+                  static_cast<long long>(r.churn.dropped), static_cast<long long>(r.churn.clean_closes),
+                  static_cast<long long>(r.churn.resumed), static_cast<long long>(r.churn.failed));
     out << line;
   }
   for (const auto& [k, v] : r.errors) out << "error: " << k << " x" << v << "\n";

@@ -49,12 +49,41 @@ struct ReconnectResult {
   Histogram resume;     // per connection, microseconds
 };
 
+// One --report-every line: the server and the generator over the last
+// interval of a run ("so far" figures since the run started).
+struct IntervalReport {
+  double t_s = 0;  // seconds since the run's first scheduled send
+  std::optional<int64_t> server_rss_kb;
+  std::optional<int> server_fds;
+  std::optional<double> server_cpu_pct;  // of one core, over the interval
+  double client_cpu_pct = 0;
+  int connections = 0;  // ready now (generator side)
+  int64_t sent = 0, delivered = 0;
+  Histogram latency;        // deliveries in the interval
+  int64_t lost_so_far = 0;  // counters skipped by receivers and not (yet) filled
+  int64_t duplicated_so_far = 0;
+  int64_t churned = 0;  // connections dropped in the interval
+  int64_t reconnects_failed_so_far = 0;
+  int64_t errors_so_far = 0;
+};
+
+// Churn over a whole run (--churn).
+struct ChurnResult {
+  int64_t dropped = 0, clean_closes = 0, resumed = 0, failed = 0;
+};
+
+// The CSV header of interval reports and one row.
+std::string IntervalCsvHeader();
+std::string IntervalCsvRow(const IntervalReport& r);
+
 struct BenchResult {
   double setup_s = 0;
   ConnectResult connect;
   std::vector<StepResult> steps;
   std::optional<size_t> best;  // index into steps (find-max: highest that held)
   ReconnectResult reconnect;
+  ChurnResult churn;
+  std::vector<IntervalReport> intervals;
   std::map<std::string, int64_t> errors;  // setup/connection errors by kind
   std::string fatal;
 };
@@ -67,6 +96,7 @@ std::string HumanTable(const Options& o, const BenchResult& r);
 // /proc readers; nullopt when the process is gone.
 std::optional<double> ProcCpuSeconds(int pid);        // utime + stime
 std::optional<int64_t> ProcRssKb(int pid);            // VmRSS
+std::optional<int> ProcOpenFds(int pid);              // entries of /proc/PID/fd
 std::optional<std::string> ProcCpusAllowed(int pid);  // Cpus_allowed_list
 double SelfCpuSeconds();
 

@@ -64,6 +64,9 @@ struct StepParams {
 
 struct ThreadStats {
   Histogram latency, ack, lag, history, handshake, resume;
+  Histogram interval_latency;  // since the last --report-every line
+  int64_t interval_sent = 0, interval_delivered = 0;
+  int64_t churned = 0, clean_closes = 0, resumed = 0, reconnects_failed = 0, interval_churned = 0;
   int64_t sent = 0, sent_window = 0, delivered = 0, delivered_window = 0;
   int64_t acked = 0, errors = 0, stale = 0, seq_dups = 0, seq_gaps = 0;
   std::map<std::string, int64_t> codes;
@@ -101,6 +104,9 @@ class Conn {
   void Start();
   void Drop();
   void Close();
+  // Churn: closes this ready connection (cleanly with a close frame, or
+  // abruptly) and reconnects it with hello.last_seq.
+  void Churn(bool clean);
   void ResetReceive(int senders);
   void StartSending(int64_t first_us, int64_t period_us);
   void StopSending();
@@ -120,6 +126,7 @@ class Conn {
     kAwaitConnect,
     kAwaitJoin,
     kReady,
+    kClosing,  // churn: our close frame is out, waiting for the server's
     kFailed
   };
   void OnConnected();
@@ -142,8 +149,13 @@ class Conn {
   int index_, group_, slot_;
   State state_ = State::kIdle;
   std::unique_ptr<Link> link_;
-  std::vector<std::unique_ptr<Link>> retired_;
+  // Links closed but perhaps with handlers still queued: kept (not reused at
+  // the same address) until they are surely done, then freed, so a long run
+  // with churn does not grow.
+  std::deque<std::pair<int64_t, std::unique_ptr<Link>>> retired_;
+  void Retire();
   bool resuming_ = false;
+  asio::steady_timer retry_timer_;  // churn: reconnect after a failure, close deadline
   int64_t connect_start_us_ = 0;
   // parley
   int64_t next_id_ = 2;  // 1 is hello
@@ -190,6 +202,15 @@ struct ThreadCtx {
     ConnectMore();
   }
   void HistoryTick();
+
+  // Churn: drops one ready connection of this thread every churn_period_us,
+  // picked at random, alternating clean closes and abrupt drops.
+  asio::steady_timer churn_timer{ioc};
+  bool churn_on = false;
+  int64_t churn_period_us = 0, churn_sched = 0;
+  uint64_t churn_count = 0;
+  std::mt19937_64 churn_rng{12345};
+  void ChurnTick();
 };
 
 class Runner {
@@ -214,6 +235,7 @@ class Runner {
   std::atomic<int> ready_{0}, failed_{0};
   std::atomic<int64_t> last_ready_us_{0};
   std::atomic<int64_t> delivered_total_{0};
+  std::atomic<bool> churn_on_{false};
   std::vector<std::unique_ptr<ThreadCtx>> threads_;
 
   void OnReady(int64_t now) {
@@ -237,24 +259,40 @@ class Runner {
     done.wait();
   }
   bool WaitAllSettled(int total, double timeout_s);
+  // Sleeps until `until_us`, writing an interval report every
+  // --report-every seconds (from `start_us`) on the way.
+  void ReportUntil(int64_t start_us, int64_t until_us, BenchResult* result);
+  IntervalReport Report(int64_t start_us, int64_t since_us);
   StepResult RunStep(double rate, bool drop_midway, BenchResult* result);
   void Connect(BenchResult* result);
+
+  int64_t next_report_us_ = 0;
+  int64_t last_report_us_ = 0;
+  double report_cpu_ = 0;
+  std::optional<double> report_server_cpu_;
+  FILE* report_csv_ = nullptr;
 };
 
 // ---- Conn ---------------------------------------------------------------------
 
-Conn::Conn(Runner* r, ThreadCtx* t, int index) : r_(r), t_(t), index_(index), timer_(t->ioc) {
+Conn::Conn(Runner* r, ThreadCtx* t, int index)
+    : r_(r), t_(t), index_(index), retry_timer_(t->ioc), timer_(t->ioc) {
   group_ = index / r->shape_.members;
   int member = index % r->shape_.members;
   slot_ = member < r->shape_.senders ? member : -1;
 }
 
+void Conn::Retire() {
+  int64_t now = NowUs();
+  while (!retired_.empty() && now - retired_.front().first > 10'000'000) retired_.pop_front();
+  if (!link_) return;
+  error_code ignored;
+  link_->ws.next_layer().close(ignored);
+  retired_.emplace_back(now, std::move(link_));
+}
+
 void Conn::Start() {
-  if (link_) {
-    error_code ignored;
-    link_->ws.next_layer().close(ignored);
-    retired_.push_back(std::move(link_));
-  }
+  Retire();
   link_ = std::make_unique<Link>(t_->ioc);
   Link* l = link_.get();
   state_ = State::kConnecting;
@@ -303,6 +341,7 @@ void Conn::OnConnected() {
 void Conn::DoRead(Link* l) {
   l->ws.async_read(l->buf, [this, l](error_code ec, size_t) {
     if (l != link_.get()) return;
+    if (ec && state_ == State::kClosing) return;  // the end of our own close handshake
     if (ec) {
       if (state_ == State::kReady || state_ == State::kAwaitWelcome) {
         std::string why = "closed: " + ec.message();
@@ -334,6 +373,7 @@ void Conn::DoWrite(Link* l) {
   l->ws.async_write(asio::buffer(l->outq.front()), [this, l](error_code ec, size_t) {
     if (l != link_.get()) return;
     l->writing = false;
+    if (ec && state_ == State::kClosing) return;
     if (ec) return Fail("write: " + ec.message());
     l->outq.pop_front();
     if (!l->outq.empty()) DoWrite(l);
@@ -344,35 +384,70 @@ void Conn::Fail(const std::string& why) {
   bool was_connecting = state_ != State::kReady && state_ != State::kFailed && state_ != State::kIdle;
   state_ = State::kFailed;
   t_->stats.Error(why);
-  if (link_) {
-    error_code ignored;
-    link_->ws.next_layer().close(ignored);
-    retired_.push_back(std::move(link_));
-  }
+  Retire();
   if (was_connecting) {
     r_->failed_++;
+    if (resuming_) t_->stats.reconnects_failed++;
     t_->OnConnectDone();
+  }
+  // With churn, a client that lost its connection comes back, as a real one
+  // would (after a pause, resuming).
+  if (r_->o_.churn_per_s > 0 && r_->churn_on_.load(std::memory_order_relaxed)) {
+    resuming_ = true;
+    retry_timer_.expires_after(std::chrono::milliseconds(500));
+    retry_timer_.async_wait([this](error_code ec) {
+      if (ec || state_ != State::kFailed || !r_->churn_on_.load(std::memory_order_relaxed)) return;
+      state_ = State::kIdle;
+      t_->to_connect.push_back(this);
+      t_->ConnectMore();
+    });
   }
 }
 
 void Conn::Close() {
   StopSending();
+  retry_timer_.cancel();
   state_ = State::kIdle;
-  if (link_) {
-    error_code ignored;
-    link_->ws.next_layer().close(ignored);
-    retired_.push_back(std::move(link_));
-  }
+  Retire();
 }
 
 void Conn::Drop() {
   resuming_ = true;
   state_ = State::kIdle;
-  if (link_) {  // closed abruptly, as a lost network would
-    error_code ignored;
-    link_->ws.next_layer().close(ignored);
-    retired_.push_back(std::move(link_));
+  Retire();  // closed abruptly, as a lost network would
+}
+
+void Conn::Churn(bool clean) {
+  if (state_ != State::kReady || !link_) return;
+  t_->stats.churned++;
+  t_->stats.interval_churned++;
+  auto reconnect = [this] {
+    t_->to_connect.push_back(this);
+    t_->ConnectMore();
+  };
+  if (!clean) {
+    Drop();
+    return reconnect();
   }
+  t_->stats.clean_closes++;
+  resuming_ = true;
+  state_ = State::kClosing;
+  Link* l = link_.get();
+  l->ws.async_close(websocket::close_code::normal, [this, l, reconnect](error_code) {
+    if (l != link_.get() || state_ != State::kClosing) return;
+    retry_timer_.cancel();
+    state_ = State::kIdle;
+    reconnect();
+  });
+  // A server that never answers our close: give up on it after 3 s.
+  retry_timer_.expires_after(std::chrono::seconds(3));
+  retry_timer_.async_wait([this, l, reconnect](error_code ec) {
+    if (ec || l != link_.get() || state_ != State::kClosing) return;
+    t_->stats.Error("close handshake timed out");
+    state_ = State::kIdle;
+    Retire();
+    reconnect();
+  });
 }
 
 void Conn::Ready() {
@@ -380,6 +455,7 @@ void Conn::Ready() {
   int64_t now = NowUs();
   if (resuming_) {
     t_->stats.resume.Record(now - connect_start_us_);
+    t_->stats.resumed++;
     // Retry every unanswered send with its client_msg_id (PROTOCOL.md 2).
     for (auto& p : pending_) {
       p.id = next_id_++;
@@ -503,6 +579,8 @@ void Conn::OnPayload(std::string_view body) {
   if (p->slot < 0 || p->slot >= static_cast<int64_t>(streams_.size())) return st.Error("bad slot");
   if (streams_[p->slot].Receive(p->counter) == StreamTracker::Outcome::kDuplicate) return;
   st.delivered++;
+  st.interval_delivered++;
+  st.interval_latency.Record(NowUs() - p->sched_us);
   r_->delivered_total_.fetch_add(1, std::memory_order_relaxed);
   if (step.InWindow(p->sched_us)) {
     st.delivered_window++;
@@ -583,6 +661,7 @@ void Conn::SendOne(int64_t sched, int64_t now) {
   ++sent_;
   ThreadStats& st = t_->stats;
   st.sent++;
+  st.interval_sent++;
   if (t_->step.InWindow(sched)) {
     st.sent_window++;
     st.lag.Record(now - sched);
@@ -615,6 +694,25 @@ void ThreadCtx::HistoryTick() {
   history_timer.expires_at(AtUs(history_sched));
   history_timer.async_wait([this](error_code ec) {
     if (!ec) HistoryTick();
+  });
+}
+
+void ThreadCtx::ChurnTick() {
+  if (!churn_on || conns.empty()) return;
+  int64_t now = NowUs();
+  while (churn_sched <= now) {
+    // A ready connection, picked at random (a few tries: some are reconnecting).
+    for (int tries = 0; tries < 8; ++tries) {
+      Conn* c = conns[churn_rng() % conns.size()].get();
+      if (!c->ready()) continue;
+      c->Churn(churn_count++ % 2 == 1);
+      break;
+    }
+    churn_sched += churn_period_us;
+  }
+  churn_timer.expires_at(AtUs(churn_sched));
+  churn_timer.async_wait([this](error_code ec) {
+    if (!ec) ChurnTick();
   });
 }
 
@@ -692,7 +790,22 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
       t.HistoryTick();
     }
   });
-  SleepUntilUs(p.from_us);
+  if (o_.churn_per_s > 0) {
+    churn_on_ = true;
+    OnAll([&](ThreadCtx& t) {
+      t.churn_on = true;
+      t.churn_period_us = static_cast<int64_t>(1e6 * static_cast<double>(threads_.size()) / o_.churn_per_s);
+      t.churn_sched = p.from_us;  // after the warm-up
+      t.ChurnTick();
+    });
+  }
+  report_cpu_ = SelfCpuSeconds();
+  report_server_cpu_ = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
+  OnAll([](ThreadCtx& t) {
+    t.stats.interval_latency.Reset();
+    t.stats.interval_sent = t.stats.interval_delivered = t.stats.interval_churned = 0;
+  });
+  ReportUntil(start, p.from_us, result);
   double cpu0 = SelfCpuSeconds();
   std::optional<double> srv0 = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
   if (drop_midway) {
@@ -722,7 +835,14 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
       rc.resume.Merge(t.stats.resume);
     });
   }
-  SleepUntilUs(p.to_us);
+  ReportUntil(start, p.to_us, result);
+  if (o_.churn_per_s > 0) {
+    churn_on_ = false;
+    OnAll([](ThreadCtx& t) {
+      t.churn_on = false;
+      t.churn_timer.cancel();
+    });
+  }
   s.client_cpu_s = SelfCpuSeconds() - cpu0;
   if (srv0) {
     if (auto s1 = ProcCpuSeconds(o_.server_pid)) s.server_cpu_s = *s1 - *srv0;
@@ -778,6 +898,10 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
     for (const auto& [k, v] : st.codes) s.error_codes[k] += v;
     s.lost += counts.lost;
     s.duplicated += counts.duplicated;
+    result->churn.dropped += st.churned;
+    result->churn.clean_closes += st.clean_closes;
+    result->churn.resumed += st.resumed;
+    result->churn.failed += st.reconnects_failed;
     s.reordered += counts.reordered;
     s.achieved_send_per_s += static_cast<double>(st.sent_window);
     s.delivered_per_s += static_cast<double>(st.delivered_window);
@@ -799,6 +923,90 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
   return s;
 }
 
+IntervalReport Runner::Report(int64_t start_us, int64_t since_us) {
+  IntervalReport r;
+  int64_t now = NowUs();
+  double seconds = static_cast<double>(now - since_us) / 1e6;
+  r.t_s = static_cast<double>(now - start_us) / 1e6;
+  std::mutex mu;
+  OnAll([&](ThreadCtx& t) {
+    int connections = 0;
+    int64_t missing = 0, duplicated = 0;
+    for (auto& c : t.conns) {
+      connections += c->ready() ? 1 : 0;
+      for (const auto& st : c->streams()) {
+        missing += st.missing();
+        duplicated += st.counts().duplicated;
+      }
+    }
+    ThreadStats& st = t.stats;
+    std::lock_guard lock(mu);
+    r.connections += connections;
+    r.lost_so_far += missing;
+    r.duplicated_so_far += duplicated;
+    r.latency.Merge(st.interval_latency);
+    r.sent += st.interval_sent;
+    r.delivered += st.interval_delivered;
+    r.churned += st.interval_churned;
+    r.reconnects_failed_so_far += st.reconnects_failed;
+    r.errors_so_far += st.errors;
+    st.interval_latency.Reset();
+    st.interval_sent = st.interval_delivered = st.interval_churned = 0;
+  });
+  double cpu = SelfCpuSeconds();
+  if (seconds > 0) r.client_cpu_pct = 100.0 * (cpu - report_cpu_) / seconds;
+  report_cpu_ = cpu;
+  if (o_.server_pid > 0) {
+    r.server_rss_kb = ProcRssKb(o_.server_pid);
+    r.server_fds = ProcOpenFds(o_.server_pid);
+    auto scpu = ProcCpuSeconds(o_.server_pid);
+    if (scpu && report_server_cpu_ && seconds > 0)
+      r.server_cpu_pct = 100.0 * (*scpu - *report_server_cpu_) / seconds;
+    report_server_cpu_ = scpu;
+  }
+  return r;
+}
+
+void Runner::ReportUntil(int64_t start_us, int64_t until_us, BenchResult* result) {
+  if (o_.report_every_s <= 0) return SleepUntilUs(until_us);
+  const int64_t every = static_cast<int64_t>(o_.report_every_s * 1e6);
+  if (next_report_us_ == 0) {
+    next_report_us_ = start_us + every;
+    last_report_us_ = start_us;
+    if (!o_.report_csv.empty()) {
+      report_csv_ = std::fopen(o_.report_csv.c_str(), "w");
+      if (!report_csv_) {
+        std::fprintf(stderr, "parley-bench: cannot write %s\n", o_.report_csv.c_str());
+      } else {
+        std::fputs(IntervalCsvHeader().c_str(), report_csv_);
+        std::fflush(report_csv_);
+      }
+    }
+  }
+  while (next_report_us_ <= until_us) {
+    SleepUntilUs(next_report_us_);
+    IntervalReport r = Report(start_us, last_report_us_);
+    last_report_us_ = NowUs();
+    next_report_us_ += every;
+    std::fprintf(stderr,
+                 "parley-bench: t=%6.0fs rss %s kB fds %s conns %d sent %lld delivered %lld p50 %.2f ms p99 "
+                 "%.2f ms lost %lld dup %lld churned %lld\n",
+                 r.t_s, r.server_rss_kb ? std::to_string(*r.server_rss_kb).c_str() : "?",
+                 r.server_fds ? std::to_string(*r.server_fds).c_str() : "?", r.connections,
+                 static_cast<long long>(r.sent), static_cast<long long>(r.delivered),
+                 static_cast<double>(r.latency.Percentile(50)) / 1000.0,
+                 static_cast<double>(r.latency.Percentile(99)) / 1000.0,
+                 static_cast<long long>(r.lost_so_far), static_cast<long long>(r.duplicated_so_far),
+                 static_cast<long long>(r.churned));
+    if (report_csv_) {
+      std::fputs(IntervalCsvRow(r).c_str(), report_csv_);
+      std::fflush(report_csv_);
+    }
+    result->intervals.push_back(std::move(r));
+  }
+  SleepUntilUs(until_us);
+}
+
 int Runner::Run(BenchResult* result) {
   int nthreads = o_.threads;
   for (int i = 0; i < nthreads; ++i) {
@@ -817,6 +1025,8 @@ int Runner::Run(BenchResult* result) {
     ThreadCtx* tc = t.get();
     tc->thread = std::thread([tc] { tc->ioc.run(); });
   }
+  // With churn, a connection that fails to open is retried like a dropped one.
+  if (o_.churn_per_s > 0) churn_on_ = true;
   Connect(result);
   std::fprintf(stderr, "parley-bench: %d/%d connections ready in %.2f s (%d failed)\n", result->connect.ok,
                total, result->connect.seconds, result->connect.failed);
@@ -865,6 +1075,7 @@ int Runner::Run(BenchResult* result) {
     t->ioc.stop();
     t->thread.join();
   }
+  if (report_csv_) std::fclose(report_csv_);
   return 0;
 }
 

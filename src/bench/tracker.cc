@@ -54,6 +54,12 @@ StreamCounts StreamTracker::Finish(int64_t sent) const {
   return c;
 }
 
+int64_t StreamTracker::missing() const {
+  int64_t n = 0;
+  for (const auto& [from, to] : missing_) n += to - from;
+  return n;
+}
+
 void StreamTracker::Reset() {
   next_ = 0;
   missing_.clear();

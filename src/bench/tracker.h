@@ -32,6 +32,9 @@ class StreamTracker {
   StreamCounts Finish(int64_t sent) const;
   const StreamCounts& counts() const { return counts_; }
   int64_t next() const { return next_; }
+  // Counters below next() not received (yet): lost so far unless they still
+  // arrive late.
+  int64_t missing() const;
   void Reset();
 
  private:
