@@ -167,6 +167,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // instead of it) and hangs up once the peer answers or in 5 s.
   void Close(uint16_t code, const char* reason, bool keep_queued = false);
   // The shard's sweep: deadlines and the heartbeat.
+  // Whether Tick has anything to do now (cheap: the sweep asks everyone).
+  bool Due(std::chrono::steady_clock::time_point now) const;
   void Tick(std::chrono::steady_clock::time_point now);
   // Writes whatever is queued (the shard's flush).
   void Flush();

@@ -130,12 +130,14 @@ void Shard::Sweep(std::chrono::milliseconds period) {
   sweep.async_wait([this, period](beast::error_code ec) {
     if (ec) return;
     auto now = std::chrono::steady_clock::now();
-    // Tick may tear a session down, which unlinks it: hold the due ones.
-    std::vector<std::shared_ptr<WsSession>> live;
+    // Tick may tear a session down, which unlinks it: hold the due ones
+    // (few; a busy shard's 10,000 others are only looked at).
+    std::vector<std::shared_ptr<WsSession>> due;
     for (WsSession* s = sessions; s != nullptr; s = s->next_in_shard) {
-      if (auto p = s->weak_from_this().lock()) live.push_back(std::move(p));
+      if (!s->Due(now)) continue;
+      if (auto p = s->weak_from_this().lock()) due.push_back(std::move(p));
     }
-    for (auto& s : live) s->Tick(now);
+    for (auto& s : due) s->Tick(now);
     Sweep(period);
   });
 }
@@ -243,6 +245,11 @@ void WsSession::Start(http::request<http::string_body> request, std::string left
 // heartbeat of silence, which a live peer answers at once. A peer silent for
 // 1.75 heartbeats is dropped, so a dead connection is gone (and its user
 // offline) within two heartbeats.
+bool WsSession::Due(std::chrono::steady_clock::time_point now) const {
+  if (deadline_ != Deadline::kNone && now >= deadline_at_) return true;
+  return !torn_down_ && now - last_rx_ >= std::chrono::milliseconds(gw_.options.heartbeat_ms);
+}
+
 void WsSession::Tick(std::chrono::steady_clock::time_point now) {
   if (torn_down_) {
     if (deadline_ == Deadline::kTlsShutdown && now >= deadline_at_) CloseSocket();
