@@ -9,6 +9,14 @@ namespace {
 
 Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
 
+// At most `max` bytes of valid UTF-8 `s`, cut on a character boundary: the
+// result goes into a text frame, which must stay valid UTF-8.
+std::string_view CutUtf8(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) --max;
+  return s.substr(0, max);
+}
+
 // Field readers: each returns an Error naming the field when it is missing or
 // of the wrong type, so a client always learns what was wrong.
 Result<std::string> GetString(const json::object& o, std::string_view key) {
@@ -170,7 +178,7 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     }
     return Request(std::move(r));
   }
-  return Bad("unknown request type '" + std::string(type.substr(0, 64)) + "'");
+  return Bad("unknown request type '" + std::string(CutUtf8(type, 64)) + "'");
 }
 
 std::string Serialize(const json::object& o) { return json::serialize(o); }

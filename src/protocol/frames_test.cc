@@ -37,6 +37,20 @@ TEST(ParseClientFrame, UnknownTypeIsBadRequest) {
   EXPECT_EQ(p.error.code, Errc::kBadRequest);
 }
 
+// Found by fuzz/frames_fuzz (corpus: fuzz/corpus/frames/crash-unknown-type-utf8-cut): the
+// message quoted the type cut at 64 bytes, through a 3-byte character,
+// so the error frame was not valid UTF-8 (nor valid JSON).
+TEST(ParseClientFrame, UnknownTypeMessageStaysValidUtf8) {
+  const std::string type = std::string(63, 'g') + "\xe3\xb8\x97" + "gg";  // U+3E17 at bytes 63..65
+  auto p = ParseClientFrame(R"({"id":1,"type":")" + type + R"("})");
+  ASSERT_FALSE(p.request);
+  EXPECT_TRUE(IsValidUtf8(p.error.message)) << p.error.message;
+  EXPECT_NE(p.error.message.find("'" + std::string(63, 'g') + "'"), std::string::npos) << p.error.message;
+  std::error_code ec;
+  boost::json::parse(ErrorFrame(p.id, p.error), ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
 TEST(ParseClientFrame, DeepNestingIsRejectedNotCrashing) {
   std::string deep(10000, '[');
   auto p = ParseClientFrame(deep);

@@ -337,9 +337,9 @@ json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv, cons
 std::vector<json::object> ServerTest::SendMany(WsClient& ws, const std::string& conv, int n,
                                                const std::string& prefix, std::chrono::milliseconds timeout,
                                                const std::string& body) {
-  static int64_t next_id = 1'000'000;
-  int64_t first = next_id;
-  next_id += n;
+  // Atomic: suites call SendMany from several threads at once (TSan found the race).
+  static std::atomic<int64_t> next_id{1'000'000};
+  const int64_t first = next_id.fetch_add(n);
   std::vector<json::object> answers(n);
   for (int i = 0; i < n; ++i) {
     json::object frame{{"id", first + i},
