@@ -245,8 +245,7 @@ TEST_F(HttpApiTest, RefreshRotatesAndUsedTokenIs401) {
   EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", s.refresh_token}}), 401,
                           "unauthorized"));
   const std::string newest = GetString(next.json, "refresh_token");
-  EXPECT_TRUE(
-      IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", newest}}), 401, "unauthorized"));
+  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", newest}}), 401, "unauthorized"));
 }
 
 TEST_F(HttpApiTest, RefreshUnknownToken401) {
