@@ -6,8 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/system/error_code.hpp>
-
 #include "gateway/gateway.h"
 
 namespace parley::gateway {
@@ -30,15 +28,6 @@ struct ApiResponse {
   // Extra response headers (e.g. Retry-After on a 429).
   std::vector<std::pair<std::string, std::string>> headers;
 };
-
-// The IP address of a connected socket's peer ("" when it cannot be read):
-// what the listener puts in ApiRequest::peer_address.
-template <class Socket>
-std::string PeerAddressOf(Socket& socket) {
-  boost::system::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  return ec ? std::string() : endpoint.address().to_string();
-}
 
 class HttpApi {
  public:

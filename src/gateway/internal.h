@@ -4,7 +4,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -124,6 +123,14 @@ struct Gateway::Impl {
   std::atomic<uint64_t> next_session{1};
   std::atomic<bool> stopping{false};
 };
+
+// The IP address of a connected socket's peer ("" when it cannot be read):
+// what the listener puts in ApiRequest::peer_address.
+inline std::string PeerAddressOf(tcp::socket& socket) {
+  beast::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string() : endpoint.address().to_string();
+}
 
 // A WebSocket's byte stream: a plain socket, or TLS over one.
 using Transport = std::variant<tcp::socket, std::unique_ptr<TlsStream>>;
