@@ -235,7 +235,8 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
   }
   if (!result) {
     if (result.error().code == Errc::kNotFound) return Close(4003, "user no longer exists");
-    return Close(1011, "backend unavailable");
+    Send(protocol::ErrorFrame(re, result.error()));
+    return Close(1011, "backend unavailable", /*keep_queued=*/true);
   }
   authed_ = true;
   if (Gone()) return;  // closing: OnClosed will say Disconnect
