@@ -6,10 +6,13 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import {
   CheckFailed,
+  arrayField,
   check,
   checkConversation,
+  checkMessages,
   checkSession,
   checkUser,
+  checkWsError,
   eq,
   expectStatus,
   fail,
@@ -156,6 +159,21 @@ export class Context {
     return checkConversation(expectStatus(res, 201, 'POST /v1/conversations'), 'group: Conversation');
   }
 
+  /** GET .../messages{query} as `user`: the messages, each checked, ascending and gapless. */
+  async messages(user, conv, query = '') {
+    const res = await this.http('GET', `/v1/conversations/${encodeURIComponent(conv)}/messages${query}`, { token: user.token });
+    const body = expectStatus(res, 200, `GET .../messages${query}`);
+    return checkMessages(arrayField(body, 'messages', `messages${query}`), `messages${query}`);
+  }
+
+  /** `conv` as GET /v1/conversations shows it to `user` (every entry checked), or undefined. */
+  async conversationOf(user, conv) {
+    const res = await this.http('GET', '/v1/conversations', { token: user.token });
+    const list = arrayField(expectStatus(res, 200, 'GET /v1/conversations'), 'conversations', 'GET /v1/conversations');
+    list.forEach((c, i) => checkConversation(c, `conversations[${i}]`));
+    return list.find((c) => c.id === conv);
+  }
+
   // ---- WebSocket --------------------------------------------------------
 
   /** Opens a WebSocket to /v1/ws (no hello yet). */
@@ -255,6 +273,12 @@ export class Conn {
     const a = await this.request(frame, opts);
     if (a.type !== type) fail(`${what}: expected {"re":${a.__id},"type":"${type}"}, got ${show(a)}`);
     return a;
+  }
+
+  /** A request that must be refused with the error `code`, re its id; returns the error. */
+  async refused(frame, code, what = frame.type) {
+    const a = await this.request(frame);
+    return checkWsError(a, code, what, { re: a.__id });
   }
 
   /** `send` answered `sent` with its fields checked; returns the answer. */

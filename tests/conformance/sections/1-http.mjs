@@ -6,7 +6,6 @@ import {
   checkConversation,
   checkHttpError,
   checkMember,
-  checkMessages,
   checkSession,
   checkUser,
   eq,
@@ -21,19 +20,6 @@ import { PASSWORD, missingId, tamper } from '../lib/client.mjs';
 
 const register = (ctx, body) => ctx.http('POST', '/v1/auth/register', { body });
 const login = (ctx, username, password) => ctx.http('POST', '/v1/auth/login', { body: { username, password } });
-
-async function messages(ctx, user, conv, query = '') {
-  const res = await ctx.http('GET', `/v1/conversations/${encodeURIComponent(conv)}/messages${query}`, { token: user.token });
-  const body = expectStatus(res, 200, `GET .../messages${query}`);
-  return checkMessages(arrayField(body, 'messages', `messages${query}`), `messages${query}`);
-}
-
-async function conversationOf(ctx, user, conv) {
-  const res = await ctx.http('GET', '/v1/conversations', { token: user.token });
-  const list = arrayField(expectStatus(res, 200, 'GET /v1/conversations'), 'conversations', 'GET /v1/conversations');
-  list.forEach((c, i) => checkConversation(c, `conversations[${i}]`));
-  return list.find((c) => c.id === conv);
-}
 
 const cases = [
   {
@@ -96,7 +82,7 @@ const cases = [
       eq(ok.user.id, u.id, 'login: Session.user.id');
       const wrong = checkHttpError(await login(ctx, u.username, `${PASSWORD}x`), 'unauthorized', 'login with a wrong password');
       const unknown = checkHttpError(await login(ctx, ctx.username(), PASSWORD), 'unauthorized', 'login as an unknown user');
-      eq(unknown.code, wrong.code, 'unknown user and wrong password: the same code');
+      same(unknown, wrong, 'unknown user and wrong password: the same answer');
     },
   },
   {
@@ -150,7 +136,7 @@ const cases = [
       const roles = Object.fromEntries(g.members.map((m) => [m.id, m.role]));
       same(roles, { [a.id]: 'owner', [b.id]: 'member', [c.id]: 'member' }, 'members and roles');
       for (const m of g.members) eq(m.username, { [a.id]: a.username, [b.id]: b.username, [c.id]: c.username }[m.id], `member ${m.id}: username`);
-      const seen = await conversationOf(ctx, c, g.id);
+      const seen = await ctx.conversationOf(c, g.id);
       check(seen, `GET /v1/conversations of a member does not list the group ${g.id}`);
       checkHttpError(
         await ctx.http('POST', '/v1/conversations', { token: a.token, body: { kind: 'group', title: 'x', members: [b.username, ctx.username()] } }),
@@ -205,7 +191,7 @@ const cases = [
       checkHttpError(await ctx.http('GET', `/v1/conversations/${g.id}/messages`, { token: c.token }), 'forbidden', 'the removed member reads history');
       const leave = await ctx.http('DELETE', `/v1/conversations/${g.id}/members/${b.username}`, { token: b.token });
       eq(leave.status, 204, `a member leaves: status (body ${show(leave.text)})`);
-      const seen = await conversationOf(ctx, a, g.id);
+      const seen = await ctx.conversationOf(a, g.id);
       check(seen, 'the owner no longer lists the group');
       same([seen.member_count, seen.members.map((m) => m.id)], [1, [a.id]], 'the group after the removal and the leave');
     },
@@ -218,7 +204,7 @@ const cases = [
       const d = await ctx.dm(a, b);
       checkHttpError(await ctx.http('POST', `/v1/conversations/${d.id}/members`, { token: a.token, body: { username: c.username } }), 'bad_request', 'adding to a DM');
       checkHttpError(await ctx.http('DELETE', `/v1/conversations/${d.id}/members/${b.username}`, { token: a.token }), 'bad_request', 'removing from a DM');
-      eq((await conversationOf(ctx, b, d.id))?.member_count, 2, 'the DM\'s member_count');
+      eq((await ctx.conversationOf(b, d.id))?.member_count, 2, 'the DM\'s member_count');
     },
   },
   {
@@ -233,7 +219,7 @@ const cases = [
       const missing = missingId(g.id);
       checkHttpError(await ctx.http('GET', `/v1/conversations/${missing}/messages`, { token: a.token }), 'not_found', `messages of a conversation that does not exist (${missing})`);
       // Positive evidence that the member's call is fine.
-      eq((await messages(ctx, b, g.id)).length, 0, 'a member reads the empty history');
+      eq((await ctx.messages(b, g.id)).length, 0, 'a member reads the empty history');
     },
   },
   {
@@ -245,7 +231,7 @@ const cases = [
       const conn = await ctx.connect(a);
       const sent = await conn.sendMany(g.id, 12, (i) => `history ${i + 1}`);
       same(sent.map((s) => s.seq), range(1, 12), 'seqs of 12 sends');
-      const all = await messages(ctx, b, g.id);
+      const all = await ctx.messages(b, g.id);
       same(seqs(all), range(1, 12), 'no parameters: seqs');
       all.forEach((m, i) => {
         same([m.conv, m.body, m.sender, m.id, m.ts], [g.id, `history ${i + 1}`, a.id, sent[i].id, sent[i].ts], `message ${i + 1}: conv, body, sender, id, ts`);
@@ -260,7 +246,7 @@ const cases = [
         ['?after=2&before=5', range(3, 4)],
         ['?after=12', []],
       ];
-      for (const [q, want] of cases) same(seqs(await messages(ctx, b, g.id, q)), want, `GET .../messages${q}: seqs`);
+      for (const [q, want] of cases) same(seqs(await ctx.messages(b, g.id, q)), want, `GET .../messages${q}: seqs`);
     },
   },
   {
@@ -272,9 +258,9 @@ const cases = [
       const [ca, cb] = await Promise.all([ctx.connect(a), ctx.connect(b)]);
       // 501 messages from two users, each within the send burst.
       await Promise.all([ca.sendMany(g.id, 250), cb.sendMany(g.id, 251)]);
-      same(seqs(await messages(ctx, a, g.id)), range(452, 501), 'no limit: the newest 50');
-      same(seqs(await messages(ctx, a, g.id, '?limit=1000')), range(2, 501), 'limit=1000: the newest 500');
-      same(seqs(await messages(ctx, a, g.id, '?after=0&limit=600')), range(1, 500), 'after=0&limit=600: the first 500');
+      same(seqs(await ctx.messages(a, g.id)), range(452, 501), 'no limit: the newest 50');
+      same(seqs(await ctx.messages(a, g.id, '?limit=1000')), range(2, 501), 'limit=1000: the newest 500');
+      same(seqs(await ctx.messages(a, g.id, '?after=0&limit=600')), range(1, 500), 'after=0&limit=600: the first 500');
     },
   },
   {
@@ -286,7 +272,7 @@ const cases = [
       const conn = await ctx.connect(a);
       await conn.sendMany(g.id, 3, (i) => `old ${i}`);
       expectStatus(await ctx.http('POST', `/v1/conversations/${g.id}/members`, { token: a.token, body: { username: b.username } }), 200, 'add b');
-      const got = await messages(ctx, b, g.id);
+      const got = await ctx.messages(b, g.id);
       same(got.map((m) => m.body), ['old 0', 'old 1', 'old 2'], 'the new member reads the older messages');
     },
   },
@@ -298,13 +284,13 @@ const cases = [
       const d = await ctx.dm(a, b);
       const conn = await ctx.connect(a);
       await conn.sendMany(d.id, 3);
-      const forB = await conversationOf(ctx, b, d.id);
+      const forB = await ctx.conversationOf(b, d.id);
       same([forB.last_seq, forB.read_seq, forB.unread], [3, 0, 3], 'the receiver: last_seq, read_seq, unread');
-      const forA = await conversationOf(ctx, a, d.id);
+      const forA = await ctx.conversationOf(a, d.id);
       same([forA.last_seq, forA.read_seq, forA.unread], [3, 3, 0], 'the sender: last_seq, read_seq, unread');
       const cb = await ctx.connect(b);
       await cb.expect({ type: 'read', conv: d.id, seq: 2 }, 'ok', 'read');
-      const later = await conversationOf(ctx, b, d.id);
+      const later = await ctx.conversationOf(b, d.id);
       same([later.last_seq, later.read_seq, later.unread], [3, 2, 1], 'the receiver after reading seq 2');
     },
   },

@@ -6,12 +6,6 @@
 import { check, checkWsError, eq, fail, intField, isObject, show } from '../lib/check.mjs';
 import { bodyOf, missingId } from '../lib/client.mjs';
 
-/** Sends `frame` and checks that the answer is the error `code` with the frame's id as re. */
-async function refused(conn, frame, code, what) {
-  const a = await conn.request(frame);
-  return checkWsError(a, code, what, { re: a.__id });
-}
-
 const cases = [
   {
     key: 'bad-request',
@@ -20,12 +14,12 @@ const cases = [
       const [a, b] = await ctx.users(2);
       const d = await ctx.dm(a, b);
       const conn = await ctx.connect(a);
-      await refused(conn, { type: 'no_such_request' }, 'bad_request', 'an unknown type');
-      await refused(conn, {}, 'bad_request', 'a frame without type');
-      await refused(conn, { type: 'send', conv: d.id, body: 'no client_msg_id' }, 'bad_request', 'send without client_msg_id');
-      await refused(conn, { type: 'send', conv: d.id, client_msg_id: 'kit-empty', body: '' }, 'bad_request', 'send with an empty body');
-      await refused(conn, { type: 'read', conv: d.id, seq: 'three' }, 'bad_request', 'read with a string seq');
-      await refused(conn, { type: 'history', conv: d.id, limit: 'ten' }, 'bad_request', 'history with a string limit');
+      await conn.refused({ type: 'no_such_request' }, 'bad_request', 'an unknown type');
+      await conn.refused({}, 'bad_request', 'a frame without type');
+      await conn.refused({ type: 'send', conv: d.id, body: 'no client_msg_id' }, 'bad_request', 'send without client_msg_id');
+      await conn.refused({ type: 'send', conv: d.id, client_msg_id: 'kit-empty', body: '' }, 'bad_request', 'send with an empty body');
+      await conn.refused({ type: 'read', conv: d.id, seq: 'three' }, 'bad_request', 'read with a string seq');
+      await conn.refused({ type: 'history', conv: d.id, limit: 'ten' }, 'bad_request', 'history with a string limit');
       // JSON without an id to read: an error without re.
       const from = conn.frames.length;
       conn.send('[1,2,3]');
@@ -44,12 +38,12 @@ const cases = [
       const [a, b, c, d] = await ctx.users(4);
       const g = await ctx.group(a, [b], 'closed door');
       const cc = await ctx.connect(c);
-      await refused(cc, { type: 'send', conv: g.id, client_msg_id: 'kit-forbidden', body: 'let me in' }, 'forbidden', 'send by a non-member');
-      await refused(cc, { type: 'history', conv: g.id }, 'forbidden', 'history by a non-member');
-      await refused(cc, { type: 'read', conv: g.id, seq: 0 }, 'forbidden', 'read by a non-member');
-      await refused(cc, { type: 'add_member', conv: g.id, username: c.username }, 'forbidden', 'add_member by a non-member');
+      await cc.refused({ type: 'send', conv: g.id, client_msg_id: 'kit-forbidden', body: 'let me in' }, 'forbidden', 'send by a non-member');
+      await cc.refused({ type: 'history', conv: g.id }, 'forbidden', 'history by a non-member');
+      await cc.refused({ type: 'read', conv: g.id, seq: 0 }, 'forbidden', 'read by a non-member');
+      await cc.refused({ type: 'add_member', conv: g.id, username: c.username }, 'forbidden', 'add_member by a non-member');
       const cb = await ctx.connect(b);
-      await refused(cb, { type: 'add_member', conv: g.id, username: d.username }, 'forbidden', 'add_member by a plain member');
+      await cb.refused({ type: 'add_member', conv: g.id, username: d.username }, 'forbidden', 'add_member by a plain member');
       await cc.alive('after the refusals');
     },
   },
@@ -61,10 +55,10 @@ const cases = [
       const g = await ctx.group(a, [b], 'real');
       const missing = missingId(g.id);
       const conn = await ctx.connect(a);
-      await refused(conn, { type: 'send', conv: missing, client_msg_id: 'kit-nf', body: 'anyone?' }, 'not_found', `send to conversation ${missing}`);
-      await refused(conn, { type: 'history', conv: missing }, 'not_found', `history of conversation ${missing}`);
-      await refused(conn, { type: 'read', conv: missing, seq: 1 }, 'not_found', `read in conversation ${missing}`);
-      await refused(conn, { type: 'create_group', title: 'ghosts', members: [ctx.username()] }, 'not_found', 'create_group naming an unknown user');
+      await conn.refused({ type: 'send', conv: missing, client_msg_id: 'kit-nf', body: 'anyone?' }, 'not_found', `send to conversation ${missing}`);
+      await conn.refused({ type: 'history', conv: missing }, 'not_found', `history of conversation ${missing}`);
+      await conn.refused({ type: 'read', conv: missing, seq: 1 }, 'not_found', `read in conversation ${missing}`);
+      await conn.refused({ type: 'create_group', title: 'ghosts', members: [ctx.username()] }, 'not_found', 'create_group naming an unknown user');
       await conn.alive('after the refusals');
     },
   },
@@ -76,11 +70,11 @@ const cases = [
       const [a, b] = await ctx.users(2);
       const d = await ctx.dm(a, b);
       const conn = await ctx.connect(a);
-      await refused(conn, { type: 'send', conv: d.id, client_msg_id: 'kit-big', body: bodyOf(max + 1) }, 'too_large', `a body of ${max + 1} bytes`);
+      await conn.refused({ type: 'send', conv: d.id, client_msg_id: 'kit-big', body: bodyOf(max + 1) }, 'too_large', `a body of ${max + 1} bytes`);
       const twoByte = 'é'.repeat(Math.floor(max / 2));
       const ok = await conn.sendMessage(d.id, twoByte);
       eq(ok.seq, 1, `the seq of a body of ${Buffer.byteLength(twoByte)} bytes (${twoByte.length} characters)`);
-      await refused(conn, { type: 'send', conv: d.id, client_msg_id: 'kit-big-2', body: `${twoByte}é` }, 'too_large', `a body of ${Buffer.byteLength(twoByte) + 2} bytes in ${twoByte.length + 1} characters`);
+      await conn.refused({ type: 'send', conv: d.id, client_msg_id: 'kit-big-2', body: `${twoByte}é` }, 'too_large', `a body of ${Buffer.byteLength(twoByte) + 2} bytes in ${twoByte.length + 1} characters`);
     },
   },
   {

@@ -17,11 +17,6 @@ import {
   show,
 } from '../lib/check.mjs';
 
-async function conversationOf(ctx, user, conv) {
-  const res = await ctx.http('GET', '/v1/conversations', { token: user.token });
-  return res.body?.conversations?.find((c) => c.id === conv);
-}
-
 const cases = [
   {
     key: 'send',
@@ -34,8 +29,7 @@ const cases = [
       const second = await conn.sendMessage(g.id, 'second ✓', 'kit-send-2');
       same([first.seq, second.seq], [1, 2], 'seqs of the first two messages');
       check(first.id !== second.id, `two messages with one id ${first.id}`);
-      const res = await ctx.http('GET', `/v1/conversations/${g.id}/messages`, { token: b.token });
-      const stored = checkMessages(arrayField(res.body, 'messages', 'history'), 'history');
+      const stored = await ctx.messages(b, g.id);
       same(
         stored.map((m) => [m.conv, m.seq, m.id, m.sender, m.body, m.ts, m.client_msg_id]),
         [
@@ -61,8 +55,7 @@ const cases = [
       same([third.seq, third.id, third.ts], [first.seq, first.id, first.ts], 'the repeat on a new connection: seq, id, ts');
       const next = await other.sendMessage(d.id, 'next');
       eq(next.seq, first.seq + 1, 'the next message\'s seq');
-      const res = await ctx.http('GET', `/v1/conversations/${d.id}/messages`, { token: b.token });
-      same(seqs(checkMessages(arrayField(res.body, 'messages', 'history'), 'history')), [1, 2], 'stored seqs');
+      same(seqs(await ctx.messages(b, d.id)), [1, 2], 'stored seqs');
     },
   },
   {
@@ -99,7 +92,7 @@ const cases = [
       await (await ctx.connect(a)).sendMany(d.id, 4);
       const cb = await ctx.connect(b);
       await cb.expect({ type: 'read', conv: d.id, seq: 3 }, 'ok', 'read');
-      const c = await conversationOf(ctx, b, d.id);
+      const c = await ctx.conversationOf(b, d.id);
       same([c?.read_seq, c?.unread], [3, 1], 'read_seq and unread after read');
     },
   },
@@ -113,7 +106,7 @@ const cases = [
       const g = checkConversation(ans.conversation, 'create_group.conversation');
       same([g.kind, g.title, g.member_count], ['group', 'made over ws', 3], 'kind, title, member_count');
       same(Object.fromEntries(g.members.map((m) => [m.id, m.role])), { [a.id]: 'owner', [b.id]: 'member', [c.id]: 'member' }, 'members and roles');
-      eq((await conversationOf(ctx, c, g.id))?.title, 'made over ws', 'a member lists the new group');
+      eq((await ctx.conversationOf(c, g.id))?.title, 'made over ws', 'a member lists the new group');
     },
   },
   {
@@ -139,7 +132,7 @@ const cases = [
       const g = await ctx.group(a, [b], 'add');
       const conn = await ctx.connect(a);
       await conn.expect({ type: 'add_member', conv: g.id, username: c.username }, 'ok', 'add_member');
-      const seen = await conversationOf(ctx, c, g.id);
+      const seen = await ctx.conversationOf(c, g.id);
       check(seen, 'the added user does not list the group');
       eq(seen.member_count, 3, 'member_count');
       eq(seen.members.find((m) => m.id === c.id)?.role, 'member', 'the new member\'s role');
@@ -153,8 +146,8 @@ const cases = [
       const g = await ctx.group(a, [b, c], 'remove');
       const conn = await ctx.connect(a);
       await conn.expect({ type: 'remove_member', conv: g.id, username: c.username }, 'ok', 'remove_member');
-      eq(await conversationOf(ctx, c, g.id), undefined, 'the removed user still lists the group');
-      eq((await conversationOf(ctx, a, g.id))?.member_count, 2, 'member_count');
+      eq(await ctx.conversationOf(c, g.id), undefined, 'the removed user still lists the group');
+      eq((await ctx.conversationOf(a, g.id))?.member_count, 2, 'member_count');
     },
   },
   {
@@ -165,8 +158,8 @@ const cases = [
       const g = await ctx.group(a, [b], 'leave');
       const conn = await ctx.connect(b);
       await conn.expect({ type: 'leave', conv: g.id }, 'ok', 'leave');
-      eq(await conversationOf(ctx, b, g.id), undefined, 'the leaver still lists the group');
-      eq((await conversationOf(ctx, a, g.id))?.member_count, 1, 'member_count');
+      eq(await ctx.conversationOf(b, g.id), undefined, 'the leaver still lists the group');
+      eq((await ctx.conversationOf(a, g.id))?.member_count, 1, 'member_count');
     },
   },
   {
