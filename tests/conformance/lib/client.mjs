@@ -176,16 +176,21 @@ export class Context {
 
   // ---- WebSocket --------------------------------------------------------
 
-  /** Opens a WebSocket to /v1/ws (no hello yet). */
-  async open() {
-    const conn = await Conn.open(this.run.wsUrl, this.timeout);
+  /**
+   * Opens a WebSocket to /v1/ws (no hello yet). A `bulk` connection masks
+   * its frames with the key 0 (valid on the wire, and ws then skips the
+   * XOR): a flood of masked 4 KiB frames would otherwise hold the event
+   * loop for seconds, and with it every timer of the case.
+   */
+  async open({ bulk = false } = {}) {
+    const conn = await Conn.open(this.run.wsUrl, this.timeout, { bulk });
     this.conns.add(conn);
     return conn;
   }
 
   /** Opens a WebSocket and says hello; the welcome is checked and kept in conn.welcome. */
-  async connect(user, { lastSeq } = {}) {
-    const conn = await this.open();
+  async connect(user, { lastSeq, bulk } = {}) {
+    const conn = await this.open({ bulk });
     await conn.hello(user, { lastSeq });
     return conn;
   }
@@ -193,9 +198,11 @@ export class Context {
 
 /** One WebSocket connection: every frame it received, and waits on them. */
 export class Conn {
-  static open(url, timeoutMs) {
+  static open(url, timeoutMs, { bulk = false } = {}) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false });
+      const options = { handshakeTimeout: timeoutMs, perMessageDeflate: false };
+      if (bulk) options.generateMask = (mask) => mask.fill(0);
+      const ws = new WebSocket(url, options);
       const conn = new Conn(ws, timeoutMs);
       const onError = (e) => reject(new CheckFailed(`WebSocket ${url}: cannot open (${e.message})`));
       ws.once('error', onError);
@@ -213,12 +220,13 @@ export class Conn {
     this.frames = []; // parsed JSON frames; {raw} for text that is not JSON, {binary} for binary
     this.bytes = 0;
     this.nextId = 1;
-    this.waiters = new Set();
+    this.waiters = new Set(); // waitFor's, each tried on every frame
+    this.answers = new Map(); // request id -> the waiter of its answer, found by "re" at once
     this.closeInfo = null;
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         this.closeInfo = { code, reason: reason.toString(), at: Date.now() };
-        for (const w of this.waiters) w.onClose();
+        for (const w of [...this.waiters, ...this.answers.values()]) w.onClose();
         resolve(this.closeInfo);
       });
     });
@@ -235,7 +243,9 @@ export class Conn {
         }
       }
       this.frames.push(f);
-      for (const w of this.waiters) w.onFrame(f, this.frames.length - 1);
+      const i = this.frames.length - 1;
+      if (isObject(f) && f.re !== undefined) this.answers.get(f.re)?.onFrame(f, i);
+      for (const w of this.waiters) w.onFrame(f, i);
     });
   }
 
@@ -259,8 +269,7 @@ export class Conn {
   /** Sends a request with a fresh id; resolves with the frame whose "re" is that id. */
   request(frame, { timeoutMs = this.timeoutMs } = {}) {
     const id = this.nextId++;
-    const what = `answer to ${frame.type} (id ${id})`;
-    const p = this.waitFor((f) => isObject(f) && f.re === id, what, { timeoutMs, from: this.frames.length });
+    const p = this.waitFor(null, `answer to ${frame.type} (id ${id})`, { timeoutMs, from: this.frames.length, re: id });
     this.send({ id, ...frame });
     return p.then((f) => {
       f.__id = id;
@@ -289,20 +298,38 @@ export class Conn {
   }
 
   /**
-   * Sends n messages at once (pipelined, not one round trip each); resolves
-   * with their `sent` answers in the order sent.
+   * Sends n requests without waiting for answers (frameOf(i) builds the
+   * i-th), yielding to the event loop every few frames so timers and reads
+   * go on; resolves with the answers in the order sent.
    */
-  sendMany(conv, n, body = (i) => `message ${i}`) {
+  async pipeline(n, frameOf, { timeoutMs = this.timeoutMs * 3 + n * 20 } = {}) {
+    const answers = [];
+    for (let i = 0; i < n; i += 1) {
+      answers.push(this.request(frameOf(i), { timeoutMs }));
+      if (i % 32 === 31) await new Promise(setImmediate);
+    }
+    return Promise.all(answers);
+  }
+
+  /** Sends n messages pipelined; resolves with their `sent` answers (checked) in the order sent. */
+  async sendMany(conv, n, body = (i) => `message ${i}`) {
     const tag = randomBytes(6).toString('hex');
-    const opts = { timeoutMs: this.timeoutMs * 3 + n * 20 };
-    return Promise.all(Array.from({ length: n }, (_, i) => this.sendMessage(conv, body(i), `${tag}-${i}`, opts)));
+    const answers = await this.pipeline(n, (i) => ({ type: 'send', conv, client_msg_id: `${tag}-${i}`, body: body(i) }));
+    answers.forEach((a, i) => {
+      if (a.type !== 'sent') fail(`send ${i + 1} of ${n}: expected {"type":"sent"}, got ${show(a)}`);
+      checkSent(a, conv, 'sent');
+    });
+    return answers;
   }
 
   /**
    * The first frame (from index `from` on, past frames included) that
    * matches; fails after timeoutMs, or when the connection closes first.
+   * With `re`, the match is the answer to that request id (pred unused),
+   * found without trying every waiter: floods keep hundreds in flight.
    */
-  waitFor(pred, what, { timeoutMs = this.timeoutMs, from = 0 } = {}) {
+  waitFor(pred, what, { timeoutMs = this.timeoutMs, from = 0, re } = {}) {
+    if (re !== undefined) pred = (f) => isObject(f) && f.re === re;
     for (let i = from; i < this.frames.length; i += 1) if (pred(this.frames[i], i)) return Promise.resolve(this.frames[i]);
     if (this.closeInfo) return Promise.reject(new CheckFailed(`waiting for ${what}: the connection closed (${this.closeInfo.code}) first`));
     return new Promise((resolve, reject) => {
@@ -315,11 +342,13 @@ export class Conn {
       const timer = setTimeout(() => done(new CheckFailed(`${what}: none within ${timeoutMs} ms (last frames: ${show(this.frames.slice(-3))})`)), timeoutMs);
       const done = (err, f) => {
         clearTimeout(timer);
-        this.waiters.delete(w);
+        if (re === undefined) this.waiters.delete(w);
+        else this.answers.delete(re);
         if (err) reject(err);
         else resolve(f);
       };
-      this.waiters.add(w);
+      if (re === undefined) this.waiters.add(w);
+      else this.answers.set(re, w);
     });
   }
 

@@ -88,7 +88,7 @@ const cases = [
       const conn = await ctx.connect(a);
       const n = burst + rate + 50;
       const started = Date.now();
-      const answers = await Promise.all(Array.from({ length: n }, (_, i) => conn.request({ type: 'send', conv: d.id, client_msg_id: `kit-rate-${i}`, body: `r${i}` }, { timeoutMs: 30000 })));
+      const answers = await conn.pipeline(n, (i) => ({ type: 'send', conv: d.id, client_msg_id: `kit-rate-${i}`, body: `r${i}` }), { timeoutMs: 30000 });
       const elapsed = (Date.now() - started) / 1000;
       const sent = answers.filter((x) => x.type === 'sent').length;
       const limited = answers.filter((x) => x.type === 'error' && x.code === 'rate_limited');
