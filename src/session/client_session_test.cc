@@ -143,6 +143,9 @@ class ClientSessionTest : public ::testing::Test {
     env_ = std::make_unique<SessionEnv>(SessionEnv{*service_, *hub_, worker_, metrics_, options_});
   }
   void TearDown() override {
+    // Continuations need their session (a real connection keeps it alive
+    // with KeepAlive); what runs after the sessions are gone is Detach work.
+    worker_.RunAll();
     sessions_.clear();
     worker_.RunAll();
     sequencer_.reset();
