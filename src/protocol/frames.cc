@@ -57,16 +57,9 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   if (type == "create_group") {
     auto title = RequireString(o, "title");
     if (!title) return std::move(title).error();
-    CreateGroupReq r{std::move(*title), {}};
-    const json::value* m = o.if_contains("members");
-    if (m && !m->is_null()) {
-      if (!m->is_array()) return Bad("field 'members' must be an array of usernames");
-      for (const auto& u : m->get_array()) {
-        if (!u.is_string()) return Bad("field 'members' must be an array of usernames");
-        r.members.emplace_back(u.get_string());
-      }
-    }
-    return Request(std::move(r));
+    auto members = StringList(o, "members", "usernames");
+    if (!members) return std::move(members).error();
+    return Request(CreateGroupReq{std::move(*title), std::move(*members)});
   }
   if (type == "dm") {
     auto username = RequireString(o, "username");

@@ -113,6 +113,21 @@ Result<bool> RequireBool(const json::object& o, std::string_view key) {
   return v->get_bool();
 }
 
+Result<std::vector<std::string>> StringList(const json::object& o, std::string_view key,
+                                            std::string_view what) {
+  std::vector<std::string> out;
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return out;
+  const std::string expected = "an array of " + std::string(what);
+  if (!v->is_array()) return Mistyped(key, expected);
+  out.reserve(v->get_array().size());
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_string()) return Mistyped(key, expected);
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
 Result<const json::object*> RequireObject(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   if (!v) return Missing(key);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/fwd.hpp>
 
@@ -34,6 +35,10 @@ Result<std::optional<int64_t>> NullableInt(const boost::json::object& o, std::st
 // nullopt when absent or null; an error unless a non-negative integer.
 Result<std::optional<int64_t>> OptionalNonNegative(const boost::json::object& o, std::string_view key);
 Result<bool> RequireBool(const boost::json::object& o, std::string_view key);
+// The strings of the array at `key`; empty when absent or null. The error
+// reads "field 'members' must be an array of <what>".
+Result<std::vector<std::string>> StringList(const boost::json::object& o, std::string_view key,
+                                            std::string_view what);
 Result<const boost::json::object*> RequireObject(const boost::json::object& o, std::string_view key);
 Result<const boost::json::array*> RequireArray(const boost::json::object& o, std::string_view key);
 
