@@ -41,7 +41,7 @@
 #include <gtest/gtest.h>
 
 #include "client/http_client.h"
-#include "client/json_util.h"
+#include "protocol/json.h"
 #include "client/session.h"
 #include "client/ws_client.h"
 
@@ -51,9 +51,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-using client::FieldIs;
-using client::GetInt;
-using client::GetString;
+using protocol::FieldIs;
+using protocol::GetInt;
+using protocol::GetString;
 using client::Session;
 using client::WsClient;
 using Clock = std::chrono::steady_clock;
