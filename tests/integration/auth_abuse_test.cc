@@ -379,7 +379,7 @@ TEST_F(RevocationTest, PasswordChangeRevokesEveryTokenAndGivesANewSession) {
       ASSERT_TRUE(ws);
       (void)ws->Hello(b->access_token);
       ASSERT_TRUE(ws->WaitClosed(5s));
-      EXPECT_EQ(ws->close_code(), 4003);
+      EXPECT_EQ(ws->close_code(), kCloseBadToken);
       auto ok = Open(Session{user.user_id, user.username, "", fresh_access, "", 0, {}});
       EXPECT_TRUE(ok);
     }
@@ -434,13 +434,13 @@ TEST_F(RevocationTest, ADeletedUsersTokensStopEverywhere) {
     ASSERT_TRUE(again);
     (void)again->Hello(doomed.access_token);
     ASSERT_TRUE(again->WaitClosed(5s));
-    EXPECT_EQ(again->close_code(), 4003);
+    EXPECT_EQ(again->close_code(), kCloseBadToken);
     // The open connection's next request fails, and the connection closes
     // with 4003 as a refused hello would.
     auto history = ws->Request({{"type", "history"}, {"conv", dm}});
     EXPECT_TRUE(IsWsError(history, "unauthorized")) << Dump(history);
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4003);
+    EXPECT_EQ(ws->close_code(), kCloseBadToken);
     // The peer saw them leave the group; their messages stay.
     auto left = peer_ws->WaitFor(
         [&](const json::object& e) {
