@@ -17,11 +17,24 @@ Result<const json::object*> AsObject(const json::value& v, std::string_view what
   return &v.get_object();
 }
 
-void AppendField(std::string_view key, std::string_view value, std::string* out) {
-  if (out->size() > 1) out->push_back(',');
-  AppendJsonString(key, out);
-  out->push_back(':');
-  AppendJsonString(value, out);
+// {"k1":"v1",...}: an object of string fields, in the order given.
+std::string StringObject(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  std::string out = "{";
+  for (const auto& [key, value] : fields) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(key, &out);
+    out.push_back(':');
+    AppendJsonString(value, &out);
+  }
+  out.push_back('}');
+  return out;
+}
+
+// Appends "?name=value", or "&name=value" after the first parameter.
+void AppendParam(std::string_view name, std::string_view value, std::string* target) {
+  target->push_back(target->find('?') == std::string::npos ? '?' : '&');
+  target->append(name).push_back('=');
+  target->append(value);
 }
 
 }  // namespace
@@ -156,33 +169,21 @@ Result<ServerError> ParseErrorBody(const json::value& v) {
 
 std::string RegisterBody(std::string_view username, std::string_view password,
                          std::string_view display_name) {
-  std::string out = "{";
-  AppendField("username", username, &out);
-  AppendField("password", password, &out);
-  if (!display_name.empty()) AppendField("display_name", display_name, &out);
-  out.push_back('}');
-  return out;
+  if (display_name.empty()) return StringObject({{"username", username}, {"password", password}});
+  return StringObject({{"username", username}, {"password", password}, {"display_name", display_name}});
 }
 
 std::string LoginBody(std::string_view username, std::string_view password) {
-  std::string out = "{";
-  AppendField("username", username, &out);
-  AppendField("password", password, &out);
-  out.push_back('}');
-  return out;
+  return StringObject({{"username", username}, {"password", password}});
 }
 
 std::string RefreshBody(std::string_view refresh_token) {
-  std::string out = "{";
-  AppendField("refresh_token", refresh_token, &out);
-  out.push_back('}');
-  return out;
+  return StringObject({{"refresh_token", refresh_token}});
 }
 
 std::string CreateGroupBody(std::string_view title, const std::vector<std::string>& members) {
-  std::string out = "{";
-  AppendField("kind", "group", &out);
-  AppendField("title", title, &out);
+  std::string out = StringObject({{"kind", "group"}, {"title", title}});
+  out.pop_back();  // reopen the object for the array
   out.append(",\"members\":[");
   for (size_t i = 0; i < members.size(); ++i) {
     if (i > 0) out.push_back(',');
@@ -192,42 +193,21 @@ std::string CreateGroupBody(std::string_view title, const std::vector<std::strin
   return out;
 }
 
-std::string UsernameBody(std::string_view username) {
-  std::string out = "{";
-  AppendField("username", username, &out);
-  out.push_back('}');
-  return out;
-}
+std::string UsernameBody(std::string_view username) { return StringObject({{"username", username}}); }
 
 std::string MessagesTarget(ConversationId conv, std::optional<int64_t> after, std::optional<int64_t> before,
                            std::optional<int> limit) {
   std::string out = "/v1/conversations/" + conv.ToString() + "/messages";
-  char sep = '?';
-  auto param = [&](const char* name, int64_t value) {
-    out.push_back(sep);
-    sep = '&';
-    out.append(name).push_back('=');
-    AppendJsonInt(value, &out);
-  };
-  if (limit) param("limit", *limit);
-  if (after) param("after", *after);
-  if (before) param("before", *before);
+  if (limit) AppendParam("limit", std::to_string(*limit), &out);
+  if (after) AppendParam("after", std::to_string(*after), &out);
+  if (before) AppendParam("before", std::to_string(*before), &out);
   return out;
 }
 
 std::string MembersTarget(ConversationId conv, std::optional<UserId> after, std::optional<int> limit) {
   std::string out = "/v1/conversations/" + conv.ToString() + "/members";
-  char sep = '?';
-  if (limit) {
-    out.push_back(sep);
-    sep = '&';
-    out.append("limit=");
-    AppendJsonInt(*limit, &out);
-  }
-  if (after) {
-    out.push_back(sep);
-    out.append("after=").append(after->ToString());
-  }
+  if (limit) AppendParam("limit", std::to_string(*limit), &out);
+  if (after) AppendParam("after", after->ToString(), &out);
   return out;
 }
 
