@@ -3,6 +3,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -88,7 +89,8 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
   return MakeError(Errc::kBadRequest, "unknown store.backend '" + c.store.backend + "'");
 }
 
-Result<std::unique_ptr<log::MessageLog>> OpenLog(const config::Config& c) {
+Result<std::unique_ptr<log::MessageLog>> OpenLog(
+    const config::Config& c, std::function<void(const log::SendRequest&, const Error&)> on_undelivered) {
   if (c.log.backend == "embedded") return log::embedded::Create({.partitions = c.log.partitions});
   if (c.log.backend == "kafka") {
     log::kafka::Options o;
@@ -98,6 +100,7 @@ Result<std::unique_ptr<log::MessageLog>> OpenLog(const config::Config& c) {
     o.partitions = c.log.partitions;
     o.client_id = "parleyd-" + std::to_string(c.server.node_id);
     o.fetch_wait_max_ms = c.log.kafka_fetch_wait_max_ms;
+    o.on_undelivered = std::move(on_undelivered);
     return log::kafka::Create(o);
   }
   return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
@@ -150,7 +153,16 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto store = OpenStore(c);
   if (!store) return std::move(store).error();
   p->store = std::move(store).value();
-  auto message_log = OpenLog(c);
+  Parts* raw = p.get();
+  // A send Kafka accepted but could not store never reaches the sequencer:
+  // count it and answer its sender `unavailable` now, as a failed commit is
+  // answered, rather than leave the client to time out. (No send is
+  // appended before Start, so the fan-out exists by then; the log stops
+  // reporting at Close, before Stop takes anything down.)
+  auto message_log = OpenLog(c, [raw](const log::SendRequest& send, const Error& error) {
+    raw->metrics.log_undelivered.Increment();
+    raw->fanout->Publish({sequencer::ErrorAnswer(send.origin, error)});
+  });
   if (!message_log) return std::move(message_log).error();
   p->log = std::move(message_log).value();
   if (c.presence.backend == "redis") {
@@ -209,7 +221,6 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto [host, port] = SplitListen(c.server.listen);
   int threads = c.server.threads > 0 ? c.server.threads
                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  Parts* raw = p.get();
   p->gateway =
       std::make_unique<gateway::Gateway>(gateway::Options{.host = host,
                                                           .port = port,
