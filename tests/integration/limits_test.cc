@@ -277,7 +277,8 @@ TEST_F(QueueLimitTest, ReaderTooSlowIsClosed4009) {
   std::string tail;
   ASSERT_TRUE(stalled.WaitServerClose(10s, &tail)) << "the server kept a stalled reader";
   // The close frame carries 4009 (0x0FA9, big-endian) when it made it into the stream.
-  const std::string code_bytes{static_cast<char>(kCloseSlowReader >> 8), static_cast<char>(kCloseSlowReader & 0xff)};
+  const std::string code_bytes{static_cast<char>(kCloseSlowReader >> 8),
+                               static_cast<char>(kCloseSlowReader & 0xff)};
   if (tail.find(code_bytes) == std::string::npos) {
     std::cerr << "note: the 4009 close frame was not observed (queue full); the connection was closed\n";
   }

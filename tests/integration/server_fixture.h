@@ -25,11 +25,11 @@ namespace parley::testing {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
+using client::Session;
+using client::WsClient;
 using protocol::FieldIs;
 using protocol::GetInt;
 using protocol::GetString;
-using client::Session;
-using client::WsClient;
 
 // One parleyd process. Owns its data directory (kept on disk after a failed
 // test for inspection; removed otherwise). Used from the test thread only.
