@@ -1,4 +1,4 @@
-// parley-bench: the load generator of BENCH.md. See src/bench/.
+// parley-bench: the load generator of BENCH.md. See src/loadgen/.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -7,9 +7,9 @@
 #include <iostream>
 
 #include "auth/token_signer.h"
-#include "bench/options.h"
-#include "bench/results.h"
-#include "bench/runner.h"
+#include "loadgen/options.h"
+#include "loadgen/results.h"
+#include "loadgen/runner.h"
 
 namespace {
 
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   using namespace parley;
   std::string message;
   int code = 0;
-  auto opts = bench::ParseOptions(argc, argv, &message, &code);
+  auto opts = loadgen::ParseOptions(argc, argv, &message, &code);
   if (!opts) {
     std::fputs(message.c_str(), code == 0 ? stdout : stderr);
     return code;
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     signer = std::move(s).value();
-  } else if (opts->dialect == bench::Dialect::kParley || key_mode) {
+  } else if (opts->dialect == loadgen::Dialect::kParley || key_mode) {
     auto s = auth::TokenSigner::Generate();
     if (!s) {
       std::fprintf(stderr, "cannot generate an issuer key\n");
@@ -60,12 +60,12 @@ int main(int argc, char** argv) {
   }
   if (key_mode) return 0;
 
-  bench::BenchResult result;
-  int rc = bench::RunBench(*opts, signer.get(), &result);
-  std::fputs(bench::HumanTable(*opts, result).c_str(), stdout);
+  loadgen::BenchResult result;
+  int rc = loadgen::RunBench(*opts, signer.get(), &result);
+  std::fputs(loadgen::HumanTable(*opts, result).c_str(), stdout);
   if (!opts->json_out.empty()) {
     std::ofstream out(opts->json_out);
-    out << bench::ToJsonText(*opts, result);
+    out << loadgen::ToJsonText(*opts, result);
     if (!out) {
       std::fprintf(stderr, "cannot write %s\n", opts->json_out.c_str());
       return 2;

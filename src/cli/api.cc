@@ -2,16 +2,11 @@
 
 #include <chrono>
 
-#include <boost/json/serialize.hpp>
-
-#include "cli/errors.h"
-#include "client/json_util.h"
 #include "client/session.h"
 
 namespace parley::cli {
 
 namespace json = boost::json;
-using client::GetString;
 
 namespace {
 
@@ -20,7 +15,7 @@ constexpr auto kHttpTimeout = std::chrono::seconds(10);
 // and the time the request takes.
 constexpr int64_t kExpirySlackMs = 15'000;
 
-void ApplySession(Config& c, const client::Session& s) {
+void ApplySession(SavedLogin& c, const client::Session& s) {
   c.username = s.username;
   c.user_id = s.user_id;
   c.access_token = s.access_token;
@@ -37,13 +32,9 @@ int64_t NowMs() {
 }
 
 std::string ServerErrorText(const client::Response& r) {
-  const json::object& obj = r.Object();
-  auto it = obj.find("error");
-  if (it != obj.end() && it->value().is_object()) {
-    std::string message = GetString(it->value(), "message");
-    std::string code = GetString(it->value(), "code");
-    if (!message.empty()) return code.empty() ? message : message + " (" + code + ")";
-    if (!code.empty()) return code;
+  if (auto e = protocol::ParseErrorBody(r.json)) {
+    if (!e->message.empty()) return e->message + " (" + e->code_name + ")";
+    return e->code_name;
   }
   return "HTTP " + std::to_string(r.status);
 }
@@ -68,77 +59,111 @@ Api Api::FromConfigDir(const std::string& config_dir) {
   if (config_dir.empty()) {
     throw CliError(kExitAuth, "not logged in (no config directory: set PARLEY_CONFIG_DIR or HOME)");
   }
-  std::optional<Config> config = LoadConfig(config_dir);
-  if (!config || !config->logged_in()) {
+  std::optional<SavedLogin> login = LoadLogin(config_dir);
+  if (!login || !login->logged_in()) {
     throw CliError(kExitAuth, "not logged in; run 'parley login USERNAME --server URL' first");
   }
   std::string error;
-  auto url = ParseServerUrl(config->server, &error);
-  if (!url) throw CliError(kExitUnreachable, error + " (in " + ConfigPath(config_dir) + ")");
-  return Api(config_dir, std::move(*config), std::move(*url));
+  auto url = ParseServerUrl(login->server, &error);
+  if (!url) throw CliError(kExitUnreachable, error + " (in " + LoginPath(config_dir) + ")");
+  return Api(config_dir, std::move(*login), std::move(*url));
 }
 
-Api::Api(std::string config_dir, Config config, ServerUrl url)
+Api::Api(std::string config_dir, SavedLogin login, ServerUrl url)
     : config_dir_(std::move(config_dir)),
-      config_(std::move(config)),
+      login_(std::move(login)),
       url_(std::move(url)),
       http_(url_.host, url_.port, kHttpTimeout) {}
 
 std::string Api::AccessToken(bool force) {
-  bool expired = config_.access_token.empty() || (config_.access_expires_at_ms > 0 &&
-                                                  NowMs() + kExpirySlackMs >= config_.access_expires_at_ms);
-  if (force || expired) Refresh(config_.access_token);
-  return config_.access_token;
+  bool expired = login_.access_token.empty() ||
+                 (login_.access_expires_at_ms > 0 && NowMs() + kExpirySlackMs >= login_.access_expires_at_ms);
+  if (force || expired) Refresh(login_.access_token);
+  return login_.access_token;
 }
 
 void Api::Refresh(const std::string& stale_token) {
-  ConfigLock lock(config_dir_);
+  LoginLock lock(config_dir_);
   // Another parley process may have refreshed meanwhile: the refresh token
   // rotates, so use what it saved rather than spend the old one again.
-  if (auto saved = LoadConfig(config_dir_);
-      saved && saved->logged_in() && saved->server == config_.server && saved->user_id == config_.user_id) {
+  if (auto saved = LoadLogin(config_dir_);
+      saved && saved->logged_in() && saved->server == login_.server && saved->user_id == login_.user_id) {
     bool fresh = saved->access_expires_at_ms == 0 || NowMs() + kExpirySlackMs < saved->access_expires_at_ms;
     if (saved->access_token != stale_token && fresh) {
-      config_ = std::move(*saved);
+      login_ = std::move(*saved);
       return;
     }
-    config_.refresh_token = saved->refresh_token;
+    login_.refresh_token = saved->refresh_token;
   }
-  client::Response r = http_.Post("/v1/auth/refresh", json::object{{"refresh_token", config_.refresh_token}});
+  client::Response r = http_.Request("POST", "/v1/auth/refresh", protocol::RefreshBody(login_.refresh_token));
   if (r.status == 401) {
-    throw CliError(kExitAuth, "your login has expired; run 'parley login " + config_.username + " --server " +
-                                  config_.server + "' again");
+    throw CliError(kExitAuth, "your login has expired; run 'parley login " + login_.username + " --server " +
+                                  login_.server + "' again");
   }
-  if (r.status != 200) ThrowForResponse(r, "refreshing the login", config_.server);
+  if (r.status != 200) ThrowForResponse(r, "refreshing the login", login_.server);
   auto session = client::ParseSession(r);
-  if (!session) throw CliError(kExitRejected, "refreshing the login failed: unexpected answer");
-  ApplySession(config_, *session);
-  SaveConfig(config_dir_, config_);
+  if (!session) throw CliError(kExitRejected, "refreshing the login failed: " + session.error().message);
+  ApplySession(login_, *session);
+  SaveLogin(config_dir_, login_);
 }
 
-json::object Api::Call(const std::string& method, const std::string& target, std::optional<json::object> body,
-                       const std::string& what) {
-  std::optional<std::string> text;
-  if (body) text = json::serialize(*body);
-  client::Response r = http_.Request(method, target, text, AccessToken());
+json::value Api::Call(const std::string& method, const std::string& target, std::optional<std::string> body,
+                      const std::string& what) {
+  client::Response r = http_.Request(method, target, body, AccessToken());
   if (r.status == 401) {
-    r = http_.Request(method, target, text, AccessToken(/*force=*/true));
+    r = http_.Request(method, target, body, AccessToken(/*force=*/true));
     if (r.status == 401) {
       throw CliError(kExitAuth, "the server no longer accepts this login; run 'parley login' again");
     }
   }
-  if (!r.ok()) ThrowForResponse(r, what, config_.server);
-  if (r.json.is_object()) return r.json.as_object();
-  return {};
+  if (!r.ok()) ThrowForResponse(r, what, login_.server);
+  return std::move(r.json);
 }
 
-Config Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
-                    const std::string& username, const std::string& password,
-                    const std::string& display_name) {
+User Api::Me() {
+  return Expect(protocol::ParseUser(Call("GET", "/v1/me", std::nullopt, "whoami")), "whoami");
+}
+
+std::vector<Conversation> Api::Conversations() {
+  const std::string what = "listing conversations";
+  return Expect(protocol::ParseConversations(Call("GET", "/v1/conversations", std::nullopt, what)), what);
+}
+
+Conversation Api::CreateGroup(const std::string& title, const std::vector<std::string>& members) {
+  const std::string what = "creating the group";
+  return Expect(protocol::ParseConversation(
+                    Call("POST", "/v1/conversations", protocol::CreateGroupBody(title, members), what)),
+                what);
+}
+
+Conversation Api::OpenDm(const std::string& username) {
+  const std::string what = "opening a DM with " + username;
+  return Expect(protocol::ParseConversation(
+                    Call("POST", "/v1/conversations/dm", protocol::UsernameBody(username), what)),
+                what);
+}
+
+std::vector<Message> Api::Messages(ConversationId conv, std::optional<int64_t> after,
+                                   std::optional<int64_t> before, int limit, const std::string& what) {
+  std::string target = protocol::MessagesTarget(conv, after, before, limit);
+  return Expect(protocol::ParseMessages(Call("GET", target, std::nullopt, what)), what);
+}
+
+protocol::MemberPage Api::Members(ConversationId conv, std::optional<UserId> after, int limit) {
+  const std::string what = "listing members";
+  return Expect(
+      protocol::ParseMemberPage(Call("GET", protocol::MembersTarget(conv, after, limit), std::nullopt, what)),
+      what);
+}
+
+SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
+                        const std::string& username, const std::string& password,
+                        const std::string& display_name) {
   client::HttpClient http(url.host, url.port, kHttpTimeout);
-  json::object body{{"username", username}, {"password", password}};
-  if (register_user && !display_name.empty()) body["display_name"] = display_name;
-  client::Response r = http.Post(register_user ? "/v1/auth/register" : "/v1/auth/login", body);
+  client::Response r = register_user
+                           ? http.Request("POST", "/v1/auth/register",
+                                          protocol::RegisterBody(username, password, display_name))
+                           : http.Request("POST", "/v1/auth/login", protocol::LoginBody(username, password));
   int expected = register_user ? 201 : 200;
   if (r.status != expected) {
     if (r.status == 0) throw Unreachable(url.canonical, r.error);
@@ -158,12 +183,12 @@ Config Authenticate(const std::string& config_dir, const ServerUrl& url, bool re
   if (!session) {
     throw CliError(kExitUnreachable, url.canonical + " answered, but not like a Parley server");
   }
-  Config c;
+  SavedLogin c;
   c.server = url.canonical;
   ApplySession(c, *session);
   {
-    ConfigLock lock(config_dir);
-    SaveConfig(config_dir, c);
+    LoginLock lock(config_dir);
+    SaveLogin(config_dir, c);
   }
   return c;
 }

@@ -1,18 +1,23 @@
 #pragma once
 // Api: authenticated HTTP calls for one saved login, with transparent token
-// refresh, and the register/login calls that create that login. Every
-// failure is thrown as a CliError with a message fit for the user; a token
-// never appears in one.
+// refresh, and the register/login calls that create that login. Bodies and
+// answers are protocol/http_bodies.h's typed values. Every failure is
+// thrown as a CliError with a message fit for the user; a token never
+// appears in one. One thread at a time.
 #include <optional>
 #include <string>
+#include <vector>
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
-#include "cli/config.h"
 #include "cli/errors.h"
+#include "cli/saved_login.h"
 #include "cli/server_url.h"
 #include "client/http_client.h"
+#include "common/ids.h"
+#include "common/model.h"
+#include "common/result.h"
+#include "protocol/http_bodies.h"
 
 namespace parley::cli {
 
@@ -30,30 +35,48 @@ std::string ServerErrorText(const client::Response& r);
 // A CliError for a server that cannot be reached.
 CliError Unreachable(const std::string& server, const std::string& detail);
 
+// The value of a parsed answer, or a CliError (kExitRejected) saying that
+// the answer to `what` is not what PROTOCOL.md promises.
+template <class T>
+T Expect(Result<T> parsed, const std::string& what) {
+  if (!parsed) {
+    throw CliError(kExitRejected,
+                   what + ": the server's answer is not a Parley answer (" + parsed.error().message + ")");
+  }
+  return std::move(parsed).value();
+}
+
 class Api {
  public:
   // The saved login in `config_dir`; throws kExitAuth when there is none.
   static Api FromConfigDir(const std::string& config_dir);
 
-  Api(std::string config_dir, Config config, ServerUrl url);
+  Api(std::string config_dir, SavedLogin login, ServerUrl url);
 
-  // An authenticated call that must succeed (2xx): the JSON body (an empty
-  // object for an empty body). On 401 the token is refreshed once and the
-  // call repeated. Throws CliError otherwise.
-  boost::json::object Call(const std::string& method, const std::string& target,
-                           std::optional<boost::json::object> body, const std::string& what);
-  boost::json::object Get(const std::string& target, const std::string& what) {
-    return Call("GET", target, std::nullopt, what);
-  }
-  boost::json::object Post(const std::string& target, boost::json::object body, const std::string& what) {
-    return Call("POST", target, std::move(body), what);
-  }
+  // An authenticated call that must succeed (2xx): the parsed JSON body (null
+  // for an empty one). On 401 the token is refreshed once and the call
+  // repeated. Throws CliError otherwise.
+  boost::json::value Call(const std::string& method, const std::string& target,
+                          std::optional<std::string> body, const std::string& what);
+
+  // ---- the calls the commands make, typed ----
+  User Me();
+  std::vector<Conversation> Conversations();
+  Conversation CreateGroup(const std::string& title, const std::vector<std::string>& members);
+  Conversation OpenDm(const std::string& username);
+  // Messages of `conv` after/below the given seqs, ascending; `what` names
+  // the command for errors.
+  std::vector<Message> Messages(ConversationId conv, std::optional<int64_t> after,
+                                std::optional<int64_t> before, int limit, const std::string& what);
+  protocol::MemberPage Members(ConversationId conv, std::optional<UserId> after, int limit);
 
   // An access token that has not expired, refreshing first when it has (or
   // when `force`). The rotated tokens are saved at once.
   std::string AccessToken(bool force = false);
 
-  const Config& config() const { return config_; }
+  const SavedLogin& login() const { return login_; }
+  // The logged-in user's id (invalid when the saved one is not an id).
+  UserId me() const { return UserId::Parse(login_.user_id).value_or(UserId()); }
   const ServerUrl& url() const { return url_; }
   const std::string& config_dir() const { return config_dir_; }
   client::HttpClient& http() { return http_; }
@@ -62,15 +85,15 @@ class Api {
   void Refresh(const std::string& stale_token);
 
   std::string config_dir_;
-  Config config_;
+  SavedLogin login_;
   ServerUrl url_;
   client::HttpClient http_;
 };
 
 // POST /v1/auth/register or /v1/auth/login against `url`; on success saves
 // the login in `config_dir` and returns it. Throws CliError.
-Config Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
-                    const std::string& username, const std::string& password,
-                    const std::string& display_name);
+SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
+                        const std::string& username, const std::string& password,
+                        const std::string& display_name);
 
 }  // namespace parley::cli

@@ -18,13 +18,9 @@
 #include "cli/live.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
-#include "client/json_util.h"
 
 namespace parley::cli {
 
-namespace json = boost::json;
-using client::GetInt;
-using client::GetString;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -35,6 +31,15 @@ constexpr auto kPingEvery = std::chrono::seconds(25);
 constexpr auto kPongWithin = std::chrono::seconds(10);
 constexpr auto kGiveUpAfterEof = std::chrono::seconds(30);
 constexpr const char* kEllipsis = "\xE2\x80\xA6";
+// How much of an unsent message a "not sent" notice quotes.
+constexpr size_t kQuotedBytes = 40;
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 class Chat {
  public:
@@ -45,28 +50,24 @@ class Chat {
     dir_.Load();
     conv_ = ResolveConvId(dir_, options_.conv);
     name_ = dir_.Name(conv_);
-    if (const json::object* c = dir_.Find(conv_)) last_seq_ = GetInt(*c, "last_seq").value_or(0);
+    if (const Conversation* c = dir_.Find(conv_)) last_seq_ = c->last_seq;
 
     // Recent history first (this also checks membership), then the socket
     // resumes from the last seq shown, so nothing falls in between.
-    json::array recent;
-    if (options_.history > 0) {
-      recent = FetchMessages(api_, conv_, 0, 0, options_.history, "opening '" + options_.conv + "'");
-    } else {
-      FetchMessages(api_, conv_, 0, 0, 1, "opening '" + options_.conv + "'");
-    }
+    const std::string what = "opening '" + options_.conv + "'";
+    std::vector<Message> recent =
+        api_.Messages(conv_, std::nullopt, std::nullopt, std::max(options_.history, 1), what);
+    if (options_.history == 0) recent.clear();
     if (!recent.empty()) last_seq_ = 0;
-    for (const json::value& m : recent) {
-      if (m.is_object()) ShowMessage(m.as_object());
-    }
+    for (const Message& m : recent) ShowMessage(m);
 
-    json::object welcome;
-    ws_ = OpenSocket(api_, json::object{{conv_, last_seq_}}, &welcome);
+    protocol::Welcome welcome;
+    ws_ = OpenSocket(api_, {{conv_, last_seq_}}, &welcome);
     OnConnected(welcome);
 
     RawMode raw(STDIN_FILENO);
     tty_ = tty_ && raw.active();
-    Status("connected to " + name_ + " as " + api_.config().username +
+    Status("connected to " + name_ + " as " + api_.login().username +
            (tty_ ? "; type and press Enter to send, Ctrl-D to quit" : ""));
     RedrawPrompt();
 
@@ -91,7 +92,7 @@ class Chat {
       if (stdin_eof_ && pending_.empty()) break;
       if (stdin_eof_ && now - eof_at_ > kGiveUpAfterEof) {
         ClearPromptLine();
-        throw Unreachable(api_.config().server,
+        throw Unreachable(api_.login().server,
                           std::to_string(pending_.size()) + " message(s) could not be confirmed as sent");
       }
     }
@@ -152,22 +153,18 @@ class Chat {
     }
   }
 
-  void ShowMessage(const json::object& m) {
-    int64_t seq = GetInt(m, "seq").value_or(0);
-    if (seq <= last_seq_) return;  // seen already
-    std::string sender_id = GetString(m, "sender");
-    std::string sender = dir_.Username(conv_, sender_id);
+  void ShowMessage(const Message& m) {
+    if (m.seq <= last_seq_) return;  // seen already
+    std::string sender = dir_.Username(conv_, m.sender);
     typing_until_.erase(sender);
-    last_seq_ = seq;
+    last_seq_ = m.seq;
     PrintLine(FormatMessage(m, sender, /*long_form=*/false));
   }
 
   // ---- socket ----
 
-  void OnConnected(const json::object& welcome) {
-    if (auto it = welcome.find("conversations"); it != welcome.end() && it->value().is_array()) {
-      dir_.LearnAll(it->value().as_array());
-    }
+  void OnConnected(const protocol::Welcome& welcome) {
+    dir_.LearnAll(welcome.conversations);
     last_frame_ = Clock::now();
     ping_id_.reset();
     backoff_.Reset();
@@ -185,9 +182,9 @@ class Chat {
   }
 
   void TryReconnect() {
-    json::object welcome;
+    protocol::Welcome welcome;
     try {
-      ws_ = OpenSocket(api_, json::object{{conv_, last_seq_}}, &welcome);
+      ws_ = OpenSocket(api_, {{conv_, last_seq_}}, &welcome);
     } catch (const CliError& e) {
       if (e.exit_code() != kExitUnreachable) throw;
       ws_.reset();
@@ -209,7 +206,7 @@ class Chat {
     if (now - last_frame_ > kPingEvery) {
       ping_id_ = next_request_id_++;
       ping_sent_ = now;
-      ws_->SendJson({{"id", *ping_id_}, {"type", "ping"}});
+      ws_->SendRequest(protocol::PingReq{}, *ping_id_);
     }
   }
 
@@ -219,106 +216,112 @@ class Chat {
     for (Pending& p : pending_) {
       if (p.request_id != 0 || now < p.not_before) continue;
       p.request_id = next_request_id_++;
-      ws_->SendJson({{"id", p.request_id},
-                     {"type", "send"},
-                     {"conv", conv_},
-                     {"client_msg_id", p.client_msg_id},
-                     {"body", p.body}});
+      ws_->SendRequest(protocol::SendReq{conv_, p.client_msg_id, p.body}, p.request_id);
     }
   }
 
-  void Handle(const json::object& f) {
-    std::string type = GetString(f, "type");
-    if (auto re = f.find("re"); re != f.end()) {
-      int64_t id = client::AsInt(re->value()).value_or(-1);
-      if (ping_id_ && id == *ping_id_) {
-        ping_id_.reset();
-        return;
-      }
-      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-        if (it->request_id != id) continue;
-        if (type == "sent") {
-          pending_.erase(it);
-        } else if (type == "error") {
-          OnSendError(it, f);
-        }
-        return;
+  void Handle(const boost::json::object& raw) {
+    auto parsed = protocol::ParseServerFrame(raw);
+    if (!parsed) {
+      Status("ignoring a frame the server should not send: " + parsed.error().message);
+      return;
+    }
+    if (auto re = protocol::ReOf(*parsed)) return OnAnswer(*re, *parsed);
+    std::visit(Overloaded{
+                   [&](const Message& m) {
+                     if (m.conv == conv_) ShowMessage(m);
+                   },
+                   [&](const protocol::TypingNotice& t) {
+                     if (t.conv == conv_) OnTyping(t.user);
+                   },
+                   [&](const protocol::Gap& g) {
+                     if (g.conv == conv_) FetchGap(g.from_seq, g.to_seq);
+                   },
+                   [&](const protocol::MemberNotice& m) {
+                     if (m.conv == conv_) OnMember(m);
+                   },
+                   // Presence is left to `parley tail`: every one-shot command
+                   // comes online and goes offline again, which would only
+                   // clutter the chat.
+                   [](const auto&) {},
+               },
+               *parsed);
+  }
+
+  void OnAnswer(int64_t re, const protocol::ServerFrame& frame) {
+    if (ping_id_ && re == *ping_id_) {
+      ping_id_.reset();
+      return;
+    }
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->request_id != re) continue;
+      if (std::holds_alternative<protocol::Sent>(frame)) {
+        pending_.erase(it);
+      } else if (const auto* error = std::get_if<protocol::ErrorAnswer>(&frame)) {
+        OnSendError(it, error->error);
       }
       return;
     }
-    std::string conv = GetString(f, "conv");
-    if (conv != conv_) return;
-    if (type == "message") {
-      ShowMessage(f);
-    } else if (type == "typing") {
-      std::string user = GetString(f, "user");
-      if (user == api_.config().user_id) return;
-      std::string name = dir_.Username(conv_, user);
-      bool shown = typing_until_.count(name) > 0;
-      typing_until_[name] = Clock::now() + kTypingShownFor;
-      if (tty_) {
-        if (!shown) RedrawPrompt();
-      } else {
-        PrintLine("* " + name + " is typing" + kEllipsis);
-      }
-    } else if (type == "gap") {
-      FetchGap(GetInt(f, "from_seq").value_or(0), GetInt(f, "to_seq").value_or(0));
-    } else if (type == "member") {
-      if (auto it = f.find("conversation"); it != f.end() && it->value().is_object()) {
-        dir_.Learn(it->value().as_object());
-      }
-      std::string user = GetString(f, "user");
-      std::string name = dir_.Username(conv_, user);
-      std::string action = GetString(f, "action");
-      if (action == "added") {
-        PrintLine("* " + name + " joined");
-      } else {
-        PrintLine("* " + name + (action == "left" ? " left" : " was removed"));
-        if (user == api_.config().user_id) {
-          ClearPromptLine();
-          throw CliError(kExitNotFound, "you are no longer a member of " + name_);
-        }
-      }
-    }
-    // Presence is left to `parley tail`: every one-shot command comes online
-    // and goes offline again, which would only clutter the chat.
   }
 
-  void OnSendError(std::deque<Pending>::iterator it, const json::object& f) {
-    std::string code = GetString(f, "code");
-    if (code == "rate_limited" || code == "unavailable") {
-      int64_t wait = std::clamp<int64_t>(GetInt(f, "retry_after_ms").value_or(1000), 50, 10'000);
+  void OnTyping(UserId user) {
+    if (user == api_.me()) return;
+    std::string name = dir_.Username(conv_, user);
+    bool shown = typing_until_.count(name) > 0;
+    typing_until_[name] = Clock::now() + kTypingShownFor;
+    if (tty_) {
+      if (!shown) RedrawPrompt();
+    } else {
+      PrintLine("* " + name + " is typing" + kEllipsis);
+    }
+  }
+
+  void OnMember(const protocol::MemberNotice& m) {
+    if (m.conversation) dir_.Learn(*m.conversation);
+    std::string name = dir_.Username(conv_, m.user);
+    if (m.action == "added") {
+      PrintLine("* " + name + " joined");
+      return;
+    }
+    PrintLine("* " + name + (m.action == "left" ? " left" : " was removed"));
+    if (m.user == api_.me()) {
+      ClearPromptLine();
+      throw CliError(kExitNotFound, "you are no longer a member of " + name_);
+    }
+  }
+
+  void OnSendError(std::deque<Pending>::iterator it, const protocol::ServerError& e) {
+    if (e.code == Errc::kRateLimited || e.code == Errc::kUnavailable) {
+      int64_t wait = std::clamp<int64_t>(e.retry_after_ms > 0 ? e.retry_after_ms : 1000, 50, 10'000);
       it->request_id = 0;
       it->not_before = Clock::now() + std::chrono::milliseconds(wait);
       return;
     }
-    std::string message = GetString(f, "message");
-    if (code == "forbidden" || code == "not_found") {
+    if (e.code == Errc::kForbidden || e.code == Errc::kNotFound) {
       ClearPromptLine();
-      throw CliError(kExitNotFound, "cannot send to " + name_ + ": " + message + " (" + code + ")");
+      throw CliError(kExitNotFound, "cannot send to " + name_ + ": " + e.message + " (" + e.code_name + ")");
     }
-    Status("not sent: \"" + it->body.substr(0, 40) + (it->body.size() > 40 ? "..." : "") + "\": " + message +
-           " (" + code + ")");
+    Status("not sent: \"" + Excerpt(it->body, kQuotedBytes) + "\": " + e.message + " (" + e.code_name + ")");
     pending_.erase(it);
   }
 
   void FetchGap(int64_t from, int64_t to) {
     int64_t after = std::max(last_seq_, from - 1);
     while (after < to) {
-      json::array page;
+      std::vector<Message> page;
       try {
-        page = FetchMessages(api_, conv_, after, to + 1, 500, "fetching missed messages");
+        page = api_.Messages(conv_, after > 0 ? std::optional<int64_t>(after) : std::nullopt, to + 1, 500,
+                             "fetching missed messages");
       } catch (const CliError& e) {
         if (e.exit_code() == kExitAuth) throw;
         Status(e.what());
         return;
       }
       if (page.empty()) return;
-      for (const json::value& m : page) {
-        if (!m.is_object()) continue;
-        last_seq_ = std::max(last_seq_, GetInt(m, "seq").value_or(0) - 1);
-        ShowMessage(m.as_object());
-        after = std::max(after, GetInt(m, "seq").value_or(after));
+      for (const Message& m : page) {
+        last_seq_ = std::max(last_seq_, m.seq - 1);
+        ShowMessage(m);
+        after = std::max(after, m.seq);
       }
     }
   }
@@ -429,7 +432,7 @@ class Chat {
     auto now = Clock::now();
     if (!connected() || now - last_typing_sent_ < kTypingEvery) return;
     last_typing_sent_ = now;
-    ws_->SendJson({{"type", "typing"}, {"conv", conv_}});
+    ws_->SendRequest(protocol::TypingReq{conv_});
   }
 
   void Submit(std::string line) {
@@ -444,7 +447,7 @@ class Chat {
   ChatOptions options_;
   Directory dir_;
   bool tty_;
-  std::string conv_;
+  ConversationId conv_;
   std::string name_;
   int64_t last_seq_ = 0;
   std::unique_ptr<client::WsClient> ws_;

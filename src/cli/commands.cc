@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <boost/json/object.hpp>
 
 #include "cli/api.h"
 #include "cli/errors.h"
@@ -15,22 +16,15 @@
 #include "cli/live.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
-#include "client/json_util.h"
+#include "protocol/frames.h"
 
 namespace parley::cli {
 
 namespace json = boost::json;
-using client::GetInt;
-using client::GetString;
 
 namespace {
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
-
-bool IsDecimal(const std::string& s) {
-  return !s.empty() && s.size() <= 20 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 std::string ReadAllStdin() {
   std::string text;
@@ -63,9 +57,9 @@ struct AuthArgs {
 int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_user) {
   std::string server = args.server;
   if (!args.server_given) {
-    std::optional<Config> saved;
+    std::optional<SavedLogin> saved;
     try {
-      saved = LoadConfig(config_dir);
+      saved = LoadLogin(config_dir);
     } catch (const CliError&) {
     }
     server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
@@ -100,14 +94,14 @@ int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_u
   }
   if (password.empty()) throw CliError(kExitUsage, "the password is empty");
 
-  Config c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
+  SavedLogin c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
   std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on " << c.server
             << (register_user ? "; you are logged in." : ".") << "\n";
   return kExitOk;
 }
 
 int CmdLogout(const std::string& config_dir) {
-  if (RemoveConfig(config_dir)) {
+  if (RemoveLogin(config_dir)) {
     std::cout << "Logged out.\n";
   } else {
     std::cout << "Not logged in.\n";
@@ -116,43 +110,37 @@ int CmdLogout(const std::string& config_dir) {
 }
 
 int CmdWhoami(Api& api, bool as_json) {
-  json::object me = api.Get("/v1/me", "whoami");
+  User me = api.Me();
   if (as_json) {
-    std::cout << JsonLine(me) << "\n";
+    std::cout << JsonLine(protocol::ToJson(me)) << "\n";
   } else {
-    std::string display = GetString(me, "display_name");
-    std::cout << GetString(me, "username")
-              << (display.empty() || display == GetString(me, "username") ? "" : " (" + display + ")")
-              << " on " << api.config().server << "\n";
+    std::cout << me.username
+              << (me.display_name.empty() || me.display_name == me.username ? ""
+                                                                            : " (" + me.display_name + ")")
+              << " on " << api.login().server << "\n";
   }
   return kExitOk;
 }
 
 // ---- conversations / group create / dm ----
 
-std::string MemberList(const json::object& conv) {
+std::string MemberList(const Conversation& conv) {
   std::string out;
-  if (auto it = conv.find("members"); it != conv.end() && it->value().is_array()) {
-    for (const json::value& m : it->value().as_array()) {
-      if (!out.empty()) out += ", ";
-      out += GetString(m, "username");
-    }
+  for (const Member& m : conv.members) {
+    if (!out.empty()) out += ", ";
+    out += m.username;
   }
-  int64_t count = GetInt(conv, "member_count").value_or(0);
-  int64_t shown = 0;
-  if (auto it = conv.find("members"); it != conv.end() && it->value().is_array()) {
-    shown = static_cast<int64_t>(it->value().as_array().size());
-  }
-  if (count > shown) out += " and " + std::to_string(count - shown) + " more";
+  auto shown = static_cast<int64_t>(conv.members.size());
+  if (conv.member_count > shown) out += " and " + std::to_string(conv.member_count - shown) + " more";
   return out;
 }
 
 int CmdConversations(Api& api, bool as_json) {
   Directory dir(api);
   dir.Load();
-  const json::array& convs = dir.conversations();
+  const std::vector<Conversation>& convs = dir.conversations();
   if (as_json) {
-    for (const json::value& c : convs) std::cout << JsonLine(c) << "\n";
+    for (const Conversation& c : convs) std::cout << JsonLine(protocol::ToJson(c)) << "\n";
     return kExitOk;
   }
   if (convs.empty()) {
@@ -164,13 +152,9 @@ int CmdConversations(Api& api, bool as_json) {
     std::string id, kind, name, members, unread, last;
   };
   std::vector<Row> rows{{"ID", "KIND", "NAME", "MEMBERS", "UNREAD", "LAST"}};
-  for (const json::value& v : convs) {
-    if (!v.is_object()) continue;
-    const json::object& c = v.as_object();
-    rows.push_back({GetString(c, "id"), GetString(c, "kind"), ConversationName(c, api.config().user_id),
-                    std::to_string(GetInt(c, "member_count").value_or(0)),
-                    std::to_string(GetInt(c, "unread").value_or(0)),
-                    std::to_string(GetInt(c, "last_seq").value_or(0))});
+  for (const Conversation& c : convs) {
+    rows.push_back({c.id.ToString(), std::string(KindName(c.kind)), ConversationName(c, api.me()),
+                    std::to_string(c.member_count), std::to_string(c.unread()), std::to_string(c.last_seq)});
   }
   size_t w[5] = {0, 0, 0, 0, 0};
   for (const Row& r : rows) {
@@ -191,26 +175,23 @@ int CmdConversations(Api& api, bool as_json) {
 }
 
 int CmdGroupCreate(Api& api, const std::string& title, const std::vector<std::string>& users, bool as_json) {
-  json::array members;
-  for (const std::string& u : users) members.emplace_back(u);
-  json::object conv = api.Post(
-      "/v1/conversations", {{"kind", "group"}, {"title", title}, {"members", members}}, "creating the group");
+  Conversation conv = api.CreateGroup(title, users);
   if (as_json) {
-    std::cout << JsonLine(conv) << "\n";
+    std::cout << JsonLine(protocol::ToJson(conv)) << "\n";
   } else {
-    std::cout << "Created group \"" << GetString(conv, "title") << "\" (id " << GetString(conv, "id")
-              << ") with " << MemberList(conv) << ".\n";
+    std::cout << "Created group \"" << conv.title.value_or("") << "\" (id " << conv.id.ToString() << ") with "
+              << MemberList(conv) << ".\n";
   }
   return kExitOk;
 }
 
 int CmdDm(Api& api, const std::string& user, bool as_json) {
-  json::object conv = api.Post("/v1/conversations/dm", {{"username", user}}, "opening a DM with " + user);
+  Conversation conv = api.OpenDm(user);
   if (as_json) {
-    std::cout << JsonLine(conv) << "\n";
+    std::cout << JsonLine(protocol::ToJson(conv)) << "\n";
   } else {
-    std::cout << "Direct conversation with " << ConversationName(conv, api.config().user_id) << ": id "
-              << GetString(conv, "id") << ".\n";
+    std::cout << "Direct conversation with " << ConversationName(conv, api.me()) << ": id "
+              << conv.id.ToString() << ".\n";
   }
   return kExitOk;
 }
@@ -222,12 +203,12 @@ int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bo
   if (before < 0) throw CliError(kExitUsage, "--before must be a positive seq");
   Directory dir(api);
   dir.Load();
-  std::string conv = ResolveConvId(dir, query);
-  json::array messages = FetchMessages(api, conv, 0, before, limit, "reading the history of '" + query + "'");
-  for (const json::value& v : messages) {
-    if (!v.is_object()) continue;
-    const json::object& m = v.as_object();
-    std::string sender = dir.Username(conv, GetString(m, "sender"));
+  ConversationId conv = ResolveConvId(dir, query);
+  std::vector<Message> messages =
+      api.Messages(conv, std::nullopt, before > 0 ? std::optional<int64_t>(before) : std::nullopt, limit,
+                   "reading the history of '" + query + "'");
+  for (const Message& m : messages) {
+    std::string sender = dir.Username(conv, m.sender);
     if (as_json) {
       std::cout << MessageJson(m, sender) << "\n";
     } else {
@@ -249,49 +230,55 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
 
   Directory dir(api);
   dir.Load();
-  std::string conv = ResolveConvId(dir, query);
-  std::string client_msg_id = NewClientMsgId();
-  json::object request{{"type", "send"}, {"conv", conv}, {"client_msg_id", client_msg_id}, {"body", body}};
+  const protocol::SendReq request{ResolveConvId(dir, query), NewClientMsgId(), body};
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   Backoff backoff;
-  std::unique_ptr<client::WsClient> ws = OpenSocket(api, nullptr, nullptr);
+  std::unique_ptr<client::WsClient> ws = OpenSocket(api, {}, nullptr);
   while (true) {
-    std::optional<json::object> answer;
-    if (ws) answer = ws->Request(request, std::chrono::seconds(15));
-    if (answer && GetString(*answer, "type") == "sent") {
-      if (as_json) {
-        json::object out{{"conv", GetString(*answer, "conv")},
-                         {"seq", GetInt(*answer, "seq").value_or(0)},
-                         {"id", GetString(*answer, "id")},
-                         {"ts", GetInt(*answer, "ts").value_or(0)},
-                         {"client_msg_id", client_msg_id}};
-        std::cout << JsonLine(out) << "\n";
-      } else {
-        std::cout << GetInt(*answer, "seq").value_or(0) << "\n";
+    // Unset: the connection was lost before an answer came.
+    std::optional<Result<protocol::ServerFrame>> answer;
+    if (ws) {
+      auto called = ws->Call(request, std::chrono::seconds(15));
+      if (called || called.error().code != Errc::kUnavailable) answer = std::move(called);
+    }
+    if (answer && *answer) {
+      if (const auto* sent = std::get_if<protocol::Sent>(&**answer)) {
+        if (as_json) {
+          json::object out{{"conv", sent->conv.ToString()},
+                           {"seq", sent->seq},
+                           {"id", sent->id.ToString()},
+                           {"ts", sent->ts},
+                           {"client_msg_id", request.client_msg_id}};
+          std::cout << JsonLine(out) << "\n";
+        } else {
+          std::cout << sent->seq << "\n";
+        }
+        return kExitOk;
       }
-      return kExitOk;
     }
     std::chrono::milliseconds wait = backoff.Next();
-    if (answer && GetString(*answer, "type") == "error") {
-      std::string code = GetString(*answer, "code");
-      if (code == "rate_limited") {
+    const protocol::ErrorAnswer* error =
+        answer && *answer ? std::get_if<protocol::ErrorAnswer>(&**answer) : nullptr;
+    if (error) {
+      const protocol::ServerError& e = error->error;
+      if (e.code == Errc::kRateLimited) {
         wait = std::chrono::milliseconds(
-            std::clamp<int64_t>(GetInt(*answer, "retry_after_ms").value_or(1000), 50, 10'000));
-      } else if (code != "unavailable") {
-        std::string text = GetString(*answer, "message");
-        if (code == "forbidden") text = "you are not a member of '" + query + "' (" + text + ")";
-        throw CliError(ExitCodeForWireCode(code), "send failed: " + text + " (" + code + ")");
+            std::clamp<int64_t>(e.retry_after_ms > 0 ? e.retry_after_ms : 1000, 50, 10'000));
+      } else if (e.code != Errc::kUnavailable) {
+        std::string text = e.message;
+        if (e.code == Errc::kForbidden) text = "you are not a member of '" + query + "' (" + text + ")";
+        throw CliError(ExitCodeForErrc(e.code), "send failed: " + text + " (" + e.code_name + ")");
       }
     } else if (answer) {
-      throw CliError(kExitRejected, "send failed: unexpected answer " + JsonLine(*answer));
+      throw CliError(kExitRejected, "send failed: unexpected answer" +
+                                        (*answer ? std::string() : ": " + answer->error().message));
     }
     if (std::chrono::steady_clock::now() + wait > deadline) {
-      if (answer) {
+      if (error)
         throw CliError(kExitUnavailable,
-                       "send failed: the server stayed busy (" + GetString(*answer, "code") + ")");
-      }
-      throw Unreachable(api.config().server,
+                       "send failed: the server stayed busy (" + error->error.code_name + ")");
+      throw Unreachable(api.login().server,
                         "the connection was lost before the server confirmed the message");
     }
     std::this_thread::sleep_for(wait);
@@ -299,7 +286,7 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
       // Same client_msg_id on the new connection: stored at most once.
       try {
         ws.reset();
-        ws = OpenSocket(api, nullptr, nullptr);
+        ws = OpenSocket(api, {}, nullptr);
       } catch (const CliError& e) {
         if (e.exit_code() != kExitUnreachable) throw;
       }
@@ -309,31 +296,15 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
 
 }  // namespace
 
-std::string ResolveConvId(Directory& dir, const std::string& query) {
+ConversationId ResolveConvId(Directory& dir, const std::string& query) {
   try {
-    return GetString(dir.Resolve(query), "id");
+    return dir.Resolve(query).id;
   } catch (const CliError& e) {
-    if (e.exit_code() == kExitNotFound && IsDecimal(query)) return query;
+    if (e.exit_code() != kExitNotFound) throw;
+    // Not one of ours: a well-formed id goes to the server, which says why.
+    if (auto id = ConversationId::Parse(query)) return *id;
     throw;
   }
-}
-
-json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before, int limit,
-                          const std::string& what) {
-  std::string target = "/v1/conversations/" + conv + "/messages?limit=" + std::to_string(limit);
-  if (after > 0) target += "&after=" + std::to_string(after);
-  if (before > 0) target += "&before=" + std::to_string(before);
-  json::object answer = api.Get(target, what);
-  if (auto it = answer.find("messages"); it != answer.end() && it->value().is_array()) {
-    return it->value().as_array();
-  }
-  return {};
-}
-
-std::string MessageJson(const json::object& msg, const std::string& sender_username) {
-  json::object out = msg;
-  out["sender_username"] = sender_username;
-  return JsonLine(out);
 }
 
 int RunCli(int argc, char** argv) {

@@ -7,8 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
+#include "common/ids.h"
 
 namespace parley::cli {
 
@@ -21,14 +20,7 @@ int RunCli(int argc, char** argv);
 // A conversation id for CONV: a known id or name (see ResolveConversation),
 // or a decimal id that is not among ours, left for the server to judge (so
 // a non-member gets the server's 403). Throws CliError.
-std::string ResolveConvId(Directory& dir, const std::string& query);
-
-// GET messages of `conv` with after/before/limit (0: omitted), ascending.
-boost::json::array FetchMessages(Api& api, const std::string& conv, int64_t after, int64_t before, int limit,
-                                 const std::string& what);
-
-// The message event/object plus "sender_username", as one JSON line.
-std::string MessageJson(const boost::json::object& msg, const std::string& sender_username);
+ConversationId ResolveConvId(Directory& dir, const std::string& query);
 
 struct TailOptions {
   std::optional<std::string> conv;

@@ -41,24 +41,8 @@ class CliError : public std::runtime_error {
   int exit_code_;
 };
 
-// The exit code for an HTTP status (0: transport failure) or an Errc.
-inline int ExitCodeForStatus(int status) {
-  switch (status) {
-    case 0:
-      return kExitUnreachable;
-    case 401:
-      return kExitAuth;
-    case 403:
-    case 404:
-      return kExitNotFound;
-    case 429:
-    case 503:
-      return kExitUnavailable;
-    default:
-      return status >= 200 && status < 300 ? kExitOk : kExitRejected;
-  }
-}
-
+// The exit code for an error code, read from an error body or frame (the
+// code tables themselves are common/error.h's).
 inline int ExitCodeForErrc(Errc code) {
   switch (code) {
     case Errc::kOk:
@@ -71,17 +55,22 @@ inline int ExitCodeForErrc(Errc code) {
     case Errc::kRateLimited:
     case Errc::kUnavailable:
       return kExitUnavailable;
-    default:
+    case Errc::kBadRequest:
+    case Errc::kConflict:
+    case Errc::kTooLarge:
+    case Errc::kInternal:
       return kExitRejected;
   }
+  return kExitRejected;
 }
 
-// The exit code for a WebSocket error frame's `code` ("forbidden", ...).
-inline int ExitCodeForWireCode(const std::string& code) {
-  if (code == "unauthorized") return kExitAuth;
-  if (code == "forbidden" || code == "not_found") return kExitNotFound;
-  if (code == "rate_limited" || code == "unavailable") return kExitUnavailable;
-  return kExitRejected;
+// The exit code for an HTTP status: 0 is a transport failure, 2xx success,
+// and any other status the exit code of its Errc (one no code answers with,
+// a proxy's 502, counts as a server failure).
+inline int ExitCodeForStatus(int status) {
+  if (status == 0) return kExitUnreachable;
+  if (status >= 200 && status < 300) return kExitOk;
+  return ExitCodeForErrc(ErrcFromHttpStatus(status).value_or(Errc::kInternal));
 }
 
 }  // namespace parley::cli

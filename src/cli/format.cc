@@ -2,9 +2,10 @@
 
 #include <ctime>
 
-#include <boost/json/serialize.hpp>
+#include <boost/json.hpp>
 
-#include "client/json_util.h"
+#include "protocol/frames.h"
+#include "protocol/utf8.h"
 
 namespace parley::cli {
 
@@ -17,22 +18,30 @@ std::string FormatTime(int64_t ms, const char* format) {
   return std::string(buffer, n);
 }
 
-std::string FormatMessage(const boost::json::object& msg, const std::string& sender, bool long_form) {
-  int64_t ts = client::GetInt(msg, "ts").value_or(0);
-  std::string body = client::GetString(msg, "body");
+std::string FormatMessage(const Message& msg, const std::string& sender, bool long_form) {
   std::string indented;
-  indented.reserve(body.size());
-  for (char c : body) {
+  indented.reserve(msg.body.size());
+  for (char c : msg.body) {
     indented += c;
     if (c == '\n') indented += "    ";
   }
   if (long_form) {
-    int64_t seq = client::GetInt(msg, "seq").value_or(0);
-    return "[" + FormatTime(ts) + "] #" + std::to_string(seq) + " " + sender + ": " + indented;
+    return "[" + FormatTime(msg.ts) + "] #" + std::to_string(msg.seq) + " " + sender + ": " + indented;
   }
-  return "[" + FormatTime(ts, "%H:%M") + "] " + sender + ": " + indented;
+  return "[" + FormatTime(msg.ts, "%H:%M") + "] " + sender + ": " + indented;
+}
+
+std::string Excerpt(std::string_view text, size_t max_bytes) {
+  std::string_view kept = protocol::Utf8Prefix(text, max_bytes);
+  return std::string(kept) + (kept.size() < text.size() ? "..." : "");
 }
 
 std::string JsonLine(const boost::json::value& v) { return boost::json::serialize(v); }
+
+std::string MessageJson(const Message& msg, const std::string& sender_username) {
+  boost::json::object out = protocol::ToJson(msg);
+  out["sender_username"] = sender_username;
+  return JsonLine(out);
+}
 
 }  // namespace parley::cli

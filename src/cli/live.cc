@@ -4,47 +4,47 @@
 
 #include "cli/api.h"
 #include "cli/errors.h"
-#include "client/json_util.h"
+#include "common/close_code.h"
 
 namespace parley::cli {
-
-namespace json = boost::json;
-using client::GetString;
 
 namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kHelloTimeout = std::chrono::seconds(10);
-constexpr int kCloseBadToken = 4003;
 
 }  // namespace
 
-std::unique_ptr<client::WsClient> OpenSocket(Api& api, const json::value& last_seq, json::object* welcome) {
+std::unique_ptr<client::WsClient> OpenSocket(Api& api,
+                                             std::vector<std::pair<ConversationId, int64_t>> last_seq,
+                                             protocol::Welcome* welcome) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string token = api.AccessToken(/*force=*/attempt > 0);
     auto ws = std::make_unique<client::WsClient>();
     if (auto r = ws->Connect(api.url().host, api.url().port, "/v1/ws", kConnectTimeout); !r) {
-      throw Unreachable(api.config().server, r.error().message);
+      throw Unreachable(api.login().server, r.error().message);
     }
-    auto answer = ws->Hello(token, last_seq, kHelloTimeout);
+    auto answer = ws->Call(protocol::HelloReq{token, last_seq, false}, kHelloTimeout);
     if (!answer) {
+      if (answer.error().code != Errc::kUnavailable) {
+        throw CliError(kExitRejected, "unexpected answer to hello: " + answer.error().message);
+      }
       ws->WaitClosed(std::chrono::milliseconds(500));
       if (ws->close_code() == kCloseBadToken && attempt == 0) continue;
       if (ws->close_code() == kCloseBadToken) {
         throw CliError(kExitAuth, "the server refused this login; run 'parley login' again");
       }
-      throw Unreachable(api.config().server, "no welcome (" + DescribeClose(*ws) + ")");
+      throw Unreachable(api.login().server, "no welcome (" + DescribeClose(*ws) + ")");
     }
-    if (GetString(*answer, "type") == "error") {
-      std::string code = GetString(*answer, "code");
-      if (code == "unauthorized" && attempt == 0) continue;
-      throw CliError(ExitCodeForWireCode(code), "the server refused the connection: " +
-                                                    GetString(*answer, "message") + " (" + code + ")");
+    if (auto* error = std::get_if<protocol::ErrorAnswer>(&*answer)) {
+      if (error->error.code == Errc::kUnauthorized && attempt == 0) continue;
+      throw CliError(
+          ExitCodeForErrc(error->error.code),
+          "the server refused the connection: " + error->error.message + " (" + error->error.code_name + ")");
     }
-    if (GetString(*answer, "type") != "welcome") {
-      throw CliError(kExitRejected, "unexpected answer to hello: " + GetString(*answer, "type"));
-    }
-    if (welcome) *welcome = std::move(*answer);
+    auto* welcomed = std::get_if<protocol::Welcome>(&*answer);
+    if (welcomed == nullptr) throw CliError(kExitRejected, "unexpected answer to hello");
+    if (welcome) *welcome = std::move(*welcomed);
     return ws;
   }
   throw CliError(kExitAuth, "the server refused this login; run 'parley login' again");
@@ -73,8 +73,8 @@ std::string DescribeClose(const client::WsClient& ws) {
   if (auto code = ws.close_code()) {
     std::string reason = ws.close_reason();
     std::string text = "closed by the server, code " + std::to_string(*code);
-    if (*code == 1001) text += ", going away";
-    if (*code == 4003) text += ", login refused";
+    if (std::string_view meaning = CloseCodeMeaning(*code); !meaning.empty())
+      text += ", " + std::string(meaning);
     if (!reason.empty()) text += ": " + reason;
     return text;
   }

@@ -5,21 +5,23 @@
 #include <memory>
 #include <random>
 #include <string>
-
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
+#include <utility>
+#include <vector>
 
 #include "client/ws_client.h"
+#include "protocol/client_frames.h"
 
 namespace parley::cli {
 
 class Api;
 
-// A connected socket that has said hello with `last_seq` (null: none);
-// the welcome goes to `welcome`. Throws CliError (kExitUnreachable when the
-// server cannot be reached, kExitAuth when it refuses the login).
-std::unique_ptr<client::WsClient> OpenSocket(Api& api, const boost::json::value& last_seq,
-                                             boost::json::object* welcome);
+// A connected socket that has said hello with `last_seq` (the conversations
+// to resume, each from the seq given); the welcome goes to `welcome`.
+// Throws CliError (kExitUnreachable when the server cannot be reached,
+// kExitAuth when it refuses the login).
+std::unique_ptr<client::WsClient> OpenSocket(Api& api,
+                                             std::vector<std::pair<ConversationId, int64_t>> last_seq,
+                                             protocol::Welcome* welcome);
 
 // Exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... up to `max`.
 class Backoff {
@@ -38,7 +40,8 @@ class Backoff {
 // A random client_msg_id ("cli-" + 24 hex digits).
 std::string NewClientMsgId();
 
-// Why a socket ended, for messages: "closed by the server (1001 ...)" etc.
+// Why a socket ended, for messages: "closed by the server, code 1001,
+// server going away" etc.
 std::string DescribeClose(const client::WsClient& ws);
 
 }  // namespace parley::cli

@@ -4,31 +4,32 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
+#include "common/ids.h"
+#include "common/model.h"
 
 namespace parley::cli {
 
 class Api;
 
-// "title" for a group, "@peer" for a DM (peer: the member who is not
-// `my_user_id`), "conversation ID" when neither is known.
-std::string ConversationName(const boost::json::object& conv, const std::string& my_user_id);
+// "title" for a group, "@peer" for a DM (peer: the member who is not `me`),
+// "conversation ID" when neither is known.
+std::string ConversationName(const Conversation& conv, UserId me);
 
 // The DM peer's username, or "" for a group.
-std::string DmPeer(const boost::json::object& conv, const std::string& my_user_id);
+std::string DmPeer(const Conversation& conv, UserId me);
 
 // Finds `query` among `convs`: an exact id; else groups titled `query` and
 // DMs with the user `query` (a leading '@' allowed, case folded); group
 // titles are then tried case-insensitively. Throws CliError: kExitNotFound
 // when nothing matches, kExitUsage listing the candidates when several do.
-const boost::json::object& ResolveConversation(const boost::json::array& convs, const std::string& query,
-                                               const std::string& my_user_id);
+const Conversation& ResolveConversation(const std::vector<Conversation>& convs, const std::string& query,
+                                        UserId me);
 
 // The conversation list plus a user id -> username cache, filled from the
 // conversations' members and, for a sender not among them (a group of more
-// than 100, a new member), from the members call.
+// than 100, a new member), from the members call. One thread.
 class Directory {
  public:
   explicit Directory(Api& api) : api_(api) {}
@@ -36,27 +37,25 @@ class Directory {
   // GET /v1/conversations (again); throws CliError.
   void Load();
   // Takes in one Conversation (a welcome's list, a member event).
-  void Learn(const boost::json::object& conv);
-  void LearnAll(const boost::json::array& convs);
+  void Learn(const Conversation& conv);
+  void LearnAll(const std::vector<Conversation>& convs);
 
-  const boost::json::array& conversations() const { return conversations_; }
-  const boost::json::object* Find(const std::string& conv_id) const;
-  const boost::json::object& Resolve(const std::string& query);
-  std::string Name(const std::string& conv_id) const;
-  // The username of `user_id`, fetching `conv_id`'s members once on a miss;
+  const std::vector<Conversation>& conversations() const { return conversations_; }
+  const Conversation* Find(ConversationId conv) const;
+  const Conversation& Resolve(const std::string& query);
+  std::string Name(ConversationId conv) const;
+  // The username of `user`, fetching `conv`'s members once on a miss;
   // "user <id>" when still unknown.
-  std::string Username(const std::string& conv_id, const std::string& user_id);
-  void SetUsername(const std::string& user_id, const std::string& username) {
-    usernames_[user_id] = username;
-  }
+  std::string Username(ConversationId conv, UserId user);
+  void SetUsername(UserId user, const std::string& username) { usernames_[user] = username; }
 
  private:
-  void FetchMembers(const std::string& conv_id);
+  void FetchMembers(ConversationId conv);
 
   Api& api_;
-  boost::json::array conversations_;
-  std::map<std::string, std::string> usernames_;
-  std::set<std::string> fetched_;  // conversations whose members were fetched
+  std::vector<Conversation> conversations_;
+  std::map<UserId, std::string> usernames_;
+  std::set<ConversationId> fetched_;  // conversations whose members were fetched
 };
 
 }  // namespace parley::cli

@@ -3,24 +3,31 @@
 #include <map>
 #include <thread>
 
+#include <boost/json/object.hpp>
+
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
 #include "cli/resolve.h"
-#include "client/json_util.h"
+#include "protocol/json.h"
 
 namespace parley::cli {
 
 namespace json = boost::json;
-using client::GetInt;
-using client::GetString;
 
 namespace {
 
 constexpr auto kPingEvery = std::chrono::seconds(25);
 constexpr auto kPongWithin = std::chrono::seconds(10);
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 class Tail {
  public:
@@ -32,15 +39,15 @@ class Tail {
       filter_ = ResolveConvId(dir_, *options_.conv);
       // Not one of ours: let the server say why (forbidden / not found).
       if (dir_.Find(filter_) == nullptr) {
-        FetchMessages(api_, filter_, 0, 0, 1, "tailing '" + *options_.conv + "'");
+        api_.Messages(filter_, std::nullopt, std::nullopt, 1, "tailing '" + *options_.conv + "'");
       }
     }
-    for (const json::value& c : dir_.conversations()) Note(c.as_object());
-    json::object welcome;
-    ws_ = OpenSocket(api_, nullptr, &welcome);
+    for (const Conversation& c : dir_.conversations()) Note(c);
+    protocol::Welcome welcome;
+    ws_ = OpenSocket(api_, {}, &welcome);
     OnWelcome(welcome);
-    std::cerr << "parley: tailing " << (filter_.empty() ? "all conversations" : dir_.Name(filter_)) << " as "
-              << api_.config().username << " (Ctrl-C to stop)" << std::endl;
+    std::cerr << "parley: tailing " << (filter_.valid() ? dir_.Name(filter_) : "all conversations") << " as "
+              << api_.login().username << " (Ctrl-C to stop)" << std::endl;
     Backoff backoff;
     while (true) {
       if (!ws_ || !ws_->is_open()) {
@@ -71,34 +78,24 @@ class Tail {
   }
 
  private:
-  void OnWelcome(const json::object& welcome) {
-    if (auto it = welcome.find("conversations"); it != welcome.end() && it->value().is_array()) {
-      for (const json::value& c : it->value().as_array()) {
-        if (!c.is_object()) continue;
-        dir_.Learn(c.as_object());
-        Note(c.as_object());
-      }
+  void OnWelcome(const protocol::Welcome& welcome) {
+    for (const Conversation& c : welcome.conversations) {
+      dir_.Learn(c);
+      Note(c);
     }
-    if (auto it = welcome.find("user"); it != welcome.end() && it->value().is_object()) {
-      dir_.SetUsername(GetString(it->value(), "id"), GetString(it->value(), "username"));
-    }
+    dir_.SetUsername(welcome.user.id, welcome.user.username);
     last_frame_ = std::chrono::steady_clock::now();
     ping_id_.reset();
   }
 
   // Starts counting a conversation from its current last_seq (first sight only).
-  void Note(const json::object& conv) {
-    std::string id = GetString(conv, "id");
-    if (!id.empty() && !last_seq_.count(id)) last_seq_[id] = GetInt(conv, "last_seq").value_or(0);
+  void Note(const Conversation& conv) { last_seq_.try_emplace(conv.id, conv.last_seq); }
+
+  std::vector<std::pair<ConversationId, int64_t>> LastSeqs() const {
+    return {last_seq_.begin(), last_seq_.end()};
   }
 
-  json::value LastSeqs() const {
-    json::object out;
-    for (const auto& [conv, seq] : last_seq_) out[conv] = seq;
-    return out;
-  }
-
-  bool Wanted(const std::string& conv) const { return filter_.empty() || conv == filter_; }
+  bool Wanted(ConversationId conv) const { return !filter_.valid() || conv == filter_; }
 
   void KeepAlive(std::chrono::steady_clock::time_point now) {
     if (ping_id_) {
@@ -108,116 +105,137 @@ class Tail {
     if (now - last_frame_ > kPingEvery) {
       ping_id_ = 1'000'000 + ws_->next_id();
       ping_sent_ = now;
-      ws_->SendJson({{"id", *ping_id_}, {"type", "ping"}});
+      ws_->SendRequest(protocol::PingReq{}, *ping_id_);
     }
   }
 
-  void PrintMessage(const json::object& m) {
-    std::string conv = GetString(m, "conv");
-    int64_t seq = GetInt(m, "seq").value_or(0);
-    int64_t& last = last_seq_[conv];
-    if (seq <= last) return;  // a duplicate (at-least-once delivery)
-    if (last > 0 && seq > last + 1) FetchRange(conv, last, seq);
-    last = std::max(last, seq);
-    if (!Wanted(conv)) return;
-    std::string sender = dir_.Username(conv, GetString(m, "sender"));
+  // Prints a message once (delivery is at least once), fetching what a jump
+  // in seq skipped. `frame` is the event as received, echoed by --json.
+  void PrintMessage(const Message& m, const json::object* frame) {
+    int64_t& last = last_seq_[m.conv];
+    if (m.seq <= last) return;  // a duplicate (at-least-once delivery)
+    if (last > 0 && m.seq > last + 1) FetchRange(m.conv, last, m.seq);
+    last = std::max(last, m.seq);
+    if (!Wanted(m.conv)) return;
+    std::string sender = dir_.Username(m.conv, m.sender);
     if (options_.json) {
-      std::cout << MessageJson(m, sender) << std::endl;
-    } else if (filter_.empty()) {
-      int64_t ts = GetInt(m, "ts").value_or(0);
-      std::cout << "[" << FormatTime(ts) << "] (" << dir_.Name(conv) << ") " << sender << ": "
-                << GetString(m, "body") << std::endl;
+      if (frame) {
+        json::object out = *frame;
+        out["sender_username"] = sender;
+        std::cout << JsonLine(out) << std::endl;
+      } else {
+        std::cout << MessageJson(m, sender) << std::endl;
+      }
+    } else if (!filter_.valid()) {
+      std::cout << "[" << FormatTime(m.ts) << "] (" << dir_.Name(m.conv) << ") " << sender << ": " << m.body
+                << std::endl;
     } else {
       std::cout << FormatMessage(m, sender, /*long_form=*/true) << std::endl;
     }
   }
 
   // Prints the messages after `after` and below `below` (a gap).
-  void FetchRange(const std::string& conv, int64_t after, int64_t below) {
+  void FetchRange(ConversationId conv, int64_t after, int64_t below) {
     int64_t& last = last_seq_[conv];
     while (after + 1 < below) {
-      json::array page;
+      std::vector<Message> page;
       try {
-        page = FetchMessages(api_, conv, after, below, 500, "fetching missed messages");
+        page = api_.Messages(conv, after > 0 ? std::optional<int64_t>(after) : std::nullopt, below, 500,
+                             "fetching missed messages");
       } catch (const CliError& e) {
         if (e.exit_code() == kExitAuth) throw;
         std::cerr << "parley: " << e.what() << std::endl;
         return;
       }
       if (page.empty()) return;
-      for (const json::value& v : page) {
-        if (!v.is_object()) continue;
-        int64_t seq = GetInt(v, "seq").value_or(0);
-        last = std::max(last, seq - 1);
-        PrintMessage(v.as_object());
-        after = std::max(after, seq);
+      for (const Message& m : page) {
+        last = std::max(last, m.seq - 1);
+        PrintMessage(m, nullptr);
+        after = std::max(after, m.seq);
       }
     }
   }
 
-  void Handle(const json::object& f) {
-    std::string type = GetString(f, "type");
-    std::string conv = GetString(f, "conv");
-    if (type == "message") {
-      PrintMessage(f);
-      return;
-    }
-    if (type == "pong" || f.contains("re")) {
-      if (type == "pong") ping_id_.reset();
-      return;
-    }
-    if (type == "gap") {
-      int64_t from = GetInt(f, "from_seq").value_or(0);
-      int64_t to = GetInt(f, "to_seq").value_or(0);
-      int64_t& last = last_seq_[conv];
-      if (to > last) {
-        int64_t after = std::max(last, from - 1);
-        FetchRange(conv, after, to + 1);
-      }
-      return;
-    }
-    if (type == "member") {
-      if (auto it = f.find("conversation"); it != f.end() && it->value().is_object()) {
-        dir_.Learn(it->value().as_object());
-        Note(it->value().as_object());
-      }
-    }
-    if (!conv.empty() && !Wanted(conv)) return;
-    std::string user = GetString(f, "user");
-    std::string username = type == "presence" ? GetString(f, "username") : "";
-    if (username.empty() && !user.empty()) username = dir_.Username(conv, user);
+  // An event that is not a message: printed (or echoed as JSON with the
+  // username of its `user`) when it concerns a wanted conversation.
+  void Show(const json::object& frame, ConversationId conv, UserId user, const std::string& text) {
+    if (conv.valid() && !Wanted(conv)) return;
+    std::string username = user.valid() ? dir_.Username(conv, user) : "";
     if (options_.json) {
-      json::object out = f;
-      if (!user.empty()) out["username"] = username;
+      json::object out = frame;
+      if (user.valid()) out["username"] = username;
       std::cout << JsonLine(out) << std::endl;
+    } else if (!text.empty()) {
+      std::cout << "* " << username << text << std::endl;
+    }
+  }
+
+  void Handle(const json::object& raw) {
+    auto parsed = protocol::ParseServerFrame(raw);
+    if (!parsed) {
+      std::cerr << "parley: ignoring a frame the server should not send: " << parsed.error().message
+                << std::endl;
       return;
     }
-    if (type == "presence") {
-      if (f.contains("online") && f.at("online").is_bool() && f.at("online").as_bool()) {
-        std::cout << "* " << username << " is online" << std::endl;
-      } else {
-        int64_t seen = GetInt(f, "last_seen").value_or(0);
-        std::cout << "* " << username << " is offline"
-                  << (seen > 0 ? " (last seen " + FormatTime(seen) + ")" : "") << std::endl;
-      }
-    } else if (type == "member") {
-      std::string action = GetString(f, "action");
-      std::string verb = action == "added" ? "was added to" : action == "left" ? "left" : "was removed from";
-      std::cout << "* " << username << " " << verb << " " << dir_.Name(conv) << std::endl;
-    } else if (type == "typing" && !filter_.empty()) {
-      std::cout << "* " << username << " is typing\xE2\x80\xA6" << std::endl;
-    } else if (type == "error") {
-      std::cerr << "parley: server error: " << GetString(f, "message") << " (" << GetString(f, "code") << ")"
-                << std::endl;
-    }
+    std::visit(Overloaded{
+                   [&](const Message& m) { PrintMessage(m, &raw); },
+                   [&](const protocol::Pong&) { ping_id_.reset(); },
+                   [&](const protocol::Gap& g) {
+                     int64_t last = last_seq_[g.conv];
+                     if (g.to_seq > last) FetchRange(g.conv, std::max(last, g.from_seq - 1), g.to_seq + 1);
+                   },
+                   [&](const protocol::MemberNotice& m) {
+                     if (m.conversation) {
+                       dir_.Learn(*m.conversation);
+                       Note(*m.conversation);
+                     }
+                     std::string verb = m.action == "added"  ? " was added to "
+                                        : m.action == "left" ? " left "
+                                                             : " was removed from ";
+                     Show(raw, m.conv, m.user, verb + dir_.Name(m.conv));
+                   },
+                   [&](const protocol::PresenceEntry& p) {
+                     dir_.SetUsername(p.user, p.username);
+                     std::string text =
+                         p.online ? " is online"
+                                  : " is offline" + (p.last_seen && *p.last_seen > 0
+                                                         ? " (last seen " + FormatTime(*p.last_seen) + ")"
+                                                         : std::string());
+                     Show(raw, ConversationId(), p.user, text);
+                   },
+                   [&](const protocol::TypingNotice& t) {
+                     Show(raw, t.conv, t.user, filter_.valid() ? " is typing\xE2\x80\xA6" : "");
+                   },
+                   [&](const protocol::ReadNotice& r) { Show(raw, r.conv, r.user, ""); },
+                   [&](const protocol::ErrorAnswer& e) {
+                     if (e.re) return;  // an answer to one of our requests
+                     if (options_.json) {
+                       std::cout << JsonLine(raw) << std::endl;
+                     } else {
+                       std::cerr << "parley: server error: " << e.error.message << " (" << e.error.code_name
+                                 << ")" << std::endl;
+                     }
+                   },
+                   [&](const protocol::UnknownFrame& u) {
+                     // A newer server's event: echoed as JSON, like the others.
+                     if (u.re || !options_.json) return;
+                     auto field = [&](const char* key) { return raw.if_contains(key); };
+                     auto conv =
+                         field("conv") ? protocol::AsId<ConversationId>(*field("conv")) : std::nullopt;
+                     auto user = field("user") ? protocol::AsId<UserId>(*field("user")) : std::nullopt;
+                     Show(raw, conv.value_or(ConversationId()), user.value_or(UserId()), "");
+                   },
+                   [](const auto&) {},  // other answers
+               },
+               *parsed);
   }
 
   Api& api_;
   TailOptions options_;
   Directory dir_;
-  std::string filter_;
+  ConversationId filter_;
   std::unique_ptr<client::WsClient> ws_;
-  std::map<std::string, int64_t> last_seq_;
+  std::map<ConversationId, int64_t> last_seq_;
   std::chrono::steady_clock::time_point last_frame_{};
   std::chrono::steady_clock::time_point ping_sent_{};
   std::optional<int64_t> ping_id_;

@@ -11,7 +11,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "client/json_util.h"
+#include "protocol/http_bodies.h"
+#include "protocol/json.h"
 
 namespace parley::client {
 
@@ -45,6 +46,12 @@ const json::object& Response::Object() const {
 std::string Response::Describe() const {
   if (!error.empty()) return "transport error: " + error;
   return std::to_string(status) + " " + body;
+}
+
+Errc Response::ErrorCode() const {
+  if (status == 0) return Errc::kUnavailable;
+  if (auto e = protocol::ParseErrorBody(json)) return e->code;
+  return ErrcFromHttpStatus(status).value_or(Errc::kInternal);
 }
 
 struct HttpClient::Impl {
@@ -146,7 +153,7 @@ struct HttpClient::Impl {
       out.headers[Lower(std::string(field.name_string()))] = std::string(field.value());
     }
     out.body = std::move(res.body());
-    out.json = ParseJson(out.body);
+    out.json = protocol::ParseJson(out.body);
     if (!res.keep_alive()) Close();
     return out;
   }

@@ -15,6 +15,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/error.h"
+
 namespace parley::client {
 
 struct Response {
@@ -31,6 +33,10 @@ struct Response {
   const boost::json::object& Object() const;
   // "<status> <body>" for test and log messages.
   std::string Describe() const;
+  // What a failed answer means: the code of its error body when it has one,
+  // else its status's (a transport failure is kUnavailable, a status no code
+  // answers with kInternal).
+  Errc ErrorCode() const;
 };
 
 class HttpClient {

@@ -4,13 +4,14 @@
 #include <cstdint>
 #include <string>
 
-#include <boost/json/object.hpp>
-
 #include "client/http_client.h"
+#include "common/model.h"
 #include "common/result.h"
 
 namespace parley::client {
 
+// A Session answer (protocol::Session) with the user's id and name also as
+// the strings the wire carries, which is how tests compare them with frames.
 struct Session {
   std::string user_id;
   std::string username;
@@ -18,10 +19,10 @@ struct Session {
   std::string access_token;
   std::string refresh_token;
   int64_t expires_in = 0;
-  boost::json::object user;  // the User object as the server sent it
+  User user;  // the User the server sent
 };
 
-// Reads a Session answer; an error when the shape is wrong.
+// Reads a Session answer; an error naming what is wrong when it is not one.
 Result<Session> ParseSession(const Response& response);
 
 // POST /v1/auth/register (201 expected). An empty display name is omitted.

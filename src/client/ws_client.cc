@@ -16,7 +16,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "client/json_util.h"
+#include "protocol/json.h"
 
 namespace parley::client {
 
@@ -164,7 +164,7 @@ struct WsClient::Impl {
 WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
 
 WsClient::~WsClient() {
-  if (impl_->running && is_open()) Close(1000, std::chrono::seconds(1));
+  if (impl_->running && is_open()) Close(kCloseNormal, std::chrono::seconds(1));
   impl_->Stop();
 }
 
@@ -216,6 +216,25 @@ Result<void> WsClient::Connect(const std::string& host, uint16_t port, const std
   return Ok();
 }
 
+bool WsClient::SendRequest(const protocol::Request& request, std::optional<int64_t> id) {
+  return impl_->Write(protocol::BuildRequest(request, id), false);
+}
+
+Result<protocol::ServerFrame> WsClient::Call(const protocol::Request& request,
+                                             std::chrono::milliseconds timeout) {
+  int64_t id = next_id_++;
+  if (!SendRequest(request, id)) {
+    return MakeError(Errc::kUnavailable, "cannot send " + std::string(protocol::RequestType(request)) + ": " +
+                                             (is_open() ? "write failed" : "connection closed"));
+  }
+  auto answer = AwaitAnswer(id, Clock::now() + timeout);
+  if (!answer) {
+    return MakeError(Errc::kUnavailable, "no answer to " + std::string(protocol::RequestType(request)) +
+                                             (is_open() ? " in time" : ": connection closed"));
+  }
+  return protocol::ParseServerFrame(*answer);
+}
+
 bool WsClient::Send(std::string text) { return impl_->Write(std::move(text), false); }
 
 bool WsClient::SendJson(const json::object& obj) { return impl_->Write(json::serialize(obj), false); }
@@ -234,7 +253,7 @@ std::optional<WsFrame> WsClient::ReceiveFrame(std::chrono::milliseconds timeout)
 }
 
 json::object WsClient::ToObject(const std::string& text) {
-  if (auto obj = ParseObject(text)) return std::move(*obj);
+  if (auto obj = protocol::ParseObject(text)) return std::move(*obj);
   json::object invalid;
   invalid["type"] = "__invalid__";
   invalid["raw"] = text;
@@ -259,20 +278,23 @@ std::optional<json::object> WsClient::Receive(std::chrono::milliseconds timeout)
 std::optional<json::object> WsClient::Request(json::object obj, std::chrono::milliseconds timeout) {
   int64_t id;
   auto it = obj.find("id");
-  if (it != obj.end() && AsInt(it->value())) {
-    id = *AsInt(it->value());
+  if (it != obj.end() && protocol::AsInt(it->value())) {
+    id = *protocol::AsInt(it->value());
   } else {
     id = next_id_++;
     obj["id"] = id;
   }
   if (!SendJson(obj)) return std::nullopt;
-  auto deadline = Clock::now() + timeout;
+  return AwaitAnswer(id, Clock::now() + timeout);
+}
+
+std::optional<json::object> WsClient::AwaitAnswer(int64_t id, Clock::time_point deadline) {
   while (Clock::now() < deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto frame = ReceiveNew(left);
     if (!frame) return std::nullopt;
     auto re = frame->find("re");
-    if (re != frame->end() && AsInt(re->value()) == id) return frame;
+    if (re != frame->end() && protocol::AsInt(re->value()) == id) return frame;
     events_.push_back(std::move(*frame));
   }
   return std::nullopt;
@@ -302,7 +324,9 @@ std::optional<json::object> WsClient::WaitFor(const Predicate& pred, std::chrono
 std::optional<json::object> WsClient::WaitForType(const std::string& type, std::chrono::milliseconds timeout,
                                                   std::optional<std::string> conv) {
   return WaitFor(
-      [&](const json::object& o) { return FieldIs(o, "type", type) && (!conv || FieldIs(o, "conv", *conv)); },
+      [&](const json::object& o) {
+        return protocol::FieldIs(o, "type", type) && (!conv || protocol::FieldIs(o, "conv", *conv));
+      },
       timeout);
 }
 

@@ -19,7 +19,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/close_code.h"
 #include "common/result.h"
+#include "protocol/client_frames.h"
 
 namespace parley::client {
 
@@ -45,6 +47,18 @@ class WsClient {
   Result<void> Connect(const std::string& host, uint16_t port, const std::string& target = "/v1/ws",
                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+  // ---- typed: the frames of protocol/client_frames.h ----
+  // Writes `request`, with "id" when `id` is set; false when the write failed.
+  bool SendRequest(const protocol::Request& request, std::optional<int64_t> id = std::nullopt);
+  // Sends `request` with the next id and returns its answer, typed (an
+  // `error` answer is an ErrorAnswer, not an Error). Frames that arrive
+  // meanwhile are kept in the event buffer, as Request does. Errors:
+  // kUnavailable when the connection ends or nothing answers in `timeout`;
+  // kBadRequest (naming the field) when the answer does not parse.
+  Result<protocol::ServerFrame> Call(const protocol::Request& request,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // ---- raw: frames as JSON objects, for tests that put anything on the wire ----
   // Writes one frame; false when the connection is gone or the write failed.
   bool Send(std::string text);
   bool SendJson(const boost::json::object& obj);
@@ -78,12 +92,13 @@ class WsClient {
   const std::deque<boost::json::object>& events() const { return events_; }
   void ClearEvents() { events_.clear(); }
 
-  // hello with `token` (and `last_seq` unless null); the answer or nullopt.
+  // hello with `token` and `last_seq` as given (left out when null, so a
+  // test can send values a typed HelloReq cannot); the answer or nullopt.
   std::optional<boost::json::object> Hello(const std::string& token, boost::json::value last_seq = nullptr,
                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // Starts the closing handshake with `code` and waits for it to finish.
-  void Close(int code = 1000, std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  void Close(int code = kCloseNormal, std::chrono::milliseconds timeout = std::chrono::seconds(3));
   // Drops the TCP connection without a closing handshake.
   void Abort();
   // Waits until the connection is closed (by either side); true if it is.
@@ -102,6 +117,8 @@ class WsClient {
 
  private:
   std::optional<boost::json::object> ReceiveNew(std::chrono::milliseconds timeout);
+  // The frame whose `re` is `id`, buffering the others; nullopt at `deadline`.
+  std::optional<boost::json::object> AwaitAnswer(int64_t id, Clock::time_point deadline);
   static boost::json::object ToObject(const std::string& text);
 
   struct Impl;

@@ -1,7 +1,10 @@
 #pragma once
 // Parley's error vocabulary: one code per answer class of PROTOCOL.md, each
-// with its wire name and HTTP status. Errors are values on the hot path.
+// with its wire name and HTTP status, written once in error.cc's table and
+// read both ways (code -> name/status for the server, name/status -> code
+// for clients). Errors are values on the hot path.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -27,6 +30,13 @@ std::error_code make_error_code(Errc e) noexcept;
 // Wire name ("bad_request", ...) and HTTP status (400, ...) of a code.
 std::string_view ErrcName(Errc e) noexcept;
 int HttpStatus(Errc e) noexcept;
+
+// The code of a wire name ("not_found" -> kNotFound); nullopt for a name
+// the table does not hold (a newer server's code, or garbage).
+std::optional<Errc> ErrcFromName(std::string_view name) noexcept;
+// The code whose HTTP status is `status` (404 -> kNotFound; 200 -> kOk);
+// nullopt for a status no code answers with (502 from a proxy, 405, ...).
+std::optional<Errc> ErrcFromHttpStatus(int status) noexcept;
 
 // An error fit to send to a client: a code, a human message, and for
 // kRateLimited how long to wait. `retryable()` tells callers (the sequencer,

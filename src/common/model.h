@@ -21,12 +21,16 @@ struct User {
   std::string display_name;
   bool online = false;              // filled from the presence registry, not the store
   std::optional<TimeMs> last_seen;  // when the user was last online; null if never
+
+  bool operator==(const User&) const = default;
 };
 
 struct Member {
   UserId id;
   std::string username;
   Role role = Role::kMember;
+
+  bool operator==(const Member&) const = default;
 };
 
 struct Conversation {
@@ -38,6 +42,8 @@ struct Conversation {
   int64_t last_seq = 0;
   int64_t read_seq = 0;  // the viewer's
   int64_t unread() const { return last_seq > read_seq ? last_seq - read_seq : 0; }
+
+  bool operator==(const Conversation&) const = default;
 };
 
 struct Message {
@@ -48,6 +54,8 @@ struct Message {
   std::string body;
   TimeMs ts = 0;
   std::string client_msg_id;
+
+  bool operator==(const Message&) const = default;
 };
 
 // Members shown inline in a Conversation; larger groups page through members.

@@ -69,3 +69,15 @@ class [[nodiscard]] Result<void> {
 inline Result<void> Ok() { return {}; }
 
 }  // namespace parley
+
+// PARLEY_ASSIGN_OR_RETURN(lhs, expr): evaluates the Result `expr`; on error
+// returns that Error from the enclosing function (whose Result type may
+// differ), else moves the value into `lhs` (a declaration or an lvalue).
+#define PARLEY_RESULT_CONCAT_INNER(a, b) a##b
+#define PARLEY_RESULT_CONCAT(a, b) PARLEY_RESULT_CONCAT_INNER(a, b)
+#define PARLEY_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return std::move(tmp).error();      \
+  lhs = std::move(tmp).value()
+#define PARLEY_ASSIGN_OR_RETURN(lhs, expr) \
+  PARLEY_ASSIGN_OR_RETURN_IMPL(PARLEY_RESULT_CONCAT(parley_assign_, __LINE__), lhs, expr)

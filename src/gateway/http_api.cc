@@ -16,6 +16,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include "protocol/frames.h"
+#include "protocol/json.h"
 
 namespace parley::gateway {
 namespace json = boost::json;
@@ -56,33 +57,12 @@ ApiResponse NoContent() { return {204, "", "", {}}; }
 
 ApiResponse Fail(Errc code, std::string message) { return Fail(MakeError(code, std::move(message))); }
 
-json::object SessionJson(const chat::AuthSession& s) {
-  return {{"user", protocol::ToJson(s.user)},
-          {"access_token", s.access_token},
-          {"refresh_token", s.refresh_token},
-          {"expires_in", s.expires_in}};
-}
-
-// The JSON object body of a request, or a 400 naming what is wrong.
-Result<json::object> BodyObject(const std::string& body) {
-  json::parse_options opts;
-  opts.max_depth = 16;
-  std::error_code ec;
-  json::value v = json::parse(body, ec, {}, opts);
-  if (ec) return MakeError(Errc::kBadRequest, "body is not valid JSON: " + ec.message());
-  if (!v.is_object()) return MakeError(Errc::kBadRequest, "body must be a JSON object");
-  return std::move(v.as_object());
-}
-
-Result<std::string> StringField(const json::object& o, std::string_view key, bool required = true) {
-  const json::value* v = o.if_contains(key);
-  if (!v || v->is_null()) {
-    if (required) return MakeError(Errc::kBadRequest, "missing field '" + std::string(key) + "'");
-    return std::string();
+// A required string field of a request body; null counts as missing.
+Result<std::string> Field(const json::object& o, std::string_view key) {
+  if (const json::value* v = o.if_contains(key); v && v->is_null()) {
+    return MakeError(Errc::kBadRequest, "missing field '" + std::string(key) + "'");
   }
-  if (!v->is_string())
-    return MakeError(Errc::kBadRequest, "field '" + std::string(key) + "' must be a string");
-  return std::string(v->get_string());
+  return protocol::RequireString(o, key);
 }
 
 // A query parameter as a non-negative integer; nullopt when absent or empty.
@@ -97,6 +77,15 @@ Result<std::optional<int64_t>> QueryInt(const boost::urls::url_view& url, std::s
                      "query parameter '" + std::string(key) + "' must be a non-negative integer");
   }
   return std::optional<int64_t>(v);
+}
+
+// A `limit` query parameter: `fallback` when absent, at most `max`, and a
+// 400 when it is not a positive integer.
+Result<int> QueryLimit(const boost::urls::url_view& url, int fallback, int max) {
+  PARLEY_ASSIGN_OR_RETURN(std::optional<int64_t> limit, QueryInt(url, "limit"));
+  if (!limit) return fallback;
+  if (*limit < 1) return MakeError(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
+  return static_cast<int>(std::min<int64_t>(*limit, max));
 }
 
 std::string_view MimeOf(const std::string& path) {
@@ -123,6 +112,241 @@ code{background:#eef1f5;padding:.1rem .3rem;border-radius:4px}</style></head>
 <p>Health: <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></p>
 </body></html>
 )";
+
+// ---- routes -----------------------------------------------------------------------
+
+// What a route's handler sees: the request, its URL, the pattern's
+// captures in order, and (on authenticated routes) the caller.
+struct Call {
+  chat::Service& service;
+  const ApiRequest& req;
+  boost::urls::url_view url;
+  std::vector<std::string> params;
+  UserId me;
+  std::string client_address;
+};
+
+using Handler = ApiResponse (*)(Call&);
+
+// Reads the request body as a JSON object, then hands it to `f`.
+template <class F>
+ApiResponse WithBody(const Call& c, F f) {
+  auto body = protocol::ParseJsonObject(c.req.body, "body");
+  if (!body) return Fail(body.error());
+  return f(*body);
+}
+
+ApiResponse SessionAnswer(int status, const Result<chat::AuthSession>& s) {
+  if (!s) return Fail(s.error());
+  return Json(status, protocol::SessionBody(s->user, s->access_token, s->refresh_token, s->expires_in));
+}
+
+ApiResponse Register(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto username = Field(body, "username");
+    if (!username) return Fail(username.error());
+    auto password = Field(body, "password");
+    if (!password) return Fail(password.error());
+    auto display = protocol::OptionalString(body, "display_name");
+    if (!display) return Fail(display.error());
+    return SessionAnswer(201, c.service.Register(*username, *password, *display));
+  });
+}
+
+ApiResponse Login(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto username = Field(body, "username");
+    if (!username) return Fail(username.error());
+    auto password = Field(body, "password");
+    if (!password) return Fail(password.error());
+    return SessionAnswer(200, c.service.Login(*username, *password, c.client_address));
+  });
+}
+
+ApiResponse Refresh(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto token = Field(body, "refresh_token");
+    if (!token) return Fail(token.error());
+    return SessionAnswer(200, c.service.Refresh(*token));
+  });
+}
+
+ApiResponse Logout(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto token = Field(body, "refresh_token");
+    if (!token) return Fail(token.error());
+    auto ok = c.service.Logout(*token);
+    if (!ok) return Fail(ok.error());
+    return NoContent();
+  });
+}
+
+ApiResponse ChangePassword(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto old_password = Field(body, "old_password");
+    if (!old_password) return Fail(old_password.error());
+    auto new_password = Field(body, "new_password");
+    if (!new_password) return Fail(new_password.error());
+    return SessionAnswer(200, c.service.ChangePassword(c.me, *old_password, *new_password, c.client_address));
+  });
+}
+
+ApiResponse DeleteMe(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto password = Field(body, "password");
+    if (!password) return Fail(password.error());
+    auto ok = c.service.DeleteAccount(c.me, *password, c.client_address);
+    if (!ok) return Fail(ok.error());
+    return NoContent();
+  });
+}
+
+ApiResponse GetMe(Call& c) {
+  auto u = c.service.Me(c.me);
+  if (!u) {
+    return Fail(u.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "user no longer exists")
+                                                  : u.error());
+  }
+  return Json(200, protocol::ToJson(*u));
+}
+
+ApiResponse GetUser(Call& c) {
+  auto u = c.service.GetUser(c.params[0]);
+  if (!u) return Fail(u.error());
+  return Json(200, protocol::ToJson(*u));
+}
+
+ApiResponse ListConversations(Call& c) {
+  auto list = c.service.Conversations(c.me);
+  if (!list) return Fail(list.error());
+  return Json(200, protocol::ConversationsBody(*list));
+}
+
+ApiResponse CreateGroup(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto kind = protocol::OptionalString(body, "kind");
+    if (!kind) return Fail(kind.error());
+    if (!kind->empty() && *kind != "group") {
+      return Fail(Errc::kBadRequest, "kind must be \"group\"; open a DM with POST /v1/conversations/dm");
+    }
+    auto title = Field(body, "title");
+    if (!title) return Fail(title.error());
+    auto members = protocol::StringList(body, "members", "usernames");
+    if (!members) return Fail(members.error());
+    auto conv = c.service.CreateGroup(c.me, *title, *members);
+    if (!conv) return Fail(conv.error());
+    return Json(201, protocol::ToJson(*conv));
+  });
+}
+
+ApiResponse OpenDm(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto username = Field(body, "username");
+    if (!username) return Fail(username.error());
+    auto conv = c.service.OpenDm(c.me, *username);
+    if (!conv) return Fail(conv.error());
+    return Json(200, protocol::ToJson(*conv));
+  });
+}
+
+// The {conv} capture (params[0]) as a conversation id; a 404 when it is not one.
+Result<ConversationId> ConvParam(const Call& c) {
+  auto id = ConversationId::Parse(c.params[0]);
+  if (!id) return MakeError(Errc::kNotFound, "no such conversation");
+  return *id;
+}
+
+ApiResponse History(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto before = QueryInt(c.url, "before");
+  if (!before) return Fail(before.error());
+  auto after = QueryInt(c.url, "after");
+  if (!after) return Fail(after.error());
+  auto limit = QueryLimit(c.url, protocol::kDefaultHistoryLimit, protocol::kMaxHistoryLimit);
+  if (!limit) return Fail(limit.error());
+  auto msgs = c.service.History(c.me, *conv, *before, *after, *limit);
+  if (!msgs) return Fail(msgs.error());
+  return Json(200, protocol::MessagesBody(*msgs));
+}
+
+ApiResponse ListMembers(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto after = QueryInt(c.url, "after");
+  if (!after) return Fail(after.error());
+  auto limit = QueryLimit(c.url, 100, 1000);
+  if (!limit) return Fail(limit.error());
+  auto page = c.service.Members(c.me, *conv, UserId(after->value_or(0)), *limit);
+  if (!page) return Fail(page.error());
+  return Json(200, protocol::MembersBody(page->members, page->next));
+}
+
+ApiResponse AddMember(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  return WithBody(c, [&](const json::object& body) {
+    auto username = Field(body, "username");
+    if (!username) return Fail(username.error());
+    auto updated = c.service.AddMember(c.me, *conv, *username);
+    if (!updated) return Fail(updated.error());
+    return Json(200, protocol::ToJson(*updated));
+  });
+}
+
+ApiResponse RemoveMember(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto ok = c.service.RemoveMember(c.me, *conv, c.params[1]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
+// One row per call of PROTOCOL.md section 1 under /v1. A pattern's
+// segments follow "/v1/"; "{...}" captures one segment. Public routes are
+// the account calls made before there is a token.
+struct Route {
+  std::string_view method;
+  std::string_view pattern;
+  bool authenticated;
+  Handler handler;
+};
+
+constexpr Route kRoutes[] = {
+    {"POST", "auth/register", false, Register},
+    {"POST", "auth/login", false, Login},
+    {"POST", "auth/refresh", false, Refresh},
+    {"POST", "auth/logout", false, Logout},
+    {"POST", "auth/password", true, ChangePassword},
+    {"GET", "me", true, GetMe},
+    {"DELETE", "me", true, DeleteMe},
+    {"GET", "users/{username}", true, GetUser},
+    {"GET", "conversations", true, ListConversations},
+    {"POST", "conversations", true, CreateGroup},
+    {"POST", "conversations/dm", true, OpenDm},
+    {"GET", "conversations/{conv}/messages", true, History},
+    {"GET", "conversations/{conv}/members", true, ListMembers},
+    {"POST", "conversations/{conv}/members", true, AddMember},
+    {"DELETE", "conversations/{conv}/members/{username}", true, RemoveMember},
+};
+
+// Whether `path` (the segments after "v1") fits `pattern`; the captures go
+// to `params` when given.
+bool Matches(std::string_view pattern, const std::vector<std::string>& path,
+             std::vector<std::string>* params) {
+  size_t i = 0;
+  while (!pattern.empty()) {
+    size_t slash = pattern.find('/');
+    std::string_view part = pattern.substr(0, slash);
+    pattern = slash == std::string_view::npos ? std::string_view() : pattern.substr(slash + 1);
+    if (i >= path.size()) return false;
+    bool capture = part.size() > 2 && part.front() == '{' && part.back() == '}';
+    if (!capture && part != path[i]) return false;
+    if (capture && params) params->push_back(path[i]);
+    ++i;
+  }
+  return i == path.size();
+}
 
 }  // namespace
 
@@ -152,6 +376,15 @@ ApiResponse HttpApi::Static(const std::string& path) {
 
 ApiResponse HttpApi::Handle(const ApiRequest& req) {
   metrics_.http_requests.Increment();
+  ApiResponse r = Dispatch(req);
+  // Every error answer counts by its code, as the WebSocket side's do.
+  if (r.status >= 400) {
+    if (auto code = ErrcFromHttpStatus(r.status)) metrics_.CountError(ErrcName(*code));
+  }
+  return r;
+}
+
+ApiResponse HttpApi::Dispatch(const ApiRequest& req) {
   auto parsed = boost::urls::parse_origin_form(req.target);
   if (!parsed) return Fail(Errc::kBadRequest, "bad request target");
   boost::urls::url_view url = *parsed;
@@ -171,181 +404,39 @@ ApiResponse HttpApi::Handle(const ApiRequest& req) {
     if (m != "GET" && m != "HEAD") return Fail(Errc::kNotFound, "no such route");
     return Static(path);
   }
+  seg.erase(seg.begin());
 
-  const std::string client_address =
-      auth::ResolveClientAddress(req.peer_address, req.forwarded_for, service_.options().trusted_proxies);
-
-  // ---- unauthenticated: accounts (password change is authenticated, below) ----
-  if (seg.size() == 3 && seg[1] == "auth" && seg[2] != "password") {
-    if (m != "POST") return Fail(Errc::kNotFound, "no such route");
-    auto body = BodyObject(req.body);
-    if (!body) return Fail(body.error());
-    if (seg[2] == "register" || seg[2] == "login") {
-      auto username = StringField(*body, "username");
-      if (!username) return Fail(username.error());
-      auto password = StringField(*body, "password");
-      if (!password) return Fail(password.error());
-      if (seg[2] == "register") {
-        auto display = StringField(*body, "display_name", false);
-        if (!display) return Fail(display.error());
-        auto s = service_.Register(*username, *password, *display);
-        if (!s) return Fail(s.error());
-        return Json(201, SessionJson(*s));
-      }
-      auto s = service_.Login(*username, *password, client_address);
-      if (!s) return Fail(s.error());
-      return Json(200, SessionJson(*s));
+  const Route* route = nullptr;
+  bool needs_token = false;  // the path is an authenticated route's, whatever the method
+  for (const auto& r : kRoutes) {
+    if (!Matches(r.pattern, seg, nullptr)) continue;
+    needs_token = needs_token || r.authenticated;
+    if (r.method == m) route = &r;
+  }
+  // /v1/auth/<call> are the calls made without a token; every other path
+  // asks for one before it says whether it exists, so routes cannot be
+  // probed without a login.
+  const bool public_path = seg.size() == 2 && seg[0] == "auth" && !needs_token;
+  Call call{
+      service_,
+      req,
+      url,
+      {},
+      UserId(),
+      auth::ResolveClientAddress(req.peer_address, req.forwarded_for, service_.options().trusted_proxies)};
+  if (!public_path) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (req.authorization.size() <= kBearer.size() ||
+        req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
+      return Fail(Errc::kUnauthorized, "missing bearer token");
     }
-    if (seg[2] == "refresh" || seg[2] == "logout") {
-      auto token = StringField(*body, "refresh_token");
-      if (!token) return Fail(token.error());
-      if (seg[2] == "logout") {
-        auto ok = service_.Logout(*token);
-        if (!ok) return Fail(ok.error());
-        return NoContent();
-      }
-      auto s = service_.Refresh(*token);
-      if (!s) return Fail(s.error());
-      return Json(200, SessionJson(*s));
-    }
-    return Fail(Errc::kNotFound, "no such route");
+    auto claims = service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));
+    if (!claims) return Fail(claims.error());
+    call.me = claims->user;
   }
-
-  // ---- everything else needs a bearer token ----
-  constexpr std::string_view kBearer = "Bearer ";
-  if (req.authorization.size() <= kBearer.size() ||
-      req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
-    return Fail(Errc::kUnauthorized, "missing bearer token");
-  }
-  auto claims =
-      service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));  // blocking ok here
-  if (!claims) return Fail(claims.error());
-  UserId me = claims->user;
-
-  if (seg.size() == 3 && seg[1] == "auth" && seg[2] == "password") {
-    if (m != "POST") return Fail(Errc::kNotFound, "no such route");
-    auto body = BodyObject(req.body);
-    if (!body) return Fail(body.error());
-    auto old_password = StringField(*body, "old_password");
-    if (!old_password) return Fail(old_password.error());
-    auto new_password = StringField(*body, "new_password");
-    if (!new_password) return Fail(new_password.error());
-    auto s = service_.ChangePassword(me, *old_password, *new_password, client_address);
-    if (!s) return Fail(s.error());
-    return Json(200, SessionJson(*s));
-  }
-  if (seg.size() == 2 && seg[1] == "me" && m == "DELETE") {
-    auto body = BodyObject(req.body);
-    if (!body) return Fail(body.error());
-    auto password = StringField(*body, "password");
-    if (!password) return Fail(password.error());
-    auto ok = service_.DeleteAccount(me, *password, client_address);
-    if (!ok) return Fail(ok.error());
-    return NoContent();
-  }
-  if (seg.size() == 2 && seg[1] == "me" && m == "GET") {
-    auto u = service_.Me(me);
-    if (!u)
-      return Fail(u.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "user no longer exists")
-                                                    : u.error());
-    return Json(200, protocol::ToJson(*u));
-  }
-  if (seg.size() == 3 && seg[1] == "users" && m == "GET") {
-    auto u = service_.GetUser(seg[2]);
-    if (!u) return Fail(u.error());
-    return Json(200, protocol::ToJson(*u));
-  }
-  if (seg.size() >= 2 && seg[1] == "conversations") {
-    if (seg.size() == 2 && m == "GET") {
-      auto list = service_.Conversations(me);
-      if (!list) return Fail(list.error());
-      json::array arr;
-      for (const auto& c : *list) arr.push_back(protocol::ToJson(c));
-      return Json(200, {{"conversations", std::move(arr)}});
-    }
-    if (seg.size() == 2 && m == "POST") {
-      auto body = BodyObject(req.body);
-      if (!body) return Fail(body.error());
-      auto kind = StringField(*body, "kind", false);
-      if (!kind) return Fail(kind.error());
-      if (!kind->empty() && *kind != "group") {
-        return Fail(Errc::kBadRequest, "kind must be \"group\"; open a DM with POST /v1/conversations/dm");
-      }
-      auto title = StringField(*body, "title");
-      if (!title) return Fail(title.error());
-      std::vector<std::string> members;
-      if (const json::value* v = body->if_contains("members"); v && !v->is_null()) {
-        if (!v->is_array()) return Fail(Errc::kBadRequest, "field 'members' must be an array of usernames");
-        for (const auto& u : v->get_array()) {
-          if (!u.is_string()) return Fail(Errc::kBadRequest, "field 'members' must be an array of usernames");
-          members.emplace_back(u.get_string());
-        }
-      }
-      auto conv = service_.CreateGroup(me, *title, members);
-      if (!conv) return Fail(conv.error());
-      return Json(201, protocol::ToJson(*conv));
-    }
-    if (seg.size() == 3 && seg[2] == "dm" && m == "POST") {
-      auto body = BodyObject(req.body);
-      if (!body) return Fail(body.error());
-      auto username = StringField(*body, "username");
-      if (!username) return Fail(username.error());
-      auto conv = service_.OpenDm(me, *username);
-      if (!conv) return Fail(conv.error());
-      return Json(200, protocol::ToJson(*conv));
-    }
-    if (seg.size() >= 4) {
-      auto conv_id = ConversationId::Parse(seg[2]);
-      if (!conv_id) return Fail(Errc::kNotFound, "no such conversation");
-      if (seg.size() == 4 && seg[3] == "messages" && m == "GET") {
-        auto before = QueryInt(url, "before");
-        if (!before) return Fail(before.error());
-        auto after = QueryInt(url, "after");
-        if (!after) return Fail(after.error());
-        auto limit = QueryInt(url, "limit");
-        if (!limit) return Fail(limit.error());
-        int n = protocol::kDefaultHistoryLimit;
-        if (*limit && **limit < 1)
-          return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
-        if (*limit) n = static_cast<int>(std::min<int64_t>(**limit, protocol::kMaxHistoryLimit));
-        auto msgs = service_.History(me, *conv_id, *before, *after, n);
-        if (!msgs) return Fail(msgs.error());
-        json::array arr;
-        for (const auto& msg : *msgs) arr.push_back(protocol::ToJson(msg));
-        return Json(200, {{"messages", std::move(arr)}});
-      }
-      if (seg.size() == 4 && seg[3] == "members" && m == "GET") {
-        auto after = QueryInt(url, "after");
-        if (!after) return Fail(after.error());
-        auto limit = QueryInt(url, "limit");
-        if (!limit) return Fail(limit.error());
-        if (*limit && **limit < 1)
-          return Fail(Errc::kBadRequest, "query parameter 'limit' must be a positive integer");
-        int n = *limit ? static_cast<int>(std::min<int64_t>(**limit, 1000)) : 100;
-        auto page = service_.Members(me, *conv_id, UserId(after->value_or(0)), n);
-        if (!page) return Fail(page.error());
-        json::array arr;
-        for (const auto& mem : page->members) arr.push_back(protocol::ToJson(mem));
-        return Json(200, {{"members", std::move(arr)},
-                          {"next", page->next ? json::value(page->next->ToString()) : json::value(nullptr)}});
-      }
-      if (seg.size() == 4 && seg[3] == "members" && m == "POST") {
-        auto body = BodyObject(req.body);
-        if (!body) return Fail(body.error());
-        auto username = StringField(*body, "username");
-        if (!username) return Fail(username.error());
-        auto conv = service_.AddMember(me, *conv_id, *username);
-        if (!conv) return Fail(conv.error());
-        return Json(200, protocol::ToJson(*conv));
-      }
-      if (seg.size() == 5 && seg[3] == "members" && m == "DELETE") {
-        auto ok = service_.RemoveMember(me, *conv_id, seg[4]);
-        if (!ok) return Fail(ok.error());
-        return NoContent();
-      }
-    }
-  }
-  return Fail(Errc::kNotFound, "no such route");
+  if (!route) return Fail(Errc::kNotFound, "no such route");
+  Matches(route->pattern, seg, &call.params);
+  return route->handler(call);
 }
 
 }  // namespace parley::gateway

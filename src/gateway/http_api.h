@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP API of PROTOCOL.md section 1 as plain functions of a request: no
-// sockets here, so it is testable and the Beast code stays small. Handle()
-// blocks (store, password hashing): the gateway calls it on a worker thread.
+// sockets here, so it is testable and the Beast code stays small. A table of
+// routes (method + path pattern -> handler, in http_api.cc) says which call
+// is which. Handle() blocks (store, password hashing): the gateway calls it
+// on a worker thread; it touches no state of its own, so any thread may.
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,9 +34,12 @@ struct ApiResponse {
 class HttpApi {
  public:
   HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root);
+  // Answers one request; every error answer (4xx/5xx) is counted in
+  // parley_errors_total by its code.
   ApiResponse Handle(const ApiRequest& request);
 
  private:
+  ApiResponse Dispatch(const ApiRequest& request);
   ApiResponse Static(const std::string& path);
 
   chat::Service& service_;

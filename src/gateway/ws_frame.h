@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/close_code.h"
+
 namespace parley::gateway::ws {
 
 enum Opcode : uint8_t {
@@ -21,10 +23,11 @@ enum Opcode : uint8_t {
   kPong = 0xA,
 };
 
-// Close codes of the RFC used by the framing itself.
-inline constexpr uint16_t kCloseNormal = 1000;
+// Close codes of the RFC used by the framing itself. 1002 is the framing's
+// own; the others are Parley's table (common/close_code.h).
+inline constexpr uint16_t kCloseNormal = parley::kCloseNormal;
 inline constexpr uint16_t kCloseProtocolError = 1002;
-inline constexpr uint16_t kCloseTooBig = 1009;
+inline constexpr uint16_t kCloseTooBig = parley::kCloseTooBig;
 
 struct ParsedFrame {
   enum class Status { kIncomplete, kFrame, kError };

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/json.h"
+
 namespace parley::protocol {
 namespace json = boost::json;
 
@@ -9,75 +11,16 @@ namespace {
 
 Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
 
-// At most `max` bytes of valid UTF-8 `s`, cut on a character boundary: the
-// result goes into a text frame, which must stay valid UTF-8.
-std::string_view CutUtf8(std::string_view s, size_t max) {
-  if (s.size() <= max) return s;
-  while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) --max;
-  return s.substr(0, max);
-}
-
-// Field readers: each returns an Error naming the field when it is missing or
-// of the wrong type, so a client always learns what was wrong.
-Result<std::string> GetString(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (!v) return Bad(std::string("missing field '") + std::string(key) + "'");
-  if (!v->is_string()) return Bad(std::string("field '") + std::string(key) + "' must be a string");
-  return std::string(v->get_string());
-}
-
-std::optional<int64_t> AsInt(const json::value& v) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX))
-    return static_cast<int64_t>(v.get_uint64());
-  if (v.is_double()) {
-    double d = v.get_double();
-    if (d >= -9.0e15 && d <= 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d)
-      return static_cast<int64_t>(d);
-  }
-  return std::nullopt;
-}
-
-Result<int64_t> GetInt(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (!v) return Bad(std::string("missing field '") + std::string(key) + "'");
-  auto i = AsInt(*v);
-  if (!i) return Bad(std::string("field '") + std::string(key) + "' must be an integer");
-  return *i;
-}
-
-Result<std::optional<int64_t>> GetOptionalSeq(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (!v || v->is_null()) return std::optional<int64_t>();
-  auto i = AsInt(*v);
-  if (!i || *i < 0)
-    return Bad(std::string("field '") + std::string(key) + "' must be a non-negative integer");
-  return std::optional<int64_t>(*i);
-}
-
-template <class IdT>
-std::optional<IdT> ParseIdValue(const json::value& v) {
-  if (v.is_string()) return IdT::Parse(v.get_string());
-  if (auto i = AsInt(v); i && *i > 0) return IdT(*i);
-  return std::nullopt;
-}
-
-Result<ConversationId> GetConv(const json::object& o) {
-  const json::value* v = o.if_contains("conv");
-  if (!v) return Bad("missing field 'conv'");
-  auto id = ParseIdValue<ConversationId>(*v);
-  if (!id) return Bad("field 'conv' must be a conversation id (a string of digits)");
-  return *id;
-}
+Result<ConversationId> GetConv(const json::object& o) { return RequireId<ConversationId>(o, "conv"); }
 
 Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   if (type == "send") {
     auto conv = GetConv(o);
     if (!conv) return std::move(conv).error();
-    auto cmid = GetString(o, "client_msg_id");
+    auto cmid = RequireString(o, "client_msg_id");
     if (!cmid) return std::move(cmid).error();
     if (cmid->empty() || cmid->size() > 128) return Bad("client_msg_id must be 1 to 128 bytes");
-    auto body = GetString(o, "body");
+    auto body = RequireString(o, "body");
     if (!body) return std::move(body).error();
     return Request(SendReq{*conv, std::move(*cmid), std::move(*body)});
   }
@@ -85,9 +28,9 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     auto conv = GetConv(o);
     if (!conv) return std::move(conv).error();
     HistoryReq r{*conv, {}, {}, kDefaultHistoryLimit};
-    auto before = GetOptionalSeq(o, "before");
+    auto before = OptionalNonNegative(o, "before");
     if (!before) return std::move(before).error();
-    auto after = GetOptionalSeq(o, "after");
+    auto after = OptionalNonNegative(o, "after");
     if (!after) return std::move(after).error();
     r.before = *before;
     r.after = *after;
@@ -101,7 +44,7 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   if (type == "read") {
     auto conv = GetConv(o);
     if (!conv) return std::move(conv).error();
-    auto seq = GetInt(o, "seq");
+    auto seq = RequireInt(o, "seq");
     if (!seq) return std::move(seq).error();
     if (*seq < 0) return Bad("field 'seq' must be non-negative");
     return Request(ReadReq{*conv, *seq});
@@ -112,28 +55,21 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     return Request(TypingReq{*conv});
   }
   if (type == "create_group") {
-    auto title = GetString(o, "title");
+    auto title = RequireString(o, "title");
     if (!title) return std::move(title).error();
-    CreateGroupReq r{std::move(*title), {}};
-    const json::value* m = o.if_contains("members");
-    if (m && !m->is_null()) {
-      if (!m->is_array()) return Bad("field 'members' must be an array of usernames");
-      for (const auto& u : m->get_array()) {
-        if (!u.is_string()) return Bad("field 'members' must be an array of usernames");
-        r.members.emplace_back(u.get_string());
-      }
-    }
-    return Request(std::move(r));
+    auto members = StringList(o, "members", "usernames");
+    if (!members) return std::move(members).error();
+    return Request(CreateGroupReq{std::move(*title), std::move(*members)});
   }
   if (type == "dm") {
-    auto username = GetString(o, "username");
+    auto username = RequireString(o, "username");
     if (!username) return std::move(username).error();
     return Request(DmReq{std::move(*username)});
   }
   if (type == "add_member" || type == "remove_member") {
     auto conv = GetConv(o);
     if (!conv) return std::move(conv).error();
-    auto username = GetString(o, "username");
+    auto username = RequireString(o, "username");
     if (!username) return std::move(username).error();
     return Request(MemberReq{*conv, std::move(*username), type == "add_member"});
   }
@@ -151,7 +87,7 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     }
     PresenceReq r;
     for (const auto& v : arr) {
-      auto id = ParseIdValue<UserId>(v);
+      auto id = AsId<UserId>(v);
       if (!id) return Bad("field 'users' must hold user ids (strings of digits)");
       r.users.push_back(*id);
     }
@@ -159,7 +95,7 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   }
   if (type == "ping") return Request(PingReq{});
   if (type == "hello") {
-    auto token = GetString(o, "token");
+    auto token = RequireString(o, "token");
     if (!token) return std::move(token).error();
     HelloReq r{std::move(*token), {}, false};
     if (const json::value* ls = o.if_contains("last_seq"); ls && !ls->is_null()) {
@@ -178,7 +114,7 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     }
     return Request(std::move(r));
   }
-  return Bad("unknown request type '" + std::string(CutUtf8(type, 64)) + "'");
+  return Bad("unknown request type '" + std::string(Utf8Prefix(type, 64)) + "'");
 }
 
 std::string Serialize(const json::object& o) { return json::serialize(o); }
@@ -254,6 +190,35 @@ json::object ToJson(const Message& m) {
 
 json::object ErrorBody(const Error& error) {
   return {{"error", {{"code", ErrcName(error.code)}, {"message", error.message}}}};
+}
+
+json::object SessionBody(const User& user, std::string_view access_token, std::string_view refresh_token,
+                         int64_t expires_in) {
+  return {{"user", ToJson(user)},
+          {"access_token", access_token},
+          {"refresh_token", refresh_token},
+          {"expires_in", expires_in}};
+}
+
+json::object ConversationsBody(const std::vector<Conversation>& conversations) {
+  json::array arr;
+  arr.reserve(conversations.size());
+  for (const auto& c : conversations) arr.push_back(ToJson(c));
+  return {{"conversations", std::move(arr)}};
+}
+
+json::object MessagesBody(const std::vector<Message>& messages) {
+  json::array arr;
+  arr.reserve(messages.size());
+  for (const auto& m : messages) arr.push_back(ToJson(m));
+  return {{"messages", std::move(arr)}};
+}
+
+json::object MembersBody(const std::vector<Member>& members, std::optional<UserId> next) {
+  json::array arr;
+  arr.reserve(members.size());
+  for (const auto& m : members) arr.push_back(ToJson(m));
+  return {{"members", std::move(arr)}, {"next", next ? json::value(next->ToString()) : json::value(nullptr)}};
 }
 
 std::string WelcomeFrame(int64_t re, const User& user, std::string_view session, int heartbeat_ms,
@@ -349,40 +314,6 @@ std::string PresenceAnswer(int64_t re, const std::vector<PresenceEntry>& users) 
                                {"last_seen", OptTime(u.last_seen)}});
   }
   return Serialize({{"re", re}, {"type", "presence"}, {"users", std::move(arr)}});
-}
-
-bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else
-      return false;
-    if (end - p <= n) return false;
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += n + 1;
-  }
-  return true;
 }
 
 }  // namespace parley::protocol

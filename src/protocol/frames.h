@@ -1,6 +1,9 @@
 #pragma once
-// Wire protocol v1: typed client requests, and the JSON text of every answer
-// and event. Pure: no I/O, no clocks, no locks. See docs/protocol.md.
+// Wire protocol v1, the server half: typed client requests as the server
+// parses them, and the JSON text of every answer and event it sends. The
+// client half (building requests, parsing answers) is client_frames.h and
+// http_bodies.h; both use json.h. Pure: no I/O, no clocks, no locks. See
+// docs/protocol.md.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +18,7 @@
 #include "common/ids.h"
 #include "common/result.h"
 #include "common/model.h"
+#include "protocol/utf8.h"
 
 namespace parley::protocol {
 
@@ -23,44 +27,66 @@ struct HelloReq {
   std::string token;
   std::vector<std::pair<ConversationId, int64_t>> last_seq;
   bool all = false;  // "last_seq":"all"
+
+  bool operator==(const HelloReq&) const = default;
 };
 struct SendReq {
   ConversationId conv;
   std::string client_msg_id;
   std::string body;
+
+  bool operator==(const SendReq&) const = default;
 };
 struct HistoryReq {
   ConversationId conv;
   std::optional<int64_t> before;
   std::optional<int64_t> after;
   int limit = 50;
+
+  bool operator==(const HistoryReq&) const = default;
 };
 struct ReadReq {
   ConversationId conv;
   int64_t seq = 0;
+
+  bool operator==(const ReadReq&) const = default;
 };
 struct TypingReq {
   ConversationId conv;
+
+  bool operator==(const TypingReq&) const = default;
 };
 struct CreateGroupReq {
   std::string title;
   std::vector<std::string> members;
+
+  bool operator==(const CreateGroupReq&) const = default;
 };
 struct DmReq {
   std::string username;
+
+  bool operator==(const DmReq&) const = default;
 };
 struct MemberReq {
   ConversationId conv;
   std::string username;
   bool add = true;  // add_member or remove_member
+
+  bool operator==(const MemberReq&) const = default;
 };
 struct LeaveReq {
   ConversationId conv;
+
+  bool operator==(const LeaveReq&) const = default;
 };
 struct PresenceReq {
   std::vector<UserId> users;
+
+  bool operator==(const PresenceReq&) const = default;
 };
-struct PingReq {};
+struct PingReq {
+  bool operator==(const PingReq&) const = default;
+};
 
 using Request = std::variant<HelloReq, SendReq, HistoryReq, ReadReq, TypingReq, CreateGroupReq, DmReq,
                              MemberReq, LeaveReq, PresenceReq, PingReq>;
@@ -85,6 +111,13 @@ boost::json::object ToJson(const Member& member);
 boost::json::object ToJson(const Conversation& conv);
 boost::json::object ToJson(const Message& message);
 boost::json::object ErrorBody(const Error& error);  // {"error":{"code","message"}}
+// Answers of the HTTP calls: a Session, {"conversations":[...]},
+// {"messages":[...]} and {"members":[...],"next":id|null}.
+boost::json::object SessionBody(const User& user, std::string_view access_token,
+                                std::string_view refresh_token, int64_t expires_in);
+boost::json::object ConversationsBody(const std::vector<Conversation>& conversations);
+boost::json::object MessagesBody(const std::vector<Message>& messages);
+boost::json::object MembersBody(const std::vector<Member>& members, std::optional<UserId> next);
 
 // ---- server frames (serialized once, shared by every recipient) ---------------
 std::string WelcomeFrame(int64_t re, const User& user, std::string_view session, int heartbeat_ms,
@@ -109,10 +142,9 @@ struct PresenceEntry {
   std::string username;
   bool online = false;
   std::optional<TimeMs> last_seen;
+
+  bool operator==(const PresenceEntry&) const = default;
 };
 std::string PresenceAnswer(int64_t re, const std::vector<PresenceEntry>& users);
-
-// True when `s` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool IsValidUtf8(std::string_view s);
 
 }  // namespace parley::protocol

@@ -100,15 +100,5 @@ TEST(Frames, RateLimitedErrorCarriesRetryAfter) {
   EXPECT_EQ(v["retry_after_ms"], 250);
 }
 
-TEST(Utf8, AcceptsValidRejectsInvalid) {
-  EXPECT_TRUE(IsValidUtf8("plain"));
-  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xC3"));              // truncated
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xFF"));
-}
-
 }  // namespace
 }  // namespace parley::protocol

@@ -17,7 +17,7 @@
 
 #include "../integration/server_fixture.h"
 #include "cli_process.h"
-#include "client/json_util.h"
+#include "protocol/json.h"
 
 #ifndef PARLEY_CLI_PATH
 #error "PARLEY_CLI_PATH must name the parley binary"
@@ -96,8 +96,8 @@ class CliTest : public ServerTest {
     args.push_back("--json");
     CliResult r = Run(owner, args);
     EXPECT_EQ(r.exit_code, 0) << Show(r);
-    auto obj = client::ParseObject(r.out);
-    return obj ? client::GetString(*obj, "id") : "";
+    auto obj = protocol::ParseObject(r.out);
+    return obj ? protocol::GetString(*obj, "id") : "";
   }
 
   std::string home_;
@@ -111,10 +111,10 @@ TEST_F(CliTest, RegisterAndLoginKeepTokensPrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(stat(ConfigDir(alice).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0077, 0u);
-  auto config = client::ParseObject(Slurp(path));
+  auto config = protocol::ParseObject(Slurp(path));
   ASSERT_TRUE(config);
-  std::string access = client::GetString(*config, "access_token");
-  std::string refresh = client::GetString(*config, "refresh_token");
+  std::string access = protocol::GetString(*config, "access_token");
+  std::string refresh = protocol::GetString(*config, "refresh_token");
   ASSERT_FALSE(access.empty());
   ASSERT_FALSE(refresh.empty());
 
@@ -127,11 +127,11 @@ TEST_F(CliTest, RegisterAndLoginKeepTokensPrivate) {
   CliResult who_json = Run(alice, {"whoami", "--json"});
   EXPECT_EQ(who_json.exit_code, 0) << Show(who_json);
 
-  auto config2 = client::ParseObject(Slurp(path));
+  auto config2 = protocol::ParseObject(Slurp(path));
   ASSERT_TRUE(config2);
   for (const CliResult* r : {&login, &who, &who_json}) {
-    for (const std::string& token : {access, refresh, client::GetString(*config2, "access_token"),
-                                     client::GetString(*config2, "refresh_token")}) {
+    for (const std::string& token : {access, refresh, protocol::GetString(*config2, "access_token"),
+                                     protocol::GetString(*config2, "refresh_token")}) {
       EXPECT_THAT(r->out, Not(HasSubstr(token)));
       EXPECT_THAT(r->err, Not(HasSubstr(token)));
     }
@@ -177,9 +177,9 @@ TEST_F(CliTest, GroupsDmsAndConversationNames) {
   EXPECT_THAT(dm.out, HasSubstr("@" + bob));
   CliResult dm_json = Run(bob, {"dm", alice, "--json"});
   EXPECT_EQ(dm_json.exit_code, 0) << Show(dm_json);
-  auto dm_obj = client::ParseObject(dm_json.out);
+  auto dm_obj = protocol::ParseObject(dm_json.out);
   ASSERT_TRUE(dm_obj) << dm_json.out;
-  EXPECT_EQ(client::GetString(*dm_obj, "kind"), "dm");
+  EXPECT_EQ(protocol::GetString(*dm_obj, "kind"), "dm");
 
   CliResult list = Run(alice, {"conversations"});
   EXPECT_EQ(list.exit_code, 0) << Show(list);
@@ -189,13 +189,13 @@ TEST_F(CliTest, GroupsDmsAndConversationNames) {
   EXPECT_EQ(list_json.exit_code, 0) << Show(list_json);
   auto lines = Lines(list_json.out);
   ASSERT_EQ(lines.size(), 2u) << list_json.out;
-  for (const auto& line : lines) EXPECT_TRUE(client::ParseObject(line)) << line;
+  for (const auto& line : lines) EXPECT_TRUE(protocol::ParseObject(line)) << line;
 
   // Names: a group title, a DM peer (with or without '@'), an id.
   EXPECT_EQ(Run(alice, {"send", "project x", "by title"}).exit_code, 0);
   EXPECT_EQ(Run(alice, {"send", bob, "by peer"}).exit_code, 0);
   EXPECT_EQ(Run(bob, {"send", "@" + alice, "by @peer"}).exit_code, 0);
-  EXPECT_EQ(Run(alice, {"send", client::GetString(*dm_obj, "id"), "by id"}).exit_code, 0);
+  EXPECT_EQ(Run(alice, {"send", protocol::GetString(*dm_obj, "id"), "by id"}).exit_code, 0);
   CliResult dm_history = Run(bob, {"history", alice});
   EXPECT_EQ(dm_history.exit_code, 0) << Show(dm_history);
   EXPECT_THAT(dm_history.out, HasSubstr("by peer"));
@@ -232,9 +232,9 @@ TEST_F(CliTest, SendAndHistory) {
   EXPECT_EQ(piped.out, "5\n");
   CliResult json_send = Run(bob, {"send", "proj", "-", "--json"}, "six");
   ASSERT_EQ(json_send.exit_code, 0) << Show(json_send);
-  auto sent = client::ParseObject(json_send.out);
+  auto sent = protocol::ParseObject(json_send.out);
   ASSERT_TRUE(sent) << json_send.out;
-  EXPECT_EQ(client::GetInt(*sent, "seq"), 6);
+  EXPECT_EQ(protocol::GetInt(*sent, "seq"), 6);
   CliResult empty = Run(bob, {"send", "proj"}, "");
   EXPECT_EQ(empty.exit_code, 1) << Show(empty);
 
@@ -252,13 +252,13 @@ TEST_F(CliTest, SendAndHistory) {
   ASSERT_EQ(page.exit_code, 0) << Show(page);
   auto page_lines = Lines(page.out);
   ASSERT_EQ(page_lines.size(), 2u) << page.out;
-  auto first = client::ParseObject(page_lines[0]);
-  auto second = client::ParseObject(page_lines[1]);
+  auto first = protocol::ParseObject(page_lines[0]);
+  auto second = protocol::ParseObject(page_lines[1]);
   ASSERT_TRUE(first && second);
-  EXPECT_EQ(client::GetInt(*first, "seq"), 2);
-  EXPECT_EQ(client::GetInt(*second, "seq"), 3);
-  EXPECT_EQ(client::GetString(*first, "body"), "message 2");
-  EXPECT_EQ(client::GetString(*first, "sender_username"), alice);
+  EXPECT_EQ(protocol::GetInt(*first, "seq"), 2);
+  EXPECT_EQ(protocol::GetInt(*second, "seq"), 3);
+  EXPECT_EQ(protocol::GetString(*first, "body"), "message 2");
+  EXPECT_EQ(protocol::GetString(*first, "sender_username"), alice);
 
   CliResult newest = Run(alice, {"history", "proj", "--limit", "1"});
   ASSERT_EQ(newest.exit_code, 0) << Show(newest);
@@ -277,14 +277,14 @@ TEST_F(CliTest, TailJsonSeesAnotherUsersMessage) {
   ASSERT_TRUE(tail->WaitForOut("hello tail", kWait)) << tail->out() << tail->err();
   std::optional<json::object> event;
   for (const auto& line : Lines(tail->out())) {
-    auto obj = client::ParseObject(line);
+    auto obj = protocol::ParseObject(line);
     ASSERT_TRUE(obj) << "not a JSON line: " << line;
-    if (client::GetString(*obj, "type") == "message") event = obj;
+    if (protocol::GetString(*obj, "type") == "message") event = obj;
   }
   ASSERT_TRUE(event) << tail->out();
-  EXPECT_EQ(client::GetString(*event, "body"), "hello tail");
-  EXPECT_EQ(client::GetString(*event, "sender_username"), alice);
-  EXPECT_EQ(client::GetInt(*event, "seq"), 1);
+  EXPECT_EQ(protocol::GetString(*event, "body"), "hello tail");
+  EXPECT_EQ(protocol::GetString(*event, "sender_username"), alice);
+  EXPECT_EQ(protocol::GetInt(*event, "seq"), 1);
   tail->Signal(SIGTERM);
   tail->Wait(kWait);
 
@@ -392,12 +392,12 @@ TEST_F(CliShortTokenTest, RefreshesExpiredAccessTokenTransparently) {
   std::string alice = Register("alice");
   std::string bob = Register("bob");
   std::string path = ConfigDir(alice) + "/config.json";
-  std::string refresh_before = client::GetString(*client::ParseObject(Slurp(path)), "refresh_token");
+  std::string refresh_before = protocol::GetString(*protocol::ParseObject(Slurp(path)), "refresh_token");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   Group(alice, "proj", {bob});
   CliResult sent = Run(alice, {"send", "proj", "after refresh"});
   EXPECT_EQ(sent.exit_code, 0) << Show(sent);
-  std::string refresh_after = client::GetString(*client::ParseObject(Slurp(path)), "refresh_token");
+  std::string refresh_after = protocol::GetString(*protocol::ParseObject(Slurp(path)), "refresh_token");
   EXPECT_NE(refresh_before, refresh_after);
 
   // A refresh token the server no longer knows: the login has expired.
@@ -459,8 +459,8 @@ TEST_F(CliRestartTest, ChatResumesAfterADroppedConnection) {
   EXPECT_THAT(tail->err(), HasSubstr("reconnected"));
   int messages = 0;
   for (const auto& line : Lines(tail->out())) {
-    auto obj = client::ParseObject(line);
-    if (obj && client::GetString(*obj, "type") == "message") ++messages;
+    auto obj = protocol::ParseObject(line);
+    if (obj && protocol::GetString(*obj, "type") == "message") ++messages;
   }
   EXPECT_EQ(messages, 2) << tail->out();
 

@@ -1,18 +1,19 @@
 // Unit tests of parley_cli's pure parts: URLs, the config directory and
-// file, conversation names, exit codes.
+// saved login, conversation names, exit codes, output formats.
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <map>
 
-#include <boost/json/parse.hpp>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "cli/config.h"
+#include "cli/saved_login.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/resolve.h"
 #include "cli/server_url.h"
+#include "protocol/utf8.h"
 
 namespace parley::cli {
 namespace {
@@ -72,25 +73,25 @@ TEST(ConfigDirTest, Precedence) {
   EXPECT_EQ(ConfigDir(env), "/p");
 }
 
-TEST(ConfigFileTest, RoundTripWithPrivateMode) {
+TEST(SavedLoginTest, RoundTripWithPrivateMode) {
   std::string base = (fs::temp_directory_path() / "parley-cli-unit-XXXXXX").string();
   ASSERT_NE(mkdtemp(base.data()), nullptr);
   std::string dir = base + "/nested/parley";
-  EXPECT_FALSE(LoadConfig(dir));
-  Config c;
+  EXPECT_FALSE(LoadLogin(dir));
+  SavedLogin c;
   c.server = "http://127.0.0.1:1234";
   c.username = "alice";
   c.user_id = "7";
   c.access_token = "aaa";
   c.refresh_token = "rrr";
   c.access_expires_at_ms = 42;
-  SaveConfig(dir, c);
+  SaveLogin(dir, c);
   struct stat st {};
-  ASSERT_EQ(stat(ConfigPath(dir).c_str(), &st), 0);
+  ASSERT_EQ(stat(LoginPath(dir).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  auto loaded = LoadConfig(dir);
+  auto loaded = LoadLogin(dir);
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->server, c.server);
   EXPECT_EQ(loaded->username, "alice");
@@ -99,27 +100,34 @@ TEST(ConfigFileTest, RoundTripWithPrivateMode) {
   EXPECT_EQ(loaded->refresh_token, "rrr");
   EXPECT_EQ(loaded->access_expires_at_ms, 42);
   EXPECT_TRUE(loaded->logged_in());
-  { ConfigLock lock(dir); }
-  EXPECT_TRUE(RemoveConfig(dir));
-  EXPECT_FALSE(LoadConfig(dir));
+  { LoginLock lock(dir); }
+  EXPECT_TRUE(RemoveLogin(dir));
+  EXPECT_FALSE(LoadLogin(dir));
   fs::remove_all(base);
 }
 
-json::array Convs() {
-  return json::parse(R"([
-    {"id":"1","kind":"group","title":"Project","members":[{"id":"10","username":"me"},{"id":"11","username":"bob"}]},
-    {"id":"2","kind":"dm","title":null,"members":[{"id":"10","username":"me"},{"id":"11","username":"bob"}]},
-    {"id":"3","kind":"group","title":"dup","members":[]},
-    {"id":"4","kind":"group","title":"dup","members":[]},
-    {"id":"5","kind":"group","title":"bob","members":[]},
-    {"id":"6","kind":"dm","title":null,"members":[{"id":"10","username":"me"},{"id":"12","username":"carol"}]}
-  ])")
-      .as_array();
+Member M(int64_t id, const char* name) { return Member{UserId(id), name, Role::kMember}; }
+
+std::vector<Conversation> Convs() {
+  auto group = [](int64_t id, const char* title, std::vector<Member> members) {
+    return Conversation{ConversationId(id), ConversationKind::kGroup, title, 0, std::move(members), 0, 0};
+  };
+  auto dm = [](int64_t id, std::vector<Member> members) {
+    return Conversation{ConversationId(id), ConversationKind::kDm, std::nullopt, 2, std::move(members), 0, 0};
+  };
+  return {group(1, "Project", {M(10, "me"), M(11, "bob")}),
+          dm(2, {M(10, "me"), M(11, "bob")}),
+          group(3, "dup", {}),
+          group(4, "dup", {}),
+          group(5, "bob", {}),
+          dm(6, {M(10, "me"), M(12, "carol")})};
 }
 
-int ExitOf(const json::array& convs, const std::string& query) {
+constexpr UserId kMe{10};
+
+int ExitOf(const std::vector<Conversation>& convs, const std::string& query) {
   try {
-    ResolveConversation(convs, query, "10");
+    ResolveConversation(convs, query, kMe);
     return 0;
   } catch (const CliError& e) {
     return e.exit_code();
@@ -127,33 +135,35 @@ int ExitOf(const json::array& convs, const std::string& query) {
 }
 
 TEST(ResolveTest, IdsTitlesAndPeers) {
-  json::array convs = Convs();
-  auto id = [&](const std::string& q) {
-    return std::string(ResolveConversation(convs, q, "10").at("id").as_string());
-  };
-  EXPECT_EQ(id("1"), "1");
-  EXPECT_EQ(id("Project"), "1");
-  EXPECT_EQ(id("project"), "1");  // case-insensitive when nothing matches exactly
-  EXPECT_EQ(id("carol"), "6");
-  EXPECT_EQ(id("@carol"), "6");
-  EXPECT_EQ(id("CAROL"), "6");
-  EXPECT_EQ(id("@bob"), "2");
+  std::vector<Conversation> convs = Convs();
+  auto id = [&](const std::string& q) { return ResolveConversation(convs, q, kMe).id.value; };
+  EXPECT_EQ(id("1"), 1);
+  EXPECT_EQ(id("Project"), 1);
+  EXPECT_EQ(id("project"), 1);  // case-insensitive when nothing matches exactly
+  EXPECT_EQ(id("carol"), 6);
+  EXPECT_EQ(id("@carol"), 6);
+  EXPECT_EQ(id("CAROL"), 6);
+  EXPECT_EQ(id("@bob"), 2);
   EXPECT_EQ(ExitOf(convs, "bob"), kExitUsage);  // the group "bob" and the DM with bob
   EXPECT_EQ(ExitOf(convs, "dup"), kExitUsage);
   EXPECT_EQ(ExitOf(convs, "nothing"), kExitNotFound);
   EXPECT_EQ(ExitOf(convs, "99"), kExitNotFound);
   try {
-    ResolveConversation(convs, "dup", "10");
+    ResolveConversation(convs, "dup", kMe);
   } catch (const CliError& e) {
     EXPECT_NE(std::string(e.what()).find("3 (group \"dup\")"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("4 (group \"dup\")"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(ConversationName(convs[1].as_object(), "10"), "@bob");
-  EXPECT_EQ(ConversationName(convs[0].as_object(), "10"), "Project");
+  EXPECT_EQ(ConversationName(convs[1], kMe), "@bob");
+  EXPECT_EQ(ConversationName(convs[0], kMe), "Project");
+  EXPECT_EQ(ConversationName(Conversation{ConversationId(8), ConversationKind::kGroup, "", 0, {}, 0, 0}, kMe),
+            "conversation 8");
 }
 
 TEST(ExitCodeTest, Mapping) {
   EXPECT_EQ(ExitCodeForStatus(0), kExitUnreachable);
+  EXPECT_EQ(ExitCodeForStatus(200), kExitOk);
+  EXPECT_EQ(ExitCodeForStatus(204), kExitOk);
   EXPECT_EQ(ExitCodeForStatus(401), kExitAuth);
   EXPECT_EQ(ExitCodeForStatus(403), kExitNotFound);
   EXPECT_EQ(ExitCodeForStatus(404), kExitNotFound);
@@ -161,17 +171,41 @@ TEST(ExitCodeTest, Mapping) {
   EXPECT_EQ(ExitCodeForStatus(503), kExitUnavailable);
   EXPECT_EQ(ExitCodeForStatus(409), kExitRejected);
   EXPECT_EQ(ExitCodeForStatus(413), kExitRejected);
-  EXPECT_EQ(ExitCodeForWireCode("forbidden"), kExitNotFound);
-  EXPECT_EQ(ExitCodeForWireCode("rate_limited"), kExitUnavailable);
-  EXPECT_EQ(ExitCodeForWireCode("too_large"), kExitRejected);
+  EXPECT_EQ(ExitCodeForStatus(502), kExitRejected);  // a proxy's: no code answers with it
+  EXPECT_EQ(ExitCodeForErrc(Errc::kForbidden), kExitNotFound);
+  EXPECT_EQ(ExitCodeForErrc(Errc::kRateLimited), kExitUnavailable);
+  EXPECT_EQ(ExitCodeForErrc(Errc::kTooLarge), kExitRejected);
+  EXPECT_EQ(ExitCodeForErrc(Errc::kUnauthorized), kExitAuth);
 }
 
 TEST(FormatTest, MessageLines) {
   setenv("TZ", "UTC", 1);
   tzset();
-  json::object m = json::parse(R"({"seq":7,"ts":0,"body":"hi\nthere","sender":"1"})").as_object();
+  Message m{ConversationId(1), 7, MessageId(70), UserId(1), "hi\nthere", 0, "c"};
   EXPECT_EQ(FormatMessage(m, "alice", true), "[1970-01-01 00:00:00] #7 alice: hi\n    there");
   EXPECT_EQ(FormatMessage(m, "alice", false), "[00:00] alice: hi\n    there");
+}
+
+TEST(FormatTest, MessageJsonIsTheWireMessagePlusTheSenderName) {
+  Message m{ConversationId(1), 7, MessageId(70), UserId(3), "hi", 5, "c"};
+  EXPECT_EQ(boost::json::parse(MessageJson(m, "alice")),
+            boost::json::parse(R"({"conv":"1","seq":7,"id":"70","sender":"3","body":"hi","ts":5,)"
+                               R"("client_msg_id":"c","sender_username":"alice"})"));
+}
+
+// The chat view quotes an unsent message cut to a length: the cut must not
+// split a character, or the terminal shows garbage.
+TEST(FormatTest, ExcerptCutsOnCharacters) {
+  EXPECT_EQ(Excerpt("short", 40), "short");
+  EXPECT_EQ(Excerpt("abcdef", 4), "abcd...");
+  const std::string snow = "\xE2\x98\x83";  // U+2603, 3 bytes
+  std::string text;
+  for (int i = 0; i < 20; ++i) text += snow;  // 60 bytes
+  std::string cut = Excerpt(text, 40);        // 13 whole snowmen are 39 bytes
+  EXPECT_EQ(cut, text.substr(0, 39) + "...");
+  EXPECT_TRUE(protocol::IsValidUtf8(cut));
+  for (size_t max = 0; max < text.size(); ++max)
+    EXPECT_TRUE(protocol::IsValidUtf8(Excerpt(text, max))) << max;
 }
 
 }  // namespace

@@ -41,9 +41,9 @@
 #include <gtest/gtest.h>
 
 #include "client/http_client.h"
-#include "client/json_util.h"
 #include "client/session.h"
 #include "client/ws_client.h"
+#include "protocol/json.h"
 
 namespace parley::cluster_test {
 namespace {
@@ -51,11 +51,11 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-using client::FieldIs;
-using client::GetInt;
-using client::GetString;
 using client::Session;
 using client::WsClient;
+using protocol::FieldIs;
+using protocol::GetInt;
+using protocol::GetString;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 

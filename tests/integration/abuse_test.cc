@@ -417,7 +417,7 @@ TEST_F(AbuseSendFloodTest, ManyFloodersAreRateLimitedThenClosed4008WhileOthersAr
   }
   for (int i = 0; i < kFlooders; ++i) {
     ASSERT_TRUE(ws[i]->WaitClosed(5s)) << "flooder " << i << " still open";
-    EXPECT_EQ(ws[i]->close_code(), 4008) << "flooder " << i << ": " << ws[i]->last_error();
+    EXPECT_EQ(ws[i]->close_code(), kCloseRateLimited) << "flooder " << i << ": " << ws[i]->last_error();
     // Before the close, the flooder was told: rate_limited with retry_after_ms.
     int limited = 0, sent = 0;
     bool retry_ok = true;
@@ -497,7 +497,7 @@ TEST_F(AbuseSendFloodTest, FlooderThatNeverReadsIsClosedAndCostsBoundedMemory) {
   bool eof = flooder.WaitEof(10s);
   std::printf("[ flood    ] never-reading flooder: %lld bytes written in %lld ms, close code %d, eof %d\n",
               static_cast<long long>(written), static_cast<long long>(Ms(took)), code, eof ? 1 : 0);
-  EXPECT_TRUE(code == 4008 || code == 4009 || code == 0) << "close code " << code;
+  EXPECT_TRUE(code == kCloseRateLimited || code == kCloseSlowReader || code == 0) << "close code " << code;
   EXPECT_TRUE(eof) << "the server kept the flooder's connection";
   // The other user kept both connections and still talks.
   EXPECT_TRUE(o->is_open() && o2->is_open());
@@ -914,7 +914,7 @@ TEST_F(AbuseFrameTest, OversizedFramesClose1009WithoutBufferingThem) {
       ASSERT_TRUE(ws.OpenAs(server().port(), a.access_token)) << c.name;
       ws.WriteAll(c.bytes());
       int code = ws.WaitClose(5s);
-      ASSERT_EQ(code, 1009) << c.name;
+      ASSERT_EQ(code, kCloseTooBig) << c.name;
       if (c.answer_close) {
         // The server answered with its close and now waits for ours.
         ws.WriteAll(RawWs::Frame(0x88, std::string("\x03\xf1", 2)));
@@ -1068,7 +1068,7 @@ TEST_F(AbuseFrameTest, InvalidUtf8InTextFramesIsABadFrameNotACrash) {
     ASSERT_TRUE(ws);
     for (int i = 0; i < 3; ++i) ws->Send(send_with_body("\xff\xfe"));
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 1008) << ws->last_error();
+    EXPECT_EQ(ws->close_code(), kCloseNotJson) << ws->last_error();
   }
   // As the first frame (a hello with a bad token string): 4001.
   {
@@ -1076,7 +1076,7 @@ TEST_F(AbuseFrameTest, InvalidUtf8InTextFramesIsABadFrameNotACrash) {
     ASSERT_TRUE(ws);
     ws->Send(std::string("{\"id\":1,\"type\":\"hello\",\"token\":\"\xc3\x28\"}"));
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4001) << ws->last_error();
+    EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->last_error();
   }
   // Over HTTP: 400.
   auto r = http().Request("POST", "/v1/auth/register",
@@ -1156,7 +1156,7 @@ TEST_F(AbuseNestingTest, DeeplyNestedJsonOverWebSocketIsABadRequestQuickly) {
   ASSERT_TRUE(raw);
   raw->Send(Nested(100000));
   ASSERT_TRUE(raw->WaitClosed(5s));
-  EXPECT_EQ(raw->close_code(), 4001);
+  EXPECT_EQ(raw->close_code(), kCloseNoHello);
   auto ms = ExchangeMs(*aw, *bw, g, "after nesting");
   EXPECT_TRUE(ms && *ms < 1000);
   watch.Finish();

@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "protocol/http_bodies.h"
 #include "server_fixture.h"
 
 namespace parley::testing {
@@ -85,18 +86,16 @@ RawResponse RawRequest(uint16_t port, const std::string& from, const std::string
   return out;
 }
 
-std::string LoginBody(const std::string& username, const std::string& password) {
-  return json::serialize(json::object{{"username", username}, {"password", password}});
-}
-
+// The error body's code and retry_after_ms ("" and nullopt when it is not one).
 std::string ErrorCode(const json::value& v) {
-  if (!v.is_object() || !v.as_object().contains("error")) return "";
-  return GetString(v.as_object().at("error"), "code");
+  auto e = protocol::ParseErrorBody(v);
+  return e ? e->code_name : "";
 }
 
 std::optional<int64_t> RetryAfterMs(const json::value& v) {
-  if (!v.is_object() || !v.as_object().contains("error")) return std::nullopt;
-  return GetInt(v.as_object().at("error"), "retry_after_ms");
+  auto e = protocol::ParseErrorBody(v);
+  if (!e || e->retry_after_ms == 0) return std::nullopt;
+  return e->retry_after_ms;
 }
 
 // --- brute force -----------------------------------------------------------------
@@ -113,7 +112,8 @@ class BruteForceTest : public ServerTest {
   }
   RawResponse Login(const std::string& from, const std::string& user, const std::string& password,
                     const std::vector<std::string>& headers = {}) {
-    return RawRequest(server().port(), from, "POST", "/v1/auth/login", LoginBody(user, password), headers);
+    return RawRequest(server().port(), from, "POST", "/v1/auth/login", protocol::LoginBody(user, password),
+                      headers);
   }
 };
 
@@ -182,18 +182,18 @@ TEST_F(ShortWindowTest, TheRefusalEndsWhenTheOldestFailureLeavesTheWindow) {
   Session victim = NewUser("sw");
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(RawRequest(server().port(), "127.0.0.7", "POST", "/v1/auth/login",
-                         LoginBody(victim.username, "nope-nope"))
+                         protocol::LoginBody(victim.username, "nope-nope"))
                   .status,
               401);
   auto limited = RawRequest(server().port(), "127.0.0.7", "POST", "/v1/auth/login",
-                            LoginBody(victim.username, kPassword));
+                            protocol::LoginBody(victim.username, kPassword));
   ASSERT_EQ(limited.status, 429);
   auto retry = RetryAfterMs(limited.json);
   ASSERT_TRUE(retry);
   EXPECT_LE(*retry, 2000);
   std::this_thread::sleep_for(std::chrono::milliseconds(*retry + 100));
   auto again = RawRequest(server().port(), "127.0.0.7", "POST", "/v1/auth/login",
-                          LoginBody(victim.username, kPassword));
+                          protocol::LoginBody(victim.username, kPassword));
   EXPECT_EQ(again.status, 200) << again.head;
 }
 
@@ -379,7 +379,7 @@ TEST_F(RevocationTest, PasswordChangeRevokesEveryTokenAndGivesANewSession) {
       ASSERT_TRUE(ws);
       (void)ws->Hello(b->access_token);
       ASSERT_TRUE(ws->WaitClosed(5s));
-      EXPECT_EQ(ws->close_code(), 4003);
+      EXPECT_EQ(ws->close_code(), kCloseBadToken);
       auto ok = Open(Session{user.user_id, user.username, "", fresh_access, "", 0, {}});
       EXPECT_TRUE(ok);
     }
@@ -434,13 +434,13 @@ TEST_F(RevocationTest, ADeletedUsersTokensStopEverywhere) {
     ASSERT_TRUE(again);
     (void)again->Hello(doomed.access_token);
     ASSERT_TRUE(again->WaitClosed(5s));
-    EXPECT_EQ(again->close_code(), 4003);
+    EXPECT_EQ(again->close_code(), kCloseBadToken);
     // The open connection's next request fails, and the connection closes
     // with 4003 as a refused hello would.
     auto history = ws->Request({{"type", "history"}, {"conv", dm}});
     EXPECT_TRUE(IsWsError(history, "unauthorized")) << Dump(history);
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4003);
+    EXPECT_EQ(ws->close_code(), kCloseBadToken);
     // The peer saw them leave the group; their messages stay.
     auto left = peer_ws->WaitFor(
         [&](const json::object& e) {

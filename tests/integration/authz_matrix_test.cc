@@ -337,7 +337,7 @@ TEST_F(AuthzMatrixTest, HelloWithEveryBadTokenClosesWith4003) {
     EXPECT_FALSE(answer.has_value() && FieldIs(*answer, "type", "welcome"))
         << Name(caller) << ": " << Dump(answer);
     ASSERT_TRUE(ws->WaitClosed(5s)) << Name(caller);
-    EXPECT_EQ(ws->close_code(), 4003) << Name(caller) << ": " << ws->close_reason();
+    EXPECT_EQ(ws->close_code(), kCloseBadToken) << Name(caller) << ": " << ws->close_reason();
     ExpectNoLeak(ws->close_reason(), Name(caller));
   }
   {
@@ -345,7 +345,7 @@ TEST_F(AuthzMatrixTest, HelloWithEveryBadTokenClosesWith4003) {
     ASSERT_TRUE(ws);
     (void)ws->Hello(forged_);
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4003) << "forged owner token: " << ws->close_reason();
+    EXPECT_EQ(ws->close_code(), kCloseBadToken) << "forged owner token: " << ws->close_reason();
   }
   {
     // No token at all: a hello without one is not a hello.
@@ -353,7 +353,7 @@ TEST_F(AuthzMatrixTest, HelloWithEveryBadTokenClosesWith4003) {
     ASSERT_TRUE(ws);
     ASSERT_TRUE(ws->SendJson({{"id", 1}, {"type", "hello"}}));
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4001) << ws->close_reason();
+    EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->close_reason();
   }
   {
     // A request without hello first.
@@ -361,7 +361,7 @@ TEST_F(AuthzMatrixTest, HelloWithEveryBadTokenClosesWith4003) {
     ASSERT_TRUE(ws);
     ASSERT_TRUE(ws->SendJson({{"id", 1}, {"type", "history"}, {"conv", group_}}));
     ASSERT_TRUE(ws->WaitClosed(5s));
-    EXPECT_EQ(ws->close_code(), 4001) << ws->close_reason();
+    EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->close_reason();
     for (const auto& e : ws->Drain(100ms)) ExpectNoLeak(Dump(e), "request before hello");
   }
 }

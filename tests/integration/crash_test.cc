@@ -189,7 +189,7 @@ TEST_F(CrashTest, GracefulStopCloses1001AndKeepsData) {
   int status = server().Stop(10s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exit status " << status;
   ASSERT_TRUE(ws->WaitClosed(3s));
-  EXPECT_EQ(ws->close_code(), 1001) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseGoingAway) << ws->last_error();
   ASSERT_TRUE(server().Restart()) << server().error();
   Reconnect();
   auto relog = client::Login(http(), a.username, kPassword);

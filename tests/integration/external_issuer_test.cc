@@ -66,7 +66,7 @@ TEST_F(ExternalIssuerTest, CannotTakeOverALocalAccountOrAnotherSubject) {
   ASSERT_TRUE(takeover);
   takeover->Hello(Token("sub-x", local.username));
   ASSERT_TRUE(takeover->WaitClosed(5s));
-  EXPECT_EQ(takeover->close_code(), 4003);
+  EXPECT_EQ(takeover->close_code(), kCloseBadToken);
   EXPECT_TRUE(IsHttpError(Get("/v1/me", Token("sub-x", local.username)), 401, "unauthorized"));
 
   std::string name = UniqueName("exs");

@@ -1,9 +1,11 @@
 // PROTOCOL.md section 1: the HTTP API, sentence by sentence.
+#include <map>
 #include <set>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "protocol/http_bodies.h"
 #include "server_fixture.h"
 
 namespace parley::testing {
@@ -22,7 +24,7 @@ namespace {
   if (!o.contains("online") || !o.at("online").is_bool()) {
     return ::testing::AssertionFailure() << "User.online not a bool: " << Dump(v);
   }
-  if (!o.contains("last_seen") || !(o.at("last_seen").is_null() || client::AsInt(o.at("last_seen")))) {
+  if (!o.contains("last_seen") || !(o.at("last_seen").is_null() || protocol::AsInt(o.at("last_seen")))) {
     return ::testing::AssertionFailure() << "User.last_seen not time|null: " << Dump(v);
   }
   return ::testing::AssertionSuccess();
@@ -580,6 +582,35 @@ TEST_F(HttpApiTest, MetricsIsPrometheusText) {
     EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(line[0])) || line[0] == '_') << line;
   }
   EXPECT_GT(samples, 0);
+}
+
+// The value of parley_errors_total{code="<code>"} in /metrics; 0 when the
+// series is not there yet.
+double ErrorsCounted(client::HttpClient& http, const std::string& code) {
+  auto r = http.Get("/metrics");
+  const std::string series = "parley_errors_total{code=\"" + code + "\"} ";
+  auto at = r.body.find(series);
+  if (at == std::string::npos) return 0;
+  return std::strtod(r.body.c_str() + at + series.size(), nullptr);
+}
+
+TEST_F(HttpApiTest, HttpErrorsAreCountedByCode) {
+  Session a = NewUser("ec");
+  std::map<std::string, double> before;
+  for (const char* code : {"not_found", "unauthorized", "bad_request", "conflict"}) {
+    before[code] = ErrorsCounted(http(), code);
+  }
+  EXPECT_EQ(Get("/v1/no-such-thing", a.access_token).status, 404);
+  EXPECT_EQ(Get("/v1/users/nobody-here", a.access_token).status, 404);
+  EXPECT_EQ(Get("/v1/me", "not-a-token").status, 401);
+  EXPECT_EQ(http().Request("POST", "/v1/auth/register", std::string("{nope")).status, 400);
+  EXPECT_EQ(
+      http().Request("POST", "/v1/auth/register", protocol::RegisterBody(a.username, kPassword, "")).status,
+      409);
+  EXPECT_EQ(ErrorsCounted(http(), "not_found") - before["not_found"], 2);
+  EXPECT_EQ(ErrorsCounted(http(), "unauthorized") - before["unauthorized"], 1);
+  EXPECT_EQ(ErrorsCounted(http(), "bad_request") - before["bad_request"], 1);
+  EXPECT_EQ(ErrorsCounted(http(), "conflict") - before["conflict"], 1);
 }
 
 // ---- history over HTTP ----

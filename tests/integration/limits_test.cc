@@ -116,7 +116,7 @@ TEST_F(RateLimitTest, KeepingGoingAtTenTimesTheLimitCloses4008) {
     std::this_thread::sleep_for(5ms);
   }
   ASSERT_TRUE(ws->WaitClosed(3s)) << "still open after " << i << " sends";
-  EXPECT_EQ(ws->close_code(), 4008) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseRateLimited) << ws->last_error();
 }
 
 TEST_F(HelloTimeoutTest, NoHelloInTimeCloses4001) {
@@ -125,7 +125,7 @@ TEST_F(HelloTimeoutTest, NoHelloInTimeCloses4001) {
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(ws->WaitClosed(5s)) << "not closed without hello";
   auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(ws->close_code(), 4001) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->last_error();
   EXPECT_GE(took, 400ms);
   EXPECT_LT(took, 3s);
 }
@@ -180,7 +180,7 @@ TEST_F(FrameLimitTest, FrameOverMaxFrameBytesCloses1009) {
   std::string over = R"({"id":2,"type":"ping","pad":")" + std::string(5000, 'x') + R"("})";
   ws->Send(over);
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 1009) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseTooBig) << ws->last_error();
 }
 
 // A WebSocket client that never reads: plain POSIX, so nothing answers pings
@@ -276,8 +276,9 @@ TEST_F(QueueLimitTest, ReaderTooSlowIsClosed4009) {
   }
   std::string tail;
   ASSERT_TRUE(stalled.WaitServerClose(10s, &tail)) << "the server kept a stalled reader";
-  // The close frame carries 4009 (0x0FA9) when it made it into the stream.
-  std::string code_bytes = "\x0f\xa9";
+  // The close frame carries 4009 (0x0FA9, big-endian) when it made it into the stream.
+  const std::string code_bytes{static_cast<char>(kCloseSlowReader >> 8),
+                               static_cast<char>(kCloseSlowReader & 0xff)};
   if (tail.find(code_bytes) == std::string::npos) {
     std::cerr << "note: the 4009 close frame was not observed (queue full); the connection was closed\n";
   }

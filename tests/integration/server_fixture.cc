@@ -311,7 +311,7 @@ std::unique_ptr<WsClient> ServerTest::Open(const Session& s, json::object* welco
   auto ws = RawSocket();
   if (!ws) return nullptr;
   auto answer = ws->Hello(s.access_token, std::move(last_seq));
-  if (!answer || !client::FieldIs(*answer, "type", "welcome")) {
+  if (!answer || !protocol::FieldIs(*answer, "type", "welcome")) {
     ADD_FAILURE() << "hello: " << Dump(answer) << " close=" << ws->close_code().value_or(-1) << " "
                   << ws->last_error();
     return nullptr;
@@ -370,18 +370,18 @@ std::vector<json::object> ServerTest::SendMany(WsClient& ws, const std::string& 
 }
 
 client::WsClient::Predicate IsType(std::string type) {
-  return [type](const json::object& o) { return client::FieldIs(o, "type", type); };
+  return [type](const json::object& o) { return protocol::FieldIs(o, "type", type); };
 }
 
 client::WsClient::Predicate IsEvent(std::string type, std::string conv) {
   return [type, conv](const json::object& o) {
-    return client::FieldIs(o, "type", type) && client::FieldIs(o, "conv", conv) && !o.contains("re");
+    return protocol::FieldIs(o, "type", type) && protocol::FieldIs(o, "conv", conv) && !o.contains("re");
   };
 }
 
 client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
   return [user_id, online](const json::object& o) {
-    if (!client::FieldIs(o, "type", "presence") || !client::FieldIs(o, "user", user_id)) return false;
+    if (!protocol::FieldIs(o, "type", "presence") || !protocol::FieldIs(o, "user", user_id)) return false;
     auto it = o.find("online");
     return it != o.end() && it->value().is_bool() && it->value().as_bool() == online;
   };
@@ -397,7 +397,7 @@ client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
     return ::testing::AssertionFailure() << "no error object: " << r.body;
   }
   const auto& err = it->value().as_object();
-  if (!client::FieldIs(err, "code", code)) {
+  if (!protocol::FieldIs(err, "code", code)) {
     return ::testing::AssertionFailure() << "expected code " << code << ": " << r.body;
   }
   auto msg = err.find("message");
@@ -410,7 +410,7 @@ client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
 ::testing::AssertionResult IsWsError(const std::optional<json::object>& frame, const std::string& code,
                                      std::optional<int64_t> re) {
   if (!frame) return ::testing::AssertionFailure() << "no frame (expected error " << code << ")";
-  if (!client::FieldIs(*frame, "type", "error") || !client::FieldIs(*frame, "code", code)) {
+  if (!protocol::FieldIs(*frame, "type", "error") || !protocol::FieldIs(*frame, "code", code)) {
     return ::testing::AssertionFailure() << "expected error " << code << ": " << Dump(frame);
   }
   auto msg = frame->find("message");

@@ -16,19 +16,20 @@
 #include <gtest/gtest.h>
 
 #include "client/http_client.h"
-#include "client/json_util.h"
 #include "client/session.h"
 #include "client/ws_client.h"
+#include "common/close_code.h"
+#include "protocol/json.h"
 
 namespace parley::testing {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-using client::FieldIs;
-using client::GetInt;
-using client::GetString;
 using client::Session;
 using client::WsClient;
+using protocol::FieldIs;
+using protocol::GetInt;
+using protocol::GetString;
 
 // One parleyd process. Owns its data directory (kept on disk after a failed
 // test for inspection; removed otherwise). Used from the test thread only.

@@ -144,10 +144,7 @@ class TlsTest : public ::testing::Test {
     ws.read(b);
     return boost::json::parse(beast::buffers_to_string(b.data())).as_object();
   }
-  static std::string Type(const boost::json::object& o) {
-    auto* t = o.if_contains("type");
-    return t && t->is_string() ? std::string(t->as_string()) : "";
-  }
+  static std::string Type(const boost::json::object& o) { return protocol::GetString(o, "type"); }
 
   std::filesystem::path dir_;
   CertFiles files_;

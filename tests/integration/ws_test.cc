@@ -81,7 +81,7 @@ TEST_F(WsDefaultsTest, FirstFrameNotHelloCloses4001) {
   ASSERT_TRUE(ws);
   ws->SendJson({{"id", 1}, {"type", "ping"}});
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 4001) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->last_error();
 }
 
 TEST_F(WsDefaultsTest, FirstFrameNotJsonCloses4001) {
@@ -89,7 +89,7 @@ TEST_F(WsDefaultsTest, FirstFrameNotJsonCloses4001) {
   ASSERT_TRUE(ws);
   ws->Send("this is not json");
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 4001) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseNoHello) << ws->last_error();
 }
 
 TEST_F(WsDefaultsTest, BadTokenCloses4003) {
@@ -97,7 +97,7 @@ TEST_F(WsDefaultsTest, BadTokenCloses4003) {
   ASSERT_TRUE(ws);
   ws->SendJson({{"id", 1}, {"type", "hello"}, {"token", "not-a-token"}});
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 4003) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseBadToken) << ws->last_error();
 
   Session a = NewUser("bt");
   std::string tampered = a.access_token;
@@ -106,14 +106,14 @@ TEST_F(WsDefaultsTest, BadTokenCloses4003) {
   ASSERT_TRUE(ws2);
   ws2->SendJson({{"id", 1}, {"type", "hello"}, {"token", tampered}});
   ASSERT_TRUE(ws2->WaitClosed(5s));
-  EXPECT_EQ(ws2->close_code(), 4003);
+  EXPECT_EQ(ws2->close_code(), kCloseBadToken);
 
   // The refresh token is not an access token.
   auto ws3 = RawSocket();
   ASSERT_TRUE(ws3);
   ws3->SendJson({{"id", 1}, {"type", "hello"}, {"token", a.refresh_token}});
   ASSERT_TRUE(ws3->WaitClosed(5s));
-  EXPECT_EQ(ws3->close_code(), 4003);
+  EXPECT_EQ(ws3->close_code(), kCloseBadToken);
 }
 
 // ---- send ----
@@ -564,7 +564,7 @@ TEST_F(WsTest, ThreeNonJsonFramesInARowClose1008) {
   ws->Send("{broken");
   ws->Send("not json 3");
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 1008) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseNotJson) << ws->last_error();
 }
 
 TEST_F(WsTest, JsonFramesBreakTheNonJsonStreak) {
@@ -589,7 +589,7 @@ TEST_F(WsTest, JsonFramesBreakTheNonJsonStreak) {
   ws->Send("junk");
   ws->Send("junk");
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 1008);
+  EXPECT_EQ(ws->close_code(), kCloseNotJson);
 }
 
 TEST_F(WsTest, BadFrameNeverAffectsAnotherConnection) {
@@ -602,7 +602,7 @@ TEST_F(WsTest, BadFrameNeverAffectsAnotherConnection) {
   bad->Send("y");
   bad->Send("z");
   ASSERT_TRUE(bad->WaitClosed(5s));
-  EXPECT_EQ(bad->close_code(), 1008);
+  EXPECT_EQ(bad->close_code(), kCloseNotJson);
   EXPECT_TRUE(good->is_open());
   EXPECT_TRUE(FieldIs(*good->Request({{"type", "ping"}}), "type", "pong"));
   auto sent = SendMessage(*other, g, "still here");
@@ -635,7 +635,7 @@ TEST_F(WsDefaultsTest, FrameOver64KiBCloses1009) {
   std::string frame = R"({"id":2,"type":"ping","pad":")" + std::string(70 * 1024, 'x') + R"("})";
   ws->Send(frame);
   ASSERT_TRUE(ws->WaitClosed(5s));
-  EXPECT_EQ(ws->close_code(), 1009) << ws->last_error();
+  EXPECT_EQ(ws->close_code(), kCloseTooBig) << ws->last_error();
   EXPECT_TRUE(FieldIs(*other->Request({{"type", "ping"}}), "type", "pong"));
 }
 

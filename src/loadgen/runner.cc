@@ -1,4 +1,4 @@
-#include "bench/runner.h"
+#include "loadgen/runner.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,16 +21,17 @@
 #include <random>
 #include <thread>
 
-#include "bench/codec.h"
-#include "bench/rate_search.h"
-#include "bench/setup.h"
-#include "bench/tracker.h"
+#include "loadgen/codec.h"
+#include "loadgen/rate_search.h"
+#include "loadgen/setup.h"
+#include "loadgen/tracker.h"
+#include "protocol/client_frames.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-namespace parley::bench {
+namespace parley::loadgen {
 namespace {
 
 namespace asio = boost::asio;
@@ -181,8 +182,9 @@ struct ThreadCtx {
   int connecting = 0;
   int max_connecting = 64;
   ThreadStats stats;
-  StepParams step;      // this thread's copy, set by Runner::RunStep
-  std::string scratch;  // payload body
+  StepParams step;         // this thread's copy, set by Runner::RunStep
+  protocol::SendReq send;  // the parley dialect's request, reused: its body is the payload
+  std::string scratch;     // the socketio dialect's payload
   asio::steady_timer history_timer{ioc};
   bool history_on = false;
   size_t history_next = 0;
@@ -319,23 +321,23 @@ void Conn::OnConnected() {
   l->ws.next_layer().set_option(tcp::no_delay(true), ignored);
   l->ws.read_message_max(64 << 20);
   const bool parley = r_->o_.dialect == Dialect::kParley;
-  l->ws.async_handshake(r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath),
-                        [this, l, parley](error_code ec) {
-                          if (l != link_.get()) return;
-                          if (ec) return Fail("handshake: " + ec.message());
-                          l->ws.text(true);
-                          DoRead(l);
-                          if (parley) {
-                            state_ = State::kAwaitWelcome;
-                            std::string hello;
-                            const std::string conv = r_->plan_.convs.empty() ? "" : r_->plan_.convs[group_];
-                            AppendHelloFrame(1, r_->plan_.tokens[index_], resuming_ ? conv : "",
-                                             std::max<int64_t>(last_seq_, 0), &hello);
-                            Write(std::move(hello));
-                          } else {
-                            state_ = State::kAwaitOpen;
-                          }
-                        });
+  l->ws.async_handshake(
+      r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath), [this, l, parley](error_code ec) {
+        if (l != link_.get()) return;
+        if (ec) return Fail("handshake: " + ec.message());
+        l->ws.text(true);
+        DoRead(l);
+        if (parley) {
+          state_ = State::kAwaitWelcome;
+          protocol::HelloReq hello{r_->plan_.tokens[index_], {}, false};
+          if (resuming_ && !r_->plan_.conv_ids.empty()) {
+            hello.last_seq.emplace_back(r_->plan_.conv_ids[group_], std::max<int64_t>(last_seq_, 0));
+          }
+          Write(protocol::BuildRequest(hello, 1));
+        } else {
+          state_ = State::kAwaitOpen;
+        }
+      });
 }
 
 void Conn::DoRead(Link* l) {
@@ -633,19 +635,25 @@ void Conn::OnTick() {
 }
 
 void Conn::SendFrameFor(int64_t id, int64_t counter, int64_t sched) {
-  std::string& body = t_->scratch;
-  body.clear();
-  AppendPayload(Payload{t_->step.epoch, slot_, counter, sched}, r_->o_.body_bytes, &body);
+  const Payload payload{t_->step.epoch, slot_, counter, sched};
   std::string frame;
-  frame.reserve(body.size() + 160);
-  const std::string& conv = r_->plan_.convs[group_];
   if (r_->o_.dialect == Dialect::kParley) {
+    protocol::SendReq& send = t_->send;
+    send.conv = r_->plan_.conv_ids[group_];
+    send.body.clear();
+    AppendPayload(payload, r_->o_.body_bytes, &send.body);
     char cmid[48];
-    std::snprintf(cmid, sizeof(cmid), "e%lld-%lld", static_cast<long long>(t_->step.epoch),
-                  static_cast<long long>(counter));
-    AppendSendFrame(id, conv, cmid, body, &frame);
+    int n = std::snprintf(cmid, sizeof(cmid), "e%lld-%lld", static_cast<long long>(t_->step.epoch),
+                          static_cast<long long>(counter));
+    send.client_msg_id.assign(cmid, static_cast<size_t>(n));
+    frame.reserve(send.body.size() + 160);
+    protocol::AppendRequest(send, id, &frame);
   } else {
-    AppendEioChat(conv, body, &frame);
+    std::string& body = t_->scratch;
+    body.clear();
+    AppendPayload(payload, r_->o_.body_bytes, &body);
+    frame.reserve(body.size() + 160);
+    AppendEioChat(r_->plan_.convs[group_], body, &frame);
   }
   Write(std::move(frame));
 }
@@ -669,12 +677,11 @@ void Conn::SendOne(int64_t sched, int64_t now) {
 }
 
 void Conn::SendHistory(int64_t sched_us) {
-  if (state_ != State::kReady || r_->plan_.convs.empty()) return;
+  if (state_ != State::kReady || r_->plan_.conv_ids.empty()) return;
   int64_t id = next_id_++;
   history_pending_.emplace_back(id, sched_us);
-  std::string frame;
-  AppendHistoryFrame(id, r_->plan_.convs[group_], 50, &frame);
-  Write(std::move(frame));
+  Write(protocol::BuildRequest(
+      protocol::HistoryReq{r_->plan_.conv_ids[group_], std::nullopt, std::nullopt, 50}, id));
 }
 
 void ThreadCtx::HistoryTick() {
@@ -1092,4 +1099,4 @@ int RunBench(const Options& o, const auth::TokenSigner* signer, BenchResult* res
   return runner.Run(result);
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

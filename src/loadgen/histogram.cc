@@ -1,10 +1,10 @@
-#include "bench/histogram.h"
+#include "loadgen/histogram.h"
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 
-namespace parley::bench {
+namespace parley::loadgen {
 namespace {
 constexpr int kBuckets = static_cast<int>((Histogram::kMaxBits - Histogram::kSubBits + 1) * Histogram::kSub);
 }  // namespace
@@ -76,4 +76,4 @@ int64_t Histogram::Percentile(double p) const {
   return max_;
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

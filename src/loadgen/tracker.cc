@@ -1,8 +1,8 @@
-#include "bench/tracker.h"
+#include "loadgen/tracker.h"
 
 #include <algorithm>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 StreamTracker::Outcome StreamTracker::Receive(int64_t counter) {
   if (counter < 0) {
@@ -66,4 +66,4 @@ void StreamTracker::Reset() {
   counts_ = {};
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

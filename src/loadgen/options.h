@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 enum class Dialect { kParley, kSocketio };
 enum class Workload { kRooms, kFanout, kDm, kConnect, kReconnect, kHistory };
@@ -69,4 +69,4 @@ std::optional<std::vector<std::string>> ParseIpRange(const std::string& text);
 // "ws://h:p[/...]" or "http://h:p": host and port.
 bool ParseTarget(const std::string& url, std::string* host, uint16_t* port);
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

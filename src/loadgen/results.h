@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "bench/histogram.h"
-#include "bench/options.h"
+#include "loadgen/histogram.h"
+#include "loadgen/options.h"
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 struct StepResult {
   double rate_per_sender = 0;
@@ -100,4 +100,4 @@ std::optional<int> ProcOpenFds(int pid);              // entries of /proc/PID/fd
 std::optional<std::string> ProcCpusAllowed(int pid);  // Cpus_allowed_list
 double SelfCpuSeconds();
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -1,8 +1,8 @@
-#include "bench/rate_search.h"
+#include "loadgen/rate_search.h"
 
 #include <algorithm>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 RateSearch::RateSearch(double start, double precision, int max_steps, double min_rate)
     : current_(start), precision_(precision), max_steps_(max_steps), min_rate_(min_rate) {
@@ -44,4 +44,4 @@ bool RunHeld(const RunVerdictInput& in, double p99_bound_ms) {
   return true;
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

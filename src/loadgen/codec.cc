@@ -1,8 +1,10 @@
-#include "bench/codec.h"
+#include "loadgen/codec.h"
 
 #include <charconv>
 
-namespace parley::bench {
+#include "protocol/json.h"
+
+namespace parley::loadgen {
 namespace {
 
 bool ParseInt(std::string_view s, size_t* pos, int64_t* out) {
@@ -11,12 +13,6 @@ bool ParseInt(std::string_view s, size_t* pos, int64_t* out) {
   if (ec != std::errc()) return false;
   *pos = static_cast<size_t>(ptr - s.data());
   return true;
-}
-
-void AppendInt(int64_t v, std::string* out) {
-  char buf[24];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, ptr);
 }
 
 // The contents of the JSON string starting at s[pos] == '"'; pos moves past
@@ -52,13 +48,13 @@ std::optional<size_t> FindValue(std::string_view s, std::string_view quoted_key_
 
 void AppendPayload(const Payload& p, int body_bytes, std::string* out) {
   size_t start = out->size();
-  AppendInt(p.epoch, out);
+  protocol::AppendJsonInt(p.epoch, out);
   out->push_back(':');
-  AppendInt(p.slot, out);
+  protocol::AppendJsonInt(p.slot, out);
   out->push_back(':');
-  AppendInt(p.counter, out);
+  protocol::AppendJsonInt(p.counter, out);
   out->push_back(':');
-  AppendInt(p.sched_us, out);
+  protocol::AppendJsonInt(p.sched_us, out);
   out->push_back(':');
   size_t len = out->size() - start;
   if (body_bytes > 0 && len < static_cast<size_t>(body_bytes))
@@ -131,63 +127,6 @@ ParleyFrame ScanParleyFrame(std::string_view s) {
   if (!ScanString(s, &cp, &f.conv) || !ParseInt(s, &qp, &f.seq) || !ScanString(s, &bp, &f.body)) return f;
   f.kind = ParleyFrame::Kind::kMessage;
   return f;
-}
-
-void AppendJsonEscaped(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (u < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 15]);
-    } else {
-      out->push_back(c);
-    }
-  }
-}
-
-void AppendHelloFrame(int64_t id, std::string_view token, std::string_view conv, int64_t last_seq,
-                      std::string* out) {
-  out->append("{\"id\":");
-  AppendInt(id, out);
-  out->append(",\"type\":\"hello\",\"token\":\"");
-  AppendJsonEscaped(token, out);
-  out->append("\"");
-  if (!conv.empty() && last_seq >= 0) {
-    out->append(",\"last_seq\":{\"");
-    AppendJsonEscaped(conv, out);
-    out->append("\":");
-    AppendInt(last_seq, out);
-    out->append("}");
-  }
-  out->append("}");
-}
-
-void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id, std::string_view body,
-                     std::string* out) {
-  out->append("{\"id\":");
-  AppendInt(id, out);
-  out->append(",\"type\":\"send\",\"conv\":\"");
-  AppendJsonEscaped(conv, out);
-  out->append("\",\"client_msg_id\":\"");
-  AppendJsonEscaped(client_msg_id, out);
-  out->append("\",\"body\":\"");
-  AppendJsonEscaped(body, out);
-  out->append("\"}");
-}
-
-void AppendHistoryFrame(int64_t id, std::string_view conv, int limit, std::string* out) {
-  out->append("{\"id\":");
-  AppendInt(id, out);
-  out->append(",\"type\":\"history\",\"conv\":\"");
-  AppendJsonEscaped(conv, out);
-  out->append("\",\"limit\":");
-  AppendInt(limit, out);
-  out->append("}");
 }
 
 EioPacket ParseEioPacket(std::string_view s) {
@@ -267,18 +206,18 @@ EioPacket ParseEioPacket(std::string_view s) {
 
 void AppendEioJoin(int64_t ack_id, std::string_view room, std::string* out) {
   out->append("42");
-  AppendInt(ack_id, out);
-  out->append("[\"join\",\"");
-  AppendJsonEscaped(room, out);
-  out->append("\"]");
+  protocol::AppendJsonInt(ack_id, out);
+  out->append("[\"join\",");
+  protocol::AppendJsonString(room, out);
+  out->push_back(']');
 }
 
 void AppendEioChat(std::string_view room, std::string_view payload, std::string* out) {
-  out->append("42[\"chat\",\"");
-  AppendJsonEscaped(room, out);
-  out->append("\",\"");
-  AppendJsonEscaped(payload, out);
-  out->append("\"]");
+  out->append("42[\"chat\",");
+  protocol::AppendJsonString(room, out);
+  out->push_back(',');
+  protocol::AppendJsonString(payload, out);
+  out->push_back(']');
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -1,4 +1,4 @@
-#include "bench/results.h"
+#include "loadgen/results.h"
 
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-namespace parley::bench {
+namespace parley::loadgen {
 namespace json = boost::json;
 
 namespace {
@@ -352,4 +352,4 @@ std::string HumanTable(const Options& o, const BenchResult& r) {
   return out.str();
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

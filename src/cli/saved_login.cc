@@ -1,4 +1,4 @@
-#include "cli/config.h"
+#include "cli/saved_login.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,7 +16,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "cli/errors.h"
-#include "client/json_util.h"
+#include "protocol/json.h"
 
 namespace parley::cli {
 
@@ -58,10 +58,10 @@ std::string ConfigDir(const EnvLookup& env) {
   return "";
 }
 
-std::string ConfigPath(const std::string& dir) { return dir + "/config.json"; }
+std::string LoginPath(const std::string& dir) { return dir + "/config.json"; }
 
-std::optional<Config> LoadConfig(const std::string& dir) {
-  std::string path = ConfigPath(dir);
+std::optional<SavedLogin> LoadLogin(const std::string& dir) {
+  std::string path = LoginPath(dir);
   std::ifstream in(path);
   if (!in) {
     if (errno == ENOENT || !fs::exists(path)) return std::nullopt;
@@ -69,21 +69,21 @@ std::optional<Config> LoadConfig(const std::string& dir) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto obj = client::ParseObject(text.str());
+  auto obj = protocol::ParseObject(text.str());
   if (!obj) {
     throw CliError(kExitAuth, path + " is not valid JSON; run 'parley login' again");
   }
-  Config c;
-  c.server = client::GetString(*obj, "server");
-  c.username = client::GetString(*obj, "username");
-  c.user_id = client::GetString(*obj, "user_id");
-  c.access_token = client::GetString(*obj, "access_token");
-  c.refresh_token = client::GetString(*obj, "refresh_token");
-  c.access_expires_at_ms = client::GetInt(*obj, "access_expires_at_ms").value_or(0);
+  SavedLogin c;
+  c.server = protocol::GetString(*obj, "server");
+  c.username = protocol::GetString(*obj, "username");
+  c.user_id = protocol::GetString(*obj, "user_id");
+  c.access_token = protocol::GetString(*obj, "access_token");
+  c.refresh_token = protocol::GetString(*obj, "refresh_token");
+  c.access_expires_at_ms = protocol::GetInt(*obj, "access_expires_at_ms").value_or(0);
   return c;
 }
 
-void SaveConfig(const std::string& dir, const Config& c) {
+void SaveLogin(const std::string& dir, const SavedLogin& c) {
   EnsureDir(dir);
   json::object obj{{"server", c.server},
                    {"username", c.username},
@@ -92,7 +92,7 @@ void SaveConfig(const std::string& dir, const Config& c) {
                    {"refresh_token", c.refresh_token},
                    {"access_expires_at_ms", c.access_expires_at_ms}};
   std::string text = json::serialize(obj) + "\n";
-  std::string path = ConfigPath(dir);
+  std::string path = LoginPath(dir);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw CliError(kExitUsage, "cannot write " + tmp + ": " + std::strerror(errno));
@@ -118,12 +118,12 @@ void SaveConfig(const std::string& dir, const Config& c) {
   }
 }
 
-bool RemoveConfig(const std::string& dir) {
+bool RemoveLogin(const std::string& dir) {
   std::error_code ec;
-  return fs::remove(ConfigPath(dir), ec);
+  return fs::remove(LoginPath(dir), ec);
 }
 
-ConfigLock::ConfigLock(const std::string& dir) {
+LoginLock::LoginLock(const std::string& dir) {
   EnsureDir(dir);
   fd_ = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ >= 0) {
@@ -132,7 +132,7 @@ ConfigLock::ConfigLock(const std::string& dir) {
   }
 }
 
-ConfigLock::~ConfigLock() {
+LoginLock::~LoginLock() {
   if (fd_ >= 0) {
     ::flock(fd_, LOCK_UN);
     ::close(fd_);

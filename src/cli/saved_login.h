@@ -1,7 +1,8 @@
 #pragma once
 // The client's saved login: server URL, user and tokens, in one file
-// (mode 0600) in the user's config directory. Tokens never leave this file
-// except in requests to the server.
+// (config.json, mode 0600) in the user's config directory. Tokens never
+// leave this file except in requests to the server. (Not to be confused
+// with config::Config, the server's settings.)
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -17,7 +18,7 @@ EnvLookup ProcessEnv();
 // Empty values count as unset. "" when none can be found.
 std::string ConfigDir(const EnvLookup& env);
 
-struct Config {
+struct SavedLogin {
   std::string server;  // canonical URL, "http://host:port"
   std::string username;
   std::string user_id;
@@ -28,28 +29,28 @@ struct Config {
   bool logged_in() const { return !server.empty() && !refresh_token.empty(); }
 };
 
-// The config file inside `dir`.
-std::string ConfigPath(const std::string& dir);
+// The login file inside `dir`.
+std::string LoginPath(const std::string& dir);
 
 // Reads DIR/config.json; nullopt when absent. Throws CliError when the file
 // exists but cannot be read or parsed.
-std::optional<Config> LoadConfig(const std::string& dir);
+std::optional<SavedLogin> LoadLogin(const std::string& dir);
 
 // Writes DIR/config.json atomically (temp file, mode 0600, rename), creating
 // DIR (mode 0700) when needed. Throws CliError on failure.
-void SaveConfig(const std::string& dir, const Config& config);
+void SaveLogin(const std::string& dir, const SavedLogin& login);
 
 // Removes DIR/config.json; false when there was none.
-bool RemoveConfig(const std::string& dir);
+bool RemoveLogin(const std::string& dir);
 
 // An exclusive advisory lock on DIR/lock for the life of the object, so two
 // `parley` processes never both spend the same (rotating) refresh token.
-class ConfigLock {
+class LoginLock {
  public:
-  explicit ConfigLock(const std::string& dir);
-  ~ConfigLock();
-  ConfigLock(const ConfigLock&) = delete;
-  ConfigLock& operator=(const ConfigLock&) = delete;
+  explicit LoginLock(const std::string& dir);
+  ~LoginLock();
+  LoginLock(const LoginLock&) = delete;
+  LoginLock& operator=(const LoginLock&) = delete;
 
  private:
   int fd_ = -1;

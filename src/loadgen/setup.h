@@ -5,19 +5,21 @@
 #include <string>
 #include <vector>
 
-#include "bench/options.h"
+#include "common/ids.h"
+#include "loadgen/options.h"
 
 namespace parley::auth {
 class TokenSigner;
 }
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 struct Plan {
   Shape shape;
-  std::vector<std::string> usernames;  // one per connection
-  std::vector<std::string> tokens;     // parley only
-  std::vector<std::string> convs;      // per group: conversation id (parley) or room name (socketio)
+  std::vector<std::string> usernames;    // one per connection
+  std::vector<std::string> tokens;       // parley only
+  std::vector<std::string> convs;        // per group: conversation id (parley) or room name (socketio)
+  std::vector<ConversationId> conv_ids;  // parley: convs as ids
 };
 
 // A run id folded into usernames so runs against one server never collide.
@@ -27,4 +29,4 @@ std::string RunPrefix();
 bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
                std::map<std::string, int64_t>* errors, std::string* fatal);
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

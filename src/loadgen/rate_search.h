@@ -5,7 +5,7 @@
 // `precision` (relative) of each other or `max_steps` runs were made.
 #include <optional>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 class RateSearch {
  public:
@@ -45,4 +45,4 @@ struct RunVerdictInput {
 };
 bool RunHeld(const RunVerdictInput& in, double p99_bound_ms = 50.0);
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

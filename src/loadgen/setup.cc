@@ -1,7 +1,6 @@
-#include "bench/setup.h"
+#include "loadgen/setup.h"
 
 #include <atomic>
-#include <boost/json.hpp>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -9,9 +8,10 @@
 #include "auth/token_signer.h"
 #include "client/http_client.h"
 #include "common/clock.h"
+#include "protocol/http_bodies.h"
+#include "protocol/utf8.h"
 
-namespace parley::bench {
-namespace json = boost::json;
+namespace parley::loadgen {
 
 std::string RunPrefix() {
   static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -79,27 +79,26 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
   }
   if (o.workload == Workload::kConnect) return true;
   plan->convs.assign(s.groups, "");
+  plan->conv_ids.assign(s.groups, ConversationId());
   Parallel(o, s.groups, workers, [&](int g, client::HttpClient& http) {
     int base = g * s.members;
     client::Response r;
     if (o.workload == Workload::kDm) {
-      r = http.Post("/v1/conversations/dm", json::object{{"username", plan->usernames[base + 1]}},
-                    plan->tokens[base]);
+      r = http.Request("POST", "/v1/conversations/dm", protocol::UsernameBody(plan->usernames[base + 1]),
+                       plan->tokens[base]);
     } else {
-      json::array members;
-      for (int m = 1; m < s.members; ++m) members.push_back(json::value(plan->usernames[base + m]));
-      r = http.Post(
-          "/v1/conversations",
-          json::object{{"kind", "group"}, {"title", "bench " + std::to_string(g)}, {"members", members}},
-          plan->tokens[base]);
+      std::vector<std::string> members(plan->usernames.begin() + base + 1,
+                                       plan->usernames.begin() + base + s.members);
+      r = http.Request("POST", "/v1/conversations",
+                       protocol::CreateGroupBody("bench " + std::to_string(g), members), plan->tokens[base]);
     }
-    const auto& obj = r.Object();
-    auto it = obj.find("id");
-    if (!r.ok() || it == obj.end() || !it->value().is_string()) {
-      count_error("create conversation: " + r.Describe().substr(0, 200));
+    auto conv = protocol::ParseConversation(r.json);
+    if (!r.ok() || !conv) {
+      count_error("create conversation: " + std::string(protocol::Utf8Prefix(r.Describe(), 200)));
       return;
     }
-    plan->convs[g] = std::string(it->value().as_string());
+    plan->convs[g] = conv->id.ToString();
+    plan->conv_ids[g] = conv->id;
   });
   if (errors->size() > 0) {
     *fatal = "creating conversations failed";
@@ -108,4 +107,4 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
   return true;
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

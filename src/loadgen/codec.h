@@ -2,12 +2,15 @@
 // Pure wire helpers of the load generator: the message payload every sender
 // stamps, a fast scanner of Parley server frames, and the raw Engine.IO v4 /
 // Socket.IO framing of the `socketio` dialect (see BENCH.md). No I/O.
+// Parley requests are built by protocol/client_frames.h; the scanner stays
+// here because it reads only what the load generator counts, without a
+// DOM, on its hot path (loadgen_test checks it against the full parser).
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 // ---- payload: "<epoch>:<slot>:<counter>:<sched_us>:" padded with 'x' -------
 struct Payload {
@@ -34,12 +37,6 @@ struct ParleyFrame {
 // parleyd writes (compact JSON); anything else comes back kInvalid/kOther*.
 ParleyFrame ScanParleyFrame(std::string_view text);
 
-void AppendHelloFrame(int64_t id, std::string_view token, std::string_view conv, int64_t last_seq,
-                      std::string* out);
-void AppendSendFrame(int64_t id, std::string_view conv, std::string_view client_msg_id, std::string_view body,
-                     std::string* out);
-void AppendHistoryFrame(int64_t id, std::string_view conv, int limit, std::string* out);
-
 // ---- Engine.IO v4 + Socket.IO v5 over a raw WebSocket --------------------------
 struct EioPacket {
   enum class Kind { kOpen, kPing, kPong, kConnect, kEvent, kAck, kConnectError, kClose, kOther, kInvalid };
@@ -59,7 +56,5 @@ inline constexpr std::string_view kEioPong = "3";
 void AppendEioJoin(int64_t ack_id, std::string_view room, std::string* out);
 // 42["chat","ROOM","PAYLOAD"]
 void AppendEioChat(std::string_view room, std::string_view payload, std::string* out);
-// Appends `s` as JSON string contents (quotes not included), escaping " \ and controls.
-void AppendJsonEscaped(std::string_view s, std::string* out);
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 struct StreamCounts {
   int64_t received = 0;    // distinct counters received
@@ -44,4 +44,4 @@ class StreamTracker {
   StreamCounts counts_;
 };
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 class Histogram {
  public:
@@ -42,4 +42,4 @@ class Histogram {
   int64_t max_ = 0;
 };
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -8,13 +8,14 @@
 #include <random>
 #include <vector>
 
-#include "bench/codec.h"
-#include "bench/histogram.h"
-#include "bench/options.h"
-#include "bench/rate_search.h"
-#include "bench/tracker.h"
+#include "loadgen/codec.h"
+#include "loadgen/histogram.h"
+#include "loadgen/options.h"
+#include "loadgen/rate_search.h"
+#include "loadgen/tracker.h"
+#include "protocol/client_frames.h"
 
-namespace parley::bench {
+namespace parley::loadgen {
 namespace {
 
 TEST(HistogramTest, SmallValuesAreExact) {
@@ -235,19 +236,59 @@ TEST(ParleyCodecTest, ScansServerFrames) {
   EXPECT_EQ(ScanParleyFrame("nope").kind, ParleyFrame::Kind::kInvalid);
 }
 
-TEST(ParleyCodecTest, BuildsClientFrames) {
-  std::string s;
-  AppendSendFrame(7, "42", "c-1", "a\"b", &s);
-  EXPECT_EQ(s, R"({"id":7,"type":"send","conv":"42","client_msg_id":"c-1","body":"a\"b"})");
-  s.clear();
-  AppendHelloFrame(1, "tok", "42", 17, &s);
-  EXPECT_EQ(s, R"({"id":1,"type":"hello","token":"tok","last_seq":{"42":17}})");
-  s.clear();
-  AppendHelloFrame(1, "tok", "", 0, &s);
-  EXPECT_EQ(s, R"({"id":1,"type":"hello","token":"tok"})");
-  s.clear();
-  AppendHistoryFrame(3, "42", 50, &s);
-  EXPECT_EQ(s, R"({"id":3,"type":"history","conv":"42","limit":50})");
+// The scanner reads only what the load generator counts, without a DOM; on
+// every frame the server half writes it must agree with the client half's
+// full parser.
+TEST(ParleyCodecTest, ScannerAgreesWithTheProtocolParser) {
+  std::string body;
+  AppendPayload(Payload{2, 1, 40, 123456}, 64, &body);
+  const Message m{ConversationId(42), 17, MessageId(99), UserId(5), body, 1700, "e2-40"};
+  const std::string event = protocol::MessageEvent(m);  // the scan's views point into it
+  auto scanned = ScanParleyFrame(event);
+  auto parsed = protocol::ParseServerFrame(event);
+  ASSERT_TRUE(parsed);
+  const auto& message = std::get<Message>(*parsed);
+  EXPECT_EQ(scanned.kind, ParleyFrame::Kind::kMessage);
+  EXPECT_EQ(scanned.conv, message.conv.ToString());
+  EXPECT_EQ(scanned.seq, message.seq);
+  EXPECT_EQ(scanned.body, message.body);
+
+  auto sent = ScanParleyFrame(protocol::SentFrame(12, m));
+  EXPECT_EQ(sent.kind, ParleyFrame::Kind::kSent);
+  EXPECT_EQ(sent.re, std::get<protocol::Sent>(*protocol::ParseServerFrame(protocol::SentFrame(12, m))).re);
+  EXPECT_EQ(sent.seq, 17);
+
+  Error limited{Errc::kRateLimited, "slow down", 100};
+  for (std::optional<int64_t> re : {std::optional<int64_t>(13), std::optional<int64_t>()}) {
+    const std::string frame = protocol::ErrorFrame(re, limited);
+    auto err = ScanParleyFrame(frame);
+    EXPECT_EQ(err.kind, ParleyFrame::Kind::kError);
+    EXPECT_EQ(err.code, "rate_limited");
+    EXPECT_EQ(err.re, re.value_or(-1));
+  }
+  EXPECT_EQ(ScanParleyFrame(protocol::HistoryFrame(3, ConversationId(42), {m})).kind,
+            ParleyFrame::Kind::kHistory);
+  EXPECT_EQ(ScanParleyFrame(
+                protocol::WelcomeFrame(1, User{UserId(5), "u", "U", true, std::nullopt}, "s", 25000, {}))
+                .kind,
+            ParleyFrame::Kind::kWelcome);
+  EXPECT_EQ(ScanParleyFrame(protocol::OkFrame(4)).kind, ParleyFrame::Kind::kOtherAnswer);
+  EXPECT_EQ(ScanParleyFrame(protocol::TypingEvent(ConversationId(42), UserId(5))).kind,
+            ParleyFrame::Kind::kOtherEvent);
+}
+
+// The requests the generator sends are protocol's, byte for byte what it
+// wrote by hand before (so runs stay comparable).
+TEST(ParleyCodecTest, RequestsAreTheProtocolsFrames) {
+  EXPECT_EQ(protocol::BuildRequest(protocol::SendReq{ConversationId(42), "c-1", "a\"b"}, 7),
+            R"({"id":7,"type":"send","conv":"42","client_msg_id":"c-1","body":"a\"b"})");
+  EXPECT_EQ(protocol::BuildRequest(protocol::HelloReq{"tok", {{ConversationId(42), 17}}, false}, 1),
+            R"({"id":1,"type":"hello","token":"tok","last_seq":{"42":17}})");
+  EXPECT_EQ(protocol::BuildRequest(protocol::HelloReq{"tok", {}, false}, 1),
+            R"({"id":1,"type":"hello","token":"tok"})");
+  EXPECT_EQ(
+      protocol::BuildRequest(protocol::HistoryReq{ConversationId(42), std::nullopt, std::nullopt, 50}, 3),
+      R"({"id":3,"type":"history","conv":"42","limit":50})");
 }
 
 TEST(EngineIoTest, ParsesTheHandshake) {
@@ -332,4 +373,4 @@ TEST(OptionsTest, WorkloadShapes) {
 }
 
 }  // namespace
-}  // namespace parley::bench
+}  // namespace parley::loadgen

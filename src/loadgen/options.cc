@@ -1,4 +1,4 @@
-#include "bench/options.h"
+#include "loadgen/options.h"
 
 #include <arpa/inet.h>
 
@@ -6,7 +6,7 @@
 #include <charconv>
 #include <sstream>
 
-namespace parley::bench {
+namespace parley::loadgen {
 
 const char* DialectName(Dialect d) { return d == Dialect::kParley ? "parley" : "socketio"; }
 
@@ -201,4 +201,4 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
   return o;
 }
 
-}  // namespace parley::bench
+}  // namespace parley::loadgen

@@ -1,0 +1,214 @@
+#include "protocol/http_bodies.h"
+
+#include <boost/json.hpp>
+
+#include "protocol/json.h"
+#include "protocol/json_lists.h"
+
+namespace parley::protocol {
+namespace json = boost::json;
+
+namespace {
+
+Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
+
+Result<const json::object*> AsObject(const json::value& v, std::string_view what) {
+  if (!v.is_object()) return Bad(std::string(what) + " must be a JSON object");
+  return &v.get_object();
+}
+
+// {"k1":"v1",...}: an object of string fields, in the order given.
+std::string StringObject(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  std::string out = "{";
+  for (const auto& [key, value] : fields) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(key, &out);
+    out.push_back(':');
+    AppendJsonString(value, &out);
+  }
+  out.push_back('}');
+  return out;
+}
+
+// Appends "?name=value", or "&name=value" after the first parameter.
+void AppendParam(std::string_view name, std::string_view value, std::string* target) {
+  target->push_back(target->find('?') == std::string::npos ? '?' : '&');
+  target->append(name).push_back('=');
+  target->append(value);
+}
+
+}  // namespace
+
+Result<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kOwner, Role::kAdmin, Role::kMember}) {
+    if (RoleName(r) == name) return r;
+  }
+  return Bad("unknown role '" + std::string(name) + "'");
+}
+
+Result<ConversationKind> ParseKind(std::string_view name) {
+  for (ConversationKind k : {ConversationKind::kDm, ConversationKind::kGroup}) {
+    if (KindName(k) == name) return k;
+  }
+  return Bad("unknown conversation kind '" + std::string(name) + "'");
+}
+
+Result<User> ParseUser(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a user"));
+  User u;
+  PARLEY_ASSIGN_OR_RETURN(u.id, RequireId<UserId>(*o, "id"));
+  PARLEY_ASSIGN_OR_RETURN(u.username, RequireString(*o, "username"));
+  PARLEY_ASSIGN_OR_RETURN(u.display_name, RequireString(*o, "display_name"));
+  PARLEY_ASSIGN_OR_RETURN(u.online, RequireBool(*o, "online"));
+  PARLEY_ASSIGN_OR_RETURN(u.last_seen, NullableInt(*o, "last_seen"));
+  return u;
+}
+
+Result<Member> ParseMember(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a member"));
+  Member m;
+  PARLEY_ASSIGN_OR_RETURN(m.id, RequireId<UserId>(*o, "id"));
+  PARLEY_ASSIGN_OR_RETURN(m.username, RequireString(*o, "username"));
+  PARLEY_ASSIGN_OR_RETURN(std::string role, RequireString(*o, "role"));
+  PARLEY_ASSIGN_OR_RETURN(m.role, ParseRole(role));
+  return m;
+}
+
+Result<Conversation> ParseConversation(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a conversation"));
+  Conversation c;
+  PARLEY_ASSIGN_OR_RETURN(c.id, RequireId<ConversationId>(*o, "id"));
+  PARLEY_ASSIGN_OR_RETURN(std::string kind, RequireString(*o, "kind"));
+  PARLEY_ASSIGN_OR_RETURN(c.kind, ParseKind(kind));
+  if (!o->contains("title")) return Bad("missing field 'title'");
+  PARLEY_ASSIGN_OR_RETURN(c.title, NullableString(*o, "title"));
+  PARLEY_ASSIGN_OR_RETURN(c.member_count, RequireInt(*o, "member_count"));
+  PARLEY_ASSIGN_OR_RETURN(c.members, ParseList<Member>(*o, "members", ParseMember));
+  PARLEY_ASSIGN_OR_RETURN(c.last_seq, RequireInt(*o, "last_seq"));
+  PARLEY_ASSIGN_OR_RETURN(c.read_seq, RequireInt(*o, "read_seq"));
+  PARLEY_ASSIGN_OR_RETURN(int64_t unread, RequireInt(*o, "unread"));
+  (void)unread;
+  return c;
+}
+
+Result<Message> ParseMessage(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a message"));
+  return ParseMessage(*o);
+}
+
+Result<Message> ParseMessage(const json::object& object) {
+  const json::object* o = &object;
+  Message m;
+  PARLEY_ASSIGN_OR_RETURN(m.conv, RequireId<ConversationId>(*o, "conv"));
+  PARLEY_ASSIGN_OR_RETURN(m.seq, RequireInt(*o, "seq"));
+  PARLEY_ASSIGN_OR_RETURN(m.id, RequireId<MessageId>(*o, "id"));
+  PARLEY_ASSIGN_OR_RETURN(m.sender, RequireId<UserId>(*o, "sender"));
+  PARLEY_ASSIGN_OR_RETURN(m.body, RequireString(*o, "body"));
+  PARLEY_ASSIGN_OR_RETURN(m.ts, RequireInt(*o, "ts"));
+  if (!o->contains("client_msg_id")) return Bad("missing field 'client_msg_id'");
+  PARLEY_ASSIGN_OR_RETURN(m.client_msg_id, OptionalString(*o, "client_msg_id"));
+  return m;
+}
+
+Result<Session> ParseSession(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a session"));
+  Session s;
+  PARLEY_ASSIGN_OR_RETURN(s.user, ParseField<User>(*o, "user", ParseUser));
+  PARLEY_ASSIGN_OR_RETURN(s.access_token, RequireString(*o, "access_token"));
+  PARLEY_ASSIGN_OR_RETURN(s.refresh_token, RequireString(*o, "refresh_token"));
+  PARLEY_ASSIGN_OR_RETURN(s.expires_in, RequireInt(*o, "expires_in"));
+  if (s.access_token.empty() || s.refresh_token.empty()) return Bad("a session's tokens must not be empty");
+  return s;
+}
+
+Result<std::vector<Conversation>> ParseConversations(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a conversation list"));
+  return ParseList<Conversation>(*o, "conversations", ParseConversation);
+}
+
+Result<std::vector<Message>> ParseMessages(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a message list"));
+  return ParseList<Message>(*o, "messages", ParseMessage);
+}
+
+Result<MemberPage> ParseMemberPage(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "a member page"));
+  MemberPage page;
+  PARLEY_ASSIGN_OR_RETURN(page.members, ParseList<Member>(*o, "members", ParseMember));
+  const json::value* next = o->if_contains("next");
+  if (!next) return Bad("missing field 'next'");
+  if (!next->is_null()) {
+    page.next = AsId<UserId>(*next);
+    if (!page.next) return Bad("field 'next' must be a user id (a string of digits) or null");
+  }
+  return page;
+}
+
+Result<ServerError> ParseServerError(const json::object& o) {
+  ServerError e;
+  PARLEY_ASSIGN_OR_RETURN(e.code_name, RequireString(o, "code"));
+  PARLEY_ASSIGN_OR_RETURN(e.message, RequireString(o, "message"));
+  auto code = ErrcFromName(e.code_name);
+  if (code == Errc::kOk) return Bad("an error cannot have the code 'ok'");
+  e.code = code.value_or(Errc::kInternal);
+  if (const json::value* retry = o.if_contains("retry_after_ms"); retry && !retry->is_null()) {
+    auto ms = AsInt(*retry);
+    if (!ms || *ms < 0) return Bad("field 'retry_after_ms' must be a non-negative integer");
+    e.retry_after_ms = *ms;
+  }
+  return e;
+}
+
+Result<ServerError> ParseErrorBody(const json::value& v) {
+  PARLEY_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, "an error body"));
+  PARLEY_ASSIGN_OR_RETURN(const json::object* error, RequireObject(*o, "error"));
+  auto e = ParseServerError(*error);
+  if (!e) return WithContext("error", std::move(e).error());
+  return e;
+}
+
+std::string RegisterBody(std::string_view username, std::string_view password,
+                         std::string_view display_name) {
+  if (display_name.empty()) return StringObject({{"username", username}, {"password", password}});
+  return StringObject({{"username", username}, {"password", password}, {"display_name", display_name}});
+}
+
+std::string LoginBody(std::string_view username, std::string_view password) {
+  return StringObject({{"username", username}, {"password", password}});
+}
+
+std::string RefreshBody(std::string_view refresh_token) {
+  return StringObject({{"refresh_token", refresh_token}});
+}
+
+std::string CreateGroupBody(std::string_view title, const std::vector<std::string>& members) {
+  std::string out = StringObject({{"kind", "group"}, {"title", title}});
+  out.pop_back();  // reopen the object for the array
+  out.append(",\"members\":[");
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendJsonString(members[i], &out);
+  }
+  out.append("]}");
+  return out;
+}
+
+std::string UsernameBody(std::string_view username) { return StringObject({{"username", username}}); }
+
+std::string MessagesTarget(ConversationId conv, std::optional<int64_t> after, std::optional<int64_t> before,
+                           std::optional<int> limit) {
+  std::string out = "/v1/conversations/" + conv.ToString() + "/messages";
+  if (limit) AppendParam("limit", std::to_string(*limit), &out);
+  if (after) AppendParam("after", std::to_string(*after), &out);
+  if (before) AppendParam("before", std::to_string(*before), &out);
+  return out;
+}
+
+std::string MembersTarget(ConversationId conv, std::optional<UserId> after, std::optional<int> limit) {
+  std::string out = "/v1/conversations/" + conv.ToString() + "/members";
+  if (limit) AppendParam("limit", std::to_string(*limit), &out);
+  if (after) AppendParam("after", after->ToString(), &out);
+  return out;
+}
+
+}  // namespace parley::protocol
