@@ -187,7 +187,6 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                                     .typing_interval_ms = l.typing_interval_ms,
                                                     .max_group_members = l.max_group_members,
                                                     .refresh_ttl_s = c.auth.refresh_ttl_s,
-                                                    .node_id = c.server.node_id,
                                                     .login_throttle = LoginThrottleOptions(c.auth),
                                                     .trusted_proxies = SplitList(c.auth.trusted_proxies),
                                                     .revocation_cache_ms = c.auth.revocation_cache_ms});
