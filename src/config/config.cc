@@ -755,6 +755,14 @@ std::string Apply(const Setting& s, Config& config, const SettingValue& v, const
     }
     case SettingType::kString: {
       const std::string& str = std::get<std::string>(v);
+      // TOML files are UTF-8, so a string that is not could not be printed
+      // by --print-config as a file that loads; and nothing downstream
+      // (paths in logs, addresses, JSON) expects other bytes. The value is
+      // not echoed: its bytes would garble the message.
+      if (const size_t at = InvalidUtf8At(str); at != std::string::npos) {
+        return s.name + " (from " + source + ") is not valid UTF-8 (byte " + std::to_string(at + 1) +
+               " of the value)";
+      }
       if (!s.allowed.empty() && std::find(s.allowed.begin(), s.allowed.end(), str) == s.allowed.end()) {
         return head + " must be one of " + s.BoundsText();
       }

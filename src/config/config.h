@@ -7,7 +7,8 @@
 // server keys as PARLEY_LISTEN, PARLEY_DATA_DIR, ...) and command-line flags
 // (--listen, --data-dir, and --<section>.<key> for every key). Unknown keys
 // and out-of-bounds values fail at start-up with a message naming the key;
-// so does a listen or Redis address that is not host:port.
+// so does a string that is not valid UTF-8, wherever it comes from, and a
+// listen or Redis address that is not host:port.
 #include <cstdint>
 #include <string>
 #include <string_view>
