@@ -153,6 +153,10 @@ Server::Server(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
 Server::~Server() { Stop(); }
 
 Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
+  // Resolved first: a listen host that does not resolve fails before any
+  // state is created.
+  auto address = ListenAddress(c.gateway.host);
+  if (!address) return std::move(address).error();
   auto p = std::make_unique<Parts>();
   p->config = c;
   std::error_code ec;
@@ -205,8 +209,6 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                           .on_commit_error = [&m] { m.commit_errors.Increment(); }});
 
   gateway::Options gw = c.gateway;
-  auto address = ListenAddress(gw.host);
-  if (!address) return std::move(address).error();
   gw.host = *address;
   gw.threads = c.server.threads > 0 ? c.server.threads
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
