@@ -2,7 +2,8 @@
 // the way a session reads a stream: parse frames off the front of the input
 // until it is incomplete or an error, skipping a too-big frame as the reader
 // does. The first input byte picks the payload limit. Also round-trips the
-// server-side helpers (EncodeHeader, ClosePayload) on input-derived values.
+// server-side helpers (EncodeHeader, ClosePayload) on input-derived values;
+// a close reason cut from valid UTF-8 stays valid UTF-8.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string_view>
 
 #include "gateway/ws_frame.h"
+#include "protocol/frames.h"
 
 using namespace parley::gateway;
 
@@ -57,6 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(header[0] == (0x80 | f.opcode));
     std::string close = ws::ClosePayload(ws::kCloseNormal, f.payload);
     Check(close.size() >= 2 && close.size() <= 125);
+    // The reason is cut on a character boundary: UTF-8 in, UTF-8 out.
+    if (parley::protocol::IsValidUtf8(f.payload)) Check(parley::protocol::IsValidUtf8(close.substr(2)));
     rest.remove_prefix(f.consumed);
   }
 

@@ -638,6 +638,7 @@ void Service::PublishPresence(UserId user, bool online, std::optional<TimeMs> la
   presence::EventBatch events;
   events.push_back(Event::ToUsers(std::move(contacts).value(),
                                   MakeFrame(protocol::PresenceEvent(user, me->username, online, last_seen))));
+  events.back().subject = user;
   d_.fanout.Publish(std::move(events));
 }
 
@@ -680,23 +681,13 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
       continue;
     }
     if (from >= c.last_seq) continue;
-    ResumePlan::Conv rc{c.id, std::nullopt, {}};
-    int64_t missed = c.last_seq - from;
-    int64_t start = from;
-    if (missed > options_.resume_limit) {
-      start = c.last_seq - options_.resume_limit;
-      rc.gap = std::make_pair(from + 1, start);
+    // Up to the last_seq seen here; anything newer arrives as live events.
+    ResumePlan::Conv rc{c.id, std::nullopt, from, c.last_seq};
+    if (c.last_seq - from > options_.resume_limit) {
+      rc.after = c.last_seq - options_.resume_limit;
+      rc.gap = std::make_pair(from + 1, rc.after);
     }
-    // Pages of at most 500 (the store's cap) up to the last_seq seen above;
-    // anything newer arrives as live events.
-    while (start < c.last_seq) {
-      auto page = d_.store.History(c.id, c.last_seq + 1, start, protocol::kMaxHistoryLimit);
-      if (!page) return std::move(page).error();
-      if (page->empty()) break;
-      start = page->back().seq;
-      for (auto& m : *page) rc.messages.push_back(std::move(m));
-    }
-    plan.conversations.push_back(std::move(rc));
+    plan.conversations.push_back(rc);
   }
   auto contacts = d_.store.PresenceContacts(user, options_.presence_group_limit);
   if (!contacts) return std::move(contacts).error();
@@ -708,10 +699,17 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
   if (!up.empty()) {
     auto users = d_.store.FindUsersByIds(up);
     if (!users) return std::move(users).error();
-    for (const User& u : *users)
-      plan.presence_frames.push_back(protocol::PresenceEvent(u.id, u.username, true, std::nullopt));
+    for (const User& u : *users) {
+      plan.online.push_back({u.id, protocol::PresenceEvent(u.id, u.username, true, std::nullopt)});
+    }
   }
   return plan;
+}
+
+Result<std::vector<Message>> Service::ResumePage(ConversationId conv, int64_t after, int64_t upto,
+                                                 int limit) {
+  limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
+  return d_.store.History(conv, upto + 1, after, limit);
 }
 
 }  // namespace parley::chat

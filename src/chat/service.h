@@ -56,15 +56,22 @@ struct MembersPage {
 };
 
 // What a connection sends right after `welcome` (PROTOCOL.md "Opening"):
-// per conversation an optional gap and the missed messages, then presence.
+// per conversation an optional gap and the range of missed messages, which
+// the connection reads a page at a time (ResumePage) as the client takes
+// them; then who is online.
 struct ResumePlan {
   struct Conv {
     ConversationId conv;
     std::optional<std::pair<int64_t, int64_t>> gap;  // inclusive from..to
-    std::vector<Message> messages;                   // ascending
+    int64_t after = 0;                               // the messages to send: seq in (after, upto]
+    int64_t upto = 0;
+  };
+  struct Online {
+    UserId user;
+    std::string frame;  // its `presence` event
   };
   std::vector<Conv> conversations;
-  std::vector<std::string> presence_frames;  // one per online contact
+  std::vector<Online> online;  // one per online contact
 };
 
 class Service {
@@ -148,6 +155,10 @@ class Service {
   // Called after the connection subscribed to its conversations (so nothing
   // committed in between is missed): what it missed, and who is online.
   Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello);
+  // One page of a resume: the messages of `conv` with after < seq <= upto,
+  // ascending, at most `limit` (capped at protocol::kMaxHistoryLimit).
+  // Membership was checked by Resume. Blocking.
+  Result<std::vector<Message>> ResumePage(ConversationId conv, int64_t after, int64_t upto, int limit);
 
   const Options& options() const { return options_; }
 

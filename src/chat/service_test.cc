@@ -193,15 +193,24 @@ TEST_F(ServiceTest, ResumeSendsAGapPastTheLimitThenTheNewest) {
   ASSERT_TRUE(c.gap);
   EXPECT_EQ(c.gap->first, 3);
   EXPECT_EQ(c.gap->second, 5);
-  ASSERT_EQ(c.messages.size(), 3u);
-  EXPECT_EQ(c.messages.front().seq, 6);
-  EXPECT_EQ(c.messages.back().seq, 8);
+  EXPECT_EQ(c.after, 5);
+  EXPECT_EQ(c.upto, 8);
+  auto page = service_->ResumePage(c.conv, c.after, c.upto, 2);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ(page->front().seq, 6);
+  EXPECT_EQ(page->back().seq, 7);
+  page = service_->ResumePage(c.conv, 7, c.upto, 500);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ(page->front().seq, 8);
 
   auto unnamed = service_->Resume(b.user.id, protocol::HelloReq{});
   EXPECT_TRUE(unnamed->conversations.empty()) << "unnamed conversations only get the summary";
   auto all = service_->Resume(b.user.id, protocol::HelloReq{"", {}, true});
   ASSERT_EQ(all->conversations.size(), 1u);
-  EXPECT_EQ(all->conversations[0].messages.size(), 3u);
+  EXPECT_EQ(all->conversations[0].after, 5);
+  EXPECT_EQ(all->conversations[0].upto, 8);
 }
 
 TEST_F(ServiceTest, PresenceOnlineOnceOfflineWithLastSeenOnLastClose) {

@@ -1,15 +1,19 @@
 // The HTTP half of the gateway: acceptors (one per io thread, SO_REUSEPORT),
 // HTTP sessions, WebSocket upgrade, and the Gateway's lifecycle.
+#include <future>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
 #include "common/logging.h"
-#include "gateway/internal.h"
+#include "gateway/gateway_impl.h"
+#include "gateway/ws_connection.h"
 
 namespace parley::gateway {
 namespace {
@@ -22,7 +26,7 @@ std::shared_ptr<spdlog::logger>& Log() {
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // One HTTP connection: reads requests one at a time (keep-alive), answers API
-// calls from a blocking worker, and hands a WebSocket upgrade to WsSession.
+// calls from a blocking worker, and hands a WebSocket upgrade to WsConnection.
 // `Stream` is a plain socket or TLS over one; a deadline timer bounds the
 // TLS handshake and each request read (slow clients hold nothing for long).
 template <class Stream>
@@ -30,8 +34,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-  HttpSession(Gateway::Impl& gw, Shard& shard, std::unique_ptr<Stream> stream, bool over_limit)
-      : gw_(gw), shard_(shard), stream_(std::move(stream)), deadline_(shard.ioc), over_limit_(over_limit) {
+  HttpSession(Gateway::Impl& gw, IoThread& io, std::unique_ptr<Stream> stream, bool over_limit)
+      : gw_(gw), io_(io), stream_(std::move(stream)), deadline_(io.ioc), over_limit_(over_limit) {
     ++gw_.open_connections;
   }
   ~HttpSession() { --gw_.open_connections; }
@@ -103,7 +107,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
             return Transport(std::in_place_index<0>, std::move(*stream_));
           }
         }();
-        return StartWebSocket(gw_, shard_, std::move(transport), std::move(req), std::move(leftover));
+        return StartWebSocket(gw_, io_, std::move(transport), std::move(req), std::move(leftover));
       }
       return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
     }
@@ -117,7 +121,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     bool head = req.method() == http::verb::head;
     Gateway::Impl& gw = gw_;
     gw_.Blocking(
-        shard_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
+        io_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
         [self = this->shared_from_this(), keep_alive, head](ApiResponse r) {
           if (head) r.body.clear();
           self->Reply(r.status, std::move(r.body), keep_alive, r.content_type, r.headers);
@@ -157,7 +161,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
   Gateway::Impl& gw_;
-  Shard& shard_;
+  IoThread& io_;
   std::unique_ptr<Stream> stream_;
   asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
@@ -168,21 +172,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
 }  // namespace
 
-void Gateway::Impl::Accept(Shard& shard) {
-  shard.acceptor.async_accept(shard.ioc, [this, &shard](beast::error_code ec, tcp::socket socket) {
+void Gateway::Impl::Accept(IoThread& io) {
+  io.acceptor.async_accept(io.ioc, [this, &io](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec == asio::error::operation_aborted || !shard.acceptor.is_open()) return;
+      if (ec == asio::error::operation_aborted || !io.acceptor.is_open()) return;
       // Out of file descriptors (or memory): the pending connection stays in
       // the backlog and accept would fail again at once. Pause instead of
       // spinning, and say so once per episode, not once per attempt.
       auto now = std::chrono::steady_clock::now();
-      if (now - shard.last_accept_error > std::chrono::seconds(10)) {
+      if (now - io.last_accept_error > std::chrono::seconds(10)) {
         Log()->warn("accept failed: {}; pausing accepts for 100 ms at a time", ec.message());
       }
-      shard.last_accept_error = now;
-      shard.accept_pause.expires_after(std::chrono::milliseconds(100));
-      shard.accept_pause.async_wait([this, &shard](beast::error_code ec) {
-        if (!ec) Accept(shard);
+      io.last_accept_error = now;
+      io.accept_pause.expires_after(std::chrono::milliseconds(100));
+      io.accept_pause.async_wait([this, &io](beast::error_code ec) {
+        if (!ec) Accept(io);
       });
       return;
     }
@@ -190,12 +194,12 @@ void Gateway::Impl::Accept(Shard& shard) {
     bool over = open_connections.load() >= options.max_connections;
     if (tls) {
       auto stream = std::make_unique<TlsStream>(std::move(socket), *tls);
-      std::make_shared<HttpSession<TlsStream>>(*this, shard, std::move(stream), over)->Run();
+      std::make_shared<HttpSession<TlsStream>>(*this, io, std::move(stream), over)->Run();
     } else {
       auto stream = std::make_unique<tcp::socket>(std::move(socket));
-      std::make_shared<HttpSession<tcp::socket>>(*this, shard, std::move(stream), over)->Run();
+      std::make_shared<HttpSession<tcp::socket>>(*this, io, std::move(stream), over)->Run();
     }
-    Accept(shard);
+    Accept(io);
   });
 }
 
@@ -240,9 +244,10 @@ Result<uint16_t> Gateway::Start() {
   if (ec) return MakeError(Errc::kBadRequest, "bad listen address '" + gw.options.host + "'");
   uint16_t port = gw.options.port;
   for (int i = 0; i < threads; ++i) {
-    auto shard = std::make_unique<Shard>(static_cast<uint32_t>(i), gw.fanout);
+    auto io = std::make_unique<IoThread>(static_cast<uint32_t>(i), gw.blocking, gw.service, gw.fanout,
+                                         gw.metrics, gw.SessionOptionsFor(static_cast<uint32_t>(i)));
     tcp::endpoint ep(address, port);
-    auto& a = shard->acceptor;
+    auto& a = io->acceptor;
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) a.set_option(ReusePort(true), ec);
@@ -252,48 +257,74 @@ Result<uint16_t> Gateway::Start() {
       return MakeError(Errc::kUnavailable, "cannot listen on " + gw.options.host + ":" +
                                                std::to_string(port) + ": " + ec.message());
     }
-    port = a.local_endpoint().port();  // with port 0, the next shards share the chosen one
-    gw.shards.push_back(std::move(shard));
+    port = a.local_endpoint().port();  // with port 0, the next io threads share the chosen one
+    gw.io_threads.push_back(std::move(io));
   }
-  // Deadlines and heartbeats of every session: one sweep per shard.
+  // Deadlines and heartbeats of every connection: one sweep per io thread.
   auto period = std::chrono::milliseconds(std::clamp(gw.options.heartbeat_ms / 4, 10, 250));
-  for (auto& shard : gw.shards) {
-    shard->Sweep(period);
-    gw.Accept(*shard);
-    shard->thread = std::thread([s = shard.get()] {
-      auto guard = asio::make_work_guard(s->ioc);
-      s->ioc.run();
+  for (auto& io : gw.io_threads) {
+    io->Sweep(period);
+    gw.Accept(*io);
+    io->thread = std::thread([io = io.get()] {
+      auto guard = asio::make_work_guard(io->ioc);
+      io->ioc.run();
     });
   }
   return port;
 }
 
+session::SessionOptions Gateway::Impl::SessionOptionsFor(uint32_t io_thread) const {
+  session::SessionOptions o;
+  o.node_id = options.node_id;
+  o.io_thread = io_thread;
+  o.heartbeat_ms = options.heartbeat_ms;
+  o.send_rate_per_s = options.send_rate_per_s;
+  o.abuse_factor = options.abuse_factor;
+  o.max_queue_bytes = options.max_queue_bytes;
+  return o;
+}
+
+// Two phases: close every WebSocket with 1001 and give them `grace` to go;
+// then cut what is left, on its own io thread, so that every session leaves
+// its hub and the presence registry while both still exist; only then stop
+// the blocking pool (which runs those departures) and the io threads.
 void Gateway::Shutdown(std::chrono::milliseconds grace) {
   Impl& gw = *impl_;
   if (gw.stopping.exchange(true)) return;
-  for (auto& shard : gw.shards) {
-    asio::post(shard->ioc, [s = shard.get()] {
+  for (auto& io : gw.io_threads) {
+    asio::post(io->ioc, [io = io.get()] {
       beast::error_code ec;
-      s->acceptor.close(ec);
-      s->accept_pause.cancel();
-      for (WsSession* session : s->hub.All()) session->Close(1001, "server going away");
+      io->acceptor.close(ec);
+      io->accept_pause.cancel();
+      for (WsConnection* c = io->connections; c != nullptr; c = c->next_in_thread) {
+        c->Close(1001, "server going away");
+      }
     });
   }
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (gw.ws_connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  for (auto& io : gw.io_threads) {
+    if (!io->thread.joinable()) continue;
+    std::promise<void> cut;
+    asio::post(io->ioc, [io = io.get(), &cut] {
+      io->CutAll();
+      cut.set_value();
+    });
+    cut.get_future().wait();
+  }
   gw.blocking.join();
-  for (auto& shard : gw.shards) shard->ioc.stop();
-  for (auto& shard : gw.shards) {
-    if (shard->thread.joinable()) shard->thread.join();
+  for (auto& io : gw.io_threads) io->ioc.stop();
+  for (auto& io : gw.io_threads) {
+    if (io->thread.joinable()) io->thread.join();
   }
 }
 
 void Gateway::Deliver(std::shared_ptr<const presence::EventBatch> batch) {
   // One posted task per io thread per batch, never one per recipient.
-  for (auto& shard : impl_->shards) {
-    asio::post(shard->ioc, [batch, s = shard.get()] { s->hub.Dispatch(*batch); });
+  for (auto& io : impl_->io_threads) {
+    asio::post(io->ioc, [batch, io = io.get()] { io->hub.Dispatch(*batch); });
   }
 }
 

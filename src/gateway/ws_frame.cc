@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 namespace parley::gateway::ws {
 
 ParsedFrame ParseClientFrame(std::string_view data, uint64_t max_payload) {
@@ -76,10 +78,21 @@ size_t EncodeHeader(uint8_t opcode, uint64_t payload_size, std::array<uint8_t, 1
 }
 
 std::string ClosePayload(uint16_t code, std::string_view reason) {
+  // RFC 6455 5.5.1: the reason is UTF-8, and the code leaves it 123 bytes.
+  // A cut inside a character would make the peer fail the connection (1007),
+  // so cut before a character that does not fit: step back over at most the
+  // three continuation bytes (10xxxxxx) a character can have.
+  constexpr size_t kMaxReason = 123;
+  size_t cut = std::min(reason.size(), kMaxReason);
+  if (cut < reason.size()) {
+    for (size_t back = 0; back < 3 && cut > 0 && (static_cast<uint8_t>(reason[cut]) & 0xC0) == 0x80; ++back) {
+      --cut;
+    }
+  }
   std::string out;
   out.push_back(static_cast<char>(code >> 8));
   out.push_back(static_cast<char>(code & 0xFF));
-  out.append(reason.substr(0, 123));
+  out.append(reason.substr(0, cut));
   return out;
 }
 

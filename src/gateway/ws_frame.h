@@ -50,7 +50,8 @@ ParsedFrame ParseClientFrame(std::string_view data, uint64_t max_payload);
 size_t EncodeHeader(uint8_t opcode, uint64_t payload_size, std::array<uint8_t, 10>& out);
 
 // The payload of a close frame: the code (big-endian) and a reason cut to
-// fit the 125-byte control frame limit.
+// fit the 125-byte control frame limit (123 bytes of reason), on a UTF-8
+// character boundary, so a valid UTF-8 reason stays valid.
 std::string ClosePayload(uint16_t code, std::string_view reason);
 
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.

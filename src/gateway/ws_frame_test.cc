@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "protocol/frames.h"
+
 namespace parley::gateway::ws {
 namespace {
 
@@ -95,6 +97,30 @@ TEST(WsFrame, ClosePayloadFitsAControlFrame) {
   EXPECT_EQ(p.size(), 125u);
   EXPECT_EQ(static_cast<uint8_t>(p[0]), 4009 >> 8);
   EXPECT_EQ(static_cast<uint8_t>(p[1]), 4009 & 0xFF);
+  EXPECT_EQ(ClosePayload(1000, "bye"), std::string("\x03\xe8") + "bye");
+  EXPECT_EQ(ClosePayload(1000, "").size(), 2u);
+}
+
+// A reason over 123 bytes is cut before the character that does not fit,
+// never inside it: the peer must be able to read the reason as UTF-8.
+TEST(WsFrame, ClosePayloadCutsTheReasonOnACharacterBoundary) {
+  // 2-, 3- and 4-byte characters, placed at every offset around the cut.
+  for (std::string_view ch : {"\u00e9", "\u20ac", "\U0001F600"}) {
+    for (size_t ascii = 115; ascii <= 123; ++ascii) {
+      std::string reason(ascii, 'a');
+      while (reason.size() < 130) reason.append(ch);
+      std::string p = ClosePayload(4003, reason);
+      std::string_view cut = std::string_view(p).substr(2);
+      SCOPED_TRACE(testing::Message() << ch.size() << "-byte characters after " << ascii << " ASCII bytes");
+      EXPECT_LE(p.size(), 125u);
+      EXPECT_TRUE(protocol::IsValidUtf8(cut)) << "a character was split";
+      EXPECT_EQ(std::string_view(reason).substr(0, cut.size()), cut);
+      EXPECT_GT(cut.size(), 123 - ch.size()) << "more than the straddling character was dropped";
+    }
+  }
+  // A reason of exactly 123 bytes that ends in a multi-byte character is kept whole.
+  std::string exact = std::string(120, 'a') + "\u20ac";
+  EXPECT_EQ(ClosePayload(4003, exact).substr(2), exact);
 }
 
 }  // namespace

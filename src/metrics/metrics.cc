@@ -46,6 +46,8 @@ Metrics::Metrics()
           Histogram(*registry_, "parley_commit_seconds", "Group commit latency",
                     {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})),
       commit_errors(Counter(*registry_, "parley_commit_errors_total", "Group commits that failed")),
+      log_undelivered(Counter(*registry_, "parley_log_undelivered_total",
+                              "Sends the message log accepted but could not store (answered unavailable)")),
       fanout_queue_bytes(
           Gauge(*registry_, "parley_outbound_queue_bytes", "Bytes waiting in connection write queues")),
       slow_consumers(

@@ -32,6 +32,7 @@ class Metrics {
   prometheus::Histogram& commit_batch_size;
   prometheus::Histogram& commit_seconds;
   prometheus::Counter& commit_errors;
+  prometheus::Counter& log_undelivered;   // sends the log accepted, then certainly failed to store
   prometheus::Gauge& fanout_queue_bytes;  // bytes queued for writing, all connections
   prometheus::Counter& slow_consumers;    // connections closed with 4009
   prometheus::Gauge& store_memory_bytes;  // the store's heap in this process, read at each scrape

@@ -34,6 +34,7 @@ struct Event {
   ConversationId conv;
   int64_t seq = 0;            // for `message` events: lets a resuming connection drop overlaps
   UserId exclude;             // kConversation: skip this user's connections (typing)
+  UserId subject;             // presence events: the user who came online or went offline
   std::vector<UserId> users;  // kUsers
   log::Origin origin;         // kSession
   Frame frame;                // may be null for a pure subscription change

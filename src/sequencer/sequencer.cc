@@ -10,6 +10,10 @@ namespace parley::sequencer {
 using presence::Event;
 using presence::MakeFrame;
 
+presence::Event ErrorAnswer(const log::Origin& origin, const Error& error) {
+  return Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, error)));
+}
+
 MessageId IdGenerator::Next(TimeMs now) {
   constexpr TimeMs kEpoch = 1'704'067'200'000;  // 2024-01-01
   if (now <= last_ms_) {
@@ -77,18 +81,14 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     // retries with the same client_msg_id; no seq was used.
     if (observer_.on_commit_error) observer_.on_commit_error();
     Error e = MakeError(Errc::kUnavailable, "storage unavailable; retry with the same client_msg_id");
-    for (const auto& r : records) {
-      events.push_back(Event::ToSession(r.request.origin,
-                                        MakeFrame(protocol::ErrorFrame(r.request.origin.request_id, e))));
-    }
+    for (const auto& r : records) events.push_back(ErrorAnswer(r.request.origin, e));
   } else {
     if (observer_.on_commit) observer_.on_commit(records.size(), seconds);
     for (size_t i = 0; i < records.size(); ++i) {
       const log::Origin& origin = records[i].request.origin;
       const auto& outcome = (*committed)[i];
       if (!outcome) {
-        events.push_back(
-            Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, outcome.error()))));
+        events.push_back(ErrorAnswer(origin, outcome.error()));
         continue;
       }
       const Message& m = outcome->message;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "log/message_log.h"
 #include "presence/fanout.h"
 #include "store/store.h"
@@ -28,6 +29,11 @@ struct Observer {
   std::function<void(size_t batch, double seconds)> on_commit;
   std::function<void()> on_commit_error;
 };
+
+// The `error` answer to one send, for the connection that sent it (its
+// origin): a send the store refused or could not commit, or one the message
+// log accepted but could not store.
+presence::Event ErrorAnswer(const log::Origin& origin, const Error& error);
 
 // Message ids: 41 bits of ms since 2024-01-01, 10 bits of node, 12 of counter.
 // Unique per node, roughly time-ordered, positive int64.

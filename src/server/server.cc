@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -114,13 +115,15 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c, metrics
   return MakeError(Errc::kInternal, "store.backend out of range");
 }
 
-Result<std::unique_ptr<log::MessageLog>> OpenLog(const config::Config& c) {
+Result<std::unique_ptr<log::MessageLog>> OpenLog(
+    const config::Config& c, std::function<void(const log::SendRequest&, const Error&)> on_undelivered) {
   switch (c.log.backend) {
     case config::LogBackend::kEmbedded:
       return log::embedded::Create(c.log.embedded);
     case config::LogBackend::kKafka: {
       log::kafka::Options o = c.log.kafka;
       if (o.client_id.empty()) o.client_id = "parleyd-" + std::to_string(c.gateway.node_id);
+      o.on_undelivered = std::move(on_undelivered);
       return log::kafka::Create(o);
     }
   }
@@ -177,7 +180,16 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto store = OpenStore(c, p->metrics);
   if (!store) return std::move(store).error();
   p->store = std::move(store).value();
-  auto message_log = OpenLog(c);
+  Parts* raw = p.get();
+  // A send Kafka accepted but could not store never reaches the sequencer:
+  // count it and answer its sender `unavailable` now, as a failed commit is
+  // answered, rather than leave the client to time out. (No send is
+  // appended before Start, so the fan-out exists by then; the log stops
+  // reporting at Close, before Stop takes anything down.)
+  auto message_log = OpenLog(c, [raw](const log::SendRequest& send, const Error& error) {
+    raw->metrics.log_undelivered.Increment();
+    raw->fanout->Publish({sequencer::ErrorAnswer(send.origin, error)});
+  });
   if (!message_log) return std::move(message_log).error();
   p->log = std::move(message_log).value();
   auto presence = OpenPresence(c);
@@ -213,7 +225,6 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   gw.threads = c.server.threads > 0 ? c.server.threads
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   gw.web_root = WebRoot(gw.web_root);
-  Parts* raw = p.get();
   p->gateway = std::make_unique<gateway::Gateway>(std::move(gw), *p->service, *p->fanout, p->metrics,
                                                   [raw]() -> Result<void> {
                                                     if (auto ok = raw->store->Ping(); !ok) return ok;

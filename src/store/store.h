@@ -109,8 +109,6 @@ class Store {
   // Revokes every token of the family `token_hash` belongs to (logout).
   // Returns false when the token is unknown.
   virtual Result<bool> RevokeRefreshFamily(const std::string& token_hash) = 0;
-  // Revokes every refresh token of `user`; returns how many there were.
-  virtual Result<int64_t> RevokeUserRefreshTokens(UserId user) = 0;
 
   // --- conversations and members ---------------------------------------------
   // Creates a group owned by `owner` with the other `members` (role member;
@@ -134,8 +132,6 @@ class Store {
   virtual Result<bool> RemoveMember(ConversationId conv, UserId user) = 0;
   // Members ordered by user id, those with id > `after`, at most `limit`.
   virtual Result<std::vector<Member>> ListMembers(ConversationId conv, UserId after, int limit) = 0;
-  // Every member's id (for fan-out bookkeeping).
-  virtual Result<std::vector<UserId>> ListMemberIds(ConversationId conv) = 0;
   // The users who share with `user` a DM or a group of at most
   // `group_limit` members (not `user` itself), without duplicates.
   virtual Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) = 0;

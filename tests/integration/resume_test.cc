@@ -1,5 +1,6 @@
 // PROTOCOL.md section 2, "Opening": resuming with last_seq, gaps, "all",
 // and the heartbeat.
+#include <map>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -17,6 +18,10 @@ class ResumeTest : public ServerTest {
             "--limits.resume_limit",    "5"};
   }
 };
+
+// Every limit at its default (resume_limit 1000, a 4 MiB outbound queue,
+// 4 KiB bodies, 50 sends/s with a burst of 500 per user).
+class ResumeDefaultsTest : public ServerTest {};
 
 class HeartbeatTest : public ServerTest {
  protected:
@@ -198,6 +203,50 @@ TEST_F(HeartbeatTest, WelcomeAnnouncesHeartbeatAndPingsKeepIdleClientAlive) {
   auto pong = ws->Request({{"type", "ping"}});
   ASSERT_TRUE(pong);
   EXPECT_TRUE(FieldIs(*pong, "type", "pong"));
+}
+
+// Far more missed than one outbound queue holds: 3 x 1,000 messages of
+// 4 KiB is 12 MB against a 4 MiB bound. The resume is paced by the reader,
+// so a prompt reader gets all of it, is not closed with 4009, and can use
+// the connection afterwards.
+TEST_F(ResumeDefaultsTest, APromptReaderGetsAResumeLargerThanItsQueueBound) {
+  constexpr int kPerConv = 1000;
+  const std::string body(4096, 'x');
+  Session reader = NewUser("rd");
+  std::vector<std::string> convs;
+  for (int c = 0; c < 3; ++c) {
+    // Two senders per conversation keep each within its burst of 500.
+    Session s1 = NewUser("rd"), s2 = NewUser("rd");
+    std::string g = CreateGroup(s1, "big " + std::to_string(c), {s2.username, reader.username});
+    convs.push_back(g);
+    for (const Session* s : {&s1, &s2}) {
+      auto ws = Open(*s);
+      ASSERT_TRUE(ws);
+      auto answers = SendMany(*ws, g, kPerConv / 2, "b" + std::to_string(c), 60s, body);
+      for (const auto& a : answers) ASSERT_TRUE(FieldIs(a, "type", "sent")) << Dump(a);
+    }
+  }
+  json::object last_seq;
+  for (const auto& g : convs) last_seq[g] = 0;
+  auto ws = Open(reader, nullptr, last_seq);
+  ASSERT_TRUE(ws);
+  std::map<std::string, std::vector<int64_t>> seqs;
+  size_t got = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (got < 3 * kPerConv && std::chrono::steady_clock::now() < deadline) {
+    auto f = ws->WaitFor(IsType("message"), 5s);
+    if (!f) break;
+    EXPECT_EQ(GetString(*f, "body").size(), body.size());
+    seqs[GetString(*f, "conv")].push_back(GetInt(*f, "seq").value_or(-1));
+    ++got;
+  }
+  ASSERT_TRUE(ws->is_open()) << "closed " << ws->close_code().value_or(-1) << " after " << got << " messages";
+  for (const auto& g : convs) EXPECT_EQ(seqs[g], Range(1, kPerConv)) << "conversation " << g;
+  for (const auto& f : ws->Drain(300ms)) EXPECT_FALSE(FieldIs(f, "type", "gap")) << Dump(f);
+  // The connection is usable afterwards.
+  auto sent = SendMessage(*ws, convs[0], "after the resume");
+  EXPECT_TRUE(FieldIs(sent, "type", "sent")) << Dump(sent);
+  EXPECT_EQ(GetInt(sent, "seq"), kPerConv + 1);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@ import { Server } from './lib/server.mjs';
 import { Forwarder } from './lib/proxy.mjs';
 import { newClient, record, connected, until, sleep, flakyWebSocket, uname, PASSWORD } from './lib/util.mjs';
 import { ParleyClient } from '../../web/sdk/parley.js';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 
 let server;
 const clients = [];
@@ -300,4 +300,59 @@ test('the outbox survives a restart of the client (same client_msg_id, stored on
   assert.deepEqual(stored.map((m) => m.body), ['written offline']);
   assert.equal(stored[0].client_msg_id, id);
   assert.equal(PASSWORD.length > 8, true);
+});
+
+// A server that welcomes every hello and then closes the connection after
+// `closeAfterMs` with 4009, as a server that cannot deliver a resume does.
+// Returns the times at which connections opened.
+async function welcomeThenClose(closeAfterMs) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => wss.once('listening', r));
+  const opened = [];
+  wss.on('connection', (ws) => {
+    opened.push(Date.now());
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      if (f.type !== 'hello') return;
+      const user = { id: '1', username: 'slow', display_name: 'slow', online: true, last_seen: null };
+      ws.send(JSON.stringify({ re: f.id, type: 'welcome', user, session: 'fake-1', heartbeat_ms: 25000, conversations: [] }));
+      setTimeout(() => ws.close(4009, 'too slow a reader'), closeAfterMs);
+    });
+  });
+  const session = { user: { id: '1', username: 'slow' }, access_token: 'token', refresh_token: 'refresh', expires_in: 3600 };
+  return { wss, opened, url: `http://127.0.0.1:${wss.address().port}`, session };
+}
+
+test('a connection closed soon after welcome does not reset the backoff: the delays grow', async () => {
+  const fake = await welcomeThenClose(0);
+  const c = track(new ParleyClient({ baseUrl: fake.url, WebSocket, session: fake.session, backoffMinMs: 50, backoffMaxMs: 5000, healthyAfterMs: 2000 }));
+  try {
+    c.connect();
+    await until(() => fake.opened.length >= 6, 'six connections', 15000);
+    const gaps = fake.opened.slice(1, 6).map((t, i) => t - fake.opened[i]);
+    // Attempt k waits between half and all of 50 ms * 2^k ("equal jitter"):
+    // a backoff reset on every welcome would keep each gap under ~50 ms.
+    gaps.forEach((g, k) => assert.ok(g >= 25 * 2 ** k - 5, `gap ${k} is ${g} ms, under ${25 * 2 ** k} ms: ${gaps.join(', ')}`));
+    assert.ok(gaps[4] > 4 * gaps[0], `the delays grow: ${gaps.join(', ')} ms`);
+  } finally {
+    c.close();
+    fake.wss.close();
+  }
+});
+
+test('a connection that stayed healthy resets the backoff', async () => {
+  const fake = await welcomeThenClose(300);
+  const c = track(new ParleyClient({ baseUrl: fake.url, WebSocket, session: fake.session, backoffMinMs: 50, backoffMaxMs: 5000, healthyAfterMs: 100 }));
+  try {
+    c.connect();
+    await until(() => fake.opened.length >= 6, 'six connections', 15000);
+    // Each connection lived 300 ms, past healthyAfterMs: every reconnect is
+    // a first attempt again (25..50 ms), where a growing backoff would wait
+    // at least 200 ms by the fourth and 400 ms by the fifth.
+    const waits = fake.opened.slice(1, 6).map((t, i) => t - fake.opened[i] - 300);
+    waits.forEach((w, k) => assert.ok(w < 200, `wait ${k} is ${w} ms, not a first attempt's: ${waits.join(', ')}`));
+  } finally {
+    c.close();
+    fake.wss.close();
+  }
 });

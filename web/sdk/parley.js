@@ -14,6 +14,10 @@
 // - events: message, presence, typing, read, member, conversation(s),
 //   outbox, state (connection), session, auth_lost, error.
 //
+// - reconnect backoff that resets only once a connection proved healthy
+//   (open for `healthyAfterMs` after `welcome`), so a server that welcomes
+//   and then closes at once is not hammered;
+//
 //   import { ParleyClient } from '/sdk/parley.js';
 //   const client = new ParleyClient({ baseUrl: 'http://127.0.0.1:8080' });
 //   await client.login('alice', 'correct horse');
@@ -128,6 +132,7 @@ export class ParleyClient extends Emitter {
    * @param {number} [o.backoffMaxMs=30000] largest reconnect delay
    * @param {number} [o.requestTimeoutMs=15000] a request without an answer drops the connection
    * @param {number} [o.offlineAfterAttempts=3] failed attempts before the state says 'offline'
+   * @param {number} [o.healthyAfterMs=10000] a connection open this long after `welcome` resets the backoff
    * @param {number} [o.fillLimit=500] page size for gap filling
    */
   constructor(o = {}) {
@@ -142,6 +147,7 @@ export class ParleyClient extends Emitter {
     this.backoffMaxMs = o.backoffMaxMs ?? 30000;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 15000;
     this.offlineAfterAttempts = o.offlineAfterAttempts ?? 3;
+    this.healthyAfterMs = o.healthyAfterMs ?? 10000;
     this.fillLimit = o.fillLimit ?? 500;
     this.typingIntervalMs = 3000;
 
@@ -458,6 +464,7 @@ export class ParleyClient extends Emitter {
 
   _onDisconnected() {
     clearTimeout(this._timers.hello);
+    clearTimeout(this._timers.healthy);
     clearInterval(this._timers.heartbeat);
     this._welcomed = false;
     const err = new ParleyError('disconnected', 'the connection closed');
@@ -565,7 +572,16 @@ export class ParleyClient extends Emitter {
       this._upsertConversation(c, { own: true });
     }
     for (const id of [...this.conversations.keys()]) if (!seen.has(id)) this._forget(id);
-    this._attempt = 0;
+    // The backoff starts over only once this connection proved healthy:
+    // `welcome` alone proves little, since the server may close right after
+    // it (4009 during the resume, a crash loop), and resetting then would
+    // reconnect every backoffMinMs forever. The end of the resume is not
+    // marked on the wire, so time open is the measure.
+    clearTimeout(this._timers.healthy);
+    this._timers.healthy = setTimeout(() => {
+      if (this._ws === ws && this._welcomed) this._attempt = 0;
+    }, this.healthyAfterMs);
+    this._timers.healthy.unref?.();
     this._everConnected = true;
     this._setState('connected');
     this._startHeartbeat(ws);

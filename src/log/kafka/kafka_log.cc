@@ -258,6 +258,10 @@ class KafkaLog final : public MessageLog {
 
   void Close() override {
     closed_.store(true, std::memory_order_release);
+    {
+      std::lock_guard lock(undelivered_mu_);  // waits for a report in progress
+      report_undelivered_ = false;
+    }
     if (rd_kafka_queue_t* q = consumer_queue_.load()) rd_kafka_queue_yield(q);
     {
       std::lock_guard lock(consumer_mu_);  // waits for a Poll in progress to return
@@ -306,18 +310,22 @@ class KafkaLog final : public MessageLog {
   static void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
     auto* self = static_cast<KafkaLog*>(opaque);
+    // Only a record that never reached a broker is certainly not stored; one
+    // that timed out in flight may still be consumed and answered `sent`.
+    const bool maybe_stored = rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
     uint64_t n = ++self->undelivered_;
     if (n == 1 || n % 1000 == 0) {
-      Log()->warn("kafka: a send was not stored ({} so far): {}", n, rd_kafka_err2str(m->err));
+      Log()->warn("kafka: a send {} stored ({} so far): {}", maybe_stored ? "may not have been" : "was not",
+                  n, rd_kafka_err2str(m->err));
     }
-    bool purged = m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-    if (!self->options_.on_undelivered || purged) return;
+    if (maybe_stored || !self->options_.on_undelivered) return;
     auto request = DecodeSendRequest(std::string_view(static_cast<const char*>(m->payload), m->len));
-    if (request) {
-      self->options_.on_undelivered(
-          *request,
-          MakeError(Errc::kUnavailable, "message log unavailable; retry with the same client_msg_id"));
-    }
+    if (!request) return;  // our own encoding: cannot fail
+    std::lock_guard lock(self->undelivered_mu_);
+    if (!self->report_undelivered_) return;
+    self->options_.on_undelivered(
+        *request,
+        MakeError(Errc::kUnavailable, "message log unavailable; retry with the same client_msg_id"));
   }
 
   static void OnError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
@@ -469,6 +477,8 @@ class KafkaLog final : public MessageLog {
   int failures_ = 0;                // poller thread
   bool warned_partitions_ = false;  // poller thread
   std::atomic<uint64_t> undelivered_{0};
+  std::mutex undelivered_mu_;       // held while on_undelivered runs
+  bool report_undelivered_ = true;  // until Close; under undelivered_mu_
   std::atomic<bool> flushed_{false};
 
   std::atomic<bool> closed_{false};

@@ -8,10 +8,14 @@
 // as key. Append only enqueues in librdkafka and never blocks: a full local
 // queue, a closed log or unreachable brokers answer kUnavailable.
 //
-// A record whose delivery fails (brokers down past delivery_timeout_ms) was
-// never stored, so it is never consumed and no `sent` comes for it: the client
-// times out and retries with the same client_msg_id, which the store
-// de-duplicates. Options::on_undelivered may answer such sends early.
+// A record whose delivery fails (brokers down past delivery_timeout_ms) gets
+// no `sent` from the sequencer. When librdkafka knows it was never stored, it
+// is never consumed either, and Options::on_undelivered hears of it so that
+// its sender can be answered now (parleyd answers `unavailable`). A record
+// that timed out in flight may have been stored after all: it is only logged,
+// since it may still be consumed and answered `sent`; otherwise the client
+// times out and resends with the same client_msg_id, which the store
+// de-duplicates.
 //
 // Poll/Commit: a consumer in group `group` (no auto commit; earliest offset on
 // a new group). Commit marks an offset; the marks go to Kafka in one
@@ -45,7 +49,9 @@ struct Options {
   int max_pending = 100'000;         // appends waiting in librdkafka; over: kUnavailable
   int fetch_wait_max_ms = 100;       // broker long-poll of an empty fetch
   int connect_timeout_ms = 10'000;   // how long Create waits for the topic's metadata
-  // Called on the producer's poll thread with each send Kafka did not store.
+  // Called with each send Kafka certainly did not store (kUnavailable), on
+  // the producer's poll thread, and never once Close has begun: what it
+  // refers to need only outlive the log's Close.
   std::function<void(const SendRequest&, const Error&)> on_undelivered;
 };
 

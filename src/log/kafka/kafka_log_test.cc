@@ -161,6 +161,25 @@ TEST_F(KafkaLogTest, ASendNotStoredIsReportedUndelivered) {
   for (const std::string& id : seen) EXPECT_EQ(id, "kept");
 }
 
+// After Close the hook is never called, even for a send that fails later:
+// what it answers through (parleyd's fan-out) may be gone by then.
+TEST_F(KafkaLogTest, NoUndeliveredReportOnceClosed) {
+  std::atomic<int> reports{0};
+  Options o = Base();
+  o.delivery_timeout_ms = 1000;
+  o.on_undelivered = [&](const SendRequest&, const Error&) { ++reports; };
+  auto log = Open(o);
+  ASSERT_NE(log, nullptr);
+  AllBrokers(false);
+  ASSERT_TRUE(log->Append(Send(3, "lost")).ok());  // the health check has not noticed yet
+  log->Close();
+  // Long past the delivery timeout, with the log (and its poll thread) alive.
+  std::this_thread::sleep_for(milliseconds(4000));
+  EXPECT_EQ(reports.load(), 0);
+  log.reset();
+  EXPECT_EQ(reports.load(), 0);
+}
+
 // Not a pass/fail test: prints append->poll latency and throughput on the mock.
 TEST_F(KafkaLogTest, MeasureLatencyAndThroughput) {
   Options o = Base("measure");

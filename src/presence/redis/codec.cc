@@ -78,6 +78,7 @@ void EncodeEvent(const Event& e, std::string* out) {
   PutSigned(e.conv.value, out);
   PutSigned(e.seq, out);
   PutSigned(e.exclude.value, out);
+  PutSigned(e.subject.value, out);
   PutVarint(e.users.size(), out);
   for (UserId u : e.users) PutSigned(u.value, out);
   PutSigned(e.origin.node, out);
@@ -102,7 +103,10 @@ std::optional<Event> DecodeEvent(std::string_view bytes, size_t max_users) {
   Event e;
   e.target = static_cast<Event::Target>(target);
   e.subscription = static_cast<Event::Subscription>(subscription);
-  if (!r.Signed(&e.conv.value) || !r.Signed(&e.seq) || !r.Signed(&e.exclude.value)) return std::nullopt;
+  if (!r.Signed(&e.conv.value) || !r.Signed(&e.seq) || !r.Signed(&e.exclude.value) ||
+      !r.Signed(&e.subject.value)) {
+    return std::nullopt;
+  }
   uint64_t n = 0;
   // Each user takes at least one byte: a count beyond what is left is a lie.
   if (!r.Varint(&n) || n > r.remaining() || n > max_users) return std::nullopt;

@@ -5,7 +5,7 @@
 //
 //   byte 0   version (kCodecVersion)
 //   byte 1   target (bits 0-1) | subscription (bits 2-3) | has_frame (bit 4)
-//   then     conv, seq, exclude (zigzag varints), user count + users
+//   then     conv, seq, exclude, subject (zigzag varints), user count + users
 //            (varint + zigzag varints), origin node (zigzag), shard (varint,
 //            fits 32 bits), session (varint), request_id (zigzag), and when
 //            has_frame: frame length (varint) + frame bytes. Nothing after.
@@ -17,7 +17,10 @@
 
 namespace parley::presence::redis {
 
-inline constexpr uint8_t kCodecVersion = 1;
+// 2: the presence subject. Nodes of a cluster run one version (a rolling
+// upgrade across a codec change drops fan-out events between the two for
+// its duration; clients fill the gaps from the store).
+inline constexpr uint8_t kCodecVersion = 2;
 
 // Appends the encoding of `event` to `*out`.
 void EncodeEvent(const Event& event, std::string* out);

@@ -16,6 +16,7 @@ void ExpectSame(const Event& a, const Event& b) {
   EXPECT_EQ(a.conv, b.conv);
   EXPECT_EQ(a.seq, b.seq);
   EXPECT_EQ(a.exclude, b.exclude);
+  EXPECT_EQ(a.subject, b.subject);
   EXPECT_EQ(a.users, b.users);
   EXPECT_EQ(a.origin.node, b.origin.node);
   EXPECT_EQ(a.origin.shard, b.origin.shard);
@@ -34,6 +35,7 @@ Event Full() {
   e.conv = ConversationId(77);
   e.seq = -5;
   e.exclude = UserId(std::numeric_limits<int64_t>::min());
+  e.subject = UserId(42);
   e.origin = log::Origin{.node = 3,
                          .shard = std::numeric_limits<uint32_t>::max(),
                          .session = std::numeric_limits<uint64_t>::max(),
@@ -79,9 +81,11 @@ TEST(EventCodec, RefusesTrailingBytes) {
 
 TEST(EventCodec, RefusesUnknownVersionAndFlags) {
   std::string bytes = EncodeEvent(Event::ToConversation(ConversationId(1), MakeFrame("a")));
-  std::string v = bytes;
-  v[0] = 2;
-  EXPECT_FALSE(DecodeEvent(v).has_value());
+  for (int version : {kCodecVersion - 1, kCodecVersion + 1}) {
+    std::string v = bytes;
+    v[0] = static_cast<char>(version);
+    EXPECT_FALSE(DecodeEvent(v).has_value()) << "version " << version;
+  }
   std::string target = bytes;
   target[1] = static_cast<char>((target[1] & ~0x03) | 0x03);  // no fourth target
   EXPECT_FALSE(DecodeEvent(target).has_value());
@@ -94,13 +98,13 @@ TEST(EventCodec, RefusesUnknownVersionAndFlags) {
 }
 
 TEST(EventCodec, RefusesHugeCountsWithoutAllocating) {
-  // version, flags(kUsers), conv 0, seq 0, exclude 0, then users = 2^63.
-  std::string bytes = {1, 1, 0, 0, 0};
+  // version, flags(kUsers), conv 0, seq 0, exclude 0, subject 0, then users = 2^63.
+  std::string bytes = {kCodecVersion, 1, 0, 0, 0, 0};
   for (int i = 0; i < 9; ++i) bytes.push_back(static_cast<char>(0xff));
   bytes.push_back(0x7f);
   EXPECT_FALSE(DecodeEvent(bytes).has_value());
   // A frame length beyond the payload.
-  std::string frame = {1, 0x10, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::string frame = {kCodecVersion, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int i = 0; i < 9; ++i) frame.push_back(static_cast<char>(0xff));
   frame.push_back(0x01);
   EXPECT_FALSE(DecodeEvent(frame).has_value());
@@ -112,11 +116,11 @@ TEST(EventCodec, RefusesHugeCountsWithoutAllocating) {
 
 TEST(EventCodec, RefusesOverlongVarints) {
   // conv as an 11-byte varint, and as a 10-byte one overflowing 64 bits.
-  std::string overlong = {1, 0};
+  std::string overlong = {kCodecVersion, 0};
   for (int i = 0; i < 10; ++i) overlong.push_back(static_cast<char>(0x80));
   overlong.push_back(0);
   EXPECT_FALSE(DecodeEvent(overlong).has_value());
-  std::string overflow = {1, 0};
+  std::string overflow = {kCodecVersion, 0};
   for (int i = 0; i < 9; ++i) overflow.push_back(static_cast<char>(0xff));
   overflow.push_back(0x02);
   EXPECT_FALSE(DecodeEvent(overflow).has_value());
@@ -127,12 +131,13 @@ TEST(EventCodec, RefusesOverlongVarints) {
 }
 
 TEST(EventCodec, RefusesShardBeyond32Bits) {
-  std::string bytes = {1,
+  std::string bytes = {kCodecVersion,
                        2,
                        0,
                        0,
                        0,
-                       0,
+                       /*subject*/ 0,
+                       /*users*/ 0,
                        /*node*/ 0,
                        /*shard 2^32*/ static_cast<char>(0x80),
                        static_cast<char>(0x80),
@@ -142,7 +147,7 @@ TEST(EventCodec, RefusesShardBeyond32Bits) {
                        /*session*/ 0,
                        /*request*/ 0};
   EXPECT_FALSE(DecodeEvent(bytes).has_value());
-  bytes[11] = 0x0f;  // 2^32 - ... fits
+  bytes[12] = 0x0f;  // 2^32 - ... fits
   EXPECT_TRUE(DecodeEvent(bytes).has_value());
 }
 

@@ -93,7 +93,6 @@ constexpr Sql kTakeToken{
 constexpr Sql kRevokeFamily{
     "revoke_family",
     "DELETE FROM refresh_tokens WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1)"};
-constexpr Sql kRevokeUserTokens{"revoke_user_tokens", "DELETE FROM refresh_tokens WHERE user_id = $1"};
 
 // A group and its members in one statement (owner first in the arrays).
 constexpr Sql kCreateGroup{
@@ -161,7 +160,6 @@ constexpr Sql kMembersPage{
     "members_page",
     "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
     "WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
-constexpr Sql kMemberIds{"member_ids", "SELECT user_id FROM members WHERE conv = $1 ORDER BY user_id"};
 constexpr Sql kPresenceContacts{
     "presence_contacts",
     "SELECT DISTINCT other.user_id FROM members mine "
@@ -499,13 +497,6 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<int64_t> RevokeUserRefreshTokens(UserId user) override {
-    return Call(Replay::kSafe, [&](Connection& c) -> Result<int64_t> {
-      PG_STORE_ASSIGN(Rows rows, c.Run(kRevokeUserTokens, Params().Add(user.value)));
-      return rows.affected();
-    });
-  }
-
   // --- conversations and members -------------------------------------------------
   Result<ConversationId> CreateGroup(const std::string& title, UserId owner, std::span<const UserId> members,
                                      TimeMs now) override {
@@ -661,16 +652,6 @@ class PostgresStore final : public Store {
       for (int i = 0; i < rows.size(); ++i) {
         if (Result<void> r = AppendMember(rows, i, 0, out); !r.ok()) return r.error();
       }
-      return out;
-    });
-  }
-
-  Result<std::vector<UserId>> ListMemberIds(ConversationId conv) override {
-    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
-      PG_STORE_ASSIGN(Rows rows, c.Run(kMemberIds, Params().Add(conv.value)));
-      std::vector<UserId> out;
-      out.reserve(static_cast<size_t>(rows.size()));
-      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
       return out;
     });
   }

@@ -92,7 +92,6 @@ constexpr std::string_view kMember = "SELECT role, read_seq FROM members WHERE c
 constexpr std::string_view kMembersPage =
     "SELECT m.user, u.username, m.role FROM members m JOIN users u ON u.id = m.user "
     "WHERE m.conv = ?1 AND m.user > ?2 ORDER BY m.user LIMIT ?3";
-constexpr std::string_view kMemberIds = "SELECT user FROM members WHERE conv = ?1 ORDER BY user";
 constexpr std::string_view kSetReadSeq = "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kRaiseReadSeq =
     "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2 AND read_seq < ?3";
@@ -421,15 +420,6 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<int64_t> RevokeUserRefreshTokens(UserId user) override {
-    return Write([&](Connection& c) -> Result<int64_t> {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kRevokeUserTokens));
-      q.Bind(1, user.value);
-      SQLITE_STORE_TRY(q.Run());
-      return static_cast<int64_t>(c.Changes());
-    });
-  }
-
   // --- conversations and members -------------------------------------------------
   Result<ConversationId> CreateGroup(const std::string& title, UserId owner, std::span<const UserId> members,
                                      TimeMs now) override {
@@ -587,20 +577,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Member>> ListMembers(ConversationId conv, UserId after, int limit) override {
     return Read([&](Connection& c) { return MembersPage(c, conv, after, limit); });
-  }
-
-  Result<std::vector<UserId>> ListMemberIds(ConversationId conv) override {
-    return Read([&](Connection& c) -> Result<std::vector<UserId>> {
-      std::vector<UserId> out;
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMemberIds));
-      q.Bind(1, conv.value);
-      for (;;) {
-        SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (!row) break;
-        out.emplace_back(q.Int(0));
-      }
-      return out;
-    });
   }
 
   Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) override {
