@@ -368,9 +368,12 @@ TEST(Config, InvalidUtf8StringFailsFromEverySource) {
               HasSubstr("auth.jwt_secret (from flag --auth.jwt_secret) is not valid UTF-8"));
   TempFile file("web_root = \"w\xc0\xaf\"\n");  // an overlong '/'
   EXPECT_THAT(ErrorOf(LoadWith({"--config", file.path()})), HasSubstr("invalid UTF-8 on line 1"));
-  auto good = LoadWith({"--web-root=/srv/donn\xc3\xa9" "es"}, {"PARLEY_DATA_DIR=/d/\xf0\x9f\x98\x80"});
+  // \u00e9 is U+00E9 in UTF-8 (C3 A9), U+1F600 four bytes.
+  auto good = LoadWith({"--web-root=/srv/donn\u00e9es"}, {"PARLEY_DATA_DIR=/d/\U0001F600"});
   ASSERT_TRUE(good.ok()) << good.error().message;
-  EXPECT_EQ(good->config.gateway.web_root, "/srv/donn\xc3\xa9" "es");
+  EXPECT_EQ(good->config.gateway.web_root,
+            "/srv/donn\xc3\xa9"
+            "es");
 }
 
 // Whatever --print-config writes loads back to the same configuration:
