@@ -29,6 +29,7 @@
 #include "presence/embedded/embedded_presence.h"
 #include "sequencer/sequencer.h"
 #include "store/sqlite/sqlite_store.h"
+#include "fixed_randomness.h"
 
 using namespace parley;
 namespace json = boost::json;
@@ -155,6 +156,7 @@ std::string Expand(std::string_view in, const World& w) {
 
 // Set-up (key generation, the store) before the first input, outside its timeout.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fuzz::FixRandomness();
   GetWorld();
   return 0;
 }

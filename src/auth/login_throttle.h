@@ -38,7 +38,7 @@ namespace parley::auth {
 struct ThrottleOptions {
   int64_t window_ms = 15 * 60 * 1000;
   int max_per_account = 50;     // 0 disables the per-account count
-  int max_per_address = 10;     // 0 disables the per-address count
+  int max_per_address = 20;     // 0 disables the per-address count
   size_t max_entries = 100000;  // per table
 };
 

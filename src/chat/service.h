@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "auth/external_issuer.h"
 #include "auth/login_throttle.h"
+#include "chat/options.h"
 #include "common/clock.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -28,27 +29,6 @@
 #include "store/store.h"
 
 namespace parley::chat {
-
-struct Options {
-  int max_body_bytes = 4096;
-  double send_rate_per_s = 50;
-  int send_burst = 500;
-  int resume_limit = 1000;
-  int presence_group_limit = 200;
-  int typing_interval_ms = 3000;
-  int max_group_members = 10000;
-  int refresh_ttl_s = 30 * 24 * 3600;
-  int64_t node_id = 1;
-  // Failed logins counted per account and per client address (LoginThrottle).
-  auth::ThrottleOptions login_throttle;
-  // Peers whose X-Forwarded-For is believed (the gateway's load balancers).
-  std::vector<std::string> trusted_proxies;
-  // How long a user's token epoch and deleted flag are believed without
-  // asking the store again: the most time another node takes to refuse the
-  // access tokens of a user who changed their password or was deleted
-  // elsewhere. Changes made through this node apply at once.
-  int revocation_cache_ms = 5000;
-};
 
 struct Deps {
   store::Store& store;

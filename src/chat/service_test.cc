@@ -272,8 +272,8 @@ TEST_F(ServiceTest, LogoutRevokesOneFamily) {
 
 TEST_F(ServiceTest, LoginIsThrottledPerAddressThenPerAccount) {
   Register("alice");
-  // Default: 10 failures per address, 50 per account, in 15 minutes.
-  for (int i = 0; i < 10; ++i)
+  // Default: 20 failures per address, 50 per account, in 15 minutes.
+  for (int i = 0; i < 20; ++i)
     EXPECT_EQ(service_->Login("alice", "wrong-pass", "10.0.0.1").error().code, Errc::kUnauthorized) << i;
   auto limited = service_->Login("alice", "password1", "10.0.0.1");
   ASSERT_FALSE(limited);

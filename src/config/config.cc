@@ -14,8 +14,10 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -40,44 +42,136 @@ constexpr std::array<std::string_view, 0> kEnvAllowList{};
 
 // ---------------------------------------------------------------- checks
 
-std::string CheckHostPort(const std::string& v) {
-  static const std::string kRule = "must be host:port with port 0..65535";
+// The offset of the first byte of `s` that is not valid UTF-8 (overlongs,
+// surrogates and code points past U+10FFFF are invalid), or npos.
+size_t InvalidUtf8At(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
+    if (n == 0 || i + n >= s.size()) return i;
+    uint32_t cp = c & (0x3F >> n);
+    for (size_t k = 1; k <= n; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+bool IsAsciiDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A DNS host name (RFC 1123): dot-separated labels of letters, digits and
+// '-', 1 to 63 characters each, not beginning or ending with '-'; at most
+// 253 characters; the last label not all digits (that would be a mistyped
+// IPv4 address).
+bool IsHostName(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::string_view last;
+  for (size_t start = 0; start <= host.size();) {
+    const size_t dot = std::min(host.find('.', start), host.size());
+    const std::string_view label = host.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    last = label;
+    start = dot + 1;
+  }
+  return !IsAsciiDigits(last);
+}
+
+struct HostPort {
+  std::string host;  // an IPv4 address, an IPv6 address (without brackets) or a host name
+  uint16_t port = 0;
+};
+
+// Parses "host:port": an IPv4 address, a bracketed IPv6 address or a host
+// name, then a port 0..65535. On failure, `why` says what the value must be.
+std::optional<HostPort> ParseHostPort(std::string_view v, std::string& why) {
+  static constexpr std::string_view kRule =
+      "must be host:port (an IPv4 address, a bracketed IPv6 address or a host name; a port 0..65535)";
+  why = kRule;
   const size_t colon = v.rfind(':');
-  if (colon == std::string::npos) return kRule;
-  const std::string host = v.substr(0, colon);
-  const std::string port = v.substr(colon + 1);
-  if (host.empty()) return kRule;
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return kRule;
-  } else if (host.find(':') != std::string::npos) {
-    return kRule + " (bracket IPv6 addresses: [::1]:8080)";
-  }
-  for (char c : host) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == '/') return kRule;
-  }
-  if (port.empty() || port.size() > 5) return kRule;
-  int n = 0;
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = v.substr(0, colon);
+  const std::string_view port = v.substr(colon + 1);
+  unsigned n = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-  if (ec != std::errc() || p != port.data() + port.size() || n < 0 || n > 65535) return kRule;
-  return "";
+  if (!IsAsciiDigits(port) || port.size() > 5 || ec != std::errc() || n > 65535) {
+    why += "; the port is not 0..65535";
+    return std::nullopt;
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &v6) != 1) {
+      why += "; [" + std::string(host) + "] is not an IPv6 address";
+      return std::nullopt;
+    }
+  } else if (host.find_first_of(":[]") != std::string_view::npos) {
+    why += " (bracket IPv6 addresses: [::1]:8080)";
+    return std::nullopt;
+  } else if (host.find_first_not_of("0123456789.") == std::string_view::npos && !host.empty()) {
+    in_addr v4{};
+    if (inet_pton(AF_INET, std::string(host).c_str(), &v4) != 1) {
+      why += "; " + std::string(host) + " is not an IPv4 address";
+      return std::nullopt;
+    }
+  } else if (!IsHostName(host)) {
+    why += host.empty() ? "; the host is missing (all interfaces: 0.0.0.0 or [::])"
+                        : "; the host is not an address or a host name (letters, digits, '-', '.')";
+    return std::nullopt;
+  }
+  why.clear();
+  return HostPort{std::string(host), static_cast<uint16_t>(n)};
+}
+
+std::string FormatHostPort(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string CheckHostPort(const std::string& v) {
+  std::string why;
+  ParseHostPort(v, why);
+  return why;
 }
 
 std::string CheckNotEmpty(const std::string& v) { return v.empty() ? "must not be empty" : ""; }
 
+// "a, b,c" -> {"a", "b", "c"}: items trimmed of spaces; "" -> {}. An empty
+// item stays (CheckIpList refuses it).
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; !text.empty() && start <= text.size();) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    out.emplace_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
 std::string CheckIpList(const std::string& v) {
-  static const std::string kRule = "must be empty or comma-separated IP addresses (e.g. 10.0.0.5,::1)";
-  size_t start = 0;
-  while (start <= v.size() && !v.empty()) {
-    size_t comma = v.find(',', start);
-    std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
+  for (const std::string& item : SplitList(v)) {
     in_addr v4{};
     in6_addr v6{};
     if (inet_pton(AF_INET, item.c_str(), &v4) != 1 && inet_pton(AF_INET6, item.c_str(), &v6) != 1)
-      return kRule;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+      return "must be empty or comma-separated IP addresses (e.g. 10.0.0.5,::1)";
   }
   return "";
 }
@@ -89,44 +183,188 @@ std::string CheckSecret(const std::string& v) {
 
 // ---------------------------------------------------------------- the table
 
+// A path of member pointers from Config to one field:
+// Field(&Config::chat, &chat::Options::send_burst) reads and writes
+// config.chat.send_burst (a left fold of .* over the pointers).
+template <class... Members>
+constexpr auto Field(Members... members) {
+  return [=](auto& config) -> auto& { return (config.*....*members); };
+}
+
+template <class Path>
+using FieldType = std::remove_cvref_t<decltype(std::declval<Path>()(std::declval<Config&>()))>;
+
+template <class F>
+constexpr SettingType TypeOf() {
+  if constexpr (std::is_same_v<F, std::string>) {
+    return SettingType::kString;
+  } else if constexpr (std::is_integral_v<F>) {
+    return SettingType::kInt;
+  } else {
+    static_assert(std::is_floating_point_v<F>, "settings are strings, integers or floating point");
+    return SettingType::kDouble;
+  }
+}
+
+template <class F>
+SettingValue ToValue(const F& field) {
+  if constexpr (TypeOf<F>() == SettingType::kString) {
+    return field;
+  } else if constexpr (TypeOf<F>() == SettingType::kInt) {
+    return static_cast<int64_t>(field);
+  } else {
+    return static_cast<double>(field);
+  }
+}
+
+// Only values within the setting's bounds reach here (Apply checks them
+// first, and the table checks that the bounds fit every field).
+template <class F>
+F FromValue(const SettingValue& v) {
+  if constexpr (TypeOf<F>() == SettingType::kString) {
+    return std::get<std::string>(v);
+  } else if constexpr (TypeOf<F>() == SettingType::kInt) {
+    return static_cast<F>(std::get<int64_t>(v));
+  } else {
+    return static_cast<F>(std::get<double>(v));
+  }
+}
+
+// The values of an integral field type that an int64_t setting can hold.
+template <class F>
+std::pair<int64_t, int64_t> IntLimits() {
+  static_assert(std::is_integral_v<F>);
+  const auto hi = static_cast<uint64_t>(std::numeric_limits<F>::max());
+  return {std::numeric_limits<F>::min(),
+          static_cast<int64_t>(std::min<uint64_t>(hi, std::numeric_limits<int64_t>::max()))};
+}
+
 // Builds the settings table; the last added setting is the one refined by
-// Range/OneOf/Check/Secret.
+// Range/OneOf/Check/Secret/Also.
 class TableBuilder {
  public:
-  template <class S, class F>
-  TableBuilder& Add(const char* section, S Config::*sec, const char* key, F S::*field,
-                    const char* description) {
-    Setting s;
-    s.section = section;
-    s.key = key;
-    s.name = std::string(section) + "." + key;
-    s.description = description;
-    if constexpr (std::is_same_v<F, std::string>) {
-      s.type = SettingType::kString;
-      s.get = [sec, field](const Config& c) { return SettingValue(c.*sec.*field); };
-      s.set = [sec, field](Config& c, const SettingValue& v) { c.*sec.*field = std::get<std::string>(v); };
-    } else if constexpr (std::is_integral_v<F>) {
-      s.type = SettingType::kInt;
-      s.int_min = std::numeric_limits<F>::min();
-      s.int_max = std::numeric_limits<F>::max();
-      s.get = [sec, field](const Config& c) { return SettingValue(static_cast<int64_t>(c.*sec.*field)); };
-      s.set = [sec, field](Config& c, const SettingValue& v) {
-        c.*sec.*field = static_cast<F>(std::get<int64_t>(v));
-      };
-    } else {
-      static_assert(std::is_floating_point_v<F>, "settings are strings, integers or doubles");
-      s.type = SettingType::kDouble;
+  // A setting stored as is in one field (a string, an integer or a floating
+  // point number); its default is the field's initialiser.
+  template <class Path>
+  TableBuilder& Add(const char* section, const char* key, Path field, const char* description) {
+    using F = FieldType<Path>;
+    Setting& s = New(section, key, description, TypeOf<F>());
+    s.get = [field](const Config& c) { return ToValue(field(c)); };
+    s.set = [field](Config& c, const SettingValue& v) { field(c) = FromValue<F>(v); };
+    s.fields.push_back(s.get);
+    if constexpr (TypeOf<F>() == SettingType::kInt) {
+      std::tie(s.int_min, s.int_max) = IntLimits<F>();
+    } else if constexpr (TypeOf<F>() == SettingType::kDouble) {
       s.double_min = std::numeric_limits<F>::lowest();
       s.double_max = std::numeric_limits<F>::max();
-      s.get = [sec, field](const Config& c) { return SettingValue(static_cast<double>(c.*sec.*field)); };
-      s.set = [sec, field](Config& c, const SettingValue& v) {
-        c.*sec.*field = static_cast<F>(std::get<double>(v));
-      };
     }
-    // Field-type limits, to check that declared bounds fit the field.
-    field_min_ = s.int_min;
-    field_max_ = s.int_max;
-    table_.push_back(std::move(s));
+    std::tie(field_min_, field_max_) = std::pair(s.int_min, s.int_max);
+    return *this;
+  }
+
+  // An integer setting in whole units (seconds) of a field that counts
+  // smaller ones (milliseconds): the field holds value * scale.
+  template <class Path>
+  TableBuilder& AddScaled(const char* section, const char* key, Path field, int64_t scale,
+                          const char* description) {
+    using F = FieldType<Path>;
+    static_assert(std::is_integral_v<F>);
+    Setting& s = New(section, key, description, SettingType::kInt);
+    s.get = [field, scale](const Config& c) { return SettingValue(static_cast<int64_t>(field(c)) / scale); };
+    s.set = [field, scale](Config& c, const SettingValue& v) {
+      field(c) = static_cast<F>(std::get<int64_t>(v) * scale);
+    };
+    s.fields.push_back(s.get);
+    const auto [lo, hi] = IntLimits<F>();
+    s.int_min = field_min_ = lo / scale;
+    s.int_max = field_max_ = hi / scale;
+    return *this;
+  }
+
+  // A string setting whose words name the values of its field (an enum, a
+  // bool): {value, word} for every value the field may hold.
+  template <class Path, class F = FieldType<Path>>
+  TableBuilder& AddChoice(const char* section, const char* key, Path field,
+                          std::vector<std::pair<F, std::string>> choices, const char* description) {
+    Setting& s = New(section, key, description, SettingType::kString);
+    for (const auto& choice : choices) s.allowed.push_back(choice.second);
+    s.get = [field, choices](const Config& c) {
+      for (const auto& [value, word] : choices) {
+        if (field(c) == value) return SettingValue(word);
+      }
+      return SettingValue(std::string());  // not a choice: a table bug, which tests catch
+    };
+    s.set = [field, choices](Config& c, const SettingValue& v) {
+      for (const auto& [value, word] : choices) {
+        if (word == std::get<std::string>(v)) field(c) = value;
+      }
+    };
+    s.fields.push_back(s.get);
+    return *this;
+  }
+
+  // A setting naming a backend; the words are the enum's Name()s.
+  template <class Path, class E, size_t N>
+  TableBuilder& AddBackend(const char* section, Path field, const E (&backends)[N], const char* description) {
+    std::vector<std::pair<E, std::string>> choices;
+    for (E backend : backends) choices.emplace_back(backend, std::string(Name(backend)));
+    return AddChoice(section, "backend", field, std::move(choices), description);
+  }
+
+  // A string setting of comma-separated items kept as a list (items trimmed).
+  template <class Path>
+  TableBuilder& AddList(const char* section, const char* key, Path field, const char* description) {
+    static_assert(std::is_same_v<FieldType<Path>, std::vector<std::string>>);
+    Setting& s = New(section, key, description, SettingType::kString);
+    s.get = [field](const Config& c) {
+      std::string joined;
+      for (const std::string& item : field(c)) joined += (joined.empty() ? "" : ",") + item;
+      return SettingValue(joined);
+    };
+    s.set = [field](Config& c, const SettingValue& v) { field(c) = SplitList(std::get<std::string>(v)); };
+    s.fields.push_back(s.get);
+    return *this;
+  }
+
+  // A host:port setting kept as a host field and a port field.
+  template <class HostPath, class PortPath>
+  TableBuilder& AddHostPort(const char* section, const char* key, HostPath host, PortPath port,
+                            const char* description) {
+    using P = FieldType<PortPath>;
+    static_assert(std::is_same_v<FieldType<HostPath>, std::string> && std::is_integral_v<P>);
+    static_assert(std::numeric_limits<P>::max() >= 65535);
+    Setting& s = New(section, key, description, SettingType::kString);
+    s.check = CheckHostPort;
+    s.get = [host, port](const Config& c) { return SettingValue(FormatHostPort(host(c), port(c))); };
+    s.set = [host, port](Config& c, const SettingValue& v) {
+      std::string why;
+      if (auto parsed = ParseHostPort(std::get<std::string>(v), why)) {
+        host(c) = std::move(parsed->host);
+        port(c) = static_cast<P>(parsed->port);
+      }
+    };
+    s.fields.push_back(s.get);
+    return *this;
+  }
+
+  // The last setting is also written into `field`, a module's own copy of
+  // the same value. Give Range first: the bounds must fit this field too.
+  template <class Path>
+  TableBuilder& Also(Path field) {
+    using F = FieldType<Path>;
+    Setting& s = table_.back();
+    Require(TypeOf<F>() == s.type, s, "Also: a field of another type");
+    if constexpr (TypeOf<F>() == SettingType::kInt) {
+      const auto [lo, hi] = IntLimits<F>();
+      Require(s.int_min >= lo && s.int_max <= hi, s, "Also: the bounds do not fit the field (Range first)");
+      field_min_ = std::max(field_min_, lo);
+      field_max_ = std::min(field_max_, hi);
+    }
+    s.set = [set = std::move(s.set), field](Config& c, const SettingValue& v) {
+      set(c, v);
+      field(c) = FromValue<F>(v);
+    };
+    s.fields.push_back([field](const Config& c) { return ToValue(field(c)); });
     return *this;
   }
 
@@ -165,6 +403,17 @@ class TableBuilder {
   std::vector<Setting> Take() { return std::move(table_); }
 
  private:
+  Setting& New(const char* section, const char* key, const char* description, SettingType type) {
+    Setting& s = table_.emplace_back();
+    s.section = section;
+    s.key = key;
+    s.name = std::string(section) + "." + key;
+    s.description = description;
+    s.type = type;
+    field_min_ = field_max_ = 0;
+    return s;
+  }
+
   // A malformed table is a bug found at the first start-up (and by tests).
   static void Require(bool ok, const Setting& s, const char* what) {
     if (!ok) {
@@ -174,164 +423,192 @@ class TableBuilder {
   }
 
   std::vector<Setting> table_;
+  // What the fields of the last setting can hold, to check its bounds.
   int64_t field_min_ = 0;
   int64_t field_max_ = 0;
 };
 
-// Every setting, once. Defaults are the initialisers in config.h.
+// Every setting, once, in documentation order. Each maps a user-facing name
+// onto the field of a module's Options that holds it; the field's
+// initialiser is the default.
 std::vector<Setting> BuildSettings() {
   TableBuilder t;
   constexpr int64_t kKiB = 1024;
   constexpr int64_t kMiB = 1024 * kKiB;
   constexpr int64_t kGiB = 1024 * kMiB;
-
-  auto server = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
-    return t.Add("server", &Config::server, key, field, d);
+  using GatewayOptions = gateway::Options;
+  using ChatOptions = chat::Options;
+  using ThrottleOptions = auth::ThrottleOptions;
+  const auto in_server = [](auto member) { return Field(&Config::server, member); };
+  const auto in_auth = [](auto member) { return Field(&Config::auth, member); };
+  const auto in_gateway = [](auto member) { return Field(&Config::gateway, member); };
+  const auto in_chat = [](auto member) { return Field(&Config::chat, member); };
+  const auto in_throttle = [](auto member) {
+    return Field(&Config::chat, &ChatOptions::login_throttle, member);
   };
-  server("listen", &ServerConfig::listen, "Address to listen on, host:port; port 0 picks a free port.")
-      .Check(CheckHostPort);
-  server("data_dir", &ServerConfig::data_dir, "Folder for the database, the JWT secret and other state.")
+  const auto in_sqlite = [](auto member) { return Field(&Config::store, &StoreConfig::sqlite, member); };
+  const auto in_postgres = [](auto member) { return Field(&Config::store, &StoreConfig::postgres, member); };
+  const auto in_kafka = [](auto member) { return Field(&Config::log, &LogConfig::kafka, member); };
+  const auto in_redis = [](auto member) { return Field(&Config::presence, &PresenceConfig::redis, member); };
+
+  t.AddHostPort("server", "listen", in_gateway(&GatewayOptions::host), in_gateway(&GatewayOptions::port),
+                "Address to listen on, host:port; port 0 picks a free port.");
+  t.Add("server", "data_dir", in_server(&ServerConfig::data_dir),
+        "Folder for the database, the JWT secret and other state.")
       .Check(CheckNotEmpty);
-  server("threads", &ServerConfig::threads, "I/O threads; 0 means one per hardware thread.").Range(0, 1024);
-  server("blocking_threads", &ServerConfig::blocking_threads,
-         "Worker threads for blocking work (store calls, password hashing).")
+  t.Add("server", "threads", in_server(&ServerConfig::threads),
+        "I/O threads; 0 means one per hardware thread.")
+      .Range(0, 1024);
+  t.Add("server", "blocking_threads", in_gateway(&GatewayOptions::blocking_threads),
+        "Worker threads for blocking work (store calls, password hashing).")
       .Range(1, 1024);
-  server("log_level", &ServerConfig::log_level, "Log verbosity.")
+  t.Add("server", "log_level", in_server(&ServerConfig::log_level), "Log verbosity.")
       .OneOf({"trace", "debug", "info", "warn", "error", "off"});
-  server("web_root", &ServerConfig::web_root, "Folder served at /; empty serves the built-in page.");
-  server("tls_cert_file", &ServerConfig::tls_cert_file,
-         "PEM certificate chain; with tls_key_file the port serves only https:// and wss://.");
-  server("tls_key_file", &ServerConfig::tls_key_file, "PEM private key of tls_cert_file.");
-  server("port_file", &ServerConfig::port_file,
-         "If set, the bound port is written to this file once listening (useful with port 0).");
-  server("node_id", &ServerConfig::node_id, "Node id in message ids; unique per node of a cluster.")
-      .Range(1, 1023);
-  server("shutdown_grace_ms", &ServerConfig::shutdown_grace_ms,
-         "On SIGTERM, how long in-flight work may take before connections are closed.")
+  t.Add("server", "web_root", in_gateway(&GatewayOptions::web_root),
+        "Folder served at /; empty serves the built-in page.");
+  t.Add("server", "tls_cert_file", in_gateway(&GatewayOptions::tls_cert_file),
+        "PEM certificate chain; with tls_key_file the port serves only https:// and wss://.");
+  t.Add("server", "tls_key_file", in_gateway(&GatewayOptions::tls_key_file),
+        "PEM private key of tls_cert_file.");
+  t.Add("server", "port_file", in_server(&ServerConfig::port_file),
+        "If set, the bound port is written to this file once listening (useful with port 0).");
+  t.Add("server", "node_id", in_gateway(&GatewayOptions::node_id),
+        "Node id in message ids; unique per node of a cluster.")
+      .Range(1, 1023)
+      .Also(Field(&Config::sequencer, &sequencer::Options::node_id))
+      .Also(in_redis(&presence::redis::Options::node_id));
+  t.Add("server", "shutdown_grace_ms", in_server(&ServerConfig::shutdown_grace_ms),
+        "On SIGTERM, how long in-flight work may take before connections are closed.")
       .Range(0, 600'000);
 
-  auto limits = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
-    return t.Add("limits", &Config::limits, key, field, d);
-  };
-  limits("max_frame_bytes", &LimitsConfig::max_frame_bytes,
-         "Largest WebSocket frame accepted; a bigger one closes the connection with 1009.")
+  t.Add("limits", "max_frame_bytes", in_gateway(&GatewayOptions::max_frame_bytes),
+        "Largest WebSocket frame accepted; a bigger one closes the connection with 1009.")
       .Range(1 * kKiB, 64 * kMiB);
-  limits("max_body_bytes", &LimitsConfig::max_body_bytes, "Largest message body, in bytes of UTF-8.")
+  t.Add("limits", "max_body_bytes", in_chat(&ChatOptions::max_body_bytes),
+        "Largest message body, in bytes of UTF-8.")
       .Range(1, 1 * kMiB);
-  limits("max_http_body_bytes", &LimitsConfig::max_http_body_bytes, "Largest HTTP request body.")
+  t.Add("limits", "max_http_body_bytes", in_gateway(&GatewayOptions::max_http_body_bytes),
+        "Largest HTTP request body.")
       .Range(1 * kKiB, 64 * kMiB);
-  limits("send_rate_per_s", &LimitsConfig::send_rate_per_s, "Sustained messages per second per user.")
-      .RangeD(0.01, 1'000'000);
-  limits("send_burst", &LimitsConfig::send_burst, "Messages a user may send at once (token bucket size).")
+  t.Add("limits", "send_rate_per_s", in_chat(&ChatOptions::send_rate_per_s),
+        "Sustained messages per second per user.")
+      .RangeD(0.01, 1'000'000)
+      .Also(in_gateway(&GatewayOptions::send_rate_per_s));
+  t.Add("limits", "send_burst", in_chat(&ChatOptions::send_burst),
+        "Messages a user may send at once (token bucket size).")
       .Range(1, 1'000'000);
-  limits("abuse_factor", &LimitsConfig::abuse_factor,
-         "A connection sending this many times over its rate is closed with 4008.")
+  t.Add("limits", "abuse_factor", in_gateway(&GatewayOptions::abuse_factor),
+        "A connection sending this many times over its rate is closed with 4008.")
       .RangeD(1, 1000);
-  limits("max_queue_bytes", &LimitsConfig::max_queue_bytes,
-         "Outbound bytes queued per connection; a slower reader is closed with 4009.")
+  t.Add("limits", "max_queue_bytes", in_gateway(&GatewayOptions::max_queue_bytes),
+        "Outbound bytes queued per connection; a slower reader is closed with 4009.")
       .Range(64 * kKiB, 1 * kGiB);
-  limits("max_connections", &LimitsConfig::max_connections, "Open connections per process.")
+  t.Add("limits", "max_connections", in_gateway(&GatewayOptions::max_connections),
+        "Open connections per process.")
       .Range(1, 10'000'000);
-  limits("hello_timeout_ms", &LimitsConfig::hello_timeout_ms,
-         "Time a new WebSocket has to send hello before it is closed with 4001.")
+  t.Add("limits", "hello_timeout_ms", in_gateway(&GatewayOptions::hello_timeout_ms),
+        "Time a new WebSocket has to send hello before it is closed with 4001.")
       .Range(100, 600'000);
-  limits("resume_limit", &LimitsConfig::resume_limit,
-         "Most messages replayed per conversation on hello; beyond it the client pages history.")
+  t.Add("limits", "resume_limit", in_chat(&ChatOptions::resume_limit),
+        "Most messages replayed per conversation on hello; beyond it the client pages history.")
       .Range(0, 1'000'000);
-  limits("presence_group_limit", &LimitsConfig::presence_group_limit,
-         "Groups up to this size share presence among their members.")
+  t.Add("limits", "presence_group_limit", in_chat(&ChatOptions::presence_group_limit),
+        "Groups up to this size share presence among their members.")
       .Range(0, 1'000'000);
-  limits("heartbeat_ms", &LimitsConfig::heartbeat_ms, "Interval of WebSocket pings to idle connections.")
-      .Range(1000, 600'000);
-  limits("typing_interval_ms", &LimitsConfig::typing_interval_ms,
-         "Least time between two typing notices of a user in a conversation.")
+  t.Add("limits", "heartbeat_ms", in_gateway(&GatewayOptions::heartbeat_ms),
+        "Interval of WebSocket pings to idle connections.")
+      .Range(1000, 600'000)
+      .Also(in_redis(&presence::redis::Options::heartbeat_ms));
+  t.Add("limits", "typing_interval_ms", in_chat(&ChatOptions::typing_interval_ms),
+        "Least time between two typing notices of a user in a conversation.")
       .Range(100, 60'000);
-  limits("max_group_members", &LimitsConfig::max_group_members, "Most members of a group conversation.")
+  t.Add("limits", "max_group_members", in_chat(&ChatOptions::max_group_members),
+        "Most members of a group conversation.")
       .Range(2, 1'000'000);
 
-  auto auth = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
-    return t.Add("auth", &Config::auth, key, field, d);
-  };
-  auth("jwt_secret", &AuthConfig::jwt_secret,
-       "HMAC key for access tokens (at least 32 bytes); empty: generated once and kept in "
-       "data_dir/jwt.secret. "
-       "Every node of a cluster needs the same one.")
+  t.Add("auth", "jwt_secret", in_auth(&AuthConfig::jwt_secret),
+        "HMAC key for access tokens (at least 32 bytes); empty: generated once and kept in "
+        "data_dir/jwt.secret. "
+        "Every node of a cluster needs the same one.")
       .Check(CheckSecret)
       .Secret();
-  auth("access_ttl_s", &AuthConfig::access_ttl_s, "Lifetime of an access token, in seconds.")
+  t.Add("auth", "access_ttl_s", in_auth(&AuthConfig::access_ttl_s),
+        "Lifetime of an access token, in seconds.")
       .Range(1, 7 * 86400);
-  auth("refresh_ttl_s", &AuthConfig::refresh_ttl_s, "Lifetime of a refresh token, in seconds.")
+  t.Add("auth", "refresh_ttl_s", in_chat(&ChatOptions::refresh_ttl_s),
+        "Lifetime of a refresh token, in seconds.")
       .Range(60, 365 * 86400);
-  auth("password_strength", &AuthConfig::password_strength,
-       "Argon2id cost; 'min' is for tests only (fast and weak).")
+  t.Add("auth", "password_strength", in_auth(&AuthConfig::password_strength),
+        "Argon2id cost; 'min' is for tests only (fast and weak).")
       .OneOf({"interactive", "moderate", "sensitive", "min"});
-  auth("issuer_public_key_file", &AuthConfig::issuer_public_key_file,
-       "PEM public key (EC P-256 for ES256, or RSA for RS256) of an outside issuer whose access tokens are "
-       "accepted too; its users are provisioned on first sight. Empty: only our own tokens.");
-  auth("issuer", &AuthConfig::issuer, "The \"iss\" claim outside tokens must carry; empty: any.");
-  auth("login_window_s", &AuthConfig::login_window_s,
-       "Sliding window, in seconds, over which failed logins are counted per account and per address.")
+  t.Add("auth", "issuer_public_key_file", in_auth(&AuthConfig::issuer_public_key_file),
+        "PEM public key (EC P-256 for ES256, or RSA for RS256) of an outside issuer whose access tokens are "
+        "accepted too; its users are provisioned on first sight. Empty: only our own tokens.");
+  t.Add("auth", "issuer", in_auth(&AuthConfig::issuer),
+        "The \"iss\" claim outside tokens must carry; empty: any.");
+  t.AddScaled("auth", "login_window_s", in_throttle(&ThrottleOptions::window_ms), 1000,
+              "Sliding window, in seconds, over which failed logins are counted per account and per address.")
       .Range(1, 86400);
-  auth("login_max_failures_per_account", &AuthConfig::login_max_failures_per_account,
-       "Failed logins of one account within the window after which it is refused from every address "
-       "(429) until the oldest leaves the window; 0 disables. A success clears the count.")
+  t.Add("auth", "login_max_failures_per_account", in_throttle(&ThrottleOptions::max_per_account),
+        "Failed logins of one account within the window after which it is refused from every address "
+        "(429) until the oldest leaves the window; 0 disables. A success clears the count.")
       .Range(0, 1000);
-  auth("login_max_failures_per_address", &AuthConfig::login_max_failures_per_address,
-       "Failed logins from one client address (IPv6: per /64) within the window after which it is "
-       "refused for every account (429); 0 disables.")
+  t.Add("auth", "login_max_failures_per_address", in_throttle(&ThrottleOptions::max_per_address),
+        "Failed logins from one client address (IPv6: per /64) within the window after which it is "
+        "refused for every account (429); 0 disables.")
       .Range(0, 1000);
-  auth("login_throttle_max_entries", &AuthConfig::login_throttle_max_entries,
-       "Accounts and addresses the login throttle remembers (each); past it the least recently failed "
-       "is forgotten.")
+  t.Add("auth", "login_throttle_max_entries", in_throttle(&ThrottleOptions::max_entries),
+        "Accounts and addresses the login throttle remembers (each); past it the least recently failed "
+        "is forgotten.")
       .Range(100, 10'000'000);
-  auth("trusted_proxies", &AuthConfig::trusted_proxies,
-       "Comma-separated IP addresses of load balancers whose X-Forwarded-For header names the client "
-       "(for the login throttle); empty: the TCP peer is the client.")
+  t.AddList("auth", "trusted_proxies", in_chat(&ChatOptions::trusted_proxies),
+            "Comma-separated IP addresses of load balancers whose X-Forwarded-For header names the client "
+            "(for the login throttle); empty: the TCP peer is the client.")
       .Check(CheckIpList);
-  auth("revocation_cache_ms", &AuthConfig::revocation_cache_ms,
-       "How long a node believes a user's token epoch and deleted flag before asking the store again: "
-       "the longest another node accepts a token revoked elsewhere. 0: ask on every check.")
+  t.Add("auth", "revocation_cache_ms", in_chat(&ChatOptions::revocation_cache_ms),
+        "How long a node believes a user's token epoch and deleted flag before asking the store again: "
+        "the longest another node accepts a token revoked elsewhere. 0: ask on every check.")
       .Range(0, 600'000);
 
-  auto store = [&t](const char* key, auto field, const char* d) -> TableBuilder& {
-    return t.Add("store", &Config::store, key, field, d);
-  };
-  store("backend", &StoreConfig::backend, "Storage backend: sqlite (embedded) or postgres (cluster).")
-      .OneOf({"sqlite", "postgres"});
-  store("sqlite_path", &StoreConfig::sqlite_path, "SQLite database file; empty: data_dir/parley.db.");
-  store("synchronous", &StoreConfig::synchronous,
-        "SQLite synchronous mode: full survives power loss, normal only process crashes.")
-      .OneOf({"full", "normal"});
-  store("commit_batch_max", &StoreConfig::commit_batch_max, "Most messages written in one group commit.")
+  t.AddBackend("store", Field(&Config::store, &StoreConfig::backend), kStoreBackends,
+               "Storage backend: sqlite (embedded) or postgres (cluster).");
+  t.Add("store", "sqlite_path", in_sqlite(&store::sqlite::Options::path),
+        "SQLite database file; empty: data_dir/parley.db.");
+  t.AddChoice("store", "synchronous", in_sqlite(&store::sqlite::Options::synchronous_full),
+              {{true, "full"}, {false, "normal"}},
+              "SQLite synchronous mode: full survives power loss, normal only process crashes.");
+  t.Add("store", "commit_batch_max", Field(&Config::sequencer, &sequencer::Options::batch_max),
+        "Most messages written in one group commit.")
       .Range(1, 100'000);
-  store("postgres_url", &StoreConfig::postgres_url,
+  t.Add("store", "postgres_url", in_postgres(&store::postgres::Options::conninfo),
         "PostgreSQL connection string (libpq conninfo or URI), for store.backend = postgres.")
       .Secret();
-  store("postgres_pool", &StoreConfig::postgres_pool, "PostgreSQL connections kept open.").Range(1, 256);
+  t.Add("store", "postgres_pool", in_postgres(&store::postgres::Options::pool),
+        "PostgreSQL connections kept open.")
+      .Range(1, 256);
 
-  t.Add("log", &Config::log, "backend", &LogConfig::backend,
-        "Message log backend: embedded (in-process) or kafka (cluster).")
-      .OneOf({"embedded", "kafka"});
-  t.Add("log", &Config::log, "partitions", &LogConfig::partitions,
+  t.AddBackend("log", Field(&Config::log, &LogConfig::backend), kLogBackends,
+               "Message log backend: embedded (in-process) or kafka (cluster).");
+  t.Add("log", "partitions", Field(&Config::log, &LogConfig::embedded, &log::embedded::Options::partitions),
         "Partitions of the message log (kafka: of the topic when parleyd creates it).")
-      .Range(1, 1024);
-  t.Add("log", &Config::log, "kafka_brokers", &LogConfig::kafka_brokers,
+      .Range(1, 1024)
+      .Also(in_kafka(&log::kafka::Options::partitions));
+  t.Add("log", "kafka_brokers", in_kafka(&log::kafka::Options::brokers),
         "Kafka bootstrap servers, comma-separated host:port.");
-  t.Add("log", &Config::log, "kafka_topic", &LogConfig::kafka_topic, "Kafka topic of the message log.");
-  t.Add("log", &Config::log, "kafka_group", &LogConfig::kafka_group,
+  t.Add("log", "kafka_topic", in_kafka(&log::kafka::Options::topic), "Kafka topic of the message log.");
+  t.Add("log", "kafka_group", in_kafka(&log::kafka::Options::group),
         "Kafka consumer group of the sequencers (every node joins it).");
   t.Add(
-       "log", &Config::log, "kafka_fetch_wait_max_ms", &LogConfig::kafka_fetch_wait_max_ms,
+       "log", "kafka_fetch_wait_max_ms", in_kafka(&log::kafka::Options::fetch_wait_max_ms),
        "How long the broker holds an empty fetch. A real Kafka answers as soon as data arrives; librdkafka's "
        "mock broker does not, so local clusters lower it.")
       .Range(1, 10'000);
 
-  t.Add("presence", &Config::presence, "backend", &PresenceConfig::backend,
-        "Presence, routing and fan-out backend: embedded (one node) or redis (cluster).")
-      .OneOf({"embedded", "redis"});
-  t.Add("presence", &Config::presence, "redis_address", &PresenceConfig::redis_address,
-        "Redis server, host:port, for presence.backend = redis.")
-      .Check(CheckHostPort);
+  t.AddBackend("presence", Field(&Config::presence, &PresenceConfig::backend), kPresenceBackends,
+               "Presence, routing and fan-out backend: embedded (one node) or redis (cluster).");
+  t.AddHostPort("presence", "redis_address", in_redis(&presence::redis::Options::host),
+                in_redis(&presence::redis::Options::port),
+                "Redis server, host:port, for presence.backend = redis.");
 
   return t.Take();
 }
@@ -478,6 +755,14 @@ std::string Apply(const Setting& s, Config& config, const SettingValue& v, const
     }
     case SettingType::kString: {
       const std::string& str = std::get<std::string>(v);
+      // TOML files are UTF-8, so a string that is not could not be printed
+      // by --print-config as a file that loads; and nothing downstream
+      // (paths in logs, addresses, JSON) expects other bytes. The value is
+      // not echoed: its bytes would garble the message.
+      if (const size_t at = InvalidUtf8At(str); at != std::string::npos) {
+        return s.name + " (from " + source + ") is not valid UTF-8 (byte " + std::to_string(at + 1) +
+               " of the value)";
+      }
       if (!s.allowed.empty() && std::find(s.allowed.begin(), s.allowed.end(), str) == s.allowed.end()) {
         return head + " must be one of " + s.BoundsText();
       }
@@ -569,33 +854,6 @@ std::vector<std::pair<std::string, const toml::value*>> Sorted(const toml::table
   return r;
 }
 
-// The line (from 1) of the first byte of `s` that is not valid UTF-8, or 0.
-size_t FirstInvalidUtf8Line(std::string_view s) {
-  size_t line = 1;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      line += c == '\n';
-      ++i;
-      continue;
-    }
-    const size_t n = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
-    if (n == 0 || i + n >= s.size()) return line;
-    uint32_t cp = c & (0x3F >> n);
-    for (size_t k = 1; k <= n; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return line;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return line;
-    }
-    i += n + 1;
-  }
-  return 0;
-}
-
 void LoadFile(const std::string& path, Config& config, std::vector<std::string>& errors) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -606,7 +864,8 @@ void LoadFile(const std::string& path, Config& config, std::vector<std::string>&
   // TOML files are UTF-8. Checked before toml11 parses: toml11 3.7.1 reads
   // out of bounds when it reports invalid UTF-8 inside a multi-line literal
   // string (found by fuzz/config_fuzz).
-  if (const size_t line = FirstInvalidUtf8Line(text); line != 0) {
+  if (const size_t at = InvalidUtf8At(text); at != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
     errors.push_back("config file " + path + " is not valid TOML: invalid UTF-8 on line " +
                      std::to_string(line));
     return;
@@ -717,6 +976,38 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- names
+
+std::string_view Name(StoreBackend backend) {
+  switch (backend) {
+    case StoreBackend::kSqlite:
+      return "sqlite";
+    case StoreBackend::kPostgres:
+      return "postgres";
+  }
+  return "?";
+}
+
+std::string_view Name(LogBackend backend) {
+  switch (backend) {
+    case LogBackend::kEmbedded:
+      return "embedded";
+    case LogBackend::kKafka:
+      return "kafka";
+  }
+  return "?";
+}
+
+std::string_view Name(PresenceBackend backend) {
+  switch (backend) {
+    case PresenceBackend::kEmbedded:
+      return "embedded";
+    case PresenceBackend::kRedis:
+      return "redis";
+  }
+  return "?";
+}
 
 // ---------------------------------------------------------------- Setting
 

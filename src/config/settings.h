@@ -19,7 +19,7 @@ enum class SettingType { kString, kInt, kDouble };
 using SettingValue = std::variant<std::string, int64_t, double>;
 
 // One setting: its names, documentation, bounds, and how to read and write
-// its field of Config. Built once at start-up; immutable afterwards, so any
+// its fields of Config. Built once at start-up; immutable afterwards, so any
 // thread may read it.
 struct Setting {
   std::string section;  // "limits"
@@ -35,8 +35,14 @@ struct Setting {
   // Extra check for a string value (e.g. host:port); returns "" when fine,
   // otherwise what the value must look like.
   std::function<std::string(const std::string&)> check;
+  // Reads the setting's value from its field (whose initialiser is the
+  // default: get(Config{})), and writes it into every field it sets.
   std::function<SettingValue(const Config&)> get;
   std::function<void(Config&, const SettingValue&)> set;
+  // Reads each field that `set` writes, as the setting's value (get reads
+  // the first). More than one when modules keep their own copy of a value
+  // (server.node_id, ...); tests check that their defaults agree.
+  std::vector<std::function<SettingValue(const Config&)>> fields;
   bool secret = false;  // masked in ToToml
 
   // Environment names, the canonical one first (PARLEY_LIMITS_MAX_FRAME_BYTES;

@@ -1,11 +1,16 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "auth/auth.h"
@@ -53,19 +58,38 @@ std::shared_ptr<spdlog::logger>& Log() {
   return log;
 }
 
-// "host:port" -> parts (config has validated the shape).
-std::pair<std::string, uint16_t> SplitListen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  return {host, static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)))};
+// The address the gateway binds for the configured listen host (config has
+// checked it is an IP address or a host name). Host names are resolved here,
+// once, at start-up; "localhost" is 127.0.0.1 whatever the resolver prefers.
+Result<std::string> ListenAddress(const std::string& host) {
+  std::string lower = host;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (lower == "localhost") return std::string("127.0.0.1");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0 || found == nullptr) {
+    return MakeError(Errc::kBadRequest,
+                     "server.listen: cannot resolve host '" + host + "': " + gai_strerror(rc));
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr =
+      found->ai_family == AF_INET6
+          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+  const bool ok = inet_ntop(found->ai_family, addr, text, sizeof text) != nullptr;
+  freeaddrinfo(found);
+  if (!ok) return MakeError(Errc::kBadRequest, "server.listen: cannot use the address of '" + host + "'");
+  return std::string(text);
 }
 
 // The web client: the configured folder, else the source tree's web/ when
 // this binary was built from one that still exists, else the built-in page.
-std::string WebRoot(const config::Config& c) {
-  if (!c.server.web_root.empty()) return c.server.web_root;
+std::string WebRoot(const std::string& configured) {
+  if (!configured.empty()) return configured;
 #ifdef PARLEY_DEFAULT_WEB_ROOT
   std::error_code ec;
   if (fs::exists(fs::path(PARLEY_DEFAULT_WEB_ROOT) / "index.html", ec)) return PARLEY_DEFAULT_WEB_ROOT;
@@ -73,57 +97,56 @@ std::string WebRoot(const config::Config& c) {
   return {};
 }
 
-Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c) {
-  if (c.store.backend == "sqlite") {
-    std::string path = c.store.sqlite_path.empty() ? (fs::path(c.server.data_dir) / "parley.db").string()
-                                                   : c.store.sqlite_path;
-    return store::sqlite::Open({.path = path,
-                                .synchronous_full = c.store.synchronous == "full",
-                                .readers = std::max(2, c.server.blocking_threads)});
+// Opens the configured store; SQLite also reports its memory to `m`.
+Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& c, metrics::Metrics& m) {
+  switch (c.store.backend) {
+    case config::StoreBackend::kSqlite: {
+      store::sqlite::Options o = c.store.sqlite;
+      if (o.path.empty()) o.path = (fs::path(c.server.data_dir) / "parley.db").string();
+      o.readers = std::max(2, c.gateway.blocking_threads);
+      m.store_memory = [] { return static_cast<double>(store::sqlite::MemoryUsed()); };
+      return store::sqlite::Open(o);
+    }
+    case config::StoreBackend::kPostgres:
+      if (c.store.postgres.conninfo.empty())
+        return MakeError(Errc::kBadRequest, "store.postgres_url is required for postgres");
+      return store::postgres::Open(c.store.postgres);
   }
-  if (c.store.backend == "postgres") {
-    if (c.store.postgres_url.empty())
-      return MakeError(Errc::kBadRequest, "store.postgres_url is required for postgres");
-    return store::postgres::Open({.conninfo = c.store.postgres_url, .pool = c.store.postgres_pool});
-  }
-  return MakeError(Errc::kBadRequest, "unknown store.backend '" + c.store.backend + "'");
+  return MakeError(Errc::kInternal, "store.backend out of range");
 }
 
 Result<std::unique_ptr<log::MessageLog>> OpenLog(
     const config::Config& c, std::function<void(const log::SendRequest&, const Error&)> on_undelivered) {
-  if (c.log.backend == "embedded") return log::embedded::Create({.partitions = c.log.partitions});
-  if (c.log.backend == "kafka") {
-    log::kafka::Options o;
-    o.brokers = c.log.kafka_brokers;
-    o.topic = c.log.kafka_topic;
-    o.group = c.log.kafka_group;
-    o.partitions = c.log.partitions;
-    o.client_id = "parleyd-" + std::to_string(c.server.node_id);
-    o.fetch_wait_max_ms = c.log.kafka_fetch_wait_max_ms;
-    o.on_undelivered = std::move(on_undelivered);
-    return log::kafka::Create(o);
+  switch (c.log.backend) {
+    case config::LogBackend::kEmbedded:
+      return log::embedded::Create(c.log.embedded);
+    case config::LogBackend::kKafka: {
+      log::kafka::Options o = c.log.kafka;
+      if (o.client_id.empty()) o.client_id = "parleyd-" + std::to_string(c.gateway.node_id);
+      o.on_undelivered = std::move(on_undelivered);
+      return log::kafka::Create(o);
+    }
   }
-  return MakeError(Errc::kBadRequest, "unknown log.backend '" + c.log.backend + "'");
+  return MakeError(Errc::kInternal, "log.backend out of range");
 }
 
-// "a, b,c" -> {"a", "b", "c"} (empty items dropped).
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
+// The presence registry and the fan-out, which a backend provides together.
+struct Presence {
+  std::unique_ptr<presence::PresenceRegistry> registry;
+  std::unique_ptr<presence::FanOut> fanout;
+};
 
-auth::ThrottleOptions LoginThrottleOptions(const config::AuthConfig& a) {
-  return {.window_ms = int64_t{a.login_window_s} * 1000,
-          .max_per_account = a.login_max_failures_per_account,
-          .max_per_address = a.login_max_failures_per_address,
-          .max_entries = static_cast<size_t>(a.login_throttle_max_entries)};
+Result<Presence> OpenPresence(const config::Config& c) {
+  switch (c.presence.backend) {
+    case config::PresenceBackend::kEmbedded:
+      return Presence{presence::embedded::CreateRegistry(), presence::embedded::CreateFanOut()};
+    case config::PresenceBackend::kRedis: {
+      auto backend = presence::redis::Create(c.presence.redis);
+      if (!backend) return std::move(backend).error();
+      return Presence{std::move(backend->registry), std::move(backend->fanout)};
+    }
+  }
+  return MakeError(Errc::kInternal, "presence.backend out of range");
 }
 
 }  // namespace
@@ -133,6 +156,10 @@ Server::Server(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
 Server::~Server() { Stop(); }
 
 Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
+  // Resolved first: a listen host that does not resolve fails before any
+  // state is created.
+  auto address = ListenAddress(c.gateway.host);
+  if (!address) return std::move(address).error();
   auto p = std::make_unique<Parts>();
   p->config = c;
   std::error_code ec;
@@ -150,7 +177,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto strength = auth::ParseStrength(c.auth.password_strength);
   if (!strength) return std::move(strength).error();
 
-  auto store = OpenStore(c);
+  auto store = OpenStore(c, p->metrics);
   if (!store) return std::move(store).error();
   p->store = std::move(store).value();
   Parts* raw = p.get();
@@ -165,19 +192,10 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   });
   if (!message_log) return std::move(message_log).error();
   p->log = std::move(message_log).value();
-  if (c.presence.backend == "redis") {
-    auto [host, port] = SplitListen(c.presence.redis_address);
-    auto backend = presence::redis::Create(
-        {.host = host, .port = port, .node_id = c.server.node_id, .heartbeat_ms = c.limits.heartbeat_ms});
-    if (!backend) return std::move(backend).error();
-    p->registry = std::move(backend->registry);
-    p->fanout = std::move(backend->fanout);
-  } else if (c.presence.backend == "embedded") {
-    p->registry = presence::embedded::CreateRegistry();
-    p->fanout = presence::embedded::CreateFanOut();
-  } else {
-    return MakeError(Errc::kBadRequest, "unknown presence.backend '" + c.presence.backend + "'");
-  }
+  auto presence = OpenPresence(c);
+  if (!presence) return std::move(presence).error();
+  p->registry = std::move(presence->registry);
+  p->fanout = std::move(presence->fanout);
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
   if (!c.auth.issuer_public_key_file.empty()) {
@@ -187,30 +205,14 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
     p->external = std::move(verifier).value();
   }
 
-  const auto& l = c.limits;
   p->service =
       std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
                                                  *p->hasher, SystemClock::Instance(), p->external.get()},
-                                      chat::Options{.max_body_bytes = l.max_body_bytes,
-                                                    .send_rate_per_s = l.send_rate_per_s,
-                                                    .send_burst = l.send_burst,
-                                                    .resume_limit = l.resume_limit,
-                                                    .presence_group_limit = l.presence_group_limit,
-                                                    .typing_interval_ms = l.typing_interval_ms,
-                                                    .max_group_members = l.max_group_members,
-                                                    .refresh_ttl_s = c.auth.refresh_ttl_s,
-                                                    .node_id = c.server.node_id,
-                                                    .login_throttle = LoginThrottleOptions(c.auth),
-                                                    .trusted_proxies = SplitList(c.auth.trusted_proxies),
-                                                    .revocation_cache_ms = c.auth.revocation_cache_ms});
+                                      c.chat);
 
   metrics::Metrics& m = p->metrics;
-  if (c.store.backend == "sqlite")
-    m.store_memory = [] { return static_cast<double>(store::sqlite::MemoryUsed()); };
   p->sequencer = std::make_unique<sequencer::Sequencer>(
-      *p->log, *p->store, *p->fanout, SystemClock::Instance(),
-      sequencer::Options{.batch_max = static_cast<size_t>(c.store.commit_batch_max),
-                         .node_id = c.server.node_id},
+      *p->log, *p->store, *p->fanout, SystemClock::Instance(), c.sequencer,
       sequencer::Observer{.on_commit =
                               [&m](size_t n, double s) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
@@ -218,31 +220,17 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                               },
                           .on_commit_error = [&m] { m.commit_errors.Increment(); }});
 
-  auto [host, port] = SplitListen(c.server.listen);
-  int threads = c.server.threads > 0 ? c.server.threads
-                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  p->gateway =
-      std::make_unique<gateway::Gateway>(gateway::Options{.host = host,
-                                                          .port = port,
-                                                          .threads = threads,
-                                                          .blocking_threads = c.server.blocking_threads,
-                                                          .node_id = c.server.node_id,
-                                                          .max_frame_bytes = l.max_frame_bytes,
-                                                          .max_http_body_bytes = l.max_http_body_bytes,
-                                                          .max_queue_bytes = l.max_queue_bytes,
-                                                          .max_connections = l.max_connections,
-                                                          .hello_timeout_ms = l.hello_timeout_ms,
-                                                          .heartbeat_ms = l.heartbeat_ms,
-                                                          .send_rate_per_s = l.send_rate_per_s,
-                                                          .abuse_factor = l.abuse_factor,
-                                                          .web_root = WebRoot(c),
-                                                          .tls_cert_file = c.server.tls_cert_file,
-                                                          .tls_key_file = c.server.tls_key_file},
-                                         *p->service, *p->fanout, p->metrics, [raw]() -> Result<void> {
-                                           if (auto ok = raw->store->Ping(); !ok) return ok;
-                                           if (auto ok = raw->log->Ping(); !ok) return ok;
-                                           return raw->registry->Ping();
-                                         });
+  gateway::Options gw = c.gateway;
+  gw.host = *address;
+  gw.threads = c.server.threads > 0 ? c.server.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  gw.web_root = WebRoot(gw.web_root);
+  p->gateway = std::make_unique<gateway::Gateway>(std::move(gw), *p->service, *p->fanout, p->metrics,
+                                                  [raw]() -> Result<void> {
+                                                    if (auto ok = raw->store->Ping(); !ok) return ok;
+                                                    if (auto ok = raw->log->Ping(); !ok) return ok;
+                                                    return raw->registry->Ping();
+                                                  });
   p->fanout->SetSink(p->gateway.get());
   // Users whose node died (their leases lapsed): last_seen and offline
   // events, off the registry's own thread.
@@ -265,10 +253,9 @@ Result<uint16_t> Server::Start() {
     }
     fs::rename(tmp, c.server.port_file);
   }
-  auto [host, _] = SplitListen(c.server.listen);
   Log()->info("parleyd listening on {}://{}:{} (node {}, store {}, log {}, presence {})",
-              c.server.tls_cert_file.empty() ? "http" : "https", host, *port, c.server.node_id,
-              c.store.backend, c.log.backend, c.presence.backend);
+              c.gateway.tls_cert_file.empty() ? "http" : "https", c.gateway.host, *port, c.gateway.node_id,
+              config::Name(c.store.backend), config::Name(c.log.backend), config::Name(c.presence.backend));
   return port;
 }
 

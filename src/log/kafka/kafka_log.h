@@ -38,7 +38,7 @@
 namespace parley::log::kafka {
 
 struct Options {
-  std::string brokers;  // bootstrap servers, "host:port,host:port"
+  std::string brokers = "127.0.0.1:9092";  // bootstrap servers, "host:port,host:port"
   std::string topic = "parley.sends";
   std::string group = "parley-sequencers";
   int partitions =

@@ -1,0 +1,36 @@
+#pragma once
+// chat::Options: the domain's limits and policies, with their defaults. The
+// settings table (config/config.cc) maps the user's settings (limits.*,
+// auth.refresh_ttl_s, auth.login_*, ...) onto these fields and takes its
+// defaults from here, so each default is written once. In its own header so
+// that the configuration sees the options without the service's
+// dependencies.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "auth/login_throttle.h"
+
+namespace parley::chat {
+
+struct Options {
+  int max_body_bytes = 4096;       // message body, bytes of UTF-8
+  double send_rate_per_s = 50;     // per user, sustained
+  int send_burst = 500;            // per user, token bucket size
+  int resume_limit = 1000;         // messages replayed per conversation on hello
+  int presence_group_limit = 200;  // groups up to this size share presence
+  int typing_interval_ms = 3000;   // least time between two typing notices
+  int max_group_members = 10000;
+  int refresh_ttl_s = 30 * 24 * 3600;
+  // Failed logins counted per account and per client address (LoginThrottle).
+  auth::ThrottleOptions login_throttle;
+  // Peers whose X-Forwarded-For is believed (the gateway's load balancers).
+  std::vector<std::string> trusted_proxies;
+  // How long a user's token epoch and deleted flag are believed without
+  // asking the store again: the most time another node takes to refuse the
+  // access tokens of a user who changed their password or was deleted
+  // elsewhere. Changes made through this node apply at once.
+  int revocation_cache_ms = 5000;
+};
+
+}  // namespace parley::chat
