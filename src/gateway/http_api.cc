@@ -374,6 +374,14 @@ ApiResponse HttpApi::Static(const std::string& path) {
   return {200, ss.str(), std::string(MimeOf(file.string())), {}};
 }
 
+ApiResponse HttpApi::Refuse(Errc code, std::string message) {
+  metrics_.CountError(ErrcName(code));
+  ApiResponse r;
+  r.status = HttpStatus(code);
+  r.body = json::serialize(protocol::ErrorBody(MakeError(code, std::move(message))));
+  return r;
+}
+
 ApiResponse HttpApi::Handle(const ApiRequest& req) {
   metrics_.http_requests.Increment();
   ApiResponse r = Dispatch(req);

@@ -37,6 +37,10 @@ class HttpApi {
   // Answers one request; every error answer (4xx/5xx) is counted in
   // parley_errors_total by its code.
   ApiResponse Handle(const ApiRequest& request);
+  // An error the listener answers before a request reaches Handle (a body
+  // over the limit, the connection limit, an upgrade elsewhere than
+  // /v1/ws): the same body, and counted the same way.
+  ApiResponse Refuse(Errc code, std::string message);
 
  private:
   ApiResponse Dispatch(const ApiRequest& request);

@@ -11,6 +11,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
+#include "common/close_code.h"
 #include "common/logging.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/ws_connection.h"
@@ -87,14 +88,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     deadline_.cancel();
     if (ec == http::error::end_of_stream) return Shutdown();
     if (ec == http::error::body_limit) {
-      return Reply(HttpStatus(Errc::kTooLarge), ErrorJson(Errc::kTooLarge, "request body too large"), false);
+      return Refuse(Errc::kTooLarge, "request body too large");
     }
     if (ec) return;  // timeout, reset, garbage: just drop the connection
     http::request<http::string_body> req = parser_->release();
     version_ = req.version();
     if (over_limit_) {
-      return Reply(503, ErrorJson(Errc::kUnavailable, "server at its connection limit; try again later"),
-                   false);
+      return Refuse(Errc::kUnavailable, "server at its connection limit; try again later");
     }
     if (beast::websocket::is_upgrade(req)) {
       auto url = boost::urls::parse_origin_form(req.target());
@@ -109,7 +109,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         }();
         return StartWebSocket(gw_, io_, std::move(transport), std::move(req), std::move(leftover));
       }
-      return Reply(404, ErrorJson(Errc::kNotFound, "WebSocket endpoint is /v1/ws"), false);
+      return Refuse(Errc::kNotFound, "WebSocket endpoint is /v1/ws");
     }
     ApiRequest api{std::string(req.method_string()),
                    std::string(req.target()),
@@ -128,9 +128,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         });
   }
 
-  static std::string ErrorJson(Errc code, const char* message) {
-    return std::string(R"({"error":{"code":")") + std::string(ErrcName(code)) + R"(","message":")" + message +
-           "\"}}";
+  // An error answered here, before the API: then the connection closes.
+  void Refuse(Errc code, const char* message) {
+    ApiResponse r = gw_.api.Refuse(code, message);
+    Reply(r.status, std::move(r.body), false, r.content_type, r.headers);
   }
 
   void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json",
@@ -297,7 +298,7 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
       io->acceptor.close(ec);
       io->accept_pause.cancel();
       for (WsConnection* c = io->connections; c != nullptr; c = c->next_in_thread) {
-        c->Close(1001, "server going away");
+        c->Close(kCloseGoingAway, "server going away");
       }
     });
   }

@@ -344,7 +344,7 @@ void WsConnection::Send(session::Frame frame, bool counted) {
     gw_.metrics.slow_consumers.Increment();
     Log()->info("session {} of user {} closed: outbound queue over {} bytes", session_.id(),
                 session_.user().value, gw_.options.max_queue_bytes);
-    return Close(4009, "too slow a reader");
+    return Close(kCloseSlowReader, "too slow a reader");
   }
   queued_bytes_ += size;
   if (counted) counted_bytes_ += size;

@@ -5,6 +5,7 @@
 
 #include <prometheus/counter.h>
 
+#include "common/close_code.h"
 #include "common/logging.h"
 #include "metrics/metrics.h"
 #include "session/hub.h"
@@ -139,7 +140,7 @@ bool ClientSession::RemoveSubscription(ConversationId conv) {
 bool ClientSession::WantsInput() const { return !paused_ && in_flight_requests_ < kMaxInFlight; }
 
 void ClientSession::OnHelloDeadline() {
-  if (!hello_seen_) Close(4001, "no hello in time");
+  if (!hello_seen_) Close(kCloseNoHello, "no hello in time");
 }
 
 void ClientSession::RequestDone() {
@@ -162,16 +163,16 @@ void ClientSession::OnMessage(std::string_view text, bool binary) {
     if (!hello_seen_ && p.request && std::holds_alternative<protocol::HelloReq>(*p.request)) {
       return OnHello(p.id.value_or(0), std::get<protocol::HelloReq>(std::move(*p.request)));
     }
-    return Close(4001, "the first frame must be hello");
+    return Close(kCloseNoHello, "the first frame must be hello");
   }
   if (p.not_json) {
-    env_.metrics.CountError("bad_request");
-    if (++bad_frames_in_row_ >= 3) return Close(1008, "three frames in a row were not JSON");
+    env_.metrics.CountError(ErrcName(Errc::kBadRequest));
+    if (++bad_frames_in_row_ >= 3) return Close(kCloseNotJson, "three frames in a row were not JSON");
     return Send(protocol::ErrorFrame(std::nullopt, p.error));
   }
   bad_frames_in_row_ = 0;
   if (!p.request) {
-    env_.metrics.CountError("bad_request");
+    env_.metrics.CountError(ErrcName(Errc::kBadRequest));
     return Send(protocol::ErrorFrame(p.id, p.error));
   }
   bool typing = std::holds_alternative<protocol::TypingReq>(*p.request);
@@ -203,7 +204,8 @@ void ClientSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::Hel
   if (!claims) {
     Log()->warn("hello refused: {}", claims.error().message);
     bool unauthorized = claims.error().code == Errc::kUnauthorized;
-    return Close(unauthorized ? 4003 : 1011, unauthorized ? "bad or expired token" : "backend unavailable");
+    return Close(unauthorized ? kCloseBadToken : kCloseInternal,
+                 unauthorized ? "bad or expired token" : "backend unavailable");
   }
   user_ = claims->user;
   // Join the hub before reading the conversation list, holding live events
@@ -234,9 +236,9 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
     return;
   }
   if (!result) {
-    if (result.error().code == Errc::kNotFound) return Close(4003, "user no longer exists");
+    if (result.error().code == Errc::kNotFound) return Close(kCloseBadToken, "user no longer exists");
     Send(protocol::ErrorFrame(re, result.error()));
-    return Close(1011, "backend unavailable", /*keep_queued=*/true);
+    return Close(kCloseInternal, "backend unavailable", /*keep_queued=*/true);
   }
   authed_ = true;
   if (Gone()) return;  // closing: OnClosed will say Disconnect
@@ -360,7 +362,7 @@ void ClientSession::DeliverEvent(const presence::Event& event) {
       env_.metrics.slow_consumers.Increment();
       Log()->info("session {} of user {} closed: {} bytes of live events held during its resume", id_,
                   user_.value, held_bytes_);
-      return Close(4009, "too slow a reader");
+      return Close(kCloseSlowReader, "too slow a reader");
     }
     held_.push_back(Held{event.conv, event.seq, event.subject, event.frame});
     return;
@@ -380,7 +382,7 @@ void ClientSession::Reply(std::optional<int64_t> re, Result<std::string> frame) 
   Send(protocol::ErrorFrame(re, frame.error()));
   // The account was deleted (or its tokens revoked) under this connection:
   // say so, then close as a refused hello would.
-  if (frame.error().code == Errc::kUnauthorized) Close(4003, "token revoked", /*keep_queued=*/true);
+  if (frame.error().code == Errc::kUnauthorized) Close(kCloseBadToken, "token revoked", /*keep_queued=*/true);
 }
 
 // ---- requests -----------------------------------------------------------------------
@@ -413,7 +415,7 @@ void ClientSession::Handle(std::optional<int64_t> id, protocol::Request& request
           int64_t now = env_.options.now_ms ? env_.options.now_ms() : SteadyNowMs();
           double tolerance = env_.options.send_rate_per_s * env_.options.abuse_factor;
           if (flood_.PastTolerance(now, !sent && sent.error().code == Errc::kRateLimited, tolerance)) {
-            return Close(4008, "rate limited beyond tolerance");
+            return Close(kCloseRateLimited, "rate limited beyond tolerance");
           }
           if (sent) {
             env_.metrics.messages_in.Increment();

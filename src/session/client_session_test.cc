@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "common/close_code.h"
 #include "log/embedded/embedded_log.h"
 #include "metrics/metrics.h"
 #include "presence/embedded/embedded_presence.h"
@@ -62,7 +63,7 @@ class FakeLink : public Link {
   void Send(Frame frame, bool counted) override {
     if (Closing()) return;
     if (counted && counted_bytes + static_cast<int64_t>(frame->size()) > max_counted) {
-      return Close(4009, "too slow a reader", false);
+      return Close(kCloseSlowReader, "too slow a reader", false);
     }
     queued.push_back({frame, counted});
     queued_bytes += static_cast<int64_t>(frame->size());
@@ -400,16 +401,16 @@ TEST_F(ClientSessionTest, AReaderThatStopsDuringTheResumeIsClosed) {
     Dispatch();
     worker_.RunAll();
   }
-  EXPECT_EQ(c.link.close_code, 4009);
+  EXPECT_EQ(c.link.close_code, kCloseSlowReader);
 }
 
 TEST_F(ClientSessionTest, TheFirstFrameMustBeHello) {
   Client& c = Open(1);
   c.session->OnMessage(R"({"id":1,"type":"ping"})", false);
-  EXPECT_EQ(c.link.close_code, 4001);
+  EXPECT_EQ(c.link.close_code, kCloseNoHello);
   Client& late = Open(2);
   late.session->OnHelloDeadline();
-  EXPECT_EQ(late.link.close_code, 4001);
+  EXPECT_EQ(late.link.close_code, kCloseNoHello);
   auto alice = Register("alice");
   Client& prompt = Open(3);
   prompt.session->OnMessage(Hello(alice), false);
@@ -421,7 +422,7 @@ TEST_F(ClientSessionTest, ABadTokenClosesWith4003) {
   Client& c = Open(1);
   c.session->OnMessage(R"({"id":1,"type":"hello","token":"nonsense"})", false);
   worker_.RunAll();
-  EXPECT_EQ(c.link.close_code, 4003);
+  EXPECT_EQ(c.link.close_code, kCloseBadToken);
   EXPECT_EQ(hub_->size(), 0u);
 }
 
@@ -444,7 +445,7 @@ TEST_F(ClientSessionTest, BadFramesGetErrorsAndThreeNonJsonInARowClose) {
   c.session->OnMessage("y", false);
   EXPECT_EQ(c.link.close_code, 0);
   c.session->OnMessage("z", false);
-  EXPECT_EQ(c.link.close_code, 1008);
+  EXPECT_EQ(c.link.close_code, kCloseNotJson);
 }
 
 TEST_F(ClientSessionTest, RequestsAreAnsweredWithTheirId) {
@@ -516,7 +517,7 @@ TEST_F(ClientSessionTest, FloodingPastToleranceCloses4008) {
   EXPECT_EQ(c.link.OfType("error").at(0).at("code").as_string(), "rate_limited");
   now_ms_ += 1000;
   for (int i = 0; i < 30 && c.link.close_code == 0; ++i) send();
-  EXPECT_EQ(c.link.close_code, 4008);
+  EXPECT_EQ(c.link.close_code, kCloseRateLimited);
 }
 
 TEST_F(ClientSessionTest, FloodPolicyClosesOnlyARefusedFloodTwoWindowsLong) {
