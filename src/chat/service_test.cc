@@ -8,10 +8,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "log/embedded/embedded_log.h"
-#include "presence/embedded/embedded_presence.h"
-#include "sequencer/sequencer.h"
-#include "store/sqlite/sqlite_store.h"
+#include "chat/service_fixture.h"
 
 namespace parley::chat {
 namespace {
@@ -36,60 +33,22 @@ class RecordingSink : public presence::DeliverySink {
   std::vector<Event> events;
 };
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ServiceFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("parley-service-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store_ = std::move(store::sqlite::Open({.path = (dir_ / "t.db").string()})).value();
-    log_ = log::embedded::Create({.partitions = 2});
-    registry_ = presence::embedded::CreateRegistry();
-    fanout_ = presence::embedded::CreateFanOut();
-    fanout_->SetSink(&sink_);
     Options o;
     o.send_burst = 5;
     o.send_rate_per_s = 10;
     o.resume_limit = 3;
-    service_ =
-        std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_}, o);
-    sequencer_ =
-        std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
-  }
-  void TearDown() override {
-    sequencer_.reset();
-    service_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    StartService(sink_, o);
   }
 
-  AuthSession Register(const std::string& name) {
-    auto s = service_->Register(name, "password1", "");
-    EXPECT_TRUE(s) << s.error().message;
-    return std::move(s).value();
-  }
   log::Origin Origin(int64_t re) { return log::Origin{1, 0, 77, re}; }
   Result<void> Send(UserId u, ConversationId c, std::string cmid, std::string body = "hi", int64_t re = 1) {
     return service_->Send(u, protocol::SendReq{c, std::move(cmid), std::move(body)}, Origin(re));
   }
-  void Drain() {
-    while (sequencer_->RunOnce(std::chrono::milliseconds(0)) > 0) {
-    }
-  }
 
-  std::filesystem::path dir_;
-  ManualClock clock_;
-  auth::TokenIssuer tokens_{std::string(64, 'k'), 900, clock_};
-  auth::PasswordHasher hasher_{auth::PasswordStrength::kMin};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<log::MessageLog> log_;
-  std::unique_ptr<presence::PresenceRegistry> registry_;
-  std::unique_ptr<presence::FanOut> fanout_;
   RecordingSink sink_;
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<sequencer::Sequencer> sequencer_;
 };
 
 TEST_F(ServiceTest, SendIsAcknowledgedOnlyAfterCommitWithGaplessSeqs) {

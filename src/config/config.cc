@@ -501,7 +501,8 @@ std::vector<Setting> BuildSettings() {
         "A connection sending this many times over its rate is closed with 4008.")
       .RangeD(1, 1000);
   t.Add("limits", "max_queue_bytes", in_gateway(&GatewayOptions::max_queue_bytes),
-        "Outbound bytes queued per connection; a slower reader is closed with 4009.")
+        "Bytes of live events and answers queued per connection (the resume is paced by the reader and not "
+        "counted); a slower reader is closed with 4009.")
       .Range(64 * kKiB, 1 * kGiB);
   t.Add("limits", "max_connections", in_gateway(&GatewayOptions::max_connections),
         "Open connections per process.")

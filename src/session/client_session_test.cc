@@ -13,13 +13,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "chat/service_fixture.h"
 #include "common/close_code.h"
-#include "log/embedded/embedded_log.h"
 #include "metrics/metrics.h"
-#include "presence/embedded/embedded_presence.h"
-#include "sequencer/sequencer.h"
 #include "session/hub.h"
-#include "store/sqlite/sqlite_store.h"
 
 namespace parley::session {
 namespace {
@@ -117,27 +114,14 @@ class FakeLink : public Link {
   std::shared_ptr<void> alive = std::make_shared<int>(0);
 };
 
-class ClientSessionTest : public ::testing::Test {
+class ClientSessionTest : public chat::ServiceFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("parley-session-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store_ = std::move(store::sqlite::Open({.path = (dir_ / "t.db").string()})).value();
-    log_ = log::embedded::Create({.partitions = 2});
-    registry_ = presence::embedded::CreateRegistry();
-    fanout_ = presence::embedded::CreateFanOut();
-    fanout_->SetSink(&sink_);
     chat::Options o;
     o.resume_limit = 8;
     o.send_burst = 20;
     o.send_rate_per_s = 10;
-    service_ = std::make_unique<chat::Service>(
-        chat::Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_}, o);
-    sequencer_ =
-        std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
+    StartService(sink_, o);
     hub_ = std::make_unique<Hub>(*fanout_);
     options_.heartbeat_ms = 25000;
     options_.now_ms = [this] { return now_ms_; };
@@ -149,17 +133,9 @@ class ClientSessionTest : public ::testing::Test {
     worker_.RunAll();
     sessions_.clear();
     worker_.RunAll();
-    sequencer_.reset();
-    service_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    ServiceFixture::TearDown();
   }
 
-  chat::AuthSession Register(const std::string& name) {
-    auto s = service_->Register(name, "password1", "");
-    EXPECT_TRUE(s) << s.error().message;
-    return std::move(s).value();
-  }
   // Sends `n` messages from `from` and commits them; their live events
   // wait in the sink until Dispatch().
   void SendMany(const chat::AuthSession& from, ConversationId conv, int n, const std::string& body = "hi") {
@@ -170,8 +146,7 @@ class ClientSessionTest : public ::testing::Test {
       ASSERT_TRUE(ok) << ok.error().message;
       clock_.Advance(100);  // within the sender's rate
     }
-    while (sequencer_->RunOnce(std::chrono::milliseconds(0)) > 0) {
-    }
+    Drain();
   }
   // Delivers every held batch to the hub, in order.
   void Dispatch() {
@@ -193,6 +168,15 @@ class ClientSessionTest : public ::testing::Test {
     sessions_.push_back(std::move(c));
     return *sessions_.back();
   }
+  // A session of `who` that said hello and opened a DM with `peer` over the
+  // WebSocket; returns the DM's id.
+  std::string HelloAndDm(Client& c, const chat::AuthSession& who, const std::string& peer) {
+    c.session->OnMessage(Hello(who), false);
+    worker_.RunAll();
+    c.session->OnMessage(R"({"id":2,"type":"dm","username":")" + peer + R"("})", false);
+    worker_.RunAll();
+    return std::string(c.link.OfType("conversation").at(0).at("conversation").at("id").as_string());
+  }
   static std::string Hello(const chat::AuthSession& who, const std::string& last_seq = "{}") {
     return R"({"id":1,"type":"hello","token":")" + who.access_token + R"(","last_seq":)" + last_seq + "}";
   }
@@ -210,17 +194,7 @@ class ClientSessionTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  ManualClock clock_;
-  auth::TokenIssuer tokens_{std::string(64, 'k'), 900, clock_};
-  auth::PasswordHasher hasher_{auth::PasswordStrength::kMin};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<log::MessageLog> log_;
-  std::unique_ptr<presence::PresenceRegistry> registry_;
-  std::unique_ptr<presence::FanOut> fanout_;
   HeldSink sink_;
-  std::unique_ptr<chat::Service> service_;
-  std::unique_ptr<sequencer::Sequencer> sequencer_;
   std::unique_ptr<Hub> hub_;
   metrics::Metrics metrics_;
   ManualWorker worker_;
@@ -474,16 +448,11 @@ TEST_F(ClientSessionTest, SendsAreAnsweredAfterTheCommit) {
   auto alice = Register("alice");
   Register("bob");
   Client& c = Open(1);
-  c.session->OnMessage(Hello(alice), false);
-  worker_.RunAll();
-  c.session->OnMessage(R"({"id":2,"type":"dm","username":"bob"})", false);
-  worker_.RunAll();
-  std::string conv(c.link.OfType("conversation").at(0).at("conversation").at("id").as_string());
+  std::string conv = HelloAndDm(c, alice, "bob");
   c.session->OnMessage(R"({"id":3,"type":"send","conv":")" + conv + R"(","client_msg_id":"a","body":"hi"})",
                        false);
   EXPECT_TRUE(c.link.OfType("sent").empty());
-  while (sequencer_->RunOnce(std::chrono::milliseconds(0)) > 0) {
-  }
+  Drain();
   Dispatch();
   auto sent = c.link.OfType("sent");
   ASSERT_EQ(sent.size(), 1u);
@@ -498,11 +467,7 @@ TEST_F(ClientSessionTest, FloodingPastToleranceCloses4008) {
   auto alice = Register("alice");
   Register("bob");
   Client& c = Open(1);
-  c.session->OnMessage(Hello(alice), false);
-  worker_.RunAll();
-  c.session->OnMessage(R"({"id":2,"type":"dm","username":"bob"})", false);
-  worker_.RunAll();
-  std::string conv(c.link.OfType("conversation").at(0).at("conversation").at("id").as_string());
+  std::string conv = HelloAndDm(c, alice, "bob");
   int id = 10;
   auto send = [&] {
     ++id;

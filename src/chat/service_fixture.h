@@ -1,0 +1,72 @@
+#pragma once
+// For tests: a chat::Service over a real SQLite store in a temporary
+// directory, the embedded log and presence, and the sequencer driven by
+// hand. service_test and client_session_test build on it; each gives the
+// sink that fan-out delivers to and the options the service runs with.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "chat/service.h"
+#include "log/embedded/embedded_log.h"
+#include "presence/embedded/embedded_presence.h"
+#include "sequencer/sequencer.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace parley::chat {
+
+class ServiceFixture : public ::testing::Test {
+ protected:
+  // Builds the service; `sink` receives every published batch.
+  void StartService(presence::DeliverySink& sink, Options options) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("parley-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = std::move(store::sqlite::Open({.path = (dir_ / "t.db").string()})).value();
+    log_ = log::embedded::Create({.partitions = 2});
+    registry_ = presence::embedded::CreateRegistry();
+    fanout_ = presence::embedded::CreateFanOut();
+    fanout_->SetSink(&sink);
+    service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_},
+                                         options);
+    sequencer_ =
+        std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
+  }
+  void TearDown() override {
+    sequencer_.reset();
+    service_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  AuthSession Register(const std::string& name) {
+    auto s = service_->Register(name, "password1", "");
+    EXPECT_TRUE(s) << s.error().message;
+    return std::move(s).value();
+  }
+  // Commits everything appended so far, publishing its answers and events.
+  void Drain() {
+    while (sequencer_->RunOnce(std::chrono::milliseconds(0)) > 0) {
+    }
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  auth::TokenIssuer tokens_{std::string(64, 'k'), 900, clock_};
+  auth::PasswordHasher hasher_{auth::PasswordStrength::kMin};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<log::MessageLog> log_;
+  std::unique_ptr<presence::PresenceRegistry> registry_;
+  std::unique_ptr<presence::FanOut> fanout_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<sequencer::Sequencer> sequencer_;
+};
+
+}  // namespace parley::chat
