@@ -84,7 +84,7 @@ BENCHMARK(BM_SentFrame);
 // The user-space half of fan-out, per recipient: the event is serialized
 // once and shared; each recipient's queue takes a reference, and its write
 // encodes a frame header and gathers header + shared payload for writev
-// (what WsSession::Enqueue and DoWrite do, without Asio and the syscall).
+// (what WsConnection::Send and DoWrite do, without Asio and the syscall).
 void BM_FanOutGather(benchmark::State& state) {
   const size_t recipients = static_cast<size_t>(state.range(0));
   Message m;
