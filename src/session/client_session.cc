@@ -355,7 +355,7 @@ void ClientSession::OnWritten() {
 // ---- events and answers ---------------------------------------------------------
 
 void ClientSession::DeliverEvent(const presence::Event& event) {
-  if (!registered_ || Gone()) return;
+  if (!registered_ || Gone() || !event.frame) return;
   if (resuming_) {
     held_bytes_ += static_cast<int64_t>(event.frame->size());
     if (held_bytes_ > env_.options.max_queue_bytes) {
