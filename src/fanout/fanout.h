@@ -33,9 +33,10 @@ struct Event {
   UserId subject;             // presence events: the user who came online or went offline
   std::vector<UserId> users;  // kUsers
   log::Origin origin;         // kSession
-  protocol::Frame frame;                // may be null for a pure subscription change
+  protocol::Frame frame;      // may be null for a pure subscription change
 
-  static Event ToConversation(ConversationId c, protocol::Frame f, int64_t seq = 0, UserId exclude = UserId()) {
+  static Event ToConversation(ConversationId c, protocol::Frame f, int64_t seq = 0,
+                              UserId exclude = UserId()) {
     Event e;
     e.conv = c;
     e.frame = std::move(f);
@@ -67,6 +68,10 @@ class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
   virtual void Deliver(std::shared_ptr<const EventBatch> batch) = 0;
+  // Events addressed to this node may have been lost (the cluster's fan-out
+  // lost its connection and has it back): every local connection catches
+  // up on its conversations from the store. Called from any thread.
+  virtual void Resync() {}
 };
 
 // What a node follows: the events of a conversation, or those addressed to

@@ -7,7 +7,7 @@
 //   varint + n    client_msg_id   (length, then bytes)
 //   varint + n    body            (length, then bytes)
 //   varint        origin.node     (zigzag int64)
-//   varint        origin.shard    (uint32)
+//   varint        origin.io_thread    (uint32)
 //   varint        origin.session  (uint64)
 //   varint        origin.request_id (zigzag int64)
 //
@@ -30,7 +30,7 @@ inline constexpr uint8_t kSendCodecVersion = 1;
 std::string EncodeSendRequest(const SendRequest& request);
 
 // kBadRequest on an unknown version, a truncated field, a varint over 10
-// bytes, a length past the end, or a shard over 32 bits.
+// bytes, a length past the end, or an io thread over 32 bits.
 Result<SendRequest> DecodeSendRequest(std::string_view bytes);
 
 }  // namespace parley::log::kafka
