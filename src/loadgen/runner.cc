@@ -814,6 +814,8 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
   });
   ReportUntil(start, p.from_us, result);
   double cpu0 = SelfCpuSeconds();
+  int64_t wall0 = NowUs();
+  std::optional<double> wait0 = SelfRunqueueWaitSeconds();
   std::optional<double> srv0 = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
   if (drop_midway) {
     SleepUntilUs(p.from_us + (p.to_us - p.from_us) / 3);
@@ -851,6 +853,10 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
     });
   }
   s.client_cpu_s = SelfCpuSeconds() - cpu0;
+  s.client_wall_s = static_cast<double>(NowUs() - wall0) / 1e6;
+  s.client_cores = std::max(1, std::min(o_.threads, SelfCpusAllowed()));
+  if (std::optional<double> wait1 = SelfRunqueueWaitSeconds(); wait0 && wait1)
+    s.client_runqueue_wait_s = *wait1 - *wait0;
   if (srv0) {
     if (auto s1 = ProcCpuSeconds(o_.server_pid)) s.server_cpu_s = *s1 - *srv0;
     s.server_rss_kb = ProcRssKb(o_.server_pid);

@@ -12,6 +12,7 @@
 #include "loadgen/histogram.h"
 #include "loadgen/options.h"
 #include "loadgen/rate_search.h"
+#include "loadgen/results.h"
 #include "loadgen/tracker.h"
 #include "protocol/client_frames.h"
 
@@ -84,6 +85,18 @@ TEST(HistogramTest, ClampsNegativeAndHuge) {
   h.Record(int64_t{1} << 60);
   EXPECT_EQ(h.min(), 0);
   EXPECT_EQ(h.max(), Histogram::kMaxValue);
+}
+
+TEST(GeneratorCostTest, CpuShareIsOfTheCoresItMayUse) {
+  EXPECT_DOUBLE_EQ(CpuSharePct(9.5, 10.0, 1), 95.0);
+  EXPECT_DOUBLE_EQ(CpuSharePct(9.5, 10.0, 2), 47.5);
+  EXPECT_DOUBLE_EQ(CpuSharePct(1.0, 0.0, 1), 0.0);
+  EXPECT_GE(SelfCpusAllowed(), 1);
+  // This process has run, so its threads' schedstat (when the kernel keeps
+  // one) says a non-negative wait.
+  if (auto wait = SelfRunqueueWaitSeconds()) {
+    EXPECT_GE(*wait, 0.0);
+  }
 }
 
 TEST(RateSearchTest, DoublesThenBisects) {
