@@ -4,7 +4,8 @@
 // WsReceiver, which reassembles a server's frames in place. The generator
 // reads every delivery of a run on one core, so its receive path is its own
 // (one read into a buffer the frames are parsed from, no per-frame copy or
-// composed operation); loadgen_test checks it against Beast's frames.
+// composed operation); loadgen_test checks it with RFC 6455's examples and
+// every read size.
 #include <cstdint>
 #include <optional>
 #include <string>
