@@ -16,6 +16,9 @@ PEERS = {"socketio": "Socket.IO peer", "uws": "uWebSockets peer"}
 # The generator-bound rule (bench/README.md, "Reading a run").
 BOUND_LAG_P99_MS = 10.0
 BOUND_CPU_PCT = 90.0
+# A bound run also says when the generator spent this share of the window
+# waiting for a CPU: the machine, not the generator's own work, held it back.
+BOUND_WAIT_SHARE = 0.2
 
 ROWS = [
     ("max sustained msgs/s (offered, p99<50ms, 0 lost)", "max_sustained_per_s"),
@@ -91,6 +94,10 @@ def bound_reasons(run):
         reasons.append(f"send lag p99 {fmt(lag)} ms > {BOUND_LAG_P99_MS:g} ms")
     if cpu is not None and cpu > BOUND_CPU_PCT:
         reasons.append(f"generator CPU {fmt(cpu)}% of its cores > {BOUND_CPU_PCT:g}%")
+    # Why it lagged, when it was not its own work: other processes held its CPU.
+    wait, win = run.get("client_runqueue_wait_s"), run.get("window_s")
+    if reasons and wait is not None and win and wait > BOUND_WAIT_SHARE * win:
+        reasons.append(f"it waited {fmt(wait)} s of the {fmt(win)} s window for a CPU (other load on its cores)")
     return reasons
 
 

@@ -60,6 +60,15 @@ class SummarizeTest(unittest.TestCase):
         self.assertEqual(len(cpu), 1)
         self.assertIn("95", cpu[0])
         self.assertEqual(len(summarize.bound_reasons(step(100, 50.0, 99.0))), 2)
+        # A bound run says when other load held its CPU; an unbound one says nothing of it.
+        starved = step(100, 30.0, 14.0)
+        starved["client_runqueue_wait_s"] = 4.2
+        why = summarize.bound_reasons(starved)
+        self.assertEqual(len(why), 2)
+        self.assertIn("waited 4.2 s of the 10.0 s window for a CPU", why[1])
+        calm = step(100, 3.0, 14.0)
+        calm["client_runqueue_wait_s"] = 4.2
+        self.assertEqual(summarize.bound_reasons(calm), [])
         # A document that records neither figure is not judged.
         self.assertIsNone(summarize.bound_reasons({"latency_ms": {"p99": 3}}))
 
