@@ -554,7 +554,7 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return std::move(role).error();
   if (!*role) return NotMember();
-  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit));
+  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit), actor);
 }
 
 Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
@@ -709,7 +709,7 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
 Result<std::vector<Message>> Service::ResumePage(ConversationId conv, int64_t after, int64_t upto,
                                                  int limit) {
   limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
-  return d_.store.History(conv, upto + 1, after, limit);
+  return d_.store.History(conv, upto + 1, after, limit, UserId());
 }
 
 }  // namespace parley::chat
