@@ -16,6 +16,32 @@
 
 namespace parley::store::contract {
 
+// Result checks of the suites: the expression succeeded / failed with errc.
+#define ASSERT_OK(expr)                                                                      \
+  do {                                                                                       \
+    const auto& assert_ok_result = (expr);                                                   \
+    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
+  } while (0)
+
+#define EXPECT_ERRC(expr, errc)                                            \
+  do {                                                                     \
+    const auto& expect_errc_result = (expr);                               \
+    if (expect_errc_result.ok()) {                                         \
+      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc); \
+    } else {                                                               \
+      EXPECT_EQ(expect_errc_result.error().code, errc)                     \
+          << #expr << ": " << expect_errc_result.error().message;          \
+    }                                                                      \
+  } while (0)
+
+// A store opened on data of schema 2 (before PROTOCOL.md §5) that holds, in
+// conversation 1, the members alice (id 1, owner, read_seq 2) and bob (id 2,
+// read_seq 0) and alice's messages seq 1 "old one" and seq 2 "old two":
+// checks they are served as text entries nothing changed, are counted as
+// unread, and take an edit and a delete. Each backend's migration test
+// writes that data its own way and calls this.
+void ExpectSchemaTwoMessagesServedAsEntries(Store& store);
+
 using StoreFactory = std::function<std::unique_ptr<Store>()>;
 
 // How the suite gets stores of one backend.
@@ -52,6 +78,20 @@ class StoreContract : public ::testing::TestWithParam<StoreBackend> {
   // Commits one message and returns its seq (0 on failure).
   int64_t Send(ConversationId conv, UserId sender, const std::string& client_msg_id,
                const std::string& body = "hi");
+
+  // Entries of PROTOCOL.md §5, ready for CommitBatch (id and ts drawn here).
+  NewMessage Text(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                  const std::string& body = "hi");
+  NewMessage Edit(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target,
+                  const std::string& body);
+  NewMessage Delete(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target);
+  NewMessage React(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target,
+                   const std::string& emoji, ReactionOp op = ReactionOp::kAdd);
+  // Commits one entry; its outcome (the batch's outer error fails the test).
+  Result<Committed> Commit(const NewMessage& m);
+  // The entry at `seq` as `viewer` reads it in history (kind text with seq 0
+  // when there is none).
+  Message EntryAt(ConversationId conv, int64_t seq, UserId viewer = UserId());
 
   std::unique_ptr<Store> store_;
   TimeMs now_ = 1'700'000'000'000;

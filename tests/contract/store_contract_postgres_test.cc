@@ -292,12 +292,6 @@ class PostgresStoreTest : public ::testing::Test {
   }
 };
 
-#define ASSERT_OK(expr)                                                                      \
-  do {                                                                                       \
-    const auto& assert_ok_result = (expr);                                                   \
-    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
-  } while (0)
-
 // Two stores (two pools, as two nodes would have) commit batches that mix
 // the same conversations in varying order from several threads; some
 // messages are sent through both stores at once. Every conversation ends
@@ -402,7 +396,7 @@ TEST_F(PostgresStoreTest, TwoStoresCommittingTheSameConversationsYieldGaplessSeq
     // The stored partition agrees, page by page.
     int64_t expected = 1;
     for (;;) {
-      Result<std::vector<Message>> page = stores[0]->History(conv, std::nullopt, expected - 1, 500);
+      Result<std::vector<Message>> page = stores[0]->History(conv, std::nullopt, expected - 1, 500, UserId());
       ASSERT_OK(page);
       if (page->empty()) break;
       for (const Message& m : *page) EXPECT_EQ(m.seq, expected++);
@@ -445,6 +439,35 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   EXPECT_NE(OpenPostgres(conninfo, 1), nullptr);
 }
 
+// A database of schema 2 with messages in it: migration 3 makes them text
+// entries with nothing changed, counted by the new unread rules, and they
+// take edits and deletes.
+TEST_F(PostgresStoreTest, MigrationThreeTurnsStoredMessagesIntoTextEntries) {
+  const std::string conninfo = PostgresServer::Get().NewSchema();
+  ASSERT_FALSE(conninfo.empty());
+  {
+    AdminConnection admin(conninfo);
+    ASSERT_TRUE(admin.ok()) << admin.error();
+    std::string v2 = std::string(postgres::Migrations()[0]) + std::string(postgres::Migrations()[1]);
+    v2 +=
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
+        "  DEFAULT now());"
+        "INSERT INTO schema_migrations(version) VALUES (1), (2);"
+        "INSERT INTO users(id, username, display_name, password_hash, created_at) VALUES"
+        "  (1, 'alice', 'alice', 'h', 1), (2, 'bob', 'bob', 'h', 1);"
+        "INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, last_activity) "
+        "  VALUES(1, 'group', 'old', 2, 2, 1, 1);"
+        "INSERT INTO members(conv, user_id, role, read_seq) VALUES(1, 1, 'owner', 2), (1, 2, 'member', 0);"
+        "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) VALUES"
+        "  (1, 1, 101, 1, 'old one', 10, 'c1'), (1, 2, 102, 1, 'old two', 11, NULL);";
+    std::string error;
+    ASSERT_TRUE(admin.Query(v2, &error).has_value()) << error;
+  }
+  std::unique_ptr<Store> store = OpenPostgres(conninfo, 1);
+  ASSERT_NE(store, nullptr);
+  ExpectSchemaTwoMessagesServedAsEntries(*store);
+}
+
 // The server drops every connection of the store (a restart, a failover):
 // reads and commits carry on over new connections.
 TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
@@ -475,7 +498,7 @@ TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
 
   terminate();
   ASSERT_OK(store->Ping());
-  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   EXPECT_EQ(history->size(), 1u);
 
@@ -511,7 +534,7 @@ TEST_F(PostgresStoreTest, UnstorableTextIsRefusedPerEntry) {
   EXPECT_EQ((*result)[2].error().code, Errc::kBadRequest);
   ASSERT_OK((*result)[3]);
   EXPECT_EQ((*result)[3]->message.seq, 2);
-  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[1].body, "caf\xc3\xa9 \xf0\x9f\x98\x80");
