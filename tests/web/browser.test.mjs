@@ -21,6 +21,7 @@ const T = { timeout: 10000 };
 let server;
 let browser;
 let rich = false; // the server speaks protocol 1.1 §5
+const NOT_RICH = 'the server speaks protocol 1.0: no edit, delete, react or reply';
 const pages = [];
 
 before(async () => {
@@ -384,7 +385,7 @@ async function bulkSend(token, conv, n, replyTo) {
 }
 
 test('§5 in the client: reactions, replies, edits, deletes, mentions and their badges', async (t) => {
-  if (!rich) return t.skip('the server speaks protocol 1.0: no edit, delete, react or reply');
+  if (!rich) return t.skip(NOT_RICH);
   const an = uname('amy');
   const bn = uname('bo');
   const a = await open();
@@ -472,7 +473,7 @@ test('§5 in the client: reactions, replies, edits, deletes, mentions and their 
 });
 
 test('§5 in the client: a quote of a message far back fetches the history up to it and scrolls there', async (t) => {
-  if (!rich) return t.skip('the server speaks protocol 1.0: no edit, delete, react or reply');
+  if (!rich) return t.skip(NOT_RICH);
   const an = uname('cy');
   const bn = uname('di');
   const reg = async (u) => (await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username: u, password: PASSWORD }) })).json();

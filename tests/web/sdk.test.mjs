@@ -362,14 +362,20 @@ test('a connection that stayed healthy resets the backoff', async () => {
 
 // ------------------------------------------------------------------ protocol 1.1 §5
 
+/** Two new users, connected (a's WebSocket class may be given). */
+async function connectedPair(aOpts = {}) {
+  const a = track(await newClient(server, aOpts));
+  const b = track(await newClient(server));
+  await connected(a);
+  await connected(b);
+  return [a, b];
+}
+
 const view = (m) => ({ seq: m.seq, body: m.body, deleted: m.deleted, edited: m.edited_ts != null, reply_to: m.reply_to, reactions: m.reactions, mentions: m.mentions, state_seq: m.state_seq });
 
 test('§5: edit, delete, react and reply reach both users folded the same; history agrees', async (t) => {
   if (!rich) return t.skip(NOT_RICH);
-  const a = track(await newClient(server));
-  const b = track(await newClient(server));
-  await connected(a);
-  await connected(b);
+  const [a, b] = await connectedPair();
   const g = await a.createGroup('rich', [b.username]);
   await until(() => b.conversations.has(g.id), 'b learns the group');
   const first = await b.send(g.id, `hi @${a.username.toUpperCase()}, lunch?`);
@@ -408,10 +414,7 @@ test('§5: edit, delete, react and reply reach both users folded the same; histo
 test('§5: changes dropped mid-flight are stored once each; refusals are clear', async (t) => {
   if (!rich) return t.skip(NOT_RICH);
   const ctl = {};
-  const a = track(await newClient(server, { WebSocketImpl: flakyWebSocket(ctl) }));
-  const b = track(await newClient(server));
-  await connected(a);
-  await connected(b);
+  const [a, b] = await connectedPair({ WebSocketImpl: flakyWebSocket(ctl) });
   const g = await a.createGroup('drops §5', [b.username]);
   const theirs = await b.send(g.id, 'not yours to edit');
   const mine = await a.send(g.id, 'draft');
@@ -439,10 +442,7 @@ test('§5: changes dropped mid-flight are stored once each; refusals are clear',
 
 test('§5: unread and mentions_unread follow the server', async (t) => {
   if (!rich) return t.skip(NOT_RICH);
-  const a = track(await newClient(server));
-  const b = track(await newClient(server));
-  await connected(a);
-  await connected(b);
+  const [a, b] = await connectedPair();
   const g = await b.createGroup('counts', [a.username]);
   await until(() => a.conversations.has(g.id), 'a learns the group');
   const x = await b.send(g.id, `@${a.username} look`);

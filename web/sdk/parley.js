@@ -269,22 +269,11 @@ export class MessageLog {
     return [...this._folded.values()].sort((a, b) => a.seq - b.seq);
   }
 
-  has(seq) {
-    return this._seqs.has(seq);
-  }
-
   /** The lowest seq held (text or change), or null. */
   oldest() {
     let min = null;
     for (const s of this._seqs) if (min === null || s < min) min = s;
     return min;
-  }
-
-  /** Whether every seq in from..to (inclusive) is held. */
-  holdsRange(from, to) {
-    if (to - from > 20000) return false;
-    for (let s = from; s <= to; s += 1) if (!this._seqs.has(s)) return false;
-    return true;
   }
 }
 
@@ -1016,7 +1005,7 @@ export class ParleyClient extends Emitter {
     for (const i of this._outbox) {
       if (i.conv !== conv || i.type === 'send' || i.status === 'failed') continue;
       if (!by.has(i.seq)) by.set(i.seq, []);
-      by.get(i.seq).push({ ...entryOf(i, {}, this.user?.id), pending: true });
+      by.get(i.seq).push({ ...entryOf(i, { ts: i.created_at }, this.user?.id), pending: true });
     }
     return by;
   }
