@@ -183,7 +183,6 @@ const icon = {
   edit: () => svg('M3 17.3V21h3.8L17.8 9.9l-3.7-3.7zM20.7 7a1 1 0 0 0 0-1.4l-2.3-2.3a1 1 0 0 0-1.4 0l-1.8 1.8 3.7 3.7z'),
   copy: () => svg('M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11z'),
   trash: () => svg('M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z'),
-  at: () => svg('M12 2a10 10 0 0 0 0 20h5v-2h-5a8 8 0 1 1 8-8v1.4c0 .8-.7 1.6-1.5 1.6s-1.5-.8-1.5-1.6V12a5 5 0 1 0-1.5 3.5A3.7 3.7 0 0 0 18.5 17a3.5 3.5 0 0 0 3.5-3.6V12A10 10 0 0 0 12 2zm0 13a3 3 0 1 1 3-3 3 3 0 0 1-3 3z'),
 };
 
 /** The reactions offered first: the ones people use most. */
@@ -668,7 +667,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
       : null,
   );
   const quote =
-    m.reply_to != null
+    m.reply_to != null && !m.deleted
       ? h(
           'button.reply-quote',
           {
