@@ -21,10 +21,22 @@ void Check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
+void CheckClientMsgId(const std::string& id) { Check(!id.empty() && id.size() <= 128); }
+
 void CheckRequest(const protocol::Request& r) {
   if (const auto* s = std::get_if<protocol::SendReq>(&r)) {
-    Check(!s->client_msg_id.empty() && s->client_msg_id.size() <= 128);
+    CheckClientMsgId(s->client_msg_id);
     Check(s->conv.value > 0);
+    Check(!s->reply_to || *s->reply_to >= 1);
+  } else if (const auto* e = std::get_if<protocol::EditReq>(&r)) {
+    CheckClientMsgId(e->client_msg_id);
+    Check(e->conv.value > 0 && e->seq >= 1);
+  } else if (const auto* d = std::get_if<protocol::DeleteReq>(&r)) {
+    CheckClientMsgId(d->client_msg_id);
+    Check(d->conv.value > 0 && d->seq >= 1);
+  } else if (const auto* re = std::get_if<protocol::ReactReq>(&r)) {
+    CheckClientMsgId(re->client_msg_id);
+    Check(re->conv.value > 0 && re->seq >= 1);
   } else if (const auto* h = std::get_if<protocol::HistoryReq>(&r)) {
     Check(h->limit >= 1 && h->limit <= protocol::kMaxHistoryLimit);
     Check(!h->before || *h->before >= 0);

@@ -554,7 +554,7 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return std::move(role).error();
   if (!*role) return NotMember();
-  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit));
+  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit), actor);
 }
 
 Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
@@ -584,15 +584,20 @@ Result<std::vector<protocol::PresenceEntry>> Service::QueryPresence(const std::v
 
 // ---- hot path -------------------------------------------------------------------------
 
-Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {
-  if (KnownDeleted(sender)) return Deleted();
-  if (request.body.empty()) return MakeError(Errc::kBadRequest, "body must not be empty");
-  if (request.body.size() > static_cast<size_t>(options_.max_body_bytes)) {
+Result<void> Service::CheckBody(std::string_view body) const {
+  if (body.empty()) return MakeError(Errc::kBadRequest, "body must not be empty");
+  if (body.size() > static_cast<size_t>(options_.max_body_bytes)) {
     return MakeError(Errc::kTooLarge, "body is over " + std::to_string(options_.max_body_bytes) + " bytes");
   }
-  if (!protocol::IsValidUtf8(request.body)) return MakeError(Errc::kBadRequest, "body must be valid UTF-8");
+  if (!protocol::IsValidUtf8(body)) return MakeError(Errc::kBadRequest, "body must be valid UTF-8");
+  return Ok();
+}
+
+Result<void> Service::Append(log::SendRequest request) {
+  const UserId sender = request.sender;
   {
     // Token bucket per user: send_burst deep, refilled at send_rate_per_s.
+    // Every entry a user makes (send, edit, delete, react) draws from it.
     RateShard& shard = ShardOf(sender);
     std::lock_guard lock(shard.mu);
     TimeMs now = d_.clock.NowMs();
@@ -609,8 +614,51 @@ Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::
     }
     b.tokens -= 1.0;
   }
-  return d_.log.Append(log::SendRequest{request.conv, sender, std::move(request.client_msg_id),
-                                        std::move(request.body), origin});
+  return d_.log.Append(std::move(request));
+}
+
+Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {
+  if (KnownDeleted(sender)) return Deleted();
+  if (auto ok = CheckBody(request.body); !ok) return ok.error();
+  if (request.reply_to && *request.reply_to < 1)
+    return MakeError(Errc::kBadRequest, "reply_to must be a seq");
+  log::SendRequest r{request.conv, sender, std::move(request.client_msg_id), std::move(request.body), origin};
+  r.reply_to = request.reply_to;
+  return Append(std::move(r));
+}
+
+Result<void> Service::Edit(UserId sender, protocol::EditReq request, const log::Origin& origin) {
+  if (KnownDeleted(sender)) return Deleted();
+  if (auto ok = CheckBody(request.body); !ok) return ok.error();
+  if (request.seq < 1) return MakeError(Errc::kBadRequest, "seq must name an entry");
+  log::SendRequest r{request.conv, sender, std::move(request.client_msg_id), std::move(request.body), origin};
+  r.kind = EntryKind::kEdit;
+  r.target = request.seq;
+  return Append(std::move(r));
+}
+
+Result<void> Service::Delete(UserId sender, protocol::DeleteReq request, const log::Origin& origin) {
+  if (KnownDeleted(sender)) return Deleted();
+  if (request.seq < 1) return MakeError(Errc::kBadRequest, "seq must name an entry");
+  log::SendRequest r{request.conv, sender, std::move(request.client_msg_id), "", origin};
+  r.kind = EntryKind::kDelete;
+  r.target = request.seq;
+  return Append(std::move(r));
+}
+
+Result<void> Service::React(UserId sender, protocol::ReactReq request, const log::Origin& origin) {
+  if (KnownDeleted(sender)) return Deleted();
+  if (request.seq < 1) return MakeError(Errc::kBadRequest, "seq must name an entry");
+  if (request.emoji.empty() || request.emoji.size() > kMaxEmojiBytes) {
+    return MakeError(Errc::kBadRequest, "emoji must be 1 to " + std::to_string(kMaxEmojiBytes) + " bytes");
+  }
+  if (!protocol::IsValidUtf8(request.emoji)) return MakeError(Errc::kBadRequest, "emoji must be valid UTF-8");
+  log::SendRequest r{request.conv, sender, std::move(request.client_msg_id), "", origin};
+  r.kind = EntryKind::kReaction;
+  r.target = request.seq;
+  r.emoji = std::move(request.emoji);
+  r.op = request.op;
+  return Append(std::move(r));
 }
 
 void Service::Typing(UserId user, ConversationId conv) {
@@ -706,10 +754,10 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
   return plan;
 }
 
-Result<std::vector<Message>> Service::ResumePage(ConversationId conv, int64_t after, int64_t upto,
-                                                 int limit) {
+Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId conv, int64_t after,
+                                                 int64_t upto, int limit) {
   limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
-  return d_.store.History(conv, upto + 1, after, limit);
+  return d_.store.History(conv, upto + 1, after, limit, viewer);
 }
 
 }  // namespace parley::chat

@@ -139,6 +139,15 @@ class Service {
   // The `sent` answer (or an error) reaches `origin` through fan-out after
   // the sequencer commits.
   Result<void> Send(UserId sender, protocol::SendReq request, const log::Origin& origin);
+  // The changes of PROTOCOL.md §5, on the same path as Send (one rate, one
+  // log, one commit, `sent` after it is durable). Here only what needs no
+  // store: an edit's body follows the rules of a send's body, an emoji is 1
+  // to kMaxEmojiBytes bytes of UTF-8. Membership, the target, who may change
+  // it and the emoji limit are decided in the commit transaction, so a
+  // refused change uses no seq and reaches only `origin` (as an `error`).
+  Result<void> Edit(UserId sender, protocol::EditReq request, const log::Origin& origin);
+  Result<void> Delete(UserId sender, protocol::DeleteReq request, const log::Origin& origin);
+  Result<void> React(UserId sender, protocol::ReactReq request, const log::Origin& origin);
   // Publishes a typing event to the other members, at most once per
   // typing_interval_ms per user and conversation. The caller has checked
   // membership (the connection's subscriptions).
@@ -155,15 +164,20 @@ class Service {
   // Called after the connection subscribed to its conversations (so nothing
   // committed in between is missed): what it missed, and who is online.
   Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello);
-  // One page of a resume: the messages of `conv` with after < seq <= upto,
-  // ascending, at most `limit` (capped at protocol::kMaxHistoryLimit).
-  // Membership was checked by Resume. Blocking.
-  Result<std::vector<Message>> ResumePage(ConversationId conv, int64_t after, int64_t upto, int limit);
+  // One page of a resume: the entries of `conv` with after < seq <= upto,
+  // ascending, at most `limit` (capped at protocol::kMaxHistoryLimit), text
+  // entries folded for `viewer`. Membership was checked by Resume. Blocking.
+  Result<std::vector<Message>> ResumePage(UserId viewer, ConversationId conv, int64_t after, int64_t upto,
+                                          int limit);
 
   const Options& options() const { return options_; }
 
  private:
   Result<AuthSession> IssueSession(User user, const std::string& family, int64_t epoch);
+  // A send's or an edit's body: 1..max_body_bytes of UTF-8.
+  Result<void> CheckBody(std::string_view body) const;
+  // The sender's rate, then the message log: every entry a user makes.
+  Result<void> Append(log::SendRequest request);
   // Signature, claims and expiry, without the revocation check; nullopt for
   // an outside user not yet provisioned here.
   std::optional<Result<auth::Claims>> VerifyToken(std::string_view access_token);

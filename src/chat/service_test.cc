@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "chat/service_fixture.h"
+#include "common/mentions.h"
 
 namespace parley::chat {
 namespace {
@@ -46,6 +47,45 @@ class ServiceTest : public ServiceFixture {
   log::Origin Origin(int64_t re) { return log::Origin{1, 0, 77, re}; }
   Result<void> Send(UserId u, ConversationId c, std::string cmid, std::string body = "hi", int64_t re = 1) {
     return service_->Send(u, protocol::SendReq{c, std::move(cmid), std::move(body)}, Origin(re));
+  }
+
+  // The §5 requests, answered like a send (re defaults to 1).
+  Result<void> Edit(UserId u, ConversationId c, int64_t seq, std::string cmid, std::string body,
+                    int64_t re = 1) {
+    return service_->Edit(u, protocol::EditReq{c, seq, std::move(body), std::move(cmid)}, Origin(re));
+  }
+  Result<void> Delete(UserId u, ConversationId c, int64_t seq, std::string cmid, int64_t re = 1) {
+    return service_->Delete(u, protocol::DeleteReq{c, seq, std::move(cmid)}, Origin(re));
+  }
+  Result<void> React(UserId u, ConversationId c, int64_t seq, std::string cmid, std::string emoji,
+                     ReactionOp op = ReactionOp::kAdd, int64_t re = 1) {
+    return service_->React(u, protocol::ReactReq{c, seq, std::move(emoji), op, std::move(cmid)}, Origin(re));
+  }
+  // The one entry at `seq` as `viewer` reads it.
+  Message At(UserId viewer, ConversationId c, int64_t seq) {
+    auto page = service_->History(viewer, c, seq + 1, seq - 1, 1);
+    EXPECT_TRUE(page && page->size() == 1);
+    return page && page->size() == 1 ? page->front() : Message();
+  }
+  // A refused request: after the commit, `origin` alone hears `code` (with
+  // its re), no `message` event goes out and no seq is used.
+  void ExpectRefusedAtCommit(ConversationId conv, UserId viewer, int64_t re, std::string_view code) {
+    auto last_seq = [&] {
+      for (const Conversation& c : *service_->Conversations(viewer)) {
+        if (c.id == conv) return c.last_seq;
+      }
+      return int64_t{-1};
+    };
+    const int64_t last_before = last_seq();
+    sink_.events.clear();
+    Drain();
+    auto errors = sink_.Frames("error");
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0]["re"], re);
+    EXPECT_EQ(errors[0]["code"], json::value(code));
+    EXPECT_TRUE(sink_.Frames("message").empty()) << "nobody else notices";
+    EXPECT_TRUE(sink_.Frames("sent").empty());
+    EXPECT_EQ(last_seq(), last_before);
   }
 
   RecordingSink sink_;
@@ -154,12 +194,12 @@ TEST_F(ServiceTest, ResumeSendsAGapPastTheLimitThenTheNewest) {
   EXPECT_EQ(c.gap->second, 5);
   EXPECT_EQ(c.after, 5);
   EXPECT_EQ(c.upto, 8);
-  auto page = service_->ResumePage(c.conv, c.after, c.upto, 2);
+  auto page = service_->ResumePage(b.user.id, c.conv, c.after, c.upto, 2);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ(page->front().seq, 6);
   EXPECT_EQ(page->back().seq, 7);
-  page = service_->ResumePage(c.conv, 7, c.upto, 500);
+  page = service_->ResumePage(b.user.id, c.conv, 7, c.upto, 500);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->size(), 1u);
   EXPECT_EQ(page->front().seq, 8);
@@ -321,6 +361,195 @@ TEST_F(ServiceTest, ReadMarkersMoveForwardAndNotify) {
   auto reads = sink_.Frames("read");
   ASSERT_EQ(reads.size(), 1u);
   EXPECT_EQ(reads[0]["seq"], 2);
+}
+
+// --- PROTOCOL.md §5: edits, deletes, reactions, replies, mentions ---------------
+
+TEST_F(ServiceTest, ChangesAreEntriesAnsweredWithSentAfterTheCommit) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1", "helo", 1));
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 1, "e1", "hello", 2));
+  ASSERT_TRUE(React(b.user.id, dm->id, 1, "r1", "👍", ReactionOp::kAdd, 3));
+  sink_.events.clear();
+  Drain();
+  auto sent = sink_.Frames("sent");
+  ASSERT_EQ(sent.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(sent[i]["re"], i + 1);
+    EXPECT_EQ(sent[i]["seq"], i + 1);
+  }
+  auto events = sink_.Frames("message");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["kind"], "text");
+  EXPECT_EQ(events[1]["kind"], "edit");
+  EXPECT_EQ(events[1]["target"], 1);
+  EXPECT_EQ(events[1]["body"], "hello");
+  EXPECT_EQ(events[2]["kind"], "reaction");
+  EXPECT_EQ(events[2]["emoji"], "👍");
+  EXPECT_EQ(events[2]["op"], "add");
+
+  Message folded = At(a.user.id, dm->id, 1);
+  EXPECT_EQ(folded.body, "hello");
+  EXPECT_TRUE(folded.edited_ts.has_value());
+  EXPECT_EQ(folded.state_seq, 3);
+  EXPECT_EQ(folded.reactions, (std::vector<Reaction>{{"👍", 1, false}}));
+  EXPECT_EQ(At(b.user.id, dm->id, 1).reactions, (std::vector<Reaction>{{"👍", 1, true}}));
+
+  ASSERT_TRUE(Delete(a.user.id, dm->id, 1, "d1", 4));
+  Drain();
+  folded = At(b.user.id, dm->id, 1);
+  EXPECT_TRUE(folded.deleted);
+  EXPECT_EQ(folded.body, "");
+  EXPECT_TRUE(folded.reactions.empty());
+  EXPECT_EQ(service_->Conversations(b.user.id)->at(0).unread(), 0) << "b's reaction moved b's marker";
+}
+
+TEST_F(ServiceTest, EditOfSomeoneElsesMessageIsForbidden) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1", "mine"));
+  Drain();
+  ASSERT_TRUE(Edit(b.user.id, dm->id, 1, "e1", "yours", 9));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 9, "forbidden");
+  ASSERT_TRUE(Delete(b.user.id, dm->id, 1, "d1", 10));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 10, "forbidden");
+  EXPECT_EQ(At(a.user.id, dm->id, 1).body, "mine");
+}
+
+TEST_F(ServiceTest, ChangesToADeletedMessageAreBadRequests) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1"));
+  ASSERT_TRUE(Delete(a.user.id, dm->id, 1, "d1"));
+  Drain();
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 1, "e1", "back", 5));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 5, "bad_request");
+  ASSERT_TRUE(React(b.user.id, dm->id, 1, "r1", "👍", ReactionOp::kAdd, 6));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 6, "bad_request");
+}
+
+TEST_F(ServiceTest, TargetsMustBeTextEntriesOfTheConversation) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  auto g = service_->CreateGroup(a.user.id, "g", {"bob"});
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1"));
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 1, "e1", "x"));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Send(a.user.id, g->id, "g" + std::to_string(i)));
+  Drain();
+  clock_.Advance(1000);  // the burst is spent: let the rate refill
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 2, "e2", "an edit of an edit", 7));  // a change entry
+  ExpectRefusedAtCommit(dm->id, a.user.id, 7, "not_found");
+  ASSERT_TRUE(Delete(a.user.id, dm->id, 3, "d1", 8));  // seq 3 is only in the group
+  ExpectRefusedAtCommit(dm->id, a.user.id, 8, "not_found");
+  protocol::SendReq reply{dm->id, "t2", "re", 3};
+  ASSERT_TRUE(service_->Send(a.user.id, reply, Origin(9)));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 9, "not_found");
+}
+
+TEST_F(ServiceTest, ReplyToIsKept) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1", "question"));
+  Drain();
+  protocol::SendReq reply{dm->id, "t2", "answer", 1};
+  ASSERT_TRUE(service_->Send(b.user.id, reply, Origin(2)));
+  sink_.events.clear();
+  Drain();
+  auto events = sink_.Frames("message");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["reply_to"], 1);
+  EXPECT_EQ(At(a.user.id, dm->id, 2).reply_to, std::optional<int64_t>(1));
+}
+
+TEST_F(ServiceTest, TwentyFirstEmojiIsABadRequest) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1"));
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(1000);  // stay within the send rate
+    ASSERT_TRUE(React(b.user.id, dm->id, 1, "r" + std::to_string(i), "e" + std::to_string(i)));
+  }
+  Drain();
+  ASSERT_TRUE(React(b.user.id, dm->id, 1, "r20", "e20", ReactionOp::kAdd, 21));
+  ExpectRefusedAtCommit(dm->id, a.user.id, 21, "bad_request");
+  EXPECT_EQ(At(b.user.id, dm->id, 1).reactions.size(), 20u);
+}
+
+TEST_F(ServiceTest, BadEmojiAndOversizedEditsAreRefusedBeforeTheLog) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "t1"));
+  Drain();
+  sink_.events.clear();
+  EXPECT_EQ(React(a.user.id, dm->id, 1, "r1", std::string(33, 'x')).error().code, Errc::kBadRequest);
+  EXPECT_EQ(React(a.user.id, dm->id, 1, "r2", "").error().code, Errc::kBadRequest);
+  EXPECT_EQ(React(a.user.id, dm->id, 1, "r3", "\xFF").error().code, Errc::kBadRequest);
+  EXPECT_TRUE(React(a.user.id, dm->id, 1, "r4", "👨‍👩‍👧‍👦"));  // 25 bytes, one emoji
+  EXPECT_EQ(Edit(a.user.id, dm->id, 1, "e1", std::string(4097, 'x')).error().code, Errc::kTooLarge);
+  EXPECT_EQ(Edit(a.user.id, dm->id, 1, "e2", "").error().code, Errc::kBadRequest);
+  EXPECT_EQ(Edit(a.user.id, dm->id, 1, "e3", "\xC3").error().code, Errc::kBadRequest);
+  Drain();
+  EXPECT_EQ(sink_.Frames("sent").size(), 1u) << "only the good reaction reached the log";
+  EXPECT_EQ(At(a.user.id, dm->id, 1).body, "hi");
+}
+
+TEST_F(ServiceTest, ClientMsgIdIsExactlyOnceAcrossKinds) {
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(Send(a.user.id, dm->id, "same", "original", 1));
+  Drain();
+  sink_.events.clear();
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 1, "same", "changed", 2));
+  ASSERT_TRUE(React(a.user.id, dm->id, 1, "same", "👍", ReactionOp::kAdd, 3));
+  Drain();
+  auto sent = sink_.Frames("sent");
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0]["seq"], 1) << "the first entry's answer again";
+  EXPECT_EQ(sent[1]["seq"], 1);
+  EXPECT_TRUE(sink_.Frames("message").empty());
+  Message m = At(a.user.id, dm->id, 1);
+  EXPECT_EQ(m.body, "original");
+  EXPECT_TRUE(m.reactions.empty());
+}
+
+TEST_F(ServiceTest, MentionsAreMembersNamedInTheBody) {
+  auto a = Register("alice"), b = Register("bob"), c = Register("carol");
+  Register("dave");
+  auto g = service_->CreateGroup(a.user.id, "g", {"bob", "carol"});
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(Send(a.user.id, g->id, "t1", "hi @BOB, @dave and @carol. (mail bob@example.com)"));
+  sink_.events.clear();
+  Drain();
+  auto events = sink_.Frames("message");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["mentions"],
+            (json::array{json::value(b.user.id.ToString()), json::value(c.user.id.ToString())}));
+  EXPECT_EQ(At(a.user.id, g->id, 1).mentions, (std::vector<UserId>{b.user.id, c.user.id}));
+  auto convs = service_->Conversations(b.user.id);
+  EXPECT_EQ(convs->at(0).mentions_unread, 1);
+  EXPECT_EQ(service_->Conversations(a.user.id)->at(0).mentions_unread, 0);
+
+  ASSERT_TRUE(Edit(a.user.id, g->id, 1, "e1", "never mind"));
+  Drain();
+  EXPECT_TRUE(At(a.user.id, g->id, 1).mentions.empty());
+  EXPECT_EQ(service_->Conversations(b.user.id)->at(0).mentions_unread, 0);
+  EXPECT_EQ(service_->Conversations(b.user.id)->at(0).unread(), 1);
+}
+
+TEST(MentionedNames, FollowTheUsernameRules) {
+  EXPECT_EQ(MentionedNames("@Bob @bob @BOB"), (std::vector<std::string>{"bob"}));
+  EXPECT_EQ(MentionedNames("hi @carol. and @dave-, @e.v.e!"),
+            (std::vector<std::string>{"carol", "dave", "e.v.e"}));
+  EXPECT_EQ(MentionedNames("@al @ab_c @x @"), (std::vector<std::string>{"ab_c"})) << "3 to 32 characters";
+  EXPECT_EQ(MentionedNames("mail bob@example.com"), (std::vector<std::string>{"example.com"}))
+      << "an @ inside a word still starts a name; the store keeps only members";
+  EXPECT_EQ(MentionedNames("@" + std::string(33, 'a')), std::vector<std::string>{}) << "too long";
+  EXPECT_EQ(MentionedNames("@bob…@carol"), (std::vector<std::string>{"bob", "carol"}));
+  std::string many;
+  for (int i = 0; i < 300; ++i) many += "@user" + std::to_string(i) + " ";
+  EXPECT_EQ(MentionedNames(many).size(), 200u);
 }
 
 TEST(IdGenerator, UniqueAndIncreasingEvenWithinOneMillisecond) {

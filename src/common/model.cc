@@ -16,4 +16,33 @@ std::string_view RoleName(Role r) noexcept {
 
 std::string_view KindName(ConversationKind k) noexcept { return k == ConversationKind::kDm ? "dm" : "group"; }
 
+std::string_view EntryKindName(EntryKind k) noexcept {
+  switch (k) {
+    case EntryKind::kText:
+      return "text";
+    case EntryKind::kEdit:
+      return "edit";
+    case EntryKind::kDelete:
+      return "delete";
+    case EntryKind::kReaction:
+      return "reaction";
+  }
+  return "text";
+}
+
+std::optional<EntryKind> ParseEntryKind(std::string_view s) noexcept {
+  for (EntryKind k : {EntryKind::kText, EntryKind::kEdit, EntryKind::kDelete, EntryKind::kReaction}) {
+    if (EntryKindName(k) == s) return k;
+  }
+  return std::nullopt;
+}
+
+std::string_view ReactionOpName(ReactionOp op) noexcept { return op == ReactionOp::kAdd ? "add" : "remove"; }
+
+std::optional<ReactionOp> ParseReactionOp(std::string_view s) noexcept {
+  if (s == "add") return ReactionOp::kAdd;
+  if (s == "remove") return ReactionOp::kRemove;
+  return std::nullopt;
+}
+
 }  // namespace parley

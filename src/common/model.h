@@ -3,6 +3,7 @@
 // protocol codec. No behaviour, no I/O.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ids.h"
@@ -41,11 +42,39 @@ struct Conversation {
   std::vector<Member> members;  // at most the first 100 (by user id)
   int64_t last_seq = 0;
   int64_t read_seq = 0;  // the viewer's
-  int64_t unread() const { return last_seq > read_seq ? last_seq - read_seq : 0; }
+  // The viewer's unread text entries after read_seq (sent by others, not
+  // deleted; change entries never count) and those of them that mention the
+  // viewer. Counted by the store; see PROTOCOL.md §5.
+  int64_t unread_count = 0;
+  int64_t mentions_unread = 0;
+  int64_t unread() const { return unread_count; }
 
   bool operator==(const Conversation&) const = default;
 };
 
+// The kinds of entry in a conversation's seq stream: every change to a
+// message is an entry of its own (PROTOCOL.md §5).
+enum class EntryKind { kText, kEdit, kDelete, kReaction };
+enum class ReactionOp { kAdd, kRemove };
+
+std::string_view EntryKindName(EntryKind k) noexcept;
+std::optional<EntryKind> ParseEntryKind(std::string_view s) noexcept;
+std::string_view ReactionOpName(ReactionOp op) noexcept;
+std::optional<ReactionOp> ParseReactionOp(std::string_view s) noexcept;
+
+// One emoji on a text entry, as one reader sees it.
+struct Reaction {
+  std::string emoji;
+  int64_t count = 0;
+  bool me = false;  // the reader holds it
+
+  bool operator==(const Reaction&) const = default;
+};
+
+// One entry of a conversation. A text entry is served folded: `body`,
+// `edited_ts`, `deleted`, `reactions`, `mentions` and `state_seq` are its
+// current state. A change entry (edit, delete, reaction) is served as stored,
+// with `target`, and `emoji`/`op` for a reaction.
 struct Message {
   ConversationId conv;
   int64_t seq = 0;
@@ -54,9 +83,28 @@ struct Message {
   std::string body;
   TimeMs ts = 0;
   std::string client_msg_id;
+  EntryKind kind = EntryKind::kText;
+  // Change entries.
+  int64_t target = 0;
+  std::string emoji{};
+  ReactionOp op = ReactionOp::kAdd;
+  // Text entries.
+  std::optional<int64_t> reply_to{};
+  std::vector<UserId> mentions{};
+  std::vector<Reaction> reactions{};
+  std::optional<TimeMs> edited_ts{};
+  bool deleted = false;
+  int64_t state_seq = 0;  // the seq of the last entry folded in; its own seq while unchanged
 
   bool operator==(const Message&) const = default;
 };
+
+// At most this many users are mentioned by one text entry.
+inline constexpr size_t kMaxMentions = 50;
+// A user holds at most this many distinct emoji on one text entry.
+inline constexpr size_t kMaxEmojiPerUser = 20;
+// An emoji is 1 to this many bytes of UTF-8.
+inline constexpr size_t kMaxEmojiBytes = 32;
 
 // Members shown inline in a Conversation; larger groups page through members.
 inline constexpr int kInlineMembers = 100;

@@ -6,10 +6,12 @@
 // partitions it owns and commits an offset once their effects are durable.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/ids.h"
+#include "common/model.h"
 #include "common/result.h"
 
 namespace parley::log {
@@ -23,14 +25,21 @@ struct Origin {
   int64_t request_id = 0;
 };
 
-// What a gateway appends for one `send`: checked for shape and size, not yet
-// for membership (the sequencer's store transaction decides that).
+// What a gateway appends for one `send`, `edit`, `delete` or `react`
+// (PROTOCOL.md §5): checked for shape and size, not yet for membership or
+// the rules that depend on what is stored (the sequencer's store
+// transaction decides those).
 struct SendRequest {
   ConversationId conv;
   UserId sender;
   std::string client_msg_id;
   std::string body;
   Origin origin;
+  EntryKind kind = EntryKind::kText;
+  int64_t target = 0;                 // edit, delete, react
+  std::string emoji{};                // react
+  ReactionOp op = ReactionOp::kAdd;   // react
+  std::optional<int64_t> reply_to{};  // send
 };
 
 struct Record {

@@ -111,6 +111,30 @@ struct Writer {
     Open("ping", id, out);
     out->push_back('}');
   }
+  void operator()(const EditReq& r) const {
+    Open("edit", id, out);
+    IdField("conv", r.conv, out);
+    IntField("seq", r.seq, out);
+    StringField("body", r.body, out);
+    StringField("client_msg_id", r.client_msg_id, out);
+    out->push_back('}');
+  }
+  void operator()(const DeleteReq& r) const {
+    Open("delete", id, out);
+    IdField("conv", r.conv, out);
+    IntField("seq", r.seq, out);
+    StringField("client_msg_id", r.client_msg_id, out);
+    out->push_back('}');
+  }
+  void operator()(const ReactReq& r) const {
+    Open("react", id, out);
+    IdField("conv", r.conv, out);
+    IntField("seq", r.seq, out);
+    StringField("emoji", r.emoji, out);
+    StringField("op", ReactionOpName(r.op), out);
+    StringField("client_msg_id", r.client_msg_id, out);
+    out->push_back('}');
+  }
 };
 
 // ---- answers and events ----
@@ -245,6 +269,7 @@ void AppendRequest(const SendReq& r, std::optional<int64_t> id, std::string* out
   IdField("conv", r.conv, out);
   StringField("client_msg_id", r.client_msg_id, out);
   StringField("body", r.body, out);
+  if (r.reply_to) IntField("reply_to", *r.reply_to, out);
   out->push_back('}');
 }
 
@@ -280,6 +305,9 @@ std::string_view RequestType(const Request& request) {
     std::string_view operator()(const LeaveReq&) const { return "leave"; }
     std::string_view operator()(const PresenceReq&) const { return "presence"; }
     std::string_view operator()(const PingReq&) const { return "ping"; }
+    std::string_view operator()(const EditReq&) const { return "edit"; }
+    std::string_view operator()(const DeleteReq&) const { return "delete"; }
+    std::string_view operator()(const ReactReq&) const { return "react"; }
   };
   return std::visit(Namer{}, request);
 }

@@ -84,6 +84,11 @@ TEST(RequestRoundTrip, EveryRequestType) {
   ExpectRoundTrip(LeaveReq{ConversationId(12)}, 14);
   ExpectRoundTrip(PresenceReq{{UserId(1), UserId(9007199254740993)}}, 15);
   ExpectRoundTrip(PingReq{}, 16);
+  ExpectRoundTrip(SendReq{ConversationId(12), "c-2", "re", 33}, 17);
+  ExpectRoundTrip(EditReq{ConversationId(12), 33, kNasty, "e-1"}, 18);
+  ExpectRoundTrip(DeleteReq{ConversationId(12), 33, "d-1"}, 19);
+  ExpectRoundTrip(ReactReq{ConversationId(12), 33, "\xF0\x9F\x91\x8D", ReactionOp::kAdd, "r-1"}, 20);
+  ExpectRoundTrip(ReactReq{ConversationId(12), 33, "x", ReactionOp::kRemove, "r-2"}, 21);
 }
 
 TEST(RequestBuild, TheTextIsCompactJson) {

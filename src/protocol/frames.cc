@@ -13,16 +13,60 @@ Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(m
 
 Result<ConversationId> GetConv(const json::object& o) { return RequireId<ConversationId>(o, "conv"); }
 
+Result<std::string> GetClientMsgId(const json::object& o) {
+  auto cmid = RequireString(o, "client_msg_id");
+  if (!cmid) return std::move(cmid).error();
+  if (cmid->empty() || cmid->size() > kMaxClientMsgIdBytes) {
+    return Bad("client_msg_id must be 1 to " + std::to_string(kMaxClientMsgIdBytes) + " bytes");
+  }
+  return cmid;
+}
+
+// A seq naming an entry: a positive integer.
+Result<int64_t> GetTargetSeq(const json::object& o, std::string_view field) {
+  auto seq = RequireInt(o, field);
+  if (!seq) return std::move(seq).error();
+  if (*seq < 1) return Bad("field '" + std::string(field) + "' must be a positive seq");
+  return seq;
+}
+
 Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   if (type == "send") {
-    auto conv = GetConv(o);
-    if (!conv) return std::move(conv).error();
-    auto cmid = RequireString(o, "client_msg_id");
-    if (!cmid) return std::move(cmid).error();
-    if (cmid->empty() || cmid->size() > 128) return Bad("client_msg_id must be 1 to 128 bytes");
-    auto body = RequireString(o, "body");
-    if (!body) return std::move(body).error();
-    return Request(SendReq{*conv, std::move(*cmid), std::move(*body)});
+    PARLEY_ASSIGN_OR_RETURN(ConversationId conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(std::string cmid, GetClientMsgId(o));
+    PARLEY_ASSIGN_OR_RETURN(std::string body, RequireString(o, "body"));
+    SendReq r{conv, std::move(cmid), std::move(body)};
+    if (const json::value* reply = o.if_contains("reply_to"); reply && !reply->is_null()) {
+      PARLEY_ASSIGN_OR_RETURN(r.reply_to, GetTargetSeq(o, "reply_to"));
+    }
+    return Request(std::move(r));
+  }
+  if (type == "edit") {
+    EditReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.seq, GetTargetSeq(o, "seq"));
+    PARLEY_ASSIGN_OR_RETURN(r.body, RequireString(o, "body"));
+    PARLEY_ASSIGN_OR_RETURN(r.client_msg_id, GetClientMsgId(o));
+    return Request(std::move(r));
+  }
+  if (type == "delete") {
+    DeleteReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.seq, GetTargetSeq(o, "seq"));
+    PARLEY_ASSIGN_OR_RETURN(r.client_msg_id, GetClientMsgId(o));
+    return Request(std::move(r));
+  }
+  if (type == "react") {
+    ReactReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.seq, GetTargetSeq(o, "seq"));
+    PARLEY_ASSIGN_OR_RETURN(r.emoji, RequireString(o, "emoji"));
+    PARLEY_ASSIGN_OR_RETURN(std::string op, RequireString(o, "op"));
+    std::optional<ReactionOp> parsed = ParseReactionOp(op);
+    if (!parsed) return Bad("field 'op' must be \"add\" or \"remove\"");
+    r.op = *parsed;
+    PARLEY_ASSIGN_OR_RETURN(r.client_msg_id, GetClientMsgId(o));
+    return Request(std::move(r));
   }
   if (type == "history") {
     auto conv = GetConv(o);
@@ -179,13 +223,42 @@ json::object ToJson(const Conversation& conv) {
           {"members", std::move(members)},
           {"last_seq", conv.last_seq},
           {"read_seq", conv.read_seq},
-          {"unread", conv.unread()}};
+          {"unread", conv.unread()},
+          {"mentions_unread", conv.mentions_unread}};
 }
 
 json::object ToJson(const Message& m) {
-  return {{"conv", m.conv.ToString()},       {"seq", m.seq},   {"id", m.id.ToString()},
-          {"sender", m.sender.ToString()},   {"body", m.body}, {"ts", m.ts},
-          {"client_msg_id", m.client_msg_id}};
+  json::object o{{"conv", m.conv.ToString()},
+                 {"seq", m.seq},
+                 {"id", m.id.ToString()},
+                 {"sender", m.sender.ToString()},
+                 {"body", m.body},
+                 {"ts", m.ts},
+                 {"client_msg_id", m.client_msg_id},
+                 {"kind", EntryKindName(m.kind)}};
+  if (m.kind != EntryKind::kText) {
+    o.emplace("target", m.target);
+    if (m.kind == EntryKind::kReaction) {
+      o.emplace("emoji", m.emoji);
+      o.emplace("op", ReactionOpName(m.op));
+    }
+    return o;
+  }
+  json::array mentions;
+  mentions.reserve(m.mentions.size());
+  for (UserId u : m.mentions) mentions.push_back(json::value(u.ToString()));
+  json::array reactions;
+  reactions.reserve(m.reactions.size());
+  for (const Reaction& r : m.reactions) {
+    reactions.push_back(json::object{{"emoji", r.emoji}, {"count", r.count}, {"me", r.me}});
+  }
+  o.emplace("reply_to", m.reply_to ? json::value(*m.reply_to) : json::value(nullptr));
+  o.emplace("mentions", std::move(mentions));
+  o.emplace("reactions", std::move(reactions));
+  o.emplace("edited_ts", OptTime(m.edited_ts));
+  o.emplace("deleted", m.deleted);
+  o.emplace("state_seq", m.state_seq);
+  return o;
 }
 
 json::object ErrorBody(const Error& error) {

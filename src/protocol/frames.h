@@ -34,8 +34,34 @@ struct SendReq {
   ConversationId conv;
   std::string client_msg_id;
   std::string body;
+  std::optional<int64_t> reply_to{};  // 1.1: the seq of a text entry answered
 
   bool operator==(const SendReq&) const = default;
+};
+// 1.1 (PROTOCOL.md §5): changes to a text entry, each an entry of its own.
+struct EditReq {
+  ConversationId conv;
+  int64_t seq = 0;
+  std::string body;
+  std::string client_msg_id;
+
+  bool operator==(const EditReq&) const = default;
+};
+struct DeleteReq {
+  ConversationId conv;
+  int64_t seq = 0;
+  std::string client_msg_id;
+
+  bool operator==(const DeleteReq&) const = default;
+};
+struct ReactReq {
+  ConversationId conv;
+  int64_t seq = 0;
+  std::string emoji;
+  ReactionOp op = ReactionOp::kAdd;
+  std::string client_msg_id;
+
+  bool operator==(const ReactReq&) const = default;
 };
 struct HistoryReq {
   ConversationId conv;
@@ -89,7 +115,7 @@ struct PingReq {
 };
 
 using Request = std::variant<HelloReq, SendReq, HistoryReq, ReadReq, TypingReq, CreateGroupReq, DmReq,
-                             MemberReq, LeaveReq, PresenceReq, PingReq>;
+                             MemberReq, LeaveReq, PresenceReq, PingReq, EditReq, DeleteReq, ReactReq>;
 
 // The outcome of parsing one client text frame.
 struct Parsed {
@@ -102,6 +128,7 @@ struct Parsed {
 inline constexpr int kMaxPresenceQuery = 500;
 inline constexpr int kMaxHistoryLimit = 500;
 inline constexpr int kDefaultHistoryLimit = 50;
+inline constexpr size_t kMaxClientMsgIdBytes = 128;
 
 Parsed ParseClientFrame(std::string_view text);
 
@@ -109,6 +136,9 @@ Parsed ParseClientFrame(std::string_view text);
 boost::json::object ToJson(const User& user);
 boost::json::object ToJson(const Member& member);
 boost::json::object ToJson(const Conversation& conv);
+// A Message as PROTOCOL.md §5 serves it: `kind`, and a text entry's folded
+// state (reply_to, mentions, reactions, edited_ts, deleted, state_seq) or a
+// change entry's target (and emoji, op).
 boost::json::object ToJson(const Message& message);
 boost::json::object ErrorBody(const Error& error);  // {"error":{"code","message"}}
 // Answers of the HTTP calls: a Session, {"conversations":[...]},

@@ -92,6 +92,101 @@ TEST(Frames, MessageEventCarriesStringIds) {
   EXPECT_EQ(v["body"], "hé");
 }
 
+TEST(ParseClientFrame, ChangeRequestsOfVersionOneOne) {
+  auto p =
+      ParseClientFrame(R"({"id":1,"type":"edit","conv":"3","seq":7,"body":"fixed","client_msg_id":"e"})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<EditReq>(*p.request), (EditReq{ConversationId(3), 7, "fixed", "e"}));
+  p = ParseClientFrame(R"({"id":2,"type":"delete","conv":"3","seq":7,"client_msg_id":"d"})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<DeleteReq>(*p.request), (DeleteReq{ConversationId(3), 7, "d"}));
+  p = ParseClientFrame(
+      R"({"id":3,"type":"react","conv":"3","seq":7,"emoji":"👍","op":"remove","client_msg_id":"r"})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<ReactReq>(*p.request), (ReactReq{ConversationId(3), 7, "👍", ReactionOp::kRemove, "r"}));
+  p = ParseClientFrame(R"({"id":4,"type":"send","conv":"3","client_msg_id":"s","body":"re","reply_to":7})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<SendReq>(*p.request).reply_to, std::optional<int64_t>(7));
+  p = ParseClientFrame(
+      R"({"id":5,"type":"send","conv":"3","client_msg_id":"s","body":"re","reply_to":null})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<SendReq>(*p.request).reply_to, std::nullopt);
+}
+
+TEST(ParseClientFrame, BadChangeRequestsSayWhatIsWrong) {
+  for (const char* text : {
+           R"({"id":1,"type":"react","conv":"3","seq":7,"emoji":"x","op":"toggle","client_msg_id":"r"})",
+           R"({"id":1,"type":"react","conv":"3","seq":7,"op":"add","client_msg_id":"r"})",
+           R"({"id":1,"type":"edit","conv":"3","seq":0,"body":"b","client_msg_id":"e"})",
+           R"({"id":1,"type":"edit","conv":"3","seq":7,"client_msg_id":"e"})",
+           R"({"id":1,"type":"delete","conv":"3","seq":7})",
+           R"({"id":1,"type":"delete","conv":"3","seq":"7","client_msg_id":"d"})",
+           R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"b","reply_to":-1})",
+       }) {
+    auto p = ParseClientFrame(text);
+    EXPECT_FALSE(p.request) << text;
+    EXPECT_EQ(p.error.code, Errc::kBadRequest) << text;
+    EXPECT_EQ(p.id, 1) << text;
+    EXPECT_FALSE(p.error.message.empty());
+  }
+}
+
+TEST(Frames, TextEntryCarriesItsFoldedState) {
+  Message m{ConversationId(9), 4, MessageId(5), UserId(2), "hi @bob", 1700, "c1"};
+  m.reply_to = 1;
+  m.mentions = {UserId(3)};
+  m.reactions = {{"👍", 2, true}, {"🎉", 1, false}};
+  m.edited_ts = 1800;
+  m.state_seq = 6;
+  auto v = boost::json::parse(MessageEvent(m)).as_object();
+  EXPECT_EQ(v["kind"], "text");
+  EXPECT_EQ(v["reply_to"], 1);
+  EXPECT_EQ(v["mentions"], (boost::json::array{"3"}));
+  EXPECT_EQ(v["reactions"].as_array().size(), 2u);
+  EXPECT_EQ(v["reactions"].as_array()[0], (boost::json::object{{"emoji", "👍"}, {"count", 2}, {"me", true}}));
+  EXPECT_EQ(v["edited_ts"], 1800);
+  EXPECT_EQ(v["deleted"], false);
+  EXPECT_EQ(v["state_seq"], 6);
+  EXPECT_FALSE(v.contains("target"));
+  Message plain{ConversationId(9), 5, MessageId(6), UserId(2), "x", 1700, "c2"};
+  plain.state_seq = 5;
+  auto p = boost::json::parse(MessageEvent(plain)).as_object();
+  EXPECT_TRUE(p["reply_to"].is_null());
+  EXPECT_TRUE(p["edited_ts"].is_null());
+  EXPECT_TRUE(p["reactions"].as_array().empty());
+}
+
+TEST(Frames, ChangeEntriesCarryTheirTarget) {
+  Message r{ConversationId(9), 7, MessageId(8), UserId(2), "", 1700, "c3"};
+  r.kind = EntryKind::kReaction;
+  r.target = 4;
+  r.emoji = "👍";
+  r.op = ReactionOp::kRemove;
+  auto v = boost::json::parse(MessageEvent(r)).as_object();
+  EXPECT_EQ(v["kind"], "reaction");
+  EXPECT_EQ(v["target"], 4);
+  EXPECT_EQ(v["emoji"], "👍");
+  EXPECT_EQ(v["op"], "remove");
+  EXPECT_EQ(v["body"], "");
+  EXPECT_FALSE(v.contains("reactions"));
+  r.kind = EntryKind::kDelete;
+  v = boost::json::parse(MessageEvent(r)).as_object();
+  EXPECT_EQ(v["kind"], "delete");
+  EXPECT_FALSE(v.contains("emoji"));
+}
+
+TEST(Frames, ConversationCarriesBothCounts) {
+  Conversation c;
+  c.id = ConversationId(3);
+  c.last_seq = 10;
+  c.read_seq = 2;
+  c.unread_count = 5;
+  c.mentions_unread = 1;
+  auto v = ToJson(c);
+  EXPECT_EQ(v["unread"], 5) << "counted by the store, not last_seq - read_seq";
+  EXPECT_EQ(v["mentions_unread"], 1);
+}
+
 TEST(Frames, RateLimitedErrorCarriesRetryAfter) {
   Error e{Errc::kRateLimited, "slow down", 250};
   auto v = boost::json::parse(ErrorFrame(5, e)).as_object();

@@ -86,8 +86,10 @@ Result<Conversation> ParseConversation(const json::value& v) {
   PARLEY_ASSIGN_OR_RETURN(c.members, ParseList<Member>(*o, "members", ParseMember));
   PARLEY_ASSIGN_OR_RETURN(c.last_seq, RequireInt(*o, "last_seq"));
   PARLEY_ASSIGN_OR_RETURN(c.read_seq, RequireInt(*o, "read_seq"));
-  PARLEY_ASSIGN_OR_RETURN(int64_t unread, RequireInt(*o, "unread"));
-  (void)unread;
+  PARLEY_ASSIGN_OR_RETURN(c.unread_count, RequireInt(*o, "unread"));
+  // 1.1; a 1.0 server does not send it.
+  PARLEY_ASSIGN_OR_RETURN(std::optional<int64_t> mentions_unread, OptionalNonNegative(*o, "mentions_unread"));
+  c.mentions_unread = mentions_unread.value_or(0);
   return c;
 }
 
@@ -107,6 +109,50 @@ Result<Message> ParseMessage(const json::object& object) {
   PARLEY_ASSIGN_OR_RETURN(m.ts, RequireInt(*o, "ts"));
   if (!o->contains("client_msg_id")) return Bad("missing field 'client_msg_id'");
   PARLEY_ASSIGN_OR_RETURN(m.client_msg_id, OptionalString(*o, "client_msg_id"));
+  // 1.1 (§5). A 1.0 server sends none of these: a text entry nothing changed.
+  PARLEY_ASSIGN_OR_RETURN(std::string kind, OptionalString(*o, "kind"));
+  if (!kind.empty()) {
+    std::optional<EntryKind> parsed = ParseEntryKind(kind);
+    if (!parsed) return Bad("unknown message kind '" + kind + "'");
+    m.kind = *parsed;
+  }
+  if (m.kind != EntryKind::kText) {
+    PARLEY_ASSIGN_OR_RETURN(m.target, RequireInt(*o, "target"));
+    if (m.kind == EntryKind::kReaction) {
+      PARLEY_ASSIGN_OR_RETURN(m.emoji, RequireString(*o, "emoji"));
+      PARLEY_ASSIGN_OR_RETURN(std::string op, RequireString(*o, "op"));
+      std::optional<ReactionOp> parsed_op = ParseReactionOp(op);
+      if (!parsed_op) return Bad("unknown reaction op '" + op + "'");
+      m.op = *parsed_op;
+    }
+    return m;
+  }
+  PARLEY_ASSIGN_OR_RETURN(m.reply_to, OptionalNonNegative(*o, "reply_to"));
+  PARLEY_ASSIGN_OR_RETURN(m.edited_ts, OptionalNonNegative(*o, "edited_ts"));
+  if (o->contains("deleted")) {
+    PARLEY_ASSIGN_OR_RETURN(m.deleted, RequireBool(*o, "deleted"));
+  }
+  PARLEY_ASSIGN_OR_RETURN(std::optional<int64_t> state_seq, OptionalNonNegative(*o, "state_seq"));
+  m.state_seq = state_seq.value_or(m.seq);
+  if (o->contains("mentions")) {
+    PARLEY_ASSIGN_OR_RETURN(std::vector<std::string> ids, StringList(*o, "mentions", "user ids"));
+    for (const std::string& id : ids) {
+      std::optional<UserId> user = UserId::Parse(id);
+      if (!user) return Bad("field 'mentions' must hold user ids");
+      m.mentions.push_back(*user);
+    }
+  }
+  if (o->contains("reactions")) {
+    PARLEY_ASSIGN_OR_RETURN(const json::array* reactions, RequireArray(*o, "reactions"));
+    for (const json::value& v : *reactions) {
+      PARLEY_ASSIGN_OR_RETURN(const json::object* r, AsObject(v, "a reaction"));
+      Reaction reaction;
+      PARLEY_ASSIGN_OR_RETURN(reaction.emoji, RequireString(*r, "emoji"));
+      PARLEY_ASSIGN_OR_RETURN(reaction.count, RequireInt(*r, "count"));
+      PARLEY_ASSIGN_OR_RETURN(reaction.me, RequireBool(*r, "me"));
+      m.reactions.push_back(std::move(reaction));
+    }
+  }
   return m;
 }
 

@@ -25,8 +25,9 @@
 namespace parley::protocol {
 
 // ---- values ---------------------------------------------------------------------
-// `unread` is read for its type only: in 1.0 it is last_seq - read_seq,
-// which Conversation::unread() gives.
+// `unread` is the server's count (1.1: text entries of others, not deleted);
+// `mentions_unread` (1.1) reads as 0 from a 1.0 server. A Message from a 1.0
+// server (no `kind`) reads as a text entry nothing changed.
 Result<User> ParseUser(const boost::json::value& v);
 Result<Member> ParseMember(const boost::json::value& v);
 Result<Conversation> ParseConversation(const boost::json::value& v);

@@ -61,6 +61,52 @@ TEST(HttpBodiesRoundTrip, ErrorBody) {
   EXPECT_EQ(*future, (ServerError{Errc::kInternal, "gone", "m", 0}));
 }
 
+TEST(HttpBodiesRoundTrip, EntriesOfVersionOneOne) {
+  Message text = AMessage(5);
+  text.reply_to = 2;
+  text.mentions = {UserId(43), UserId(44)};
+  text.reactions = {{"\xF0\x9F\x91\x8D", 3, true}, {"x", 1, false}};
+  text.edited_ts = 77;
+  text.state_seq = 9;
+  Message deleted = AMessage(6);
+  deleted.body.clear();
+  deleted.deleted = true;
+  deleted.state_seq = 8;
+  Message edit = AMessage(7);
+  edit.kind = EntryKind::kEdit;
+  edit.target = 5;
+  Message reaction = AMessage(8);
+  reaction.body.clear();
+  reaction.kind = EntryKind::kReaction;
+  reaction.target = 5;
+  reaction.emoji = "x";
+  reaction.op = ReactionOp::kRemove;
+  const std::vector<Message> all = {text, deleted, edit, reaction};
+  auto msgs = ParseMessages(MessagesBody(all));
+  ASSERT_TRUE(msgs) << msgs.error().message;
+  EXPECT_EQ(*msgs, all);
+  Conversation counted = AGroup();
+  counted.unread_count = 3;
+  counted.mentions_unread = 2;
+  EXPECT_EQ(*ParseConversation(ToJson(counted)), counted);
+}
+
+TEST(HttpBodies, VersionOneValuesReadAsUnchangedTextEntries) {
+  auto m = ParseMessage(
+      json::parse(R"({"conv":"7","seq":3,"id":"9","sender":"42","body":"b","ts":1,"client_msg_id":"c"})"));
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->kind, EntryKind::kText);
+  EXPECT_EQ(m->state_seq, 3);
+  EXPECT_FALSE(m->deleted);
+  auto c = ParseConversation(json::parse(
+      R"({"id":"7","kind":"dm","title":null,"member_count":2,"members":[],"last_seq":5,"read_seq":1,"unread":4})"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->unread(), 4);
+  EXPECT_EQ(c->mentions_unread, 0);
+  EXPECT_FALSE(ParseMessage(json::parse(
+      R"({"conv":"7","seq":3,"id":"9","sender":"42","body":"","ts":1,"client_msg_id":"c","kind":"poll"})")));
+}
+
 TEST(HttpBodies, AdministratorEntryHasNullClientMsgId) {
   json::object m = ToJson(AMessage(1));
   m["client_msg_id"] = nullptr;

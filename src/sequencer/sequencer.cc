@@ -3,6 +3,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "common/mentions.h"
 #include "protocol/frames.h"
 
 namespace parley::sequencer {
@@ -66,8 +67,17 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
   batch.reserve(records.size());
   TimeMs now = clock_.NowMs();
   for (auto& r : records) {
-    batch.push_back(store::NewMessage{r.request.conv, r.request.sender, std::move(r.request.client_msg_id),
-                                      std::move(r.request.body), ids_.Next(now), now});
+    log::SendRequest& q = r.request;
+    store::NewMessage m{q.conv, q.sender, std::move(q.client_msg_id), std::move(q.body), ids_.Next(now), now};
+    m.kind = q.kind;
+    m.target = q.target;
+    m.emoji = std::move(q.emoji);
+    m.op = q.op;
+    m.reply_to = q.reply_to;
+    // Who a body names is read here, once, off the io threads; whether they
+    // are members (and so mentioned) the store decides at commit time.
+    if (m.kind == EntryKind::kText || m.kind == EntryKind::kEdit) m.mention_names = MentionedNames(m.body);
+    batch.push_back(std::move(m));
   }
 
   auto started = std::chrono::steady_clock::now();

@@ -299,8 +299,8 @@ void ClientSession::PumpResume() {
     }
     resume_->reading = true;
     chat::Service& svc = env_.service;
-    RunBlocking([&svc, conv = c.conv, after = c.after, upto = c.upto,
-                 limit = o.resume_page] { return svc.ResumePage(conv, after, upto, limit); },
+    RunBlocking([&svc, me = user_, conv = c.conv, after = c.after, upto = c.upto,
+                 limit = o.resume_page] { return svc.ResumePage(me, conv, after, upto, limit); },
                 [this](Result<std::vector<Message>> page) {
                   if (Gone() || !resume_) return;
                   resume_->reading = false;
@@ -409,9 +409,21 @@ void ClientSession::Handle(std::optional<int64_t> id, protocol::Request& request
         using T = std::decay_t<decltype(r)>;
         if constexpr (std::is_same_v<T, HelloReq>) {
           Reply(id, MakeError(Errc::kBadRequest, "hello was already said"));
-        } else if constexpr (std::is_same_v<T, SendReq>) {
+        } else if constexpr (std::is_same_v<T, SendReq> || std::is_same_v<T, EditReq> ||
+                             std::is_same_v<T, DeleteReq> || std::is_same_v<T, ReactReq>) {
+          // Every entry of §5 takes the path of a send: rate, log, commit,
+          // then `sent` (or an error) from the sequencer to this origin.
           log::Origin origin{env_.options.node_id, env_.options.io_thread, id_, re};
-          auto sent = svc.Send(me, std::move(r), origin);
+          Result<void> sent = Ok();
+          if constexpr (std::is_same_v<T, SendReq>) {
+            sent = svc.Send(me, std::move(r), origin);
+          } else if constexpr (std::is_same_v<T, EditReq>) {
+            sent = svc.Edit(me, std::move(r), origin);
+          } else if constexpr (std::is_same_v<T, DeleteReq>) {
+            sent = svc.Delete(me, std::move(r), origin);
+          } else {
+            sent = svc.React(me, std::move(r), origin);
+          }
           int64_t now = env_.options.now_ms ? env_.options.now_ms() : SteadyNowMs();
           double tolerance = env_.options.send_rate_per_s * env_.options.abuse_factor;
           if (flood_.PastTolerance(now, !sent && sent.error().code == Errc::kRateLimited, tolerance)) {

@@ -47,17 +47,26 @@ struct RefreshGrant {
   std::string family;
 };
 
-// A message the sequencer asks the store to commit. `id` and `ts` are chosen
-// by the sequencer before the commit; `seq` is assigned by the store.
+// An entry the sequencer asks the store to commit: a text message or a change
+// to one (PROTOCOL.md §5). `id` and `ts` are chosen by the sequencer before
+// the commit; `seq` is assigned by the store.
 struct NewMessage {
   ConversationId conv;
   UserId sender;
   std::string client_msg_id;
-  std::string body;
+  std::string body;  // text and edit; "" for delete and reaction
   MessageId id;
   TimeMs ts = 0;
+  EntryKind kind = EntryKind::kText;
+  int64_t target = 0;                 // edit, delete, reaction: the text entry changed
+  std::string emoji{};                // reaction
+  ReactionOp op = ReactionOp::kAdd;   // reaction
+  std::optional<int64_t> reply_to{};  // text
+  // Text and edit: the usernames (folded) the body names as `@username`, in
+  // order of first appearance. The store keeps those who are members at
+  // commit time, at most kMaxMentions, as the entry's mentions.
+  std::vector<std::string> mention_names{};
 };
-
 // The outcome of one NewMessage in a batch.
 struct Committed {
   Message message;         // as stored (the first one, when duplicate)
@@ -118,10 +127,14 @@ class Store {
   // The DM of a pair, created on first call; the same id every time for the
   // pair in either order. Both users are members (role member). a != b.
   virtual Result<ConversationId> GetOrCreateDm(UserId a, UserId b, TimeMs now) = 0;
-  // The conversation as `viewer` sees it (read_seq is the viewer's; 0 when
-  // the viewer is not a member). kNotFound when it does not exist.
+  // The conversation as `viewer` sees it (read_seq, unread_count and
+  // mentions_unread are the viewer's; 0 when the viewer is not a member).
+  // The counts follow PROTOCOL.md §5 and cost a range count from read_seq
+  // on, never a scan of the whole conversation. kNotFound when it does not
+  // exist.
   virtual Result<Conversation> GetConversation(ConversationId id, UserId viewer) = 0;
-  // Every conversation `user` is a member of, newest activity first.
+  // Every conversation `user` is a member of, newest activity first, with
+  // the user's counts as in GetConversation.
   virtual Result<std::vector<Conversation>> ListConversations(UserId user) = 0;
   // The role of `user` in `conv`, or nullopt when not a member.
   // kNotFound when the conversation does not exist.
@@ -138,22 +151,41 @@ class Store {
 
   // --- messages ---------------------------------------------------------------
   // Commits a batch in ONE transaction (one fsync). In batch order, for each:
-  //  - if (sender, client_msg_id) is stored already: that message, duplicate=true;
+  //  - if (sender, client_msg_id) is stored already, whatever its kind: that
+  //    entry, duplicate=true;
   //  - else if the conversation does not exist: kNotFound for that entry;
   //  - else if the sender is not a member: kForbidden for that entry;
-  //  - else: seq = conversation's last_seq + 1, stored, last_seq advanced, and
-  //    the sender's read_seq set to seq.
-  // A rejected entry uses up no seq. The outer error (kUnavailable) means
-  // nothing in the batch was committed. (conv, seq) is unique in the store,
-  // so a second writer for a conversation fails instead of writing twice.
+  //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
+  //    the earlier entries (stored, or earlier in this batch) left:
+  //      kNotFound: the target (or reply_to) is not a text entry of the
+  //        conversation;
+  //      kForbidden: an edit of someone else's entry, a delete of someone
+  //        else's entry by a plain member;
+  //      kBadRequest: an edit of or reaction to a deleted entry, a 21st
+  //        distinct emoji of one user on one entry, an emoji of 0 or more
+  //        than kMaxEmojiBytes bytes;
+  //  - else: seq = conversation's last_seq + 1, stored, last_seq advanced,
+  //    the sender's read_seq set to seq, and the target's folded state
+  //    (body, edited_ts, deleted, reactions, mentions, state_seq) updated in
+  //    the same transaction. A delete erases the target's body, mentions and
+  //    reactions and the bodies of the edits of it from the store; deleting
+  //    a deleted entry again is stored and changes nothing else. A reaction
+  //    `add` the user already holds, or a `remove` of one they do not, is
+  //    stored and moves only the target's state_seq.
+  // A rejected entry stores nothing and uses up no seq. The outer error
+  // (kUnavailable) means nothing in the batch was committed. (conv, seq) is
+  // unique in the store, so a second writer for a conversation fails instead
+  // of writing twice.
   virtual Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) = 0;
   // History paging, always ascending by seq, at most `limit` (1..500):
   //  - neither bound: the newest `limit`;
   //  - before only: the `limit` just below `before`;
   //  - after only: after+1 .. after+limit;
   //  - both: the first `limit` above `after` and below `before`.
+  // Every entry of the range: text entries folded (reactions' `me` for
+  // `viewer`; an invalid viewer holds none), change entries as stored.
   virtual Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
-                                               std::optional<int64_t> after, int limit) = 0;
+                                               std::optional<int64_t> after, int limit, UserId viewer) = 0;
   // Moves `user`'s read marker forward to min(seq, last_seq); never back.
   // Returns the marker after the call.
   virtual Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) = 0;

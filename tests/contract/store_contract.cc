@@ -105,6 +105,60 @@ int64_t StoreContract::Send(ConversationId conv, UserId sender, const std::strin
   return (*result)[0]->message.seq;
 }
 
+NewMessage StoreContract::Text(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                               const std::string& body) {
+  return NewMessage{conv, sender, client_msg_id, body, MessageId(next_message_id_++), now_++};
+}
+
+NewMessage StoreContract::Edit(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                               int64_t target, const std::string& body) {
+  NewMessage m = Text(conv, sender, client_msg_id, body);
+  m.kind = EntryKind::kEdit;
+  m.target = target;
+  return m;
+}
+
+NewMessage StoreContract::Delete(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                                 int64_t target) {
+  NewMessage m = Text(conv, sender, client_msg_id, "");
+  m.kind = EntryKind::kDelete;
+  m.target = target;
+  return m;
+}
+
+NewMessage StoreContract::React(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                                int64_t target, const std::string& emoji, ReactionOp op) {
+  NewMessage m = Text(conv, sender, client_msg_id, "");
+  m.kind = EntryKind::kReaction;
+  m.target = target;
+  m.emoji = emoji;
+  m.op = op;
+  return m;
+}
+
+Result<Committed> StoreContract::Commit(const NewMessage& m) {
+  auto result = store_->CommitBatch(std::span<const NewMessage>(&m, 1));
+  if (!result.ok()) {
+    ADD_FAILURE() << "CommitBatch: " << result.error().message;
+    return result.error();
+  }
+  if (result->size() != 1) {
+    ADD_FAILURE() << "CommitBatch answered " << result->size() << " outcomes for one entry";
+    return MakeError(Errc::kInternal, "wrong outcome count");
+  }
+  return std::move((*result)[0]);
+}
+
+Message StoreContract::EntryAt(ConversationId conv, int64_t seq, UserId viewer) {
+  Result<std::vector<Message>> page = store_->History(conv, seq + 1, seq - 1, 1, viewer);
+  if (!page.ok()) {
+    ADD_FAILURE() << "History: " << page.error().message;
+    return Message();
+  }
+  if (page->size() != 1) return Message();
+  return page->front();
+}
+
 // --- users ------------------------------------------------------------------------
 
 TEST_P(StoreContract, CreateUserAndFindByNameAndId) {
@@ -317,7 +371,7 @@ TEST_P(StoreContract, DeletedUserIsATombstoneThatKeepsItsName) {
   EXPECT_ERRC(store_->SetPassword(a, "h"), Errc::kNotFound);
   EXPECT_ERRC(store_->DeleteUser(UserId(999'999), now_), Errc::kNotFound);
   // Messages stay; others are untouched.
-  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   EXPECT_EQ(history->size(), 1u);
   Result<UserRecord> other = store_->FindUserByName("b");
@@ -715,7 +769,7 @@ TEST_P(StoreContract, CommitBatchAssignsGaplessSeqsPerConversation) {
   ASSERT_OK(c2);
   EXPECT_EQ(c2->last_seq, 3);
 
-  Result<std::vector<Message>> h1 = store_->History(g1, std::nullopt, std::nullopt, 50);
+  Result<std::vector<Message>> h1 = store_->History(g1, std::nullopt, std::nullopt, 50, UserId());
   ASSERT_OK(h1);
   EXPECT_THAT(Seqs(*h1), ElementsAre(1, 2, 3, 4));
   ASSERT_EQ(h1->size(), 4u);
@@ -762,7 +816,7 @@ TEST_P(StoreContract, CommitBatchDedupesWithinOneBatch) {
   EXPECT_EQ((*result)[1]->message.seq, 2);
   EXPECT_EQ((*result)[3]->message.seq, 3) << "a duplicate uses no seq";
 
-  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 50);
+  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 50, UserId());
   ASSERT_OK(history);
   EXPECT_THAT(Seqs(*history), ElementsAre(1, 2, 3));
 }
@@ -826,7 +880,7 @@ TEST_P(StoreContract, CommitBatchRejectsPerEntryWithoutUsingSeqs) {
   // A rejected entry is not stored: its client_msg_id is still free.
   ASSERT_OK(store_->AddMember(g, outsider, Role::kMember));
   EXPECT_EQ(Send(g, outsider, "nope"), 3);
-  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 50);
+  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 50, UserId());
   ASSERT_OK(history);
   EXPECT_THAT(Seqs(*history), ElementsAre(1, 2, 3));
 }
@@ -883,7 +937,7 @@ TEST_P(StoreContract, HistoryPagingModes) {
   }
   ASSERT_OK(store_->CommitBatch(batch));
   auto history = [&](std::optional<int64_t> before, std::optional<int64_t> after, int limit) {
-    Result<std::vector<Message>> r = store_->History(g, before, after, limit);
+    Result<std::vector<Message>> r = store_->History(g, before, after, limit, UserId());
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? Seqs(*r) : std::vector<int64_t>{-1};
   };
@@ -905,7 +959,7 @@ TEST_P(StoreContract, HistoryPagingModes) {
   EXPECT_THAT(history(5, 2, 10), ElementsAre(3, 4));
   EXPECT_THAT(history(4, 3, 10), IsEmpty());
 
-  Result<std::vector<Message>> full = store_->History(g, 6, 4, 1);
+  Result<std::vector<Message>> full = store_->History(g, 6, 4, 1, UserId());
   ASSERT_OK(full);
   ASSERT_EQ(full->size(), 1u);
   EXPECT_EQ((*full)[0].seq, 5);
@@ -918,7 +972,7 @@ TEST_P(StoreContract, HistoryPagingModes) {
 
   // An empty conversation has no history.
   ConversationId empty = NewGroup(a, {});
-  Result<std::vector<Message>> none = store_->History(empty, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> none = store_->History(empty, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(none);
   EXPECT_THAT(*none, IsEmpty());
 }
@@ -933,16 +987,16 @@ TEST_P(StoreContract, HistoryLimitIsCappedAt500) {
   ASSERT_OK(committed->back());
   EXPECT_EQ(committed->back()->message.seq, 620);
 
-  Result<std::vector<Message>> newest = store_->History(g, std::nullopt, std::nullopt, 10000);
+  Result<std::vector<Message>> newest = store_->History(g, std::nullopt, std::nullopt, 10000, UserId());
   ASSERT_OK(newest);
   EXPECT_EQ(Seqs(*newest), Range(121, 620));
-  Result<std::vector<Message>> after = store_->History(g, std::nullopt, 0, 501);
+  Result<std::vector<Message>> after = store_->History(g, std::nullopt, 0, 501, UserId());
   ASSERT_OK(after);
   EXPECT_EQ(Seqs(*after), Range(1, 500));
-  Result<std::vector<Message>> before = store_->History(g, 600, std::nullopt, 1000);
+  Result<std::vector<Message>> before = store_->History(g, 600, std::nullopt, 1000, UserId());
   ASSERT_OK(before);
   EXPECT_EQ(Seqs(*before), Range(100, 599));
-  Result<std::vector<Message>> tiny = store_->History(g, std::nullopt, std::nullopt, 0);
+  Result<std::vector<Message>> tiny = store_->History(g, std::nullopt, std::nullopt, 0, UserId());
   ASSERT_OK(tiny);
   EXPECT_LE(tiny->size(), 1u) << "a limit below 1 is raised to 1";
 }
@@ -1008,7 +1062,7 @@ TEST_P(StoreContract, DataSurvivesReopening) {
   EXPECT_EQ(conv->last_seq, 2);
   EXPECT_EQ(conv->read_seq, 2);
   EXPECT_EQ(conv->member_count, 2);
-  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store_->History(g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[0].body, "first");
@@ -1077,7 +1131,7 @@ TEST_P(StoreContract, ConcurrentCommitBatchesYieldGaplessSeqs) {
     while (writing.load()) {
       for (ConversationId conv : convs) {
         Result<Conversation> c = store_->GetConversation(conv, a);
-        Result<std::vector<Message>> h = store_->History(conv, std::nullopt, std::nullopt, 5);
+        Result<std::vector<Message>> h = store_->History(conv, std::nullopt, std::nullopt, 5, UserId());
         if (!c.ok() || !h.ok()) {
           ++torn;
           continue;
@@ -1096,7 +1150,7 @@ TEST_P(StoreContract, ConcurrentCommitBatchesYieldGaplessSeqs) {
 
   const int64_t per_conv = kBatches * kPerBatch / 2;
   for (ConversationId conv : convs) {
-    Result<std::vector<Message>> all = store_->History(conv, std::nullopt, 0, 500);
+    Result<std::vector<Message>> all = store_->History(conv, std::nullopt, 0, 500, UserId());
     ASSERT_OK(all);
     EXPECT_EQ(Seqs(*all), Range(1, per_conv)) << "conversation " << conv.value;
     Result<Conversation> c = store_->GetConversation(conv, a);

@@ -53,6 +53,20 @@ class StoreContract : public ::testing::TestWithParam<StoreBackend> {
   int64_t Send(ConversationId conv, UserId sender, const std::string& client_msg_id,
                const std::string& body = "hi");
 
+  // Entries of PROTOCOL.md §5, ready for CommitBatch (id and ts drawn here).
+  NewMessage Text(ConversationId conv, UserId sender, const std::string& client_msg_id,
+                  const std::string& body = "hi");
+  NewMessage Edit(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target,
+                  const std::string& body);
+  NewMessage Delete(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target);
+  NewMessage React(ConversationId conv, UserId sender, const std::string& client_msg_id, int64_t target,
+                   const std::string& emoji, ReactionOp op = ReactionOp::kAdd);
+  // Commits one entry; its outcome (the batch's outer error fails the test).
+  Result<Committed> Commit(const NewMessage& m);
+  // The entry at `seq` as `viewer` reads it in history (kind text with seq 0
+  // when there is none).
+  Message EntryAt(ConversationId conv, int64_t seq, UserId viewer = UserId());
+
   std::unique_ptr<Store> store_;
   TimeMs now_ = 1'700'000'000'000;
   int64_t next_message_id_ = 1000;

@@ -402,7 +402,7 @@ TEST_F(PostgresStoreTest, TwoStoresCommittingTheSameConversationsYieldGaplessSeq
     // The stored partition agrees, page by page.
     int64_t expected = 1;
     for (;;) {
-      Result<std::vector<Message>> page = stores[0]->History(conv, std::nullopt, expected - 1, 500);
+      Result<std::vector<Message>> page = stores[0]->History(conv, std::nullopt, expected - 1, 500, UserId());
       ASSERT_OK(page);
       if (page->empty()) break;
       for (const Message& m : *page) EXPECT_EQ(m.seq, expected++);
@@ -445,6 +445,60 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   EXPECT_NE(OpenPostgres(conninfo, 1), nullptr);
 }
 
+// A database of schema 2 with messages in it: migration 3 makes them text
+// entries with nothing changed, counted by the new unread rules, and they
+// take edits and deletes.
+TEST_F(PostgresStoreTest, MigrationThreeTurnsStoredMessagesIntoTextEntries) {
+  const std::string conninfo = PostgresServer::Get().NewSchema();
+  ASSERT_FALSE(conninfo.empty());
+  {
+    AdminConnection admin(conninfo);
+    ASSERT_TRUE(admin.ok()) << admin.error();
+    std::string v2 = std::string(postgres::Migrations()[0]) + std::string(postgres::Migrations()[1]);
+    v2 +=
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
+        "  DEFAULT now());"
+        "INSERT INTO schema_migrations(version) VALUES (1), (2);"
+        "INSERT INTO users(id, username, display_name, password_hash, created_at) VALUES"
+        "  (1, 'alice', 'alice', 'h', 1), (2, 'bob', 'bob', 'h', 1);"
+        "INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, last_activity) "
+        "  VALUES(1, 'group', 'old', 2, 2, 1, 1);"
+        "INSERT INTO members(conv, user_id, role, read_seq) VALUES(1, 1, 'owner', 2), (1, 2, 'member', 0);"
+        "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) VALUES"
+        "  (1, 1, 101, 1, 'old one', 10, 'c1'), (1, 2, 102, 1, 'old two', 11, NULL);";
+    std::string error;
+    ASSERT_TRUE(admin.Query(v2, &error).has_value()) << error;
+  }
+  std::unique_ptr<Store> store = OpenPostgres(conninfo, 1);
+  ASSERT_NE(store, nullptr);
+  const ConversationId conv(1);
+  const UserId alice(1), bob(2);
+  Result<std::vector<Message>> history = store->History(conv, std::nullopt, std::nullopt, 10, bob);
+  ASSERT_OK(history);
+  ASSERT_EQ(history->size(), 2u);
+  for (const Message& m : *history) {
+    EXPECT_EQ(m.kind, EntryKind::kText);
+    EXPECT_EQ(m.state_seq, m.seq);
+    EXPECT_FALSE(m.deleted);
+  }
+  EXPECT_EQ((*history)[0].body, "old one");
+  EXPECT_EQ(store->GetConversation(conv, bob)->unread_count, 2);
+
+  NewMessage edit{conv, alice, "e1", "old one, fixed", MessageId(103), 12};
+  edit.kind = EntryKind::kEdit;
+  edit.target = 1;
+  NewMessage del{conv, alice, "d1", "", MessageId(104), 13};
+  del.kind = EntryKind::kDelete;
+  del.target = 2;
+  const NewMessage batch[] = {edit, del};
+  auto committed = store->CommitBatch(batch);
+  ASSERT_OK(committed);
+  ASSERT_OK((*committed)[0]);
+  ASSERT_OK((*committed)[1]);
+  EXPECT_EQ(store->History(conv, 2, std::nullopt, 1, bob)->at(0).body, "old one, fixed");
+  EXPECT_EQ(store->GetConversation(conv, bob)->unread_count, 1);
+}
+
 // The server drops every connection of the store (a restart, a failover):
 // reads and commits carry on over new connections.
 TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
@@ -475,7 +529,7 @@ TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
 
   terminate();
   ASSERT_OK(store->Ping());
-  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   EXPECT_EQ(history->size(), 1u);
 
@@ -511,7 +565,7 @@ TEST_F(PostgresStoreTest, UnstorableTextIsRefusedPerEntry) {
   EXPECT_EQ((*result)[2].error().code, Errc::kBadRequest);
   ASSERT_OK((*result)[3]);
   EXPECT_EQ((*result)[3]->message.seq, 2);
-  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10);
+  Result<std::vector<Message>> history = store->History(*g, std::nullopt, std::nullopt, 10, UserId());
   ASSERT_OK(history);
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[1].body, "caf\xc3\xa9 \xf0\x9f\x98\x80");

@@ -69,7 +69,8 @@ class Reader {
 std::string EncodeSendRequest(const SendRequest& r) {
   std::string out;
   out.reserve(1 + 4 * 10 + 2 * 5 + r.client_msg_id.size() + r.body.size() + 20);
-  out.push_back(static_cast<char>(kSendCodecVersion));
+  const bool entry = r.kind != EntryKind::kText || r.reply_to.has_value();
+  out.push_back(static_cast<char>(entry ? kEntryCodecVersion : kSendCodecVersion));
   PutVarint(out, ZigZag(r.conv.value));
   PutVarint(out, ZigZag(r.sender.value));
   PutBytes(out, r.client_msg_id);
@@ -78,6 +79,13 @@ std::string EncodeSendRequest(const SendRequest& r) {
   PutVarint(out, r.origin.shard);
   PutVarint(out, r.origin.session);
   PutVarint(out, ZigZag(r.origin.request_id));
+  if (entry) {
+    out.push_back(static_cast<char>(r.kind));
+    PutVarint(out, ZigZag(r.target));
+    PutBytes(out, r.emoji);
+    out.push_back(static_cast<char>(r.op));
+    PutVarint(out, r.reply_to ? static_cast<uint64_t>(*r.reply_to) + 1 : 0);
+  }
   return out;
 }
 
@@ -85,7 +93,7 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
   Reader in(bytes);
   uint8_t version = 0;
   if (!in.Byte(version)) return MakeError(Errc::kBadRequest, "send record: empty");
-  if (version != kSendCodecVersion) {
+  if (version != kSendCodecVersion && version != kEntryCodecVersion) {
     return MakeError(Errc::kBadRequest, "send record: unknown version " + std::to_string(version));
   }
   SendRequest r;
@@ -98,6 +106,20 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
   if (shard > std::numeric_limits<uint32_t>::max())
     return MakeError(Errc::kBadRequest, "send record: bad shard");
   r.origin.shard = static_cast<uint32_t>(shard);
+  if (version == kEntryCodecVersion) {
+    uint8_t kind = 0, op = 0;
+    uint64_t reply_to = 0;
+    if (!in.Byte(kind) || !in.Signed(r.target) || !in.Bytes(r.emoji) || !in.Byte(op) ||
+        !in.Varint(reply_to)) {
+      return MakeError(Errc::kBadRequest, "send record: truncated or malformed entry fields");
+    }
+    if (kind > static_cast<uint8_t>(EntryKind::kReaction) || op > static_cast<uint8_t>(ReactionOp::kRemove)) {
+      return MakeError(Errc::kBadRequest, "send record: unknown entry kind or op");
+    }
+    r.kind = static_cast<EntryKind>(kind);
+    r.op = static_cast<ReactionOp>(op);
+    if (reply_to > 0) r.reply_to = static_cast<int64_t>(reply_to - 1);
+  }
   return r;
 }
 

@@ -10,6 +10,13 @@
 //   varint        origin.shard    (uint32)
 //   varint        origin.session  (uint64)
 //   varint        origin.request_id (zigzag int64)
+// and, in version 2 only (an edit, a delete or a reaction, or a send with
+// reply_to; a plain send stays version 1 so older nodes keep reading it):
+//   byte          kind            (0 text, 1 edit, 2 delete, 3 reaction)
+//   varint        target          (zigzag int64)
+//   varint + n    emoji
+//   byte          op              (0 add, 1 remove)
+//   varint        reply_to + 1    (0: none)
 //
 // Varints are LEB128 (7 bits a byte, low first, at most 10 bytes). A version-1
 // reader ignores bytes after the last field, so a later writer may append
@@ -26,10 +33,11 @@
 namespace parley::log::kafka {
 
 inline constexpr uint8_t kSendCodecVersion = 1;
+inline constexpr uint8_t kEntryCodecVersion = 2;
 
 std::string EncodeSendRequest(const SendRequest& request);
 
-// kBadRequest on an unknown version, a truncated field, a varint over 10
+// kBadRequest on an unknown version, an unknown kind or op, a truncated field, a varint over 10
 // bytes, a length past the end, or a shard over 32 bits.
 Result<SendRequest> DecodeSendRequest(std::string_view bytes);
 

@@ -27,6 +27,22 @@ void ExpectSame(const SendRequest& a, const SendRequest& b) {
   EXPECT_EQ(a.origin.shard, b.origin.shard);
   EXPECT_EQ(a.origin.session, b.origin.session);
   EXPECT_EQ(a.origin.request_id, b.origin.request_id);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(a.emoji, b.emoji);
+  EXPECT_EQ(a.op, b.op);
+  EXPECT_EQ(a.reply_to, b.reply_to);
+}
+
+// A change entry of §5: written as version 2.
+SendRequest Reaction() {
+  SendRequest r = Sample();
+  r.body.clear();
+  r.kind = EntryKind::kReaction;
+  r.target = 77;
+  r.emoji = "\xF0\x9F\x91\x8D";
+  r.op = ReactionOp::kRemove;
+  return r;
 }
 
 TEST(SendCodec, RoundTrips) {
@@ -80,9 +96,47 @@ TEST(SendCodec, RefusesEveryTruncation) {
   }
 }
 
+TEST(SendCodec, EntriesRoundTripAsVersionTwo) {
+  SendRequest edit = Sample();
+  edit.kind = EntryKind::kEdit;
+  edit.target = 1;
+  SendRequest reply = Sample();
+  reply.reply_to = 0;  // the smallest a reply_to can encode
+  SendRequest deletion = Sample();
+  deletion.kind = EntryKind::kDelete;
+  deletion.target = std::numeric_limits<int64_t>::max();
+  for (const SendRequest& r : {Reaction(), edit, reply, deletion}) {
+    std::string bytes = EncodeSendRequest(r);
+    EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kEntryCodecVersion);
+    auto back = DecodeSendRequest(bytes);
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    ExpectSame(r, *back);
+  }
+}
+
+TEST(SendCodec, RefusesEveryTruncationOfAnEntry) {
+  std::string bytes = EncodeSendRequest(Reaction());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeSendRequest(std::string_view(bytes).substr(0, n)).ok()) << n << " bytes decoded";
+  }
+}
+
+TEST(SendCodec, RefusesAnUnknownKind) {
+  SendRequest r = Reaction();
+  r.emoji.clear();
+  std::string bytes = EncodeSendRequest(r);
+  // kind is the byte after the version-1 fields: find it by encoding a plain send.
+  SendRequest plain = Sample();
+  plain.body.clear();
+  const size_t kind_at = EncodeSendRequest(plain).size();
+  ASSERT_EQ(static_cast<uint8_t>(bytes[kind_at]), static_cast<uint8_t>(EntryKind::kReaction));
+  bytes[kind_at] = 9;
+  EXPECT_FALSE(DecodeSendRequest(bytes).ok());
+}
+
 TEST(SendCodec, RefusesUnknownVersion) {
   std::string bytes = EncodeSendRequest(Sample());
-  bytes[0] = 2;
+  bytes[0] = 3;
   EXPECT_FALSE(DecodeSendRequest(bytes).ok());
   bytes[0] = 0;
   EXPECT_FALSE(DecodeSendRequest(bytes).ok());

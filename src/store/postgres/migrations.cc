@@ -97,6 +97,60 @@ ALTER TABLE refresh_tokens ALTER COLUMN family SET NOT NULL;
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens(user_id);
 )sql",
+    // 3: richer messages (PROTOCOL.md §5). Every change is an entry of its own
+    // in `messages` (kind 0 text, 1 edit, 2 delete, 3 reaction; op 0 add,
+    // 1 remove). A text entry's row holds its folded state, updated by the
+    // transaction that stores each change: body (the latest), edited_ts,
+    // deleted, mentions (ids separated by spaces) and state_seq (NULL while
+    // nothing changed it: its own seq). Existing rows are text entries with
+    // nothing changed, so the new columns' defaults describe them (adding a
+    // column with a constant default rewrites no row).
+    R"sql(
+ALTER TABLE messages ADD COLUMN kind      smallint NOT NULL DEFAULT 0,
+                     ADD COLUMN target    bigint,
+                     ADD COLUMN emoji     text,
+                     ADD COLUMN op        smallint,
+                     ADD COLUMN reply_to  bigint,
+                     ADD COLUMN mentions  text,
+                     ADD COLUMN edited_ts bigint,
+                     ADD COLUMN deleted   boolean NOT NULL DEFAULT false,
+                     ADD COLUMN state_seq bigint;
+
+-- What `unread` counts, and nothing else: a range count from read_seq on
+-- reads only this index (the sender is in it to leave out the reader's own).
+CREATE INDEX messages_unread ON messages(conv, seq) INCLUDE (sender) WHERE kind = 0 AND NOT deleted;
+-- The edits of a text entry, whose bodies a delete erases.
+CREATE INDEX messages_edits ON messages(conv, target) WHERE kind = 1;
+
+-- Who holds which emoji on a text entry.
+CREATE TABLE reactions (
+  conv    bigint NOT NULL,
+  target  bigint NOT NULL,
+  user_id bigint NOT NULL,
+  emoji   text   NOT NULL,
+  PRIMARY KEY (conv, target, user_id, emoji)
+);
+-- Per emoji on a text entry: how many hold it, and the seq of the add that
+-- took it from 0 to 1 (the order of the reactions list). A row with count 0
+-- is deleted.
+CREATE TABLE reaction_counts (
+  conv      bigint NOT NULL,
+  target    bigint NOT NULL,
+  emoji     text   NOT NULL,
+  count     bigint NOT NULL,
+  first_seq bigint NOT NULL,
+  PRIMARY KEY (conv, target, emoji)
+);
+-- The users a text entry mentions, its sender left out: what
+-- mentions_unread counts, by user.
+CREATE TABLE mentions (
+  conv    bigint NOT NULL,
+  seq     bigint NOT NULL,
+  user_id bigint NOT NULL,
+  PRIMARY KEY (conv, seq, user_id)
+);
+CREATE INDEX mentions_by_user ON mentions(user_id, conv, seq);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

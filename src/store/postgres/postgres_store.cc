@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/entry_folder.h"
 #include "store/postgres/connection.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
@@ -124,17 +125,33 @@ constexpr Sql kCreateDm{
   "LEFT JOIN LATERAL (SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id " \
   "                   WHERE m.conv = " conv " ORDER BY m.user_id LIMIT " limit ") p ON true "
 
+// The viewer's counts of §5, each a range count over its own index from
+// read_seq on (`kind = 0 AND NOT deleted` literally, so the planner picks the
+// partial index messages_unread). Evaluated once per conversation, before
+// the members page is joined.
+#define PG_STORE_COUNTS(viewer, marker)                                                                \
+  "LEFT JOIN LATERAL (SELECT (SELECT count(*) FROM messages x WHERE x.conv = c.id AND x.seq > " marker \
+  "                           AND x.kind = 0 AND NOT x.deleted AND x.sender <> " viewer                \
+  ") AS unread, "                                                                                      \
+  "                          (SELECT count(*) FROM mentions x WHERE x.user_id = " viewer               \
+  " AND x.conv = c.id "                                                                                \
+  "                           AND x.seq > " marker ") AS mentions_unread) n ON true "
+
 constexpr Sql kConversation{
     "conversation",
-    "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role "
+    "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role, "
+    "n.unread, n.mentions_unread "
     "FROM conversations c "
-    "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_MEMBERS_PAGE(
-        "c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
+    "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_COUNTS("$2", "v.read_seq")
+        PG_STORE_MEMBERS_PAGE("c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
 constexpr Sql kConversationsOfUser{
     "conversations_of_user",
-    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role "
-    "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_MEMBERS_PAGE(
-        "c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, p.user_id"};
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role, "
+    "n.unread, n.mentions_unread "
+    "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_COUNTS("$1", "mine.read_seq")
+        PG_STORE_MEMBERS_PAGE("c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, "
+                                            "p.user_id"};
+#undef PG_STORE_COUNTS
 #undef PG_STORE_MEMBERS_PAGE
 
 constexpr Sql kRole{"role",
@@ -187,9 +204,14 @@ constexpr Sql kLockConversations{
 // The lookups are LATERAL with LIMIT 1 so the plan is an index probe per
 // key whatever the statistics say: a generic plan made while the table was
 // small would otherwise hash-join over a full scan of it.
+// An entry's columns, as every read of entries gives them (EntryFromRow).
+#define PG_ENTRY_COLUMNS                                                                               \
+  "seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, mentions, edited_ts, " \
+  "deleted, coalesce(state_seq, seq)"
 constexpr Sql kStoredByClientId{
     "stored_by_client_id",
-    "SELECT m.sender, m.client_msg_id, m.conv, m.seq, m.id, m.body, m.ts "
+    "SELECT m.conv, m.seq, m.id, m.sender, m.body, m.ts, m.client_msg_id, m.kind, m.target, m.emoji, m.op, "
+    "m.reply_to, m.mentions, m.edited_ts, m.deleted, coalesce(m.state_seq, m.seq) "
     "FROM unnest($1::bigint[], $2::text[]) AS k(sender, client_msg_id) "
     "CROSS JOIN LATERAL (SELECT * FROM messages m "
     "                    WHERE m.sender = k.sender AND m.client_msg_id = k.client_msg_id LIMIT 1) m"};
@@ -201,9 +223,10 @@ constexpr Sql kMembersAmong{
 // Second round trip: every write as one statement over arrays, then COMMIT.
 constexpr Sql kInsertMessages{
     "insert_messages",
-    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) "
+    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, "
+    "mentions) "
     "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], "
-    "$7::text[])"};
+    "$7::text[], $8::smallint[], $9::bigint[], $10::text[], $11::smallint[], $12::bigint[], $13::text[])"};
 constexpr Sql kAdvanceConversations{
     "advance_conversations",
     "UPDATE conversations c SET last_seq = u.last_seq, last_activity = GREATEST(c.last_activity, u.ts) "
@@ -213,18 +236,71 @@ constexpr Sql kRaiseReadSeqs{"raise_read_seqs",
                              "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(conv, user_id, seq) "
                              "WHERE m.conv = u.conv AND m.user_id = u.user_id AND m.read_seq < u.seq"};
 
-constexpr Sql kHistoryNewest{"history_newest",
-                             "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
-                             "ORDER BY seq DESC LIMIT $2"};
-constexpr Sql kHistoryBefore{"history_before",
-                             "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
-                             "AND seq < $2 ORDER BY seq DESC LIMIT $3"};
-constexpr Sql kHistoryAfter{"history_after",
-                            "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
-                            "AND seq > $2 ORDER BY seq ASC LIMIT $3"};
-constexpr Sql kHistoryBetween{"history_between",
-                              "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = $1 "
-                              "AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4"};
+constexpr Sql kHistoryNewest{"history_newest", "SELECT " PG_ENTRY_COLUMNS
+                                               " FROM messages WHERE conv = $1 "
+                                               "ORDER BY seq DESC LIMIT $2"};
+constexpr Sql kHistoryBefore{"history_before", "SELECT " PG_ENTRY_COLUMNS
+                                               " FROM messages WHERE conv = $1 "
+                                               "AND seq < $2 ORDER BY seq DESC LIMIT $3"};
+constexpr Sql kHistoryAfter{"history_after", "SELECT " PG_ENTRY_COLUMNS
+                                             " FROM messages WHERE conv = $1 "
+                                             "AND seq > $2 ORDER BY seq ASC LIMIT $3"};
+constexpr Sql kHistoryBetween{"history_between", "SELECT " PG_ENTRY_COLUMNS
+                                                 " FROM messages WHERE conv = $1 "
+                                                 "AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4"};
+#undef PG_ENTRY_COLUMNS
+// A history page reads in one snapshot: its entries, then their reactions.
+constexpr Sql kBeginSnapshot{"begin_snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"};
+constexpr Sql kPageCounts{
+    "page_counts",
+    "SELECT target, emoji, count FROM reaction_counts WHERE conv = $1 AND target BETWEEN $2 "
+    "AND $3 ORDER BY target, first_seq, emoji"};
+constexpr Sql kPageMine{"page_mine",
+                        "SELECT target, emoji FROM reactions WHERE conv = $1 AND target BETWEEN $2 AND $3 "
+                        "AND user_id = $4"};
+
+// CommitBatch's reads for the folder (store/entry_folder.h), inside its
+// transaction ...
+constexpr Sql kEntryRow{"entry_row",
+                        "SELECT kind, sender, deleted FROM messages WHERE conv = $1 AND seq = $2"};
+constexpr Sql kRoleOf{"role_of", "SELECT role FROM members WHERE conv = $1 AND user_id = $2"};
+constexpr Sql kHeld{"held", "SELECT emoji FROM reactions WHERE conv = $1 AND target = $2 AND user_id = $3"};
+constexpr Sql kEmojiCount{"emoji_count",
+                          "SELECT count, first_seq FROM reaction_counts WHERE conv = $1 AND target = $2 AND "
+                          "emoji = $3"};
+constexpr Sql kMembersNamed{
+    "members_named",
+    "SELECT u.username, u.id FROM users u JOIN members m ON m.conv = $1 AND m.user_id = "
+    "u.id WHERE u.username = ANY($2::text[])"};
+// ... and its writes, after the batch's entries are inserted.
+constexpr Sql kUpdateTarget{
+    "update_target",
+    "UPDATE messages SET body = CASE WHEN $3::boolean THEN $4 ELSE body END, "
+    "mentions = CASE WHEN $3::boolean THEN $5 ELSE mentions END, "
+    "edited_ts = coalesce($6::bigint, edited_ts), deleted = $7::boolean, state_seq = $8 "
+    "WHERE conv = $1 AND seq = $2"};
+constexpr Sql kDeleteMentions{"delete_mentions", "DELETE FROM mentions WHERE conv = $1 AND seq = $2"};
+constexpr Sql kInsertMentions{"insert_mentions",
+                              "INSERT INTO mentions(conv, seq, user_id) SELECT $1, $2, unnest($3::bigint[]) "
+                              "ON CONFLICT DO NOTHING"};
+constexpr Sql kInsertReaction{"insert_reaction",
+                              "INSERT INTO reactions(conv, target, user_id, emoji) VALUES($1, $2, $3, $4) "
+                              "ON CONFLICT DO NOTHING"};
+constexpr Sql kDeleteReaction{
+    "delete_reaction",
+    "DELETE FROM reactions WHERE conv = $1 AND target = $2 AND user_id = $3 AND emoji = $4"};
+constexpr Sql kUpsertCount{"upsert_count",
+                           "INSERT INTO reaction_counts(conv, target, emoji, count, first_seq) "
+                           "VALUES($1, $2, $3, $4, $5) ON CONFLICT (conv, target, emoji) "
+                           "DO UPDATE SET count = excluded.count, first_seq = excluded.first_seq"};
+constexpr Sql kDeleteCount{"delete_count",
+                           "DELETE FROM reaction_counts WHERE conv = $1 AND target = $2 AND emoji = $3"};
+// Everything a delete erases besides the target's own row.
+constexpr Sql kEraseTarget{"erase_target",
+                           "WITH r AS (DELETE FROM reactions WHERE conv = $1 AND target = $2), "
+                           "     n AS (DELETE FROM reaction_counts WHERE conv = $1 AND target = $2), "
+                           "     m AS (DELETE FROM mentions WHERE conv = $1 AND seq = $2) "
+                           "UPDATE messages SET body = '' WHERE conv = $1 AND target = $2 AND kind = 1"};
 
 // --- helpers -----------------------------------------------------------------
 
@@ -278,6 +354,119 @@ Error NotAMember(ConversationId conv, UserId user) {
                    "user " + user.ToString() + " is not a member of conversation " + conv.ToString());
 }
 
+// Columns from `first`: see PG_ENTRY_COLUMNS.
+Result<Message> EntryFromRow(const Rows& rows, int i, ConversationId conv, int first) {
+  Message m;
+  m.conv = conv;
+  m.seq = rows.Int(i, first);
+  m.id = MessageId(rows.Int(i, first + 1));
+  m.sender = UserId(rows.Int(i, first + 2));
+  m.body = rows.Text(i, first + 3);
+  m.ts = rows.Int(i, first + 4);
+  m.client_msg_id = rows.Text(i, first + 5);  // NULL reads as ""
+  PG_STORE_ASSIGN(m.kind, EntryKindFromCode(rows.Int(i, first + 6)));
+  if (m.kind == EntryKind::kText) {
+    if (!rows.IsNull(i, first + 10)) m.reply_to = rows.Int(i, first + 10);
+    m.mentions = DecodeMentions(rows.View(i, first + 11));
+    if (!rows.IsNull(i, first + 12)) m.edited_ts = rows.Int(i, first + 12);
+    m.deleted = rows.View(i, first + 13) == "t";
+    m.state_seq = rows.Int(i, first + 14);
+  } else {
+    m.target = rows.Int(i, first + 7);
+    m.emoji = rows.Text(i, first + 8);
+    m.op = rows.Int(i, first + 9) == ReactionOpCode(ReactionOp::kRemove) ? ReactionOp::kRemove
+                                                                         : ReactionOp::kAdd;
+  }
+  return m;
+}
+
+// What the folder reads: statements on the commit's connection, inside its
+// transaction (after the conversations' row locks).
+class TransactionSource final : public EntrySource {
+ public:
+  explicit TransactionSource(Connection& c) : c_(c) {}
+
+  Result<std::optional<EntryRow>> Entry(ConversationId conv, int64_t seq) override {
+    PG_STORE_ASSIGN(Rows rows, c_.Run(kEntryRow, Params().Add(conv.value).Add(seq)));
+    if (rows.empty()) return std::optional<EntryRow>();
+    PG_STORE_ASSIGN(EntryKind kind, EntryKindFromCode(rows.Int(0, 0)));
+    return std::optional<EntryRow>(EntryRow{kind, UserId(rows.Int(0, 1)), rows.View(0, 2) == "t"});
+  }
+
+  Result<Role> RoleOf(ConversationId conv, UserId user) override {
+    PG_STORE_ASSIGN(Rows rows, c_.Run(kRoleOf, Params().Add(conv.value).Add(user.value)));
+    if (rows.empty()) return NotAMember(conv, user);
+    return postgres::RoleOf(rows, 0, 0);
+  }
+
+  Result<std::vector<std::string>> Held(ConversationId conv, int64_t target, UserId user) override {
+    PG_STORE_ASSIGN(Rows rows, c_.Run(kHeld, Params().Add(conv.value).Add(target).Add(user.value)));
+    std::vector<std::string> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Text(i, 0));
+    return out;
+  }
+
+  Result<std::optional<EmojiCount>> Count(ConversationId conv, int64_t target,
+                                          const std::string& emoji) override {
+    PG_STORE_ASSIGN(Rows rows, c_.Run(kEmojiCount, Params().Add(conv.value).Add(target).Add(emoji)));
+    if (rows.empty()) return std::optional<EmojiCount>();
+    return std::optional<EmojiCount>(EmojiCount{rows.Int(0, 0), rows.Int(0, 1)});
+  }
+
+  Result<std::map<std::string, UserId, std::less<>>> MembersNamed(
+      ConversationId conv, std::span<const std::string> names) override {
+    TextArray array;
+    for (const std::string& name : names) array.Add(name);
+    PG_STORE_ASSIGN(Rows rows, c_.Run(kMembersNamed, Params().Add(conv.value).Add(array.Finish())));
+    std::map<std::string, UserId, std::less<>> out;
+    for (int i = 0; i < rows.size(); ++i) out.emplace(rows.Text(i, 0), UserId(rows.Int(i, 1)));
+    return out;
+  }
+
+ private:
+  Connection& c_;
+};
+
+// Appends the statements that write what the folder decided (see FoldWrites
+// for the order) to a pipeline.
+void AppendFoldWrites(const FoldWrites& w, std::vector<Step>& steps) {
+  for (const FoldWrites::TargetUpdate& t : w.targets) {
+    Params p;
+    p.Add(t.conv.value).Add(t.seq).Add(t.body_changed ? "true" : "false").Add(t.body);
+    if (t.mentions.empty()) {
+      p.AddNull();
+    } else {
+      p.Add(EncodeMentions(t.mentions));
+    }
+    if (t.edited_ts) {
+      p.Add(*t.edited_ts);
+    } else {
+      p.AddNull();
+    }
+    p.Add(t.deleted ? "true" : "false").Add(t.state_seq);
+    steps.push_back({&kUpdateTarget, std::move(p)});
+  }
+  for (const FoldWrites::MentionRows& m : w.mentions) {
+    steps.push_back({&kDeleteMentions, Params().Add(m.conv.value).Add(m.seq)});
+    if (m.users.empty()) continue;
+    IntArray users;
+    for (UserId u : m.users) users.Add(u.value);
+    steps.push_back({&kInsertMentions, Params().Add(m.conv.value).Add(m.seq).Add(users.Finish())});
+  }
+  for (const FoldWrites::ReactionRow& r : w.reactions) {
+    steps.push_back({r.held ? &kInsertReaction : &kDeleteReaction,
+                     Params().Add(r.conv.value).Add(r.target).Add(r.user.value).Add(r.emoji)});
+  }
+  for (const FoldWrites::CountRow& n : w.counts) {
+    Params p;
+    p.Add(n.conv.value).Add(n.target).Add(n.emoji);
+    if (n.count.count > 0) p.Add(n.count.count).Add(n.count.first_seq);
+    steps.push_back({n.count.count > 0 ? &kUpsertCount : &kDeleteCount, std::move(p)});
+  }
+  for (const auto& [conv, seq] : w.erased)
+    steps.push_back({&kEraseTarget, Params().Add(conv.value).Add(seq)});
+}
+
 // Whether PostgreSQL accepts `s` as text: UTF-8 without NUL (the server
 // rejects anything else, which would fail the whole batch).
 bool IsStorableText(std::string_view s) {
@@ -316,6 +505,12 @@ bool IsStorableText(std::string_view s) {
   return true;
 }
 
+// Whether every text of `m` is storable (see IsStorableText).
+bool IsStorableEntry(const NewMessage& m) {
+  if (!IsStorableText(m.body) || !IsStorableText(m.client_msg_id) || !IsStorableText(m.emoji)) return false;
+  return std::all_of(m.mention_names.begin(), m.mention_names.end(), IsStorableText);
+}
+
 // Sleeps a little before running a transaction again, more each attempt,
 // with jitter so colliding writers drift apart.
 void Backoff(int attempt) {
@@ -341,7 +536,7 @@ BatchPlan PlanBatch(std::span<const NewMessage> batch) {
   std::set<std::pair<int64_t, std::string_view>> keys;
   std::set<std::pair<int64_t, int64_t>> senders;
   for (const NewMessage& m : batch) {
-    if (!IsStorableText(m.body) || !IsStorableText(m.client_msg_id)) continue;  // refused per entry
+    if (!IsStorableEntry(m)) continue;  // refused per entry
     convs.insert(m.conv.value);
     if (!m.client_msg_id.empty()) keys.emplace(m.sender.value, m.client_msg_id);
     senders.emplace(m.conv.value, m.sender.value);
@@ -566,6 +761,8 @@ class PostgresStore final : public Store {
       conv.last_seq = rows.Int(0, 2);
       conv.member_count = rows.Int(0, 3);
       conv.read_seq = rows.Int(0, 4);  // NULL (not a member) reads as 0
+      conv.unread_count = rows.Int(0, 8);
+      conv.mentions_unread = rows.Int(0, 9);
       conv.members.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
         if (Result<void> r = AppendMember(rows, i, 5, conv.members); !r.ok()) return r.error();
@@ -589,6 +786,8 @@ class PostgresStore final : public Store {
           conv.last_seq = rows.Int(i, 3);
           conv.member_count = rows.Int(i, 4);
           conv.read_seq = rows.Int(i, 5);
+          conv.unread_count = rows.Int(i, 9);
+          conv.mentions_unread = rows.Int(i, 10);
           out.push_back(std::move(conv));
         }
         if (Result<void> r = AppendMember(rows, i, 6, out.back().members); !r.ok()) return r.error();
@@ -671,7 +870,7 @@ class PostgresStore final : public Store {
   Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) override;
 
   Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
-                                       std::optional<int64_t> after, int limit) override {
+                                       std::optional<int64_t> after, int limit, UserId viewer) override {
     const int64_t n = std::clamp(limit, 1, kMaxHistoryLimit);
     const Sql* sql = nullptr;
     Params params;
@@ -693,21 +892,38 @@ class PostgresStore final : public Store {
     }
     params.Add(n);
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Message>> {
-      PG_STORE_ASSIGN(Rows rows, c.Run(*sql, params));
+      const Step page_steps[] = {{&kBeginSnapshot, {}}, {sql, params}};
+      PG_STORE_ASSIGN(std::vector<Rows> page, c.Pipeline(page_steps));
+      const Rows& rows = page[1];
       std::vector<Message> out;
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
-        Message m;
-        m.conv = conv;
-        m.seq = rows.Int(i, 0);
-        m.id = MessageId(rows.Int(i, 1));
-        m.sender = UserId(rows.Int(i, 2));
-        m.body = rows.Text(i, 3);
-        m.ts = rows.Int(i, 4);
-        m.client_msg_id = rows.Text(i, 5);  // NULL reads as ""
+        PG_STORE_ASSIGN(Message m, EntryFromRow(rows, i, conv, 0));
         out.push_back(std::move(m));
       }
       if (descending) std::reverse(out.begin(), out.end());
+      if (out.empty()) {
+        PG_STORE_ASSIGN(Rows done, c.Run(kCommit));
+        (void)done;
+        return out;
+      }
+      // The reactions of the page's text entries, in the same snapshot.
+      const int64_t lo = out.front().seq;
+      const int64_t hi = out.back().seq;
+      const Step fold_steps[] = {
+          {&kPageCounts, Params().Add(conv.value).Add(lo).Add(hi)},
+          {&kPageMine, Params().Add(conv.value).Add(lo).Add(hi).Add(viewer.value)},
+          {&kCommit, {}},
+      };
+      PG_STORE_ASSIGN(std::vector<Rows> folds, c.Pipeline(fold_steps));
+      std::vector<EmojiCountRow> counts;
+      counts.reserve(static_cast<size_t>(folds[0].size()));
+      for (int i = 0; i < folds[0].size(); ++i) {
+        counts.push_back(EmojiCountRow{folds[0].Int(i, 0), folds[0].Text(i, 1), folds[0].Int(i, 2)});
+      }
+      std::set<std::pair<int64_t, std::string>, std::less<>> mine;
+      for (int i = 0; i < folds[1].size(); ++i) mine.emplace(folds[1].Int(i, 0), folds[1].Text(i, 1));
+      AttachReactions(out, counts, mine);
       return out;
     });
   }
@@ -846,13 +1062,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
   if (plan.any_client_id) {
     const Rows& dup_rows = read[3];
     for (int i = 0; i < dup_rows.size(); ++i) {
-      Message m{ConversationId(dup_rows.Int(i, 2)),
-                dup_rows.Int(i, 3),
-                MessageId(dup_rows.Int(i, 4)),
-                UserId(dup_rows.Int(i, 0)),
-                dup_rows.Text(i, 5),
-                dup_rows.Int(i, 6),
-                dup_rows.Text(i, 1)};
+      PG_STORE_ASSIGN(Message m, EntryFromRow(dup_rows, i, ConversationId(dup_rows.Int(i, 0)), 1));
       stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), std::move(m));
     }
   }
@@ -860,11 +1070,14 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
   // 2. Decide each entry in batch order.
   std::vector<Result<Committed>> out;
   out.reserve(batch.size());
-  IntArray ins_conv, ins_seq, ins_id, ins_sender, ins_ts;
-  TextArray ins_body, ins_cmid;
+  IntArray ins_conv, ins_seq, ins_id, ins_sender, ins_ts, ins_kind;
+  TextArray ins_body, ins_cmid, ins_emoji, ins_mentions;
+  TextArray ins_target, ins_op, ins_reply_to;  // nullable integers, as text
+  TransactionSource source(c);
+  EntryFolder folder(source);
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;  // (conv, sender) -> seq
   for (const NewMessage& m : batch) {
-    if (!IsStorableText(m.body) || !IsStorableText(m.client_msg_id)) {
+    if (!IsStorableEntry(m)) {
       out.emplace_back(MakeError(Errc::kBadRequest, "message text is not valid UTF-8 (or holds a NUL)"));
       continue;
     }
@@ -885,23 +1098,57 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       continue;
     }
     ConvState& state = conv_it->second;
-    const int64_t seq = ++state.last_seq;
+    // The rules of §5 against what is stored and what this batch did.
+    const int64_t seq = state.last_seq + 1;
+    Result<Message> entry = folder.Apply(m, seq);
+    if (!entry.ok()) {
+      if (!EntryFolder::RefusesOnlyTheEntry(entry.error())) return std::move(entry).error();
+      out.emplace_back(std::move(entry).error());
+      continue;
+    }
+    state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
     read_marks[{m.conv.value, m.sender.value}] = seq;
     ins_conv.Add(m.conv.value);
     ins_seq.Add(seq);
     ins_id.Add(m.id.value);
     ins_sender.Add(m.sender.value);
-    ins_body.Add(m.body);
+    ins_body.Add(entry->body);
     ins_ts.Add(m.ts);
-    Message message{m.conv, seq, m.id, m.sender, m.body, m.ts, m.client_msg_id};
+    ins_kind.Add(EntryKindCode(m.kind));
+    if (m.kind == EntryKind::kText) {
+      ins_target.AddNull();
+      ins_emoji.AddNull();
+      ins_op.AddNull();
+      if (m.reply_to) {
+        ins_reply_to.Add(std::to_string(*m.reply_to));
+      } else {
+        ins_reply_to.AddNull();
+      }
+      if (entry->mentions.empty()) {
+        ins_mentions.AddNull();
+      } else {
+        ins_mentions.Add(EncodeMentions(entry->mentions));
+      }
+    } else {
+      ins_target.Add(std::to_string(m.target));
+      if (m.kind == EntryKind::kReaction) {
+        ins_emoji.Add(m.emoji);
+        ins_op.Add(std::to_string(ReactionOpCode(m.op)));
+      } else {
+        ins_emoji.AddNull();
+        ins_op.AddNull();
+      }
+      ins_reply_to.AddNull();
+      ins_mentions.AddNull();
+    }
     if (m.client_msg_id.empty()) {
       ins_cmid.AddNull();
     } else {
       ins_cmid.Add(m.client_msg_id);
-      stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), message);
+      stored.emplace(std::make_pair(m.sender.value, m.client_msg_id), *entry);
     }
-    out.emplace_back(Committed{std::move(message), false});
+    out.emplace_back(Committed{std::move(entry).value(), false});
   }
 
   // 3. Every write as one statement over arrays, and COMMIT, in one round trip.
@@ -915,7 +1162,13 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
                                             .Add(ins_sender.Finish())
                                             .Add(ins_body.Finish())
                                             .Add(ins_ts.Finish())
-                                            .Add(ins_cmid.Finish())});
+                                            .Add(ins_cmid.Finish())
+                                            .Add(ins_kind.Finish())
+                                            .Add(ins_target.Finish())
+                                            .Add(ins_emoji.Finish())
+                                            .Add(ins_op.Finish())
+                                            .Add(ins_reply_to.Finish())
+                                            .Add(ins_mentions.Finish())});
     IntArray adv_id, adv_seq, adv_ts;
     for (const auto& [id, state] : convs) {
       if (state.last_seq == state.stored_seq) continue;
@@ -933,6 +1186,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     }
     second.push_back(
         {&kRaiseReadSeqs, Params().Add(mark_conv.Finish()).Add(mark_user.Finish()).Add(mark_seq.Finish())});
+    AppendFoldWrites(folder.Writes(), second);
   }
   second.push_back({&kCommit, {}});
   commit_sent = true;

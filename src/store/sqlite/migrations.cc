@@ -86,6 +86,60 @@ UPDATE refresh_tokens SET family = hash WHERE family = '';
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens(user);
 )sql",
+    // 3: richer messages (PROTOCOL.md §5). Every change is an entry of its own
+    // in `messages` (kind 0 text, 1 edit, 2 delete, 3 reaction; op 0 add,
+    // 1 remove). A text entry's row holds its folded state, updated by the
+    // transaction that stores each change: body (the latest), edited_ts,
+    // deleted, mentions (ids separated by spaces) and state_seq (NULL while
+    // nothing changed it: its own seq). Existing rows are text entries with
+    // nothing changed, so the new columns' defaults describe them.
+    R"sql(
+ALTER TABLE messages ADD COLUMN kind      INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN target    INTEGER;
+ALTER TABLE messages ADD COLUMN emoji     TEXT;
+ALTER TABLE messages ADD COLUMN op        INTEGER;
+ALTER TABLE messages ADD COLUMN reply_to  INTEGER;
+ALTER TABLE messages ADD COLUMN mentions  TEXT;
+ALTER TABLE messages ADD COLUMN edited_ts INTEGER;
+ALTER TABLE messages ADD COLUMN deleted   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN state_seq INTEGER;
+
+-- What `unread` counts, and nothing else: a range count from read_seq on
+-- reads only this index (the sender is in it to leave out the reader's own;
+-- kind and deleted, constant in it, make it covering).
+CREATE INDEX messages_unread ON messages(conv, seq, sender, kind, deleted) WHERE kind = 0 AND deleted = 0;
+-- The edits of a text entry, whose bodies a delete erases.
+CREATE INDEX messages_edits ON messages(conv, target) WHERE kind = 1;
+
+-- Who holds which emoji on a text entry.
+CREATE TABLE reactions (
+  conv   INTEGER NOT NULL,
+  target INTEGER NOT NULL,
+  user   INTEGER NOT NULL,
+  emoji  TEXT    NOT NULL,
+  PRIMARY KEY (conv, target, user, emoji)
+) WITHOUT ROWID;
+-- Per emoji on a text entry: how many hold it, and the seq of the add that
+-- took it from 0 to 1 (the order of the reactions list). A row with count 0
+-- is deleted.
+CREATE TABLE reaction_counts (
+  conv      INTEGER NOT NULL,
+  target    INTEGER NOT NULL,
+  emoji     TEXT    NOT NULL,
+  count     INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  PRIMARY KEY (conv, target, emoji)
+) WITHOUT ROWID;
+-- The users a text entry mentions, its sender left out: what
+-- mentions_unread counts, by user.
+CREATE TABLE mentions (
+  conv INTEGER NOT NULL,
+  seq  INTEGER NOT NULL,
+  user INTEGER NOT NULL,
+  PRIMARY KEY (conv, seq, user)
+) WITHOUT ROWID;
+CREATE INDEX mentions_by_user ON mentions(user, conv, seq);
+)sql",
 };
 
 }  // namespace

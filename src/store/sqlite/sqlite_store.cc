@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/entry_folder.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -104,22 +105,71 @@ constexpr std::string_view kPresenceContacts =
 constexpr std::string_view kDmOfPair = "SELECT conv FROM dms WHERE user_lo = ?1 AND user_hi = ?2";
 constexpr std::string_view kInsertDm = "INSERT INTO dms(user_lo, user_hi, conv) VALUES(?1, ?2, ?3)";
 
+// An entry's columns, as every read of entries gives them (EntryFromRow).
+#define SQLITE_ENTRY_COLUMNS                                                                           \
+  "seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, mentions, edited_ts, " \
+  "deleted, coalesce(state_seq, seq)"
 constexpr std::string_view kMessageByClientId =
-    "SELECT conv, seq, id, body, ts FROM messages WHERE sender = ?1 AND client_msg_id = ?2";
+    "SELECT conv, " SQLITE_ENTRY_COLUMNS " FROM messages WHERE sender = ?1 AND client_msg_id = ?2";
 constexpr std::string_view kInsertMessage =
-    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, "
+    "mentions) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 constexpr std::string_view kHistoryNewest =
-    "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = ?1 "
-    "ORDER BY seq DESC LIMIT ?2";
+    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 ORDER BY seq DESC LIMIT ?2";
 constexpr std::string_view kHistoryBefore =
-    "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = ?1 AND seq < ?2 "
-    "ORDER BY seq DESC LIMIT ?3";
+    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
 constexpr std::string_view kHistoryAfter =
-    "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = ?1 AND seq > ?2 "
-    "ORDER BY seq ASC LIMIT ?3";
-constexpr std::string_view kHistoryBetween =
-    "SELECT seq, id, sender, body, ts, client_msg_id FROM messages WHERE conv = ?1 AND seq > ?2 "
-    "AND seq < ?3 ORDER BY seq ASC LIMIT ?4";
+    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3";
+constexpr std::string_view kHistoryBetween = "SELECT " SQLITE_ENTRY_COLUMNS
+                                             " FROM messages WHERE conv = ?1 AND seq > ?2 "
+                                             "AND seq < ?3 ORDER BY seq ASC LIMIT ?4";
+#undef SQLITE_ENTRY_COLUMNS
+// The reactions of a page's text entries, and those the viewer holds.
+constexpr std::string_view kPageCounts =
+    "SELECT target, emoji, count FROM reaction_counts WHERE conv = ?1 AND target BETWEEN ?2 AND ?3 "
+    "ORDER BY target, first_seq, emoji";
+constexpr std::string_view kPageMine =
+    "SELECT target, emoji FROM reactions WHERE conv = ?1 AND target BETWEEN ?2 AND ?3 AND user = ?4";
+
+// The counts of §5, each a range count over its own index from read_seq on.
+// Named indexes: without statistics the planner would walk the primary key
+// (reading every row's body) instead of the partial index.
+constexpr std::string_view kUnread =
+    "SELECT count(*) FROM messages INDEXED BY messages_unread "
+    "WHERE conv = ?1 AND seq > ?2 AND kind = 0 AND deleted = 0 AND sender <> ?3";
+constexpr std::string_view kMentionsUnread =
+    "SELECT count(*) FROM mentions WHERE user = ?3 AND conv = ?1 AND seq > ?2";
+
+// CommitBatch's reads for the folder (store/entry_folder.h).
+constexpr std::string_view kEntryRow =
+    "SELECT kind, sender, deleted FROM messages WHERE conv = ?1 AND seq = ?2";
+constexpr std::string_view kHeld =
+    "SELECT emoji FROM reactions WHERE conv = ?1 AND target = ?2 AND user = ?3";
+constexpr std::string_view kEmojiCount =
+    "SELECT count, first_seq FROM reaction_counts WHERE conv = ?1 AND target = ?2 AND emoji = ?3";
+constexpr std::string_view kMemberNamed =
+    "SELECT u.id FROM users u JOIN members m ON m.conv = ?1 AND m.user = u.id WHERE u.username = ?2";
+// ... and its writes.
+constexpr std::string_view kUpdateTarget =
+    "UPDATE messages SET body = CASE WHEN ?3 THEN ?4 ELSE body END, "
+    "mentions = CASE WHEN ?3 THEN ?5 ELSE mentions END, edited_ts = coalesce(?6, edited_ts), "
+    "deleted = ?7, state_seq = ?8 WHERE conv = ?1 AND seq = ?2";
+constexpr std::string_view kDeleteMentions = "DELETE FROM mentions WHERE conv = ?1 AND seq = ?2";
+constexpr std::string_view kInsertMention =
+    "INSERT OR IGNORE INTO mentions(conv, seq, user) VALUES(?1, ?2, ?3)";
+constexpr std::string_view kInsertReaction =
+    "INSERT OR IGNORE INTO reactions(conv, target, user, emoji) VALUES(?1, ?2, ?3, ?4)";
+constexpr std::string_view kDeleteReaction =
+    "DELETE FROM reactions WHERE conv = ?1 AND target = ?2 AND user = ?3 AND emoji = ?4";
+constexpr std::string_view kUpsertCount =
+    "INSERT INTO reaction_counts(conv, target, emoji, count, first_seq) VALUES(?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT(conv, target, emoji) DO UPDATE SET count = excluded.count, first_seq = excluded.first_seq";
+constexpr std::string_view kDeleteCount =
+    "DELETE FROM reaction_counts WHERE conv = ?1 AND target = ?2 AND emoji = ?3";
+constexpr std::string_view kEraseReactions = "DELETE FROM reactions WHERE conv = ?1 AND target = ?2";
+constexpr std::string_view kEraseCounts = "DELETE FROM reaction_counts WHERE conv = ?1 AND target = ?2";
+constexpr std::string_view kEraseEdits =
+    "UPDATE messages INDEXED BY messages_edits SET body = '' WHERE conv = ?1 AND target = ?2 AND kind = 1";
 
 // --- helpers -----------------------------------------------------------------
 
@@ -168,6 +218,184 @@ Result<int64_t> BumpEpochAndRevoke(Connection& c, Query& update, UserId user) {
   revoke.Bind(1, user.value);
   SQLITE_STORE_TRY(revoke.Run());
   return epoch;
+}
+
+// Columns from `first`: see SQLITE_ENTRY_COLUMNS.
+Result<Message> EntryFromRow(const Query& q, ConversationId conv, int first) {
+  Message m;
+  m.conv = conv;
+  m.seq = q.Int(first);
+  m.id = MessageId(q.Int(first + 1));
+  m.sender = UserId(q.Int(first + 2));
+  m.body = q.Text(first + 3);
+  m.ts = q.Int(first + 4);
+  m.client_msg_id = q.Text(first + 5);  // NULL reads as ""
+  SQLITE_STORE_ASSIGN(m.kind, EntryKindFromCode(q.Int(first + 6)));
+  if (m.kind == EntryKind::kText) {
+    if (!q.IsNull(first + 10)) m.reply_to = q.Int(first + 10);
+    m.mentions = DecodeMentions(q.Text(first + 11));
+    if (!q.IsNull(first + 12)) m.edited_ts = q.Int(first + 12);
+    m.deleted = q.Int(first + 13) != 0;
+    m.state_seq = q.Int(first + 14);
+  } else {
+    m.target = q.Int(first + 7);
+    m.emoji = q.Text(first + 8);
+    m.op = q.Int(first + 9) == ReactionOpCode(ReactionOp::kRemove) ? ReactionOp::kRemove : ReactionOp::kAdd;
+  }
+  return m;
+}
+
+// The viewer's unread_count and mentions_unread of `conv` from `read_seq` on.
+Result<void> CountUnread(Connection& c, Conversation& conv, UserId viewer) {
+  for (auto [sql, out] :
+       {std::pair{kUnread, &conv.unread_count}, std::pair{kMentionsUnread, &conv.mentions_unread}}) {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
+    q.Bind(1, conv.id.value).Bind(2, conv.read_seq).Bind(3, viewer.value);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    *out = row ? q.Int(0) : 0;
+  }
+  return Ok();
+}
+
+// What the folder reads, on the writer inside its transaction.
+class WriterSource final : public EntrySource {
+ public:
+  explicit WriterSource(Connection& c) : c_(c) {}
+
+  Result<std::optional<EntryRow>> Entry(ConversationId conv, int64_t seq) override {
+    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kEntryRow));
+    q.Bind(1, conv.value).Bind(2, seq);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) return std::optional<EntryRow>();
+    SQLITE_STORE_ASSIGN(EntryKind kind, EntryKindFromCode(q.Int(0)));
+    return std::optional<EntryRow>(EntryRow{kind, UserId(q.Int(1)), q.Int(2) != 0});
+  }
+
+  Result<Role> RoleOf(ConversationId conv, UserId user) override {
+    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kMember));
+    q.Bind(1, conv.value).Bind(2, user.value);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) return MakeError(Errc::kForbidden, "user " + user.ToString() + " is not a member");
+    return RoleColumn(q, 0);
+  }
+
+  Result<std::vector<std::string>> Held(ConversationId conv, int64_t target, UserId user) override {
+    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kHeld));
+    q.Bind(1, conv.value).Bind(2, target).Bind(3, user.value);
+    std::vector<std::string> out;
+    for (;;) {
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(q.Text(0));
+    }
+    return out;
+  }
+
+  Result<std::optional<EmojiCount>> Count(ConversationId conv, int64_t target,
+                                          const std::string& emoji) override {
+    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kEmojiCount));
+    q.Bind(1, conv.value).Bind(2, target).Bind(3, emoji);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) return std::optional<EmojiCount>();
+    return std::optional<EmojiCount>(EmojiCount{q.Int(0), q.Int(1)});
+  }
+
+  Result<std::map<std::string, UserId, std::less<>>> MembersNamed(
+      ConversationId conv, std::span<const std::string> names) override {
+    std::map<std::string, UserId, std::less<>> out;
+    for (const std::string& name : names) {
+      if (out.contains(name)) continue;
+      SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kMemberNamed));
+      q.Bind(1, conv.value).Bind(2, name);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (row) out.emplace(name, UserId(q.Int(0)));
+    }
+    return out;
+  }
+
+ private:
+  Connection& c_;
+};
+
+// Runs one statement bound to (conv, seq-like key, ...) by `bind`.
+template <class Bind>
+Result<void> RunWith(Connection& c, std::string_view sql, Bind&& bind) {
+  SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
+  bind(q);
+  return q.Run();
+}
+
+// Writes what the folder decided (see FoldWrites for the order).
+Result<void> WriteFolds(Connection& c, const FoldWrites& w) {
+  for (const FoldWrites::TargetUpdate& t : w.targets) {
+    SQLITE_STORE_TRY(RunWith(c, kUpdateTarget, [&](Query& q) {
+      q.Bind(1, t.conv.value).Bind(2, t.seq).Bind(3, int64_t{t.body_changed}).Bind(4, t.body);
+      if (t.mentions.empty()) {
+        q.BindNull(5);
+      } else {
+        q.Bind(5, EncodeMentions(t.mentions));
+      }
+      if (t.edited_ts) {
+        q.Bind(6, *t.edited_ts);
+      } else {
+        q.BindNull(6);
+      }
+      q.Bind(7, int64_t{t.deleted}).Bind(8, t.state_seq);
+    }));
+  }
+  for (const FoldWrites::MentionRows& m : w.mentions) {
+    SQLITE_STORE_TRY(RunWith(c, kDeleteMentions, [&](Query& q) { q.Bind(1, m.conv.value).Bind(2, m.seq); }));
+    for (UserId u : m.users) {
+      SQLITE_STORE_TRY(RunWith(c, kInsertMention,
+                               [&](Query& q) { q.Bind(1, m.conv.value).Bind(2, m.seq).Bind(3, u.value); }));
+    }
+  }
+  for (const FoldWrites::ReactionRow& r : w.reactions) {
+    SQLITE_STORE_TRY(RunWith(c, r.held ? kInsertReaction : kDeleteReaction, [&](Query& q) {
+      q.Bind(1, r.conv.value).Bind(2, r.target).Bind(3, r.user.value).Bind(4, r.emoji);
+    }));
+  }
+  for (const FoldWrites::CountRow& n : w.counts) {
+    SQLITE_STORE_TRY(RunWith(c, n.count.count > 0 ? kUpsertCount : kDeleteCount, [&](Query& q) {
+      q.Bind(1, n.conv.value).Bind(2, n.target).Bind(3, n.emoji);
+      if (n.count.count > 0) q.Bind(4, n.count.count).Bind(5, n.count.first_seq);
+    }));
+  }
+  for (const auto& [conv, seq] : w.erased) {
+    for (std::string_view sql : {kEraseReactions, kEraseCounts, kDeleteMentions, kEraseEdits}) {
+      SQLITE_STORE_TRY(RunWith(c, sql, [&](Query& q) { q.Bind(1, conv.value).Bind(2, seq); }));
+    }
+  }
+  return Ok();
+}
+
+// Fills the reactions of a history page's text entries (see AttachReactions).
+Result<void> FoldReactions(Connection& c, ConversationId conv, UserId viewer, std::vector<Message>& page) {
+  const int64_t lo = page.front().seq;
+  const int64_t hi = page.back().seq;
+  std::vector<EmojiCountRow> counts;
+  {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kPageCounts));
+    q.Bind(1, conv.value).Bind(2, lo).Bind(3, hi);
+    for (;;) {
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) break;
+      counts.push_back(EmojiCountRow{q.Int(0), q.Text(1), q.Int(2)});
+    }
+  }
+  if (counts.empty()) return Ok();
+  std::set<std::pair<int64_t, std::string>, std::less<>> mine;
+  if (viewer.valid()) {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kPageMine));
+    q.Bind(1, conv.value).Bind(2, lo).Bind(3, hi).Bind(4, viewer.value);
+    for (;;) {
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) break;
+      mine.emplace(q.Int(0), q.Text(1));
+    }
+  }
+  AttachReactions(page, counts, mine);
+  return Ok();
 }
 
 Error NoConversation(ConversationId id) {
@@ -483,6 +711,7 @@ class SqliteStore final : public Store {
             q.Bind(1, id.value).Bind(2, viewer.value);
             SQLITE_STORE_ASSIGN(bool row, q.Step());
             if (row) conv.read_seq = q.Int(1);
+            if (row) SQLITE_STORE_TRY(CountUnread(c, conv, viewer));
           }
           SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, id, UserId(0), kInlineMembers));
           return conv;
@@ -512,6 +741,7 @@ class SqliteStore final : public Store {
           }
           for (Conversation& conv : out) {
             SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, conv.id, UserId(0), kInlineMembers));
+            SQLITE_STORE_TRY(CountUnread(c, conv, user));
           }
           return out;
         },
@@ -601,51 +831,48 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
-                                       std::optional<int64_t> after, int limit) override {
+                                       std::optional<int64_t> after, int limit, UserId viewer) override {
     const int64_t n = std::clamp(limit, 1, kMaxHistoryLimit);
-    return Read([&](Connection& c) -> Result<std::vector<Message>> {
-      std::string_view sql;
-      bool descending = false;
-      if (before && after) {
-        sql = kHistoryBetween;
-      } else if (before) {
-        sql = kHistoryBefore;
-        descending = true;
-      } else if (after) {
-        sql = kHistoryAfter;
-      } else {
-        sql = kHistoryNewest;
-        descending = true;
-      }
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
-      q.Bind(1, conv.value);
-      if (before && after) {
-        q.Bind(2, *after).Bind(3, *before).Bind(4, n);
-      } else if (before) {
-        q.Bind(2, *before).Bind(3, n);
-      } else if (after) {
-        q.Bind(2, *after).Bind(3, n);
-      } else {
-        q.Bind(2, n);
-      }
-      std::vector<Message> out;
-      out.reserve(static_cast<size_t>(n));
-      for (;;) {
-        SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (!row) break;
-        Message m;
-        m.conv = conv;
-        m.seq = q.Int(0);
-        m.id = MessageId(q.Int(1));
-        m.sender = UserId(q.Int(2));
-        m.body = q.Text(3);
-        m.ts = q.Int(4);
-        m.client_msg_id = q.Text(5);  // NULL reads as ""
-        out.push_back(std::move(m));
-      }
-      if (descending) std::reverse(out.begin(), out.end());
-      return out;
-    });
+    return Read(
+        [&](Connection& c) -> Result<std::vector<Message>> {
+          std::string_view sql;
+          bool descending = false;
+          if (before && after) {
+            sql = kHistoryBetween;
+          } else if (before) {
+            sql = kHistoryBefore;
+            descending = true;
+          } else if (after) {
+            sql = kHistoryAfter;
+          } else {
+            sql = kHistoryNewest;
+            descending = true;
+          }
+          SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
+          q.Bind(1, conv.value);
+          if (before && after) {
+            q.Bind(2, *after).Bind(3, *before).Bind(4, n);
+          } else if (before) {
+            q.Bind(2, *before).Bind(3, n);
+          } else if (after) {
+            q.Bind(2, *after).Bind(3, n);
+          } else {
+            q.Bind(2, n);
+          }
+          std::vector<Message> out;
+          out.reserve(static_cast<size_t>(n));
+          for (;;) {
+            SQLITE_STORE_ASSIGN(bool row, q.Step());
+            if (!row) break;
+            SQLITE_STORE_ASSIGN(Message m, EntryFromRow(q, conv, 0));
+            out.push_back(std::move(m));
+          }
+          if (descending) std::reverse(out.begin(), out.end());
+          if (out.empty()) return out;
+          SQLITE_STORE_TRY(FoldReactions(c, conv, viewer, out));
+          return out;
+        },
+        /*snapshot=*/true);
   }
 
   Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) override {
@@ -775,6 +1002,8 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
   // (conv, user) -> is a member; then (conv, sender) -> the read_seq to set.
   std::map<std::pair<int64_t, int64_t>, bool> membership;
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;
+  WriterSource source(c);
+  EntryFolder folder(source);
 
   std::vector<Result<Committed>> out;
   out.reserve(batch.size());
@@ -787,9 +1016,7 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       SQLITE_STORE_ASSIGN(bool row, q.Step());
       if (row) {
         Committed dup;
-        dup.message =
-            Message{ConversationId(q.Int(0)), q.Int(1), MessageId(q.Int(2)), m.sender, q.Text(3), q.Int(4),
-                    m.client_msg_id};
+        SQLITE_STORE_ASSIGN(dup.message, EntryFromRow(q, ConversationId(q.Int(0)), 1));
         dup.duplicate = true;
         out.emplace_back(std::move(dup));
         continue;
@@ -824,20 +1051,49 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
                     "user " + m.sender.ToString() + " is not a member of conversation " + m.conv.ToString()));
       continue;
     }
-    // 4. Store it with the next seq.
+    // 4. The rules of §5 against what is stored and what this batch did.
     const int64_t seq = state.last_seq + 1;
+    Result<Message> entry = folder.Apply(m, seq);
+    if (!entry.ok()) {
+      if (!EntryFolder::RefusesOnlyTheEntry(entry.error())) return std::move(entry).error();
+      out.emplace_back(std::move(entry).error());
+      continue;
+    }
+    // 5. Store it with the next seq.
     {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMessage));
       q.Bind(1, m.conv.value)
           .Bind(2, seq)
           .Bind(3, m.id.value)
           .Bind(4, m.sender.value)
-          .Bind(5, m.body)
+          .Bind(5, entry->body)
           .Bind(6, m.ts);
       if (m.client_msg_id.empty()) {
         q.BindNull(7);
       } else {
         q.Bind(7, m.client_msg_id);
+      }
+      q.Bind(8, EntryKindCode(m.kind));
+      if (m.kind == EntryKind::kText) {
+        q.BindNull(9).BindNull(10).BindNull(11);
+        if (m.reply_to) {
+          q.Bind(12, *m.reply_to);
+        } else {
+          q.BindNull(12);
+        }
+        if (entry->mentions.empty()) {
+          q.BindNull(13);
+        } else {
+          q.Bind(13, EncodeMentions(entry->mentions));
+        }
+      } else {
+        q.Bind(9, m.target);
+        if (m.kind == EntryKind::kReaction) {
+          q.Bind(10, m.emoji).Bind(11, ReactionOpCode(m.op));
+        } else {
+          q.BindNull(10).BindNull(11);
+        }
+        q.BindNull(12).BindNull(13);
       }
       if (Result<void> r = q.Run(); !r.ok()) {
         if (q.last_rc() == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -854,10 +1110,13 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
     read_marks[key] = seq;
-    out.emplace_back(Committed{Message{m.conv, seq, m.id, m.sender, m.body, m.ts, m.client_msg_id}, false});
+    out.emplace_back(Committed{std::move(entry).value(), false});
   }
 
-  // 5. One write per touched conversation and per (conversation, sender).
+  // 6. The folded state of the targets, after every entry is in.
+  SQLITE_STORE_TRY(WriteFolds(c, folder.Writes()));
+
+  // 7. One write per touched conversation and per (conversation, sender).
   for (const auto& [conv, state] : convs) {
     if (!state.exists || state.last_seq == state.stored_seq) continue;
     SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAdvanceConversation));
