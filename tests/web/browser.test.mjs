@@ -451,7 +451,7 @@ test('§5 in the client: reactions, replies, edits, deletes, mentions and their 
   for (const p of [a, b]) await msgAt(p, s2).getByTestId('message-deleted').waitFor(T);
   assert.equal(await msgAt(b, s2).getByTestId('reply-quote').count(), 0, 'a deleted message shows no quote');
   assert.equal(await msgAt(b, s2).getByTestId('message-actions').count(), 0, 'nor actions');
-  assert.equal(await item(b, g).locator('.conv-preview').textContent(), 'Message deleted');
+  assert.equal(await item(b, g).locator('.conv-preview').textContent(), `${an}: Message deleted`);
   await shot(b, 'rich-desktop');
 
   // On a phone: a long press opens the sheet; its quick row reacts.
