@@ -40,23 +40,6 @@ std::vector<int64_t> MemberIds(const std::vector<Member>& members) {
   return out;
 }
 
-#define ASSERT_OK(expr)                                                                      \
-  do {                                                                                       \
-    const auto& assert_ok_result = (expr);                                                   \
-    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
-  } while (0)
-
-#define EXPECT_ERRC(expr, errc)                                            \
-  do {                                                                     \
-    const auto& expect_errc_result = (expr);                               \
-    if (expect_errc_result.ok()) {                                         \
-      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc); \
-    } else {                                                               \
-      EXPECT_EQ(expect_errc_result.error().code, errc)                     \
-          << #expr << ": " << expect_errc_result.error().message;          \
-    }                                                                      \
-  } while (0)
-
 }  // namespace
 
 void StoreContract::SetUp() {

@@ -16,6 +16,32 @@
 
 namespace parley::store::contract {
 
+// Result checks of the suites: the expression succeeded / failed with errc.
+#define ASSERT_OK(expr)                                                                      \
+  do {                                                                                       \
+    const auto& assert_ok_result = (expr);                                                   \
+    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
+  } while (0)
+
+#define EXPECT_ERRC(expr, errc)                                            \
+  do {                                                                     \
+    const auto& expect_errc_result = (expr);                               \
+    if (expect_errc_result.ok()) {                                         \
+      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc); \
+    } else {                                                               \
+      EXPECT_EQ(expect_errc_result.error().code, errc)                     \
+          << #expr << ": " << expect_errc_result.error().message;          \
+    }                                                                      \
+  } while (0)
+
+// A store opened on data of schema 2 (before PROTOCOL.md §5) that holds, in
+// conversation 1, the members alice (id 1, owner, read_seq 2) and bob (id 2,
+// read_seq 0) and alice's messages seq 1 "old one" and seq 2 "old two":
+// checks they are served as text entries nothing changed, are counted as
+// unread, and take an edit and a delete. Each backend's migration test
+// writes that data its own way and calls this.
+void ExpectSchemaTwoMessagesServedAsEntries(Store& store);
+
 using StoreFactory = std::function<std::unique_ptr<Store>()>;
 
 // How the suite gets stores of one backend.

@@ -14,23 +14,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-#define ASSERT_OK(expr)                                                                      \
-  do {                                                                                       \
-    const auto& assert_ok_result = (expr);                                                   \
-    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
-  } while (0)
-
-#define EXPECT_ERRC(expr, errc)                                            \
-  do {                                                                     \
-    const auto& expect_errc_result = (expr);                               \
-    if (expect_errc_result.ok()) {                                         \
-      ADD_FAILURE() << #expr << " succeeded; expected " << ErrcName(errc); \
-    } else {                                                               \
-      EXPECT_EQ(expect_errc_result.error().code, errc)                     \
-          << #expr << ": " << expect_errc_result.error().message;          \
-    }                                                                      \
-  } while (0)
-
 std::vector<Reaction> R(std::initializer_list<Reaction> list) { return list; }
 
 }  // namespace
@@ -43,6 +26,36 @@ std::vector<Reaction> R(std::initializer_list<Reaction> list) { return list; }
     EXPECT_ERRC(expr, errc);                                                        \
     EXPECT_EQ(store_->GetConversation(conv, viewer)->last_seq, refused_before);     \
   } while (0)
+
+void ExpectSchemaTwoMessagesServedAsEntries(Store& store) {
+  const ConversationId conv(1);
+  const UserId alice(1), bob(2);
+  Result<std::vector<Message>> history = store.History(conv, std::nullopt, std::nullopt, 10, bob);
+  ASSERT_OK(history);
+  ASSERT_EQ(history->size(), 2u);
+  for (const Message& m : *history) {
+    EXPECT_EQ(m.kind, EntryKind::kText);
+    EXPECT_EQ(m.state_seq, m.seq);
+    EXPECT_FALSE(m.deleted);
+    EXPECT_EQ(m.edited_ts, std::nullopt);
+  }
+  EXPECT_EQ((*history)[0].body, "old one");
+  EXPECT_EQ(store.GetConversation(conv, bob)->unread_count, 2);
+
+  NewMessage edit{conv, alice, "e1", "old one, fixed", MessageId(103), 12};
+  edit.kind = EntryKind::kEdit;
+  edit.target = 1;
+  NewMessage del{conv, alice, "d1", "", MessageId(104), 13};
+  del.kind = EntryKind::kDelete;
+  del.target = 2;
+  const NewMessage batch[] = {edit, del};
+  auto committed = store.CommitBatch(batch);
+  ASSERT_OK(committed);
+  ASSERT_OK((*committed)[0]);
+  ASSERT_OK((*committed)[1]);
+  EXPECT_EQ(store.History(conv, 2, std::nullopt, 1, bob)->at(0).body, "old one, fixed");
+  EXPECT_EQ(store.GetConversation(conv, bob)->unread_count, 1);
+}
 
 TEST_P(StoreContract, TextEntryIsServedFoldedWithNothingChanged) {
   UserId a = NewUser("alice");

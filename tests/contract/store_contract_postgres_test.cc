@@ -292,12 +292,6 @@ class PostgresStoreTest : public ::testing::Test {
   }
 };
 
-#define ASSERT_OK(expr)                                                                      \
-  do {                                                                                       \
-    const auto& assert_ok_result = (expr);                                                   \
-    ASSERT_TRUE(assert_ok_result.ok()) << #expr << ": " << assert_ok_result.error().message; \
-  } while (0)
-
 // Two stores (two pools, as two nodes would have) commit batches that mix
 // the same conversations in varying order from several threads; some
 // messages are sent through both stores at once. Every conversation ends
@@ -471,32 +465,7 @@ TEST_F(PostgresStoreTest, MigrationThreeTurnsStoredMessagesIntoTextEntries) {
   }
   std::unique_ptr<Store> store = OpenPostgres(conninfo, 1);
   ASSERT_NE(store, nullptr);
-  const ConversationId conv(1);
-  const UserId alice(1), bob(2);
-  Result<std::vector<Message>> history = store->History(conv, std::nullopt, std::nullopt, 10, bob);
-  ASSERT_OK(history);
-  ASSERT_EQ(history->size(), 2u);
-  for (const Message& m : *history) {
-    EXPECT_EQ(m.kind, EntryKind::kText);
-    EXPECT_EQ(m.state_seq, m.seq);
-    EXPECT_FALSE(m.deleted);
-  }
-  EXPECT_EQ((*history)[0].body, "old one");
-  EXPECT_EQ(store->GetConversation(conv, bob)->unread_count, 2);
-
-  NewMessage edit{conv, alice, "e1", "old one, fixed", MessageId(103), 12};
-  edit.kind = EntryKind::kEdit;
-  edit.target = 1;
-  NewMessage del{conv, alice, "d1", "", MessageId(104), 13};
-  del.kind = EntryKind::kDelete;
-  del.target = 2;
-  const NewMessage batch[] = {edit, del};
-  auto committed = store->CommitBatch(batch);
-  ASSERT_OK(committed);
-  ASSERT_OK((*committed)[0]);
-  ASSERT_OK((*committed)[1]);
-  EXPECT_EQ(store->History(conv, 2, std::nullopt, 1, bob)->at(0).body, "old one, fixed");
-  EXPECT_EQ(store->GetConversation(conv, bob)->unread_count, 1);
+  ExpectSchemaTwoMessagesServedAsEntries(*store);
 }
 
 // The server drops every connection of the store (a restart, a failover):

@@ -1,6 +1,7 @@
 // The store contract run against the SQLite backend, each test on a fresh
 // database file in a temporary folder removed at exit.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_contract.h"
 
@@ -72,5 +74,35 @@ StoreBackend SqliteBackend() {
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract, ::testing::Values(SqliteBackend()), StoreBackendName);
+
+// A data dir of schema 2 with messages in it: migration 3 makes them text
+// entries with nothing changed, and an existing data dir keeps working.
+TEST(SqliteStoreMigration, SchemaTwoMessagesAreServedAsEntries) {
+  const std::string path = Temp().NewPath();
+  ASSERT_FALSE(path.empty());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string v2 = std::string(sqlite::Migrations()[0]) + std::string(sqlite::Migrations()[1]);
+    v2 +=
+        "INSERT INTO users(username, display_name, password_hash, created_at) VALUES"
+        "  ('alice', 'alice', 'h', 1), ('bob', 'bob', 'h', 1);"
+        "INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
+        "  VALUES('group', 'old', 2, 2, 1, 1);"
+        "INSERT INTO members(conv, user, role, read_seq) VALUES(1, 1, 'owner', 2), (1, 2, 'member', 0);"
+        "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) VALUES"
+        "  (1, 1, 101, 1, 'old one', 10, 'c1'), (1, 2, 102, 1, 'old two', 11, NULL);"
+        "PRAGMA user_version = 2;";
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, v2.c_str(), nullptr, nullptr, &err);
+    std::string why = err != nullptr ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << why;
+  }
+  std::unique_ptr<Store> store = OpenSqlite(path);
+  ASSERT_NE(store, nullptr);
+  ExpectSchemaTwoMessagesServedAsEntries(*store);
+}
 
 }  // namespace parley::store::contract

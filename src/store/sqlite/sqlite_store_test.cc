@@ -117,59 +117,6 @@ TEST_F(SqliteStoreTest, MigrationTwoKeepsOldRefreshTokensEachInItsOwnFamily) {
   EXPECT_FALSE(state->deleted);
 }
 
-// A data dir of schema 2 with messages in it: migration 3 makes them text
-// entries with nothing changed, counted by the new unread rules, and they
-// take edits and deletes.
-TEST_F(SqliteStoreTest, MigrationThreeTurnsStoredMessagesIntoTextEntries) {
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    std::string v2 = std::string(Migrations()[0]) + std::string(Migrations()[1]);
-    v2 +=
-        "INSERT INTO users(username, display_name, password_hash, created_at) VALUES('alice', 'alice', 'h', "
-        "1);"
-        "INSERT INTO users(username, display_name, password_hash, created_at) VALUES('bob', 'bob', 'h', 1);"
-        "INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
-        "  VALUES('group', 'old', 2, 2, 1, 1);"
-        "INSERT INTO members(conv, user, role, read_seq) VALUES(1, 1, 'owner', 2), (1, 2, 'member', 0);"
-        "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id) VALUES"
-        "  (1, 1, 101, 1, 'old one', 10, 'c1'), (1, 2, 102, 1, 'old two', 11, NULL);"
-        "PRAGMA user_version = 2;";
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, v2.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-    sqlite3_close(db);
-  }
-  Result<std::unique_ptr<Store>> opened = Open(Options{.path = path_, .readers = 1});
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  Store& store = **opened;
-  EXPECT_EQ(RawInt("PRAGMA user_version"), static_cast<int64_t>(Migrations().size()));
-  const ConversationId conv(1);
-  const UserId alice(1), bob(2);
-  Result<std::vector<Message>> history = store.History(conv, std::nullopt, std::nullopt, 10, bob);
-  ASSERT_TRUE(history.ok()) << history.error().message;
-  ASSERT_EQ(history->size(), 2u);
-  for (const Message& m : *history) {
-    EXPECT_EQ(m.kind, EntryKind::kText);
-    EXPECT_EQ(m.state_seq, m.seq);
-    EXPECT_FALSE(m.deleted);
-  }
-  EXPECT_EQ((*history)[0].body, "old one");
-  EXPECT_EQ(store.GetConversation(conv, bob)->unread_count, 2);
-
-  NewMessage edit{conv, alice, "e1", "old one, fixed", MessageId(103), 12};
-  edit.kind = EntryKind::kEdit;
-  edit.target = 1;
-  NewMessage del{conv, alice, "d1", "", MessageId(104), 13};
-  del.kind = EntryKind::kDelete;
-  del.target = 2;
-  const NewMessage batch[] = {edit, del};
-  auto committed = store.CommitBatch(batch);
-  ASSERT_TRUE(committed.ok()) << committed.error().message;
-  ASSERT_TRUE((*committed)[0].ok() && (*committed)[1].ok());
-  EXPECT_EQ(store.History(conv, 2, std::nullopt, 1, bob)->at(0).body, "old one, fixed");
-  EXPECT_EQ(store.GetConversation(conv, bob)->unread_count, 1);
-}
-
 TEST_F(SqliteStoreTest, MissingFolderIsUnavailable) {
   Result<std::unique_ptr<Store>> store = Open(Options{.path = dir_ + "/no/such/folder/x.db"});
   ASSERT_FALSE(store.ok());
