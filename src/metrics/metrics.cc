@@ -9,6 +9,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/build_info.h"
+
 namespace parley::metrics {
 namespace p = prometheus;
 
@@ -57,6 +59,14 @@ Metrics::Metrics()
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
+  // Always 1: the labels carry what is running, so a dashboard can show
+  // which build each node runs and when a deploy reached it.
+  p::BuildGauge()
+      .Name("parley_build_info")
+      .Help("The running build: version and git commit (value always 1)")
+      .Register(*registry_)
+      .Add({{"version", PARLEY_VERSION}, {"commit", PARLEY_COMMIT}})
+      .Set(1);
 }
 
 Metrics::~Metrics() = default;
