@@ -24,6 +24,7 @@
 #include "presence/embedded/embedded_presence.h"
 #include "presence/redis/redis_presence.h"
 #include "sequencer/sequencer.h"
+#include "server/backup.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -275,6 +276,7 @@ void Server::Stop() {
 }
 
 int RunParleyd(int argc, const char* const* argv, const char* const* envp) {
+  if (IsArchiveCommand(argc, argv)) return RunArchiveCommand(argc, argv);
   auto loaded = config::Load(argc, argv, envp);
   if (!loaded) {
     std::cerr << "parleyd: " << loaded.error().message << "\n";
