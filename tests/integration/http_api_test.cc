@@ -614,13 +614,16 @@ TEST_F(HttpApiTest, HttpErrorsAreCountedByCode) {
   EXPECT_EQ(ErrorsCounted(http(), "conflict") - before["conflict"], 1);
 }
 
-TEST_F(HttpApiTest, BuildInfoNamesVersionAndCommit) {
+TEST_F(HttpApiTest, BuildInfoAndReadinessMetrics) {
   auto r = http().Get("/metrics");
   ASSERT_EQ(r.status, 200);
   // prometheus-cpp writes labels sorted by name.
   const std::string series =
       "parley_build_info{commit=\"" PARLEY_COMMIT "\",version=\"" PARLEY_VERSION "\"} 1\n";
   EXPECT_NE(r.body.find(series), std::string::npos) << "no " << series << "in\n" << r.body;
+  // The embedded backends answer: ready, as /readyz says.
+  EXPECT_EQ(http().Get("/readyz").status, 200);
+  EXPECT_NE(r.body.find("\nparley_ready 1\n"), std::string::npos) << r.body;
 }
 
 // ---- history over HTTP ----
