@@ -302,5 +302,32 @@ TEST_F(BackupTest, RestoreRefusesNonEmptyDirDamagedAndForeignFiles) {
   }
 }
 
+TEST_F(BackupTest, StoppedNodeBacksUpAndStillStarts) {
+  TempDir tmp;
+  Session a = NewUser("bk");
+  std::string g = CreateGroup(a, "t", {});
+  auto ws = Open(a);
+  ASSERT_TRUE(ws);
+  SendMany(*ws, g, 5, "s");
+  ws.reset();
+  server().Stop();
+  // Reading a stopped node's WAL database creates its -wal and -shm (handed
+  // to the database's owner); the node starts on them again.
+  Command backup = RunParleyd("backup --data-dir " + server().data_dir() + " --to " + tmp / "stopped.backup");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  ASSERT_TRUE(server().Restart()) << server().error() << server().LogTail();
+  Reconnect();
+  EXPECT_EQ(AllMessages(a, g).size(), 5u);
+  auto restored = std::make_unique<ParleydProcess>(ExtraFlags());
+  ASSERT_EQ(RunParleyd("restore --from " + tmp / "stopped.backup" + " --data-dir " + restored->data_dir())
+                .exit_code,
+            0);
+  ASSERT_TRUE(restored->Start()) << restored->error() << restored->LogTail();
+  server().Stop();
+  std::swap(server_, restored);
+  Reconnect();
+  EXPECT_EQ(AllMessages(a, g).size(), 5u);
+}
+
 }  // namespace
 }  // namespace parley::testing

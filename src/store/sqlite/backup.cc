@@ -1,6 +1,8 @@
 #include "store/sqlite/backup.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -11,6 +13,30 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
 
+// Reading a WAL database creates its -wal and -shm files when the server is
+// not running. Run as root against a stopped node, they would be root's and
+// the server (user parley) could not open its own database: hand any this
+// call created to the database file's owner. Owned by one BackupDatabase call.
+class SidecarOwner {
+ public:
+  explicit SidecarOwner(const std::string& db) : db_(db) {
+    for (int i = 0; i < 2; ++i) existed_[i] = std::filesystem::exists(db_ + kSuffix[i], ignored_);
+  }
+  ~SidecarOwner() {
+    struct stat owner {};
+    if (stat(db_.c_str(), &owner) != 0) return;
+    for (int i = 0; i < 2; ++i) {
+      if (!existed_[i]) (void)chown((db_ + kSuffix[i]).c_str(), owner.st_uid, owner.st_gid);
+    }
+  }
+
+ private:
+  static constexpr const char* kSuffix[2] = {"-wal", "-shm"};
+  std::string db_;
+  bool existed_[2] = {};
+  std::error_code ignored_;
+};
+
 }  // namespace
 
 Result<void> BackupDatabase(const std::string& source_path, const std::string& dest_path) {
@@ -19,6 +45,7 @@ Result<void> BackupDatabase(const std::string& source_path, const std::string& d
     return MakeError(Errc::kBadRequest, "backup: '" + dest_path + "' already exists");
   if (!std::filesystem::is_regular_file(source_path, ec))
     return MakeError(Errc::kUnavailable, "backup: no database at '" + source_path + "'");
+  SidecarOwner sidecars(source_path);
   // Read-only: the copy must never change the live database (no migration,
   // no journal-mode switch). It still maps the running server's -shm to
   // read the WAL, so it sees every committed transaction.
