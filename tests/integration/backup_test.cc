@@ -143,6 +143,27 @@ class BackupTest : public ServerTest {
     return {"--limits.send_rate_per_s", "100000", "--limits.send_burst", "100000"};
   }
 
+  // A new user's group holding `n` messages; the conversation id.
+  std::string GroupWithMessages(const Session& owner, int n) {
+    std::string g = CreateGroup(owner, "t", {});
+    auto ws = Open(owner);
+    if (g.empty() || !ws) return "";
+    SendMany(*ws, g, n, "m");
+    return g;
+  }
+
+  // Restores `file` into a fresh data dir, starts a second parleyd there,
+  // stops the first, and points the fixture's helpers at the second.
+  void ServeRestoredCopy(const std::string& file) {
+    auto restored = std::make_unique<ParleydProcess>(ExtraFlags());
+    Command restore = RunParleyd("restore --from " + file + " --data-dir " + restored->data_dir());
+    ASSERT_EQ(restore.exit_code, 0) << restore.output;
+    ASSERT_TRUE(restored->Start()) << restored->error() << restored->LogTail();
+    server().Stop();
+    std::swap(server_, restored);
+    Reconnect();
+  }
+
   // Waits until every room has at least `n` answers (or 30 s passed).
   static bool WaitAcked(const std::vector<std::unique_ptr<Room>>& rooms, int n) {
     auto deadline = Clock::now() + 30s;
@@ -189,13 +210,7 @@ TEST_F(BackupTest, BackupUnderLoadRestoresEveryAcknowledgedMessage) {
   for (auto& room : rooms) room->Stop();
 
   // The restored copy, served by a second parleyd.
-  auto restored = std::make_unique<ParleydProcess>(ExtraFlags());
-  Command restore = RunParleyd("restore --from " + file + " --data-dir " + restored->data_dir());
-  ASSERT_EQ(restore.exit_code, 0) << restore.output;
-  ASSERT_TRUE(restored->Start()) << restored->error() << restored->LogTail();
-  server().Stop();
-  std::swap(server_, restored);
-  Reconnect();
+  ASSERT_NO_FATAL_FAILURE(ServeRestoredCopy(file));
 
   // Users log in with their passwords; tokens issued by the first server
   // verify on the copy (the token secret was backed up).
@@ -237,10 +252,7 @@ TEST_F(BackupTest, BackupUnderLoadRestoresEveryAcknowledgedMessage) {
 TEST_F(BackupTest, RestoreRefusesNonEmptyDirDamagedAndForeignFiles) {
   TempDir tmp;
   Session a = NewUser("bk");
-  std::string g = CreateGroup(a, "t", {});
-  auto ws = Open(a);
-  ASSERT_TRUE(ws);
-  SendMany(*ws, g, 20, "x");
+  ASSERT_FALSE(GroupWithMessages(a, 20).empty());
   const std::string file = tmp / "good.backup";
   ASSERT_EQ(RunParleyd("backup --data-dir " + server().data_dir() + " --to " + file).exit_code, 0);
 
@@ -305,11 +317,8 @@ TEST_F(BackupTest, RestoreRefusesNonEmptyDirDamagedAndForeignFiles) {
 TEST_F(BackupTest, StoppedNodeBacksUpAndStillStarts) {
   TempDir tmp;
   Session a = NewUser("bk");
-  std::string g = CreateGroup(a, "t", {});
-  auto ws = Open(a);
-  ASSERT_TRUE(ws);
-  SendMany(*ws, g, 5, "s");
-  ws.reset();
+  std::string g = GroupWithMessages(a, 5);
+  ASSERT_FALSE(g.empty());
   server().Stop();
   // Reading a stopped node's WAL database creates its -wal and -shm (handed
   // to the database's owner); the node starts on them again.
@@ -318,14 +327,7 @@ TEST_F(BackupTest, StoppedNodeBacksUpAndStillStarts) {
   ASSERT_TRUE(server().Restart()) << server().error() << server().LogTail();
   Reconnect();
   EXPECT_EQ(AllMessages(a, g).size(), 5u);
-  auto restored = std::make_unique<ParleydProcess>(ExtraFlags());
-  ASSERT_EQ(RunParleyd("restore --from " + tmp / "stopped.backup" + " --data-dir " + restored->data_dir())
-                .exit_code,
-            0);
-  ASSERT_TRUE(restored->Start()) << restored->error() << restored->LogTail();
-  server().Stop();
-  std::swap(server_, restored);
-  Reconnect();
+  ASSERT_NO_FATAL_FAILURE(ServeRestoredCopy(tmp / "stopped.backup"));
   EXPECT_EQ(AllMessages(a, g).size(), 5u);
 }
 
