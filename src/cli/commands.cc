@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 
 #include "cli/api.h"
+#include "common/build_info.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
@@ -312,7 +313,7 @@ int RunCli(int argc, char** argv) {
 
   CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "parley 0.1.0");
+  app.set_version_flag("--version", "parley " PARLEY_VERSION " (commit " PARLEY_COMMIT ")");
   app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username.\n"
                          "The login (server URL and tokens) is kept in ") +
              (config_dir.empty() ? "$PARLEY_CONFIG_DIR" : config_dir) +

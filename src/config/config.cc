@@ -24,11 +24,8 @@
 #include <CLI/CLI.hpp>
 #include <toml.hpp>
 
+#include "common/build_info.h"
 #include "config/settings.h"
-
-#ifndef PARLEY_VERSION
-#define PARLEY_VERSION "unknown"
-#endif
 
 namespace parley::config {
 namespace {
@@ -1062,7 +1059,7 @@ Result<LoadResult> Load(int argc, const char* const* argv, const char* const* en
   const std::vector<Setting>& settings = Settings();
 
   CLI::App app("parleyd: the Parley chat server.", "parleyd");
-  app.set_version_flag("--version", "parleyd " PARLEY_VERSION);
+  app.set_version_flag("--version", "parleyd " PARLEY_VERSION " (commit " PARLEY_COMMIT ")");
   app.footer(
       "Every setting is also read from the TOML file given by --config ([section] key; server keys may "
       "also sit at top level) and from the environment (PARLEY_SECTION_KEY; server keys also PARLEY_KEY). "

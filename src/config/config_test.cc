@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/build_info.h"
 #include "config/settings.h"
 
 namespace parley::config {
@@ -610,7 +611,9 @@ TEST(Config, PrintConfigHelpVersion) {
   out = ::testing::internal::GetCapturedStdout();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->exit_now);
-  EXPECT_THAT(out, HasSubstr("parleyd"));
+  // The configured project version and the commit (or "unknown"), as the
+  // build_info metric reports them.
+  EXPECT_THAT(out, HasSubstr("parleyd " PARLEY_VERSION " (commit " PARLEY_COMMIT ")"));
 }
 
 TEST(Config, EmptyArgvAndEnvAreDefaults) {

@@ -9,6 +9,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/build_info.h"
+
 namespace parley::metrics {
 namespace p = prometheus;
 
@@ -54,9 +56,19 @@ Metrics::Metrics()
           Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
       store_memory_bytes(Gauge(*registry_, "parley_store_memory_bytes",
                                "Heap of the in-process store (SQLite page caches); 0 for a remote store")),
+      ready(Gauge(*registry_, "parley_ready",
+                  "1 when the store, the message log and presence answer (as /readyz), else 0")),
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
+  // Always 1: the labels carry what is running, so a dashboard can show
+  // which build each node runs and when a deploy reached it.
+  p::BuildGauge()
+      .Name("parley_build_info")
+      .Help("The running build: version and git commit (value always 1)")
+      .Register(*registry_)
+      .Add({{"version", PARLEY_VERSION}, {"commit", PARLEY_COMMIT}})
+      .Set(1);
 }
 
 Metrics::~Metrics() = default;
@@ -73,6 +85,7 @@ void Metrics::CountError(std::string_view code) {
 
 std::string Metrics::Serialize() const {
   if (store_memory) store_memory_bytes.Set(store_memory());
+  if (ready_check) ready.Set(ready_check() ? 1 : 0);
   p::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
 }

@@ -39,6 +39,10 @@ class Metrics {
   // Set by the server when the store lives in-process (SQLite: its page
   // caches, bounded by configuration, fill as the database grows).
   std::function<double()> store_memory;
+  prometheus::Gauge& ready;  // 1 when /readyz would answer 200, read at each scrape
+  // Set by the server: the /readyz check (store, log, presence), so an
+  // alert can fire on a node Prometheus still reaches but that cannot serve.
+  std::function<bool()> ready_check;
 
   // Counts an error answer by its wire code ("bad_request", ...).
   void CountError(std::string_view code);

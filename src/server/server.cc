@@ -24,6 +24,7 @@
 #include "presence/embedded/embedded_presence.h"
 #include "presence/redis/redis_presence.h"
 #include "sequencer/sequencer.h"
+#include "server/backup.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -226,12 +227,14 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   gw.threads = c.server.threads > 0 ? c.server.threads
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   gw.web_root = WebRoot(gw.web_root);
-  p->gateway = std::make_unique<gateway::Gateway>(std::move(gw), *p->service, *p->fanout, p->metrics,
-                                                  [raw]() -> Result<void> {
-                                                    if (auto ok = raw->store->Ping(); !ok) return ok;
-                                                    if (auto ok = raw->log->Ping(); !ok) return ok;
-                                                    return raw->registry->Ping();
-                                                  });
+  // /readyz and the parley_ready gauge ask the same question.
+  auto ready = [raw]() -> Result<void> {
+    if (auto ok = raw->store->Ping(); !ok) return ok;
+    if (auto ok = raw->log->Ping(); !ok) return ok;
+    return raw->registry->Ping();
+  };
+  m.ready_check = [ready] { return ready().ok(); };
+  p->gateway = std::make_unique<gateway::Gateway>(std::move(gw), *p->service, *p->fanout, p->metrics, ready);
   p->fanout->SetSink(p->gateway.get());
   // Users whose node died (their leases lapsed): last_seen and offline
   // events, off the registry's own thread.
@@ -275,6 +278,7 @@ void Server::Stop() {
 }
 
 int RunParleyd(int argc, const char* const* argv, const char* const* envp) {
+  if (IsArchiveCommand(argc, argv)) return RunArchiveCommand(argc, argv);
   auto loaded = config::Load(argc, argv, envp);
   if (!loaded) {
     std::cerr << "parleyd: " << loaded.error().message << "\n";

@@ -1728,5 +1728,81 @@ TEST_F(ClusterTest, KafkaBrokerPaused) {
   EXPECT_TRUE(c.WaitAllReady(30s)) << "nodes not ready after the Kafka outage";
 }
 
+// ------------------------------------------------------------------ 6. backup and restore
+
+// docs/operations.md's cluster procedure, through scripts/cluster: a
+// pg_dump backup taken while the cluster runs, a restore that stops the
+// nodes, replaces PostgreSQL, empties Redis and starts them again. Last in
+// the file: it rolls the store back to the backup.
+TEST_F(ClusterTest, BackupAndRestore) {
+  auto& c = cluster();
+  Session a = NewUser("ba"), b = NewUser("bb");
+  std::string group = CreateGroup(a, "backup", {b.username});
+  ASSERT_FALSE(HasFailure());
+  Peer pa("ba", a);
+  std::vector<Peer*> all{&pa};
+  pa.set_convs({group});
+  pa.auto_reconnect = false;
+  OpenOn(pa, c.haproxy_port());
+  for (int i = 0; i < 20; ++i) pa.Send(group, "before " + std::to_string(i));
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 30s))
+      << "sends before the backup unanswered";
+
+  const std::string script = "PARLEYD=" + Quote(c.parleyd) + " " + Quote(c.script);
+  const std::string file = c.base + "/cluster.backup";
+  ASSERT_EQ(c.Sh(script + " backup --dir " + Quote(c.dir) + " --to " + Quote(file), 120s), 0)
+      << "scripts/cluster backup failed; see " << c.log();
+  Phase("backed up");
+  for (int i = 0; i < 5; ++i) pa.Send(group, "after " + std::to_string(i));
+  ASSERT_TRUE(PollAll(
+      all, [&] { return AllAcked(all); }, 30s))
+      << "sends after the backup unanswered";
+  ASSERT_EQ(FullHistory(a, group).size(), 25u);
+  pa.Close();
+
+  // A damaged file is refused before anything is stopped.
+  std::string bytes = ReadFile(file);
+  ASSERT_GT(bytes.size(), 4096u);
+  bytes[bytes.size() / 2] ^= 0x20;
+  std::ofstream(c.base + "/damaged.backup", std::ios::binary) << bytes;
+  EXPECT_NE(
+      c.Sh(script + " restore --dir " + Quote(c.dir) + " --from " + Quote(c.base + "/damaged.backup"), 60s),
+      0);
+  EXPECT_TRUE(c.WaitAllReady(5s)) << "a refused restore stopped the nodes";
+
+  auto t_restore = Clock::now();
+  ASSERT_EQ(c.Sh(script + " restore --dir " + Quote(c.dir) + " --from " + Quote(file), 180s), 0)
+      << "scripts/cluster restore failed; see " << c.log();
+  ASSERT_TRUE(c.WaitAllReady(60s)) << "nodes not ready after the restore";
+  Phase("restored in " + std::to_string(Secs(Clock::now() - t_restore)) + " s");
+
+  // Tokens issued before still verify (the secret came back), passwords log
+  // in, and the conversation is exactly what was acknowledged before the backup.
+  EXPECT_EQ(HttpRetry([&](client::HttpClient& h) { return h.Get("/v1/me", a.access_token); }).status, 200);
+  auto login = HttpRetry([&](client::HttpClient& h) {
+    return h.Post("/v1/auth/login", json::object{{"username", b.username}, {"password", kPassword}});
+  });
+  auto b2 = client::ParseSession(login);
+  ASSERT_TRUE(b2.ok()) << login.Describe();
+  auto hist = FullHistory(*b2, group);
+  ASSERT_EQ(hist.size(), 20u) << "the restore should hold the 20 messages sent before the backup";
+  for (size_t i = 0; i < hist.size(); ++i) {
+    EXPECT_EQ(GetInt(hist[i], "seq"), static_cast<int64_t>(i + 1));
+    EXPECT_EQ(GetString(hist[i], "body"), "before " + std::to_string(i));
+  }
+  // The restored cluster goes on from there.
+  Peer pb("bb", *b2);
+  std::vector<Peer*> just_b{&pb};
+  pb.set_convs({group});
+  OpenOn(pb, c.haproxy_port());
+  std::string next = pb.Send(group, "after the restore");
+  ASSERT_TRUE(PollAll(
+      just_b, [&] { return AllAcked(just_b); }, 60s))
+      << "no answer after the restore";
+  EXPECT_EQ(pb.acks().at(next).seq, 21);
+  ExpectNoProblems(just_b);
+}
+
 }  // namespace
 }  // namespace parley::cluster_test

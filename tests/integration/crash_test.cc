@@ -21,19 +21,6 @@ class CrashTest : public ServerTest {
   std::vector<std::string> ExtraFlags() const override {
     return {"--limits.send_rate_per_s", "100000", "--limits.send_burst", "100000"};
   }
-
-  // Every message of `conv`, paging forward with after=.
-  json::array AllMessages(const Session& s, const std::string& conv) {
-    json::array all;
-    int64_t after = 0;
-    for (int page = 0; page < 100; ++page) {
-      auto batch = History(s, conv, "after=" + std::to_string(after) + "&limit=500");
-      if (batch.empty()) break;
-      after = GetInt(batch.back(), "seq").value_or(after + 1);
-      for (auto& m : batch) all.push_back(std::move(m));
-    }
-    return all;
-  }
 };
 
 struct Ack {

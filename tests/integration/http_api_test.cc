@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "common/build_info.h"
 #include "protocol/http_bodies.h"
 #include "server_fixture.h"
 
@@ -611,6 +612,18 @@ TEST_F(HttpApiTest, HttpErrorsAreCountedByCode) {
   EXPECT_EQ(ErrorsCounted(http(), "unauthorized") - before["unauthorized"], 1);
   EXPECT_EQ(ErrorsCounted(http(), "bad_request") - before["bad_request"], 1);
   EXPECT_EQ(ErrorsCounted(http(), "conflict") - before["conflict"], 1);
+}
+
+TEST_F(HttpApiTest, BuildInfoAndReadinessMetrics) {
+  auto r = http().Get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  // prometheus-cpp writes labels sorted by name.
+  const std::string series =
+      "parley_build_info{commit=\"" PARLEY_COMMIT "\",version=\"" PARLEY_VERSION "\"} 1\n";
+  EXPECT_NE(r.body.find(series), std::string::npos) << "no " << series << "in\n" << r.body;
+  // The embedded backends answer: ready, as /readyz says.
+  EXPECT_EQ(http().Get("/readyz").status, 200);
+  EXPECT_NE(r.body.find("\nparley_ready 1\n"), std::string::npos) << r.body;
 }
 
 // ---- history over HTTP ----

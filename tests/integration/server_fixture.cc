@@ -31,6 +31,14 @@ namespace fs = std::filesystem;
 using client::Session;
 using client::WsClient;
 
+std::string ParleydBinary() {
+  // PARLEYD_UNDER_TEST (not PARLEY_*: parleyd refuses unknown PARLEY_*
+  // variables, and the child inherits the environment) runs the suites
+  // against another parleyd binary than the one built with them.
+  const char* under_test = std::getenv("PARLEYD_UNDER_TEST");
+  return under_test && *under_test ? under_test : PARLEYD_PATH;
+}
+
 ParleydProcess::ParleydProcess(std::vector<std::string> extra_flags) : extra_flags_(std::move(extra_flags)) {
   std::string pattern = (fs::temp_directory_path() / "parley-it-XXXXXX").string();
   if (char* dir = mkdtemp(pattern.data())) data_dir_ = dir;
@@ -57,14 +65,9 @@ bool ParleydProcess::Start() {
   std::string port_file = data_dir_ + "/port";
   std::string log_file = data_dir_ + "/parleyd.log";
   fs::remove(port_file);
-  // PARLEYD_UNDER_TEST (not PARLEY_*: parleyd refuses unknown PARLEY_*
-  // variables, and the child inherits the environment) runs the suites
-  // against another parleyd binary than the one built with them.
-  const char* under_test = std::getenv("PARLEYD_UNDER_TEST");
-  std::string binary = under_test && *under_test ? under_test : PARLEYD_PATH;
-  std::vector<std::string> args = {binary,    "--listen",    host_ + ":0", "--data-dir",
-                                   data_dir_, "--port-file", port_file,    "--auth.password_strength",
-                                   "min",     "--threads",   "2"};
+  std::vector<std::string> args = {ParleydBinary(), "--listen",    host_ + ":0", "--data-dir",
+                                   data_dir_,       "--port-file", port_file,    "--auth.password_strength",
+                                   "min",           "--threads",   "2"};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   {
     std::ofstream log(log_file, std::ios::app);
@@ -332,6 +335,18 @@ json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv, cons
     return {};
   }
   return std::move(*answer);
+}
+
+json::array ServerTest::AllMessages(const Session& s, const std::string& conv) {
+  json::array all;
+  int64_t after = 0;
+  for (int page = 0; page < 100; ++page) {
+    auto batch = History(s, conv, "after=" + std::to_string(after) + "&limit=500");
+    if (batch.empty()) break;
+    after = GetInt(batch.back(), "seq").value_or(after + 1);
+    for (auto& m : batch) all.push_back(std::move(m));
+  }
+  return all;
 }
 
 std::vector<json::object> ServerTest::SendMany(WsClient& ws, const std::string& conv, int n,

@@ -31,6 +31,10 @@ using protocol::FieldIs;
 using protocol::GetInt;
 using protocol::GetString;
 
+// The parleyd binary under test: $PARLEYD_UNDER_TEST, else the one built
+// with the suites.
+std::string ParleydBinary();
+
 // One parleyd process. Owns its data directory (kept on disk after a failed
 // test for inspection; removed otherwise). Used from the test thread only.
 class ParleydProcess {
@@ -123,6 +127,8 @@ class ServerTest : public ::testing::Test {
   // GET history; the messages array (failure recorded on a non-200).
   boost::json::array History(const client::Session& s, const std::string& conv,
                              const std::string& query = "");
+  // Every message of `conv`, paging forward with after= (up to 50,000).
+  boost::json::array AllMessages(const client::Session& s, const std::string& conv);
 
   // A connected WebSocket that has said hello; nullptr (failure recorded)
   // otherwise. The welcome frame goes to `welcome` when given.
