@@ -175,12 +175,18 @@ class Chat {
       PrintLine(FormatEntry(m, Style()));
       return;
     }
+    // What a deletion took away, quoted, since the chat cannot unprint it.
+    std::string gone;
+    if (const Message* before = held_.Find(m.target);
+        before && m.kind == EntryKind::kDelete && !before->deleted) {
+      gone = " (\"" + Excerpt(before->body.substr(0, before->body.find('\n')), kQuotedBytes) + "\")";
+    }
     if (held_.Apply(m) == FoldedEntries::Outcome::kNotHeld) {
       // Older than what the chat showed: its current state, this change in.
       if (auto target = FetchEntry(api_, conv_, m.target)) held_.Hold(*target);
     }
     if (!live) return;
-    std::string line = "[" + FormatTime(m.ts, "%H:%M") + "] * " + DescribeChange(m, sender);
+    std::string line = "[" + FormatTime(m.ts, "%H:%M") + "] * " + DescribeChange(m, sender) + gone;
     const Message* target = held_.Find(m.target);
     if (m.kind == EntryKind::kReaction && target != nullptr) {
       std::string reactions = FormatReactions(target->reactions);

@@ -74,8 +74,9 @@ std::string Indented(std::string_view body) {
 std::string Quote(int64_t seq, const EntryStyle& style) {
   const Message* target = style.target ? style.target(seq) : nullptr;
   std::string line = std::string("  ") + kReplyArrow + " ";
-  if (target == nullptr) return line + "#" + std::to_string(seq);
-  line += style.username(target->sender) + ": ";
+  line += "#" + std::to_string(seq);
+  if (target == nullptr) return line;
+  line += " " + style.username(target->sender) + ": ";
   if (target->deleted) return line + "(message deleted)";
   // The first words of the first line, "…" when anything is left out.
   std::string_view first = target->body;

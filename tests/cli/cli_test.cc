@@ -374,12 +374,12 @@ TEST_F(CliTest, EditDeleteReactAndReplyShowInHistory) {
   EXPECT_EQ(lines[1], "    [" + kThumbs + " 2]") << history.out;  // alice's own, in brackets
   EXPECT_THAT(lines[2], HasSubstr("#2 " + bob + ": (message deleted)"));
   EXPECT_THAT(lines[3], HasSubstr("#8 " + bob + ": (message deleted)"));
-  EXPECT_EQ(lines[4], "  \u21AA " + alice + ": hello @" + bob + " edited");
+  EXPECT_EQ(lines[4], "  \u21AA #1 " + alice + ": hello @" + bob + " edited");
   EXPECT_THAT(lines[5], HasSubstr("#11 " + bob + ": again"));
   CliResult bobs = Run(bob, {"history", "proj", "--limit", "4"});  // #1 is outside: fetched for the quote
   ASSERT_EQ(bobs.exit_code, 0) << Show(bobs);
-  EXPECT_EQ(bobs.out.find("#1 "), std::string::npos) << bobs.out;
-  EXPECT_THAT(bobs.out, HasSubstr("\u21AA " + alice + ": hello @" + bob + " edited\n"));
+  EXPECT_EQ(bobs.out.find("] #1 "), std::string::npos) << bobs.out;
+  EXPECT_THAT(bobs.out, HasSubstr("\u21AA #1 " + alice + ": hello @" + bob + " edited\n"));
 
   CliResult as_json = Run(bob, {"history", "proj", "--json"});
   ASSERT_EQ(as_json.exit_code, 0) << Show(as_json);
@@ -498,10 +498,10 @@ TEST_F(CliTest, ChatShowsChangesAsTheyHappen) {
   EXPECT_TRUE(b->WaitForOut(alice + " took back " + kHeart + " from #1: [" + kThumbs + " 1]", kWait))
       << b->out();
   ASSERT_EQ(Run(alice, {"send", "proj", "--reply-to", "2", "see above"}).exit_code, 0);  // 7
-  EXPECT_TRUE(b->WaitForOut("\u21AA " + alice + ": second, fixed\n", kWait)) << b->out();
+  EXPECT_TRUE(b->WaitForOut("\u21AA #2 " + alice + ": second, fixed\n", kWait)) << b->out();
   EXPECT_TRUE(b->WaitForOut("#7 " + alice + ": see above", kWait)) << b->out();
   ASSERT_EQ(Run(alice, {"delete", "proj", "2"}).exit_code, 0);  // 8
-  EXPECT_TRUE(b->WaitForOut(alice + " deleted #2", kWait)) << b->out();
+  EXPECT_TRUE(b->WaitForOut(alice + " deleted #2 (\"second, fixed\")", kWait)) << b->out();
   b->CloseStdin();
   EXPECT_EQ(b->Wait(kWait), 0) << b->err();
 }

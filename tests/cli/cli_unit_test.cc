@@ -233,7 +233,7 @@ TEST(FormatTest, EditedDeletedRepliesAndReactions) {
   reply.edited_ts = 5;
   reply.reactions = {{kThumbs, 2, true}, {"\u2764", 1, false}};
   EXPECT_EQ(FormatEntry(reply, PlainStyle(held, false)),
-            "  \u21AA bob: the first words of a long message that goes on\u2026\n"
+            "  \u21AA #1 bob: the first words of a long message that goes on\u2026\n"
             "[00:00] #2 alice: yes (edited)\n"
             "    [" +
                 kThumbs + " 2]  \u2764 1");
@@ -247,7 +247,7 @@ TEST(FormatTest, EditedDeletedRepliesAndReactions) {
   Message to_gone = Text(5, kAlice, "ok");
   to_gone.reply_to = 4;
   EXPECT_EQ(FormatEntry(to_gone, PlainStyle(held, false)),
-            "  \u21AA bob: (message deleted)\n[00:00] #5 alice: ok");
+            "  \u21AA #4 bob: (message deleted)\n[00:00] #5 alice: ok");
 }
 
 TEST(FormatTest, MentionsAreEmphasizedOnATerminal) {
