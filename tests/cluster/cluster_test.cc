@@ -494,6 +494,17 @@ class Peer {
     return ws_->SendJson(frame);
   }
 
+  // Sends an edit, delete or react (PROTOCOL.md §5) once; its answer
+  // (`sent` or `error`) is kept as an event carrying `re`. Returns the id,
+  // 0 when the connection is closed.
+  int64_t Change(json::object frame) {
+    if (!open()) return 0;
+    const int64_t id = next_id_++;
+    frame["id"] = id;
+    changes_.insert(id);
+    return ws_->SendJson(frame) ? id : 0;
+  }
+
   // Reads what arrived (waiting up to `wait` for the first frame), retries
   // what is due, reconnects when the connection is gone.
   void Poll(milliseconds wait) {
@@ -611,6 +622,10 @@ class Peer {
   void Handle(const json::object& f) {
     std::string type = GetString(f, "type");
     auto re = GetInt(f, "re");
+    if (re && changes_.count(*re)) {
+      others_.push_back(f);
+      return;
+    }
     if (re && (type == "sent" || type == "error")) {
       auto it = req_to_cmid_.find(*re);
       if (it == req_to_cmid_.end()) {
@@ -696,6 +711,7 @@ class Peer {
   std::map<std::string, Pending> pending_;
   std::map<std::string, std::string> attempted_;  // cmid -> conv
   std::map<int64_t, std::string> req_to_cmid_;
+  std::set<int64_t> changes_;  // ids of Change requests
   std::map<std::string, AckRec> acks_;
   std::map<std::string, std::map<int64_t, json::object>> seen_;
   std::map<std::string, int64_t> conn_last_;
@@ -1083,6 +1099,70 @@ TEST_F(ClusterTest, ProtocolAcrossNodesThroughHaproxy) {
     }
   }
   Phase("history through HAProxy matches");
+
+  // An edit and a delete are entries: they cross nodes like messages, and
+  // history through HAProxy serves the folded state.
+  int64_t target = 0;
+  for (auto& [cmid, ack] : a1.acks()) {
+    if (ack.conv == dm && (target == 0 || ack.seq < target)) target = ack.seq;
+  }
+  ASSERT_GT(target, 0);
+  auto answer_to = [](Peer& p, int64_t id) {
+    return p.TakeEvent([id](const json::object& o) { return GetInt(o, "re") == id; }, 20s);
+  };
+  auto dm_entry = [&](int64_t seq) {
+    for (auto& m : FullHistory(b, dm)) {
+      if (GetInt(m, "seq") == seq) return m;
+    }
+    ADD_FAILURE() << "no seq " << seq << " in the DM's history";
+    return json::object();
+  };
+  std::vector<Peer*> dm_peers{&a1, &b2, &ah, &bh};
+  const int64_t edit_id = a1.Change({{"type", "edit"},
+                                     {"conv", dm},
+                                     {"seq", target},
+                                     {"client_msg_id", "cluster-edit"},
+                                     {"body", "edited on node 1"}});
+  auto edited = answer_to(a1, edit_id);
+  ASSERT_TRUE(edited && FieldIs(*edited, "type", "sent"))
+      << (edited ? json::serialize(*edited) : "no answer");
+  const int64_t edit_seq = GetInt(*edited, "seq").value_or(0);
+  EXPECT_EQ(edit_seq, dm_n + 1);
+  EXPECT_TRUE(PollAll(
+      dm_peers,
+      [&] { return b2.HasSeen(dm, edit_seq) && bh.HasSeen(dm, edit_seq) && ah.HasSeen(dm, edit_seq); }, 30s))
+      << "the edit did not reach every connection of the DM";
+  if (b2.HasSeen(dm, edit_seq)) {
+    EXPECT_EQ(GetString(b2.Seen(dm).at(edit_seq), "kind"), "edit");
+    EXPECT_EQ(GetInt(b2.Seen(dm).at(edit_seq), "target"), target);
+  }
+  json::object folded = dm_entry(target);
+  EXPECT_EQ(GetString(folded, "body"), "edited on node 1");
+  EXPECT_EQ(GetInt(folded, "state_seq"), edit_seq);
+  // Someone else's message: refused on node 2, seen by nobody else.
+  const int64_t refused_id = b2.Change({{"type", "edit"},
+                                        {"conv", dm},
+                                        {"seq", target},
+                                        {"client_msg_id", "cluster-refused"},
+                                        {"body", "not b's"}});
+  auto refused = answer_to(b2, refused_id);
+  EXPECT_TRUE(refused && FieldIs(*refused, "type", "error") && FieldIs(*refused, "code", "forbidden"))
+      << (refused ? json::serialize(*refused) : "no answer");
+  const int64_t delete_id =
+      ah.Change({{"type", "delete"}, {"conv", dm}, {"seq", target}, {"client_msg_id", "cluster-delete"}});
+  auto deleted = answer_to(ah, delete_id);
+  ASSERT_TRUE(deleted && FieldIs(*deleted, "type", "sent"))
+      << (deleted ? json::serialize(*deleted) : "no answer");
+  const int64_t delete_seq = GetInt(*deleted, "seq").value_or(0);
+  EXPECT_EQ(delete_seq, edit_seq + 1) << "the refused edit used no seq";
+  EXPECT_TRUE(PollAll(
+      dm_peers, [&] { return b2.HasSeen(dm, delete_seq) && a1.HasSeen(dm, delete_seq); }, 30s))
+      << "the delete did not cross the nodes";
+  folded = dm_entry(target);
+  EXPECT_EQ(folded.at("deleted"), json::value(true));
+  EXPECT_EQ(GetString(folded, "body"), "");
+  EXPECT_EQ(GetString(dm_entry(edit_seq), "body"), "") << "the edit's body is erased with it";
+  Phase("an edit and a delete crossed the nodes; history serves them folded");
 
   // Typing crosses nodes (and never reaches the typist's own connections).
   a1.ClearEvents();
