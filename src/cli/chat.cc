@@ -181,7 +181,7 @@ class Chat {
         before && m.kind == EntryKind::kDelete && !before->deleted) {
       gone = " (\"" + Excerpt(before->body.substr(0, before->body.find('\n')), kQuotedBytes) + "\")";
     }
-    if (held_.Apply(m) == FoldedEntries::Outcome::kNotHeld) {
+    if (held_.Apply(m) == FoldedEntries::Outcome::kNotHeld && live) {
       // Older than what the chat showed: its current state, this change in.
       if (auto target = FetchEntry(api_, conv_, m.target)) held_.Hold(*target);
     }

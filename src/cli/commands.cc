@@ -440,7 +440,9 @@ int RunCli(int argc, char** argv) {
   CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
   app.require_subcommand(1);
   app.set_version_flag("--version", "parley 0.1.0");
-  app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username.\n"
+  app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username; SEQ a\n"
+                         "message's number in it (history shows it as #SEQ). In history and chat,\n"
+                         "reactions you hold are in brackets: [\xF0\x9F\x91\x8D 2].\n"
                          "The login (server URL and tokens) is kept in ") +
              (config_dir.empty() ? "$PARLEY_CONFIG_DIR" : config_dir) +
              "/config.json\n($PARLEY_CONFIG_DIR, else $XDG_CONFIG_HOME/parley, else "
@@ -488,6 +490,12 @@ int RunCli(int argc, char** argv) {
 
   std::string conv;
   EntryArgs entry;
+  // CONV SEQ, then --json: the arguments of a change to one message.
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("conv", entry.conv, "Conversation")->required();
+    cmd->add_option("seq", entry.seq, "The message's seq")->required();
+    add_json(cmd);
+  };
   CLI::App* send =
       app.add_subcommand("send", "Send a message (TEXT, or stdin when omitted or -); prints its seq");
   send->add_option("conv", entry.conv, "Conversation")->required();
@@ -497,23 +505,17 @@ int RunCli(int argc, char** argv) {
 
   CLI::App* edit = app.add_subcommand(
       "edit", "Change the text of your message SEQ (TEXT, or stdin); prints the edit's seq");
-  edit->add_option("conv", entry.conv, "Conversation")->required();
-  edit->add_option("seq", entry.seq, "The message's seq")->required();
+  add_target(edit);
   edit->add_option("text", entry.words, "The new text (words are joined with spaces)");
-  add_json(edit);
 
   CLI::App* del = app.add_subcommand(
       "delete", "Delete message SEQ (yours; owners and admins any); prints the deletion's seq");
-  del->add_option("conv", entry.conv, "Conversation")->required();
-  del->add_option("seq", entry.seq, "The message's seq")->required();
-  add_json(del);
+  add_target(del);
 
   CLI::App* react = app.add_subcommand("react", "React to message SEQ with EMOJI; prints the reaction's seq");
-  react->add_option("conv", entry.conv, "Conversation")->required();
-  react->add_option("seq", entry.seq, "The message's seq")->required();
+  add_target(react);
   react->add_option("emoji", entry.emoji, "The emoji (1 to 32 bytes)")->required();
   react->add_flag("--remove", entry.remove, "Take your reaction back");
-  add_json(react);
 
   int64_t before = 0;
   int limit = 50;
