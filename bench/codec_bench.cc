@@ -11,7 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include "gateway/ws_frame.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "protocol/frames.h"
 
 namespace {
@@ -96,7 +96,7 @@ void BM_FanOutGather(benchmark::State& state) {
   m.ts = 1764290000000;
   m.client_msg_id = "e1-123456";
   struct Recipient {
-    std::vector<presence::Frame> queue;
+    std::vector<protocol::Frame> queue;
     std::array<uint8_t, 10> header;
     std::vector<struct iovec> iov;
   };
@@ -106,7 +106,7 @@ void BM_FanOutGather(benchmark::State& state) {
     r.iov.reserve(8);
   }
   for (auto _ : state) {
-    presence::Frame frame = presence::MakeFrame(protocol::MessageEvent(m));
+    protocol::Frame frame = protocol::MakeFrame(protocol::MessageEvent(m));
     for (auto& r : to) r.queue.push_back(frame);
     for (auto& r : to) {
       for (const auto& f : r.queue) {

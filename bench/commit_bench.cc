@@ -22,7 +22,7 @@
 
 #include "common/clock.h"
 #include "log/embedded/embedded_log.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "sequencer/sequencer.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -31,13 +31,13 @@ namespace {
 using namespace parley;
 
 // Counts the `sent` answers (session events) the sequencer publishes.
-class CountingFanOut final : public presence::FanOut {
+class CountingFanOut final : public fanout::FanOut {
  public:
-  void SetSink(presence::DeliverySink*) override {}
-  void Publish(presence::EventBatch batch) override {
+  void SetSink(fanout::DeliverySink*) override {}
+  void Publish(fanout::EventBatch batch) override {
     int64_t answered = 0;
     for (const auto& e : batch) {
-      if (e.target == presence::Event::Target::kSession) ++answered;
+      if (e.target == fanout::Event::Target::kSession) ++answered;
     }
     std::lock_guard lock(mu_);
     answered_ += answered;

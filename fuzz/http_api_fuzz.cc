@@ -26,6 +26,7 @@
 #include "gateway/http_api.h"
 #include "log/embedded/embedded_log.h"
 #include "metrics/metrics.h"
+#include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "sequencer/sequencer.h"
 #include "store/sqlite/sqlite_store.h"
@@ -43,9 +44,9 @@ void Check(bool ok) {
 
 constexpr std::string_view kSecretMarker = "PARLEY-FUZZ-OUTSIDE-THE-WEB-ROOT";
 
-class NullSink : public presence::DeliverySink {
+class NullSink : public fanout::DeliverySink {
  public:
-  void Deliver(std::shared_ptr<const presence::EventBatch>) override {}
+  void Deliver(std::shared_ptr<const fanout::EventBatch>) override {}
 };
 
 struct World {
@@ -56,7 +57,7 @@ struct World {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<log::MessageLog> log;
   std::unique_ptr<presence::PresenceRegistry> registry;
-  std::unique_ptr<presence::FanOut> fanout;
+  std::unique_ptr<fanout::FanOut> fanout;
   NullSink sink;
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<sequencer::Sequencer> sequencer;
@@ -83,7 +84,7 @@ struct World {
         std::move(store::sqlite::Open({.path = (dir / "t.db").string(), .synchronous_full = false})).value();
     log = log::embedded::Create({.partitions = 2});
     registry = presence::embedded::CreateRegistry();
-    fanout = presence::embedded::CreateFanOut();
+    fanout = fanout::CreateLocal();
     fanout->SetSink(&sink);
     service = std::make_unique<chat::Service>(
         chat::Deps{*store, *log, *fanout, *registry, tokens, hasher, clock}, chat::Options{});

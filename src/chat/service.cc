@@ -6,9 +6,9 @@
 
 namespace parley::chat {
 
-using presence::Event;
-using presence::Frame;
-using presence::MakeFrame;
+using fanout::Event;
+using protocol::Frame;
+using protocol::MakeFrame;
 
 namespace {
 
@@ -29,8 +29,8 @@ bool CanManage(Role r) { return r == Role::kOwner || r == Role::kAdmin; }
 Service::Service(Deps deps, Options options)
     : d_(deps),
       options_(options),
-      rate_shards_(new RateShard[kRateShards]),
-      auth_shards_(new AuthShard[kRateShards]),
+      rate_stripes_(new RateStripe[kStripes]),
+      auth_stripes_(new AuthStripe[kStripes]),
       throttle_(options_.login_throttle, deps.clock) {}
 
 Service::~Service() = default;
@@ -164,7 +164,7 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
   NoteAuthState(user, {*epoch, true});
   // The user leaves their groups (the others see "left"); a DM keeps its
   // two members. Either way the user's connections stop following.
-  presence::EventBatch events;
+  fanout::EventBatch events;
   for (const Conversation& c : *convs) {
     if (c.kind == ConversationKind::kGroup) {
       auto removed = d_.store.RemoveMember(c.id, user);
@@ -185,15 +185,15 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
 // ---- revocation ---------------------------------------------------------------------
 
 void Service::NoteAuthState(UserId user, store::AuthState state) {
-  AuthShard& shard = AuthShardOf(user);
-  std::lock_guard lock(shard.mu);
+  AuthStripe& stripe = AuthStripeOf(user);
+  std::lock_guard lock(stripe.mu);
   const TimeMs now = d_.clock.NowMs();
-  if (shard.users.size() >= kAuthShardCap && !shard.users.contains(user)) {
-    std::erase_if(shard.users,
+  if (stripe.users.size() >= kAuthStripeCap && !stripe.users.contains(user)) {
+    std::erase_if(stripe.users,
                   [&](const auto& kv) { return now - kv.second.loaded >= options_.revocation_cache_ms; });
-    if (shard.users.size() >= kAuthShardCap) shard.users.clear();  // only a cache: reloaded on demand
+    if (stripe.users.size() >= kAuthStripeCap) stripe.users.clear();  // only a cache: reloaded on demand
   }
-  AuthStateEntry& e = shard.users[user];
+  AuthStateEntry& e = stripe.users[user];
   // A deletion is final, and epochs only grow: an older read never undoes them.
   e.state.deleted = e.state.deleted || state.deleted;
   e.state.token_epoch = std::max(e.state.token_epoch, state.token_epoch);
@@ -201,10 +201,10 @@ void Service::NoteAuthState(UserId user, store::AuthState state) {
 }
 
 std::optional<Result<void>> Service::CachedVerdict(const auth::Claims& claims) {
-  AuthShard& shard = AuthShardOf(claims.user);
-  std::lock_guard lock(shard.mu);
-  auto it = shard.users.find(claims.user);
-  if (it == shard.users.end()) return std::nullopt;
+  AuthStripe& stripe = AuthStripeOf(claims.user);
+  std::lock_guard lock(stripe.mu);
+  auto it = stripe.users.find(claims.user);
+  if (it == stripe.users.end()) return std::nullopt;
   const AuthStateEntry& e = it->second;
   // A deletion is final: no need to ask again however old the entry.
   if (e.state.deleted) return Result<void>(Deleted());
@@ -215,10 +215,10 @@ std::optional<Result<void>> Service::CachedVerdict(const auth::Claims& claims) {
 
 Result<store::AuthState> Service::AuthStateOf(UserId user) {
   {
-    AuthShard& shard = AuthShardOf(user);
-    std::lock_guard lock(shard.mu);
-    auto it = shard.users.find(user);
-    if (it != shard.users.end() &&
+    AuthStripe& stripe = AuthStripeOf(user);
+    std::lock_guard lock(stripe.mu);
+    auto it = stripe.users.find(user);
+    if (it != stripe.users.end() &&
         (it->second.state.deleted || d_.clock.NowMs() - it->second.loaded < options_.revocation_cache_ms)) {
       return it->second.state;
     }
@@ -250,10 +250,10 @@ Result<void> Service::RequireActive(UserId user) {
 }
 
 bool Service::KnownDeleted(UserId user) {
-  AuthShard& shard = AuthShardOf(user);
-  std::lock_guard lock(shard.mu);
-  auto it = shard.users.find(user);
-  return it != shard.users.end() && it->second.state.deleted;
+  AuthStripe& stripe = AuthStripeOf(user);
+  std::lock_guard lock(stripe.mu);
+  auto it = stripe.users.find(user);
+  return it != stripe.users.end() && it->second.state.deleted;
 }
 
 namespace {
@@ -398,7 +398,7 @@ Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
   // and each member hears that they were added, with the conversation. In a
   // group small enough to list its members inline, every member also hears
   // of every other one; larger groups page through the members call.
-  presence::EventBatch events;
+  fanout::EventBatch events;
   members.push_back(actor);
   Conversation shown = *conv;
   shown.read_seq = 0;
@@ -432,7 +432,7 @@ Result<Conversation> Service::OpenDm(UserId actor, std::string_view username) {
   Event e = Event::ToUsers({actor, peer->id}, nullptr);
   e.subscription = Event::Subscription::kSubscribe;
   e.conv = *id;
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.push_back(std::move(e));
   d_.fanout.Publish(std::move(events));
   return conv;
@@ -460,7 +460,7 @@ Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, st
 
   // The members hear of the new one; the new member's connections subscribe
   // and get the conversation as they see it (read_seq is per viewer).
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.push_back(Event::ToConversation(
       conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", nullptr)), 0, user->id));
   Conversation shown = *updated;
@@ -496,7 +496,7 @@ Result<void> Service::RemoveMember(UserId actor, ConversationId conv_id, std::st
   auto removed = d_.store.RemoveMember(conv_id, user->id);
   if (!removed) return removed.error();
 
-  presence::EventBatch events;
+  fanout::EventBatch events;
   Frame frame = MakeFrame(protocol::MemberEvent(conv_id, user->id, "removed", nullptr));
   events.push_back(Event::ToConversation(conv_id, frame));
   Event unsub = Event::ToUsers({user->id}, nullptr);
@@ -514,7 +514,7 @@ Result<void> Service::Leave(UserId actor, ConversationId conv_id) {
     return MakeError(Errc::kBadRequest, "the members of a DM never change");
   auto removed = d_.store.RemoveMember(conv_id, actor);
   if (!removed) return removed.error();
-  presence::EventBatch events;
+  fanout::EventBatch events;
   Frame frame = MakeFrame(protocol::MemberEvent(conv_id, actor, "left", nullptr));
   events.push_back(Event::ToConversation(conv_id, frame));
   Event unsub = Event::ToUsers({actor}, nullptr);
@@ -562,7 +562,7 @@ Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
   if (auto ok = CheckMember(actor, conv); !ok) return ok;
   auto marker = d_.store.SetReadSeq(conv, actor, seq);
   if (!marker) return marker.error();
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.push_back(Event::ToConversation(conv, MakeFrame(protocol::ReadEvent(conv, actor, *marker))));
   d_.fanout.Publish(std::move(events));
   return Ok();
@@ -598,10 +598,10 @@ Result<void> Service::Append(log::SendRequest request) {
   {
     // Token bucket per user: send_burst deep, refilled at send_rate_per_s.
     // Every entry a user makes (send, edit, delete, react) draws from it.
-    RateShard& shard = ShardOf(sender);
-    std::lock_guard lock(shard.mu);
+    RateStripe& stripe = RateStripeOf(sender);
+    std::lock_guard lock(stripe.mu);
     TimeMs now = d_.clock.NowMs();
-    auto [it, fresh] = shard.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
+    auto [it, fresh] = stripe.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
     Bucket& b = it->second;
     b.tokens = std::min<double>(options_.send_burst,
                                 b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
@@ -664,14 +664,14 @@ Result<void> Service::React(UserId sender, protocol::ReactReq request, const log
 void Service::Typing(UserId user, ConversationId conv) {
   if (KnownDeleted(user)) return;
   {
-    RateShard& shard = ShardOf(user);
-    std::lock_guard lock(shard.mu);
+    RateStripe& stripe = RateStripeOf(user);
+    std::lock_guard lock(stripe.mu);
     TimeMs now = d_.clock.NowMs();
-    TimeMs& last = shard.typing[user][conv];
+    TimeMs& last = stripe.typing[user][conv];
     if (last != 0 && now - last < options_.typing_interval_ms) return;  // dropped silently
     last = now;
   }
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.push_back(Event::ToConversation(conv, MakeFrame(protocol::TypingEvent(conv, user)), 0, user));
   d_.fanout.Publish(std::move(events));
 }
@@ -683,7 +683,7 @@ void Service::PublishPresence(UserId user, bool online, std::optional<TimeMs> la
   if (!contacts || contacts->empty()) return;
   auto me = d_.store.FindUserById(user);
   if (!me) return;
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.push_back(Event::ToUsers(std::move(contacts).value(),
                                   MakeFrame(protocol::PresenceEvent(user, me->username, online, last_seen))));
   events.back().subject = user;

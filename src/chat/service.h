@@ -23,7 +23,7 @@
 #include "common/model.h"
 #include "common/result.h"
 #include "log/message_log.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "presence/presence_registry.h"
 #include "protocol/frames.h"
 #include "store/store.h"
@@ -33,7 +33,7 @@ namespace parley::chat {
 struct Deps {
   store::Store& store;
   log::MessageLog& log;
-  presence::FanOut& fanout;
+  fanout::FanOut& fanout;
   presence::PresenceRegistry& presence;
   const auth::TokenIssuer& tokens;
   const auth::PasswordHasher& hasher;
@@ -203,29 +203,29 @@ class Service {
     double tokens = 0;
     TimeMs updated = 0;
   };
-  struct RateShard {
+  struct RateStripe {
     std::mutex mu;
     std::unordered_map<UserId, Bucket> buckets;
     std::unordered_map<UserId, std::unordered_map<ConversationId, TimeMs>> typing;
   };
-  RateShard& ShardOf(UserId u) { return rate_shards_[static_cast<uint64_t>(u.value) % kRateShards]; }
-  static constexpr size_t kRateShards = 64;
+  RateStripe& RateStripeOf(UserId u) { return rate_stripes_[static_cast<uint64_t>(u.value) % kStripes]; }
+  static constexpr size_t kStripes = 64;
 
   struct AuthStateEntry {
     store::AuthState state;
     TimeMs loaded = 0;
   };
-  struct AuthShard {
+  struct AuthStripe {
     std::mutex mu;
     std::unordered_map<UserId, AuthStateEntry> users;
   };
-  AuthShard& AuthShardOf(UserId u) { return auth_shards_[static_cast<uint64_t>(u.value) % kRateShards]; }
-  static constexpr size_t kAuthShardCap = 4096;  // users cached per shard
+  AuthStripe& AuthStripeOf(UserId u) { return auth_stripes_[static_cast<uint64_t>(u.value) % kStripes]; }
+  static constexpr size_t kAuthStripeCap = 4096;  // users cached per stripe
 
   Deps d_;
   Options options_;
-  std::unique_ptr<RateShard[]> rate_shards_;
-  std::unique_ptr<AuthShard[]> auth_shards_;
+  std::unique_ptr<RateStripe[]> rate_stripes_;
+  std::unique_ptr<AuthStripe[]> auth_stripes_;
   auth::LoginThrottle throttle_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not tell
   std::once_flag dummy_once_;

@@ -14,6 +14,7 @@
 
 #include "chat/service.h"
 #include "log/embedded/embedded_log.h"
+#include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "sequencer/sequencer.h"
 #include "store/sqlite/sqlite_store.h"
@@ -23,7 +24,7 @@ namespace parley::chat {
 class ServiceFixture : public ::testing::Test {
  protected:
   // Builds the service; `sink` receives every published batch.
-  void StartService(presence::DeliverySink& sink, Options options) {
+  void StartService(fanout::DeliverySink& sink, Options options) {
     dir_ = std::filesystem::temp_directory_path() /
            ("parley-test-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -32,7 +33,7 @@ class ServiceFixture : public ::testing::Test {
     store_ = std::move(store::sqlite::Open({.path = (dir_ / "t.db").string()})).value();
     log_ = log::embedded::Create({.partitions = 2});
     registry_ = presence::embedded::CreateRegistry();
-    fanout_ = presence::embedded::CreateFanOut();
+    fanout_ = fanout::CreateLocal();
     fanout_->SetSink(&sink);
     service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_},
                                          options);
@@ -64,7 +65,7 @@ class ServiceFixture : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<log::MessageLog> log_;
   std::unique_ptr<presence::PresenceRegistry> registry_;
-  std::unique_ptr<presence::FanOut> fanout_;
+  std::unique_ptr<fanout::FanOut> fanout_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<sequencer::Sequencer> sequencer_;
 };

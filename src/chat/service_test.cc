@@ -14,11 +14,11 @@
 namespace parley::chat {
 namespace {
 namespace json = boost::json;
-using presence::Event;
+using fanout::Event;
 
-class RecordingSink : public presence::DeliverySink {
+class RecordingSink : public fanout::DeliverySink {
  public:
-  void Deliver(std::shared_ptr<const presence::EventBatch> batch) override {
+  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override {
     for (const auto& e : *batch) events.push_back(e);
   }
   // The frames of `type` delivered to a target, parsed.

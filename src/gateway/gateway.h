@@ -10,7 +10,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 
 namespace parley::chat {
 class Service;
@@ -44,10 +44,10 @@ struct Options {
 // Answers /readyz: every backend the node needs answers. Blocking.
 using ReadyProbe = std::function<Result<void>()>;
 
-class Gateway final : public presence::DeliverySink {
+class Gateway final : public fanout::DeliverySink {
  public:
   // `fanout` learns which conversations and users this node follows.
-  Gateway(Options options, chat::Service& service, presence::FanOut& fanout, metrics::Metrics& metrics,
+  Gateway(Options options, chat::Service& service, fanout::FanOut& fanout, metrics::Metrics& metrics,
           ReadyProbe ready);
   ~Gateway() override;
 
@@ -57,7 +57,8 @@ class Gateway final : public presence::DeliverySink {
   // to `grace` for connections to finish, then stops the io threads.
   void Shutdown(std::chrono::milliseconds grace);
 
-  void Deliver(std::shared_ptr<const presence::EventBatch> batch) override;
+  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override;
+  void Resync() override;
 
   struct Impl;
 

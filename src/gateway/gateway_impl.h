@@ -66,7 +66,7 @@ class PoolWorker final : public session::Worker {
 // declared before the io_context, so it outlives the handlers that the
 // io_context destroys, which may hold the last reference to a connection.
 struct IoThread {
-  IoThread(uint32_t i, asio::thread_pool& pool, chat::Service& service, presence::FanOut& fanout,
+  IoThread(uint32_t i, asio::thread_pool& pool, chat::Service& service, fanout::FanOut& fanout,
            metrics::Metrics& metrics, session::SessionOptions opts)
       : index(i),
         hub(fanout),
@@ -101,7 +101,7 @@ struct IoThread {
 };
 
 struct Gateway::Impl {
-  Impl(Options o, chat::Service& s, presence::FanOut& f, metrics::Metrics& m, ReadyProbe r)
+  Impl(Options o, chat::Service& s, fanout::FanOut& f, metrics::Metrics& m, ReadyProbe r)
       : options(std::move(o)),
         service(s),
         fanout(f),
@@ -127,7 +127,7 @@ struct Gateway::Impl {
 
   Options options;
   chat::Service& service;
-  presence::FanOut& fanout;
+  fanout::FanOut& fanout;
   metrics::Metrics& metrics;
   HttpApi api;
   std::unique_ptr<asio::ssl::context> tls;  // set when serving https/wss

@@ -204,7 +204,7 @@ void Gateway::Impl::Accept(IoThread& io) {
   });
 }
 
-Gateway::Gateway(Options options, chat::Service& service, presence::FanOut& fanout, metrics::Metrics& metrics,
+Gateway::Gateway(Options options, chat::Service& service, fanout::FanOut& fanout, metrics::Metrics& metrics,
                  ReadyProbe ready)
     : impl_(std::make_unique<Impl>(std::move(options), service, fanout, metrics, std::move(ready))) {}
 
@@ -322,10 +322,16 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
   }
 }
 
-void Gateway::Deliver(std::shared_ptr<const presence::EventBatch> batch) {
+void Gateway::Deliver(std::shared_ptr<const fanout::EventBatch> batch) {
   // One posted task per io thread per batch, never one per recipient.
   for (auto& io : impl_->io_threads) {
     asio::post(io->ioc, [batch, io = io.get()] { io->hub.Dispatch(*batch); });
+  }
+}
+
+void Gateway::Resync() {
+  for (auto& io : impl_->io_threads) {
+    asio::post(io->ioc, [io = io.get()] { io->hub.CatchUpAll(); });
   }
 }
 

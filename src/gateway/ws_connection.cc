@@ -354,7 +354,7 @@ void WsConnection::Send(session::Frame frame, bool counted) {
 
 void WsConnection::EnqueueControl(uint8_t opcode, std::string payload) {
   if (torn_down_) return;
-  queue_.push_back(Outgoing{opcode, false, presence::MakeFrame(std::move(payload))});
+  queue_.push_back(Outgoing{opcode, false, protocol::MakeFrame(std::move(payload))});
   RequestFlush();
 }
 

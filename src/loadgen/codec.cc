@@ -1,47 +1,91 @@
 #include "loadgen/codec.h"
 
-#include <charconv>
+#include <algorithm>
+#include <cstring>
 
 #include "protocol/json.h"
 
 namespace parley::loadgen {
 namespace {
 
+// A decimal integer (an optional '-', then 1 to 18 digits: every counter,
+// time and id the generator reads fits) at s[pos]; pos moves past it. By
+// hand rather than std::from_chars: it runs several times per frame read.
 bool ParseInt(std::string_view s, size_t* pos, int64_t* out) {
-  size_t start = *pos;
-  auto [ptr, ec] = std::from_chars(s.data() + start, s.data() + s.size(), *out);
-  if (ec != std::errc()) return false;
-  *pos = static_cast<size_t>(ptr - s.data());
+  size_t i = *pos;
+  bool negative = i < s.size() && s[i] == '-';
+  if (negative) ++i;
+  const size_t first = i;
+  int64_t v = 0;
+  while (i < s.size() && i - first < 18 && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+  if (i == first || (i < s.size() && s[i] >= '0' && s[i] <= '9')) return false;  // none, or too long
+  *out = negative ? -v : v;
+  *pos = i;
   return true;
 }
 
 // The contents of the JSON string starting at s[pos] == '"'; pos moves past
-// its closing quote. Escapes are skipped over, not decoded.
+// its closing quote. Escapes are skipped over, not decoded. Keys and short
+// values are walked byte by byte; past 32 bytes (a body) the closing quote is
+// found with memchr: a quote is closing unless an odd run of backslashes
+// precedes it.
 bool ScanString(std::string_view s, size_t* pos, std::string_view* out) {
   if (*pos >= s.size() || s[*pos] != '"') return false;
-  size_t i = *pos + 1;
-  size_t start = i;
-  while (i < s.size()) {
-    char c = s[i];
-    if (c == '\\') {
-      i += 2;
-      continue;
-    }
-    if (c == '"') {
+  const size_t start = *pos + 1;
+  size_t i = start;
+  for (const size_t short_end = std::min(s.size(), start + 32); i < short_end; ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
       *out = s.substr(start, i - start);
       *pos = i + 1;
       return true;
     }
-    ++i;
+  }
+  while (i < s.size()) {
+    const void* q = std::memchr(s.data() + i, '"', s.size() - i);
+    if (!q) return false;
+    size_t at = static_cast<size_t>(static_cast<const char*>(q) - s.data());
+    size_t backslashes = 0;
+    while (at - backslashes > start && s[at - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) {
+      *out = s.substr(start, at - start);
+      *pos = at + 1;
+      return true;
+    }
+    i = at + 1;
   }
   return false;
 }
 
-// Finds `"key":` and returns the position of its value.
-std::optional<size_t> FindValue(std::string_view s, std::string_view quoted_key_colon, size_t from = 0) {
-  size_t p = s.find(quoted_key_colon, from);
-  if (p == std::string_view::npos) return std::nullopt;
-  return p + quoted_key_colon.size();
+// Moves pos past the JSON value at s[pos] (compact JSON, as parleyd writes
+// it); false when it is not one.
+bool SkipValue(std::string_view s, size_t* pos) {
+  if (*pos >= s.size()) return false;
+  std::string_view ignored;
+  const char c = s[*pos];
+  if (c == '"') return ScanString(s, pos, &ignored);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    while (*pos < s.size()) {
+      const char d = s[*pos];
+      if (d == '"') {
+        if (!ScanString(s, pos, &ignored)) return false;
+        continue;
+      }
+      if (d == '{' || d == '[') ++depth;
+      if (d == '}' || d == ']') --depth;
+      ++*pos;
+      if (depth == 0) return true;
+    }
+    return false;
+  }
+  // A number, true, false or null: up to the next delimiter.
+  size_t i = *pos;
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+  if (i == *pos) return false;
+  *pos = i;
+  return true;
 }
 
 }  // namespace
@@ -73,59 +117,68 @@ std::optional<Payload> DecodePayload(std::string_view text) {
   return p;
 }
 
+// One pass over the top-level keys, in any order; only the values the
+// generator counts are read, the others skipped (nested ones whole).
 ParleyFrame ScanParleyFrame(std::string_view s) {
   ParleyFrame f;
   if (s.size() < 2 || s[0] != '{') return f;
-  if (s.starts_with("{\"re\":")) {
-    size_t pos = 6;
-    if (!ParseInt(s, &pos, &f.re)) return f;
-    auto t = FindValue(s, "\"type\":", pos);
-    std::string_view type;
-    if (!t || !ScanString(s, &*t, &type)) return f;
+  std::string_view type, conv, body, code;
+  bool has_re = false, has_seq = false, has_conv = false, has_body = false;
+  int64_t re = -1, seq = -1;
+  size_t pos = 1;
+  while (pos < s.size() && s[pos] != '}') {
+    std::string_view key;
+    if (!ScanString(s, &pos, &key) || pos >= s.size() || s[pos] != ':') return f;
+    ++pos;
+    bool ok;
+    if (key == "re") {
+      ok = has_re = ParseInt(s, &pos, &re);
+    } else if (key == "type") {
+      ok = ScanString(s, &pos, &type);
+    } else if (key == "seq") {
+      ok = has_seq = ParseInt(s, &pos, &seq);
+    } else if (key == "conv") {
+      ok = has_conv = ScanString(s, &pos, &conv);
+    } else if (key == "body") {
+      ok = has_body = ScanString(s, &pos, &body);
+    } else if (key == "code") {
+      ok = ScanString(s, &pos, &code);
+    } else {
+      ok = SkipValue(s, &pos);
+    }
+    if (!ok || pos >= s.size()) return f;
+    if (s[pos] == ',') ++pos;
+  }
+  if (pos >= s.size()) return f;  // never closed
+  if (has_re) {
+    f.re = re;
     if (type == "sent") {
       f.kind = ParleyFrame::Kind::kSent;
-      if (auto q = FindValue(s, "\"seq\":", *t)) {
-        size_t qp = *q;
-        ParseInt(s, &qp, &f.seq);
-      }
+      f.seq = seq;
     } else if (type == "history") {
       f.kind = ParleyFrame::Kind::kHistory;
     } else if (type == "welcome") {
       f.kind = ParleyFrame::Kind::kWelcome;
     } else if (type == "error") {
       f.kind = ParleyFrame::Kind::kError;
-      if (auto c = FindValue(s, "\"code\":", *t)) {
-        size_t cp = *c;
-        ScanString(s, &cp, &f.code);
-      }
-    } else {
+      f.code = code;
+    } else if (!type.empty()) {
       f.kind = ParleyFrame::Kind::kOtherAnswer;
     }
     return f;
   }
-  // Events. A message event carries "body" and "seq" and "type":"message".
-  auto type_pos = FindValue(s, "\"type\":\"message\"");
-  if (!type_pos) {
-    auto t = FindValue(s, "\"type\":");
-    std::string_view type;
-    if (t && ScanString(s, &*t, &type) && type == "error") {
-      f.kind = ParleyFrame::Kind::kError;
-      if (auto c = FindValue(s, "\"code\":")) {
-        size_t cp = *c;
-        ScanString(s, &cp, &f.code);
-      }
-      return f;
-    }
+  if (type == "message") {
+    if (!has_conv || !has_seq || !has_body) return f;
+    f.kind = ParleyFrame::Kind::kMessage;
+    f.conv = conv;
+    f.seq = seq;
+    f.body = body;
+  } else if (type == "error") {
+    f.kind = ParleyFrame::Kind::kError;
+    f.code = code;
+  } else {
     f.kind = ParleyFrame::Kind::kOtherEvent;
-    return f;
   }
-  auto c = FindValue(s, "\"conv\":");
-  auto q = FindValue(s, "\"seq\":");
-  auto b = FindValue(s, "\"body\":");
-  if (!c || !q || !b) return f;
-  size_t cp = *c, qp = *q, bp = *b;
-  if (!ScanString(s, &cp, &f.conv) || !ParseInt(s, &qp, &f.seq) || !ScanString(s, &bp, &f.body)) return f;
-  f.kind = ParleyFrame::Kind::kMessage;
   return f;
 }
 

@@ -1,5 +1,6 @@
 #include "loadgen/results.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -64,6 +65,9 @@ json::object StepJson(const Options& o, const StepResult& s) {
   if (s.history.count() > 0) j["history_ms"] = LatencyJson(s.history);
   j["stale_ignored"] = s.stale;
   j["client_cpu_s"] = s.client_cpu_s;
+  j["client_cores"] = s.client_cores;
+  j["client_cpu_pct"] = CpuSharePct(s.client_cpu_s, s.client_wall_s, s.client_cores);
+  if (s.client_runqueue_wait_s) j["client_runqueue_wait_s"] = *s.client_runqueue_wait_s;
   if (s.server_cpu_s) j["server_cpu_s"] = *s.server_cpu_s;
   if (s.server_rss_kb) j["server_rss_kb"] = *s.server_rss_kb;
   j["held"] = s.held;
@@ -154,6 +158,37 @@ double SelfCpuSeconds() {
   getrusage(RUSAGE_SELF, &ru);
   auto tv = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+std::optional<double> SelfRunqueueWaitSeconds() {
+  // Each thread's schedstat: "<ns on a cpu> <ns waiting on a run queue> <timeslices>".
+  std::error_code ec;
+  int64_t wait_ns = 0;
+  bool any = false;
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::ifstream f(it->path() / "schedstat");
+    int64_t run_ns = 0, waited_ns = 0;
+    if (f >> run_ns >> waited_ns) {
+      wait_ns += waited_ns;
+      any = true;
+    }
+  }
+  if (ec || !any) return std::nullopt;
+  return static_cast<double>(wait_ns) / 1e9;
+}
+
+int SelfCpusAllowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0)
+    return static_cast<int>(std::thread::hardware_concurrency());
+  return CPU_COUNT(&set);
+}
+
+double CpuSharePct(double cpu_s, double wall_s, int cores) {
+  if (wall_s <= 0 || cores <= 0) return 0;
+  return 100.0 * cpu_s / (wall_s * cores);
 }
 
 std::string ToJsonText(const Options& o, const BenchResult& r) {
@@ -306,18 +341,20 @@ std::string HumanTable(const Options& o, const BenchResult& r) {
   if (!r.steps.empty()) {
     out << "  rate/snd  offered/s  delivered/s    p50ms    p99ms  p99.9ms    maxms  ack99ms   lost  dup  ooo "
            " err  "
-           "cli_cpu  srv_cpu held\n";
+           "cli_cpu  cli_cpu%  lag99ms  srv_cpu held\n";
     for (size_t i = 0; i < r.steps.size(); ++i) {
       const auto& s = r.steps[i];
-      std::snprintf(
-          line, sizeof(line),
-          "%10.2f %10.0f %12.0f %8.2f %8.2f %8.2f %8.2f %8.2f %6lld %4lld %4lld %4lld %8.2f %8.2f %s%s\n",
-          s.rate_per_sender, s.offered_per_s, s.delivered_per_s, Ms(s.latency.Percentile(50)),
-          Ms(s.latency.Percentile(99)), Ms(s.latency.Percentile(99.9)), Ms(s.latency.max()),
-          Ms(s.ack_latency.Percentile(99)), static_cast<long long>(s.lost),
-          static_cast<long long>(s.duplicated), static_cast<long long>(s.reordered),
-          static_cast<long long>(s.errors), s.client_cpu_s, s.server_cpu_s.value_or(-1),
-          s.held ? "yes" : "no", r.best && *r.best == i ? " <- best" : "");
+      std::snprintf(line, sizeof(line),
+                    "%10.2f %10.0f %12.0f %8.2f %8.2f %8.2f %8.2f %8.2f %6lld %4lld %4lld %4lld %8.2f %9.1f "
+                    "%8.2f %8.2f %s%s\n",
+                    s.rate_per_sender, s.offered_per_s, s.delivered_per_s, Ms(s.latency.Percentile(50)),
+                    Ms(s.latency.Percentile(99)), Ms(s.latency.Percentile(99.9)), Ms(s.latency.max()),
+                    Ms(s.ack_latency.Percentile(99)), static_cast<long long>(s.lost),
+                    static_cast<long long>(s.duplicated), static_cast<long long>(s.reordered),
+                    static_cast<long long>(s.errors), s.client_cpu_s,
+                    CpuSharePct(s.client_cpu_s, s.client_wall_s, s.client_cores),
+                    Ms(s.send_lag.Percentile(99)), s.server_cpu_s.value_or(-1), s.held ? "yes" : "no",
+                    r.best && *r.best == i ? " <- best" : "");
       out << line;
       if (s.history.count() > 0) {
         std::snprintf(line, sizeof(line), "    history page: n=%lld p50 %.2f ms p99 %.2f ms\n",

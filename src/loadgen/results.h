@@ -25,7 +25,15 @@ struct StepResult {
   int64_t acked = 0, errors = 0;
   std::map<std::string, int64_t> error_codes;
   Histogram latency, ack_latency, send_lag, history;
+  // The generator's own cost over the measured window: its CPU time, the
+  // wall time it was taken over, the cores it may use (its threads, at most
+  // its CPU affinity) and how long its threads waited for a CPU (run queue;
+  // nullopt without /proc schedstat). With send_lag these say whether the
+  // generator, not the server, was the limit (bench/README.md).
   double client_cpu_s = 0;
+  double client_wall_s = 0;
+  int client_cores = 1;
+  std::optional<double> client_runqueue_wait_s;
   std::optional<double> server_cpu_s;
   std::optional<int64_t> server_rss_kb;
   bool held = false;
@@ -99,5 +107,12 @@ std::optional<int64_t> ProcRssKb(int pid);            // VmRSS
 std::optional<int> ProcOpenFds(int pid);              // entries of /proc/PID/fd
 std::optional<std::string> ProcCpusAllowed(int pid);  // Cpus_allowed_list
 double SelfCpuSeconds();
+// Seconds this process's threads have waited on a run queue for a CPU
+// (/proc/self/task/*/schedstat); nullopt when the kernel does not say.
+std::optional<double> SelfRunqueueWaitSeconds();
+// CPUs this process may run on (its affinity mask).
+int SelfCpusAllowed();
+// CPU time as a percentage of `cores` cores busy for `wall_s`; 0 when no time passed.
+double CpuSharePct(double cpu_s, double wall_s, int cores);
 
 }  // namespace parley::loadgen

@@ -5,13 +5,12 @@
 #include <time.h>
 
 #include <atomic>
-#include <boost/asio/connect.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -25,6 +24,7 @@
 #include "loadgen/rate_search.h"
 #include "loadgen/setup.h"
 #include "loadgen/tracker.h"
+#include "loadgen/ws.h"
 #include "protocol/client_frames.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -35,11 +35,19 @@ namespace parley::loadgen {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-using Ws = websocket::stream<tcp::socket>;
+// Bound to the io_context's own executor type, not the type-erased
+// any_io_executor: every completion of a run's hot path would otherwise copy
+// and destroy a polymorphic executor.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+// The most queued frames one gathered write takes.
+constexpr size_t kMaxGather = 64;
+// The longest upgrade answer head accepted.
+constexpr size_t kMaxUpgradeHead = 16 << 10;
 
 int64_t NowUs() {
   timespec ts{};
@@ -89,13 +97,18 @@ struct ThreadStats {
 class Runner;
 struct ThreadCtx;
 
-// One WebSocket with its buffers; replaced (not reused) on a reconnect, so
-// handlers of a dropped one can still run safely.
+// One WebSocket (client side, framed by ws.h) with its buffers; replaced
+// (not reused) on a reconnect, so handlers of a dropped one can still run
+// safely. Owned by its Conn, on the Conn's thread.
 struct Link {
-  explicit Link(asio::io_context& ioc) : ws(ioc) {}
-  Ws ws;
-  beast::flat_buffer buf;
-  std::deque<std::string> outq;
+  explicit Link(asio::io_context& ioc) : sock(ioc.get_executor()) {}
+  Socket sock;
+  WsReceiver rx;
+  std::string key;                         // Sec-WebSocket-Key sent
+  bool upgraded = false;                   // the 101 answer was read; frames follow
+  std::deque<std::string> outq;            // whole frames (and the upgrade request), in order
+  std::vector<asio::const_buffer> gather;  // the write in flight: the first `in_flight` of outq
+  size_t in_flight = 0;
   bool writing = false;
 };
 
@@ -131,8 +144,18 @@ class Conn {
     kFailed
   };
   void OnConnected();
+  void OnUpgraded();
   void DoRead(Link* l);
-  void Write(std::string frame);
+  void OnRead(Link* l);
+  // Handles one event of the server's stream; false once the link is gone.
+  bool OnFrame(Link* l, const WsReceiver::Event& e);
+  // Our close frame was answered (or the connection ended meanwhile).
+  void CloseDone(Link* l);
+  // Queues this connection to connect again (resuming).
+  void Reconnect();
+  void SendText(std::string_view text);
+  void SendControl(WsOpcode opcode, std::string_view payload);
+  void WriteBytes(std::string bytes);
   void DoWrite(Link* l);
   void OnText(std::string_view text);
   void OnParley(std::string_view text);
@@ -156,7 +179,7 @@ class Conn {
   std::deque<std::pair<int64_t, std::unique_ptr<Link>>> retired_;
   void Retire();
   bool resuming_ = false;
-  asio::steady_timer retry_timer_;  // churn: reconnect after a failure, close deadline
+  Timer retry_timer_;  // churn: reconnect after a failure, close deadline
   int64_t connect_start_us_ = 0;
   // parley
   int64_t next_id_ = 2;  // 1 is hello
@@ -167,7 +190,7 @@ class Conn {
   std::deque<Pending> pending_;
   std::vector<std::pair<int64_t, int64_t>> history_pending_;  // id, sched
   // sender
-  asio::steady_timer timer_;
+  Timer timer_;
   bool sending_ = false;
   uint64_t tick_gen_ = 0;
   int64_t period_us_ = 0, next_sched_ = 0, counter_ = 0, sent_ = 0;
@@ -176,7 +199,9 @@ class Conn {
 };
 
 struct ThreadCtx {
-  asio::io_context ioc{1};
+  // One thread runs it; other threads only post to it (Runner::OnAll), so
+  // the reactor's per-socket locks are off and the scheduler's stay on.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<Conn>> conns;
   std::deque<Conn*> to_connect;
   int connecting = 0;
@@ -185,6 +210,14 @@ struct ThreadCtx {
   StepParams step;         // this thread's copy, set by Runner::RunStep
   protocol::SendReq send;  // the parley dialect's request, reused: its body is the payload
   std::string scratch;     // the socketio dialect's payload
+  std::string text;        // a request's text before it is framed
+  uint64_t mask_state = 0x9E3779B97F4A7C15ull;  // xorshift64: frame masks (RFC 6455 5.3)
+  uint32_t NextMask() {
+    mask_state ^= mask_state << 13;
+    mask_state ^= mask_state >> 7;
+    mask_state ^= mask_state << 17;
+    return static_cast<uint32_t>(mask_state >> 16);
+  }
   asio::steady_timer history_timer{ioc};
   bool history_on = false;
   size_t history_next = 0;
@@ -278,7 +311,7 @@ class Runner {
 // ---- Conn ---------------------------------------------------------------------
 
 Conn::Conn(Runner* r, ThreadCtx* t, int index)
-    : r_(r), t_(t), index_(index), retry_timer_(t->ioc), timer_(t->ioc) {
+    : r_(r), t_(t), index_(index), retry_timer_(t->ioc.get_executor()), timer_(t->ioc.get_executor()) {
   group_ = index / r->shape_.members;
   int member = index % r->shape_.members;
   slot_ = member < r->shape_.senders ? member : -1;
@@ -289,7 +322,7 @@ void Conn::Retire() {
   while (!retired_.empty() && now - retired_.front().first > 10'000'000) retired_.pop_front();
   if (!link_) return;
   error_code ignored;
-  link_->ws.next_layer().close(ignored);
+  link_->sock.close(ignored);
   retired_.emplace_back(now, std::move(link_));
 }
 
@@ -299,7 +332,7 @@ void Conn::Start() {
   Link* l = link_.get();
   state_ = State::kConnecting;
   connect_start_us_ = NowUs();
-  auto& sock = l->ws.next_layer();
+  auto& sock = l->sock;
   error_code ec;
   sock.open(tcp::v4(), ec);
   if (!ec && !r_->source_ips_.empty()) {
@@ -318,66 +351,124 @@ void Conn::Start() {
 void Conn::OnConnected() {
   Link* l = link_.get();
   error_code ignored;
-  l->ws.next_layer().set_option(tcp::no_delay(true), ignored);
-  l->ws.read_message_max(64 << 20);
+  l->sock.set_option(tcp::no_delay(true), ignored);
   const bool parley = r_->o_.dialect == Dialect::kParley;
-  l->ws.async_handshake(
-      r_->host_header_, parley ? "/v1/ws" : std::string(kEioPath), [this, l, parley](error_code ec) {
-        if (l != link_.get()) return;
-        if (ec) return Fail("handshake: " + ec.message());
-        l->ws.text(true);
-        DoRead(l);
-        if (parley) {
-          state_ = State::kAwaitWelcome;
-          protocol::HelloReq hello{r_->plan_.tokens[index_], {}, false};
-          if (resuming_ && !r_->plan_.conv_ids.empty()) {
-            hello.last_seq.emplace_back(r_->plan_.conv_ids[group_], std::max<int64_t>(last_seq_, 0));
-          }
-          Write(protocol::BuildRequest(hello, 1));
-        } else {
-          state_ = State::kAwaitOpen;
-        }
-      });
+  l->key =
+      WsKeyFrom(t_->mask_state + static_cast<uint64_t>(index_), static_cast<uint64_t>(connect_start_us_));
+  WriteBytes(WsUpgradeRequest(r_->host_header_, parley ? "/v1/ws" : kEioPath, l->key));
+  DoRead(l);
+}
+
+void Conn::OnUpgraded() {
+  if (r_->o_.dialect == Dialect::kParley) {
+    state_ = State::kAwaitWelcome;
+    protocol::HelloReq hello{r_->plan_.tokens[index_], {}, false};
+    if (resuming_ && !r_->plan_.conv_ids.empty()) {
+      hello.last_seq.emplace_back(r_->plan_.conv_ids[group_], std::max<int64_t>(last_seq_, 0));
+    }
+    SendText(protocol::BuildRequest(hello, 1));
+  } else {
+    state_ = State::kAwaitOpen;
+  }
 }
 
 void Conn::DoRead(Link* l) {
-  l->ws.async_read(l->buf, [this, l](error_code ec, size_t) {
-    if (l != link_.get()) return;
-    if (ec && state_ == State::kClosing) return;  // the end of our own close handshake
-    if (ec) {
-      if (state_ == State::kReady || state_ == State::kAwaitWelcome) {
-        std::string why = "closed: " + ec.message();
-        if (l->ws.reason().code != websocket::close_code::none)
-          why = "closed " + std::to_string(l->ws.reason().code);
-        Fail(why);
-      } else {
-        Fail("read: " + ec.message());
-      }
-      return;
-    }
-    auto data = l->buf.cdata();
-    OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    if (l != link_.get()) return;  // dropped meanwhile
-    l->buf.consume(l->buf.size());
-    if (state_ != State::kFailed) DoRead(l);
-  });
+  l->rx.PrepareRead();
+  l->sock.async_read_some(asio::buffer(l->rx.space(), l->rx.space_size()),
+                          [this, l](error_code ec, size_t n) {
+                            if (l != link_.get()) return;
+                            if (ec) {
+                              if (state_ == State::kClosing)
+                                return CloseDone(l);  // the server ended it under our close frame
+                              if (!l->upgraded) return Fail("handshake: " + ec.message());
+                              if (state_ == State::kReady || state_ == State::kAwaitWelcome)
+                                return Fail("closed: " + ec.message());
+                              return Fail("read: " + ec.message());
+                            }
+                            l->rx.Commit(n);
+                            OnRead(l);
+                          });
 }
 
-void Conn::Write(std::string frame) {
+void Conn::OnRead(Link* l) {
+  if (!l->upgraded) {
+    std::string_view in = l->rx.pending();
+    size_t end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (in.size() > kMaxUpgradeHead) return Fail("handshake: answer head too long");
+      return DoRead(l);
+    }
+    if (auto why = CheckWsUpgradeResponse(in.substr(0, end + 4), l->key)) return Fail(*why);
+    l->rx.Consume(end + 4);
+    l->upgraded = true;
+    OnUpgraded();
+    if (l != link_.get()) return;
+  }
+  auto error = l->rx.Drain([this, l](const WsReceiver::Event& e) { return OnFrame(l, e); });
+  if (l != link_.get()) return;  // dropped, failed or closed meanwhile
+  if (error) return Fail("websocket: " + *error);
+  if (state_ != State::kFailed) DoRead(l);
+}
+
+bool Conn::OnFrame(Link* l, const WsReceiver::Event& e) {
+  switch (e.opcode) {
+    case WsOpcode::kText:
+    case WsOpcode::kBinary:
+      OnText(e.payload);
+      break;
+    case WsOpcode::kPing:
+      SendControl(WsOpcode::kPong, e.payload);
+      break;
+    case WsOpcode::kClose: {
+      if (state_ == State::kClosing) {
+        CloseDone(l);
+        return false;
+      }
+      // The server closes: answer (RFC 6455 5.5.1) and count why.
+      SendControl(WsOpcode::kClose, e.payload.substr(0, 2));
+      std::string why = "closed";
+      if (e.payload.size() >= 2) {
+        auto code = (static_cast<unsigned>(static_cast<unsigned char>(e.payload[0])) << 8) |
+                    static_cast<unsigned char>(e.payload[1]);
+        why += " " + std::to_string(code);
+      }
+      Fail(state_ == State::kReady || state_ == State::kAwaitWelcome ? why : "read: " + why);
+      return false;
+    }
+    default:
+      break;
+  }
+  return l == link_.get() && state_ != State::kFailed;
+}
+
+void Conn::SendText(std::string_view text) { SendControl(WsOpcode::kText, text); }
+
+void Conn::SendControl(WsOpcode opcode, std::string_view payload) {
+  std::string frame;
+  frame.reserve(payload.size() + 14);
+  AppendWsClientFrame(opcode, payload, t_->NextMask(), &frame);
+  WriteBytes(std::move(frame));
+}
+
+void Conn::WriteBytes(std::string bytes) {
   Link* l = link_.get();
   if (!l) return;
-  l->outq.push_back(std::move(frame));
+  l->outq.push_back(std::move(bytes));
   if (!l->writing) DoWrite(l);
 }
 
+// Everything queued (up to kMaxGather frames) leaves in one gathered write.
 void Conn::DoWrite(Link* l) {
   l->writing = true;
-  l->ws.async_write(asio::buffer(l->outq.front()), [this, l](error_code ec, size_t) {
+  l->in_flight = std::min(l->outq.size(), kMaxGather);
+  l->gather.clear();
+  for (size_t i = 0; i < l->in_flight; ++i) l->gather.push_back(asio::buffer(l->outq[i]));
+  asio::async_write(l->sock, l->gather, [this, l](error_code ec, size_t) {
     if (l != link_.get()) return;
     l->writing = false;
     if (ec && state_ == State::kClosing) return;
     if (ec) return Fail("write: " + ec.message());
-    l->outq.pop_front();
+    l->outq.erase(l->outq.begin(), l->outq.begin() + static_cast<std::ptrdiff_t>(l->in_flight));
     if (!l->outq.empty()) DoWrite(l);
   });
 }
@@ -400,8 +491,7 @@ void Conn::Fail(const std::string& why) {
     retry_timer_.async_wait([this](error_code ec) {
       if (ec || state_ != State::kFailed || !r_->churn_on_.load(std::memory_order_relaxed)) return;
       state_ = State::kIdle;
-      t_->to_connect.push_back(this);
-      t_->ConnectMore();
+      Reconnect();
     });
   }
 }
@@ -423,33 +513,38 @@ void Conn::Churn(bool clean) {
   if (state_ != State::kReady || !link_) return;
   t_->stats.churned++;
   t_->stats.interval_churned++;
-  auto reconnect = [this] {
-    t_->to_connect.push_back(this);
-    t_->ConnectMore();
-  };
   if (!clean) {
     Drop();
-    return reconnect();
+    return Reconnect();
   }
   t_->stats.clean_closes++;
   resuming_ = true;
   state_ = State::kClosing;
   Link* l = link_.get();
-  l->ws.async_close(websocket::close_code::normal, [this, l, reconnect](error_code) {
-    if (l != link_.get() || state_ != State::kClosing) return;
-    retry_timer_.cancel();
-    state_ = State::kIdle;
-    reconnect();
-  });
+  const char normal[2] = {0x03, static_cast<char>(0xE8)};  // 1000
+  SendControl(WsOpcode::kClose, std::string_view(normal, 2));
   // A server that never answers our close: give up on it after 3 s.
   retry_timer_.expires_after(std::chrono::seconds(3));
-  retry_timer_.async_wait([this, l, reconnect](error_code ec) {
+  retry_timer_.async_wait([this, l](error_code ec) {
     if (ec || l != link_.get() || state_ != State::kClosing) return;
     t_->stats.Error("close handshake timed out");
     state_ = State::kIdle;
     Retire();
-    reconnect();
+    Reconnect();
   });
+}
+
+void Conn::CloseDone(Link* l) {
+  if (l != link_.get() || state_ != State::kClosing) return;
+  retry_timer_.cancel();
+  state_ = State::kIdle;
+  Retire();
+  Reconnect();
+}
+
+void Conn::Reconnect() {
+  t_->to_connect.push_back(this);
+  t_->ConnectMore();
 }
 
 void Conn::Ready() {
@@ -539,19 +634,20 @@ void Conn::OnSocketio(std::string_view text) {
     case EioPacket::Kind::kOpen:
       if (state_ == State::kAwaitOpen) {
         state_ = State::kAwaitConnect;
-        Write(std::string(kEioConnect));
+        SendText(kEioConnect);
       }
       return;
     case EioPacket::Kind::kPing:
-      Write(std::string(kEioPong));
+      SendText(kEioPong);
       return;
     case EioPacket::Kind::kConnect:
       if (state_ == State::kAwaitConnect) {
         if (r_->plan_.convs.empty()) return Ready();
         state_ = State::kAwaitJoin;
-        std::string join;
+        std::string& join = t_->text;
+        join.clear();
         AppendEioJoin(1, r_->plan_.convs[group_], &join);
-        Write(std::move(join));
+        SendText(join);
       }
       return;
     case EioPacket::Kind::kAck:
@@ -580,13 +676,14 @@ void Conn::OnPayload(std::string_view body) {
   }
   if (p->slot < 0 || p->slot >= static_cast<int64_t>(streams_.size())) return st.Error("bad slot");
   if (streams_[p->slot].Receive(p->counter) == StreamTracker::Outcome::kDuplicate) return;
+  const int64_t latency = NowUs() - p->sched_us;
   st.delivered++;
   st.interval_delivered++;
-  st.interval_latency.Record(NowUs() - p->sched_us);
+  st.interval_latency.Record(latency);
   r_->delivered_total_.fetch_add(1, std::memory_order_relaxed);
   if (step.InWindow(p->sched_us)) {
     st.delivered_window++;
-    st.latency.Record(NowUs() - p->sched_us);
+    st.latency.Record(latency);
   }
 }
 
@@ -636,7 +733,8 @@ void Conn::OnTick() {
 
 void Conn::SendFrameFor(int64_t id, int64_t counter, int64_t sched) {
   const Payload payload{t_->step.epoch, slot_, counter, sched};
-  std::string frame;
+  std::string& text = t_->text;
+  text.clear();
   if (r_->o_.dialect == Dialect::kParley) {
     protocol::SendReq& send = t_->send;
     send.conv = r_->plan_.conv_ids[group_];
@@ -646,16 +744,14 @@ void Conn::SendFrameFor(int64_t id, int64_t counter, int64_t sched) {
     int n = std::snprintf(cmid, sizeof(cmid), "e%lld-%lld", static_cast<long long>(t_->step.epoch),
                           static_cast<long long>(counter));
     send.client_msg_id.assign(cmid, static_cast<size_t>(n));
-    frame.reserve(send.body.size() + 160);
-    protocol::AppendRequest(send, id, &frame);
+    protocol::AppendRequest(send, id, &text);
   } else {
     std::string& body = t_->scratch;
     body.clear();
     AppendPayload(payload, r_->o_.body_bytes, &body);
-    frame.reserve(body.size() + 160);
-    AppendEioChat(r_->plan_.convs[group_], body, &frame);
+    AppendEioChat(r_->plan_.convs[group_], body, &text);
   }
-  Write(std::move(frame));
+  SendText(text);
 }
 
 void Conn::SendOne(int64_t sched, int64_t now) {
@@ -680,7 +776,7 @@ void Conn::SendHistory(int64_t sched_us) {
   if (state_ != State::kReady || r_->plan_.conv_ids.empty()) return;
   int64_t id = next_id_++;
   history_pending_.emplace_back(id, sched_us);
-  Write(protocol::BuildRequest(
+  SendText(protocol::BuildRequest(
       protocol::HistoryReq{r_->plan_.conv_ids[group_], std::nullopt, std::nullopt, 50}, id));
 }
 
@@ -814,6 +910,8 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
   });
   ReportUntil(start, p.from_us, result);
   double cpu0 = SelfCpuSeconds();
+  int64_t wall0 = NowUs();
+  std::optional<double> wait0 = SelfRunqueueWaitSeconds();
   std::optional<double> srv0 = o_.server_pid > 0 ? ProcCpuSeconds(o_.server_pid) : std::nullopt;
   if (drop_midway) {
     SleepUntilUs(p.from_us + (p.to_us - p.from_us) / 3);
@@ -851,6 +949,10 @@ StepResult Runner::RunStep(double rate, bool drop_midway, BenchResult* result) {
     });
   }
   s.client_cpu_s = SelfCpuSeconds() - cpu0;
+  s.client_wall_s = static_cast<double>(NowUs() - wall0) / 1e6;
+  s.client_cores = std::max(1, std::min(o_.threads, SelfCpusAllowed()));
+  if (std::optional<double> wait1 = SelfRunqueueWaitSeconds(); wait0 && wait1)
+    s.client_runqueue_wait_s = *wait1 - *wait0;
   if (srv0) {
     if (auto s1 = ProcCpuSeconds(o_.server_pid)) s.server_cpu_s = *s1 - *srv0;
     s.server_rss_kb = ProcRssKb(o_.server_pid);

@@ -16,11 +16,11 @@
 
 namespace parley::log {
 
-// Where the answer to a send goes: the node, io shard and connection that
+// Where the answer to a send goes: the node, io thread and connection that
 // asked, and the client's request id.
 struct Origin {
   int64_t node = 0;
-  uint32_t shard = 0;
+  uint32_t io_thread = 0;
   uint64_t session = 0;
   int64_t request_id = 0;
 };

@@ -8,10 +8,10 @@
 
 namespace parley::sequencer {
 
-using presence::Event;
-using presence::MakeFrame;
+using fanout::Event;
+using protocol::MakeFrame;
 
-presence::Event ErrorAnswer(const log::Origin& origin, const Error& error) {
+fanout::Event ErrorAnswer(const log::Origin& origin, const Error& error) {
   return Event::ToSession(origin, MakeFrame(protocol::ErrorFrame(origin.request_id, error)));
 }
 
@@ -30,7 +30,7 @@ MessageId IdGenerator::Next(TimeMs now) {
   return MessageId(((now - kEpoch) << 22) | (node_ << 12) | counter_);
 }
 
-Sequencer::Sequencer(log::MessageLog& log, store::Store& store, presence::FanOut& fanout, const Clock& clock,
+Sequencer::Sequencer(log::MessageLog& log, store::Store& store, fanout::FanOut& fanout, const Clock& clock,
                      Options options, Observer observer)
     : log_(log),
       store_(store),
@@ -84,7 +84,7 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
   auto committed = store_.CommitBatch(batch);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-  presence::EventBatch events;
+  fanout::EventBatch events;
   events.reserve(records.size() * 2);
   if (!committed) {
     // Nothing in the batch is stored: every sender hears `unavailable` and

@@ -14,7 +14,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "log/message_log.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "store/store.h"
 
 namespace parley::sequencer {
@@ -33,7 +33,7 @@ struct Observer {
 // The `error` answer to one send, for the connection that sent it (its
 // origin): a send the store refused or could not commit, or one the message
 // log accepted but could not store.
-presence::Event ErrorAnswer(const log::Origin& origin, const Error& error);
+fanout::Event ErrorAnswer(const log::Origin& origin, const Error& error);
 
 // Message ids: 41 bits of ms since 2024-01-01, 10 bits of node, 12 of counter.
 // Unique per node, roughly time-ordered, positive int64.
@@ -50,7 +50,7 @@ class IdGenerator {
 
 class Sequencer {
  public:
-  Sequencer(log::MessageLog& log, store::Store& store, presence::FanOut& fanout, const Clock& clock,
+  Sequencer(log::MessageLog& log, store::Store& store, fanout::FanOut& fanout, const Clock& clock,
             Options options, Observer observer = {});
   ~Sequencer();
 
@@ -64,7 +64,7 @@ class Sequencer {
  private:
   log::MessageLog& log_;
   store::Store& store_;
-  presence::FanOut& fanout_;
+  fanout::FanOut& fanout_;
   const Clock& clock_;
   Options options_;
   Observer observer_;

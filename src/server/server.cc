@@ -20,6 +20,7 @@
 #include "log/embedded/embedded_log.h"
 #include "log/kafka/kafka_log.h"
 #include "metrics/metrics.h"
+#include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "presence/redis/redis_presence.h"
 #include "sequencer/sequencer.h"
@@ -40,7 +41,7 @@ struct Server::Parts {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<log::MessageLog> log;
   std::unique_ptr<presence::PresenceRegistry> registry;
-  std::unique_ptr<presence::FanOut> fanout;
+  std::unique_ptr<fanout::FanOut> fanout;
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
   std::unique_ptr<auth::ExternalVerifier> external;
@@ -133,13 +134,13 @@ Result<std::unique_ptr<log::MessageLog>> OpenLog(
 // The presence registry and the fan-out, which a backend provides together.
 struct Presence {
   std::unique_ptr<presence::PresenceRegistry> registry;
-  std::unique_ptr<presence::FanOut> fanout;
+  std::unique_ptr<fanout::FanOut> fanout;
 };
 
 Result<Presence> OpenPresence(const config::Config& c) {
   switch (c.presence.backend) {
     case config::PresenceBackend::kEmbedded:
-      return Presence{presence::embedded::CreateRegistry(), presence::embedded::CreateFanOut()};
+      return Presence{presence::embedded::CreateRegistry(), fanout::CreateLocal()};
     case config::PresenceBackend::kRedis: {
       auto backend = presence::redis::Create(c.presence.redis);
       if (!backend) return std::move(backend).error();

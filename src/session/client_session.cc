@@ -117,22 +117,35 @@ void ClientSession::RunBlocking(Work work, Then then) {
 
 // ---- subscriptions ----------------------------------------------------------
 
+namespace {
+auto FindSub(auto& subs, ConversationId conv) {
+  return std::lower_bound(subs.begin(), subs.end(), conv,
+                          [](const ClientSession::Sub& s, ConversationId c) { return s.conv < c; });
+}
+}  // namespace
+
 bool ClientSession::Follows(ConversationId conv) const {
-  return std::binary_search(subs_.begin(), subs_.end(), conv);
+  auto it = FindSub(subs_, conv);
+  return it != subs_.end() && it->conv == conv;
 }
 
 bool ClientSession::AddSubscription(ConversationId conv) {
-  auto it = std::lower_bound(subs_.begin(), subs_.end(), conv);
-  if (it != subs_.end() && *it == conv) return false;
-  subs_.insert(it, conv);
+  auto it = FindSub(subs_, conv);
+  if (it != subs_.end() && it->conv == conv) return false;
+  subs_.insert(it, Sub{conv, -1});
   return true;
 }
 
 bool ClientSession::RemoveSubscription(ConversationId conv) {
-  auto it = std::lower_bound(subs_.begin(), subs_.end(), conv);
-  if (it == subs_.end() || *it != conv) return false;
+  auto it = FindSub(subs_, conv);
+  if (it == subs_.end() || it->conv != conv) return false;
   subs_.erase(it);
   return true;
+}
+
+void ClientSession::Saw(ConversationId conv, int64_t seq) {
+  auto it = FindSub(subs_, conv);
+  if (it != subs_.end() && it->conv == conv && it->seen < seq) it->seen = seq;
 }
 
 // ---- input ------------------------------------------------------------------
@@ -248,9 +261,14 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
   std::unordered_map<ConversationId, int64_t> has(hello.last_seq.begin(), hello.last_seq.end());
   for (const auto& c : convs) {
     env_.hub.Subscribe(this, c.id);
-    if (auto it = has.find(c.id); it != has.end() && it->second > 0) {
-      floors_.Raise(c.id, std::min(it->second, c.last_seq));
-    }
+    auto it = has.find(c.id);
+    if (it != has.end() && it->second > 0) floors_.Raise(c.id, std::min(it->second, c.last_seq));
+    // What the client has: what it named, or nothing with "all", or else
+    // the summary only (the newest seq is where it starts).
+    int64_t has_seq = it != has.end() ? std::clamp<int64_t>(it->second, 0, c.last_seq)
+                      : hello.all     ? 0
+                                      : c.last_seq;
+    Saw(c.id, has_seq);
   }
   Send(protocol::WelcomeFrame(re, user, name(), env_.options.heartbeat_ms, convs));
   chat::Service& svc = env_.service;
@@ -292,8 +310,9 @@ void ClientSession::PumpResume() {
     if (link_.QueuedBytes() > o.resume_low_water_bytes) return;  // OnWritten calls again
     chat::ResumePlan::Conv& c = resume_->convs[resume_->next];
     if (c.gap && !resume_->gap_sent) {
-      link_.Send(presence::MakeFrame(protocol::GapEvent(c.conv, c.gap->first, c.gap->second)), false);
+      link_.Send(protocol::MakeFrame(protocol::GapEvent(c.conv, c.gap->first, c.gap->second)), false);
       floors_.Raise(c.conv, c.gap->second);
+      Saw(c.conv, c.gap->second);
       resume_->gap_sent = true;
       continue;
     }
@@ -309,17 +328,19 @@ void ClientSession::PumpResume() {
                     // Say what could not be read; the client fetches it with history.
                     Log()->warn("session {}: resume of conversation {} failed: {}", id_, c.conv.value,
                                 page.error().message);
-                    link_.Send(presence::MakeFrame(protocol::GapEvent(c.conv, c.after + 1, c.upto)), false);
+                    link_.Send(protocol::MakeFrame(protocol::GapEvent(c.conv, c.after + 1, c.upto)), false);
                     floors_.Raise(c.conv, c.upto);
+                    Saw(c.conv, c.upto);
                     c.after = c.upto;
                   } else if (page->empty()) {
                     c.after = c.upto;
                   } else {
                     for (const Message& m : *page) {
-                      link_.Send(presence::MakeFrame(protocol::MessageEvent(m)), false);
+                      link_.Send(protocol::MakeFrame(protocol::MessageEvent(m)), false);
                     }
                     c.after = page->back().seq;
                     floors_.Raise(c.conv, c.after);
+                    Saw(c.conv, c.after);
                   }
                   PumpResume();
                 });
@@ -342,10 +363,39 @@ void ClientSession::FinishResume() {
   held_.clear();
   held_bytes_ = 0;
   for (Held& h : held) {
-    if (!floors_.Stale(h.conv, h.seq)) link_.Send(std::move(h.frame));
+    if (floors_.Stale(h.conv, h.seq)) continue;
+    if (h.seq > 0) Saw(h.conv, h.seq);
+    link_.Send(std::move(h.frame));
   }
-  paused_ = false;
-  link_.ContinueReading();
+  if (paused_) {  // the resume after hello: requests may come now
+    paused_ = false;
+    link_.ContinueReading();
+  }
+  if (catch_up_again_) {
+    catch_up_again_ = false;
+    CatchUp();
+  }
+}
+
+void ClientSession::CatchUp() {
+  if (!authed_ || Gone()) return;
+  if (resuming_) {
+    catch_up_again_ = true;
+    return;
+  }
+  // As a hello naming what this connection has: conversations followed
+  // since it joined one and with no message yet are left out.
+  protocol::HelloReq since;
+  for (const Sub& s : subs_) {
+    if (s.seen >= 0) since.last_seq.emplace_back(s.conv, s.seen);
+  }
+  resuming_ = true;  // live events wait until the catch-up is out
+  chat::Service& svc = env_.service;
+  RunBlocking([&svc, uid = user_, since = std::move(since)] { return svc.Resume(uid, since); },
+              [this](Result<chat::ResumePlan> plan) {
+                if (Gone()) return;
+                StartResume(std::move(plan));
+              });
 }
 
 void ClientSession::OnWritten() {
@@ -354,7 +404,7 @@ void ClientSession::OnWritten() {
 
 // ---- events and answers ---------------------------------------------------------
 
-void ClientSession::DeliverEvent(const presence::Event& event) {
+void ClientSession::DeliverEvent(const fanout::Event& event) {
   if (!registered_ || Gone() || !event.frame) return;
   if (resuming_) {
     held_bytes_ += static_cast<int64_t>(event.frame->size());
@@ -368,6 +418,7 @@ void ClientSession::DeliverEvent(const presence::Event& event) {
     return;
   }
   if (floors_.Stale(event.conv, event.seq)) return;
+  if (event.seq > 0) Saw(event.conv, event.seq);
   link_.Send(event.frame);
 }
 

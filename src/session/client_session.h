@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "chat/service.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "session/link.h"
 
 namespace parley::metrics {
@@ -124,13 +124,25 @@ class ClientSession {
   void OnClosed();
 
   // ---- from the hub -----------------------------------------------------------
-  void DeliverEvent(const presence::Event& event);
+  // A conversation this session follows, and the newest message of it this
+  // connection was sent (or said it has); -1 when unknown (followed since
+  // it joined, and no message came yet).
+  struct Sub {
+    ConversationId conv;
+    int64_t seen = -1;
+  };
+  void DeliverEvent(const fanout::Event& event);
+  // Events may have been lost on their way to this node: send what the
+  // store has after what this connection has seen of each conversation (a
+  // resume, paced and with live events held as at hello), then who is
+  // online. Does nothing before welcome; during a resume, runs after it.
+  void CatchUp();
   // An answer addressed to this session (`sent` or its error).
   void Answer(const Frame& frame);
   bool Follows(ConversationId conv) const;
   bool AddSubscription(ConversationId conv);
   bool RemoveSubscription(ConversationId conv);
-  const std::vector<ConversationId>& subscriptions() const { return subs_; }
+  const std::vector<Sub>& subscriptions() const { return subs_; }
 
  private:
   // The resume in progress: conversations to send, one page at a time.
@@ -163,9 +175,11 @@ class ClientSession {
   // Runs `work` on the Worker and answers its frame (or error) to `id`.
   void Blocking(std::optional<int64_t> id, std::function<Result<std::string>()> work);
   void Reply(std::optional<int64_t> re, Result<std::string> frame);
-  void Send(std::string text) { link_.Send(presence::MakeFrame(std::move(text))); }
+  void Send(std::string text) { link_.Send(protocol::MakeFrame(std::move(text))); }
   void Close(uint16_t code, std::string_view reason, bool keep_queued = false);
   void RequestDone();
+  // `seq` of `conv` was sent to the connection (raises its Sub::seen).
+  void Saw(ConversationId conv, int64_t seq);
   // Closing, by either side, or gone: nothing more is sent.
   bool Gone() const;
 
@@ -182,7 +196,8 @@ class ClientSession {
   bool gone_ = false;        // OnClosed ran
   int bad_frames_in_row_ = 0;
   int in_flight_requests_ = 0;
-  std::vector<ConversationId> subs_;  // sorted
+  bool catch_up_again_ = false;  // a CatchUp came during a resume
+  std::vector<Sub> subs_;        // sorted by conv
   SeqFloors floors_;
   FloodPolicy flood_;
   std::unique_ptr<Resume> resume_;

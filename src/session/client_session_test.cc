@@ -2,7 +2,7 @@
 // embedded log and presence, the sequencer driven by hand, a Link that
 // records frames and drains only when told, a Worker that runs jobs only
 // when told, and fan-out batches dispatched to the Hub only when the test
-// says so. That makes the races of a live server deterministic: a shard's
+// says so. That makes the races of a live server deterministic: an io thread's
 // delivery that lags behind the commit a resume read, a contact who comes
 // online while the resume runs, a reader that stops reading.
 #include "session/client_session.h"
@@ -23,10 +23,10 @@ namespace {
 namespace json = boost::json;
 
 // Holds every published batch until the test dispatches it.
-class HeldSink : public presence::DeliverySink {
+class HeldSink : public fanout::DeliverySink {
  public:
-  void Deliver(std::shared_ptr<const presence::EventBatch> batch) override { batches.push_back(batch); }
-  std::deque<std::shared_ptr<const presence::EventBatch>> batches;
+  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override { batches.push_back(batch); }
+  std::deque<std::shared_ptr<const fanout::EventBatch>> batches;
 };
 
 // Runs blocking jobs one at a time, on the test's thread, when asked.
@@ -271,6 +271,59 @@ TEST_F(ClientSessionTest, EventsHeldDuringTheResumeAreNotRepeated) {
   EXPECT_EQ(Seqs(c, dm->id), std::vector<int64_t>{});
   worker_.RunAll();
   EXPECT_EQ(Seqs(c, dm->id), Range(1, 5)) << "the resume's 1..3, then the held 4 and 5, once each";
+}
+
+// Fan-out lost events on their way to this node (a cluster's Redis went
+// away): CatchUp sends what the store has after what each connection saw,
+// once, and the lost events, should they arrive late after all, are not
+// repeated.
+TEST_F(ClientSessionTest, CatchUpSendsWhatFanOutLostOnce) {
+  auto alice = Register("alice"), bob = Register("bob"), carol = Register("carol");
+  auto dm = service_->OpenDm(bob.user.id, "alice");
+  auto other = service_->OpenDm(carol.user.id, "alice");
+  ASSERT_TRUE(dm && other);
+  SendMany(bob, dm->id, 2);
+  DropHeldBatches();
+  Client& c = Open(1);
+  c.session->OnMessage(Hello(alice, R"({")" + std::to_string(dm->id.value) + R"(":2})"), false);
+  worker_.RunAll();
+  SendMany(bob, dm->id, 1);
+  Dispatch();  // seq 3 arrives live
+  ASSERT_EQ(Seqs(c, dm->id), Range(3, 3));
+  SendMany(bob, dm->id, 3);  // 4..6 committed...
+  SendMany(carol, other->id, 2);
+  auto lost = std::move(sink_.batches);  // ...and their events lost on the way
+  sink_.batches.clear();
+  hub_->CatchUpAll();
+  worker_.RunAll();
+  EXPECT_EQ(Seqs(c, dm->id), Range(3, 6)) << "the lost ones, from the store";
+  EXPECT_EQ(Seqs(c, other->id), Range(1, 2)) << "in a conversation the client had only the summary of";
+  for (auto& b : lost) hub_->Dispatch(*b);  // late after all
+  EXPECT_EQ(Seqs(c, dm->id), Range(3, 6)) << "not twice";
+  SendMany(bob, dm->id, 1);
+  Dispatch();
+  EXPECT_EQ(Seqs(c, dm->id), Range(3, 7)) << "newer events pass";
+  EXPECT_TRUE(c.session->WantsInput());
+  EXPECT_EQ(c.link.close_code, 0);
+}
+
+// A CatchUp during the resume after hello waits for it, then runs.
+TEST_F(ClientSessionTest, CatchUpDuringTheResumeRunsAfterIt) {
+  auto alice = Register("alice"), bob = Register("bob");
+  auto dm = service_->OpenDm(bob.user.id, "alice");
+  ASSERT_TRUE(dm);
+  SendMany(bob, dm->id, 2);
+  DropHeldBatches();
+  Client& c = Open(1);
+  c.session->OnMessage(Hello(alice, R"({")" + std::to_string(dm->id.value) + R"(":0})"), false);
+  ASSERT_TRUE(worker_.RunOne());  // Connect
+  ASSERT_TRUE(worker_.RunOne());  // the resume plan: seqs 1..2
+  SendMany(bob, dm->id, 2);       // 3 and 4, their events lost
+  DropHeldBatches();
+  hub_->CatchUpAll();
+  worker_.RunAll();
+  EXPECT_EQ(Seqs(c, dm->id), Range(1, 4));
+  EXPECT_TRUE(c.session->WantsInput());
 }
 
 TEST_F(ClientSessionTest, AContactWhoComesOnlineDuringTheResumeIsReportedOnce) {

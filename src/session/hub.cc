@@ -20,7 +20,7 @@ void EraseFrom(std::vector<ClientSession*>& v, ClientSession* s) {
 void Hub::Add(ClientSession* s) {
   by_id_[s->id()] = s;
   auto& sessions = by_user_[s->user()];
-  if (sessions.empty()) fanout_.Follow({presence::Interest::Kind::kUser, s->user().value});
+  if (sessions.empty()) fanout_.Follow({fanout::Interest::Kind::kUser, s->user().value});
   sessions.push_back(s);
 }
 
@@ -30,16 +30,16 @@ void Hub::Remove(ClientSession* s) {
     EraseFrom(it->second, s);
     if (it->second.empty()) {
       by_user_.erase(it);
-      fanout_.Unfollow({presence::Interest::Kind::kUser, s->user().value});
+      fanout_.Unfollow({fanout::Interest::Kind::kUser, s->user().value});
     }
   }
-  for (ConversationId c : s->subscriptions()) DropFromConversation(s, c);
+  for (const ClientSession::Sub& sub : s->subscriptions()) DropFromConversation(s, sub.conv);
 }
 
 void Hub::Subscribe(ClientSession* s, ConversationId conv) {
   if (!s->AddSubscription(conv)) return;
   auto& sessions = by_conv_[conv];
-  if (sessions.empty()) fanout_.Follow({presence::Interest::Kind::kConversation, conv.value});
+  if (sessions.empty()) fanout_.Follow({fanout::Interest::Kind::kConversation, conv.value});
   sessions.push_back(s);
 }
 
@@ -53,13 +53,17 @@ void Hub::DropFromConversation(ClientSession* s, ConversationId conv) {
     EraseFrom(it->second, s);
     if (it->second.empty()) {
       by_conv_.erase(it);
-      fanout_.Unfollow({presence::Interest::Kind::kConversation, conv.value});
+      fanout_.Unfollow({fanout::Interest::Kind::kConversation, conv.value});
     }
   }
 }
 
-void Hub::Dispatch(const presence::EventBatch& batch) {
-  using presence::Event;
+void Hub::CatchUpAll() {
+  for (auto& [id, s] : by_id_) s->CatchUp();
+}
+
+void Hub::Dispatch(const fanout::EventBatch& batch) {
+  using fanout::Event;
   for (const Event& e : batch) {
     switch (e.target) {
       case Event::Target::kConversation: {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/ids.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 
 namespace parley::session {
 
@@ -19,7 +19,7 @@ class ClientSession;
 
 class Hub {
  public:
-  explicit Hub(presence::FanOut& fanout) : fanout_(fanout) {}
+  explicit Hub(fanout::FanOut& fanout) : fanout_(fanout) {}
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -29,13 +29,15 @@ class Hub {
   void Subscribe(ClientSession* s, ConversationId conv);
   void Unsubscribe(ClientSession* s, ConversationId conv);
   // Delivers one batch, in order: subscription changes first, per event.
-  void Dispatch(const presence::EventBatch& batch);
+  void Dispatch(const fanout::EventBatch& batch);
+  // Every session catches up from the store (fanout::DeliverySink::Resync).
+  void CatchUpAll();
   size_t size() const { return by_id_.size(); }
 
  private:
   void DropFromConversation(ClientSession* s, ConversationId conv);
 
-  presence::FanOut& fanout_;
+  fanout::FanOut& fanout_;
   std::unordered_map<uint64_t, ClientSession*> by_id_;
   std::unordered_map<UserId, std::vector<ClientSession*>> by_user_;
   std::unordered_map<ConversationId, std::vector<ClientSession*>> by_conv_;

@@ -9,11 +9,11 @@
 #include <memory>
 #include <string_view>
 
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 
 namespace parley::session {
 
-using presence::Frame;
+using protocol::Frame;
 
 // The connection as its session sees it: a bounded queue of outgoing text
 // frames and a way to end it. Every call comes from the session's thread.

@@ -24,7 +24,7 @@ SendRequest LogContract::Send(int64_t conv, const std::string& id, int64_t sende
   r.sender = UserId(sender);
   r.client_msg_id = id;
   r.body = "body of " + id;
-  r.origin = Origin{.node = 1, .shard = 0, .session = 1, .request_id = 1};
+  r.origin = Origin{.node = 1, .io_thread = 0, .session = 1, .request_id = 1};
   return r;
 }
 
@@ -85,7 +85,7 @@ TEST_P(LogContract, RecordCarriesEveryField) {
   send.sender = UserId(77);
   send.client_msg_id = "c-\xE2\x9C\x93";
   send.body = std::string("multi\nline \0 body \xF0\x9F\x98\x80", 21);
-  send.origin = Origin{.node = 12, .shard = 3, .session = 0xABCDEF0123ull, .request_id = 991};
+  send.origin = Origin{.node = 12, .io_thread = 3, .session = 0xABCDEF0123ull, .request_id = 991};
   ASSERT_OK(log_->Append(send));
 
   std::vector<Record> got = PollFor(*log_, 1, settle() + milliseconds(8000));
@@ -98,7 +98,7 @@ TEST_P(LogContract, RecordCarriesEveryField) {
   EXPECT_EQ(r.request.client_msg_id, send.client_msg_id);
   EXPECT_EQ(r.request.body, send.body);
   EXPECT_EQ(r.request.origin.node, 12);
-  EXPECT_EQ(r.request.origin.shard, 3u);
+  EXPECT_EQ(r.request.origin.io_thread, 3u);
   EXPECT_EQ(r.request.origin.session, 0xABCDEF0123ull);
   EXPECT_EQ(r.request.origin.request_id, 991);
 }

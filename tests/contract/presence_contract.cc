@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 
 // ---- RecordingSink --------------------------------------------------------------
 
-void RecordingSink::Deliver(std::shared_ptr<const EventBatch> batch) {
+void RecordingSink::Deliver(std::shared_ptr<const fanout::EventBatch> batch) {
   {
     std::lock_guard lock(mu_);
     events_ += batch->size();
@@ -20,9 +20,9 @@ void RecordingSink::Deliver(std::shared_ptr<const EventBatch> batch) {
   cv_.notify_all();
 }
 
-std::vector<Event> RecordingSink::Events() const {
+std::vector<fanout::Event> RecordingSink::Events() const {
   std::lock_guard lock(mu_);
-  std::vector<Event> out;
+  std::vector<fanout::Event> out;
   for (const auto& b : batches_) out.insert(out.end(), b->begin(), b->end());
   return out;
 }
@@ -32,12 +32,12 @@ size_t RecordingSink::Batches() const {
   return batches_.size();
 }
 
-bool RecordingSink::WaitFor(const std::function<bool(const std::vector<Event>&)>& pred,
+bool RecordingSink::WaitFor(const std::function<bool(const std::vector<fanout::Event>&)>& pred,
                             std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mu_);
   while (true) {
-    std::vector<Event> events;
+    std::vector<fanout::Event> events;
     for (const auto& b : batches_) events.insert(events.end(), b->begin(), b->end());
     if (pred(events)) return true;
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
@@ -50,9 +50,9 @@ bool RecordingSink::WaitFor(const std::function<bool(const std::vector<Event>&)>
 
 bool RecordingSink::WaitForFrame(const std::string& text, std::chrono::milliseconds timeout) const {
   return WaitFor(
-      [&](const std::vector<Event>& events) {
+      [&](const std::vector<fanout::Event>& events) {
         return std::any_of(events.begin(), events.end(),
-                           [&](const Event& e) { return e.frame && *e.frame == text; });
+                           [&](const fanout::Event& e) { return e.frame && *e.frame == text; });
       },
       timeout);
 }
@@ -98,9 +98,10 @@ TestNode& PresenceContract::Receiver() {
 
 void PresenceContract::Fence(TestNode& from, bool clear) {
   std::string marker = "fence-" + std::to_string(++fence_);
-  EventBatch batch;
+  fanout::EventBatch batch;
   for (auto& n : nodes_)
-    batch.push_back(Event::ToSession(log::Origin{.node = n->id, .session = 1}, MakeFrame(marker)));
+    batch.push_back(
+        fanout::Event::ToSession(log::Origin{.node = n->id, .session = 1}, protocol::MakeFrame(marker)));
   from.fanout().Publish(std::move(batch));
   for (auto& n : nodes_) {
     EXPECT_TRUE(n->sink.WaitForFrame(marker)) << "node " << n->id << " missed " << marker;
@@ -108,13 +109,14 @@ void PresenceContract::Fence(TestNode& from, bool clear) {
   }
 }
 
-void PresenceContract::AwaitFollowing(TestNode& from, TestNode& to, Interest interest) {
+void PresenceContract::AwaitFollowing(TestNode& from, TestNode& to, fanout::Interest interest) {
   auto deadline = std::chrono::steady_clock::now() + 5s;
   for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
     std::string probe = "probe-" + std::to_string(i);
-    Event e = interest.kind == Interest::Kind::kConversation
-                  ? Event::ToConversation(ConversationId(interest.id), MakeFrame(probe))
-                  : Event::ToUsers({UserId(interest.id)}, MakeFrame(probe));
+    fanout::Event e =
+        interest.kind == fanout::Interest::Kind::kConversation
+            ? fanout::Event::ToConversation(ConversationId(interest.id), protocol::MakeFrame(probe))
+            : fanout::Event::ToUsers({UserId(interest.id)}, protocol::MakeFrame(probe));
     from.fanout().Publish({e});
     if (to.sink.WaitForFrame(probe, 100ms)) {
       Fence(from, /*clear=*/true);
@@ -134,9 +136,9 @@ std::vector<bool> OnlineOf(PresenceRegistry& r, std::initializer_list<int64_t> i
   return r.Online(users);
 }
 
-std::vector<std::string> Frames(const std::vector<Event>& events) {
+std::vector<std::string> Frames(const std::vector<fanout::Event>& events) {
   std::vector<std::string> out;
-  for (const Event& e : events) out.push_back(e.frame ? *e.frame : std::string("<null>"));
+  for (const fanout::Event& e : events) out.push_back(e.frame ? *e.frame : std::string("<null>"));
   return out;
 }
 
@@ -230,17 +232,18 @@ TEST_P(PresenceContract, ConcurrentSessionsOfOneUserCountOnce) {
 TEST_P(PresenceContract, ConversationEventsReachFollowersWithEveryField) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  b.fanout().Follow({Interest::Kind::kConversation, 7});
-  AwaitFollowing(a, b, {Interest::Kind::kConversation, 7});
+  b.fanout().Follow({fanout::Interest::Kind::kConversation, 7});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 7});
 
-  Event e = Event::ToConversation(ConversationId(7), MakeFrame("{\"type\":\"typing\"}"), 42, UserId(9));
+  fanout::Event e = fanout::Event::ToConversation(
+      ConversationId(7), protocol::MakeFrame("{\"type\":\"typing\"}"), 42, UserId(9));
   a.fanout().Publish({e});
   ASSERT_TRUE(b.sink.WaitFor([](auto& ev) { return !ev.empty(); }));
   Fence(a, false);
   auto got = b.sink.Events();
   ASSERT_GE(got.size(), 1u);
-  const Event& g = got[0];
-  EXPECT_EQ(g.target, Event::Target::kConversation);
+  const fanout::Event& g = got[0];
+  EXPECT_EQ(g.target, fanout::Event::Target::kConversation);
   EXPECT_EQ(g.conv, ConversationId(7));
   EXPECT_EQ(g.seq, 42);
   EXPECT_EQ(g.exclude, UserId(9)) << "exclude travels with the event; the gateway honours it";
@@ -253,36 +256,62 @@ TEST_P(PresenceContract, NodesThatDoNotFollowReceiveNothing) {
   TestNode& a = AddNode();
   TestNode& b = AddNode();
   TestNode& c = AddNode();
-  b.fanout().Follow({Interest::Kind::kConversation, 8});
-  AwaitFollowing(a, b, {Interest::Kind::kConversation, 8});
-  a.fanout().Publish({Event::ToConversation(ConversationId(8), MakeFrame("for-8")),
-                      Event::ToConversation(ConversationId(9), MakeFrame("for-9")),
-                      Event::ToUsers({UserId(50)}, MakeFrame("for-user-50"))});
+  b.fanout().Follow({fanout::Interest::Kind::kConversation, 8});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 8});
+  a.fanout().Publish({fanout::Event::ToConversation(ConversationId(8), protocol::MakeFrame("for-8")),
+                      fanout::Event::ToConversation(ConversationId(9), protocol::MakeFrame("for-9")),
+                      fanout::Event::ToUsers({UserId(50)}, protocol::MakeFrame("for-user-50"))});
   Fence(a, false);
   EXPECT_EQ(Frames(b.sink.Events()), (std::vector<std::string>{"for-8", "fence-" + std::to_string(fence_)}));
   EXPECT_EQ(Frames(c.sink.Events()), (std::vector<std::string>{"fence-" + std::to_string(fence_)}));
-  EXPECT_EQ(Frames(a.sink.Events()), (std::vector<std::string>{"fence-" + std::to_string(fence_)}));
+  // The publisher's own share is its whole batch, handed over directly
+  // (its gateway filters by what its connections follow).
+  EXPECT_EQ(Frames(a.sink.Events()),
+            (std::vector<std::string>{"for-8", "for-9", "for-user-50", "fence-" + std::to_string(fence_)}));
+}
+
+// A node's own events reach its connections once, straight from Publish:
+// not again through Redis when the node also follows them, and never an
+// answer addressed to another node's session.
+TEST_P(PresenceContract, OwnEventsArriveOnceAndAnswersOnlyWhereAddressed) {
+  if (!multi_node()) GTEST_SKIP() << "single-node backend delivers everything to its one node";
+  TestNode& a = AddNode();
+  TestNode& b = AddNode();
+  a.fanout().Follow({fanout::Interest::Kind::kConversation, 7});
+  b.fanout().Follow({fanout::Interest::Kind::kConversation, 7});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 7});
+  AwaitFollowing(b, a, {fanout::Interest::Kind::kConversation, 7});
+  a.fanout().Publish(
+      {fanout::Event::ToConversation(ConversationId(7), protocol::MakeFrame("own")),
+       fanout::Event::ToSession(log::Origin{.node = b.id, .session = 5}, protocol::MakeFrame("for-b")),
+       fanout::Event::ToSession(log::Origin{.node = a.id, .session = 6}, protocol::MakeFrame("for-a"))});
+  Fence(a, false);
+  Fence(b, false);  // a's copies from Redis, if any were delivered, came before this
+  std::string f1 = "fence-" + std::to_string(fence_ - 1), f2 = "fence-" + std::to_string(fence_);
+  EXPECT_EQ(Frames(a.sink.Events()), (std::vector<std::string>{"own", "for-a", f1, f2}));
+  EXPECT_EQ(Frames(b.sink.Events()), (std::vector<std::string>{"own", "for-b", f1, f2}));
 }
 
 TEST_P(PresenceContract, UserEventsReachTheUsersNodesOnce) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  b.fanout().Follow({Interest::Kind::kUser, 60});
-  b.fanout().Follow({Interest::Kind::kUser, 61});
-  AwaitFollowing(a, b, {Interest::Kind::kUser, 60});
-  AwaitFollowing(a, b, {Interest::Kind::kUser, 61});
+  b.fanout().Follow({fanout::Interest::Kind::kUser, 60});
+  b.fanout().Follow({fanout::Interest::Kind::kUser, 61});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kUser, 60});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kUser, 61});
 
-  Event e = Event::ToUsers({UserId(60), UserId(61), UserId(62)}, MakeFrame("added"));
+  fanout::Event e =
+      fanout::Event::ToUsers({UserId(60), UserId(61), UserId(62)}, protocol::MakeFrame("added"));
   e.conv = ConversationId(5);
-  e.subscription = Event::Subscription::kSubscribe;
+  e.subscription = fanout::Event::Subscription::kSubscribe;
   a.fanout().Publish({e});
   Fence(a, false);
   std::multiset<int64_t> users;
-  for (const Event& g : b.sink.Events()) {
+  for (const fanout::Event& g : b.sink.Events()) {
     if (!g.frame || *g.frame != "added") continue;
-    EXPECT_EQ(g.target, Event::Target::kUsers);
+    EXPECT_EQ(g.target, fanout::Event::Target::kUsers);
     EXPECT_EQ(g.conv, ConversationId(5));
-    EXPECT_EQ(g.subscription, Event::Subscription::kSubscribe);
+    EXPECT_EQ(g.subscription, fanout::Event::Subscription::kSubscribe);
     for (UserId u : g.users) users.insert(u.value);
   }
   // Every followed user is named exactly once across what the node got.
@@ -293,31 +322,31 @@ TEST_P(PresenceContract, UserEventsReachTheUsersNodesOnce) {
 TEST_P(PresenceContract, PureSubscriptionChangesTravelWithoutFrame) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  b.fanout().Follow({Interest::Kind::kUser, 63});
-  AwaitFollowing(a, b, {Interest::Kind::kUser, 63});
-  Event e = Event::ToUsers({UserId(63)}, nullptr);
+  b.fanout().Follow({fanout::Interest::Kind::kUser, 63});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kUser, 63});
+  fanout::Event e = fanout::Event::ToUsers({UserId(63)}, nullptr);
   e.conv = ConversationId(6);
-  e.subscription = Event::Subscription::kUnsubscribe;
+  e.subscription = fanout::Event::Subscription::kUnsubscribe;
   a.fanout().Publish({e});
   Fence(a, false);
   auto got = b.sink.Events();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].frame, nullptr);
-  EXPECT_EQ(got[0].subscription, Event::Subscription::kUnsubscribe);
+  EXPECT_EQ(got[0].subscription, fanout::Event::Subscription::kUnsubscribe);
   EXPECT_EQ(got[0].conv, ConversationId(6));
 }
 
 TEST_P(PresenceContract, SessionEventsReachTheOriginNodeUnfollowed) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  log::Origin origin{.node = b.id, .shard = 3, .session = 77, .request_id = 12};
-  a.fanout().Publish({Event::ToSession(origin, MakeFrame("sent"))});
+  log::Origin origin{.node = b.id, .io_thread = 3, .session = 77, .request_id = 12};
+  a.fanout().Publish({fanout::Event::ToSession(origin, protocol::MakeFrame("sent"))});
   ASSERT_TRUE(b.sink.WaitForFrame("sent"));
   auto got = b.sink.Events();
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].target, Event::Target::kSession);
+  EXPECT_EQ(got[0].target, fanout::Event::Target::kSession);
   EXPECT_EQ(got[0].origin.node, b.id);
-  EXPECT_EQ(got[0].origin.shard, 3u);
+  EXPECT_EQ(got[0].origin.io_thread, 3u);
   EXPECT_EQ(got[0].origin.session, 77u);
   EXPECT_EQ(got[0].origin.request_id, 12);
   if (multi_node()) {
@@ -330,20 +359,20 @@ TEST_P(PresenceContract, FollowIsReferenceCounted) {
   if (!multi_node()) GTEST_SKIP() << "single-node backend ignores Follow";
   TestNode& a = AddNode();
   TestNode& b = AddNode();
-  Interest conv{Interest::Kind::kConversation, 70};
+  fanout::Interest conv{fanout::Interest::Kind::kConversation, 70};
   b.fanout().Follow(conv);
   b.fanout().Follow(conv);
   AwaitFollowing(a, b, conv);
-  b.fanout().Unfollow(conv);                                 // one follower left
-  b.fanout().Unfollow({Interest::Kind::kConversation, 71});  // never followed: ignored
-  a.fanout().Publish({Event::ToConversation(ConversationId(70), MakeFrame("still"))});
+  b.fanout().Unfollow(conv);                                         // one follower left
+  b.fanout().Unfollow({fanout::Interest::Kind::kConversation, 71});  // never followed: ignored
+  a.fanout().Publish({fanout::Event::ToConversation(ConversationId(70), protocol::MakeFrame("still"))});
   EXPECT_TRUE(b.sink.WaitForFrame("still"));
   b.fanout().Unfollow(conv);  // none left
   // Unsubscribing is asynchronous too: wait until events stop arriving.
   bool stopped = false;
   for (int i = 0; i < 50 && !stopped; ++i) {
     b.sink.Clear();
-    a.fanout().Publish({Event::ToConversation(ConversationId(70), MakeFrame("gone"))});
+    a.fanout().Publish({fanout::Event::ToConversation(ConversationId(70), protocol::MakeFrame("gone"))});
     Fence(a, false);
     stopped = !b.sink.WaitForFrame("gone", 0ms);
   }
@@ -361,24 +390,26 @@ TEST_P(PresenceContract, ConcurrentFollowUnfollowConverges) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&b, t] {
       for (int round = 0; round < 50; ++round) {
-        for (int c = 100; c < 100 + kConvs; ++c) b.fanout().Follow({Interest::Kind::kConversation, c});
+        for (int c = 100; c < 100 + kConvs; ++c)
+          b.fanout().Follow({fanout::Interest::Kind::kConversation, c});
         for (int c = 100; c < 100 + kConvs; ++c) {
           // Thread 0 keeps the even conversations in its last round.
           if (t == 0 && round == 49 && c % 2 == 0) continue;
-          b.fanout().Unfollow({Interest::Kind::kConversation, c});
+          b.fanout().Unfollow({fanout::Interest::Kind::kConversation, c});
         }
       }
     });
   }
   for (auto& t : threads) t.join();
-  AwaitFollowing(a, b, {Interest::Kind::kConversation, 100});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 100});
   // Let the unsubscriptions settle, then: evens delivered, odds not.
   bool settled = false;
   for (int i = 0; i < 50 && !settled; ++i) {
     b.sink.Clear();
-    EventBatch batch;
+    fanout::EventBatch batch;
     for (int c = 100; c < 100 + kConvs; ++c)
-      batch.push_back(Event::ToConversation(ConversationId(c), MakeFrame(std::to_string(c))));
+      batch.push_back(
+          fanout::Event::ToConversation(ConversationId(c), protocol::MakeFrame(std::to_string(c))));
     a.fanout().Publish(std::move(batch));
     Fence(a, false);
     std::vector<std::string> want;
@@ -392,21 +423,21 @@ TEST_P(PresenceContract, ConcurrentFollowUnfollowConverges) {
 TEST_P(PresenceContract, BatchesArriveInOrder) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  b.fanout().Follow({Interest::Kind::kConversation, 80});
-  b.fanout().Follow({Interest::Kind::kUser, 81});
-  AwaitFollowing(a, b, {Interest::Kind::kConversation, 80});
-  AwaitFollowing(a, b, {Interest::Kind::kUser, 81});
+  b.fanout().Follow({fanout::Interest::Kind::kConversation, 80});
+  b.fanout().Follow({fanout::Interest::Kind::kUser, 81});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 80});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kUser, 81});
   constexpr int kEvents = 600;
   for (int start = 0; start < kEvents; start += 100) {
-    EventBatch batch;
+    fanout::EventBatch batch;
     for (int i = start; i < start + 100; ++i) {
-      Frame f = MakeFrame(std::to_string(i));
+      protocol::Frame f = protocol::MakeFrame(std::to_string(i));
       if (i % 3 == 0) {
-        batch.push_back(Event::ToUsers({UserId(81)}, f));
+        batch.push_back(fanout::Event::ToUsers({UserId(81)}, f));
       } else if (i % 3 == 1) {
-        batch.push_back(Event::ToSession(log::Origin{.node = b.id, .session = 1}, f));
+        batch.push_back(fanout::Event::ToSession(log::Origin{.node = b.id, .session = 1}, f));
       } else {
-        batch.push_back(Event::ToConversation(ConversationId(80), f, i));
+        batch.push_back(fanout::Event::ToConversation(ConversationId(80), f, i));
       }
     }
     a.fanout().Publish(std::move(batch));
@@ -421,12 +452,12 @@ TEST_P(PresenceContract, BatchesArriveInOrder) {
 TEST_P(PresenceContract, FramesArriveByteExact) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();
-  b.fanout().Follow({Interest::Kind::kConversation, 90});
-  AwaitFollowing(a, b, {Interest::Kind::kConversation, 90});
+  b.fanout().Follow({fanout::Interest::Kind::kConversation, 90});
+  AwaitFollowing(a, b, {fanout::Interest::Kind::kConversation, 90});
   std::string binary;
   for (int i = 0; i < 256 * 1024; ++i) binary.push_back(static_cast<char>(i * 7919 % 256));
-  a.fanout().Publish({Event::ToConversation(ConversationId(90), MakeFrame(binary)),
-                      Event::ToConversation(ConversationId(90), MakeFrame(""))});
+  a.fanout().Publish({fanout::Event::ToConversation(ConversationId(90), protocol::MakeFrame(binary)),
+                      fanout::Event::ToConversation(ConversationId(90), protocol::MakeFrame(""))});
   ASSERT_TRUE(b.sink.WaitFor([](auto& ev) { return ev.size() >= 2; }));
   auto got = b.sink.Events();
   ASSERT_TRUE(got[0].frame);

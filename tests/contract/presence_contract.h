@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "presence/presence_registry.h"
 
 namespace parley::presence::contract {
@@ -28,7 +28,7 @@ namespace parley::presence::contract {
 // One node's presence parts.
 struct PresenceNode {
   std::unique_ptr<PresenceRegistry> registry;
-  std::unique_ptr<FanOut> fanout;
+  std::unique_ptr<fanout::FanOut> fanout;
 };
 
 // How the suite gets nodes of one backend.
@@ -52,15 +52,15 @@ inline void PrintTo(const PresenceBackend& backend, std::ostream* os) { *os << b
 
 // A DeliverySink that records every batch. Deliver comes from backend
 // threads; the test thread reads and waits. Thread-safe.
-class RecordingSink final : public DeliverySink {
+class RecordingSink final : public fanout::DeliverySink {
  public:
-  void Deliver(std::shared_ptr<const EventBatch> batch) override;
+  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override;
 
   // Every event delivered so far, in delivery order.
-  std::vector<Event> Events() const;
+  std::vector<fanout::Event> Events() const;
   size_t Batches() const;
   // Waits until `pred(Events())` holds; false on timeout.
-  bool WaitFor(const std::function<bool(const std::vector<Event>&)>& pred,
+  bool WaitFor(const std::function<bool(const std::vector<fanout::Event>&)>& pred,
                std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // Waits for an event whose frame is `text`.
   bool WaitForFrame(const std::string& text,
@@ -72,7 +72,7 @@ class RecordingSink final : public DeliverySink {
  private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::vector<std::shared_ptr<const EventBatch>> batches_;
+  std::vector<std::shared_ptr<const fanout::EventBatch>> batches_;
   size_t events_ = 0;
 };
 
@@ -82,7 +82,7 @@ struct TestNode {
   RecordingSink sink;  // declared first: outlives the parts
   PresenceNode parts;
   PresenceRegistry& registry() { return *parts.registry; }
-  FanOut& fanout() { return *parts.fanout; }
+  fanout::FanOut& fanout() { return *parts.fanout; }
 };
 
 // The fixture. Owned by the gtest thread.
@@ -100,7 +100,7 @@ class PresenceContract : public ::testing::TestWithParam<PresenceBackend> {
 
   // Blocks until events for `interest`, published by `from`, reach `to`
   // (subscribing is asynchronous), then empties every sink.
-  void AwaitFollowing(TestNode& from, TestNode& to, Interest interest);
+  void AwaitFollowing(TestNode& from, TestNode& to, fanout::Interest interest);
   // Publishes a marker to every node's own session channel from `from` and
   // waits for each: whatever `from` published before has arrived. Empties
   // the sinks when `clear`.

@@ -1,4 +1,5 @@
 // The presence contract run against the embedded (single-node) backend.
+#include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "presence_contract.h"
 
@@ -12,7 +13,7 @@ PresenceBackend EmbeddedBackend() {
       .prepare = nullptr,
       .make_node =
           [](int64_t) {
-            return PresenceNode{embedded::CreateRegistry(), embedded::CreateFanOut()};
+            return PresenceNode{embedded::CreateRegistry(), fanout::CreateLocal()};
           },
   };
 }

@@ -288,15 +288,15 @@ TEST_F(RedisPresence, RedisRestartRebuildsSubscriptionsAndSessions) {
   ASSERT_TRUE(a.ok() && b.ok());
   RecordingSink sink_b;
   b->fanout->SetSink(&sink_b);
-  b->fanout->Follow({Interest::Kind::kConversation, 500});
-  b->fanout->Follow({Interest::Kind::kUser, 501});
+  b->fanout->Follow({fanout::Interest::Kind::kConversation, 500});
+  b->fanout->Follow({fanout::Interest::Kind::kUser, 501});
   a->registry->AddSession(UserId(502), {1, 1});
   b->registry->AddSession(UserId(503), {2, 1});
   auto delivered = [&](const std::string& tag) {
     for (int i = 0; i < 200; ++i) {
       std::string c = tag + "-conv-" + std::to_string(i), u = tag + "-user-" + std::to_string(i);
-      a->fanout->Publish({Event::ToConversation(ConversationId(500), MakeFrame(c)),
-                          Event::ToUsers({UserId(501)}, MakeFrame(u))});
+      a->fanout->Publish({fanout::Event::ToConversation(ConversationId(500), protocol::MakeFrame(c)),
+                          fanout::Event::ToUsers({UserId(501)}, protocol::MakeFrame(u))});
       if (sink_b.WaitForFrame(c, 25ms) && sink_b.WaitForFrame(u, 200ms)) return true;
     }
     return false;
@@ -306,7 +306,7 @@ TEST_F(RedisPresence, RedisRestartRebuildsSubscriptionsAndSessions) {
   Server().Kill();
   // Publishing while Redis is away is dropped, not queued forever, and does not block.
   auto t0 = Clock::now();
-  a->fanout->Publish({Event::ToConversation(ConversationId(500), MakeFrame("lost"))});
+  a->fanout->Publish({fanout::Event::ToConversation(ConversationId(500), protocol::MakeFrame("lost"))});
   EXPECT_LT(Clock::now() - t0, 100ms);
   EXPECT_FALSE(a->registry->Online(std::vector<UserId>{UserId(502)})[0]);  // unknown counts as offline
   ASSERT_EQ(Server().EnsureRunning(), "");                                 // same port, empty
@@ -332,10 +332,10 @@ TEST_F(RedisPresence, PublishToDeliverLatency) {
   ASSERT_TRUE(a.ok() && b.ok());
   RecordingSink sink;
   b->fanout->SetSink(&sink);
-  b->fanout->Follow({Interest::Kind::kConversation, 600});
+  b->fanout->Follow({fanout::Interest::Kind::kConversation, 600});
   ASSERT_TRUE(Eventually(
       [&] {
-        a->fanout->Publish({Event::ToConversation(ConversationId(600), MakeFrame("warm"))});
+        a->fanout->Publish({fanout::Event::ToConversation(ConversationId(600), protocol::MakeFrame("warm"))});
         return sink.WaitForFrame("warm", 20ms);
       },
       5s));
@@ -346,7 +346,7 @@ TEST_F(RedisPresence, PublishToDeliverLatency) {
   std::string body(200, 'x');
   for (int i = 0; i < kRounds; ++i) {
     auto t0 = Clock::now();
-    a->fanout->Publish({Event::ToConversation(ConversationId(600), MakeFrame(body), i)});
+    a->fanout->Publish({fanout::Event::ToConversation(ConversationId(600), protocol::MakeFrame(body), i)});
     ASSERT_TRUE(sink.WaitForCount(static_cast<size_t>(i) + 1, 2s));
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
@@ -354,9 +354,9 @@ TEST_F(RedisPresence, PublishToDeliverLatency) {
   // Throughput: one batch of many events.
   sink.Clear();
   constexpr int kBurst = 20000;
-  EventBatch burst;
+  fanout::EventBatch burst;
   for (int i = 0; i < kBurst; ++i)
-    burst.push_back(Event::ToConversation(ConversationId(600), MakeFrame(body), i));
+    burst.push_back(fanout::Event::ToConversation(ConversationId(600), protocol::MakeFrame(body), i));
   auto t0 = Clock::now();
   a->fanout->Publish(std::move(burst));
   ASSERT_TRUE(sink.WaitForCount(kBurst, 20s));

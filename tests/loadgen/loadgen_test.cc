@@ -5,14 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "loadgen/codec.h"
 #include "loadgen/histogram.h"
 #include "loadgen/options.h"
 #include "loadgen/rate_search.h"
+#include "loadgen/results.h"
 #include "loadgen/tracker.h"
+#include "loadgen/ws.h"
 #include "protocol/client_frames.h"
 
 namespace parley::loadgen {
@@ -84,6 +88,18 @@ TEST(HistogramTest, ClampsNegativeAndHuge) {
   h.Record(int64_t{1} << 60);
   EXPECT_EQ(h.min(), 0);
   EXPECT_EQ(h.max(), Histogram::kMaxValue);
+}
+
+TEST(GeneratorCostTest, CpuShareIsOfTheCoresItMayUse) {
+  EXPECT_DOUBLE_EQ(CpuSharePct(9.5, 10.0, 1), 95.0);
+  EXPECT_DOUBLE_EQ(CpuSharePct(9.5, 10.0, 2), 47.5);
+  EXPECT_DOUBLE_EQ(CpuSharePct(1.0, 0.0, 1), 0.0);
+  EXPECT_GE(SelfCpusAllowed(), 1);
+  // This process has run, so its threads' schedstat (when the kernel keeps
+  // one) says a non-negative wait.
+  if (auto wait = SelfRunqueueWaitSeconds()) {
+    EXPECT_GE(*wait, 0.0);
+  }
 }
 
 TEST(RateSearchTest, DoublesThenBisects) {
@@ -236,6 +252,29 @@ TEST(ParleyCodecTest, ScansServerFrames) {
   EXPECT_EQ(ScanParleyFrame("nope").kind, ParleyFrame::Kind::kInvalid);
 }
 
+// Top-level keys only, in any order; nested values (a history page's
+// messages, a welcome's conversations) are skipped whole.
+TEST(ParleyCodecTest, ScansTopLevelKeysInAnyOrder) {
+  auto m = ScanParleyFrame(
+      R"({"type":"message","body":"b\"}{","mentions":[{"seq":1,"body":"x"}],"seq":5,"meta":{"a":[1,{"b":"]"}]},)"
+      R"("ok":true,"none":null,"n":-1.5e3,"conv":"7"})");
+  EXPECT_EQ(m.kind, ParleyFrame::Kind::kMessage);
+  EXPECT_EQ(m.seq, 5);
+  EXPECT_EQ(m.conv, "7");
+  EXPECT_EQ(m.body, R"(b\"}{)");
+  auto h = ScanParleyFrame(R"({"re":4,"type":"history","conv":"1","messages":[{"seq":9,"type":"message"}]})");
+  EXPECT_EQ(h.kind, ParleyFrame::Kind::kHistory);
+  EXPECT_EQ(h.re, 4);
+  EXPECT_EQ(h.seq, -1);
+  // A message event missing what a receiver checks, or cut short, is refused.
+  EXPECT_EQ(ScanParleyFrame(R"({"type":"message","conv":"7","body":"b"})").kind, ParleyFrame::Kind::kInvalid);
+  EXPECT_EQ(ScanParleyFrame(R"({"type":"message","conv":"7","seq":5,"body":"b")").kind,
+            ParleyFrame::Kind::kInvalid);
+  EXPECT_EQ(ScanParleyFrame(R"({"re":1,"type":"welcome","user":{"id":"1")").kind,
+            ParleyFrame::Kind::kInvalid);
+  EXPECT_EQ(ScanParleyFrame(R"({"re":1})").kind, ParleyFrame::Kind::kInvalid);
+}
+
 // The scanner reads only what the load generator counts, without a DOM; on
 // every frame the server half writes it must agree with the client half's
 // full parser.
@@ -326,6 +365,39 @@ TEST(EngineIoTest, ParsesEventsWithAndWithoutAckOrNamespace) {
   EXPECT_EQ(ParseEioPacket(R"(42[1,2])").kind, EioPacket::Kind::kInvalid);
 }
 
+// Strings end at the first quote not escaped: after an even run of
+// backslashes (escaped backslashes) it ends, after an odd run it does not.
+TEST(EngineIoTest, StringsEndAtTheFirstUnescapedQuote) {
+  auto even = ParseEioPacket(R"(42["chat","r\\","a\\\"b\\"])");
+  EXPECT_EQ(even.kind, EioPacket::Kind::kEvent);
+  EXPECT_EQ(even.room, R"(r\\)");
+  EXPECT_EQ(even.payload, R"(a\\\"b\\)");
+  auto leading = ParseEioPacket(R"(42["chat","\"r","\\"])");
+  EXPECT_EQ(leading.room, R"(\"r)");
+  EXPECT_EQ(leading.payload, R"(\\)");
+  // Long strings (past the byte-by-byte prefix), an escape at its edge.
+  const std::string long_room = std::string(31, 'r') + R"(\")" + std::string(40, 'r') + R"(\\)";
+  const std::string packet = "42[\"chat\",\"" + long_room + "\",\"p\"]";  // the views point into it
+  auto edge = ParseEioPacket(packet);
+  EXPECT_EQ(edge.kind, EioPacket::Kind::kEvent);
+  EXPECT_EQ(edge.room, long_room);
+  EXPECT_EQ(edge.payload, "p");
+  EXPECT_EQ(ParseEioPacket(R"(42["chat","r\"])").kind, EioPacket::Kind::kInvalid);  // never closed
+  EXPECT_EQ(ParseEioPacket(R"(42["chat","r)").kind, EioPacket::Kind::kInvalid);
+}
+
+TEST(PayloadTest, IntegersAreBoundedAndWhole) {
+  EXPECT_FALSE(DecodePayload("1:2:3:1234567890123456789:"));  // 19 digits: refused, not wrapped
+  auto p = DecodePayload("0:0:0:123456789012345678:");        // 18 digits
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->sched_us, 123456789012345678);
+  EXPECT_FALSE(DecodePayload("1::3:4:"));
+  EXPECT_FALSE(DecodePayload("1:-:3:4:"));
+  EXPECT_EQ(DecodePayload("-1:2:3:4:")->epoch, -1);
+  EXPECT_EQ(ScanParleyFrame(R"({"re":12345678901234567890,"type":"sent"})").kind,
+            ParleyFrame::Kind::kInvalid);
+}
+
 TEST(EngineIoTest, BuildsClientPackets) {
   std::string s;
   AppendEioJoin(1, "room-7", &s);
@@ -336,6 +408,165 @@ TEST(EngineIoTest, BuildsClientPackets) {
   auto back = ParseEioPacket(s);
   EXPECT_EQ(back.kind, EioPacket::Kind::kEvent);
   EXPECT_EQ(back.room, "room-7");
+}
+
+// ---- the WebSocket client (RFC 6455's own examples where it has them) --------
+
+std::string Bytes(std::initializer_list<int> b) {
+  std::string s;
+  for (int c : b) s.push_back(static_cast<char>(c));
+  return s;
+}
+
+// A server frame (unmasked), as parleyd or the peers write it.
+std::string ServerFrame(int first_byte, std::string_view payload) {
+  std::string f;
+  f.push_back(static_cast<char>(first_byte));
+  size_t n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<char>(n));
+  } else if (n <= 0xFFFF) {
+    f.push_back(126);
+    f.push_back(static_cast<char>(n >> 8));
+    f.push_back(static_cast<char>(n & 0xFF));
+  } else {
+    f.push_back(127);
+    for (int shift = 56; shift >= 0; shift -= 8) f.push_back(static_cast<char>((n >> shift) & 0xFF));
+  }
+  f.append(payload);
+  return f;
+}
+
+struct Got {
+  WsOpcode opcode;
+  std::string payload;
+  bool operator==(const Got&) const = default;
+};
+
+// Feeds `stream` to `r` in reads of at most `chunk` bytes, as sockets would.
+std::optional<std::string> Feed(WsReceiver& r, std::string_view stream, size_t chunk, std::vector<Got>* got) {
+  size_t pos = 0;
+  while (pos < stream.size()) {
+    r.PrepareRead();
+    size_t n = std::min({chunk, r.space_size(), stream.size() - pos});
+    EXPECT_GT(n, 0u);
+    std::memcpy(r.space(), stream.data() + pos, n);
+    r.Commit(n);
+    pos += n;
+    auto error = r.Drain([&](const WsReceiver::Event& e) {
+      got->push_back(Got{e.opcode, std::string(e.payload)});
+      return true;
+    });
+    if (error) return error;
+  }
+  return std::nullopt;
+}
+
+TEST(WsTest, AcceptAndUpgradeAnswer) {
+  EXPECT_EQ(WsAcceptFor("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  std::string key = WsKeyFrom(1, 2);
+  EXPECT_EQ(key.size(), 24u);
+  EXPECT_NE(key, WsKeyFrom(1, 3));
+  std::string req = WsUpgradeRequest("127.0.0.1:80", "/v1/ws", key);
+  EXPECT_TRUE(req.starts_with("GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:80\r\n"));
+  EXPECT_NE(req.find("Sec-WebSocket-Key: " + key + "\r\n"), std::string::npos);
+  EXPECT_TRUE(req.ends_with("\r\n\r\n"));
+  std::string ok =
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      WsAcceptFor(key) + "\r\n\r\n";
+  EXPECT_EQ(CheckWsUpgradeResponse(ok, key), std::nullopt);
+  EXPECT_EQ(CheckWsUpgradeResponse(ok, WsKeyFrom(9, 9)), "handshake: wrong Sec-WebSocket-Accept");
+  EXPECT_EQ(CheckWsUpgradeResponse("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n", key),
+            "handshake: HTTP/1.1 503 Service Unavailable");
+  std::string no_upgrade = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n";
+  EXPECT_EQ(CheckWsUpgradeResponse(no_upgrade, key), "handshake: no Upgrade: websocket");
+}
+
+TEST(WsTest, ClientFramesAreMasked) {
+  // RFC 6455 5.7: a single-frame masked text message, "Hello".
+  std::string f;
+  AppendWsClientFrame(WsOpcode::kText, "Hello", 0x37fa213d, &f);
+  EXPECT_EQ(f, Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+  // Every length form, unmasked back to the payload.
+  for (size_t n :
+       {size_t{0}, size_t{125}, size_t{126}, size_t{1000}, size_t{65535}, size_t{65536}, size_t{70001}}) {
+    std::string payload(n, '\0');
+    for (size_t i = 0; i < n; ++i) payload[i] = static_cast<char>('a' + i % 26);
+    std::string frame;
+    AppendWsClientFrame(WsOpcode::kBinary, payload, 0xA1B2C3D4, &frame);
+    size_t header = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
+    ASSERT_EQ(frame.size(), header + 4 + n);
+    EXPECT_EQ(static_cast<unsigned char>(frame[0]), 0x82);
+    EXPECT_EQ(static_cast<unsigned char>(frame[1]) & 0x80, 0x80);
+    const unsigned char key[4] = {0xA1, 0xB2, 0xC3, 0xD4};
+    std::string back(n, '\0');
+    for (size_t i = 0; i < n; ++i) back[i] = static_cast<char>(frame[header + 4 + i] ^ key[i % 4]);
+    EXPECT_EQ(back, payload) << n;
+  }
+}
+
+TEST(WsTest, ReceiverReassemblesAnyReadSizes) {
+  // RFC 6455 5.7: "Hel" + "lo" in two fragments, a ping between them; then
+  // messages of every length form, a pong and a close.
+  std::string big(70000, 'b'), mid(300, 'm');
+  std::string stream = Bytes({0x01, 0x03, 0x48, 0x65, 0x6c}) + ServerFrame(0x89, "ping!") +
+                       Bytes({0x80, 0x02, 0x6c, 0x6f}) + ServerFrame(0x81, "") + ServerFrame(0x81, mid) +
+                       ServerFrame(0x82, big) + ServerFrame(0x8A, "") + ServerFrame(0x81, "42[\"chat\"]") +
+                       ServerFrame(0x88, Bytes({0x03, 0xE8}));
+  std::vector<Got> want = {{WsOpcode::kPing, "ping!"},
+                           {WsOpcode::kText, "Hello"},
+                           {WsOpcode::kText, ""},
+                           {WsOpcode::kText, mid},
+                           {WsOpcode::kBinary, big},
+                           {WsOpcode::kPong, ""},
+                           {WsOpcode::kText, "42[\"chat\"]"},
+                           {WsOpcode::kClose, Bytes({0x03, 0xE8})}};
+  for (size_t chunk :
+       {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{300}, size_t{4096}, size_t{1} << 20}) {
+    WsReceiver r(64);
+    std::vector<Got> got;
+    EXPECT_EQ(Feed(r, stream, chunk, &got), std::nullopt) << chunk;
+    EXPECT_EQ(got, want) << "read size " << chunk;
+    EXPECT_TRUE(r.pending().empty());
+  }
+}
+
+TEST(WsTest, ReceiverStopsWhenAskedAndKeepsTheRest) {
+  WsReceiver r;
+  std::string stream = ServerFrame(0x81, "one") + ServerFrame(0x81, "two");
+  r.PrepareRead();
+  std::memcpy(r.space(), stream.data(), stream.size());
+  r.Commit(stream.size());
+  std::vector<std::string> got;
+  auto take_one = [&](const WsReceiver::Event& e) {
+    got.emplace_back(e.payload);
+    return false;
+  };
+  EXPECT_EQ(r.Drain(take_one), std::nullopt);
+  EXPECT_EQ(got, std::vector<std::string>{"one"});
+  EXPECT_EQ(r.Drain(take_one), std::nullopt);
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST(WsTest, ReceiverRefusesBrokenStreams) {
+  auto error_of = [](const std::string& stream, size_t max = size_t{64} << 20) {
+    WsReceiver r(64, max);
+    std::vector<Got> got;
+    return Feed(r, stream, stream.size(), &got).value_or("");
+  };
+  EXPECT_EQ(error_of(Bytes({0x81, 0x85, 1, 2, 3, 4, 'a', 'b', 'c', 'd', 'e'})), "a server frame is masked");
+  EXPECT_EQ(error_of(ServerFrame(0x80, "x")), "a continuation frame without a first one");
+  EXPECT_EQ(error_of(ServerFrame(0x01, "a") + ServerFrame(0x81, "b")),
+            "a new message inside a fragmented one");
+  EXPECT_EQ(error_of(ServerFrame(0x89, std::string(126, 'p'))),
+            "a control frame is fragmented or over 125 bytes");
+  EXPECT_EQ(error_of(ServerFrame(0xC1, "x")), "reserved bits set in a frame (no extension was agreed)");
+  EXPECT_EQ(error_of(ServerFrame(0x83, "x")), "unknown opcode 3");
+  EXPECT_EQ(error_of(ServerFrame(0x81, std::string(200, 'x')), 100),
+            "a frame of 200 bytes is over the limit");
+  EXPECT_EQ(error_of(ServerFrame(0x01, std::string(60, 'x')) + ServerFrame(0x80, std::string(60, 'y')), 100),
+            "a fragmented message over the limit");
 }
 
 TEST(OptionsTest, IpRangesAndTargets) {

@@ -352,6 +352,10 @@ class KafkaLog final : public MessageLog {
              {"heartbeat.interval.ms", std::to_string(std::max(100, session / 3))},
              {"fetch.wait.max.ms", std::to_string(std::max(1, options_.fetch_wait_max_ms))},
              {"enable.partition.eof", "false"},
+             // Incremental rebalancing: when a node joins or dies, only the
+             // partitions that move stop; the others keep being sequenced
+             // (the eager default pauses every partition of the group).
+             {"partition.assignment.strategy", "cooperative-sticky"},
          }) {
       if (auto r = rd::Set(conf.get(), k, v); !r) {
         Log()->error("kafka consumer: {}", r.error().message);
@@ -405,21 +409,43 @@ class KafkaLog final : public MessageLog {
     }
     if (offsets->cnt == 0) return;
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), offsets.get(), async ? 1 : 0);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      Log()->log(RebalanceError(err) ? spdlog::level::info : spdlog::level::warn, "kafka commit: {}",
-                 Str(err));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (!async) NoteCommitAccepted();
+    } else if (RebalanceError(err)) {
+      NoteCommitRefused(err);
+    } else {
+      Log()->warn("kafka commit: {}", Str(err));
+    }
+  }
+
+  // A group that rebalances refuses commits until it has settled, and the
+  // sequencer commits after every batch: one line when the refusals start
+  // and one when commits are accepted again, not one per batch.
+  void NoteCommitRefused(rd_kafka_resp_err_t err) {
+    if (commits_refused_.fetch_add(1) == 0) {
+      Log()->info(
+          "kafka offset commits refused while the group rebalances ({}); records may be "
+          "redelivered, which the store de-duplicates",
+          Str(err));
+    }
+  }
+  void NoteCommitAccepted() {
+    if (uint64_t n = commits_refused_.exchange(0); n > 0) {
+      Log()->info("kafka offset commits accepted again after {} refused", n);
     }
   }
 
   static void OnCommitted(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
-                          rd_kafka_topic_partition_list_t* offsets, void* /*opaque*/) {
+                          rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+    auto* self = static_cast<KafkaLog*>(opaque);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       // Expected around a rebalance; the next owner may get these records
       // again, which the store de-duplicates.
-      Log()->log(RebalanceError(err) ? spdlog::level::info : spdlog::level::warn,
-                 "kafka offset commit failed ({}); records may be redelivered", Str(err));
+      if (RebalanceError(err)) return self->NoteCommitRefused(err);
+      Log()->warn("kafka offset commit failed ({}); records may be redelivered", Str(err));
       return;
     }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) self->NoteCommitAccepted();
     for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
       if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         Log()->warn("kafka offset commit of partition {}: {}", offsets->elems[i].partition,
@@ -480,6 +506,7 @@ class KafkaLog final : public MessageLog {
   std::mutex undelivered_mu_;       // held while on_undelivered runs
   bool report_undelivered_ = true;  // until Close; under undelivered_mu_
   std::atomic<bool> flushed_{false};
+  std::atomic<uint64_t> commits_refused_{0};  // since the last accepted commit
 
   std::atomic<bool> closed_{false};
   std::mutex consumer_mu_;

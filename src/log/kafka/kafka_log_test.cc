@@ -71,7 +71,7 @@ class KafkaLogTest : public ::testing::Test {
     r.sender = UserId(5);
     r.client_msg_id = id;
     r.body = "hello";
-    r.origin = Origin{.node = 2, .shard = 1, .session = 77, .request_id = 9};
+    r.origin = Origin{.node = 2, .io_thread = 1, .session = 77, .request_id = 9};
     return r;
   }
 

@@ -76,7 +76,7 @@ std::string EncodeSendRequest(const SendRequest& r) {
   PutBytes(out, r.client_msg_id);
   PutBytes(out, r.body);
   PutVarint(out, ZigZag(r.origin.node));
-  PutVarint(out, r.origin.shard);
+  PutVarint(out, r.origin.io_thread);
   PutVarint(out, r.origin.session);
   PutVarint(out, ZigZag(r.origin.request_id));
   if (entry) {
@@ -97,15 +97,15 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
     return MakeError(Errc::kBadRequest, "send record: unknown version " + std::to_string(version));
   }
   SendRequest r;
-  uint64_t shard = 0;
+  uint64_t io_thread = 0;
   if (!in.Signed(r.conv.value) || !in.Signed(r.sender.value) || !in.Bytes(r.client_msg_id) ||
-      !in.Bytes(r.body) || !in.Signed(r.origin.node) || !in.Varint(shard) || !in.Varint(r.origin.session) ||
-      !in.Signed(r.origin.request_id)) {
+      !in.Bytes(r.body) || !in.Signed(r.origin.node) || !in.Varint(io_thread) ||
+      !in.Varint(r.origin.session) || !in.Signed(r.origin.request_id)) {
     return MakeError(Errc::kBadRequest, "send record: truncated or malformed");
   }
-  if (shard > std::numeric_limits<uint32_t>::max())
-    return MakeError(Errc::kBadRequest, "send record: bad shard");
-  r.origin.shard = static_cast<uint32_t>(shard);
+  if (io_thread > std::numeric_limits<uint32_t>::max())
+    return MakeError(Errc::kBadRequest, "send record: bad io thread");
+  r.origin.io_thread = static_cast<uint32_t>(io_thread);
   if (version == kEntryCodecVersion) {
     uint8_t kind = 0, op = 0;
     uint64_t reply_to = 0;

@@ -7,7 +7,7 @@
 //   varint + n    client_msg_id   (length, then bytes)
 //   varint + n    body            (length, then bytes)
 //   varint        origin.node     (zigzag int64)
-//   varint        origin.shard    (uint32)
+//   varint        origin.io_thread    (uint32)
 //   varint        origin.session  (uint64)
 //   varint        origin.request_id (zigzag int64)
 // and, in version 2 only (an edit, a delete or a reaction, or a send with
@@ -37,8 +37,9 @@ inline constexpr uint8_t kEntryCodecVersion = 2;
 
 std::string EncodeSendRequest(const SendRequest& request);
 
-// kBadRequest on an unknown version, an unknown kind or op, a truncated field, a varint over 10
-// bytes, a length past the end, or a shard over 32 bits.
+// kBadRequest on an unknown version, an unknown kind or op, a truncated
+// field, a varint over 10 bytes, a length past the end, or an io thread over
+// 32 bits.
 Result<SendRequest> DecodeSendRequest(std::string_view bytes);
 
 }  // namespace parley::log::kafka

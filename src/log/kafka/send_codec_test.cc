@@ -14,7 +14,7 @@ SendRequest Sample() {
   r.sender = UserId(42);
   r.client_msg_id = "c-7f3a";
   r.body = std::string("hello\0world \xF0\x9F\x91\x8B", 18);
-  r.origin = Origin{.node = 3, .shard = 7, .session = 0xFFFF'FFFF'FFFF'FFFFull, .request_id = -5};
+  r.origin = Origin{.node = 3, .io_thread = 7, .session = 0xFFFF'FFFF'FFFF'FFFFull, .request_id = -5};
   return r;
 }
 
@@ -24,7 +24,7 @@ void ExpectSame(const SendRequest& a, const SendRequest& b) {
   EXPECT_EQ(a.client_msg_id, b.client_msg_id);
   EXPECT_EQ(a.body, b.body);
   EXPECT_EQ(a.origin.node, b.origin.node);
-  EXPECT_EQ(a.origin.shard, b.origin.shard);
+  EXPECT_EQ(a.origin.io_thread, b.origin.io_thread);
   EXPECT_EQ(a.origin.session, b.origin.session);
   EXPECT_EQ(a.origin.request_id, b.origin.request_id);
   EXPECT_EQ(a.kind, b.kind);
@@ -60,7 +60,7 @@ TEST(SendCodec, RoundTripsExtremes) {
   r.sender = UserId(std::numeric_limits<int64_t>::min());
   r.body = std::string(70'000, 'x');
   r.origin = Origin{.node = std::numeric_limits<int64_t>::min(),
-                    .shard = std::numeric_limits<uint32_t>::max(),
+                    .io_thread = std::numeric_limits<uint32_t>::max(),
                     .session = 0,
                     .request_id = std::numeric_limits<int64_t>::max()};
   auto back = DecodeSendRequest(EncodeSendRequest(r));
@@ -74,7 +74,7 @@ TEST(SendCodec, IsCompact) {
   r.sender = UserId(7);
   r.client_msg_id = "abc";
   r.body = "hi";
-  r.origin = Origin{.node = 1, .shard = 0, .session = 99, .request_id = 12};
+  r.origin = Origin{.node = 1, .io_thread = 0, .session = 99, .request_id = 12};
   EXPECT_LE(EncodeSendRequest(r).size(), 20u);
 }
 
@@ -152,7 +152,7 @@ TEST(SendCodec, RefusesHostileLengthsAndVarints) {
   // A 10th varint byte carrying bits past 64.
   std::string overflow = std::string("\x01") + std::string(9, '\xFF') + "\x7F";
   EXPECT_FALSE(DecodeSendRequest(overflow).ok());
-  // A shard over 32 bits (2^32), every other field valid.
+  // An io thread over 32 bits (2^32), every other field valid.
   std::string head =
       std::string("\x01\x02\x02\x00\x00\x02", 6) + "\x80\x80\x80\x80\x10" + std::string("\x00\x00", 2);
   ASSERT_EQ(head.size(), 13u);

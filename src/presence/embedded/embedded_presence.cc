@@ -7,18 +7,18 @@
 namespace parley::presence::embedded {
 namespace {
 
-// Session counts per user, in shards so that connects and disconnects of
+// Session counts per user, in stripes so that connects and disconnects of
 // different users rarely share a lock.
 class Registry final : public PresenceRegistry {
  public:
   bool AddSession(UserId user, SessionKey) override {
-    Shard& s = ShardOf(user);
+    Stripe& s = StripeOf(user);
     std::lock_guard lock(s.mu);
     return ++s.sessions[user] == 1;
   }
 
   bool RemoveSession(UserId user, SessionKey) override {
-    Shard& s = ShardOf(user);
+    Stripe& s = StripeOf(user);
     std::lock_guard lock(s.mu);
     auto it = s.sessions.find(user);
     if (it == s.sessions.end()) return false;
@@ -31,7 +31,7 @@ class Registry final : public PresenceRegistry {
     std::vector<bool> out;
     out.reserve(users.size());
     for (UserId u : users) {
-      Shard& s = ShardOf(u);
+      Stripe& s = StripeOf(u);
       std::lock_guard lock(s.mu);
       out.push_back(s.sessions.contains(u));
     }
@@ -41,28 +41,16 @@ class Registry final : public PresenceRegistry {
   Result<void> Ping() override { return Ok(); }
 
  private:
-  struct Shard {
+  struct Stripe {
     std::mutex mu;
     std::unordered_map<UserId, int> sessions;
   };
-  Shard& ShardOf(UserId u) { return shards_[static_cast<uint64_t>(u.value) % shards_.size()]; }
-  std::array<Shard, 64> shards_;
-};
-
-class LocalFanOut final : public FanOut {
- public:
-  void SetSink(DeliverySink* sink) override { sink_ = sink; }
-  void Publish(EventBatch batch) override {
-    if (sink_ && !batch.empty()) sink_->Deliver(std::make_shared<const EventBatch>(std::move(batch)));
-  }
-
- private:
-  DeliverySink* sink_ = nullptr;
+  Stripe& StripeOf(UserId u) { return stripes_[static_cast<uint64_t>(u.value) % stripes_.size()]; }
+  std::array<Stripe, 64> stripes_;
 };
 
 }  // namespace
 
 std::unique_ptr<PresenceRegistry> CreateRegistry() { return std::make_unique<Registry>(); }
-std::unique_ptr<FanOut> CreateFanOut() { return std::make_unique<LocalFanOut>(); }
 
 }  // namespace parley::presence::embedded

@@ -67,7 +67,7 @@ class Reader {
 
 }  // namespace
 
-void EncodeEvent(const Event& e, std::string* out) {
+void EncodeEvent(const fanout::Event& e, int64_t publisher, std::string* out) {
   size_t frame_size = e.frame ? e.frame->size() : 0;
   out->reserve(out->size() + 32 + e.users.size() * 5 + frame_size);
   out->push_back(static_cast<char>(kCodecVersion));
@@ -75,6 +75,7 @@ void EncodeEvent(const Event& e, std::string* out) {
                   static_cast<uint8_t>(static_cast<uint8_t>(e.subscription) << 2) |
                   static_cast<uint8_t>(e.frame ? 0x10 : 0);
   out->push_back(static_cast<char>(flags));
+  PutSigned(publisher, out);
   PutSigned(e.conv.value, out);
   PutSigned(e.seq, out);
   PutSigned(e.exclude.value, out);
@@ -82,7 +83,7 @@ void EncodeEvent(const Event& e, std::string* out) {
   PutVarint(e.users.size(), out);
   for (UserId u : e.users) PutSigned(u.value, out);
   PutSigned(e.origin.node, out);
-  PutVarint(e.origin.shard, out);
+  PutVarint(e.origin.io_thread, out);
   PutVarint(e.origin.session, out);
   PutSigned(e.origin.request_id, out);
   if (e.frame) {
@@ -91,18 +92,20 @@ void EncodeEvent(const Event& e, std::string* out) {
   }
 }
 
-std::optional<Event> DecodeEvent(std::string_view bytes, size_t max_users) {
+std::optional<Envelope> DecodeEvent(std::string_view bytes, size_t max_users) {
   Reader r(bytes);
   uint8_t version = 0, flags = 0;
   if (!r.Byte(&version) || version != kCodecVersion) return std::nullopt;
   if (!r.Byte(&flags) || (flags & 0xe0) != 0) return std::nullopt;
   uint8_t target = flags & 0x03, subscription = (flags >> 2) & 0x03;
-  if (target > static_cast<uint8_t>(Event::Target::kSession)) return std::nullopt;
-  if (subscription > static_cast<uint8_t>(Event::Subscription::kUnsubscribe)) return std::nullopt;
+  if (target > static_cast<uint8_t>(fanout::Event::Target::kSession)) return std::nullopt;
+  if (subscription > static_cast<uint8_t>(fanout::Event::Subscription::kUnsubscribe)) return std::nullopt;
 
-  Event e;
-  e.target = static_cast<Event::Target>(target);
-  e.subscription = static_cast<Event::Subscription>(subscription);
+  Envelope env;
+  if (!r.Signed(&env.publisher)) return std::nullopt;
+  fanout::Event& e = env.event;
+  e.target = static_cast<fanout::Event::Target>(target);
+  e.subscription = static_cast<fanout::Event::Subscription>(subscription);
   if (!r.Signed(&e.conv.value) || !r.Signed(&e.seq) || !r.Signed(&e.exclude.value) ||
       !r.Signed(&e.subject.value)) {
     return std::nullopt;
@@ -114,22 +117,23 @@ std::optional<Event> DecodeEvent(std::string_view bytes, size_t max_users) {
   for (UserId& u : e.users) {
     if (!r.Signed(&u.value)) return std::nullopt;
   }
-  uint64_t shard = 0;
-  if (!r.Signed(&e.origin.node) || !r.Varint(&shard) || shard > std::numeric_limits<uint32_t>::max() ||
-      !r.Varint(&e.origin.session) || !r.Signed(&e.origin.request_id)) {
+  uint64_t io_thread = 0;
+  if (!r.Signed(&e.origin.node) || !r.Varint(&io_thread) ||
+      io_thread > std::numeric_limits<uint32_t>::max() || !r.Varint(&e.origin.session) ||
+      !r.Signed(&e.origin.request_id)) {
     return std::nullopt;
   }
-  e.origin.shard = static_cast<uint32_t>(shard);
+  e.origin.io_thread = static_cast<uint32_t>(io_thread);
   if (flags & 0x10) {
     uint64_t len = 0;
     std::string_view frame;
     if (!r.Varint(&len) || !r.Bytes(static_cast<size_t>(std::min<uint64_t>(len, SIZE_MAX)), &frame)) {
       return std::nullopt;
     }
-    e.frame = MakeFrame(std::string(frame));
+    e.frame = protocol::MakeFrame(std::string(frame));
   }
   if (r.remaining() != 0) return std::nullopt;
-  return e;
+  return env;
 }
 
 }  // namespace parley::presence::redis

@@ -10,7 +10,9 @@
 namespace parley::presence::redis {
 namespace {
 
-void ExpectSame(const Event& a, const Event& b) {
+constexpr int64_t kNode = 5;  // the publisher of the encoded events
+
+void ExpectSame(const fanout::Event& a, const fanout::Event& b) {
   EXPECT_EQ(a.target, b.target);
   EXPECT_EQ(a.subscription, b.subscription);
   EXPECT_EQ(a.conv, b.conv);
@@ -19,7 +21,7 @@ void ExpectSame(const Event& a, const Event& b) {
   EXPECT_EQ(a.subject, b.subject);
   EXPECT_EQ(a.users, b.users);
   EXPECT_EQ(a.origin.node, b.origin.node);
-  EXPECT_EQ(a.origin.shard, b.origin.shard);
+  EXPECT_EQ(a.origin.io_thread, b.origin.io_thread);
   EXPECT_EQ(a.origin.session, b.origin.session);
   EXPECT_EQ(a.origin.request_id, b.origin.request_id);
   ASSERT_EQ(a.frame == nullptr, b.frame == nullptr);
@@ -28,59 +30,64 @@ void ExpectSame(const Event& a, const Event& b) {
   }
 }
 
-Event Full() {
-  Event e = Event::ToUsers({UserId(1), UserId(300), UserId(std::numeric_limits<int64_t>::max())},
-                           MakeFrame(std::string("{\"type\":\"x\"}\0\xff", 15)));
-  e.subscription = Event::Subscription::kUnsubscribe;
+fanout::Event Full() {
+  fanout::Event e =
+      fanout::Event::ToUsers({UserId(1), UserId(300), UserId(std::numeric_limits<int64_t>::max())},
+                             protocol::MakeFrame(std::string("{\"type\":\"x\"}\0\xff", 15)));
+  e.subscription = fanout::Event::Subscription::kUnsubscribe;
   e.conv = ConversationId(77);
   e.seq = -5;
   e.exclude = UserId(std::numeric_limits<int64_t>::min());
   e.subject = UserId(42);
   e.origin = log::Origin{.node = 3,
-                         .shard = std::numeric_limits<uint32_t>::max(),
+                         .io_thread = std::numeric_limits<uint32_t>::max(),
                          .session = std::numeric_limits<uint64_t>::max(),
                          .request_id = -1};
   return e;
 }
 
 TEST(EventCodec, RoundTripsEveryField) {
-  Event e = Full();
-  auto back = DecodeEvent(EncodeEvent(e));
+  fanout::Event e = Full();
+  auto back = DecodeEvent(EncodeEvent(e, kNode));
   ASSERT_TRUE(back.has_value());
-  ExpectSame(e, *back);
+  EXPECT_EQ(back->publisher, kNode);
+  ExpectSame(e, back->event);
 }
 
 TEST(EventCodec, RoundTripsEachTargetAndNullFrame) {
-  for (Event e :
-       {Event::ToConversation(ConversationId(9), MakeFrame("m"), 42, UserId(8)),
-        Event::ToSession(log::Origin{.node = 2, .shard = 1, .session = 99, .request_id = 5}, MakeFrame("")),
-        Event::ToUsers({UserId(4)}, nullptr)}) {
-    auto back = DecodeEvent(EncodeEvent(e));
+  for (fanout::Event e :
+       {fanout::Event::ToConversation(ConversationId(9), protocol::MakeFrame("m"), 42, UserId(8)),
+        fanout::Event::ToSession(log::Origin{.node = 2, .io_thread = 1, .session = 99, .request_id = 5},
+                                 protocol::MakeFrame("")),
+        fanout::Event::ToUsers({UserId(4)}, nullptr)}) {
+    auto back = DecodeEvent(EncodeEvent(e, kNode));
     ASSERT_TRUE(back.has_value());
-    ExpectSame(e, *back);
+    ExpectSame(e, back->event);
   }
 }
 
 TEST(EventCodec, IsCompact) {
-  // A typical message event: 1 version + 1 flags + small ids + frame.
-  Event e = Event::ToConversation(ConversationId(1234), MakeFrame(std::string(100, 'x')), 56789);
-  EXPECT_LE(EncodeEvent(e).size(), 100u + 16u);
+  // A typical message event: 1 version + 1 flags + publisher + small ids + frame.
+  fanout::Event e =
+      fanout::Event::ToConversation(ConversationId(1234), protocol::MakeFrame(std::string(100, 'x')), 56789);
+  EXPECT_LE(EncodeEvent(e, kNode).size(), 100u + 16u);
 }
 
 TEST(EventCodec, RefusesEveryTruncation) {
-  std::string bytes = EncodeEvent(Full());
+  std::string bytes = EncodeEvent(Full(), kNode);
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(DecodeEvent(std::string_view(bytes).substr(0, n)).has_value()) << "prefix " << n;
   }
 }
 
 TEST(EventCodec, RefusesTrailingBytes) {
-  std::string bytes = EncodeEvent(Full());
+  std::string bytes = EncodeEvent(Full(), kNode);
   EXPECT_FALSE(DecodeEvent(bytes + '\0').has_value());
 }
 
 TEST(EventCodec, RefusesUnknownVersionAndFlags) {
-  std::string bytes = EncodeEvent(Event::ToConversation(ConversationId(1), MakeFrame("a")));
+  std::string bytes =
+      EncodeEvent(fanout::Event::ToConversation(ConversationId(1), protocol::MakeFrame("a")), kNode);
   for (int version : {kCodecVersion - 1, kCodecVersion + 1}) {
     std::string v = bytes;
     v[0] = static_cast<char>(version);
@@ -98,48 +105,49 @@ TEST(EventCodec, RefusesUnknownVersionAndFlags) {
 }
 
 TEST(EventCodec, RefusesHugeCountsWithoutAllocating) {
-  // version, flags(kUsers), conv 0, seq 0, exclude 0, subject 0, then users = 2^63.
-  std::string bytes = {kCodecVersion, 1, 0, 0, 0, 0};
+  // version, flags(kUsers), publisher 0, conv 0, seq 0, exclude 0, subject 0, then users = 2^63.
+  std::string bytes = {kCodecVersion, 1, 0, 0, 0, 0, 0};
   for (int i = 0; i < 9; ++i) bytes.push_back(static_cast<char>(0xff));
   bytes.push_back(0x7f);
   EXPECT_FALSE(DecodeEvent(bytes).has_value());
   // A frame length beyond the payload.
-  std::string frame = {kCodecVersion, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::string frame = {kCodecVersion, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int i = 0; i < 9; ++i) frame.push_back(static_cast<char>(0xff));
   frame.push_back(0x01);
   EXPECT_FALSE(DecodeEvent(frame).has_value());
   // A user count within the payload but above the caller's bound.
-  Event e = Event::ToUsers(std::vector<UserId>(10, UserId(1)), nullptr);
-  EXPECT_TRUE(DecodeEvent(EncodeEvent(e), 10).has_value());
-  EXPECT_FALSE(DecodeEvent(EncodeEvent(e), 9).has_value());
+  fanout::Event e = fanout::Event::ToUsers(std::vector<UserId>(10, UserId(1)), nullptr);
+  EXPECT_TRUE(DecodeEvent(EncodeEvent(e, kNode), 10).has_value());
+  EXPECT_FALSE(DecodeEvent(EncodeEvent(e, kNode), 9).has_value());
 }
 
 TEST(EventCodec, RefusesOverlongVarints) {
   // conv as an 11-byte varint, and as a 10-byte one overflowing 64 bits.
-  std::string overlong = {kCodecVersion, 0};
+  std::string overlong = {kCodecVersion, 0, /*publisher*/ 0};
   for (int i = 0; i < 10; ++i) overlong.push_back(static_cast<char>(0x80));
   overlong.push_back(0);
   EXPECT_FALSE(DecodeEvent(overlong).has_value());
-  std::string overflow = {kCodecVersion, 0};
+  std::string overflow = {kCodecVersion, 0, /*publisher*/ 0};
   for (int i = 0; i < 9; ++i) overflow.push_back(static_cast<char>(0xff));
   overflow.push_back(0x02);
   EXPECT_FALSE(DecodeEvent(overflow).has_value());
   // A non-canonical zero (0x80 0x00) as conv.
-  std::string padded = EncodeEvent(Event::ToConversation(ConversationId(0), nullptr));
-  padded.replace(2, 1, std::string("\x80\x00", 2));
+  std::string padded = EncodeEvent(fanout::Event::ToConversation(ConversationId(0), nullptr), kNode);
+  padded.replace(3, 1, std::string("\x80\x00", 2));
   EXPECT_FALSE(DecodeEvent(padded).has_value());
 }
 
-TEST(EventCodec, RefusesShardBeyond32Bits) {
+TEST(EventCodec, RefusesIoThreadBeyond32Bits) {
   std::string bytes = {kCodecVersion,
                        2,
+                       /*publisher*/ 0,
                        0,
                        0,
                        0,
                        /*subject*/ 0,
                        /*users*/ 0,
                        /*node*/ 0,
-                       /*shard 2^32*/ static_cast<char>(0x80),
+                       /*io thread 2^32*/ static_cast<char>(0x80),
                        static_cast<char>(0x80),
                        static_cast<char>(0x80),
                        static_cast<char>(0x80),
@@ -147,20 +155,20 @@ TEST(EventCodec, RefusesShardBeyond32Bits) {
                        /*session*/ 0,
                        /*request*/ 0};
   EXPECT_FALSE(DecodeEvent(bytes).has_value());
-  bytes[12] = 0x0f;  // 2^32 - ... fits
+  bytes[13] = 0x0f;  // 2^32 - ... fits
   EXPECT_TRUE(DecodeEvent(bytes).has_value());
 }
 
 TEST(EventCodec, SurvivesRandomAndMutatedInput) {
   std::mt19937_64 rng(12345);
-  std::string good = EncodeEvent(Full());
+  std::string good = EncodeEvent(Full(), kNode);
   int decoded = 0;
   for (int i = 0; i < 200000; ++i) {
     std::string bytes;
     if (i % 2 == 0) {
       bytes.resize(rng() % 64);
       for (char& c : bytes) c = static_cast<char>(rng());
-      if (!bytes.empty() && rng() % 2) bytes[0] = 1;
+      if (!bytes.empty() && rng() % 2) bytes[0] = static_cast<char>(kCodecVersion);
     } else {
       bytes = good;
       for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k) {
@@ -171,7 +179,7 @@ TEST(EventCodec, SurvivesRandomAndMutatedInput) {
     if (!e) continue;
     ++decoded;
     // Whatever decodes re-encodes to the same bytes: one encoding per event.
-    EXPECT_EQ(EncodeEvent(*e), bytes);
+    EXPECT_EQ(EncodeEvent(e->event, e->publisher), bytes);
   }
   EXPECT_GT(decoded, 0);
 }

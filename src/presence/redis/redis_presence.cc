@@ -37,6 +37,7 @@ std::shared_ptr<spdlog::logger>& Log() {
 }
 
 constexpr size_t kMaxInflightPublishes = 100'000;  // beyond: Redis is not keeping up, drop
+constexpr size_t kMaxUnsentPublishes = 100'000;    // held while Redis is unreachable; beyond: drop
 constexpr size_t kSubscribeChunk = 512;            // channels per SUBSCRIBE
 constexpr size_t kOnlineChunk = 1000;              // users per Online script
 constexpr size_t kRegisterChunk = 1000;            // sessions per Register script
@@ -47,8 +48,8 @@ constexpr int kIoTimeoutMs = 2000;                 // synchronous calls
 std::string ConvChannel(int64_t id) { return "parley:conv:" + std::to_string(id); }
 std::string UserChannel(int64_t id) { return "parley:user:" + std::to_string(id); }
 std::string NodeChannel(int64_t id) { return "parley:node:" + std::to_string(id); }
-std::string ChannelOf(const Interest& i) {
-  return i.kind == Interest::Kind::kConversation ? ConvChannel(i.id) : UserChannel(i.id);
+std::string ChannelOf(const fanout::Interest& i) {
+  return i.kind == fanout::Interest::Kind::kConversation ? ConvChannel(i.id) : UserChannel(i.id);
 }
 
 struct ReplyDeleter {
@@ -268,24 +269,32 @@ class Core {
 
   // ---- fan-out -----------------------------------------------------------
 
-  void SetSink(DeliverySink* sink) {
+  void SetSink(fanout::DeliverySink* sink) {
     std::lock_guard lock(sink_mu_);  // after this returns, no Deliver runs on the old sink
     sink_ = sink;
   }
 
-  void Publish(EventBatch batch) {
+  // The local share of a batch goes straight to this node's sink, so that
+  // connections here never depend on Redis; Redis carries copies for the
+  // other nodes (each node skips its own copies when they come back).
+  void Publish(fanout::EventBatch batch) {
     if (batch.empty()) return;
+    const int64_t self = options_.node_id;
     std::vector<Outgoing> out;
     out.reserve(batch.size());
-    for (Event& e : batch) {
+    bool remote_answers = false;
+    for (fanout::Event& e : batch) {
       switch (e.target) {
-        case Event::Target::kConversation:
-          out.push_back({ConvChannel(e.conv.value), EncodeEvent(e)});
+        case fanout::Event::Target::kConversation:
+          out.push_back({ConvChannel(e.conv.value), EncodeEvent(e, self)});
           break;
-        case Event::Target::kSession:
-          out.push_back({NodeChannel(e.origin.node), EncodeEvent(e)});
+        case fanout::Event::Target::kSession:
+          if (e.origin.node != self) {
+            out.push_back({NodeChannel(e.origin.node), EncodeEvent(e, self)});
+            remote_answers = true;
+          }
           break;
-        case Event::Target::kUsers: {
+        case fanout::Event::Target::kUsers: {
           // One copy per user channel, naming only that user: a node that
           // follows several of them must deliver each user's copy once.
           std::vector<UserId> users = std::move(e.users);
@@ -293,12 +302,25 @@ class Core {
           for (UserId u : users) {
             if (!seen.insert(u).second) continue;
             e.users.assign(1, u);
-            out.push_back({UserChannel(u.value), EncodeEvent(e)});
+            out.push_back({UserChannel(u.value), EncodeEvent(e, self)});
           }
+          e.users = std::move(users);
           break;
         }
       }
     }
+    if (remote_answers) {
+      // An answer to a session of another node is not for this one's
+      // connections (session ids are per node).
+      std::erase_if(batch, [self](const fanout::Event& e) {
+        return e.target == fanout::Event::Target::kSession && e.origin.node != self;
+      });
+    }
+    if (!batch.empty()) {
+      std::lock_guard lock(sink_mu_);
+      if (sink_ != nullptr) sink_->Deliver(std::make_shared<const fanout::EventBatch>(std::move(batch)));
+    }
+    if (out.empty()) return;
     bool post = false;
     {
       std::lock_guard lock(pub_mu_);
@@ -313,15 +335,15 @@ class Core {
     if (post) asio::post(ioc_, [this] { FlushPublishes(); });
   }
 
-  void Follow(const Interest& i) { ChangeInterest(ChannelOf(i), true); }
-  void Unfollow(const Interest& i) { ChangeInterest(ChannelOf(i), false); }
+  void Follow(const fanout::Interest& i) { ChangeInterest(ChannelOf(i), true); }
+  void Unfollow(const fanout::Interest& i) { ChangeInterest(ChannelOf(i), false); }
 
   // ---- registry ----------------------------------------------------------
 
   bool AddSession(UserId user, SessionKey key) {
     if (!user.valid() || key.node <= 0) return false;
-    Shard& s = ShardOf(user);
-    std::lock_guard lock(s.mu);  // orders this against a re-registration of the shard
+    Stripe& s = StripeOf(user);
+    std::lock_guard lock(s.mu);  // orders this against a re-registration of the stripe
     if (key.node == options_.node_id) s.local.emplace(user.value, key.session);
     std::string err;
     Reply r =
@@ -336,7 +358,7 @@ class Core {
 
   bool RemoveSession(UserId user, SessionKey key) {
     if (!user.valid() || key.node <= 0) return false;
-    Shard& s = ShardOf(user);
+    Stripe& s = StripeOf(user);
     std::lock_guard lock(s.mu);
     if (key.node == options_.node_id) s.local.erase({user.value, key.session});
     std::string err;
@@ -398,12 +420,12 @@ class Core {
   // This node's sessions, to register again after Redis lost them; and the
   // removals Redis did not take. `mu` is held across the Redis call of an
   // add or remove, so a re-registration never resurrects a removed session.
-  struct Shard {
+  struct Stripe {
     std::mutex mu;
     std::set<std::pair<int64_t, uint64_t>> local;  // (user, session) on this node
     std::vector<std::pair<UserId, SessionKey>> failed_removals;
   };
-  Shard& ShardOf(UserId u) { return shards_[static_cast<uint64_t>(u.value) % shards_.size()]; }
+  Stripe& StripeOf(UserId u) { return stripes_[static_cast<uint64_t>(u.value) % stripes_.size()]; }
 
   int64_t LeaseMs() const { return 2 * int64_t{options_.heartbeat_ms}; }
 
@@ -414,10 +436,17 @@ class Core {
       // Back after an outage: Redis may have restarted empty.
       need_register_ = true;
       Wake();
+      // What could not be published meanwhile goes out now.
+      if (!unsent_.empty()) FlushPublishes();
     }
     first_command_connect_ = false;
   }
 
+  // Runs on the io thread. While the command connection is down, events
+  // wait in unsent_ (bounded) and go out when it is back, oldest first;
+  // only what is past that bound, or past what a slow Redis has in flight,
+  // is dropped (connections elsewhere then catch up from the store when
+  // their node resubscribes, or see the gap).
   void FlushPublishes() {
     std::vector<Outgoing> out;
     {
@@ -426,10 +455,23 @@ class Core {
       flush_posted_ = false;
     }
     redisAsyncContext* ac = cmd_ ? cmd_->context() : nullptr;
+    if (ac == nullptr) {
+      size_t room = kMaxUnsentPublishes - std::min(kMaxUnsentPublishes, unsent_.size());
+      size_t kept = std::min(room, out.size());
+      std::move(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(kept), std::back_inserter(unsent_));
+      CountDropped(out.size() - kept);
+      return;
+    }
+    if (!unsent_.empty()) {
+      std::move(out.begin(), out.end(), std::back_inserter(unsent_));
+      out = std::move(unsent_);
+      unsent_.clear();
+      Log()->info("presence.redis: publishing {} events held while Redis was unreachable", out.size());
+    }
     size_t dropped = 0;
     for (const Outgoing& o : out) {
       // hiredis buffers them all; they go out in one write below.
-      if (ac == nullptr || inflight_ >= kMaxInflightPublishes ||
+      if (inflight_ >= kMaxInflightPublishes ||
           redisAsyncCommand(ac, &Core::OnPublishReply, this, "PUBLISH %b %b", o.channel.data(),
                             o.channel.size(), o.payload.data(), o.payload.size()) != REDIS_OK) {
         ++dropped;
@@ -439,15 +481,17 @@ class Core {
     }
     // Write now rather than after another trip through the reactor (saves a
     // wake-up per flush); what the socket does not take waits for writability.
-    if (ac != nullptr && dropped < out.size()) redisAsyncHandleWrite(ac);
-    if (dropped > 0) {
-      // Best-effort: clients fill the gap from the store.
-      if (dropped_total_ == 0 || (dropped_total_ + dropped) / 10'000 != dropped_total_ / 10'000) {
-        Log()->warn("presence.redis: dropped {} events (Redis unavailable or slow); {} in all", dropped,
-                    dropped_total_ + dropped);
-      }
-      dropped_total_ += dropped;
+    if (dropped < out.size()) redisAsyncHandleWrite(ac);
+    CountDropped(dropped);
+  }
+
+  void CountDropped(size_t dropped) {
+    if (dropped == 0) return;
+    if (dropped_total_ == 0 || (dropped_total_ + dropped) / 10'000 != dropped_total_ / 10'000) {
+      Log()->warn("presence.redis: dropped {} events (Redis unavailable or slow); {} in all", dropped,
+                  dropped_total_ + dropped);
     }
+    dropped_total_ += dropped;
   }
 
   static void OnPublishReply(redisAsyncContext*, void*, void* privdata) {
@@ -498,12 +542,15 @@ class Core {
   void OnSubscriberConnect(redisAsyncContext* ac) {
     subscribed_.clear();
     unsubscribing_.clear();
-    std::vector<std::string> channels{node_channel_};
+    std::vector<std::string> channels;
     {
       std::lock_guard lock(follow_mu_);
       dirty_.clear();
       for (const auto& [ch, n] : refs_) channels.push_back(ch);
     }
+    // The node's own channel last: Redis confirms in order, so its
+    // confirmation says every channel is subscribed again.
+    channels.push_back(node_channel_);
     Send(ac, "SUBSCRIBE", channels);
   }
 
@@ -541,8 +588,9 @@ class Core {
     if (k == "message") {
       const redisReply* payload = reply->element[2];
       if (payload->type != REDIS_REPLY_STRING) return;
-      if (auto e = DecodeEvent(Str(payload))) {
-        self->arrived_.push_back(std::move(*e));
+      if (auto env = DecodeEvent(Str(payload))) {
+        // This node's own events were delivered here when published.
+        if (env->publisher != self->options_.node_id) self->arrived_.push_back(std::move(env->event));
       } else if (self->bad_payloads_++ % 1000 == 0) {
         Log()->warn("presence.redis: ignored {} undecodable payload(s) on {}", self->bad_payloads_,
                     Str(channel));
@@ -556,16 +604,24 @@ class Core {
         want = self->refs_.contains(ch);
       }
       if (want) self->Send(ac, "SUBSCRIBE", {ch});  // followed again meanwhile
-    } else if (k == "subscribe" && Str(channel) == self->node_channel_ && !self->subscribed_once_) {
-      self->subscribed_once_ = true;
-      self->subscribed_promise_.set_value();
+    } else if (k == "subscribe" && Str(channel) == self->node_channel_) {
+      if (!self->subscribed_once_) {
+        self->subscribed_once_ = true;
+        self->subscribed_promise_.set_value();
+      } else {
+        // Subscribed again after losing the connection: events published
+        // meanwhile never came. Every local connection catches up.
+        Log()->info("presence.redis: subscribed again; local connections catch up from the store");
+        std::lock_guard lock(self->sink_mu_);
+        if (self->sink_ != nullptr) self->sink_->Resync();
+      }
     }
   }
 
   // Hands what one read brought to the sink, as one batch.
   void FlushDeliveries() {
     if (arrived_.empty()) return;
-    auto batch = std::make_shared<const EventBatch>(std::move(arrived_));
+    auto batch = std::make_shared<const fanout::EventBatch>(std::move(arrived_));
     arrived_.clear();
     std::lock_guard lock(sink_mu_);
     if (sink_ != nullptr) sink_->Deliver(std::move(batch));
@@ -622,7 +678,7 @@ class Core {
     std::vector<UserId> offline;
     bool ok = true;
     std::string err;
-    for (Shard& s : shards_) {
+    for (Stripe& s : stripes_) {
       std::lock_guard lock(s.mu);
       while (ok && !s.failed_removals.empty()) {
         auto [user, key] = s.failed_removals.back();
@@ -688,7 +744,7 @@ class Core {
   std::unique_ptr<AsyncConnection> cmd_, sub_;
   std::unordered_set<std::string> subscribed_;     // SUBSCRIBE sent on the current connection
   std::unordered_set<std::string> unsubscribing_;  // UNSUBSCRIBE sent, reply not yet in
-  EventBatch arrived_;                             // decoded during the current read
+  fanout::EventBatch arrived_;                     // decoded during the current read
   size_t inflight_ = 0;
   size_t dropped_total_ = 0;
   size_t bad_payloads_ = 0;
@@ -698,6 +754,7 @@ class Core {
 
   std::mutex pub_mu_;  // Publish (any thread) -> io thread
   std::vector<Outgoing> pending_;
+  std::vector<Outgoing> unsent_;  // io thread: held while the command connection is down
   bool flush_posted_ = false;
 
   std::mutex follow_mu_;  // Follow/Unfollow (io threads) -> io thread
@@ -706,9 +763,9 @@ class Core {
   bool reconcile_posted_ = false;
 
   std::mutex sink_mu_;
-  DeliverySink* sink_ = nullptr;
+  fanout::DeliverySink* sink_ = nullptr;
 
-  std::array<Shard, 64> shards_;
+  std::array<Stripe, 64> stripes_;
   std::atomic<bool> need_register_{false};
 
   std::mutex listener_mu_;
@@ -741,14 +798,14 @@ class RegistryHandle final : public PresenceRegistry {
 };
 
 // The fan-out half of a Backend: forwards to the shared Core.
-class FanOutHandle final : public FanOut {
+class FanOutHandle final : public fanout::FanOut {
  public:
   explicit FanOutHandle(std::shared_ptr<Core> core) : core_(std::move(core)) {}
   ~FanOutHandle() override { core_->SetSink(nullptr); }
-  void SetSink(DeliverySink* sink) override { core_->SetSink(sink); }
-  void Publish(EventBatch batch) override { core_->Publish(std::move(batch)); }
-  void Follow(Interest i) override { core_->Follow(i); }
-  void Unfollow(Interest i) override { core_->Unfollow(i); }
+  void SetSink(fanout::DeliverySink* sink) override { core_->SetSink(sink); }
+  void Publish(fanout::EventBatch batch) override { core_->Publish(std::move(batch)); }
+  void Follow(fanout::Interest i) override { core_->Follow(i); }
+  void Unfollow(fanout::Interest i) override { core_->Unfollow(i); }
 
  private:
   std::shared_ptr<Core> core_;

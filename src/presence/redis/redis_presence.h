@@ -21,7 +21,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "presence/fanout.h"
+#include "fanout/fanout.h"
 #include "presence/presence_registry.h"
 
 namespace parley::presence::redis {
@@ -40,7 +40,7 @@ struct Options {
 // the node's sessions die with its lease.
 struct Backend {
   std::unique_ptr<PresenceRegistry> registry;
-  std::unique_ptr<FanOut> fanout;
+  std::unique_ptr<fanout::FanOut> fanout;
 };
 
 // Connects (fails with kUnavailable when Redis does not answer), drops what a

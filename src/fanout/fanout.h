@@ -11,13 +11,9 @@
 
 #include "common/ids.h"
 #include "log/message_log.h"
+#include "protocol/frame.h"
 
-namespace parley::presence {
-
-// One serialized frame, shared by every recipient's write queue.
-using Frame = std::shared_ptr<const std::string>;
-
-inline Frame MakeFrame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+namespace parley::fanout {
 
 struct Event {
   enum class Target : uint8_t {
@@ -37,9 +33,10 @@ struct Event {
   UserId subject;             // presence events: the user who came online or went offline
   std::vector<UserId> users;  // kUsers
   log::Origin origin;         // kSession
-  Frame frame;                // may be null for a pure subscription change
+  protocol::Frame frame;      // may be null for a pure subscription change
 
-  static Event ToConversation(ConversationId c, Frame f, int64_t seq = 0, UserId exclude = UserId()) {
+  static Event ToConversation(ConversationId c, protocol::Frame f, int64_t seq = 0,
+                              UserId exclude = UserId()) {
     Event e;
     e.conv = c;
     e.frame = std::move(f);
@@ -47,14 +44,14 @@ struct Event {
     e.exclude = exclude;
     return e;
   }
-  static Event ToUsers(std::vector<UserId> u, Frame f) {
+  static Event ToUsers(std::vector<UserId> u, protocol::Frame f) {
     Event e;
     e.target = Target::kUsers;
     e.users = std::move(u);
     e.frame = std::move(f);
     return e;
   }
-  static Event ToSession(const log::Origin& o, Frame f) {
+  static Event ToSession(const log::Origin& o, protocol::Frame f) {
     Event e;
     e.target = Target::kSession;
     e.origin = o;
@@ -71,6 +68,10 @@ class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
   virtual void Deliver(std::shared_ptr<const EventBatch> batch) = 0;
+  // Events addressed to this node may have been lost (the cluster's fan-out
+  // lost its connection and has it back): every local connection catches
+  // up on its conversations from the store. Called from any thread.
+  virtual void Resync() {}
 };
 
 // What a node follows: the events of a conversation, or those addressed to
@@ -99,4 +100,4 @@ class FanOut {
   virtual void Unfollow(Interest) {}
 };
 
-}  // namespace parley::presence
+}  // namespace parley::fanout
