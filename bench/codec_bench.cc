@@ -10,7 +10,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "gateway/ws_frame.h"
+#include "websocket/frame.h"
 #include "fanout/fanout.h"
 #include "protocol/frames.h"
 
@@ -110,7 +110,7 @@ void BM_FanOutGather(benchmark::State& state) {
     for (auto& r : to) r.queue.push_back(frame);
     for (auto& r : to) {
       for (const auto& f : r.queue) {
-        size_t n = gateway::ws::EncodeHeader(gateway::ws::kText, f->size(), r.header);
+        size_t n = ws::EncodeHeader(ws::kText, f->size(), r.header);
         r.iov.push_back({r.header.data(), n});
         r.iov.push_back({const_cast<char*>(f->data()), f->size()});
       }

@@ -1,4 +1,4 @@
-// Fuzzes the gateway's RFC 6455 frame decoder (gateway::ws::ParseClientFrame)
+// Fuzzes the RFC 6455 frame decoder of src/websocket/ (ws::ParseClientFrame)
 // the way a session reads a stream: parse frames off the front of the input
 // until it is incomplete or an error, skipping a too-big frame as the reader
 // does. The first input byte picks the payload limit. Also round-trips the
@@ -10,10 +10,10 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/ws_frame.h"
+#include "websocket/frame.h"
 #include "protocol/frames.h"
 
-using namespace parley::gateway;
+using namespace parley;
 
 namespace {
 

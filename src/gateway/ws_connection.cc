@@ -9,7 +9,7 @@
 #include <prometheus/gauge.h>
 
 #include "common/logging.h"
-#include "gateway/ws_frame.h"
+#include "websocket/frame.h"
 
 namespace parley::gateway {
 namespace {

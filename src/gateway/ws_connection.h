@@ -23,11 +23,11 @@
 #include "session/client_session.h"
 #include "session/link.h"
 
-namespace parley::gateway {
-
-namespace ws {
+namespace parley::ws {
 struct ParsedFrame;
 }
+
+namespace parley::gateway {
 
 class WsConnection final : public std::enable_shared_from_this<WsConnection>, public session::Link {
  public:

@@ -9,8 +9,6 @@
 namespace parley::loadgen {
 namespace {
 
-constexpr std::string_view kWsGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
 std::string Base64(const unsigned char* data, size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
   int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
@@ -52,15 +50,6 @@ std::string WsUpgradeRequest(std::string_view host, std::string_view path, std::
   return r;
 }
 
-std::string WsAcceptFor(std::string_view key) {
-  std::string text(key);
-  text.append(kWsGuid);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha1(), nullptr);
-  return Base64(digest, n);
-}
-
 std::string WsKeyFrom(uint64_t seed_a, uint64_t seed_b) {
   unsigned char bytes[16];
   std::memcpy(bytes, &seed_a, 8);
@@ -74,7 +63,7 @@ std::optional<std::string> CheckWsUpgradeResponse(std::string_view head, std::st
   // "HTTP/1.1 101 Switching Protocols"
   if (!status.starts_with("HTTP/1.1 101")) return "handshake: " + std::string(status.substr(0, 80));
   bool upgrade = false, connection = false, accepted = false;
-  std::string want = WsAcceptFor(key);
+  std::string want = ws::AcceptKey(key);
   std::string_view rest = eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
   while (!rest.empty()) {
     size_t end = rest.find("\r\n");

@@ -11,22 +11,17 @@
 #include <string>
 #include <string_view>
 
+#include "websocket/frame.h"
+
 namespace parley::loadgen {
 
-enum class WsOpcode : uint8_t {
-  kContinuation = 0x0,
-  kText = 0x1,
-  kBinary = 0x2,
-  kClose = 0x8,
-  kPing = 0x9,
-  kPong = 0xA,
-};
+// The opcodes and the handshake's accept key are the RFC's, shared with the
+// gateway (websocket/frame.h).
+using WsOpcode = ws::Opcode;
 
 // "GET PATH HTTP/1.1" with the upgrade headers; `key` is the base64 of 16
 // random bytes (Sec-WebSocket-Key).
 std::string WsUpgradeRequest(std::string_view host, std::string_view path, std::string_view key);
-// base64(SHA-1(key + the RFC's GUID)): the Sec-WebSocket-Accept a server must answer.
-std::string WsAcceptFor(std::string_view key);
 // base64 of 16 bytes taken from `seed` (a key need only be unique per connection).
 std::string WsKeyFrom(uint64_t seed_a, uint64_t seed_b);
 // Checks the server's answer head (status line and headers, up to and with

@@ -463,7 +463,7 @@ std::optional<std::string> Feed(WsReceiver& r, std::string_view stream, size_t c
 }
 
 TEST(WsTest, AcceptAndUpgradeAnswer) {
-  EXPECT_EQ(WsAcceptFor("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(ws::AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
   std::string key = WsKeyFrom(1, 2);
   EXPECT_EQ(key.size(), 24u);
   EXPECT_NE(key, WsKeyFrom(1, 3));
@@ -474,7 +474,7 @@ TEST(WsTest, AcceptAndUpgradeAnswer) {
   std::string ok =
       "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
       "Sec-WebSocket-Accept: " +
-      WsAcceptFor(key) + "\r\n\r\n";
+      ws::AcceptKey(key) + "\r\n\r\n";
   EXPECT_EQ(CheckWsUpgradeResponse(ok, key), std::nullopt);
   EXPECT_EQ(CheckWsUpgradeResponse(ok, WsKeyFrom(9, 9)), "handshake: wrong Sec-WebSocket-Accept");
   EXPECT_EQ(CheckWsUpgradeResponse("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n", key),

@@ -1,4 +1,4 @@
-#include "gateway/ws_frame.h"
+#include "websocket/frame.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -7,7 +7,7 @@
 
 #include "protocol/utf8.h"
 
-namespace parley::gateway::ws {
+namespace parley::ws {
 
 ParsedFrame ParseClientFrame(std::string_view data, uint64_t max_payload) {
   ParsedFrame f;
@@ -102,4 +102,4 @@ std::string AcceptKey(std::string_view client_key) {
   return std::string(reinterpret_cast<char*>(encoded), static_cast<size_t>(n));
 }
 
-}  // namespace parley::gateway::ws
+}  // namespace parley::ws

@@ -12,7 +12,7 @@
 
 #include "common/close_code.h"
 
-namespace parley::gateway::ws {
+namespace parley::ws {
 
 enum Opcode : uint8_t {
   kContinuation = 0x0,
@@ -60,4 +60,4 @@ std::string ClosePayload(uint16_t code, std::string_view reason);
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.
 std::string AcceptKey(std::string_view client_key);
 
-}  // namespace parley::gateway::ws
+}  // namespace parley::ws

@@ -1,10 +1,10 @@
-#include "gateway/ws_frame.h"
+#include "websocket/frame.h"
 
 #include <gtest/gtest.h>
 
 #include "protocol/frames.h"
 
-namespace parley::gateway::ws {
+namespace parley::ws {
 namespace {
 
 // A masked client frame, as a browser would send it.
@@ -124,4 +124,4 @@ TEST(WsFrame, ClosePayloadCutsTheReasonOnACharacterBoundary) {
 }
 
 }  // namespace
-}  // namespace parley::gateway::ws
+}  // namespace parley::ws
