@@ -1,6 +1,6 @@
 // Parley web client. Plain ES modules, no build step; all protocol and
 // reliable-delivery logic lives in the SDK (./sdk/parley.js).
-import { ParleyClient, localStorageStore } from './sdk/parley.js';
+import { ParleyClient, localStorageStore, mentionSpans } from './sdk/parley.js';
 
 const store = localStorageStore('parley:');
 const client = new ParleyClient({ store });
@@ -122,17 +122,31 @@ function lastSeenText(u) {
   return `Last seen ${shortDayFmt.format(u.last_seen)}`;
 }
 
-/** Text with http(s) links made clickable, built without innerHTML. */
-function richText(text) {
+/**
+ * Text with http(s) links made clickable and `@name` mentions of `names`
+ * (lower-case usernames) highlighted, yours more; built without innerHTML.
+ */
+function richText(text, names = new Set()) {
   const out = [];
   const re = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
   let last = 0;
+  const plain = (t) => {
+    let at = 0;
+    for (const sp of mentionSpans(t)) {
+      if (!names.has(sp.username)) continue;
+      if (sp.start > at) out.push(t.slice(at, sp.start));
+      const mine = sp.username === me()?.username;
+      out.push(h('span.mention' + (mine ? '.mention-me' : ''), { testid: 'mention', 'data-username': sp.username }, t.slice(sp.start, sp.end)));
+      at = sp.end;
+    }
+    if (at < t.length) out.push(t.slice(at));
+  };
   for (const m of text.matchAll(re)) {
-    if (m.index > last) out.push(text.slice(last, m.index));
+    if (m.index > last) plain(text.slice(last, m.index));
     out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
     last = m.index + m[0].length;
   }
-  if (last < text.length) out.push(text.slice(last));
+  if (last < text.length) plain(text.slice(last));
   return out;
 }
 
@@ -164,7 +178,15 @@ const icon = {
   clock: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z'),
   check: () => svg('M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z'),
   alert: () => svg('M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z'),
+  reply: () => svg('M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z'),
+  smile: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm-3.5-9A1.5 1.5 0 1 0 7 9.5 1.5 1.5 0 0 0 8.5 11zm7 0A1.5 1.5 0 1 0 14 9.5a1.5 1.5 0 0 0 1.5 1.5zM12 17.5a5.5 5.5 0 0 0 5.1-3.5H6.9a5.5 5.5 0 0 0 5.1 3.5z'),
+  edit: () => svg('M3 17.3V21h3.8L17.8 9.9l-3.7-3.7zM20.7 7a1 1 0 0 0 0-1.4l-2.3-2.3a1 1 0 0 0-1.4 0l-1.8 1.8 3.7 3.7z'),
+  copy: () => svg('M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11z'),
+  trash: () => svg('M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z'),
 };
+
+/** The reactions offered first: the ones people use most. */
+const COMMON_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏', '🎉', '🔥', '👀', '✅', '👏', '💯'];
 function svg(d) {
   const ns = 'http://www.w3.org/2000/svg';
   const s = document.createElementNS(ns, 'svg');
@@ -181,7 +203,8 @@ function svg(d) {
 
 const ui = {
   open: null, // conversation id on screen
-  chats: new Map(), // conv -> {bySeq: Map, hasMore, loading, loadedOnce}
+  chats: new Map(), // conv -> {hasMore, loading, previewAsked, retryLoad, anchor}; the messages live in the SDK
+  compose: null, // {mode: 'reply'|'edit', conv, seq}: what the composer's next Enter does
   typing: new Map(), // conv -> Map(user -> expiresAt)
   learnedAt: new Map(), // conv -> when it appeared during this session
   membersOpen: false,
@@ -190,7 +213,7 @@ const ui = {
 
 function chat(conv) {
   let c = ui.chats.get(conv);
-  if (!c) ui.chats.set(conv, (c = { bySeq: new Map(), hasMore: true, loading: false, previewAsked: false }));
+  if (!c) ui.chats.set(conv, (c = { hasMore: true, loading: false, previewAsked: false }));
   return c;
 }
 const me = () => client.user;
@@ -205,14 +228,10 @@ function peerOf(c) {
   const m = (c.members ?? []).find((x) => x.id !== me()?.id);
   return m ? { ...m, ...(client.users.get(m.id) ?? {}) } : null;
 }
-function lastMessage(conv) {
-  const c = ui.chats.get(conv);
-  let best = client.conversations.get(conv)?.last_message ?? null;
-  if (c) for (const m of c.bySeq.values()) if (!best || m.seq > best.seq) best = m;
-  return best;
-}
+const lastMessage = (conv) => client.conversations.get(conv)?.last_message ?? null;
+const pendingSends = (conv) => client.outbox.filter((i) => i.conv === conv && i.type === 'send');
 function activityOf(c) {
-  const pend = client.outbox.filter((i) => i.conv === c.id).pop();
+  const pend = pendingSends(c.id).pop();
   return Math.max(lastMessage(c.id)?.ts ?? 0, pend?.created_at ?? 0, ui.learnedAt.get(c.id) ?? 0);
 }
 
@@ -331,7 +350,10 @@ function buildMain() {
   const sendBtn = h('button.send-btn', { testid: 'send', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon.send());
   const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, composer, sendBtn);
   const offlineNote = h('div.offline-note', { hidden: true });
-  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, composerForm);
+  const context = h('div.compose-context', { testid: 'compose-context', hidden: true });
+  const mentionMenu = h('ul.mention-menu', { testid: 'mention-suggestions', role: 'listbox', 'aria-label': 'Members', hidden: true });
+  const composeWrap = h('div.compose-wrap', null, mentionMenu, context, composerForm);
+  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, composeWrap);
   const empty = h(
     'section.chat-empty',
     null,
@@ -346,23 +368,38 @@ function buildMain() {
   app.replaceChildren(shell, buildGroupDialog());
 
   composer.addEventListener('keydown', (e) => {
+    if (mentionKeys(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       sendCurrent();
+    } else if (e.key === 'Escape' && ui.compose) {
+      e.preventDefault();
+      e.stopPropagation();
+      setCompose(null);
+    } else if (e.key === 'ArrowUp' && !composer.value && !ui.compose) {
+      // As in most chats: Up in an empty composer edits your last message.
+      const mine = client.messages(ui.open).filter((m) => m.sender === me()?.id && !m.deleted).pop();
+      if (mine) {
+        e.preventDefault();
+        setCompose({ mode: 'edit', conv: ui.open, seq: mine.seq });
+      }
     }
   });
   composer.addEventListener('input', () => {
     autosize(composer);
     if (ui.open) {
-      saveDraft(ui.open, composer.value);
-      if (composer.value.trim()) client.typing(ui.open);
+      if (ui.compose?.mode !== 'edit') saveDraft(ui.open, composer.value);
+      if (composer.value.trim() && ui.compose?.mode !== 'edit') client.typing(ui.open);
     }
+    renderMentionMenu();
   });
+  composer.addEventListener('click', () => renderMentionMenu());
+  composer.addEventListener('blur', () => setTimeout(() => document.activeElement !== composer && hideMentionMenu(), 150));
   scroller.addEventListener('scroll', () => {
     if (scroller.scrollTop < 240) loadOlder(ui.open);
     maybeMarkRead();
   });
-  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote };
+  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu };
 }
 
 function autosize(t) {
@@ -417,17 +454,19 @@ function drawList() {
   const items = convs.map((c) => {
     const title = convTitle(c);
     const last = lastMessage(c.id);
-    const pend = outbox.filter((i) => i.conv === c.id).pop();
+    const pend = outbox.filter((i) => i.conv === c.id && i.type === 'send').pop();
     const peer = peerOf(c);
-    const unread = c.id === ui.open && isReading() ? 0 : c.unread ?? 0;
+    const reading = c.id === ui.open && isReading();
+    const unread = reading ? 0 : c.unread ?? 0;
+    const mentioned = reading ? 0 : c.mentions_unread ?? 0;
     totalUnread += unread;
     let preview = '';
     if (pend && (!last || pend.created_at >= last.ts)) preview = `You: ${pend.body}`;
-    else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + last.body;
+    else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + (last.deleted ? 'Message deleted' : last.body);
     else preview = c.kind === 'group' ? `${c.member_count} member${c.member_count === 1 ? '' : 's'}` : 'Say hello 👋';
     const when = last ? listTime(last.ts) : '';
     const active = c.id === ui.open;
-    const sig = JSON.stringify([title, preview.slice(0, 120), when, unread, active, peer?.online, c.kind]);
+    const sig = JSON.stringify([title, preview.slice(0, 120), when, unread, mentioned, active, peer?.online, c.kind]);
     return {
       key: c.id,
       sig,
@@ -450,6 +489,9 @@ function drawList() {
                 'span.conv-bottom',
                 null,
                 h('span.conv-preview', null, preview),
+                mentioned
+                  ? h('span.badge.mention-badge', { testid: 'mention-badge', title: `You were mentioned${mentioned > 1 ? ` ${mentioned} times` : ''}`, 'aria-label': `${mentioned} unread mention${mentioned > 1 ? 's' : ''}` }, '@')
+                  : null,
                 unread ? h('span.badge', { testid: 'unread-badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)) : null,
               ),
             ),
@@ -494,14 +536,42 @@ function renderChrome() {
   } else {
     const online = (c.members ?? []).filter((m) => m.id !== me()?.id && client.users.get(m.id)?.online).length;
     els.headSub.replaceChildren(
-      h('span', null, `${c.member_count} member${c.member_count === 1 ? '' : 's'}`),
-      online ? h('span.sub-online', null, ` · ${online} online`) : null,
+      ...[h('span', null, `${c.member_count} member${c.member_count === 1 ? '' : 's'}`), online ? h('span.sub-online', null, ` · ${online} online`) : null].filter(Boolean),
     );
   }
   renderPanel();
 }
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
+
+// Renders of the open conversation are coalesced: a history page folds in
+// dozens of entries, one `update` each.
+let renderQueued = null;
+function scheduleRender({ keepBottom } = {}) {
+  if (renderQueued) {
+    renderQueued.keepBottom ||= keepBottom;
+    return;
+  }
+  renderQueued = { keepBottom };
+  queueMicrotask(() => {
+    const o = renderQueued;
+    renderQueued = null;
+    // A page being loaded renders when it is in, keeping the reader's place.
+    if (ui.els && ui.open && !chat(ui.open).loading) renderMessages({ keepBottom: o.keepBottom || undefined });
+  });
+}
+
+// The usernames highlighted as mentions in a message: the ones it mentions
+// by the server's word, and the conversation's members (a 1.0 server
+// sends no `mentions`).
+function mentionNames(m, c) {
+  const names = new Set((c?.members ?? []).map((x) => x.username.toLowerCase()));
+  for (const id of m.mentions ?? []) {
+    const u = client.users.get(id)?.username;
+    if (u) names.add(u.toLowerCase());
+  }
+  return names;
+}
 
 function renderMessages({ keepBottom } = {}) {
   const els = ui.els;
@@ -511,17 +581,22 @@ function renderMessages({ keepBottom } = {}) {
   const st = chat(conv);
   const scroller = els.scroller;
   const atBottom = keepBottom ?? scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
-  const msgs = [...st.bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const msgs = client.messages(conv);
   const seen = new Set(msgs.map((m) => m.client_msg_id).filter(Boolean));
-  const pend = client.outbox.filter((i) => i.conv === conv && !seen.has(i.client_msg_id));
+  const pend = pendingSends(conv).filter((i) => !seen.has(i.client_msg_id));
   const myId = me()?.id;
   const items = [];
   let prevDay = null;
   let prev = null;
   const all = [
     ...msgs.map((m) => ({ m, status: 'sent' })),
-    ...pend.map((i) => ({ m: { conv, seq: null, sender: myId, body: i.body, ts: i.created_at, client_msg_id: i.client_msg_id }, status: i.status === 'failed' ? 'failed' : 'pending', error: i.error })),
+    ...pend.map((i) => ({
+      m: { conv, seq: null, sender: myId, body: i.body, ts: i.created_at, client_msg_id: i.client_msg_id, reply_to: i.reply_to, reactions: [], mentions: [] },
+      status: i.status === 'failed' ? 'failed' : 'pending',
+      error: i.error,
+    })),
   ];
+  const names = c ? mentionNames({}, c) : new Set();
   for (const { m, status, error } of all) {
     const day = dayKey(m.ts);
     if (day !== prevDay) {
@@ -531,11 +606,15 @@ function renderMessages({ keepBottom } = {}) {
       prevDay = day;
     }
     const own = m.sender === myId;
-    const first = !prev || prev.sender !== m.sender || m.ts - prev.ts > GROUP_GAP_MS;
+    const first = !prev || prev.sender !== m.sender || m.ts - prev.ts > GROUP_GAP_MS || m.reply_to != null;
     const showName = first && !own && c?.kind === 'group';
     const key = m.client_msg_id && own ? 'm:' + m.client_msg_id : 's:' + m.seq;
-    const sig = [m.seq, status, first, showName, error?.code].join('|');
-    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error }) });
+    const target = m.reply_to != null ? client.message(conv, m.reply_to) : null;
+    const sig = JSON.stringify([
+      m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
+      m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
+    ]);
+    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c) }) });
     prev = m;
   }
   const prevHeight = scroller.scrollHeight;
@@ -557,21 +636,75 @@ function renderMessages({ keepBottom } = {}) {
   maybeMarkRead();
 }
 
-function messageEl(m, { own, first, showName, status, error }) {
+/** Whether the signed-in user may delete m: their own, or any as a group's owner or admin. */
+function canDelete(c, m) {
+  if (!m || m.seq == null || m.deleted) return false;
+  if (m.sender === me()?.id) return true;
+  const role = (c?.members ?? []).find((x) => x.id === me()?.id)?.role;
+  return c?.kind === 'group' && (role === 'owner' || role === 'admin');
+}
+
+function snippet(m) {
+  if (!m) return 'Earlier message';
+  if (m.deleted) return 'Message deleted';
+  const t = m.body.replace(/\s+/g, ' ').trim();
+  return t.length > 90 ? t.slice(0, 90) + '…' : t;
+}
+
+function messageEl(m, { own, first, showName, status, error, target, conv, names }) {
+  const sent = status === 'sent' && m.seq != null;
   const meta = h(
     'span.msg-meta',
     null,
+    m.edited_ts && !m.deleted ? h('span.edited', { testid: 'edited-mark', title: `Edited ${new Date(m.edited_ts).toLocaleString()}` }, 'edited') : null,
     h('time', { datetime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() }, timeFmt.format(m.ts)),
     own
-      ? status === 'pending'
+      ? status === 'pending' || m.pending
         ? h('span.state.pending', { title: 'Sending…', 'aria-label': 'Sending' }, icon.clock())
         : status === 'sent'
           ? h('span.state.sent', { title: 'Sent', 'aria-label': 'Sent' }, icon.check())
           : null
       : null,
   );
+  const quote =
+    m.reply_to != null && !m.deleted
+      ? h(
+          'button.reply-quote',
+          {
+            type: 'button', testid: 'reply-quote', 'data-target': m.reply_to, title: 'Show the original message',
+            onclick: (e) => (e.stopPropagation(), jumpTo(m.conv, m.reply_to)),
+          },
+          h('span.reply-who', null, target ? userName(target.sender) : 'Reply'),
+          h('span.reply-text' + (target?.deleted ? '.gone' : ''), null, snippet(target)),
+        )
+      : null;
+  const body = m.deleted
+    ? h('span.msg-body.msg-deleted', { testid: 'message-deleted' }, 'Message deleted')
+    : h('span.msg-body', null, richText(m.body, names));
+  const bubble = h('div.bubble', null, quote, body, meta);
+  const reactions =
+    sent && !m.deleted && m.reactions.length
+      ? h(
+          'div.reactions',
+          { testid: 'reactions' },
+          m.reactions.map((r) =>
+            h(
+              'button.reaction' + (r.me ? '.mine' : ''),
+              {
+                type: 'button', testid: 'reaction', 'data-emoji': r.emoji, 'data-count': r.count, 'aria-pressed': String(r.me),
+                title: r.me ? 'Remove your reaction' : `React with ${r.emoji}`,
+                onclick: () => toggleReaction(m, r.emoji),
+              },
+              h('span.r-emoji', null, r.emoji),
+              h('span.r-count', null, String(r.count)),
+            ),
+          ),
+          h('button.reaction.add', { type: 'button', testid: 'reaction-add', 'aria-label': 'Add a reaction', title: 'Add a reaction', onclick: (e) => openPicker(e.currentTarget, m) }, icon.smile()),
+        )
+      : null;
+  const actions = sent && !m.deleted ? actionBar(m, conv) : null;
   const el = h(
-    'div.msg' + (own ? '.own' : '.other') + (first ? '.first' : ''),
+    'div.msg' + (own ? '.own' : '.other') + (first ? '.first' : '') + (m.deleted ? '.deleted' : ''),
     {
       testid: 'message', 'data-seq': m.seq ?? null, 'data-status': status, 'data-client-msg-id': m.client_msg_id || null,
       'data-sender': m.sender,
@@ -581,7 +714,8 @@ function messageEl(m, { own, first, showName, status, error }) {
       'div.msg-col',
       null,
       showName ? h('div.msg-sender', { style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
-      h('div.bubble', null, h('span.msg-body', null, richText(m.body)), meta),
+      h('div.bubble-row', null, bubble, actions),
+      reactions,
       status === 'failed'
         ? h(
             'div.msg-failed',
@@ -594,7 +728,326 @@ function messageEl(m, { own, first, showName, status, error }) {
         : null,
     ),
   );
+  if (sent && !m.deleted) addLongPress(bubble, () => openSheet(m));
   return el;
+}
+
+// ---- message actions: hover bar (desktop), long-press sheet (touch)
+
+function messageActions(m, c) {
+  const own = m.sender === me()?.id;
+  return [
+    { id: 'react', label: 'React', icon: icon.smile, run: (anchor) => openPicker(anchor, m) },
+    { id: 'reply', label: 'Reply', icon: icon.reply, run: () => setCompose({ mode: 'reply', conv: m.conv, seq: m.seq }) },
+    own ? { id: 'edit', label: 'Edit', icon: icon.edit, run: () => setCompose({ mode: 'edit', conv: m.conv, seq: m.seq }) } : null,
+    { id: 'copy', label: 'Copy text', icon: icon.copy, run: () => copyText(m.body) },
+    canDelete(c, m) ? { id: 'delete', label: 'Delete', icon: icon.trash, danger: true, run: () => deleteMessage(m) } : null,
+  ].filter(Boolean);
+}
+
+function actionBar(m, c) {
+  return h(
+    'div.msg-actions',
+    { testid: 'message-actions', role: 'toolbar', 'aria-label': 'Message actions' },
+    messageActions(m, c).map((a) =>
+      h(
+        'button.icon-btn.act' + (a.danger ? '.danger' : ''),
+        { type: 'button', testid: `action-${a.id}`, title: a.label, 'aria-label': a.label, onclick: (e) => (e.stopPropagation(), a.run(e.currentTarget)) },
+        a.icon(),
+      ),
+    ),
+  );
+}
+
+// A press held still for half a second on a touch screen opens the sheet.
+function addLongPress(el, fn) {
+  let timer = null;
+  let start = null;
+  const cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
+  el.addEventListener('pointerdown', (e) => {
+    if (e.pointerType === 'mouse') return;
+    start = [e.clientX, e.clientY];
+    cancel();
+    timer = setTimeout(() => {
+      timer = null;
+      el.dataset.pressed = '1';
+      fn();
+    }, 450);
+  });
+  el.addEventListener('pointermove', (e) => {
+    if (timer && start && Math.hypot(e.clientX - start[0], e.clientY - start[1]) > 10) cancel();
+  });
+  for (const t of ['pointerup', 'pointercancel', 'pointerleave']) el.addEventListener(t, cancel);
+  // The browser's own long-press menu would cover ours.
+  el.addEventListener('contextmenu', (e) => {
+    if (el.dataset.pressed || timer || matchMedia('(hover: none)').matches) {
+      e.preventDefault();
+      delete el.dataset.pressed;
+    }
+  });
+}
+
+function closeOverlays() {
+  document.querySelectorAll('.emoji-picker, .sheet-wrap').forEach((x) => x.remove());
+}
+
+function openSheet(m) {
+  closeOverlays();
+  const c = client.conversations.get(m.conv);
+  const close = () => wrap.remove();
+  const quick = COMMON_REACTIONS.slice(0, 6).map((e) => {
+    const mine = !!m.reactions.find((r) => r.emoji === e && r.me);
+    return h('button.quick' + (mine ? '.mine' : ''), { type: 'button', testid: 'emoji-option', 'data-emoji': e, 'aria-pressed': String(mine), onclick: () => (close(), toggleReaction(m, e)) }, e);
+  });
+  const more = h('button.quick.more', { type: 'button', 'aria-label': 'More reactions', onclick: (e) => (close(), openPicker(null, m)) }, icon.plus());
+  const wrap = h(
+    'div.sheet-wrap',
+    { onclick: (e) => e.target === wrap && close() },
+    h(
+      'div.sheet',
+      { testid: 'action-sheet', role: 'dialog', 'aria-label': 'Message actions' },
+      h('div.sheet-preview', null, h('span.reply-who', null, userName(m.sender)), h('span', null, snippet(m))),
+      h('div.quick-row', null, quick, more),
+      h(
+        'div.sheet-actions',
+        null,
+        messageActions(m, c)
+          .filter((a) => a.id !== 'react')
+          .map((a) => h('button.sheet-btn' + (a.danger ? '.danger' : ''), { type: 'button', testid: `sheet-${a.id}`, onclick: () => (close(), a.run()) }, a.icon(), a.label)),
+      ),
+    ),
+  );
+  document.body.append(wrap);
+}
+
+function openPicker(anchor, m) {
+  closeOverlays();
+  const picker = h(
+    'div.emoji-picker',
+    { testid: 'emoji-picker', role: 'dialog', 'aria-label': 'Reactions' },
+    COMMON_REACTIONS.map((e) => {
+      const mine = !!m.reactions.find((r) => r.emoji === e && r.me);
+      return h('button.emoji-option' + (mine ? '.mine' : ''), {
+        type: 'button', testid: 'emoji-option', 'data-emoji': e, title: mine ? `Remove ${e}` : `React with ${e}`, 'aria-pressed': String(mine),
+        onclick: () => (picker.remove(), toggleReaction(m, e)),
+      }, e);
+    }),
+  );
+  document.body.append(picker);
+  const pw = picker.offsetWidth;
+  const ph = picker.offsetHeight;
+  if (anchor) {
+    const r = anchor.getBoundingClientRect();
+    const left = Math.min(window.innerWidth - pw - 8, Math.max(8, r.left + r.width / 2 - pw / 2));
+    const top = r.top - ph - 8 > 8 ? r.top - ph - 8 : r.bottom + 8;
+    picker.style.left = `${left}px`;
+    picker.style.top = `${top}px`;
+  } else {
+    picker.classList.add('centered');
+  }
+  picker.querySelector('button')?.focus({ preventScroll: true });
+}
+
+document.addEventListener('pointerdown', (e) => {
+  if (!e.target.closest?.('.emoji-picker, .sheet-wrap, [data-testid="action-react"], [data-testid="reaction-add"]')) document.querySelectorAll('.emoji-picker').forEach((x) => x.remove());
+});
+
+async function toggleReaction(m, emoji) {
+  const cur = client.message(m.conv, m.seq) ?? m;
+  const mine = !!cur.reactions.find((r) => r.emoji === emoji && r.me);
+  try {
+    await client.react(m.conv, m.seq, emoji, mine ? 'remove' : 'add');
+  } catch (e) {
+    toast(e.code === 'bad_request' ? friendlyError(e) : `Could not react: ${friendlyError(e)}`);
+  }
+}
+
+async function deleteMessage(m) {
+  if (!confirm(m.sender === me()?.id ? 'Delete this message for everyone?' : `Delete ${userName(m.sender)}’s message for everyone?`)) return;
+  if (ui.compose?.seq === m.seq && ui.compose.conv === m.conv) setCompose(null);
+  try {
+    await client.delete(m.conv, m.seq);
+  } catch (e) {
+    toast(`Could not delete: ${friendlyError(e)}`);
+  }
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (not a secure context): the old way.
+    const t = h('textarea', { style: 'position:fixed;opacity:0' });
+    t.value = text;
+    document.body.append(t);
+    t.select();
+    document.execCommand('copy');
+    t.remove();
+  }
+  toast('Copied');
+}
+
+function toast(text) {
+  document.querySelector('.toast')?.remove();
+  const t = h('div.toast', { testid: 'toast', role: 'status' }, text);
+  document.body.append(t);
+  setTimeout(() => t.remove(), 2500);
+}
+
+/** Scrolls to a message, fetching the history between it and what is shown when needed. */
+async function jumpTo(conv, seq) {
+  const st = chat(conv);
+  let oldest = client.oldestSeq(conv);
+  if (!client.message(conv, seq) && (oldest === null || oldest > seq)) {
+    st.loading = true;
+    renderMessages();
+    try {
+      // Contiguous pages from just above the target up to what is held, so
+      // the list never has a hole.
+      let from = Math.max(0, seq - 6);
+      const upto = oldest ?? Infinity;
+      while (from < upto - 1) {
+        const page = await client.history(conv, { after: from, before: upto === Infinity ? undefined : upto, limit: 500 });
+        if (!page.length) break;
+        from = page[page.length - 1].seq;
+      }
+      oldest = client.oldestSeq(conv);
+      st.hasMore = (oldest ?? 1) > 1;
+    } catch (e) {
+      toast(`Could not load that message: ${friendlyError(e)}`);
+    } finally {
+      st.loading = false;
+    }
+    st.anchor = true;
+    if (conv === ui.open) renderMessages();
+  }
+  if (conv !== ui.open) return;
+  const el = ui.els.messages.querySelector(`[data-testid="message"][data-seq="${seq}"]`);
+  if (!el) return toast('That message is no longer available.');
+  el.scrollIntoView({ block: 'center', behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+  el.classList.remove('flash');
+  void el.offsetWidth; // restart the animation
+  el.classList.add('flash');
+}
+
+// ---- composer modes: reply and edit
+
+function setCompose(mode) {
+  const { composer, context, scroller } = ui.els;
+  // The bar takes room from the message list: keep its bottom in view.
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  requestAnimationFrame(() => atBottom && (scroller.scrollTop = scroller.scrollHeight));
+  const was = ui.compose;
+  ui.compose = mode;
+  if (was?.mode === 'edit' && mode?.mode !== 'edit') {
+    composer.value = draftOf(ui.open);
+    autosize(composer);
+  }
+  if (!mode) {
+    context.hidden = true;
+    context.replaceChildren();
+    return;
+  }
+  const m = client.message(mode.conv, mode.seq);
+  if (!m) return setCompose(null);
+  if (mode.mode === 'edit') {
+    composer.value = m.body;
+    autosize(composer);
+  }
+  context.hidden = false;
+  context.dataset.mode = mode.mode;
+  context.replaceChildren(
+    mode.mode === 'edit' ? icon.edit() : icon.reply(),
+    h(
+      'div.context-text',
+      null,
+      h('span.context-title', null, mode.mode === 'edit' ? 'Edit message' : `Reply to ${userName(m.sender) === 'You' ? 'yourself' : userName(m.sender)}`),
+      h('span.context-snippet', null, snippet(m)),
+    ),
+    h('button.icon-btn', { type: 'button', testid: 'compose-cancel', 'aria-label': mode.mode === 'edit' ? 'Cancel editing' : 'Cancel reply', title: 'Cancel (Esc)', onclick: () => (setCompose(null), composer.focus()) }, icon.close()),
+  );
+  composer.focus();
+  composer.setSelectionRange(composer.value.length, composer.value.length);
+}
+
+// ---- @ autocomplete
+
+let mentionState = null; // {start, query, options, index}
+
+function mentionQuery() {
+  const t = ui.els.composer;
+  const upto = t.value.slice(0, t.selectionStart ?? t.value.length);
+  const m = /(^|[^a-z0-9_.-])@([a-z0-9_.-]{0,32})$/i.exec(upto);
+  return m ? { start: upto.length - m[2].length - 1, query: m[2].toLowerCase() } : null;
+}
+
+function renderMentionMenu() {
+  const menu = ui.els.mentionMenu;
+  const q = ui.open ? mentionQuery() : null;
+  const c = ui.open ? client.conversations.get(ui.open) : null;
+  const options = q && c
+    ? (c.members ?? [])
+        .filter((x) => x.id !== me()?.id && x.username.toLowerCase().startsWith(q.query))
+        .sort((a, b) => a.username.localeCompare(b.username))
+        .slice(0, 6)
+    : [];
+  if (!options.length) return hideMentionMenu();
+  const index = mentionState && mentionState.query === q.query ? Math.min(mentionState.index, options.length - 1) : 0;
+  mentionState = { ...q, options, index };
+  menu.hidden = false;
+  menu.replaceChildren(
+    ...options.map((x, i) =>
+      h(
+        'li',
+        { role: 'option', 'aria-selected': String(i === index) },
+        h(
+          'button.mention-option' + (i === index ? '.active' : ''),
+          { type: 'button', testid: 'mention-option', 'data-username': x.username, tabindex: '-1', onmousedown: (e) => e.preventDefault(), onclick: () => pickMention(x.username) },
+          avatar(x.username, x.id, { size: 'xs' }),
+          h('span', null, x.username),
+          x.role !== 'member' ? h('span.role', null, x.role) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function hideMentionMenu() {
+  mentionState = null;
+  if (ui.els) ui.els.mentionMenu.hidden = true;
+}
+
+function pickMention(username) {
+  const t = ui.els.composer;
+  const q = mentionQuery();
+  if (!q) return hideMentionMenu();
+  const end = t.selectionStart ?? t.value.length;
+  t.value = t.value.slice(0, q.start) + '@' + username + ' ' + t.value.slice(end);
+  const caret = q.start + username.length + 2;
+  t.setSelectionRange(caret, caret);
+  hideMentionMenu();
+  t.dispatchEvent(new Event('input'));
+  t.focus();
+}
+
+// Keys while the mention menu is open; true when the key was used.
+function mentionKeys(e) {
+  if (!mentionState || ui.els.mentionMenu.hidden) return false;
+  const n = mentionState.options.length;
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    mentionState.index = (mentionState.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+    renderMentionMenu();
+  } else if (e.key === 'Enter' || e.key === 'Tab') {
+    pickMention(mentionState.options[mentionState.index].username);
+  } else if (e.key === 'Escape') {
+    hideMentionMenu();
+    e.stopPropagation();
+  } else return false;
+  e.preventDefault();
+  return true;
 }
 
 function renderTyping() {
@@ -805,6 +1258,9 @@ function openConversation(conv) {
   if (changed) {
     ui.els.messages.replaceChildren();
     ui.membersOpen = ui.membersOpen && !!conv;
+    if (ui.compose) setCompose(null);
+    hideMentionMenu();
+    closeOverlays();
   }
   renderChrome();
   renderList();
@@ -821,7 +1277,7 @@ function openConversation(conv) {
 
 async function ensureLoaded(conv) {
   const st = chat(conv);
-  if (st.bySeq.size < 30 && st.hasMore) await loadOlder(conv, { initial: true });
+  if (client.messages(conv).length < 30 && st.hasMore) await loadOlder(conv, { initial: true });
 }
 
 async function loadOlder(conv, { initial = false } = {}) {
@@ -829,12 +1285,12 @@ async function loadOlder(conv, { initial = false } = {}) {
   const st = chat(conv);
   if (st.loading || !st.hasMore) return;
   const c = client.conversations.get(conv);
-  if (c && (c.last_seq ?? 0) === 0 && st.bySeq.size === 0) {
+  const min = client.oldestSeq(conv);
+  if (c && (c.last_seq ?? 0) === 0 && min === null) {
     st.hasMore = false;
     if (conv === ui.open) renderMessages();
     return;
   }
-  const min = st.bySeq.size ? Math.min(...st.bySeq.keys()) : null;
   if (min === 1) {
     st.hasMore = false;
     if (conv === ui.open) renderMessages();
@@ -844,9 +1300,7 @@ async function loadOlder(conv, { initial = false } = {}) {
   if (conv === ui.open) renderMessages();
   try {
     const page = await client.history(conv, { before: min ?? undefined, limit: 50 });
-    for (const m of page) st.bySeq.set(m.seq, m);
-    const newMin = st.bySeq.size ? Math.min(...st.bySeq.keys()) : 0;
-    st.hasMore = page.length > 0 && newMin > 1;
+    st.hasMore = page.length > 0 && (client.oldestSeq(conv) ?? 0) > 1;
     st.anchor = !initial;
   } catch {
     // Offline: try again when the connection is back.
@@ -873,7 +1327,17 @@ function sendCurrent() {
     ui.els.offlineNote.textContent = 'That message is too long (at most 4096 bytes).';
     return;
   }
-  client.send(conv, body);
+  const mode = ui.compose?.conv === conv ? ui.compose : null;
+  if (mode?.mode === 'edit') {
+    const cur = client.message(conv, mode.seq);
+    if (cur && cur.body !== body) client.edit(conv, mode.seq, body).catch((e) => toast(`Could not edit: ${friendlyError(e)}`));
+    setCompose(null);
+    composer.focus();
+    return;
+  }
+  client.send(conv, body, { replyTo: mode?.mode === 'reply' ? mode.seq : undefined });
+  if (mode) setCompose(null);
+  hideMentionMenu();
   composer.value = '';
   saveDraft(conv, '');
   autosize(composer);
@@ -898,6 +1362,8 @@ function maybeMarkRead() {
 
 function logout() {
   client.logout();
+  closeOverlays();
+  ui.compose = null;
   ui.open = null;
   ui.chats.clear();
   ui.typing.clear();
@@ -942,9 +1408,9 @@ function wire() {
       }
       if (!lastMessage(c.id) && (c.last_seq ?? 0) > 0 && !st.previewAsked) {
         st.previewAsked = true;
-        client.history(c.id, { limit: 1 }).then(
+        // A few entries: the newest may be a change (a reaction), not a message.
+        client.history(c.id, { limit: 20 }).then(
           (ms) => {
-            for (const m of ms) st.bySeq.set(m.seq, m);
             if (ms.length && ms[0].seq === 1) st.hasMore = false;
             renderList();
             if (c.id === ui.open) renderMessages();
@@ -977,18 +1443,22 @@ function wire() {
   });
   client.on('message', (m) => {
     if (!ui.els) return;
-    chat(m.conv).bySeq.set(m.seq, m);
-    ui.typing.get(m.conv)?.delete(m.sender);
+    if (m.kind === 'text') ui.typing.get(m.conv)?.delete(m.sender);
     renderList();
     if (m.conv === ui.open) {
-      renderMessages({ keepBottom: m.sender === me()?.id ? true : undefined });
+      scheduleRender({ keepBottom: m.sender === me()?.id && m.kind === 'text' ? true : undefined });
       renderTyping();
     }
+  });
+  client.on('update', (m) => {
+    if (!ui.els) return;
+    if (m.conv === ui.open) scheduleRender();
+    renderList();
   });
   client.on('outbox', () => {
     if (!ui.els) return;
     renderList();
-    if (ui.open) renderMessages();
+    if (ui.open) scheduleRender();
     renderConnection();
   });
   client.on('typing', ({ conv, user }) => {
@@ -1022,7 +1492,9 @@ function wire() {
   document.addEventListener('keydown', (e) => {
     if (!ui.els) return;
     if (e.key === 'Escape') {
-      if (ui.membersOpen) {
+      if (document.querySelector('.emoji-picker, .sheet-wrap')) {
+        closeOverlays();
+      } else if (ui.membersOpen) {
         ui.membersOpen = false;
         renderPanel();
       } else if (ui.open && document.activeElement === ui.els.composer && !ui.els.composer.value) {

@@ -4,8 +4,10 @@
 // one per member: a node delivers an event to its own local connections
 // (DeliverySink, implemented by the gateway). Best-effort by design: a lost
 // event never loses a message, because clients fill seq gaps from the store.
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,15 @@ class FanOut {
   // to a session (kSession) reach its node whatever it follows.
   virtual void Follow(Interest) {}
   virtual void Unfollow(Interest) {}
+  // Blocks until events for every one of `interests` (followed before the
+  // call) reach this node, or `timeout` passes; true when they do. A
+  // connection's resume reads the store only after this, so no event falls
+  // between what it reads and what it is sent live. For blocking workers
+  // only. A backend that delivers everything to every node is always ready.
+  virtual bool AwaitFollowing(std::span<const Interest> /*interests*/,
+                              std::chrono::milliseconds /*timeout*/) {
+    return true;
+  }
 };
 
 }  // namespace parley::fanout

@@ -271,13 +271,27 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
     Saw(c.id, has_seq);
   }
   Send(protocol::WelcomeFrame(re, user, name(), env_.options.heartbeat_ms, convs));
+  // The resume reads the store only once this node receives the live
+  // events of the user and of every conversation (with Redis, a node that
+  // did not follow one yet subscribes now): nothing committed in between
+  // falls in a gap. Should Redis not confirm in time, the catch-up after it
+  // resubscribes covers the difference.
+  std::vector<fanout::Interest> interests{{fanout::Interest::Kind::kUser, user_.value}};
+  for (const auto& c : convs) interests.push_back({fanout::Interest::Kind::kConversation, c.id.value});
   chat::Service& svc = env_.service;
+  fanout::FanOut& fan = env_.hub.fanout();
   UserId uid = user_;
-  RunBlocking([&svc, uid, hello = std::move(hello)] { return svc.Resume(uid, hello); },
-              [this](Result<chat::ResumePlan> plan) {
-                if (Gone()) return;
-                StartResume(std::move(plan));
-              });
+  RunBlocking(
+      [&svc, &fan, uid, hello = std::move(hello), interests = std::move(interests)] {
+        if (!fan.AwaitFollowing(interests, kFollowWait)) {
+          Log()->debug("user {}: fan-out not following every conversation yet; resuming anyway", uid.value);
+        }
+        return svc.Resume(uid, hello);
+      },
+      [this](Result<chat::ResumePlan> plan) {
+        if (Gone()) return;
+        StartResume(std::move(plan));
+      });
 }
 
 void ClientSession::StartResume(Result<chat::ResumePlan> plan) {

@@ -161,6 +161,8 @@ class ClientSession {
   };
 
   static constexpr int kMaxInFlight = 8;  // store requests per connection
+  // How long a resume waits for the fan-out to follow its conversations.
+  static constexpr std::chrono::milliseconds kFollowWait{2000};
 
   void OnHello(int64_t re, protocol::HelloReq hello);
   void Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello);

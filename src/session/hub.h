@@ -33,6 +33,7 @@ class Hub {
   // Every session catches up from the store (fanout::DeliverySink::Resync).
   void CatchUpAll();
   size_t size() const { return by_id_.size(); }
+  fanout::FanOut& fanout() { return fanout_; }
 
  private:
   void DropFromConversation(ClientSession* s, ConversationId conv);

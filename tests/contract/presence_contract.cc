@@ -292,6 +292,28 @@ TEST_P(PresenceContract, OwnEventsArriveOnceAndAnswersOnlyWhereAddressed) {
   EXPECT_EQ(Frames(b.sink.Events()), (std::vector<std::string>{"own", "for-b", f1, f2}));
 }
 
+// Once AwaitFollowing says a node follows something, the very next event
+// published for it anywhere arrives there: no probing, no sleeping.
+TEST_P(PresenceContract, AwaitFollowingMeansTheNextPublishArrives) {
+  TestNode& a = AddNode();
+  TestNode& b = Receiver();
+  fanout::Interest conv{fanout::Interest::Kind::kConversation, 31};
+  fanout::Interest user{fanout::Interest::Kind::kUser, 131};
+  b.fanout().Follow(conv);
+  b.fanout().Follow(user);
+  std::vector<fanout::Interest> both{conv, user};
+  ASSERT_TRUE(b.fanout().AwaitFollowing(both, 5s));
+  a.fanout().Publish({fanout::Event::ToConversation(ConversationId(31), protocol::MakeFrame("right-after")),
+                      fanout::Event::ToUsers({UserId(131)}, protocol::MakeFrame("to-user-131"))});
+  EXPECT_TRUE(b.sink.WaitForFrame("right-after"));
+  EXPECT_TRUE(b.sink.WaitForFrame("to-user-131"));
+  if (multi_node()) {
+    // What the node does not follow is never ready.
+    std::vector<fanout::Interest> other{{fanout::Interest::Kind::kConversation, 32}};
+    EXPECT_FALSE(b.fanout().AwaitFollowing(other, 200ms));
+  }
+}
+
 TEST_P(PresenceContract, UserEventsReachTheUsersNodesOnce) {
   TestNode& a = AddNode();
   TestNode& b = Receiver();

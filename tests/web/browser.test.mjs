@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Server, repoRoot } from './lib/server.mjs';
+import { Server, repoRoot, speaksRich } from './lib/server.mjs';
 import { Forwarder } from './lib/proxy.mjs';
 import { launch, newPage } from './lib/browser.mjs';
 import { uname, until } from './lib/util.mjs';
@@ -20,11 +20,14 @@ const T = { timeout: 10000 };
 
 let server;
 let browser;
+let rich = false; // the server speaks protocol 1.1 §5
+const NOT_RICH = 'the server speaks protocol 1.0: no edit, delete, react or reply';
 const pages = [];
 
 before(async () => {
   server = await new Server(['--limits.heartbeat_ms', '1000']).start();
   browser = await launch();
+  rich = await speaksRich(server);
 });
 after(async () => {
   await browser?.close();
@@ -338,4 +341,161 @@ test('network cut while sending, then restored: each message once, in order, for
   } finally {
     await fwd.close();
   }
+});
+
+// ------------------------------------------------------------------ protocol 1.1 §5
+
+const msgAt = (page, seq) => page.locator(`[data-testid="message"][data-seq="${seq}"]`);
+const seqOf = async (page, body) => Number(await messages(page).filter({ hasText: body }).last().getAttribute('data-seq'));
+
+/** Opens a message's hover bar and clicks one of its actions. */
+async function act(page, seq, action) {
+  await msgAt(page, seq).locator('.bubble').hover();
+  await msgAt(page, seq).getByTestId(`action-${action}`).click();
+}
+
+async function reactionsOf(page, seq) {
+  return msgAt(page, seq).getByTestId('reaction').evaluateAll((els) => els.map((e) => `${e.dataset.emoji}${e.dataset.count}${e.getAttribute('aria-pressed') === 'true' ? '*' : ''}`));
+}
+
+/** Sends `n` messages as a user over a plain WebSocket, the last with reply_to `replyTo` when given. */
+async function bulkSend(token, conv, n, replyTo) {
+  const tag = Math.random().toString(36).slice(2);
+  await new Promise((resolve, reject) => {
+    const ws = new WebSocket(server.url.replace('http', 'ws') + '/v1/ws');
+    let acked = 0;
+    ws.on('open', () => ws.send(JSON.stringify({ id: 1, type: 'hello', token })));
+    ws.on('error', reject);
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      if (f.type === 'welcome') {
+        for (let i = 1; i <= n; i += 1) {
+          const frame = { id: i + 1, type: 'send', conv, client_msg_id: `bulk-${tag}-${i}`, body: `message ${tag} ${i}` };
+          if (i === n && replyTo != null) Object.assign(frame, { reply_to: replyTo, body: 'answering the very first one' });
+          ws.send(JSON.stringify(frame));
+        }
+      }
+      if (f.type === 'error') reject(new Error(JSON.stringify(f)));
+      if (f.type === 'sent' && ++acked === n) {
+        ws.close();
+        resolve();
+      }
+    });
+  });
+}
+
+test('§5 in the client: reactions, replies, edits, deletes, mentions and their badges', async (t) => {
+  if (!rich) return t.skip(NOT_RICH);
+  const an = uname('amy');
+  const bn = uname('bo');
+  const a = await open();
+  await register(a, an);
+  const b = await open();
+  await register(b, bn);
+  const g = await createGroup(b, 'Launch', [an]);
+
+  // A mention: A, not in the group's chat, sees the @ badge and the unread count.
+  await send(b, `@${an} can you check the release notes?`);
+  await item(a, g).waitFor(T);
+  await until(async () => (await item(a, g).getByTestId('mention-badge').count()) === 1, 'mention badge');
+  assert.equal(await item(a, g).getByTestId('unread-badge').textContent(), '1');
+  await item(a, g).click();
+  await waitBodies(a, [`@${an} can you check the release notes?`], 'a sees the mention');
+  assert.equal(await a.locator('.mention.mention-me').textContent(), `@${an}`, 'your own mention is highlighted');
+  await until(async () => (await item(a, g).getByTestId('mention-badge').count()) === 0, 'badge cleared by reading');
+  const s1 = await seqOf(a, 'release notes');
+
+  // Reactions: A picks 👍 from the picker; B sees it and adds the same; A takes hers back.
+  await act(a, s1, 'react');
+  await a.getByTestId('emoji-picker').getByTestId('emoji-option').filter({ hasText: '👍' }).click();
+  await until(async () => JSON.stringify(await reactionsOf(a, s1)) === '["👍1*"]', 'a: 👍 1, hers');
+  await until(async () => JSON.stringify(await reactionsOf(b, s1)) === '["👍1"]', 'b: 👍 1, not his');
+  await msgAt(b, s1).getByTestId('reaction').filter({ hasText: '👍' }).click();
+  await until(async () => JSON.stringify(await reactionsOf(a, s1)) === '["👍2*"]', 'a: 👍 2');
+  await until(async () => JSON.stringify(await reactionsOf(b, s1)) === '["👍2*"]', 'b: 👍 2, his highlighted');
+  await msgAt(a, s1).getByTestId('reaction').filter({ hasText: '👍' }).click();
+  await until(async () => JSON.stringify(await reactionsOf(b, s1)) === '["👍1*"]', 'a took hers back');
+
+  // A reply with an @ picked from the suggestions.
+  await act(a, s1, 'reply');
+  assert.match(await a.getByTestId('compose-context').textContent(), /release notes/);
+  await a.getByTestId('composer').pressSequentially(`Done, @${bn.slice(0, 3)}`);
+  await a.getByTestId('mention-suggestions').getByTestId('mention-option').first().waitFor(T);
+  assert.equal(await a.getByTestId('mention-option').first().getAttribute('data-username'), bn);
+  await a.getByTestId('composer').press('Enter'); // picks the suggestion
+  assert.equal(await a.getByTestId('composer').inputValue(), `Done, @${bn} `);
+  await a.getByTestId('composer').pressSequentially('looks good');
+  await a.getByTestId('composer').press('Enter');
+  const replyBody = `Done, @${bn} looks good`;
+  await waitBodies(b, [`@${an} can you check the release notes?`, replyBody], 'b gets the reply');
+  const s2 = await seqOf(b, 'looks good');
+  assert.match(await msgAt(b, s2).getByTestId('reply-quote').textContent(), /release notes/);
+  assert.equal(await msgAt(b, s2).locator('.mention.mention-me').textContent(), `@${bn}`);
+  assert.ok(!(await a.getByTestId('compose-context').isVisible()), 'the reply bar goes once sent');
+
+  // An edit, from the hover bar; both see the new text marked "edited".
+  await act(a, s2, 'edit');
+  assert.equal(await a.getByTestId('composer').inputValue(), replyBody);
+  await a.getByTestId('composer').fill('Done, all good');
+  await a.getByTestId('composer').press('Enter');
+  for (const p of [a, b]) {
+    await until(async () => (await msgAt(p, s2).locator('.msg-body').textContent()) === 'Done, all good', 'edited text');
+    await msgAt(p, s2).getByTestId('edited-mark').waitFor(T);
+  }
+
+  // Copy, then delete (with the confirmation).
+  await act(a, s2, 'copy');
+  assert.equal(await a.getByTestId('toast').textContent(), 'Copied');
+  a.once('dialog', (d) => d.accept());
+  await act(a, s2, 'delete');
+  for (const p of [a, b]) await msgAt(p, s2).getByTestId('message-deleted').waitFor(T);
+  assert.equal(await msgAt(b, s2).getByTestId('reply-quote').count(), 0, 'a deleted message shows no quote');
+  assert.equal(await msgAt(b, s2).getByTestId('message-actions').count(), 0, 'nor actions');
+  assert.equal(await item(b, g).locator('.conv-preview').textContent(), `${an}: Message deleted`);
+  await shot(b, 'rich-desktop');
+
+  // On a phone: a long press opens the sheet; its quick row reacts.
+  const phone = await open(server.url, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await login(phone, bn);
+  await item(phone, g).click();
+  await msgAt(phone, s1).waitFor(T);
+  assert.ok(!(await msgAt(phone, s1).getByTestId('message-actions').isVisible()), 'no hover bar on touch');
+  await msgAt(phone, s1).locator('.bubble').dispatchEvent('pointerdown', { pointerType: 'touch', clientX: 60, clientY: 60 });
+  await phone.getByTestId('action-sheet').waitFor(T);
+  await shot(phone, 'rich-phone-sheet');
+  await phone.getByTestId('action-sheet').getByTestId('emoji-option').filter({ hasText: '❤️' }).click();
+  await until(async () => JSON.stringify(await reactionsOf(a, s1)) === '["👍1","❤️1"]', 'a sees the phone’s ❤️');
+  await shot(phone, 'rich-phone');
+  noErrors(a);
+  noErrors(b);
+  noErrors(phone);
+  for (const p of [a, b, phone]) await p.context().close();
+});
+
+test('§5 in the client: a quote of a message far back fetches the history up to it and scrolls there', async (t) => {
+  if (!rich) return t.skip(NOT_RICH);
+  const an = uname('cy');
+  const bn = uname('di');
+  const reg = async (u) => (await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username: u, password: PASSWORD }) })).json();
+  await reg(an);
+  const sb = await reg(bn);
+  const conv = await (await fetch(`${server.url}/v1/conversations/dm`, { method: 'POST', headers: { Authorization: `Bearer ${sb.access_token}` }, body: JSON.stringify({ username: an }) })).json();
+  await bulkSend(sb.access_token, conv.id, 1);
+  await bulkSend(sb.access_token, conv.id, 180, 1); // seqs 2..181, the last answering seq 1
+  const a = await open();
+  await login(a, an);
+  await item(a, conv.id).click();
+  await msgAt(a, 181).waitFor(T);
+  assert.equal(await msgAt(a, 1).count(), 0, 'seq 1 is not loaded at first');
+  await msgAt(a, 181).getByTestId('reply-quote').click();
+  await msgAt(a, 1).waitFor(T);
+  const inView = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= innerHeight;
+  };
+  await until(() => msgAt(a, 1).evaluate(inView), 'seq 1 scrolled into view');
+  const seqs = await messages(a).evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 181 }, (_, i) => i + 1), 'no hole between the target and the rest');
+  noErrors(a);
+  await a.context().close();
 });

@@ -3,18 +3,21 @@
 // restarts and crashes, gap filling, token refresh, membership events.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server } from './lib/server.mjs';
+import { Server, speaksRich } from './lib/server.mjs';
 import { Forwarder } from './lib/proxy.mjs';
 import { newClient, record, connected, until, sleep, flakyWebSocket, uname, PASSWORD } from './lib/util.mjs';
 import { ParleyClient } from '../../web/sdk/parley.js';
 import WebSocket, { WebSocketServer } from 'ws';
 
 let server;
+let rich = false; // the server speaks protocol 1.1 §5
 const clients = [];
 const track = (c) => (clients.push(c), c);
+const NOT_RICH = 'the server speaks protocol 1.0: no edit, delete, react or reply';
 
 before(async () => {
   server = await new Server(['--limits.resume_limit', '5', '--limits.heartbeat_ms', '1000']).start();
+  rich = await speaksRich(server);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -355,4 +358,105 @@ test('a connection that stayed healthy resets the backoff', async () => {
     c.close();
     fake.wss.close();
   }
+});
+
+// ------------------------------------------------------------------ protocol 1.1 §5
+
+/** Two new users, connected (a's WebSocket class may be given). */
+async function connectedPair(aOpts = {}) {
+  const a = track(await newClient(server, aOpts));
+  const b = track(await newClient(server));
+  await connected(a);
+  await connected(b);
+  return [a, b];
+}
+
+const view = (m) => ({ seq: m.seq, body: m.body, deleted: m.deleted, edited: m.edited_ts != null, reply_to: m.reply_to, reactions: m.reactions, mentions: m.mentions, state_seq: m.state_seq });
+
+test('§5: edit, delete, react and reply reach both users folded the same; history agrees', async (t) => {
+  if (!rich) return t.skip(NOT_RICH);
+  const [a, b] = await connectedPair();
+  const g = await a.createGroup('rich', [b.username]);
+  await until(() => b.conversations.has(g.id), 'b learns the group');
+  const first = await b.send(g.id, `hi @${a.username.toUpperCase()}, lunch?`);
+  const reply = await a.send(g.id, 'yes, noon', { replyTo: first.seq });
+  await a.react(g.id, first.seq, '👍');
+  await b.react(g.id, first.seq, '👍');
+  await b.react(g.id, first.seq, '🎉');
+  await a.edit(g.id, reply.seq, 'yes, 12:30');
+  const doomed = await b.send(g.id, 'wrong chat');
+  await b.delete(g.id, doomed.seq);
+  await b.react(g.id, first.seq, '🎉', 'remove');
+  const last = await a.react(g.id, reply.seq, '❤️');
+  await until(() => a.lastSeq(g.id) === last.seq && b.lastSeq(g.id) === last.seq, 'both have every entry');
+
+  const m1a = a.message(g.id, first.seq);
+  assert.deepEqual(m1a.reactions, [{ emoji: '👍', count: 2, me: true }]);
+  assert.deepEqual(m1a.mentions, [a.user.id], 'the mention is matched without regard to case');
+  assert.deepEqual(a.message(g.id, reply.seq).reply_to, first.seq);
+  assert.equal(a.message(g.id, reply.seq).body, 'yes, 12:30');
+  assert.ok(a.message(g.id, reply.seq).edited_ts);
+  assert.equal(b.message(g.id, doomed.seq).deleted, true);
+  assert.equal(b.message(g.id, doomed.seq).body, '');
+  // Both users fold to the same state, but for `me`; and a fresh client's
+  // history (the server's folding, with `me` for that reader) agrees.
+  const forReader = (msgs, withMe) => msgs.map((m) => ({ ...view(m), reactions: m.reactions.map((r) => ({ ...r, me: withMe ? r.me : undefined })) }));
+  assert.deepEqual(forReader(a.messages(g.id), false), forReader(b.messages(g.id), false));
+  const a2 = track(await newClient(server, { name: a.username, register: false }));
+  const page = await a2.history(g.id, { after: 0 });
+  assert.deepEqual(page.map((m) => m.kind), ['text', 'text', 'reaction', 'reaction', 'reaction', 'edit', 'text', 'delete', 'reaction', 'reaction']);
+  assert.deepEqual(a2.messages(g.id).map(view), a.messages(g.id).map(view));
+  const b2 = track(await newClient(server, { name: b.username, register: false }));
+  await b2.history(g.id, { after: 0 });
+  assert.deepEqual(b2.messages(g.id).map(view), b.messages(g.id).map(view));
+});
+
+test('§5: changes dropped mid-flight are stored once each; refusals are clear', async (t) => {
+  if (!rich) return t.skip(NOT_RICH);
+  const ctl = {};
+  const [a, b] = await connectedPair({ WebSocketImpl: flakyWebSocket(ctl) });
+  const g = await a.createGroup('drops §5', [b.username]);
+  const theirs = await b.send(g.id, 'not yours to edit');
+  const mine = await a.send(g.id, 'draft');
+  // The first try of each change loses its answer and the connection.
+  const seen = new Set();
+  ctl.onSend = (ws, f) => {
+    if (!['edit', 'react', 'delete'].includes(f.type) || seen.has(f.client_msg_id)) return;
+    seen.add(f.client_msg_id);
+    ws.deaf = true;
+    setTimeout(() => ws.kill(), 30);
+  };
+  const acks = await Promise.all([a.edit(g.id, mine.seq, 'final'), a.react(g.id, theirs.seq, '👀'), a.react(g.id, mine.seq, '✅')]);
+  ctl.onSend = null;
+  const stored = (await a.http('GET', `/v1/conversations/${g.id}/messages?after=${mine.seq}`)).messages;
+  assert.deepEqual(stored.map((m) => m.seq), acks.map((x) => x.seq), 'one entry per change');
+  assert.deepEqual(stored.map((m) => m.kind), ['edit', 'reaction', 'reaction']);
+  await assert.rejects(a.edit(g.id, theirs.seq, 'mine now'), (e) => e.code === 'forbidden');
+  await assert.rejects(a.react(g.id, 9999, '👍'), (e) => e.code === 'not_found');
+  await assert.rejects(a.send(g.id, 'answer', { replyTo: acks[1].seq }), (e) => e.code === 'not_found'); // a change entry is no target
+  await a.delete(g.id, mine.seq);
+  await assert.rejects(a.edit(g.id, mine.seq, 'again'), (e) => e.code === 'bad_request');
+  assert.equal(a.outbox.length, 1, 'only the refused send stays, marked failed');
+  assert.equal(a.outbox[0].status, 'failed');
+});
+
+test('§5: unread and mentions_unread follow the server', async (t) => {
+  if (!rich) return t.skip(NOT_RICH);
+  const [a, b] = await connectedPair();
+  const g = await b.createGroup('counts', [a.username]);
+  await until(() => a.conversations.has(g.id), 'a learns the group');
+  const x = await b.send(g.id, `@${a.username} look`);
+  await b.send(g.id, 'and this');
+  await b.react(g.id, x.seq, '👍');
+  const y = await b.send(g.id, 'gone soon');
+  await b.delete(g.id, y.seq);
+  await until(() => a.lastSeq(g.id) === y.seq + 1, 'a has every entry');
+  const c = a.conversations.get(g.id);
+  assert.deepEqual([c.unread, c.mentions_unread], [2, 1]);
+  const fromServer = (await a.http('GET', '/v1/conversations')).conversations.find((z) => z.id === g.id);
+  assert.deepEqual([fromServer.unread, fromServer.mentions_unread], [2, 1]);
+  await b.edit(g.id, x.seq, 'never mind');
+  await until(() => a.conversations.get(g.id).mentions_unread === 0, 'the edit took the mention away');
+  a.markRead(g.id, x.seq);
+  assert.equal(a.conversations.get(g.id).unread, 1);
 });

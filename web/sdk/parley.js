@@ -11,8 +11,14 @@
 // - de-duplication of events by (conv, seq), and in-order delivery: a seq
 //   gap or a `gap` event is filled with `history` before later messages;
 // - access-token refresh before expiry (refresh tokens rotate);
-// - events: message, presence, typing, read, member, conversation(s),
-//   outbox, state (connection), session, auth_lost, error.
+// - events: message, update, presence, typing, read, member,
+//   conversation(s), outbox, sent, state (connection), session, auth_lost, error.
+// - richer messages (protocol 1.1 §5): edit(), delete(), react() and
+//   send(..., {replyTo}) go through the same outbox; every entry is folded
+//   into the text entry it changes by the state_seq rule, in whatever order
+//   pages and events arrive, and messages(conv) gives the folded messages
+//   (`update` says when one changed); `unread` and `mentions_unread` follow
+//   §5 (others' live text entries only).
 //
 // - reconnect backoff that resets only once a connection proved healthy
 //   (open for `healthyAfterMs` after `welcome`), so a server that welcomes
@@ -24,6 +30,8 @@
 //   client.on('message', (m) => console.log(m.conv, m.seq, m.body));
 //   client.connect();
 //   await client.send(convId, 'hello');   // resolves once stored
+//   client.on('update', (m) => render(client.messages(m.conv)));
+//   await client.react(convId, 12, '👍', 'add');
 
 export const PROTOCOL_VERSION = 1;
 
@@ -83,6 +91,190 @@ export function newClientMsgId() {
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// ---------------------------------------------------------------- folding (protocol 1.1, §5)
+//
+// Every change to a message is an entry of the conversation's seq stream:
+// `edit`, `delete` and `reaction` entries name a `target` text entry. The
+// server serves each text entry folded, with `state_seq` = the last entry
+// folded into it. A client applies a change to a text entry only when the
+// change's seq is greater than that `state_seq`.
+//
+// MessageLog keeps, per text entry, the newest folded state the server
+// served (the "base") and every change entry seen with a seq above the
+// base's state_seq, and folds them in seq order. Folding from the base
+// rather than applying each change as it arrives to the current state
+// makes the result independent of arrival order: a history page holding
+// an older change can arrive after a live event holding a newer one for
+// the same message, and both still count (a reaction count would drop one
+// otherwise).
+
+/** Fills in the 1.1 fields a 1.0 server (or a change entry) leaves out. */
+export function normalizeEntry(f) {
+  const { type: _type, re: _re, ...m } = f;
+  m.kind ??= 'text';
+  if (m.kind === 'text') {
+    m.state_seq ??= m.seq;
+    m.reactions = (m.reactions ?? []).map((r) => ({ emoji: r.emoji, count: r.count, me: !!r.me }));
+    m.mentions ??= [];
+    m.attachments ??= [];
+    m.reply_to ??= null;
+    m.edited_ts ??= null;
+    m.deleted = !!m.deleted;
+  }
+  return m;
+}
+
+const USERNAME_CHAR = /[a-z0-9_.-]/i;
+
+/**
+ * The usernames named as `@username` in a body, lower case, in order, each
+ * once: the name ends at the first character that cannot be in a username,
+ * and a trailing `.` or `-` is not part of it (§5).
+ */
+export function mentionedNames(body) {
+  return [...new Set(mentionSpans(body).map((s) => s.username))];
+}
+
+/** Where `@username` mentions sit in a body: [{start, end, username}] (end exclusive). */
+export function mentionSpans(body) {
+  const out = [];
+  const s = String(body ?? '');
+  for (let i = s.indexOf('@'); i >= 0; i = s.indexOf('@', i + 1)) {
+    let j = i + 1;
+    while (j < s.length && USERNAME_CHAR.test(s[j])) j += 1;
+    while (j > i + 1 && (s[j - 1] === '.' || s[j - 1] === '-')) j -= 1;
+    const name = s.slice(i + 1, j).toLowerCase();
+    if (name.length >= 3 && name.length <= 32) out.push({ start: i, end: j, username: name });
+    i = Math.max(i, j - 1);
+  }
+  return out;
+}
+
+/**
+ * Folds change entries (ascending seq, all above base.state_seq) into a
+ * text entry. `userId` is the reader (for `me`); `mentionsOf(body)` gives
+ * the mention ids of an edited body when the edit entry carries none.
+ * Pure: returns a new object.
+ */
+export function foldText(base, changes, { userId = null, mentionsOf = () => [] } = {}) {
+  const m = { ...base, reactions: base.reactions.map((r) => ({ ...r })) };
+  // Who is known to hold each emoji, learnt from the changes folded here;
+  // the base only says how many and whether the reader is one of them.
+  const holders = new Map(); // emoji -> Map(user -> bool)
+  for (const ch of changes) {
+    if (ch.seq <= m.state_seq && !ch.pending) continue;
+    if (ch.kind === 'delete') {
+      m.deleted = true;
+      m.body = '';
+      m.attachments = [];
+      m.reactions = [];
+      m.mentions = [];
+    } else if (ch.kind === 'edit' && !m.deleted) {
+      m.body = ch.body;
+      m.edited_ts = ch.ts ?? Date.now();
+      m.mentions = Array.isArray(ch.mentions) ? ch.mentions : mentionsOf(ch.body);
+    } else if (ch.kind === 'reaction' && !m.deleted) {
+      applyReaction(m, holders, ch, userId);
+    }
+    if (ch.pending) m.pending = true;
+    else m.state_seq = ch.seq;
+  }
+  return m;
+}
+
+function applyReaction(m, holders, ch, userId) {
+  let r = m.reactions.find((x) => x.emoji === ch.emoji);
+  if (!holders.has(ch.emoji)) holders.set(ch.emoji, new Map());
+  const who = holders.get(ch.emoji);
+  const mine = ch.sender === userId;
+  let had = mine ? !!r?.me : who.get(ch.sender);
+  if (had === undefined) {
+    // Someone else whose state we never saw: a remove means they held it
+    // if the count has holders not accounted for; an add means they did not.
+    const known = [...who.values()].filter(Boolean).length + (r?.me ? 1 : 0);
+    had = ch.op === 'remove' && !!r && r.count > known;
+  }
+  if (ch.op === 'add' && !had) {
+    if (!r) m.reactions.push((r = { emoji: ch.emoji, count: 0, me: false }));
+    r.count += 1;
+    if (mine) r.me = true;
+  } else if (ch.op === 'remove' && had && r) {
+    r.count -= 1;
+    if (mine) r.me = false;
+    if (r.count <= 0) m.reactions = m.reactions.filter((x) => x !== r);
+  }
+  if (!mine) who.set(ch.sender, ch.op === 'add');
+}
+
+/**
+ * The entries of one conversation a client holds, folded: text entries in
+ * their current state, whatever order history pages and live events bring
+ * their entries in. Owned by one ParleyClient (or a test); not shared.
+ */
+export class MessageLog {
+  /** @param {{userId?: string, mentionsOf?: Function}} o */
+  constructor({ userId = null, mentionsOf } = {}) {
+    this.userId = userId;
+    this.mentionsOf = mentionsOf ?? (() => []);
+    this._bases = new Map(); // text seq -> newest served folded state
+    this._changes = new Map(); // target seq -> Map(seq -> change entry above the base)
+    this._folded = new Map(); // text seq -> folded state (cache)
+    this._seqs = new Set(); // every seq held, text or change
+  }
+
+  /**
+   * Takes one entry (normalized or not). Returns the folded text entry it
+   * changed, or null when it changed nothing (a duplicate, an older
+   * snapshot, a change to an entry not held yet).
+   */
+  add(entry) {
+    const e = entry.kind && entry.state_seq !== undefined ? entry : normalizeEntry(entry);
+    if (e.kind === 'text') {
+      const cur = this._bases.get(e.seq);
+      // A newer snapshot replaces the base; an equal one replaces a base the
+      // client made up from a `sent` answer (the server's has the mentions).
+      if (cur && (e.state_seq < cur.state_seq || (e.state_seq === cur.state_seq && !cur._local))) return null;
+      this._seqs.add(e.seq);
+      this._bases.set(e.seq, e);
+      const ch = this._changes.get(e.seq);
+      if (ch) for (const s of ch.keys()) if (s <= e.state_seq) ch.delete(s);
+      return this._refold(e.seq);
+    }
+    if (this._seqs.has(e.seq)) return null;
+    this._seqs.add(e.seq);
+    const base = this._bases.get(e.target);
+    if (base && e.seq <= base.state_seq) return null; // already folded into it
+    if (!this._changes.has(e.target)) this._changes.set(e.target, new Map());
+    this._changes.get(e.target).set(e.seq, e);
+    return base ? this._refold(e.target) : null;
+  }
+
+  _refold(seq) {
+    const base = this._bases.get(seq);
+    const changes = [...(this._changes.get(seq)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
+    const m = changes.length ? foldText(base, changes, { userId: this.userId, mentionsOf: this.mentionsOf }) : base;
+    this._folded.set(seq, m);
+    return m;
+  }
+
+  /** The folded text entry at seq, or undefined. */
+  get(seq) {
+    return this._folded.get(seq);
+  }
+
+  /** Folded text entries, ascending by seq. */
+  list() {
+    return [...this._folded.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The lowest seq held (text or change), or null. */
+  oldest() {
+    let min = null;
+    for (const s of this._seqs) if (min === null || s < min) min = s;
+    return min;
+  }
 }
 
 class Emitter {
@@ -164,7 +356,8 @@ export class ParleyClient extends Emitter {
     this._known = new Map(); // conv -> highest seq delivered, gapless
     this._buffer = new Map(); // conv -> Map(seq -> message) waiting for earlier seqs
     this._gapTo = new Map(); // conv -> to_seq announced by a `gap` event
-    this._lastMessage = new Map(); // conv -> newest message delivered
+    this._lastMessage = new Map(); // conv -> newest text entry delivered (folded)
+    this._logs = new Map(); // conv -> MessageLog: every entry held, text entries folded
     this._filling = new Set();
     this._outbox = [];
     this._waiters = new Map(); // client_msg_id -> {resolve, reject}
@@ -306,7 +499,7 @@ export class ParleyClient extends Emitter {
     if (changedUser || fresh) {
       if (changedUser) this._resetUserState();
       this.user = s.user;
-      this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
+      this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ type: 'send', ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
     }
     if (save) this.store.set('session', s);
     this._scheduleRefresh();
@@ -351,6 +544,7 @@ export class ParleyClient extends Emitter {
     this._buffer.clear();
     this._gapTo.clear();
     this._lastMessage.clear();
+    this._logs.clear();
     this._outbox = [];
     this._readWanted.clear();
   }
@@ -597,15 +791,13 @@ export class ParleyClient extends Emitter {
   // ---------------------------------------------------------------- messages
 
   _onMessage(f) {
-    const m = {
-      conv: f.conv,
-      seq: f.seq,
-      id: f.id,
-      sender: f.sender,
-      body: f.body,
-      ts: f.ts,
-      client_msg_id: f.client_msg_id,
-    };
+    const m = normalizeEntry(f);
+    if (m.seq <= (this._known.get(m.conv) ?? -1)) {
+      // Delivered already (perhaps as made up from our own `sent`): the
+      // server's copy may still carry a newer folded state.
+      this._ingest(m);
+      return;
+    }
     if (!this.conversations.has(m.conv)) {
       // A conversation we have not heard of (a DM someone opened with us):
       // learn about it, and fetch whatever came before this message.
@@ -670,7 +862,7 @@ export class ParleyClient extends Emitter {
           continue;
         }
         const limit = Math.min(this.fillLimit, upper - known - 1);
-        const msgs = await this.history(conv, { after: known, before: upper, limit });
+        const msgs = (await this._history(conv, { after: known, before: upper, limit })).map(normalizeEntry);
         if (!this.conversations.has(conv) && !this._known.has(conv)) break; // left meanwhile
         let b = this._buffer.get(conv);
         if (!b) this._buffer.set(conv, (b = new Map()));
@@ -696,16 +888,130 @@ export class ParleyClient extends Emitter {
   _deliver(m) {
     const c = this.conversations.get(m.conv);
     const mine = m.sender === this.user?.id;
-    if ((this._lastMessage.get(m.conv)?.seq ?? 0) < m.seq) this._lastMessage.set(m.conv, m);
+    const log = this._log(m.conv);
+    const target = m.kind === 'text' ? m.seq : m.target;
+    const before = c ? this._unreadWeight(c, log.get(target)) : null;
+    const folded = this._ingest(m);
     if (c) {
       c.last_seq = Math.max(c.last_seq ?? 0, m.seq);
-      if (mine) c.read_seq = Math.max(c.read_seq ?? 0, m.seq);
-      c.unread = Math.max(0, c.last_seq - (c.read_seq ?? 0));
-      if (!c.last_message || c.last_message.seq < m.seq) c.last_message = m;
+      // The server's counts already hold every entry up to _countedTo.
+      if (m.seq > (c._countedTo ?? 0)) {
+        const after = this._unreadWeight(c, log.get(target));
+        c.unread = Math.max(0, (c.unread ?? 0) + after.unread - before.unread);
+        c.mentions_unread = Math.max(0, (c.mentions_unread ?? 0) + after.mention - before.mention);
+        c._countedTo = m.seq;
+      }
+      if (mine) this._moveRead(c, m.seq); // any entry a user makes reads up to it
+      if (!folded) this._setLastMessage(m.conv, log.get(target));
     }
     if (mine && m.client_msg_id) this._completeSend(m.client_msg_id, { conv: m.conv, seq: m.seq, id: m.id, ts: m.ts });
     this.emit('message', m);
     if (c) this.emit('conversation', c);
+  }
+
+  _log(conv) {
+    let log = this._logs.get(conv);
+    if (!log) {
+      log = new MessageLog({ userId: this.user?.id ?? null, mentionsOf: (body) => this._mentionIds(conv, body) });
+      this._logs.set(conv, log);
+    }
+    return log;
+  }
+
+  // The ids of the conversation's members named in a body (for a body this
+  // client made up or edited; the server's copy says so itself).
+  _mentionIds(conv, body) {
+    const names = new Set(mentionedNames(body));
+    if (!names.size) return [];
+    const members = this.conversations.get(conv)?.members ?? [];
+    return members.filter((x) => names.has(String(x.username).toLowerCase())).map((x) => x.id).slice(0, 50);
+  }
+
+  /** Puts an entry into its conversation's log; emits `update` with the folded text entry it changed. */
+  _ingest(m) {
+    const folded = this._log(m.conv).add(m);
+    if (folded) {
+      this._setLastMessage(m.conv, folded);
+      this.emit('update', folded);
+    }
+    return folded;
+  }
+
+  _setLastMessage(conv, folded) {
+    if (!folded) return;
+    const cur = this._lastMessage.get(conv);
+    if (cur && cur.seq > folded.seq) return;
+    this._lastMessage.set(conv, folded);
+    const c = this.conversations.get(conv);
+    if (c) c.last_message = folded;
+  }
+
+  // How much one text entry counts in `unread` and `mentions_unread` (§5):
+  // a text entry after read_seq, sent by someone else, not deleted.
+  _unreadWeight(c, m) {
+    const counts = !!m && m.kind === 'text' && !m.deleted && m.sender !== this.user?.id && m.seq > (c.read_seq ?? 0);
+    return { unread: counts ? 1 : 0, mention: counts && m.mentions.includes(this.user?.id) ? 1 : 0 };
+  }
+
+  // Moves the caller's read_seq and takes what it passes over off the counts.
+  _moveRead(c, seq) {
+    const from = c.read_seq ?? 0;
+    if (seq <= from) return;
+    const log = this._logs.get(c.id);
+    let unread = 0;
+    let mention = 0;
+    if (log && seq < (c.last_seq ?? 0)) {
+      for (const m of log.list()) {
+        if (m.seq <= from || m.seq > seq) continue;
+        const w = this._unreadWeight(c, m);
+        unread += w.unread;
+        mention += w.mention;
+      }
+    }
+    c.read_seq = seq;
+    if (seq >= (c.last_seq ?? 0)) {
+      c.unread = 0;
+      c.mentions_unread = 0;
+    } else {
+      c.unread = Math.max(0, (c.unread ?? 0) - unread);
+      c.mentions_unread = Math.max(0, (c.mentions_unread ?? 0) - mention);
+    }
+  }
+
+  /** Folded text entries of a conversation held so far, ascending, with this client's unacknowledged changes shown. */
+  messages(conv) {
+    const log = this._logs.get(String(conv));
+    if (!log) return [];
+    const pending = this._pendingChanges(String(conv));
+    const list = log.list();
+    return pending.size ? list.map((m) => (pending.has(m.seq) ? this._overlay(m, pending.get(m.seq)) : m)) : list;
+  }
+
+  /** One folded text entry (with this client's unacknowledged changes), or undefined. */
+  message(conv, seq) {
+    const m = this._logs.get(String(conv))?.get(seq);
+    if (!m) return undefined;
+    const p = this._pendingChanges(String(conv)).get(seq);
+    return p ? this._overlay(m, p) : m;
+  }
+
+  /** The lowest seq held for a conversation (text or change entry), or null. */
+  oldestSeq(conv) {
+    return this._logs.get(String(conv))?.oldest() ?? null;
+  }
+
+  _pendingChanges(conv) {
+    const by = new Map();
+    for (const i of this._outbox) {
+      if (i.conv !== conv || i.type === 'send' || i.status === 'failed') continue;
+      if (!by.has(i.seq)) by.set(i.seq, []);
+      by.get(i.seq).push({ ...entryOf(i, { ts: i.created_at }, this.user?.id), pending: true });
+    }
+    return by;
+  }
+
+  _overlay(m, changes) {
+    return foldText(m, changes, { userId: this.user?.id, mentionsOf: (body) => this._mentionIds(m.conv, body) });
   }
 
   /** The highest seq delivered for a conversation (what `hello` resumes from). */
@@ -720,28 +1026,64 @@ export class ParleyClient extends Emitter {
    * reconnect, always with the same client_msg_id, so it is stored once.
    * Returns a promise of the `sent` answer ({conv, seq, id, ts}), which also
    * carries `.clientMsgId`. It rejects only for a permanent refusal
-   * (bad_request, too_large, forbidden, not_found).
+   * (bad_request, too_large, forbidden, not_found). `replyTo` is the seq of
+   * the text entry this one answers.
    */
-  send(conv, body, { clientMsgId } = {}) {
-    const item = {
-      client_msg_id: clientMsgId ?? newClientMsgId(),
-      conv: String(conv),
-      body,
-      created_at: Date.now(),
-      status: 'pending',
-    };
+  send(conv, body, { clientMsgId, replyTo } = {}) {
+    if (replyTo != null && !isSeq(replyTo)) return refuse('replyTo must be a seq (a positive integer)');
+    return this._enqueue({ type: 'send', conv, body, reply_to: replyTo ?? null }, clientMsgId);
+  }
+
+  /** Replaces the body of one of your messages; queued and retried like send(). */
+  edit(conv, seq, body, { clientMsgId } = {}) {
+    if (!isSeq(seq)) return refuse('seq must be a positive integer');
+    if (typeof body !== 'string' || !body) return refuse('an edit needs a body');
+    return this._enqueue({ type: 'edit', conv, seq, body }, clientMsgId);
+  }
+
+  /** Deletes a message (yours, or any as a group's owner or admin); queued and retried like send(). */
+  delete(conv, seq, { clientMsgId } = {}) {
+    if (!isSeq(seq)) return refuse('seq must be a positive integer');
+    return this._enqueue({ type: 'delete', conv, seq }, clientMsgId);
+  }
+
+  /** Adds (op 'add') or removes (op 'remove') your reaction to a message; queued and retried like send(). */
+  react(conv, seq, emoji, op = 'add', { clientMsgId } = {}) {
+    if (!isSeq(seq)) return refuse('seq must be a positive integer');
+    if (op !== 'add' && op !== 'remove') return refuse("op is 'add' or 'remove'");
+    const bytes = typeof emoji === 'string' ? new TextEncoder().encode(emoji).length : 0;
+    if (bytes < 1 || bytes > 32) return refuse('an emoji is 1 to 32 bytes of UTF-8');
+    return this._enqueue({ type: 'react', conv, seq, emoji, op }, clientMsgId);
+  }
+
+  // Every request that makes an entry goes through the outbox: one
+  // client_msg_id for all its tries, so the server stores it once.
+  _enqueue(fields, clientMsgId) {
+    const item = { ...fields, client_msg_id: clientMsgId ?? newClientMsgId(), conv: String(fields.conv), created_at: Date.now(), status: 'pending' };
     const p = new Promise((resolve, reject) => this._waiters.set(item.client_msg_id, { resolve, reject }));
     p.catch(() => {}); // a caller may ignore the promise
     p.clientMsgId = item.client_msg_id;
     this._outbox.push(item);
-    this._typingSent.delete(item.conv); // typing after a send is news again
+    if (item.type === 'send') this._typingSent.delete(item.conv); // typing after a send is news again
     this._saveOutbox();
     this.emit('outbox', this.outbox);
+    if (item.type !== 'send') this._emitUpdate(item.conv, item.seq);
     this._pumpOutbox();
     return p;
   }
 
-  /** Unacknowledged messages, oldest first: {client_msg_id, conv, body, created_at, status}. */
+  // The folded view of a message changed without a new entry (a change of
+  // ours queued, acknowledged or refused).
+  _emitUpdate(conv, seq) {
+    const m = this.message(conv, seq);
+    if (m) this.emit('update', m);
+  }
+
+  /**
+   * Unacknowledged requests, oldest first: {type: 'send'|'edit'|'delete'|'react',
+   * client_msg_id, conv, created_at, status, and the request's fields: body,
+   * reply_to, seq, emoji, op}.
+   */
   get outbox() {
     return this._outbox.map((i) => ({ ...i }));
   }
@@ -769,7 +1111,7 @@ export class ParleyClient extends Emitter {
   _saveOutbox() {
     if (!this.user) return;
     const key = `outbox:${this.user.id}`;
-    if (this._outbox.length) this.store.set(key, this._outbox.map(({ client_msg_id, conv, body, created_at, status }) => ({ client_msg_id, conv, body, created_at, status })));
+    if (this._outbox.length) this.store.set(key, this._outbox.map(({ waitUntil: _w, error: _e, ...i }) => i));
     else this.store.remove(key);
   }
 
@@ -792,18 +1134,25 @@ export class ParleyClient extends Emitter {
     item.status = 'sending';
     let ack;
     try {
-      ack = await this.request({ type: 'send', conv: item.conv, client_msg_id: item.client_msg_id, body: item.body });
+      ack = await this.request(frameOf(item));
     } catch (e) {
       release();
       if (!this._outbox.includes(item)) return this._pumpOutbox(); // completed by its message event
       item.status = 'pending';
       if (!RETRYABLE.has(e.code)) {
-        item.status = 'failed';
-        item.error = { code: e.code, message: e.message };
+        // A refused message stays, marked failed, for the user to retry or
+        // discard; a refused change goes (its promise says why).
+        if (item.type === 'send') {
+          item.status = 'failed';
+          item.error = { code: e.code, message: e.message };
+        } else {
+          this._outbox.splice(this._outbox.indexOf(item), 1);
+        }
         this._saveOutbox();
         this._waiters.get(item.client_msg_id)?.reject(e);
         this._waiters.delete(item.client_msg_id);
         this.emit('outbox', this.outbox);
+        if (item.type !== 'send') this._emitUpdate(item.conv, item.seq);
         this._pumpOutbox();
       } else if (e.code === 'rate_limited' || e.code === 'unavailable' || e.code === 'internal') {
         const wait = e.retryAfterMs ?? 1000;
@@ -816,7 +1165,9 @@ export class ParleyClient extends Emitter {
     // Feed the acknowledged message through the ordered pipeline, as its
     // `message` event may have been lost: (conv, seq) de-duplicates.
     this._completeSend(item.client_msg_id, ack);
-    this._accept({ conv: ack.conv, seq: ack.seq, id: ack.id, sender: this.user.id, body: item.body, ts: ack.ts, client_msg_id: item.client_msg_id });
+    const entry = entryOf(item, ack, this.user.id);
+    if (entry.kind === 'text') entry.mentions = this._mentionIds(item.conv, item.body);
+    this._accept(entry);
     this._pumpOutbox();
   }
 
@@ -828,8 +1179,10 @@ export class ParleyClient extends Emitter {
     const w = this._waiters.get(clientMsgId);
     this._waiters.delete(clientMsgId);
     w?.resolve({ conv: ack.conv, seq: ack.seq, id: ack.id, ts: ack.ts, client_msg_id: clientMsgId });
-    this.emit('sent', { ...item, seq: ack.seq, id: ack.id, ts: ack.ts });
+    const target = item.type === 'send' ? undefined : item.seq;
+    this.emit('sent', { ...item, target, seq: ack.seq, id: ack.id, ts: ack.ts });
     this.emit('outbox', this.outbox);
+    if (target !== undefined) this._emitUpdate(item.conv, target);
   }
 
   // ---------------------------------------------------------------- requests
@@ -860,8 +1213,19 @@ export class ParleyClient extends Emitter {
     return this.state === 'connected';
   }
 
-  /** Messages of a conversation, ascending. WebSocket when connected, else HTTP. */
-  async history(conv, { before, after, limit } = {}) {
+  /**
+   * Entries of a conversation, ascending (text entries folded, change
+   * entries as stored). WebSocket when connected, else HTTP. The page also
+   * goes into the conversation's folded messages (messages(conv)).
+   */
+  async history(conv, range = {}) {
+    const page = (await this._history(conv, range)).map(normalizeEntry);
+    for (const m of page) this._ingest(m);
+    return page;
+  }
+
+  // A page as served; the gap filler feeds it through the ordered pipeline instead.
+  async _history(conv, { before, after, limit } = {}) {
     if (this.connected) {
       const f = { type: 'history', conv };
       if (before != null) f.before = before;
@@ -888,8 +1252,7 @@ export class ParleyClient extends Emitter {
     this._readWanted.set(conv, Math.max(seq, this._readWanted.get(conv) ?? 0));
     if (c) {
       // Optimistic: the badge clears at once.
-      c.read_seq = Math.max(c.read_seq ?? 0, Math.min(seq, c.last_seq ?? seq));
-      c.unread = Math.max(0, (c.last_seq ?? 0) - c.read_seq);
+      this._moveRead(c, Math.min(seq, c.last_seq ?? seq));
       this.emit('conversation', c);
     }
     this._flushReads();
@@ -989,6 +1352,8 @@ export class ParleyClient extends Emitter {
     let cur = this.conversations.get(c.id);
     if (!cur) {
       cur = { ...c, _order: (this._orderSeq = (this._orderSeq ?? 0) + 1) };
+      cur.mentions_unread ??= 0;
+      cur._countedTo = c.last_seq ?? 0; // the server counted unread up to here
       if (this._lastMessage.has(c.id)) cur.last_message = this._lastMessage.get(c.id);
       this.conversations.set(c.id, cur);
       if (!this._known.has(c.id)) this._known.set(c.id, c.last_seq ?? 0);
@@ -999,9 +1364,19 @@ export class ParleyClient extends Emitter {
       cur.kind = c.kind;
       if (c.members) cur.members = c.members;
       if (c.member_count != null) cur.member_count = c.member_count;
+      if (own && c.unread != null && (c.last_seq ?? 0) >= (cur.last_seq ?? 0)) {
+        // The server's counts are exact up to its last_seq (§5 counts only
+        // others' live text entries, which the client cannot always know).
+        cur.read_seq = c.read_seq ?? 0;
+        cur.unread = c.unread;
+        cur.mentions_unread = c.mentions_unread ?? 0;
+        cur._countedTo = c.last_seq ?? 0;
+        const wanted = this._readWanted.get(c.id);
+        if (wanted) this._moveRead(cur, Math.min(wanted, c.last_seq ?? 0));
+      } else if (own) {
+        this._moveRead(cur, c.read_seq ?? 0);
+      }
       cur.last_seq = Math.max(cur.last_seq ?? 0, c.last_seq ?? 0);
-      if (own) cur.read_seq = Math.max(cur.read_seq ?? 0, c.read_seq ?? 0);
-      cur.unread = Math.max(0, cur.last_seq - (cur.read_seq ?? 0));
       for (const m of c.members ?? []) this._learnUser(m);
     }
     if (announce) {
@@ -1023,6 +1398,8 @@ export class ParleyClient extends Emitter {
     this._known.delete(conv);
     this._buffer.delete(conv);
     this._gapTo.delete(conv);
+    this._logs.delete(conv);
+    this._lastMessage.delete(conv);
     this.emit('conversation_removed', conv);
     this.emit('conversations', this.listConversations());
   }
@@ -1074,8 +1451,7 @@ export class ParleyClient extends Emitter {
   _onRead(f) {
     const c = this.conversations.get(f.conv);
     if (c && f.user === this.user?.id) {
-      c.read_seq = Math.max(c.read_seq ?? 0, f.seq);
-      c.unread = Math.max(0, (c.last_seq ?? 0) - c.read_seq);
+      this._moveRead(c, f.seq);
       this.emit('conversation', c);
     }
     this.emit('read', { conv: f.conv, user: f.user, seq: f.seq });
@@ -1116,4 +1492,51 @@ export class ParleyClient extends Emitter {
 
 function activity(c) {
   return c.last_message?.ts ?? c._activity ?? 0;
+}
+
+const isSeq = (x) => Number.isSafeInteger(x) && x > 0;
+
+function refuse(message) {
+  const p = Promise.reject(new ParleyError('bad_request', message));
+  p.catch(() => {});
+  return p;
+}
+
+// The request frame of an outbox item.
+function frameOf(item) {
+  const f = { type: item.type, conv: item.conv, client_msg_id: item.client_msg_id };
+  if (item.type === 'send') {
+    f.body = item.body;
+    if (item.reply_to != null) f.reply_to = item.reply_to;
+  } else {
+    f.seq = item.seq;
+    if (item.type === 'edit') f.body = item.body;
+    if (item.type === 'react') Object.assign(f, { emoji: item.emoji, op: item.op });
+  }
+  return f;
+}
+
+const KIND_OF = { send: 'text', edit: 'edit', delete: 'delete', react: 'reaction' };
+
+// The entry an outbox item makes, as the server stores it, from its `sent`
+// answer (an acknowledged entry whose event was lost is still delivered).
+function entryOf(item, ack, sender) {
+  const e = normalizeEntry({
+    kind: KIND_OF[item.type],
+    conv: item.conv,
+    seq: ack.seq,
+    id: ack.id,
+    sender,
+    body: item.type === 'send' || item.type === 'edit' ? item.body : '',
+    ts: ack.ts,
+    client_msg_id: item.client_msg_id,
+  });
+  if (item.type === 'send') {
+    e.reply_to = item.reply_to ?? null;
+    e._local = true;
+  } else {
+    e.target = item.seq;
+    if (item.type === 'react') Object.assign(e, { emoji: item.emoji, op: item.op });
+  }
+  return e;
 }

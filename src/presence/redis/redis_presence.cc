@@ -254,6 +254,8 @@ class Core {
                                          [this] {
                                            subscribed_.clear();
                                            unsubscribing_.clear();
+                                           std::lock_guard lock(active_mu_);
+                                           active_.clear();
                                          },
                                      .after_read = [this] { FlushDeliveries(); }},
           backoff);
@@ -337,6 +339,17 @@ class Core {
 
   void Follow(const fanout::Interest& i) { ChangeInterest(ChannelOf(i), true); }
   void Unfollow(const fanout::Interest& i) { ChangeInterest(ChannelOf(i), false); }
+
+  bool AwaitFollowing(std::span<const fanout::Interest> interests, std::chrono::milliseconds timeout) {
+    std::vector<std::string> channels;
+    channels.reserve(interests.size());
+    for (const fanout::Interest& i : interests) channels.push_back(ChannelOf(i));
+    std::unique_lock lock(active_mu_);
+    return active_cv_.wait_for(lock, timeout, [&] {
+      return std::all_of(channels.begin(), channels.end(),
+                         [&](const std::string& c) { return active_.contains(c); });
+    });
+  }
 
   // ---- registry ----------------------------------------------------------
 
@@ -597,6 +610,10 @@ class Core {
       }
     } else if (k == "unsubscribe") {
       std::string ch(Str(channel));
+      {
+        std::lock_guard lock(self->active_mu_);
+        self->active_.erase(ch);
+      }
       self->unsubscribing_.erase(ch);
       bool want;
       {
@@ -604,7 +621,13 @@ class Core {
         want = self->refs_.contains(ch);
       }
       if (want) self->Send(ac, "SUBSCRIBE", {ch});  // followed again meanwhile
-    } else if (k == "subscribe" && Str(channel) == self->node_channel_) {
+    } else if (k == "subscribe") {
+      {
+        std::lock_guard lock(self->active_mu_);
+        self->active_.emplace(Str(channel));
+      }
+      self->active_cv_.notify_all();
+      if (Str(channel) != self->node_channel_) return;
       if (!self->subscribed_once_) {
         self->subscribed_once_ = true;
         self->subscribed_promise_.set_value();
@@ -742,7 +765,11 @@ class Core {
   asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
   std::thread io_;
   std::unique_ptr<AsyncConnection> cmd_, sub_;
-  std::unordered_set<std::string> subscribed_;     // SUBSCRIBE sent on the current connection
+  std::unordered_set<std::string> subscribed_;  // SUBSCRIBE sent on the current connection
+  // Channels Redis confirmed on the current connection (AwaitFollowing).
+  std::mutex active_mu_;
+  std::condition_variable active_cv_;
+  std::unordered_set<std::string> active_;
   std::unordered_set<std::string> unsubscribing_;  // UNSUBSCRIBE sent, reply not yet in
   fanout::EventBatch arrived_;                     // decoded during the current read
   size_t inflight_ = 0;
@@ -806,6 +833,10 @@ class FanOutHandle final : public fanout::FanOut {
   void Publish(fanout::EventBatch batch) override { core_->Publish(std::move(batch)); }
   void Follow(fanout::Interest i) override { core_->Follow(i); }
   void Unfollow(fanout::Interest i) override { core_->Unfollow(i); }
+  bool AwaitFollowing(std::span<const fanout::Interest> interests,
+                      std::chrono::milliseconds timeout) override {
+    return core_->AwaitFollowing(interests, timeout);
+  }
 
  private:
   std::shared_ptr<Core> core_;

@@ -103,3 +103,17 @@ export class Server {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Whether a running server speaks protocol 1.1 §5 (richer messages): its
+ * Conversation carries `mentions_unread`. The §5 suites skip, saying so,
+ * against a 1.0 server.
+ */
+export async function speaksRich(server) {
+  const u = `probe${process.pid % 10000}${Date.now() % 100000}`.slice(0, 32);
+  const s = await (await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username: u, password: 'correct horse battery' }) })).json();
+  const headers = { Authorization: `Bearer ${s.access_token}` };
+  const made = await (await fetch(`${server.url}/v1/conversations`, { method: 'POST', headers, body: JSON.stringify({ kind: 'group', title: 'probe', members: [] }) })).json();
+  const list = await (await fetch(`${server.url}/v1/conversations`, { headers })).json();
+  return 'mentions_unread' in made || list.conversations.some((c) => 'mentions_unread' in c);
+}
