@@ -13,6 +13,7 @@
 
 #include "cli/api.h"
 #include "cli/commands.h"
+#include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
@@ -44,7 +45,11 @@ Overloaded(F...) -> Overloaded<F...>;
 class Chat {
  public:
   Chat(Api& api, const ChatOptions& options)
-      : api_(api), options_(options), dir_(api), tty_(IsTty(STDIN_FILENO) && IsTty(STDOUT_FILENO)) {}
+      : api_(api),
+        options_(options),
+        dir_(api),
+        held_(api.me(), [this](std::string_view body) { return MentionsIn(dir_, conv_)(body); }),
+        tty_(IsTty(STDIN_FILENO) && IsTty(STDOUT_FILENO)) {}
 
   int Run() {
     dir_.Load();
@@ -59,7 +64,8 @@ class Chat {
         api_.Messages(conv_, std::nullopt, std::nullopt, std::max(options_.history, 1), what);
     if (options_.history == 0) recent.clear();
     if (!recent.empty()) last_seq_ = 0;
-    for (const Message& m : recent) ShowMessage(m);
+    // Text entries come folded: the page's change entries are already in them.
+    for (const Message& m : recent) ShowMessage(m, /*live=*/false);
 
     protocol::Welcome welcome;
     ws_ = OpenSocket(api_, {{conv_, last_seq_}}, &welcome);
@@ -153,13 +159,43 @@ class Chat {
     }
   }
 
-  void ShowMessage(const Message& m) {
+  // An entry of the conversation, once: a text entry is held and printed
+  // (with the quote of the entry it answers); a change is folded into its
+  // target by the state_seq rule and, when `live`, said in one line.
+  void ShowMessage(const Message& m, bool live = true) {
     if (m.seq <= last_seq_) return;  // seen already
     std::string sender = dir_.Username(conv_, m.sender);
     typing_until_.erase(sender);
     last_seq_ = m.seq;
-    PrintLine(FormatMessage(m, sender, /*long_form=*/false));
+    if (m.kind == EntryKind::kText) {
+      held_.Hold(m);
+      if (m.reply_to && held_.Find(*m.reply_to) == nullptr) {
+        if (auto target = FetchEntry(api_, conv_, *m.reply_to)) held_.Hold(*target);
+      }
+      PrintLine(FormatEntry(m, Style()));
+      return;
+    }
+    // What a deletion took away, quoted, since the chat cannot unprint it.
+    std::string gone;
+    if (const Message* before = held_.Find(m.target);
+        before && m.kind == EntryKind::kDelete && !before->deleted) {
+      gone = " (\"" + Excerpt(before->body.substr(0, before->body.find('\n')), kQuotedBytes) + "\")";
+    }
+    if (held_.Apply(m) == FoldedEntries::Outcome::kNotHeld && live) {
+      // Older than what the chat showed: its current state, this change in.
+      if (auto target = FetchEntry(api_, conv_, m.target)) held_.Hold(*target);
+    }
+    if (!live) return;
+    std::string line = "[" + FormatTime(m.ts, "%H:%M") + "] * " + DescribeChange(m, sender) + gone;
+    const Message* target = held_.Find(m.target);
+    if (m.kind == EntryKind::kReaction && target != nullptr) {
+      std::string reactions = FormatReactions(target->reactions);
+      line += reactions.empty() ? " (no reactions left)" : ": " + reactions;
+    }
+    PrintLine(line);
   }
+
+  EntryStyle Style() { return StyleFor(dir_, conv_, held_, /*long_form=*/false); }
 
   // ---- socket ----
 
@@ -446,6 +482,7 @@ class Chat {
   Api& api_;
   ChatOptions options_;
   Directory dir_;
+  FoldedEntries held_;  // the text entries shown, folded as changes arrive
   bool tty_;
   ConversationId conv_;
   std::string name_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -11,12 +12,15 @@
 #include <boost/json/object.hpp>
 
 #include "cli/api.h"
-#include "common/build_info.h"
+#include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
+#include "common/build_info.h"
+#include "common/mentions.h"
+#include "protocol/client_frames.h"
 #include "protocol/frames.h"
 
 namespace parley::cli {
@@ -197,7 +201,7 @@ int CmdDm(Api& api, const std::string& user, bool as_json) {
   return kExitOk;
 }
 
-// ---- history / send ----
+// ---- history ----
 
 int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bool as_json) {
   if (limit < 1 || limit > 500) throw CliError(kExitUsage, "--limit must be 1..500");
@@ -205,34 +209,52 @@ int CmdHistory(Api& api, const std::string& query, int64_t before, int limit, bo
   Directory dir(api);
   dir.Load();
   ConversationId conv = ResolveConvId(dir, query);
-  std::vector<Message> messages =
+  std::vector<Message> entries =
       api.Messages(conv, std::nullopt, before > 0 ? std::optional<int64_t>(before) : std::nullopt, limit,
                    "reading the history of '" + query + "'");
-  for (const Message& m : messages) {
-    std::string sender = dir.Username(conv, m.sender);
-    if (as_json) {
-      std::cout << MessageJson(m, sender) << "\n";
-    } else {
-      std::cout << FormatMessage(m, sender, /*long_form=*/true) << "\n";
+  // Text entries come folded: the page's change entries are already in them.
+  FoldedEntries held(api.me(), MentionsIn(dir, conv));
+  std::vector<int64_t> shown;
+  for (const Message& m : entries) {
+    if (m.kind != EntryKind::kText) continue;
+    held.Hold(m);
+    shown.push_back(m.seq);
+  }
+  if (!as_json) {
+    for (int64_t seq : shown) {
+      const Message* m = held.Find(seq);
+      if (m->reply_to && held.Find(*m->reply_to) == nullptr) {
+        if (auto target = FetchEntry(api, conv, *m->reply_to)) held.Hold(*target);
+      }
     }
   }
-  if (messages.empty() && !as_json) std::cout << "(no messages)\n";
+  EntryStyle style = StyleFor(dir, conv, held, /*long_form=*/true);
+  for (int64_t seq : shown) {
+    const Message& m = *held.Find(seq);
+    if (as_json) {
+      std::cout << MessageJson(m, dir.Username(conv, m.sender)) << "\n";
+    } else {
+      std::cout << FormatEntry(m, style) << "\n";
+    }
+  }
+  if (shown.empty() && !as_json) std::cout << "(no messages)\n";
   return kExitOk;
 }
 
-int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& words, bool as_json) {
-  std::string body;
-  if (words.empty() || (words.size() == 1 && words[0] == "-")) {
-    body = StripOneNewline(ReadAllStdin());
-  } else {
-    for (const std::string& w : words) body += (body.empty() ? "" : " ") + w;
-  }
-  if (body.empty()) throw CliError(kExitUsage, "nothing to send: the message is empty");
+// ---- send / edit / delete / react ----
 
-  Directory dir(api);
-  dir.Load();
-  const protocol::SendReq request{ResolveConvId(dir, query), NewClientMsgId(), body};
+// What a new entry's request is called in errors ("send", "edit", ...).
+std::string Verb(const protocol::Request& request) { return std::string(protocol::RequestType(request)); }
 
+// Sends `request` (a send, edit, delete or react; it carries its
+// client_msg_id) and prints the new entry's seq (or, with --json, the `sent`
+// answer and the client_msg_id). Retries like chat does: after a lost
+// connection on a new one with the same client_msg_id (so the entry is
+// stored at most once), after rate_limited when the server says, for up to
+// 30 s in all. A refusal of the server is a CliError with its reason.
+int SubmitEntry(Api& api, const std::string& query, const protocol::Request& request,
+                const std::string& client_msg_id, bool as_json) {
+  const std::string verb = Verb(request);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   Backoff backoff;
   std::unique_ptr<client::WsClient> ws = OpenSocket(api, {}, nullptr);
@@ -250,7 +272,7 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
                            {"seq", sent->seq},
                            {"id", sent->id.ToString()},
                            {"ts", sent->ts},
-                           {"client_msg_id", request.client_msg_id}};
+                           {"client_msg_id", client_msg_id}};
           std::cout << JsonLine(out) << "\n";
         } else {
           std::cout << sent->seq << "\n";
@@ -268,19 +290,23 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
             std::clamp<int64_t>(e.retry_after_ms > 0 ? e.retry_after_ms : 1000, 50, 10'000));
       } else if (e.code != Errc::kUnavailable) {
         std::string text = e.message;
-        if (e.code == Errc::kForbidden) text = "you are not a member of '" + query + "' (" + text + ")";
-        throw CliError(ExitCodeForErrc(e.code), "send failed: " + text + " (" + e.code_name + ")");
+        // A send is refused as forbidden only for a non-member; a change
+        // also for someone else's message, which the server's text says.
+        if (e.code == Errc::kForbidden && verb == "send") {
+          text = "you are not a member of '" + query + "' (" + text + ")";
+        }
+        throw CliError(ExitCodeForErrc(e.code), verb + " failed: " + text + " (" + e.code_name + ")");
       }
     } else if (answer) {
-      throw CliError(kExitRejected, "send failed: unexpected answer" +
+      throw CliError(kExitRejected, verb + " failed: unexpected answer" +
                                         (*answer ? std::string() : ": " + answer->error().message));
     }
     if (std::chrono::steady_clock::now() + wait > deadline) {
       if (error)
         throw CliError(kExitUnavailable,
-                       "send failed: the server stayed busy (" + error->error.code_name + ")");
+                       verb + " failed: the server stayed busy (" + error->error.code_name + ")");
       throw Unreachable(api.login().server,
-                        "the connection was lost before the server confirmed the message");
+                        "the connection was lost before the server confirmed the " + verb);
     }
     std::this_thread::sleep_for(wait);
     if (!answer) {
@@ -293,6 +319,70 @@ int CmdSend(Api& api, const std::string& query, const std::vector<std::string>& 
       }
     }
   }
+}
+
+// The text of a send or edit: the words joined, or stdin when there are none
+// (or just "-"). `what` names it in the error for an empty one.
+std::string TextOf(const std::vector<std::string>& words, const std::string& what) {
+  std::string body;
+  if (words.empty() || (words.size() == 1 && words[0] == "-")) {
+    body = StripOneNewline(ReadAllStdin());
+  } else {
+    for (const std::string& w : words) body += (body.empty() ? "" : " ") + w;
+  }
+  if (body.empty()) throw CliError(kExitUsage, "nothing to " + what + ": the message is empty");
+  return body;
+}
+
+void CheckSeq(int64_t seq, const char* name) {
+  if (seq < 1) throw CliError(kExitUsage, std::string(name) + " must be a message's seq (1 or more)");
+}
+
+struct EntryArgs {
+  std::string conv;
+  int64_t seq = 0;       // edit, delete, react: the target
+  int64_t reply_to = 0;  // send: 0 for none
+  std::vector<std::string> words;
+  std::string emoji;
+  bool remove = false;
+  bool json = false;
+};
+
+int CmdSend(Api& api, const EntryArgs& args) {
+  if (args.reply_to != 0) CheckSeq(args.reply_to, "--reply-to");
+  std::string body = TextOf(args.words, "send");
+  Directory dir(api);
+  dir.Load();
+  protocol::SendReq request{ResolveConvId(dir, args.conv), NewClientMsgId(), body};
+  if (args.reply_to != 0) request.reply_to = args.reply_to;
+  return SubmitEntry(api, args.conv, request, request.client_msg_id, args.json);
+}
+
+int CmdEdit(Api& api, const EntryArgs& args) {
+  CheckSeq(args.seq, "SEQ");
+  std::string body = TextOf(args.words, "edit");
+  Directory dir(api);
+  dir.Load();
+  protocol::EditReq request{ResolveConvId(dir, args.conv), args.seq, body, NewClientMsgId()};
+  return SubmitEntry(api, args.conv, request, request.client_msg_id, args.json);
+}
+
+int CmdDelete(Api& api, const EntryArgs& args) {
+  CheckSeq(args.seq, "SEQ");
+  Directory dir(api);
+  dir.Load();
+  protocol::DeleteReq request{ResolveConvId(dir, args.conv), args.seq, NewClientMsgId()};
+  return SubmitEntry(api, args.conv, request, request.client_msg_id, args.json);
+}
+
+int CmdReact(Api& api, const EntryArgs& args) {
+  CheckSeq(args.seq, "SEQ");
+  if (args.emoji.empty()) throw CliError(kExitUsage, "EMOJI must not be empty");
+  Directory dir(api);
+  dir.Load();
+  protocol::ReactReq request{ResolveConvId(dir, args.conv), args.seq, args.emoji,
+                             args.remove ? ReactionOp::kRemove : ReactionOp::kAdd, NewClientMsgId()};
+  return SubmitEntry(api, args.conv, request, request.client_msg_id, args.json);
 }
 
 }  // namespace
@@ -308,13 +398,52 @@ ConversationId ResolveConvId(Directory& dir, const std::string& query) {
   }
 }
 
+std::optional<Message> FetchEntry(Api& api, ConversationId conv, int64_t seq) {
+  if (seq < 1) return std::nullopt;
+  try {
+    std::vector<Message> page =
+        api.Messages(conv, seq - 1, std::nullopt, 1, "reading #" + std::to_string(seq));
+    if (page.size() == 1 && page[0].seq == seq && page[0].kind == EntryKind::kText) return page[0];
+  } catch (const CliError& e) {
+    if (e.exit_code() == kExitAuth) throw;  // a quote is a nicety; the rest is not
+  }
+  return std::nullopt;
+}
+
+std::function<std::vector<UserId>(std::string_view)> MentionsIn(Directory& dir, ConversationId conv) {
+  return [&dir, conv](std::string_view body) {
+    std::vector<UserId> out;
+    const Conversation* c = dir.Find(conv);
+    if (c == nullptr) return out;
+    for (const std::string& name : MentionedNames(body)) {
+      for (const Member& m : c->members) {
+        if (m.username == name && out.size() < kMaxMentions) out.push_back(m.id);
+      }
+    }
+    return out;
+  };
+}
+
+EntryStyle StyleFor(Directory& dir, ConversationId conv, const FoldedEntries& held, bool long_form) {
+  EntryStyle style;
+  style.long_form = long_form;
+  const char* term = std::getenv("TERM");
+  style.ansi = IsTty(STDOUT_FILENO) && term != nullptr && std::string_view(term) != "dumb";
+  style.me = dir.me();
+  style.username = [&dir, conv](UserId user) { return dir.Username(conv, user); };
+  style.target = [&held](int64_t seq) { return held.Find(seq); };
+  return style;
+}
+
 int RunCli(int argc, char** argv) {
   std::string config_dir = ConfigDir(ProcessEnv());
 
   CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
   app.require_subcommand(1);
   app.set_version_flag("--version", "parley " PARLEY_VERSION " (commit " PARLEY_COMMIT ")");
-  app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username.\n"
+  app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username; SEQ a\n"
+                         "message's number in it (history shows it as #SEQ). In history and chat,\n"
+                         "reactions you hold are in brackets: [\xF0\x9F\x91\x8D 2].\n"
                          "The login (server URL and tokens) is kept in ") +
              (config_dir.empty() ? "$PARLEY_CONFIG_DIR" : config_dir) +
              "/config.json\n($PARLEY_CONFIG_DIR, else $XDG_CONFIG_HOME/parley, else "
@@ -361,12 +490,33 @@ int RunCli(int argc, char** argv) {
   add_json(dm);
 
   std::string conv;
-  std::vector<std::string> words;
+  EntryArgs entry;
+  // CONV SEQ, then --json: the arguments of a change to one message.
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("conv", entry.conv, "Conversation")->required();
+    cmd->add_option("seq", entry.seq, "The message's seq")->required();
+    add_json(cmd);
+  };
   CLI::App* send =
       app.add_subcommand("send", "Send a message (TEXT, or stdin when omitted or -); prints its seq");
-  send->add_option("conv", conv, "Conversation")->required();
-  send->add_option("text", words, "Message text (words are joined with spaces)");
+  send->add_option("conv", entry.conv, "Conversation")->required();
+  send->add_option("text", entry.words, "Message text (words are joined with spaces)");
+  send->add_option("--reply-to", entry.reply_to, "Answer the message with this seq");
   add_json(send);
+
+  CLI::App* edit = app.add_subcommand(
+      "edit", "Change the text of your message SEQ (TEXT, or stdin); prints the edit's seq");
+  add_target(edit);
+  edit->add_option("text", entry.words, "The new text (words are joined with spaces)");
+
+  CLI::App* del = app.add_subcommand(
+      "delete", "Delete message SEQ (yours; owners and admins any); prints the deletion's seq");
+  add_target(del);
+
+  CLI::App* react = app.add_subcommand("react", "React to message SEQ with EMOJI; prints the reaction's seq");
+  add_target(react);
+  react->add_option("emoji", entry.emoji, "The emoji (1 to 32 bytes)")->required();
+  react->add_flag("--remove", entry.remove, "Take your reaction back");
 
   int64_t before = 0;
   int limit = 50;
@@ -408,7 +558,11 @@ int RunCli(int argc, char** argv) {
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);
     if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
-    if (send->parsed()) return CmdSend(api, conv, words, as_json);
+    entry.json = as_json;
+    if (send->parsed()) return CmdSend(api, entry);
+    if (edit->parsed()) return CmdEdit(api, entry);
+    if (del->parsed()) return CmdDelete(api, entry);
+    if (react->parsed()) return CmdReact(api, entry);
     if (tail->parsed()) {
       if (!tail_conv.empty()) tail_options.conv = tail_conv;
       tail_options.json = as_json;

@@ -3,10 +3,13 @@
 // one; every other function here is a command or a helper they share, each
 // throwing CliError (see errors.h) on failure.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "cli/entries.h"
 #include "common/ids.h"
 
 namespace parley::cli {
@@ -21,6 +24,19 @@ int RunCli(int argc, char** argv);
 // or a decimal id that is not among ours, left for the server to judge (so
 // a non-member gets the server's 403). Throws CliError.
 ConversationId ResolveConvId(Directory& dir, const std::string& query);
+
+// The text entry at `seq` of `conv` (a reply's target, a changed entry the
+// command does not hold), folded; nullopt when there is none or it cannot be
+// read. Throws CliError only when the login is refused.
+std::optional<Message> FetchEntry(Api& api, ConversationId conv, int64_t seq);
+
+// The members of `conv` (as `dir` knows them) that `body` mentions: an edit
+// entry carries no mentions, so a client folding one works them out.
+std::function<std::vector<UserId>(std::string_view body)> MentionsIn(Directory& dir, ConversationId conv);
+
+// How `conv`'s text entries are shown: names from `dir`, reply quotes from
+// `held`, emphasis when stdout is a terminal. Both must outlive the style.
+EntryStyle StyleFor(Directory& dir, ConversationId conv, const FoldedEntries& held, bool long_form);
 
 struct TailOptions {
   std::optional<std::string> conv;

@@ -15,7 +15,7 @@ enum ExitCode : int {
   kExitUsage = 1,        // bad arguments, ambiguous name, nothing to send
   kExitUnreachable = 2,  // bad server URL, server down or unreachable, connection lost
   kExitAuth = 3,         // wrong password, not logged in, login expired
-  kExitNotFound = 4,     // no such conversation/user, not a member (forbidden)
+  kExitNotFound = 4,     // no such conversation/user/message, not a member or not yours (forbidden)
   kExitUnavailable = 5,  // rate limited, server unavailable (503)
   kExitRejected = 6,     // the server refused the input (400, 409, 413) or failed (500)
 };
@@ -27,10 +27,11 @@ inline constexpr const char* kExitCodesHelp =
     "  1  usage error (bad arguments, ambiguous conversation name, empty message)\n"
     "  2  bad server URL, server down or unreachable\n"
     "  3  authentication: wrong username or password, not logged in, login expired\n"
-    "  4  not found or forbidden: unknown conversation or user, not a member\n"
+    "  4  not found or forbidden: unknown conversation, user or message, not a member,\n"
+    "     someone else's message\n"
     "  5  rate limited or server unavailable; try again later\n"
-    "  6  rejected by the server: invalid input, username taken, message too large,\n"
-    "     or a server error\n";
+    "  6  rejected by the server: invalid input, username taken, message or emoji too\n"
+    "     large, a deleted message, a 21st emoji, or a server error\n";
 
 class CliError : public std::runtime_error {
  public:

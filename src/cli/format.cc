@@ -18,19 +18,6 @@ std::string FormatTime(int64_t ms, const char* format) {
   return std::string(buffer, n);
 }
 
-std::string FormatMessage(const Message& msg, const std::string& sender, bool long_form) {
-  std::string indented;
-  indented.reserve(msg.body.size());
-  for (char c : msg.body) {
-    indented += c;
-    if (c == '\n') indented += "    ";
-  }
-  if (long_form) {
-    return "[" + FormatTime(msg.ts) + "] #" + std::to_string(msg.seq) + " " + sender + ": " + indented;
-  }
-  return "[" + FormatTime(msg.ts, "%H:%M") + "] " + sender + ": " + indented;
-}
-
 std::string Excerpt(std::string_view text, size_t max_bytes) {
   std::string_view kept = protocol::Utf8Prefix(text, max_bytes);
   return std::string(kept) + (kept.size() < text.size() ? "..." : "");

@@ -13,10 +13,6 @@ namespace parley::cli {
 // `ms` (Unix epoch) in local time with strftime `format`.
 std::string FormatTime(int64_t ms, const char* format = "%Y-%m-%d %H:%M:%S");
 
-// "[2024-05-01 14:03:12] #7 alice: hello" (`long_form`), or with a short
-// time "[14:03] alice: hello". Newlines in the body are indented.
-std::string FormatMessage(const Message& msg, const std::string& sender, bool long_form);
-
 // At most `max_bytes` of `text`, cut on a character boundary, with "..."
 // after it when something was cut.
 std::string Excerpt(std::string_view text, size_t max_bytes);
@@ -24,8 +20,8 @@ std::string Excerpt(std::string_view text, size_t max_bytes);
 // One line of JSON (no trailing newline).
 std::string JsonLine(const boost::json::value& v);
 
-// A message as the server writes it (protocol::ToJson) plus
-// "sender_username", as one JSON line.
+// A message as the server writes it (protocol::ToJson: a text entry folded,
+// a change entry as stored) plus "sender_username", as one JSON line.
 std::string MessageJson(const Message& msg, const std::string& sender_username);
 
 }  // namespace parley::cli

@@ -101,6 +101,8 @@ const Conversation* Directory::Find(ConversationId conv) const {
   return nullptr;
 }
 
+UserId Directory::me() const { return api_.me(); }
+
 const Conversation& Directory::Resolve(const std::string& query) {
   return ResolveConversation(conversations_, query, api_.me());
 }

@@ -42,6 +42,7 @@ class Directory {
 
   const std::vector<Conversation>& conversations() const { return conversations_; }
   const Conversation* Find(ConversationId conv) const;
+  UserId me() const;  // the logged-in user
   const Conversation& Resolve(const std::string& query);
   std::string Name(ConversationId conv) const;
   // The username of `user`, fetching `conv`'s members once on a miss;

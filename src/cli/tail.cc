@@ -7,6 +7,7 @@
 
 #include "cli/api.h"
 #include "cli/commands.h"
+#include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
@@ -31,7 +32,8 @@ Overloaded(F...) -> Overloaded<F...>;
 
 class Tail {
  public:
-  Tail(Api& api, const TailOptions& options) : api_(api), options_(options), dir_(api) {}
+  Tail(Api& api, const TailOptions& options)
+      : api_(api), options_(options), dir_(api), held_(api.me(), nullptr) {}
 
   int Run() {
     dir_.Load();
@@ -95,6 +97,9 @@ class Tail {
     return {last_seq_.begin(), last_seq_.end()};
   }
 
+  // "(proj) " when tailing every conversation.
+  std::string Where(ConversationId conv) const { return filter_.valid() ? "" : "(" + dir_.Name(conv) + ") "; }
+
   bool Wanted(ConversationId conv) const { return !filter_.valid() || conv == filter_; }
 
   void KeepAlive(std::chrono::steady_clock::time_point now) {
@@ -126,11 +131,16 @@ class Tail {
       } else {
         std::cout << MessageJson(m, sender) << std::endl;
       }
+    } else if (m.kind != EntryKind::kText) {
+      if (filter_.valid()) held_.Apply(m);
+      std::cout << "[" << FormatTime(m.ts) << "] " << Where(m.conv) << DescribeChange(m, sender) << std::endl;
     } else if (!filter_.valid()) {
-      std::cout << "[" << FormatTime(m.ts) << "] (" << dir_.Name(m.conv) << ") " << sender << ": " << m.body
+      std::cout << "[" << FormatTime(m.ts) << "] " << Where(m.conv) << sender << ": "
+                << (m.deleted ? "(message deleted)" : m.body) << (m.edited_ts ? " (edited)" : "")
                 << std::endl;
     } else {
-      std::cout << FormatMessage(m, sender, /*long_form=*/true) << std::endl;
+      held_.Hold(m);
+      std::cout << FormatEntry(m, StyleFor(dir_, m.conv, held_, /*long_form=*/true)) << std::endl;
     }
   }
 
@@ -234,6 +244,7 @@ class Tail {
   TailOptions options_;
   Directory dir_;
   ConversationId filter_;
+  FoldedEntries held_;  // the filtered conversation's text entries, for reply quotes
   std::unique_ptr<client::WsClient> ws_;
   std::map<ConversationId, int64_t> last_seq_;
   std::chrono::steady_clock::time_point last_frame_{};

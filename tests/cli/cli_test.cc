@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -326,6 +327,183 @@ TEST_F(CliTest, ChatBothWaysThroughPipes) {
   CliResult history = Run(bob, {"history", "proj", "--json"});
   ASSERT_EQ(history.exit_code, 0) << Show(history);
   EXPECT_EQ(Lines(history.out).size(), 4u) << history.out;  // each line stored once
+}
+
+// The text entries of `history --json`, by seq.
+std::map<int64_t, json::object> JsonEntries(const std::string& out) {
+  std::map<int64_t, json::object> entries;
+  for (const auto& line : Lines(out)) {
+    auto obj = protocol::ParseObject(line);
+    if (obj) entries[protocol::GetInt(*obj, "seq").value_or(0)] = *obj;
+  }
+  return entries;
+}
+
+const std::string kThumbs = "\U0001F44D";
+const std::string kHeart = "\u2764";
+
+TEST_F(CliTest, EditDeleteReactAndReplyShowInHistory) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  auto expect_seq = [&](const std::string& user, const std::vector<std::string>& args, int64_t seq) {
+    CliResult r = Run(user, args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << "\n" << Show(r);
+    EXPECT_EQ(r.out, std::to_string(seq) + "\n") << args[0];
+  };
+  expect_seq(alice, {"send", "proj", "hello @" + bob + " these are the first words of a long message"}, 1);
+  expect_seq(bob, {"send", "proj", "--reply-to", "1", "a", "reply"}, 2);
+  expect_seq(alice, {"edit", "proj", "1", "hello @" + bob + " edited"}, 3);
+  expect_seq(bob, {"react", "proj", "1", kThumbs}, 4);
+  expect_seq(alice, {"react", "proj", "1", kThumbs}, 5);
+  expect_seq(alice, {"react", "proj", "1", kHeart}, 6);
+  expect_seq(alice, {"react", "proj", "1", kHeart, "--remove"}, 7);
+  expect_seq(bob, {"send", "proj", "to be deleted"}, 8);
+  expect_seq(bob, {"delete", "proj", "8"}, 9);
+  expect_seq(alice, {"delete", "proj", "2"}, 10);  // the owner deletes bob's reply
+  expect_seq(bob, {"send", "proj", "--reply-to", "1", "again"}, 11);
+  CliResult json_edit = Run(alice, {"edit", "proj", "11", "not mine", "--json"});
+  EXPECT_EQ(json_edit.exit_code, 4) << Show(json_edit);
+
+  CliResult history = Run(alice, {"history", "proj"});
+  ASSERT_EQ(history.exit_code, 0) << Show(history);
+  auto lines = Lines(history.out);
+  // #1 with its reactions, #2 and #8 deleted, #11 with its quote: change entries are folded in.
+  ASSERT_EQ(lines.size(), 6u) << history.out;
+  EXPECT_THAT(lines[0], HasSubstr("#1 " + alice + ": hello @" + bob + " edited (edited)"));
+  EXPECT_EQ(lines[1], "    [" + kThumbs + " 2]") << history.out;  // alice's own, in brackets
+  EXPECT_THAT(lines[2], HasSubstr("#2 " + bob + ": (message deleted)"));
+  EXPECT_THAT(lines[3], HasSubstr("#8 " + bob + ": (message deleted)"));
+  EXPECT_EQ(lines[4], "  \u21AA #1 " + alice + ": hello @" + bob + " edited");
+  EXPECT_THAT(lines[5], HasSubstr("#11 " + bob + ": again"));
+  CliResult bobs = Run(bob, {"history", "proj", "--limit", "4"});  // #1 is outside: fetched for the quote
+  ASSERT_EQ(bobs.exit_code, 0) << Show(bobs);
+  EXPECT_EQ(bobs.out.find("] #1 "), std::string::npos) << bobs.out;
+  EXPECT_THAT(bobs.out, HasSubstr("\u21AA #1 " + alice + ": hello @" + bob + " edited\n"));
+
+  CliResult as_json = Run(bob, {"history", "proj", "--json"});
+  ASSERT_EQ(as_json.exit_code, 0) << Show(as_json);
+  auto entries = JsonEntries(as_json.out);
+  ASSERT_EQ(entries.size(), 4u) << as_json.out;  // the text entries, folded
+  const json::object& first = entries[1];
+  EXPECT_EQ(protocol::GetString(first, "body"), "hello @" + bob + " edited");
+  EXPECT_TRUE(first.at("edited_ts").is_int64());
+  EXPECT_EQ(protocol::GetInt(first, "state_seq"), 7);
+  ASSERT_EQ(first.at("reactions").as_array().size(), 1u) << as_json.out;
+  const json::object& thumbs = first.at("reactions").as_array()[0].as_object();
+  EXPECT_EQ(protocol::GetString(thumbs, "emoji"), kThumbs);
+  EXPECT_EQ(protocol::GetInt(thumbs, "count"), 2);
+  EXPECT_TRUE(thumbs.at("me").as_bool());  // bob's too
+  ASSERT_EQ(first.at("mentions").as_array().size(), 1u);
+  CliResult who = Run(bob, {"whoami", "--json"});
+  EXPECT_EQ(first.at("mentions").as_array()[0], protocol::ParseObject(who.out)->at("id"));
+  EXPECT_TRUE(entries[8].at("deleted").as_bool());
+  EXPECT_EQ(protocol::GetString(entries[8], "body"), "");
+  EXPECT_EQ(protocol::GetInt(entries[11], "reply_to"), 1);
+  EXPECT_EQ(protocol::GetString(entries[11], "sender_username"), bob);
+
+  CliResult react_json = Run(bob, {"react", "proj", "11", kHeart, "--json"});
+  ASSERT_EQ(react_json.exit_code, 0) << Show(react_json);
+  auto sent = protocol::ParseObject(react_json.out);
+  ASSERT_TRUE(sent) << react_json.out;
+  EXPECT_EQ(protocol::GetInt(*sent, "seq"), 12);
+  EXPECT_THAT(protocol::GetString(*sent, "client_msg_id"), HasSubstr("cli-"));
+}
+
+TEST_F(CliTest, EveryRefusalOfAChangeHasAClearErrorAndStoresNothing) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  Group(alice, "other", {bob});
+  ASSERT_EQ(Run(alice, {"send", "proj", "alice's"}).exit_code, 0);      // 1
+  ASSERT_EQ(Run(bob, {"send", "proj", "bob's"}).exit_code, 0);          // 2
+  ASSERT_EQ(Run(alice, {"react", "proj", "1", kThumbs}).exit_code, 0);  // 3
+  ASSERT_EQ(Run(alice, {"send", "proj", "deleted"}).exit_code, 0);      // 4
+  ASSERT_EQ(Run(alice, {"delete", "proj", "4"}).exit_code, 0);          // 5
+  ASSERT_EQ(Run(alice, {"send", "other", "elsewhere"}).exit_code, 0);   // other #1
+  for (int i = 0; i < 19; ++i) {                                        // alice holds 20 distinct emoji on #2
+    ASSERT_EQ(Run(alice, {"react", "proj", "2", "e" + std::to_string(i)}).exit_code, 0) << i;
+  }
+  ASSERT_EQ(Run(alice, {"react", "proj", "2", kThumbs}).exit_code, 0);                         // 25
+  ASSERT_EQ(Run(alice, {"delete", "proj", "4"}).exit_code, 0) << "deleting again is allowed";  // 26
+
+  struct Case {
+    std::string user;
+    std::vector<std::string> args;
+    int exit_code;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {bob, {"edit", "proj", "1", "mine now"}, 4, "edit failed: only its sender may edit seq 1 (forbidden)"},
+      {bob, {"delete", "proj", "1"}, 4, "delete failed: only its sender, the owner and admins"},
+      {alice, {"edit", "proj", "4", "revived"}, 6, "seq 4 is deleted and cannot be edited (bad_request)"},
+      {bob, {"react", "proj", "4", kThumbs}, 6, "react failed: seq 4 is deleted: no reactions (bad_request)"},
+      {alice, {"edit", "proj", "3", "a reaction"}, 4, "seq 3 is not a text entry of conversation"},
+      {alice, {"react", "proj", "5", kThumbs}, 4, "(not_found)"},
+      {alice, {"edit", "proj", "99", "nothing there"}, 4, "edit failed: seq 99 is not a text entry"},
+      {bob, {"send", "proj", "--reply-to", "3", "to a change"}, 4, "send failed: seq 3 is not a text entry"},
+      {alice,
+       {"react", "proj", "2", "one too many"},
+       6,
+       "at most 20 distinct emoji on one message (bad_request)"},
+      {bob, {"react", "proj", "2", std::string(33, 'x')}, 6, "react failed: emoji must be 1 to 32 bytes"},
+      {alice,
+       {"edit", "proj", "1", std::string(4097, 'y')},
+       6,
+       "edit failed: body is over 4096 bytes (too_large)"},
+      {alice, {"edit", "proj", "0", "x"}, 1, "SEQ must be a message's seq"},
+      {alice, {"send", "proj", "--reply-to", "-1", "x"}, 1, "--reply-to must be a message's seq"},
+      {alice, {"react", "proj", "1", ""}, 1, "EMOJI must not be empty"},
+      {alice, {"edit", "proj", "1"}, 1, "nothing to edit: the message is empty"},
+      {alice, {"delete", "proj"}, 1, ""},
+  };
+  for (const Case& c : cases) {
+    CliResult r = Run(c.user, c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.args[0] << " " << c.args[2] << "\n" << Show(r);
+    EXPECT_THAT(r.err, HasSubstr(c.error)) << c.args[0] << " " << c.args[2];
+    EXPECT_EQ(r.out, "") << c.args[0] << " " << c.args[2];
+  }
+
+  // Nothing was stored: the next entry takes seq 27, and the other
+  // conversation's #1 is untouched.
+  CliResult next = Run(alice, {"send", "proj", "still here"});
+  EXPECT_EQ(next.out, "27\n") << Show(next);
+  CliResult other = Run(bob, {"history", "other"});
+  EXPECT_THAT(other.out, HasSubstr("#1 " + alice + ": elsewhere\n")) << Show(other);
+  CliResult first = Run(bob, {"history", "proj", "--json"});
+  auto entries = JsonEntries(first.out);
+  EXPECT_EQ(protocol::GetString(entries[1], "body"), "alice's");
+  EXPECT_TRUE(entries[1].at("edited_ts").is_null());
+}
+
+TEST_F(CliTest, ChatShowsChangesAsTheyHappen) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  ASSERT_EQ(Run(alice, {"send", "proj", "first"}).exit_code, 0);       // 1
+  ASSERT_EQ(Run(alice, {"send", "proj", "second"}).exit_code, 0);      // 2
+  ASSERT_EQ(Run(alice, {"react", "proj", "1", kHeart}).exit_code, 0);  // 3
+  auto b = Start(bob, {"chat", "proj", "--history", "2"});  // #2 and #3: #1 only through the change
+  ASSERT_TRUE(b->WaitForErr("connected", kWait)) << b->err();
+  EXPECT_THAT(b->out(), HasSubstr("#2 " + alice + ": second"));
+  EXPECT_THAT(b->out(), Not(HasSubstr("first"))) << b->out();
+
+  ASSERT_EQ(Run(alice, {"edit", "proj", "2", "second, fixed"}).exit_code, 0);  // 4
+  EXPECT_TRUE(b->WaitForOut(alice + " edited #2: second, fixed", kWait)) << b->out();
+  ASSERT_EQ(Run(bob, {"react", "proj", "1", kThumbs}).exit_code, 0);  // 5: #1 is not shown
+  EXPECT_TRUE(
+      b->WaitForOut(bob + " reacted " + kThumbs + " to #1: " + kHeart + " 1  [" + kThumbs + " 1]", kWait))
+      << b->out();
+  ASSERT_EQ(Run(alice, {"react", "proj", "1", kHeart, "--remove"}).exit_code, 0);  // 6
+  EXPECT_TRUE(b->WaitForOut(alice + " took back " + kHeart + " from #1: [" + kThumbs + " 1]", kWait))
+      << b->out();
+  ASSERT_EQ(Run(alice, {"send", "proj", "--reply-to", "2", "see above"}).exit_code, 0);  // 7
+  EXPECT_TRUE(b->WaitForOut("\u21AA #2 " + alice + ": second, fixed\n", kWait)) << b->out();
+  EXPECT_TRUE(b->WaitForOut("#7 " + alice + ": see above", kWait)) << b->out();
+  ASSERT_EQ(Run(alice, {"delete", "proj", "2"}).exit_code, 0);  // 8
+  EXPECT_TRUE(b->WaitForOut(alice + " deleted #2 (\"second, fixed\")", kWait)) << b->out();
+  b->CloseStdin();
+  EXPECT_EQ(b->Wait(kWait), 0) << b->err();
 }
 
 TEST_F(CliTest, NotAMemberGetsExitCode4) {

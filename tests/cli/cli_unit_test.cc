@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/saved_login.h"
+#include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/resolve.h"
@@ -178,12 +179,153 @@ TEST(ExitCodeTest, Mapping) {
   EXPECT_EQ(ExitCodeForErrc(Errc::kUnauthorized), kExitAuth);
 }
 
+Message Text(int64_t seq, UserId sender, std::string body) {
+  Message m{ConversationId(1), seq, MessageId(seq * 10),      sender,
+            std::move(body),   0,   "c" + std::to_string(seq)};
+  m.state_seq = seq;
+  return m;
+}
+
+Message Change(int64_t seq, UserId sender, EntryKind kind, int64_t target) {
+  Message m{ConversationId(1), seq, MessageId(seq * 10), sender, "", 60'000, "c" + std::to_string(seq)};
+  m.kind = kind;
+  m.target = target;
+  return m;
+}
+
+Message Reacts(int64_t seq, UserId sender, int64_t target, std::string emoji,
+               ReactionOp op = ReactionOp::kAdd) {
+  Message m = Change(seq, sender, EntryKind::kReaction, target);
+  m.emoji = std::move(emoji);
+  m.op = op;
+  return m;
+}
+
+const UserId kAlice(1), kBob(2), kCarol(3);
+const std::string kThumbs = "\U0001F44D";
+
+EntryStyle PlainStyle(const FoldedEntries& held, bool long_form = true) {
+  EntryStyle style;
+  style.long_form = long_form;
+  style.me = kAlice;
+  style.username = [](UserId u) { return u == kAlice ? "alice" : u == kBob ? "bob" : "carol"; };
+  style.target = [&held](int64_t seq) { return held.Find(seq); };
+  return style;
+}
+
 TEST(FormatTest, MessageLines) {
   setenv("TZ", "UTC", 1);
   tzset();
-  Message m{ConversationId(1), 7, MessageId(70), UserId(1), "hi\nthere", 0, "c"};
-  EXPECT_EQ(FormatMessage(m, "alice", true), "[1970-01-01 00:00:00] #7 alice: hi\n    there");
-  EXPECT_EQ(FormatMessage(m, "alice", false), "[00:00] alice: hi\n    there");
+  FoldedEntries held(kAlice, nullptr);
+  Message m = Text(7, kAlice, "hi\nthere");
+  EXPECT_EQ(FormatEntry(m, PlainStyle(held)), "[1970-01-01 00:00:00] #7 alice: hi\n    there");
+  EXPECT_EQ(FormatEntry(m, PlainStyle(held, false)), "[00:00] #7 alice: hi\n    there");
+}
+
+TEST(FormatTest, EditedDeletedRepliesAndReactions) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  FoldedEntries held(kAlice, nullptr);
+  Message first = Text(1, kBob, "the first words of a long message that goes on and on\nsecond line");
+  held.Hold(first);
+  Message reply = Text(2, kAlice, "yes");
+  reply.reply_to = 1;
+  reply.edited_ts = 5;
+  reply.reactions = {{kThumbs, 2, true}, {"\u2764", 1, false}};
+  EXPECT_EQ(FormatEntry(reply, PlainStyle(held, false)),
+            "  \u21AA #1 bob: the first words of a long message that goes on\u2026\n"
+            "[00:00] #2 alice: yes (edited)\n"
+            "    [" +
+                kThumbs + " 2]  \u2764 1");
+  Message unknown = Text(3, kAlice, "to what?");
+  unknown.reply_to = 99;
+  EXPECT_EQ(FormatEntry(unknown, PlainStyle(held, false)), "  \u21AA #99\n[00:00] #3 alice: to what?");
+  Message gone = Text(4, kBob, "");
+  gone.deleted = true;
+  EXPECT_EQ(FormatEntry(gone, PlainStyle(held, false)), "[00:00] #4 bob: (message deleted)");
+  held.Hold(gone);
+  Message to_gone = Text(5, kAlice, "ok");
+  to_gone.reply_to = 4;
+  EXPECT_EQ(FormatEntry(to_gone, PlainStyle(held, false)),
+            "  \u21AA #4 bob: (message deleted)\n[00:00] #5 alice: ok");
+}
+
+TEST(FormatTest, MentionsAreEmphasizedOnATerminal) {
+  FoldedEntries held(kAlice, nullptr);
+  Message m = Text(1, kBob, "hi @Alice and @carol. not @dave");
+  m.mentions = {kAlice, kCarol};
+  EntryStyle style = PlainStyle(held);
+  std::string plain = FormatEntry(m, style);
+  EXPECT_NE(plain.find("hi @Alice and @carol. not @dave"), std::string::npos) << plain;
+  style.ansi = true;
+  std::string ansi = FormatEntry(m, style);
+  EXPECT_NE(ansi.find("hi \x1b[1;7m@Alice\x1b[0m and \x1b[1m@carol\x1b[0m. not @dave"), std::string::npos)
+      << ansi;
+}
+
+TEST(FormatTest, DescribeChange) {
+  Message edit = Change(5, kAlice, EntryKind::kEdit, 2);
+  edit.body = "fixed";
+  EXPECT_EQ(DescribeChange(edit, "alice"), "alice edited #2: fixed");
+  EXPECT_EQ(DescribeChange(Change(6, kAlice, EntryKind::kDelete, 2), "alice"), "alice deleted #2");
+  EXPECT_EQ(DescribeChange(Reacts(7, kBob, 2, kThumbs), "bob"), "bob reacted " + kThumbs + " to #2");
+  EXPECT_EQ(DescribeChange(Reacts(8, kBob, 2, kThumbs, ReactionOp::kRemove), "bob"),
+            "bob took back " + kThumbs + " from #2");
+}
+
+TEST(FoldedEntriesTest, AppliesAChangeOnlyAboveTheStateSeq) {
+  FoldedEntries held(kAlice, [](std::string_view body) {
+    return body.find("@bob") != std::string_view::npos ? std::vector<UserId>{kBob} : std::vector<UserId>{};
+  });
+  Message text = Text(1, kAlice, "helo");
+  text.state_seq = 3;  // served folded: entries 2 and 3 are in it
+  held.Hold(text);
+  Message old_edit = Change(3, kAlice, EntryKind::kEdit, 1);
+  old_edit.body = "stale";
+  EXPECT_EQ(held.Apply(old_edit), FoldedEntries::Outcome::kAlreadyFolded);
+  EXPECT_EQ(held.Find(1)->body, "helo");
+  Message edit = Change(4, kAlice, EntryKind::kEdit, 1);
+  edit.body = "hello @bob";
+  EXPECT_EQ(held.Apply(edit), FoldedEntries::Outcome::kApplied);
+  EXPECT_EQ(held.Find(1)->body, "hello @bob");
+  EXPECT_EQ(held.Find(1)->edited_ts, 60'000);
+  EXPECT_EQ(held.Find(1)->mentions, std::vector<UserId>{kBob});
+  EXPECT_EQ(held.Find(1)->state_seq, 4);
+  EXPECT_EQ(held.Apply(Change(5, kAlice, EntryKind::kEdit, 9)), FoldedEntries::Outcome::kNotHeld);
+
+  // An older served state does not replace a newer one held.
+  held.Hold(Text(1, kAlice, "helo"));
+  EXPECT_EQ(held.Find(1)->body, "hello @bob");
+
+  EXPECT_EQ(held.Apply(Change(6, kBob, EntryKind::kDelete, 1)), FoldedEntries::Outcome::kApplied);
+  EXPECT_TRUE(held.Find(1)->deleted);
+  EXPECT_EQ(held.Find(1)->body, "");
+  EXPECT_TRUE(held.Find(1)->mentions.empty());
+  Message late_edit = Change(7, kAlice, EntryKind::kEdit, 1);
+  late_edit.body = "back?";
+  held.Apply(late_edit);
+  EXPECT_EQ(held.Find(1)->body, "");
+}
+
+TEST(FoldedEntriesTest, ReactionsCountEachHolderOnce) {
+  FoldedEntries held(kAlice, nullptr);
+  Message text = Text(1, kBob, "vote");
+  text.reactions = {{kThumbs, 1, false}};  // someone we never saw holds it
+  held.Hold(text);
+  held.Apply(Reacts(2, kAlice, 1, kThumbs));
+  EXPECT_EQ(held.Find(1)->reactions, (std::vector<Reaction>{{kThumbs, 2, true}}));
+  held.Apply(Reacts(3, kAlice, 1, kThumbs));  // a repeated add changes nothing
+  held.Apply(Reacts(4, kCarol, 1, "\u2764"));
+  held.Apply(Reacts(5, kCarol, 1, "\u2764"));
+  EXPECT_EQ(held.Find(1)->reactions, (std::vector<Reaction>{{kThumbs, 2, true}, {"\u2764", 1, false}}));
+  EXPECT_EQ(held.Find(1)->state_seq, 5);
+  held.Apply(Reacts(6, kBob, 1, "\u2764", ReactionOp::kRemove));  // bob never held it
+  EXPECT_EQ(held.Find(1)->reactions[1].count, 1);
+  held.Apply(Reacts(7, kBob, 1, kThumbs, ReactionOp::kRemove));  // the unseen holder
+  held.Apply(Reacts(8, kAlice, 1, kThumbs, ReactionOp::kRemove));
+  held.Apply(Reacts(9, kCarol, 1, "\u2764", ReactionOp::kRemove));
+  EXPECT_TRUE(held.Find(1)->reactions.empty());
+  EXPECT_EQ(FormatReactions(held.Find(1)->reactions), "");
 }
 
 TEST(FormatTest, MessageJsonIsTheWireMessagePlusTheSenderName) {
