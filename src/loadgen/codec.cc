@@ -122,7 +122,7 @@ std::optional<Payload> DecodePayload(std::string_view text) {
 ParleyFrame ScanParleyFrame(std::string_view s) {
   ParleyFrame f;
   if (s.size() < 2 || s[0] != '{') return f;
-  std::string_view type, conv, body, code;
+  std::string_view type, conv, body, code, kind;
   bool has_re = false, has_seq = false, has_conv = false, has_body = false;
   int64_t re = -1, seq = -1;
   size_t pos = 1;
@@ -143,6 +143,8 @@ ParleyFrame ScanParleyFrame(std::string_view s) {
       ok = has_body = ScanString(s, &pos, &body);
     } else if (key == "code") {
       ok = ScanString(s, &pos, &code);
+    } else if (key == "kind") {
+      ok = ScanString(s, &pos, &kind);
     } else {
       ok = SkipValue(s, &pos);
     }
@@ -173,6 +175,7 @@ ParleyFrame ScanParleyFrame(std::string_view s) {
     f.conv = conv;
     f.seq = seq;
     f.body = body;
+    f.change = !kind.empty() && kind != "text";
   } else if (type == "error") {
     f.kind = ParleyFrame::Kind::kError;
     f.code = code;

@@ -32,6 +32,9 @@ struct ParleyFrame {
   std::string_view conv;  // message
   std::string_view body;  // message (raw JSON string contents, escapes left as is)
   std::string_view code;  // error
+  // message: a change entry (PROTOCOL 5: kind edit, delete or reaction). It
+  // takes a seq like any entry but delivers no workload payload.
+  bool change = false;
 };
 // Scans a server text frame without building a DOM. Works on the frames
 // parleyd writes (compact JSON); anything else comes back kInvalid/kOther*.

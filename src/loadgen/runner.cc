@@ -584,7 +584,7 @@ void Conn::OnParley(std::string_view text) {
       }
       if (last_seq_ >= 0 && f.seq > last_seq_ + 1) st.seq_gaps++;
       last_seq_ = f.seq;
-      OnPayload(f.body);
+      if (!f.change) OnPayload(f.body);
       return;
     }
     case ParleyFrame::Kind::kSent: {

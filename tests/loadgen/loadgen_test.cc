@@ -238,6 +238,16 @@ TEST(ParleyCodecTest, ScansServerFrames) {
   EXPECT_EQ(m.conv, "42");
   EXPECT_EQ(m.seq, 17);
   EXPECT_EQ(m.body, "1:0:3:100:xx");
+  EXPECT_FALSE(m.change) << "a 1.0 message is a text entry";
+  auto text =
+      ScanParleyFrame(R"({"type":"message","conv":"42","seq":18,"kind":"text","body":"1:0:4:100:xx"})");
+  EXPECT_FALSE(text.change);
+  // A change entry (PROTOCOL 5) takes a seq but carries no workload payload.
+  auto change = ScanParleyFrame(
+      R"({"type":"message","conv":"42","seq":19,"kind":"reaction","target":17,"emoji":"x","op":"add","body":""})");
+  EXPECT_EQ(change.kind, ParleyFrame::Kind::kMessage);
+  EXPECT_EQ(change.seq, 19);
+  EXPECT_TRUE(change.change);
   auto sent = ScanParleyFrame(R"({"re":12,"type":"sent","conv":"42","seq":18,"id":"100","ts":1701})");
   EXPECT_EQ(sent.kind, ParleyFrame::Kind::kSent);
   EXPECT_EQ(sent.re, 12);
