@@ -71,7 +71,11 @@ class ServiceTest : public ServiceFixture {
   // its re), no `message` event goes out and no seq is used.
   void ExpectRefusedAtCommit(ConversationId conv, UserId viewer, int64_t re, std::string_view code) {
     auto last_seq = [&] {
-      for (const Conversation& c : *service_->Conversations(viewer)) {
+      // Held by name: a range-for over `*Result` would iterate a temporary
+      // that is gone before the loop runs (C++20).
+      auto convs = service_->Conversations(viewer);
+      if (!convs) return int64_t{-2};
+      for (const Conversation& c : *convs) {
         if (c.id == conv) return c.last_seq;
       }
       return int64_t{-1};
