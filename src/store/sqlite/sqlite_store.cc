@@ -361,9 +361,11 @@ Result<void> WriteFolds(Connection& c, const FoldWrites& w) {
       if (n.count.count > 0) q.Bind(4, n.count.count).Bind(5, n.count.first_seq);
     }));
   }
-  for (const auto& [conv, seq] : w.erased) {
+  for (const auto& erased : w.erased) {
+    // Not a structured binding: clang before 16 cannot capture one.
+    const int64_t conv = std::get<0>(erased).value, seq = std::get<1>(erased);
     for (std::string_view sql : {kEraseReactions, kEraseCounts, kDeleteMentions, kEraseEdits}) {
-      SQLITE_STORE_TRY(RunWith(c, sql, [&](Query& q) { q.Bind(1, conv.value).Bind(2, seq); }));
+      SQLITE_STORE_TRY(RunWith(c, sql, [&](Query& q) { q.Bind(1, conv).Bind(2, seq); }));
     }
   }
   return Ok();
