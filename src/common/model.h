@@ -47,6 +47,7 @@ struct Conversation {
   // viewer. Counted by the store; see PROTOCOL.md §5.
   int64_t unread_count = 0;
   int64_t mentions_unread = 0;
+  std::optional<std::string> topic{};  // 1.1 (§7): null for a DM; "" until a group's is set
   int64_t unread() const { return unread_count; }
 
   bool operator==(const Conversation&) const = default;
@@ -97,6 +98,18 @@ struct Message {
   int64_t state_seq = 0;  // the seq of the last entry folded in; its own seq while unchanged
 
   bool operator==(const Message&) const = default;
+};
+
+// A group's invite link (PROTOCOL.md §7): anyone holding the code may join,
+// at most max_uses times in all, until expires_at.
+struct Invite {
+  std::string code;
+  ConversationId conv;
+  std::optional<int64_t> max_uses;  // nullopt: unlimited
+  int64_t uses = 0;
+  TimeMs expires_at = 0;
+
+  bool operator==(const Invite&) const = default;
 };
 
 // At most this many users are mentioned by one text entry.

@@ -47,6 +47,12 @@ struct RefreshGrant {
   std::string family;
 };
 
+// What joining by an invite did.
+struct InviteJoin {
+  ConversationId conv;
+  bool added = false;  // false: already a member (no use was counted)
+};
+
 // An entry the sequencer asks the store to commit: a text message or a change
 // to one (PROTOCOL.md §5). `id` and `ts` are chosen by the sequencer before
 // the commit; `seq` is assigned by the store.
@@ -139,9 +145,15 @@ class Store {
   // The role of `user` in `conv`, or nullopt when not a member.
   // kNotFound when the conversation does not exist.
   virtual Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) = 0;
-  // Adds a member; adding an existing member changes nothing and succeeds.
+  // Adds a member, whose read_seq starts at the conversation's last_seq
+  // (PROTOCOL.md §7: older history is readable but not unread); adding an
+  // existing member changes nothing and succeeds. kForbidden when the user
+  // is banned from the conversation (see Ban).
   virtual Result<void> AddMember(ConversationId conv, UserId user, Role role) = 0;
-  // Removes a member; returns false when they were not a member.
+  // Removes a member; returns false when they were not a member. When the
+  // owner leaves a group that still has members, the same transaction makes
+  // the admin who joined first the owner, else the member who joined first
+  // (see Owner), so a group always has an owner while it has members.
   virtual Result<bool> RemoveMember(ConversationId conv, UserId user) = 0;
   // Members ordered by user id, those with id > `after`, at most `limit`.
   virtual Result<std::vector<Member>> ListMembers(ConversationId conv, UserId after, int limit) = 0;
@@ -149,12 +161,67 @@ class Store {
   // `group_limit` members (not `user` itself), without duplicates.
   virtual Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) = 0;
 
+  // --- groups: roles, bans, settings, invites (PROTOCOL.md §7) ---------------
+  // Who decides (owner, admins) is the chat service's policy; these keep the
+  // invariants that must hold whatever the callers race: one owner, no
+  // banned member, an invite's uses within max_uses.
+  //
+  // The owner of `conv`, or nullopt when it has no members (or is a DM).
+  // kNotFound when the conversation does not exist.
+  virtual Result<std::optional<UserId>> Owner(ConversationId conv) = 0;
+  // Sets the role of member `user` to kAdmin or kMember (kBadRequest for
+  // kOwner: ownership only moves by TransferOwnership). kNotFound when the
+  // conversation does not exist or `user` is not a member; kForbidden when
+  // `user` is the owner.
+  virtual Result<void> SetRole(ConversationId conv, UserId user, Role role) = 0;
+  // Makes member `to` the owner and the owner `from` an admin, in one
+  // transaction. kBadRequest when from == to; kForbidden when `from` is not
+  // the owner (any more); kNotFound when the conversation does not exist or
+  // `to` is not a member.
+  virtual Result<void> TransferOwnership(ConversationId conv, UserId from, UserId to) = 0;
+  // Bans `user` from `conv` and removes them if they are a member (as
+  // RemoveMember, ownership included), in one transaction; banning again
+  // changes nothing. Returns whether they were a member. kNotFound when the
+  // conversation or the user does not exist.
+  virtual Result<bool> Ban(ConversationId conv, UserId user, UserId by, TimeMs now) = 0;
+  // Lifts a ban; returns false when there was none.
+  virtual Result<bool> Unban(ConversationId conv, UserId user) = 0;
+  // Sets a group's title and/or topic (nullopt leaves one as it is); a
+  // group's topic is "" until set. kNotFound when the conversation does not
+  // exist; kBadRequest for a DM.
+  virtual Result<void> UpdateGroup(ConversationId conv, const std::optional<std::string>& title,
+                                   const std::optional<std::string>& topic) = 0;
+  // Stores an invite (uses 0) made by `by`. kNotFound when the conversation
+  // does not exist; kConflict when the code is taken.
+  virtual Result<void> CreateInvite(const Invite& invite, UserId by, TimeMs now) = 0;
+  // Joins `user` to the invite's conversation as a member (read_seq as in
+  // AddMember) and counts one use, in one transaction. A user who is already
+  // a member is not added again and uses nothing. kNotFound when the code is
+  // unknown, expired at `now` or used up; kForbidden when the user is
+  // banned from the conversation.
+  virtual Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) = 0;
+  // Deletes an invite of `conv`; returns false when it has no such code.
+  virtual Result<bool> DeleteInvite(ConversationId conv, const std::string& code) = 0;
+
+  // --- blocks (PROTOCOL.md §7) --------------------------------------------------
+  // `blocker` blocks `blocked` (again: nothing changes). kNotFound when
+  // either user does not exist; kBadRequest when they are the same.
+  virtual Result<void> Block(UserId blocker, UserId blocked, TimeMs now) = 0;
+  // Returns false when there was no such block.
+  virtual Result<bool> Unblock(UserId blocker, UserId blocked) = 0;
+  // The users `blocker` blocks, by id.
+  virtual Result<std::vector<User>> ListBlocked(UserId blocker) = 0;
+  // Whether any of `blockers` blocks `blocked`.
+  virtual Result<bool> AnyBlocks(std::span<const UserId> blockers, UserId blocked) = 0;
+
   // --- messages ---------------------------------------------------------------
   // Commits a batch in ONE transaction (one fsync). In batch order, for each:
   //  - if (sender, client_msg_id) is stored already, whatever its kind: that
   //    entry, duplicate=true;
   //  - else if the conversation does not exist: kNotFound for that entry;
-  //  - else if the sender is not a member: kForbidden for that entry;
+  //  - else if the sender is not a member, or the conversation is a DM
+  //    whose other member blocks the sender (PROTOCOL.md §7): kForbidden for
+  //    that entry;
   //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
   //    the earlier entries (stored, or earlier in this batch) left:
   //      kNotFound: the target (or reply_to) is not a text entry of the

@@ -151,6 +151,43 @@ CREATE TABLE mentions (
 );
 CREATE INDEX mentions_by_user ON mentions(user_id, conv, seq);
 )sql",
+    // 4: groups people can run (PROTOCOL.md §7), as in the SQLite schema:
+    // `joined` orders a conversation's members by when they joined
+    // (ownership passes to the admin, else the member, who joined first;
+    // members from before share 0 and are ordered by user id); a group's
+    // topic is NULL until set (served as ""); bans, invites (max_uses NULL:
+    // unlimited) and blocks.
+    R"sql(
+ALTER TABLE conversations ADD COLUMN topic text;
+ALTER TABLE members ADD COLUMN joined bigint NOT NULL DEFAULT 0;
+CREATE INDEX members_by_joined ON members(conv, joined);
+
+CREATE TABLE bans (
+  conv       bigint NOT NULL REFERENCES conversations(id),
+  user_id    bigint NOT NULL REFERENCES users(id),
+  by_user    bigint NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (conv, user_id)
+);
+
+CREATE TABLE invites (
+  code       text   PRIMARY KEY,
+  conv       bigint NOT NULL REFERENCES conversations(id),
+  created_by bigint NOT NULL,
+  max_uses   bigint,
+  uses       bigint NOT NULL DEFAULT 0,
+  expires_at bigint NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE INDEX invites_by_conv ON invites(conv);
+
+CREATE TABLE blocks (
+  blocker    bigint NOT NULL REFERENCES users(id),
+  blocked    bigint NOT NULL REFERENCES users(id),
+  created_at bigint NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

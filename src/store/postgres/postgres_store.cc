@@ -100,9 +100,9 @@ constexpr Sql kCreateGroup{
     "create_group",
     "WITH c AS (INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
     "           VALUES('group', $1, 0, $2, $3, $3) RETURNING id), "
-    "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
-    "           SELECT c.id, u.user_id, u.role, 0 FROM c, unnest($4::bigint[], $5::text[]) AS u(user_id, "
-    "role)) "
+    "     m AS (INSERT INTO members(conv, user_id, role, read_seq, joined) "
+    "           SELECT c.id, u.user_id, u.role, 0, u.joined FROM c, "
+    "           unnest($4::bigint[], $5::text[]) WITH ORDINALITY AS u(user_id, role, joined)) "
     "SELECT id FROM c"};
 constexpr Sql kDmOfPair{"dm_of_pair", "SELECT conv FROM dms WHERE user_lo = $1 AND user_hi = $2"};
 // The pair row comes first: when a racing caller has it, nothing else is
@@ -115,9 +115,9 @@ constexpr Sql kCreateDm{
     "     c AS (INSERT INTO conversations(id, kind, title, last_seq, member_count, created_at, "
     "last_activity) "
     "           SELECT conv, 'dm', NULL, 0, 2, $3::bigint, $3::bigint FROM d RETURNING id), "
-    "     m AS (INSERT INTO members(conv, user_id, role, read_seq) "
-    "           SELECT c.id, u.user_id, 'member', 0 FROM c, unnest(ARRAY[$1::bigint, $2::bigint]) AS "
-    "u(user_id)) "
+    "     m AS (INSERT INTO members(conv, user_id, role, read_seq, joined) "
+    "           SELECT c.id, u.user_id, 'member', 0, u.joined FROM c, "
+    "           unnest(ARRAY[$1::bigint, $2::bigint]) WITH ORDINALITY AS u(user_id, joined)) "
     "SELECT id FROM c"};
 
 // The first `limit` members of a conversation with their usernames.
@@ -140,14 +140,14 @@ constexpr Sql kCreateDm{
 constexpr Sql kConversation{
     "conversation",
     "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread "
+    "n.unread, n.mentions_unread, c.topic "
     "FROM conversations c "
     "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_COUNTS("$2", "v.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
 constexpr Sql kConversationsOfUser{
     "conversations_of_user",
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread "
+    "n.unread, n.mentions_unread, c.topic "
     "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_COUNTS("$1", "mine.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, "
                                             "p.user_id"};
@@ -161,18 +161,68 @@ constexpr Sql kRole{"role",
 // they are ordered with the commits of that conversation.
 constexpr Sql kLockConversation{"lock_conversation",
                                 "SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE"};
+// A new member joins after every current one (`joined`, for ownership to
+// pass on in order) with its read marker at the conversation's last_seq
+// (PROTOCOL.md §7), unless banned from it. A row back: added.
 constexpr Sql kAddMember{
     "add_member",
-    "WITH ins AS (INSERT INTO members(conv, user_id, role, read_seq) "
-    "             SELECT $1::bigint, $2::bigint, $3::text, 0 "
-    "             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $1::bigint) "
+    "WITH ins AS (INSERT INTO members(conv, user_id, role, read_seq, joined) "
+    "             SELECT $1::bigint, $2::bigint, $3::text, c.last_seq, "
+    "                    (SELECT coalesce(max(joined), 0) + 1 FROM members WHERE conv = $1::bigint) "
+    "             FROM conversations c WHERE c.id = $1::bigint "
+    "             AND NOT EXISTS (SELECT 1 FROM bans WHERE conv = $1::bigint AND user_id = $2::bigint) "
     "             ON CONFLICT DO NOTHING RETURNING conv) "
-    "UPDATE conversations SET member_count = member_count + 1 WHERE id IN (SELECT conv FROM ins)"};
+    "UPDATE conversations SET member_count = member_count + 1 WHERE id IN (SELECT conv FROM ins) "
+    "RETURNING id"};
+constexpr Sql kIsBanned{"is_banned", "SELECT 1 FROM bans WHERE conv = $1 AND user_id = $2"};
 constexpr Sql kRemoveMember{
     "remove_member",
     "WITH del AS (DELETE FROM members WHERE conv = $1 AND user_id = $2 RETURNING conv) "
     "UPDATE conversations SET member_count = member_count - 1 WHERE id IN (SELECT conv FROM del) RETURNING "
     "id"};
+// Run after a removal in its transaction: a group left without an owner
+// gets one, the admin who joined first, else the member who joined first.
+constexpr Sql kEnsureOwner{
+    "ensure_owner",
+    "UPDATE members SET role = 'owner' WHERE conv = $1 AND user_id = "
+    "  (SELECT user_id FROM members WHERE conv = $1 ORDER BY role <> 'admin', joined, user_id LIMIT 1) "
+    "AND NOT EXISTS (SELECT 1 FROM members WHERE conv = $1 AND role = 'owner') "
+    "AND EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND kind = 'group')"};
+constexpr Sql kOwnerOf{"owner_of",
+                       "SELECT m.user_id FROM conversations c "
+                       "LEFT JOIN members m ON m.conv = c.id AND m.role = 'owner' WHERE c.id = $1"};
+constexpr Sql kSetRole{"set_role",
+                       "UPDATE members SET role = $3 WHERE conv = $1 AND user_id = $2 AND role <> 'owner'"};
+constexpr Sql kSetRoleAny{"set_role_any", "UPDATE members SET role = $3 WHERE conv = $1 AND user_id = $2"};
+constexpr Sql kInsertBan{"insert_ban",
+                         "INSERT INTO bans(conv, user_id, by_user, created_at) VALUES($1, $2, $3, $4) "
+                         "ON CONFLICT DO NOTHING"};
+constexpr Sql kDeleteBan{"delete_ban", "DELETE FROM bans WHERE conv = $1 AND user_id = $2"};
+constexpr Sql kUpdateGroup{
+    "update_group",
+    "UPDATE conversations SET title = coalesce($2, title), topic = coalesce($3, topic) "
+    "WHERE id = $1 AND kind = 'group' RETURNING id"};
+constexpr Sql kKindOf{"kind_of", "SELECT kind FROM conversations WHERE id = $1"};
+constexpr Sql kInsertInvite{
+    "insert_invite",
+    "INSERT INTO invites(code, conv, created_by, max_uses, uses, expires_at, created_at) "
+    "VALUES($1, $2, $3, $4, 0, $5, $6)"};
+constexpr Sql kTakeInvite{"take_invite",
+                          "SELECT conv FROM invites WHERE code = $1 AND expires_at > $2::bigint "
+                          "AND (max_uses IS NULL OR uses < max_uses) FOR UPDATE"};
+constexpr Sql kUseInvite{"use_invite", "UPDATE invites SET uses = uses + 1 WHERE code = $1"};
+constexpr Sql kDeleteInvite{"delete_invite", "DELETE FROM invites WHERE conv = $1 AND code = $2"};
+constexpr Sql kInsertBlock{"insert_block",
+                           "INSERT INTO blocks(blocker, blocked, created_at) VALUES($1, $2, $3) "
+                           "ON CONFLICT DO NOTHING"};
+constexpr Sql kDeleteBlock{"delete_block", "DELETE FROM blocks WHERE blocker = $1 AND blocked = $2"};
+constexpr Sql kBlockedUsers{
+    "blocked_users",
+    "SELECT u.id, u.username, u.display_name, u.last_seen, u.password_hash, u.token_epoch, "
+    "u.deleted_at IS NOT NULL FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = $1 "
+    "ORDER BY u.id"};
+constexpr Sql kAnyBlocks{"any_blocks",
+                         "SELECT 1 FROM blocks WHERE blocker = ANY($1::bigint[]) AND blocked = $2 LIMIT 1"};
 constexpr Sql kMembersPage{
     "members_page",
     "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
@@ -215,11 +265,16 @@ constexpr Sql kStoredByClientId{
     "FROM unnest($1::bigint[], $2::text[]) AS k(sender, client_msg_id) "
     "CROSS JOIN LATERAL (SELECT * FROM messages m "
     "                    WHERE m.sender = k.sender AND m.client_msg_id = k.client_msg_id LIMIT 1) m"};
-constexpr Sql kMembersAmong{
-    "members_among",
-    "SELECT m.conv, m.user_id FROM unnest($1::bigint[], $2::bigint[]) AS k(conv, user_id) "
-    "CROSS JOIN LATERAL (SELECT conv, user_id FROM members m "
-    "                    WHERE m.conv = k.conv AND m.user_id = k.user_id LIMIT 1) m"};
+// With each member, whether the conversation is a DM whose other member
+// blocks them (PROTOCOL.md §7: they may not send into it).
+constexpr Sql kMembersAmong{"members_among",
+                            "SELECT m.conv, m.user_id, EXISTS (SELECT 1 FROM conversations c "
+                            "  JOIN members o ON o.conv = c.id AND o.user_id <> m.user_id "
+                            "  JOIN blocks b ON b.blocker = o.user_id AND b.blocked = m.user_id "
+                            "  WHERE c.id = m.conv AND c.kind = 'dm') "
+                            "FROM unnest($1::bigint[], $2::bigint[]) AS k(conv, user_id) "
+                            "CROSS JOIN LATERAL (SELECT conv, user_id FROM members m "
+                            "                    WHERE m.conv = k.conv AND m.user_id = k.user_id LIMIT 1) m"};
 // Second round trip: every write as one statement over arrays, then COMMIT.
 constexpr Sql kInsertMessages{
     "insert_messages",
@@ -347,6 +402,11 @@ Result<void> AppendMember(const Rows& rows, int row, int first, std::vector<Memb
 
 Error NoConversation(ConversationId id) {
   return MakeError(Errc::kNotFound, "conversation " + id.ToString() + " does not exist");
+}
+
+Error NoConversationOrUser(ConversationId conv, UserId user) {
+  return MakeError(Errc::kNotFound,
+                   "conversation " + conv.ToString() + " or user " + user.ToString() + " does not exist");
 }
 
 Error NotAMember(ConversationId conv, UserId user) {
@@ -564,6 +624,40 @@ BatchPlan PlanBatch(std::span<const NewMessage> batch) {
   return plan;
 }
 
+// The role of member `user`; kNotFound when the conversation does not exist
+// or `user` is not a member.
+Result<Role> MemberRole(Connection& c, ConversationId conv, UserId user) {
+  PG_STORE_ASSIGN(Rows rows, c.Run(kRole, Params().Add(conv.value).Add(user.value)));
+  if (rows.empty()) return NoConversation(conv);
+  if (rows.IsNull(0, 0)) return MakeError(Errc::kNotFound, "user " + user.ToString() + " is not a member");
+  return RoleOf(rows, 0, 0);
+}
+
+// Adds a member under the conversation's lock (kAddMember: read marker at
+// last_seq, never a banned user); false when already a member. Opens and
+// commits its own transaction unless `in_transaction`.
+Result<bool> JoinIn(Connection& c, ConversationId conv, UserId user, Role role, bool in_transaction) {
+  std::vector<Step> steps;
+  if (!in_transaction) steps.push_back({&kBegin, {}});
+  const size_t first = steps.size();
+  steps.push_back({&kLockConversation, Params().Add(conv.value)});
+  steps.push_back({&kIsBanned, Params().Add(conv.value).Add(user.value)});
+  steps.push_back({&kAddMember, Params().Add(conv.value).Add(user.value).Add(RoleName(role))});
+  if (!in_transaction) steps.push_back({&kCommit, {}});
+  Result<std::vector<Rows>> rows = c.Pipeline(steps);
+  if (!rows.ok()) {
+    if (c.last_sqlstate() == kForeignKeyViolation) {
+      return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+    }
+    return std::move(rows).error();
+  }
+  if ((*rows)[first].empty()) return NoConversation(conv);
+  if (!(*rows)[first + 1].empty()) {
+    return MakeError(Errc::kForbidden, "user " + user.ToString() + " is banned from this group");
+  }
+  return !(*rows)[first + 2].empty();
+}
+
 }  // namespace
 
 // The PostgreSQL store. Owns a pool of connections; every call borrows one
@@ -763,6 +857,7 @@ class PostgresStore final : public Store {
       conv.read_seq = rows.Int(0, 4);  // NULL (not a member) reads as 0
       conv.unread_count = rows.Int(0, 8);
       conv.mentions_unread = rows.Int(0, 9);
+      if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(0, 10);  // NULL reads as ""
       conv.members.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
         if (Result<void> r = AppendMember(rows, i, 5, conv.members); !r.ok()) return r.error();
@@ -788,6 +883,7 @@ class PostgresStore final : public Store {
           conv.read_seq = rows.Int(i, 5);
           conv.unread_count = rows.Int(i, 9);
           conv.mentions_unread = rows.Int(i, 10);
+          if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 11);  // NULL reads as ""
           out.push_back(std::move(conv));
         }
         if (Result<void> r = AppendMember(rows, i, 6, out.back().members); !r.ok()) return r.error();
@@ -808,20 +904,8 @@ class PostgresStore final : public Store {
 
   Result<void> AddMember(ConversationId conv, UserId user, Role role) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
-      const Step steps[] = {
-          {&kBegin, {}},
-          {&kLockConversation, Params().Add(conv.value)},
-          {&kAddMember, Params().Add(conv.value).Add(user.value).Add(RoleName(role))},
-          {&kCommit, {}},
-      };
-      Result<std::vector<Rows>> rows = c.Pipeline(steps);
-      if (!rows.ok()) {
-        if (c.last_sqlstate() == kForeignKeyViolation) {
-          return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
-        }
-        return std::move(rows).error();
-      }
-      if ((*rows)[1].empty()) return NoConversation(conv);
+      PG_STORE_ASSIGN(bool added, JoinIn(c, conv, user, role, /*in_transaction=*/false));
+      (void)added;
       return Ok();
     });
   }
@@ -832,6 +916,7 @@ class PostgresStore final : public Store {
           {&kBegin, {}},
           {&kLockConversation, Params().Add(conv.value)},
           {&kRemoveMember, Params().Add(conv.value).Add(user.value)},
+          {&kEnsureOwner, Params().Add(conv.value)},
           {&kCommit, {}},
       };
       PG_STORE_ASSIGN(std::vector<Rows> rows, c.Pipeline(steps));
@@ -863,6 +948,184 @@ class PostgresStore final : public Store {
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
       return out;
+    });
+  }
+
+  // --- groups: roles, bans, settings, invites (§7) ---------------------------------
+  Result<std::optional<UserId>> Owner(ConversationId conv) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::optional<UserId>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kOwnerOf, Params().Add(conv.value)));
+      if (rows.empty()) return NoConversation(conv);
+      if (rows.IsNull(0, 0)) return std::optional<UserId>();
+      return std::optional<UserId>(UserId(rows.Int(0, 0)));
+    });
+  }
+
+  Result<void> SetRole(ConversationId conv, UserId user, Role role) override {
+    if (role == Role::kOwner) return MakeError(Errc::kBadRequest, "ownership moves only by a transfer");
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Role current, MemberRole(c, conv, user));
+      if (current == Role::kOwner)
+        return MakeError(Errc::kForbidden, "the owner's role changes only by a transfer");
+      PG_STORE_ASSIGN(Rows rows,
+                      c.Run(kSetRole, Params().Add(conv.value).Add(user.value).Add(RoleName(role))));
+      if (rows.affected() == 0) return MakeError(Errc::kConflict, "the member's role changed meanwhile");
+      return Ok();
+    });
+  }
+
+  Result<void> TransferOwnership(ConversationId conv, UserId from, UserId to) override {
+    if (from == to) return MakeError(Errc::kBadRequest, "the owner already owns the group");
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Rows begun, c.Run(kBegin));
+      PG_STORE_ASSIGN(Rows locked, c.Run(kLockConversation, Params().Add(conv.value)));
+      if (locked.empty()) return NoConversation(conv);
+      PG_STORE_ASSIGN(Role from_role, MemberRole(c, conv, from));
+      if (from_role != Role::kOwner) return MakeError(Errc::kForbidden, "only the owner transfers ownership");
+      PG_STORE_ASSIGN(Role to_role, MemberRole(c, conv, to));
+      (void)to_role;
+      PG_STORE_ASSIGN(
+          Rows demoted,
+          c.Run(kSetRoleAny, Params().Add(conv.value).Add(from.value).Add(RoleName(Role::kAdmin))));
+      PG_STORE_ASSIGN(Rows promoted,
+                      c.Run(kSetRoleAny, Params().Add(conv.value).Add(to.value).Add(RoleName(Role::kOwner))));
+      PG_STORE_ASSIGN(Rows committed, c.Run(kCommit));
+      return Ok();
+    });
+  }
+
+  Result<bool> Ban(ConversationId conv, UserId user, UserId by, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<bool> {
+      const Step steps[] = {
+          {&kBegin, {}},
+          {&kLockConversation, Params().Add(conv.value)},
+          {&kInsertBan, Params().Add(conv.value).Add(user.value).Add(by.value).Add(now)},
+          {&kRemoveMember, Params().Add(conv.value).Add(user.value)},
+          {&kEnsureOwner, Params().Add(conv.value)},
+          {&kCommit, {}},
+      };
+      Result<std::vector<Rows>> rows = c.Pipeline(steps);
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) return NoConversationOrUser(conv, user);
+        return std::move(rows).error();
+      }
+      if ((*rows)[1].empty()) return NoConversation(conv);
+      return !(*rows)[3].empty();
+    });
+  }
+
+  Result<bool> Unban(ConversationId conv, UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<bool> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kDeleteBan, Params().Add(conv.value).Add(user.value)));
+      return rows.affected() > 0;
+    });
+  }
+
+  Result<void> UpdateGroup(ConversationId conv, const std::optional<std::string>& title,
+                           const std::optional<std::string>& topic) override {
+    Params p;
+    p.Add(conv.value);
+    if (title) {
+      p.Add(*title);
+    } else {
+      p.AddNull();
+    }
+    if (topic) {
+      p.Add(*topic);
+    } else {
+      p.AddNull();
+    }
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kUpdateGroup, p));
+      if (!rows.empty()) return Ok();
+      PG_STORE_ASSIGN(Rows kind, c.Run(kKindOf, Params().Add(conv.value)));
+      if (kind.empty()) return NoConversation(conv);
+      return MakeError(Errc::kBadRequest, "a DM has no title or topic");
+    });
+  }
+
+  Result<void> CreateInvite(const Invite& invite, UserId by, TimeMs now) override {
+    Params p;
+    p.Add(invite.code).Add(invite.conv.value).Add(by.value);
+    if (invite.max_uses) {
+      p.Add(*invite.max_uses);
+    } else {
+      p.AddNull();
+    }
+    p.Add(invite.expires_at).Add(now);
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<void> {
+      Result<Rows> rows = c.Run(kInsertInvite, p);
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) return NoConversation(invite.conv);
+        if (c.last_sqlstate() == kUniqueViolation)
+          return MakeError(Errc::kConflict, "invite code already taken");
+        return std::move(rows).error();
+      }
+      return Ok();
+    });
+  }
+
+  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<InviteJoin> {
+      PG_STORE_ASSIGN(Rows begun, c.Run(kBegin));
+      PG_STORE_ASSIGN(Rows invite, c.Run(kTakeInvite, Params().Add(code).Add(now)));
+      if (invite.empty()) return MakeError(Errc::kNotFound, "unknown, used-up or expired invite");
+      InviteJoin out;
+      out.conv = ConversationId(invite.Int(0, 0));
+      PG_STORE_ASSIGN(out.added, JoinIn(c, out.conv, user, Role::kMember, /*in_transaction=*/true));
+      if (out.added) {
+        PG_STORE_ASSIGN(Rows used, c.Run(kUseInvite, Params().Add(code)));
+      }
+      PG_STORE_ASSIGN(Rows committed, c.Run(kCommit));
+      return out;
+    });
+  }
+
+  Result<bool> DeleteInvite(ConversationId conv, const std::string& code) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<bool> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kDeleteInvite, Params().Add(conv.value).Add(code)));
+      return rows.affected() > 0;
+    });
+  }
+
+  // --- blocks (§7) -------------------------------------------------------------------
+  Result<void> Block(UserId blocker, UserId blocked, TimeMs now) override {
+    if (blocker == blocked) return MakeError(Errc::kBadRequest, "you cannot block yourself");
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      Result<Rows> rows = c.Run(kInsertBlock, Params().Add(blocker.value).Add(blocked.value).Add(now));
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kForeignKeyViolation) return MakeError(Errc::kNotFound, "no such user");
+        return std::move(rows).error();
+      }
+      return Ok();
+    });
+  }
+
+  Result<bool> Unblock(UserId blocker, UserId blocked) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<bool> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kDeleteBlock, Params().Add(blocker.value).Add(blocked.value)));
+      return rows.affected() > 0;
+    });
+  }
+
+  Result<std::vector<User>> ListBlocked(UserId blocker) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<User>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kBlockedUsers, Params().Add(blocker.value)));
+      std::vector<User> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.push_back(UserFromRow(rows, i).user);
+      return out;
+    });
+  }
+
+  Result<bool> AnyBlocks(std::span<const UserId> blockers, UserId blocked) override {
+    if (blockers.empty()) return false;
+    IntArray array;
+    for (UserId b : blockers) array.Add(b.value);
+    const std::string blockers_param = array.Finish();
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<bool> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kAnyBlocks, Params().Add(blockers_param).Add(blocked.value)));
+      return !rows.empty();
     });
   }
 
@@ -1054,8 +1317,12 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     convs.emplace(locked.Int(i, 0), ConvState{seq, seq, 0});
   }
   std::set<std::pair<int64_t, int64_t>> members;
+  std::set<std::pair<int64_t, int64_t>> blocked;  // members a DM's other member blocks
   const Rows& member_rows = read[2];
-  for (int i = 0; i < member_rows.size(); ++i) members.emplace(member_rows.Int(i, 0), member_rows.Int(i, 1));
+  for (int i = 0; i < member_rows.size(); ++i) {
+    members.emplace(member_rows.Int(i, 0), member_rows.Int(i, 1));
+    if (member_rows.View(i, 2) == "t") blocked.emplace(member_rows.Int(i, 0), member_rows.Int(i, 1));
+  }
   // (sender, client_msg_id) -> the message stored with it (before or in
   // this batch).
   std::map<std::pair<int64_t, std::string>, Message, std::less<>> stored;
@@ -1095,6 +1362,11 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     }
     if (!members.contains({m.conv.value, m.sender.value})) {
       out.emplace_back(NotAMember(m.conv, m.sender));
+      continue;
+    }
+    if (blocked.contains({m.conv.value, m.sender.value})) {
+      // Says nothing of the block (PROTOCOL.md §7).
+      out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
     }
     ConvState& state = conv_it->second;

@@ -140,6 +140,44 @@ CREATE TABLE mentions (
 ) WITHOUT ROWID;
 CREATE INDEX mentions_by_user ON mentions(user, conv, seq);
 )sql",
+    // 4: groups people can run (PROTOCOL.md §7). `joined` orders a
+    // conversation's members by when they joined (ownership passes to the
+    // admin, else the member, who joined first); members from before this
+    // migration share 0 and are ordered by user id. A group's topic is NULL
+    // until set (served as ""). Bans keep a user out of one conversation;
+    // invites let anyone holding the code join, within max_uses (NULL:
+    // unlimited) and expires_at; blocks are one user's, of another.
+    R"sql(
+ALTER TABLE conversations ADD COLUMN topic TEXT;
+ALTER TABLE members ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX members_by_joined ON members(conv, joined);
+
+CREATE TABLE bans (
+  conv       INTEGER NOT NULL REFERENCES conversations(id),
+  user       INTEGER NOT NULL REFERENCES users(id),
+  by_user    INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (conv, user)
+) WITHOUT ROWID;
+
+CREATE TABLE invites (
+  code       TEXT    PRIMARY KEY,
+  conv       INTEGER NOT NULL REFERENCES conversations(id),
+  created_by INTEGER NOT NULL,
+  max_uses   INTEGER,
+  uses       INTEGER NOT NULL DEFAULT 0,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX invites_by_conv ON invites(conv);
+
+CREATE TABLE blocks (
+  blocker    INTEGER NOT NULL REFERENCES users(id),
+  blocked    INTEGER NOT NULL REFERENCES users(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

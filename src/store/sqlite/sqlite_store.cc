@@ -75,19 +75,22 @@ constexpr std::string_view kInsertConversation =
     "INSERT INTO conversations(kind, title, last_seq, member_count, created_at, last_activity) "
     "VALUES(?1, ?2, 0, ?3, ?4, ?4)";
 constexpr std::string_view kConversationById =
-    "SELECT kind, title, last_seq, member_count FROM conversations WHERE id = ?1";
+    "SELECT kind, title, last_seq, member_count, topic FROM conversations WHERE id = ?1";
 constexpr std::string_view kLastSeq = "SELECT last_seq FROM conversations WHERE id = ?1";
 constexpr std::string_view kAdjustMemberCount =
     "UPDATE conversations SET member_count = member_count + ?2 WHERE id = ?1";
 constexpr std::string_view kAdvanceConversation =
     "UPDATE conversations SET last_seq = ?2, last_activity = max(last_activity, ?3) WHERE id = ?1";
 constexpr std::string_view kConversationsOfUser =
-    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, m.read_seq "
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, m.read_seq, c.topic "
     "FROM members m JOIN conversations c ON c.id = m.conv "
     "WHERE m.user = ?1 ORDER BY c.last_activity DESC, c.id DESC";
 
+// A new member joins after every current one (`joined`, for ownership to
+// pass on in order) with its read marker at ?4.
 constexpr std::string_view kInsertMember =
-    "INSERT OR IGNORE INTO members(conv, user, role, read_seq) VALUES(?1, ?2, ?3, 0)";
+    "INSERT OR IGNORE INTO members(conv, user, role, read_seq, joined) "
+    "VALUES(?1, ?2, ?3, ?4, (SELECT coalesce(max(joined), 0) + 1 FROM members WHERE conv = ?1))";
 constexpr std::string_view kDeleteMember = "DELETE FROM members WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kMember = "SELECT role, read_seq FROM members WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kMembersPage =
@@ -101,6 +104,42 @@ constexpr std::string_view kPresenceContacts =
     "JOIN conversations c ON c.id = mine.conv "
     "JOIN members other ON other.conv = mine.conv "
     "WHERE mine.user = ?1 AND other.user <> ?1 AND (c.kind = 'dm' OR c.member_count <= ?2)";
+
+// §7: roles, bans, settings, invites, blocks.
+constexpr std::string_view kOwnerOf = "SELECT user FROM members WHERE conv = ?1 AND role = 'owner'";
+constexpr std::string_view kSetRole = "UPDATE members SET role = ?3 WHERE conv = ?1 AND user = ?2";
+// Who becomes owner when the owner leaves: the admin who joined first, else
+// the member who joined first.
+constexpr std::string_view kSuccessor =
+    "SELECT user FROM members WHERE conv = ?1 ORDER BY role <> 'admin', joined, user LIMIT 1";
+constexpr std::string_view kIsBanned = "SELECT 1 FROM bans WHERE conv = ?1 AND user = ?2";
+constexpr std::string_view kInsertBan =
+    "INSERT OR IGNORE INTO bans(conv, user, by_user, created_at) VALUES(?1, ?2, ?3, ?4)";
+constexpr std::string_view kDeleteBan = "DELETE FROM bans WHERE conv = ?1 AND user = ?2";
+constexpr std::string_view kUpdateGroup =
+    "UPDATE conversations SET title = coalesce(?2, title), topic = coalesce(?3, topic) "
+    "WHERE id = ?1 AND kind = 'group'";
+constexpr std::string_view kKindOf = "SELECT kind FROM conversations WHERE id = ?1";
+constexpr std::string_view kInsertInvite =
+    "INSERT INTO invites(code, conv, created_by, max_uses, uses, expires_at, created_at) "
+    "VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
+constexpr std::string_view kUsableInvite =
+    "SELECT conv FROM invites WHERE code = ?1 AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses)";
+constexpr std::string_view kUseInvite = "UPDATE invites SET uses = uses + 1 WHERE code = ?1";
+constexpr std::string_view kDeleteInvite = "DELETE FROM invites WHERE conv = ?1 AND code = ?2";
+constexpr std::string_view kInsertBlock =
+    "INSERT OR IGNORE INTO blocks(blocker, blocked, created_at) VALUES(?1, ?2, ?3)";
+constexpr std::string_view kDeleteBlock = "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2";
+constexpr std::string_view kBlockedUsers =
+    "SELECT u.id, u.username, u.display_name, u.last_seen, u.password_hash, u.token_epoch, "
+    "u.deleted_at IS NOT NULL FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = ?1 "
+    "ORDER BY u.id";
+constexpr std::string_view kIsBlocked = "SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2";
+// Whether `conv` is a DM whose other member blocks ?2 (who may then not
+// send into it).
+constexpr std::string_view kBlockedInDm =
+    "SELECT 1 FROM conversations c JOIN members o ON o.conv = c.id AND o.user <> ?2 "
+    "JOIN blocks b ON b.blocker = o.user AND b.blocked = ?2 WHERE c.id = ?1 AND c.kind = 'dm'";
 
 constexpr std::string_view kDmOfPair = "SELECT conv FROM dms WHERE user_lo = ?1 AND user_hi = ?2";
 constexpr std::string_view kInsertDm = "INSERT INTO dms(user_lo, user_hi, conv) VALUES(?1, ?2, ?3)";
@@ -448,10 +487,86 @@ Result<ConversationId> InsertConversation(Connection& c, ConversationKind kind, 
   ConversationId id(c.LastInsertRowid());
   for (const auto& [user, role] : members) {
     SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMember));
-    q.Bind(1, id.value).Bind(2, user.value).Bind(3, RoleName(role));
+    q.Bind(1, id.value).Bind(2, user.value).Bind(3, RoleName(role)).Bind(4, int64_t{0});
     if (Result<void> r = q.Run(); !r.ok()) return MemberInsertError(q, r.error());
   }
   return id;
+}
+
+// The role of member `user`; kNotFound when the conversation does not exist
+// or `user` is not a member.
+Result<Role> MemberRole(Connection& c, ConversationId conv, UserId user) {
+  SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
+  q.Bind(1, conv.value).Bind(2, user.value);
+  SQLITE_STORE_ASSIGN(bool row, q.Step());
+  if (row) return RoleColumn(q, 0);
+  SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
+  if (!exists) return NoConversation(conv);
+  return MakeError(Errc::kNotFound, "user " + user.ToString() + " is not a member");
+}
+
+// Whether a row answers `sql` bound to (a, b).
+Result<bool> Exists(Connection& c, std::string_view sql, int64_t a, int64_t b) {
+  SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
+  q.Bind(1, a).Bind(2, b);
+  return q.Step();
+}
+
+// Inserts a member (none of the conversation's banned users) whose read
+// marker starts at the conversation's last_seq, and counts them; false when
+// they were a member already. The conversation exists.
+Result<bool> JoinIn(Connection& c, ConversationId conv, UserId user, Role role) {
+  SQLITE_STORE_ASSIGN(bool banned, Exists(c, kIsBanned, conv.value, user.value));
+  if (banned) return MakeError(Errc::kForbidden, "user " + user.ToString() + " is banned from this group");
+  int64_t last_seq = 0;
+  {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kLastSeq));
+    q.Bind(1, conv.value);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) return NoConversation(conv);
+    last_seq = q.Int(0);
+  }
+  {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMember));
+    q.Bind(1, conv.value).Bind(2, user.value).Bind(3, RoleName(role)).Bind(4, last_seq);
+    if (Result<void> r = q.Run(); !r.ok()) {
+      if (IsForeignKeyViolation(q.last_rc()))
+        return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+      return r.error();
+    }
+  }
+  if (c.Changes() == 0) return false;
+  SQLITE_STORE_TRY(
+      RunWith(c, kAdjustMemberCount, [&](Query& q) { q.Bind(1, conv.value).Bind(2, int64_t{1}); }));
+  return true;
+}
+
+// Removes a member and, when it was the owner, passes ownership on
+// (kSuccessor); false when they were not a member. The conversation exists.
+Result<bool> LeaveIn(Connection& c, ConversationId conv, UserId user) {
+  bool was_owner = false;
+  {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
+    q.Bind(1, conv.value).Bind(2, user.value);
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) return false;
+    SQLITE_STORE_ASSIGN(Role role, RoleColumn(q, 0));
+    was_owner = role == Role::kOwner;
+  }
+  SQLITE_STORE_TRY(RunWith(c, kDeleteMember, [&](Query& q) { q.Bind(1, conv.value).Bind(2, user.value); }));
+  SQLITE_STORE_TRY(
+      RunWith(c, kAdjustMemberCount, [&](Query& q) { q.Bind(1, conv.value).Bind(2, int64_t{-1}); }));
+  if (!was_owner) return true;
+  SQLITE_STORE_ASSIGN(Query next, c.Prepare(kSuccessor));
+  next.Bind(1, conv.value);
+  SQLITE_STORE_ASSIGN(bool any, next.Step());
+  if (!any) return true;  // the last member left
+  const int64_t successor = next.Int(0);
+  SQLITE_STORE_TRY(next.Run());
+  SQLITE_STORE_TRY(RunWith(c, kSetRole, [&](Query& q) {
+    q.Bind(1, conv.value).Bind(2, successor).Bind(3, RoleName(Role::kOwner));
+  }));
+  return true;
 }
 
 }  // namespace
@@ -707,6 +822,7 @@ class SqliteStore final : public Store {
             if (!q.IsNull(1)) conv.title = q.Text(1);
             conv.last_seq = q.Int(2);
             conv.member_count = q.Int(3);
+            if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(4);  // NULL reads as ""
           }
           {
             SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
@@ -738,6 +854,7 @@ class SqliteStore final : public Store {
               conv.last_seq = q.Int(3);
               conv.member_count = q.Int(4);
               conv.read_seq = q.Int(5);
+              if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(6);  // NULL reads as ""
               out.push_back(std::move(conv));
             }
           }
@@ -773,20 +890,8 @@ class SqliteStore final : public Store {
     return Write([&](Connection& c) -> Result<void> {
       SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
       if (!exists) return NoConversation(conv);
-      {
-        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMember));
-        q.Bind(1, conv.value).Bind(2, user.value).Bind(3, RoleName(role));
-        if (Result<void> r = q.Run(); !r.ok()) {
-          if (IsForeignKeyViolation(q.last_rc())) {
-            return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
-          }
-          return r.error();
-        }
-      }
-      if (c.Changes() == 0) return Ok();  // already a member
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAdjustMemberCount));
-      q.Bind(1, conv.value).Bind(2, int64_t{1});
-      return q.Run();
+      SQLITE_STORE_TRY(JoinIn(c, conv, user, role));
+      return Ok();
     });
   }
 
@@ -794,16 +899,7 @@ class SqliteStore final : public Store {
     return Write([&](Connection& c) -> Result<bool> {
       SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
       if (!exists) return NoConversation(conv);
-      {
-        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kDeleteMember));
-        q.Bind(1, conv.value).Bind(2, user.value);
-        SQLITE_STORE_TRY(q.Run());
-      }
-      if (c.Changes() == 0) return false;
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAdjustMemberCount));
-      q.Bind(1, conv.value).Bind(2, int64_t{-1});
-      SQLITE_STORE_TRY(q.Run());
-      return true;
+      return LeaveIn(c, conv, user);
     });
   }
 
@@ -822,6 +918,190 @@ class SqliteStore final : public Store {
         out.emplace_back(q.Int(0));
       }
       return out;
+    });
+  }
+
+  // --- groups: roles, bans, settings, invites (§7) ---------------------------------
+  Result<std::optional<UserId>> Owner(ConversationId conv) override {
+    return Read(
+        [&](Connection& c) -> Result<std::optional<UserId>> {
+          SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
+          if (!exists) return NoConversation(conv);
+          SQLITE_STORE_ASSIGN(Query q, c.Prepare(kOwnerOf));
+          q.Bind(1, conv.value);
+          SQLITE_STORE_ASSIGN(bool row, q.Step());
+          if (!row) return std::optional<UserId>();
+          return std::optional<UserId>(UserId(q.Int(0)));
+        },
+        /*snapshot=*/true);
+  }
+
+  Result<void> SetRole(ConversationId conv, UserId user, Role role) override {
+    if (role == Role::kOwner) return MakeError(Errc::kBadRequest, "ownership moves only by a transfer");
+    return Write([&](Connection& c) -> Result<void> {
+      SQLITE_STORE_ASSIGN(Role current, MemberRole(c, conv, user));
+      if (current == Role::kOwner)
+        return MakeError(Errc::kForbidden, "the owner's role changes only by a transfer");
+      return RunWith(c, kSetRole,
+                     [&](Query& q) { q.Bind(1, conv.value).Bind(2, user.value).Bind(3, RoleName(role)); });
+    });
+  }
+
+  Result<void> TransferOwnership(ConversationId conv, UserId from, UserId to) override {
+    if (from == to) return MakeError(Errc::kBadRequest, "the owner already owns the group");
+    return Write([&](Connection& c) -> Result<void> {
+      SQLITE_STORE_ASSIGN(Role from_role, MemberRole(c, conv, from));
+      if (from_role != Role::kOwner) return MakeError(Errc::kForbidden, "only the owner transfers ownership");
+      SQLITE_STORE_ASSIGN(Role to_role, MemberRole(c, conv, to));
+      (void)to_role;
+      SQLITE_STORE_TRY(RunWith(c, kSetRole, [&](Query& q) {
+        q.Bind(1, conv.value).Bind(2, from.value).Bind(3, RoleName(Role::kAdmin));
+      }));
+      return RunWith(c, kSetRole, [&](Query& q) {
+        q.Bind(1, conv.value).Bind(2, to.value).Bind(3, RoleName(Role::kOwner));
+      });
+    });
+  }
+
+  Result<bool> Ban(ConversationId conv, UserId user, UserId by, TimeMs now) override {
+    return Write([&](Connection& c) -> Result<bool> {
+      SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
+      if (!exists) return NoConversation(conv);
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertBan));
+      q.Bind(1, conv.value).Bind(2, user.value).Bind(3, by.value).Bind(4, now);
+      if (Result<void> r = q.Run(); !r.ok()) {
+        if (IsForeignKeyViolation(q.last_rc()))
+          return MakeError(Errc::kNotFound, "no user with id " + user.ToString());
+        return r.error();
+      }
+      return LeaveIn(c, conv, user);
+    });
+  }
+
+  Result<bool> Unban(ConversationId conv, UserId user) override {
+    return Write([&](Connection& c) -> Result<bool> {
+      SQLITE_STORE_TRY(RunWith(c, kDeleteBan, [&](Query& q) { q.Bind(1, conv.value).Bind(2, user.value); }));
+      return c.Changes() > 0;
+    });
+  }
+
+  Result<void> UpdateGroup(ConversationId conv, const std::optional<std::string>& title,
+                           const std::optional<std::string>& topic) override {
+    return Write([&](Connection& c) -> Result<void> {
+      {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kKindOf));
+        q.Bind(1, conv.value);
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) return NoConversation(conv);
+        SQLITE_STORE_ASSIGN(ConversationKind kind, KindColumn(q, 0));
+        if (kind != ConversationKind::kGroup)
+          return MakeError(Errc::kBadRequest, "a DM has no title or topic");
+      }
+      return RunWith(c, kUpdateGroup, [&](Query& q) {
+        q.Bind(1, conv.value);
+        if (title) {
+          q.Bind(2, std::string_view(*title));
+        } else {
+          q.BindNull(2);
+        }
+        if (topic) {
+          q.Bind(3, std::string_view(*topic));
+        } else {
+          q.BindNull(3);
+        }
+      });
+    });
+  }
+
+  Result<void> CreateInvite(const Invite& invite, UserId by, TimeMs now) override {
+    return Write([&](Connection& c) -> Result<void> {
+      SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, invite.conv));
+      if (!exists) return NoConversation(invite.conv);
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertInvite));
+      q.Bind(1, std::string_view(invite.code)).Bind(2, invite.conv.value).Bind(3, by.value);
+      if (invite.max_uses) {
+        q.Bind(4, *invite.max_uses);
+      } else {
+        q.BindNull(4);
+      }
+      q.Bind(5, invite.expires_at).Bind(6, now);
+      if (Result<void> r = q.Run(); !r.ok()) {
+        if (r.error().code == Errc::kConflict) return MakeError(Errc::kConflict, "invite code already taken");
+        return r.error();
+      }
+      return Ok();
+    });
+  }
+
+  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) override {
+    return Write([&](Connection& c) -> Result<InviteJoin> {
+      InviteJoin out;
+      {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kUsableInvite));
+        q.Bind(1, std::string_view(code)).Bind(2, now);
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) return MakeError(Errc::kNotFound, "unknown, used-up or expired invite");
+        out.conv = ConversationId(q.Int(0));
+      }
+      SQLITE_STORE_ASSIGN(out.added, JoinIn(c, out.conv, user, Role::kMember));
+      if (out.added) {
+        SQLITE_STORE_TRY(RunWith(c, kUseInvite, [&](Query& q) { q.Bind(1, std::string_view(code)); }));
+      }
+      return out;
+    });
+  }
+
+  Result<bool> DeleteInvite(ConversationId conv, const std::string& code) override {
+    return Write([&](Connection& c) -> Result<bool> {
+      SQLITE_STORE_TRY(RunWith(c, kDeleteInvite,
+                               [&](Query& q) { q.Bind(1, conv.value).Bind(2, std::string_view(code)); }));
+      return c.Changes() > 0;
+    });
+  }
+
+  // --- blocks (§7) -------------------------------------------------------------------
+  Result<void> Block(UserId blocker, UserId blocked, TimeMs now) override {
+    if (blocker == blocked) return MakeError(Errc::kBadRequest, "you cannot block yourself");
+    return Write([&](Connection& c) -> Result<void> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertBlock));
+      q.Bind(1, blocker.value).Bind(2, blocked.value).Bind(3, now);
+      if (Result<void> r = q.Run(); !r.ok()) {
+        if (IsForeignKeyViolation(q.last_rc())) return MakeError(Errc::kNotFound, "no such user");
+        return r.error();
+      }
+      return Ok();
+    });
+  }
+
+  Result<bool> Unblock(UserId blocker, UserId blocked) override {
+    return Write([&](Connection& c) -> Result<bool> {
+      SQLITE_STORE_TRY(
+          RunWith(c, kDeleteBlock, [&](Query& q) { q.Bind(1, blocker.value).Bind(2, blocked.value); }));
+      return c.Changes() > 0;
+    });
+  }
+
+  Result<std::vector<User>> ListBlocked(UserId blocker) override {
+    return Read([&](Connection& c) -> Result<std::vector<User>> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kBlockedUsers));
+      q.Bind(1, blocker.value);
+      std::vector<User> out;
+      for (;;) {
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) break;
+        out.push_back(UserFromRow(q).user);
+      }
+      return out;
+    });
+  }
+
+  Result<bool> AnyBlocks(std::span<const UserId> blockers, UserId blocked) override {
+    return Read([&](Connection& c) -> Result<bool> {
+      for (UserId b : blockers) {
+        SQLITE_STORE_ASSIGN(bool blocks, Exists(c, kIsBlocked, b.value, blocked.value));
+        if (blocks) return true;
+      }
+      return false;
     });
   }
 
@@ -1001,8 +1281,9 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     TimeMs last_ts = 0;
   };
   std::unordered_map<ConversationId, ConvState> convs;
-  // (conv, user) -> is a member; then (conv, sender) -> the read_seq to set.
-  std::map<std::pair<int64_t, int64_t>, bool> membership;
+  // (conv, user) -> may they send; then (conv, sender) -> the read_seq to set.
+  enum class SendRight { kMember, kNotMember, kBlocked };
+  std::map<std::pair<int64_t, int64_t>, SendRight> membership;
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;
   WriterSource source(c);
   EntryFolder folder(source);
@@ -1045,12 +1326,22 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
       q.Bind(1, m.conv.value).Bind(2, m.sender.value);
       SQLITE_STORE_ASSIGN(bool row, q.Step());
-      member_it = membership.emplace(key, row).first;
+      SendRight right = row ? SendRight::kMember : SendRight::kNotMember;
+      if (row) {
+        SQLITE_STORE_ASSIGN(bool blocked, Exists(c, kBlockedInDm, m.conv.value, m.sender.value));
+        if (blocked) right = SendRight::kBlocked;
+      }
+      member_it = membership.emplace(key, right).first;
     }
-    if (!member_it->second) {
+    if (member_it->second == SendRight::kNotMember) {
       out.emplace_back(
           MakeError(Errc::kForbidden,
                     "user " + m.sender.ToString() + " is not a member of conversation " + m.conv.ToString()));
+      continue;
+    }
+    if (member_it->second == SendRight::kBlocked) {
+      // Says nothing of the block (PROTOCOL.md §7).
+      out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
     }
     // 4. The rules of §5 against what is stored and what this batch did.
