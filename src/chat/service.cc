@@ -165,12 +165,15 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
   // The user leaves their groups (the others see "left"); a DM keeps its
   // two members. Either way the user's connections stop following.
   fanout::EventBatch events;
+  std::vector<ConversationId> owned;  // groups whose ownership passed on
   for (const Conversation& c : *convs) {
     if (c.kind == ConversationKind::kGroup) {
+      auto role = d_.store.GetRole(c.id, user);
       auto removed = d_.store.RemoveMember(c.id, user);
       if (removed && *removed) {
         events.push_back(
             Event::ToConversation(c.id, MakeFrame(protocol::MemberEvent(c.id, user, "left", nullptr))));
+        if (role && *role == Role::kOwner) owned.push_back(c.id);
       }
     }
     Event unsub = Event::ToUsers({user}, nullptr);
@@ -179,6 +182,7 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
     events.push_back(std::move(unsub));
   }
   if (!events.empty()) d_.fanout.Publish(std::move(events));
+  for (ConversationId c : owned) PublishNewOwner(c, user);
   return Ok();
 }
 
@@ -389,6 +393,7 @@ Result<Conversation> Service::CreateGroup(UserId actor, std::string_view title,
   }
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
+  if (auto ok = CheckNotBlockedBy(actor, members); !ok) return ok.error();
   auto id = d_.store.CreateGroup(std::string(title), actor, members, d_.clock.NowMs());
   if (!id) return std::move(id).error();
   auto conv = d_.store.GetConversation(*id, actor);
@@ -424,6 +429,17 @@ Result<Conversation> Service::OpenDm(UserId actor, std::string_view username) {
   auto peer = FindByUsername(username);
   if (!peer) return std::move(peer).error();
   if (peer->id == actor) return MakeError(Errc::kBadRequest, "a DM needs another user");
+  if (auto ok = CheckNotBlockedBy(actor, std::span<const UserId>(&peer->id, 1)); !ok) {
+    // Blocked: no new DM; one that exists already is still theirs to open.
+    auto convs = d_.store.ListConversations(actor);
+    if (!convs) return std::move(convs).error();
+    auto it = std::find_if(convs->begin(), convs->end(), [&](const Conversation& c) {
+      return c.kind == ConversationKind::kDm &&
+             std::any_of(c.members.begin(), c.members.end(),
+                         [&](const Member& m) { return m.id == peer->id; });
+    });
+    if (it == convs->end()) return ok.error();
+  }
   auto id = d_.store.GetOrCreateDm(actor, peer->id, d_.clock.NowMs());
   if (!id) return std::move(id).error();
   auto conv = d_.store.GetConversation(*id, actor);
@@ -452,25 +468,14 @@ Result<Conversation> Service::AddMember(UserId actor, ConversationId conv_id, st
   auto existing = d_.store.GetRole(conv_id, user->id);
   if (!existing) return std::move(existing).error();
   if (*existing) return d_.store.GetConversation(conv_id, actor);  // already a member: nothing changes
+  if (auto ok = CheckNotBlockedBy(actor, std::span<const UserId>(&user->id, 1)); !ok) return ok.error();
   if (conv->member_count + 1 > options_.max_group_members)
     return MakeError(Errc::kBadRequest, "group is full");
+  // Refused by the store (403) when the user is banned from the group.
   if (auto ok = d_.store.AddMember(conv_id, user->id, Role::kMember); !ok) return ok.error();
   auto updated = d_.store.GetConversation(conv_id, actor);
   if (!updated) return updated;
-
-  // The members hear of the new one; the new member's connections subscribe
-  // and get the conversation as they see it (read_seq is per viewer).
-  fanout::EventBatch events;
-  events.push_back(Event::ToConversation(
-      conv_id, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", nullptr)), 0, user->id));
-  Conversation shown = *updated;
-  shown.read_seq = 0;
-  Event sub =
-      Event::ToUsers({user->id}, MakeFrame(protocol::MemberEvent(conv_id, user->id, "added", &shown)));
-  sub.subscription = Event::Subscription::kSubscribe;
-  sub.conv = conv_id;
-  events.push_back(std::move(sub));
-  d_.fanout.Publish(std::move(events));
+  PublishJoined(conv_id, user->id);
   return updated;
 }
 
@@ -495,15 +500,7 @@ Result<void> Service::RemoveMember(UserId actor, ConversationId conv_id, std::st
   }
   auto removed = d_.store.RemoveMember(conv_id, user->id);
   if (!removed) return removed.error();
-
-  fanout::EventBatch events;
-  Frame frame = MakeFrame(protocol::MemberEvent(conv_id, user->id, "removed", nullptr));
-  events.push_back(Event::ToConversation(conv_id, frame));
-  Event unsub = Event::ToUsers({user->id}, nullptr);
-  unsub.subscription = Event::Subscription::kUnsubscribe;
-  unsub.conv = conv_id;
-  events.push_back(std::move(unsub));
-  d_.fanout.Publish(std::move(events));
+  PublishGone(conv_id, user->id, "removed");
   return Ok();
 }
 
@@ -512,16 +509,13 @@ Result<void> Service::Leave(UserId actor, ConversationId conv_id) {
   if (!conv) return conv.error();
   if (conv->kind == ConversationKind::kDm)
     return MakeError(Errc::kBadRequest, "the members of a DM never change");
+  auto role = d_.store.GetRole(conv_id, actor);
+  if (!role) return role.error();
+  // The store passes ownership on in the same transaction (PROTOCOL.md §7).
   auto removed = d_.store.RemoveMember(conv_id, actor);
   if (!removed) return removed.error();
-  fanout::EventBatch events;
-  Frame frame = MakeFrame(protocol::MemberEvent(conv_id, actor, "left", nullptr));
-  events.push_back(Event::ToConversation(conv_id, frame));
-  Event unsub = Event::ToUsers({actor}, nullptr);
-  unsub.subscription = Event::Subscription::kUnsubscribe;
-  unsub.conv = conv_id;
-  events.push_back(std::move(unsub));
-  d_.fanout.Publish(std::move(events));
+  PublishGone(conv_id, actor, "left");
+  if (*removed && *role == Role::kOwner) PublishNewOwner(conv_id, actor);
   return Ok();
 }
 

@@ -134,6 +134,32 @@ class Service {
   Result<void> CheckMember(UserId actor, ConversationId conv);
   Result<std::vector<protocol::PresenceEntry>> QueryPresence(const std::vector<UserId>& users);
 
+  // --- running a group (PROTOCOL.md §7; blocking; groups.cc) ----------------------
+  // Each checks who may (owner, admins, as §7's table says), refuses every
+  // transition §7 forbids with a clear error and nothing changed, and
+  // publishes the events. kNotFound: no such conversation or user (or the
+  // user is not a member where one is needed); kForbidden: the actor may
+  // not; kBadRequest: a DM, or bad values.
+  Result<void> SetRole(UserId actor, ConversationId conv, std::string_view username, Role role);
+  Result<void> Transfer(UserId actor, ConversationId conv, std::string_view username);
+  Result<void> Ban(UserId actor, ConversationId conv, std::string_view username);
+  Result<void> Unban(UserId actor, ConversationId conv, std::string_view username);
+  Result<void> UpdateGroup(UserId actor, ConversationId conv, const std::optional<std::string>& title,
+                           const std::optional<std::string>& topic);
+  // An invite link of a group (owner, admins): max_uses nullopt is
+  // unlimited, else at least 1; expires_in_s at least 1 (default 7 days).
+  Result<Invite> CreateInvite(UserId actor, ConversationId conv, std::optional<int64_t> max_uses,
+                              std::optional<int64_t> expires_in_s);
+  // Joins by an invite: the conversation as the new member sees it. An
+  // unknown, used-up or expired code: kNotFound; a banned user: kForbidden.
+  Result<Conversation> JoinByInvite(UserId actor, std::string_view code);
+  Result<void> DeleteInvite(UserId actor, ConversationId conv, std::string_view code);
+  // Blocks (§7): invisible to the blocked user, who may then not open a new
+  // DM with the blocker, send into their DM or add the blocker to a group.
+  Result<void> Block(UserId actor, std::string_view username);
+  Result<void> Unblock(UserId actor, std::string_view username);
+  Result<std::vector<User>> Blocked(UserId actor);
+
   // --- the hot path (cheap, io thread) ------------------------------------------
   // Checks the body and the sender's rate, then appends to the message log.
   // The `sent` answer (or an error) reaches `origin` through fan-out after
@@ -195,6 +221,20 @@ class Service {
                                              std::string_view client_address);
   Result<User> FindByUsername(std::string_view username);
   Result<Conversation> RequireMember(UserId actor, ConversationId conv);
+  // §7 (groups.cc): the actor's role in a group they are a member of
+  // (kBadRequest for a DM), and the events of a membership change.
+  Result<Role> RequireGroupRole(UserId actor, ConversationId conv);
+  // When `old_owner` just left `conv` and the store passed ownership on,
+  // tells the members who owns it now.
+  void PublishNewOwner(ConversationId conv, UserId old_owner);
+  // The members hear of `user` (`action`), and `user`'s connections stop
+  // following `conv`.
+  void PublishGone(ConversationId conv, UserId user, std::string_view action);
+  // The members hear that `user` joined, and `user`'s connections follow
+  // `conv` and get it as `user` sees it.
+  void PublishJoined(ConversationId conv, UserId user);
+  // kForbidden, saying nothing of a block, when any of `users` blocks `actor`.
+  Result<void> CheckNotBlockedBy(UserId actor, std::span<const UserId> users);
   void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
   User WithPresence(User user);
   Result<UserId> ProvisionExternal(const auth::ExternalClaims& claims);

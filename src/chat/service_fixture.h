@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "chat/service.h"
@@ -20,6 +21,25 @@
 #include "store/sqlite/sqlite_store.h"
 
 namespace parley::chat {
+
+// A fan-out sink that records every event published, for tests to read.
+class RecordingSink : public fanout::DeliverySink {
+ public:
+  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override {
+    for (const auto& e : *batch) events.push_back(e);
+  }
+  // The frames of `type` delivered to a target, parsed.
+  std::vector<boost::json::object> Frames(std::string_view type) const {
+    std::vector<boost::json::object> out;
+    for (const auto& e : events) {
+      if (!e.frame) continue;
+      auto v = boost::json::parse(*e.frame).as_object();
+      if (v["type"].is_string() && v["type"].get_string() == type) out.push_back(v);
+    }
+    return out;
+  }
+  std::vector<fanout::Event> events;
+};
 
 class ServiceFixture : public ::testing::Test {
  protected:

@@ -16,24 +16,6 @@ namespace {
 namespace json = boost::json;
 using fanout::Event;
 
-class RecordingSink : public fanout::DeliverySink {
- public:
-  void Deliver(std::shared_ptr<const fanout::EventBatch> batch) override {
-    for (const auto& e : *batch) events.push_back(e);
-  }
-  // The frames of `type` delivered to a target, parsed.
-  std::vector<json::object> Frames(std::string_view type) const {
-    std::vector<json::object> out;
-    for (const auto& e : events) {
-      if (!e.frame) continue;
-      auto v = json::parse(*e.frame).as_object();
-      if (v["type"].is_string() && v["type"].get_string() == type) out.push_back(v);
-    }
-    return out;
-  }
-  std::vector<Event> events;
-};
-
 class ServiceTest : public ServiceFixture {
  protected:
   void SetUp() override {

@@ -302,6 +302,56 @@ ApiResponse RemoveMember(Call& c) {
   return NoContent();
 }
 
+// ---- §7: invites and blocks ----
+
+ApiResponse CreateInvite(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  // Every field is optional, so an empty body means the defaults.
+  auto body = c.req.body.empty() ? Result<json::object>(json::object())
+                                 : protocol::ParseJsonObject(c.req.body, "body");
+  if (!body) return Fail(body.error());
+  auto max_uses = protocol::OptionalNonNegative(*body, "max_uses");
+  if (!max_uses) return Fail(max_uses.error());
+  auto expires_in_s = protocol::OptionalNonNegative(*body, "expires_in_s");
+  if (!expires_in_s) return Fail(expires_in_s.error());
+  auto invite = c.service.CreateInvite(c.me, *conv, *max_uses, *expires_in_s);
+  if (!invite) return Fail(invite.error());
+  return Json(201, protocol::InviteBody(*invite));
+}
+
+ApiResponse JoinByInvite(Call& c) {
+  auto conv = c.service.JoinByInvite(c.me, c.params[0]);
+  if (!conv) return Fail(conv.error());
+  return Json(200, protocol::ToJson(*conv));
+}
+
+ApiResponse DeleteInvite(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto ok = c.service.DeleteInvite(c.me, *conv, c.params[1]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
+ApiResponse PutBlock(Call& c) {
+  auto ok = c.service.Block(c.me, c.params[0]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
+ApiResponse DeleteBlock(Call& c) {
+  auto ok = c.service.Unblock(c.me, c.params[0]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
+ApiResponse ListBlocks(Call& c) {
+  auto users = c.service.Blocked(c.me);
+  if (!users) return Fail(users.error());
+  return Json(200, protocol::UsersBody(*users));
+}
+
 // One row per call of PROTOCOL.md section 1 under /v1. A pattern's
 // segments follow "/v1/"; "{...}" captures one segment. Public routes are
 // the account calls made before there is a token.
@@ -328,6 +378,13 @@ constexpr Route kRoutes[] = {
     {"GET", "conversations/{conv}/members", true, ListMembers},
     {"POST", "conversations/{conv}/members", true, AddMember},
     {"DELETE", "conversations/{conv}/members/{username}", true, RemoveMember},
+    // §7
+    {"POST", "conversations/{conv}/invites", true, CreateInvite},
+    {"DELETE", "conversations/{conv}/invites/{code}", true, DeleteInvite},
+    {"POST", "invites/{code}/join", true, JoinByInvite},
+    {"GET", "blocks", true, ListBlocks},
+    {"PUT", "blocks/{username}", true, PutBlock},
+    {"DELETE", "blocks/{username}", true, DeleteBlock},
 };
 
 // Whether `path` (the segments after "v1") fits `pattern`; the captures go

@@ -126,6 +126,32 @@ struct Writer {
     StringField("client_msg_id", r.client_msg_id, out);
     out->push_back('}');
   }
+  void operator()(const SetRoleReq& r) const {
+    Open("set_role", id, out);
+    IdField("conv", r.conv, out);
+    StringField("username", r.username, out);
+    StringField("role", RoleName(r.role), out);
+    out->push_back('}');
+  }
+  void operator()(const TransferReq& r) const {
+    Open("transfer", id, out);
+    IdField("conv", r.conv, out);
+    StringField("username", r.username, out);
+    out->push_back('}');
+  }
+  void operator()(const BanReq& r) const {
+    Open(r.ban ? "ban" : "unban", id, out);
+    IdField("conv", r.conv, out);
+    StringField("username", r.username, out);
+    out->push_back('}');
+  }
+  void operator()(const UpdateGroupReq& r) const {
+    Open("update_group", id, out);
+    IdField("conv", r.conv, out);
+    if (r.title) StringField("title", *r.title, out);
+    if (r.topic) StringField("topic", *r.topic, out);
+    out->push_back('}');
+  }
   void operator()(const ReactReq& r) const {
     Open("react", id, out);
     IdField("conv", r.conv, out);
@@ -230,7 +256,19 @@ Result<ServerFrame> ParseEvent(std::string_view type, const json::object& o) {
     if (const json::value* c = o.if_contains("conversation"); c && !c->is_null()) {
       PARLEY_ASSIGN_OR_RETURN(m.conversation, ParseField<Conversation>(o, "conversation", ParseConversation));
     }
+    if (m.action == "role") {
+      PARLEY_ASSIGN_OR_RETURN(std::string role, RequireString(o, "role"));
+      PARLEY_ASSIGN_OR_RETURN(m.role, ParseRole(role));
+    }
     return ServerFrame(std::move(m));
+  }
+  if (type == "group_updated") {
+    GroupUpdated g;
+    PARLEY_ASSIGN_OR_RETURN(g.conv, RequireId<ConversationId>(o, "conv"));
+    PARLEY_ASSIGN_OR_RETURN(g.title, RequireString(o, "title"));
+    PARLEY_ASSIGN_OR_RETURN(g.topic, RequireString(o, "topic"));
+    PARLEY_ASSIGN_OR_RETURN(g.by, RequireId<UserId>(o, "by"));
+    return ServerFrame(std::move(g));
   }
   if (type == "gap") {
     Gap g;
@@ -308,6 +346,10 @@ std::string_view RequestType(const Request& request) {
     std::string_view operator()(const EditReq&) const { return "edit"; }
     std::string_view operator()(const DeleteReq&) const { return "delete"; }
     std::string_view operator()(const ReactReq&) const { return "react"; }
+    std::string_view operator()(const SetRoleReq&) const { return "set_role"; }
+    std::string_view operator()(const TransferReq&) const { return "transfer"; }
+    std::string_view operator()(const BanReq& r) const { return r.ban ? "ban" : "unban"; }
+    std::string_view operator()(const UpdateGroupReq&) const { return "update_group"; }
   };
   return std::visit(Namer{}, request);
 }

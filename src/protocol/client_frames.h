@@ -115,8 +115,9 @@ struct ReadNotice {
 struct MemberNotice {
   ConversationId conv;
   UserId user;
-  std::string action;                        // "added", "removed", "left" (1.1 adds more)
+  std::string action;                        // "added", "removed", "left"; 1.1: "banned", "role"
   std::optional<Conversation> conversation;  // given to the added user
+  std::optional<Role> role{};                // with "role": the user's new role
 
   bool operator==(const MemberNotice&) const = default;
 };
@@ -127,6 +128,15 @@ struct Gap {
 
   bool operator==(const Gap&) const = default;
 };
+// 1.1 (§7): a group's title or topic changed.
+struct GroupUpdated {
+  ConversationId conv;
+  std::string title;
+  std::string topic;
+  UserId by;
+
+  bool operator==(const GroupUpdated&) const = default;
+};
 // A frame of a type this client does not know.
 struct UnknownFrame {
   std::optional<int64_t> re;
@@ -135,9 +145,9 @@ struct UnknownFrame {
   bool operator==(const UnknownFrame&) const = default;
 };
 
-using ServerFrame =
-    std::variant<Welcome, Sent, HistoryAnswer, OkAnswer, Pong, ConversationAnswer, PresenceList, ErrorAnswer,
-                 Message, TypingNotice, ReadNotice, PresenceEntry, MemberNotice, Gap, UnknownFrame>;
+using ServerFrame = std::variant<Welcome, Sent, HistoryAnswer, OkAnswer, Pong, ConversationAnswer,
+                                 PresenceList, ErrorAnswer, Message, TypingNotice, ReadNotice, PresenceEntry,
+                                 MemberNotice, Gap, UnknownFrame, GroupUpdated>;
 
 // Reads one server text frame. A kBadRequest error names the frame type and
 // the field: "sent: missing field 'seq'".

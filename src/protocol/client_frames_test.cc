@@ -89,6 +89,24 @@ TEST(RequestRoundTrip, EveryRequestType) {
   ExpectRoundTrip(DeleteReq{ConversationId(12), 33, "d-1"}, 19);
   ExpectRoundTrip(ReactReq{ConversationId(12), 33, "\xF0\x9F\x91\x8D", ReactionOp::kAdd, "r-1"}, 20);
   ExpectRoundTrip(ReactReq{ConversationId(12), 33, "x", ReactionOp::kRemove, "r-2"}, 21);
+  ExpectRoundTrip(SetRoleReq{ConversationId(12), "bob", Role::kAdmin}, 22);
+  ExpectRoundTrip(SetRoleReq{ConversationId(12), "bob", Role::kMember}, 23);
+  ExpectRoundTrip(TransferReq{ConversationId(12), "bob"}, 24);
+  ExpectRoundTrip(BanReq{ConversationId(12), "bob", true}, 25);
+  ExpectRoundTrip(BanReq{ConversationId(12), "bob", false}, 26);
+  ExpectRoundTrip(UpdateGroupReq{ConversationId(12), kNasty, std::nullopt}, 27);
+  ExpectRoundTrip(UpdateGroupReq{ConversationId(12), std::nullopt, ""}, 28);
+  ExpectRoundTrip(UpdateGroupReq{ConversationId(12), "t", "topic"}, 29);
+}
+
+TEST(RequestParse, SetRoleNamesOnlyAdminOrMember) {
+  Parsed owner = ParseClientFrame(R"({"id":1,"type":"set_role","conv":"3","username":"bob","role":"owner"})");
+  ASSERT_FALSE(owner.request);
+  EXPECT_EQ(owner.error.code, Errc::kBadRequest);
+  EXPECT_EQ(owner.id, 1);
+  Parsed missing = ParseClientFrame(R"({"id":2,"type":"ban","conv":"3"})");
+  ASSERT_FALSE(missing.request);
+  EXPECT_NE(missing.error.message.find("username"), std::string::npos) << missing.error.message;
 }
 
 TEST(RequestBuild, TheTextIsCompactJson) {
@@ -162,6 +180,16 @@ TEST(ServerFrameRoundTrip, Events) {
             (MemberNotice{ConversationId(9), UserId(3), "added", group}));
   EXPECT_EQ(As<MemberNotice>(MemberEvent(ConversationId(9), UserId(3), "left", nullptr)),
             (MemberNotice{ConversationId(9), UserId(3), "left", std::nullopt}));
+  // 1.1 §7.
+  EXPECT_EQ(As<MemberNotice>(MemberRoleEvent(ConversationId(9), UserId(3), Role::kOwner)),
+            (MemberNotice{ConversationId(9), UserId(3), "role", std::nullopt, Role::kOwner}));
+  EXPECT_EQ(As<MemberNotice>(MemberEvent(ConversationId(9), UserId(3), "banned", nullptr)),
+            (MemberNotice{ConversationId(9), UserId(3), "banned", std::nullopt}));
+  EXPECT_EQ(As<GroupUpdated>(GroupUpdatedEvent(ConversationId(9), kNasty, "", UserId(4))),
+            (GroupUpdated{ConversationId(9), kNasty, "", UserId(4)}));
+  group.topic = kNasty;
+  EXPECT_EQ(As<MemberNotice>(MemberEvent(ConversationId(9), UserId(3), "added", &group)),
+            (MemberNotice{ConversationId(9), UserId(3), "added", group}));
 }
 
 TEST(ServerFrame, ReOfTellsAnswersFromEvents) {
@@ -173,8 +201,8 @@ TEST(ServerFrame, ReOfTellsAnswersFromEvents) {
 }
 
 TEST(ServerFrame, UnknownTypesAreKeptNotRejected) {
-  UnknownFrame u = As<UnknownFrame>(R"({"type":"group_updated","conv":"1","title":"x"})");
-  EXPECT_EQ(u, (UnknownFrame{std::nullopt, "group_updated"}));
+  UnknownFrame u = As<UnknownFrame>(R"({"type":"weather_report","conv":"1","title":"x"})");
+  EXPECT_EQ(u, (UnknownFrame{std::nullopt, "weather_report"}));
   // Fields a 1.0 client does not know are ignored.
   json::object m = json::parse(MessageEvent(AMessage())).as_object();
   m["kind"] = "text";

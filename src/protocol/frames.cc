@@ -138,6 +138,43 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     return Request(std::move(r));
   }
   if (type == "ping") return Request(PingReq{});
+  if (type == "set_role") {
+    SetRoleReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.username, RequireString(o, "username"));
+    PARLEY_ASSIGN_OR_RETURN(std::string role, RequireString(o, "role"));
+    if (role == "admin") {
+      r.role = Role::kAdmin;
+    } else if (role == "member") {
+      r.role = Role::kMember;
+    } else {
+      return Bad("field 'role' must be \"admin\" or \"member\" (ownership moves by transfer)");
+    }
+    return Request(std::move(r));
+  }
+  if (type == "transfer") {
+    TransferReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.username, RequireString(o, "username"));
+    return Request(std::move(r));
+  }
+  if (type == "ban" || type == "unban") {
+    BanReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(r.username, RequireString(o, "username"));
+    r.ban = type == "ban";
+    return Request(std::move(r));
+  }
+  if (type == "update_group") {
+    UpdateGroupReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    for (auto [key, out] : {std::pair{"title", &r.title}, std::pair{"topic", &r.topic}}) {
+      if (const json::value* v = o.if_contains(key); v && !v->is_null()) {
+        PARLEY_ASSIGN_OR_RETURN(*out, RequireString(o, key));
+      }
+    }
+    return Request(std::move(r));
+  }
   if (type == "hello") {
     auto token = RequireString(o, "token");
     if (!token) return std::move(token).error();
@@ -219,6 +256,7 @@ json::object ToJson(const Conversation& conv) {
   return {{"id", conv.id.ToString()},
           {"kind", KindName(conv.kind)},
           {"title", conv.title ? json::value(*conv.title) : json::value(nullptr)},
+          {"topic", conv.topic ? json::value(*conv.topic) : json::value(nullptr)},
           {"member_count", conv.member_count},
           {"members", std::move(members)},
           {"last_seq", conv.last_seq},
@@ -375,6 +413,38 @@ std::string MemberEvent(ConversationId conv, UserId user, std::string_view actio
       {"type", "member"}, {"conv", conv.ToString()}, {"user", user.ToString()}, {"action", action}};
   if (conversation) o.emplace("conversation", ToJson(*conversation));
   return Serialize(o);
+}
+
+std::string MemberRoleEvent(ConversationId conv, UserId user, Role role) {
+  return Serialize(json::object{{"type", "member"},
+                                {"conv", conv.ToString()},
+                                {"user", user.ToString()},
+                                {"action", "role"},
+                                {"role", RoleName(role)}});
+}
+
+std::string GroupUpdatedEvent(ConversationId conv, std::string_view title, std::string_view topic,
+                              UserId by) {
+  return Serialize(json::object{{"type", "group_updated"},
+                                {"conv", conv.ToString()},
+                                {"title", title},
+                                {"topic", topic},
+                                {"by", by.ToString()}});
+}
+
+json::object InviteBody(const Invite& invite) {
+  return {{"invite",
+           json::object{{"code", invite.code},
+                        {"max_uses", invite.max_uses ? json::value(*invite.max_uses) : json::value(nullptr)},
+                        {"uses", invite.uses},
+                        {"expires_at", invite.expires_at}}}};
+}
+
+json::object UsersBody(const std::vector<User>& users) {
+  json::array arr;
+  arr.reserve(users.size());
+  for (const User& u : users) arr.push_back(ToJson(u));
+  return {{"users", std::move(arr)}};
 }
 
 std::string PresenceAnswer(int64_t re, const std::vector<PresenceEntry>& users) {

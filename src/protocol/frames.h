@@ -113,9 +113,38 @@ struct PresenceReq {
 struct PingReq {
   bool operator==(const PingReq&) const = default;
 };
+// 1.1 (PROTOCOL.md §7): running a group.
+struct SetRoleReq {
+  ConversationId conv;
+  std::string username;
+  Role role = Role::kMember;  // kAdmin or kMember
+
+  bool operator==(const SetRoleReq&) const = default;
+};
+struct TransferReq {
+  ConversationId conv;
+  std::string username;
+
+  bool operator==(const TransferReq&) const = default;
+};
+struct BanReq {
+  ConversationId conv;
+  std::string username;
+  bool ban = true;  // ban or unban
+
+  bool operator==(const BanReq&) const = default;
+};
+struct UpdateGroupReq {
+  ConversationId conv;
+  std::optional<std::string> title;
+  std::optional<std::string> topic;
+
+  bool operator==(const UpdateGroupReq&) const = default;
+};
 
 using Request = std::variant<HelloReq, SendReq, HistoryReq, ReadReq, TypingReq, CreateGroupReq, DmReq,
-                             MemberReq, LeaveReq, PresenceReq, PingReq, EditReq, DeleteReq, ReactReq>;
+                             MemberReq, LeaveReq, PresenceReq, PingReq, EditReq, DeleteReq, ReactReq,
+                             SetRoleReq, TransferReq, BanReq, UpdateGroupReq>;
 
 // The outcome of parsing one client text frame.
 struct Parsed {
@@ -164,9 +193,18 @@ std::string TypingEvent(ConversationId conv, UserId user);
 std::string ReadEvent(ConversationId conv, UserId user, int64_t seq);
 std::string PresenceEvent(UserId user, std::string_view username, bool online,
                           std::optional<TimeMs> last_seen);
-// action: "added" | "removed" | "left"; conversation given to the added user.
+// action: "added" | "removed" | "left" | "banned"; conversation given to the
+// added user.
 std::string MemberEvent(ConversationId conv, UserId user, std::string_view action,
                         const Conversation* conversation);
+// 1.1 (§7): `member` with action "role" and the user's new `role`.
+std::string MemberRoleEvent(ConversationId conv, UserId user, Role role);
+// 1.1 (§7): `group_updated` {conv, title, topic, by}.
+std::string GroupUpdatedEvent(ConversationId conv, std::string_view title, std::string_view topic, UserId by);
+// 1.1 (§7): the answer to creating an invite, {"invite":{code,max_uses,uses,expires_at}},
+// and to GET /v1/blocks, {"users":[User]}.
+boost::json::object InviteBody(const Invite& invite);
+boost::json::object UsersBody(const std::vector<User>& users);
 struct PresenceEntry {
   UserId user;
   std::string username;

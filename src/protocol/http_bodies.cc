@@ -90,6 +90,10 @@ Result<Conversation> ParseConversation(const json::value& v) {
   // 1.1; a 1.0 server does not send it.
   PARLEY_ASSIGN_OR_RETURN(std::optional<int64_t> mentions_unread, OptionalNonNegative(*o, "mentions_unread"));
   c.mentions_unread = mentions_unread.value_or(0);
+  // 1.1 (§7); absent from a 1.0 server.
+  if (const json::value* t = o->if_contains("topic"); t && !t->is_null()) {
+    PARLEY_ASSIGN_OR_RETURN(c.topic, RequireString(*o, "topic"));
+  }
   return c;
 }
 

@@ -552,6 +552,24 @@ void ClientSession::Handle(std::optional<int64_t> id, protocol::Request& request
             if (!users) return users.error();
             return PresenceAnswer(re, *users);
           });
+        } else if constexpr (std::is_same_v<T, SetRoleReq>) {
+          Blocking(id, [&svc, me, r = std::move(r), ok_or] {
+            return ok_or(svc.SetRole(me, r.conv, r.username, r.role));
+          });
+        } else if constexpr (std::is_same_v<T, TransferReq>) {
+          Blocking(id, [&svc, me, r = std::move(r), ok_or] {
+            return ok_or(svc.Transfer(me, r.conv, r.username));
+          });
+        } else if constexpr (std::is_same_v<T, BanReq>) {
+          Blocking(id, [&svc, me, r = std::move(r), ok_or] {
+            return ok_or(r.ban ? svc.Ban(me, r.conv, r.username) : svc.Unban(me, r.conv, r.username));
+          });
+        } else if constexpr (std::is_same_v<T, UpdateGroupReq>) {
+          Blocking(id, [&svc, me, r = std::move(r), ok_or] {
+            return ok_or(svc.UpdateGroup(me, r.conv, r.title, r.topic));
+          });
+        } else {
+          static_assert(sizeof(T) == 0, "a request type is not handled");
         }
       },
       request);

@@ -246,6 +246,23 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
        anyone(403)},
       {"DELETE /v1/me (wrong password)", del("/v1/me", json::object{{"password", "not-the-password"}}),
        anyone(403)},
+      // 1.1 §7: invites (owner and admins) and blocks (one's own).
+      {"POST /v1/conversations/{id}/invites", post(conv + "/invites", {{"max_uses", 1}}), managers_only},
+      {"DELETE /v1/conversations/{id}/invites/{code}", del(conv + "/invites/some-code"), managers_only},
+      {"POST /v1/conversations/{missing}/invites", post(missing + "/invites", {}), anyone(404)},
+      {"POST /v1/invites/{unknown}/join", post("/v1/invites/no-such-code/join", {}), anyone(404)},
+      {"PUT /v1/blocks/{username}",
+       [&](client::HttpClient& h, const std::optional<std::string>& t) {
+         return h.Request("PUT", "/v1/blocks/" + outsider_.username, std::nullopt, t);
+       },
+       [](Caller c) { return c == Caller::kNonMember ? 400 : 204; }},  // the outsider blocking themselves
+      {"PUT /v1/blocks/{unknown}",
+       [&](client::HttpClient& h, const std::optional<std::string>& t) {
+         return h.Request("PUT", "/v1/blocks/nobody_" + std::to_string(getpid()), std::nullopt, t);
+       },
+       anyone(404)},
+      {"GET /v1/blocks", get("/v1/blocks"), anyone(200)},
+      {"DELETE /v1/blocks/{username}", del("/v1/blocks/" + outsider_.username), anyone(204)},
   };
 
   int cells = 0;
@@ -466,6 +483,38 @@ TEST_F(AuthzMatrixTest, EveryWebSocketRequestAgainstEveryValidCaller) {
       {"leave (missing conversation)",
        [&] {
          return json::object{{"type", "leave"}, {"conv", missing}};
+       },
+       anyone("error:not_found")},
+      // 1.1 §7: running a group needs the owner (or an admin).
+      {"set_role",
+       [&] {
+         return json::object{
+             {"type", "set_role"}, {"conv", group_}, {"username", victim_.username}, {"role", "admin"}};
+       },
+       anyone("error:forbidden")},
+      {"transfer",
+       [&] {
+         return json::object{{"type", "transfer"}, {"conv", group_}, {"username", victim_.username}};
+       },
+       anyone("error:forbidden")},
+      {"ban",
+       [&] {
+         return json::object{{"type", "ban"}, {"conv", group_}, {"username", victim_.username}};
+       },
+       anyone("error:forbidden")},
+      {"unban",
+       [&] {
+         return json::object{{"type", "unban"}, {"conv", group_}, {"username", victim_.username}};
+       },
+       anyone("error:forbidden")},
+      {"update_group",
+       [&] {
+         return json::object{{"type", "update_group"}, {"conv", group_}, {"title", "taken over"}};
+       },
+       anyone("error:forbidden")},
+      {"ban (missing conversation)",
+       [&] {
+         return json::object{{"type", "ban"}, {"conv", missing}, {"username", victim_.username}};
        },
        anyone("error:not_found")},
       // Last: it changes the member's standing.
