@@ -470,3 +470,55 @@ test('§5: unread and mentions_unread follow the server', async (t) => {
   a.markRead(g.id, x.seq);
   assert.equal(a.conversations.get(g.id).unread, 1);
 });
+
+test('§7: roles, group settings, bans, invites and blocks through the SDK', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const c = track(await newClient(server));
+  const lb = record(b);
+  const lc = record(c);
+  await connected(a);
+  await connected(b);
+  await connected(c);
+  const g = await a.createGroup('crew', [b.username, c.username]);
+  await until(() => b.conversations.has(g.id) && c.conversations.has(g.id), 'b and c learn the group');
+
+  // A role change reaches the members' lists.
+  await a.setRole(g.id, b.username, 'admin');
+  const roleOf = (client, user) => client.conversations.get(g.id).members.find((m) => m.id === user.user.id)?.role;
+  await until(() => roleOf(c, b) === 'admin', 'c sees b as admin');
+  await assert.rejects(c.setRole(g.id, c.username, 'admin'), (e) => e.code === 'forbidden');
+
+  // The admin sets the topic; everyone's conversation follows.
+  await b.updateGroup(g.id, { topic: 'launch day' });
+  await until(() => c.conversations.get(g.id).topic === 'launch day', 'c sees the topic');
+  assert.equal(c.conversations.get(g.id).title, 'crew');
+
+  // The admin bans c: c forgets the group; adding c back is refused.
+  await b.ban(g.id, c.username);
+  await until(() => !c.conversations.has(g.id), 'c loses the group');
+  assert.ok(lc.member.some((m) => m.action === 'banned' && m.user === c.user.id));
+  await assert.rejects(a.addMember(g.id, c.username), (e) => e.code === 'forbidden');
+  await b.unban(g.id, c.username);
+
+  // An invite brings c back, once.
+  const invite = await a.createInvite(g.id, { maxUses: 1, expiresInS: 600 });
+  assert.equal(invite.max_uses, 1);
+  const joined = await c.joinInvite(invite.code);
+  assert.equal(joined.id, g.id);
+  assert.ok(c.conversations.has(g.id));
+  await assert.rejects(b.joinInvite(invite.code), (e) => e.code === 'not_found');
+
+  // Ownership moves to b, the old owner becomes an admin.
+  await a.transfer(g.id, b.username);
+  await until(() => roleOf(c, b) === 'owner' && roleOf(c, a) === 'admin', 'c sees the new owner');
+  assert.ok(lb.member.some((m) => m.action === 'role' && m.role === 'owner' && m.user === b.user.id));
+
+  // Blocks: listed for the blocker only; the blocked user cannot open a DM.
+  await a.block(c.username);
+  assert.deepEqual((await a.blocks()).map((u) => u.username), [c.username]);
+  assert.deepEqual(await c.blocks(), []);
+  await assert.rejects(c.dm(a.username), (e) => e.code === 'forbidden');
+  await a.unblock(c.username);
+  assert.equal((await c.dm(a.username)).kind, 'dm');
+});

@@ -745,6 +745,8 @@ export class ParleyClient extends Emitter {
         return this._onRead(f);
       case 'member':
         return this._onMember(f);
+      case 'group_updated':
+        return this._onGroupUpdated(f);
       case 'error':
         this.emit('error', new ParleyError(f.code, f.message));
         return;
@@ -1320,6 +1322,65 @@ export class ParleyClient extends Emitter {
     this._forget(conv);
   }
 
+  // §7: running a group (owner, admins), invites and blocks.
+
+  /** Makes a member an admin or a plain member again (owner only); role: 'admin'|'member'. */
+  async setRole(conv, username, role) {
+    await this.request({ type: 'set_role', conv, username, role });
+  }
+
+  /** Hands the group to another member (owner only); the old owner becomes an admin. */
+  async transfer(conv, username) {
+    await this.request({ type: 'transfer', conv, username });
+  }
+
+  /** Removes a member and keeps them out until unbanned. */
+  async ban(conv, username) {
+    await this.request({ type: 'ban', conv, username });
+  }
+
+  async unban(conv, username) {
+    await this.request({ type: 'unban', conv, username });
+  }
+
+  /** Sets a group's title and/or topic: updateGroup(conv, {title, topic}). */
+  async updateGroup(conv, { title, topic } = {}) {
+    const frame = { type: 'update_group', conv };
+    if (title != null) frame.title = title;
+    if (topic != null) frame.topic = topic;
+    await this.request(frame);
+  }
+
+  /** Creates an invite link; resolves with {code, max_uses, uses, expires_at}. */
+  async createInvite(conv, { maxUses = null, expiresInS } = {}) {
+    const body = { max_uses: maxUses };
+    if (expiresInS != null) body.expires_in_s = expiresInS;
+    return (await this.http('POST', `/v1/conversations/${encodeURIComponent(conv)}/invites`, body)).invite;
+  }
+
+  async revokeInvite(conv, code) {
+    await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/invites/${encodeURIComponent(code)}`);
+  }
+
+  /** Joins a group by an invite code; resolves with its Conversation. */
+  async joinInvite(code) {
+    const c = await this.http('POST', `/v1/invites/${encodeURIComponent(code)}/join`);
+    return this._upsertConversation(c, { own: true, announce: true });
+  }
+
+  async block(username) {
+    await this.http('PUT', `/v1/blocks/${encodeURIComponent(username)}`);
+  }
+
+  async unblock(username) {
+    await this.http('DELETE', `/v1/blocks/${encodeURIComponent(username)}`);
+  }
+
+  /** The users you block. */
+  async blocks() {
+    return (await this.http('GET', '/v1/blocks')).users;
+  }
+
   /** Asks for the presence of users (ids); updates `users` and emits `presence`. */
   async presence(userIds) {
     const ids = [...new Set(userIds)].slice(0, 500);
@@ -1361,6 +1422,7 @@ export class ParleyClient extends Emitter {
       if (c.kind === 'dm' || (c.member_count ?? 0) <= 200) this._askPresence((c.members ?? []).map((m) => m.id));
     } else {
       cur.title = c.title;
+      if (c.topic !== undefined) cur.topic = c.topic;
       cur.kind = c.kind;
       if (c.members) cur.members = c.members;
       if (c.member_count != null) cur.member_count = c.member_count;
@@ -1457,9 +1519,30 @@ export class ParleyClient extends Emitter {
     this.emit('read', { conv: f.conv, user: f.user, seq: f.seq });
   }
 
+  _onGroupUpdated(f) {
+    const c = this.conversations.get(f.conv);
+    if (c) {
+      c.title = f.title;
+      c.topic = f.topic;
+      this.emit('conversation', c);
+    }
+    this.emit('group_updated', f);
+  }
+
   _onMember(f) {
     const me = this.user?.id;
-    if ((f.action === 'removed' || f.action === 'left') && f.user === me) {
+    const gone = f.action === 'removed' || f.action === 'left' || f.action === 'banned';
+    if (f.action === 'role') {
+      const c = this.conversations.get(f.conv);
+      const m = c?.members?.find((x) => x.id === f.user);
+      if (m) {
+        m.role = f.role;
+        this.emit('conversation', c);
+      }
+      this.emit('member', f);
+      return;
+    }
+    if (gone && f.user === me) {
       this.emit('member', f);
       this._forget(f.conv);
       return;
@@ -1469,7 +1552,7 @@ export class ParleyClient extends Emitter {
       this._upsertConversation(f.conversation, { own: f.user === me, announce: true });
     } else {
       const c = this.conversations.get(f.conv);
-      if (c && (f.action === 'removed' || f.action === 'left')) {
+      if (c && gone) {
         c.members = (c.members ?? []).filter((m) => m.id !== f.user);
         c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
         this.emit('conversation', c);
