@@ -31,6 +31,14 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+/**
+ * Replaces an element's children, leaving out null, undefined and false:
+ * the DOM's replaceChildren(null) would show the word "null" (issue 17.2).
+ */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 /** Keyed update of a container's children: items [{key, sig, render}]. */
 function reconcile(container, items) {
   const old = new Map();
@@ -177,6 +185,7 @@ const icon = {
   close: () => svg('M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6z'),
   clock: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z'),
   check: () => svg('M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z'),
+  checks: () => svg('M18 7l-1.4-1.4-6.3 6.3 1.4 1.4zm4.2-1.4L11.7 16.2 7.5 12l-1.4 1.4 5.6 5.6 12-12zM.4 13.4 6 19l1.4-1.4L1.8 12z'),
   alert: () => svg('M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z'),
   reply: () => svg('M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z'),
   smile: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm-3.5-9A1.5 1.5 0 1 0 7 9.5 1.5 1.5 0 0 0 8.5 11zm7 0A1.5 1.5 0 1 0 14 9.5a1.5 1.5 0 0 0 1.5 1.5zM12 17.5a5.5 5.5 0 0 0 5.1-3.5H6.9a5.5 5.5 0 0 0 5.1 3.5z'),
@@ -217,7 +226,16 @@ function chat(conv) {
   return c;
 }
 const me = () => client.user;
-const userName = (id) => (id === me()?.id ? 'You' : client.users.get(id)?.username ?? `user ${id}`);
+const userName = (id) => (id === me()?.id ? 'You' : displayName(id));
+/** How a user is shown to others: their display name where set, else their username. */
+function displayName(id) {
+  const u = client.users.get(id) ?? (id === me()?.id ? me() : null);
+  return u?.display_name || u?.username || 'someone';
+}
+
+/** How many members a group has, from the count or, lacking it, the list. */
+const memberCount = (c) => c.member_count ?? (c.members ?? []).length;
+const membersText = (c) => `${memberCount(c)} member${memberCount(c) === 1 ? '' : 's'}`;
 
 function convTitle(c) {
   if (c.kind === 'dm') return peerOf(c)?.username ?? 'Direct message';
@@ -286,7 +304,7 @@ function renderAuth(message) {
     h('div.auth-actions', null, submit, register),
   );
   register.addEventListener('click', () => go('register'));
-  app.replaceChildren(h('main.auth-wrap', null, form, h('p.auth-foot.muted', null, 'Messages are delivered in order, exactly once — even on flaky networks.')));
+  fill(app, h('main.auth-wrap', null, form, h('p.auth-foot.muted', null, 'Messages are delivered in order, exactly once — even on flaky networks.')));
   username.focus();
 }
 
@@ -365,7 +383,7 @@ function buildMain() {
   const shell = h('div.shell', null, sidebar, chatPane, empty, panel);
   app.className = 'main';
   app.removeAttribute('aria-busy');
-  app.replaceChildren(shell, buildGroupDialog());
+  fill(app, shell, buildGroupDialog());
 
   composer.addEventListener('keydown', (e) => {
     if (mentionKeys(e)) return;
@@ -423,7 +441,7 @@ function renderConnection() {
   const label =
     s === 'connected' ? 'Connected' : s === 'connecting' ? 'Connecting…' : s === 'reconnecting' ? 'Reconnecting…' : s === 'closed' ? 'Offline' : 'Offline';
   connection.dataset.state = s === 'closed' ? 'offline' : s;
-  connection.replaceChildren(h('span.conn-dot'), h('span.conn-label', null, label));
+  fill(connection, h('span.conn-dot'), h('span.conn-label', null, label));
   connection.title = s === 'connected' ? 'Connected' : 'Not connected — click to retry now';
   const mini = ui.els.chatPane.querySelector('.conn-mini');
   mini.dataset.state = connection.dataset.state;
@@ -463,7 +481,7 @@ function drawList() {
     let preview = '';
     if (pend && (!last || pend.created_at >= last.ts)) preview = `You: ${pend.body}`;
     else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + (last.deleted ? 'Message deleted' : last.body);
-    else preview = c.kind === 'group' ? `${c.member_count} member${c.member_count === 1 ? '' : 's'}` : 'Say hello 👋';
+    else preview = c.kind === 'group' ? membersText(c) : 'Say hello 👋';
     const when = last ? listTime(last.ts) : '';
     const active = c.id === ui.open;
     const sig = JSON.stringify([title, preview.slice(0, 120), when, unread, mentioned, active, peer?.online, c.kind]);
@@ -526,18 +544,17 @@ function renderChrome() {
   }
   const title = convTitle(c);
   const peer = peerOf(c);
-  els.headAvatar.replaceChildren(avatar(title, c.kind === 'dm' ? peer?.id : c.id));
+  fill(els.headAvatar, avatar(title, c.kind === 'dm' ? peer?.id : c.id));
   els.headTitle.textContent = title;
   if (c.kind === 'dm') {
-    els.headSub.replaceChildren(
+    fill(
+      els.headSub,
       h('span.presence' + (peer?.online ? '.on' : ''), { testid: 'presence', 'data-online': String(!!peer?.online), 'data-user': peer?.id }),
       h('span.presence-text', { testid: 'last-seen' }, lastSeenText(peer)),
     );
   } else {
     const online = (c.members ?? []).filter((m) => m.id !== me()?.id && client.users.get(m.id)?.online).length;
-    els.headSub.replaceChildren(
-      ...[h('span', null, `${c.member_count} member${c.member_count === 1 ? '' : 's'}`), online ? h('span.sub-online', null, ` · ${online} online`) : null].filter(Boolean),
-    );
+    fill(els.headSub, h('span', null, membersText(c)), online ? h('span.sub-online', null, ` · ${online} online`) : null);
   }
   renderPanel();
 }
@@ -597,6 +614,9 @@ function renderMessages({ keepBottom } = {}) {
     })),
   ];
   const names = c ? mentionNames({}, c) : new Set();
+  // Read receipts: who has read each of my messages; "seen by" is spelled
+  // out under the newest one only.
+  const lastOwn = msgs.filter((m) => m.sender === myId && !m.deleted).pop()?.seq;
   for (const { m, status, error } of all) {
     const day = dayKey(m.ts);
     if (day !== prevDay) {
@@ -610,23 +630,25 @@ function renderMessages({ keepBottom } = {}) {
     const showName = first && !own && c?.kind === 'group';
     const key = m.client_msg_id && own ? 'm:' + m.client_msg_id : 's:' + m.seq;
     const target = m.reply_to != null ? client.message(conv, m.reply_to) : null;
+    const readers = own && m.seq != null ? client.readersOf(conv, m.seq) : [];
+    const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
+      readers.map(displayName).join(), seenLine,
       m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
-    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c) }) });
+    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c), readers, seenLine }) });
     prev = m;
   }
   const prevHeight = scroller.scrollHeight;
   const prevTop = scroller.scrollTop;
   reconcile(els.messages, items);
-  els.top.replaceChildren(
-    st.loading
-      ? h('div.history-note', null, h('span.spinner'), 'Loading earlier messages…')
-      : !st.hasMore
-        ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
-        : null,
-  );
+  const note = st.loading
+    ? h('div.history-note', null, h('span.spinner'), 'Loading earlier messages…')
+    : !st.hasMore
+      ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
+      : null;
+  fill(els.top, note);
   if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   else if (st.anchor) {
     // Older messages went in above: keep what the reader was looking at in place.
@@ -651,7 +673,37 @@ function snippet(m) {
   return t.length > 90 ? t.slice(0, 90) + '…' : t;
 }
 
-function messageEl(m, { own, first, showName, status, error, target, conv, names }) {
+/** The ✓ of a sent message, ✓✓ once someone else has read it (who, in the title). */
+function receiptEl(readers, conv) {
+  if (!readers.length) return h('span.state.sent', { testid: 'receipt', title: 'Sent', 'aria-label': 'Sent' }, icon.check());
+  const who = readers.map(displayName);
+  const label = conv?.kind === 'dm' ? 'Read' : `Seen by ${who.join(', ')}`;
+  return h('span.state.read', { testid: 'receipt', title: label, 'aria-label': label }, icon.checks());
+}
+
+/** "Seen by N" under my newest group message; the names on hover, or on a tap. */
+function seenLineEl(readers) {
+  const who = readers.map(displayName);
+  const names = h('span.seen-names', { testid: 'seen-names', hidden: true }, who.join(', '));
+  return h(
+    'div.seen',
+    null,
+    h(
+      'button.link.seen-count',
+      {
+        type: 'button', testid: 'seen-by', title: who.join(', '), 'aria-expanded': 'false',
+        onclick: (e) => {
+          names.hidden = !names.hidden;
+          e.currentTarget.setAttribute('aria-expanded', String(!names.hidden));
+        },
+      },
+      `Seen by ${readers.length}`,
+    ),
+    names,
+  );
+}
+
+function messageEl(m, { own, first, showName, status, error, target, conv, names, readers = [], seenLine = false }) {
   const sent = status === 'sent' && m.seq != null;
   const meta = h(
     'span.msg-meta',
@@ -662,7 +714,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
       ? status === 'pending' || m.pending
         ? h('span.state.pending', { title: 'Sending…', 'aria-label': 'Sending' }, icon.clock())
         : status === 'sent'
-          ? h('span.state.sent', { title: 'Sent', 'aria-label': 'Sent' }, icon.check())
+          ? receiptEl(readers, conv)
           : null
       : null,
   );
@@ -708,6 +760,8 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
     {
       testid: 'message', 'data-seq': m.seq ?? null, 'data-status': status, 'data-client-msg-id': m.client_msg_id || null,
       'data-sender': m.sender,
+      'data-read': own && sent ? String(readers.length > 0) : null,
+      'data-read-count': own && sent ? String(readers.length) : null,
     },
     !own && first ? avatar(userName(m.sender), m.sender, { size: 'sm' }) : h('span.avatar-space'),
     h(
@@ -716,6 +770,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
       showName ? h('div.msg-sender', { style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
       h('div.bubble-row', null, bubble, actions),
       reactions,
+      seenLine ? seenLineEl(readers) : null,
       status === 'failed'
         ? h(
             'div.msg-failed',
@@ -959,7 +1014,8 @@ function setCompose(mode) {
   }
   context.hidden = false;
   context.dataset.mode = mode.mode;
-  context.replaceChildren(
+  fill(
+    context,
     mode.mode === 'edit' ? icon.edit() : icon.reply(),
     h(
       'div.context-text',
@@ -998,7 +1054,8 @@ function renderMentionMenu() {
   const index = mentionState && mentionState.query === q.query ? Math.min(mentionState.index, options.length - 1) : 0;
   mentionState = { ...q, options, index };
   menu.hidden = false;
-  menu.replaceChildren(
+  fill(
+    menu,
     ...options.map((x, i) =>
       h(
         'li',
@@ -1063,7 +1120,7 @@ function renderTyping() {
   }
   const text = users.length === 1 ? `${users[0]} is typing` : users.length === 2 ? `${users[0]} and ${users[1]} are typing` : 'Several people are typing';
   typing.hidden = false;
-  typing.replaceChildren(h('span.typing-dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text + '…'));
+  fill(typing, h('span.typing-dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text + '…'));
 }
 
 // ---- members panel
@@ -1092,11 +1149,12 @@ function renderPanel(force = false) {
   const err = h('p.field-error', { role: 'alert' });
   const addInput = h('input', { testid: 'member-add-username', placeholder: 'Username', 'aria-label': 'Username to add', autocapitalize: 'none', spellcheck: 'false' });
   const members = [...(c.members ?? [])].sort((a, b) => (a.id === me()?.id ? -1 : b.id === me()?.id ? 1 : a.username.localeCompare(b.username)));
-  panel.replaceChildren(
+  fill(
+    panel,
     h(
       'header.panel-head',
       null,
-      h('h3', null, c.kind === 'dm' ? 'Details' : `Members · ${c.member_count}`),
+      h('h3', null, c.kind === 'dm' ? 'Details' : `Members · ${memberCount(c)}`),
       h('button.icon-btn', { type: 'button', 'aria-label': 'Close', onclick: toggleMembers }, icon.close()),
     ),
     canManage
@@ -1376,7 +1434,7 @@ function logout() {
 let booted = false;
 function startMain() {
   buildMain();
-  ui.els.shell.querySelector('.me-avatar').replaceChildren(avatar(me().username, me().id, { size: 'sm' }));
+  fill(ui.els.shell.querySelector('.me-avatar'), avatar(me().username, me().id, { size: 'sm' }));
   ui.els.shell.querySelector('.me-name').textContent = me().username;
   renderConnection();
   drawList();
@@ -1460,6 +1518,9 @@ function wire() {
     renderList();
     if (ui.open) scheduleRender();
     renderConnection();
+  });
+  client.on('read', ({ conv }) => {
+    if (ui.els && conv === ui.open) scheduleRender();
   });
   client.on('typing', ({ conv, user }) => {
     if (!ui.els) return;

@@ -20,6 +20,10 @@
 //   (`update` says when one changed); `unread` and `mentions_unread` follow
 //   §5 (others' live text entries only).
 //
+// - read receipts: every member's read_seq, from `read` events, their own
+//   entries (an entry reads up to itself, §5) and any member `read_seq`
+//   a Conversation carries; readersOf(conv, seq) says who has read a message;
+//
 // - reconnect backoff that resets only once a connection proved healthy
 //   (open for `healthyAfterMs` after `welcome`), so a server that welcomes
 //   and then closes at once is not hammered;
@@ -358,6 +362,7 @@ export class ParleyClient extends Emitter {
     this._gapTo = new Map(); // conv -> to_seq announced by a `gap` event
     this._lastMessage = new Map(); // conv -> newest text entry delivered (folded)
     this._logs = new Map(); // conv -> MessageLog: every entry held, text entries folded
+    this._reads = new Map(); // conv -> Map(user id -> highest read_seq known)
     this._filling = new Set();
     this._outbox = [];
     this._waiters = new Map(); // client_msg_id -> {resolve, reject}
@@ -499,6 +504,7 @@ export class ParleyClient extends Emitter {
     if (changedUser || fresh) {
       if (changedUser) this._resetUserState();
       this.user = s.user;
+      this._loadReads();
       this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ type: 'send', ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
     }
     if (save) this.store.set('session', s);
@@ -545,6 +551,7 @@ export class ParleyClient extends Emitter {
     this._gapTo.clear();
     this._lastMessage.clear();
     this._logs.clear();
+    this._reads.clear();
     this._outbox = [];
     this._readWanted.clear();
   }
@@ -929,6 +936,7 @@ export class ParleyClient extends Emitter {
 
   /** Puts an entry into its conversation's log; emits `update` with the folded text entry it changed. */
   _ingest(m) {
+    if (m.sender != null) this._noteRead(m.conv, m.sender, m.seq);
     const folded = this._log(m.conv).add(m);
     if (folded) {
       this._setLastMessage(m.conv, folded);
@@ -1358,6 +1366,7 @@ export class ParleyClient extends Emitter {
       this.conversations.set(c.id, cur);
       if (!this._known.has(c.id)) this._known.set(c.id, c.last_seq ?? 0);
       for (const m of c.members ?? []) this._learnUser(m);
+      this._noteMemberReads(c, own);
       if (c.kind === 'dm' || (c.member_count ?? 0) <= 200) this._askPresence((c.members ?? []).map((m) => m.id));
     } else {
       cur.title = c.title;
@@ -1378,12 +1387,68 @@ export class ParleyClient extends Emitter {
       }
       cur.last_seq = Math.max(cur.last_seq ?? 0, c.last_seq ?? 0);
       for (const m of c.members ?? []) this._learnUser(m);
+      this._noteMemberReads(c, own);
     }
     if (announce) {
       this.emit('conversation', cur);
       this.emit('conversations', this.listConversations());
     }
     return cur;
+  }
+
+  // Read markers of every member (§2 `read` events; a member's own entry
+  // reads up to it, §5; a member object may carry `read_seq`): they only grow.
+  _noteRead(conv, user, seq) {
+    if (!isSeq(seq) || user == null) return;
+    let r = this._reads.get(conv);
+    if (!r) this._reads.set(conv, (r = new Map()));
+    if (seq > (r.get(user) ?? 0)) {
+      r.set(user, seq);
+      this._saveReadsSoon();
+    }
+  }
+
+  // The server repeats no one's read marker but the caller's (a `read`
+  // event comes once), so what was learnt is kept in the store: a reload
+  // still shows who has read what. Markers only grow, so an old copy is a
+  // lower bound, never wrong.
+  _loadReads() {
+    this._reads.clear();
+    const saved = this.user ? this.store.get(`reads:${this.user.id}`) : null;
+    for (const [conv, byUser] of Object.entries(saved ?? {})) this._reads.set(conv, new Map(Object.entries(byUser)));
+  }
+
+  _saveReadsSoon() {
+    if (this._timers.reads || !this.user) return;
+    const key = `reads:${this.user.id}`;
+    this._timers.reads = setTimeout(() => {
+      delete this._timers.reads;
+      const out = {};
+      for (const [conv, r] of this._reads) out[conv] = Object.fromEntries(r);
+      this.store.set(key, out);
+    }, 300);
+    this._timers.reads.unref?.();
+  }
+
+  _noteMemberReads(c, own = true) {
+    for (const m of c.members ?? []) if (m.read_seq != null) this._noteRead(c.id, m.id, m.read_seq);
+    if (own && this.user) this._noteRead(c.id, this.user.id, c.read_seq);
+  }
+
+  /** The highest read_seq known for a member of a conversation (0 when none is known). */
+  readSeqOf(conv, userId) {
+    return this._reads.get(String(conv))?.get(userId) ?? 0;
+  }
+
+  /**
+   * The ids of the conversation's current members, other than the signed-in
+   * user, known to have read up to seq (read receipts).
+   */
+  readersOf(conv, seq) {
+    const c = this.conversations.get(String(conv));
+    const r = this._reads.get(String(conv));
+    if (!c || !r) return [];
+    return (c.members ?? []).filter((m) => m.id !== this.user?.id && (r.get(m.id) ?? 0) >= seq).map((m) => m.id);
   }
 
   _learnUser(m) {
@@ -1399,6 +1464,7 @@ export class ParleyClient extends Emitter {
     this._buffer.delete(conv);
     this._gapTo.delete(conv);
     this._logs.delete(conv);
+    this._reads.delete(conv);
     this._lastMessage.delete(conv);
     this.emit('conversation_removed', conv);
     this.emit('conversations', this.listConversations());
@@ -1449,6 +1515,7 @@ export class ParleyClient extends Emitter {
   }
 
   _onRead(f) {
+    this._noteRead(f.conv, f.user, f.seq);
     const c = this.conversations.get(f.conv);
     if (c && f.user === this.user?.id) {
       this._moveRead(c, f.seq);

@@ -1,0 +1,141 @@
+// What a new user met in the web client's first hour (issue 17, points 1
+// to 7), in real Chromium against the scripted server of lib/model.mjs
+// (meg signed in; the group "team" with bob and cyd.x, and a DM with bob):
+// read receipts, no "null" on the page, the unread divider, membership
+// lines, sign-in and settings, right-to-left text and the small things.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { webRoot } from './lib/server.mjs';
+import { launch, newPage, assertCleanText } from './lib/browser.mjs';
+import { until } from './lib/util.mjs';
+import { scriptedServer, USERS, CONV, DM, ME } from './lib/model.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+const T = { timeout: 10000 };
+const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh scripted server (with the DM) behind an http.Server that also serves the web client. */
+async function world() {
+  let srv;
+  const httpServer = http.createServer(async (req, res) => {
+    if (req.url.startsWith('/v1/') && (await srv.handle(req, res))) return;
+    let p = new URL(req.url, 'http://x').pathname;
+    if (p === '/') p = '/index.html';
+    const f = path.join(webRoot, p);
+    if (!f.startsWith(webRoot + path.sep) || !existsSync(f)) return res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(f)] ?? 'application/octet-stream' }).end(readFileSync(f));
+  });
+  await new Promise((r) => httpServer.listen(0, '127.0.0.1', r));
+  srv = await scriptedServer({ server: httpServer, dm: true });
+  // Entries of the last hour, a minute apart (the model's own clock starts at 1970).
+  for (const m of srv.models.values()) m.now = () => Date.now() - 3600e3 + m.entries.length * 60e3;
+  srv.url = `http://127.0.0.1:${httpServer.address().port}/`;
+  srv.stop = async () => {
+    await srv.close();
+    httpServer.closeAllConnections();
+    await new Promise((r) => httpServer.close(r));
+  };
+  return srv;
+}
+
+/** A page signed in as ME with `conv` open (the session as the SDK stores it). */
+async function signedIn(srv, conv, opts) {
+  const page = await newPage(browser, null, opts);
+  const session = { user: { ...USERS[0] }, access_token: srv.token, refresh_token: 'r', expires_in: 3600, expires_at: Date.now() + 3600e3 };
+  await page.context().addInitScript(
+    ([s, c]) => {
+      if (sessionStorage.getItem('seeded')) return; // once: a reload keeps what the page stored since
+      sessionStorage.setItem('seeded', '1');
+      localStorage.setItem('parley:session', JSON.stringify(s));
+      if (c) localStorage.setItem('parley:open:1', JSON.stringify(c));
+    },
+    [session, conv],
+  );
+  await page.goto(srv.url);
+  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
+  return page;
+}
+
+const msgAt = (page, seq) => page.locator(`[data-testid="message"][data-seq="${seq}"]`);
+const attr = (loc, name) => loc.getAttribute(name);
+
+async function done(page) {
+  await assertCleanText(page);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+test('read receipts: a second mark in a DM, "seen by N" in a group (17.1)', async () => {
+  const srv = await world();
+  try {
+    srv.by('2', { conv: DM, type: 'send', body: 'are you coming tonight?' });
+    const mine = srv.by(ME, { conv: DM, type: 'send', body: 'yes, at eight' }).seq;
+    for (const size of [{}, PHONE]) {
+      const page = await signedIn(srv, DM, size);
+      await msgAt(page, mine).waitFor(T);
+      const m = msgAt(page, mine);
+      assert.equal(await attr(m, 'data-read'), 'false');
+      assert.equal(await attr(m, 'data-read-count'), '0');
+      assert.equal(await attr(m.getByTestId('receipt'), 'title'), 'Sent');
+      srv.read('2', DM, mine);
+      await until(async () => (await attr(m, 'data-read')) === 'true', 'read by bob');
+      assert.equal(await attr(m, 'data-read-count'), '1');
+      assert.equal(await attr(m.getByTestId('receipt'), 'title'), 'Read');
+      if (!size.isMobile) {
+        // The server tells no one's marker again: the page keeps what it learnt.
+        await page.waitForTimeout(400);
+        await page.reload();
+        await msgAt(page, mine).waitFor(T);
+        assert.equal(await attr(m, 'data-read'), 'true', 'still read after a reload');
+      }
+      assert.equal(await attr(msgAt(page, 1), 'data-read'), null, 'only my own messages carry receipts');
+      await shot(page, size.isMobile ? 'first-hour-dm-read-phone' : 'first-hour-dm-read');
+      await done(page);
+    }
+
+    // A group: who has read it, counted; the names on hover and on a tap.
+    const g1 = srv.by(ME, { type: 'send', body: 'agenda for monday?' }).seq;
+    const g2 = srv.by(ME, { type: 'send', body: 'I can take notes' }).seq;
+    const page = await signedIn(srv, CONV);
+    await msgAt(page, g2).waitFor(T);
+    assert.equal(await attr(msgAt(page, g2), 'data-read-count'), '0');
+    assert.equal(await page.getByTestId('seen-by').count(), 0, 'nobody has seen it yet');
+    srv.read('2', CONV, g2);
+    srv.read('3', CONV, g1);
+    await until(async () => (await attr(msgAt(page, g1), 'data-read-count')) === '2', 'two readers of the first');
+    assert.equal(await attr(msgAt(page, g2), 'data-read-count'), '1');
+    assert.equal(await attr(msgAt(page, g2), 'data-read'), 'true');
+    const seen = msgAt(page, g2).getByTestId('seen-by');
+    assert.equal(await seen.textContent(), 'Seen by 1');
+    assert.equal(await attr(seen, 'title'), 'bob');
+    assert.equal(await msgAt(page, g1).getByTestId('seen-by').count(), 0, '"seen by" under the newest only');
+    assert.equal(await attr(msgAt(page, g1).getByTestId('receipt'), 'title'), 'Seen by bob, cyd.x');
+    await seen.click();
+    assert.equal(await msgAt(page, g2).getByTestId('seen-names').textContent(), 'bob');
+    // cyd.x catches up; a reader's own message also says they read up to it.
+    srv.by('3', { type: 'send', body: 'fine by me' });
+    await until(async () => (await attr(msgAt(page, g2), 'data-read-count')) === '2', 'cyd.x read it by writing');
+    await done(page);
+  } finally {
+    await srv.stop();
+  }
+});
