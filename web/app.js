@@ -617,7 +617,14 @@ function renderMessages({ keepBottom } = {}) {
   // Read receipts: who has read each of my messages; "seen by" is spelled
   // out under the newest one only.
   const lastOwn = msgs.filter((m) => m.sender === myId && !m.deleted).pop()?.seq;
+  // The divider goes in only once the messages held reach back to the read
+  // marker: the first message held is not the first unread otherwise.
+  let divided = !(st.unreadFrom != null && (client.oldestSeq(conv) ?? Infinity) <= st.unreadFrom + 1);
   for (const { m, status, error } of all) {
+    if (!divided && m.seq != null && m.seq > st.unreadFrom && m.sender !== myId && !m.deleted) {
+      divided = true;
+      items.push({ key: 'unread-divider', sig: 'unread', render: () => h('div.unread-sep', { testid: 'unread-divider', role: 'separator' }, h('span', null, 'New messages')) });
+    }
     const day = dayKey(m.ts);
     if (day !== prevDay) {
       const label = dayLabel(m.ts);
@@ -649,7 +656,12 @@ function renderMessages({ keepBottom } = {}) {
       ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
       : null;
   fill(els.top, note);
-  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+  const divider = st.toDivider && !st.loading ? els.messages.querySelector('[data-testid="unread-divider"]') : null;
+  if (divider) {
+    // Opened with unread messages: the first of them at the top, under the divider.
+    scroller.scrollTop += divider.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 8;
+    st.toDivider = false;
+  } else if (atBottom && !st.toDivider) scroller.scrollTop = scroller.scrollHeight;
   else if (st.anchor) {
     // Older messages went in above: keep what the reader was looking at in place.
     scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
@@ -1324,6 +1336,12 @@ function openConversation(conv) {
   renderList();
   if (!conv) return;
   if (changed) {
+    // Where "New messages" goes: after the read marker of the moment the
+    // conversation opened; it stays there while it is open.
+    const c = client.conversations.get(conv);
+    const st = chat(conv);
+    st.unreadFrom = (c.unread ?? 0) > 0 ? c.read_seq ?? 0 : null;
+    st.toDivider = st.unreadFrom != null;
     ui.els.composer.value = draftOf(conv);
     autosize(ui.els.composer);
     renderMessages({ keepBottom: true });
@@ -1335,34 +1353,42 @@ function openConversation(conv) {
 
 async function ensureLoaded(conv) {
   const st = chat(conv);
+  // Back to the first unread message (and one before it, for context).
+  for (let guard = 0; st.unreadFrom != null && st.hasMore && guard < 20; guard += 1) {
+    const oldest = client.oldestSeq(conv);
+    if (oldest !== null && oldest <= Math.max(1, st.unreadFrom)) break;
+    if (!(await loadOlder(conv, { initial: true, limit: 200 }))) break;
+  }
   if (client.messages(conv).length < 30 && st.hasMore) await loadOlder(conv, { initial: true });
+  if (st.toDivider && conv === ui.open && !ui.els.messages.querySelector('[data-testid="unread-divider"]')) {
+    // Nothing unread is left to show (deleted, or only changes): read as usual.
+    st.toDivider = false;
+    maybeMarkRead();
+  }
 }
 
-async function loadOlder(conv, { initial = false } = {}) {
+/** Fetches the page before the oldest entry held; false when it could not (offline, busy, nothing more). */
+async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
   if (!conv) return;
   const st = chat(conv);
-  if (st.loading || !st.hasMore) return;
+  if (st.loading || !st.hasMore) return false;
   const c = client.conversations.get(conv);
   const min = client.oldestSeq(conv);
-  if (c && (c.last_seq ?? 0) === 0 && min === null) {
+  if ((c && (c.last_seq ?? 0) === 0 && min === null) || min === 1) {
     st.hasMore = false;
     if (conv === ui.open) renderMessages();
-    return;
-  }
-  if (min === 1) {
-    st.hasMore = false;
-    if (conv === ui.open) renderMessages();
-    return;
+    return false;
   }
   st.loading = true;
   if (conv === ui.open) renderMessages();
   try {
-    const page = await client.history(conv, { before: min ?? undefined, limit: 50 });
+    const page = await client.history(conv, { before: min ?? undefined, limit });
     st.hasMore = page.length > 0 && (client.oldestSeq(conv) ?? 0) > 1;
     st.anchor = !initial;
   } catch {
     // Offline: try again when the connection is back.
     st.retryLoad = true;
+    return false;
   } finally {
     st.loading = false;
   }
@@ -1370,9 +1396,10 @@ async function loadOlder(conv, { initial = false } = {}) {
     renderMessages({ keepBottom: initial ? true : undefined });
     // Not enough to scroll yet? Fetch another page.
     const sc = ui.els.scroller;
-    if (st.hasMore && sc.scrollHeight <= sc.clientHeight + 240 && !st.retryLoad) loadOlder(conv);
+    if (st.hasMore && sc.scrollHeight <= sc.clientHeight + 240 && !st.retryLoad && !st.toDivider) loadOlder(conv);
   }
   renderList();
+  return true;
 }
 
 function sendCurrent() {
@@ -1409,12 +1436,27 @@ function isReading() {
   return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
 }
 
+// The read marker moves only as far as the reader has seen: to the lowest
+// message whose bottom is on screen (issue 17.3); to the conversation's
+// last entry once its last message is (changes after it count as seen).
 function maybeMarkRead() {
   const conv = ui.open;
-  if (!conv || !isReading()) return;
+  if (!conv || document.visibilityState !== 'visible' || !ui.els) return;
   const c = client.conversations.get(conv);
-  if (!c) return;
-  const seq = Math.max(c.last_seq ?? 0, lastMessage(conv)?.seq ?? 0);
+  const st = chat(conv);
+  if (!c || st.toDivider) return; // still fetching the first unread message
+  const bottom = ui.els.scroller.getBoundingClientRect().bottom + 2;
+  const shown = ui.els.messages.querySelectorAll('[data-testid="message"][data-seq]');
+  let seen = 0;
+  for (let i = shown.length - 1; i >= 0; i -= 1) {
+    if (shown[i].getBoundingClientRect().bottom <= bottom) {
+      seen = Number(shown[i].dataset.seq);
+      break;
+    }
+  }
+  if (!seen) return;
+  const last = client.messages(conv).at(-1)?.seq ?? 0;
+  const seq = seen >= last ? Math.max(c.last_seq ?? 0, seen) : seen;
   if (seq > (c.read_seq ?? 0)) client.markRead(conv, seq);
 }
 

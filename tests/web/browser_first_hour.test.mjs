@@ -139,3 +139,55 @@ test('read receipts: a second mark in a DM, "seen by N" in a group (17.1)', asyn
     await srv.stop();
   }
 });
+
+test('a conversation opens at its first unread message, under "New messages" (17.3), with no "null" anywhere (17.2)', async () => {
+  const srv = await world();
+  try {
+    for (let i = 1; i <= 20; i += 1) srv.by(i % 2 ? '2' : '3', { type: 'send', body: `earlier ${i}` });
+    const mine = srv.by(ME, { type: 'send', body: 'I read everything up to here' }).seq;
+    for (let i = 1; i <= 61; i += 1) srv.by(i % 3 ? '2' : '3', { type: 'send', body: `unread ${i}` });
+    const last = srv.model.entries.length;
+    const page = await signedIn(srv, null);
+    assert.equal(await page.locator(`[data-conv-id="${CONV}"]`).getByTestId('unread-badge').textContent(), '61');
+    await page.locator(`[data-conv-id="${CONV}"]`).click();
+    const divider = page.getByTestId('unread-divider');
+    await divider.waitFor(T);
+    // The divider sits right above the first unread message, and both are on screen.
+    assert.equal(await divider.evaluate((d) => d.nextElementSibling.dataset.seq ?? d.nextElementSibling.nextElementSibling.dataset.seq), String(mine + 1));
+    const onScreen = (e) => {
+      const r = e.getBoundingClientRect();
+      const s = document.querySelector('.scroller').getBoundingClientRect();
+      return r.top >= s.top && r.bottom <= s.bottom;
+    };
+    await until(() => divider.evaluate(onScreen), 'the divider on screen');
+    assert.ok(await msgAt(page, mine + 1).evaluate(onScreen), 'the first unread on screen');
+    assert.ok(!(await msgAt(page, last).evaluate(onScreen)), 'not opened at the bottom');
+    // Read only as far as seen.
+    await until(() => srv.readSeq(CONV) > mine, 'the marker moved past what was on screen');
+    await page.waitForTimeout(300);
+    const marker = srv.readSeq(CONV);
+    assert.ok(marker < last - 20, `read up to ${marker} only, of ${last}`);
+    const lowest = await page.getByTestId('message').evaluateAll((els) => {
+      const s = document.querySelector('.scroller').getBoundingClientRect();
+      return Math.max(...els.filter((e) => e.getBoundingClientRect().bottom <= s.bottom + 2).map((e) => Number(e.dataset.seq)));
+    });
+    assert.equal(marker, lowest, 'the marker is the lowest message on screen');
+    await shot(page, 'first-hour-unread-divider');
+    // Scrolled to the end: all read; the divider stays while the group is open.
+    await page.evaluate(() => {
+      const s = document.querySelector('.scroller');
+      s.scrollTop = s.scrollHeight;
+    });
+    await until(() => srv.readSeq(CONV) === last, 'all read at the bottom');
+    assert.equal(await divider.count(), 1);
+
+    // 17.2: the header with nobody online and the members panel of plain members.
+    assert.equal(await page.locator('.chat-sub').textContent(), '3 members');
+    await page.getByTestId('members-button').click();
+    await page.getByTestId('member').first().waitFor(T);
+    assert.equal(await page.getByTestId('member').count(), 3);
+    await done(page);
+  } finally {
+    await srv.stop();
+  }
+});

@@ -75,6 +75,7 @@ test('richer messages in the client, against the scripted server', async () => {
   srv.by('2', { type: 'send', body: 'the very first' });
   for (let i = 0; i < 150; i += 1) srv.by(i % 2 ? '2' : '3', { type: 'send', body: `filler ${i}` });
   srv.by('2', { type: 'send', body: 'answering the first', reply_to: 1 });
+  srv.read('1', CONV, m.entries.length); // all read: the page opens at the bottom, not at seq 1
   const a = await signedIn();
 
   // A quote of a message far back: the history in between is fetched, with no hole.
