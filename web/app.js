@@ -215,6 +215,7 @@ const ui = {
   chats: new Map(), // conv -> {hasMore, loading, previewAsked, retryLoad, anchor}; the messages live in the SDK
   compose: null, // {mode: 'reply'|'edit', conv, seq}: what the composer's next Enter does
   typing: new Map(), // conv -> Map(user -> expiresAt)
+  system: new Map(), // conv -> [{key, after, text}]: membership lines seen this session, after seq `after`
   learnedAt: new Map(), // conv -> when it appeared during this session
   membersOpen: false,
   els: null,
@@ -371,7 +372,8 @@ function buildMain() {
   const context = h('div.compose-context', { testid: 'compose-context', hidden: true });
   const mentionMenu = h('ul.mention-menu', { testid: 'mention-suggestions', role: 'listbox', 'aria-label': 'Members', hidden: true });
   const composeWrap = h('div.compose-wrap', null, mentionMenu, context, composerForm);
-  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, composeWrap);
+  const removedNote = h('div.removed-note', { testid: 'removed-note', role: 'status', hidden: true });
+  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, removedNote, composeWrap);
   const empty = h(
     'section.chat-empty',
     null,
@@ -417,7 +419,7 @@ function buildMain() {
     if (scroller.scrollTop < 240) loadOlder(ui.open);
     maybeMarkRead();
   });
-  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu };
+  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
 }
 
 function autosize(t) {
@@ -542,6 +544,16 @@ function renderChrome() {
     els.panel.hidden = true;
     return;
   }
+  // Removed from a group: read-only, and said so where the composer was.
+  els.composeWrap.hidden = !!c.removed;
+  els.removedNote.hidden = !c.removed;
+  if (c.removed) {
+    fill(
+      els.removedNote,
+      h('span', null, c.removed === 'banned' ? 'You were banned from this group.' : 'You were removed from this group.'),
+      h('button.link', { type: 'button', testid: 'removed-dismiss', onclick: () => (client.dismiss(c.id), openConversation(null)) }, 'Remove from list'),
+    );
+  }
   const title = convTitle(c);
   const peer = peerOf(c);
   fill(els.headAvatar, avatar(title, c.kind === 'dm' ? peer?.id : c.id));
@@ -619,8 +631,11 @@ function renderMessages({ keepBottom } = {}) {
   const lastOwn = msgs.filter((m) => m.sender === myId && !m.deleted).pop()?.seq;
   // The divider goes in only once the messages held reach back to the read
   // marker: the first message held is not the first unread otherwise.
+  const lines = [...(ui.system.get(conv) ?? [])];
+  const systemItem = (x) => ({ key: x.key, sig: x.text, render: () => h('div.system-line', { testid: 'system-line', role: 'note' }, h('span', null, x.text)) });
   let divided = !(st.unreadFrom != null && (client.oldestSeq(conv) ?? Infinity) <= st.unreadFrom + 1);
   for (const { m, status, error } of all) {
+    while (lines.length && (m.seq == null || m.seq > lines[0].after)) items.push(systemItem(lines.shift()));
     if (!divided && m.seq != null && m.seq > st.unreadFrom && m.sender !== myId && !m.deleted) {
       divided = true;
       items.push({ key: 'unread-divider', sig: 'unread', render: () => h('div.unread-sep', { testid: 'unread-divider', role: 'separator' }, h('span', null, 'New messages')) });
@@ -647,11 +662,14 @@ function renderMessages({ keepBottom } = {}) {
     items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c), readers, seenLine }) });
     prev = m;
   }
+  items.push(...lines.map(systemItem));
   const prevHeight = scroller.scrollHeight;
   const prevTop = scroller.scrollTop;
   reconcile(els.messages, items);
   const note = st.loading
     ? h('div.history-note', null, h('span.spinner'), 'Loading earlier messages…')
+    : st.refused
+      ? h('div.history-note', { testid: 'history-refused' }, 'You are no longer a member: the server does not show this group’s earlier messages.')
     : !st.hasMore
       ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
       : null;
@@ -1119,6 +1137,31 @@ function mentionKeys(e) {
   return true;
 }
 
+/** The timeline's line for a membership event ("ann added cat", "bob left"), or null. */
+function memberLine(f) {
+  const mine = f.user === me()?.id;
+  const who = mine ? 'You' : displayName(f.user);
+  const whom = mine ? 'you' : displayName(f.user);
+  const by = f.by ? (f.by === me()?.id ? 'You' : displayName(f.by)) : null;
+  switch (f.action) {
+    case 'added':
+      return by ? `${by} added ${whom}` : `${who} ${mine ? 'were' : 'was'} added`;
+    case 'removed':
+      if (mine) return by ? `${by} removed you from this group` : 'You were removed from this group';
+      return by ? `${by} removed ${whom}` : `${who} was removed`;
+    case 'banned':
+      return by ? `${by} banned ${whom}` : `${who} ${mine ? 'were' : 'was'} banned`;
+    case 'left':
+      return `${who} left`;
+    case 'role': {
+      const role = f.role === 'owner' ? 'the owner' : f.role === 'admin' ? 'an admin' : 'a member';
+      return by ? `${by} made ${whom} ${role}` : `${who} ${mine ? 'are' : 'is'} now ${role}`;
+    }
+    default:
+      return null;
+  }
+}
+
 function renderTyping() {
   const { typing } = ui.els;
   const conv = ui.open;
@@ -1208,6 +1251,7 @@ function renderPanel(force = false) {
                 {
                   testid: 'member-remove', type: 'button', 'aria-label': `Remove ${m.username}`,
                   onclick: async () => {
+                    if (!confirm(`Remove ${displayName(m.id)} from “${convTitle(c)}”? They will no longer see its messages.`)) return;
                     try {
                       await client.removeMember(c.id, m.username);
                     } catch (ex) {
@@ -1221,13 +1265,18 @@ function renderPanel(force = false) {
         );
       }),
     ),
-    c.kind === 'group'
+    c.kind === 'group' && !c.removed
       ? h(
           'button.btn.danger-outline.leave',
           {
             testid: 'leave', type: 'button',
             onclick: async () => {
-              if (!confirm(`Leave “${convTitle(c)}”? You will stop receiving its messages.`)) return;
+              // An owner who leaves hands the group to someone else: say to whom it goes.
+              const warning =
+                myRole === 'owner' && memberCount(c) > 1
+                  ? `You own “${convTitle(c)}”. If you leave, the admin who joined first becomes its owner (or, with no admin, the member who joined first), and you cannot undo it. Leave anyway?`
+                  : `Leave “${convTitle(c)}”? You will stop receiving its messages.`;
+              if (!confirm(warning)) return;
               try {
                 await client.leave(c.id);
                 ui.membersOpen = false;
@@ -1385,9 +1434,11 @@ async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
     const page = await client.history(conv, { before: min ?? undefined, limit });
     st.hasMore = page.length > 0 && (client.oldestSeq(conv) ?? 0) > 1;
     st.anchor = !initial;
-  } catch {
-    // Offline: try again when the connection is back.
-    st.retryLoad = true;
+  } catch (e) {
+    if (e.code === 'forbidden' || e.code === 'not_found') {
+      st.refused = true; // removed from the group: no more history
+      st.hasMore = false;
+    } else st.retryLoad = true; // offline: try again when the connection is back
     return false;
   } finally {
     st.loading = false;
@@ -1576,8 +1627,20 @@ function wire() {
     renderList();
     if (ui.open) renderChrome();
   });
-  client.on('member', () => {
+  client.on('member', (f) => {
     if (!ui.els) return;
+    const text = memberLine(f);
+    if (text && client.conversations.has(f.conv)) {
+      if (!ui.system.has(f.conv)) ui.system.set(f.conv, []);
+      const c = client.conversations.get(f.conv);
+      ui.system.get(f.conv).push({ key: `sys:${ui.system.get(f.conv).length}:${f.user}:${f.action}`, after: Math.max(c.last_seq ?? 0, client.messages(f.conv).at(-1)?.seq ?? 0), text });
+    }
+    if (f.action === 'removed' || f.action === 'left' || f.action === 'banned') {
+      // Someone who is gone is not typing any more.
+      ui.typing.get(f.conv)?.delete(f.user);
+      if (f.conv === ui.open) renderTyping();
+    }
+    if (f.conv === ui.open) scheduleRender();
     if (ui.open) renderChrome();
   });
   client.on('auth_lost', () => {

@@ -191,3 +191,63 @@ test('a conversation opens at its first unread message, under "New messages" (17
     await srv.stop();
   }
 });
+
+test('membership changes show in the timeline; a removed user keeps the group read-only (17.4)', async () => {
+  const srv = await world();
+  try {
+    srv.by('2', { type: 'send', body: 'morning all' });
+    srv.by(ME, { type: 'send', body: 'morning' });
+    const page = await signedIn(srv, CONV);
+    await msgAt(page, 2).waitFor(T);
+    const lines = () => page.getByTestId('system-line').allTextContents();
+
+    // Removing asks first; "no" removes nobody.
+    await page.getByTestId('members-button').click();
+    const dialogs = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      if (dialogs.length === 1 || /own/.test(d.message())) d.dismiss();
+      else d.accept();
+    });
+    const removeCyd = page.locator('[data-testid="member"][data-username="cyd.x"]').getByTestId('member-remove');
+    await removeCyd.click();
+    assert.match(dialogs[0], /Remove cyd\.x from “team”\?/);
+    assert.equal(await page.getByTestId('member').count(), 3, 'still three');
+    await removeCyd.click();
+    await until(async () => (await lines()).includes('You removed cyd.x'), 'my removal in the timeline');
+    assert.equal(await page.getByTestId('member').count(), 2);
+
+    // An owner who leaves is warned (and here says no).
+    await page.getByTestId('leave').click();
+    assert.match(dialogs.at(-1), /You own “team”.*becomes its owner/);
+    assert.equal(await page.getByTestId('conversation-item').count(), 2, 'still in the group');
+
+    // Others' changes; a typing indicator of someone who left goes at once.
+    srv.member(CONV, '3', 'added', '2');
+    srv.member(CONV, '3', 'role', ME, 'admin');
+    srv.typing(CONV, '2');
+    await until(() => page.getByTestId('typing-indicator').isVisible(), 'bob typing');
+    srv.member(CONV, '2', 'left');
+    await until(async () => !(await page.getByTestId('typing-indicator').isVisible()), 'bob’s typing gone with him');
+    await until(async () => (await lines()).length === 4, 'four lines');
+    assert.deepEqual(await lines(), ['You removed cyd.x', 'bob added cyd.x', 'You made cyd.x an admin', 'bob left']);
+    // The lines sit after the messages they followed.
+    assert.equal(await page.locator('[data-testid="system-line"] + [data-testid="message"]').count(), 0);
+
+    // Removed: the group stays in the list, read-only, and says so.
+    await page.getByTestId('members-button').click(); // closed: the timeline gets the width back
+    srv.member(CONV, ME, 'removed', '3');
+    await page.getByTestId('removed-note').waitFor(T);
+    assert.match(await page.getByTestId('removed-note').textContent(), /You were removed from this group/);
+    assert.ok(!(await page.getByTestId('composer').isVisible()), 'no composer');
+    assert.equal(await page.getByTestId('conversation-item').count(), 2);
+    assert.equal((await lines()).at(-1), 'cyd.x removed you from this group');
+    assert.equal(await msgAt(page, 1).count(), 1, 'what was shown stays');
+    await shot(page, 'first-hour-group-system-lines');
+    await page.getByTestId('removed-dismiss').click();
+    assert.equal(await page.getByTestId('conversation-item').count(), 1, 'dismissed');
+    await done(page);
+  } finally {
+    await srv.stop();
+  }
+});

@@ -772,7 +772,9 @@ export class ParleyClient extends Emitter {
       seen.add(c.id);
       this._upsertConversation(c, { own: true });
     }
-    for (const id of [...this.conversations.keys()]) if (!seen.has(id)) this._forget(id);
+    // Gone from the server's list: forgotten, unless the user was removed
+    // (kept, read-only, until dismiss()).
+    for (const [id, c] of [...this.conversations]) if (!seen.has(id) && !c.removed) this._forget(id);
     // The backoff starts over only once this connection proved healthy:
     // `welcome` alone proves little, since the server may close right after
     // it (4009 during the resume, a crash loop), and resetting then would
@@ -1322,6 +1324,11 @@ export class ParleyClient extends Emitter {
     else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(username)}`);
   }
 
+  /** Drops a conversation the user was removed from off the list. */
+  dismiss(conv) {
+    if (this.conversations.get(conv)?.removed) this._forget(conv);
+  }
+
   async leave(conv) {
     if (this.connected) await this.request({ type: 'leave', conv });
     else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(this.user.username)}`);
@@ -1526,17 +1533,41 @@ export class ParleyClient extends Emitter {
 
   _onMember(f) {
     const me = this.user?.id;
-    if ((f.action === 'removed' || f.action === 'left') && f.user === me) {
+    if (f.action === 'left' && f.user === me) {
       this.emit('member', f);
       this._forget(f.conv);
       return;
     }
+    if ((f.action === 'removed' || f.action === 'banned') && f.user === me) {
+      // Removed by someone else: the conversation stays, read-only, with
+      // what was held, so the user is told rather than losing it silently.
+      const c = this.conversations.get(f.conv);
+      if (c) {
+        c.removed = f.action;
+        c.members = (c.members ?? []).filter((m) => m.id !== me);
+        c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
+        this._outbox = this._outbox.filter((i) => i.conv !== f.conv || i.status === 'failed');
+        this._saveOutbox();
+      }
+      this.emit('member', f);
+      if (c) this.emit('conversation', c);
+      return;
+    }
+    if (f.action === 'role') {
+      const c = this.conversations.get(f.conv);
+      const m = (c?.members ?? []).find((x) => x.id === f.user);
+      if (m && f.role) m.role = f.role;
+      this.emit('member', f);
+      if (c) this.emit('conversation', c);
+      return;
+    }
+    if (f.action === 'added' && f.user === me) delete this.conversations.get(f.conv)?.removed;
     if (f.conversation) {
       // For others' additions the embedded view is the new member's: keep our read_seq.
       this._upsertConversation(f.conversation, { own: f.user === me, announce: true });
     } else {
       const c = this.conversations.get(f.conv);
-      if (c && (f.action === 'removed' || f.action === 'left')) {
+      if (c && (f.action === 'removed' || f.action === 'left' || f.action === 'banned')) {
         c.members = (c.members ?? []).filter((m) => m.id !== f.user);
         c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
         this.emit('conversation', c);

@@ -165,12 +165,14 @@ export async function scriptedServer(ctl = {}) {
     return { c, e };
   };
   // A membership change, as its `member` event to every connection of ME.
-  const member = (c, who, action, by) => {
+  const member = (c, who, action, by, role) => {
     if (action === 'added') c.members.push({ id: who, role: 'member' });
+    else if (action === 'role') c.members.find((m) => m.id === who).role = role;
     else c.members = c.members.filter((m) => m.id !== who);
     if (action === 'added') c.reads.set(who, c.model.entries.length);
     const frame = { type: 'member', conv: c.id, user: who, action };
     if (by) frame.by = by;
+    if (role) frame.role = role;
     if (action === 'added') frame.conversation = conversation(c, who);
     push(frame);
   };
@@ -357,9 +359,9 @@ export async function scriptedServer(ctl = {}) {
       convs.get(conv).reads.set(who, seq);
       push({ type: 'read', conv, user: who, seq });
     },
-    /** A membership change made by someone else (`by`, a user id, or none). */
-    member(conv, who, action, by) {
-      member(convs.get(conv), who, action, by);
+    /** A membership change made by someone else (`by`, a user id, or none); `role` for action 'role'. */
+    member(conv, who, action, by, role) {
+      member(convs.get(conv), who, action, by, role);
     },
     /** Another user sets a display name (their `user_updated`). */
     rename(who, display_name) {
