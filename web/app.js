@@ -181,6 +181,7 @@ const icon = {
   back: () => svg('M15.4 7.4 14 6l-6 6 6 6 1.4-1.4L10.8 12z'),
   people: () => svg('M16 11a3 3 0 1 0-3-3 3 3 0 0 0 3 3zm-8 0a3 3 0 1 0-3-3 3 3 0 0 0 3 3zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0h-1a4.2 4.2 0 0 1 2 3.5V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z'),
   plus: () => svg('M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z'),
+  gear: () => svg('M19.4 13a7.5 7.5 0 0 0 0-2l2.1-1.6-2-3.5-2.5 1a7.6 7.6 0 0 0-1.7-1L15 3h-4l-.4 2.9a7.6 7.6 0 0 0-1.7 1l-2.5-1-2 3.5L6.6 11a7.5 7.5 0 0 0 0 2l-2.1 1.6 2 3.5 2.5-1a7.6 7.6 0 0 0 1.7 1L11 21h4l.4-2.9a7.6 7.6 0 0 0 1.7-1l2.5 1 2-3.5zM13 15.5a3.5 3.5 0 1 1 3.5-3.5 3.5 3.5 0 0 1-3.5 3.5z'),
   logout: () => svg('M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 5h8V3H4a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h8v-2H4z'),
   close: () => svg('M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6z'),
   clock: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z'),
@@ -230,7 +231,7 @@ const me = () => client.user;
 const userName = (id) => (id === me()?.id ? 'You' : displayName(id));
 /** How a user is shown to others: their display name where set, else their username. */
 function displayName(id) {
-  const u = client.users.get(id) ?? (id === me()?.id ? me() : null);
+  const u = id === me()?.id ? { ...client.users.get(id), ...me() } : client.users.get(id);
   return u?.display_name || u?.username || 'someone';
 }
 
@@ -239,7 +240,7 @@ const memberCount = (c) => c.member_count ?? (c.members ?? []).length;
 const membersText = (c) => `${memberCount(c)} member${memberCount(c) === 1 ? '' : 's'}`;
 
 function convTitle(c) {
-  if (c.kind === 'dm') return peerOf(c)?.username ?? 'Direct message';
+  if (c.kind === 'dm') return peerOf(c) ? displayName(peerOf(c).id) : 'Direct message';
   return c.title || 'Untitled group';
 }
 function peerOf(c) {
@@ -256,57 +257,87 @@ function activityOf(c) {
 
 // ------------------------------------------------------------------ rendering: auth
 
-function renderAuth(message) {
-  document.title = 'Sign in · Parley';
+// Two forms, "Sign in" and "Create account". The server answers a wrong
+// password and an unknown username alike (on purpose), so a failed sign-in
+// never says which it was; it offers to create the account instead.
+function renderAuth(message, { mode = 'signin', username: name = '' } = {}) {
+  const creating = mode === 'create';
+  document.title = `${creating ? 'Create account' : 'Sign in'} · Parley`;
   app.className = 'auth';
   app.removeAttribute('aria-busy');
-  const err = h('p.form-error', { role: 'alert', id: 'auth-error' }, message || '');
+  const err = h('p.form-error', { role: 'alert', id: 'auth-error', testid: 'auth-error' }, message || '');
+  const offer = h('div.auth-offer', { hidden: true });
   const username = h('input', {
     testid: 'login-username', id: 'login-username', name: 'username', autocomplete: 'username',
     autocapitalize: 'none', spellcheck: 'false', required: true, minlength: '3', maxlength: '32', placeholder: 'e.g. alice',
   });
+  username.value = name;
+  const displayName = creating
+    ? h('input', { testid: 'register-display-name', id: 'register-display-name', name: 'display_name', autocomplete: 'name', maxlength: '64', placeholder: 'How others see you (optional)', dir: 'auto' })
+    : null;
   const password = h('input', {
     testid: 'login-password', id: 'login-password', name: 'password', type: 'password',
-    autocomplete: 'current-password', required: true, minlength: '8', placeholder: 'At least 8 characters',
+    autocomplete: creating ? 'new-password' : 'current-password', required: true, minlength: '8', placeholder: 'At least 8 characters',
   });
-  const submit = h('button.btn.primary', { testid: 'login-submit', type: 'submit' }, 'Sign in');
-  const register = h('button.btn.secondary', { testid: 'register-submit', type: 'button' }, 'Create account');
+  const submit = creating
+    ? h('button.btn.primary', { testid: 'register-submit', type: 'submit' }, 'Create account')
+    : h('button.btn.primary', { testid: 'login-submit', type: 'submit' }, 'Sign in');
+  const switchTo = (m) => renderAuth('', { mode: m, username: username.value.trim() });
   let busy = false;
-  const go = async (mode) => {
+  const go = async () => {
     if (busy) return;
     err.textContent = '';
+    offer.hidden = true;
     const u = username.value.trim();
     const p = password.value;
     if (u.length < 3) return (err.textContent = 'Usernames have at least 3 characters.'), username.focus();
     if (new TextEncoder().encode(p).length < 8) return (err.textContent = 'Passwords have at least 8 characters.'), password.focus();
     busy = true;
-    submit.disabled = register.disabled = true;
+    submit.disabled = true;
     try {
-      if (mode === 'register') await client.register(u, p);
+      if (creating) await client.register(u, p, displayName.value.trim() || undefined);
       else await client.login(u, p);
       startMain();
     } catch (e) {
-      err.textContent = mode === 'register' && e.code === 'bad_request' ? friendlyError(e) : friendlyError(e);
       busy = false;
-      submit.disabled = register.disabled = false;
+      submit.disabled = false;
+      if (!creating && e.code === 'unauthorized') {
+        err.textContent = 'That username and password do not match an account.';
+        fill(
+          offer,
+          h('span', null, `New to Parley? `),
+          h('button.link', { type: 'button', testid: 'offer-register', onclick: () => switchTo('create') }, `Create an account as “${u}”`),
+        );
+        offer.hidden = false;
+      } else if (creating && e.code === 'conflict') {
+        err.textContent = 'That username is taken. If it is yours, sign in instead.';
+      } else err.textContent = friendlyError(e);
     }
   };
   const form = h(
     'form.auth-card',
-    { onsubmit: (e) => (e.preventDefault(), go('login')), novalidate: true, 'aria-labelledby': 'auth-title' },
+    { onsubmit: (e) => (e.preventDefault(), go()), novalidate: true, 'aria-labelledby': 'auth-title', testid: creating ? 'register-form' : 'login-form' },
     h('div.brand.big', null, h('img', { src: 'favicon.svg', alt: '', width: '40', height: '40' }), h('span', null, 'Parley')),
-    h('h1', { id: 'auth-title' }, 'Welcome back'),
-    h('p.muted', null, 'Sign in, or create an account in one step.'),
+    h('h1', { id: 'auth-title' }, creating ? 'Create your account' : 'Sign in'),
+    h('p.muted', null, creating ? 'Pick a username people can find you by.' : 'Welcome back.'),
     h('label', { for: 'login-username' }, 'Username'),
     username,
+    creating ? h('label', { for: 'register-display-name' }, 'Display name') : null,
+    displayName,
     h('label', { for: 'login-password' }, 'Password'),
     password,
     err,
-    h('div.auth-actions', null, submit, register),
+    offer,
+    h('div.auth-actions', null, submit),
+    h(
+      'p.auth-switch.muted',
+      null,
+      creating ? 'Already have an account? ' : 'New to Parley? ',
+      h('button.link', { type: 'button', testid: 'auth-switch', onclick: () => switchTo(creating ? 'signin' : 'create') }, creating ? 'Sign in' : 'Create account'),
+    ),
   );
-  register.addEventListener('click', () => go('register'));
   fill(app, h('main.auth-wrap', null, form, h('p.auth-foot.muted', null, 'Messages are delivered in order, exactly once — even on flaky networks.')));
-  username.focus();
+  (name ? password : username).focus();
 }
 
 // ------------------------------------------------------------------ rendering: main
@@ -342,6 +373,7 @@ function buildMain() {
       'footer.side-foot',
       null,
       h('span.me', null, h('span.me-avatar'), h('span.me-name')),
+      h('button.icon-btn', { testid: 'settings-open', type: 'button', title: 'Settings', 'aria-label': 'Settings', onclick: openSettings }, icon.gear()),
       h('button.icon-btn', { testid: 'logout', type: 'button', title: 'Sign out', 'aria-label': 'Sign out', onclick: logout }, icon.logout()),
     ),
   );
@@ -471,6 +503,8 @@ function drawList() {
   const convs = [...client.conversations.values()].sort((a, b) => activityOf(b) - activityOf(a) || (a._order ?? 0) - (b._order ?? 0));
   const outbox = client.outbox;
   let totalUnread = 0;
+  // Member lists carry usernames only: fetch DM peers' display names (each once).
+  if (client.connected) client.learnProfiles(convs.filter((c) => c.kind === 'dm').map((c) => peerOf(c)?.id).filter(Boolean));
   const items = convs.map((c) => {
     const title = convTitle(c);
     const last = lastMessage(c.id);
@@ -655,7 +689,7 @@ function renderMessages({ keepBottom } = {}) {
     const readers = own && m.seq != null ? client.readersOf(conv, m.seq) : [];
     const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
-      readers.map(displayName).join(), seenLine,
+      readers.map(displayName).join(), seenLine, showName && userName(m.sender), target && userName(target.sender),
       m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
@@ -1095,6 +1129,7 @@ function renderMentionMenu() {
           { type: 'button', testid: 'mention-option', 'data-username': x.username, tabindex: '-1', onmousedown: (e) => e.preventDefault(), onclick: () => pickMention(x.username) },
           avatar(x.username, x.id, { size: 'xs' }),
           h('span', null, x.username),
+          client.users.get(x.id)?.display_name ? h('span.muted', { dir: 'auto' }, client.users.get(x.id).display_name) : null,
           x.role !== 'member' ? h('span.role', null, x.role) : null,
         ),
       ),
@@ -1242,8 +1277,13 @@ function renderPanel(force = false) {
         return h(
           'li.member',
           { testid: 'member', 'data-username': m.username },
-          avatar(m.username, m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
-          h('span.member-text', null, h('span.member-name', null, m.username + (isMe ? ' (you)' : '')), h('span.member-sub.muted', null, isMe ? 'Online' : lastSeenText(u))),
+          avatar(displayName(m.id), m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
+          h(
+            'span.member-text',
+            null,
+            h('span.member-name', { dir: 'auto' }, displayName(m.id) + (isMe ? ' (you)' : '')),
+            h('span.member-sub.muted', null, (u?.display_name ? `@${m.username} · ` : '') + (isMe ? 'Online' : lastSeenText(u))),
+          ),
           m.role !== 'member' ? h('span.role', null, m.role) : null,
           canManage && !isMe && m.role !== 'owner'
             ? h(
@@ -1290,6 +1330,156 @@ function renderPanel(force = false) {
         )
       : null,
   );
+}
+
+// ---- settings (issue 17.5)
+
+function openSettings() {
+  document.getElementById('settings')?.remove();
+  const u = me();
+  const status = (testid) => h('p.field-note', { role: 'status', testid });
+  const section = (title, ...body) => h('section.settings-section', null, h('h3', null, title), ...body);
+
+  const nameInput = h('input', { testid: 'display-name', id: 'display-name', maxlength: '64', autocomplete: 'name', dir: 'auto', placeholder: u.username });
+  nameInput.value = u.display_name ?? '';
+  const nameNote = status('display-name-status');
+  const nameForm = h(
+    'form.settings-row',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const v = nameInput.value.trim();
+        const bytes = new TextEncoder().encode(v).length;
+        if (bytes < 1 || bytes > 64) return (nameNote.textContent = 'A display name has 1 to 64 bytes.');
+        try {
+          await client.updateProfile({ display_name: v });
+          nameNote.textContent = 'Saved. Others see it now.';
+        } catch (ex) {
+          nameNote.textContent = friendlyError(ex);
+        }
+      },
+    },
+    nameInput,
+    h('button.btn.primary.small', { type: 'submit', testid: 'display-name-save' }, 'Save'),
+  );
+
+  const oldPw = h('input', { type: 'password', testid: 'password-old', autocomplete: 'current-password', placeholder: 'Current password', 'aria-label': 'Current password' });
+  const newPw = h('input', { type: 'password', testid: 'password-new', autocomplete: 'new-password', placeholder: 'New password (at least 8 characters)', 'aria-label': 'New password' });
+  const pwNote = status('password-status');
+  const pwForm = h(
+    'form.settings-col',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        if (new TextEncoder().encode(newPw.value).length < 8) return (pwNote.textContent = 'The new password needs at least 8 characters.');
+        try {
+          await client.changePassword(oldPw.value, newPw.value);
+          oldPw.value = newPw.value = '';
+          pwNote.textContent = 'Password changed. Your other devices are signed out.';
+        } catch (ex) {
+          pwNote.textContent = ex.code === 'forbidden' ? 'The current password is wrong.' : friendlyError(ex);
+        }
+      },
+    },
+    oldPw,
+    newPw,
+    h('button.btn.secondary.small', { type: 'submit', testid: 'password-change' }, 'Change password'),
+  );
+
+  const exportNote = status('export-status');
+  const exportBtn = h(
+    'button.btn.secondary.small',
+    {
+      type: 'button', testid: 'export-data',
+      onclick: async () => {
+        exportNote.textContent = 'Preparing…';
+        try {
+          const { blob, filename } = await client.exportData();
+          const href = URL.createObjectURL(blob);
+          const a = h('a', { href, download: filename, hidden: true });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(href), 10000);
+          exportNote.textContent = `Saved as ${filename}.`;
+        } catch (ex) {
+          exportNote.textContent = `Could not download your data: ${friendlyError(ex)}`;
+        }
+      },
+    },
+    'Download my data',
+  );
+
+  const sessionNote = status('logout-all-status');
+  const logoutAll = h(
+    'button.btn.secondary.small',
+    {
+      type: 'button', testid: 'logout-all',
+      onclick: async () => {
+        if (!confirm('Sign out on every device, this one included?')) return;
+        try {
+          await client.logoutAll();
+          signedOut('You were signed out everywhere.');
+        } catch (ex) {
+          sessionNote.textContent = friendlyError(ex);
+        }
+      },
+    },
+    'Sign out everywhere',
+  );
+
+  const delPw = h('input', { type: 'password', testid: 'delete-password', autocomplete: 'current-password', placeholder: 'Your password', 'aria-label': 'Password to delete the account' });
+  const delNote = status('delete-status');
+  const delConfirm = h(
+    'form.settings-col.delete-confirm',
+    {
+      hidden: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await client.deleteAccount(delPw.value);
+          signedOut('Your account was deleted.');
+        } catch (ex) {
+          delNote.textContent = ex.code === 'forbidden' ? 'The password is wrong.' : friendlyError(ex);
+        }
+      },
+    },
+    h(
+      'ul.consequences',
+      { testid: 'delete-consequences' },
+      h('li', null, 'You are signed out on every device and cannot sign in again.'),
+      h('li', null, 'You leave every group; direct messages stay with the other person.'),
+      h('li', null, 'Your messages stay in their conversations.'),
+      h('li', null, `Your username @${u.username} stays taken, so nobody can pass for you.`),
+      h('li', null, 'This cannot be undone. Download your data first if you want a copy.'),
+    ),
+    delPw,
+    h('button.btn.danger-outline.small', { type: 'submit', testid: 'delete-account-confirm' }, 'Delete my account for good'),
+  );
+  const del = h('button.btn.danger-outline.small', { type: 'button', testid: 'delete-account', onclick: () => ((delConfirm.hidden = false), delPw.focus()) }, 'Delete account…');
+
+  const dialog = h(
+    'dialog.settings',
+    { id: 'settings', testid: 'settings', 'aria-labelledby': 'settings-title', onclose: () => dialog.remove() },
+    h(
+      'header.settings-head',
+      null,
+      h('h2', { id: 'settings-title' }, 'Settings'),
+      h('button.icon-btn', { type: 'button', testid: 'settings-close', 'aria-label': 'Close settings', onclick: () => dialog.close() }, icon.close()),
+    ),
+    h(
+      'div.settings-body',
+      null,
+      section('Display name', h('p.muted', null, `Shown to others instead of your username, @${u.username}.`), nameForm, nameNote),
+      section('Password', pwForm, pwNote),
+      section('Your data', h('p.muted', null, 'Everything Parley keeps about you, as a JSON file.'), exportBtn, exportNote),
+      section('Sessions', h('p.muted', null, 'Signs out every browser and app signed in as you.'), logoutAll, sessionNote),
+      section('Delete account', del, delConfirm, delNote),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
+  nameInput.focus();
 }
 
 // ---- group dialog
@@ -1397,6 +1587,8 @@ function openConversation(conv) {
     renderTyping();
     if (window.matchMedia('(pointer: fine)').matches || ui.els.composer.value) ui.els.composer.focus({ preventScroll: true });
   }
+  const c = client.conversations.get(conv);
+  if (client.connected && c.kind === 'group' && memberCount(c) <= 100) client.learnProfiles((c.members ?? []).map((m) => m.id));
   ensureLoaded(conv);
 }
 
@@ -1511,15 +1703,28 @@ function maybeMarkRead() {
   if (seq > (c.read_seq ?? 0)) client.markRead(conv, seq);
 }
 
+/** The signed-in user in the sidebar's foot: display name where set. */
+function renderMe() {
+  if (!ui.els || !me()) return;
+  fill(ui.els.shell.querySelector('.me-avatar'), avatar(displayName(me().id), me().id, { size: 'sm' }));
+  ui.els.shell.querySelector('.me-name').textContent = displayName(me().id);
+}
+
 function logout() {
   client.logout();
+  signedOut();
+}
+
+// Back to the sign-in form (signed out here, everywhere, or the account deleted).
+function signedOut(message) {
+  document.getElementById('settings')?.close();
   closeOverlays();
   ui.compose = null;
   ui.open = null;
   ui.chats.clear();
   ui.typing.clear();
   ui.els = null;
-  renderAuth();
+  renderAuth(message);
 }
 
 // ------------------------------------------------------------------ wiring
@@ -1527,8 +1732,7 @@ function logout() {
 let booted = false;
 function startMain() {
   buildMain();
-  fill(ui.els.shell.querySelector('.me-avatar'), avatar(me().username, me().id, { size: 'sm' }));
-  ui.els.shell.querySelector('.me-name').textContent = me().username;
+  renderMe();
   renderConnection();
   drawList();
   const open = store.get(`open:${me().id}`);
@@ -1611,6 +1815,16 @@ function wire() {
     renderList();
     if (ui.open) scheduleRender();
     renderConnection();
+  });
+  client.on('user_updated', () => {
+    if (!ui.els) return;
+    renderMe();
+    renderList();
+    if (ui.open) {
+      renderChrome();
+      renderPanel(true);
+      scheduleRender();
+    }
   });
   client.on('read', ({ conv }) => {
     if (ui.els && conv === ui.open) scheduleRender();

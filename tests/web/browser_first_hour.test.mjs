@@ -80,6 +80,13 @@ async function done(page) {
   await page.context().close();
 }
 
+/** The browser logs every HTTP error answer: takes the n expected ones of a status off page.errors. */
+function expectRefused(page, status, n) {
+  const is = (e) => e.includes(`status of ${status} `);
+  assert.equal(page.errors.filter(is).length, n, `${n} answers ${status}`);
+  page.errors = page.errors.filter((e) => !is(e));
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 }
@@ -249,5 +256,117 @@ test('membership changes show in the timeline; a removed user keeps the group re
     await done(page);
   } finally {
     await srv.stop();
+  }
+});
+
+test('sign in and create account apart; the settings page; display names everywhere, live (17.5)', async () => {
+  const srv = await world();
+  try {
+    // A wrong password and an unknown name read the same, and both offer to create an account.
+    const page = await newPage(browser, srv.url);
+    await page.getByTestId('login-submit').waitFor(T);
+    assert.equal(await page.getByTestId('register-submit').count(), 0, 'signing in is not creating');
+    const failWith = async (name) => {
+      await page.getByTestId('login-username').fill(name);
+      await page.getByTestId('login-password').fill('not the password');
+      await page.getByTestId('login-password').press('Enter');
+      await page.getByTestId('offer-register').waitFor(T);
+      return page.getByTestId('auth-error').textContent();
+    };
+    const wrong = await failWith('meg');
+    const unknown = await failWith('newbie');
+    assert.equal(wrong, unknown, 'the page cannot tell an unknown user from a wrong password either');
+    assert.doesNotMatch(unknown, /exist|no such|unknown|not found/i);
+    await page.getByTestId('offer-register').click();
+    await page.getByTestId('register-submit').waitFor(T);
+    assert.equal(await page.getByTestId('login-username').inputValue(), 'newbie', 'the name is kept');
+    await page.getByTestId('register-display-name').fill('New Bie');
+    await page.getByTestId('login-password').fill('a good long password');
+    await page.getByTestId('register-submit').click();
+    await page.getByTestId('conversation-list').waitFor(T);
+    assert.deepEqual(srv.http.find((x) => x.path === '/v1/auth/register').body, { username: 'newbie', password: 'a good long password', display_name: 'New Bie' });
+    expectRefused(page, 401, 2); // the two failed sign-ins
+    await done(page);
+  } finally {
+    await srv.stop();
+  }
+
+  const srv2 = await world();
+  try {
+    srv2.by('2', { conv: DM, type: 'send', body: 'hello meg' });
+    srv2.by('2', { type: 'send', body: 'hello team' });
+    for (const size of [{}, PHONE]) {
+      const page = await signedIn(srv2, size.isMobile ? null : DM, size); // on a phone the gear is in the list view
+      await page.getByTestId('settings-open').click();
+      await page.getByTestId('settings').waitFor(T);
+      await shot(page, size.isMobile ? 'first-hour-settings-phone' : 'first-hour-settings');
+      await page.getByTestId('settings-close').click();
+      await done(page);
+    }
+    const page = await signedIn(srv2, DM);
+    await msgAt(page, 1).waitFor(T);
+
+    // Someone else's display name replaces their username, live.
+    srv2.rename('2', 'Bobby Tables');
+    await until(async () => (await page.locator('.chat-title').textContent()) === 'Bobby Tables', 'the DM title');
+    assert.match(await page.locator(`[data-conv-id="${DM}"]`).textContent(), /Bobby Tables/);
+    await page.locator(`[data-conv-id="${CONV}"]`).click();
+    await until(async () => (await page.locator('.msg-sender').first().textContent()) === 'Bobby Tables', 'the sender in the group');
+
+    // My display name: PATCH /v1/me, shown at once.
+    await page.getByTestId('settings-open').click();
+    await page.getByTestId('display-name').fill('Meg R.');
+    await page.getByTestId('display-name-save').click();
+    await until(async () => (await page.locator('.me-name').textContent()) === 'Meg R.', 'my name in the corner');
+    const patch = srv2.http.find((x) => x.method === 'PATCH');
+    assert.deepEqual([patch.path, patch.auth, patch.body], ['/v1/me', `Bearer ${srv2.token}`, { display_name: 'Meg R.' }]);
+
+    // Password: a wrong current one is refused; the right one keeps this device signed in.
+    await page.getByTestId('password-old').fill('wrong wrong wrong');
+    await page.getByTestId('password-new').fill('a brand new password');
+    await page.getByTestId('password-change').click();
+    await until(async () => /wrong/.test(await page.getByTestId('password-status').textContent()), 'refused');
+    await page.getByTestId('password-old').fill('correct horse battery');
+    await page.getByTestId('password-change').click();
+    await until(async () => /changed/.test(await page.getByTestId('password-status').textContent()), 'changed');
+    assert.equal(srv2.users.get(ME).password, 'a brand new password');
+
+    // Download my data: GET /v1/me/export with the (new) bearer token, saved as a file.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-data').click()]);
+    assert.equal(download.suggestedFilename(), 'parley-export-meg.json');
+    const saved = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.equal(saved.user.display_name, 'Meg R.');
+    assert.equal(srv2.http.find((x) => x.path === '/v1/me/export').auth, `Bearer ${srv2.token}`);
+
+    // Delete account: the consequences first, then the password.
+    await page.getByTestId('delete-account').click();
+    assert.match(await page.getByTestId('delete-consequences').textContent(), /cannot be undone/);
+    await page.getByTestId('delete-password').fill('nope nope nope');
+    await page.getByTestId('delete-account-confirm').click();
+    await until(async () => /wrong/.test(await page.getByTestId('delete-status').textContent()), 'wrong password refused');
+    assert.ok(!srv2.users.get(ME).deleted);
+
+    // Sign out everywhere: every token revoked, back to the sign-in form.
+    page.once('dialog', (d) => d.accept());
+    const before = srv2.token;
+    await page.getByTestId('logout-all').click();
+    await page.getByTestId('login-submit').waitFor(T);
+    const call = srv2.http.find((x) => x.path === '/v1/auth/logout');
+    assert.deepEqual([call.auth, call.body], [`Bearer ${before}`, { all: true }]);
+    assert.notEqual(srv2.token, before);
+    expectRefused(page, 403, 2); // the wrong current password, the wrong password to delete
+    await done(page);
+
+    const again = await signedIn(srv2, null);
+    await again.getByTestId('settings-open').click();
+    await again.getByTestId('delete-account').click();
+    await again.getByTestId('delete-password').fill('a brand new password');
+    await again.getByTestId('delete-account-confirm').click();
+    await again.getByTestId('login-submit').waitFor(T);
+    assert.ok(srv2.users.get(ME).deleted);
+    assert.match(await again.getByTestId('auth-error').textContent(), /deleted/);
+    await done(again);
+  } finally {
+    await srv2.stop();
   }
 });

@@ -12,7 +12,10 @@
 //   gap or a `gap` event is filled with `history` before later messages;
 // - access-token refresh before expiry (refresh tokens rotate);
 // - events: message, update, presence, typing, read, member,
-//   conversation(s), outbox, sent, state (connection), session, auth_lost, error.
+//   conversation(s), outbox, sent, state (connection), session, auth_lost,
+//   user_updated (a display name, §7), error.
+// - the account: updateProfile (PATCH /v1/me), changePassword, logoutAll,
+//   deleteAccount, exportData (GET /v1/me/export), learnProfiles;
 // - richer messages (protocol 1.1 §5): edit(), delete(), react() and
 //   send(..., {replyTo}) go through the same outbox; every entry is folded
 //   into the text entry it changes by the state_seq rule, in whatever order
@@ -444,14 +447,110 @@ export class ParleyClient extends Emitter {
     return s;
   }
 
-  /** Forgets the session (this device only) and closes the connection. */
+  /** Signs this device out: revokes its refresh token (best effort), forgets the session, closes the connection. */
   logout() {
+    const refresh_token = this.session?.refresh_token;
+    if (refresh_token) this.http('POST', '/v1/auth/logout', { refresh_token }, { auth: false }).catch(() => {});
+    this._signOut();
+  }
+
+  _signOut() {
     this.close();
     this.store.remove('session');
     this.session = null;
     this.user = null;
     this._resetUserState();
     this.emit('session', null);
+  }
+
+  // ---------------------------------------------------------------- account (§1.7, §7)
+
+  /** Sets the display name others see (PATCH /v1/me); resolves with the User. */
+  async updateProfile({ display_name }) {
+    const u = await this.http('PATCH', '/v1/me', { display_name });
+    this._onUserUpdated({ user: u.id, username: u.username, display_name: u.display_name });
+    return u;
+  }
+
+  /** Changes the password; this device stays signed in with the new session, every other one is signed out. */
+  async changePassword(old_password, new_password) {
+    const s = await this.http('POST', '/v1/auth/password', { old_password, new_password });
+    this._adoptSession(s);
+    return s;
+  }
+
+  /** Signs out every device of the user, this one included (every token revoked). */
+  async logoutAll() {
+    await this.http('POST', '/v1/auth/logout', { all: true });
+    this._signOut();
+  }
+
+  /** Deletes the account after checking the password, then signs out here. */
+  async deleteAccount(password) {
+    await this.http('DELETE', '/v1/me', { password });
+    this._signOut();
+  }
+
+  /**
+   * The user's data as the server exports it (GET /v1/me/export): resolves
+   * with {blob, filename}, for a page to save.
+   */
+  async exportData() {
+    await this._ensureFreshToken();
+    let res;
+    try {
+      res = await this._fetch(this.baseUrl + '/v1/me/export', { headers: { Authorization: `Bearer ${this.session?.access_token}` } });
+    } catch (e) {
+      throw new ParleyError('network', `cannot reach the server (${e.message})`);
+    }
+    if (!res.ok) {
+      let err = {};
+      try {
+        err = (await res.json()).error ?? {};
+      } catch {
+        /* not JSON */
+      }
+      throw new ParleyError(err.code || `http_${res.status}`, err.message || res.statusText, { status: res.status });
+    }
+    const named = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') ?? '');
+    const filename = named ? named[1] : `parley-export-${this.user?.username ?? 'me'}.json`;
+    return { blob: await res.blob(), filename };
+  }
+
+  /**
+   * Learns the display names of users (GET /v1/users/{username}, each once):
+   * member lists carry only usernames. Emits `user_updated` for each.
+   */
+  async learnProfiles(ids) {
+    this._profiled ??= new Set();
+    const todo = [...new Set(ids)].filter((id) => this.users.get(id)?.username && !this._profiled.has(id));
+    for (const id of todo) this._profiled.add(id);
+    await Promise.all(
+      todo.map(async (id) => {
+        try {
+          const u = await this.getUser(this.users.get(id).username);
+          if (u?.id === id) this._onUserUpdated({ user: id, username: u.username, display_name: u.display_name ?? null });
+        } catch {
+          this._profiled.delete(id); // ask again later
+        }
+      }),
+    );
+  }
+
+  // §7 `user_updated`: a user's display name changed (also what learnProfiles and updateProfile learn).
+  _onUserUpdated(f) {
+    const u = this.users.get(f.user) ?? { id: f.user, online: false, last_seen: null };
+    if (f.username) u.username = f.username;
+    u.display_name = f.display_name ?? null;
+    this.users.set(f.user, u);
+    if (f.user === this.user?.id) {
+      this.user = { ...this.user, display_name: u.display_name };
+      if (this.session) {
+        this.session = { ...this.session, user: { ...this.session.user, display_name: u.display_name } };
+        this.store.set('session', this.session);
+      }
+    }
+    this.emit('user_updated', { user: f.user, username: u.username, display_name: u.display_name });
   }
 
   /** Rotates the tokens. Concurrent callers share one request. */
@@ -544,6 +643,7 @@ export class ParleyClient extends Emitter {
   }
 
   _resetUserState() {
+    this._profiled?.clear();
     this.conversations.clear();
     this.users.clear();
     this._known.clear();
@@ -752,6 +852,8 @@ export class ParleyClient extends Emitter {
         return this._onRead(f);
       case 'member':
         return this._onMember(f);
+      case 'user_updated':
+        return this._onUserUpdated(f);
       case 'error':
         this.emit('error', new ParleyError(f.code, f.message));
         return;
@@ -1460,8 +1562,9 @@ export class ParleyClient extends Emitter {
 
   _learnUser(m) {
     const u = this.users.get(m.id);
-    if (!u) this.users.set(m.id, { id: m.id, username: m.username, online: false, last_seen: null });
+    if (!u) this.users.set(m.id, { id: m.id, username: m.username, display_name: m.display_name ?? null, online: false, last_seen: null });
     else if (!u.username) u.username = m.username;
+    if (u && m.display_name !== undefined) u.display_name = m.display_name;
   }
 
   _forget(conv) {
