@@ -28,7 +28,8 @@ let url;
 
 before(async () => {
   // The web client's files, and the scripted server at /v1/ws.
-  httpServer = http.createServer((req, res) => {
+  httpServer = http.createServer(async (req, res) => {
+    if (req.url.startsWith('/v1/') && (await srv.handle(req, res))) return; // the HTTP API of the model
     let p = new URL(req.url, 'http://x').pathname;
     if (p === '/') p = '/index.html';
     const f = path.join(webRoot, p);
