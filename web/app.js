@@ -379,7 +379,7 @@ function buildMain() {
   );
 
   const headAvatar = h('span.head-avatar');
-  const headTitle = h('h2.chat-title');
+  const headTitle = h('h2.chat-title', { dir: 'auto' });
   const headSub = h('div.chat-sub');
   const membersBtn = h('button.icon-btn', { testid: 'members-button', type: 'button', title: 'Members', 'aria-label': 'Members', onclick: toggleMembers }, icon.people());
   const head = h(
@@ -396,7 +396,7 @@ function buildMain() {
   const scroller = h('div.scroller', null, top, messages);
   const typing = h('div.typing', { testid: 'typing-indicator', 'aria-live': 'polite', hidden: true });
   const composer = h('textarea.composer', {
-    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: 'send',
+    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: 'send', dir: 'auto',
   });
   const sendBtn = h('button.send-btn', { testid: 'send', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon.send());
   const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, composer, sendBtn);
@@ -538,11 +538,11 @@ function drawList() {
             h(
               'span.conv-main',
               null,
-              h('span.conv-top', null, h('span.conv-title', null, title), h('span.conv-time', null, when)),
+              h('span.conv-top', null, h('span.conv-title', { dir: 'auto' }, title), h('span.conv-time', null, when)),
               h(
                 'span.conv-bottom',
                 null,
-                h('span.conv-preview', null, preview),
+                h('span.conv-preview', { dir: 'auto' }, preview),
                 mentioned
                   ? h('span.badge.mention-badge', { testid: 'mention-badge', title: `You were mentioned${mentioned > 1 ? ` ${mentioned} times` : ''}`, 'aria-label': `${mentioned} unread mention${mentioned > 1 ? 's' : ''}` }, '@')
                   : null,
@@ -791,12 +791,12 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
             onclick: (e) => (e.stopPropagation(), jumpTo(m.conv, m.reply_to)),
           },
           h('span.reply-who', null, target ? userName(target.sender) : 'Reply'),
-          h('span.reply-text' + (target?.deleted ? '.gone' : ''), null, snippet(target)),
+          h('span.reply-text' + (target?.deleted ? '.gone' : ''), { dir: 'auto' }, snippet(target)),
         )
       : null;
   const body = m.deleted
     ? h('span.msg-body.msg-deleted', { testid: 'message-deleted' }, 'Message deleted')
-    : h('span.msg-body', null, richText(m.body, names));
+    : h('span.msg-body', { dir: 'auto' }, richText(m.body, names));
   const bubble = h('div.bubble', null, quote, body, meta);
   const reactions =
     sent && !m.deleted && m.reactions.length
@@ -831,7 +831,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
     h(
       'div.msg-col',
       null,
-      showName ? h('div.msg-sender', { style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
+      showName ? h('div.msg-sender', { dir: 'auto', style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
       h('div.bubble-row', null, bubble, actions),
       reactions,
       seenLine ? seenLineEl(readers) : null,

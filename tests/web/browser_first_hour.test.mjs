@@ -370,3 +370,31 @@ test('sign in and create account apart; the settings page; display names everywh
     await srv2.stop();
   }
 });
+
+test('right-to-left text: bodies, previews and the composer take their direction from their text (17.6)', async () => {
+  const srv = await world();
+  try {
+    const arabic = 'مرحبا بالجميع، كيف حالكم؟';
+    const hebrew = 'שלום לכולם';
+    srv.by('2', { type: 'send', body: 'an English line' });
+    const ar = srv.by('2', { type: 'send', body: arabic }).seq;
+    srv.by('2', { conv: DM, type: 'send', body: hebrew });
+    const page = await signedIn(srv, CONV);
+    await msgAt(page, ar).waitFor(T);
+    const body = msgAt(page, ar).locator('.msg-body');
+    assert.equal(await body.getAttribute('dir'), 'auto');
+    assert.equal(await body.evaluate((e) => getComputedStyle(e).direction), 'rtl');
+    assert.equal(await msgAt(page, 1).locator('.msg-body').evaluate((e) => getComputedStyle(e).direction), 'ltr');
+    const preview = page.locator(`[data-conv-id="${DM}"] .conv-preview`);
+    await until(async () => (await preview.textContent()) === hebrew, 'the DM preview');
+    assert.equal(await preview.getAttribute('dir'), 'auto');
+    assert.equal(await preview.evaluate((e) => getComputedStyle(e).direction), 'rtl');
+    const composer = page.getByTestId('composer');
+    assert.equal(await composer.getAttribute('dir'), 'auto');
+    await composer.fill(hebrew);
+    assert.equal(await composer.evaluate((e) => e.matches(':dir(rtl)')), true, 'the composer follows what is typed');
+    await done(page);
+  } finally {
+    await srv.stop();
+  }
+});
