@@ -136,7 +136,8 @@ function lastSeenText(u) {
  */
 function richText(text, names = new Set()) {
   const out = [];
-  const re = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+  // http(s) links, and www. ones (opened over https).
+  const re = /(?:\bhttps?:\/\/|(?<![\w@.\/-])www\.)[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
   let last = 0;
   const plain = (t) => {
     let at = 0;
@@ -151,7 +152,7 @@ function richText(text, names = new Set()) {
   };
   for (const m of text.matchAll(re)) {
     if (m.index > last) plain(text.slice(last, m.index));
-    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
+    out.push(h('a', { href: /^www\./i.test(m[0]) ? `https://${m[0]}` : m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
     last = m.index + m[0].length;
   }
   if (last < text.length) plain(text.slice(last));
@@ -219,6 +220,7 @@ const ui = {
   system: new Map(), // conv -> [{key, after, text}]: membership lines seen this session, after seq `after`
   learnedAt: new Map(), // conv -> when it appeared during this session
   membersOpen: false,
+  expanded: new Set(), // `${conv}:${seq}` of long messages the reader opened
   els: null,
 };
 
@@ -396,7 +398,7 @@ function buildMain() {
   const scroller = h('div.scroller', null, top, messages);
   const typing = h('div.typing', { testid: 'typing-indicator', 'aria-live': 'polite', hidden: true });
   const composer = h('textarea.composer', {
-    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: 'send', dir: 'auto',
+    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: touchKeyboard() ? 'enter' : 'send', dir: 'auto',
   });
   const sendBtn = h('button.send-btn', { testid: 'send', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon.send());
   const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, composer, sendBtn);
@@ -421,7 +423,8 @@ function buildMain() {
 
   composer.addEventListener('keydown', (e) => {
     if (mentionKeys(e)) return;
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    // On a touch screen Enter is a new line, as on its keyboard; the button sends.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !touchKeyboard()) {
       e.preventDefault();
       sendCurrent();
     } else if (e.key === 'Escape' && ui.compose) {
@@ -454,9 +457,17 @@ function buildMain() {
   ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
 }
 
+// The composer grows with its text (to a limit); the list above shrinks,
+// so a reader at the bottom is kept there: the last message stays visible.
+/** Whether typing happens on a touch screen's keyboard (no fine pointer, no hover). */
+const touchKeyboard = () => matchMedia('(pointer: coarse)').matches && matchMedia('(hover: none)').matches;
+
 function autosize(t) {
+  const sc = ui.els?.scroller;
+  const atBottom = sc && sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80;
   t.style.height = 'auto';
   t.style.height = Math.min(t.scrollHeight, 180) + 'px';
+  if (atBottom) sc.scrollTop = sc.scrollHeight;
 }
 
 function saveDraft(conv, text) {
@@ -469,12 +480,30 @@ const draftOf = (conv) => (store.get(`drafts:${me()?.id}`) ?? {})[conv] ?? '';
 
 // ---- connection state
 
+// What the connection is doing: between tries, when the next one comes
+// (ticking each second), so "Offline" never looks final while it retries.
+let connTicker = null;
+function connectionLabel() {
+  const s = client.state;
+  if (s === 'connected') return 'Connected';
+  if (s === 'connecting') return 'Connecting…';
+  if (s === 'closed' || !client.stateInfo?.retryAt) return s === 'reconnecting' ? 'Reconnecting…' : 'Offline';
+  const secs = Math.ceil((client.stateInfo.retryAt - Date.now()) / 1000);
+  return secs > 0 ? `Reconnecting in ${secs} s…` : 'Reconnecting…';
+}
+
 function renderConnection() {
   const { connection, offlineNote } = ui.els;
   const s = client.state;
-  const label =
-    s === 'connected' ? 'Connected' : s === 'connecting' ? 'Connecting…' : s === 'reconnecting' ? 'Reconnecting…' : s === 'closed' ? 'Offline' : 'Offline';
-  connection.dataset.state = s === 'closed' ? 'offline' : s;
+  const label = connectionLabel();
+  const ticking = s === 'reconnecting' || s === 'offline';
+  if (ticking && !connTicker) connTicker = setInterval(() => (ui.els ? renderConnection() : (clearInterval(connTicker), (connTicker = null))), 1000);
+  if (!ticking && connTicker) {
+    clearInterval(connTicker);
+    connTicker = null;
+  }
+  // Between tries the state reads "reconnecting" (its dot pulses), whatever the SDK's attempt count.
+  connection.dataset.state = s === 'closed' ? 'offline' : s === 'offline' && client.stateInfo?.retryAt ? 'reconnecting' : s;
   fill(connection, h('span.conn-dot'), h('span.conn-label', null, label));
   connection.title = s === 'connected' ? 'Connected' : 'Not connected — click to retry now';
   const mini = ui.els.chatPane.querySelector('.conn-mini');
@@ -482,8 +511,9 @@ function renderConnection() {
   mini.textContent = s === 'connected' ? '' : label;
   const pending = client.outbox.filter((i) => i.status !== 'failed').length;
   offlineNote.hidden = s === 'connected';
+  const state = s === 'connected' ? '' : navigator.onLine === false ? 'You are offline' : 'Not connected';
   offlineNote.textContent =
-    s === 'connected' ? '' : pending ? `${label.replace('…', '')} — ${pending} message${pending > 1 ? 's' : ''} will be sent when you're back online.` : `${label.replace('…', '')} — messages you write will be sent when you're back online.`;
+    s === 'connected' ? '' : pending ? `${state} — ${pending} message${pending > 1 ? 's' : ''} will be sent when you're back online.` : `${state} — messages you write will be sent when you're back online.`;
 }
 
 // ---- conversation list
@@ -606,6 +636,7 @@ function renderChrome() {
 }
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
+const LONG_LINES = 25; // a message longer than this shows collapsed
 
 // Renders of the open conversation are coalesced: a history page folds in
 // dozens of entries, one `update` each.
@@ -689,7 +720,7 @@ function renderMessages({ keepBottom } = {}) {
     const readers = own && m.seq != null ? client.readersOf(conv, m.seq) : [];
     const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
-      readers.map(displayName).join(), seenLine, showName && userName(m.sender), target && userName(target.sender),
+      readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), showName && userName(m.sender), target && userName(target.sender),
       m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
@@ -797,7 +828,28 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
   const body = m.deleted
     ? h('span.msg-body.msg-deleted', { testid: 'message-deleted' }, 'Message deleted')
     : h('span.msg-body', { dir: 'auto' }, richText(m.body, names));
-  const bubble = h('div.bubble', null, quote, body, meta);
+  // A long message is shown collapsed to about 25 lines, with "Show more".
+  const key = `${m.conv}:${m.seq ?? m.client_msg_id}`;
+  const long = !m.deleted && (m.body.split('\n').length > LONG_LINES || m.body.length > LONG_LINES * 100);
+  if (long && !ui.expanded.has(key)) body.classList.add('clamped');
+  const more = long
+    ? h(
+        'button.link.show-more',
+        {
+          type: 'button', testid: 'show-more', 'aria-expanded': String(ui.expanded.has(key)),
+          onclick: (e) => {
+            e.stopPropagation();
+            const open = body.classList.toggle('clamped') === false;
+            if (open) ui.expanded.add(key);
+            else ui.expanded.delete(key);
+            e.currentTarget.textContent = open ? 'Show less' : 'Show more';
+            e.currentTarget.setAttribute('aria-expanded', String(open));
+          },
+        },
+        ui.expanded.has(key) ? 'Show less' : 'Show more',
+      )
+    : null;
+  const bubble = h('div.bubble', null, quote, body, more, meta);
   const reactions =
     sent && !m.deleted && m.reactions.length
       ? h(
@@ -1509,7 +1561,7 @@ function buildGroupDialog() {
             dialog.close();
             openConversation(c.id);
           } catch (ex) {
-            err.textContent = ex.code === 'not_found' ? 'One of those usernames does not exist.' : friendlyError(ex);
+            err.textContent = ex.code === 'not_found' ? await unknownNamesText(names) : friendlyError(ex);
           } finally {
             create.disabled = false;
           }
@@ -1531,6 +1583,16 @@ function buildGroupDialog() {
     err.textContent = '';
   };
   return dialog;
+}
+
+// The server's 404 does not say which names are unknown: ask for each.
+async function unknownNamesText(names) {
+  const missing = [];
+  await Promise.all(names.map((n) => client.getUser(n).catch((e) => e.code === 'not_found' && missing.push(n))));
+  if (!missing.length) return 'One of those usernames does not exist.';
+  missing.sort((a, b) => names.indexOf(a) - names.indexOf(b));
+  const list = missing.map((n) => `“${n}”`).join(', ');
+  return missing.length === 1 ? `There is no user named ${list}.` : `There are no users named ${list}.`;
 }
 
 function openGroupDialog() {

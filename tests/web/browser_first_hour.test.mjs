@@ -398,3 +398,84 @@ test('right-to-left text: bodies, previews and the composer take their direction
     await srv.stop();
   }
 });
+
+test('the small things: www. links, "Show more", a growing composer, reconnecting, Enter on touch, unknown names (17.7)', async () => {
+  const srv = await world();
+  try {
+    const link = srv.by('2', { type: 'send', body: 'docs at www.example.org/start.' }).seq;
+    const long = srv.by('2', { type: 'send', body: Array.from({ length: 40 }, (_, i) => `line ${i + 1}`).join('\n') }).seq;
+    const last = srv.by('3', { type: 'send', body: 'the last word' }).seq;
+    srv.read(ME, CONV, last);
+    const page = await signedIn(srv, CONV);
+    await msgAt(page, last).waitFor(T);
+
+    // www. links open over https.
+    const a = msgAt(page, link).locator('.msg-body a');
+    assert.deepEqual([await a.textContent(), await a.getAttribute('href')], ['www.example.org/start', 'https://www.example.org/start']);
+
+    // A 40-line message shows about 25 lines until "Show more".
+    const body = msgAt(page, long).locator('.msg-body');
+    const height = () => body.evaluate((e) => e.getBoundingClientRect().height);
+    const lineHeight = await body.evaluate((e) => parseFloat(getComputedStyle(e).lineHeight));
+    const collapsed = await height();
+    assert.ok(collapsed <= lineHeight * 26 && collapsed >= lineHeight * 20, `collapsed to ${collapsed / lineHeight} lines`);
+    await msgAt(page, long).getByTestId('show-more').click();
+    assert.ok((await height()) >= lineHeight * 39, 'all 40 lines');
+    assert.equal(await msgAt(page, long).getByTestId('show-more').textContent(), 'Show less');
+
+    // The composer grows; the last message stays in view above it.
+    await page.evaluate(() => {
+      const s = document.querySelector('.scroller');
+      s.scrollTop = s.scrollHeight;
+    });
+    await page.getByTestId('composer').fill(Array.from({ length: 8 }, (_, i) => `draft line ${i}`).join('\n'));
+    await page.getByTestId('composer').dispatchEvent('input');
+    const lastVisible = () =>
+      msgAt(page, last).evaluate((e) => e.getBoundingClientRect().bottom <= document.querySelector('.scroller').getBoundingClientRect().bottom + 1);
+    await until(lastVisible, 'the last message above the grown composer');
+    await page.getByTestId('composer').fill('');
+
+    // Creating a group with unknown names says which.
+    await page.getByTestId('new-group').click();
+    await page.getByTestId('group-title').fill('trip');
+    await page.getByTestId('group-members').fill('bob, zed_x, qqq');
+    await page.getByTestId('group-create').click();
+    await until(async () => /zed_x/.test(await page.locator('#group-dialog .form-error').textContent()), 'the names');
+    const err = await page.locator('#group-dialog .form-error').textContent();
+    assert.equal(err, 'There are no users named “zed_x”, “qqq”.');
+    expectRefused(page, 404, 2);
+    await page.keyboard.press('Escape');
+
+    // Cut off: "Reconnecting in N s…" counting down; the network back: connected within a second.
+    await page.context().setOffline(true);
+    srv.drop();
+    const label = () => page.getByTestId('connection-state').textContent();
+    await until(async () => /^Reconnecting in \d+ s…$/.test(await label()), 'a countdown', 15000);
+    await until(async () => Number(/in (\d+) s/.exec(await label())?.[1]) >= 3, 'a wait of some seconds', 20000);
+    const back = Date.now();
+    await page.context().setOffline(false);
+    await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected again');
+    assert.ok(Date.now() - back < 1000, `back after ${Date.now() - back} ms`);
+    // The browser logs each try made while offline; those, and only those, were expected.
+    const offline = (e) => e.includes('net::ERR_INTERNET_DISCONNECTED');
+    assert.ok(page.errors.some(offline));
+    page.errors = page.errors.filter((e) => !offline(e));
+    await done(page);
+
+    // On a phone Enter is a new line; the send button sends.
+    const phone = await signedIn(srv, CONV, PHONE);
+    const composer = phone.getByTestId('composer');
+    await composer.fill('two');
+    await composer.press('Enter');
+    await composer.pressSequentially('lines');
+    assert.equal(await composer.inputValue(), 'two\nlines');
+    const n = srv.model.entries.length;
+    await phone.waitForTimeout(200);
+    assert.equal(srv.model.entries.length, n, 'Enter sent nothing');
+    await phone.getByTestId('send').click();
+    await until(() => srv.model.entries.at(-1)?.body === 'two\nlines', 'sent with the button');
+    await done(phone);
+  } finally {
+    await srv.stop();
+  }
+});

@@ -385,7 +385,15 @@ export class ParleyClient extends Emitter {
     if (s) this._adoptSession(s, { save: !!o.session });
 
     if (typeof globalThis.addEventListener === 'function' && typeof globalThis.document !== 'undefined') {
-      globalThis.addEventListener('online', () => this._wanted && !this._ws && this.reconnectNow());
+      // The network is back: try now rather than when the backoff says,
+      // and drop a socket still trying (it may hang on the dead route);
+      // a connection that looks open is checked with a ping.
+      globalThis.addEventListener('online', () => {
+        if (!this._wanted) return;
+        if (this.state !== 'connected') return this.reconnectNow();
+        const ws = this._ws;
+        this.request({ type: 'ping' }, { timeoutMs: 3000 }).catch(() => this._ws === ws && this.reconnectNow());
+      });
       globalThis.addEventListener('offline', () => {
         if (this.state !== 'connected' && this._wanted) this._setState('offline');
       });
