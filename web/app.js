@@ -307,8 +307,7 @@ function renderAuth(message, { mode = 'signin', username: name = '' } = {}) {
         err.textContent = 'That username and password do not match an account.';
         fill(
           offer,
-          h('span', null, `New to Parley? `),
-          h('button.link', { type: 'button', testid: 'offer-register', onclick: () => switchTo('create') }, `Create an account as “${u}”`),
+          h('button.link', { type: 'button', testid: 'offer-register', onclick: () => switchTo('create') }, `New here? Create an account as “${u}”`),
         );
         offer.hidden = false;
       } else if (creating && e.code === 'conflict') {
@@ -720,7 +719,7 @@ function renderMessages({ keepBottom } = {}) {
     const readers = own && m.seq != null ? client.readersOf(conv, m.seq) : [];
     const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
-      readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), showName && userName(m.sender), target && userName(target.sender),
+      readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), userName(m.sender), target && userName(target.sender),
       m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
