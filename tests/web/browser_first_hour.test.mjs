@@ -5,20 +5,17 @@
 // lines, sign-in and settings, right-to-left text and the small things.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { webRoot } from './lib/server.mjs';
 import { launch, newPage, assertCleanText } from './lib/browser.mjs';
 import { until } from './lib/util.mjs';
-import { scriptedServer, USERS, CONV, DM, ME } from './lib/model.mjs';
+import { scriptedWebServer, USERS, CONV, DM, ME } from './lib/model.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
 mkdirSync(artifacts, { recursive: true });
 const T = { timeout: 10000 };
-const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
 
 let browser;
@@ -29,27 +26,11 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh scripted server (with the DM) behind an http.Server that also serves the web client. */
+/** A fresh scripted server (with the DM) that also serves the web client. */
 async function world() {
-  let srv;
-  const httpServer = http.createServer(async (req, res) => {
-    if (req.url.startsWith('/v1/') && (await srv.handle(req, res))) return;
-    let p = new URL(req.url, 'http://x').pathname;
-    if (p === '/') p = '/index.html';
-    const f = path.join(webRoot, p);
-    if (!f.startsWith(webRoot + path.sep) || !existsSync(f)) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(f)] ?? 'application/octet-stream' }).end(readFileSync(f));
-  });
-  await new Promise((r) => httpServer.listen(0, '127.0.0.1', r));
-  srv = await scriptedServer({ server: httpServer, dm: true });
+  const srv = await scriptedWebServer({ dm: true });
   // Entries of the last hour, a minute apart (the model's own clock starts at 1970).
   for (const m of srv.models.values()) m.now = () => Date.now() - 3600e3 + m.entries.length * 60e3;
-  srv.url = `http://127.0.0.1:${httpServer.address().port}/`;
-  srv.stop = async () => {
-    await srv.close();
-    httpServer.closeAllConnections();
-    await new Promise((r) => httpServer.close(r));
-  };
   return srv;
 }
 

@@ -3,7 +3,11 @@
 // and a scripted WebSocket server on it for one conversation, so the SDK
 // and the web client can be exercised without parleyd.
 import WebSocket, { WebSocketServer } from 'ws';
+import http from 'node:http';
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { ParleyClient } from '../../../web/sdk/parley.js';
+import { webRoot } from './server.mjs';
 
 export const CONV = '7';
 export const USERS = [
@@ -123,7 +127,7 @@ export async function scriptedServer(ctl = {}) {
   if (ctl.dm) addConv(DM, 'dm', null, [ME, '2']);
   const model = convs.get(CONV).model;
   const frames = [];
-  const http = []; // [{method, path, auth, body}]
+  const httpCalls = []; // [{method, path, auth, body}]
   const acks = new Map(); // client_msg_id -> sent answer (exactly-once)
   const sockets = new Set();
   let token = 't';
@@ -320,16 +324,16 @@ export async function scriptedServer(ctl = {}) {
   ];
   /** Answers an HTTP API call; false when the path is not one of its routes. */
   async function handle(req, res) {
-    const path = new URL(req.url, 'http://x').pathname;
-    const route = routes.find(([method, re]) => method === req.method && re.test(path));
+    const pathname = new URL(req.url, 'http://x').pathname;
+    const route = routes.find(([method, re]) => method === req.method && re.test(pathname));
     if (!route) return false;
     let text = '';
     for await (const chunk of req) text += chunk;
     const body = text ? JSON.parse(text) : {};
     const auth = req.headers.authorization ?? null;
-    http.push({ method: req.method, path, auth, body });
+    httpCalls.push({ method: req.method, path: pathname, auth, body });
     let [status, out] = [401, { error: { code: 'unauthorized', message: 'token revoked' } }];
-    if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(path));
+    if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(pathname));
     const headers = { 'Content-Type': 'application/json' };
     res.writeHead(status, headers).end(out == null ? '' : JSON.stringify(out));
     return true;
@@ -339,7 +343,8 @@ export async function scriptedServer(ctl = {}) {
     model,
     models: new Map([...convs].map(([id, c]) => [id, c.model])),
     frames,
-    http,
+    /** The HTTP calls answered, oldest first: [{method, path, auth, body}]. */
+    http: httpCalls,
     handle,
     users,
     get token() {
@@ -388,3 +393,31 @@ export async function scriptedServer(ctl = {}) {
   };
 }
 
+
+const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
+
+/**
+ * The web client's files and a scripted server (its HTTP API and /v1/ws)
+ * on one loopback port, for a browser: the scripted server with `url`
+ * (the page) and `stop()`.
+ */
+export async function scriptedWebServer(ctl = {}) {
+  let srv;
+  const httpServer = http.createServer(async (req, res) => {
+    if (req.url.startsWith('/v1/') && (await srv.handle(req, res))) return;
+    let p = new URL(req.url, 'http://x').pathname;
+    if (p === '/') p = '/index.html';
+    const f = path.join(webRoot, p);
+    if (!f.startsWith(webRoot + path.sep) || !existsSync(f)) return res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(f)] ?? 'application/octet-stream' }).end(readFileSync(f));
+  });
+  await new Promise((r) => httpServer.listen(0, '127.0.0.1', r));
+  srv = await scriptedServer({ ...ctl, server: httpServer });
+  srv.url = `http://127.0.0.1:${httpServer.address().port}/`;
+  srv.stop = async () => {
+    await srv.close();
+    httpServer.closeAllConnections();
+    await new Promise((r) => httpServer.close(r));
+  };
+  return srv;
+}
