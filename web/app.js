@@ -1683,6 +1683,7 @@ async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
   }
   st.loading = true;
   if (conv === ui.open) renderMessages();
+  let ok = true;
   try {
     const page = await client.history(conv, { before: min ?? undefined, limit });
     st.hasMore = page.length > 0 && (client.oldestSeq(conv) ?? 0) > 1;
@@ -1692,7 +1693,7 @@ async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
       st.refused = true; // removed from the group: no more history
       st.hasMore = false;
     } else st.retryLoad = true; // offline: try again when the connection is back
-    return false;
+    ok = false;
   } finally {
     st.loading = false;
   }
@@ -1703,7 +1704,7 @@ async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
     if (st.hasMore && sc.scrollHeight <= sc.clientHeight + 240 && !st.retryLoad && !st.toDivider) loadOlder(conv);
   }
   renderList();
-  return true;
+  return ok;
 }
 
 function sendCurrent() {
@@ -1748,7 +1749,7 @@ function maybeMarkRead() {
   if (!conv || document.visibilityState !== 'visible' || !ui.els) return;
   const c = client.conversations.get(conv);
   const st = chat(conv);
-  if (!c || st.toDivider) return; // still fetching the first unread message
+  if (!c || c.removed || st.toDivider) return; // no longer a member; still fetching the first unread message
   const bottom = ui.els.scroller.getBoundingClientRect().bottom + 2;
   const shown = ui.els.messages.querySelectorAll('[data-testid="message"][data-seq]');
   let seen = 0;

@@ -183,10 +183,12 @@ test('a conversation opens at its first unread message, under "New messages" (17
 test('membership changes show in the timeline; a removed user keeps the group read-only (17.4)', async () => {
   const srv = await world();
   try {
+    for (let i = 1; i <= 80; i += 1) srv.by(i % 2 ? '2' : '3', { type: 'send', body: `older ${i}` });
     srv.by('2', { type: 'send', body: 'morning all' });
-    srv.by(ME, { type: 'send', body: 'morning' });
+    const top = srv.by(ME, { type: 'send', body: 'morning' }).seq;
     const page = await signedIn(srv, CONV);
-    await msgAt(page, 2).waitFor(T);
+    await msgAt(page, top).waitFor(T);
+    assert.equal(await msgAt(page, 1).count(), 0, 'the oldest are not loaded yet');
     const lines = () => page.getByTestId('system-line').allTextContents();
 
     // Removing asks first; "no" removes nobody.
@@ -230,8 +232,14 @@ test('membership changes show in the timeline; a removed user keeps the group re
     assert.ok(!(await page.getByTestId('composer').isVisible()), 'no composer');
     assert.equal(await page.getByTestId('conversation-item').count(), 2);
     assert.equal((await lines()).at(-1), 'cyd.x removed you from this group');
-    assert.equal(await msgAt(page, 1).count(), 1, 'what was shown stays');
+    assert.equal(await msgAt(page, top).count(), 1, 'what was shown stays');
     await shot(page, 'first-hour-group-system-lines');
+    // Scrolling back: the server refuses the history now, and the page says so.
+    await page.evaluate(() => (document.querySelector('.scroller').scrollTop = 0));
+    await page.getByTestId('history-refused').waitFor(T);
+    assert.match(await page.getByTestId('history-refused').textContent(), /no longer a member/);
+    await page.waitForTimeout(300);
+    assert.equal(srv.frames.filter((f) => f.type === 'history' && f.conv === CONV && f.before).length, 1, 'asked once, not in a loop');
     await page.getByTestId('removed-dismiss').click();
     assert.equal(await page.getByTestId('conversation-item').count(), 1, 'dismissed');
     await done(page);
