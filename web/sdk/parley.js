@@ -538,8 +538,8 @@ export class ParleyClient extends Emitter {
         try {
           const u = await this.getUser(this.users.get(id).username);
           if (u?.id === id) this._onUserUpdated({ user: id, username: u.username, display_name: u.display_name ?? null });
-        } catch {
-          this._profiled.delete(id); // ask again later
+        } catch (e) {
+          if (e.code !== 'not_found') this._profiled.delete(id); // a network failure: ask again later
         }
       }),
     );
