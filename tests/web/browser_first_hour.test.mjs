@@ -240,8 +240,19 @@ test('membership changes show in the timeline; a removed user keeps the group re
     assert.match(await page.getByTestId('history-refused').textContent(), /no longer a member/);
     await page.waitForTimeout(300);
     assert.equal(srv.frames.filter((f) => f.type === 'history' && f.conv === CONV && f.before).length, 1, 'asked once, not in a loop');
+    // A reload keeps it (the server's list no longer has it).
+    await page.reload();
+    await page.getByTestId('removed-note').waitFor(T);
+    assert.equal(await page.locator('.chat-title').textContent(), 'team');
+    await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
+    assert.equal(await page.getByTestId('conversation-item').count(), 2, 'still listed after the welcome');
+    await page.getByTestId('history-refused').waitFor(T); // its messages are gone with the page: the server refuses them
+    expectRefused(page, 403, 1);
     await page.getByTestId('removed-dismiss').click();
     assert.equal(await page.getByTestId('conversation-item').count(), 1, 'dismissed');
+    await page.reload();
+    await page.getByTestId('conversation-list').waitFor(T);
+    assert.equal(await page.getByTestId('conversation-item').count(), 1, 'dismissed for good');
     await done(page);
   } finally {
     await srv.stop();

@@ -612,6 +612,7 @@ export class ParleyClient extends Emitter {
       if (changedUser) this._resetUserState();
       this.user = s.user;
       this._loadReads();
+      if (changedUser) this._loadRemoved();
       this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ type: 'send', ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
     }
     if (save) this.store.set('session', s);
@@ -1535,6 +1536,23 @@ export class ParleyClient extends Emitter {
     for (const [conv, byUser] of Object.entries(saved ?? {})) this._reads.set(conv, new Map(Object.entries(byUser)));
   }
 
+  // Conversations the user was removed from stay listed (read-only) until
+  // dismissed, across reloads too: the server's list no longer has them.
+  _saveRemoved() {
+    if (!this.user) return;
+    const removed = [...this.conversations.values()].filter((c) => c.removed).map(({ _order: _o, ...c }) => c);
+    if (removed.length) this.store.set(`removed:${this.user.id}`, removed);
+    else this.store.remove(`removed:${this.user.id}`);
+  }
+
+  _loadRemoved() {
+    for (const c of this.store.get(`removed:${this.user.id}`) ?? []) {
+      if (this.conversations.has(c.id)) continue;
+      this.conversations.set(c.id, { ...c, _order: (this._orderSeq = (this._orderSeq ?? 0) + 1) });
+      if (c.last_message) this._lastMessage.set(c.id, c.last_message);
+    }
+  }
+
   _saveReadsSoon() {
     if (this._timers.reads || !this.user) return;
     const key = `reads:${this.user.id}`;
@@ -1584,6 +1602,7 @@ export class ParleyClient extends Emitter {
     this._logs.delete(conv);
     this._reads.delete(conv);
     this._lastMessage.delete(conv);
+    this._saveRemoved();
     this.emit('conversation_removed', conv);
     this.emit('conversations', this.listConversations());
   }
@@ -1659,6 +1678,7 @@ export class ParleyClient extends Emitter {
         c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
         this._outbox = this._outbox.filter((i) => i.conv !== f.conv || i.status === 'failed');
         this._saveOutbox();
+        this._saveRemoved();
       }
       this.emit('member', f);
       if (c) this.emit('conversation', c);
@@ -1672,7 +1692,10 @@ export class ParleyClient extends Emitter {
       if (c) this.emit('conversation', c);
       return;
     }
-    if (f.action === 'added' && f.user === me) delete this.conversations.get(f.conv)?.removed;
+    if (f.action === 'added' && f.user === me && this.conversations.get(f.conv)?.removed) {
+      delete this.conversations.get(f.conv).removed;
+      this._saveRemoved();
+    }
     if (f.conversation) {
       // For others' additions the embedded view is the new member's: keep our read_seq.
       this._upsertConversation(f.conversation, { own: f.user === me, announce: true });

@@ -321,6 +321,12 @@ export async function scriptedServer(ctl = {}) {
       return u ? [200, user(u)] : [404, { error: { code: 'not_found', message: 'no such user' } }];
     }],
     ['GET', /^\/v1\/conversations$/, () => [200, { conversations: mine().map((c) => conversation(c)) }]],
+    ['GET', /^\/v1\/conversations\/([^/]+)\/messages$/, (_b, m, q) => {
+      const num = (k) => (q.get(k) ? Number(q.get(k)) : undefined);
+      const r = requests.history({ conv: decodeURIComponent(m[1]), before: num('before'), after: num('after'), limit: num('limit') });
+      if (r.code) return [r.code === 'forbidden' ? 403 : 404, { error: r }];
+      return [200, { messages: r.messages }];
+    }],
   ];
   /** Answers an HTTP API call; false when the path is not one of its routes. */
   async function handle(req, res) {
@@ -333,7 +339,8 @@ export async function scriptedServer(ctl = {}) {
     const auth = req.headers.authorization ?? null;
     httpCalls.push({ method: req.method, path: pathname, auth, body });
     let [status, out] = [401, { error: { code: 'unauthorized', message: 'token revoked' } }];
-    if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(pathname));
+    const query = new URL(req.url, 'http://x').searchParams;
+    if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(pathname), query);
     const headers = { 'Content-Type': 'application/json' };
     res.writeHead(status, headers).end(out == null ? '' : JSON.stringify(out));
     return true;
