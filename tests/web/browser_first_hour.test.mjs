@@ -175,6 +175,17 @@ test('a conversation opens at its first unread message, under "New messages" (17
     await page.getByTestId('member').first().waitFor(T);
     assert.equal(await page.getByTestId('member').count(), 3);
     await done(page);
+
+    // The same on a phone.
+    srv.read(ME, CONV, mine);
+    const phone = await signedIn(srv, CONV, PHONE);
+    await phone.getByTestId('unread-divider').waitFor(T);
+    await until(() => phone.getByTestId('unread-divider').evaluate(onScreen), 'the divider on screen (phone)');
+    assert.ok(await msgAt(phone, mine + 1).evaluate(onScreen), 'the first unread on screen (phone)');
+    await phone.waitForTimeout(300);
+    assert.ok(srv.readSeq(CONV) < last - 40, `read up to ${srv.readSeq(CONV)} only (phone)`);
+    await shot(phone, 'first-hour-unread-divider-phone');
+    await done(phone);
   } finally {
     await srv.stop();
   }
