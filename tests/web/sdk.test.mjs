@@ -267,7 +267,11 @@ test('membership: added, removed and left users; unknown conversations are learn
   const older = await c.history(g.id, { before: 2 });
   assert.deepEqual(older.map((m) => m.body), ['welcome b']);
   await a.removeMember(g.id, c.username);
-  await until(() => !c.conversations.has(g.id), 'c removed');
+  // Removed by someone else: kept, marked removed (the app shows it read-only), until dismissed.
+  await until(() => c.conversations.get(g.id)?.removed === 'removed', 'c removed');
+  assert.ok(!c.conversations.get(g.id).members.some((m) => m.id === c.user.id));
+  c.dismiss(g.id);
+  assert.ok(!c.conversations.has(g.id));
   await b.leave(g.id);
   assert.ok(!b.conversations.has(g.id));
   await until(() => a.conversations.get(g.id).member_count === 1, 'a sees both go');
