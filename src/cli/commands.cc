@@ -55,23 +55,26 @@ struct AuthArgs {
   std::string username;
   std::string server;
   std::string display_name;
+  std::string ca_file;  // --cacert or $PARLEY_CACERT
   bool password_stdin = false;
   bool server_given = false;
 };
 
 int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_user) {
-  std::string server = args.server;
-  if (!args.server_given) {
-    std::optional<SavedLogin> saved;
-    try {
-      saved = LoadLogin(config_dir);
-    } catch (const CliError&) {
-    }
-    server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
+  std::optional<SavedLogin> saved;
+  try {
+    saved = LoadLogin(config_dir);
+  } catch (const CliError&) {
   }
+  std::string server = args.server;
+  if (!args.server_given) server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
   std::string error;
   auto url = ParseServerUrl(server, &error);
   if (!url) throw CliError(kExitUnreachable, error);
+  // Logging in again to the same server keeps trusting the CA it was saved with.
+  std::string ca_file = args.ca_file;
+  if (ca_file.empty() && saved && saved->server == url->canonical) ca_file = saved->ca_file;
+  TlsFor(*url, ca_file);  // a CA file that cannot be used is said before the password is asked
 
   std::string username = args.username;
   if (username.empty()) {
@@ -99,7 +102,8 @@ int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_u
   }
   if (password.empty()) throw CliError(kExitUsage, "the password is empty");
 
-  SavedLogin c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
+  SavedLogin c =
+      Authenticate(config_dir, *url, ca_file, register_user, username, password, args.display_name);
   std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on " << c.server
             << (register_user ? "; you are logged in." : ".") << "\n";
   return kExitOk;
@@ -440,6 +444,12 @@ int RunCli(int argc, char** argv) {
 
   CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
   app.require_subcommand(1);
+  // Options of `parley` itself (--cacert) may also follow the command.
+  app.fallthrough();
+  std::string ca_file;
+  app.add_option("--cacert", ca_file,
+                 "For an https:// server: a PEM file of the CA to trust besides the system store "
+                 "(default: $PARLEY_CACERT, else the one the login was made with)");
   app.set_version_flag("--version", "parley " PARLEY_VERSION " (commit " PARLEY_COMMIT ")");
   app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username; SEQ a\n"
                          "message's number in it (history shows it as #SEQ). In history and chat,\n"
@@ -548,11 +558,13 @@ int RunCli(int argc, char** argv) {
   }
 
   try {
+    if (ca_file.empty()) ca_file = ProcessEnv()("PARLEY_CACERT").value_or("");
+    auth.ca_file = ca_file;
     auth.server_given = auth.server_given || (reg->parsed() ? reg : login)->count("--server") > 0;
     if (reg->parsed()) return CmdAuth(config_dir, auth, true);
     if (login->parsed()) return CmdAuth(config_dir, auth, false);
     if (logout->parsed()) return CmdLogout(config_dir);
-    Api api = Api::FromConfigDir(config_dir);
+    Api api = Api::FromConfigDir(config_dir, ca_file);
     if (whoami->parsed()) return CmdWhoami(api, as_json);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);

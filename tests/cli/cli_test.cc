@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "../integration/server_fixture.h"
+#include "../integration/test_certs.h"
 #include "cli_process.h"
 #include "protocol/json.h"
 
@@ -535,8 +536,8 @@ TEST_F(CliTest, ServerDownAndBadUrlGetExitCode2) {
   CliResult login = Run(alice, {"login", alice, "--password-stdin"}, kPassword);
   EXPECT_EQ(login.exit_code, 2) << Show(login);
 
-  for (const char* url : {"https://127.0.0.1:8443", "http://exa mple.com", "http://127.0.0.1:99999",
-                          "ftp://127.0.0.1", "http://127.0.0.1:8080/some/path", ""}) {
+  for (const char* url : {"http://exa mple.com", "http://127.0.0.1:99999", "ftp://127.0.0.1",
+                          "http://127.0.0.1:8080/some/path", ""}) {
     CliResult r = Run("x", {"login", "alice", "--server", url, "--password-stdin"}, kPassword);
     EXPECT_EQ(r.exit_code, 2) << url << "\n" << Show(r);
     EXPECT_THAT(r.err, HasSubstr("bad server URL")) << url;
@@ -586,6 +587,100 @@ TEST_F(CliShortTokenTest, RefreshesExpiredAccessTokenTransparently) {
   CliResult expired = Run(alice, {"conversations"});
   EXPECT_EQ(expired.exit_code, 3) << Show(expired);
   EXPECT_THAT(expired.err, HasSubstr("login"));
+}
+
+// A TLS parleyd: its certificate is self-signed (a private CA of its own),
+// so the CLI trusts it only when given it with --cacert or PARLEY_CACERT.
+class CliTlsTest : public CliTest {
+ protected:
+  void SetUp() override {
+    cert_dir_ = fs::temp_directory_path() / ("parley-cli-tls-" + UniqueName("t"));
+    fs::create_directories(cert_dir_);
+    cert_ = MakeSelfSigned(cert_dir_, "server");
+    CliTest::SetUp();
+  }
+  void TearDown() override {
+    CliTest::TearDown();
+    std::error_code ignored;
+    fs::remove_all(cert_dir_, ignored);
+  }
+  std::vector<std::string> ExtraFlags() const override {
+    return {"--tls-cert-file", cert_.cert, "--tls-key-file", cert_.key};
+  }
+  std::string HttpsUrl(const std::string& host = "127.0.0.1") const {
+    return "https://" + host + ":" + std::to_string(server_->port());
+  }
+
+  fs::path cert_dir_;
+  CertFiles cert_;
+};
+
+TEST_F(CliTlsTest, TrustsAPrivateCaOnlyWhenToldTo) {
+  // Not in the system store: refused, saying why and what to do.
+  std::string alice = UniqueName("alice");
+  CliResult untrusted =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--password-stdin"}, kPassword + "\n");
+  EXPECT_EQ(untrusted.exit_code, 2) << Show(untrusted);
+  EXPECT_THAT(untrusted.err, HasSubstr("the server's certificate is not trusted (self-signed certificate)"));
+  EXPECT_THAT(untrusted.err, HasSubstr("--cacert"));
+
+  // The right CA but the wrong name: the certificate is for 127.0.0.1 only.
+  CliResult wrong_name =
+      Run(alice,
+          {"register", alice, "--server", HttpsUrl("localhost"), "--cacert", cert_.cert, "--password-stdin"},
+          kPassword + "\n");
+  EXPECT_EQ(wrong_name.exit_code, 2) << Show(wrong_name);
+  EXPECT_THAT(wrong_name.err, HasSubstr("mismatch"));
+
+  CliResult missing_ca = Run(alice,
+                             {"register", alice, "--server", HttpsUrl(), "--cacert",
+                              (cert_dir_ / "nope.pem").string(), "--password-stdin"},
+                             kPassword + "\n");
+  EXPECT_EQ(missing_ca.exit_code, 1) << Show(missing_ca);
+  EXPECT_THAT(missing_ca.err, HasSubstr("cannot read the CA file"));
+  CliResult not_a_ca =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--cacert", cert_.key, "--password-stdin"},
+          kPassword + "\n");
+  EXPECT_EQ(not_a_ca.exit_code, 1) << Show(not_a_ca);
+  EXPECT_THAT(not_a_ca.err, HasSubstr("holds no PEM certificate"));
+
+  // Trusted with --cacert: the login keeps the CA, so later commands (HTTPS
+  // and wss://) need nothing more.
+  CliResult registered =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--cacert", cert_.cert, "--password-stdin"},
+          kPassword + "\n");
+  ASSERT_EQ(registered.exit_code, 0) << Show(registered);
+  EXPECT_THAT(registered.out, HasSubstr("on " + HttpsUrl()));
+  std::map<std::string, std::string> bob_env = Env("bob");
+  bob_env["PARLEY_CACERT"] = cert_.cert;  // the environment works as the flag does
+  std::string bob = UniqueName("bob");
+  CliResult bob_registered =
+      RunCli(PARLEY_CLI_PATH, {"register", bob, "--server", HttpsUrl(), "--password-stdin"}, bob_env,
+             kPassword + "\n");
+  ASSERT_EQ(bob_registered.exit_code, 0) << Show(bob_registered);
+
+  ASSERT_EQ(Run(alice, {"group", "create", "secure", bob}).exit_code, 0);
+  CliResult sent = Run(alice, {"send", "secure", "over TLS"});  // wss://
+  ASSERT_EQ(sent.exit_code, 0) << Show(sent);
+  EXPECT_EQ(sent.out, "1\n");
+  CliResult history = RunCli(PARLEY_CLI_PATH, {"history", "secure"}, Env("bob"));
+  EXPECT_EQ(history.exit_code, 0) << Show(history);
+  EXPECT_THAT(history.out, HasSubstr(alice + ": over TLS"));
+
+  auto chat =
+      std::make_unique<CliProcess>(PARLEY_CLI_PATH, std::vector<std::string>{"chat", "secure"}, Env("bob"));
+  ASSERT_TRUE(chat->WaitForErr("connected", kWait)) << chat->err();
+  ASSERT_TRUE(chat->Write("hello over wss\n"));
+  chat->CloseStdin();
+  EXPECT_EQ(chat->Wait(kWait), 0) << chat->err();
+  CliResult after = Run(alice, {"history", "secure"});
+  EXPECT_THAT(after.out, HasSubstr(bob + ": hello over wss")) << Show(after);
+
+  // A CA given on the command line replaces the saved one: a wrong one fails.
+  CertFiles other = MakeSelfSigned(cert_dir_, "other");
+  CliResult replaced = Run(alice, {"conversations", "--cacert", other.cert});
+  EXPECT_EQ(replaced.exit_code, 2) << Show(replaced);
+  EXPECT_THAT(replaced.err, HasSubstr("not trusted"));
 }
 
 // A server on a fixed port, so it can be restarted under a running chat.

@@ -44,11 +44,28 @@ TEST(ServerUrlTest, AcceptsHttpUrls) {
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->host, "::1");
   EXPECT_EQ(e->canonical, "http://[::1]:8081");
+  EXPECT_FALSE(e->tls);
+}
+
+TEST(ServerUrlTest, AcceptsHttpsUrls) {
+  std::string error;
+  auto a = ParseServerUrl("https://chat.example.com", &error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_TRUE(a->tls);
+  EXPECT_EQ(a->port, 443);
+  EXPECT_EQ(a->canonical, "https://chat.example.com:443");
+  auto b = ParseServerUrl("wss://127.0.0.1:8443/", &error);  // the WebSocket's URL names the same server
+  ASSERT_TRUE(b) << error;
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->canonical, "https://127.0.0.1:8443");
+  auto c = ParseServerUrl("ws://127.0.0.1:8080", &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_FALSE(c->tls);
 }
 
 TEST(ServerUrlTest, RejectsWhatItCannotUse) {
   for (const char* bad :
-       {"", "https://x.example", "ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:80/path",
+       {"", "https://x.example/v1", "ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:80/path",
         "http://x?q=1", "http://exa mple", "http://user@x", "http://x:abc"}) {
     std::string error;
     EXPECT_FALSE(ParseServerUrl(bad, &error)) << bad;
