@@ -16,6 +16,7 @@
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
+#include "cli/membership.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
 #include "common/build_info.h"
@@ -493,6 +494,20 @@ int RunCli(int argc, char** argv) {
   group_create->add_option("title", title, "Group title")->required();
   group_create->add_option("users", users, "Usernames of the other members");
   add_json(group_create);
+  std::string group_conv, member_user;
+  CLI::App* group_add = group->add_subcommand("add", "Add USER to the group CONV (its owner and admins)");
+  CLI::App* group_remove =
+      group->add_subcommand("remove", "Remove USER from the group CONV (its owner and admins)");
+  for (CLI::App* cmd : {group_add, group_remove}) {
+    cmd->add_option("conv", group_conv, "Conversation")->required();
+    cmd->add_option("user", member_user, "Username")->required();
+  }
+  add_json(group_add);
+  CLI::App* group_leave = group->add_subcommand("leave", "Leave the group CONV");
+  group_leave->add_option("conv", group_conv, "Conversation")->required();
+  CLI::App* group_members = group->add_subcommand("members", "List the members of CONV with their roles");
+  group_members->add_option("conv", group_conv, "Conversation")->required();
+  add_json(group_members);
 
   std::string dm_user;
   CLI::App* dm = app.add_subcommand("dm", "Open (or find) the direct conversation with USER");
@@ -536,6 +551,11 @@ int RunCli(int argc, char** argv) {
   history->add_option("--limit", limit, "How many messages (1..500, default 50)");
   add_json(history);
 
+  std::string read_conv;
+  CLI::App* read = app.add_subcommand("read", "Mark CONV read up to its newest message");
+  read->add_option("conv", read_conv, "Conversation")->required();
+  add_json(read);
+
   TailOptions tail_options;
   std::string tail_conv;
   CLI::App* tail = app.add_subcommand("tail", "Stream events (all conversations, or CONV) until interrupted");
@@ -569,6 +589,11 @@ int RunCli(int argc, char** argv) {
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);
+    if (group_add->parsed()) return CmdGroupAdd(api, group_conv, member_user, as_json);
+    if (group_remove->parsed()) return CmdGroupRemove(api, group_conv, member_user);
+    if (group_leave->parsed()) return CmdGroupLeave(api, group_conv);
+    if (group_members->parsed()) return CmdGroupMembers(api, group_conv, as_json);
+    if (read->parsed()) return CmdRead(api, read_conv, as_json);
     if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
     entry.json = as_json;
     if (send->parsed()) return CmdSend(api, entry);

@@ -330,6 +330,116 @@ TEST_F(CliTest, ChatBothWaysThroughPipes) {
   EXPECT_EQ(Lines(history.out).size(), 4u) << history.out;  // each line stored once
 }
 
+TEST_F(CliTest, GroupMembershipCommandsAndReadMarkers) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string carol = Register("carol");
+  Group(alice, "crew", {bob});
+
+  CliResult added = Run(alice, {"group", "add", "crew", carol});
+  EXPECT_EQ(added.exit_code, 0) << Show(added);
+  EXPECT_THAT(added.out, HasSubstr("Added " + carol + " to crew (3 members)"));
+  CliResult members = Run(carol, {"group", "members", "crew"});
+  EXPECT_EQ(members.exit_code, 0) << Show(members);
+  EXPECT_EQ(members.out, alice + "  owner\n" + bob + "\n" + carol + "  (you)\n");
+  CliResult members_json = Run(bob, {"group", "members", "crew", "--json"});
+  ASSERT_EQ(Lines(members_json.out).size(), 3u) << Show(members_json);
+  EXPECT_EQ(protocol::GetString(*protocol::ParseObject(Lines(members_json.out)[0]), "role"), "owner");
+
+  // Only the owner and admins remove; a DM's members never change.
+  CliResult not_allowed = Run(bob, {"group", "remove", "crew", carol});
+  EXPECT_EQ(not_allowed.exit_code, 4) << Show(not_allowed);
+  EXPECT_THAT(not_allowed.err, HasSubstr("only the owner and admins"));
+  CliResult removed = Run(alice, {"group", "remove", "crew", carol});
+  EXPECT_EQ(removed.exit_code, 0) << Show(removed);
+  EXPECT_THAT(removed.out, HasSubstr("Removed " + carol + " from crew"));
+  CliResult gone = Run(carol, {"history", "crew"});
+  EXPECT_EQ(gone.exit_code, 4) << Show(gone);
+  CliResult self = Run(alice, {"group", "remove", "crew", alice});
+  EXPECT_EQ(self.exit_code, 1) << Show(self);
+  EXPECT_THAT(self.err, HasSubstr("parley group leave"));
+  CliResult bad_name = Run(alice, {"group", "remove", "crew", "../x"});
+  EXPECT_EQ(bad_name.exit_code, 1) << Show(bad_name);
+  EXPECT_THAT(bad_name.err, HasSubstr("not a username"));
+  ASSERT_EQ(Run(alice, {"dm", bob}).exit_code, 0);
+  CliResult dm_add = Run(alice, {"group", "add", bob, carol});
+  EXPECT_EQ(dm_add.exit_code, 6) << Show(dm_add);
+
+  // read: the unread count goes to 0, and only up to what exists.
+  ASSERT_EQ(Run(alice, {"send", "crew", "one"}).exit_code, 0);
+  ASSERT_EQ(Run(alice, {"send", "crew", "two"}).exit_code, 0);
+  auto unread = [&](const std::string& user) {
+    CliResult list = Run(user, {"conversations", "--json"});
+    for (const auto& line : Lines(list.out)) {
+      auto obj = protocol::ParseObject(line);
+      if (obj && protocol::GetString(*obj, "title") == "crew")
+        return protocol::GetInt(*obj, "unread").value_or(-1);
+    }
+    return int64_t{-1};
+  };
+  EXPECT_EQ(unread(bob), 2);
+  CliResult read = Run(bob, {"read", "crew"});
+  EXPECT_EQ(read.exit_code, 0) << Show(read);
+  EXPECT_THAT(read.out, HasSubstr("Marked crew read up to #2 (2 unread)"));
+  EXPECT_EQ(unread(bob), 0);
+  CliResult again = Run(bob, {"read", "crew"});
+  EXPECT_THAT(again.out, HasSubstr("Nothing new in crew")) << Show(again);
+  CliResult outsider = Run(carol, {"read", "crew"});
+  EXPECT_EQ(outsider.exit_code, 4) << Show(outsider);
+
+  CliResult left = Run(bob, {"group", "leave", "crew"});
+  EXPECT_EQ(left.exit_code, 0) << Show(left);
+  EXPECT_THAT(left.out, HasSubstr("You left crew"));
+  CliResult after = Run(alice, {"group", "members", "crew"});
+  EXPECT_EQ(after.out, alice + "  owner  (you)\n") << Show(after);
+}
+
+// `parley chat` at a terminal: libedit's editing and history, and the
+// chat's commands.
+TEST_F(CliTest, ChatAtATerminalEditsRecallsAndTakesCommands) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  std::map<std::string, std::string> env = Env(bob);
+  env["TERM"] = "xterm";
+  env["LC_ALL"] = "C.UTF-8";
+  CliProcess chat(PARLEY_CLI_PATH, {"chat", "proj"}, env, CliProcess::Io::kTerminal);
+  ASSERT_TRUE(chat.WaitForOut("connected to proj", kWait)) << chat.out() << chat.err();
+  auto history = [&] { return Run(alice, {"history", "proj"}).out; };
+  auto wait_history = [&](const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+      if (history().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+
+  // Typed with a correction in the middle (Left, insert), sent with Enter.
+  ASSERT_TRUE(chat.Write("helo\x1b[D\x1b[Dl\r"));
+  ASSERT_TRUE(wait_history("#1 " + bob + ": hello")) << history() << chat.out();
+  // Up recalls it; End and more text change it before it is sent again.
+  ASSERT_TRUE(chat.Write("\x1b[A\x1b[F again\r"));
+  ASSERT_TRUE(wait_history("#2 " + bob + ": hello again")) << history() << chat.out();
+  ASSERT_TRUE(chat.Write("//slash\r"));
+  ASSERT_TRUE(wait_history("#3 " + bob + ": /slash")) << history() << chat.out();
+
+  ASSERT_TRUE(chat.Write("/members\r"));
+  EXPECT_TRUE(chat.WaitForOut("* 2 in proj: " + alice + " (owner), " + bob, kWait)) << chat.out();
+  ASSERT_TRUE(chat.Write("/help\r"));
+  EXPECT_TRUE(chat.WaitForOut("/leave    leave this group", kWait)) << chat.out();
+  ASSERT_TRUE(chat.Write("/frobnicate\r"));
+  EXPECT_TRUE(chat.WaitForOut("unknown command /frobnicate", kWait)) << chat.out();
+  ASSERT_EQ(Run(alice, {"send", "proj", "from alice"}).exit_code, 0);
+  EXPECT_TRUE(chat.WaitForOut(alice + ": from alice", kWait)) << chat.out();
+
+  ASSERT_TRUE(chat.Write("/leave\r"));
+  EXPECT_EQ(chat.Wait(kWait), 0) << chat.out() << chat.err();
+  EXPECT_THAT(chat.out(), HasSubstr("you left proj"));
+  EXPECT_EQ(Run(alice, {"group", "members", "proj"}).out, alice + "  owner  (you)\n");
+  // Nothing but the three lines was sent: commands are not messages.
+  EXPECT_EQ(Lines(history()).size(), 4u) << history();
+}
+
 // The text entries of `history --json`, by seq.
 std::map<int64_t, json::object> JsonEntries(const std::string& out) {
   std::map<int64_t, json::object> entries;

@@ -1,5 +1,5 @@
 // Unit tests of parley_cli's pure parts: URLs, the config directory and
-// saved login, conversation names, exit codes, output formats.
+// saved login, conversation names, exit codes, output formats, chat lines.
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -9,9 +9,11 @@
 #include <gtest/gtest.h>
 
 #include "cli/saved_login.h"
+#include "cli/chat_input.h"
 #include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "cli/membership.h"
 #include "cli/resolve.h"
 #include "cli/server_url.h"
 #include "protocol/utf8.h"
@@ -71,6 +73,50 @@ TEST(ServerUrlTest, RejectsWhatItCannotUse) {
     EXPECT_FALSE(ParseServerUrl(bad, &error)) << bad;
     EXPECT_NE(error.find("bad server URL"), std::string::npos) << bad << ": " << error;
   }
+}
+
+TEST(ChatLineTest, CommandsMessagesAndTheDoubleSlash) {
+  using Kind = ChatLine::Kind;
+  struct Case {
+    const char* line;
+    Kind kind;
+    const char* text;
+  };
+  const Case cases[] = {
+      {"", Kind::kNothing, ""},
+      {"  \t", Kind::kNothing, ""},
+      {"hello", Kind::kMessage, "hello"},
+      {"  indented stays as typed ", Kind::kMessage, "  indented stays as typed "},
+      {"a /path in the middle", Kind::kMessage, "a /path in the middle"},
+      {"/help", Kind::kHelp, ""},
+      {"/members ", Kind::kMembers, ""},
+      {"/leave", Kind::kLeave, ""},
+      {"/quit", Kind::kQuit, ""},
+      {"//", Kind::kMessage, "/"},
+      {"//quit", Kind::kMessage, "/quit"},
+      {"///x", Kind::kMessage, "//x"},
+      {"/quit now", Kind::kBadCommand, "/quit takes no arguments"},
+      {"/Help", Kind::kBadCommand, "unknown command /Help"},
+      {"/", Kind::kBadCommand, "unknown command /;"},
+      {"/shrug", Kind::kBadCommand, "// sends a line that starts with /"},
+  };
+  for (const Case& c : cases) {
+    ChatLine parsed = ParseChatLine(c.line);
+    EXPECT_EQ(parsed.kind, c.kind) << "'" << c.line << "'";
+    if (c.kind == Kind::kBadCommand) {
+      EXPECT_NE(parsed.text.find(c.text), std::string::npos) << c.line << ": " << parsed.text;
+    } else {
+      EXPECT_EQ(parsed.text, c.text) << "'" << c.line << "'";
+    }
+  }
+}
+
+TEST(MemberSummaryTest, NamesRolesButThePlainOne) {
+  std::vector<Member> members = {{UserId(1), "alice", Role::kOwner},
+                                 {UserId(2), "bob", Role::kMember},
+                                 {UserId(3), "carol", Role::kAdmin}};
+  EXPECT_EQ(MemberSummary(members), "alice (owner), bob, carol (admin)");
+  EXPECT_EQ(MemberSummary({}), "");
 }
 
 TEST(ConfigDirTest, Precedence) {
