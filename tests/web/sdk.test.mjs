@@ -267,7 +267,11 @@ test('membership: added, removed and left users; unknown conversations are learn
   const older = await c.history(g.id, { before: 2 });
   assert.deepEqual(older.map((m) => m.body), ['welcome b']);
   await a.removeMember(g.id, c.username);
-  await until(() => !c.conversations.has(g.id), 'c removed');
+  // Removed by someone else: kept, marked removed (the app shows it read-only), until dismissed.
+  await until(() => c.conversations.get(g.id)?.removed === 'removed', 'c removed');
+  assert.ok(!c.conversations.get(g.id).members.some((m) => m.id === c.user.id));
+  c.dismiss(g.id);
+  assert.ok(!c.conversations.has(g.id));
   await b.leave(g.id);
   assert.ok(!b.conversations.has(g.id));
   await until(() => a.conversations.get(g.id).member_count === 1, 'a sees both go');
@@ -494,9 +498,9 @@ test('§7: roles, group settings, bans, invites and blocks through the SDK', asy
   await until(() => c.conversations.get(g.id).topic === 'launch day', 'c sees the topic');
   assert.equal(c.conversations.get(g.id).title, 'crew');
 
-  // The admin bans c: c forgets the group; adding c back is refused.
+  // The admin bans c: c keeps the group read-only, marked banned; adding c back is refused.
   await b.ban(g.id, c.username);
-  await until(() => !c.conversations.has(g.id), 'c loses the group');
+  await until(() => c.conversations.get(g.id)?.removed === 'banned', 'c is told of the ban');
   assert.ok(lc.member.some((m) => m.action === 'banned' && m.user === c.user.id));
   await assert.rejects(a.addMember(g.id, c.username), (e) => e.code === 'forbidden');
   await b.unban(g.id, c.username);
@@ -506,7 +510,7 @@ test('§7: roles, group settings, bans, invites and blocks through the SDK', asy
   assert.equal(invite.max_uses, 1);
   const joined = await c.joinInvite(invite.code);
   assert.equal(joined.id, g.id);
-  assert.ok(c.conversations.has(g.id));
+  await until(() => c.conversations.get(g.id)?.removed === undefined, 'c is a member again');
   await assert.rejects(b.joinInvite(invite.code), (e) => e.code === 'not_found');
 
   // Ownership moves to b, the old owner becomes an admin.
