@@ -246,6 +246,12 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
        anyone(403)},
       {"DELETE /v1/me (wrong password)", del("/v1/me", json::object{{"password", "not-the-password"}}),
        anyone(403)},
+      // PROTOCOL.md §7: a display name of 1 to 64 bytes; refused, nothing changes.
+      {"PATCH /v1/me (empty display name)",
+       [](client::HttpClient& h, const std::optional<std::string>& t) {
+         return h.Request("PATCH", "/v1/me", json::serialize(json::object{{"display_name", ""}}), t);
+       },
+       anyone(400)},
   };
 
   int cells = 0;
