@@ -470,3 +470,21 @@ test('§5: unread and mentions_unread follow the server', async (t) => {
   a.markRead(g.id, x.seq);
   assert.equal(a.conversations.get(g.id).unread, 1);
 });
+
+test('§7: updateMe sets the display name; the DM peer gets user_updated', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const seen = [];
+  b.on('user_updated', (u) => seen.push(u));
+  await connected(a);
+  await connected(b);
+  await a.dm(b.username);
+  const u = await a.updateMe({ displayName: 'Ann the First' });
+  assert.equal(u.display_name, 'Ann the First');
+  assert.equal(a.user.display_name, 'Ann the First');
+  await until(() => seen.some((e) => e.user === a.user.id), 'user_updated at the peer');
+  assert.equal(seen[0].display_name, 'Ann the First');
+  assert.equal(seen[0].username, a.username);
+  assert.equal(b.users.get(a.user.id).display_name, 'Ann the First');
+  await assert.rejects(a.updateMe({ displayName: '' }), (e) => e.code === 'bad_request');
+});

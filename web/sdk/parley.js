@@ -11,7 +11,7 @@
 // - de-duplication of events by (conv, seq), and in-order delivery: a seq
 //   gap or a `gap` event is filled with `history` before later messages;
 // - access-token refresh before expiry (refresh tokens rotate);
-// - events: message, update, presence, typing, read, member,
+// - events: message, update, presence, typing, read, member, user_updated,
 //   conversation(s), outbox, sent, state (connection), session, auth_lost, error.
 // - richer messages (protocol 1.1 §5): edit(), delete(), react() and
 //   send(..., {replyTo}) go through the same outbox; every entry is folded
@@ -745,6 +745,8 @@ export class ParleyClient extends Emitter {
         return this._onRead(f);
       case 'member':
         return this._onMember(f);
+      case 'user_updated':
+        return this._onUserUpdated(f);
       case 'error':
         this.emit('error', new ParleyError(f.code, f.message));
         return;
@@ -1327,6 +1329,23 @@ export class ParleyClient extends Emitter {
     const r = await this.request({ type: 'presence', users: ids });
     for (const u of r.users) this._onPresence(u);
     return r.users;
+  }
+
+  /** Sets this user's display name (1 to 64 bytes, §7); resolves to the User. */
+  async updateMe({ displayName } = {}) {
+    const u = await this.http('PATCH', '/v1/me', { display_name: displayName });
+    this._onUserUpdated({ user: u.id, username: u.username, display_name: u.display_name });
+    return u;
+  }
+
+  // A user's profile changed (§7): `users` and, for oneself, `user` follow.
+  _onUserUpdated(f) {
+    const u = this.users.get(f.user) ?? { id: f.user };
+    u.username = f.username ?? u.username;
+    u.display_name = f.display_name;
+    this.users.set(f.user, u);
+    if (this.user?.id === f.user) this.user = { ...this.user, display_name: f.display_name };
+    this.emit('user_updated', { user: f.user, username: u.username, display_name: f.display_name });
   }
 
   async getUser(username) {
