@@ -31,6 +31,14 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+/**
+ * Replaces an element's children, leaving out null, undefined and false:
+ * the DOM's replaceChildren(null) would show the word "null" (issue 17.2).
+ */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 /** Keyed update of a container's children: items [{key, sig, render}]. */
 function reconcile(container, items) {
   const old = new Map();
@@ -128,7 +136,8 @@ function lastSeenText(u) {
  */
 function richText(text, names = new Set()) {
   const out = [];
-  const re = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+  // http(s) links, and www. ones (opened over https).
+  const re = /(?:\bhttps?:\/\/|(?<![\w@.\/-])www\.)[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
   let last = 0;
   const plain = (t) => {
     let at = 0;
@@ -143,7 +152,7 @@ function richText(text, names = new Set()) {
   };
   for (const m of text.matchAll(re)) {
     if (m.index > last) plain(text.slice(last, m.index));
-    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
+    out.push(h('a', { href: /^www\./i.test(m[0]) ? `https://${m[0]}` : m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
     last = m.index + m[0].length;
   }
   if (last < text.length) plain(text.slice(last));
@@ -173,10 +182,12 @@ const icon = {
   back: () => svg('M15.4 7.4 14 6l-6 6 6 6 1.4-1.4L10.8 12z'),
   people: () => svg('M16 11a3 3 0 1 0-3-3 3 3 0 0 0 3 3zm-8 0a3 3 0 1 0-3-3 3 3 0 0 0 3 3zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0h-1a4.2 4.2 0 0 1 2 3.5V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z'),
   plus: () => svg('M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z'),
+  gear: () => svg('M19.4 13a7.5 7.5 0 0 0 0-2l2.1-1.6-2-3.5-2.5 1a7.6 7.6 0 0 0-1.7-1L15 3h-4l-.4 2.9a7.6 7.6 0 0 0-1.7 1l-2.5-1-2 3.5L6.6 11a7.5 7.5 0 0 0 0 2l-2.1 1.6 2 3.5 2.5-1a7.6 7.6 0 0 0 1.7 1L11 21h4l.4-2.9a7.6 7.6 0 0 0 1.7-1l2.5 1 2-3.5zM13 15.5a3.5 3.5 0 1 1 3.5-3.5 3.5 3.5 0 0 1-3.5 3.5z'),
   logout: () => svg('M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 5h8V3H4a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h8v-2H4z'),
   close: () => svg('M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6z'),
   clock: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z'),
   check: () => svg('M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z'),
+  checks: () => svg('M18 7l-1.4-1.4-6.3 6.3 1.4 1.4zm4.2-1.4L11.7 16.2 7.5 12l-1.4 1.4 5.6 5.6 12-12zM.4 13.4 6 19l1.4-1.4L1.8 12z'),
   alert: () => svg('M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z'),
   reply: () => svg('M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z'),
   smile: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm-3.5-9A1.5 1.5 0 1 0 7 9.5 1.5 1.5 0 0 0 8.5 11zm7 0A1.5 1.5 0 1 0 14 9.5a1.5 1.5 0 0 0 1.5 1.5zM12 17.5a5.5 5.5 0 0 0 5.1-3.5H6.9a5.5 5.5 0 0 0 5.1 3.5z'),
@@ -206,8 +217,10 @@ const ui = {
   chats: new Map(), // conv -> {hasMore, loading, previewAsked, retryLoad, anchor}; the messages live in the SDK
   compose: null, // {mode: 'reply'|'edit', conv, seq}: what the composer's next Enter does
   typing: new Map(), // conv -> Map(user -> expiresAt)
+  system: new Map(), // conv -> [{key, after, text}]: membership lines seen this session, after seq `after`
   learnedAt: new Map(), // conv -> when it appeared during this session
   membersOpen: false,
+  expanded: new Set(), // `${conv}:${seq}` of long messages the reader opened
   els: null,
 };
 
@@ -217,10 +230,19 @@ function chat(conv) {
   return c;
 }
 const me = () => client.user;
-const userName = (id) => (id === me()?.id ? 'You' : client.users.get(id)?.username ?? `user ${id}`);
+const userName = (id) => (id === me()?.id ? 'You' : displayName(id));
+/** How a user is shown to others: their display name where set, else their username. */
+function displayName(id) {
+  const u = id === me()?.id ? { ...client.users.get(id), ...me() } : client.users.get(id);
+  return u?.display_name || u?.username || 'someone';
+}
+
+/** How many members a group has, from the count or, lacking it, the list. */
+const memberCount = (c) => c.member_count ?? (c.members ?? []).length;
+const membersText = (c) => `${memberCount(c)} member${memberCount(c) === 1 ? '' : 's'}`;
 
 function convTitle(c) {
-  if (c.kind === 'dm') return peerOf(c)?.username ?? 'Direct message';
+  if (c.kind === 'dm') return peerOf(c) ? displayName(peerOf(c).id) : 'Direct message';
   return c.title || 'Untitled group';
 }
 function peerOf(c) {
@@ -237,57 +259,86 @@ function activityOf(c) {
 
 // ------------------------------------------------------------------ rendering: auth
 
-function renderAuth(message) {
-  document.title = 'Sign in · Parley';
+// Two forms, "Sign in" and "Create account". The server answers a wrong
+// password and an unknown username alike (on purpose), so a failed sign-in
+// never says which it was; it offers to create the account instead.
+function renderAuth(message, { mode = 'signin', username: name = '' } = {}) {
+  const creating = mode === 'create';
+  document.title = `${creating ? 'Create account' : 'Sign in'} · Parley`;
   app.className = 'auth';
   app.removeAttribute('aria-busy');
-  const err = h('p.form-error', { role: 'alert', id: 'auth-error' }, message || '');
+  const err = h('p.form-error', { role: 'alert', id: 'auth-error', testid: 'auth-error' }, message || '');
+  const offer = h('div.auth-offer', { hidden: true });
   const username = h('input', {
     testid: 'login-username', id: 'login-username', name: 'username', autocomplete: 'username',
     autocapitalize: 'none', spellcheck: 'false', required: true, minlength: '3', maxlength: '32', placeholder: 'e.g. alice',
   });
+  username.value = name;
+  const displayName = creating
+    ? h('input', { testid: 'register-display-name', id: 'register-display-name', name: 'display_name', autocomplete: 'name', maxlength: '64', placeholder: 'How others see you (optional)', dir: 'auto' })
+    : null;
   const password = h('input', {
     testid: 'login-password', id: 'login-password', name: 'password', type: 'password',
-    autocomplete: 'current-password', required: true, minlength: '8', placeholder: 'At least 8 characters',
+    autocomplete: creating ? 'new-password' : 'current-password', required: true, minlength: '8', placeholder: 'At least 8 characters',
   });
-  const submit = h('button.btn.primary', { testid: 'login-submit', type: 'submit' }, 'Sign in');
-  const register = h('button.btn.secondary', { testid: 'register-submit', type: 'button' }, 'Create account');
+  const submit = creating
+    ? h('button.btn.primary', { testid: 'register-submit', type: 'submit' }, 'Create account')
+    : h('button.btn.primary', { testid: 'login-submit', type: 'submit' }, 'Sign in');
+  const switchTo = (m) => renderAuth('', { mode: m, username: username.value.trim() });
   let busy = false;
-  const go = async (mode) => {
+  const go = async () => {
     if (busy) return;
     err.textContent = '';
+    offer.hidden = true;
     const u = username.value.trim();
     const p = password.value;
     if (u.length < 3) return (err.textContent = 'Usernames have at least 3 characters.'), username.focus();
     if (new TextEncoder().encode(p).length < 8) return (err.textContent = 'Passwords have at least 8 characters.'), password.focus();
     busy = true;
-    submit.disabled = register.disabled = true;
+    submit.disabled = true;
     try {
-      if (mode === 'register') await client.register(u, p);
+      if (creating) await client.register(u, p, displayName.value.trim() || undefined);
       else await client.login(u, p);
       startMain();
     } catch (e) {
-      err.textContent = mode === 'register' && e.code === 'bad_request' ? friendlyError(e) : friendlyError(e);
       busy = false;
-      submit.disabled = register.disabled = false;
+      submit.disabled = false;
+      if (!creating && e.code === 'unauthorized') {
+        err.textContent = 'That username and password do not match an account.';
+        fill(
+          offer,
+          h('button.link', { type: 'button', testid: 'offer-register', onclick: () => switchTo('create') }, `New here? Create an account as “${u}”`),
+        );
+        offer.hidden = false;
+      } else if (creating && e.code === 'conflict') {
+        err.textContent = 'That username is taken. If it is yours, sign in instead.';
+      } else err.textContent = friendlyError(e);
     }
   };
   const form = h(
     'form.auth-card',
-    { onsubmit: (e) => (e.preventDefault(), go('login')), novalidate: true, 'aria-labelledby': 'auth-title' },
+    { onsubmit: (e) => (e.preventDefault(), go()), novalidate: true, 'aria-labelledby': 'auth-title', testid: creating ? 'register-form' : 'login-form' },
     h('div.brand.big', null, h('img', { src: 'favicon.svg', alt: '', width: '40', height: '40' }), h('span', null, 'Parley')),
-    h('h1', { id: 'auth-title' }, 'Welcome back'),
-    h('p.muted', null, 'Sign in, or create an account in one step.'),
+    h('h1', { id: 'auth-title' }, creating ? 'Create your account' : 'Sign in'),
+    h('p.muted', null, creating ? 'Pick a username people can find you by.' : 'Welcome back.'),
     h('label', { for: 'login-username' }, 'Username'),
     username,
+    creating ? h('label', { for: 'register-display-name' }, 'Display name') : null,
+    displayName,
     h('label', { for: 'login-password' }, 'Password'),
     password,
     err,
-    h('div.auth-actions', null, submit, register),
+    offer,
+    h('div.auth-actions', null, submit),
+    h(
+      'p.auth-switch.muted',
+      null,
+      creating ? 'Already have an account? ' : 'New to Parley? ',
+      h('button.link', { type: 'button', testid: 'auth-switch', onclick: () => switchTo(creating ? 'signin' : 'create') }, creating ? 'Sign in' : 'Create account'),
+    ),
   );
-  register.addEventListener('click', () => go('register'));
-  app.replaceChildren(h('main.auth-wrap', null, form, h('p.auth-foot.muted', null, 'Messages are delivered in order, exactly once — even on flaky networks.')));
-  username.focus();
+  fill(app, h('main.auth-wrap', null, form, h('p.auth-foot.muted', null, 'Messages are delivered in order, exactly once — even on flaky networks.')));
+  (name ? password : username).focus();
 }
 
 // ------------------------------------------------------------------ rendering: main
@@ -323,12 +374,13 @@ function buildMain() {
       'footer.side-foot',
       null,
       h('span.me', null, h('span.me-avatar'), h('span.me-name')),
+      h('button.icon-btn', { testid: 'settings-open', type: 'button', title: 'Settings', 'aria-label': 'Settings', onclick: openSettings }, icon.gear()),
       h('button.icon-btn', { testid: 'logout', type: 'button', title: 'Sign out', 'aria-label': 'Sign out', onclick: logout }, icon.logout()),
     ),
   );
 
   const headAvatar = h('span.head-avatar');
-  const headTitle = h('h2.chat-title');
+  const headTitle = h('h2.chat-title', { dir: 'auto' });
   const headSub = h('div.chat-sub');
   const membersBtn = h('button.icon-btn', { testid: 'members-button', type: 'button', title: 'Members', 'aria-label': 'Members', onclick: toggleMembers }, icon.people());
   const head = h(
@@ -345,7 +397,7 @@ function buildMain() {
   const scroller = h('div.scroller', null, top, messages);
   const typing = h('div.typing', { testid: 'typing-indicator', 'aria-live': 'polite', hidden: true });
   const composer = h('textarea.composer', {
-    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: 'send',
+    testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: touchKeyboard() ? 'enter' : 'send', dir: 'auto',
   });
   const sendBtn = h('button.send-btn', { testid: 'send', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon.send());
   const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, composer, sendBtn);
@@ -353,7 +405,8 @@ function buildMain() {
   const context = h('div.compose-context', { testid: 'compose-context', hidden: true });
   const mentionMenu = h('ul.mention-menu', { testid: 'mention-suggestions', role: 'listbox', 'aria-label': 'Members', hidden: true });
   const composeWrap = h('div.compose-wrap', null, mentionMenu, context, composerForm);
-  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, composeWrap);
+  const removedNote = h('div.removed-note', { testid: 'removed-note', role: 'status', hidden: true });
+  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, removedNote, composeWrap);
   const empty = h(
     'section.chat-empty',
     null,
@@ -365,11 +418,12 @@ function buildMain() {
   const shell = h('div.shell', null, sidebar, chatPane, empty, panel);
   app.className = 'main';
   app.removeAttribute('aria-busy');
-  app.replaceChildren(shell, buildGroupDialog());
+  fill(app, shell, buildGroupDialog());
 
   composer.addEventListener('keydown', (e) => {
     if (mentionKeys(e)) return;
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    // On a touch screen Enter is a new line, as on its keyboard; the button sends.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !touchKeyboard()) {
       e.preventDefault();
       sendCurrent();
     } else if (e.key === 'Escape' && ui.compose) {
@@ -399,12 +453,20 @@ function buildMain() {
     if (scroller.scrollTop < 240) loadOlder(ui.open);
     maybeMarkRead();
   });
-  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu };
+  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
 }
 
+// The composer grows with its text (to a limit); the list above shrinks,
+// so a reader at the bottom is kept there: the last message stays visible.
+/** Whether typing happens on a touch screen's keyboard (no fine pointer, no hover). */
+const touchKeyboard = () => matchMedia('(pointer: coarse)').matches && matchMedia('(hover: none)').matches;
+
 function autosize(t) {
+  const sc = ui.els?.scroller;
+  const atBottom = sc && sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80;
   t.style.height = 'auto';
   t.style.height = Math.min(t.scrollHeight, 180) + 'px';
+  if (atBottom) sc.scrollTop = sc.scrollHeight;
 }
 
 function saveDraft(conv, text) {
@@ -417,21 +479,40 @@ const draftOf = (conv) => (store.get(`drafts:${me()?.id}`) ?? {})[conv] ?? '';
 
 // ---- connection state
 
+// What the connection is doing: between tries, when the next one comes
+// (ticking each second), so "Offline" never looks final while it retries.
+let connTicker = null;
+function connectionLabel() {
+  const s = client.state;
+  if (s === 'connected') return 'Connected';
+  if (s === 'connecting') return 'Connecting…';
+  if (s === 'closed' || !client.stateInfo?.retryAt) return s === 'reconnecting' ? 'Reconnecting…' : 'Offline';
+  const secs = Math.ceil((client.stateInfo.retryAt - Date.now()) / 1000);
+  return secs > 0 ? `Reconnecting in ${secs} s…` : 'Reconnecting…';
+}
+
 function renderConnection() {
   const { connection, offlineNote } = ui.els;
   const s = client.state;
-  const label =
-    s === 'connected' ? 'Connected' : s === 'connecting' ? 'Connecting…' : s === 'reconnecting' ? 'Reconnecting…' : s === 'closed' ? 'Offline' : 'Offline';
-  connection.dataset.state = s === 'closed' ? 'offline' : s;
-  connection.replaceChildren(h('span.conn-dot'), h('span.conn-label', null, label));
+  const label = connectionLabel();
+  const ticking = s === 'reconnecting' || s === 'offline';
+  if (ticking && !connTicker) connTicker = setInterval(() => (ui.els ? renderConnection() : (clearInterval(connTicker), (connTicker = null))), 1000);
+  if (!ticking && connTicker) {
+    clearInterval(connTicker);
+    connTicker = null;
+  }
+  // Between tries the state reads "reconnecting" (its dot pulses), whatever the SDK's attempt count.
+  connection.dataset.state = s === 'closed' ? 'offline' : s === 'offline' && client.stateInfo?.retryAt ? 'reconnecting' : s;
+  fill(connection, h('span.conn-dot'), h('span.conn-label', null, label));
   connection.title = s === 'connected' ? 'Connected' : 'Not connected — click to retry now';
   const mini = ui.els.chatPane.querySelector('.conn-mini');
   mini.dataset.state = connection.dataset.state;
   mini.textContent = s === 'connected' ? '' : label;
   const pending = client.outbox.filter((i) => i.status !== 'failed').length;
   offlineNote.hidden = s === 'connected';
+  const state = s === 'connected' ? '' : navigator.onLine === false ? 'You are offline' : 'Not connected';
   offlineNote.textContent =
-    s === 'connected' ? '' : pending ? `${label.replace('…', '')} — ${pending} message${pending > 1 ? 's' : ''} will be sent when you're back online.` : `${label.replace('…', '')} — messages you write will be sent when you're back online.`;
+    s === 'connected' ? '' : pending ? `${state} — ${pending} message${pending > 1 ? 's' : ''} will be sent when you're back online.` : `${state} — messages you write will be sent when you're back online.`;
 }
 
 // ---- conversation list
@@ -451,6 +532,8 @@ function drawList() {
   const convs = [...client.conversations.values()].sort((a, b) => activityOf(b) - activityOf(a) || (a._order ?? 0) - (b._order ?? 0));
   const outbox = client.outbox;
   let totalUnread = 0;
+  // Member lists carry usernames only: fetch DM peers' display names (each once).
+  if (client.connected) client.learnProfiles(convs.filter((c) => c.kind === 'dm').map((c) => peerOf(c)?.id).filter(Boolean));
   const items = convs.map((c) => {
     const title = convTitle(c);
     const last = lastMessage(c.id);
@@ -463,7 +546,7 @@ function drawList() {
     let preview = '';
     if (pend && (!last || pend.created_at >= last.ts)) preview = `You: ${pend.body}`;
     else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + (last.deleted ? 'Message deleted' : last.body);
-    else preview = c.kind === 'group' ? `${c.member_count} member${c.member_count === 1 ? '' : 's'}` : 'Say hello 👋';
+    else preview = c.kind === 'group' ? membersText(c) : 'Say hello 👋';
     const when = last ? listTime(last.ts) : '';
     const active = c.id === ui.open;
     const sig = JSON.stringify([title, preview.slice(0, 120), when, unread, mentioned, active, peer?.online, c.kind]);
@@ -484,11 +567,11 @@ function drawList() {
             h(
               'span.conv-main',
               null,
-              h('span.conv-top', null, h('span.conv-title', null, title), h('span.conv-time', null, when)),
+              h('span.conv-top', null, h('span.conv-title', { dir: 'auto' }, title), h('span.conv-time', null, when)),
               h(
                 'span.conv-bottom',
                 null,
-                h('span.conv-preview', null, preview),
+                h('span.conv-preview', { dir: 'auto' }, preview),
                 mentioned
                   ? h('span.badge.mention-badge', { testid: 'mention-badge', title: `You were mentioned${mentioned > 1 ? ` ${mentioned} times` : ''}`, 'aria-label': `${mentioned} unread mention${mentioned > 1 ? 's' : ''}` }, '@')
                   : null,
@@ -524,25 +607,35 @@ function renderChrome() {
     els.panel.hidden = true;
     return;
   }
+  // Removed from a group: read-only, and said so where the composer was.
+  els.composeWrap.hidden = !!c.removed;
+  els.removedNote.hidden = !c.removed;
+  if (c.removed) {
+    fill(
+      els.removedNote,
+      h('span', null, c.removed === 'banned' ? 'You were banned from this group.' : 'You were removed from this group.'),
+      h('button.link', { type: 'button', testid: 'removed-dismiss', onclick: () => (client.dismiss(c.id), openConversation(null)) }, 'Remove from list'),
+    );
+  }
   const title = convTitle(c);
   const peer = peerOf(c);
-  els.headAvatar.replaceChildren(avatar(title, c.kind === 'dm' ? peer?.id : c.id));
+  fill(els.headAvatar, avatar(title, c.kind === 'dm' ? peer?.id : c.id));
   els.headTitle.textContent = title;
   if (c.kind === 'dm') {
-    els.headSub.replaceChildren(
+    fill(
+      els.headSub,
       h('span.presence' + (peer?.online ? '.on' : ''), { testid: 'presence', 'data-online': String(!!peer?.online), 'data-user': peer?.id }),
       h('span.presence-text', { testid: 'last-seen' }, lastSeenText(peer)),
     );
   } else {
     const online = (c.members ?? []).filter((m) => m.id !== me()?.id && client.users.get(m.id)?.online).length;
-    els.headSub.replaceChildren(
-      ...[h('span', null, `${c.member_count} member${c.member_count === 1 ? '' : 's'}`), online ? h('span.sub-online', null, ` · ${online} online`) : null].filter(Boolean),
-    );
+    fill(els.headSub, h('span', null, membersText(c)), online ? h('span.sub-online', null, ` · ${online} online`) : null);
   }
   renderPanel();
 }
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
+const LONG_LINES = 25; // a message longer than this shows collapsed
 
 // Renders of the open conversation are coalesced: a history page folds in
 // dozens of entries, one `update` each.
@@ -597,7 +690,20 @@ function renderMessages({ keepBottom } = {}) {
     })),
   ];
   const names = c ? mentionNames({}, c) : new Set();
+  // Read receipts: who has read each of my messages; "seen by" is spelled
+  // out under the newest one only.
+  const lastOwn = msgs.filter((m) => m.sender === myId && !m.deleted).pop()?.seq;
+  // The divider goes in only once the messages held reach back to the read
+  // marker: the first message held is not the first unread otherwise.
+  const lines = [...(ui.system.get(conv) ?? [])];
+  const systemItem = (x) => ({ key: x.key, sig: x.text, render: () => h('div.system-line', { testid: 'system-line', role: 'note' }, h('span', null, x.text)) });
+  let divided = !(st.unreadFrom != null && (client.oldestSeq(conv) ?? Infinity) <= st.unreadFrom + 1);
   for (const { m, status, error } of all) {
+    while (lines.length && (m.seq == null || m.seq > lines[0].after)) items.push(systemItem(lines.shift()));
+    if (!divided && m.seq != null && m.seq > st.unreadFrom && m.sender !== myId && !m.deleted) {
+      divided = true;
+      items.push({ key: 'unread-divider', sig: 'unread', render: () => h('div.unread-sep', { testid: 'unread-divider', role: 'separator' }, h('span', null, 'New messages')) });
+    }
     const day = dayKey(m.ts);
     if (day !== prevDay) {
       const label = dayLabel(m.ts);
@@ -610,24 +716,34 @@ function renderMessages({ keepBottom } = {}) {
     const showName = first && !own && c?.kind === 'group';
     const key = m.client_msg_id && own ? 'm:' + m.client_msg_id : 's:' + m.seq;
     const target = m.reply_to != null ? client.message(conv, m.reply_to) : null;
+    const readers = own && m.seq != null ? client.readersOf(conv, m.seq) : [];
+    const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
+      readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), userName(m.sender), target && userName(target.sender),
       m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
-    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c) }) });
+    items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c), readers, seenLine }) });
     prev = m;
   }
+  items.push(...lines.map(systemItem));
   const prevHeight = scroller.scrollHeight;
   const prevTop = scroller.scrollTop;
   reconcile(els.messages, items);
-  els.top.replaceChildren(
-    st.loading
-      ? h('div.history-note', null, h('span.spinner'), 'Loading earlier messages…')
-      : !st.hasMore
-        ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
-        : null,
-  );
-  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+  const note = st.loading
+    ? h('div.history-note', null, h('span.spinner'), 'Loading earlier messages…')
+    : st.refused
+      ? h('div.history-note', { testid: 'history-refused' }, 'You are no longer a member: the server does not show this group’s earlier messages.')
+    : !st.hasMore
+      ? h('div.history-note.start', null, c?.kind === 'dm' ? `This is the beginning of your conversation with ${convTitle(c)}.` : `This is the beginning of ${convTitle(c)}.`)
+      : null;
+  fill(els.top, note);
+  const divider = st.toDivider && !st.loading ? els.messages.querySelector('[data-testid="unread-divider"]') : null;
+  if (divider) {
+    // Opened with unread messages: the first of them at the top, under the divider.
+    scroller.scrollTop += divider.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 8;
+    st.toDivider = false;
+  } else if (atBottom && !st.toDivider) scroller.scrollTop = scroller.scrollHeight;
   else if (st.anchor) {
     // Older messages went in above: keep what the reader was looking at in place.
     scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
@@ -651,7 +767,37 @@ function snippet(m) {
   return t.length > 90 ? t.slice(0, 90) + '…' : t;
 }
 
-function messageEl(m, { own, first, showName, status, error, target, conv, names }) {
+/** The ✓ of a sent message, ✓✓ once someone else has read it (who, in the title). */
+function receiptEl(readers, conv) {
+  if (!readers.length) return h('span.state.sent', { testid: 'receipt', title: 'Sent', 'aria-label': 'Sent' }, icon.check());
+  const who = readers.map(displayName);
+  const label = conv?.kind === 'dm' ? 'Read' : `Seen by ${who.join(', ')}`;
+  return h('span.state.read', { testid: 'receipt', title: label, 'aria-label': label }, icon.checks());
+}
+
+/** "Seen by N" under my newest group message; the names on hover, or on a tap. */
+function seenLineEl(readers) {
+  const who = readers.map(displayName);
+  const names = h('span.seen-names', { testid: 'seen-names', hidden: true }, who.join(', '));
+  return h(
+    'div.seen',
+    null,
+    h(
+      'button.link.seen-count',
+      {
+        type: 'button', testid: 'seen-by', title: who.join(', '), 'aria-expanded': 'false',
+        onclick: (e) => {
+          names.hidden = !names.hidden;
+          e.currentTarget.setAttribute('aria-expanded', String(!names.hidden));
+        },
+      },
+      `Seen by ${readers.length}`,
+    ),
+    names,
+  );
+}
+
+function messageEl(m, { own, first, showName, status, error, target, conv, names, readers = [], seenLine = false }) {
   const sent = status === 'sent' && m.seq != null;
   const meta = h(
     'span.msg-meta',
@@ -662,7 +808,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
       ? status === 'pending' || m.pending
         ? h('span.state.pending', { title: 'Sending…', 'aria-label': 'Sending' }, icon.clock())
         : status === 'sent'
-          ? h('span.state.sent', { title: 'Sent', 'aria-label': 'Sent' }, icon.check())
+          ? receiptEl(readers, conv)
           : null
       : null,
   );
@@ -675,13 +821,34 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
             onclick: (e) => (e.stopPropagation(), jumpTo(m.conv, m.reply_to)),
           },
           h('span.reply-who', null, target ? userName(target.sender) : 'Reply'),
-          h('span.reply-text' + (target?.deleted ? '.gone' : ''), null, snippet(target)),
+          h('span.reply-text' + (target?.deleted ? '.gone' : ''), { dir: 'auto' }, snippet(target)),
         )
       : null;
   const body = m.deleted
     ? h('span.msg-body.msg-deleted', { testid: 'message-deleted' }, 'Message deleted')
-    : h('span.msg-body', null, richText(m.body, names));
-  const bubble = h('div.bubble', null, quote, body, meta);
+    : h('span.msg-body', { dir: 'auto' }, richText(m.body, names));
+  // A long message is shown collapsed to about 25 lines, with "Show more".
+  const key = `${m.conv}:${m.seq ?? m.client_msg_id}`;
+  const long = !m.deleted && (m.body.split('\n').length > LONG_LINES || m.body.length > LONG_LINES * 100);
+  if (long && !ui.expanded.has(key)) body.classList.add('clamped');
+  const more = long
+    ? h(
+        'button.link.show-more',
+        {
+          type: 'button', testid: 'show-more', 'aria-expanded': String(ui.expanded.has(key)),
+          onclick: (e) => {
+            e.stopPropagation();
+            const open = body.classList.toggle('clamped') === false;
+            if (open) ui.expanded.add(key);
+            else ui.expanded.delete(key);
+            e.currentTarget.textContent = open ? 'Show less' : 'Show more';
+            e.currentTarget.setAttribute('aria-expanded', String(open));
+          },
+        },
+        ui.expanded.has(key) ? 'Show less' : 'Show more',
+      )
+    : null;
+  const bubble = h('div.bubble', null, quote, body, more, meta);
   const reactions =
     sent && !m.deleted && m.reactions.length
       ? h(
@@ -708,14 +875,17 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
     {
       testid: 'message', 'data-seq': m.seq ?? null, 'data-status': status, 'data-client-msg-id': m.client_msg_id || null,
       'data-sender': m.sender,
+      'data-read': own && sent ? String(readers.length > 0) : null,
+      'data-read-count': own && sent ? String(readers.length) : null,
     },
     !own && first ? avatar(userName(m.sender), m.sender, { size: 'sm' }) : h('span.avatar-space'),
     h(
       'div.msg-col',
       null,
-      showName ? h('div.msg-sender', { style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
+      showName ? h('div.msg-sender', { dir: 'auto', style: `--hue:${hueOf(m.sender)}` }, userName(m.sender)) : null,
       h('div.bubble-row', null, bubble, actions),
       reactions,
+      seenLine ? seenLineEl(readers) : null,
       status === 'failed'
         ? h(
             'div.msg-failed',
@@ -959,7 +1129,8 @@ function setCompose(mode) {
   }
   context.hidden = false;
   context.dataset.mode = mode.mode;
-  context.replaceChildren(
+  fill(
+    context,
     mode.mode === 'edit' ? icon.edit() : icon.reply(),
     h(
       'div.context-text',
@@ -998,7 +1169,8 @@ function renderMentionMenu() {
   const index = mentionState && mentionState.query === q.query ? Math.min(mentionState.index, options.length - 1) : 0;
   mentionState = { ...q, options, index };
   menu.hidden = false;
-  menu.replaceChildren(
+  fill(
+    menu,
     ...options.map((x, i) =>
       h(
         'li',
@@ -1008,6 +1180,7 @@ function renderMentionMenu() {
           { type: 'button', testid: 'mention-option', 'data-username': x.username, tabindex: '-1', onmousedown: (e) => e.preventDefault(), onclick: () => pickMention(x.username) },
           avatar(x.username, x.id, { size: 'xs' }),
           h('span', null, x.username),
+          client.users.get(x.id)?.display_name ? h('span.muted', { dir: 'auto' }, client.users.get(x.id).display_name) : null,
           x.role !== 'member' ? h('span.role', null, x.role) : null,
         ),
       ),
@@ -1050,6 +1223,31 @@ function mentionKeys(e) {
   return true;
 }
 
+/** The timeline's line for a membership event ("ann added cat", "bob left"), or null. */
+function memberLine(f) {
+  const mine = f.user === me()?.id;
+  const who = mine ? 'You' : displayName(f.user);
+  const whom = mine ? 'you' : displayName(f.user);
+  const by = f.by ? (f.by === me()?.id ? 'You' : displayName(f.by)) : null;
+  switch (f.action) {
+    case 'added':
+      return by ? `${by} added ${whom}` : `${who} ${mine ? 'were' : 'was'} added`;
+    case 'removed':
+      if (mine) return by ? `${by} removed you from this group` : 'You were removed from this group';
+      return by ? `${by} removed ${whom}` : `${who} was removed`;
+    case 'banned':
+      return by ? `${by} banned ${whom}` : `${who} ${mine ? 'were' : 'was'} banned`;
+    case 'left':
+      return `${who} left`;
+    case 'role': {
+      const role = f.role === 'owner' ? 'the owner' : f.role === 'admin' ? 'an admin' : 'a member';
+      return by ? `${by} made ${whom} ${role}` : `${who} ${mine ? 'are' : 'is'} now ${role}`;
+    }
+    default:
+      return null;
+  }
+}
+
 function renderTyping() {
   const { typing } = ui.els;
   const conv = ui.open;
@@ -1063,7 +1261,7 @@ function renderTyping() {
   }
   const text = users.length === 1 ? `${users[0]} is typing` : users.length === 2 ? `${users[0]} and ${users[1]} are typing` : 'Several people are typing';
   typing.hidden = false;
-  typing.replaceChildren(h('span.typing-dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text + '…'));
+  fill(typing, h('span.typing-dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text + '…'));
 }
 
 // ---- members panel
@@ -1092,11 +1290,12 @@ function renderPanel(force = false) {
   const err = h('p.field-error', { role: 'alert' });
   const addInput = h('input', { testid: 'member-add-username', placeholder: 'Username', 'aria-label': 'Username to add', autocapitalize: 'none', spellcheck: 'false' });
   const members = [...(c.members ?? [])].sort((a, b) => (a.id === me()?.id ? -1 : b.id === me()?.id ? 1 : a.username.localeCompare(b.username)));
-  panel.replaceChildren(
+  fill(
+    panel,
     h(
       'header.panel-head',
       null,
-      h('h3', null, c.kind === 'dm' ? 'Details' : `Members · ${c.member_count}`),
+      h('h3', null, c.kind === 'dm' ? 'Details' : `Members · ${memberCount(c)}`),
       h('button.icon-btn', { type: 'button', 'aria-label': 'Close', onclick: toggleMembers }, icon.close()),
     ),
     canManage
@@ -1129,8 +1328,13 @@ function renderPanel(force = false) {
         return h(
           'li.member',
           { testid: 'member', 'data-username': m.username },
-          avatar(m.username, m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
-          h('span.member-text', null, h('span.member-name', null, m.username + (isMe ? ' (you)' : '')), h('span.member-sub.muted', null, isMe ? 'Online' : lastSeenText(u))),
+          avatar(displayName(m.id), m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
+          h(
+            'span.member-text',
+            null,
+            h('span.member-name', { dir: 'auto' }, displayName(m.id) + (isMe ? ' (you)' : '')),
+            h('span.member-sub.muted', null, (u?.display_name ? `@${m.username} · ` : '') + (isMe ? 'Online' : lastSeenText(u))),
+          ),
           m.role !== 'member' ? h('span.role', null, m.role) : null,
           canManage && !isMe && m.role !== 'owner'
             ? h(
@@ -1138,6 +1342,7 @@ function renderPanel(force = false) {
                 {
                   testid: 'member-remove', type: 'button', 'aria-label': `Remove ${m.username}`,
                   onclick: async () => {
+                    if (!confirm(`Remove ${displayName(m.id)} from “${convTitle(c)}”? They will no longer see its messages.`)) return;
                     try {
                       await client.removeMember(c.id, m.username);
                     } catch (ex) {
@@ -1151,13 +1356,18 @@ function renderPanel(force = false) {
         );
       }),
     ),
-    c.kind === 'group'
+    c.kind === 'group' && !c.removed
       ? h(
           'button.btn.danger-outline.leave',
           {
             testid: 'leave', type: 'button',
             onclick: async () => {
-              if (!confirm(`Leave “${convTitle(c)}”? You will stop receiving its messages.`)) return;
+              // An owner who leaves hands the group to someone else: say to whom it goes.
+              const warning =
+                myRole === 'owner' && memberCount(c) > 1
+                  ? `You own “${convTitle(c)}”. If you leave, the admin who joined first becomes its owner (or, with no admin, the member who joined first), and you cannot undo it. Leave anyway?`
+                  : `Leave “${convTitle(c)}”? You will stop receiving its messages.`;
+              if (!confirm(warning)) return;
               try {
                 await client.leave(c.id);
                 ui.membersOpen = false;
@@ -1171,6 +1381,156 @@ function renderPanel(force = false) {
         )
       : null,
   );
+}
+
+// ---- settings (issue 17.5)
+
+function openSettings() {
+  document.getElementById('settings')?.remove();
+  const u = me();
+  const status = (testid) => h('p.field-note', { role: 'status', testid });
+  const section = (title, ...body) => h('section.settings-section', null, h('h3', null, title), ...body);
+
+  const nameInput = h('input', { testid: 'display-name', id: 'display-name', maxlength: '64', autocomplete: 'name', dir: 'auto', placeholder: u.username });
+  nameInput.value = u.display_name ?? '';
+  const nameNote = status('display-name-status');
+  const nameForm = h(
+    'form.settings-row',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const v = nameInput.value.trim();
+        const bytes = new TextEncoder().encode(v).length;
+        if (bytes < 1 || bytes > 64) return (nameNote.textContent = 'A display name has 1 to 64 bytes.');
+        try {
+          await client.updateProfile({ display_name: v });
+          nameNote.textContent = 'Saved. Others see it now.';
+        } catch (ex) {
+          nameNote.textContent = friendlyError(ex);
+        }
+      },
+    },
+    nameInput,
+    h('button.btn.primary.small', { type: 'submit', testid: 'display-name-save' }, 'Save'),
+  );
+
+  const oldPw = h('input', { type: 'password', testid: 'password-old', autocomplete: 'current-password', placeholder: 'Current password', 'aria-label': 'Current password' });
+  const newPw = h('input', { type: 'password', testid: 'password-new', autocomplete: 'new-password', placeholder: 'New password (at least 8 characters)', 'aria-label': 'New password' });
+  const pwNote = status('password-status');
+  const pwForm = h(
+    'form.settings-col',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        if (new TextEncoder().encode(newPw.value).length < 8) return (pwNote.textContent = 'The new password needs at least 8 characters.');
+        try {
+          await client.changePassword(oldPw.value, newPw.value);
+          oldPw.value = newPw.value = '';
+          pwNote.textContent = 'Password changed. Your other devices are signed out.';
+        } catch (ex) {
+          pwNote.textContent = ex.code === 'forbidden' ? 'The current password is wrong.' : friendlyError(ex);
+        }
+      },
+    },
+    oldPw,
+    newPw,
+    h('button.btn.secondary.small', { type: 'submit', testid: 'password-change' }, 'Change password'),
+  );
+
+  const exportNote = status('export-status');
+  const exportBtn = h(
+    'button.btn.secondary.small',
+    {
+      type: 'button', testid: 'export-data',
+      onclick: async () => {
+        exportNote.textContent = 'Preparing…';
+        try {
+          const { blob, filename } = await client.exportData();
+          const href = URL.createObjectURL(blob);
+          const a = h('a', { href, download: filename, hidden: true });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(href), 10000);
+          exportNote.textContent = `Saved as ${filename}.`;
+        } catch (ex) {
+          exportNote.textContent = `Could not download your data: ${friendlyError(ex)}`;
+        }
+      },
+    },
+    'Download my data',
+  );
+
+  const sessionNote = status('logout-all-status');
+  const logoutAll = h(
+    'button.btn.secondary.small',
+    {
+      type: 'button', testid: 'logout-all',
+      onclick: async () => {
+        if (!confirm('Sign out on every device, this one included?')) return;
+        try {
+          await client.logoutAll();
+          signedOut('You were signed out everywhere.');
+        } catch (ex) {
+          sessionNote.textContent = friendlyError(ex);
+        }
+      },
+    },
+    'Sign out everywhere',
+  );
+
+  const delPw = h('input', { type: 'password', testid: 'delete-password', autocomplete: 'current-password', placeholder: 'Your password', 'aria-label': 'Password to delete the account' });
+  const delNote = status('delete-status');
+  const delConfirm = h(
+    'form.settings-col.delete-confirm',
+    {
+      hidden: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await client.deleteAccount(delPw.value);
+          signedOut('Your account was deleted.');
+        } catch (ex) {
+          delNote.textContent = ex.code === 'forbidden' ? 'The password is wrong.' : friendlyError(ex);
+        }
+      },
+    },
+    h(
+      'ul.consequences',
+      { testid: 'delete-consequences' },
+      h('li', null, 'You are signed out on every device and cannot sign in again.'),
+      h('li', null, 'You leave every group; direct messages stay with the other person.'),
+      h('li', null, 'Your messages stay in their conversations.'),
+      h('li', null, `Your username @${u.username} stays taken, so nobody can pass for you.`),
+      h('li', null, 'This cannot be undone. Download your data first if you want a copy.'),
+    ),
+    delPw,
+    h('button.btn.danger-outline.small', { type: 'submit', testid: 'delete-account-confirm' }, 'Delete my account for good'),
+  );
+  const del = h('button.btn.danger-outline.small', { type: 'button', testid: 'delete-account', onclick: () => ((delConfirm.hidden = false), delPw.focus()) }, 'Delete account…');
+
+  const dialog = h(
+    'dialog.settings',
+    { id: 'settings', testid: 'settings', 'aria-labelledby': 'settings-title', onclose: () => dialog.remove() },
+    h(
+      'header.settings-head',
+      null,
+      h('h2', { id: 'settings-title' }, 'Settings'),
+      h('button.icon-btn', { type: 'button', testid: 'settings-close', 'aria-label': 'Close settings', onclick: () => dialog.close() }, icon.close()),
+    ),
+    h(
+      'div.settings-body',
+      null,
+      section('Display name', h('p.muted', null, `Shown to others instead of your username, @${u.username}.`), nameForm, nameNote),
+      section('Password', pwForm, pwNote),
+      section('Your data', h('p.muted', null, 'Everything Parley keeps about you, as a JSON file.'), exportBtn, exportNote),
+      section('Sessions', h('p.muted', null, 'Signs out every browser and app signed in as you.'), logoutAll, sessionNote),
+      section('Delete account', del, delConfirm, delNote),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
+  nameInput.focus();
 }
 
 // ---- group dialog
@@ -1200,7 +1560,7 @@ function buildGroupDialog() {
             dialog.close();
             openConversation(c.id);
           } catch (ex) {
-            err.textContent = ex.code === 'not_found' ? 'One of those usernames does not exist.' : friendlyError(ex);
+            err.textContent = ex.code === 'not_found' ? await unknownNamesText(names) : friendlyError(ex);
           } finally {
             create.disabled = false;
           }
@@ -1222,6 +1582,16 @@ function buildGroupDialog() {
     err.textContent = '';
   };
   return dialog;
+}
+
+// The server's 404 does not say which names are unknown: ask for each.
+async function unknownNamesText(names) {
+  const missing = [];
+  await Promise.all(names.map((n) => client.getUser(n).catch((e) => e.code === 'not_found' && missing.push(n))));
+  if (!missing.length) return 'One of those usernames does not exist.';
+  missing.sort((a, b) => names.indexOf(a) - names.indexOf(b));
+  const list = missing.map((n) => `“${n}”`).join(', ');
+  return missing.length === 1 ? `There is no user named ${list}.` : `There are no users named ${list}.`;
 }
 
 function openGroupDialog() {
@@ -1266,45 +1636,64 @@ function openConversation(conv) {
   renderList();
   if (!conv) return;
   if (changed) {
+    // Where "New messages" goes: after the read marker of the moment the
+    // conversation opened; it stays there while it is open.
+    const c = client.conversations.get(conv);
+    const st = chat(conv);
+    st.unreadFrom = (c.unread ?? 0) > 0 ? c.read_seq ?? 0 : null;
+    st.toDivider = st.unreadFrom != null;
     ui.els.composer.value = draftOf(conv);
     autosize(ui.els.composer);
     renderMessages({ keepBottom: true });
     renderTyping();
     if (window.matchMedia('(pointer: fine)').matches || ui.els.composer.value) ui.els.composer.focus({ preventScroll: true });
   }
+  const c = client.conversations.get(conv);
+  if (client.connected && c.kind === 'group' && memberCount(c) <= 100) client.learnProfiles((c.members ?? []).map((m) => m.id));
   ensureLoaded(conv);
 }
 
 async function ensureLoaded(conv) {
   const st = chat(conv);
+  // Back to the first unread message (and one before it, for context).
+  for (let guard = 0; st.unreadFrom != null && st.hasMore && guard < 20; guard += 1) {
+    const oldest = client.oldestSeq(conv);
+    if (oldest !== null && oldest <= Math.max(1, st.unreadFrom)) break;
+    if (!(await loadOlder(conv, { initial: true, limit: 200 }))) break;
+  }
   if (client.messages(conv).length < 30 && st.hasMore) await loadOlder(conv, { initial: true });
+  if (st.toDivider && conv === ui.open && !ui.els.messages.querySelector('[data-testid="unread-divider"]')) {
+    // Nothing unread is left to show (deleted, or only changes): read as usual.
+    st.toDivider = false;
+    maybeMarkRead();
+  }
 }
 
-async function loadOlder(conv, { initial = false } = {}) {
+/** Fetches the page before the oldest entry held; false when it could not (offline, busy, nothing more). */
+async function loadOlder(conv, { initial = false, limit = 50 } = {}) {
   if (!conv) return;
   const st = chat(conv);
-  if (st.loading || !st.hasMore) return;
+  if (st.loading || !st.hasMore) return false;
   const c = client.conversations.get(conv);
   const min = client.oldestSeq(conv);
-  if (c && (c.last_seq ?? 0) === 0 && min === null) {
+  if ((c && (c.last_seq ?? 0) === 0 && min === null) || min === 1) {
     st.hasMore = false;
     if (conv === ui.open) renderMessages();
-    return;
-  }
-  if (min === 1) {
-    st.hasMore = false;
-    if (conv === ui.open) renderMessages();
-    return;
+    return false;
   }
   st.loading = true;
   if (conv === ui.open) renderMessages();
+  let ok = true;
   try {
-    const page = await client.history(conv, { before: min ?? undefined, limit: 50 });
+    const page = await client.history(conv, { before: min ?? undefined, limit });
     st.hasMore = page.length > 0 && (client.oldestSeq(conv) ?? 0) > 1;
     st.anchor = !initial;
-  } catch {
-    // Offline: try again when the connection is back.
-    st.retryLoad = true;
+  } catch (e) {
+    if (e.code === 'forbidden' || e.code === 'not_found') {
+      st.refused = true; // removed from the group: no more history
+      st.hasMore = false;
+    } else st.retryLoad = true; // offline: try again when the connection is back
+    ok = false;
   } finally {
     st.loading = false;
   }
@@ -1312,9 +1701,10 @@ async function loadOlder(conv, { initial = false } = {}) {
     renderMessages({ keepBottom: initial ? true : undefined });
     // Not enough to scroll yet? Fetch another page.
     const sc = ui.els.scroller;
-    if (st.hasMore && sc.scrollHeight <= sc.clientHeight + 240 && !st.retryLoad) loadOlder(conv);
+    if (st.hasMore && sc.scrollHeight <= sc.clientHeight + 240 && !st.retryLoad && !st.toDivider) loadOlder(conv);
   }
   renderList();
+  return ok;
 }
 
 function sendCurrent() {
@@ -1351,24 +1741,52 @@ function isReading() {
   return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
 }
 
+// The read marker moves only as far as the reader has seen: to the lowest
+// message whose bottom is on screen (issue 17.3); to the conversation's
+// last entry once its last message is (changes after it count as seen).
 function maybeMarkRead() {
   const conv = ui.open;
-  if (!conv || !isReading()) return;
+  if (!conv || document.visibilityState !== 'visible' || !ui.els) return;
   const c = client.conversations.get(conv);
-  if (!c) return;
-  const seq = Math.max(c.last_seq ?? 0, lastMessage(conv)?.seq ?? 0);
+  const st = chat(conv);
+  if (!c || c.removed || st.toDivider) return; // no longer a member; still fetching the first unread message
+  const bottom = ui.els.scroller.getBoundingClientRect().bottom + 2;
+  const shown = ui.els.messages.querySelectorAll('[data-testid="message"][data-seq]');
+  let seen = 0;
+  for (let i = shown.length - 1; i >= 0; i -= 1) {
+    if (shown[i].getBoundingClientRect().bottom <= bottom) {
+      seen = Number(shown[i].dataset.seq);
+      break;
+    }
+  }
+  if (!seen) return;
+  const last = client.messages(conv).at(-1)?.seq ?? 0;
+  const seq = seen >= last ? Math.max(c.last_seq ?? 0, seen) : seen;
   if (seq > (c.read_seq ?? 0)) client.markRead(conv, seq);
+}
+
+/** The signed-in user in the sidebar's foot: display name where set. */
+function renderMe() {
+  if (!ui.els || !me()) return;
+  fill(ui.els.shell.querySelector('.me-avatar'), avatar(displayName(me().id), me().id, { size: 'sm' }));
+  ui.els.shell.querySelector('.me-name').textContent = displayName(me().id);
 }
 
 function logout() {
   client.logout();
+  signedOut();
+}
+
+// Back to the sign-in form (signed out here, everywhere, or the account deleted).
+function signedOut(message) {
+  document.getElementById('settings')?.close();
   closeOverlays();
   ui.compose = null;
   ui.open = null;
   ui.chats.clear();
   ui.typing.clear();
   ui.els = null;
-  renderAuth();
+  renderAuth(message);
 }
 
 // ------------------------------------------------------------------ wiring
@@ -1376,8 +1794,7 @@ function logout() {
 let booted = false;
 function startMain() {
   buildMain();
-  ui.els.shell.querySelector('.me-avatar').replaceChildren(avatar(me().username, me().id, { size: 'sm' }));
-  ui.els.shell.querySelector('.me-name').textContent = me().username;
+  renderMe();
   renderConnection();
   drawList();
   const open = store.get(`open:${me().id}`);
@@ -1461,6 +1878,19 @@ function wire() {
     if (ui.open) scheduleRender();
     renderConnection();
   });
+  client.on('user_updated', () => {
+    if (!ui.els) return;
+    renderMe();
+    renderList();
+    if (ui.open) {
+      renderChrome();
+      renderPanel(true);
+      scheduleRender();
+    }
+  });
+  client.on('read', ({ conv }) => {
+    if (ui.els && conv === ui.open) scheduleRender();
+  });
   client.on('typing', ({ conv, user }) => {
     if (!ui.els) return;
     if (!ui.typing.has(conv)) ui.typing.set(conv, new Map());
@@ -1473,8 +1903,20 @@ function wire() {
     renderList();
     if (ui.open) renderChrome();
   });
-  client.on('member', () => {
+  client.on('member', (f) => {
     if (!ui.els) return;
+    const text = memberLine(f);
+    if (text && client.conversations.has(f.conv)) {
+      if (!ui.system.has(f.conv)) ui.system.set(f.conv, []);
+      const c = client.conversations.get(f.conv);
+      ui.system.get(f.conv).push({ key: `sys:${ui.system.get(f.conv).length}:${f.user}:${f.action}`, after: Math.max(c.last_seq ?? 0, client.messages(f.conv).at(-1)?.seq ?? 0), text });
+    }
+    if (f.action === 'removed' || f.action === 'left' || f.action === 'banned') {
+      // Someone who is gone is not typing any more.
+      ui.typing.get(f.conv)?.delete(f.user);
+      if (f.conv === ui.open) renderTyping();
+    }
+    if (f.conv === ui.open) scheduleRender();
     if (ui.open) renderChrome();
   });
   client.on('auth_lost', () => {

@@ -1,6 +1,7 @@
 #include "cli/api.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "client/session.h"
 
@@ -40,8 +41,21 @@ std::string ServerErrorText(const client::Response& r) {
 }
 
 CliError Unreachable(const std::string& server, const std::string& detail) {
+  std::string advice;
+  if (detail.find(client::kUntrustedCertificate) != std::string::npos) {
+    advice = "; if it uses a private CA, pass its certificate with --cacert FILE (or set PARLEY_CACERT)";
+  }
   return CliError(kExitUnreachable,
-                  "cannot reach the server at " + server + (detail.empty() ? "" : ": " + detail));
+                  "cannot reach the server at " + server + (detail.empty() ? "" : ": " + detail) + advice);
+}
+
+std::optional<client::TlsOptions> TlsFor(const ServerUrl& url, const std::string& ca_file) {
+  if (!url.tls) return std::nullopt;
+  client::TlsOptions options{ca_file};
+  if (auto usable = client::CheckTlsOptions(options); !usable) {
+    throw CliError(kExitUsage, usable.error().message);
+  }
+  return options;
 }
 
 void ThrowForResponse(const client::Response& r, const std::string& what, const std::string& server) {
@@ -55,7 +69,7 @@ void ThrowForResponse(const client::Response& r, const std::string& what, const 
   throw CliError(code == kExitOk ? kExitRejected : code, what + " failed: " + text);
 }
 
-Api Api::FromConfigDir(const std::string& config_dir) {
+Api Api::FromConfigDir(const std::string& config_dir, const std::string& ca_file) {
   if (config_dir.empty()) {
     throw CliError(kExitAuth, "not logged in (no config directory: set PARLEY_CONFIG_DIR or HOME)");
   }
@@ -66,14 +80,16 @@ Api Api::FromConfigDir(const std::string& config_dir) {
   std::string error;
   auto url = ParseServerUrl(login->server, &error);
   if (!url) throw CliError(kExitUnreachable, error + " (in " + LoginPath(config_dir) + ")");
-  return Api(config_dir, std::move(*login), std::move(*url));
+  auto tls = TlsFor(*url, ca_file.empty() ? login->ca_file : ca_file);
+  return Api(config_dir, std::move(*login), std::move(*url), std::move(tls));
 }
 
-Api::Api(std::string config_dir, SavedLogin login, ServerUrl url)
+Api::Api(std::string config_dir, SavedLogin login, ServerUrl url, std::optional<client::TlsOptions> tls)
     : config_dir_(std::move(config_dir)),
       login_(std::move(login)),
       url_(std::move(url)),
-      http_(url_.host, url_.port, kHttpTimeout) {}
+      tls_(std::move(tls)),
+      http_(url_.host, url_.port, kHttpTimeout, tls_) {}
 
 std::string Api::AccessToken(bool force) {
   bool expired = login_.access_token.empty() ||
@@ -156,10 +172,10 @@ protocol::MemberPage Api::Members(ConversationId conv, std::optional<UserId> aft
       what);
 }
 
-SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
-                        const std::string& username, const std::string& password,
+SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, const std::string& ca_file,
+                        bool register_user, const std::string& username, const std::string& password,
                         const std::string& display_name) {
-  client::HttpClient http(url.host, url.port, kHttpTimeout);
+  client::HttpClient http(url.host, url.port, kHttpTimeout, TlsFor(url, ca_file));
   client::Response r = register_user
                            ? http.Request("POST", "/v1/auth/register",
                                           protocol::RegisterBody(username, password, display_name))
@@ -185,6 +201,7 @@ SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, boo
   }
   SavedLogin c;
   c.server = url.canonical;
+  if (url.tls && !ca_file.empty()) c.ca_file = std::filesystem::absolute(ca_file).string();
   ApplySession(c, *session);
   {
     LoginLock lock(config_dir);

@@ -14,6 +14,7 @@
 #include "cli/saved_login.h"
 #include "cli/server_url.h"
 #include "client/http_client.h"
+#include "client/tls.h"
 #include "common/ids.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -32,8 +33,14 @@ std::string ServerErrorText(const client::Response& r);
 [[noreturn]] void ThrowForResponse(const client::Response& r, const std::string& what,
                                    const std::string& server);
 
-// A CliError for a server that cannot be reached.
+// A CliError for a server that cannot be reached. When the reason is an
+// untrusted certificate, it says how to trust a private CA.
 CliError Unreachable(const std::string& server, const std::string& detail);
+
+// How to reach `url`: nullopt for http://; for https:// the system trust
+// store plus `ca_file` when it is not empty. Throws CliError (kExitUsage)
+// naming the file when it cannot be read or holds no certificate.
+std::optional<client::TlsOptions> TlsFor(const ServerUrl& url, const std::string& ca_file);
 
 // The value of a parsed answer, or a CliError (kExitRejected) saying that
 // the answer to `what` is not what PROTOCOL.md promises.
@@ -49,9 +56,11 @@ T Expect(Result<T> parsed, const std::string& what) {
 class Api {
  public:
   // The saved login in `config_dir`; throws kExitAuth when there is none.
-  static Api FromConfigDir(const std::string& config_dir);
+  // `ca_file` (--cacert or $PARLEY_CACERT) replaces the CA file saved with
+  // the login when it is not empty.
+  static Api FromConfigDir(const std::string& config_dir, const std::string& ca_file = "");
 
-  Api(std::string config_dir, SavedLogin login, ServerUrl url);
+  Api(std::string config_dir, SavedLogin login, ServerUrl url, std::optional<client::TlsOptions> tls);
 
   // An authenticated call that must succeed (2xx): the parsed JSON body (null
   // for an empty one). On 401 the token is refreshed once and the call
@@ -78,6 +87,7 @@ class Api {
   // The logged-in user's id (invalid when the saved one is not an id).
   UserId me() const { return UserId::Parse(login_.user_id).value_or(UserId()); }
   const ServerUrl& url() const { return url_; }
+  const std::optional<client::TlsOptions>& tls() const { return tls_; }
   const std::string& config_dir() const { return config_dir_; }
   client::HttpClient& http() { return http_; }
 
@@ -87,13 +97,15 @@ class Api {
   std::string config_dir_;
   SavedLogin login_;
   ServerUrl url_;
+  std::optional<client::TlsOptions> tls_;
   client::HttpClient http_;
 };
 
-// POST /v1/auth/register or /v1/auth/login against `url`; on success saves
-// the login in `config_dir` and returns it. Throws CliError.
-SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, bool register_user,
-                        const std::string& username, const std::string& password,
+// POST /v1/auth/register or /v1/auth/login against `url` (over TLS with
+// `ca_file` trusted, see TlsFor); on success saves the login, with the CA
+// file's absolute path, in `config_dir` and returns it. Throws CliError.
+SavedLogin Authenticate(const std::string& config_dir, const ServerUrl& url, const std::string& ca_file,
+                        bool register_user, const std::string& username, const std::string& password,
                         const std::string& display_name);
 
 }  // namespace parley::cli

@@ -1,9 +1,11 @@
 // parley chat: an interactive, line-based chat in one conversation.
 //
 // One thread polls stdin (briefly) and the socket in turn. On a terminal,
-// input is read key by key (raw mode) so incoming lines can be printed above
-// the prompt and the prompt and the partial input redrawn; otherwise (pipes)
-// lines are read and printed plainly, which is what scripts and tests use.
+// input goes through LineEditor (libedit: editing keys, history) so incoming
+// lines can be printed above the prompt and the prompt and the partial input
+// redrawn; otherwise (pipes) lines are read and printed plainly, which is
+// what scripts and tests use. Either way a line may be a command (/help,
+// /members, /leave, /quit; chat_input.h).
 #include <poll.h>
 #include <unistd.h>
 
@@ -12,11 +14,14 @@
 #include <map>
 
 #include "cli/api.h"
+#include "cli/chat_input.h"
 #include "cli/commands.h"
 #include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "cli/line_editor.h"
 #include "cli/live.h"
+#include "cli/membership.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
 
@@ -32,6 +37,8 @@ constexpr auto kPingEvery = std::chrono::seconds(25);
 constexpr auto kPongWithin = std::chrono::seconds(10);
 constexpr auto kGiveUpAfterEof = std::chrono::seconds(30);
 constexpr const char* kEllipsis = "\xE2\x80\xA6";
+// Before a line typed while offline, until the server has it.
+const std::string kQueuedMark = "[queued] ";
 // How much of an unsent message a "not sent" notice quotes.
 constexpr size_t kQuotedBytes = 40;
 
@@ -71,15 +78,18 @@ class Chat {
     ws_ = OpenSocket(api_, {{conv_, last_seq_}}, &welcome);
     OnConnected(welcome);
 
-    RawMode raw(STDIN_FILENO);
-    tty_ = tty_ && raw.active();
+    std::optional<LineEditor> editor;
+    if (tty_) {
+      editor.emplace(Prompt(), [this](std::optional<std::string> line) { OnEntered(std::move(line)); });
+      editor_ = &*editor;
+    }
     Status("connected to " + name_ + " as " + api_.login().username +
-           (tty_ ? "; type and press Enter to send, Ctrl-D to quit" : ""));
-    RedrawPrompt();
+           (tty_ ? "; type and press Enter to send, /help for commands, Ctrl-D to quit" : ""));
 
-    while (true) {
+    while (!left_) {
       auto now = Clock::now();
       if (!stdin_eof_) PollStdin(connected() ? 20 : 100);
+      if (left_) break;
       if (ws_) {
         while (auto frame =
                    ws_->Receive(stdin_eof_ ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
@@ -103,6 +113,7 @@ class Chat {
       }
     }
     ClearPromptLine();
+    editor_ = nullptr;
     return kExitOk;
   }
 
@@ -132,19 +143,17 @@ class Chat {
   }
 
   void ClearPromptLine() {
-    if (tty_ && prompt_active_) std::cout << "\r\x1b[K" << std::flush;
+    if (editor_) editor_->Clear();
   }
 
   void RedrawPrompt() {
-    if (!tty_) return;
-    prompt_active_ = true;
-    std::cout << "\r\x1b[K" << Prompt() << input_ << std::flush;
+    if (editor_) editor_->SetPrompt(Prompt());
   }
 
-  // A line above the prompt.
+  // A line above the prompt (which it brings up to date: typing, offline).
   void PrintLine(const std::string& line) {
-    if (tty_ && prompt_active_) {
-      std::cout << "\r\x1b[K" << line << "\n" << Prompt() << input_ << std::flush;
+    if (editor_) {
+      editor_->PrintAbove(line, Prompt());
     } else {
       std::cout << line << std::endl;
     }
@@ -313,6 +322,7 @@ class Chat {
   }
 
   void OnMember(const protocol::MemberNotice& m) {
+    if (left_) return;  // our own /leave coming back
     if (m.conversation) dir_.Learn(*m.conversation);
     std::string name = dir_.Username(conv_, m.user);
     if (m.action == "added") {
@@ -382,6 +392,11 @@ class Chat {
     pollfd p{STDIN_FILENO, POLLIN, 0};
     int n = ::poll(&p, 1, timeout_ms);
     if (n <= 0) return;
+    if (editor_) {
+      editor_->ReadAvailable();
+      if (editor_ && editor_->HasInput()) Typing();
+      return;
+    }
     char buffer[4096];
     ssize_t got = ::read(STDIN_FILENO, buffer, sizeof buffer);
     if (got < 0) {
@@ -389,17 +404,13 @@ class Chat {
       got = 0;
     }
     if (got == 0) {
-      if (!tty_ && !line_.empty()) Submit(std::exchange(line_, ""));
+      if (!line_.empty()) Submit(std::exchange(line_, ""));
       OnEof();
-      return;
-    }
-    if (tty_) {
-      for (ssize_t i = 0; i < got && !stdin_eof_; ++i) Key(static_cast<unsigned char>(buffer[i]));
       return;
     }
     line_.append(buffer, static_cast<size_t>(got));
     size_t start = 0;
-    for (size_t nl; (nl = line_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    for (size_t nl; (nl = line_.find('\n', start)) != std::string::npos && !stdin_eof_; start = nl + 1) {
       std::string line = line_.substr(start, nl - start);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       Submit(line);
@@ -414,54 +425,16 @@ class Chat {
     ClearPromptLine();
   }
 
-  void Key(unsigned char c) {
-    if (esc_state_ == 1) {  // after ESC: '[' or 'O' starts a sequence
-      esc_state_ = (c == '[' || c == 'O') ? 2 : 0;
-      return;
+  // A line entered on the terminal (nullopt: Ctrl-D on an empty line).
+  void OnEntered(std::optional<std::string> line) {
+    if (!line) return OnEof();
+    ChatLine parsed = ParseChatLine(*line);
+    // A message leaves the screen to the server's echo (or to its queued
+    // mark); a command stays, as in a shell, above what it prints.
+    if (parsed.kind == ChatLine::Kind::kMessage || parsed.kind == ChatLine::Kind::kNothing) {
+      editor_->EraseEnteredLine();
     }
-    if (esc_state_ == 2) {  // a CSI sequence ends with a byte in 0x40..0x7e
-      if (c >= 0x40 && c <= 0x7e) esc_state_ = 0;
-      return;
-    }
-    switch (c) {
-      case 0x1b:
-        esc_state_ = 1;
-        return;
-      case '\r':
-      case '\n': {
-        std::string line = std::exchange(input_, "");
-        ClearPromptLine();
-        Submit(line);
-        RedrawPrompt();
-        return;
-      }
-      case 0x04:  // Ctrl-D
-        if (input_.empty()) OnEof();
-        return;
-      case 0x7f:
-      case 0x08:  // backspace, one UTF-8 character
-        while (!input_.empty() && (static_cast<unsigned char>(input_.back()) & 0xC0) == 0x80) {
-          input_.pop_back();
-        }
-        if (!input_.empty()) input_.pop_back();
-        break;
-      case 0x15:
-        input_.clear();
-        break;      // Ctrl-U
-      case 0x17: {  // Ctrl-W
-        while (!input_.empty() && input_.back() == ' ') input_.pop_back();
-        while (!input_.empty() && input_.back() != ' ') input_.pop_back();
-        break;
-      }
-      case 0x0c:
-        std::cout << "\x1b[H\x1b[2J";
-        break;  // Ctrl-L
-      default:
-        if (c < 0x20) return;
-        input_ += static_cast<char>(c);
-        Typing();
-    }
-    RedrawPrompt();
+    Do(parsed);
   }
 
   void Typing() {
@@ -471,12 +444,74 @@ class Chat {
     ws_->SendRequest(protocol::TypingReq{conv_});
   }
 
-  void Submit(std::string line) {
-    bool blank = line.find_first_not_of(" \t") == std::string::npos;
-    if (blank) return;
-    pending_.push_back(Pending{NewClientMsgId(), std::move(line), 0, {}});
-    last_typing_sent_ = {};  // the next keystroke is a new message
-    FlushPending();
+  // A line read from a pipe.
+  void Submit(const std::string& line) { Do(ParseChatLine(line)); }
+
+  void Do(const ChatLine& line) {
+    using Kind = ChatLine::Kind;
+    switch (line.kind) {
+      case Kind::kNothing:
+        return;
+      case Kind::kMessage:
+        pending_.push_back(Pending{NewClientMsgId(), line.text, 0, {}});
+        last_typing_sent_ = {};  // the next keystroke is a new message
+        // Offline, the line stays in sight until it can be sent; its echo
+        // prints it again, with its seq, once the server has it.
+        if (!connected()) {
+          if (editor_) {
+            PrintLine(kQueuedMark + line.text);
+          } else {
+            Status("offline; queued: \"" + Excerpt(line.text, kQuotedBytes) + "\"");
+          }
+        }
+        FlushPending();
+        return;
+      case Kind::kHelp:
+        for (std::string_view rest = kChatHelp; !rest.empty();) {
+          size_t nl = rest.find('\n');
+          PrintLine(std::string(rest.substr(0, nl)));
+          rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        }
+        return;
+      case Kind::kMembers:
+        ShowMembers();
+        return;
+      case Kind::kLeave:
+        Leave();
+        return;
+      case Kind::kQuit:
+        OnEof();
+        return;
+      case Kind::kBadCommand:
+        Status(line.text);
+        return;
+    }
+  }
+
+  void ShowMembers() {
+    try {
+      std::vector<Member> members = AllMembers(api_, conv_);
+      PrintLine("* " + std::to_string(members.size()) + " in " + name_ + ": " + MemberSummary(members));
+    } catch (const CliError& e) {
+      if (e.exit_code() == kExitAuth) throw;
+      Status(e.what());
+    }
+  }
+
+  void Leave() {
+    try {
+      LeaveConversation(api_, conv_, name_);
+    } catch (const CliError& e) {
+      if (e.exit_code() == kExitAuth) throw;
+      Status(e.what());
+      return;
+    }
+    if (!pending_.empty()) {
+      Status(std::to_string(pending_.size()) + " queued message(s) not sent: you left");
+      pending_.clear();
+    }
+    Status("you left " + name_);
+    left_ = true;
   }
 
   Api& api_;
@@ -497,11 +532,10 @@ class Chat {
   std::deque<Pending> pending_;
   std::map<std::string, Clock::time_point> typing_until_;
   Clock::time_point last_typing_sent_{};
-  std::string input_;  // terminal: the line being typed
-  std::string line_;   // pipe: bytes after the last newline
-  int esc_state_ = 0;
-  bool prompt_active_ = false;  // terminal: the prompt is on screen
+  LineEditor* editor_ = nullptr;  // terminal: the input; owned by Run
+  std::string line_;              // pipe: bytes after the last newline
   bool stdin_eof_ = false;
+  bool left_ = false;  // /leave: the chat ends at once
   Clock::time_point eof_at_{};
 };
 

@@ -16,6 +16,7 @@
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
+#include "cli/membership.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
 #include "common/build_info.h"
@@ -55,23 +56,26 @@ struct AuthArgs {
   std::string username;
   std::string server;
   std::string display_name;
+  std::string ca_file;  // --cacert or $PARLEY_CACERT
   bool password_stdin = false;
   bool server_given = false;
 };
 
 int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_user) {
-  std::string server = args.server;
-  if (!args.server_given) {
-    std::optional<SavedLogin> saved;
-    try {
-      saved = LoadLogin(config_dir);
-    } catch (const CliError&) {
-    }
-    server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
+  std::optional<SavedLogin> saved;
+  try {
+    saved = LoadLogin(config_dir);
+  } catch (const CliError&) {
   }
+  std::string server = args.server;
+  if (!args.server_given) server = saved && !saved->server.empty() ? saved->server : kDefaultServer;
   std::string error;
   auto url = ParseServerUrl(server, &error);
   if (!url) throw CliError(kExitUnreachable, error);
+  // Logging in again to the same server keeps trusting the CA it was saved with.
+  std::string ca_file = args.ca_file;
+  if (ca_file.empty() && saved && saved->server == url->canonical) ca_file = saved->ca_file;
+  TlsFor(*url, ca_file);  // a CA file that cannot be used is said before the password is asked
 
   std::string username = args.username;
   if (username.empty()) {
@@ -99,7 +103,8 @@ int CmdAuth(const std::string& config_dir, const AuthArgs& args, bool register_u
   }
   if (password.empty()) throw CliError(kExitUsage, "the password is empty");
 
-  SavedLogin c = Authenticate(config_dir, *url, register_user, username, password, args.display_name);
+  SavedLogin c =
+      Authenticate(config_dir, *url, ca_file, register_user, username, password, args.display_name);
   std::cout << (register_user ? "Registered " : "Logged in as ") << c.username << " on " << c.server
             << (register_user ? "; you are logged in." : ".") << "\n";
   return kExitOk;
@@ -440,6 +445,12 @@ int RunCli(int argc, char** argv) {
 
   CLI::App app("parley: the command-line client of the Parley chat server.", "parley");
   app.require_subcommand(1);
+  // Options of `parley` itself (--cacert) may also follow the command.
+  app.fallthrough();
+  std::string ca_file;
+  app.add_option("--cacert", ca_file,
+                 "For an https:// server: a PEM file of the CA to trust besides the system store "
+                 "(default: $PARLEY_CACERT, else the one the login was made with)");
   app.set_version_flag("--version", "parley " PARLEY_VERSION " (commit " PARLEY_COMMIT ")");
   app.footer(std::string("\nCONV is a conversation id, a group title or a DM peer's username; SEQ a\n"
                          "message's number in it (history shows it as #SEQ). In history and chat,\n"
@@ -483,6 +494,20 @@ int RunCli(int argc, char** argv) {
   group_create->add_option("title", title, "Group title")->required();
   group_create->add_option("users", users, "Usernames of the other members");
   add_json(group_create);
+  std::string group_conv, member_user;
+  CLI::App* group_add = group->add_subcommand("add", "Add USER to the group CONV (its owner and admins)");
+  CLI::App* group_remove =
+      group->add_subcommand("remove", "Remove USER from the group CONV (its owner and admins)");
+  for (CLI::App* cmd : {group_add, group_remove}) {
+    cmd->add_option("conv", group_conv, "Conversation")->required();
+    cmd->add_option("user", member_user, "Username")->required();
+  }
+  add_json(group_add);
+  CLI::App* group_leave = group->add_subcommand("leave", "Leave the group CONV");
+  group_leave->add_option("conv", group_conv, "Conversation")->required();
+  CLI::App* group_members = group->add_subcommand("members", "List the members of CONV with their roles");
+  group_members->add_option("conv", group_conv, "Conversation")->required();
+  add_json(group_members);
 
   std::string dm_user;
   CLI::App* dm = app.add_subcommand("dm", "Open (or find) the direct conversation with USER");
@@ -526,6 +551,11 @@ int RunCli(int argc, char** argv) {
   history->add_option("--limit", limit, "How many messages (1..500, default 50)");
   add_json(history);
 
+  std::string read_conv;
+  CLI::App* read = app.add_subcommand("read", "Mark CONV read up to its newest message");
+  read->add_option("conv", read_conv, "Conversation")->required();
+  add_json(read);
+
   TailOptions tail_options;
   std::string tail_conv;
   CLI::App* tail = app.add_subcommand("tail", "Stream events (all conversations, or CONV) until interrupted");
@@ -551,16 +581,23 @@ int RunCli(int argc, char** argv) {
   }
 
   try {
+    if (ca_file.empty()) ca_file = ProcessEnv()("PARLEY_CACERT").value_or("");
+    auth.ca_file = ca_file;
     auth.server_given = auth.server_given || (reg->parsed() ? reg : login)->count("--server") > 0;
     if (reg->parsed()) return CmdAuth(config_dir, auth, true);
     if (login->parsed()) return CmdAuth(config_dir, auth, false);
     if (logout->parsed()) return CmdLogout(config_dir);
-    Api api = Api::FromConfigDir(config_dir);
+    Api api = Api::FromConfigDir(config_dir, ca_file);
     if (whoami->parsed()) return CmdWhoami(api, as_json);
     if (export_cmd->parsed()) return CmdExport(api);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);
+    if (group_add->parsed()) return CmdGroupAdd(api, group_conv, member_user, as_json);
+    if (group_remove->parsed()) return CmdGroupRemove(api, group_conv, member_user);
+    if (group_leave->parsed()) return CmdGroupLeave(api, group_conv);
+    if (group_members->parsed()) return CmdGroupMembers(api, group_conv, as_json);
+    if (read->parsed()) return CmdRead(api, read_conv, as_json);
     if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
     entry.json = as_json;
     if (send->parsed()) return CmdSend(api, entry);

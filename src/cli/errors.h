@@ -13,7 +13,7 @@ namespace parley::cli {
 enum ExitCode : int {
   kExitOk = 0,
   kExitUsage = 1,        // bad arguments, ambiguous name, nothing to send
-  kExitUnreachable = 2,  // bad server URL, server down or unreachable, connection lost
+  kExitUnreachable = 2,  // bad server URL, server unreachable or lost, TLS certificate not trusted
   kExitAuth = 3,         // wrong password, not logged in, login expired
   kExitNotFound = 4,     // no such conversation/user/message, not a member or not yours (forbidden)
   kExitUnavailable = 5,  // rate limited, server unavailable (503)
@@ -25,7 +25,7 @@ inline constexpr const char* kExitCodesHelp =
     "Exit codes:\n"
     "  0  success\n"
     "  1  usage error (bad arguments, ambiguous conversation name, empty message)\n"
-    "  2  bad server URL, server down or unreachable\n"
+    "  2  bad server URL, server down or unreachable, its TLS certificate not trusted\n"
     "  3  authentication: wrong username or password, not logged in, login expired\n"
     "  4  not found or forbidden: unknown conversation, user or message, not a member,\n"
     "     someone else's message\n"

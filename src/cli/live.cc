@@ -21,7 +21,7 @@ std::unique_ptr<client::WsClient> OpenSocket(Api& api,
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string token = api.AccessToken(/*force=*/attempt > 0);
     auto ws = std::make_unique<client::WsClient>();
-    if (auto r = ws->Connect(api.url().host, api.url().port, "/v1/ws", kConnectTimeout); !r) {
+    if (auto r = ws->Connect(api.url().host, api.url().port, "/v1/ws", kConnectTimeout, api.tls()); !r) {
       throw Unreachable(api.login().server, r.error().message);
     }
     auto answer = ws->Call(protocol::HelloReq{token, last_seq, false}, kHelloTimeout);

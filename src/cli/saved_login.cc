@@ -80,6 +80,7 @@ std::optional<SavedLogin> LoadLogin(const std::string& dir) {
   c.access_token = protocol::GetString(*obj, "access_token");
   c.refresh_token = protocol::GetString(*obj, "refresh_token");
   c.access_expires_at_ms = protocol::GetInt(*obj, "access_expires_at_ms").value_or(0);
+  c.ca_file = protocol::GetString(*obj, "cacert");
   return c;
 }
 
@@ -91,6 +92,7 @@ void SaveLogin(const std::string& dir, const SavedLogin& c) {
                    {"access_token", c.access_token},
                    {"refresh_token", c.refresh_token},
                    {"access_expires_at_ms", c.access_expires_at_ms}};
+  if (!c.ca_file.empty()) obj["cacert"] = c.ca_file;
   std::string text = json::serialize(obj) + "\n";
   std::string path = LoginPath(dir);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());

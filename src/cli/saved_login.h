@@ -19,12 +19,15 @@ EnvLookup ProcessEnv();
 std::string ConfigDir(const EnvLookup& env);
 
 struct SavedLogin {
-  std::string server;  // canonical URL, "http://host:port"
+  std::string server;  // canonical URL, "http://host:port" or "https://host:port"
   std::string username;
   std::string user_id;
   std::string access_token;
   std::string refresh_token;
   int64_t access_expires_at_ms = 0;  // wall clock; 0 when unknown
+  // The private CA (--cacert) the login was made with, as an absolute path,
+  // so later commands trust the same server; empty for the system store.
+  std::string ca_file;
 
   bool logged_in() const { return !server.empty() && !refresh_token.empty(); }
 };

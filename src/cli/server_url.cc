@@ -21,15 +21,15 @@ std::optional<ServerUrl> ParseServerUrl(const std::string& text, std::string* er
   if (!parsed) return fail("not a URL (" + parsed.error().message() + ")");
   boost::urls::url_view url = *parsed;
   std::string scheme(url.scheme());
-  if (scheme == "https" || scheme == "wss") {
-    return fail("https is not supported; use http:// (put TLS in a proxy or tunnel)");
-  }
-  if (scheme != "http" && scheme != "ws") return fail("the scheme must be http://");
+  bool tls = scheme == "https" || scheme == "wss";
+  if (!tls && scheme != "http" && scheme != "ws") return fail("the scheme must be http:// or https://");
+  if (tls && default_port == 80) default_port = 443;
   if (url.has_userinfo()) return fail("user info is not supported");
   std::string path(url.encoded_path());
   if (!path.empty() && path != "/") return fail("a path is not supported");
   if (url.has_query() || url.has_fragment()) return fail("a query or fragment is not supported");
   ServerUrl out;
+  out.tls = tls;
   out.host = std::string(url.encoded_host());
   if (out.host.empty()) return fail("no host");
   if (url.host_type() == boost::urls::host_type::ipv6) {
@@ -52,7 +52,8 @@ std::optional<ServerUrl> ParseServerUrl(const std::string& text, std::string* er
     out.port = default_port;
   }
   bool v6 = url.host_type() == boost::urls::host_type::ipv6;
-  out.canonical = "http://" + (v6 ? "[" + out.host + "]" : out.host) + ":" + std::to_string(out.port);
+  out.canonical = std::string(tls ? "https://" : "http://") + (v6 ? "[" + out.host + "]" : out.host) + ":" +
+                  std::to_string(out.port);
   return out;
 }
 

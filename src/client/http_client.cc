@@ -9,8 +9,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "client/tls_context.h"
 #include "protocol/http_bodies.h"
 #include "protocol/json.h"
 
@@ -58,12 +60,28 @@ struct HttpClient::Impl {
   std::string host;
   uint16_t port;
   std::chrono::milliseconds timeout;
+  std::optional<TlsOptions> tls;
   asio::io_context ioc;
-  beast::tcp_stream stream{ioc};
+  beast::tcp_stream stream{ioc};  // plain HTTP
+  // HTTPS: the context (made on the first connection) and a stream made
+  // anew for each connection, since a TLS session cannot be reused after
+  // its socket closed.
+  std::shared_ptr<asio::ssl::context> ssl_context;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_stream;
   beast::flat_buffer buffer;
   bool connected = false;
 
-  Impl(std::string h, uint16_t p, std::chrono::milliseconds t) : host(std::move(h)), port(p), timeout(t) {}
+  Impl(std::string h, uint16_t p, std::chrono::milliseconds t, std::optional<TlsOptions> o)
+      : host(std::move(h)), port(p), timeout(t), tls(std::move(o)) {}
+
+  beast::tcp_stream& Lowest() { return tls_stream ? beast::get_lowest_layer(*tls_stream) : stream; }
+
+  // Calls `f` with the stream requests travel on.
+  template <class F>
+  auto WithStream(F&& f) {
+    if (tls_stream) return f(*tls_stream);
+    return f(stream);
+  }
 
   // Runs one asynchronous operation to completion on this thread; the
   // tcp_stream deadline bounds it.
@@ -76,26 +94,55 @@ struct HttpClient::Impl {
     return result;
   }
 
+  // Drops the connection. Over TLS no close_notify is sent: the client
+  // never reads after this, so a truncation the server sees costs nothing.
   void Close() {
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
+    beast::tcp_stream& lowest = Lowest();
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest.close();
+    tls_stream.reset();
     buffer.clear();
     connected = false;
   }
 
-  beast::error_code Connect() {
+  // Opens the connection (and, over TLS, completes the verified handshake).
+  // The error's text, for messages, names the step that failed.
+  std::string Connect() {
     tcp::resolver resolver(ioc);
     beast::error_code ec;
     auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec) return ec;
-    stream.expires_after(timeout);
-    ec = Run([&](auto handler) { stream.async_connect(results, std::move(handler)); });
-    if (ec) {
-      stream.close();
-      return ec;
+    if (ec) return ec.message();
+    if (tls) {
+      if (!ssl_context) {
+        auto context = detail::MakeClientContext(*tls);
+        if (!context) return context.error().message;
+        ssl_context = std::move(*context);
+      }
+      tls_stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *ssl_context);
+      if (auto prepared = detail::PrepareSsl(tls_stream->native_handle(), host); !prepared) {
+        tls_stream.reset();
+        return prepared.error().message;
+      }
     }
-    stream.socket().set_option(tcp::no_delay(true), ec);
+    beast::tcp_stream& lowest = Lowest();
+    lowest.expires_after(timeout);
+    ec = Run([&](auto handler) { lowest.async_connect(results, std::move(handler)); });
+    if (ec) {
+      Close();
+      return ec.message();
+    }
+    lowest.socket().set_option(tcp::no_delay(true), ec);
+    if (tls_stream) {
+      ec = Run([&](auto handler) {
+        tls_stream->async_handshake(asio::ssl::stream_base::client, std::move(handler));
+      });
+      if (ec) {
+        std::string why = detail::DescribeHandshakeError(ec, tls_stream->native_handle());
+        Close();
+        return why;
+      }
+    }
     connected = true;
     buffer.clear();
     return {};
@@ -107,8 +154,8 @@ struct HttpClient::Impl {
     *retryable = false;
     bool reused = connected;
     if (!connected) {
-      if (auto ec = Connect()) {
-        out.error = "connect " + host + ":" + std::to_string(port) + ": " + ec.message();
+      if (std::string why = Connect(); !why.empty()) {
+        out.error = "connect " + host + ":" + std::to_string(port) + ": " + why;
         return out;
       }
     }
@@ -124,8 +171,9 @@ struct HttpClient::Impl {
     req.keep_alive(true);
     req.prepare_payload();
 
-    stream.expires_after(timeout);
-    auto ec = Run([&](auto handler) { http::async_write(stream, req, std::move(handler)); });
+    Lowest().expires_after(timeout);
+    auto ec = WithStream(
+        [&](auto& s) { return Run([&](auto handler) { http::async_write(s, req, std::move(handler)); }); });
     if (ec) {
       Close();
       *retryable = reused;
@@ -135,18 +183,21 @@ struct HttpClient::Impl {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     parser.header_limit(64 * 1024);
-    stream.expires_after(timeout);
-    ec = Run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
+    Lowest().expires_after(timeout);
+    ec = WithStream([&](auto& s) {
+      return Run([&](auto handler) { http::async_read(s, buffer, parser, std::move(handler)); });
+    });
     if (ec) {
       Close();
       // A kept-alive connection the server closed meanwhile: nothing was
       // answered, so one retry on a fresh connection is safe.
       *retryable = reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                              ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+                              ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                              ec == asio::ssl::error::stream_truncated);
       out.error = "read: " + ec.message();
       return out;
     }
-    stream.expires_never();
+    Lowest().expires_never();
     auto& res = parser.get();
     out.status = static_cast<int>(res.result_int());
     for (const auto& field : res) {
@@ -159,8 +210,9 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+HttpClient::HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout,
+                       std::optional<TlsOptions> tls)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout, std::move(tls))) {}
 HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;

@@ -1,8 +1,9 @@
 #pragma once
 // HttpClient: a synchronous HTTP/1.1 client over one keep-alive connection.
 //
-// Owns one TCP connection to host:port, opened on first use and reopened
-// when the server closes it. Every operation has a deadline (`timeout`).
+// Owns one TCP connection to host:port (TLS over it when given TlsOptions:
+// https, the certificate verified), opened on first use and reopened when
+// the server closes it. Every operation has a deadline (`timeout`).
 // Not thread-safe: one thread at a time. Beast stays in http_client.cc.
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "client/tls.h"
 #include "common/error.h"
 
 namespace parley::client {
@@ -41,7 +43,10 @@ struct Response {
 
 class HttpClient {
  public:
-  HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // With `tls`, every connection is HTTPS; a certificate that fails
+  // verification is a transport error starting with kUntrustedCertificate.
+  HttpClient(std::string host, uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+             std::optional<TlsOptions> tls = std::nullopt);
   ~HttpClient();
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;

@@ -6,6 +6,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <type_traits>
+#include <variant>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -13,9 +15,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "client/tls_context.h"
 #include "protocol/json.h"
 
 namespace parley::client {
@@ -38,9 +43,15 @@ struct WsClient::Impl {
     std::shared_ptr<std::promise<beast::error_code>> done;
   };
 
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  websocket::stream<beast::tcp_stream> ws{ioc};
+  // wss:// needs the context for as long as the stream lives.
+  std::shared_ptr<asio::ssl::context> ssl_context;
+  // Made by Connect: ws:// or wss://. Every use goes through Visit.
+  std::variant<std::monostate, PlainWs, TlsWs> ws;
   beast::flat_buffer read_buffer;
   std::thread thread;
   bool running = false;  // caller thread: the I/O thread is started
@@ -60,6 +71,23 @@ struct WsClient::Impl {
   int handshake_status = 0;
   std::atomic<int> pings{0};
 
+  // Calls `f` with the WebSocket stream; nothing before Connect made one.
+  template <class F>
+  void Visit(F&& f) {
+    std::visit(
+        [&f](auto& stream) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(stream)>, std::monostate>) f(stream);
+        },
+        ws);
+  }
+
+  void CloseSocket() {
+    Visit([](auto& stream) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream).socket().close(ignored);
+    });
+  }
+
   template <class Start>
   beast::error_code RunHere(Start start) {
     beast::error_code result = asio::error::would_block;
@@ -70,31 +98,36 @@ struct WsClient::Impl {
   }
 
   void StartRead() {
-    ws.async_read(read_buffer, [this](beast::error_code ec, size_t) {
+    Visit([this](auto& stream) { ReadOn(stream); });
+  }
+
+  template <class Stream>
+  void ReadOn(Stream& stream) {
+    stream.async_read(read_buffer, [this, &stream](beast::error_code ec, size_t) {
       if (ec) {
-        OnEnd(ec);
+        OnEnd(ec, stream.reason());
         return;
       }
-      WsFrame frame{beast::buffers_to_string(read_buffer.data()), ws.got_binary()};
+      WsFrame frame{beast::buffers_to_string(read_buffer.data()), stream.got_binary()};
       read_buffer.consume(read_buffer.size());
       {
         std::lock_guard lock(mu);
         incoming.push_back(std::move(frame));
       }
       cv.notify_all();
-      StartRead();
+      ReadOn(stream);
     });
   }
 
-  void OnEnd(beast::error_code ec) {
+  void OnEnd(beast::error_code ec, const websocket::close_reason& reason) {
     {
       std::lock_guard lock(mu);
       closed = true;
       // The peer's close frame may have been read even when the stream then
       // failed (e.g. echoing the close to a peer that already hung up).
-      if (ec == websocket::error::closed || ws.reason().code != websocket::close_code::none) {
-        close_code = static_cast<int>(ws.reason().code);
-        close_reason = std::string(ws.reason().reason.c_str());
+      if (ec == websocket::error::closed || reason.code != websocket::close_code::none) {
+        close_code = static_cast<int>(reason.code);
+        close_reason = std::string(reason.reason.c_str());
         error = "closed by close frame " + std::to_string(*close_code) +
                 (ec == websocket::error::closed ? "" : " (then " + ec.message() + ")");
       } else if (error.empty()) {
@@ -102,8 +135,7 @@ struct WsClient::Impl {
       }
     }
     cv.notify_all();
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws).socket().close(ignored);
+    CloseSocket();
   }
 
   void DoWrite() {
@@ -113,13 +145,61 @@ struct WsClient::Impl {
     }
     writing = true;
     Outgoing& out = outgoing.front();
-    ws.binary(out.binary);
-    ws.async_write(asio::buffer(out.data), [this](beast::error_code ec, size_t) {
-      Outgoing done = std::move(outgoing.front());
-      outgoing.pop_front();
-      done.done->set_value(ec);
-      DoWrite();
+    Visit([this, &out](auto& stream) {
+      stream.binary(out.binary);
+      stream.async_write(asio::buffer(out.data), [this](beast::error_code ec, size_t) {
+        Outgoing done = std::move(outgoing.front());
+        outgoing.pop_front();
+        done.done->set_value(ec);
+        DoWrite();
+      });
     });
+  }
+
+  // Connects `stream`, shakes hands (TLS first for wss://) and sets it up
+  // for the client; the caller thread runs the I/O until the I/O thread starts.
+  template <class Stream>
+  Result<void> Open(Stream& stream, const tcp::resolver::results_type& results, const std::string& host,
+                    uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(timeout);
+    beast::error_code ec = RunHere([&](auto handler) { lowest.async_connect(results, std::move(handler)); });
+    if (ec) return MakeError(Errc::kUnavailable, "connect: " + ec.message());
+    lowest.socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (std::is_same_v<Stream, TlsWs>) {
+      ec = RunHere([&](auto handler) {
+        stream.next_layer().async_handshake(asio::ssl::stream_base::client, std::move(handler));
+      });
+      if (ec) {
+        return MakeError(Errc::kUnavailable,
+                         detail::DescribeHandshakeError(ec, stream.next_layer().native_handle()));
+      }
+    }
+    lowest.expires_never();
+
+    websocket::stream_base::timeout opts{};
+    opts.handshake_timeout = timeout;
+    opts.idle_timeout = websocket::stream_base::none();
+    opts.keep_alive_pings = false;
+    stream.set_option(opts);
+    stream.read_message_max(kReadMessageMax);
+    stream.auto_fragment(false);
+    stream.set_option(websocket::stream_base::decorator(
+        [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "parley-client"); }));
+    stream.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::ping) pings.fetch_add(1);
+    });
+
+    websocket::response_type response;
+    std::string host_header = host + ":" + std::to_string(port);
+    ec = RunHere(
+        [&](auto handler) { stream.async_handshake(response, host_header, target, std::move(handler)); });
+    handshake_status = static_cast<int>(response.result_int());
+    if (ec) {
+      return MakeError(Errc::kUnavailable,
+                       "handshake: " + ec.message() + " (HTTP " + std::to_string(handshake_status) + ")");
+    }
+    return Ok();
   }
 
   bool Write(std::string data, bool binary) {
@@ -144,10 +224,7 @@ struct WsClient::Impl {
 
   void Stop() {
     if (!running) return;
-    asio::post(ioc, [this] {
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    });
+    asio::post(ioc, [this] { CloseSocket(); });
     work.reset();
     // The read loop ends once the socket is closed; bound the wait anyway.
     std::unique_lock lock(mu);
@@ -169,43 +246,29 @@ WsClient::~WsClient() {
 }
 
 Result<void> WsClient::Connect(const std::string& host, uint16_t port, const std::string& target,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout, const std::optional<TlsOptions>& tls) {
   Impl& im = *impl_;
   if (im.running) return MakeError(Errc::kBadRequest, "already connected");
   tcp::resolver resolver(im.ioc);
   beast::error_code ec;
   auto results = resolver.resolve(host, std::to_string(port), ec);
   if (ec) return MakeError(Errc::kUnavailable, "resolve: " + ec.message());
-  auto& lowest = beast::get_lowest_layer(im.ws);
-  lowest.expires_after(timeout);
-  ec = im.RunHere([&](auto handler) { lowest.async_connect(results, std::move(handler)); });
-  if (ec) return MakeError(Errc::kUnavailable, "connect: " + ec.message());
-  lowest.socket().set_option(tcp::no_delay(true), ec);
-  lowest.expires_never();
-
-  websocket::stream_base::timeout opts{};
-  opts.handshake_timeout = timeout;
-  opts.idle_timeout = websocket::stream_base::none();
-  opts.keep_alive_pings = false;
-  im.ws.set_option(opts);
-  im.ws.read_message_max(kReadMessageMax);
-  im.ws.auto_fragment(false);
-  im.ws.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "parley-client"); }));
-  im.ws.control_callback([&im](websocket::frame_type kind, beast::string_view) {
-    if (kind == websocket::frame_type::ping) im.pings.fetch_add(1);
-  });
-
-  websocket::response_type response;
-  std::string host_header = host + ":" + std::to_string(port);
-  ec = im.RunHere(
-      [&](auto handler) { im.ws.async_handshake(response, host_header, target, std::move(handler)); });
-  im.handshake_status = static_cast<int>(response.result_int());
-  if (ec) {
-    beast::error_code ignored;
-    lowest.socket().close(ignored);
-    return MakeError(Errc::kUnavailable,
-                     "handshake: " + ec.message() + " (HTTP " + std::to_string(im.handshake_status) + ")");
+  if (tls) {
+    auto context = detail::MakeClientContext(*tls);
+    if (!context) return context.error();
+    im.ssl_context = std::move(*context);
+    auto& stream = im.ws.emplace<Impl::TlsWs>(im.ioc, *im.ssl_context);
+    if (auto prepared = detail::PrepareSsl(stream.next_layer().native_handle(), host); !prepared) {
+      return prepared.error();
+    }
+  } else {
+    im.ws.emplace<Impl::PlainWs>(im.ioc);
+  }
+  Result<void> opened = Ok();
+  im.Visit([&](auto& stream) { opened = im.Open(stream, results, host, port, target, timeout); });
+  if (!opened) {
+    im.CloseSocket();
+    return opened;
   }
 
   im.ioc.restart();
@@ -367,7 +430,9 @@ void WsClient::Close(int code, std::chrono::milliseconds timeout) {
     if (im.closed) return;
   }
   asio::post(im.ioc, [&im, code] {
-    im.ws.async_close(websocket::close_reason(static_cast<uint16_t>(code)), [](beast::error_code) {});
+    im.Visit([code](auto& stream) {
+      stream.async_close(websocket::close_reason(static_cast<uint16_t>(code)), [](beast::error_code) {});
+    });
   });
   WaitClosed(timeout);
   if (is_open()) Abort();
@@ -377,10 +442,12 @@ void WsClient::Abort() {
   Impl& im = *impl_;
   if (!im.running) return;
   asio::post(im.ioc, [&im] {
-    beast::error_code ignored;
-    auto& socket = beast::get_lowest_layer(im.ws).socket();
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    im.Visit([](auto& stream) {
+      beast::error_code ignored;
+      auto& socket = beast::get_lowest_layer(stream).socket();
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+    });
   });
   WaitClosed(std::chrono::seconds(2));
 }

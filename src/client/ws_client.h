@@ -1,11 +1,12 @@
 #pragma once
 // WsClient: a synchronous-looking WebSocket client for the Parley protocol.
 //
-// Owns one connection and one background I/O thread. The I/O thread reads
-// frames continuously into a queue (so server pings are answered even while
-// the caller is not receiving) and performs writes one at a time. All public
-// methods must be called from one caller thread; the frame queue is the only
-// state shared with the I/O thread. Beast stays in ws_client.cc.
+// Owns one connection (ws://, or wss:// with TlsOptions) and one background
+// I/O thread. The I/O thread reads frames continuously into a queue (so
+// server pings are answered even while the caller is not receiving) and
+// performs writes one at a time. All public methods must be called from one
+// caller thread; the frame queue is the only state shared with the I/O
+// thread. Beast stays in ws_client.cc.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "client/tls.h"
 #include "common/close_code.h"
 #include "common/result.h"
 #include "protocol/client_frames.h"
@@ -41,11 +43,14 @@ class WsClient {
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
 
-  // Opens TCP and performs the WebSocket upgrade. On failure the error's
-  // message names the step, and `handshake_status()` holds the HTTP status
+  // Opens TCP (and TLS over it when `tls` is set: wss://, the certificate
+  // verified) and performs the WebSocket upgrade. On failure the error's
+  // message names the step (an untrusted certificate starts with
+  // kUntrustedCertificate), and `handshake_status()` holds the HTTP status
   // the server answered the upgrade with (0 if none).
   Result<void> Connect(const std::string& host, uint16_t port, const std::string& target = "/v1/ws",
-                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                       const std::optional<TlsOptions>& tls = std::nullopt);
 
   // ---- typed: the frames of protocol/client_frames.h ----
   // Writes `request`, with "id" when `id` is set; false when the write failed.

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,10 +19,27 @@ namespace parley::testing {
 using Clock = std::chrono::steady_clock;
 
 CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>& args,
-                       const std::map<std::string, std::string>& env) {
+                       const std::map<std::string, std::string>& env, Io io) {
   ::signal(SIGPIPE, SIG_IGN);
   int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return;
+  if (pipe2(err, O_CLOEXEC) != 0) return;
+  if (io == Io::kTerminal) {
+    // One terminal for stdin and stdout: the master side is both our ends.
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return;
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) return;
+    winsize size{};
+    size.ws_row = 24;
+    size.ws_col = 80;
+    ioctl(master, TIOCSWINSZ, &size);
+    in[0] = slave;
+    in[1] = master;
+    out[0] = fcntl(master, F_DUPFD_CLOEXEC, 0);
+    out[1] = fcntl(slave, F_DUPFD_CLOEXEC, 0);
+  } else if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
+    return;
+  }
 
   std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -44,6 +63,10 @@ CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
+    if (io == Io::kTerminal) {
+      setsid();
+      ioctl(in[0], TIOCSCTTY, 0);
+    }
     dup2(in[0], STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);

@@ -18,13 +18,19 @@ struct CliResult {
 
 class CliProcess {
  public:
+  // How the child's stdin and stdout are connected: pipes, or one pseudo-
+  // terminal (80x24; its controlling terminal), so the child sees a user at
+  // a terminal and out() holds what the terminal would show, escapes and all.
+  enum class Io { kPipes, kTerminal };
+
   // Starts `binary args...` with the current environment plus `env`.
   CliProcess(const std::string& binary, const std::vector<std::string>& args,
-             const std::map<std::string, std::string>& env);
+             const std::map<std::string, std::string>& env, Io io = Io::kPipes);
   ~CliProcess();  // SIGKILLs a child still running
   CliProcess(const CliProcess&) = delete;
   CliProcess& operator=(const CliProcess&) = delete;
 
+  // Writes to stdin (on a terminal: types `text`, "\r" for Enter).
   bool Write(const std::string& text);
   void CloseStdin();
   // Reads until stdout (stderr) holds `text`; false on timeout or exit.

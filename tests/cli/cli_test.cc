@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "../integration/server_fixture.h"
+#include "../integration/test_certs.h"
 #include "cli_process.h"
 #include "protocol/json.h"
 
@@ -329,6 +330,116 @@ TEST_F(CliTest, ChatBothWaysThroughPipes) {
   EXPECT_EQ(Lines(history.out).size(), 4u) << history.out;  // each line stored once
 }
 
+TEST_F(CliTest, GroupMembershipCommandsAndReadMarkers) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string carol = Register("carol");
+  Group(alice, "crew", {bob});
+
+  CliResult added = Run(alice, {"group", "add", "crew", carol});
+  EXPECT_EQ(added.exit_code, 0) << Show(added);
+  EXPECT_THAT(added.out, HasSubstr("Added " + carol + " to crew (3 members)"));
+  CliResult members = Run(carol, {"group", "members", "crew"});
+  EXPECT_EQ(members.exit_code, 0) << Show(members);
+  EXPECT_EQ(members.out, alice + "  owner\n" + bob + "\n" + carol + "  (you)\n");
+  CliResult members_json = Run(bob, {"group", "members", "crew", "--json"});
+  ASSERT_EQ(Lines(members_json.out).size(), 3u) << Show(members_json);
+  EXPECT_EQ(protocol::GetString(*protocol::ParseObject(Lines(members_json.out)[0]), "role"), "owner");
+
+  // Only the owner and admins remove; a DM's members never change.
+  CliResult not_allowed = Run(bob, {"group", "remove", "crew", carol});
+  EXPECT_EQ(not_allowed.exit_code, 4) << Show(not_allowed);
+  EXPECT_THAT(not_allowed.err, HasSubstr("only the owner and admins"));
+  CliResult removed = Run(alice, {"group", "remove", "crew", carol});
+  EXPECT_EQ(removed.exit_code, 0) << Show(removed);
+  EXPECT_THAT(removed.out, HasSubstr("Removed " + carol + " from crew"));
+  CliResult gone = Run(carol, {"history", "crew"});
+  EXPECT_EQ(gone.exit_code, 4) << Show(gone);
+  CliResult self = Run(alice, {"group", "remove", "crew", alice});
+  EXPECT_EQ(self.exit_code, 1) << Show(self);
+  EXPECT_THAT(self.err, HasSubstr("parley group leave"));
+  CliResult bad_name = Run(alice, {"group", "remove", "crew", "../x"});
+  EXPECT_EQ(bad_name.exit_code, 1) << Show(bad_name);
+  EXPECT_THAT(bad_name.err, HasSubstr("not a username"));
+  ASSERT_EQ(Run(alice, {"dm", bob}).exit_code, 0);
+  CliResult dm_add = Run(alice, {"group", "add", bob, carol});
+  EXPECT_EQ(dm_add.exit_code, 6) << Show(dm_add);
+
+  // read: the unread count goes to 0, and only up to what exists.
+  ASSERT_EQ(Run(alice, {"send", "crew", "one"}).exit_code, 0);
+  ASSERT_EQ(Run(alice, {"send", "crew", "two"}).exit_code, 0);
+  auto unread = [&](const std::string& user) {
+    CliResult list = Run(user, {"conversations", "--json"});
+    for (const auto& line : Lines(list.out)) {
+      auto obj = protocol::ParseObject(line);
+      if (obj && protocol::GetString(*obj, "title") == "crew")
+        return protocol::GetInt(*obj, "unread").value_or(-1);
+    }
+    return int64_t{-1};
+  };
+  EXPECT_EQ(unread(bob), 2);
+  CliResult read = Run(bob, {"read", "crew"});
+  EXPECT_EQ(read.exit_code, 0) << Show(read);
+  EXPECT_THAT(read.out, HasSubstr("Marked crew read up to #2 (2 unread)"));
+  EXPECT_EQ(unread(bob), 0);
+  CliResult again = Run(bob, {"read", "crew"});
+  EXPECT_THAT(again.out, HasSubstr("Nothing new in crew")) << Show(again);
+  CliResult outsider = Run(carol, {"read", "crew"});
+  EXPECT_EQ(outsider.exit_code, 4) << Show(outsider);
+
+  CliResult left = Run(bob, {"group", "leave", "crew"});
+  EXPECT_EQ(left.exit_code, 0) << Show(left);
+  EXPECT_THAT(left.out, HasSubstr("You left crew"));
+  CliResult after = Run(alice, {"group", "members", "crew"});
+  EXPECT_EQ(after.out, alice + "  owner  (you)\n") << Show(after);
+}
+
+// `parley chat` at a terminal: libedit's editing and history, and the
+// chat's commands.
+TEST_F(CliTest, ChatAtATerminalEditsRecallsAndTakesCommands) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  std::map<std::string, std::string> env = Env(bob);
+  env["TERM"] = "xterm";
+  env["LC_ALL"] = "C.UTF-8";
+  CliProcess chat(PARLEY_CLI_PATH, {"chat", "proj"}, env, CliProcess::Io::kTerminal);
+  ASSERT_TRUE(chat.WaitForOut("connected to proj", kWait)) << chat.out() << chat.err();
+  auto history = [&] { return Run(alice, {"history", "proj"}).out; };
+  auto wait_history = [&](const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+      if (history().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+
+  // Typed with a correction in the middle (Left, insert), sent with Enter.
+  ASSERT_TRUE(chat.Write("helo\x1b[D\x1b[Dl\r"));
+  ASSERT_TRUE(wait_history("#1 " + bob + ": hello")) << history() << chat.out();
+  // Up recalls it; End and more text change it before it is sent again.
+  ASSERT_TRUE(chat.Write("\x1b[A\x1b[F again\r"));
+  ASSERT_TRUE(wait_history("#2 " + bob + ": hello again")) << history() << chat.out();
+  ASSERT_TRUE(chat.Write("//slash\r"));
+  ASSERT_TRUE(wait_history("#3 " + bob + ": /slash")) << history() << chat.out();
+
+  ASSERT_TRUE(chat.Write("/members\r"));
+  EXPECT_TRUE(chat.WaitForOut("* 2 in proj: " + alice + " (owner), " + bob, kWait)) << chat.out();
+  ASSERT_TRUE(chat.Write("/help\r"));
+  EXPECT_TRUE(chat.WaitForOut("/leave    leave this group", kWait)) << chat.out();
+  ASSERT_TRUE(chat.Write("/frobnicate\r"));
+  EXPECT_TRUE(chat.WaitForOut("unknown command /frobnicate", kWait)) << chat.out();
+  ASSERT_EQ(Run(alice, {"send", "proj", "from alice"}).exit_code, 0);
+  EXPECT_TRUE(chat.WaitForOut(alice + ": from alice", kWait)) << chat.out();
+
+  ASSERT_TRUE(chat.Write("/leave\r"));
+  EXPECT_EQ(chat.Wait(kWait), 0) << chat.out() << chat.err();
+  EXPECT_THAT(chat.out(), HasSubstr("you left proj"));
+  EXPECT_EQ(Run(alice, {"group", "members", "proj"}).out, alice + "  owner  (you)\n");
+  // Nothing but the three lines was sent: commands are not messages.
+  EXPECT_EQ(Lines(history()).size(), 4u) << history();
+}
+
 // The text entries of `history --json`, by seq.
 std::map<int64_t, json::object> JsonEntries(const std::string& out) {
   std::map<int64_t, json::object> entries;
@@ -535,8 +646,8 @@ TEST_F(CliTest, ServerDownAndBadUrlGetExitCode2) {
   CliResult login = Run(alice, {"login", alice, "--password-stdin"}, kPassword);
   EXPECT_EQ(login.exit_code, 2) << Show(login);
 
-  for (const char* url : {"https://127.0.0.1:8443", "http://exa mple.com", "http://127.0.0.1:99999",
-                          "ftp://127.0.0.1", "http://127.0.0.1:8080/some/path", ""}) {
+  for (const char* url : {"http://exa mple.com", "http://127.0.0.1:99999", "ftp://127.0.0.1",
+                          "http://127.0.0.1:8080/some/path", ""}) {
     CliResult r = Run("x", {"login", "alice", "--server", url, "--password-stdin"}, kPassword);
     EXPECT_EQ(r.exit_code, 2) << url << "\n" << Show(r);
     EXPECT_THAT(r.err, HasSubstr("bad server URL")) << url;
@@ -586,6 +697,100 @@ TEST_F(CliShortTokenTest, RefreshesExpiredAccessTokenTransparently) {
   CliResult expired = Run(alice, {"conversations"});
   EXPECT_EQ(expired.exit_code, 3) << Show(expired);
   EXPECT_THAT(expired.err, HasSubstr("login"));
+}
+
+// A TLS parleyd: its certificate is self-signed (a private CA of its own),
+// so the CLI trusts it only when given it with --cacert or PARLEY_CACERT.
+class CliTlsTest : public CliTest {
+ protected:
+  void SetUp() override {
+    cert_dir_ = fs::temp_directory_path() / ("parley-cli-tls-" + UniqueName("t"));
+    fs::create_directories(cert_dir_);
+    cert_ = MakeSelfSigned(cert_dir_, "server");
+    CliTest::SetUp();
+  }
+  void TearDown() override {
+    CliTest::TearDown();
+    std::error_code ignored;
+    fs::remove_all(cert_dir_, ignored);
+  }
+  std::vector<std::string> ExtraFlags() const override {
+    return {"--tls-cert-file", cert_.cert, "--tls-key-file", cert_.key};
+  }
+  std::string HttpsUrl(const std::string& host = "127.0.0.1") const {
+    return "https://" + host + ":" + std::to_string(server_->port());
+  }
+
+  fs::path cert_dir_;
+  CertFiles cert_;
+};
+
+TEST_F(CliTlsTest, TrustsAPrivateCaOnlyWhenToldTo) {
+  // Not in the system store: refused, saying why and what to do.
+  std::string alice = UniqueName("alice");
+  CliResult untrusted =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--password-stdin"}, kPassword + "\n");
+  EXPECT_EQ(untrusted.exit_code, 2) << Show(untrusted);
+  EXPECT_THAT(untrusted.err, HasSubstr("the server's certificate is not trusted (self-signed certificate)"));
+  EXPECT_THAT(untrusted.err, HasSubstr("--cacert"));
+
+  // The right CA but the wrong name: the certificate is for 127.0.0.1 only.
+  CliResult wrong_name =
+      Run(alice,
+          {"register", alice, "--server", HttpsUrl("localhost"), "--cacert", cert_.cert, "--password-stdin"},
+          kPassword + "\n");
+  EXPECT_EQ(wrong_name.exit_code, 2) << Show(wrong_name);
+  EXPECT_THAT(wrong_name.err, HasSubstr("mismatch"));
+
+  CliResult missing_ca = Run(alice,
+                             {"register", alice, "--server", HttpsUrl(), "--cacert",
+                              (cert_dir_ / "nope.pem").string(), "--password-stdin"},
+                             kPassword + "\n");
+  EXPECT_EQ(missing_ca.exit_code, 1) << Show(missing_ca);
+  EXPECT_THAT(missing_ca.err, HasSubstr("cannot read the CA file"));
+  CliResult not_a_ca =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--cacert", cert_.key, "--password-stdin"},
+          kPassword + "\n");
+  EXPECT_EQ(not_a_ca.exit_code, 1) << Show(not_a_ca);
+  EXPECT_THAT(not_a_ca.err, HasSubstr("holds no PEM certificate"));
+
+  // Trusted with --cacert: the login keeps the CA, so later commands (HTTPS
+  // and wss://) need nothing more.
+  CliResult registered =
+      Run(alice, {"register", alice, "--server", HttpsUrl(), "--cacert", cert_.cert, "--password-stdin"},
+          kPassword + "\n");
+  ASSERT_EQ(registered.exit_code, 0) << Show(registered);
+  EXPECT_THAT(registered.out, HasSubstr("on " + HttpsUrl()));
+  std::map<std::string, std::string> bob_env = Env("bob");
+  bob_env["PARLEY_CACERT"] = cert_.cert;  // the environment works as the flag does
+  std::string bob = UniqueName("bob");
+  CliResult bob_registered =
+      RunCli(PARLEY_CLI_PATH, {"register", bob, "--server", HttpsUrl(), "--password-stdin"}, bob_env,
+             kPassword + "\n");
+  ASSERT_EQ(bob_registered.exit_code, 0) << Show(bob_registered);
+
+  ASSERT_EQ(Run(alice, {"group", "create", "secure", bob}).exit_code, 0);
+  CliResult sent = Run(alice, {"send", "secure", "over TLS"});  // wss://
+  ASSERT_EQ(sent.exit_code, 0) << Show(sent);
+  EXPECT_EQ(sent.out, "1\n");
+  CliResult history = RunCli(PARLEY_CLI_PATH, {"history", "secure"}, Env("bob"));
+  EXPECT_EQ(history.exit_code, 0) << Show(history);
+  EXPECT_THAT(history.out, HasSubstr(alice + ": over TLS"));
+
+  auto chat =
+      std::make_unique<CliProcess>(PARLEY_CLI_PATH, std::vector<std::string>{"chat", "secure"}, Env("bob"));
+  ASSERT_TRUE(chat->WaitForErr("connected", kWait)) << chat->err();
+  ASSERT_TRUE(chat->Write("hello over wss\n"));
+  chat->CloseStdin();
+  EXPECT_EQ(chat->Wait(kWait), 0) << chat->err();
+  CliResult after = Run(alice, {"history", "secure"});
+  EXPECT_THAT(after.out, HasSubstr(bob + ": hello over wss")) << Show(after);
+
+  // A CA given on the command line replaces the saved one: a wrong one fails.
+  CertFiles other = MakeSelfSigned(cert_dir_, "other");
+  CliResult replaced = Run(alice, {"conversations", "--cacert", other.cert});
+  EXPECT_EQ(replaced.exit_code, 2) << Show(replaced);
+  EXPECT_THAT(replaced.err, HasSubstr("not trusted"));
 }
 
 // A server on a fixed port, so it can be restarted under a running chat.

@@ -1,5 +1,5 @@
 // Unit tests of parley_cli's pure parts: URLs, the config directory and
-// saved login, conversation names, exit codes, output formats.
+// saved login, conversation names, exit codes, output formats, chat lines.
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -9,9 +9,11 @@
 #include <gtest/gtest.h>
 
 #include "cli/saved_login.h"
+#include "cli/chat_input.h"
 #include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "cli/membership.h"
 #include "cli/resolve.h"
 #include "cli/server_url.h"
 #include "protocol/utf8.h"
@@ -44,16 +46,77 @@ TEST(ServerUrlTest, AcceptsHttpUrls) {
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->host, "::1");
   EXPECT_EQ(e->canonical, "http://[::1]:8081");
+  EXPECT_FALSE(e->tls);
+}
+
+TEST(ServerUrlTest, AcceptsHttpsUrls) {
+  std::string error;
+  auto a = ParseServerUrl("https://chat.example.com", &error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_TRUE(a->tls);
+  EXPECT_EQ(a->port, 443);
+  EXPECT_EQ(a->canonical, "https://chat.example.com:443");
+  auto b = ParseServerUrl("wss://127.0.0.1:8443/", &error);  // the WebSocket's URL names the same server
+  ASSERT_TRUE(b) << error;
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->canonical, "https://127.0.0.1:8443");
+  auto c = ParseServerUrl("ws://127.0.0.1:8080", &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_FALSE(c->tls);
 }
 
 TEST(ServerUrlTest, RejectsWhatItCannotUse) {
   for (const char* bad :
-       {"", "https://x.example", "ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:80/path",
+       {"", "https://x.example/v1", "ftp://x", "http://", "http://x:0", "http://x:70000", "http://x:80/path",
         "http://x?q=1", "http://exa mple", "http://user@x", "http://x:abc"}) {
     std::string error;
     EXPECT_FALSE(ParseServerUrl(bad, &error)) << bad;
     EXPECT_NE(error.find("bad server URL"), std::string::npos) << bad << ": " << error;
   }
+}
+
+TEST(ChatLineTest, CommandsMessagesAndTheDoubleSlash) {
+  using Kind = ChatLine::Kind;
+  struct Case {
+    const char* line;
+    Kind kind;
+    const char* text;
+  };
+  const Case cases[] = {
+      {"", Kind::kNothing, ""},
+      {"  \t", Kind::kNothing, ""},
+      {"hello", Kind::kMessage, "hello"},
+      {"  indented stays as typed ", Kind::kMessage, "  indented stays as typed "},
+      {"a /path in the middle", Kind::kMessage, "a /path in the middle"},
+      {"/help", Kind::kHelp, ""},
+      {"/members ", Kind::kMembers, ""},
+      {"/leave", Kind::kLeave, ""},
+      {"/quit", Kind::kQuit, ""},
+      {"//", Kind::kMessage, "/"},
+      {"//quit", Kind::kMessage, "/quit"},
+      {"///x", Kind::kMessage, "//x"},
+      {"/quit now", Kind::kBadCommand, "/quit takes no arguments"},
+      {"/Help", Kind::kBadCommand, "unknown command /Help"},
+      {"/", Kind::kBadCommand, "unknown command /;"},
+      {"/shrug", Kind::kBadCommand, "// sends a line that starts with /"},
+  };
+  for (const Case& c : cases) {
+    ChatLine parsed = ParseChatLine(c.line);
+    EXPECT_EQ(parsed.kind, c.kind) << "'" << c.line << "'";
+    if (c.kind == Kind::kBadCommand) {
+      EXPECT_NE(parsed.text.find(c.text), std::string::npos) << c.line << ": " << parsed.text;
+    } else {
+      EXPECT_EQ(parsed.text, c.text) << "'" << c.line << "'";
+    }
+  }
+}
+
+TEST(MemberSummaryTest, NamesRolesButThePlainOne) {
+  std::vector<Member> members = {{UserId(1), "alice", Role::kOwner},
+                                 {UserId(2), "bob", Role::kMember},
+                                 {UserId(3), "carol", Role::kAdmin}};
+  EXPECT_EQ(MemberSummary(members), "alice (owner), bob, carol (admin)");
+  EXPECT_EQ(MemberSummary({}), "");
 }
 
 TEST(ConfigDirTest, Precedence) {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Server, repoRoot, speaksRich } from './lib/server.mjs';
 import { Forwarder } from './lib/proxy.mjs';
 import { launch, newPage } from './lib/browser.mjs';
-import { uname, until } from './lib/util.mjs';
+import { uname, until, newClient, connected } from './lib/util.mjs';
 import WebSocket from 'ws';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,6 +45,8 @@ async function shot(page, name) {
 }
 
 async function register(page, username) {
+  await page.getByTestId('auth-switch').click(); // from "Sign in" to "Create account"
+  await page.getByTestId('register-submit').waitFor(T);
   await page.getByTestId('login-username').fill(username);
   await page.getByTestId('login-password').fill(PASSWORD);
   await page.getByTestId('register-submit').click();
@@ -482,6 +484,11 @@ test('§5 in the client: a quote of a message far back fetches the history up to
   const conv = await (await fetch(`${server.url}/v1/conversations/dm`, { method: 'POST', headers: { Authorization: `Bearer ${sb.access_token}` }, body: JSON.stringify({ username: an }) })).json();
   await bulkSend(sb.access_token, conv.id, 1);
   await bulkSend(sb.access_token, conv.id, 180, 1); // seqs 2..181, the last answering seq 1
+  // All read, so the page opens at the bottom rather than at the first unread (seq 1).
+  const ca = await newClient(server, { name: an, register: false });
+  await connected(ca);
+  await ca.request({ type: 'read', conv: conv.id, seq: 181 });
+  ca.close();
   const a = await open();
   await login(a, an);
   await item(a, conv.id).click();

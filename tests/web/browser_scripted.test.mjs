@@ -6,44 +6,30 @@
 // browser.test.mjs drives the same UI through a real server with two users.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { webRoot } from './lib/server.mjs';
 import { launch, newPage } from './lib/browser.mjs';
 import { until } from './lib/util.mjs';
-import { scriptedServer, USERS, CONV } from './lib/model.mjs';
+import { scriptedWebServer, USERS, CONV } from './lib/model.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
 mkdirSync(artifacts, { recursive: true });
 const T = { timeout: 10000 };
-const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.svg': 'image/svg+xml' };
 
-let httpServer;
 let srv;
 let browser;
 let url;
 
 before(async () => {
-  // The web client's files, and the scripted server at /v1/ws.
-  httpServer = http.createServer((req, res) => {
-    let p = new URL(req.url, 'http://x').pathname;
-    if (p === '/') p = '/index.html';
-    const f = path.join(webRoot, p);
-    if (!f.startsWith(webRoot + path.sep) || !existsSync(f)) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(f)] ?? 'application/octet-stream' }).end(readFileSync(f));
-  });
-  await new Promise((r) => httpServer.listen(0, '127.0.0.1', r));
-  srv = await scriptedServer({ server: httpServer });
-  url = `http://127.0.0.1:${httpServer.address().port}/`;
+  srv = await scriptedWebServer();
+  url = srv.url;
   browser = await launch();
 });
 after(async () => {
   await browser?.close();
-  await srv?.close();
-  httpServer?.close();
+  await srv?.stop();
 });
 
 /** A page signed in as ME with the group open (the session as the SDK stores it). */
@@ -75,6 +61,7 @@ test('richer messages in the client, against the scripted server', async () => {
   srv.by('2', { type: 'send', body: 'the very first' });
   for (let i = 0; i < 150; i += 1) srv.by(i % 2 ? '2' : '3', { type: 'send', body: `filler ${i}` });
   srv.by('2', { type: 'send', body: 'answering the first', reply_to: 1 });
+  srv.read('1', CONV, m.entries.length); // all read: the page opens at the bottom, not at seq 1
   const a = await signedIn();
 
   // A quote of a message far back: the history in between is fetched, with no hole.

@@ -307,3 +307,31 @@ test('unread and mentions_unread: others’ live text entries only, less deleted
     await srv.close();
   }
 });
+
+test('read receipts: every member’s read_seq from read events and their own entries, kept across a restart', async () => {
+  const srv = await scriptedServer();
+  const store = memoryStore();
+  const c = srv.client({ store });
+  try {
+    c.connect();
+    await until(() => c.connected, 'connected');
+    const mine = await c.send(CONV, 'who is in?');
+    assert.deepEqual(c.readersOf(CONV, mine.seq), [], 'nobody yet');
+    srv.read('2', CONV, mine.seq);
+    await until(() => c.readersOf(CONV, mine.seq).length === 1, 'bob read it');
+    assert.deepEqual(c.readersOf(CONV, mine.seq), ['2']);
+    srv.read('2', CONV, 1); // markers never go back
+    srv.by('3', { type: 'send', body: 'me' }); // writing reads up to it
+    await until(() => c.readersOf(CONV, mine.seq).length === 2, 'cyd.x by writing');
+    assert.equal(c.readSeqOf(CONV, '2'), mine.seq);
+    assert.equal(c.readSeqOf(CONV, '3'), mine.seq + 1);
+    assert.deepEqual(c.readersOf(CONV, mine.seq + 1), ['3']);
+    await until(() => store.get(`reads:${ME}`)?.[CONV]?.['3'] === mine.seq + 1, 'saved');
+    const again = srv.client({ store });
+    assert.deepEqual(again.readSeqOf(CONV, '2'), mine.seq, 'a reloaded client knows what the first learnt');
+    again.close();
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});

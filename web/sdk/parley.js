@@ -11,14 +11,21 @@
 // - de-duplication of events by (conv, seq), and in-order delivery: a seq
 //   gap or a `gap` event is filled with `history` before later messages;
 // - access-token refresh before expiry (refresh tokens rotate);
-// - events: message, update, presence, typing, read, member, user_updated,
-//   conversation(s), outbox, sent, state (connection), session, auth_lost, error.
+// - events: message, update, presence, typing, read, member,
+//   conversation(s), outbox, sent, state (connection), session, auth_lost,
+//   user_updated (a display name, §7), error.
+// - the account: updateProfile (PATCH /v1/me), changePassword, logoutAll,
+//   deleteAccount, exportData (GET /v1/me/export), learnProfiles;
 // - richer messages (protocol 1.1 §5): edit(), delete(), react() and
 //   send(..., {replyTo}) go through the same outbox; every entry is folded
 //   into the text entry it changes by the state_seq rule, in whatever order
 //   pages and events arrive, and messages(conv) gives the folded messages
 //   (`update` says when one changed); `unread` and `mentions_unread` follow
 //   §5 (others' live text entries only).
+//
+// - read receipts: every member's read_seq, from `read` events, their own
+//   entries (an entry reads up to itself, §5) and any member `read_seq`
+//   a Conversation carries; readersOf(conv, seq) says who has read a message;
 //
 // - reconnect backoff that resets only once a connection proved healthy
 //   (open for `healthyAfterMs` after `welcome`), so a server that welcomes
@@ -358,6 +365,7 @@ export class ParleyClient extends Emitter {
     this._gapTo = new Map(); // conv -> to_seq announced by a `gap` event
     this._lastMessage = new Map(); // conv -> newest text entry delivered (folded)
     this._logs = new Map(); // conv -> MessageLog: every entry held, text entries folded
+    this._reads = new Map(); // conv -> Map(user id -> highest read_seq known)
     this._filling = new Set();
     this._outbox = [];
     this._waiters = new Map(); // client_msg_id -> {resolve, reject}
@@ -377,7 +385,15 @@ export class ParleyClient extends Emitter {
     if (s) this._adoptSession(s, { save: !!o.session });
 
     if (typeof globalThis.addEventListener === 'function' && typeof globalThis.document !== 'undefined') {
-      globalThis.addEventListener('online', () => this._wanted && !this._ws && this.reconnectNow());
+      // The network is back: try now rather than when the backoff says,
+      // and drop a socket still trying (it may hang on the dead route);
+      // a connection that looks open is checked with a ping.
+      globalThis.addEventListener('online', () => {
+        if (!this._wanted) return;
+        if (this.state !== 'connected') return this.reconnectNow();
+        const ws = this._ws;
+        this.request({ type: 'ping' }, { timeoutMs: 3000 }).catch(() => this._ws === ws && this.reconnectNow());
+      });
       globalThis.addEventListener('offline', () => {
         if (this.state !== 'connected' && this._wanted) this._setState('offline');
       });
@@ -439,14 +455,115 @@ export class ParleyClient extends Emitter {
     return s;
   }
 
-  /** Forgets the session (this device only) and closes the connection. */
+  /** Signs this device out: revokes its refresh token (best effort), forgets the session, closes the connection. */
   logout() {
+    const refresh_token = this.session?.refresh_token;
+    if (refresh_token) this.http('POST', '/v1/auth/logout', { refresh_token }, { auth: false }).catch(() => {});
+    this._signOut();
+  }
+
+  _signOut() {
     this.close();
     this.store.remove('session');
     this.session = null;
     this.user = null;
     this._resetUserState();
     this.emit('session', null);
+  }
+
+  // ---------------------------------------------------------------- account (§1.7, §7)
+
+  /** Sets the display name others see (PATCH /v1/me); resolves with the User. */
+  async updateProfile({ display_name }) {
+    const u = await this.http('PATCH', '/v1/me', { display_name });
+    this._onUserUpdated({ user: u.id, username: u.username, display_name: u.display_name });
+    return u;
+  }
+
+  /** updateProfile under the name of the account calls: `updateMe({displayName})`. */
+  updateMe({ displayName } = {}) {
+    return this.updateProfile({ display_name: displayName });
+  }
+
+  /** Changes the password; this device stays signed in with the new session, every other one is signed out. */
+  async changePassword(old_password, new_password) {
+    const s = await this.http('POST', '/v1/auth/password', { old_password, new_password });
+    this._adoptSession(s);
+    return s;
+  }
+
+  /** Signs out every device of the user, this one included (every token revoked). */
+  async logoutAll() {
+    await this.http('POST', '/v1/auth/logout', { all: true });
+    this._signOut();
+  }
+
+  /** Deletes the account after checking the password, then signs out here. */
+  async deleteAccount(password) {
+    await this.http('DELETE', '/v1/me', { password });
+    this._signOut();
+  }
+
+  /**
+   * The user's data as the server exports it (GET /v1/me/export): resolves
+   * with {blob, filename}, for a page to save.
+   */
+  async exportData() {
+    await this._ensureFreshToken();
+    let res;
+    try {
+      res = await this._fetch(this.baseUrl + '/v1/me/export', { headers: { Authorization: `Bearer ${this.session?.access_token}` } });
+    } catch (e) {
+      throw new ParleyError('network', `cannot reach the server (${e.message})`);
+    }
+    if (!res.ok) {
+      let err = {};
+      try {
+        err = (await res.json()).error ?? {};
+      } catch {
+        /* not JSON */
+      }
+      throw new ParleyError(err.code || `http_${res.status}`, err.message || res.statusText, { status: res.status });
+    }
+    const named = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') ?? '');
+    const filename = named ? named[1] : `parley-export-${this.user?.username ?? 'me'}.json`;
+    return { blob: await res.blob(), filename };
+  }
+
+  /**
+   * Learns the display names of users (GET /v1/users/{username}, each once):
+   * member lists carry only usernames. Emits `user_updated` for each.
+   */
+  async learnProfiles(ids) {
+    this._profiled ??= new Set();
+    const todo = [...new Set(ids)].filter((id) => this.users.get(id)?.username && !this._profiled.has(id));
+    for (const id of todo) this._profiled.add(id);
+    await Promise.all(
+      todo.map(async (id) => {
+        try {
+          const u = await this.getUser(this.users.get(id).username);
+          if (u?.id === id) this._onUserUpdated({ user: id, username: u.username, display_name: u.display_name ?? null });
+        } catch (e) {
+          if (e.code !== 'not_found') this._profiled.delete(id); // a network failure: ask again later
+        }
+      }),
+    );
+  }
+
+  // §7 `user_updated`: a user's display name changed (also what learnProfiles and updateProfile learn).
+  _onUserUpdated(f) {
+    const u = this.users.get(f.user) ?? { id: f.user, online: false, last_seen: null };
+    if (f.username) u.username = f.username;
+    u.display_name = f.display_name ?? null;
+    this.users.set(f.user, u);
+    if (f.user === this.user?.id) {
+      this.user = { ...this.user, display_name: u.display_name };
+      if (this.session) {
+        this.session = { ...this.session, user: { ...this.session.user, display_name: u.display_name } };
+        this.store.set('session', this.session);
+      }
+    }
+    this.emit('user_updated', { user: f.user, username: u.username, display_name: u.display_name });
   }
 
   /** Rotates the tokens. Concurrent callers share one request. */
@@ -499,6 +616,8 @@ export class ParleyClient extends Emitter {
     if (changedUser || fresh) {
       if (changedUser) this._resetUserState();
       this.user = s.user;
+      this._loadReads();
+      if (changedUser) this._loadRemoved();
       this._outbox = (this.store.get(`outbox:${s.user.id}`) ?? []).map((i) => ({ type: 'send', ...i, status: i.status === 'failed' ? 'failed' : 'pending' }));
     }
     if (save) this.store.set('session', s);
@@ -538,6 +657,7 @@ export class ParleyClient extends Emitter {
   }
 
   _resetUserState() {
+    this._profiled?.clear();
     this.conversations.clear();
     this.users.clear();
     this._known.clear();
@@ -545,6 +665,7 @@ export class ParleyClient extends Emitter {
     this._gapTo.clear();
     this._lastMessage.clear();
     this._logs.clear();
+    this._reads.clear();
     this._outbox = [];
     this._readWanted.clear();
   }
@@ -767,7 +888,9 @@ export class ParleyClient extends Emitter {
       seen.add(c.id);
       this._upsertConversation(c, { own: true });
     }
-    for (const id of [...this.conversations.keys()]) if (!seen.has(id)) this._forget(id);
+    // Gone from the server's list: forgotten, unless the user was removed
+    // (kept, read-only, until dismiss()).
+    for (const [id, c] of [...this.conversations]) if (!seen.has(id) && !c.removed) this._forget(id);
     // The backoff starts over only once this connection proved healthy:
     // `welcome` alone proves little, since the server may close right after
     // it (4009 during the resume, a crash loop), and resetting then would
@@ -931,6 +1054,7 @@ export class ParleyClient extends Emitter {
 
   /** Puts an entry into its conversation's log; emits `update` with the folded text entry it changed. */
   _ingest(m) {
+    if (m.sender != null) this._noteRead(m.conv, m.sender, m.seq);
     const folded = this._log(m.conv).add(m);
     if (folded) {
       this._setLastMessage(m.conv, folded);
@@ -1316,6 +1440,11 @@ export class ParleyClient extends Emitter {
     else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(username)}`);
   }
 
+  /** Drops a conversation the user was removed from off the list. */
+  dismiss(conv) {
+    if (this.conversations.get(conv)?.removed) this._forget(conv);
+  }
+
   async leave(conv) {
     if (this.connected) await this.request({ type: 'leave', conv });
     else await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/members/${encodeURIComponent(this.user.username)}`);
@@ -1329,23 +1458,6 @@ export class ParleyClient extends Emitter {
     const r = await this.request({ type: 'presence', users: ids });
     for (const u of r.users) this._onPresence(u);
     return r.users;
-  }
-
-  /** Sets this user's display name (1 to 64 bytes, §7); resolves to the User. */
-  async updateMe({ displayName } = {}) {
-    const u = await this.http('PATCH', '/v1/me', { display_name: displayName });
-    this._onUserUpdated({ user: u.id, username: u.username, display_name: u.display_name });
-    return u;
-  }
-
-  // A user's profile changed (§7): `users` and, for oneself, `user` follow.
-  _onUserUpdated(f) {
-    const u = this.users.get(f.user) ?? { id: f.user };
-    u.username = f.username ?? u.username;
-    u.display_name = f.display_name;
-    this.users.set(f.user, u);
-    if (this.user?.id === f.user) this.user = { ...this.user, display_name: f.display_name };
-    this.emit('user_updated', { user: f.user, username: u.username, display_name: f.display_name });
   }
 
   async getUser(username) {
@@ -1377,6 +1489,7 @@ export class ParleyClient extends Emitter {
       this.conversations.set(c.id, cur);
       if (!this._known.has(c.id)) this._known.set(c.id, c.last_seq ?? 0);
       for (const m of c.members ?? []) this._learnUser(m);
+      this._noteMemberReads(c, own);
       if (c.kind === 'dm' || (c.member_count ?? 0) <= 200) this._askPresence((c.members ?? []).map((m) => m.id));
     } else {
       cur.title = c.title;
@@ -1397,6 +1510,7 @@ export class ParleyClient extends Emitter {
       }
       cur.last_seq = Math.max(cur.last_seq ?? 0, c.last_seq ?? 0);
       for (const m of c.members ?? []) this._learnUser(m);
+      this._noteMemberReads(c, own);
     }
     if (announce) {
       this.emit('conversation', cur);
@@ -1405,10 +1519,83 @@ export class ParleyClient extends Emitter {
     return cur;
   }
 
+  // Read markers of every member (§2 `read` events; a member's own entry
+  // reads up to it, §5; a member object may carry `read_seq`): they only grow.
+  _noteRead(conv, user, seq) {
+    if (!isSeq(seq) || user == null) return;
+    let r = this._reads.get(conv);
+    if (!r) this._reads.set(conv, (r = new Map()));
+    if (seq > (r.get(user) ?? 0)) {
+      r.set(user, seq);
+      this._saveReadsSoon();
+    }
+  }
+
+  // The server repeats no one's read marker but the caller's (a `read`
+  // event comes once), so what was learnt is kept in the store: a reload
+  // still shows who has read what. Markers only grow, so an old copy is a
+  // lower bound, never wrong.
+  _loadReads() {
+    this._reads.clear();
+    const saved = this.user ? this.store.get(`reads:${this.user.id}`) : null;
+    for (const [conv, byUser] of Object.entries(saved ?? {})) this._reads.set(conv, new Map(Object.entries(byUser)));
+  }
+
+  // Conversations the user was removed from stay listed (read-only) until
+  // dismissed, across reloads too: the server's list no longer has them.
+  _saveRemoved() {
+    if (!this.user) return;
+    const removed = [...this.conversations.values()].filter((c) => c.removed).map(({ _order: _o, ...c }) => c);
+    if (removed.length) this.store.set(`removed:${this.user.id}`, removed);
+    else this.store.remove(`removed:${this.user.id}`);
+  }
+
+  _loadRemoved() {
+    for (const c of this.store.get(`removed:${this.user.id}`) ?? []) {
+      if (this.conversations.has(c.id)) continue;
+      this.conversations.set(c.id, { ...c, _order: (this._orderSeq = (this._orderSeq ?? 0) + 1) });
+      if (c.last_message) this._lastMessage.set(c.id, c.last_message);
+    }
+  }
+
+  _saveReadsSoon() {
+    if (this._timers.reads || !this.user) return;
+    const key = `reads:${this.user.id}`;
+    this._timers.reads = setTimeout(() => {
+      delete this._timers.reads;
+      const out = {};
+      for (const [conv, r] of this._reads) out[conv] = Object.fromEntries(r);
+      this.store.set(key, out);
+    }, 300);
+    this._timers.reads.unref?.();
+  }
+
+  _noteMemberReads(c, own = true) {
+    for (const m of c.members ?? []) if (m.read_seq != null) this._noteRead(c.id, m.id, m.read_seq);
+    if (own && this.user) this._noteRead(c.id, this.user.id, c.read_seq);
+  }
+
+  /** The highest read_seq known for a member of a conversation (0 when none is known). */
+  readSeqOf(conv, userId) {
+    return this._reads.get(String(conv))?.get(userId) ?? 0;
+  }
+
+  /**
+   * The ids of the conversation's current members, other than the signed-in
+   * user, known to have read up to seq (read receipts).
+   */
+  readersOf(conv, seq) {
+    const c = this.conversations.get(String(conv));
+    const r = this._reads.get(String(conv));
+    if (!c || !r) return [];
+    return (c.members ?? []).filter((m) => m.id !== this.user?.id && (r.get(m.id) ?? 0) >= seq).map((m) => m.id);
+  }
+
   _learnUser(m) {
     const u = this.users.get(m.id);
-    if (!u) this.users.set(m.id, { id: m.id, username: m.username, online: false, last_seen: null });
+    if (!u) this.users.set(m.id, { id: m.id, username: m.username, display_name: m.display_name ?? null, online: false, last_seen: null });
     else if (!u.username) u.username = m.username;
+    if (u && m.display_name !== undefined) u.display_name = m.display_name;
   }
 
   _forget(conv) {
@@ -1418,7 +1605,9 @@ export class ParleyClient extends Emitter {
     this._buffer.delete(conv);
     this._gapTo.delete(conv);
     this._logs.delete(conv);
+    this._reads.delete(conv);
     this._lastMessage.delete(conv);
+    this._saveRemoved();
     this.emit('conversation_removed', conv);
     this.emit('conversations', this.listConversations());
   }
@@ -1468,6 +1657,7 @@ export class ParleyClient extends Emitter {
   }
 
   _onRead(f) {
+    this._noteRead(f.conv, f.user, f.seq);
     const c = this.conversations.get(f.conv);
     if (c && f.user === this.user?.id) {
       this._moveRead(c, f.seq);
@@ -1478,17 +1668,45 @@ export class ParleyClient extends Emitter {
 
   _onMember(f) {
     const me = this.user?.id;
-    if ((f.action === 'removed' || f.action === 'left') && f.user === me) {
+    if (f.action === 'left' && f.user === me) {
       this.emit('member', f);
       this._forget(f.conv);
       return;
+    }
+    if ((f.action === 'removed' || f.action === 'banned') && f.user === me) {
+      // Removed by someone else: the conversation stays, read-only, with
+      // what was held, so the user is told rather than losing it silently.
+      const c = this.conversations.get(f.conv);
+      if (c) {
+        c.removed = f.action;
+        c.members = (c.members ?? []).filter((m) => m.id !== me);
+        c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
+        this._outbox = this._outbox.filter((i) => i.conv !== f.conv || i.status === 'failed');
+        this._saveOutbox();
+        this._saveRemoved();
+      }
+      this.emit('member', f);
+      if (c) this.emit('conversation', c);
+      return;
+    }
+    if (f.action === 'role') {
+      const c = this.conversations.get(f.conv);
+      const m = (c?.members ?? []).find((x) => x.id === f.user);
+      if (m && f.role) m.role = f.role;
+      this.emit('member', f);
+      if (c) this.emit('conversation', c);
+      return;
+    }
+    if (f.action === 'added' && f.user === me && this.conversations.get(f.conv)?.removed) {
+      delete this.conversations.get(f.conv).removed;
+      this._saveRemoved();
     }
     if (f.conversation) {
       // For others' additions the embedded view is the new member's: keep our read_seq.
       this._upsertConversation(f.conversation, { own: f.user === me, announce: true });
     } else {
       const c = this.conversations.get(f.conv);
-      if (c && (f.action === 'removed' || f.action === 'left')) {
+      if (c && (f.action === 'removed' || f.action === 'left' || f.action === 'banned')) {
         c.members = (c.members ?? []).filter((m) => m.id !== f.user);
         c.member_count = Math.max(0, (c.member_count ?? 1) - 1);
         this.emit('conversation', c);

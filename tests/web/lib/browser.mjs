@@ -17,9 +17,44 @@ export async function launch() {
   });
 }
 
-/** A new context + page that records console errors and page errors. */
+/** The words no page may ever show (a value that leaked into the text, issue 17.2). */
+export const BAD_WORDS = /\b(null|undefined|NaN)\b/;
+
+// In the page: every text that goes into the document is checked as it
+// arrives, so a word shown for a moment is caught too; a hit is a console
+// error, which fails the test like any other (page.errors).
+function watchText(bad) {
+  const re = new RegExp(bad);
+  const check = (text, node) => {
+    const m = re.exec(text ?? '');
+    const where = node?.parentElement?.closest('[class]')?.className ?? node?.className ?? '';
+    if (m) console.error(`page text shows "${m[0]}" (in .${where}): ${String(text).slice(Math.max(0, m.index - 60), m.index + 40)}`);
+  };
+  const start = () =>
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.type === 'characterData') check(r.target.data, r.target);
+        for (const n of r.addedNodes) if (n.nodeType === 1 ? !['SCRIPT', 'STYLE'].includes(n.nodeName) : n.nodeType === 3) check(n.textContent, n);
+      }
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  start(); // `document` exists before its first element does
+}
+
+/** Fails when the page's visible text holds "null", "undefined" or "NaN" now. */
+export async function assertCleanText(page) {
+  const text = await page.evaluate(() => document.body.innerText);
+  const m = BAD_WORDS.exec(text);
+  if (m) throw new Error(`the page shows "${m[0]}": …${text.slice(Math.max(0, m.index - 80), m.index + 40)}…`);
+}
+
+/**
+ * A new context + page that records console errors and page errors, and
+ * reports as an error any text put on the page holding "null",
+ * "undefined" or "NaN".
+ */
 export async function newPage(browser, url, { viewport = { width: 1280, height: 800 }, ...ctxOpts } = {}) {
   const context = await browser.newContext({ viewport, ...ctxOpts });
+  await context.addInitScript(watchText, BAD_WORDS.source);
   const page = await context.newPage();
   page.errors = [];
   page.on('console', (m) => {
