@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
+#include <unordered_set>
 
 namespace parley::chat {
 
@@ -57,8 +59,9 @@ Result<AuthSession> Service::Register(std::string_view username, std::string_vie
   auto name = auth::FoldUsername(username);
   if (!name) return std::move(name).error();
   if (auto ok = auth::CheckPassword(password); !ok) return ok.error();
-  if (display_name.size() > 64 || !protocol::IsValidUtf8(display_name)) {
-    return MakeError(Errc::kBadRequest, "display_name must be at most 64 bytes of UTF-8");
+  if (display_name.size() > kMaxDisplayNameBytes || !protocol::IsValidUtf8(display_name)) {
+    return MakeError(Errc::kBadRequest, "display_name must be at most " +
+                                            std::to_string(kMaxDisplayNameBytes) + " bytes of UTF-8");
   }
   auto hash = d_.hasher.Hash(password);
   if (!hash) return std::move(hash).error();
@@ -149,9 +152,26 @@ Result<AuthSession> Service::ChangePassword(UserId user, std::string_view old_pa
   if (!hash) return std::move(hash).error();
   auto epoch = d_.store.SetPassword(user, *hash);
   if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : std::move(epoch).error();
-  NoteAuthState(user, {*epoch, false});
+  RevokeOpenConnections(user, {*epoch, false});
   throttle_.Succeeded(rec->user.username);
   return IssueSession(std::move(rec->user), "", *epoch);
+}
+
+Result<void> Service::LogoutAll(UserId user) {
+  auto epoch = d_.store.RevokeAllTokens(user);
+  if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : epoch.error();
+  RevokeOpenConnections(user, {*epoch, false});
+  return Ok();
+}
+
+void Service::RevokeOpenConnections(UserId user, store::AuthState state) {
+  // This node refuses the old tokens at once; the event closes the sockets
+  // opened with one here and, through the cluster's fan-out, on every node
+  // that holds one (and tells those nodes' caches).
+  NoteAuthState(user, state);
+  fanout::EventBatch events;
+  events.push_back(Event::Revoke(user, state.token_epoch));
+  d_.fanout.Publish(std::move(events));
 }
 
 Result<void> Service::DeleteAccount(UserId user, std::string_view password, std::string_view client_address) {
@@ -161,7 +181,7 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
   if (!convs) return convs.error();
   auto epoch = d_.store.DeleteUser(user, d_.clock.NowMs());
   if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : epoch.error();
-  NoteAuthState(user, {*epoch, true});
+  RevokeOpenConnections(user, {*epoch, true});
   // The user leaves their groups (the others see "left"); a DM keeps its
   // two members. Either way the user's connections stop following.
   fanout::EventBatch events;
@@ -341,6 +361,40 @@ Result<User> Service::Me(UserId user) {
   return WithPresence(std::move(u).value());
 }
 
+Result<User> Service::UpdateMe(UserId user, std::string_view display_name) {
+  if (display_name.empty() || display_name.size() > kMaxDisplayNameBytes ||
+      !protocol::IsValidUtf8(display_name)) {
+    return MakeError(Errc::kBadRequest,
+                     "display_name must be 1 to " + std::to_string(kMaxDisplayNameBytes) + " bytes of UTF-8");
+  }
+  if (auto ok = RequireActive(user); !ok) return ok.error();
+  auto updated = d_.store.SetDisplayName(user, std::string(display_name));
+  if (!updated) return updated.error().code == Errc::kNotFound ? Deleted() : std::move(updated).error();
+  auto convs = d_.store.ListConversations(user);
+  if (!convs) return std::move(convs).error();
+  // One publish per conversation, as for messages: its channel reaches the
+  // DM peers and group members (presence contacts among them) and the
+  // user's own other connections, whatever the group's size.
+  Frame frame = MakeFrame(protocol::UserUpdatedEvent(*updated));
+  fanout::EventBatch events;
+  for (const Conversation& c : *convs) events.push_back(Event::ToConversation(c.id, frame));
+  if (!events.empty()) d_.fanout.Publish(std::move(events));
+  return WithPresence(std::move(updated).value());
+}
+
+Result<std::unique_ptr<AccountExport>> Service::Export(UserId user) {
+  if (auto ok = RequireActive(user); !ok) return ok.error();
+  auto me = d_.store.FindUserById(user);
+  if (!me) return me.error().code == Errc::kNotFound ? Deleted() : std::move(me).error();
+  auto slot = export_slots_.Take(user);
+  if (!slot) {
+    Error e = MakeError(Errc::kRateLimited, "an export of this account is already running");
+    e.retry_after_ms = 1000;
+    return e;
+  }
+  return std::make_unique<AccountExport>(d_.store, std::move(me).value(), std::move(slot), d_.clock.NowMs());
+}
+
 Result<User> Service::FindByUsername(std::string_view username) {
   auto name = auth::FoldUsername(username);
   if (!name) return MakeError(Errc::kNotFound, "no such user");
@@ -352,10 +406,28 @@ Result<User> Service::FindByUsername(std::string_view username) {
   return std::move(rec->user);
 }
 
-Result<User> Service::GetUser(std::string_view username) {
+Result<User> Service::GetUser(UserId viewer, std::string_view username) {
   auto u = FindByUsername(username);
   if (!u) return u;
+  auto shown = PresenceShownTo(viewer, std::span<const UserId>(&u->id, 1));
+  if (!shown) return std::move(shown).error();
+  if (!(*shown)[0]) {
+    u->last_seen.reset();
+    return u;  // online stays false
+  }
   return WithPresence(std::move(u).value());
+}
+
+Result<std::vector<bool>> Service::PresenceShownTo(UserId viewer, std::span<const UserId> users) {
+  // Everyone who shares a conversation with the viewer: a DM or a group of
+  // any size (a presence contact, or a member of a shared group).
+  auto peers = d_.store.PresenceContacts(viewer, std::numeric_limits<int>::max());
+  if (!peers) return std::move(peers).error();
+  std::unordered_set<UserId> known(peers->begin(), peers->end());
+  std::vector<bool> shown;
+  shown.reserve(users.size());
+  for (UserId u : users) shown.push_back(u == viewer || known.contains(u));
+  return shown;
 }
 
 // ---- conversations ----------------------------------------------------------------
@@ -562,15 +634,22 @@ Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
   return Ok();
 }
 
-Result<std::vector<protocol::PresenceEntry>> Service::QueryPresence(const std::vector<UserId>& ids) {
+Result<std::vector<protocol::PresenceEntry>> Service::QueryPresence(UserId viewer,
+                                                                    const std::vector<UserId>& ids) {
   auto users = d_.store.FindUsersByIds(ids);
   if (!users) return std::move(users).error();
   std::vector<UserId> found;
   for (const auto& u : *users) found.push_back(u.id);
+  auto shown = PresenceShownTo(viewer, found);
+  if (!shown) return std::move(shown).error();
   auto online = d_.presence.Online(found);
   std::vector<protocol::PresenceEntry> out;
   for (size_t i = 0; i < users->size(); ++i) {
     const User& u = (*users)[i];
+    if (!(*shown)[i]) {
+      out.push_back({u.id, u.username, false, std::nullopt});
+      continue;
+    }
     out.push_back({u.id, u.username, online[i], online[i] ? std::nullopt : u.last_seen});
   }
   return out;

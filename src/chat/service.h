@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "auth/auth.h"
 #include "auth/external_issuer.h"
 #include "auth/login_throttle.h"
+#include "chat/account_export.h"
 #include "chat/options.h"
 #include "common/clock.h"
 #include "common/model.h"
@@ -74,6 +76,8 @@ struct ResumePlan {
   std::vector<Online> online;  // one per online contact
 };
 
+inline constexpr size_t kMaxDisplayNameBytes = 64;
+
 class Service {
  public:
   Service(Deps deps, Options options);
@@ -93,15 +97,20 @@ class Service {
   // Revokes the family of `refresh_token` (every token rotated from the
   // same login). Unknown tokens are fine: they are dead already.
   Result<void> Logout(std::string_view refresh_token);
+  // Logout everywhere (PROTOCOL.md §7): revokes every refresh token and
+  // every access token of `user`, the caller's included, and closes every
+  // WebSocket opened with one, on every node.
+  Result<void> LogoutAll(UserId user);
   // Checks the old password (throttled like a login; a wrong one is
   // kForbidden), stores the new one, and revokes every refresh token and
-  // every access token issued before. Returns a fresh session.
+  // every access token issued before (closing the WebSockets opened with
+  // one, as LogoutAll). Returns a fresh session.
   Result<AuthSession> ChangePassword(UserId user, std::string_view old_password,
                                      std::string_view new_password, std::string_view client_address = {});
   // Deletes the account after checking its password (as ChangePassword):
   // a tombstone keeps the username from being registered again, every
   // token stops working, the user leaves their groups (DMs keep them as a
-  // member) and their connections stop following every conversation.
+  // member) and their connections are closed with 4003, on every node.
   Result<void> DeleteAccount(UserId user, std::string_view password, std::string_view client_address = {});
   // Verifies an access token: ours (HS256), or an outside issuer's when one
   // is configured, and refuses it when revoked (issued under an older token
@@ -114,8 +123,23 @@ class Service {
   // user whose revocation state is not cached or older than
   // revocation_cache_ms).
   std::optional<Result<auth::Claims>> TryAuthenticate(std::string_view access_token);
+  // A revocation heard from the fan-out (another node's password change,
+  // logout everywhere or deletion): tokens of `user` below `epoch` are
+  // refused here from now on, without waiting for the cache to expire.
+  void NoteRevocation(UserId user, int64_t epoch) { NoteAuthState(user, {epoch, false}); }
   Result<User> Me(UserId user);
-  Result<User> GetUser(std::string_view username);
+  // PATCH /v1/me (PROTOCOL.md §7): a display name of 1 to
+  // kMaxDisplayNameBytes bytes of UTF-8 (else kBadRequest), and a
+  // `user_updated` event on each of the user's conversations (so a
+  // connection sharing several hears it once per shared conversation).
+  Result<User> UpdateMe(UserId user, std::string_view display_name);
+  // GET /v1/me/export (issue 16): the user's data as a document read from
+  // the store a piece at a time (AccountExport). kRateLimited while another
+  // export of the same user is running.
+  Result<std::unique_ptr<AccountExport>> Export(UserId user);
+  // A user as `viewer` may see them: `online` and `last_seen` only when
+  // they share a conversation (PROTOCOL.md §7), else false and null.
+  Result<User> GetUser(UserId viewer, std::string_view username);
 
   // --- conversations (blocking) ---------------------------------------------
   Result<std::vector<Conversation>> Conversations(UserId user);
@@ -132,7 +156,8 @@ class Service {
   // kNotFound when the conversation does not exist, kForbidden when `actor`
   // is not a member.
   Result<void> CheckMember(UserId actor, ConversationId conv);
-  Result<std::vector<protocol::PresenceEntry>> QueryPresence(const std::vector<UserId>& users);
+  // The `presence` request: `online` and `last_seen` as GetUser shows them.
+  Result<std::vector<protocol::PresenceEntry>> QueryPresence(UserId viewer, const std::vector<UserId>& users);
 
   // --- running a group (PROTOCOL.md §7; blocking; groups.cc) ----------------------
   // Each checks who may (owner, admins, as §7's table says), refuses every
@@ -213,6 +238,9 @@ class Service {
   Result<void> CheckNotRevoked(const auth::Claims& claims);
   Result<store::AuthState> AuthStateOf(UserId user);  // cached, else the store (blocking)
   void NoteAuthState(UserId user, store::AuthState state);
+  // After the store revoked `user`'s tokens below `state.token_epoch`: the
+  // cache here, and a revocation event to every node's open connections.
+  void RevokeOpenConnections(UserId user, store::AuthState state);
   // kUnauthorized when `user` is deleted (blocking: may ask the store).
   Result<void> RequireActive(UserId user);
   bool KnownDeleted(UserId user);  // cache only, for the io thread
@@ -237,6 +265,9 @@ class Service {
   Result<void> CheckNotBlockedBy(UserId actor, std::span<const UserId> users);
   void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
   User WithPresence(User user);
+  // For each of `users`, whether `viewer` may see their online state and
+  // last_seen: themselves and those they share a conversation with.
+  Result<std::vector<bool>> PresenceShownTo(UserId viewer, std::span<const UserId> users);
   Result<UserId> ProvisionExternal(const auth::ExternalClaims& claims);
 
   struct Bucket {
@@ -271,6 +302,7 @@ class Service {
   std::once_flag dummy_once_;
   std::mutex external_mu_;
   std::unordered_map<std::string, UserId> external_users_;  // marker -> id, once provisioned
+  ExportSlots export_slots_;                                // one running export per user
 };
 
 }  // namespace parley::chat

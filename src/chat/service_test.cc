@@ -216,7 +216,7 @@ TEST_F(ServiceTest, PresenceOnlineOnceOfflineWithLastSeenOnLastClose) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1]["online"], false);
   EXPECT_EQ(all[1]["last_seen"], clock_.NowMs());
-  auto seen = service_->GetUser("alice");
+  auto seen = service_->GetUser(b.user.id, "alice");
   EXPECT_FALSE(seen->online);
   EXPECT_EQ(seen->last_seen, clock_.NowMs());
 }
@@ -298,7 +298,7 @@ TEST_F(ServiceTest, DeletedAccountIsRefusedEverywhere) {
             Errc::kUnauthorized);
   EXPECT_EQ(Send(a.user.id, dm->id, "late").error().code, Errc::kUnauthorized);
   EXPECT_EQ(service_->Register("alice", "password1", "").error().code, Errc::kConflict);
-  EXPECT_EQ(service_->GetUser("alice").error().code, Errc::kNotFound);
+  EXPECT_EQ(service_->GetUser(b.user.id, "alice").error().code, Errc::kNotFound);
   EXPECT_EQ(service_->OpenDm(b.user.id, "alice").error().code, Errc::kNotFound);
   auto members = service_->Members(b.user.id, g->id, UserId(0), 10);
   ASSERT_TRUE(members);

@@ -562,6 +562,9 @@ int RunCli(int argc, char** argv) {
   tail->add_option("conv", tail_conv, "Only this conversation");
   add_json(tail);
 
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Write all your data (account, conversations, your messages) as JSON to stdout");
+
   ChatOptions chat_options;
   CLI::App* chat =
       app.add_subcommand("chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
@@ -586,6 +589,7 @@ int RunCli(int argc, char** argv) {
     if (logout->parsed()) return CmdLogout(config_dir);
     Api api = Api::FromConfigDir(config_dir, ca_file);
     if (whoami->parsed()) return CmdWhoami(api, as_json);
+    if (export_cmd->parsed()) return CmdExport(api);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);

@@ -38,6 +38,9 @@ std::function<std::vector<UserId>(std::string_view body)> MentionsIn(Directory& 
 // `held`, emphasis when stdout is a terminal. Both must outlive the style.
 EntryStyle StyleFor(Directory& dir, ConversationId conv, const FoldedEntries& held, bool long_form);
 
+// `parley export`: GET /v1/me/export to stdout (export.cc).
+int CmdExport(Api& api);
+
 struct TailOptions {
   std::optional<std::string> conv;
   bool json = false;

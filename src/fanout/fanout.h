@@ -36,6 +36,10 @@ struct Event {
   std::vector<UserId> users;  // kUsers
   log::Origin origin;         // kSession
   protocol::Frame frame;      // may be null for a pure subscription change
+  // kUsers, when > 0: the users' tokens issued under an epoch below this
+  // one are revoked (password change, logout everywhere, deletion), so
+  // every connection opened with one closes with 4003.
+  int64_t revoke_epoch = 0;
 
   static Event ToConversation(ConversationId c, protocol::Frame f, int64_t seq = 0,
                               UserId exclude = UserId()) {
@@ -51,6 +55,13 @@ struct Event {
     e.target = Target::kUsers;
     e.users = std::move(u);
     e.frame = std::move(f);
+    return e;
+  }
+  // Closes every connection of `user` whose token is older than `epoch`,
+  // on every node that holds one.
+  static Event Revoke(UserId user, int64_t epoch) {
+    Event e = ToUsers({user}, nullptr);
+    e.revoke_epoch = epoch;
     return e;
   }
   static Event ToSession(const log::Origin& o, protocol::Frame f) {

@@ -171,8 +171,31 @@ ApiResponse Refresh(Call& c) {
   });
 }
 
+// The caller named by the request's `Authorization: Bearer` token.
+Result<UserId> BearerUser(chat::Service& service, const ApiRequest& req) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (req.authorization.size() <= kBearer.size() ||
+      req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
+    return MakeError(Errc::kUnauthorized, "missing bearer token");
+  }
+  auto claims = service.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));
+  if (!claims) return std::move(claims).error();
+  return claims->user;
+}
+
+// With `"all": true` and the bearer token, logout everywhere (PROTOCOL.md
+// §7); else the family of one refresh token.
 ApiResponse Logout(Call& c) {
   return WithBody(c, [&](const json::object& body) {
+    const json::value* all = body.if_contains("all");
+    if (all && !all->is_bool() && !all->is_null()) return Fail(Errc::kBadRequest, "'all' must be a boolean");
+    if (all && all->is_bool() && all->get_bool()) {
+      auto me = BearerUser(c.service, c.req);
+      if (!me) return Fail(me.error());
+      auto ok = c.service.LogoutAll(*me);
+      if (!ok) return Fail(ok.error());
+      return NoContent();
+    }
     auto token = Field(body, "refresh_token");
     if (!token) return Fail(token.error());
     auto ok = c.service.Logout(*token);
@@ -210,8 +233,29 @@ ApiResponse GetMe(Call& c) {
   return Json(200, protocol::ToJson(*u));
 }
 
+ApiResponse UpdateMe(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto display_name = Field(body, "display_name");
+    if (!display_name) return Fail(display_name.error());
+    auto u = c.service.UpdateMe(c.me, *display_name);
+    if (!u) return Fail(u.error());
+    return Json(200, protocol::ToJson(*u));
+  });
+}
+
+// The user's data as one JSON document, streamed (issue 16).
+ApiResponse ExportMe(Call& c) {
+  auto doc = c.service.Export(c.me);
+  if (!doc) return Fail(doc.error());
+  ApiResponse r;
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"parley-export.json\"");
+  std::shared_ptr<chat::AccountExport> d = std::move(doc).value();
+  r.stream = [d] { return d->Next(); };
+  return r;
+}
+
 ApiResponse GetUser(Call& c) {
-  auto u = c.service.GetUser(c.params[0]);
+  auto u = c.service.GetUser(c.me, c.params[0]);
   if (!u) return Fail(u.error());
   return Json(200, protocol::ToJson(*u));
 }
@@ -370,6 +414,8 @@ constexpr Route kRoutes[] = {
     {"POST", "auth/password", true, ChangePassword},
     {"GET", "me", true, GetMe},
     {"DELETE", "me", true, DeleteMe},
+    {"PATCH", "me", true, UpdateMe},
+    {"GET", "me/export", true, ExportMe},
     {"GET", "users/{username}", true, GetUser},
     {"GET", "conversations", true, ListConversations},
     {"POST", "conversations", true, CreateGroup},
@@ -490,14 +536,9 @@ ApiResponse HttpApi::Dispatch(const ApiRequest& req) {
       UserId(),
       auth::ResolveClientAddress(req.peer_address, req.forwarded_for, service_.options().trusted_proxies)};
   if (!public_path) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (req.authorization.size() <= kBearer.size() ||
-        req.authorization.compare(0, kBearer.size(), kBearer) != 0) {
-      return Fail(Errc::kUnauthorized, "missing bearer token");
-    }
-    auto claims = service_.Authenticate(std::string_view(req.authorization).substr(kBearer.size()));
-    if (!claims) return Fail(claims.error());
-    call.me = claims->user;
+    auto me = BearerUser(service_, req);
+    if (!me) return Fail(me.error());
+    call.me = *me;
   }
   if (!route) return Fail(Errc::kNotFound, "no such route");
   Matches(route->pattern, seg, &call.params);

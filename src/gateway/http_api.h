@@ -4,6 +4,7 @@
 // routes (method + path pattern -> handler, in http_api.cc) says which call
 // is which. Handle() blocks (store, password hashing): the gateway calls it
 // on a worker thread; it touches no state of its own, so any thread may.
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,12 @@ struct ApiResponse {
   std::string content_type = "application/json";
   // Extra response headers (e.g. Retry-After on a 429).
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is produced a piece at a time instead (`body` is
+  // unused): each call blocks, returns the next piece, "" at the end, or
+  // an error that leaves the response unfinished. The listener sends each
+  // piece as an HTTP chunk and asks for the next only once it is written,
+  // so one piece at a time is in memory (GET /v1/me/export).
+  std::function<Result<std::string>()> stream{};
 };
 
 class HttpApi {

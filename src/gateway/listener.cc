@@ -5,6 +5,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -123,9 +124,73 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     gw_.Blocking(
         io_, [&gw, api = std::move(api)] { return gw.api.Handle(api); },
         [self = this->shared_from_this(), keep_alive, head](ApiResponse r) {
+          if (r.stream && !head) return self->ReplyInPieces(std::move(r), keep_alive);
           if (head) r.body.clear();
           self->Reply(r.status, std::move(r.body), keep_alive, r.content_type, r.headers);
         });
+  }
+
+  // A body produced a piece at a time (ApiResponse::stream), sent with
+  // chunked transfer encoding: the next piece is asked for (on a blocking
+  // worker) only once the last one is written, so a client that reads
+  // slowly holds one piece in memory, not the document.
+  using Pieces = std::function<Result<std::string>()>;
+
+  void ReplyInPieces(ApiResponse r, bool keep_alive) {
+    auto res =
+        std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), version_);
+    SetCommonHeaders(*res, r.content_type, r.headers);
+    res->chunked(true);
+    res->keep_alive(keep_alive);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    Arm();
+    http::async_write_header(*stream_, *sr,
+                             [self = this->shared_from_this(), res, sr, pieces = std::move(r.stream),
+                              keep_alive](beast::error_code ec, size_t) mutable {
+                               self->deadline_.cancel();
+                               if (ec) return;
+                               self->NextPiece(std::move(pieces), keep_alive);
+                             });
+  }
+
+  void NextPiece(Pieces pieces, bool keep_alive) {
+    auto source = std::make_shared<Pieces>(std::move(pieces));
+    gw_.Blocking(
+        io_, [source] { return (*source)(); },
+        [self = this->shared_from_this(), source, keep_alive](Result<std::string> piece) {
+          if (!piece) {
+            // Too late for an error status: end the connection without the
+            // last chunk, so the client sees an unfinished body.
+            Log()->warn("streamed response aborted: {}: {}", ErrcName(piece.error().code),
+                        piece.error().message);
+            return self->Drop();
+          }
+          auto data = std::make_shared<std::string>(std::move(piece).value());
+          const bool last = data->empty();
+          auto done = [self, source, data, keep_alive, last](beast::error_code ec, size_t) {
+            self->deadline_.cancel();
+            if (ec) return;
+            if (!last) return self->NextPiece(std::move(*source), keep_alive);
+            if (!keep_alive) return self->Shutdown();
+            self->DoRead();
+          };
+          self->Arm();  // a client that stops reading is dropped, as for any answer
+          if (last) {
+            asio::async_write(*self->stream_, http::make_chunk_last(), std::move(done));
+          } else {
+            asio::async_write(*self->stream_, http::make_chunk(asio::buffer(*data)), std::move(done));
+          }
+        });
+  }
+
+  template <class Response>
+  void SetCommonHeaders(Response& res, const std::string& type,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
+    res.set(http::field::server, "parley");
+    if (!type.empty() && res.result_int() != 204) res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : headers) res.set(name, value);
+    if constexpr (kTls) res.set(http::field::strict_transport_security, "max-age=31536000");
   }
 
   // An error answered here, before the API: then the connection closes.
@@ -138,11 +203,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
              const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto res =
         std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
-    res->set(http::field::server, "parley");
-    if (!type.empty() && status != 204) res->set(http::field::content_type, type);
-    res->set(http::field::cache_control, "no-store");
-    for (const auto& [name, value] : headers) res->set(name, value);
-    if constexpr (kTls) res->set(http::field::strict_transport_security, "max-age=31536000");
+    SetCommonHeaders(*res, type, headers);
     res->body() = std::move(body);
     res->keep_alive(keep_alive);
     res->prepare_payload();

@@ -407,6 +407,13 @@ std::string PresenceEvent(UserId user, std::string_view username, bool online,
                     {"last_seen", OptTime(last_seen)}});
 }
 
+std::string UserUpdatedEvent(const User& user) {
+  return Serialize({{"type", "user_updated"},
+                    {"user", user.id.ToString()},
+                    {"username", user.username},
+                    {"display_name", user.display_name}});
+}
+
 std::string MemberEvent(ConversationId conv, UserId user, std::string_view action,
                         const Conversation* conversation) {
   json::object o{

@@ -193,6 +193,8 @@ std::string TypingEvent(ConversationId conv, UserId user);
 std::string ReadEvent(ConversationId conv, UserId user, int64_t seq);
 std::string PresenceEvent(UserId user, std::string_view username, bool online,
                           std::optional<TimeMs> last_seen);
+// PROTOCOL.md §7: a user's profile changed (PATCH /v1/me).
+std::string UserUpdatedEvent(const User& user);
 // action: "added" | "removed" | "left" | "banned"; conversation given to the
 // added user.
 std::string MemberEvent(ConversationId conv, UserId user, std::string_view action,

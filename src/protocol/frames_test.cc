@@ -195,5 +195,19 @@ TEST(Frames, RateLimitedErrorCarriesRetryAfter) {
   EXPECT_EQ(v["retry_after_ms"], 250);
 }
 
+TEST(Frames, UserUpdatedCarriesTheNewName) {
+  User u;
+  u.id = UserId(12);
+  u.username = "ann";
+  u.display_name = "Ann \"A\" \xc3\xa9";
+  u.online = true;
+  auto v = boost::json::parse(UserUpdatedEvent(u)).as_object();
+  EXPECT_EQ(v["type"], "user_updated");
+  EXPECT_EQ(v["user"], "12");
+  EXPECT_EQ(v["username"], "ann");
+  EXPECT_EQ(v["display_name"], "Ann \"A\" \xc3\xa9");
+  EXPECT_EQ(v.size(), 4u) << "no presence in a profile event";
+}
+
 }  // namespace
 }  // namespace parley::protocol

@@ -221,6 +221,7 @@ void ClientSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::Hel
                  unauthorized ? "bad or expired token" : "backend unavailable");
   }
   user_ = claims->user;
+  token_epoch_ = claims->epoch;
   // Join the hub before reading the conversation list, holding live events
   // (resuming_) until the resume is sent: a membership change or message in
   // between then reaches this connection instead of falling in a gap.
@@ -436,6 +437,13 @@ void ClientSession::DeliverEvent(const fanout::Event& event) {
   link_.Send(event.frame);
 }
 
+void ClientSession::Revoke(int64_t epoch) {
+  env_.service.NoteRevocation(user_, epoch);
+  if (token_epoch_ >= epoch || Gone()) return;
+  Log()->info("session {} of user {} closed: its token was revoked", id_, user_.value);
+  Close(kCloseBadToken, "token revoked");
+}
+
 void ClientSession::Answer(const Frame& frame) {
   if (!Gone()) link_.Send(frame);
 }
@@ -547,8 +555,8 @@ void ClientSession::Handle(std::optional<int64_t> id, protocol::Request& request
         } else if constexpr (std::is_same_v<T, LeaveReq>) {
           Blocking(id, [&svc, me, r, ok_or] { return ok_or(svc.Leave(me, r.conv)); });
         } else if constexpr (std::is_same_v<T, PresenceReq>) {
-          Blocking(id, [&svc, r = std::move(r), re]() -> Result<std::string> {
-            auto users = svc.QueryPresence(r.users);
+          Blocking(id, [&svc, me, r = std::move(r), re]() -> Result<std::string> {
+            auto users = svc.QueryPresence(me, r.users);
             if (!users) return users.error();
             return PresenceAnswer(re, *users);
           });

@@ -137,6 +137,11 @@ class ClientSession {
   // resume, paced and with live events held as at hello), then who is
   // online. Does nothing before welcome; during a resume, runs after it.
   void CatchUp();
+  // The user's tokens issued under an epoch below `epoch` were revoked
+  // (password change, logout everywhere, deletion; PROTOCOL.md §7): the
+  // service learns it, and the session closes with 4003 when its own token
+  // is one of them.
+  void Revoke(int64_t epoch);
   // An answer addressed to this session (`sent` or its error).
   void Answer(const Frame& frame);
   bool Follows(ConversationId conv) const;
@@ -189,6 +194,7 @@ class ClientSession {
   Link& link_;
   uint64_t id_;
   UserId user_;
+  int64_t token_epoch_ = 0;  // of the token hello was admitted with
   bool hello_seen_ = false;
   bool authed_ = false;      // Connect succeeded: Disconnect is owed
   bool registered_ = false;  // in the hub

@@ -628,6 +628,36 @@ TEST_F(ClientSessionTest, AConnectionThatEndsDuringItsHelloStillGoesOffline) {
   EXPECT_FALSE(registry_->Online(ids)[0]);
 }
 
+TEST_F(ClientSessionTest, ARevocationClosesTheSessionsOfOlderTokensOnly) {
+  auto alice = Register("alice"), bob = Register("bob");
+  Client& old_token = Open(1);
+  Client& other_user = Open(2);
+  old_token.session->OnMessage(Hello(alice), false);
+  other_user.session->OnMessage(Hello(bob), false);
+  worker_.RunAll();
+  Dispatch();
+  auto fresh = service_->ChangePassword(alice.user.id, "password1", "password2");
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  // A session opened with the new token before the revocation is dispatched.
+  Client& new_token = Open(3);
+  new_token.session->OnMessage(Hello(*fresh), false);
+  worker_.RunAll();
+  EXPECT_EQ(old_token.link.close_code, 0) << "nothing closes before the event is delivered";
+  Dispatch();
+  EXPECT_EQ(old_token.link.close_code, kCloseBadToken);
+  EXPECT_EQ(old_token.link.close_reason, "token revoked");
+  EXPECT_EQ(new_token.link.close_code, 0) << "a token issued after the change stays";
+  EXPECT_EQ(other_user.link.close_code, 0);
+  // Logout everywhere closes the new one too.
+  ASSERT_TRUE(service_->LogoutAll(alice.user.id));
+  Dispatch();
+  EXPECT_EQ(new_token.link.close_code, kCloseBadToken);
+  EXPECT_EQ(other_user.link.close_code, 0);
+  auto verdict = service_->TryAuthenticate(fresh->access_token);
+  ASSERT_TRUE(verdict.has_value()) << "answered from the cache";
+  EXPECT_FALSE(static_cast<bool>(*verdict));
+}
+
 TEST(SeqFloors, DropAtOrBelowUntilANewerSeq) {
   SeqFloors f;
   EXPECT_FALSE(f.Stale(ConversationId(1), 1));

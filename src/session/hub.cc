@@ -62,6 +62,16 @@ void Hub::CatchUpAll() {
   for (auto& [id, s] : by_id_) s->CatchUp();
 }
 
+void Hub::Revoke(const fanout::Event& e) {
+  for (UserId u : e.users) {
+    auto it = by_user_.find(u);
+    if (it == by_user_.end()) continue;
+    // A copy: a session that closes may leave the hub before this returns.
+    std::vector<ClientSession*> sessions = it->second;
+    for (ClientSession* s : sessions) s->Revoke(e.revoke_epoch);
+  }
+}
+
 void Hub::Dispatch(const fanout::EventBatch& batch) {
   using fanout::Event;
   for (const Event& e : batch) {
@@ -75,6 +85,10 @@ void Hub::Dispatch(const fanout::EventBatch& batch) {
         break;
       }
       case Event::Target::kUsers:
+        if (e.revoke_epoch > 0) {
+          Revoke(e);
+          break;
+        }
         for (UserId u : e.users) {
           auto it = by_user_.find(u);
           if (it == by_user_.end()) continue;

@@ -37,6 +37,9 @@ class Hub {
 
  private:
   void DropFromConversation(ClientSession* s, ConversationId conv);
+  // A revocation (Event::revoke_epoch): each session of its users decides
+  // whether its token is among the revoked.
+  void Revoke(const fanout::Event& e);
 
   fanout::FanOut& fanout_;
   std::unordered_map<uint64_t, ClientSession*> by_id_;

@@ -96,6 +96,11 @@ class Store {
   // Records when a user was last online (when their last connection closed).
   virtual Result<void> SetLastSeen(UserId id, TimeMs ts) = 0;
 
+  // Replaces the user's display name (validated by the caller) and returns
+  // the user as stored now. kNotFound when there is no such user or it is
+  // deleted.
+  virtual Result<User> SetDisplayName(UserId id, const std::string& display_name) = 0;
+
   // Tombstones a user: the username stays taken (nobody can register it and
   // pass for them), the password hash is replaced by one nothing verifies
   // against, the display name is reset to the username, the token epoch is
@@ -107,6 +112,10 @@ class Store {
   // refresh token of the user, in one transaction. Returns the new epoch.
   // kNotFound when there is no such user or it is deleted.
   virtual Result<int64_t> SetPassword(UserId id, const std::string& password_hash) = 0;
+  // Bumps the token epoch and revokes every refresh token of the user, in
+  // one transaction (logout everywhere). Returns the new epoch. kNotFound
+  // when there is no such user or it is deleted.
+  virtual Result<int64_t> RevokeAllTokens(UserId id) = 0;
   // The user's token epoch and deleted flag. kNotFound when no such user.
   virtual Result<AuthState> GetAuthState(UserId id) = 0;
 

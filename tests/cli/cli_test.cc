@@ -851,5 +851,25 @@ TEST_F(CliRestartTest, ChatResumesAfterADroppedConnection) {
   EXPECT_THAT(history.out, HasSubstr("typed while offline"));
 }
 
+// `parley export > me.json`: one JSON document with the account, the
+// conversations and the user's own messages, nothing of another user's.
+TEST_F(CliTest, ExportWritesTheUsersDataAsOneJsonDocument) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "proj", {bob});
+  ASSERT_EQ(Run(alice, {"send", "proj", "from alice"}).exit_code, 0);
+  ASSERT_EQ(Run(bob, {"send", "proj", "from bob"}).exit_code, 0);
+  CliResult r = Run(alice, {"export"});
+  ASSERT_EQ(r.exit_code, 0) << Show(r);
+  auto doc = protocol::ParseObject(r.out);
+  ASSERT_TRUE(doc) << r.out;
+  EXPECT_EQ(protocol::GetString(doc->at("account"), "username"), alice);
+  ASSERT_EQ(doc->at("conversations").as_array().size(), 1u);
+  EXPECT_EQ(protocol::GetString(doc->at("conversations").as_array()[0], "title"), "proj");
+  ASSERT_EQ(doc->at("messages").as_array().size(), 1u);
+  EXPECT_EQ(protocol::GetString(doc->at("messages").as_array()[0], "body"), "from alice");
+  EXPECT_THAT(r.out, Not(HasSubstr("from bob")));
+}
+
 }  // namespace
 }  // namespace parley::testing

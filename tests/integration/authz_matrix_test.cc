@@ -263,6 +263,12 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
        anyone(404)},
       {"GET /v1/blocks", get("/v1/blocks"), anyone(200)},
       {"DELETE /v1/blocks/{username}", del("/v1/blocks/" + outsider_.username), anyone(204)},
+      // PROTOCOL.md §7: a display name of 1 to 64 bytes; refused, nothing changes.
+      {"PATCH /v1/me (empty display name)",
+       [](client::HttpClient& h, const std::optional<std::string>& t) {
+         return h.Request("PATCH", "/v1/me", json::serialize(json::object{{"display_name", ""}}), t);
+       },
+       anyone(400)},
   };
 
   int cells = 0;

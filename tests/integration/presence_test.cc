@@ -65,11 +65,15 @@ TEST_F(PresenceTest, DmContactSeesOnlineOnceAndOfflineWhenLastCloses) {
 TEST_F(PresenceTest, OnlineShowsInUserAndMe) {
   Session a = NewUser("pu");
   Session b = NewUser("pu");
+  Dm(a, b.username);  // online state is shown to those who share a conversation (1.1 §7)
   auto a1 = Open(a);
   ASSERT_TRUE(a1);
   auto user = Get("/v1/users/" + a.username, b.access_token);
   ASSERT_EQ(user.status, 200);
   EXPECT_TRUE(user.Object().at("online").as_bool()) << user.body;
+  auto me = Get("/v1/me", a.access_token);
+  ASSERT_EQ(me.status, 200);
+  EXPECT_TRUE(me.Object().at("online").as_bool()) << me.body;
 }
 
 TEST_F(PresenceTest, SmallGroupMembersAreContacts) {
@@ -119,6 +123,9 @@ TEST_F(PresenceTest, PresenceRequest) {
   Session a = NewUser("pr");
   Session b = NewUser("pr");
   Session c = NewUser("pr");
+  // Online state is shown only to those who share a conversation
+  // (PROTOCOL.md §7): `never` shares none with a.
+  ASSERT_FALSE(CreateGroup(a, "pr", {b.username, c.username}).empty());
   auto b1 = Open(b);
   ASSERT_TRUE(b1);
   auto c1 = Open(c);

@@ -526,3 +526,20 @@ test('§7: roles, group settings, bans, invites and blocks through the SDK', asy
   await a.unblock(c.username);
   assert.equal((await c.dm(a.username)).kind, 'dm');
 });
+
+test('§7: updateMe sets the display name; the DM peer gets user_updated', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  const seen = [];
+  b.on('user_updated', (u) => seen.push(u));
+  await connected(a);
+  await connected(b);
+  await a.dm(b.username);
+  const u = await a.updateMe({ displayName: 'Ann the First' });
+  assert.equal(u.display_name, 'Ann the First');
+  assert.equal(a.user.display_name, 'Ann the First');
+  await until(() => seen.some((e) => e.user === a.user.id && e.display_name === 'Ann the First'), 'user_updated at the peer');
+  assert.equal(seen.find((e) => e.user === a.user.id && e.display_name === 'Ann the First').username, a.username);
+  assert.equal(b.users.get(a.user.id).display_name, 'Ann the First');
+  await assert.rejects(a.updateMe({ displayName: '' }), (e) => e.code === 'bad_request');
+});

@@ -480,6 +480,11 @@ export class ParleyClient extends Emitter {
     return u;
   }
 
+  /** updateProfile under the name of the account calls: `updateMe({displayName})`. */
+  updateMe({ displayName } = {}) {
+    return this.updateProfile({ display_name: displayName });
+  }
+
   /** Changes the password; this device stays signed in with the new session, every other one is signed out. */
   async changePassword(old_password, new_password) {
     const s = await this.http('POST', '/v1/auth/password', { old_password, new_password });

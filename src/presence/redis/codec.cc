@@ -71,9 +71,9 @@ void EncodeEvent(const fanout::Event& e, int64_t publisher, std::string* out) {
   size_t frame_size = e.frame ? e.frame->size() : 0;
   out->reserve(out->size() + 32 + e.users.size() * 5 + frame_size);
   out->push_back(static_cast<char>(kCodecVersion));
-  uint8_t flags = static_cast<uint8_t>(e.target) |
-                  static_cast<uint8_t>(static_cast<uint8_t>(e.subscription) << 2) |
-                  static_cast<uint8_t>(e.frame ? 0x10 : 0);
+  uint8_t flags =
+      static_cast<uint8_t>(e.target) | static_cast<uint8_t>(static_cast<uint8_t>(e.subscription) << 2) |
+      static_cast<uint8_t>(e.frame ? 0x10 : 0) | static_cast<uint8_t>(e.revoke_epoch > 0 ? 0x20 : 0);
   out->push_back(static_cast<char>(flags));
   PutSigned(publisher, out);
   PutSigned(e.conv.value, out);
@@ -86,6 +86,7 @@ void EncodeEvent(const fanout::Event& e, int64_t publisher, std::string* out) {
   PutVarint(e.origin.io_thread, out);
   PutVarint(e.origin.session, out);
   PutSigned(e.origin.request_id, out);
+  if (e.revoke_epoch > 0) PutSigned(e.revoke_epoch, out);
   if (e.frame) {
     PutVarint(e.frame->size(), out);
     out->append(*e.frame);
@@ -96,7 +97,7 @@ std::optional<Envelope> DecodeEvent(std::string_view bytes, size_t max_users) {
   Reader r(bytes);
   uint8_t version = 0, flags = 0;
   if (!r.Byte(&version) || version != kCodecVersion) return std::nullopt;
-  if (!r.Byte(&flags) || (flags & 0xe0) != 0) return std::nullopt;
+  if (!r.Byte(&flags) || (flags & 0xc0) != 0) return std::nullopt;
   uint8_t target = flags & 0x03, subscription = (flags >> 2) & 0x03;
   if (target > static_cast<uint8_t>(fanout::Event::Target::kSession)) return std::nullopt;
   if (subscription > static_cast<uint8_t>(fanout::Event::Subscription::kUnsubscribe)) return std::nullopt;
@@ -124,6 +125,8 @@ std::optional<Envelope> DecodeEvent(std::string_view bytes, size_t max_users) {
     return std::nullopt;
   }
   e.origin.io_thread = static_cast<uint32_t>(io_thread);
+  // One encoding per event: a revocation's epoch is positive.
+  if ((flags & 0x20) && (!r.Signed(&e.revoke_epoch) || e.revoke_epoch <= 0)) return std::nullopt;
   if (flags & 0x10) {
     uint64_t len = 0;
     std::string_view frame;

@@ -4,12 +4,14 @@
 // the Redis server, so a payload is untrusted input).
 //
 //   byte 0   version (kCodecVersion)
-//   byte 1   target (bits 0-1) | subscription (bits 2-3) | has_frame (bit 4)
+//   byte 1   target (bits 0-1) | subscription (bits 2-3) | has_frame (bit 4) |
+//            has_revoke_epoch (bit 5)
 //   then     the publishing node (zigzag varint), conv, seq, exclude, subject (zigzag varints), user count +
 //   users
 //            (varint + zigzag varints), origin node (zigzag), io thread (varint,
-//            fits 32 bits), session (varint), request_id (zigzag), and when
-//            has_frame: frame length (varint) + frame bytes. Nothing after.
+//            fits 32 bits), session (varint), request_id (zigzag), when
+//            has_revoke_epoch: the epoch (zigzag, > 0), and when has_frame:
+//            frame length (varint) + frame bytes. Nothing after.
 #include <optional>
 #include <string>
 #include <string_view>

@@ -24,6 +24,7 @@ void ExpectSame(const fanout::Event& a, const fanout::Event& b) {
   EXPECT_EQ(a.origin.io_thread, b.origin.io_thread);
   EXPECT_EQ(a.origin.session, b.origin.session);
   EXPECT_EQ(a.origin.request_id, b.origin.request_id);
+  EXPECT_EQ(a.revoke_epoch, b.revoke_epoch);
   ASSERT_EQ(a.frame == nullptr, b.frame == nullptr);
   if (a.frame) {
     EXPECT_EQ(*a.frame, *b.frame);
@@ -43,6 +44,7 @@ fanout::Event Full() {
                          .io_thread = std::numeric_limits<uint32_t>::max(),
                          .session = std::numeric_limits<uint64_t>::max(),
                          .request_id = -1};
+  e.revoke_epoch = std::numeric_limits<int64_t>::max();
   return e;
 }
 
@@ -102,6 +104,21 @@ TEST(EventCodec, RefusesUnknownVersionAndFlags) {
   std::string reserved = bytes;
   reserved[1] = static_cast<char>(reserved[1] | 0x80);
   EXPECT_FALSE(DecodeEvent(reserved).has_value());
+  reserved[1] = static_cast<char>(bytes[1] | 0x40);
+  EXPECT_FALSE(DecodeEvent(reserved).has_value());
+}
+
+TEST(EventCodec, CarriesARevocationAndRefusesANonPositiveEpoch) {
+  auto back = DecodeEvent(EncodeEvent(fanout::Event::Revoke(UserId(7), 3), kNode));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->event.revoke_epoch, 3);
+  EXPECT_EQ(back->event.users, std::vector<UserId>{UserId(7)});
+  EXPECT_EQ(back->event.frame, nullptr);
+  // The flag with an epoch of 0 is a second encoding of "no revocation".
+  std::string zero = EncodeEvent(fanout::Event::ToUsers({UserId(7)}, nullptr), kNode);
+  zero[1] = static_cast<char>(zero[1] | 0x20);
+  zero.push_back('\0');
+  EXPECT_FALSE(DecodeEvent(zero).has_value());
 }
 
 TEST(EventCodec, RefusesHugeCountsWithoutAllocating) {

@@ -54,6 +54,9 @@ constexpr Sql kUserByName{"user_by_name", "SELECT " PG_USER_COLUMNS " FROM users
 constexpr Sql kUserById{"user_by_id", "SELECT " PG_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr Sql kUsersByIds{"users_by_ids",
                           "SELECT " PG_USER_COLUMNS " FROM users WHERE id = ANY($1::bigint[]) ORDER BY id"};
+constexpr Sql kSetDisplayName{"set_display_name",
+                              "UPDATE users SET display_name = $2 WHERE id = $1 AND deleted_at IS NULL "
+                              "RETURNING " PG_USER_COLUMNS};
 #undef PG_USER_COLUMNS
 constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
 constexpr Sql kAuthState{"auth_state", "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = $1"};
@@ -62,6 +65,12 @@ constexpr Sql kAuthState{"auth_state", "SELECT token_epoch, deleted_at IS NOT NU
 constexpr Sql kSetPassword{
     "set_password",
     "WITH u AS (UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1 "
+    "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
+    "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
+    "SELECT token_epoch FROM u"};
+constexpr Sql kBumpEpoch{
+    "bump_epoch",
+    "WITH u AS (UPDATE users SET token_epoch = token_epoch + 1 "
     "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
     "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
     "SELECT token_epoch FROM u"};
@@ -716,6 +725,14 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<User> SetDisplayName(UserId id, const std::string& display_name) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<User> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSetDisplayName, Params().Add(id.value).Add(display_name)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return UserFromRow(rows, 0).user;
+    });
+  }
+
   Result<void> SetLastSeen(UserId id, TimeMs ts) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kSetLastSeen, Params().Add(id.value).Add(ts)));
@@ -735,6 +752,14 @@ class PostgresStore final : public Store {
   Result<int64_t> SetPassword(UserId id, const std::string& password_hash) override {
     return Call(Replay::kUnsafe, [&](Connection& c) -> Result<int64_t> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kSetPassword, Params().Add(id.value).Add(password_hash)));
+      if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return rows.Int(0, 0);
+    });
+  }
+
+  Result<int64_t> RevokeAllTokens(UserId id) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<int64_t> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kBumpEpoch, Params().Add(id.value)));
       if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
       return rows.Int(0, 0);
     });

@@ -51,10 +51,16 @@ constexpr std::string_view kUserById =
     "SELECT id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL "
     "FROM users WHERE id = ?1";
 constexpr std::string_view kSetLastSeen = "UPDATE users SET last_seen = ?2 WHERE id = ?1";
+constexpr std::string_view kSetDisplayName =
+    "UPDATE users SET display_name = ?2 WHERE id = ?1 AND deleted_at IS NULL "
+    "RETURNING id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL";
 constexpr std::string_view kAuthState = "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = ?1";
 constexpr std::string_view kSetPassword =
     "UPDATE users SET password_hash = ?2, token_epoch = token_epoch + 1 "
     "WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
+constexpr std::string_view kBumpEpoch =
+    "UPDATE users SET token_epoch = token_epoch + 1 WHERE id = ?1 AND deleted_at IS NULL RETURNING "
+    "token_epoch";
 // The hash of a deleted account: not a libsodium hash string, so no password
 // verifies against it.
 constexpr std::string_view kDeleteUser =
@@ -644,6 +650,18 @@ class SqliteStore final : public Store {
         /*snapshot=*/unique.size() > 1);
   }
 
+  Result<User> SetDisplayName(UserId id, const std::string& display_name) override {
+    return Write([&](Connection& c) -> Result<User> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetDisplayName));
+      q.Bind(1, id.value).Bind(2, display_name);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      User user = UserFromRow(q).user;
+      SQLITE_STORE_TRY(q.Run());  // finish the statement
+      return user;
+    });
+  }
+
   Result<void> SetLastSeen(UserId id, TimeMs ts) override {
     return Write([&](Connection& c) -> Result<void> {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetLastSeen));
@@ -666,6 +684,14 @@ class SqliteStore final : public Store {
     return Write([&](Connection& c) -> Result<int64_t> {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetPassword));
       q.Bind(1, id.value).Bind(2, password_hash);
+      return BumpEpochAndRevoke(c, q, id);
+    });
+  }
+
+  Result<int64_t> RevokeAllTokens(UserId id) override {
+    return Write([&](Connection& c) -> Result<int64_t> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kBumpEpoch));
+      q.Bind(1, id.value);
       return BumpEpochAndRevoke(c, q, id);
     });
   }

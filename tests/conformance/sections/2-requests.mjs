@@ -167,6 +167,9 @@ const cases = [
     title: 'presence is answered {"re","type":"presence","users":[{user,username,online,last_seen}]}',
     async run(ctx) {
       const [a, b, c] = await ctx.users(3);
+      // Online state is shown to those who share a conversation (1.1 §7).
+      await ctx.dm(a, b);
+      await ctx.dm(a, c);
       const ca = await ctx.connect(a);
       await ctx.connect(b);
       const ans = await ca.expect({ type: 'presence', users: [b.id, c.id] }, 'presence', 'presence');
