@@ -29,7 +29,8 @@ class RevocationReachesSocketsTest : public ServerTest {
   // Still open and answering.
   static ::testing::AssertionResult Alive(WsClient& ws) {
     auto pong = ws.Request({{"type", "ping"}});
-    if (!pong || !FieldIs(*pong, "type", "pong")) return ::testing::AssertionFailure() << "no pong: " << Dump(pong);
+    if (!pong || !FieldIs(*pong, "type", "pong"))
+      return ::testing::AssertionFailure() << "no pong: " << Dump(pong);
     return ::testing::AssertionSuccess();
   }
 };
