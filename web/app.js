@@ -227,6 +227,7 @@ const ui = {
   typing: new Map(), // conv -> Map(user -> expiresAt)
   system: new Map(), // conv -> [line]: membership and settings lines, kept on this device (see addSystemLine)
   groupSeen: new Map(), // conv -> {title, topic} last known, to say what a `group_updated` changed
+  roster: new Map(), // conv -> Set(user id): members as this page knows them, to tell a join from a repeat
   handover: new Map(), // conv -> {from, to}: owners while a transfer's two `role` events arrive
   intents: new Map(), // `${conv}:${username}:${action}` -> expiry: membership changes this page asked for
   blocked: new Map(), // username -> User: the people the signed-in user blocks
@@ -1384,6 +1385,13 @@ async function claimAdded(conv, username) {
 function memberRecord(f) {
   const c = client.conversations.get(f.conv);
   if (!c || c.kind !== 'group' || !['added', 'removed', 'left', 'banned', 'role'].includes(f.action)) return null;
+  // An addition of someone the page already listed is no change: creating
+  // a group tells every member of every other one, and a join brings the
+  // conversation with its members.
+  const roster = ui.roster.get(f.conv);
+  if (f.action === 'added' && roster?.has(f.user)) return null;
+  if (f.action === 'added') roster?.add(f.user);
+  if (f.action === 'removed' || f.action === 'left' || f.action === 'banned') roster?.delete(f.user);
   const rec = { action: f.action, user: f.user, name: knownName(f.user) };
   let by = takeIntent(f.conv, f.user, f.action) ? me()?.id : null;
   if (f.action === 'role') {
@@ -1445,9 +1453,15 @@ function systemText(x) {
   }
 }
 
-/** Remembers a group's title and topic as first seen, so a `group_updated` can say what changed. */
+/**
+ * Remembers a group as first seen: its title and topic, so a
+ * `group_updated` can say what changed, and its members, so an `added`
+ * event that repeats them makes no line.
+ */
 function noteGroup(c) {
-  if (c?.kind === 'group' && !ui.groupSeen.has(c.id)) ui.groupSeen.set(c.id, { title: c.title ?? '', topic: c.topic ?? '' });
+  if (c?.kind !== 'group') return;
+  if (!ui.groupSeen.has(c.id)) ui.groupSeen.set(c.id, { title: c.title ?? '', topic: c.topic ?? '' });
+  if (!ui.roster.has(c.id)) ui.roster.set(c.id, new Set((c.members ?? []).map((m) => m.id)));
 }
 
 function groupUpdatedLines(f) {
@@ -1557,13 +1571,20 @@ function memberRow(c, m) {
   const u = client.users.get(m.id);
   const isMe = m.id === me()?.id;
   const name = displayName(m.id);
+  // "@username" only where a display name hides it.
+  const handle = name !== m.username && m.username ? `@${m.username} · ` : '';
   const who = [
     avatar(name, m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
     h(
       'span.member-text',
       null,
-      h('span.member-name', { dir: 'auto' }, name + (isMe ? ' (you)' : '')),
-      h('span.member-sub.muted', null, (u?.display_name ? `@${m.username} · ` : '') + (isMe ? 'Online' : lastSeenText(u))),
+      h(
+        'span.member-top',
+        null,
+        h('span.member-name', { dir: 'auto' }, name + (isMe ? ' (you)' : '')),
+        ROLE_LABEL[m.role] ? h('span.role', { testid: 'member-role', 'data-role': m.role }, ROLE_LABEL[m.role]) : null,
+      ),
+      h('span.member-sub.muted', null, handle + (isMe ? 'Online' : lastSeenText(u))),
     ),
   ];
   const open = () => openUserCard(m.id, { conv: c.id });
@@ -1571,7 +1592,6 @@ function memberRow(c, m) {
     'li.member',
     { testid: 'member', 'data-username': m.username, 'data-role': m.role },
     isMe ? h('span.member-main', null, who) : h('button.member-main', { type: 'button', title: `About ${name}`, onclick: open }, who),
-    ROLE_LABEL[m.role] ? h('span.role', { testid: 'member-role', 'data-role': m.role }, ROLE_LABEL[m.role]) : null,
     isMe
       ? null
       : h('button.icon-btn.member-more', { type: 'button', testid: 'member-menu', 'aria-label': `Actions for ${name}`, 'aria-haspopup': 'dialog', title: 'Actions', onclick: open }, icon.more()),
@@ -1732,7 +1752,7 @@ function openUserCard(userId, { conv } = {}) {
           'div.card-who',
           null,
           h('div.card-name', { dir: 'auto' }, name),
-          username ? h('div.card-sub.muted', null, `@${username}`) : null,
+          username && username !== name ? h('div.card-sub.muted', null, `@${username}`) : null,
           h('div.card-sub.muted', { testid: 'user-card-presence' }, isMe ? 'Online' : lastSeenText(u)),
         ),
         ROLE_LABEL[m?.role] ? h('span.role', null, ROLE_LABEL[m.role]) : null,
@@ -2269,7 +2289,12 @@ function openSettings() {
                 'li.blocked-user',
                 { testid: 'blocked-user', 'data-username': b.username },
                 avatar(b.display_name || b.username, b.id ?? b.username, { size: 'sm' }),
-                h('span.member-text', null, h('span.member-name', { dir: 'auto' }, b.display_name || b.username), b.display_name ? h('span.member-sub.muted', null, `@${b.username}`) : null),
+                h(
+                  'span.member-text',
+                  null,
+                  h('span.member-name', { dir: 'auto' }, b.display_name || b.username),
+                  b.display_name && b.display_name !== b.username ? h('span.member-sub.muted', null, `@${b.username}`) : null,
+                ),
                 h('button.btn.secondary.small', { type: 'button', testid: 'blocked-unblock', onclick: async () => (await setBlocked(b.username, false)) && drawBlocked() }, 'Unblock'),
               ),
             )
@@ -2567,6 +2592,7 @@ function resetUserUi() {
   ui.typing.clear();
   ui.system.clear();
   ui.groupSeen.clear();
+  ui.roster.clear();
   ui.handover.clear();
   ui.intents.clear();
   ui.blocked.clear();
@@ -2606,6 +2632,8 @@ function wire() {
     joinPendingInvite();
     // Lines of conversations left on another device go with them.
     for (const conv of [...ui.system.keys()]) if (!client.conversations.has(conv)) dropSystemLines(conv);
+    // Events missed while away are not replayed: the roster starts again from the welcome's.
+    for (const c of client.conversations.values()) if (c.kind === 'group' && !c.removed) ui.roster.set(c.id, new Set((c.members ?? []).map((m) => m.id)));
     if (ui.pendingOpen && !ui.open && client.conversations.has(ui.pendingOpen)) openConversation(ui.pendingOpen);
     ui.pendingOpen = null;
     // Previews for the list: the newest message of each conversation.
@@ -2651,6 +2679,8 @@ function wire() {
     if (!ui.els) return;
     ui.chats.delete(conv);
     dropSystemLines(conv);
+    ui.roster.delete(conv);
+    ui.groupSeen.delete(conv);
     saveInvites(conv, []);
     setRefused(conv, false);
     if (conv === ui.open) openConversation(null);
