@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, newPage, assertCleanText } from './lib/browser.mjs';
+import { launch, newPage, assertCleanText, createGroup, send } from './lib/browser.mjs';
 import { uname, until, newClient, PASSWORD } from './lib/util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -56,20 +56,6 @@ const row = (page, username) => page.locator(`[data-testid="member"][data-userna
 const lines = (page) => page.getByTestId('system-line').allTextContents();
 const cardActions = (page) => page.getByTestId('user-card').locator('.sheet-btn').evaluateAll((els) => els.map((e) => e.dataset.testid));
 const hasLine = (page, text) => until(async () => (await lines(page)).includes(text), `the line "${text}"`);
-
-async function createGroup(page, title, members) {
-  await page.getByTestId('new-group').click();
-  await page.getByTestId('group-title').fill(title);
-  await page.getByTestId('group-members').fill(members.join(', '));
-  await page.getByTestId('group-create').click();
-  await page.locator('.chat-title', { hasText: title }).waitFor(T);
-  return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
-}
-
-async function send(page, text) {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('composer').press('Enter');
-}
 
 /** Opens a member's card from the member list (the panel open). */
 async function menuOf(page, username) {
