@@ -194,6 +194,14 @@ const icon = {
   edit: () => svg('M3 17.3V21h3.8L17.8 9.9l-3.7-3.7zM20.7 7a1 1 0 0 0 0-1.4l-2.3-2.3a1 1 0 0 0-1.4 0l-1.8 1.8 3.7 3.7z'),
   copy: () => svg('M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11z'),
   trash: () => svg('M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z'),
+  more: () => svg('M12 8a2 2 0 1 0-2-2 2 2 0 0 0 2 2zm0 2a2 2 0 1 0 2 2 2 2 0 0 0-2-2zm0 6a2 2 0 1 0 2 2 2 2 0 0 0-2-2z'),
+  chat: () => svg('M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zm0 14H5.2L4 17.2V4h16z'),
+  block: () => svg('M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zM4 12a8 8 0 0 1 12.9-6.3L5.7 16.9A7.9 7.9 0 0 1 4 12zm8 8a7.9 7.9 0 0 1-4.9-1.7L18.3 7.1A8 8 0 0 1 12 20z'),
+  star: () => svg('M12 17.3 18.2 21l-1.6-7 5.4-4.7-7.2-.6L12 2 9.2 8.7 2 9.3l5.4 4.7-1.6 7z'),
+  starOff: () => svg('M22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2l5.5 4.7L5.8 21 12 17.3l6.2 3.7-1.6-7.1zM12 15.4V6.1l1.7 4 4.4.4-3.3 2.9 1 4.3z'),
+  swap: () => svg('M16 17v-7h-2v7h-3l4 4 4-4zM9 3 5 7h3v7h2V7h3z'),
+  personOff: () => svg('M14 8a4 4 0 1 0-4 4 4 4 0 0 0 4-4zm3 2v2h6v-2zM2 18v2h16v-2c0-2.7-5.3-4-8-4s-8 1.3-8 4z'),
+  link: () => svg('M3.9 12a3.1 3.1 0 0 1 3.1-3.1h4V7H7a5 5 0 0 0 0 10h4v-1.9H7A3.1 3.1 0 0 1 3.9 12zM8 13h8v-2H8zm9-6h-4v1.9h4a3.1 3.1 0 0 1 0 6.2h-4V17h4a5 5 0 0 0 0-10z'),
 };
 
 /** The reactions offered first: the ones people use most. */
@@ -217,7 +225,14 @@ const ui = {
   chats: new Map(), // conv -> {hasMore, loading, previewAsked, retryLoad, anchor}; the messages live in the SDK
   compose: null, // {mode: 'reply'|'edit', conv, seq}: what the composer's next Enter does
   typing: new Map(), // conv -> Map(user -> expiresAt)
-  system: new Map(), // conv -> [{key, after, text}]: membership lines seen this session, after seq `after`
+  system: new Map(), // conv -> [line]: membership and settings lines, kept on this device (see addSystemLine)
+  groupSeen: new Map(), // conv -> {title, topic} last known, to say what a `group_updated` changed
+  roster: new Map(), // conv -> Set(user id): members as this page knows them, to tell a join from a repeat
+  handover: new Map(), // conv -> {from, to}: owners while a transfer's two `role` events arrive
+  intents: new Map(), // `${conv}:${username}:${action}` -> expiry: membership changes this page asked for
+  blocked: new Map(), // username -> User: the people the signed-in user blocks
+  blocksLoaded: false,
+  refused: new Set(), // DMs where the server refused a message of ours (403), kept on this device
   learnedAt: new Map(), // conv -> when it appeared during this session
   membersOpen: false,
   expanded: new Set(), // `${conv}:${seq}` of long messages the reader opened
@@ -321,6 +336,9 @@ function renderAuth(message, { mode = 'signin', username: name = '' } = {}) {
     h('div.brand.big', null, h('img', { src: 'favicon.svg', alt: '', width: '40', height: '40' }), h('span', null, 'Parley')),
     h('h1', { id: 'auth-title' }, creating ? 'Create your account' : 'Sign in'),
     h('p.muted', null, creating ? 'Pick a username people can find you by.' : 'Welcome back.'),
+    pendingInvite()
+      ? h('p.invite-note', { testid: 'invite-pending', role: 'status' }, icon.link(), h('span', null, 'You were invited to a group. Sign in or create an account to join it.'))
+      : null,
     h('label', { for: 'login-username' }, 'Username'),
     username,
     creating ? h('label', { for: 'register-display-name' }, 'Display name') : null,
@@ -383,15 +401,28 @@ function buildMain() {
   const headTitle = h('h2.chat-title', { dir: 'auto' });
   const headSub = h('div.chat-sub');
   const membersBtn = h('button.icon-btn', { testid: 'members-button', type: 'button', title: 'Members', 'aria-label': 'Members', onclick: toggleMembers }, icon.people());
+  const groupBtn = h('button.icon-btn', { testid: 'group-settings-open', type: 'button', title: 'Group settings', 'aria-label': 'Group settings', onclick: () => openGroupSettings(ui.open) }, icon.gear());
+  // The title opens the peer's card in a DM and the settings in a group.
+  const headWho = h(
+    'div.head-who',
+    {
+      testid: 'chat-head-who', role: 'button', tabindex: '0', onclick: () => headClicked(),
+      onkeydown: (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), headClicked()),
+    },
+    headAvatar,
+    h('div.chat-head-text', null, headTitle, headSub),
+  );
   const head = h(
     'header.chat-head',
     null,
     h('button.icon-btn.back', { type: 'button', 'aria-label': 'Back to conversations', onclick: () => openConversation(null) }, icon.back()),
-    headAvatar,
-    h('div.chat-head-text', null, headTitle, headSub),
+    headWho,
     h('span.conn-mini'),
+    groupBtn,
     membersBtn,
   );
+  const topicBar = h('button.chat-topic', { testid: 'group-topic', type: 'button', dir: 'auto', hidden: true, title: 'Group settings', onclick: () => openGroupSettings(ui.open) });
+  const chatNote = h('div.chat-note', { role: 'status', hidden: true });
   const messages = h('div.messages', { testid: 'message-list', role: 'log', 'aria-label': 'Messages', tabindex: '0' });
   const top = h('div.history-top');
   const scroller = h('div.scroller', null, top, messages);
@@ -406,7 +437,7 @@ function buildMain() {
   const mentionMenu = h('ul.mention-menu', { testid: 'mention-suggestions', role: 'listbox', 'aria-label': 'Members', hidden: true });
   const composeWrap = h('div.compose-wrap', null, mentionMenu, context, composerForm);
   const removedNote = h('div.removed-note', { testid: 'removed-note', role: 'status', hidden: true });
-  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, scroller, typing, offlineNote, removedNote, composeWrap);
+  const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, topicBar, scroller, typing, offlineNote, chatNote, removedNote, composeWrap);
   const empty = h(
     'section.chat-empty',
     null,
@@ -453,7 +484,7 @@ function buildMain() {
     if (scroller.scrollTop < 240) loadOlder(ui.open);
     maybeMarkRead();
   });
-  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, membersBtn, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
+  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, headWho, membersBtn, groupBtn, topicBar, chatNote, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
 }
 
 // The composer grows with its text (to a limit); the list above shrinks,
@@ -517,6 +548,13 @@ function renderConnection() {
 
 // ---- conversation list
 
+/**
+ * The other members whose display names are not known from the member
+ * objects: a server whose members carry `display_name` needs no lookups,
+ * an older one gets one GET /v1/users/{username} per user (SDK learnProfiles).
+ */
+const unnamedMembers = (c) => (c.members ?? []).filter((m) => m.id !== me()?.id && !('display_name' in m)).map((m) => m.id);
+
 let listQueued = false;
 function renderList() {
   if (listQueued) return;
@@ -533,7 +571,7 @@ function drawList() {
   const outbox = client.outbox;
   let totalUnread = 0;
   // Member lists carry usernames only: fetch DM peers' display names (each once).
-  if (client.connected) client.learnProfiles(convs.filter((c) => c.kind === 'dm').map((c) => peerOf(c)?.id).filter(Boolean));
+  if (client.connected) client.learnProfiles(convs.filter((c) => c.kind === 'dm').flatMap((c) => unnamedMembers(c)));
   const items = convs.map((c) => {
     const title = convTitle(c);
     const last = lastMessage(c.id);
@@ -621,6 +659,12 @@ function renderChrome() {
   const peer = peerOf(c);
   fill(els.headAvatar, avatar(title, c.kind === 'dm' ? peer?.id : c.id));
   els.headTitle.textContent = title;
+  els.headWho.setAttribute('aria-label', c.kind === 'dm' ? `About ${title}` : `Settings of ${title}`);
+  els.groupBtn.hidden = c.kind !== 'group' || !!c.removed;
+  const topic = c.kind === 'group' ? (c.topic ?? '').trim() : '';
+  els.topicBar.hidden = !topic;
+  els.topicBar.textContent = topic;
+  renderChatNote(c, peer);
   if (c.kind === 'dm') {
     fill(
       els.headSub,
@@ -695,8 +739,16 @@ function renderMessages({ keepBottom } = {}) {
   const lastOwn = msgs.filter((m) => m.sender === myId && !m.deleted).pop()?.seq;
   // The divider goes in only once the messages held reach back to the read
   // marker: the first message held is not the first unread otherwise.
-  const lines = [...(ui.system.get(conv) ?? [])];
-  const systemItem = (x) => ({ key: x.key, sig: x.text, render: () => h('div.system-line', { testid: 'system-line', role: 'note' }, h('span', null, x.text)) });
+  // A membership line goes where it happened, after seq `after`; one from
+  // before the oldest message held waits until scrolling back reaches it.
+  backfillNames(conv);
+  const oldest = client.oldestSeq(conv);
+  const complete = !st.hasMore || oldest === 1 || (oldest == null && !((c?.last_seq ?? 0) > 0));
+  const lines = (ui.system.get(conv) ?? []).filter((x) => (complete || (oldest != null && x.after >= oldest - 1)) && systemText(x));
+  const systemItem = (x) => {
+    const text = systemText(x);
+    return { key: 'sys:' + x.id, sig: text, render: () => h('div.system-line', { testid: 'system-line', role: 'note', 'data-action': x.action }, h('span', { dir: 'auto' }, text)) };
+  };
   let divided = !(st.unreadFrom != null && (client.oldestSeq(conv) ?? Infinity) <= st.unreadFrom + 1);
   for (const { m, status, error } of all) {
     while (lines.length && (m.seq == null || m.seq > lines[0].after)) items.push(systemItem(lines.shift()));
@@ -720,7 +772,7 @@ function renderMessages({ keepBottom } = {}) {
     const seenLine = c?.kind === 'group' && m.seq === lastOwn && readers.length > 0;
     const sig = JSON.stringify([
       readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), userName(m.sender), target && userName(target.sender),
-      m.seq, status, first, showName, error?.code, m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
+      m.seq, status, first, showName, error?.code, status === 'failed' && refusedHere(conv, error), m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
       m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
     ]);
     items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c), readers, seenLine }) });
@@ -891,7 +943,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
             'div.msg-failed',
             { role: 'alert' },
             icon.alert(),
-            h('span', null, `Not sent: ${friendlyError(error)}`),
+            h('span', null, `Not sent: ${refusedHere(m.conv, error) ? 'messages can’t be sent in this conversation.' : friendlyError(error)}`),
             h('button.link', { type: 'button', onclick: () => client.retry(m.client_msg_id) }, 'Retry'),
             h('button.link', { type: 'button', onclick: () => client.discard(m.client_msg_id) }, 'Delete'),
           )
@@ -1223,29 +1275,203 @@ function mentionKeys(e) {
   return true;
 }
 
-/** The timeline's line for a membership event ("ann added cat", "bob left"), or null. */
-function memberLine(f) {
-  const mine = f.user === me()?.id;
-  const who = mine ? 'You' : displayName(f.user);
-  const whom = mine ? 'you' : displayName(f.user);
-  const by = f.by ? (f.by === me()?.id ? 'You' : displayName(f.by)) : null;
-  switch (f.action) {
+// ---- timeline lines for membership and settings (issues 14 and 17.4)
+
+// History carries no membership changes: they come only as live `member`
+// and `group_updated` events. Each one seen is kept on this device with the
+// seq the conversation had reached, so the line survives a reload in its
+// place, and only what this page actually heard is ever shown.
+const SYSTEM_KEEP = 200; // lines kept per conversation
+const systemStoreKey = () => `system:${me()?.id}`;
+
+function loadSystemLines() {
+  ui.system.clear();
+  const saved = store.get(systemStoreKey());
+  for (const [conv, lines] of Object.entries(saved ?? {})) if (Array.isArray(lines)) ui.system.set(conv, lines);
+}
+
+function saveSystemLines() {
+  const out = {};
+  for (const [conv, lines] of ui.system) if (lines.length) out[conv] = lines;
+  store.set(systemStoreKey(), out);
+}
+
+function dropSystemLines(conv) {
+  if (ui.system.delete(conv)) saveSystemLines();
+}
+
+// A line kept before its user's name was known (a new member's event
+// comes before their profile) takes the name once it is.
+function backfillNames(conv) {
+  let changed = false;
+  for (const x of ui.system.get(conv) ?? []) {
+    if (!x.name && knownName(x.user)) changed = !!(x.name = knownName(x.user));
+    if (x.by && !x.byName && knownName(x.by)) changed = !!(x.byName = knownName(x.by));
+  }
+  if (changed) saveSystemLines();
+}
+
+/** The highest seq this page holds for a conversation: where a line of now goes. */
+function heldUpTo(conv) {
+  return Math.max(client.conversations.get(conv)?.last_seq ?? 0, client.messages(conv).at(-1)?.seq ?? 0);
+}
+
+/** A user's name as known now (display name first), for keeping beside a line. */
+function knownName(id) {
+  const u = client.users.get(id);
+  return u?.display_name || u?.username || null;
+}
+
+function addSystemLine(conv, fields) {
+  ui.sysCount = (ui.sysCount ?? 0) + 1;
+  const line = { id: `${Date.now().toString(36)}.${ui.sysCount}`, ts: Date.now(), after: heldUpTo(conv), ...fields };
+  if (!systemText(line)) return;
+  const lines = ui.system.get(conv) ?? [];
+  lines.push(line);
+  ui.system.set(conv, lines.slice(-SYSTEM_KEEP));
+  saveSystemLines();
+}
+
+// What this page asked for itself: the `member` events name no actor, so a
+// removal or an addition this page requested is told as "You removed …".
+const INTENT_MS = 30000;
+const intentKey = (conv, username, action) => `${conv}:${String(username).toLowerCase()}:${action}`;
+function intend(conv, username, action) {
+  ui.intents.set(intentKey(conv, username, action), Date.now() + INTENT_MS);
+}
+function unintend(conv, username, action) {
+  ui.intents.delete(intentKey(conv, username, action));
+}
+function takeIntent(conv, userId, action) {
+  const username = client.users.get(userId)?.username;
+  for (const key of [intentKey(conv, `#${userId}`, action), username && intentKey(conv, username, action)]) {
+    const until = key && ui.intents.get(key);
+    if (until == null) continue;
+    ui.intents.delete(key);
+    if (until > Date.now()) return true;
+  }
+  return false;
+}
+
+// Someone this page added who was unknown to it: the `added` event could
+// not be matched by username, so once the request succeeded their id is
+// looked up and the line (or the event still to come) is claimed as ours.
+async function claimAdded(conv, username) {
+  let id;
+  try {
+    id = (await client.getUser(username))?.id;
+  } catch {
+    return;
+  }
+  if (!id) return;
+  const line = (ui.system.get(conv) ?? []).findLast((x) => x.action === 'added' && x.user === id && x.ts > Date.now() - INTENT_MS);
+  if (line && !line.by) {
+    unintend(conv, username, 'added');
+    Object.assign(line, { by: me()?.id, byName: knownName(me()?.id) });
+    saveSystemLines();
+    if (conv === ui.open) scheduleRender();
+  } else if (!line && ui.intents.has(intentKey(conv, username, 'added'))) {
+    intend(conv, `#${id}`, 'added');
+  }
+}
+
+/**
+ * The line for a `member` event, or null. The event names no actor; it is
+ * known only where the protocol leaves no doubt: admins are made and
+ * unmade by the owner alone, a transfer is a new owner followed by the old
+ * one made an admin, and what this page asked for was done by "You".
+ * Called after the SDK applied the event to the member list.
+ */
+function memberRecord(f) {
+  const c = client.conversations.get(f.conv);
+  if (!c || c.kind !== 'group' || !['added', 'removed', 'left', 'banned', 'role'].includes(f.action)) return null;
+  // An addition of someone the page already listed is no change: creating
+  // a group tells every member of every other one, and a join brings the
+  // conversation with its members.
+  const roster = ui.roster.get(f.conv);
+  if (f.action === 'added' && roster?.has(f.user)) return null;
+  if (f.action === 'added') roster?.add(f.user);
+  if (f.action === 'removed' || f.action === 'left' || f.action === 'banned') roster?.delete(f.user);
+  const rec = { action: f.action, user: f.user, name: knownName(f.user) };
+  let by = takeIntent(f.conv, f.user, f.action) ? me()?.id : null;
+  if (f.action === 'role') {
+    if (!['owner', 'admin', 'member'].includes(f.role)) return null;
+    rec.role = f.role;
+    const members = c.members ?? [];
+    const handover = ui.handover.get(f.conv);
+    if (f.role === 'owner') {
+      // "X is now the owner" until the transfer's second event says who gave it.
+      const old = members.find((m) => m.role === 'owner' && m.id !== f.user);
+      if (old) ui.handover.set(f.conv, { from: old.id, to: f.user });
+      by = null;
+    } else if (f.role === 'admin' && handover?.from === f.user) {
+      ui.handover.delete(f.conv);
+      const line = (ui.system.get(f.conv) ?? []).findLast((x) => x.action === 'role' && x.role === 'owner' && x.user === handover.to);
+      if (line && !line.by) Object.assign(line, { by: f.user, byName: knownName(f.user) });
+      by = null; // the old owner, now an admin: saved with this line
+    } else {
+      by = members.find((m) => m.role === 'owner')?.id ?? null;
+    }
+  }
+  if (by) Object.assign(rec, { by, byName: knownName(by) });
+  return rec;
+}
+
+/** The words of a timeline line, or null for a kind this page does not know. */
+function systemText(x) {
+  const myId = me()?.id;
+  const nameOf = (id, saved) => client.users.get(id)?.display_name || client.users.get(id)?.username || saved || 'someone';
+  const mine = x.user === myId;
+  const who = mine ? 'You' : nameOf(x.user, x.name);
+  const whom = mine ? 'you' : nameOf(x.user, x.name);
+  const by = x.by ? (x.by === myId ? 'You' : nameOf(x.by, x.byName)) : null;
+  const quoted = (t) => `“${t.length > 80 ? t.slice(0, 80) + '…' : t}”`;
+  switch (x.action) {
     case 'added':
-      return by ? `${by} added ${whom}` : `${who} ${mine ? 'were' : 'was'} added`;
+      return by && x.by !== x.user ? `${by} added ${whom}` : `${who} joined`;
     case 'removed':
-      if (mine) return by ? `${by} removed you from this group` : 'You were removed from this group';
-      return by ? `${by} removed ${whom}` : `${who} was removed`;
+      if (by) return `${by} removed ${whom}`;
+      return mine ? 'You were removed from this group' : `${who} was removed`;
     case 'banned':
       return by ? `${by} banned ${whom}` : `${who} ${mine ? 'were' : 'was'} banned`;
     case 'left':
       return `${who} left`;
     case 'role': {
-      const role = f.role === 'owner' ? 'the owner' : f.role === 'admin' ? 'an admin' : 'a member';
-      return by ? `${by} made ${whom} ${role}` : `${who} ${mine ? 'are' : 'is'} now ${role}`;
+      const is = mine ? 'are' : 'is';
+      if (x.role === 'owner') return by ? `${by} made ${whom} the owner` : `${who} ${is} now the owner`;
+      if (x.role === 'admin') return by ? `${by} made ${whom} an admin` : `${who} ${is} now an admin`;
+      return by ? `${by} removed ${whom} as an admin` : `${who} ${is} no longer an admin`;
     }
+    case 'title':
+      return `${by ?? 'Someone'} renamed the group ${quoted(x.title ?? '')}`;
+    case 'topic':
+      return x.topic ? `${by ?? 'Someone'} changed the topic to ${quoted(x.topic)}` : `${by ?? 'Someone'} removed the topic`;
+    case 'settings':
+      return `${by ?? 'Someone'} changed the group’s name or topic`;
     default:
       return null;
   }
+}
+
+/**
+ * Remembers a group as first seen: its title and topic, so a
+ * `group_updated` can say what changed, and its members, so an `added`
+ * event that repeats them makes no line.
+ */
+function noteGroup(c) {
+  if (c?.kind !== 'group') return;
+  if (!ui.groupSeen.has(c.id)) ui.groupSeen.set(c.id, { title: c.title ?? '', topic: c.topic ?? '' });
+  if (!ui.roster.has(c.id)) ui.roster.set(c.id, new Set((c.members ?? []).map((m) => m.id)));
+}
+
+function groupUpdatedLines(f) {
+  const prev = ui.groupSeen.get(f.conv);
+  const now = { title: f.title ?? '', topic: f.topic ?? '' };
+  ui.groupSeen.set(f.conv, now);
+  const by = { by: f.by, byName: knownName(f.by) };
+  if (!prev) return addSystemLine(f.conv, { action: 'settings', ...by });
+  if (prev.title !== now.title) addSystemLine(f.conv, { action: 'title', title: now.title, ...by });
+  if (prev.topic !== now.topic) addSystemLine(f.conv, { action: 'topic', topic: now.topic, ...by });
 }
 
 function renderTyping() {
@@ -1264,13 +1490,18 @@ function renderTyping() {
   fill(typing, h('span.typing-dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text + '…'));
 }
 
-// ---- members panel
+// ---- members panel (roles and what each member's card offers, issue 14)
 
 function toggleMembers() {
   ui.membersOpen = !ui.membersOpen;
   renderPanel(true);
   if (ui.membersOpen) ui.els.panel.querySelector('input,button')?.focus();
 }
+
+const ROLE_LABEL = { owner: 'Owner', admin: 'Admin' };
+const ROLE_RANK = { owner: 0, admin: 1, member: 2 };
+const roleIn = (c, userId) => (c?.members ?? []).find((m) => m.id === userId)?.role ?? null;
+const byRoleThenName = (a, b) => (ROLE_RANK[a.role] ?? 3) - (ROLE_RANK[b.role] ?? 3) || displayName(a.id).localeCompare(displayName(b.id));
 
 function renderPanel(force = false) {
   const { panel } = ui.els;
@@ -1282,14 +1513,17 @@ function renderPanel(force = false) {
   }
   panel.hidden = false;
   ui.els.shell.classList.add('with-panel');
-  const sig = JSON.stringify([c.id, c.member_count, c.members, (c.members ?? []).map((m) => [client.users.get(m.id)?.online, lastSeenText(client.users.get(m.id))])]);
+  const sig = JSON.stringify([
+    c.id, c.member_count, c.members, c.removed,
+    (c.members ?? []).map((m) => [client.users.get(m.id)?.online, client.users.get(m.id)?.display_name, lastSeenText(client.users.get(m.id))]),
+  ]);
   if (panel._sig === sig && !force) return;
   panel._sig = sig;
-  const myRole = (c.members ?? []).find((m) => m.id === me()?.id)?.role;
-  const canManage = c.kind === 'group' && (myRole === 'owner' || myRole === 'admin');
+  const myRole = roleIn(c, me()?.id);
+  const canManage = c.kind === 'group' && !c.removed && (myRole === 'owner' || myRole === 'admin');
   const err = h('p.field-error', { role: 'alert' });
   const addInput = h('input', { testid: 'member-add-username', placeholder: 'Username', 'aria-label': 'Username to add', autocapitalize: 'none', spellcheck: 'false' });
-  const members = [...(c.members ?? [])].sort((a, b) => (a.id === me()?.id ? -1 : b.id === me()?.id ? 1 : a.username.localeCompare(b.username)));
+  const members = [...(c.members ?? [])].sort(byRoleThenName);
   fill(
     panel,
     h(
@@ -1304,12 +1538,16 @@ function renderPanel(force = false) {
           {
             onsubmit: async (e) => {
               e.preventDefault();
-              const u = addInput.value.trim().toLowerCase();
+              const u = addInput.value.trim().replace(/^@/, '').toLowerCase();
               if (!u) return;
+              err.textContent = '';
+              intend(c.id, u, 'added');
               try {
                 await client.addMember(c.id, u);
                 addInput.value = '';
+                if (ui.intents.has(intentKey(c.id, u, 'added'))) claimAdded(c.id, u); // not matched yet
               } catch (ex) {
+                unintend(c.id, u, 'added');
                 err.textContent = ex.code === 'not_found' ? `No user named “${u}”.` : friendlyError(ex);
               }
             },
@@ -1318,69 +1556,598 @@ function renderPanel(force = false) {
           h('button.btn.primary.small', { testid: 'member-add', type: 'submit' }, 'Add'),
         )
       : null,
+    canManage
+      ? h('button.btn.ghost.small.invite-shortcut', { type: 'button', testid: 'invite-open', onclick: () => openGroupSettings(c.id, { focus: 'invites' }) }, icon.link(), 'Invite with a link')
+      : null,
     err,
-    h(
-      'ul.member-list',
-      null,
-      members.map((m) => {
-        const u = client.users.get(m.id);
-        const isMe = m.id === me()?.id;
-        return h(
-          'li.member',
-          { testid: 'member', 'data-username': m.username },
-          avatar(displayName(m.id), m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
-          h(
-            'span.member-text',
-            null,
-            h('span.member-name', { dir: 'auto' }, displayName(m.id) + (isMe ? ' (you)' : '')),
-            h('span.member-sub.muted', null, (u?.display_name ? `@${m.username} · ` : '') + (isMe ? 'Online' : lastSeenText(u))),
-          ),
-          m.role !== 'member' ? h('span.role', null, m.role) : null,
-          canManage && !isMe && m.role !== 'owner'
-            ? h(
-                'button.link.danger',
-                {
-                  testid: 'member-remove', type: 'button', 'aria-label': `Remove ${m.username}`,
-                  onclick: async () => {
-                    if (!confirm(`Remove ${displayName(m.id)} from “${convTitle(c)}”? They will no longer see its messages.`)) return;
-                    try {
-                      await client.removeMember(c.id, m.username);
-                    } catch (ex) {
-                      err.textContent = friendlyError(ex);
-                    }
-                  },
-                },
-                'Remove',
-              )
-            : null,
-        );
-      }),
-    ),
+    h('ul.member-list', null, members.map((m) => memberRow(c, m))),
     c.kind === 'group' && !c.removed
-      ? h(
-          'button.btn.danger-outline.leave',
-          {
-            testid: 'leave', type: 'button',
-            onclick: async () => {
-              // An owner who leaves hands the group to someone else: say to whom it goes.
-              const warning =
-                myRole === 'owner' && memberCount(c) > 1
-                  ? `You own “${convTitle(c)}”. If you leave, the admin who joined first becomes its owner (or, with no admin, the member who joined first), and you cannot undo it. Leave anyway?`
-                  : `Leave “${convTitle(c)}”? You will stop receiving its messages.`;
-              if (!confirm(warning)) return;
-              try {
-                await client.leave(c.id);
-                ui.membersOpen = false;
-                openConversation(null);
-              } catch (ex) {
-                err.textContent = friendlyError(ex);
-              }
-            },
-          },
-          'Leave group',
-        )
+      ? h('button.btn.danger-outline.leave', { testid: 'leave', type: 'button', onclick: () => leaveGroup(c.id, err) }, 'Leave group')
       : null,
   );
+}
+
+function memberRow(c, m) {
+  const u = client.users.get(m.id);
+  const isMe = m.id === me()?.id;
+  const name = displayName(m.id);
+  // "@username" only where a display name hides it.
+  const handle = name !== m.username && m.username ? `@${m.username} · ` : '';
+  const who = [
+    avatar(name, m.id, { online: isMe ? true : !!u?.online, size: 'sm' }),
+    h(
+      'span.member-text',
+      null,
+      h(
+        'span.member-top',
+        null,
+        h('span.member-name', { dir: 'auto' }, name + (isMe ? ' (you)' : '')),
+        ROLE_LABEL[m.role] ? h('span.role', { testid: 'member-role', 'data-role': m.role }, ROLE_LABEL[m.role]) : null,
+      ),
+      h('span.member-sub.muted', null, handle + (isMe ? 'Online' : lastSeenText(u))),
+    ),
+  ];
+  const open = () => openUserCard(m.id, { conv: c.id });
+  return h(
+    'li.member',
+    { testid: 'member', 'data-username': m.username, 'data-role': m.role },
+    isMe ? h('span.member-main', null, who) : h('button.member-main', { type: 'button', title: `About ${name}`, onclick: open }, who),
+    isMe
+      ? null
+      : h('button.icon-btn.member-more', { type: 'button', testid: 'member-menu', 'aria-label': `Actions for ${name}`, 'aria-haspopup': 'dialog', title: 'Actions', onclick: open }, icon.more()),
+  );
+}
+
+/**
+ * What the signed-in user may do to member m of group c, by PROTOCOL.md §7:
+ * the owner promotes, demotes, hands over, removes and bans anyone; an
+ * admin removes and bans plain members only.
+ */
+function memberActions(c, m) {
+  const mine = roleIn(c, me()?.id);
+  if (!m || c?.kind !== 'group' || c.removed || m.id === me()?.id || (mine !== 'owner' && mine !== 'admin')) return [];
+  const acts = [];
+  const run = (what) => () => moderate(c.id, m, what);
+  if (mine === 'owner') {
+    if (m.role === 'member') acts.push({ id: 'member-promote', label: 'Make admin', icon: icon.star, run: run('promote') });
+    if (m.role === 'admin') acts.push({ id: 'member-demote', label: 'Remove as admin', icon: icon.starOff, run: run('demote') });
+    acts.push({ id: 'member-transfer', label: 'Make owner…', icon: icon.swap, run: run('transfer') });
+  }
+  if (mine === 'owner' || m.role === 'member') {
+    acts.push({ id: 'member-remove', label: 'Remove from group…', icon: icon.personOff, danger: true, run: run('remove') });
+    acts.push({ id: 'member-ban', label: 'Ban from group…', icon: icon.block, danger: true, run: run('ban') });
+  }
+  return acts;
+}
+
+// One place for the role and membership requests, each confirmed first
+// where it cannot simply be undone, saying what it means.
+async function moderate(conv, m, what) {
+  const c = client.conversations.get(conv);
+  if (!c) return;
+  const name = displayName(m.id);
+  const title = convTitle(c);
+  const ask = {
+    remove: `Remove ${name} from “${title}”? They will no longer see its messages.`,
+    ban: `Ban ${name} from “${title}”? They are removed, and cannot be added again or join with an invite link until the owner or an admin unbans them.`,
+    transfer:
+      `Make ${name} the owner of “${title}”?\n\n` +
+      `The owner decides who is an admin, changes the group’s settings and can remove or ban anyone, you included. ` +
+      `You become an admin, and only ${name} can make you the owner again.`,
+  }[what];
+  if (ask && !confirm(ask)) return;
+  const action = { remove: 'removed', ban: 'banned' }[what];
+  if (action) intend(conv, m.username, action);
+  try {
+    if (what === 'promote') await client.setRole(conv, m.username, 'admin');
+    else if (what === 'demote') await client.setRole(conv, m.username, 'member');
+    else if (what === 'transfer') await client.transfer(conv, m.username);
+    else if (what === 'remove') await client.removeMember(conv, m.username);
+    else if (what === 'ban') await client.ban(conv, m.username);
+  } catch (e) {
+    if (action) unintend(conv, m.username, action);
+    const verb = { promote: 'make them an admin', demote: 'change their role', transfer: 'hand the group over', remove: 'remove them', ban: 'ban them' }[what];
+    toast(`Could not ${verb}: ${friendlyError(e)}`);
+  }
+}
+
+// Leaving: an owner with others in the group is asked to hand it over first.
+async function leaveGroup(conv, err) {
+  const c = client.conversations.get(conv);
+  if (!c) return;
+  if (roleIn(c, me()?.id) === 'owner' && (c.members ?? []).some((m) => m.id !== me()?.id)) return openHandover(c);
+  const warning =
+    memberCount(c) > 1 ? `Leave “${convTitle(c)}”? You will stop receiving its messages.` : `Leave “${convTitle(c)}”? You are its only member, so nobody will be left in it.`;
+  if (!confirm(warning)) return;
+  try {
+    await client.leave(conv);
+    ui.membersOpen = false;
+    openConversation(null);
+  } catch (ex) {
+    err.textContent = friendlyError(ex);
+  }
+}
+
+function openHandover(c) {
+  document.getElementById('handover')?.remove();
+  const others = (c.members ?? []).filter((m) => m.id !== me()?.id).sort(byRoleThenName);
+  const select = h(
+    'select',
+    { testid: 'handover-to', id: 'handover-to' },
+    others.map((m) => h('option', { value: m.username }, displayName(m.id) + (m.role === 'admin' ? ' (admin)' : ''))),
+  );
+  const err = h('p.form-error', { role: 'alert' });
+  const buttons = [];
+  const leave = async (to) => {
+    err.textContent = '';
+    buttons.forEach((b) => (b.disabled = true));
+    try {
+      if (to) await client.transfer(c.id, to);
+      await client.leave(c.id);
+      dialog.close();
+      ui.membersOpen = false;
+      openConversation(null);
+    } catch (e) {
+      err.textContent = friendlyError(e);
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  };
+  buttons.push(
+    h('button.btn.ghost', { type: 'button', testid: 'handover-cancel', onclick: () => dialog.close() }, 'Cancel'),
+    h('button.btn.danger-outline', { type: 'button', testid: 'leave-anyway', onclick: () => leave(null) }, 'Leave without choosing'),
+    h('button.btn.primary', { type: 'submit', testid: 'handover-confirm' }, 'Hand over and leave'),
+  );
+  const dialog = h(
+    'dialog.group-dialog',
+    { id: 'handover', testid: 'leave-handover', 'aria-labelledby': 'handover-title', onclose: () => dialog.remove() },
+    h(
+      'form',
+      { onsubmit: (e) => (e.preventDefault(), leave(select.value)) },
+      h('h2', { id: 'handover-title' }, 'Hand the group over first'),
+      h('p.muted', null, `You own “${convTitle(c)}”. Choose who owns it after you leave: they decide who is an admin, change its settings and can remove anyone.`),
+      h('label', { for: 'handover-to' }, 'Next owner'),
+      select,
+      h('p.hint.muted', null, 'If you leave without choosing, the admin who joined first becomes the owner, or the member who joined first when there is no admin. Either way you cannot undo it.'),
+      err,
+      h('div.dialog-actions.wrap', null, buttons),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
+  select.focus();
+}
+
+// ---- a user's card: who they are, a DM, block; and in a group, what a manager may do
+
+function openUserCard(userId, { conv } = {}) {
+  closeOverlays();
+  const c = conv ? client.conversations.get(conv) : null;
+  const m = (c?.members ?? []).find((x) => x.id === userId) ?? null;
+  const u = client.users.get(userId) ?? {};
+  const username = u.username || m?.username || '';
+  const name = displayName(userId);
+  const isMe = userId === me()?.id;
+  const blocked = ui.blocked.has(username);
+  const rows = [
+    isMe || !username ? null : { id: 'user-message', label: 'Send a message', icon: icon.chat, run: () => messageUser(username) },
+    ...memberActions(c, m),
+    isMe || !username
+      ? null
+      : blocked
+        ? { id: 'user-unblock', label: 'Unblock', icon: icon.block, run: () => setBlocked(username, false) }
+        : { id: 'user-block', label: 'Block…', icon: icon.block, danger: true, run: () => setBlocked(username, true) },
+  ].filter(Boolean);
+  const close = () => wrap.remove();
+  const wrap = h(
+    'div.sheet-wrap.card-wrap',
+    { onclick: (e) => e.target === wrap && close() },
+    h(
+      'div.sheet.user-card',
+      { testid: 'user-card', role: 'dialog', 'aria-label': name, 'data-username': username },
+      h(
+        'div.card-head',
+        null,
+        avatar(name, userId, { online: isMe ? true : !!u.online, size: 'lg' }),
+        h(
+          'div.card-who',
+          null,
+          h('div.card-name', { dir: 'auto' }, name),
+          username && username !== name ? h('div.card-sub.muted', null, `@${username}`) : null,
+          h('div.card-sub.muted', { testid: 'user-card-presence' }, isMe ? 'Online' : lastSeenText(u)),
+        ),
+        ROLE_LABEL[m?.role] ? h('span.role', null, ROLE_LABEL[m.role]) : null,
+        h('button.icon-btn', { type: 'button', 'aria-label': 'Close', onclick: close }, icon.close()),
+      ),
+      blocked ? h('p.card-note', { testid: 'user-card-blocked' }, 'You blocked them: they cannot message you or add you to groups.') : null,
+      h(
+        'div.sheet-actions',
+        null,
+        rows.map((a) => h('button.sheet-btn' + (a.danger ? '.danger' : ''), { type: 'button', testid: a.id, onclick: () => (close(), a.run()) }, a.icon(), a.label)),
+      ),
+    ),
+  );
+  document.body.append(wrap);
+  wrap.querySelector('.sheet-btn, .icon-btn')?.focus();
+}
+
+function headClicked() {
+  const c = ui.open ? client.conversations.get(ui.open) : null;
+  if (!c) return;
+  if (c.kind === 'dm') {
+    const peer = peerOf(c);
+    if (peer) openUserCard(peer.id);
+  } else if (!c.removed) openGroupSettings(c.id);
+}
+
+/** Opens (or finds) the DM with a user; says so when that cannot be done. */
+async function messageUser(username, errEl) {
+  try {
+    const c = await client.dm(username);
+    if (!ui.learnedAt.has(c.id) && !lastMessage(c.id)) ui.learnedAt.set(c.id, Date.now());
+    openConversation(c.id);
+    return true;
+  } catch (e) {
+    // A 403 here says no more than the server does: it does not tell why.
+    const text = e.code === 'not_found' ? `No user named “${username}”.` : e.code === 'forbidden' ? 'You can’t start a conversation with this user.' : friendlyError(e);
+    if (errEl) errEl.textContent = text;
+    else toast(text);
+    return false;
+  }
+}
+
+// ---- blocks (PROTOCOL.md §7): the blocked user is never told
+
+async function loadBlocks() {
+  try {
+    const users = await client.blocks();
+    ui.blocked = new Map(users.map((u) => [u.username, u]));
+    ui.blocksLoaded = true;
+    if (ui.els && ui.open) renderChrome();
+    return users;
+  } catch {
+    return null; // asked again at the next welcome
+  }
+}
+
+async function setBlocked(username, on) {
+  const u = [...client.users.values()].find((x) => x.username === username);
+  const name = u ? displayName(u.id) : username;
+  if (on && !confirm(`Block ${name}?\n\nThey won’t be able to message you, start a conversation with you or add you to a group. They are not told, and you can unblock them at any time.`)) return false;
+  try {
+    if (on) await client.block(username);
+    else await client.unblock(username);
+    if (on) ui.blocked.set(username, u ?? { username });
+    else ui.blocked.delete(username);
+    toast(on ? `You blocked ${name}` : `You unblocked ${name}`);
+    if (ui.els && ui.open) renderChrome();
+    return true;
+  } catch (e) {
+    toast(`Could not ${on ? 'block' : 'unblock'} ${name}: ${friendlyError(e)}`);
+    return false;
+  }
+}
+
+// A DM where the server refused our message with 403 says only that
+// messages can't be sent there: the server's answer says no more, and
+// neither may the page. Kept on this device until a message goes through.
+const refusedStoreKey = () => `refused:${me()?.id}`;
+function loadRefused() {
+  ui.refused = new Set(store.get(refusedStoreKey()) ?? []);
+}
+function setRefused(conv, on) {
+  if (on === ui.refused.has(conv)) return;
+  if (on) ui.refused.add(conv);
+  else ui.refused.delete(conv);
+  if (ui.refused.size) store.set(refusedStoreKey(), [...ui.refused]);
+  else store.remove(refusedStoreKey());
+  if (ui.els && conv === ui.open) {
+    renderChrome();
+    scheduleRender();
+  }
+}
+function noteRefusals() {
+  for (const i of client.outbox) {
+    if (i.type === 'send' && i.status === 'failed' && i.error?.code === 'forbidden' && client.conversations.get(i.conv)?.kind === 'dm') setRefused(i.conv, true);
+  }
+}
+/** Whether a failed message of this conversation failed for the DM's 403 (its error is not kept across a reload). */
+function refusedHere(conv, error) {
+  if (client.conversations.get(conv)?.kind !== 'dm') return false;
+  return error ? error.code === 'forbidden' : ui.refused.has(conv);
+}
+
+/** The note above the composer: a DM we can't send into, or a peer we blocked. */
+function renderChatNote(c, peer) {
+  const note = ui.els.chatNote;
+  const blockedPeer = c.kind === 'dm' && peer?.username && ui.blocked.has(peer.username);
+  const refused = c.kind === 'dm' && ui.refused.has(c.id);
+  if (!blockedPeer && !refused) {
+    note.hidden = true;
+    delete note.dataset.testid;
+    note.replaceChildren();
+    return;
+  }
+  note.hidden = false;
+  if (refused) {
+    note.dataset.testid = 'send-refused';
+    fill(note, icon.alert(), h('span', null, 'Messages can’t be sent in this conversation.'));
+  } else {
+    note.dataset.testid = 'blocked-note';
+    fill(
+      note,
+      icon.block(),
+      h('span', null, `You blocked ${displayName(peer.id)}. They can’t send you messages.`),
+      h('button.link', { type: 'button', testid: 'blocked-note-unblock', onclick: () => setBlocked(peer.username, false) }, 'Unblock'),
+    );
+  }
+}
+
+// ---- group settings: name, topic, invite links, unban (issue 14)
+
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+const utf8Bytes = (s) => new TextEncoder().encode(s).length;
+
+// The server lists no invites: the links made here are kept on this
+// device (until they expire) so they can be copied and revoked.
+const invitesStoreKey = () => `invites:${me()?.id}`;
+function invitesOf(conv) {
+  const all = store.get(invitesStoreKey()) ?? {};
+  return (all[conv] ?? []).filter((i) => i.expires_at > Date.now());
+}
+function saveInvites(conv, list) {
+  const all = store.get(invitesStoreKey()) ?? {};
+  if (list.length) all[conv] = list;
+  else delete all[conv];
+  store.set(invitesStoreKey(), all);
+}
+const inviteUrl = (code) => `${location.origin}${location.pathname}#/invite/${encodeURIComponent(code)}`;
+
+function openGroupSettings(conv, { focus } = {}) {
+  const c = client.conversations.get(conv);
+  if (!c || c.kind !== 'group') return;
+  document.getElementById('group-settings')?.remove();
+  closeOverlays();
+  const myRole = roleIn(c, me()?.id);
+  const canManage = !c.removed && (myRole === 'owner' || myRole === 'admin');
+  const section = settingsSection;
+  const status = statusNote;
+
+  // Name and topic: the owner and admins change them; everyone sees them.
+  const titleInput = h('input', { testid: 'group-title-edit', id: 'group-title-edit', maxlength: '200', dir: 'auto', autocomplete: 'off', disabled: !canManage });
+  titleInput.value = c.title ?? '';
+  const topicInput = h('textarea.topic-input', { testid: 'group-topic-edit', id: 'group-topic-edit', rows: '3', dir: 'auto', placeholder: canManage ? 'What this group is about (optional)' : 'No topic', disabled: !canManage });
+  topicInput.value = c.topic ?? '';
+  const infoNote = status('group-settings-status');
+  const infoForm = h(
+    'form.settings-col',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const cur = client.conversations.get(conv);
+        const title = titleInput.value.trim();
+        const topic = topicInput.value.trim();
+        if (utf8Bytes(title) < 1 || utf8Bytes(title) > 200) return (infoNote.textContent = 'A group’s name has 1 to 200 bytes.');
+        if (utf8Bytes(topic) > 500) return (infoNote.textContent = `A topic has at most 500 bytes (this one has ${utf8Bytes(topic)}).`);
+        const change = {};
+        if (title !== (cur?.title ?? '')) change.title = title;
+        if (topic !== (cur?.topic ?? '')) change.topic = topic;
+        if (!Object.keys(change).length) return (infoNote.textContent = 'Nothing has changed.');
+        try {
+          await client.updateGroup(conv, change);
+          infoNote.textContent = 'Saved. Everyone in the group sees it now.';
+        } catch (ex) {
+          infoNote.textContent = friendlyError(ex);
+        }
+      },
+    },
+    h('label', { for: 'group-title-edit' }, 'Name'),
+    titleInput,
+    h('label', { for: 'group-topic-edit' }, 'Topic'),
+    topicInput,
+    canManage ? h('button.btn.primary.small', { type: 'submit', testid: 'group-settings-save' }, 'Save') : h('p.muted', null, 'Only the owner and admins change the name and topic.'),
+  );
+
+  // Invite links.
+  const maxUses = h(
+    'select',
+    { testid: 'invite-max-uses', id: 'invite-max-uses' },
+    [['', 'No limit'], ['1', '1 use'], ['5', '5 uses'], ['10', '10 uses'], ['25', '25 uses'], ['100', '100 uses']].map(([v, l]) => h('option', { value: v }, l)),
+  );
+  const expiry = h(
+    'select',
+    { testid: 'invite-expiry', id: 'invite-expiry' },
+    [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']].map(([v, l]) => h('option', { value: v }, l)),
+  );
+  expiry.value = '604800';
+  const inviteNote = status('invite-status');
+  const inviteList = h('ul.invite-list', { testid: 'invite-list' });
+  const drawInvites = () => fill(inviteList, invitesOf(conv).map((inv) => inviteEl(conv, inv, drawInvites, inviteNote)));
+  const createBtn = h('button.btn.primary.small', { type: 'submit', testid: 'invite-create' }, icon.link(), 'Create link');
+  const inviteForm = h(
+    'form.invite-form',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        createBtn.disabled = true;
+        inviteNote.textContent = '';
+        try {
+          const inv = await client.createInvite(conv, { maxUses: maxUses.value ? Number(maxUses.value) : null, expiresInS: Number(expiry.value) });
+          saveInvites(conv, [inv, ...invitesOf(conv)]);
+          drawInvites();
+          inviteNote.textContent = 'Link created: copy it and send it to the people you want in.';
+        } catch (ex) {
+          inviteNote.textContent = `Could not create a link: ${friendlyError(ex)}`;
+        } finally {
+          createBtn.disabled = false;
+        }
+      },
+    },
+    h('label.inline', null, h('span', null, 'Uses'), maxUses),
+    h('label.inline', null, h('span', null, 'Expires after'), expiry),
+    createBtn,
+  );
+  drawInvites();
+
+  // Unban: the server keeps the list of bans; an unban names the user.
+  const unbanInput = h('input', { testid: 'unban-username', placeholder: 'Username', autocapitalize: 'none', spellcheck: 'false', 'aria-label': 'Username to unban' });
+  const unbanNote = status('unban-status');
+  const unbanForm = h(
+    'form.settings-row',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const u = unbanInput.value.trim().replace(/^@/, '').toLowerCase();
+        if (!u) return unbanInput.focus();
+        try {
+          await client.unban(conv, u);
+          unbanInput.value = '';
+          unbanNote.textContent = `${u} is no longer banned: they can be added again or join with a link.`;
+        } catch (ex) {
+          unbanNote.textContent = ex.code === 'not_found' ? `Nobody named “${u}” is banned from this group.` : friendlyError(ex);
+        }
+      },
+    },
+    unbanInput,
+    h('button.btn.secondary.small', { type: 'submit', testid: 'unban-submit' }, 'Unban'),
+  );
+
+  const invitesSection = canManage
+    ? section(
+        'Invite links',
+        h('p.muted', null, 'Anyone with a link can join until it is used up or expires. The links you make on this device are listed here.'),
+        inviteForm,
+        inviteNote,
+        inviteList,
+      )
+    : null;
+  const dialog = showSettingsDialog('group-settings', 'Group settings', [
+    section('Name and topic', infoForm, infoNote),
+    invitesSection,
+    canManage ? section('Banned', h('p.muted', null, 'Someone banned cannot be added or join with a link until unbanned.'), unbanForm, unbanNote) : null,
+  ]);
+  if (focus === 'invites' && invitesSection) {
+    invitesSection.scrollIntoView({ block: 'start' });
+    maxUses.focus();
+  } else (canManage ? titleInput : dialog.querySelector('.icon-btn')).focus();
+}
+
+function inviteEl(conv, inv, redraw, note) {
+  const url = inviteUrl(inv.code);
+  const field = h('input.invite-url', { testid: 'invite-url', readonly: true, 'aria-label': 'Invite link', onfocus: (e) => e.target.select() });
+  field.value = url;
+  const uses = inv.max_uses == null ? 'No limit on uses' : `Up to ${inv.max_uses} use${inv.max_uses === 1 ? '' : 's'}`;
+  return h(
+    'li.invite',
+    { testid: 'invite', 'data-code': inv.code },
+    field,
+    h(
+      'div.invite-meta',
+      null,
+      h('span.muted', null, `${uses} · expires ${dateTimeFmt.format(inv.expires_at)}`),
+      h(
+        'span.invite-btns',
+        null,
+        h('button.btn.secondary.small', { type: 'button', testid: 'invite-copy', onclick: () => copyText(url) }, icon.copy(), 'Copy'),
+        h(
+          'button.btn.danger-outline.small',
+          {
+            type: 'button', testid: 'invite-revoke',
+            onclick: async () => {
+              if (!confirm('Revoke this link? Nobody can join with it any more; whoever joined with it stays.')) return;
+              try {
+                await client.revokeInvite(conv, inv.code);
+              } catch (ex) {
+                if (ex.code !== 'not_found') return (note.textContent = `Could not revoke the link: ${friendlyError(ex)}`);
+              }
+              saveInvites(conv, invitesOf(conv).filter((x) => x.code !== inv.code));
+              redraw();
+              note.textContent = 'Link revoked.';
+            },
+          },
+          'Revoke',
+        ),
+      ),
+    ),
+  );
+}
+
+// ---- joining with an invite link: /#/invite/CODE, kept across signing in
+
+const INVITE_KEY = 'parley:invite';
+let inviteHeld = null; // when sessionStorage is unavailable
+function pendingInvite() {
+  try {
+    return sessionStorage.getItem(INVITE_KEY) ?? inviteHeld;
+  } catch {
+    return inviteHeld;
+  }
+}
+function setPendingInvite(code) {
+  inviteHeld = code;
+  try {
+    if (code) sessionStorage.setItem(INVITE_KEY, code);
+    else sessionStorage.removeItem(INVITE_KEY);
+  } catch {
+    /* kept in inviteHeld */
+  }
+}
+
+/** Takes an invite code out of the address (so a reload does not join twice); true when there was one. */
+function takeInviteFromUrl() {
+  const m = /^#\/invite\/([^/?#]+)\/?$/.exec(location.hash);
+  if (!m) return false;
+  let code = m[1];
+  try {
+    code = decodeURIComponent(code);
+  } catch {
+    /* not %-encoded: as it is */
+  }
+  setPendingInvite(code);
+  history.replaceState(null, '', location.pathname + location.search);
+  return true;
+}
+
+let joiningInvite = false;
+async function joinPendingInvite() {
+  const code = pendingInvite();
+  if (!code || joiningInvite || !client.session) return;
+  joiningInvite = true;
+  try {
+    const c = await client.joinInvite(code);
+    setPendingInvite(null);
+    if (!ui.learnedAt.has(c.id)) ui.learnedAt.set(c.id, Date.now());
+    if (ui.els) openConversation(c.id);
+  } catch (e) {
+    if (['network', 'unavailable', 'rate_limited', 'internal', 'timeout'].includes(e.code)) return; // tried again at the next welcome
+    setPendingInvite(null);
+    if (e.code !== 'unauthorized') inviteProblem(e);
+  } finally {
+    joiningInvite = false;
+  }
+}
+
+// The server answers 404 alike for an unknown, used-up or expired code.
+function inviteProblem(e) {
+  document.getElementById('invite-error')?.remove();
+  const text =
+    e.code === 'not_found'
+      ? 'This invite link no longer works: it has expired, been used up or been revoked. Ask whoever sent it for a new one.'
+      : e.code === 'forbidden'
+        ? 'You can’t join this group with this link.'
+        : `Could not join the group: ${friendlyError(e)}`;
+  const dialog = h(
+    'dialog.group-dialog',
+    { id: 'invite-error', testid: 'invite-error', 'aria-labelledby': 'invite-error-title', onclose: () => dialog.remove() },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('h2', { id: 'invite-error-title' }, 'Invite link'),
+      h('p', { testid: 'invite-error-text' }, text),
+      h('div.dialog-actions', null, h('button.btn.primary', { type: 'submit', testid: 'invite-error-ok' }, 'OK')),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 // ---- settings (issue 17.5)
@@ -1388,8 +2155,8 @@ function renderPanel(force = false) {
 function openSettings() {
   document.getElementById('settings')?.remove();
   const u = me();
-  const status = (testid) => h('p.field-note', { role: 'status', testid });
-  const section = (title, ...body) => h('section.settings-section', null, h('h3', null, title), ...body);
+  const status = statusNote;
+  const section = settingsSection;
 
   const nameInput = h('input', { testid: 'display-name', id: 'display-name', maxlength: '64', autocomplete: 'name', dir: 'auto', placeholder: u.username });
   nameInput.value = u.display_name ?? '';
@@ -1509,28 +2276,67 @@ function openSettings() {
   );
   const del = h('button.btn.danger-outline.small', { type: 'button', testid: 'delete-account', onclick: () => ((delConfirm.hidden = false), delPw.focus()) }, 'Delete account…');
 
+  // The people you block, fetched fresh: another device may have changed them.
+  const blockedList = h('ul.blocked-list', { testid: 'blocked-list' }, h('li.muted', null, 'Loading…'));
+  const drawBlocked = () =>
+    fill(
+      blockedList,
+      ui.blocked.size
+        ? [...ui.blocked.values()]
+            .sort((a, b) => a.username.localeCompare(b.username))
+            .map((b) =>
+              h(
+                'li.blocked-user',
+                { testid: 'blocked-user', 'data-username': b.username },
+                avatar(b.display_name || b.username, b.id ?? b.username, { size: 'sm' }),
+                h(
+                  'span.member-text',
+                  null,
+                  h('span.member-name', { dir: 'auto' }, b.display_name || b.username),
+                  b.display_name && b.display_name !== b.username ? h('span.member-sub.muted', null, `@${b.username}`) : null,
+                ),
+                h('button.btn.secondary.small', { type: 'button', testid: 'blocked-unblock', onclick: async () => (await setBlocked(b.username, false)) && drawBlocked() }, 'Unblock'),
+              ),
+            )
+        : h('li.muted', { testid: 'blocked-none' }, 'You haven’t blocked anyone.'),
+    );
+  loadBlocks().then((users) => (users ? drawBlocked() : fill(blockedList, h('li.muted', null, 'Could not load the list. Try again when connected.'))));
+
+  showSettingsDialog('settings', 'Settings', [
+    section('Display name', h('p.muted', null, `Shown to others instead of your username, @${u.username}.`), nameForm, nameNote),
+    section('Password', pwForm, pwNote),
+    section('Your data', h('p.muted', null, 'Everything Parley keeps about you, as a JSON file.'), exportBtn, exportNote),
+    section('Blocked people', h('p.muted', null, 'They can’t message you, start a conversation with you or add you to groups. They are not told.'), blockedList),
+    section('Sessions', h('p.muted', null, 'Signs out every browser and app signed in as you.'), logoutAll, sessionNote),
+    section('Delete account', del, delConfirm, delNote),
+  ]);
+  nameInput.focus();
+}
+
+/** A titled part of a settings dialog. */
+const settingsSection = (title, ...body) => h('section.settings-section', null, h('h3', null, title), ...body);
+/** The line under a form that says how it went. */
+const statusNote = (testid) => h('p.field-note', { role: 'status', testid });
+
+/**
+ * Shows a settings dialog (the user's, a group's): `id` is also its test id,
+ * and `${id}-close` its close button's; it is removed once closed.
+ */
+function showSettingsDialog(id, title, sections) {
   const dialog = h(
     'dialog.settings',
-    { id: 'settings', testid: 'settings', 'aria-labelledby': 'settings-title', onclose: () => dialog.remove() },
+    { id, testid: id, 'aria-labelledby': `${id}-title`, onclose: () => dialog.remove() },
     h(
       'header.settings-head',
       null,
-      h('h2', { id: 'settings-title' }, 'Settings'),
-      h('button.icon-btn', { type: 'button', testid: 'settings-close', 'aria-label': 'Close settings', onclick: () => dialog.close() }, icon.close()),
+      h('h2', { id: `${id}-title` }, title),
+      h('button.icon-btn', { type: 'button', testid: `${id}-close`, 'aria-label': `Close ${title.toLowerCase()}`, onclick: () => dialog.close() }, icon.close()),
     ),
-    h(
-      'div.settings-body',
-      null,
-      section('Display name', h('p.muted', null, `Shown to others instead of your username, @${u.username}.`), nameForm, nameNote),
-      section('Password', pwForm, pwNote),
-      section('Your data', h('p.muted', null, 'Everything Parley keeps about you, as a JSON file.'), exportBtn, exportNote),
-      section('Sessions', h('p.muted', null, 'Signs out every browser and app signed in as you.'), logoutAll, sessionNote),
-      section('Delete account', del, delConfirm, delNote),
-    ),
+    h('div.settings-body', null, sections),
   );
   document.body.append(dialog);
   dialog.showModal();
-  nameInput.focus();
+  return dialog;
 }
 
 // ---- group dialog
@@ -1609,14 +2415,7 @@ async function openDm() {
   dmError.textContent = '';
   if (!u) return dmInput.focus();
   if (u === me()?.username) return (dmError.textContent = 'That’s you! Pick someone else.');
-  try {
-    const c = await client.dm(u);
-    if (!ui.learnedAt.has(c.id) && !lastMessage(c.id)) ui.learnedAt.set(c.id, Date.now());
-    dmInput.value = '';
-    openConversation(c.id);
-  } catch (e) {
-    dmError.textContent = e.code === 'not_found' ? `No user named “${u}”.` : friendlyError(e);
-  }
+  if (await messageUser(u, dmError)) dmInput.value = '';
 }
 
 function openConversation(conv) {
@@ -1649,7 +2448,7 @@ function openConversation(conv) {
     if (window.matchMedia('(pointer: fine)').matches || ui.els.composer.value) ui.els.composer.focus({ preventScroll: true });
   }
   const c = client.conversations.get(conv);
-  if (client.connected && c.kind === 'group' && memberCount(c) <= 100) client.learnProfiles((c.members ?? []).map((m) => m.id));
+  if (client.connected && c.kind === 'group' && memberCount(c) <= 100) client.learnProfiles(unnamedMembers(c));
   ensureLoaded(conv);
 }
 
@@ -1779,20 +2578,35 @@ function logout() {
 
 // Back to the sign-in form (signed out here, everywhere, or the account deleted).
 function signedOut(message) {
-  document.getElementById('settings')?.close();
-  closeOverlays();
+  resetUserUi();
   ui.compose = null;
+  renderAuth(message);
+}
+
+/** Forgets what the page showed of the signed-in user (signed out, or the session lost). */
+function resetUserUi() {
+  for (const id of ['settings', 'group-settings', 'handover', 'invite-error']) document.getElementById(id)?.close();
+  closeOverlays();
   ui.open = null;
   ui.chats.clear();
   ui.typing.clear();
+  ui.system.clear();
+  ui.groupSeen.clear();
+  ui.roster.clear();
+  ui.handover.clear();
+  ui.intents.clear();
+  ui.blocked.clear();
+  ui.blocksLoaded = false;
+  ui.refused.clear();
   ui.els = null;
-  renderAuth(message);
 }
 
 // ------------------------------------------------------------------ wiring
 
 let booted = false;
 function startMain() {
+  loadSystemLines();
+  loadRefused();
   buildMain();
   renderMe();
   renderConnection();
@@ -1804,7 +2618,7 @@ function startMain() {
     booted = true;
     wire();
   }
-  client.connect();
+  client.connect(); // a pending invite is used after the welcome, whose list would not hold it yet
 }
 
 function wire() {
@@ -1814,6 +2628,12 @@ function wire() {
   });
   client.on('welcome', () => {
     if (!ui.els) return;
+    if (!ui.blocksLoaded) loadBlocks();
+    joinPendingInvite();
+    // Lines of conversations left on another device go with them.
+    for (const conv of [...ui.system.keys()]) if (!client.conversations.has(conv)) dropSystemLines(conv);
+    // Events missed while away are not replayed: the roster starts again from the welcome's.
+    for (const c of client.conversations.values()) if (c.kind === 'group' && !c.removed) ui.roster.set(c.id, new Set((c.members ?? []).map((m) => m.id)));
     if (ui.pendingOpen && !ui.open && client.conversations.has(ui.pendingOpen)) openConversation(ui.pendingOpen);
     ui.pendingOpen = null;
     // Previews for the list: the newest message of each conversation.
@@ -1842,6 +2662,8 @@ function wire() {
   });
   client.on('conversations', () => {
     if (!ui.els) return;
+    for (const c of client.conversations.values()) noteGroup(c);
+    if (ui.open) scheduleRender(); // names learnt for the timeline's lines
     for (const c of client.conversations.values()) if (!ui.learnedAt.has(c.id) && client.state === 'connected' && ui.listSeeded) ui.learnedAt.set(c.id, Date.now());
     ui.listSeeded = true;
     renderList();
@@ -1849,18 +2671,25 @@ function wire() {
   });
   client.on('conversation', (c) => {
     if (!ui.els) return;
+    noteGroup(c);
     renderList();
     if (c.id === ui.open) renderChrome();
   });
   client.on('conversation_removed', (conv) => {
     if (!ui.els) return;
     ui.chats.delete(conv);
+    dropSystemLines(conv);
+    ui.roster.delete(conv);
+    ui.groupSeen.delete(conv);
+    saveInvites(conv, []);
+    setRefused(conv, false);
     if (conv === ui.open) openConversation(null);
     renderList();
   });
   client.on('message', (m) => {
     if (!ui.els) return;
     if (m.kind === 'text') ui.typing.get(m.conv)?.delete(m.sender);
+    if (m.sender === me()?.id && ui.refused.has(m.conv)) setRefused(m.conv, false); // sent from another device
     renderList();
     if (m.conv === ui.open) {
       scheduleRender({ keepBottom: m.sender === me()?.id && m.kind === 'text' ? true : undefined });
@@ -1872,8 +2701,20 @@ function wire() {
     if (m.conv === ui.open) scheduleRender();
     renderList();
   });
+  client.on('group_updated', (f) => {
+    if (!ui.els || !client.conversations.has(f.conv)) return;
+    groupUpdatedLines(f);
+    if (f.conv === ui.open) {
+      renderChrome();
+      scheduleRender();
+    }
+    renderList();
+  });
+  // A message of ours got through: whatever refused the DM before has passed.
+  client.on('sent', (x) => x.type === 'send' && setRefused(x.conv, false));
   client.on('outbox', () => {
     if (!ui.els) return;
+    noteRefusals();
     renderList();
     if (ui.open) scheduleRender();
     renderConnection();
@@ -1905,12 +2746,8 @@ function wire() {
   });
   client.on('member', (f) => {
     if (!ui.els) return;
-    const text = memberLine(f);
-    if (text && client.conversations.has(f.conv)) {
-      if (!ui.system.has(f.conv)) ui.system.set(f.conv, []);
-      const c = client.conversations.get(f.conv);
-      ui.system.get(f.conv).push({ key: `sys:${ui.system.get(f.conv).length}:${f.user}:${f.action}`, after: Math.max(c.last_seq ?? 0, client.messages(f.conv).at(-1)?.seq ?? 0), text });
-    }
+    const line = memberRecord(f);
+    if (line) addSystemLine(f.conv, line);
     if (f.action === 'removed' || f.action === 'left' || f.action === 'banned') {
       // Someone who is gone is not typing any more.
       ui.typing.get(f.conv)?.delete(f.user);
@@ -1920,9 +2757,7 @@ function wire() {
     if (ui.open) renderChrome();
   });
   client.on('auth_lost', () => {
-    ui.els = null;
-    ui.open = null;
-    ui.chats.clear();
+    resetUserUi();
     renderAuth('Your session ended. Please sign in again.');
   });
   document.addEventListener('visibilitychange', () => {
@@ -1933,7 +2768,7 @@ function wire() {
   window.addEventListener('focus', () => ui.els && maybeMarkRead());
   document.addEventListener('keydown', (e) => {
     if (!ui.els) return;
-    if (e.key === 'Escape') {
+    if (e.key === 'Escape' && !document.querySelector('dialog[open]')) {
       if (document.querySelector('.emoji-picker, .sheet-wrap')) {
         closeOverlays();
       } else if (ui.membersOpen) {
@@ -1956,6 +2791,14 @@ function wire() {
     if (ui.membersOpen) renderPanel();
   }, 30000);
 }
+
+// An invite link opened with the page, or while it is open.
+takeInviteFromUrl();
+window.addEventListener('hashchange', () => {
+  if (!takeInviteFromUrl()) return;
+  if (client.session && ui.els && client.connected) joinPendingInvite();
+  else if (!client.session) renderAuth();
+});
 
 if (client.session) startMain();
 else renderAuth();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, repoRoot, speaksRich } from './lib/server.mjs';
 import { Forwarder } from './lib/proxy.mjs';
-import { launch, newPage } from './lib/browser.mjs';
+import { launch, newPage, createGroup, send } from './lib/browser.mjs';
 import { uname, until, newClient, connected } from './lib/util.mjs';
 import WebSocket from 'ws';
 
@@ -70,21 +70,6 @@ async function openDm(page, username) {
   await page.getByTestId('dm-open').click();
   await page.locator('.chat-title', { hasText: username }).waitFor(T);
   return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
-}
-
-async function createGroup(page, title, members, screenshot) {
-  await page.getByTestId('new-group').click();
-  await page.getByTestId('group-title').fill(title);
-  await page.getByTestId('group-members').fill(members.join(', '));
-  if (screenshot) await shot(page, screenshot);
-  await page.getByTestId('group-create').click();
-  await page.locator('.chat-title', { hasText: title }).waitFor(T);
-  return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
-}
-
-async function send(page, text) {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('composer').press('Enter');
 }
 
 /** Bodies of the messages on screen, in order, and their states. */
@@ -154,7 +139,7 @@ test('two users: register, DM and group, messages both ways, typing, presence, u
   assert.deepEqual(await messages(a).evaluateAll((els) => els.map((e) => e.classList.contains('own'))), [true, true, false]);
 
   // A group with both; messages both ways.
-  const g = await createGroup(a, 'Weekend trip', [bn], 'new-group');
+  const g = await createGroup(a, 'Weekend trip', [bn], { beforeCreate: () => shot(a, 'new-group') });
   await send(a, 'Who is driving?');
   await item(b, g).waitFor(T);
   await until(async () => (await item(b, g).getByTestId('unread-badge').textContent()) === '1', 'group badge');

@@ -64,3 +64,23 @@ export async function newPage(browser, url, { viewport = { width: 1280, height: 
   if (url) await page.goto(url);
   return page;
 }
+
+/**
+ * Starts a group from the sidebar's dialog and resolves with its id once it
+ * is open; `beforeCreate` runs with the dialog filled in (a screenshot).
+ */
+export async function createGroup(page, title, members, { beforeCreate } = {}) {
+  await page.getByTestId('new-group').click();
+  await page.getByTestId('group-title').fill(title);
+  await page.getByTestId('group-members').fill(members.join(', '));
+  await beforeCreate?.();
+  await page.getByTestId('group-create').click();
+  await page.locator('.chat-title', { hasText: title }).waitFor({ timeout: 10000 });
+  return page.locator('[data-testid="conversation-item"][aria-current="true"]').getAttribute('data-conv-id');
+}
+
+/** Writes a message in the open conversation and sends it with Enter (a desktop keyboard). */
+export async function send(page, text) {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}

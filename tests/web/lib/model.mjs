@@ -110,7 +110,8 @@ export const PASSWORD = 'correct horse battery';
  * hello/resume, entries, history, read (with `read` events), membership,
  * create_group, presence, ping. Over HTTP (`handle(req, res)`, for a test's
  * http.Server): login, register, refresh, logout, password, PATCH/GET/DELETE
- * /v1/me, /v1/me/export, /v1/users/{name}, /v1/conversations.
+ * /v1/me, /v1/me/export, /v1/users/{name}, /v1/conversations, /v1/blocks.
+ * With `ctl.memberFields` member objects carry `display_name` and `read_seq`.
  * `ctl.onRequest(frame, ws)` may return 'drop' (store, then kill the socket
  * before answering: a lost `sent`) or an error {code, message} to refuse.
  */
@@ -128,6 +129,7 @@ export async function scriptedServer(ctl = {}) {
   const model = convs.get(CONV).model;
   const frames = [];
   const httpCalls = []; // [{method, path, auth, body}]
+  const blocks = new Set(); // ids of the users ME blocks
   const acks = new Map(); // client_msg_id -> sent answer (exactly-once)
   const sockets = new Set();
   let token = 't';
@@ -140,7 +142,8 @@ export async function scriptedServer(ctl = {}) {
     const others = [...c.model.texts.values()].filter((t) => t.seq > readOf(c, reader) && t.sender !== reader && !t.deleted);
     return {
       id: c.id, kind: c.kind, title: c.title, member_count: c.members.length, last_seq: c.model.entries.length, read_seq: readOf(c, reader),
-      members: c.members.map((m) => ({ id: m.id, username: users.get(m.id).username, role: m.role })),
+      // ctl.memberFields: members carry the additive `display_name` and `read_seq`.
+      members: c.members.map((m) => ({ id: m.id, username: users.get(m.id).username, role: m.role, ...(ctl.memberFields ? { display_name: users.get(m.id).display_name, read_seq: readOf(c, m.id) } : {}) })),
       unread: others.length, mentions_unread: others.filter((t) => t.mentions.includes(reader)).length,
     };
   };
@@ -168,14 +171,14 @@ export async function scriptedServer(ctl = {}) {
     c.reads.set(sender, e.seq); // any entry a user makes reads up to it
     return { c, e };
   };
-  // A membership change, as its `member` event to every connection of ME.
-  const member = (c, who, action, by, role) => {
+  // A membership change, as its `member` event to every connection of ME
+  // (like the server's, it names no actor).
+  const member = (c, who, action, role) => {
     if (action === 'added') c.members.push({ id: who, role: 'member' });
     else if (action === 'role') c.members.find((m) => m.id === who).role = role;
     else c.members = c.members.filter((m) => m.id !== who);
     if (action === 'added') c.reads.set(who, c.model.entries.length);
     const frame = { type: 'member', conv: c.id, user: who, action };
-    if (by) frame.by = by;
     if (role) frame.role = role;
     if (action === 'added') frame.conversation = conversation(c, who);
     push(frame);
@@ -204,14 +207,14 @@ export async function scriptedServer(ctl = {}) {
       const c = convs.get(f.conv);
       const u = byName(f.username);
       if (!u) return { code: 'not_found', message: 'no such user' };
-      if (!isMember(c, u.id)) member(c, u.id, 'added', ME);
+      if (!isMember(c, u.id)) member(c, u.id, 'added');
       return { type: 'ok' };
     },
     remove_member(f) {
       const c = convs.get(f.conv);
       const u = byName(f.username);
       if (!u || !isMember(c, u.id)) return { code: 'not_found', message: 'not a member' };
-      member(c, u.id, 'removed', ME);
+      member(c, u.id, 'removed');
       return { type: 'ok' };
     },
     leave(f) {
@@ -321,6 +324,21 @@ export async function scriptedServer(ctl = {}) {
       return u ? [200, user(u)] : [404, { error: { code: 'not_found', message: 'no such user' } }];
     }],
     ['GET', /^\/v1\/conversations$/, () => [200, { conversations: mine().map((c) => conversation(c)) }]],
+    // §7 blocks: the users ME blocks.
+    ['GET', /^\/v1\/blocks$/, () => [200, { users: [...blocks].map((id) => user(users.get(id))) }]],
+    ['PUT', /^\/v1\/blocks\/([^/]+)$/, (_b, m) => {
+      const u = byName(decodeURIComponent(m[1]));
+      if (!u) return [404, { error: { code: 'not_found', message: 'no such user' } }];
+      if (u.id === ME) return [400, { error: { code: 'bad_request', message: 'you cannot block yourself' } }];
+      blocks.add(u.id);
+      return [204, null];
+    }],
+    ['DELETE', /^\/v1\/blocks\/([^/]+)$/, (_b, m) => {
+      const u = byName(decodeURIComponent(m[1]));
+      if (!u) return [404, { error: { code: 'not_found', message: 'no such user' } }];
+      blocks.delete(u.id);
+      return [204, null];
+    }],
     ['GET', /^\/v1\/conversations\/([^/]+)\/messages$/, (_b, m, q) => {
       const num = (k) => (q.get(k) ? Number(q.get(k)) : undefined);
       const r = requests.history({ conv: decodeURIComponent(m[1]), before: num('before'), after: num('after'), limit: num('limit') });
@@ -366,14 +384,14 @@ export async function scriptedServer(ctl = {}) {
       push(asEvent(r.c, r.e));
       return r.e;
     },
-    /** Another member reads up to seq: their `read` event. */
-    read(who, conv, seq) {
+    /** Another member reads up to seq: their `read` event (none with `quiet`). */
+    read(who, conv, seq, { quiet = false } = {}) {
       convs.get(conv).reads.set(who, seq);
-      push({ type: 'read', conv, user: who, seq });
+      if (!quiet) push({ type: 'read', conv, user: who, seq });
     },
-    /** A membership change made by someone else (`by`, a user id, or none); `role` for action 'role'. */
-    member(conv, who, action, by, role) {
-      member(convs.get(conv), who, action, by, role);
+    /** A membership change made by someone else; `role` for action 'role'. */
+    member(conv, who, action, role) {
+      member(convs.get(conv), who, action, role);
     },
     /** Another user sets a display name (their `user_updated`). */
     rename(who, display_name) {
