@@ -315,6 +315,12 @@ std::string HashToken(std::string_view token) {
   return Hex(md, len);
 }
 
+std::string NewApiKey() { return std::string(kApiKeyPrefix) + NewRefreshToken(); }
+
+bool LooksLikeApiKey(std::string_view token) {
+  return token.size() > kApiKeyPrefix.size() && token.size() <= 256 && token.starts_with(kApiKeyPrefix);
+}
+
 // ---------------------------------------------------------------- secret file
 
 Result<std::string> LoadOrCreateSecret(const std::string& path) {

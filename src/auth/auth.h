@@ -69,6 +69,14 @@ std::string NewRefreshToken();
 // Hex SHA-256 of a token: what the store keeps.
 std::string HashToken(std::string_view token);
 
+// A bot's API key (PROTOCOL.md §8): kApiKeyPrefix and 256 random bits,
+// base64url. The prefix tells a key from an access token (a JWT starts
+// with "eyJ"), so one Authorization header or hello token takes either; the
+// store keeps only HashToken(key).
+inline constexpr std::string_view kApiKeyPrefix = "pbot_";
+std::string NewApiKey();
+bool LooksLikeApiKey(std::string_view token);
+
 // Reads the JWT secret kept in `path`, creating it (64 random bytes, hex,
 // mode 0600) when the file does not exist. kUnavailable on I/O errors.
 Result<std::string> LoadOrCreateSecret(const std::string& path);

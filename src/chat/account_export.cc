@@ -65,6 +65,9 @@ Result<void> AccountExport::Head(std::string& out) {
   auto convs = store_.ListConversations(user_.id);
   if (!convs) return convs.error();
   convs_ = std::move(convs).value();
+  auto former = store_.FormerConversations(user_.id);
+  if (!former) return former.error();
+  former_ = std::move(former).value();
   json::object account{{"id", user_.id.ToString()},
                        {"username", user_.username},
                        {"display_name", user_.display_name},
@@ -80,6 +83,15 @@ Result<void> AccountExport::Head(std::string& out) {
 
 Result<void> AccountExport::ConversationsStep(std::string& out) {
   if (conv_ == convs_.size()) {
+    out += R"(],"former_conversations":[)";
+    for (size_t i = 0; i < former_.size(); ++i) {
+      const Conversation& c = former_[i];
+      if (i > 0) out.push_back(',');
+      out += json::serialize(json::object{{"id", c.id.ToString()},
+                                          {"kind", KindName(c.kind)},
+                                          {"title", c.title ? json::value(*c.title) : json::value(nullptr)},
+                                          {"last_seq", c.last_seq}});
+    }
     out += R"(],"messages":[)";
     stage_ = Stage::kMessages;
     conv_ = 0;
@@ -120,11 +132,12 @@ Result<void> AccountExport::ConversationsStep(std::string& out) {
 }
 
 Result<void> AccountExport::MessagesStep(std::string& out) {
-  if (conv_ == convs_.size()) {
+  const Conversation* of = MessagesOf(conv_);
+  if (of == nullptr) {
     stage_ = Stage::kTail;
     return Ok();
   }
-  const Conversation& c = convs_[conv_];
+  const Conversation& c = *of;
   auto page = store_.History(c.id, std::nullopt, seq_after_, page_, user_.id);
   if (!page) return page.error();
   for (const Message& m : *page) {
@@ -139,6 +152,12 @@ Result<void> AccountExport::MessagesStep(std::string& out) {
     seq_after_ = page->back().seq;
   }
   return Ok();
+}
+
+const Conversation* AccountExport::MessagesOf(size_t i) const {
+  if (i < convs_.size()) return &convs_[i];
+  i -= convs_.size();
+  return i < former_.size() ? &former_[i] : nullptr;
 }
 
 void AccountExport::Tail(std::string& out) {

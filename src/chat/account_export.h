@@ -8,13 +8,17 @@
 //    "account":{"id","username","display_name","last_seen"},
 //    "conversations":[{"id","kind","title","read_seq","last_seq",
 //                      "members":[username, ...]}, ...],
+//    "former_conversations":[{"id","kind","title","last_seq"}, ...],
 //    "messages":[Message, ...],      // the user's text entries, folded,
 //                                    // per conversation in seq order
 //    "read_markers":[{"conv","read_seq"}, ...]}
 //
 // Conversations are those the user is a member of when the export starts,
-// in the order GET /v1/conversations gives them; messages are read page by
-// page after that, so one sent during the export may or may not be in it.
+// in the order GET /v1/conversations gives them; former conversations are
+// those the user wrote in and has since left (or was removed or banned
+// from), by id, without their members (no longer the user's to see).
+// Messages cover both, read page by page after that, so one sent during the
+// export may or may not be in it.
 //
 // ExportSlots holds one running export per user. An AccountExport keeps its
 // user's slot until it has returned the end of the document or is
@@ -71,6 +75,9 @@ class AccountExport {
   void Tail(std::string& out);
   // Appends `,` before every element of an array but the first.
   void Separate(std::string& out);
+  // The conversation whose messages come at index `i` of the messages
+  // stage: the current ones, then the former ones; null past the end.
+  const Conversation* MessagesOf(size_t i) const;
 
   store::Store& store_;
   User user_;
@@ -80,7 +87,8 @@ class AccountExport {
   size_t piece_bytes_;
   Stage stage_ = Stage::kHead;
   std::vector<Conversation> convs_;
-  size_t conv_ = 0;          // index into convs_
+  std::vector<Conversation> former_;
+  size_t conv_ = 0;          // index into convs_, then (messages) on into former_
   bool in_members_ = false;  // inside convs_[conv_]'s "members" array
   UserId member_after_;      // members cursor
   int64_t seq_after_ = 0;    // messages cursor within convs_[conv_]

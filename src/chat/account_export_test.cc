@@ -107,12 +107,51 @@ TEST_F(AccountExportTest, PiecesMakeOneDocumentWithEveryOwnMessageInOrder) {
   EXPECT_EQ(doc.at("read_markers").as_array().size(), 2u);
 }
 
+// A user's messages stay theirs after they leave: a group they left (and
+// one they were banned from) is listed among the former conversations,
+// without its members, and their messages in it are exported.
+TEST_F(AccountExportTest, MessagesInConversationsTheUserLeftAreExported) {
+  User ann = NewUser("ann"), bob = NewUser("bob");
+  UserId with_ann[] = {ann.id};
+  ConversationId left = store_->CreateGroup("left", bob.id, with_ann, 1).value();
+  ConversationId banned = store_->CreateGroup("banned", bob.id, with_ann, 2).value();
+  ConversationId current = store_->CreateGroup("current", bob.id, with_ann, 3).value();
+  for (int i = 0; i < 5; ++i) Send(left, ann.id, "left " + std::to_string(i));
+  Send(left, bob.id, "bob in left");
+  Send(banned, ann.id, "banned 0");
+  Send(current, ann.id, "current 0");
+  ASSERT_TRUE(store_->RemoveMember(left, ann.id));
+  ASSERT_TRUE(store_->Ban(banned, ann.id, bob.id, 10));
+
+  ExportSlots slots;
+  AccountExport e(*store_, ann, slots.Take(ann.id), 5, /*page=*/2, /*piece_bytes=*/1);
+  std::string text = Drain(e);
+  boost::system::error_code ec;
+  json::value doc = json::parse(text, ec);
+  ASSERT_FALSE(ec) << text;
+  ASSERT_EQ(doc.at("conversations").as_array().size(), 1u);
+  const json::array& former = doc.at("former_conversations").as_array();
+  ASSERT_EQ(former.size(), 2u);
+  EXPECT_EQ(former[0].at("id"), json::value(left.ToString()));
+  EXPECT_EQ(former[0].at("title"), "left");
+  EXPECT_EQ(former[0].at("last_seq"), 6);
+  EXPECT_FALSE(former[0].as_object().contains("members"));
+  EXPECT_EQ(former[1].at("id"), json::value(banned.ToString()));
+  std::vector<std::string> bodies;
+  for (const auto& m : doc.at("messages").as_array()) bodies.emplace_back(m.at("body").as_string());
+  EXPECT_EQ(bodies, (std::vector<std::string>{"current 0", "left 0", "left 1", "left 2", "left 3", "left 4",
+                                              "banned 0"}));
+  EXPECT_EQ(text.find("bob in left"), std::string::npos);
+  EXPECT_EQ(doc.at("read_markers").as_array().size(), 1u) << "markers of current conversations only";
+}
+
 TEST_F(AccountExportTest, AUserWithNothingGetsAnEmptyDocument) {
   User ann = NewUser("ann");
   ExportSlots slots;
   AccountExport e(*store_, ann, slots.Take(ann.id), 5);
   json::value doc = json::parse(Drain(e));
   EXPECT_TRUE(doc.at("conversations").as_array().empty());
+  EXPECT_TRUE(doc.at("former_conversations").as_array().empty());
   EXPECT_TRUE(doc.at("messages").as_array().empty());
   EXPECT_TRUE(doc.at("read_markers").as_array().empty());
 }

@@ -214,7 +214,7 @@ Result<Conversation> Service::JoinByInvite(UserId actor, std::string_view code) 
   if (auto ok = RequireActive(actor); !ok) return ok.error();
   if (code.empty() || code.size() > 256)
     return MakeError(Errc::kNotFound, "unknown, used-up or expired invite");
-  auto joined = d_.store.JoinByInvite(std::string(code), actor, d_.clock.NowMs());
+  auto joined = d_.store.JoinByInvite(std::string(code), actor, d_.clock.NowMs(), options_.max_group_members);
   if (!joined) return joined.error();
   auto conv = d_.store.GetConversation(joined->conv, actor);
   if (!conv) return conv;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <set>
 #include <unordered_set>
 
@@ -91,8 +90,9 @@ Result<AuthSession> Service::Login(std::string_view username, std::string_view p
     throttle_.Failed(*name, client_address);
     return Unauthorized();
   }
-  if (rec->deleted || !d_.hasher.Verify(rec->password_hash, password)) {
-    if (rec->deleted) d_.hasher.Verify(dummy_hash_, password);
+  // A bot has no password (§8): its login fails as a wrong password does.
+  if (rec->deleted || rec->user.bot || !d_.hasher.Verify(rec->password_hash, password)) {
+    if (rec->deleted || rec->user.bot) d_.hasher.Verify(dummy_hash_, password);
     throttle_.Failed(*name, client_address);
     return Unauthorized();
   }
@@ -177,6 +177,10 @@ void Service::RevokeOpenConnections(UserId user, store::AuthState state) {
 Result<void> Service::DeleteAccount(UserId user, std::string_view password, std::string_view client_address) {
   auto rec = CheckOwnPassword(user, password, client_address);
   if (!rec) return rec.error();
+  return Tombstone(user);
+}
+
+Result<void> Service::Tombstone(UserId user) {
   auto convs = d_.store.ListConversations(user);
   if (!convs) return convs.error();
   auto epoch = d_.store.DeleteUser(user, d_.clock.NowMs());
@@ -266,6 +270,15 @@ Result<void> Service::CheckNotRevoked(const auth::Claims& claims) {
   return Ok();
 }
 
+Result<void> Service::RecheckRevocation(UserId user, int64_t token_epoch) {
+  auto state = d_.store.GetAuthState(user);
+  if (!state) return state.error().code == Errc::kNotFound ? Deleted() : state.error();
+  NoteAuthState(user, *state);
+  if (state->deleted) return Deleted();
+  if (token_epoch < state->token_epoch) return Revoked();
+  return Ok();
+}
+
 Result<void> Service::RequireActive(UserId user) {
   auto state = AuthStateOf(user);
   if (!state) return state.error();
@@ -291,6 +304,7 @@ std::string ExternalMarker(const auth::ExternalClaims& c) {
 }  // namespace
 
 std::optional<Result<auth::Claims>> Service::VerifyToken(std::string_view access_token) {
+  if (auth::LooksLikeApiKey(access_token)) return CachedApiKey(access_token);
   if (!d_.external || !d_.external->Claims(access_token))
     return Result<auth::Claims>(d_.tokens.Verify(access_token));
   auto ext = d_.external->Verify(access_token);
@@ -306,6 +320,9 @@ std::optional<Result<auth::Claims>> Service::TryAuthenticate(std::string_view ac
   if (!verified || !*verified) return verified;
   auto verdict = CachedVerdict(**verified);
   if (!verdict) return std::nullopt;
+  // A refused API key may only be cached under an older epoch: Authenticate
+  // reloads it.
+  if (!*verdict && auth::LooksLikeApiKey(access_token)) return std::nullopt;
   if (!*verdict) return Result<auth::Claims>(verdict->error());
   return verified;
 }
@@ -315,6 +332,8 @@ Result<auth::Claims> Service::Authenticate(std::string_view access_token) {
   Result<auth::Claims> claims = MakeError(Errc::kInternal, "unreachable");
   if (verified) {
     claims = std::move(*verified);
+  } else if (auth::LooksLikeApiKey(access_token)) {
+    claims = LoadApiKey(access_token);
   } else {
     auto ext = d_.external->Verify(access_token);
     if (!ext) return std::move(ext).error();
@@ -323,7 +342,15 @@ Result<auth::Claims> Service::Authenticate(std::string_view access_token) {
     claims = auth::Claims{*id, ext->username, 0, ext->expires_at};
   }
   if (!claims) return claims;
-  if (auto ok = CheckNotRevoked(*claims); !ok) return ok.error();
+  auto ok = CheckNotRevoked(*claims);
+  if (!ok && verified && auth::LooksLikeApiKey(access_token)) {
+    // An API key outlives a logout everywhere (only deleting the bot ends
+    // it), so a key cached under an older epoch is read again.
+    claims = LoadApiKey(access_token);
+    if (!claims) return claims;
+    ok = CheckNotRevoked(*claims);
+  }
+  if (!ok) return ok.error();
   return claims;
 }
 
@@ -420,8 +447,9 @@ Result<User> Service::GetUser(UserId viewer, std::string_view username) {
 
 Result<std::vector<bool>> Service::PresenceShownTo(UserId viewer, std::span<const UserId> users) {
   // Everyone who shares a conversation with the viewer: a DM or a group of
-  // any size (a presence contact, or a member of a shared group).
-  auto peers = d_.store.PresenceContacts(viewer, std::numeric_limits<int>::max());
+  // any size (a presence contact, or a member of a shared group). Asked per
+  // user, so a viewer in a large group never reads all its members.
+  auto peers = d_.store.SharingAConversation(viewer, users);
   if (!peers) return std::move(peers).error();
   std::unordered_set<UserId> known(peers->begin(), peers->end());
   std::vector<bool> shown;

@@ -44,6 +44,14 @@ struct Deps {
   const auth::ExternalVerifier* external = nullptr;
 };
 
+// A bot just made (PROTOCOL.md §8): the key is shown this once.
+struct NewBot {
+  User bot;
+  std::string api_key;
+};
+
+inline constexpr int kMaxBotsPerOwner = 10;
+
 // What register, login and refresh answer (PROTOCOL.md `Session`).
 struct AuthSession {
   User user;
@@ -127,6 +135,11 @@ class Service {
   // logout everywhere or deletion): tokens of `user` below `epoch` are
   // refused here from now on, without waiting for the cache to expire.
   void NoteRevocation(UserId user, int64_t epoch) { NoteAuthState(user, {epoch, false}); }
+  // After the fan-out lost events (a cluster's Redis came back), a
+  // revocation may have been among them: reads the user's state from the
+  // store, not the cache, and refuses a token issued under an older epoch
+  // (kUnauthorized) or of a deleted user. Blocks.
+  Result<void> RecheckRevocation(UserId user, int64_t token_epoch);
   Result<User> Me(UserId user);
   // PATCH /v1/me (PROTOCOL.md §7): a display name of 1 to
   // kMaxDisplayNameBytes bytes of UTF-8 (else kBadRequest), and a
@@ -184,6 +197,18 @@ class Service {
   Result<void> Block(UserId actor, std::string_view username);
   Result<void> Unblock(UserId actor, std::string_view username);
   Result<std::vector<User>> Blocked(UserId actor);
+
+  // --- bots (PROTOCOL.md §8; blocking; bots.cc) ------------------------------------
+  // A bot owned by `owner` (a person: bots make no bots), at most
+  // kMaxBotsPerOwner each; `display_name` as in Register (empty: the
+  // username). The key is returned once and only its hash is kept.
+  Result<NewBot> CreateBot(UserId owner, std::string_view username, std::string_view display_name);
+  Result<std::vector<User>> Bots(UserId owner);
+  // Deletes a bot of `owner`: its key stops working at once, on every node,
+  // its sockets close with 4003 and it leaves its groups (as an account
+  // deletion). kNotFound when there is no such bot; kForbidden when it is
+  // someone else's.
+  Result<void> DeleteBot(UserId owner, std::string_view username);
 
   // --- the hot path (cheap, io thread) ------------------------------------------
   // Checks the body and the sender's rate, then appends to the message log.
@@ -269,6 +294,16 @@ class Service {
   // last_seen: themselves and those they share a conversation with.
   Result<std::vector<bool>> PresenceShownTo(UserId viewer, std::span<const UserId> users);
   Result<UserId> ProvisionExternal(const auth::ExternalClaims& claims);
+  // An API key's claims (bots.cc): from the cache (nullopt when not there),
+  // or from the store (blocking). Revocation is checked after, as for any
+  // token, by the bot's token epoch and deleted state.
+  std::optional<Result<auth::Claims>> CachedApiKey(std::string_view key);
+  Result<auth::Claims> LoadApiKey(std::string_view key);
+  // Deletes an account or a bot (store::Store::DeleteUser), closes its
+  // connections on every node, and makes it leave every group it was in
+  // (the members see "left"; ownership passes on) while its connections
+  // stop following every conversation.
+  Result<void> Tombstone(UserId user);
 
   struct Bucket {
     double tokens = 0;
@@ -303,6 +338,9 @@ class Service {
   std::mutex external_mu_;
   std::unordered_map<std::string, UserId> external_users_;  // marker -> id, once provisioned
   ExportSlots export_slots_;                                // one running export per user
+  std::mutex api_keys_mu_;
+  std::unordered_map<std::string, auth::Claims> api_keys_;  // key hash -> claims, once loaded
+  static constexpr size_t kApiKeyCacheCap = 10000;
 };
 
 }  // namespace parley::chat

@@ -565,6 +565,18 @@ int RunCli(int argc, char** argv) {
   CLI::App* export_cmd = app.add_subcommand(
       "export", "Write all your data (account, conversations, your messages) as JSON to stdout");
 
+  std::string bot_name, bot_display;
+  CLI::App* bot = app.add_subcommand("bot", "Your bots: accounts that act with an API key");
+  bot->require_subcommand(1);
+  CLI::App* bot_create = bot->add_subcommand("create", "Create bot NAME and print its API key (shown once)");
+  bot_create->add_option("name", bot_name, "The bot's username")->required();
+  bot_create->add_option("--display-name", bot_display, "The name shown for it");
+  add_json(bot_create);
+  CLI::App* bot_list = bot->add_subcommand("list", "List your bots");
+  add_json(bot_list);
+  CLI::App* bot_delete = bot->add_subcommand("delete", "Delete bot NAME: its key stops working at once");
+  bot_delete->add_option("name", bot_name, "The bot's username")->required();
+
   ChatOptions chat_options;
   CLI::App* chat =
       app.add_subcommand("chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
@@ -590,6 +602,9 @@ int RunCli(int argc, char** argv) {
     Api api = Api::FromConfigDir(config_dir, ca_file);
     if (whoami->parsed()) return CmdWhoami(api, as_json);
     if (export_cmd->parsed()) return CmdExport(api);
+    if (bot_create->parsed()) return CmdBotCreate(api, bot_name, bot_display, as_json);
+    if (bot_list->parsed()) return CmdBotList(api, as_json);
+    if (bot_delete->parsed()) return CmdBotDelete(api, bot_name);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);

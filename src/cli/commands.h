@@ -41,6 +41,11 @@ EntryStyle StyleFor(Directory& dir, ConversationId conv, const FoldedEntries& he
 // `parley export`: GET /v1/me/export to stdout (export.cc).
 int CmdExport(Api& api);
 
+// `parley bot create|list|delete` (bots.cc).
+int CmdBotCreate(Api& api, const std::string& username, const std::string& display_name, bool as_json);
+int CmdBotList(Api& api, bool as_json);
+int CmdBotDelete(Api& api, const std::string& username);
+
 struct TailOptions {
   std::optional<std::string> conv;
   bool json = false;

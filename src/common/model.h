@@ -22,6 +22,7 @@ struct User {
   std::string display_name;
   bool online = false;              // filled from the presence registry, not the store
   std::optional<TimeMs> last_seen;  // when the user was last online; null if never
+  bool bot = false;                 // a bot account (PROTOCOL.md §8): acts with an API key
 
   bool operator==(const User&) const = default;
 };

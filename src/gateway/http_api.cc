@@ -396,6 +396,33 @@ ApiResponse ListBlocks(Call& c) {
   return Json(200, protocol::UsersBody(*users));
 }
 
+// §8: bots. The key is in the answer to the creation only.
+ApiResponse CreateBot(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto username = Field(body, "username");
+    if (!username) return Fail(username.error());
+    auto display = protocol::OptionalString(body, "display_name");
+    if (!display) return Fail(display.error());
+    auto made = c.service.CreateBot(c.me, *username, *display);
+    if (!made) return Fail(made.error());
+    return Json(201, {{"bot", protocol::ToJson(made->bot)}, {"token", made->api_key}});
+  });
+}
+
+ApiResponse ListBots(Call& c) {
+  auto bots = c.service.Bots(c.me);
+  if (!bots) return Fail(bots.error());
+  json::array out;
+  for (const User& b : *bots) out.push_back(protocol::ToJson(b));
+  return Json(200, {{"bots", std::move(out)}});
+}
+
+ApiResponse DeleteBot(Call& c) {
+  auto ok = c.service.DeleteBot(c.me, c.params[0]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
 // One row per call of PROTOCOL.md section 1 under /v1. A pattern's
 // segments follow "/v1/"; "{...}" captures one segment. Public routes are
 // the account calls made before there is a token.
@@ -431,6 +458,10 @@ constexpr Route kRoutes[] = {
     {"GET", "blocks", true, ListBlocks},
     {"PUT", "blocks/{username}", true, PutBlock},
     {"DELETE", "blocks/{username}", true, DeleteBlock},
+    // §8
+    {"POST", "bots", true, CreateBot},
+    {"GET", "bots", true, ListBots},
+    {"DELETE", "bots/{username}", true, DeleteBot},
 };
 
 // Whether `path` (the segments after "v1") fits `pattern`; the captures go

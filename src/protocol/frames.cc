@@ -242,7 +242,8 @@ json::object ToJson(const User& user) {
           {"username", user.username},
           {"display_name", user.display_name},
           {"online", user.online},
-          {"last_seen", OptTime(user.last_seen)}};
+          {"last_seen", OptTime(user.last_seen)},
+          {"bot", user.bot}};
 }
 
 json::object ToJson(const Member& member) {

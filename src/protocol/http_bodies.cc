@@ -61,6 +61,8 @@ Result<User> ParseUser(const json::value& v) {
   PARLEY_ASSIGN_OR_RETURN(u.display_name, RequireString(*o, "display_name"));
   PARLEY_ASSIGN_OR_RETURN(u.online, RequireBool(*o, "online"));
   PARLEY_ASSIGN_OR_RETURN(u.last_seen, NullableInt(*o, "last_seen"));
+  // 1.1 (§8); a 1.0 server leaves it out.
+  if (const json::value* bot = o->if_contains("bot"); bot && bot->is_bool()) u.bot = bot->get_bool();
   return u;
 }
 

@@ -406,11 +406,23 @@ void ClientSession::CatchUp() {
   }
   resuming_ = true;  // live events wait until the catch-up is out
   chat::Service& svc = env_.service;
-  RunBlocking([&svc, uid = user_, since = std::move(since)] { return svc.Resume(uid, since); },
-              [this](Result<chat::ResumePlan> plan) {
-                if (Gone()) return;
-                StartResume(std::move(plan));
-              });
+  // A revocation may have been among the lost events: the token is checked
+  // against the store before anything more is sent on it.
+  RunBlocking(
+      [&svc, uid = user_, epoch = token_epoch_, since = std::move(since)]() -> Result<chat::ResumePlan> {
+        if (auto ok = svc.RecheckRevocation(uid, epoch); !ok) return ok.error();
+        return svc.Resume(uid, since);
+      },
+      [this](Result<chat::ResumePlan> plan) {
+        if (Gone()) return;
+        if (!plan && plan.error().code == Errc::kUnauthorized) {
+          Log()->info("session {} of user {} closed: its token was revoked while fan-out was lost", id_,
+                      user_.value);
+          Close(kCloseBadToken, "token revoked");
+          return;
+        }
+        StartResume(std::move(plan));
+      });
 }
 
 void ClientSession::OnWritten() {

@@ -307,6 +307,26 @@ TEST_F(ClientSessionTest, CatchUpSendsWhatFanOutLostOnce) {
   EXPECT_EQ(c.link.close_code, 0);
 }
 
+// A revocation made elsewhere whose event was lost (another node changed
+// the password while this node's Redis link was down): the catch-up finds
+// it in the store and closes the old token's session, and only that one.
+TEST_F(ClientSessionTest, CatchUpClosesASessionWhoseRevocationWasLost) {
+  auto alice = Register("alice"), bob = Register("bob");
+  Client& revoked = Open(1);
+  Client& other_user = Open(2);
+  revoked.session->OnMessage(Hello(alice), false);
+  other_user.session->OnMessage(Hello(bob), false);
+  worker_.RunAll();
+  Dispatch();
+  ASSERT_TRUE(store_->RevokeAllTokens(alice.user.id));  // no event: as if published while unreachable
+  hub_->CatchUpAll();
+  worker_.RunAll();
+  EXPECT_EQ(revoked.link.close_code, kCloseBadToken);
+  EXPECT_EQ(revoked.link.close_reason, "token revoked");
+  EXPECT_EQ(other_user.link.close_code, 0);
+  EXPECT_TRUE(other_user.session->WantsInput());
+}
+
 // A CatchUp during the resume after hello waits for it, then runs.
 TEST_F(ClientSessionTest, CatchUpDuringTheResumeRunsAfterIt) {
   auto alice = Register("alice"), bob = Register("bob");

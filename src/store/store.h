@@ -30,6 +30,7 @@ struct UserRecord {
   std::string password_hash;
   int64_t token_epoch = 0;  // see AuthState
   bool deleted = false;     // see DeleteUser
+  UserId bot_owner;         // a bot's owner (user.bot); invalid for a person
 };
 
 // What decides whether a user's access tokens are still good: a token
@@ -105,7 +106,7 @@ class Store {
   // pass for them), the password hash is replaced by one nothing verifies
   // against, the display name is reset to the username, the token epoch is
   // bumped and every refresh token is revoked, in one transaction. Messages
-  // and memberships stay. Returns the new epoch. kNotFound when there is no
+  // and memberships stay; a bot's API key is cleared. Returns the new epoch. kNotFound when there is no
   // such user or it is already deleted.
   virtual Result<int64_t> DeleteUser(UserId id, TimeMs now) = 0;
   // Replaces the password hash, bumps the token epoch and revokes every
@@ -118,6 +119,20 @@ class Store {
   virtual Result<int64_t> RevokeAllTokens(UserId id) = 0;
   // The user's token epoch and deleted flag. kNotFound when no such user.
   virtual Result<AuthState> GetAuthState(UserId id) = 0;
+
+  // --- bots (PROTOCOL.md §8) ---------------------------------------------------
+  // Creates a bot owned by `owner`: a user with no password (no login
+  // verifies against it) who acts with the API key that hashes to
+  // `key_hash`. `username` is folded and validated. kConflict when the
+  // username is taken; kBadRequest when `owner` already has `max_bots`
+  // bots that are not deleted (checked in the same transaction).
+  virtual Result<User> CreateBot(UserId owner, const std::string& username, const std::string& display_name,
+                                 const std::string& key_hash, int max_bots, TimeMs now) = 0;
+  // The bots of `owner` that are not deleted, by id.
+  virtual Result<std::vector<User>> ListBots(UserId owner) = 0;
+  // The user whose API key hashes to `key_hash`. kUnauthorized when there is
+  // none (deleting a bot clears its key: see DeleteUser).
+  virtual Result<UserRecord> FindUserByApiKey(const std::string& key_hash) = 0;
 
   // --- refresh tokens (stored as hashes only) --------------------------------
   // Stores a token of `family` (a login starts a family named after its first
@@ -151,6 +166,12 @@ class Store {
   // Every conversation `user` is a member of, newest activity first, with
   // the user's counts as in GetConversation.
   virtual Result<std::vector<Conversation>> ListConversations(UserId user) = 0;
+  // The conversations `user` has made entries in but is no longer a member
+  // of (left, removed, banned), by id, with kind, title, topic, last_seq and
+  // member_count; the viewer fields (read_seq, counts, members) are empty,
+  // since those are no longer the user's. Reads the (sender, client_msg_id)
+  // index, so it costs the user's own entries, never the conversations'.
+  virtual Result<std::vector<Conversation>> FormerConversations(UserId user) = 0;
   // The role of `user` in `conv`, or nullopt when not a member.
   // kNotFound when the conversation does not exist.
   virtual Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) = 0;
@@ -169,6 +190,12 @@ class Store {
   // The users who share with `user` a DM or a group of at most
   // `group_limit` members (not `user` itself), without duplicates.
   virtual Result<std::vector<UserId>> PresenceContacts(UserId user, int group_limit) = 0;
+
+  // Those of `users` who share a conversation (a DM or a group of any size)
+  // with `viewer`, by id, without duplicates; `viewer` itself is not among
+  // them. Costs a lookup per asked user, never a read of every co-member
+  // (a viewer in a large group has many).
+  virtual Result<std::vector<UserId>> SharingAConversation(UserId viewer, std::span<const UserId> users) = 0;
 
   // --- groups: roles, bans, settings, invites (PROTOCOL.md §7) ---------------
   // Who decides (owner, admins) is the chat service's policy; these keep the
@@ -207,8 +234,11 @@ class Store {
   // AddMember) and counts one use, in one transaction. A user who is already
   // a member is not added again and uses nothing. kNotFound when the code is
   // unknown, expired at `now` or used up; kForbidden when the user is
-  // banned from the conversation.
-  virtual Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) = 0;
+  // banned from the conversation; kBadRequest ("group is full") when the
+  // group already has `max_members` members: checked in the transaction,
+  // since invites are how a crowd joins at once.
+  virtual Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now,
+                                          int64_t max_members) = 0;
   // Deletes an invite of `conv`; returns false when it has no such code.
   virtual Result<bool> DeleteInvite(ConversationId conv, const std::string& code) = 0;
 

@@ -871,5 +871,36 @@ TEST_F(CliTest, ExportWritesTheUsersDataAsOneJsonDocument) {
   EXPECT_THAT(r.out, Not(HasSubstr("from bob")));
 }
 
+TEST_F(CliTest, BotsAreCreatedListedAndDeleted) {
+  std::string alice = Register("alice");
+  const std::string bot = UniqueName("bot");
+  CliResult made = Run(alice, {"bot", "create", bot, "--display-name", "Helper", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << Show(made);
+  auto answer = protocol::ParseObject(made.out);
+  ASSERT_TRUE(answer) << made.out;
+  const std::string key = protocol::GetString(*answer, "token");
+  EXPECT_EQ(key.rfind("pbot_", 0), 0u);
+  // The key works as a bearer token.
+  auto me = http().Get("/v1/me", key);
+  ASSERT_EQ(me.status, 200) << me.Describe();
+  EXPECT_EQ(protocol::GetString(me.json, "username"), bot);
+
+  CliResult list = Run(alice, {"bot", "list"});
+  ASSERT_EQ(list.exit_code, 0) << Show(list);
+  EXPECT_THAT(list.out, HasSubstr(bot + "  Helper"));
+  EXPECT_THAT(list.out, Not(HasSubstr(key))) << "the key is shown once";
+
+  CliResult taken = Run(alice, {"bot", "create", bot});
+  EXPECT_NE(taken.exit_code, 0);
+  EXPECT_THAT(taken.err, HasSubstr("already taken"));
+
+  CliResult gone = Run(alice, {"bot", "delete", bot});
+  ASSERT_EQ(gone.exit_code, 0) << Show(gone);
+  EXPECT_EQ(http().Get("/v1/me", key).status, 401);
+  CliResult missing = Run(alice, {"bot", "delete", bot});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("no such bot"));
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -630,6 +630,28 @@ TEST_P(StoreContract, ListMembersPagesById) {
   EXPECT_THAT(MemberIds(*tail), ElementsAre(expected[5], expected[6]));
 }
 
+TEST_P(StoreContract, SharingAConversationAnswersOnlyForTheAskedUsers) {
+  UserId me = NewUser("me");
+  UserId dm_friend = NewUser("dm_friend");
+  UserId big_1 = NewUser("big_1");
+  UserId big_2 = NewUser("big_2");
+  UserId former = NewUser("former");
+  UserId stranger = NewUser("stranger");
+  ASSERT_OK(store_->GetOrCreateDm(me, dm_friend, now_));
+  ConversationId big = NewGroup(big_1, {me, big_2, former});
+  NewGroup(stranger, {big_1});
+  ASSERT_OK(store_->RemoveMember(big, former));
+
+  const UserId asked[] = {stranger, big_2, me, dm_friend, former, big_2, UserId(999999)};
+  Result<std::vector<UserId>> sharing = store_->SharingAConversation(me, asked);
+  ASSERT_OK(sharing);
+  EXPECT_THAT(Ids(*sharing), UnorderedElementsAre(big_2.value, dm_friend.value))
+      << "not the stranger, not me, not who left, no duplicates, nothing unknown";
+  sharing = store_->SharingAConversation(me, std::span<const UserId>());
+  ASSERT_OK(sharing);
+  EXPECT_THAT(*sharing, IsEmpty());
+}
+
 TEST_P(StoreContract, PresenceContactsRespectGroupLimitAndDms) {
   UserId me = NewUser("me");
   UserId dm_friend = NewUser("dm_friend");

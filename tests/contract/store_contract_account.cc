@@ -68,4 +68,84 @@ TEST_P(StoreContract, SetDisplayNameChangesOnlyThatName) {
   EXPECT_ERRC(store_->SetDisplayName(a, "back"), Errc::kNotFound);
 }
 
+// The export reaches the user's entries in conversations they no longer
+// belong to; a conversation they left without writing in it, or still
+// belong to, is not among them.
+TEST_P(StoreContract, FormerConversationsAreThoseLeftAfterWriting) {
+  UserId a = NewUser("a");
+  UserId owner = NewUser("owner");
+  ConversationId left = NewGroup(owner, {a}, "left");
+  ConversationId banned = NewGroup(owner, {a}, "banned");
+  ConversationId silent = NewGroup(owner, {a}, "silent");
+  ConversationId stays = NewGroup(owner, {a}, "stays");
+  Send(left, a, "l1");
+  Send(left, owner, "l2");
+  Send(banned, a, "b1");
+  Send(stays, a, "s1");
+  Result<std::vector<Conversation>> former = store_->FormerConversations(a);
+  ASSERT_OK(former);
+  EXPECT_TRUE(former->empty()) << "still a member of all four";
+
+  ASSERT_OK(store_->RemoveMember(left, a));
+  ASSERT_OK(store_->Ban(banned, a, owner, now_++));
+  ASSERT_OK(store_->RemoveMember(silent, a));
+  former = store_->FormerConversations(a);
+  ASSERT_OK(former);
+  ASSERT_EQ(former->size(), 2u);
+  EXPECT_EQ((*former)[0].id, left);
+  EXPECT_EQ((*former)[0].title, std::optional<std::string>("left"));
+  EXPECT_EQ((*former)[0].last_seq, 2);
+  EXPECT_EQ((*former)[0].kind, ConversationKind::kGroup);
+  EXPECT_TRUE((*former)[0].members.empty());
+  EXPECT_EQ((*former)[1].id, banned);
+
+  // Back in: no longer former.
+  ASSERT_OK(store_->AddMember(left, a, Role::kMember));
+  former = store_->FormerConversations(a);
+  ASSERT_OK(former);
+  ASSERT_EQ(former->size(), 1u);
+  EXPECT_EQ((*former)[0].id, banned);
+  Result<std::vector<Conversation>> of_owner = store_->FormerConversations(owner);
+  ASSERT_OK(of_owner);
+  EXPECT_TRUE(of_owner->empty());
+}
+
+TEST_P(StoreContract, BotsHaveAnOwnerAKeyAndALimit) {
+  UserId ann = NewUser("ann");
+  UserId bob = NewUser("bob");
+  Result<User> bot = store_->CreateBot(ann, "helper", "", "hash-1", 2, now_);
+  ASSERT_OK(bot);
+  EXPECT_TRUE(bot->bot);
+  EXPECT_EQ(bot->display_name, "helper") << "the username when no display name is given";
+  EXPECT_ERRC(store_->CreateBot(ann, "bob", "", "hash-x", 2, now_), Errc::kConflict);
+  ASSERT_OK(store_->CreateBot(ann, "second", "Second", "hash-2", 2, now_));
+  EXPECT_ERRC(store_->CreateBot(ann, "third", "", "hash-3", 2, now_), Errc::kBadRequest);
+  ASSERT_OK(store_->CreateBot(bob, "bobs", "", "hash-4", 2, now_)) << "the limit is per owner";
+
+  Result<std::vector<User>> bots = store_->ListBots(ann);
+  ASSERT_OK(bots);
+  ASSERT_EQ(bots->size(), 2u);
+  EXPECT_EQ((*bots)[0].username, "helper");
+  EXPECT_EQ((*bots)[1].display_name, "Second");
+
+  Result<UserRecord> by_key = store_->FindUserByApiKey("hash-1");
+  ASSERT_OK(by_key);
+  EXPECT_EQ(by_key->user.id, bot->id);
+  EXPECT_EQ(by_key->bot_owner, ann);
+  EXPECT_TRUE(by_key->user.bot);
+  EXPECT_ERRC(store_->FindUserByApiKey("hash-none"), Errc::kUnauthorized);
+  Result<UserRecord> person = store_->FindUserByName("ann");
+  ASSERT_OK(person);
+  EXPECT_FALSE(person->user.bot);
+  EXPECT_FALSE(person->bot_owner.valid());
+
+  // Deleting the bot ends its key and frees a place under the limit.
+  ASSERT_OK(store_->DeleteUser(bot->id, now_));
+  EXPECT_ERRC(store_->FindUserByApiKey("hash-1"), Errc::kUnauthorized);
+  bots = store_->ListBots(ann);
+  ASSERT_OK(bots);
+  ASSERT_EQ(bots->size(), 1u);
+  ASSERT_OK(store_->CreateBot(ann, "third", "", "hash-3", 2, now_));
+}
+
 }  // namespace parley::store::contract

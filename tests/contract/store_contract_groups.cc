@@ -13,6 +13,8 @@ namespace {
 
 using ::testing::IsEmpty;
 
+constexpr int64_t kRoomy = 1000;  // a member limit no case here reaches
+
 }  // namespace
 
 // The role `user` holds in `conv`, nullopt when not a member.
@@ -144,7 +146,7 @@ TEST_P(StoreContract, BanRemovesAndKeepsOutUntilUnbanned) {
   ASSERT_OK(was_member);
   EXPECT_FALSE(*was_member);
   ASSERT_OK(store_->CreateInvite(Invite{"code-ban", g, std::nullopt, 0, now_ + 60'000}, owner, now_));
-  EXPECT_ERRC(store_->JoinByInvite("code-ban", never, now_), Errc::kForbidden);
+  EXPECT_ERRC(store_->JoinByInvite("code-ban", never, now_, kRoomy), Errc::kForbidden);
   EXPECT_ROLE(g, never, std::nullopt);
 
   Result<bool> lifted = store_->Unban(g, m);
@@ -200,7 +202,7 @@ TEST_P(StoreContract, InviteJoinsUntilMaxUses) {
       store_->CreateInvite(Invite{"nowhere", ConversationId(777777), 2, 0, now_ + 60'000}, owner, now_),
       Errc::kNotFound);
 
-  Result<InviteJoin> joined = store_->JoinByInvite("two-uses", a, now_);
+  Result<InviteJoin> joined = store_->JoinByInvite("two-uses", a, now_, kRoomy);
   ASSERT_OK(joined);
   EXPECT_EQ(joined->conv, g);
   EXPECT_TRUE(joined->added);
@@ -208,17 +210,37 @@ TEST_P(StoreContract, InviteJoinsUntilMaxUses) {
   ASSERT_OK(seen);
   EXPECT_EQ(seen->read_seq, 1) << "joined at the group's last_seq";
   // A member using it again is not added and uses nothing.
-  joined = store_->JoinByInvite("two-uses", a, now_);
+  joined = store_->JoinByInvite("two-uses", a, now_, kRoomy);
   ASSERT_OK(joined);
   EXPECT_FALSE(joined->added);
-  joined = store_->JoinByInvite("two-uses", b, now_);
+  joined = store_->JoinByInvite("two-uses", b, now_, kRoomy);
   ASSERT_OK(joined);
   EXPECT_TRUE(joined->added);
-  EXPECT_ERRC(store_->JoinByInvite("two-uses", c, now_), Errc::kNotFound);  // used up
+  EXPECT_ERRC(store_->JoinByInvite("two-uses", c, now_, kRoomy), Errc::kNotFound);  // used up
   EXPECT_ROLE(g, c, std::nullopt);
   seen = store_->GetConversation(g, owner);
   ASSERT_OK(seen);
   EXPECT_EQ(seen->member_count, 3);
+}
+
+TEST_P(StoreContract, InviteJoinStopsAtTheMemberLimit) {
+  UserId owner = NewUser("owner");
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ConversationId g = NewGroup(owner, {a});
+  ASSERT_OK(store_->CreateInvite(Invite{"full", g, std::nullopt, 0, now_ + 60'000}, owner, now_));
+  EXPECT_ERRC(store_->JoinByInvite("full", b, now_, 2), Errc::kBadRequest);
+  EXPECT_ROLE(g, b, std::nullopt);
+  // A member already in is not turned away by a full group, and uses nothing.
+  Result<InviteJoin> again = store_->JoinByInvite("full", a, now_, 2);
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->added);
+  Result<InviteJoin> joined = store_->JoinByInvite("full", b, now_, 3);
+  ASSERT_OK(joined);
+  EXPECT_TRUE(joined->added);
+  Result<Conversation> conv = store_->GetConversation(g, owner);
+  ASSERT_OK(conv);
+  EXPECT_EQ(conv->member_count, 3);
 }
 
 TEST_P(StoreContract, ExpiredOrDeletedInviteIsNotFound) {
@@ -226,8 +248,8 @@ TEST_P(StoreContract, ExpiredOrDeletedInviteIsNotFound) {
   UserId a = NewUser("a");
   ConversationId g = NewGroup(owner, {});
   ASSERT_OK(store_->CreateInvite(Invite{"short", g, std::nullopt, 0, now_ + 1000}, owner, now_));
-  EXPECT_ERRC(store_->JoinByInvite("short", a, now_ + 1000), Errc::kNotFound);
-  EXPECT_ERRC(store_->JoinByInvite("unknown", a, now_), Errc::kNotFound);
+  EXPECT_ERRC(store_->JoinByInvite("short", a, now_ + 1000, kRoomy), Errc::kNotFound);
+  EXPECT_ERRC(store_->JoinByInvite("unknown", a, now_, kRoomy), Errc::kNotFound);
 
   ASSERT_OK(store_->CreateInvite(Invite{"gone", g, std::nullopt, 0, now_ + 60'000}, owner, now_));
   Result<bool> deleted = store_->DeleteInvite(ConversationId(777777), "gone");
@@ -236,7 +258,7 @@ TEST_P(StoreContract, ExpiredOrDeletedInviteIsNotFound) {
   deleted = store_->DeleteInvite(g, "gone");
   ASSERT_OK(deleted);
   EXPECT_TRUE(*deleted);
-  EXPECT_ERRC(store_->JoinByInvite("gone", a, now_), Errc::kNotFound);
+  EXPECT_ERRC(store_->JoinByInvite("gone", a, now_, kRoomy), Errc::kNotFound);
   EXPECT_ROLE(g, a, std::nullopt);
 }
 

@@ -218,6 +218,10 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
   auto managers_only = [](Caller) { return 403; };
   auto anyone = [](int ok) { return [ok](Caller) { return ok; }; };
 
+  // §8: a bot of the owner's, which no caller of the matrix may delete.
+  const std::string owners_bot = "authz_bot_" + std::to_string(getpid());
+  ASSERT_EQ(Post("/v1/bots", {{"username", owners_bot}}, owner_.access_token).status, 201);
+
   std::vector<HttpRow> rows = {
       {"GET /v1/me", get("/v1/me"), anyone(200)},
       {"GET /v1/users/{username}", get("/v1/users/" + outsider_.username), anyone(200)},
@@ -263,6 +267,11 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
        anyone(404)},
       {"GET /v1/blocks", get("/v1/blocks"), anyone(200)},
       {"DELETE /v1/blocks/{username}", del("/v1/blocks/" + outsider_.username), anyone(204)},
+      // 1.1 §8: bots, one's own.
+      {"GET /v1/bots", get("/v1/bots"), anyone(200)},
+      {"POST /v1/bots (bad username)", post("/v1/bots", {{"username", "no spaces"}}), anyone(400)},
+      {"DELETE /v1/bots/{someone else's}", del("/v1/bots/" + owners_bot), anyone(403)},
+      {"DELETE /v1/bots/{unknown}", del("/v1/bots/nobody_" + std::to_string(getpid())), anyone(404)},
       // PROTOCOL.md §7: a display name of 1 to 64 bytes; refused, nothing changes.
       {"PATCH /v1/me (empty display name)",
        [](client::HttpClient& h, const std::optional<std::string>& t) {

@@ -1512,6 +1512,26 @@ export class ParleyClient extends Emitter {
     return (await this.http('GET', '/v1/blocks')).users;
   }
 
+  // §8: bots. A bot acts with its API key where a person uses an access
+  // token (Authorization: Bearer, and the hello token).
+
+  /** Makes a bot you own; resolves with `{bot: User, token}`: the key, shown only this once. */
+  async createBot(username, { displayName } = {}) {
+    const body = { username };
+    if (displayName) body.display_name = displayName;
+    return this.http('POST', '/v1/bots', body);
+  }
+
+  /** Your bots (Users with `bot: true`). */
+  async bots() {
+    return (await this.http('GET', '/v1/bots')).bots;
+  }
+
+  /** Deletes a bot of yours: its key stops working at once. */
+  async deleteBot(username) {
+    await this.http('DELETE', `/v1/bots/${encodeURIComponent(username)}`);
+  }
+
   /** Asks for the presence of users (ids); updates `users` and emits `presence`. */
   async presence(userIds) {
     const ids = [...new Set(userIds)].slice(0, 500);

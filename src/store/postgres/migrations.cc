@@ -188,6 +188,13 @@ CREATE TABLE blocks (
   PRIMARY KEY (blocker, blocked)
 );
 )sql",
+    // Bots (PROTOCOL.md §8), as in the SQLite schema: an owner, and the
+    // SHA-256 of the API key instead of a password, cleared on deletion.
+    R"sql(
+ALTER TABLE users ADD COLUMN bot_owner bigint REFERENCES users(id), ADD COLUMN api_key_hash text;
+CREATE UNIQUE INDEX users_by_api_key ON users(api_key_hash) WHERE api_key_hash IS NOT NULL;
+CREATE INDEX users_by_bot_owner ON users(bot_owner) WHERE bot_owner IS NOT NULL;
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/entry_folder.h"
+#include "store/errors.h"
 #include "store/postgres/connection.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
@@ -49,7 +50,7 @@ constexpr Sql kInsertUser{"insert_user",
                           "INSERT INTO users(username, display_name, password_hash, created_at) VALUES($1, "
                           "$2, $3, $4) RETURNING id"};
 #define PG_USER_COLUMNS \
-  "id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL"
+  "id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL, bot_owner"
 constexpr Sql kUserByName{"user_by_name", "SELECT " PG_USER_COLUMNS " FROM users WHERE username = $1"};
 constexpr Sql kUserById{"user_by_id", "SELECT " PG_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr Sql kUsersByIds{"users_by_ids",
@@ -57,6 +58,21 @@ constexpr Sql kUsersByIds{"users_by_ids",
 constexpr Sql kSetDisplayName{"set_display_name",
                               "UPDATE users SET display_name = $2 WHERE id = $1 AND deleted_at IS NULL "
                               "RETURNING " PG_USER_COLUMNS};
+constexpr Sql kUserByApiKey{"user_by_api_key", "SELECT " PG_USER_COLUMNS " FROM users WHERE api_key_hash = $1"};
+// A new bot: counted against its owner's limit under the owner's row lock,
+// so two creations at once cannot both take the last place. No row back:
+// the owner already has $6 bots.
+constexpr Sql kLockOwner{"lock_owner", "SELECT id FROM users WHERE id = $1 FOR UPDATE"};
+constexpr Sql kInsertBot{"insert_bot",
+                         "INSERT INTO users(username, display_name, password_hash, created_at, bot_owner, "
+                         "api_key_hash) SELECT $1, $2, '!bot', $3, $4, $5 "
+                         "WHERE (SELECT count(*) FROM users WHERE bot_owner = $4 AND deleted_at IS NULL) < $6 "
+                         "RETURNING " PG_USER_COLUMNS};
+constexpr Sql kBotsOf{"bots_of",
+                      "SELECT " PG_USER_COLUMNS " FROM users WHERE bot_owner = $1 AND deleted_at IS NULL ORDER BY id"};
+constexpr Sql kBlockedUsers{"blocked_users", "SELECT " PG_USER_COLUMNS
+                                             " FROM blocks JOIN users ON users.id = blocks.blocked "
+                                             "WHERE blocks.blocker = $1 ORDER BY users.id"};
 #undef PG_USER_COLUMNS
 constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
 constexpr Sql kAuthState{"auth_state", "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = $1"};
@@ -79,7 +95,7 @@ constexpr Sql kBumpEpoch{
 constexpr Sql kDeleteUser{
     "delete_user",
     "WITH u AS (UPDATE users SET password_hash = '!deleted', display_name = username, "
-    "           token_epoch = token_epoch + 1, deleted_at = $2 "
+    "           token_epoch = token_epoch + 1, deleted_at = $2, api_key_hash = NULL "
     "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
     "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
     "SELECT token_epoch FROM u"};
@@ -163,6 +179,17 @@ constexpr Sql kConversationsOfUser{
 #undef PG_STORE_COUNTS
 #undef PG_STORE_MEMBERS_PAGE
 
+constexpr Sql kSharingAConversation{
+    "sharing_a_conversation",
+    "SELECT DISTINCT theirs.user_id FROM members theirs "
+    "JOIN members mine ON mine.conv = theirs.conv AND mine.user_id = $1 "
+    "WHERE theirs.user_id = ANY($2::bigint[]) AND theirs.user_id <> $1 ORDER BY theirs.user_id"};
+constexpr Sql kFormerConversations{
+    "former_conversations",
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, c.topic FROM conversations c "
+    "WHERE c.id IN (SELECT conv FROM messages WHERE sender = $1) "
+    "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user_id = $1) ORDER BY c.id"};
+
 constexpr Sql kRole{"role",
                     "SELECT m.role FROM conversations c "
                     "LEFT JOIN members m ON m.conv = c.id AND m.user_id = $2 WHERE c.id = $1"};
@@ -219,17 +246,18 @@ constexpr Sql kInsertInvite{
 constexpr Sql kTakeInvite{"take_invite",
                           "SELECT conv FROM invites WHERE code = $1 AND expires_at > $2::bigint "
                           "AND (max_uses IS NULL OR uses < max_uses) FOR UPDATE"};
+// Run after kTakeInvite in its transaction: the conversation's member
+// count (under its lock, so concurrent joins count one after the other) and
+// whether $2 is a member already.
+constexpr Sql kRoomForJoin{"room_for_join",
+                           "SELECT c.member_count, (EXISTS(SELECT 1 FROM members m WHERE m.conv = c.id "
+                           "AND m.user_id = $2))::int FROM conversations c WHERE c.id = $1 FOR UPDATE"};
 constexpr Sql kUseInvite{"use_invite", "UPDATE invites SET uses = uses + 1 WHERE code = $1"};
 constexpr Sql kDeleteInvite{"delete_invite", "DELETE FROM invites WHERE conv = $1 AND code = $2"};
 constexpr Sql kInsertBlock{"insert_block",
                            "INSERT INTO blocks(blocker, blocked, created_at) VALUES($1, $2, $3) "
                            "ON CONFLICT DO NOTHING"};
 constexpr Sql kDeleteBlock{"delete_block", "DELETE FROM blocks WHERE blocker = $1 AND blocked = $2"};
-constexpr Sql kBlockedUsers{
-    "blocked_users",
-    "SELECT u.id, u.username, u.display_name, u.last_seen, u.password_hash, u.token_epoch, "
-    "u.deleted_at IS NOT NULL FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = $1 "
-    "ORDER BY u.id"};
 constexpr Sql kAnyBlocks{"any_blocks",
                          "SELECT 1 FROM blocks WHERE blocker = ANY($1::bigint[]) AND blocked = $2 LIMIT 1"};
 constexpr Sql kMembersPage{
@@ -387,7 +415,7 @@ Result<ConversationKind> KindOf(const Rows& rows, int row, int column) {
   return MakeError(Errc::kInternal, "postgres: corrupt conversation kind '" + std::string(s) + "'");
 }
 
-// Columns: id, username, display_name, last_seen, password_hash, token_epoch, deleted.
+// Columns: PG_USER_COLUMNS.
 UserRecord UserFromRow(const Rows& rows, int row) {
   UserRecord r;
   r.user.id = UserId(rows.Int(row, 0));
@@ -397,6 +425,8 @@ UserRecord UserFromRow(const Rows& rows, int row) {
   r.password_hash = rows.Text(row, 4);
   r.token_epoch = rows.Int(row, 5);
   r.deleted = rows.View(row, 6) == "t";
+  if (!rows.IsNull(row, 7)) r.bot_owner = UserId(rows.Int(row, 7));
+  r.user.bot = r.bot_owner.valid();
   return r;
 }
 
@@ -686,12 +716,54 @@ class PostgresStore final : public Store {
     return Call(Replay::kUnsafe, [&](Connection& c) -> Result<User> {
       Result<Rows> rows = c.Run(kInsertUser, Params().Add(username).Add(shown).Add(password_hash).Add(now));
       if (!rows.ok()) {
-        if (c.last_sqlstate() == kUniqueViolation) {
-          return MakeError(Errc::kConflict, "username '" + username + "' is already taken");
-        }
+        if (c.last_sqlstate() == kUniqueViolation) return UsernameTaken(username);
         return std::move(rows).error();
       }
       return User{UserId(rows->Int(0, 0)), username, shown, false, std::nullopt};
+    });
+  }
+
+  // --- bots (§8) -------------------------------------------------------------------
+  Result<User> CreateBot(UserId owner, const std::string& username, const std::string& display_name,
+                         const std::string& key_hash, int max_bots, TimeMs now) override {
+    const std::string& shown = display_name.empty() ? username : display_name;
+    return Call(Replay::kUnsafe, [&](Connection& c) -> Result<User> {
+      PG_STORE_ASSIGN(Rows begun, c.Run(kBegin));
+      PG_STORE_ASSIGN(Rows locked, c.Run(kLockOwner, Params().Add(owner.value)));
+      if (locked.empty()) return MakeError(Errc::kNotFound, "no such owner");
+      Result<Rows> rows = c.Run(kInsertBot, Params()
+                                                .Add(username)
+                                                .Add(shown)
+                                                .Add(now)
+                                                .Add(owner.value)
+                                                .Add(key_hash)
+                                                .Add(static_cast<int64_t>(max_bots)));
+      if (!rows.ok()) {
+        if (c.last_sqlstate() == kUniqueViolation) return UsernameTaken(username);
+        return std::move(rows).error();
+      }
+      if (rows->empty()) return TooManyBots(max_bots);
+      User bot = UserFromRow(*rows, 0).user;
+      PG_STORE_ASSIGN(Rows committed, c.Run(kCommit));
+      return bot;
+    });
+  }
+
+  Result<std::vector<User>> ListBots(UserId owner) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<User>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kBotsOf, Params().Add(owner.value)));
+      std::vector<User> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.push_back(UserFromRow(rows, i).user);
+      return out;
+    });
+  }
+
+  Result<UserRecord> FindUserByApiKey(const std::string& key_hash) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<UserRecord> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kUserByApiKey, Params().Add(key_hash)));
+      if (rows.empty()) return UnknownApiKey();
+      return UserFromRow(rows, 0);
     });
   }
 
@@ -917,6 +989,25 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<std::vector<Conversation>> FormerConversations(UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Conversation>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kFormerConversations, Params().Add(user.value)));
+      std::vector<Conversation> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) {
+        Conversation conv;
+        conv.id = ConversationId(rows.Int(i, 0));
+        PG_STORE_ASSIGN(conv.kind, KindOf(rows, i, 1));
+        if (!rows.IsNull(i, 2)) conv.title = rows.Text(i, 2);
+        conv.last_seq = rows.Int(i, 3);
+        conv.member_count = rows.Int(i, 4);
+        if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 5);  // NULL reads as ""
+        out.push_back(std::move(conv));
+      }
+      return out;
+    });
+  }
+
   Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::optional<Role>> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kRole, Params().Add(conv.value).Add(user.value)));
@@ -969,6 +1060,20 @@ class PostgresStore final : public Store {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kPresenceContacts,
                                        Params().Add(user.value).Add(static_cast<int64_t>(group_limit))));
+      std::vector<UserId> out;
+      out.reserve(static_cast<size_t>(rows.size()));
+      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
+      return out;
+    });
+  }
+
+  Result<std::vector<UserId>> SharingAConversation(UserId viewer, std::span<const UserId> users) override {
+    if (users.empty()) return std::vector<UserId>();
+    IntArray array;
+    for (UserId id : users) array.Add(id.value);
+    const std::string ids_param = array.Finish();
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserId>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSharingAConversation, Params().Add(viewer.value).Add(ids_param)));
       std::vector<UserId> out;
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0));
@@ -1090,13 +1195,18 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) override {
+  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now,
+                                  int64_t max_members) override {
     return Call(Replay::kUnsafe, [&](Connection& c) -> Result<InviteJoin> {
       PG_STORE_ASSIGN(Rows begun, c.Run(kBegin));
       PG_STORE_ASSIGN(Rows invite, c.Run(kTakeInvite, Params().Add(code).Add(now)));
       if (invite.empty()) return MakeError(Errc::kNotFound, "unknown, used-up or expired invite");
       InviteJoin out;
       out.conv = ConversationId(invite.Int(0, 0));
+      PG_STORE_ASSIGN(Rows room, c.Run(kRoomForJoin, Params().Add(out.conv.value).Add(user.value)));
+      if (room.empty()) return NoConversation(out.conv);
+      if (room.Int(0, 1) == 0 && room.Int(0, 0) >= max_members)
+        return MakeError(Errc::kBadRequest, "group is full");
       PG_STORE_ASSIGN(out.added, JoinIn(c, out.conv, user, Role::kMember, /*in_transaction=*/true));
       if (out.added) {
         PG_STORE_ASSIGN(Rows used, c.Run(kUseInvite, Params().Add(code)));

@@ -178,6 +178,16 @@ CREATE TABLE blocks (
   PRIMARY KEY (blocker, blocked)
 ) WITHOUT ROWID;
 )sql",
+    // Bots (PROTOCOL.md §8): a bot is a user with an owner and an API key
+    // instead of a password. Only the key's SHA-256 is kept (the key is
+    // 256 random bits: no salt or slow hash needed), unique, and cleared
+    // when the bot is deleted.
+    R"sql(
+ALTER TABLE users ADD COLUMN bot_owner INTEGER REFERENCES users(id);
+ALTER TABLE users ADD COLUMN api_key_hash TEXT;
+CREATE UNIQUE INDEX users_by_api_key ON users(api_key_hash) WHERE api_key_hash IS NOT NULL;
+CREATE INDEX users_by_bot_owner ON users(bot_owner) WHERE bot_owner IS NOT NULL;
+)sql",
 };
 
 }  // namespace

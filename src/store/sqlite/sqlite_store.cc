@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/entry_folder.h"
+#include "store/errors.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -44,16 +45,22 @@ constexpr std::string_view kReaderCachePragma = "PRAGMA cache_size = -8192";   /
 
 constexpr std::string_view kInsertUser =
     "INSERT INTO users(username, display_name, password_hash, created_at) VALUES(?1, ?2, ?3, ?4)";
-constexpr std::string_view kUserByName =
-    "SELECT id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL "
-    "FROM users WHERE username = ?1";
-constexpr std::string_view kUserById =
-    "SELECT id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL "
-    "FROM users WHERE id = ?1";
+// What UserFromRow reads, in its order.
+#define SQLITE_USER_COLUMNS \
+  "id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL, bot_owner"
+constexpr std::string_view kUserByName = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE username = ?1";
+constexpr std::string_view kUserById = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE id = ?1";
+constexpr std::string_view kUserByApiKey = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE api_key_hash = ?1";
+constexpr std::string_view kInsertBot =
+    "INSERT INTO users(username, display_name, password_hash, created_at, bot_owner, api_key_hash) "
+    "VALUES(?1, ?2, '!bot', ?3, ?4, ?5) RETURNING " SQLITE_USER_COLUMNS;
+constexpr std::string_view kCountBots =
+    "SELECT count(*) FROM users WHERE bot_owner = ?1 AND deleted_at IS NULL";
+constexpr std::string_view kBotsOf =
+    "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE bot_owner = ?1 AND deleted_at IS NULL ORDER BY id";
 constexpr std::string_view kSetLastSeen = "UPDATE users SET last_seen = ?2 WHERE id = ?1";
 constexpr std::string_view kSetDisplayName =
-    "UPDATE users SET display_name = ?2 WHERE id = ?1 AND deleted_at IS NULL "
-    "RETURNING id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL";
+    "UPDATE users SET display_name = ?2 WHERE id = ?1 AND deleted_at IS NULL RETURNING " SQLITE_USER_COLUMNS;
 constexpr std::string_view kAuthState = "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = ?1";
 constexpr std::string_view kSetPassword =
     "UPDATE users SET password_hash = ?2, token_epoch = token_epoch + 1 "
@@ -65,7 +72,7 @@ constexpr std::string_view kBumpEpoch =
 // verifies against it.
 constexpr std::string_view kDeleteUser =
     "UPDATE users SET password_hash = '!deleted', display_name = username, token_epoch = token_epoch + 1, "
-    "deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
+    "deleted_at = ?2, api_key_hash = NULL WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
 
 constexpr std::string_view kInsertToken =
     "INSERT INTO refresh_tokens(hash, user, expires_at, used, family) VALUES(?1, ?2, ?3, 0, ?4)";
@@ -92,6 +99,13 @@ constexpr std::string_view kConversationsOfUser =
     "FROM members m JOIN conversations c ON c.id = m.conv "
     "WHERE m.user = ?1 ORDER BY c.last_activity DESC, c.id DESC";
 
+// A WITHOUT ROWID table's index holds the primary key, so messages_dedupe
+// (sender, client_msg_id) gives (conv, seq) by sender without a table read.
+constexpr std::string_view kFormerConversations =
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, c.topic FROM conversations c "
+    "WHERE c.id IN (SELECT conv FROM messages WHERE sender = ?1) "
+    "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user = ?1) ORDER BY c.id";
+
 // A new member joins after every current one (`joined`, for ownership to
 // pass on in order) with its read marker at ?4.
 constexpr std::string_view kInsertMember =
@@ -111,6 +125,12 @@ constexpr std::string_view kPresenceContacts =
     "JOIN members other ON other.conv = mine.conv "
     "WHERE mine.user = ?1 AND other.user <> ?1 AND (c.kind = 'dm' OR c.member_count <= ?2)";
 
+// Whether ?2 shares a conversation with ?1: ?2's memberships, each looked
+// up in ?1's (members' primary key is (conv, user)).
+constexpr std::string_view kSharesAConversation =
+    "SELECT 1 FROM members theirs JOIN members mine ON mine.conv = theirs.conv AND mine.user = ?1 "
+    "WHERE theirs.user = ?2 LIMIT 1";
+
 // §7: roles, bans, settings, invites, blocks.
 constexpr std::string_view kOwnerOf = "SELECT user FROM members WHERE conv = ?1 AND role = 'owner'";
 constexpr std::string_view kSetRole = "UPDATE members SET role = ?3 WHERE conv = ?1 AND user = ?2";
@@ -129,17 +149,19 @@ constexpr std::string_view kKindOf = "SELECT kind FROM conversations WHERE id = 
 constexpr std::string_view kInsertInvite =
     "INSERT INTO invites(code, conv, created_by, max_uses, uses, expires_at, created_at) "
     "VALUES(?1, ?2, ?3, ?4, 0, ?5, ?6)";
+// Columns: the conversation, its member count, whether ?3 is a member.
 constexpr std::string_view kUsableInvite =
-    "SELECT conv FROM invites WHERE code = ?1 AND expires_at > ?2 AND (max_uses IS NULL OR uses < max_uses)";
+    "SELECT i.conv, c.member_count, EXISTS(SELECT 1 FROM members m WHERE m.conv = i.conv AND m.user = ?3) "
+    "FROM invites i JOIN conversations c ON c.id = i.conv "
+    "WHERE i.code = ?1 AND i.expires_at > ?2 AND (i.max_uses IS NULL OR i.uses < i.max_uses)";
 constexpr std::string_view kUseInvite = "UPDATE invites SET uses = uses + 1 WHERE code = ?1";
 constexpr std::string_view kDeleteInvite = "DELETE FROM invites WHERE conv = ?1 AND code = ?2";
 constexpr std::string_view kInsertBlock =
     "INSERT OR IGNORE INTO blocks(blocker, blocked, created_at) VALUES(?1, ?2, ?3)";
 constexpr std::string_view kDeleteBlock = "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2";
-constexpr std::string_view kBlockedUsers =
-    "SELECT u.id, u.username, u.display_name, u.last_seen, u.password_hash, u.token_epoch, "
-    "u.deleted_at IS NOT NULL FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = ?1 "
-    "ORDER BY u.id";
+constexpr std::string_view kBlockedUsers = "SELECT " SQLITE_USER_COLUMNS
+                                           " FROM blocks JOIN users ON users.id = blocks.blocked "
+                                           "WHERE blocks.blocker = ?1 ORDER BY users.id";
 constexpr std::string_view kIsBlocked = "SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2";
 // Whether `conv` is a DM whose other member blocks ?2 (who may then not
 // send into it).
@@ -239,7 +261,7 @@ Result<ConversationKind> KindColumn(const Query& q, int column) {
   return MakeError(Errc::kInternal, "sqlite: corrupt conversation kind '" + text + "'");
 }
 
-// Columns: id, username, display_name, last_seen, password_hash, token_epoch, deleted.
+// Columns: SQLITE_USER_COLUMNS.
 UserRecord UserFromRow(const Query& q) {
   UserRecord r;
   r.user.id = UserId(q.Int(0));
@@ -249,6 +271,8 @@ UserRecord UserFromRow(const Query& q) {
   r.password_hash = q.Text(4);
   r.token_epoch = q.Int(5);
   r.deleted = q.Int(6) != 0;
+  if (!q.IsNull(7)) r.bot_owner = UserId(q.Int(7));
+  r.user.bot = r.bot_owner.valid();
   return r;
 }
 
@@ -518,6 +542,8 @@ Result<bool> Exists(Connection& c, std::string_view sql, int64_t a, int64_t b) {
   return q.Step();
 }
 
+Error GroupFull() { return MakeError(Errc::kBadRequest, "group is full"); }
+
 // Inserts a member (none of the conversation's banned users) whose read
 // marker starts at the conversation's last_seq, and counts them; false when
 // they were a member already. The conversation exists.
@@ -602,12 +628,57 @@ class SqliteStore final : public Store {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertUser));
       q.Bind(1, username).Bind(2, shown).Bind(3, password_hash).Bind(4, now);
       if (Result<void> r = q.Run(); !r.ok()) {
-        if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) {
-          return MakeError(Errc::kConflict, "username '" + username + "' is already taken");
-        }
+        if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) return UsernameTaken(username);
         return r.error();
       }
       return User{UserId(c.LastInsertRowid()), username, shown, false, std::nullopt};
+    });
+  }
+
+  // --- bots (§8) -------------------------------------------------------------------
+  Result<User> CreateBot(UserId owner, const std::string& username, const std::string& display_name,
+                         const std::string& key_hash, int max_bots, TimeMs now) override {
+    const std::string& shown = display_name.empty() ? username : display_name;
+    return Write([&](Connection& c) -> Result<User> {
+      {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kCountBots));
+        q.Bind(1, owner.value);
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (row && q.Int(0) >= max_bots) return TooManyBots(max_bots);
+      }
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertBot));
+      q.Bind(1, username).Bind(2, shown).Bind(3, now).Bind(4, owner.value).Bind(5, key_hash);
+      Result<bool> row = q.Step();
+      if (!row.ok()) {
+        if (q.last_rc() == SQLITE_CONSTRAINT_UNIQUE) return UsernameTaken(username);
+        if (IsForeignKeyViolation(q.last_rc())) return MakeError(Errc::kNotFound, "no such owner");
+        return std::move(row).error();
+      }
+      return UserFromRow(q).user;
+    });
+  }
+
+  Result<std::vector<User>> ListBots(UserId owner) override {
+    return Read([&](Connection& c) -> Result<std::vector<User>> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kBotsOf));
+      q.Bind(1, owner.value);
+      std::vector<User> out;
+      for (;;) {
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) break;
+        out.push_back(UserFromRow(q).user);
+      }
+      return out;
+    });
+  }
+
+  Result<UserRecord> FindUserByApiKey(const std::string& key_hash) override {
+    return Read([&](Connection& c) -> Result<UserRecord> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kUserByApiKey));
+      q.Bind(1, key_hash);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return UnknownApiKey();
+      return UserFromRow(q);
     });
   }
 
@@ -893,6 +964,29 @@ class SqliteStore final : public Store {
         /*snapshot=*/true);
   }
 
+  Result<std::vector<Conversation>> FormerConversations(UserId user) override {
+    return Read(
+        [&](Connection& c) -> Result<std::vector<Conversation>> {
+          std::vector<Conversation> out;
+          SQLITE_STORE_ASSIGN(Query q, c.Prepare(kFormerConversations));
+          q.Bind(1, user.value);
+          for (;;) {
+            SQLITE_STORE_ASSIGN(bool row, q.Step());
+            if (!row) break;
+            Conversation conv;
+            conv.id = ConversationId(q.Int(0));
+            SQLITE_STORE_ASSIGN(conv.kind, KindColumn(q, 1));
+            if (!q.IsNull(2)) conv.title = q.Text(2);
+            conv.last_seq = q.Int(3);
+            conv.member_count = q.Int(4);
+            if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(5);  // NULL reads as ""
+            out.push_back(std::move(conv));
+          }
+          return out;
+        },
+        /*snapshot=*/true);
+  }
+
   Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) override {
     return Read([&](Connection& c) -> Result<std::optional<Role>> {
       {
@@ -945,6 +1039,23 @@ class SqliteStore final : public Store {
       }
       return out;
     });
+  }
+
+  Result<std::vector<UserId>> SharingAConversation(UserId viewer, std::span<const UserId> users) override {
+    std::vector<UserId> unique(users.begin(), users.end());
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    return Read(
+        [&](Connection& c) -> Result<std::vector<UserId>> {
+          std::vector<UserId> out;
+          for (UserId u : unique) {
+            if (u == viewer) continue;
+            SQLITE_STORE_ASSIGN(bool shares, Exists(c, kSharesAConversation, viewer.value, u.value));
+            if (shares) out.push_back(u);
+          }
+          return out;
+        },
+        /*snapshot=*/unique.size() > 1);
   }
 
   // --- groups: roles, bans, settings, invites (§7) ---------------------------------
@@ -1059,15 +1170,17 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now) override {
+  Result<InviteJoin> JoinByInvite(const std::string& code, UserId user, TimeMs now,
+                                  int64_t max_members) override {
     return Write([&](Connection& c) -> Result<InviteJoin> {
       InviteJoin out;
       {
         SQLITE_STORE_ASSIGN(Query q, c.Prepare(kUsableInvite));
-        q.Bind(1, std::string_view(code)).Bind(2, now);
+        q.Bind(1, std::string_view(code)).Bind(2, now).Bind(3, user.value);
         SQLITE_STORE_ASSIGN(bool row, q.Step());
         if (!row) return MakeError(Errc::kNotFound, "unknown, used-up or expired invite");
         out.conv = ConversationId(q.Int(0));
+        if (q.Int(2) == 0 && q.Int(1) >= max_members) return GroupFull();
       }
       SQLITE_STORE_ASSIGN(out.added, JoinIn(c, out.conv, user, Role::kMember));
       if (out.added) {
