@@ -79,6 +79,34 @@ struct Committed {
   bool duplicate = false;  // (sender, client_msg_id) was already stored
 };
 
+// An upload's metadata (PROTOCOL.md §6). Its bytes live in a blob store
+// (uploads/blob_store.h) under `sha256`; several uploads of the same bytes
+// share one blob.
+struct UploadRecord {
+  UploadId id;
+  UserId uploader;
+  std::string name;          // as uploads::StoredName leaves it
+  std::string content_type;  // "type/subtype", as uploads::StoredContentType leaves it
+  int64_t size = 0;
+  std::string sha256;  // 64 lowercase hex digits
+  TimeMs created = 0;
+
+  bool operator==(const UploadRecord&) const = default;
+};
+
+// Who an upload reaches through the entries that attach it.
+struct UploadLinks {
+  bool attached = false;  // some text entry attaches it (deleted or not)
+  bool live = false;      // some text entry that is not deleted attaches it
+  bool member = false;    // the viewer is a member of a conversation with such a live entry
+};
+
+// What DeleteUnattachedUpload did.
+struct UploadRemoval {
+  bool removed = false;      // false: unknown, or a live entry attaches it (nothing changed)
+  bool blob_in_use = false;  // another upload still names the same sha256
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -265,6 +293,25 @@ class Store {
   // Moves `user`'s read marker forward to min(seq, last_seq); never back.
   // Returns the marker after the call.
   virtual Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) = 0;
+
+  // --- uploads (PROTOCOL.md §6) ------------------------------------------------
+  // Stores an upload's metadata (its blob is stored already). kConflict
+  // when the id is taken; kNotFound when the uploader does not exist.
+  virtual Result<void> CreateUpload(const UploadRecord& upload) = 0;
+  // kNotFound when there is no such upload.
+  virtual Result<UploadRecord> GetUpload(UploadId id) = 0;
+  // How the text entries that attach upload `id` reach `viewer` (an invalid
+  // viewer is nobody's member), read in one snapshot. An unknown upload has
+  // no links.
+  virtual Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) = 0;
+  // Uploads created before `created_before` that no live (not deleted) text
+  // entry attaches, oldest first, at most `limit`: what the collector may
+  // remove.
+  virtual Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) = 0;
+  // Removes upload `id` (and the attachment rows of deleted entries naming
+  // it) unless a live text entry attaches it, deciding in the same
+  // transaction as the removal, so an entry committed meanwhile keeps it.
+  virtual Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

@@ -15,6 +15,7 @@
 #include "store/postgres/connection.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
+#include "store/postgres/upload_rows.h"
 
 // Early returns for Result values (local to this file).
 #define PG_STORE_CONCAT_INNER(a, b) a##b
@@ -1236,6 +1237,24 @@ class PostgresStore final : public Store {
         return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------
+  Result<void> CreateUpload(const UploadRecord& upload) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) { return InsertUpload(c, upload); });
+  }
+  Result<UploadRecord> GetUpload(UploadId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectUpload(c, id); });
+  }
+  Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectUploadLinks(c, id, viewer); });
+  }
+  Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) override {
+    return Call(Replay::kSafe,
+                [&](Connection& c) { return SelectUnattachedUploads(c, created_before, limit); });
+  }
+  Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return RemoveUnattachedUpload(c, id); });
   }
 
  private:

@@ -178,6 +178,34 @@ CREATE TABLE blocks (
   PRIMARY KEY (blocker, blocked)
 ) WITHOUT ROWID;
 )sql",
+    // Uploads (PROTOCOL.md §6): each upload's metadata (the bytes are in
+    // the blob store, named by sha256, so the index by sha256 tells the
+    // collector whether a blob is still named), and which text entries
+    // attach which uploads, in order. The attachment rows of a deleted
+    // entry stay: "attached once, all deleted" is what makes an upload
+    // gone for everyone but its uploader.
+    R"sql(
+CREATE TABLE uploads (
+  id           INTEGER PRIMARY KEY,
+  uploader     INTEGER NOT NULL REFERENCES users(id),
+  name         TEXT    NOT NULL,
+  content_type TEXT    NOT NULL,
+  size         INTEGER NOT NULL,
+  sha256       TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX uploads_by_sha256 ON uploads(sha256);
+CREATE INDEX uploads_by_created ON uploads(created_at);
+
+CREATE TABLE attachments (
+  conv     INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  upload   INTEGER NOT NULL REFERENCES uploads(id),
+  PRIMARY KEY (conv, seq, position)
+) WITHOUT ROWID;
+CREATE INDEX attachments_by_upload ON attachments(upload, conv, seq);
+)sql",
 };
 
 }  // namespace

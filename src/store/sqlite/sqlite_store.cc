@@ -12,6 +12,7 @@
 #include "store/entry_folder.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/upload_rows.h"
 
 // Early returns for Result values (local to this file).
 #define SQLITE_STORE_CONCAT_INNER(a, b) a##b
@@ -1219,6 +1220,23 @@ class SqliteStore final : public Store {
       if (one != 1) return MakeError(Errc::kInternal, "sqlite: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------
+  Result<void> CreateUpload(const UploadRecord& upload) override {
+    return Write([&](Connection& c) { return InsertUpload(c, upload); });
+  }
+  Result<UploadRecord> GetUpload(UploadId id) override {
+    return Read([&](Connection& c) { return SelectUpload(c, id); });
+  }
+  Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) override {
+    return Read([&](Connection& c) { return SelectUploadLinks(c, id, viewer); });
+  }
+  Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) override {
+    return Read([&](Connection& c) { return SelectUnattachedUploads(c, created_before, limit); });
+  }
+  Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
+    return Write([&](Connection& c) { return RemoveUnattachedUpload(c, id); });
   }
 
  private:

@@ -1,0 +1,88 @@
+#include "store/postgres/upload_rows.h"
+
+namespace parley::store::postgres {
+namespace {
+
+#define PG_UPLOAD_COLUMNS "id, uploader, name, content_type, size, sha256, created_at"
+// A live attachment: of a text entry that is not deleted.
+#define PG_LIVE_ATTACHMENT(upload)                                                    \
+  "SELECT 1 FROM attachments a JOIN messages m ON m.conv = a.conv AND m.seq = a.seq " \
+  "WHERE a.upload = " upload " AND m.kind = 0 AND NOT m.deleted"
+
+constexpr Sql kInsertUpload{"upload_insert",
+                            "INSERT INTO uploads(" PG_UPLOAD_COLUMNS ") VALUES($1, $2, $3, $4, $5, $6, $7)"};
+constexpr Sql kSelectUpload{"upload_select", "SELECT " PG_UPLOAD_COLUMNS " FROM uploads WHERE id = $1"};
+constexpr Sql kUploadLinks{
+    "upload_links",
+    "SELECT EXISTS(SELECT 1 FROM attachments WHERE upload = $1), "
+    "       EXISTS(" PG_LIVE_ATTACHMENT("$1") "), "
+    "       EXISTS(" PG_LIVE_ATTACHMENT("$1") " AND EXISTS(SELECT 1 FROM members mm "
+    "              WHERE mm.conv = a.conv AND mm.user_id = $2))"};
+constexpr Sql kUnattachedUploads{"uploads_unattached", "SELECT " PG_UPLOAD_COLUMNS
+                                                       " FROM uploads u WHERE u.created_at < $1 "
+                                                       "AND NOT EXISTS(" PG_LIVE_ATTACHMENT(
+                                                           "u.id") ") ORDER BY u.created_at, u.id LIMIT $2"};
+// Decides and removes in one statement. An entry committed meanwhile that
+// attaches the upload holds a key-share lock on its row (the foreign key),
+// so the removal waits for it and then fails on the foreign key rather than
+// leave an entry attaching nothing; the collector tries again later.
+constexpr Sql kRemoveUnattached{
+    "upload_remove_unattached",
+    "WITH target AS (SELECT id, sha256 FROM uploads WHERE id = $1 AND NOT EXISTS(" PG_LIVE_ATTACHMENT("$1") ")), "
+    "gone_attachments AS (DELETE FROM attachments WHERE upload IN (SELECT id FROM target)), "
+    "gone AS (DELETE FROM uploads WHERE id IN (SELECT id FROM target) RETURNING sha256) "
+    "SELECT (SELECT count(*) FROM gone), "
+    "       EXISTS(SELECT 1 FROM uploads x WHERE x.sha256 IN (SELECT sha256 FROM target) AND x.id <> $1)"};
+
+UploadRecord UploadFromRow(const Rows& r, int i) {
+  return UploadRecord{UploadId(r.Int(i, 0)), UserId(r.Int(i, 1)), r.Text(i, 2), r.Text(i, 3),
+                      r.Int(i, 4),           r.Text(i, 5),        r.Int(i, 6)};
+}
+
+}  // namespace
+
+Result<void> InsertUpload(Connection& c, const UploadRecord& u) {
+  Result<Rows> rows = c.Run(kInsertUpload, Params()
+                                               .Add(u.id.value)
+                                               .Add(u.uploader.value)
+                                               .Add(u.name)
+                                               .Add(u.content_type)
+                                               .Add(u.size)
+                                               .Add(u.sha256)
+                                               .Add(u.created));
+  if (!rows.ok()) {
+    if (c.last_sqlstate() == kForeignKeyViolation) return MakeError(Errc::kNotFound, "no such user");
+    if (c.last_sqlstate() == kUniqueViolation) return MakeError(Errc::kConflict, "upload id taken");
+    return std::move(rows).error();
+  }
+  return Ok();
+}
+
+Result<UploadRecord> SelectUpload(Connection& c, UploadId id) {
+  PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kSelectUpload, Params().Add(id.value)));
+  if (rows.empty()) return MakeError(Errc::kNotFound, "no such upload");
+  return UploadFromRow(rows, 0);
+}
+
+Result<UploadLinks> SelectUploadLinks(Connection& c, UploadId id, UserId viewer) {
+  PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kUploadLinks, Params().Add(id.value).Add(viewer.value)));
+  if (rows.empty()) return MakeError(Errc::kInternal, "upload links: no row");
+  return UploadLinks{rows.View(0, 0) == "t", rows.View(0, 1) == "t", rows.View(0, 2) == "t"};
+}
+
+Result<std::vector<UploadRecord>> SelectUnattachedUploads(Connection& c, TimeMs created_before, int limit) {
+  PARLEY_ASSIGN_OR_RETURN(
+      Rows rows, c.Run(kUnattachedUploads, Params().Add(created_before).Add(static_cast<int64_t>(limit))));
+  std::vector<UploadRecord> out;
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) out.push_back(UploadFromRow(rows, i));
+  return out;
+}
+
+Result<UploadRemoval> RemoveUnattachedUpload(Connection& c, UploadId id) {
+  PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kRemoveUnattached, Params().Add(id.value)));
+  if (rows.empty()) return MakeError(Errc::kInternal, "upload removal: no row");
+  return UploadRemoval{rows.Int(0, 0) > 0, rows.View(0, 1) == "t"};
+}
+
+}  // namespace parley::store::postgres
