@@ -447,6 +447,15 @@ json::object InviteBody(const Invite& invite) {
                         {"expires_at", invite.expires_at}}}};
 }
 
+json::object UploadBody(UploadId id, std::string_view name, std::string_view content_type, int64_t size,
+                        std::string_view sha256) {
+  return {{"upload", json::object{{"id", id.ToString()},
+                                  {"name", name},
+                                  {"content_type", content_type},
+                                  {"size", size},
+                                  {"sha256", sha256}}}};
+}
+
 json::object UsersBody(const std::vector<User>& users) {
   json::array arr;
   arr.reserve(users.size());

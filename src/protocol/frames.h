@@ -207,6 +207,9 @@ std::string GroupUpdatedEvent(ConversationId conv, std::string_view title, std::
 // and to GET /v1/blocks, {"users":[User]}.
 boost::json::object InviteBody(const Invite& invite);
 boost::json::object UsersBody(const std::vector<User>& users);
+// 1.1 (§6): the answer to an upload, {"upload":{id,name,content_type,size,sha256}}.
+boost::json::object UploadBody(UploadId id, std::string_view name, std::string_view content_type,
+                               int64_t size, std::string_view sha256);
 struct PresenceEntry {
   UserId user;
   std::string username;
