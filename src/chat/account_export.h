@@ -9,7 +9,8 @@
 //    "conversations":[{"id","kind","title","read_seq","last_seq",
 //                      "members":[username, ...]}, ...],
 //    "messages":[Message, ...],      // the user's text entries, folded,
-//                                    // per conversation in seq order
+//                                    // per conversation in seq order,
+//                                    // with their attachments' names and urls
 //    "read_markers":[{"conv","read_seq"}, ...]}
 //
 // Conversations are those the user is a member of when the export starts,
@@ -24,6 +25,7 @@
 // thread at a time (each Next() may run on another blocking worker); Next()
 // blocks on the store.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,8 +55,10 @@ class AccountExport {
   // Messages and members are read `page` at a time (at most the store's
   // history limit); a piece is returned once it holds about
   // `piece_bytes` bytes (or the document ends).
+  // `serve` puts on a page of entries what they carry only when served
+  // (the signed urls of their attachments, PROTOCOL.md §6).
   AccountExport(store::Store& store, User user, std::shared_ptr<void> slot, TimeMs now, int page = 500,
-                size_t piece_bytes = 64 * 1024);
+                size_t piece_bytes = 64 * 1024, std::function<void(std::vector<Message>&)> serve = {});
 
   // The next piece of the document; "" once it is complete (then again ""
   // on every call). An error leaves the document unfinished: the caller
@@ -78,6 +82,7 @@ class AccountExport {
   TimeMs now_;
   int page_;
   size_t piece_bytes_;
+  std::function<void(std::vector<Message>&)> serve_;
   Stage stage_ = Stage::kHead;
   std::vector<Conversation> convs_;
   size_t conv_ = 0;          // index into convs_

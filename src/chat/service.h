@@ -210,6 +210,10 @@ class Service {
   Result<std::string> ReadUpload(const store::UploadRecord& upload, int64_t offset, size_t max_bytes);
   // The upload's signed url, valid at least an hour (cheap: no store).
   std::string UploadUrl(UploadId id) const;
+  // Puts the signed `url` on every attachment of `entries` (cheap): what
+  // every answer and event that serves entries does last.
+  void SignAttachments(std::vector<Message>& entries) const;
+  void SignAttachments(Message& entry) const;
   // Collects uploads that no live entry attaches once they are
   // upload_collect_after_s old, and their blobs when no other upload names
   // them, and what writers abandoned; returns how many uploads went.

@@ -127,6 +127,14 @@ std::string Service::UploadUrl(UploadId id) const {
   return d_.url_signer->Url(id, uploads::UrlSigner::ExpiryFor(d_.clock.NowMs()));
 }
 
+void Service::SignAttachments(Message& entry) const {
+  for (Attachment& a : entry.attachments) a.url = UploadUrl(a.id);
+}
+
+void Service::SignAttachments(std::vector<Message>& entries) const {
+  for (Message& m : entries) SignAttachments(m);
+}
+
 Result<int64_t> Service::CollectUploads() {
   if (d_.blobs == nullptr) return int64_t{0};
   const TimeMs cutoff = d_.clock.NowMs() - options_.upload_collect_after_s * 1000;

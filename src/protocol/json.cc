@@ -164,6 +164,7 @@ template std::optional<MessageId> AsId<MessageId>(const json::value&);
 template Result<UserId> RequireId<UserId>(const json::object&, std::string_view);
 template Result<ConversationId> RequireId<ConversationId>(const json::object&, std::string_view);
 template Result<MessageId> RequireId<MessageId>(const json::object&, std::string_view);
+template Result<UploadId> RequireId<UploadId>(const json::object&, std::string_view);
 
 Error WithContext(std::string_view context, Error inner) {
   inner.message = std::string(context) + ": " + inner.message;

@@ -269,7 +269,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
                                 m.commit_seconds.Observe(s);
                               },
-                          .on_commit_error = [&m] { m.commit_errors.Increment(); }});
+                          .on_commit_error = [&m] { m.commit_errors.Increment(); }},
+      [raw](Message& entry) { raw->service->SignAttachments(entry); });
 
   gateway::Options gw = c.gateway;
   gw.host = *address;

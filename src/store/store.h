@@ -72,6 +72,9 @@ struct NewMessage {
   // order of first appearance. The store keeps those who are members at
   // commit time, at most kMaxMentions, as the entry's mentions.
   std::vector<std::string> mention_names{};
+  // Text: the uploads attached (PROTOCOL.md §6), at most kMaxAttachments,
+  // each the sender's own.
+  std::vector<UploadId> attachments{};
 };
 // The outcome of one NewMessage in a batch.
 struct Committed {
@@ -259,6 +262,8 @@ class Store {
   //  - else if the sender is not a member, or the conversation is a DM
   //    whose other member blocks the sender (PROTOCOL.md §7): kForbidden for
   //    that entry;
+  //  - else if a text entry attaches an upload that does not exist:
+  //    kNotFound; one that another user uploaded: kForbidden (PROTOCOL.md §6);
   //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
   //    the earlier entries (stored, or earlier in this batch) left:
   //      kNotFound: the target (or reply_to) is not a text entry of the
@@ -287,7 +292,8 @@ class Store {
   //  - after only: after+1 .. after+limit;
   //  - both: the first `limit` above `after` and below `before`.
   // Every entry of the range: text entries folded (reactions' `me` for
-  // `viewer`; an invalid viewer holds none), change entries as stored.
+  // `viewer`; an invalid viewer holds none; attachments without their
+  // `url`, none once deleted), change entries as stored.
   virtual Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
                                                std::optional<int64_t> after, int limit, UserId viewer) = 0;
   // Moves `user`'s read marker forward to min(seq, last_seq); never back.

@@ -104,3 +104,95 @@ TEST_P(StoreContract, DeletingAnUploadSaysWhetherItsBlobIsStillNamed) {
 }
 
 }  // namespace parley::store::contract
+
+namespace parley::store::contract {
+
+// PROTOCOL.md §6: a text entry attaches its sender's uploads; the store
+// checks them in the commit, serves them with the entry until it is deleted,
+// and says who the upload reaches through it.
+TEST_P(StoreContract, ATextEntryAttachesItsSendersUploads) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  UserId c = NewUser("c");
+  ConversationId g = NewGroup(a, {b});
+  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(71), a, "one.png", "image/png", 10, kShaA, 100}));
+  ASSERT_OK(
+      store_->CreateUpload(UploadRecord{UploadId(72), a, "two.pdf", "application/pdf", 20, kShaB, 100}));
+  NewMessage m = Text(g, a, "with-files", "");
+  m.attachments = {UploadId(72), UploadId(71)};
+  Result<Committed> sent = Commit(m);
+  ASSERT_OK(sent);
+  const std::vector<Attachment> want = {Attachment{UploadId(72), "two.pdf", "application/pdf", 20},
+                                        Attachment{UploadId(71), "one.png", "image/png", 10}};
+  EXPECT_EQ(sent->message.attachments, want);
+  EXPECT_EQ(sent->message.body, "");
+  EXPECT_EQ(EntryAt(g, sent->message.seq, b).attachments, want);
+
+  Result<UploadLinks> member = store_->GetUploadLinks(UploadId(71), b);
+  ASSERT_OK(member);
+  EXPECT_TRUE(member->attached);
+  EXPECT_TRUE(member->live);
+  EXPECT_TRUE(member->member);
+  Result<UploadLinks> outsider = store_->GetUploadLinks(UploadId(71), c);
+  ASSERT_OK(outsider);
+  EXPECT_TRUE(outsider->live);
+  EXPECT_FALSE(outsider->member);
+  // Attached: not the collector's, and not removable.
+  Result<std::vector<UploadRecord>> unattached = store_->UnattachedUploads(1'000'000, 10);
+  ASSERT_OK(unattached);
+  EXPECT_TRUE(unattached->empty());
+  Result<UploadRemoval> kept = store_->DeleteUnattachedUpload(UploadId(71));
+  ASSERT_OK(kept);
+  EXPECT_FALSE(kept->removed);
+  ASSERT_OK(store_->GetUpload(UploadId(71)));
+}
+
+TEST_P(StoreContract, AMissingOrSomeoneElsesUploadRefusesTheEntry) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ConversationId g = NewGroup(a, {b});
+  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(81), b, "bs.png", "image/png", 10, kShaA, 100}));
+  const int64_t before = Send(g, a, "first");
+  NewMessage missing = Text(g, a, "missing");
+  missing.attachments = {UploadId(404)};
+  EXPECT_ERRC(Commit(missing), Errc::kNotFound);
+  NewMessage others = Text(g, a, "others");
+  others.attachments = {UploadId(81)};
+  EXPECT_ERRC(Commit(others), Errc::kForbidden);
+  // Neither used a seq, and b's upload stays unattached.
+  EXPECT_EQ(Send(g, a, "next"), before + 1);
+  Result<UploadLinks> links = store_->GetUploadLinks(UploadId(81), a);
+  ASSERT_OK(links);
+  EXPECT_FALSE(links->attached);
+}
+
+TEST_P(StoreContract, ADeletedEntryAttachesNothingAnyMore) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  ConversationId g = NewGroup(a, {b});
+  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(91), a, "x.png", "image/png", 10, kShaA, 100}));
+  NewMessage m = Text(g, a, "pic", "look");
+  m.attachments = {UploadId(91)};
+  Result<Committed> sent = Commit(m);
+  ASSERT_OK(sent);
+  ASSERT_OK(Commit(Delete(g, a, "del", sent->message.seq)));
+  Message gone = EntryAt(g, sent->message.seq, b);
+  EXPECT_TRUE(gone.deleted);
+  EXPECT_TRUE(gone.attachments.empty());
+  Result<UploadLinks> links = store_->GetUploadLinks(UploadId(91), b);
+  ASSERT_OK(links);
+  EXPECT_TRUE(links->attached);
+  EXPECT_FALSE(links->live);
+  EXPECT_FALSE(links->member);
+  // Now the collector's: removed with the attachment rows of the deleted entry.
+  Result<std::vector<UploadRecord>> unattached = store_->UnattachedUploads(1'000'000, 10);
+  ASSERT_OK(unattached);
+  ASSERT_EQ(unattached->size(), 1u);
+  Result<UploadRemoval> removed = store_->DeleteUnattachedUpload(UploadId(91));
+  ASSERT_OK(removed);
+  EXPECT_TRUE(removed->removed);
+  EXPECT_FALSE(removed->blob_in_use);
+  EXPECT_ERRC(store_->GetUpload(UploadId(91)), Errc::kNotFound);
+}
+
+}  // namespace parley::store::contract

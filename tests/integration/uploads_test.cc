@@ -391,6 +391,114 @@ TEST_F(UploadsTest, SignedUrlNeedsNoHeaderAndRefusesTamperingAndExpiry) {
       403);
 }
 
+// `send` with `attachments` (PROTOCOL.md §6): served on the entry in
+// history, resume and live events with a signed url; the members may read
+// the upload; a delete takes it out of every answer and away from everyone
+// but its uploader.
+TEST_F(UploadsTest, AttachmentsRideOnTextEntriesUntilDeleted) {
+  Session alice = NewUser("alice");
+  Session bob = NewUser("bob");
+  Session carol = NewUser("carol");
+  const std::string conv = CreateGroup(alice, "files", {bob.user.username});
+  ASSERT_FALSE(conv.empty());
+  RawResponse up = Upload(alice.access_token, "\x89PNG picture bytes", "?name=cat.png", "image/png");
+  ASSERT_EQ(up.status, 201) << up.body;
+  const std::string id = GetString(up.Json()["upload"].as_object(), "id");
+
+  auto bob_ws = Open(bob);
+  ASSERT_NE(bob_ws, nullptr);
+  auto ws = Open(alice);
+  ASSERT_NE(ws, nullptr);
+  auto sent = ws->Request({{"type", "send"},
+                           {"conv", conv},
+                           {"client_msg_id", "att-1"},
+                           {"body", ""},
+                           {"attachments", json::array{id}}});
+  ASSERT_TRUE(sent && FieldIs(*sent, "type", "sent")) << Dump(sent);
+  const int64_t seq = GetInt(*sent, "seq").value_or(0);
+
+  // The live event carries it, with a url.
+  auto event = bob_ws->WaitFor(IsEvent("message", conv), 5s);
+  ASSERT_TRUE(event) << Dump(event);
+  const json::array& live = (*event)["attachments"].as_array();
+  ASSERT_EQ(live.size(), 1u) << Dump(event);
+  EXPECT_EQ(GetString(live[0], "id"), id);
+  EXPECT_EQ(GetString(live[0], "name"), "cat.png");
+  EXPECT_EQ(GetString(live[0], "content_type"), "image/png");
+  const std::string url = GetString(live[0], "url");
+  EXPECT_EQ(url.rfind("/v1/uploads/" + id + "?", 0), 0u) << url;
+
+  // History too; the url works without any header; a member reads it with a token.
+  json::array history = History(bob, conv);
+  ASSERT_FALSE(history.empty());
+  const json::object& entry = history.back().as_object();
+  ASSERT_EQ(GetInt(entry, "seq"), seq);
+  EXPECT_EQ(GetString(entry.at("attachments").as_array()[0], "id"), id);
+  RawResponse by_url = Fetch(url, "");
+  EXPECT_EQ(by_url.status, 200);
+  EXPECT_EQ(by_url.body, "\x89PNG picture bytes");
+  EXPECT_EQ(Fetch("/v1/uploads/" + id, bob.access_token).status, 200);
+  EXPECT_EQ(Fetch("/v1/uploads/" + id, carol.access_token).status, 404);  // not a member
+
+  // The sender's export lists the message's attachments with their names and urls.
+  client::Response exported = Get("/v1/me/export", alice.access_token);
+  ASSERT_EQ(exported.status, 200) << exported.Describe();
+  bool listed = false;
+  for (const json::value& m : exported.Object().at("messages").as_array()) {
+    if (GetInt(m, "seq") != seq || GetString(m, "conv") != conv) continue;
+    const json::array& files = m.as_object().at("attachments").as_array();
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(GetString(files[0], "name"), "cat.png");
+    EXPECT_EQ(GetString(files[0], "url").rfind("/v1/uploads/" + id + "?", 0), 0u);
+    listed = true;
+  }
+  EXPECT_TRUE(listed);
+
+  // Deleted: out of every answer, gone for all but the uploader.
+  auto del = ws->Request({{"type", "delete"}, {"conv", conv}, {"seq", seq}, {"client_msg_id", "att-del"}});
+  ASSERT_TRUE(del && FieldIs(*del, "type", "sent")) << Dump(del);
+  history = History(bob, conv);
+  for (const json::value& m : history) {
+    if (GetInt(m, "seq") == seq) {
+      EXPECT_TRUE(m.as_object().at("attachments").as_array().empty()) << Dump(m);
+    }
+  }
+  EXPECT_EQ(Fetch(url, "").status, 404);
+  EXPECT_EQ(Fetch("/v1/uploads/" + id, bob.access_token).status, 404);
+  EXPECT_EQ(Fetch("/v1/uploads/" + id, alice.access_token).status, 200);
+}
+
+TEST_F(UploadsTest, BadAttachmentsAreRefused) {
+  Session alice = NewUser("alice");
+  Session bob = NewUser("bob");
+  const std::string conv = CreateGroup(alice, "files", {bob.user.username});
+  ASSERT_FALSE(conv.empty());
+  RawResponse bobs = Upload(bob.access_token, "bob's bytes");
+  ASSERT_EQ(bobs.status, 201);
+  RawResponse mine = Upload(alice.access_token, "alice's bytes");
+  ASSERT_EQ(mine.status, 201);
+  const std::string my_id = GetString(mine.Json()["upload"].as_object(), "id");
+  auto ws = Open(alice);
+  ASSERT_NE(ws, nullptr);
+  auto send = [&](json::array attachments, const std::string& cmid, json::value body = "") {
+    json::object frame{
+        {"type", "send"}, {"conv", conv}, {"client_msg_id", cmid}, {"attachments", attachments}};
+    if (!body.is_null()) frame["body"] = body;
+    return ws->Request(frame);
+  };
+  EXPECT_TRUE(IsWsError(send({GetString(bobs.Json()["upload"].as_object(), "id")}, "b1"), "forbidden"));
+  EXPECT_TRUE(IsWsError(send({"123456789"}, "b2"), "not_found"));
+  json::array eleven;
+  for (int i = 0; i < 11; ++i) eleven.push_back(json::value(std::to_string(1000 + i)));
+  EXPECT_TRUE(IsWsError(send(eleven, "b3"), "bad_request"));
+  EXPECT_TRUE(IsWsError(send({"not-an-id"}, "b4"), "bad_request"));
+  EXPECT_TRUE(IsWsError(send({my_id, my_id}, "b5"), "bad_request"));
+  // Without attachments the body must not be empty; with them it may be left out.
+  EXPECT_TRUE(IsWsError(send({}, "b6"), "bad_request"));
+  auto ok = send({my_id}, "b7", nullptr);
+  EXPECT_TRUE(ok && FieldIs(*ok, "type", "sent")) << Dump(ok);
+}
+
 class UploadsCollectTest : public UploadsTest {
  protected:
   std::vector<std::string> ExtraFlags() const override { return {"--uploads.collect_after_s", "1"}; }

@@ -1202,6 +1202,7 @@ class PostgresStore final : public Store {
       const Step fold_steps[] = {
           {&kPageCounts, Params().Add(conv.value).Add(lo).Add(hi)},
           {&kPageMine, Params().Add(conv.value).Add(lo).Add(hi).Add(viewer.value)},
+          PageAttachments(conv, lo, hi),
           {&kCommit, {}},
       };
       PG_STORE_ASSIGN(std::vector<Rows> folds, c.Pipeline(fold_steps));
@@ -1213,6 +1214,7 @@ class PostgresStore final : public Store {
       std::set<std::pair<int64_t, std::string>, std::less<>> mine;
       for (int i = 0; i < folds[1].size(); ++i) mine.emplace(folds[1].Int(i, 0), folds[1].Text(i, 1));
       AttachReactions(out, counts, mine);
+      FillAttachments(folds[2], out);
       return out;
     });
   }
@@ -1387,6 +1389,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
   TransactionSource source(c);
   EntryFolder folder(source);
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;  // (conv, sender) -> seq
+  AttachmentRows attachment_rows;
   for (const NewMessage& m : batch) {
     if (!IsStorableEntry(m)) {
       out.emplace_back(MakeError(Errc::kBadRequest, "message text is not valid UTF-8 (or holds a NUL)"));
@@ -1414,6 +1417,18 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       continue;
     }
     ConvState& state = conv_it->second;
+    // The uploads a text entry attaches (PROTOCOL.md §6; upload_rows.cc).
+    std::vector<Attachment> attachments;
+    if (m.kind == EntryKind::kText && !m.attachments.empty()) {
+      Result<std::vector<Attachment>> found = AttachmentsOf(c, m);
+      if (!found.ok()) {
+        const Errc code = found.error().code;
+        if (code != Errc::kNotFound && code != Errc::kForbidden) return std::move(found).error();
+        out.emplace_back(std::move(found).error());
+        continue;
+      }
+      attachments = std::move(found).value();
+    }
     // The rules of §5 against what is stored and what this batch did.
     const int64_t seq = state.last_seq + 1;
     Result<Message> entry = folder.Apply(m, seq);
@@ -1421,6 +1436,10 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       if (!EntryFolder::RefusesOnlyTheEntry(entry.error())) return std::move(entry).error();
       out.emplace_back(std::move(entry).error());
       continue;
+    }
+    if (!attachments.empty()) {
+      attachment_rows.Add(m.conv, seq, attachments);
+      entry->attachments = std::move(attachments);
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
@@ -1502,6 +1521,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     }
     second.push_back(
         {&kRaiseReadSeqs, Params().Add(mark_conv.Finish()).Add(mark_user.Finish()).Add(mark_seq.Finish())});
+    if (!attachment_rows.empty()) second.push_back(attachment_rows.Insert());
     AppendFoldWrites(folder.Writes(), second);
   }
   second.push_back({&kCommit, {}});

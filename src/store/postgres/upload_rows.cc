@@ -34,6 +34,19 @@ constexpr Sql kRemoveUnattached{
     "SELECT (SELECT count(*) FROM gone), "
     "       EXISTS(SELECT 1 FROM uploads x WHERE x.sha256 IN (SELECT sha256 FROM target) AND x.id <> $1)"};
 
+constexpr Sql kAttachable{
+    "uploads_attachable",
+    "SELECT id, uploader, name, content_type, size FROM uploads WHERE id = ANY($1::bigint[]) "
+    "FOR KEY SHARE"};
+constexpr Sql kInsertAttachments{"attachments_insert",
+                                 "INSERT INTO attachments(conv, seq, position, upload) "
+                                 "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[])"};
+constexpr Sql kPageAttachments{
+    "attachments_page",
+    "SELECT a.seq, u.id, u.name, u.content_type, u.size FROM attachments a "
+    "JOIN uploads u ON u.id = a.upload WHERE a.conv = $1 AND a.seq BETWEEN $2 AND $3 "
+    "ORDER BY a.seq, a.position"};
+
 UploadRecord UploadFromRow(const Rows& r, int i) {
   return UploadRecord{UploadId(r.Int(i, 0)), UserId(r.Int(i, 1)), r.Text(i, 2), r.Text(i, 3),
                       r.Int(i, 4),           r.Text(i, 5),        r.Int(i, 6)};
@@ -83,6 +96,57 @@ Result<UploadRemoval> RemoveUnattachedUpload(Connection& c, UploadId id) {
   PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kRemoveUnattached, Params().Add(id.value)));
   if (rows.empty()) return MakeError(Errc::kInternal, "upload removal: no row");
   return UploadRemoval{rows.Int(0, 0) > 0, rows.View(0, 1) == "t"};
+}
+
+Result<std::vector<Attachment>> AttachmentsOf(Connection& c, const NewMessage& m) {
+  IntArray ids;
+  for (UploadId id : m.attachments) ids.Add(id.value);
+  PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kAttachable, Params().Add(ids.Finish())));
+  std::vector<Attachment> out;
+  out.reserve(m.attachments.size());
+  for (UploadId id : m.attachments) {
+    int found = -1;
+    for (int i = 0; i < rows.size() && found < 0; ++i) {
+      if (rows.Int(i, 0) == id.value) found = i;
+    }
+    if (found < 0) return MakeError(Errc::kNotFound, "no such upload " + id.ToString());
+    if (rows.Int(found, 1) != m.sender.value) {
+      return MakeError(Errc::kForbidden, "upload " + id.ToString() + " is someone else's");
+    }
+    out.push_back(Attachment{id, rows.Text(found, 2), rows.Text(found, 3), rows.Int(found, 4)});
+  }
+  return out;
+}
+
+void AttachmentRows::Add(ConversationId conv, int64_t seq, const std::vector<Attachment>& attachments) {
+  for (size_t i = 0; i < attachments.size(); ++i) {
+    conv_.Add(conv.value);
+    seq_.Add(seq);
+    position_.Add(static_cast<int64_t>(i));
+    upload_.Add(attachments[i].id.value);
+  }
+}
+
+Step AttachmentRows::Insert() const {
+  return Step{&kInsertAttachments,
+              Params().Add(conv_.Finish()).Add(seq_.Finish()).Add(position_.Finish()).Add(upload_.Finish())};
+}
+
+Step PageAttachments(ConversationId conv, int64_t lo, int64_t hi) {
+  return Step{&kPageAttachments, Params().Add(conv.value).Add(lo).Add(hi)};
+}
+
+void FillAttachments(const Rows& rows, std::vector<Message>& page) {
+  size_t i = 0;  // the page is ascending by seq, and so are the rows
+  for (int r = 0; r < rows.size(); ++r) {
+    const int64_t seq = rows.Int(r, 0);
+    while (i < page.size() && page[i].seq < seq) ++i;
+    if (i == page.size()) return;
+    Message& m = page[i];
+    if (m.seq != seq || m.kind != EntryKind::kText || m.deleted) continue;
+    m.attachments.push_back(
+        Attachment{UploadId(rows.Int(r, 1)), rows.Text(r, 2), rows.Text(r, 3), rows.Int(r, 4)});
+  }
 }
 
 }  // namespace parley::store::postgres

@@ -18,4 +18,27 @@ Result<std::vector<UploadRecord>> SelectUnattachedUploads(Connection& c, TimeMs 
 // One statement: decides and removes atomically.
 Result<UploadRemoval> RemoveUnattachedUpload(Connection& c, UploadId id);
 
+// The attachments of text entry `m`, in its order, from the uploads table,
+// their rows locked against the collector (FOR KEY SHARE) until the
+// transaction ends: kNotFound for an upload that does not exist, kForbidden
+// for another user's (both refuse only the entry).
+Result<std::vector<Attachment>> AttachmentsOf(Connection& c, const NewMessage& m);
+
+// The attachment rows of a batch, written in one statement over arrays.
+class AttachmentRows {
+ public:
+  void Add(ConversationId conv, int64_t seq, const std::vector<Attachment>& attachments);
+  bool empty() const { return upload_.empty(); }
+  // The INSERT of every row added.
+  Step Insert() const;
+
+ private:
+  IntArray conv_, seq_, position_, upload_;
+};
+
+// The statement reading the attachments of a page (conv, seqs lo..hi), and
+// what it read put on the page's text entries that are not deleted.
+Step PageAttachments(ConversationId conv, int64_t lo, int64_t hi);
+void FillAttachments(const Rows& rows, std::vector<Message>& page);
+
 }  // namespace parley::store::postgres

@@ -1179,6 +1179,7 @@ class SqliteStore final : public Store {
           if (descending) std::reverse(out.begin(), out.end());
           if (out.empty()) return out;
           SQLITE_STORE_TRY(FoldReactions(c, conv, viewer, out));
+          SQLITE_STORE_TRY(FillAttachments(c, conv, out));
           return out;
         },
         /*snapshot=*/true);
@@ -1388,7 +1389,19 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
     }
-    // 4. The rules of §5 against what is stored and what this batch did.
+    // 4. The uploads a text entry attaches (PROTOCOL.md §6; upload_rows.cc).
+    std::vector<Attachment> attachments;
+    if (m.kind == EntryKind::kText && !m.attachments.empty()) {
+      Result<std::vector<Attachment>> found = AttachmentsOf(c, m);
+      if (!found.ok()) {
+        const Errc code = found.error().code;
+        if (code != Errc::kNotFound && code != Errc::kForbidden) return std::move(found).error();
+        out.emplace_back(std::move(found).error());
+        continue;
+      }
+      attachments = std::move(found).value();
+    }
+    // The rules of §5 against what is stored and what this batch did.
     const int64_t seq = state.last_seq + 1;
     Result<Message> entry = folder.Apply(m, seq);
     if (!entry.ok()) {
@@ -1443,6 +1456,10 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
         if (e.code == Errc::kConflict) e.code = Errc::kInternal;  // any other constraint: a bug
         return e;
       }
+    }
+    if (!attachments.empty()) {
+      SQLITE_STORE_TRY(InsertAttachments(c, m.conv, seq, attachments));
+      entry->attachments = std::move(attachments);
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
