@@ -394,12 +394,13 @@ TEST(FoldedEntriesTest, ReactionsCountEachHolderOnce) {
 TEST(FormatTest, MessageJsonIsTheWireMessagePlusTheSenderName) {
   Message m{ConversationId(1), 7, MessageId(70), UserId(3), "hi", 5, "c"};
   m.state_seq = 7;
-  // The wire message is 1.1's (PROTOCOL.md §5): a text entry's folded state.
+  // The wire message is 1.1's (PROTOCOL.md §5): a text entry's folded state
+  // and (§6) its attachments.
   EXPECT_EQ(boost::json::parse(MessageJson(m, "alice")),
             boost::json::parse(R"({"conv":"1","seq":7,"id":"70","sender":"3","body":"hi","ts":5,)"
                                R"("client_msg_id":"c","kind":"text","reply_to":null,"mentions":[],)"
                                R"("reactions":[],"edited_ts":null,"deleted":false,"state_seq":7,)"
-                               R"("sender_username":"alice"})"));
+                               R"("attachments":[],"sender_username":"alice"})"));
 }
 
 // The chat view quotes an unsent message cut to a length: the cut must not
