@@ -17,7 +17,9 @@
 // - the account: updateProfile (PATCH /v1/me), changePassword, logoutAll,
 //   deleteAccount, exportData (GET /v1/me/export), learnProfiles;
 // - uploads (protocol 1.1 §6): upload(file, {onProgress}) streams a file to
-//   POST /v1/uploads and resolves with its Upload;
+//   POST /v1/uploads and resolves with its Upload; send(conv, body,
+//   {attachments}) attaches uploads, and messages carry `attachments`
+//   (their signed `url` works in an <img src>), [] once deleted;
 // - richer messages (protocol 1.1 §5): edit(), delete(), react() and
 //   send(..., {replyTo}) go through the same outbox; every entry is folded
 //   into the text entry it changes by the state_seq rule, in whatever order
@@ -1222,11 +1224,17 @@ export class ParleyClient extends Emitter {
    * Returns a promise of the `sent` answer ({conv, seq, id, ts}), which also
    * carries `.clientMsgId`. It rejects only for a permanent refusal
    * (bad_request, too_large, forbidden, not_found). `replyTo` is the seq of
-   * the text entry this one answers.
+   * the text entry this one answers. `attachments` are uploads (the Upload
+   * objects upload() resolves with, or their ids), at most 10; the body may
+   * then be empty.
    */
-  send(conv, body, { clientMsgId, replyTo } = {}) {
+  send(conv, body, { clientMsgId, replyTo, attachments } = {}) {
     if (replyTo != null && !isSeq(replyTo)) return refuse('replyTo must be a seq (a positive integer)');
-    return this._enqueue({ type: 'send', conv, body, reply_to: replyTo ?? null }, clientMsgId);
+    const ids = (attachments ?? []).map((a) => String(typeof a === 'object' && a !== null ? a.id : a));
+    if (ids.length > 10) return refuse('at most 10 attachments per message');
+    const fields = { type: 'send', conv, body: body ?? '', reply_to: replyTo ?? null };
+    if (ids.length > 0) fields.attachments = ids;
+    return this._enqueue(fields, clientMsgId);
   }
 
   /** Replaces the body of one of your messages; queued and retried like send(). */
@@ -1884,6 +1892,7 @@ function frameOf(item) {
   if (item.type === 'send') {
     f.body = item.body;
     if (item.reply_to != null) f.reply_to = item.reply_to;
+    if (item.attachments?.length) f.attachments = item.attachments;
   } else {
     f.seq = item.seq;
     if (item.type === 'edit') f.body = item.body;
