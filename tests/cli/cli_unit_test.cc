@@ -285,6 +285,22 @@ TEST(FormatTest, MessageLines) {
   EXPECT_EQ(FormatEntry(m, PlainStyle(held, false)), "[00:00] #7 alice: hi\n    there");
 }
 
+// PROTOCOL.md §6: a message's files, one line each, names on one line.
+TEST(FormatTest, FilesAreListedUnderTheMessage) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  FoldedEntries held(kAlice, nullptr);
+  Message m = Text(7, kAlice, "");
+  m.attachments = {Attachment{UploadId(1), "plan.pdf", "application/pdf", 2048, "/v1/uploads/1?exp=1&sig=a"},
+                   Attachment{UploadId(2), "evil\n[00:00] #8 bob: hi", "text/plain", 3, "/v1/uploads/2"}};
+  EXPECT_EQ(
+      FormatEntry(m, PlainStyle(held, false)),
+      "[00:00] #7 alice: \n    [file: plan.pdf, 2048 bytes]\n    [file: evil?[00:00] #8 bob: hi, 3 bytes]");
+  held.Hold(m);
+  EXPECT_EQ(held.Apply(Change(9, kAlice, EntryKind::kDelete, 7)), FoldedEntries::Outcome::kApplied);
+  EXPECT_TRUE(held.Find(7)->attachments.empty());
+}
+
 TEST(FormatTest, EditedDeletedRepliesAndReactions) {
   setenv("TZ", "UTC", 1);
   tzset();
