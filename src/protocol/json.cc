@@ -33,6 +33,10 @@ template <>
 constexpr std::string_view IdNoun<MessageId>() {
   return "a message id (a string of digits)";
 }
+template <>
+constexpr std::string_view IdNoun<UploadId>() {
+  return "an upload id (a string of digits)";
+}
 
 }  // namespace
 

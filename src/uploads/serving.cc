@@ -124,7 +124,8 @@ RangeRequest ParseRange(std::string_view header, int64_t size) {
   }
   auto first = Number(a);
   if (!first) return whole;
-  std::optional<int64_t> last = b.empty() ? std::optional<int64_t>(size - 1) : Number(b);
+  std::optional<int64_t> last =
+      b.empty() ? std::optional<int64_t>(std::max<int64_t>(*first, size - 1)) : Number(b);
   if (!last || *last < *first) return whole;
   if (*first >= size) return RangeRequest{RangeRequest::Kind::kUnsatisfiable, 0, 0};
   r.first = *first;

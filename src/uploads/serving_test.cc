@@ -101,6 +101,7 @@ TEST(Sha256, KnownDigests) {
   abc.Update("a");
   abc.Update("bc");
   EXPECT_EQ(abc.HexDigest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(abc.HexDigest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // again
 }
 
 }  // namespace

@@ -23,10 +23,12 @@ void Sha256::Update(std::string_view bytes) {
 }
 
 std::string Sha256::HexDigest() {
+  if (!digest_.empty()) return digest_;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx_->md, digest, &size);
-  return Hex(std::string_view(reinterpret_cast<const char*>(digest), size));
+  digest_ = Hex(std::string_view(reinterpret_cast<const char*>(digest), size));
+  return digest_;
 }
 
 std::string Hex(std::string_view bytes) {

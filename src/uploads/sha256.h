@@ -17,12 +17,14 @@ class Sha256 {
 
   void Update(std::string_view bytes);
   // The digest of everything given so far, as 64 lowercase hex digits.
-  // The object is spent afterwards.
+  // Ends the digest: later calls return the same value, and Update must not
+  // be called again.
   std::string HexDigest();
 
  private:
   struct Ctx;
   std::unique_ptr<Ctx> ctx_;
+  std::string digest_;  // set by the first HexDigest
 };
 
 // Lowercase hex of `bytes`.

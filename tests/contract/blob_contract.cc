@@ -133,8 +133,9 @@ TEST_P(BlobStoreContract, RecentWritersAreNotAbandoned) {
   EXPECT_EQ(*abandoned, 0);
   Sha256 sha;
   sha.Update("x");
-  ASSERT_TRUE((*writer)->Commit(sha.HexDigest(), 1000).ok());
-  EXPECT_EQ(*blobs_->Read(sha.HexDigest(), 0, 10), "x");
+  const std::string digest = sha.HexDigest();
+  ASSERT_TRUE((*writer)->Commit(digest, 1000).ok());
+  EXPECT_EQ(*blobs_->Read(digest, 0, 10), "x");
 }
 
 }  // namespace parley::uploads::contract
