@@ -19,6 +19,8 @@
 #include <map>
 #include <thread>
 
+#include <boost/json/parse.hpp>
+
 #include "server_fixture.h"
 #include "uploads/sha256.h"
 #include "uploads/url_signer.h"
