@@ -20,13 +20,14 @@ std::shared_ptr<void> ExportSlots::Take(UserId user) {
 }
 
 AccountExport::AccountExport(store::Store& store, User user, std::shared_ptr<void> slot, TimeMs now, int page,
-                             size_t piece_bytes)
+                             size_t piece_bytes, std::function<void(std::vector<Message>&)> serve)
     : store_(store),
       user_(std::move(user)),
       slot_(std::move(slot)),
       now_(now),
       page_(std::clamp(page, 1, protocol::kMaxHistoryLimit)),
-      piece_bytes_(piece_bytes) {}
+      piece_bytes_(piece_bytes),
+      serve_(std::move(serve)) {}
 
 Result<std::string> AccountExport::Next() {
   std::string out;
@@ -140,6 +141,7 @@ Result<void> AccountExport::MessagesStep(std::string& out) {
   const Conversation& c = *of;
   auto page = store_.History(c.id, std::nullopt, seq_after_, page_, user_.id);
   if (!page) return page.error();
+  if (serve_) serve_(*page);
   for (const Message& m : *page) {
     if (m.sender != user_.id || m.kind != EntryKind::kText) continue;
     Separate(out);

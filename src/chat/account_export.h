@@ -10,7 +10,8 @@
 //                      "members":[username, ...]}, ...],
 //    "former_conversations":[{"id","kind","title","last_seq"}, ...],
 //    "messages":[Message, ...],      // the user's text entries, folded,
-//                                    // per conversation in seq order
+//                                    // per conversation in seq order,
+//                                    // with their attachments' names and urls
 //    "read_markers":[{"conv","read_seq"}, ...]}
 //
 // Conversations are those the user is a member of when the export starts,
@@ -28,6 +29,7 @@
 // thread at a time (each Next() may run on another blocking worker); Next()
 // blocks on the store.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,8 +59,10 @@ class AccountExport {
   // Messages and members are read `page` at a time (at most the store's
   // history limit); a piece is returned once it holds about
   // `piece_bytes` bytes (or the document ends).
+  // `serve` puts on a page of entries what they carry only when served
+  // (the signed urls of their attachments, PROTOCOL.md §6).
   AccountExport(store::Store& store, User user, std::shared_ptr<void> slot, TimeMs now, int page = 500,
-                size_t piece_bytes = 64 * 1024);
+                size_t piece_bytes = 64 * 1024, std::function<void(std::vector<Message>&)> serve = {});
 
   // The next piece of the document; "" once it is complete (then again ""
   // on every call). An error leaves the document unfinished: the caller
@@ -85,6 +89,7 @@ class AccountExport {
   TimeMs now_;
   int page_;
   size_t piece_bytes_;
+  std::function<void(std::vector<Message>&)> serve_;
   Stage stage_ = Stage::kHead;
   std::vector<Conversation> convs_;
   std::vector<Conversation> former_;

@@ -31,6 +31,10 @@ struct Options {
   // access tokens of a user who changed their password or was deleted
   // elsewhere. Changes made through this node apply at once.
   int revocation_cache_ms = 5000;
+  // Uploads (PROTOCOL.md §6): the largest accepted, and the age at which an
+  // upload that no live entry attaches is collected.
+  int64_t max_upload_bytes = 25 * 1024 * 1024;
+  int64_t upload_collect_after_s = 24 * 3600;
 };
 
 }  // namespace parley::chat

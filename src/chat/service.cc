@@ -419,7 +419,9 @@ Result<std::unique_ptr<AccountExport>> Service::Export(UserId user) {
     e.retry_after_ms = 1000;
     return e;
   }
-  return std::make_unique<AccountExport>(d_.store, std::move(me).value(), std::move(slot), d_.clock.NowMs());
+  return std::make_unique<AccountExport>(d_.store, std::move(me).value(), std::move(slot), d_.clock.NowMs(),
+                                         500, 64 * 1024,
+                                         [this](std::vector<Message>& page) { SignAttachments(page); });
 }
 
 Result<User> Service::FindByUsername(std::string_view username) {
@@ -648,7 +650,9 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
   auto role = d_.store.GetRole(conv, actor);
   if (!role) return std::move(role).error();
   if (!*role) return NotMember();
-  return d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit), actor);
+  auto page = d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit), actor);
+  if (page.ok()) SignAttachments(*page);
+  return page;
 }
 
 Result<void> Service::MarkRead(UserId actor, ConversationId conv, int64_t seq) {
@@ -720,11 +724,19 @@ Result<void> Service::Append(log::SendRequest request) {
 
 Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {
   if (KnownDeleted(sender)) return Deleted();
-  if (auto ok = CheckBody(request.body); !ok) return ok.error();
+  // With attachments (PROTOCOL.md §6) the body may be empty.
+  if (!(request.body.empty() && !request.attachments.empty())) {
+    if (auto ok = CheckBody(request.body); !ok) return ok.error();
+  }
+  if (request.attachments.size() > kMaxAttachments) {
+    return MakeError(Errc::kBadRequest,
+                     "at most " + std::to_string(kMaxAttachments) + " attachments per message");
+  }
   if (request.reply_to && *request.reply_to < 1)
     return MakeError(Errc::kBadRequest, "reply_to must be a seq");
   log::SendRequest r{request.conv, sender, std::move(request.client_msg_id), std::move(request.body), origin};
   r.reply_to = request.reply_to;
+  r.attachments = std::move(request.attachments);
   return Append(std::move(r));
 }
 
@@ -858,7 +870,9 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
 Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId conv, int64_t after,
                                                  int64_t upto, int limit) {
   limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
-  return d_.store.History(conv, upto + 1, after, limit, viewer);
+  auto page = d_.store.History(conv, upto + 1, after, limit, viewer);
+  if (page.ok()) SignAttachments(*page);
+  return page;
 }
 
 }  // namespace parley::chat

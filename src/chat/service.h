@@ -21,6 +21,7 @@
 #include "auth/login_throttle.h"
 #include "chat/account_export.h"
 #include "chat/options.h"
+#include "chat/uploads.h"
 #include "common/clock.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -29,6 +30,8 @@
 #include "presence/presence_registry.h"
 #include "protocol/frames.h"
 #include "store/store.h"
+#include "uploads/blob_store.h"
+#include "uploads/url_signer.h"
 
 namespace parley::chat {
 
@@ -42,6 +45,10 @@ struct Deps {
   const Clock& clock;
   // Verifies tokens of an outside issuer; null when none is configured.
   const auth::ExternalVerifier* external = nullptr;
+  // Where upload bytes live and how their urls are signed (PROTOCOL.md §6);
+  // null: uploads are unavailable (503).
+  uploads::BlobStore* blobs = nullptr;
+  const uploads::UrlSigner* url_signer = nullptr;
 };
 
 // A bot just made (PROTOCOL.md §8): the key is shown this once.
@@ -209,6 +216,33 @@ class Service {
   // deletion). kNotFound when there is no such bot; kForbidden when it is
   // someone else's.
   Result<void> DeleteBot(UserId owner, std::string_view username);
+
+  // --- uploads (PROTOCOL.md §6; blocking; uploads.cc) -------------------------------
+  // Starts receiving an upload of `uploader`: `name` as uploads::StoredName
+  // takes it (kBadRequest otherwise), `content_type` the request's header.
+  // kUnavailable when no blob store is configured.
+  Result<std::unique_ptr<UploadSink>> BeginUpload(UserId uploader, std::string_view name,
+                                                  std::string_view content_type);
+  // The upload as `viewer` may read it: its uploader, or a member of a
+  // conversation with a text entry, not deleted, that attaches it. kNotFound
+  // for everyone else, whether or not it exists.
+  Result<store::UploadRecord> UploadForUser(UserId viewer, UploadId id);
+  // The upload as the holder of its signed url (`exp`, `sig`) may read it:
+  // kForbidden for a tampered or expired url; kNotFound when it does not
+  // exist, or when entries attached it and all of them are deleted.
+  Result<store::UploadRecord> UploadForUrl(UploadId id, std::string_view exp, std::string_view sig);
+  // Up to `max_bytes` of the upload's bytes from `offset` on.
+  Result<std::string> ReadUpload(const store::UploadRecord& upload, int64_t offset, size_t max_bytes);
+  // The upload's signed url, valid at least an hour (cheap: no store).
+  std::string UploadUrl(UploadId id) const;
+  // Puts the signed `url` on every attachment of `entries` (cheap): what
+  // every answer and event that serves entries does last.
+  void SignAttachments(std::vector<Message>& entries) const;
+  void SignAttachments(Message& entry) const;
+  // Collects uploads that no live entry attaches once they are
+  // upload_collect_after_s old, and their blobs when no other upload names
+  // them, and what writers abandoned; returns how many uploads went.
+  Result<int64_t> CollectUploads();
 
   // --- the hot path (cheap, io thread) ------------------------------------------
   // Checks the body and the sender's rate, then appends to the message log.

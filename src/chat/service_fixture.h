@@ -19,6 +19,7 @@
 #include "presence/embedded/embedded_presence.h"
 #include "sequencer/sequencer.h"
 #include "store/sqlite/sqlite_store.h"
+#include "uploads/file_blob_store.h"
 
 namespace parley::chat {
 
@@ -55,7 +56,9 @@ class ServiceFixture : public ::testing::Test {
     registry_ = presence::embedded::CreateRegistry();
     fanout_ = fanout::CreateLocal();
     fanout_->SetSink(&sink);
-    service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_},
+    blobs_ = std::move(uploads::OpenFileBlobStore((dir_ / "uploads").string())).value();
+    service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_,
+                                              nullptr, blobs_.get(), &url_signer_},
                                          options);
     sequencer_ =
         std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
@@ -82,7 +85,9 @@ class ServiceFixture : public ::testing::Test {
   ManualClock clock_;
   auth::TokenIssuer tokens_{std::string(64, 'k'), 900, clock_};
   auth::PasswordHasher hasher_{auth::PasswordStrength::kMin};
+  uploads::UrlSigner url_signer_{std::string(64, 'k')};
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<uploads::BlobStore> blobs_;
   std::unique_ptr<log::MessageLog> log_;
   std::unique_ptr<presence::PresenceRegistry> registry_;
   std::unique_ptr<fanout::FanOut> fanout_;

@@ -1,7 +1,12 @@
 #include "cli/api.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 #include "client/session.h"
 
@@ -22,6 +27,37 @@ void ApplySession(SavedLogin& c, const client::Session& s) {
   c.access_token = s.access_token;
   c.refresh_token = s.refresh_token;
   c.access_expires_at_ms = s.expires_in > 0 ? NowMs() + s.expires_in * 1000 : 0;
+}
+
+// The query value of `s`: every byte but the unreserved ones percent-encoded.
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// A file's media type by its extension; the server serves only images,
+// audio and video with theirs, so only those (and a few common documents)
+// are worth naming.
+std::string MediaTypeOf(const std::string& name) {
+  static const std::map<std::string, std::string> kTypes = {
+      {".png", "image/png"},   {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"},     {".gif", "image/gif"},
+      {".webp", "image/webp"}, {".mp3", "audio/mpeg"},  {".ogg", "audio/ogg"},       {".wav", "audio/wav"},
+      {".mp4", "video/mp4"},   {".webm", "video/webm"}, {".pdf", "application/pdf"}, {".txt", "text/plain"},
+  };
+  std::string ext = std::filesystem::path(name).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto it = kTypes.find(ext);
+  return it == kTypes.end() ? "application/octet-stream" : it->second;
 }
 
 }  // namespace
@@ -123,17 +159,47 @@ void Api::Refresh(const std::string& stale_token) {
   SaveLogin(config_dir_, login_);
 }
 
-json::value Api::Call(const std::string& method, const std::string& target, std::optional<std::string> body,
-                      const std::string& what) {
-  client::Response r = http_.Request(method, target, body, AccessToken());
+client::Response Api::Authed(const std::string& method, const std::string& target,
+                             std::optional<std::string> body, const std::string& what,
+                             std::string_view content_type) {
+  client::Response r = http_.Request(method, target, body, AccessToken(), content_type);
   if (r.status == 401) {
-    r = http_.Request(method, target, body, AccessToken(/*force=*/true));
+    r = http_.Request(method, target, body, AccessToken(/*force=*/true), content_type);
     if (r.status == 401) {
       throw CliError(kExitAuth, "the server no longer accepts this login; run 'parley login' again");
     }
   }
   if (!r.ok()) ThrowForResponse(r, what, login_.server);
-  return std::move(r.json);
+  return r;
+}
+
+json::value Api::Call(const std::string& method, const std::string& target, std::optional<std::string> body,
+                      const std::string& what) {
+  return std::move(Authed(method, target, std::move(body), what).json);
+}
+
+UploadId Api::Upload(const std::string& path) {
+  const std::string what = "uploading " + path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CliError(kExitUsage, "cannot read " + path);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw CliError(kExitUsage, path + " is empty: there is nothing to upload");
+  const std::string name = std::filesystem::path(path).filename().string();
+  client::Response r =
+      Authed("POST", "/v1/uploads?name=" + PercentEncode(name), std::move(bytes), what, MediaTypeOf(name));
+  const json::value* id = r.json.is_object() ? r.json.as_object().if_contains("upload") : nullptr;
+  std::optional<UploadId> parsed;
+  if (id != nullptr && id->is_object()) {
+    if (const json::value* v = id->as_object().if_contains("id"); v != nullptr && v->is_string()) {
+      parsed = UploadId::Parse(v->get_string());
+    }
+  }
+  if (!parsed) throw CliError(kExitRejected, what + ": the server's answer holds no upload id");
+  return *parsed;
+}
+
+std::string Api::Download(const std::string& url, const std::string& what) {
+  return std::move(Authed("GET", url, std::nullopt, what).body);
 }
 
 User Api::Me() {

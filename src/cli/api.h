@@ -6,6 +6,7 @@
 // appears in one. One thread at a time.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -78,6 +79,11 @@ class Api {
   std::vector<Message> Messages(ConversationId conv, std::optional<int64_t> after,
                                 std::optional<int64_t> before, int limit, const std::string& what);
   protocol::MemberPage Members(ConversationId conv, std::optional<UserId> after, int limit);
+  // POST /v1/uploads (PROTOCOL.md §6): the file at `path`, named by its file
+  // name, typed by its extension; returns the new upload's id.
+  UploadId Upload(const std::string& path);
+  // The bytes an upload's `url` serves; `what` names the command for errors.
+  std::string Download(const std::string& url, const std::string& what);
 
   // An access token that has not expired, refreshing first when it has (or
   // when `force`). The rotated tokens are saved at once.
@@ -93,6 +99,11 @@ class Api {
 
  private:
   void Refresh(const std::string& stale_token);
+  // An authenticated request that must succeed (2xx), refreshed once on
+  // 401, as Call; the whole answer.
+  client::Response Authed(const std::string& method, const std::string& target,
+                          std::optional<std::string> body, const std::string& what,
+                          std::string_view content_type = "application/json");
 
   std::string config_dir_;
   SavedLogin login_;

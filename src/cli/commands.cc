@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -347,6 +349,7 @@ struct EntryArgs {
   std::string conv;
   int64_t seq = 0;       // edit, delete, react: the target
   int64_t reply_to = 0;  // send: 0 for none
+  std::vector<std::string> files;  // send: uploaded and attached (PROTOCOL.md §6)
   std::vector<std::string> words;
   std::string emoji;
   bool remove = false;
@@ -355,12 +358,63 @@ struct EntryArgs {
 
 int CmdSend(Api& api, const EntryArgs& args) {
   if (args.reply_to != 0) CheckSeq(args.reply_to, "--reply-to");
-  std::string body = TextOf(args.words, "send");
+  if (args.files.size() > kMaxAttachments) {
+    throw CliError(kExitUsage, "at most " + std::to_string(kMaxAttachments) + " files per message");
+  }
+  // With files the text is optional (and stdin is not read for it).
+  std::string body = args.files.empty() || !args.words.empty() ? TextOf(args.words, "send") : "";
   Directory dir(api);
   dir.Load();
   protocol::SendReq request{ResolveConvId(dir, args.conv), NewClientMsgId(), body};
   if (args.reply_to != 0) request.reply_to = args.reply_to;
+  for (const std::string& path : args.files) request.attachments.push_back(api.Upload(path));
   return SubmitEntry(api, args.conv, request, request.client_msg_id, args.json);
+}
+
+// A file name from an upload's name that names no other folder: path
+// separators and control characters become '_', "." and ".." are refused.
+std::string SafeFileName(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name)
+    out += (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : static_cast<char>(c);
+  if (out.empty() || out == "." || out == "..") out = "download";
+  return out;
+}
+
+// `parley download CONV SEQ [--out DIR]`: the files of message SEQ, each
+// written to DIR (never over an existing file: "name (1)", ...); prints
+// each path written.
+int CmdDownload(Api& api, const std::string& conv_query, int64_t seq, const std::string& out_dir) {
+  CheckSeq(seq, "SEQ");
+  Directory dir(api);
+  dir.Load();
+  const ConversationId conv = ResolveConvId(dir, conv_query);
+  std::vector<Message> page = api.Messages(conv, seq - 1, std::nullopt, 1, "reading #" + std::to_string(seq));
+  if (page.size() != 1 || page[0].seq != seq || page[0].kind != EntryKind::kText) {
+    throw CliError(kExitNotFound, "there is no message #" + std::to_string(seq) + " in '" + conv_query + "'");
+  }
+  const Message& m = page[0];
+  if (m.attachments.empty()) {
+    throw CliError(kExitNotFound, "message #" + std::to_string(seq) + " has no files" +
+                                      (m.deleted ? " (it was deleted)" : ""));
+  }
+  const std::filesystem::path folder(out_dir.empty() ? "." : out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  for (const Attachment& a : m.attachments) {
+    const std::string bytes = api.Download(a.url, "downloading " + a.name);
+    const std::filesystem::path wanted(SafeFileName(a.name));
+    std::filesystem::path path = folder / wanted;
+    for (int n = 1; std::filesystem::exists(path); ++n) {
+      path = folder / (wanted.stem().string() + " (" + std::to_string(n) + ")" + wanted.extension().string());
+    }
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) throw CliError(kExitUsage, "cannot write " + path.string());
+    std::cout << path.string() << "\n";
+  }
+  return kExitOk;
 }
 
 int CmdEdit(Api& api, const EntryArgs& args) {
@@ -527,7 +581,18 @@ int RunCli(int argc, char** argv) {
   send->add_option("conv", entry.conv, "Conversation")->required();
   send->add_option("text", entry.words, "Message text (words are joined with spaces)");
   send->add_option("--reply-to", entry.reply_to, "Answer the message with this seq");
+  send->add_option("--file", entry.files,
+                   "Attach this file (uploaded first; up to 10; TEXT is then optional)");
   add_json(send);
+
+  std::string download_conv;
+  int64_t download_seq = 0;
+  std::string download_dir;
+  CLI::App* download =
+      app.add_subcommand("download", "Save the files of message SEQ; prints each path written");
+  download->add_option("conv", download_conv, "Conversation")->required();
+  download->add_option("seq", download_seq, "The message's seq")->required();
+  download->add_option("--out", download_dir, "Folder to save into (default: the current one)");
 
   CLI::App* edit = app.add_subcommand(
       "edit", "Change the text of your message SEQ (TEXT, or stdin); prints the edit's seq");
@@ -605,6 +670,7 @@ int RunCli(int argc, char** argv) {
     if (bot_create->parsed()) return CmdBotCreate(api, bot_name, bot_display, as_json);
     if (bot_list->parsed()) return CmdBotList(api, as_json);
     if (bot_delete->parsed()) return CmdBotDelete(api, bot_name);
+    if (download->parsed()) return CmdDownload(api, download_conv, download_seq, download_dir);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);
     if (dm->parsed()) return CmdDm(api, dm_user, as_json);

@@ -60,6 +60,16 @@ std::string Emphasize(std::string_view body, const std::set<std::string>& mentio
   return out;
 }
 
+// A name shown on one line: its control characters (a line break, an
+// escape sequence) become '?', so a file name cannot forge output.
+std::string SafeLine(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // Continuation lines of a body are indented under the first.
 std::string Indented(std::string_view body) {
   std::string out;
@@ -109,6 +119,7 @@ FoldedEntries::Outcome FoldedEntries::Apply(const Message& change) {
       m.body.clear();
       m.reactions.clear();
       m.mentions.clear();
+      m.attachments.clear();
       held.holders.clear();
       break;
     case EntryKind::kEdit:
@@ -194,6 +205,10 @@ std::string FormatEntry(const Message& text, const EntryStyle& style) {
   }
   out += Indented(body);
   if (text.edited_ts) out += style.ansi ? std::string(" ") + kDim + "(edited)" + kReset : " (edited)";
+  // Files (PROTOCOL.md §6), one line each; `parley download` saves them.
+  for (const Attachment& a : text.attachments) {
+    out += "\n    [file: " + SafeLine(a.name) + ", " + std::to_string(a.size) + " bytes]";
+  }
   if (std::string reactions = FormatReactions(text.reactions); !reactions.empty()) {
     out += "\n    " + reactions;
   }

@@ -149,7 +149,7 @@ struct HttpClient::Impl {
   }
 
   Response Once(http::verb verb, std::string_view target, const std::optional<std::string>& body,
-                const std::optional<std::string>& bearer, bool* retryable) {
+                const std::optional<std::string>& bearer, std::string_view content_type, bool* retryable) {
     Response out;
     *retryable = false;
     bool reused = connected;
@@ -165,7 +165,7 @@ struct HttpClient::Impl {
     req.set(http::field::accept, "application/json");
     if (bearer) req.set(http::field::authorization, "Bearer " + *bearer);
     if (body) {
-      req.set(http::field::content_type, "application/json");
+      req.set(http::field::content_type, content_type);
       req.body() = *body;
     }
     req.keep_alive(true);
@@ -218,7 +218,8 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
 Response HttpClient::Request(std::string_view method, std::string_view target,
-                             std::optional<std::string> body, std::optional<std::string> bearer) {
+                             std::optional<std::string> body, std::optional<std::string> bearer,
+                             std::string_view content_type) {
   http::verb verb = http::string_to_verb(method);
   if (verb == http::verb::unknown) {
     Response out;
@@ -226,8 +227,8 @@ Response HttpClient::Request(std::string_view method, std::string_view target,
     return out;
   }
   bool retryable = false;
-  Response out = impl_->Once(verb, target, body, bearer, &retryable);
-  if (retryable) out = impl_->Once(verb, target, body, bearer, &retryable);
+  Response out = impl_->Once(verb, target, body, bearer, content_type, &retryable);
+  if (retryable) out = impl_->Once(verb, target, body, bearer, content_type, &retryable);
   return out;
 }
 

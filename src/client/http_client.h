@@ -53,12 +53,14 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends `method target` with an optional JSON body and bearer token and
+  // Sends `method target` with an optional body (JSON unless
+  // `content_type` says otherwise: an upload's bytes) and bearer token and
   // reads the answer. A stale keep-alive connection is retried once on a new
   // connection; transport failures come back as status 0 with `error` set.
   Response Request(std::string_view method, std::string_view target,
                    std::optional<std::string> body = std::nullopt,
-                   std::optional<std::string> bearer = std::nullopt);
+                   std::optional<std::string> bearer = std::nullopt,
+                   std::string_view content_type = "application/json");
 
   Response Get(std::string_view target, std::optional<std::string> bearer = std::nullopt);
   Response Post(std::string_view target, const boost::json::object& body,

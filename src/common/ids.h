@@ -35,6 +35,7 @@ struct Id {
 using UserId = Id<struct UserTag>;
 using ConversationId = Id<struct ConversationTag>;
 using MessageId = Id<struct MessageTag>;
+using UploadId = Id<struct UploadTag>;  // PROTOCOL.md §6: drawn at random, so not enumerable
 
 // Milliseconds since the Unix epoch.
 using TimeMs = int64_t;

@@ -73,6 +73,19 @@ struct Reaction {
   bool operator==(const Reaction&) const = default;
 };
 
+// A file attached to a text entry (PROTOCOL.md §6): its upload's metadata.
+// `url` is signed where the entry is served (it expires, so it is never
+// stored).
+struct Attachment {
+  UploadId id;
+  std::string name;
+  std::string content_type;
+  int64_t size = 0;
+  std::string url{};
+
+  bool operator==(const Attachment&) const = default;
+};
+
 // One entry of a conversation. A text entry is served folded: `body`,
 // `edited_ts`, `deleted`, `reactions`, `mentions` and `state_seq` are its
 // current state. A change entry (edit, delete, reaction) is served as stored,
@@ -97,6 +110,7 @@ struct Message {
   std::optional<TimeMs> edited_ts{};
   bool deleted = false;
   int64_t state_seq = 0;  // the seq of the last entry folded in; its own seq while unchanged
+  std::vector<Attachment> attachments{};  // text entries, in the order sent; [] once deleted
 
   bool operator==(const Message&) const = default;
 };
@@ -113,6 +127,8 @@ struct Invite {
   bool operator==(const Invite&) const = default;
 };
 
+// At most this many uploads are attached to one text entry (PROTOCOL.md §6).
+inline constexpr size_t kMaxAttachments = 10;
 // At most this many users are mentioned by one text entry.
 inline constexpr size_t kMaxMentions = 50;
 // A user holds at most this many distinct emoji on one text entry.

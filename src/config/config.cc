@@ -30,7 +30,7 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits", "auth", "store", "log", "presence"};
+constexpr const char* kSections[] = {"server", "limits", "auth", "store", "log", "presence", "uploads"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be
 // set (read by something else). Everything else under PARLEY_ must be a
@@ -523,6 +523,9 @@ std::vector<Setting> BuildSettings() {
   t.Add("limits", "max_group_members", in_chat(&ChatOptions::max_group_members),
         "Most members of a group conversation.")
       .Range(2, 1'000'000);
+  t.Add("limits", "max_upload_bytes", in_chat(&ChatOptions::max_upload_bytes),
+        "Largest upload (POST /v1/uploads); a bigger one is refused with 413 and nothing of it is kept.")
+      .Range(1, 4 * kGiB);
 
   t.Add("auth", "jwt_secret", in_auth(&AuthConfig::jwt_secret),
         "HMAC key for access tokens (at least 32 bytes); empty: generated once and kept in "
@@ -607,6 +610,15 @@ std::vector<Setting> BuildSettings() {
   t.AddHostPort("presence", "redis_address", in_redis(&presence::redis::Options::host),
                 in_redis(&presence::redis::Options::port),
                 "Redis server, host:port, for presence.backend = redis.");
+
+  t.AddBackend("uploads", Field(&Config::uploads, &UploadsConfig::backend), kUploadBackends,
+               "Where upload bytes live: files (in uploads.dir, one node) or postgres (the store's "
+               "PostgreSQL, store.postgres_url: every node serves every upload).");
+  t.Add("uploads", "dir", Field(&Config::uploads, &UploadsConfig::dir),
+        "Folder of the files backend; empty: data_dir/uploads.");
+  t.Add("uploads", "collect_after_s", in_chat(&ChatOptions::upload_collect_after_s),
+        "Age, in seconds, at which an upload that no message (not deleted) attaches is removed.")
+      .Range(1, 365 * 86400);
 
   return t.Take();
 }
@@ -982,6 +994,16 @@ std::string_view Name(StoreBackend backend) {
     case StoreBackend::kSqlite:
       return "sqlite";
     case StoreBackend::kPostgres:
+      return "postgres";
+  }
+  return "?";
+}
+
+std::string_view Name(UploadBackend backend) {
+  switch (backend) {
+    case UploadBackend::kFiles:
+      return "files";
+    case UploadBackend::kPostgres:
       return "postgres";
   }
   return "?";

@@ -56,6 +56,11 @@ inline constexpr PresenceBackend kPresenceBackends[] = {PresenceBackend::kEmbedd
 std::string_view Name(StoreBackend backend);
 std::string_view Name(LogBackend backend);
 std::string_view Name(PresenceBackend backend);
+// Where upload bytes live (PROTOCOL.md §6): files in the data directory (one
+// node) or the cluster's PostgreSQL (store.postgres_url).
+enum class UploadBackend { kFiles, kPostgres };
+inline constexpr UploadBackend kUploadBackends[] = {UploadBackend::kFiles, UploadBackend::kPostgres};
+std::string_view Name(UploadBackend backend);
 
 struct StoreConfig {
   StoreBackend backend = StoreBackend::kSqlite;
@@ -76,6 +81,11 @@ struct PresenceConfig {
   presence::redis::Options redis;
 };
 
+struct UploadsConfig {
+  UploadBackend backend = UploadBackend::kFiles;
+  std::string dir;  // files: the folder; empty: data_dir/uploads
+};
+
 // Every setting of parleyd. The modules' own Options structs are held as
 // they are and carry the defaults; the settings table (config.cc) maps each
 // user-facing name (limits.max_frame_bytes, ...) onto their fields. A
@@ -94,6 +104,7 @@ struct Config {
   StoreConfig store;
   LogConfig log;
   PresenceConfig presence;
+  UploadsConfig uploads;
 };
 
 // What the command line asked for besides the settings.

@@ -75,6 +75,8 @@ TEST(Config, Defaults) {
   // has always run with (login_throttle.h once said 10).
   EXPECT_EQ(c.chat.login_throttle.max_per_address, 20);
   EXPECT_EQ(c.chat.login_throttle.window_ms, 900'000);
+  EXPECT_EQ(c.chat.max_upload_bytes, 25 * 1024 * 1024);  // PROTOCOL.md §6
+  EXPECT_EQ(c.uploads.backend, UploadBackend::kFiles);
   EXPECT_FALSE(r->print_config);
   EXPECT_FALSE(r->exit_now);
 }
@@ -87,7 +89,7 @@ TEST(Config, TableIsConsistent) {
     for (const auto& f : s.Flags()) EXPECT_TRUE(flags.insert(f).second) << f;
     EXPECT_FALSE(s.description.empty()) << s.name;
   }
-  EXPECT_EQ(Settings().size(), 51u);  // every setting docs/configuration.md lists
+  EXPECT_EQ(Settings().size(), 55u);  // every setting docs/configuration.md lists
 }
 
 // The table has no defaults of its own: a setting's default is the
@@ -159,6 +161,11 @@ TEST(Config, BackendsByName) {
     auto r = LoadWith({}, {"PARLEY_LOG_BACKEND=" + std::string(Name(b))});
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->config.log.backend, b);
+  }
+  for (UploadBackend b : kUploadBackends) {
+    auto r = LoadWith({"--uploads.backend", std::string(Name(b))});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->config.uploads.backend, b);
   }
   for (PresenceBackend b : kPresenceBackends) {
     TempFile f("[presence]\nbackend = \"" + std::string(Name(b)) + "\"\n");

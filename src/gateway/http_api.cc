@@ -11,6 +11,7 @@
 #include "auth/login_throttle.h"
 #include "chat/service.h"
 #include "common/logging.h"
+#include "gateway/upload_api.h"
 #include "metrics/metrics.h"
 
 #include <prometheus/counter.h>
@@ -346,6 +347,10 @@ ApiResponse RemoveMember(Call& c) {
   return NoContent();
 }
 
+// ---- §6: uploads (upload_api.cc) ----
+
+ApiResponse GetUpload(Call& c) { return ServeUploadToUser(c.service, c.req, c.me, c.params[0]); }
+
 // ---- §7: invites and blocks ----
 
 ApiResponse CreateInvite(Call& c) {
@@ -451,6 +456,9 @@ constexpr Route kRoutes[] = {
     {"GET", "conversations/{conv}/members", true, ListMembers},
     {"POST", "conversations/{conv}/members", true, AddMember},
     {"DELETE", "conversations/{conv}/members/{username}", true, RemoveMember},
+    // §6 (POST uploads is streamed by the listener: BeginUpload)
+    {"GET", "uploads/{upload}", true, GetUpload},
+    {"HEAD", "uploads/{upload}", true, GetUpload},
     // §7
     {"POST", "conversations/{conv}/invites", true, CreateInvite},
     {"DELETE", "conversations/{conv}/invites/{code}", true, DeleteInvite},
@@ -483,6 +491,11 @@ bool Matches(std::string_view pattern, const std::vector<std::string>& path,
 }
 
 }  // namespace
+
+ApiResponse ErrorResponse(const Error& error) { return Fail(error); }
+Result<UserId> AuthenticatedCaller(chat::Service& service, const ApiRequest& request) {
+  return BearerUser(service, request);
+}
 
 HttpApi::HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root)
     : service_(service), metrics_(metrics), ready_(std::move(ready)), web_root_(std::move(web_root)) {}
@@ -559,6 +572,10 @@ ApiResponse HttpApi::Dispatch(const ApiRequest& req) {
   // asks for one before it says whether it exists, so routes cannot be
   // probed without a login.
   const bool public_path = seg.size() == 2 && seg[0] == "auth" && !needs_token;
+  // A signed upload url works without a token (PROTOCOL.md §6).
+  if (seg.size() == 2 && seg[0] == "uploads" && (m == "GET" || m == "HEAD")) {
+    if (auto signed_answer = ServeUploadToUrl(service_, req, url, seg[1])) return *std::move(signed_answer);
+  }
   Call call{
       service_,
       req,

@@ -5,10 +5,14 @@
 // is which. Handle() blocks (store, password hashing): the gateway calls it
 // on a worker thread; it touches no state of its own, so any thread may.
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "chat/uploads.h"
 #include "gateway/gateway.h"
 
 namespace parley::gateway {
@@ -22,6 +26,8 @@ struct ApiRequest {
   // client address the login throttle counts (auth::ResolveClientAddress).
   std::string peer_address;
   std::string forwarded_for;  // the X-Forwarded-For header, verbatim
+  std::string range;          // the Range header, verbatim (GET /v1/uploads/{id})
+  std::string content_type;   // the Content-Type header, verbatim (POST /v1/uploads)
 };
 
 struct ApiResponse {
@@ -36,6 +42,10 @@ struct ApiResponse {
   // piece as an HTTP chunk and asks for the next only once it is written,
   // so one piece at a time is in memory (GET /v1/me/export).
   std::function<Result<std::string>()> stream{};
+  // With `stream`: the body is exactly this many bytes, sent as they come
+  // with a Content-Length rather than in chunks (a download: players and
+  // browsers want its length). Also the Content-Length of a HEAD answer.
+  std::optional<int64_t> content_length{};
 };
 
 class HttpApi {
@@ -49,6 +59,25 @@ class HttpApi {
   // /v1/ws): the same body, and counted the same way.
   ApiResponse Refuse(Errc code, std::string message);
 
+  // --- POST /v1/uploads (PROTOCOL.md §6; upload_api.cc) --------------------------
+  // The listener streams an upload's body instead of reading it whole: with
+  // the header only it asks BeginUpload, writes each piece of the body to
+  // the sink as it arrives, then asks FinishUpload. Each call blocks.
+  //
+  // Whether a request is an upload (by its method and target).
+  static bool IsUpload(std::string_view method, std::string_view target);
+  struct UploadStart {
+    std::unique_ptr<chat::UploadSink> sink;  // null: refused
+    ApiResponse refusal;                     // the answer when refused
+  };
+  // Checks the token, the `name` query parameter and a declared
+  // Content-Length against limits.max_upload_bytes, and opens the sink.
+  UploadStart BeginUpload(const ApiRequest& request, std::optional<uint64_t> content_length);
+  // 201 {"upload": Upload}, or the error that kept it.
+  ApiResponse FinishUpload(chat::UploadSink& sink);
+  // The answer when the sink refused a piece (413, or the store failed).
+  ApiResponse UploadFailed(const Error& error);
+
  private:
   ApiResponse Dispatch(const ApiRequest& request);
   ApiResponse Static(const std::string& path);
@@ -58,5 +87,11 @@ class HttpApi {
   ReadyProbe ready_;
   std::string web_root_;
 };
+
+// An error answer (PROTOCOL.md §1's body, with the status of its code),
+// as every route gives it.
+ApiResponse ErrorResponse(const Error& error);
+// The caller named by the request's `Authorization: Bearer` token.
+Result<UserId> AuthenticatedCaller(chat::Service& service, const ApiRequest& request);
 
 }  // namespace parley::gateway

@@ -6,7 +6,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -76,10 +79,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     Socket().close(ec);
   }
 
+  // The header first, so that an upload (PROTOCOL.md §6) can be streamed
+  // instead of read whole; every other request then reads its body with
+  // the usual limit.
   void DoRead() {
-    parser_.emplace();
-    parser_->body_limit(static_cast<uint64_t>(gw_.options.max_http_body_bytes));
-    parser_->header_limit(16 * 1024);
+    header_parser_.emplace();
+    header_parser_->header_limit(16 * 1024);
+    header_parser_->body_limit(boost::none);  // decided once the header says what the request is
+    Arm();
+    http::async_read_header(
+        *stream_, buffer_, *header_parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    deadline_.cancel();
+    if (ec == http::error::end_of_stream) return Shutdown();
+    if (ec) return;  // timeout, reset, garbage: just drop the connection
+    const auto& header = header_parser_->get();
+    version_ = header.version();
+    if (!over_limit_ && HttpApi::IsUpload(header.method_string(), header.target())) return BeginUpload();
+    const auto limit = static_cast<uint64_t>(gw_.options.max_http_body_bytes);
+    if (header_parser_->content_length() && *header_parser_->content_length() > limit) {
+      return Refuse(Errc::kTooLarge, "request body too large");
+    }
+    parser_.emplace(std::move(*header_parser_));
+    header_parser_.reset();
+    parser_->body_limit(limit);
     Arm();
     http::async_read(*stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -117,7 +143,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                    std::move(req.body()),
                    std::string(req[http::field::authorization]),
                    PeerAddressOf(Socket()),
-                   std::string(req["X-Forwarded-For"])};
+                   std::string(req["X-Forwarded-For"]),
+                   std::string(req[http::field::range])};
     bool keep_alive = req.keep_alive() && !gw_.stopping.load();
     bool head = req.method() == http::verb::head;
     Gateway::Impl& gw = gw_;
@@ -126,8 +153,160 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         [self = this->shared_from_this(), keep_alive, head](ApiResponse r) {
           if (r.stream && !head) return self->ReplyInPieces(std::move(r), keep_alive);
           if (head) r.body.clear();
-          self->Reply(r.status, std::move(r.body), keep_alive, r.content_type, r.headers);
+          self->Reply(r.status, std::move(r.body), keep_alive, r.content_type, r.headers,
+                      head ? r.content_length : std::nullopt);
         });
+  }
+
+  // ---- POST /v1/uploads: the body streamed to storage (PROTOCOL.md §6) ----
+  //
+  // The header goes to HttpApi::BeginUpload (on a blocking worker: it checks
+  // the token and opens the blob), then the body is read into `piece_`, one
+  // buffer of kUploadPieceBytes, and each piece is handed to the sink on a
+  // blocking worker before the next is read. So an upload of any size costs
+  // this connection one piece of memory, and a slow disk or database holds
+  // back only this client (TCP flow control), never an io thread.
+  static constexpr size_t kUploadPieceBytes = 256 * 1024;
+
+  void BeginUpload() {
+    const auto& header = header_parser_->get();
+    ApiRequest api{std::string(header.method_string()),
+                   std::string(header.target()),
+                   std::string(),
+                   std::string(header[http::field::authorization]),
+                   PeerAddressOf(Socket()),
+                   std::string(header["X-Forwarded-For"]),
+                   std::string(),
+                   std::string(header[http::field::content_type])};
+    std::optional<uint64_t> length;
+    if (header_parser_->content_length()) length = *header_parser_->content_length();
+    const bool chunked = header_parser_->chunked();
+    if (!length && !chunked) {
+      // No body at all (neither a length nor chunks): the same answer as an empty one.
+      length = 0;
+    }
+    upload_keep_alive_ = header.keep_alive();
+    expect_continue_ = beast::iequals(header[http::field::expect], "100-continue");
+    Gateway::Impl& gw = gw_;
+    gw_.Blocking(
+        io_,
+        [&gw, api = std::move(api), length] {
+          return std::make_shared<HttpApi::UploadStart>(gw.api.BeginUpload(api, length));
+        },
+        [self = this->shared_from_this()](std::shared_ptr<HttpApi::UploadStart> start) {
+          if (!start->sink) return self->RefuseUpload(std::move(start->refusal));
+          self->upload_ = std::shared_ptr<chat::UploadSink>(std::move(start->sink));
+          self->upload_parser_.emplace(std::move(*self->header_parser_));
+          self->header_parser_.reset();
+          // The sink counts against limits.max_upload_bytes; a chunked body
+          // is cut by the parser just past it, so a liar's extra bytes are
+          // never even buffered.
+          self->upload_parser_->body_limit(static_cast<uint64_t>(self->upload_->limit()) + 1);
+          self->piece_.resize(kUploadPieceBytes);
+          if (!self->expect_continue_) return self->ReadUploadPiece();
+          auto go_on =
+              std::make_shared<http::response<http::empty_body>>(http::status::continue_, self->version_);
+          self->Arm();
+          http::async_write(*self->stream_, *go_on, [self, go_on](beast::error_code ec, size_t) {
+            self->deadline_.cancel();
+            if (ec) return self->ReleaseUpload();
+            self->ReadUploadPiece();
+          });
+        });
+  }
+
+  void ReadUploadPiece() {
+    auto& body = upload_parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    Arm();
+    http::async_read(
+        *stream_, buffer_, *upload_parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnUploadPiece(ec); });
+  }
+
+  void OnUploadPiece(beast::error_code ec) {
+    deadline_.cancel();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit) {
+      return FailUpload(
+          MakeError(Errc::kTooLarge, "uploads are at most " + std::to_string(upload_->limit()) + " bytes"));
+    }
+    if (ec) return ReleaseUpload();  // the client went away or stalled: nothing is kept
+    const size_t got = piece_.size() - upload_parser_->get().body().size;
+    const bool done = upload_parser_->is_done();
+    Gateway::Impl& gw = gw_;
+    gw_.Blocking(
+        io_,
+        [sink = upload_, bytes = std::string_view(piece_.data(), got), &gw, done]() -> Result<ApiResponse> {
+          if (auto ok = sink->Write(bytes); !ok) return ok.error();
+          if (!done) return ApiResponse{};
+          return gw.api.FinishUpload(*sink);
+        },
+        [self = this->shared_from_this(), done](Result<ApiResponse> r) {
+          if (!r.ok()) return self->FailUpload(r.error());
+          if (!done) return self->ReadUploadPiece();
+          self->ReleaseUpload();
+          ApiResponse answer = std::move(r).value();
+          // The whole body is read: the connection can go on, unless the
+          // upload failed at the end (then whatever the client still sends
+          // is not worth reading).
+          self->Reply(answer.status, std::move(answer.body),
+                      self->upload_keep_alive_ && answer.status < 400 && !self->gw_.stopping.load(),
+                      answer.content_type, answer.headers);
+        });
+  }
+
+  // An upload refused before its body was read (token, name, declared size).
+  void RefuseUpload(ApiResponse refusal) {
+    header_parser_.reset();
+    piece_.clear();
+    ReplyAndLinger(std::move(refusal));
+  }
+
+  // An upload refused while its body was arriving (over the limit, storage
+  // failure): nothing of it is kept.
+  void FailUpload(const Error& error) {
+    ReleaseUpload();
+    ReplyAndLinger(gw_.api.UploadFailed(error));
+  }
+
+  // Answers and closes, but reads (and drops) what the client still sends
+  // for a while first: closing a socket with unread bytes resets it, and a
+  // reset can reach the client before it has read the answer.
+  void ReplyAndLinger(ApiResponse r) {
+    auto res =
+        std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version_);
+    SetCommonHeaders(*res, r.content_type, r.headers);
+    res->body() = std::move(r.body);
+    res->keep_alive(false);
+    res->prepare_payload();
+    Arm();
+    http::async_write(*stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+      self->deadline_.cancel();
+      if (ec) return;
+      self->Shutdown();
+      self->linger_.resize(16 * 1024);
+      self->Linger();
+    });
+  }
+
+  void Linger() {
+    Arm();  // at most 30 s without a byte, as for any read
+    stream_->async_read_some(asio::buffer(linger_),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               self->deadline_.cancel();
+                               if (!ec) self->Linger();
+                             });
+  }
+
+  // Drops the upload being received, on a blocking worker: discarding a
+  // blob may touch the disk or the database, which an io thread must not.
+  void ReleaseUpload() {
+    upload_parser_.reset();
+    piece_ = {};
+    if (upload_) asio::post(gw_.blocking, [sink = std::move(upload_)] {});
+    upload_.reset();
   }
 
   // A body produced a piece at a time (ApiResponse::stream), sent with
@@ -136,11 +315,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // slowly holds one piece in memory, not the document.
   using Pieces = std::function<Result<std::string>()>;
 
+  // With ApiResponse::content_length the pieces are written as they are,
+  // after a Content-Length, instead of as chunks.
   void ReplyInPieces(ApiResponse r, bool keep_alive) {
     auto res =
         std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), version_);
     SetCommonHeaders(*res, r.content_type, r.headers);
-    res->chunked(true);
+    chunked_ = !r.content_length.has_value();
+    if (chunked_) {
+      res->chunked(true);
+    } else {
+      res->content_length(static_cast<uint64_t>(*r.content_length));
+    }
     res->keep_alive(keep_alive);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
     Arm();
@@ -167,6 +353,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
           }
           auto data = std::make_shared<std::string>(std::move(piece).value());
           const bool last = data->empty();
+          if (!self->chunked_) {
+            if (last) {
+              if (!keep_alive) return self->Shutdown();
+              return self->DoRead();
+            }
+            self->Arm();
+            asio::async_write(*self->stream_, asio::buffer(*data),
+                              [self, source, data, keep_alive](beast::error_code ec, size_t) {
+                                self->deadline_.cancel();
+                                if (ec) return;
+                                self->NextPiece(std::move(*source), keep_alive);
+                              });
+            return;
+          }
           auto done = [self, source, data, keep_alive, last](beast::error_code ec, size_t) {
             self->deadline_.cancel();
             if (ec) return;
@@ -199,14 +399,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     Reply(r.status, std::move(r.body), false, r.content_type, r.headers);
   }
 
+  // `head_length`: the Content-Length a HEAD answer states for the body it
+  // leaves out.
   void Reply(int status, std::string body, bool keep_alive, const std::string& type = "application/json",
-             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+             const std::vector<std::pair<std::string, std::string>>& headers = {},
+             std::optional<int64_t> head_length = std::nullopt) {
     auto res =
         std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
     SetCommonHeaders(*res, type, headers);
     res->body() = std::move(body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
+    if (head_length) res->content_length(static_cast<uint64_t>(*head_length));
     Arm();  // a client that never reads its answer is dropped too
     http::async_write(*stream_, *res,
                       [self = this->shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
@@ -227,9 +431,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::unique_ptr<Stream> stream_;
   asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
   unsigned version_ = 11;
   bool over_limit_;
+  bool chunked_ = true;  // the streamed answer being written is chunked
+  // An upload being received (POST /v1/uploads).
+  std::optional<http::request_parser<http::buffer_body>> upload_parser_;
+  std::shared_ptr<chat::UploadSink> upload_;
+  std::vector<char> piece_;   // the one buffer of its body
+  std::vector<char> linger_;  // what a refused client still sends, dropped
+  bool upload_keep_alive_ = false;
+  bool expect_continue_ = false;
 };
 
 }  // namespace

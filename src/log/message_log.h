@@ -40,6 +40,7 @@ struct SendRequest {
   std::string emoji{};                // react
   ReactionOp op = ReactionOp::kAdd;   // react
   std::optional<int64_t> reply_to{};  // send
+  std::vector<UploadId> attachments{};  // send (PROTOCOL.md §6)
 };
 
 struct Record {

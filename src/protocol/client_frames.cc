@@ -308,6 +308,7 @@ void AppendRequest(const SendReq& r, std::optional<int64_t> id, std::string* out
   StringField("client_msg_id", r.client_msg_id, out);
   StringField("body", r.body, out);
   if (r.reply_to) IntField("reply_to", *r.reply_to, out);
+  if (!r.attachments.empty()) StringArrayField("attachments", r.attachments, out);
   out->push_back('}');
 }
 

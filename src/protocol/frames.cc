@@ -1,5 +1,7 @@
 #include "protocol/frames.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "protocol/json.h"
@@ -30,12 +32,42 @@ Result<int64_t> GetTargetSeq(const json::object& o, std::string_view field) {
   return seq;
 }
 
+// A send's `attachments` (1.1 §6): upload ids, at most kMaxAttachments,
+// each once; none when absent or null.
+Result<std::vector<UploadId>> GetAttachments(const json::object& o) {
+  std::vector<UploadId> out;
+  const json::value* v = o.if_contains("attachments");
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_array()) return Bad("field 'attachments' must be an array of upload ids");
+  const json::array& ids = v->get_array();
+  if (ids.size() > kMaxAttachments) {
+    return Bad("at most " + std::to_string(kMaxAttachments) + " attachments per message");
+  }
+  for (const json::value& id : ids) {
+    std::optional<UploadId> parsed = id.is_string() ? UploadId::Parse(id.get_string()) : std::nullopt;
+    if (!parsed) return Bad("field 'attachments' must be an array of upload ids");
+    if (std::find(out.begin(), out.end(), *parsed) != out.end()) {
+      return Bad("upload " + parsed->ToString() + " is attached twice");
+    }
+    out.push_back(*parsed);
+  }
+  return out;
+}
+
 Result<Request> ParseRequest(std::string_view type, const json::object& o) {
   if (type == "send") {
     PARLEY_ASSIGN_OR_RETURN(ConversationId conv, GetConv(o));
     PARLEY_ASSIGN_OR_RETURN(std::string cmid, GetClientMsgId(o));
-    PARLEY_ASSIGN_OR_RETURN(std::string body, RequireString(o, "body"));
+    PARLEY_ASSIGN_OR_RETURN(std::vector<UploadId> attachments, GetAttachments(o));
+    // With attachments the body may be "" or left out.
+    const json::value* body_field = o.if_contains("body");
+    const bool no_body = !attachments.empty() && (body_field == nullptr || body_field->is_null());
+    std::string body;
+    if (!no_body) {
+      PARLEY_ASSIGN_OR_RETURN(body, RequireString(o, "body"));
+    }
     SendReq r{conv, std::move(cmid), std::move(body)};
+    r.attachments = std::move(attachments);
     if (const json::value* reply = o.if_contains("reply_to"); reply && !reply->is_null()) {
       PARLEY_ASSIGN_OR_RETURN(r.reply_to, GetTargetSeq(o, "reply_to"));
     }
@@ -297,6 +329,16 @@ json::object ToJson(const Message& m) {
   o.emplace("edited_ts", OptTime(m.edited_ts));
   o.emplace("deleted", m.deleted);
   o.emplace("state_seq", m.state_seq);
+  json::array attachments;
+  attachments.reserve(m.attachments.size());
+  for (const Attachment& a : m.attachments) {
+    attachments.push_back(json::object{{"id", a.id.ToString()},
+                                       {"name", a.name},
+                                       {"content_type", a.content_type},
+                                       {"size", a.size},
+                                       {"url", a.url}});
+  }
+  o.emplace("attachments", std::move(attachments));
   return o;
 }
 
@@ -446,6 +488,15 @@ json::object InviteBody(const Invite& invite) {
                         {"max_uses", invite.max_uses ? json::value(*invite.max_uses) : json::value(nullptr)},
                         {"uses", invite.uses},
                         {"expires_at", invite.expires_at}}}};
+}
+
+json::object UploadBody(UploadId id, std::string_view name, std::string_view content_type, int64_t size,
+                        std::string_view sha256) {
+  return {{"upload", json::object{{"id", id.ToString()},
+                                  {"name", name},
+                                  {"content_type", content_type},
+                                  {"size", size},
+                                  {"sha256", sha256}}}};
 }
 
 json::object UsersBody(const std::vector<User>& users) {

@@ -35,6 +35,7 @@ struct SendReq {
   std::string client_msg_id;
   std::string body;
   std::optional<int64_t> reply_to{};  // 1.1: the seq of a text entry answered
+  std::vector<UploadId> attachments{};  // 1.1 (§6): at most kMaxAttachments; the body may then be ""
 
   bool operator==(const SendReq&) const = default;
 };
@@ -207,6 +208,9 @@ std::string GroupUpdatedEvent(ConversationId conv, std::string_view title, std::
 // and to GET /v1/blocks, {"users":[User]}.
 boost::json::object InviteBody(const Invite& invite);
 boost::json::object UsersBody(const std::vector<User>& users);
+// 1.1 (§6): the answer to an upload, {"upload":{id,name,content_type,size,sha256}}.
+boost::json::object UploadBody(UploadId id, std::string_view name, std::string_view content_type,
+                               int64_t size, std::string_view sha256);
 struct PresenceEntry {
   UserId user;
   std::string username;

@@ -113,6 +113,51 @@ TEST(ParseClientFrame, ChangeRequestsOfVersionOneOne) {
   EXPECT_EQ(std::get<SendReq>(*p.request).reply_to, std::nullopt);
 }
 
+// PROTOCOL.md §6: a send's attachments, at most 10 upload ids, each once;
+// with them the body may be empty or left out.
+TEST(ParseClientFrame, SendWithAttachments) {
+  auto p = ParseClientFrame(
+      R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":["12","7"]})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<SendReq>(*p.request).attachments, (std::vector<UploadId>{UploadId(12), UploadId(7)}));
+  p = ParseClientFrame(R"({"id":2,"type":"send","conv":"3","client_msg_id":"s","attachments":["12"]})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_EQ(std::get<SendReq>(*p.request).body, "");
+  p = ParseClientFrame(
+      R"({"id":3,"type":"send","conv":"3","client_msg_id":"s","body":"x","attachments":null})");
+  ASSERT_TRUE(p.request) << p.error.message;
+  EXPECT_TRUE(std::get<SendReq>(*p.request).attachments.empty());
+  for (
+      const char* text : {
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":["1","2","3","4","5","6","7","8","9","10","11"]})",
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":[12]})",
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":["x"]})",
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":"12"})",
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","body":"","attachments":["5","5"]})",
+          R"({"id":1,"type":"send","conv":"3","client_msg_id":"s","attachments":[]})",
+      }) {
+    auto bad = ParseClientFrame(text);
+    EXPECT_FALSE(bad.request) << text;
+    EXPECT_EQ(bad.error.code, Errc::kBadRequest) << text;
+  }
+}
+
+TEST(Frames, TextEntriesCarryTheirAttachments) {
+  Message m{ConversationId(9), 7, MessageId(8), UserId(2), "", 1700, "c3"};
+  m.attachments = {Attachment{UploadId(5), "a.png", "image/png", 42, "/v1/uploads/5?exp=1&sig=ab"}};
+  auto v = boost::json::parse(MessageEvent(m)).as_object();
+  const auto& list = v["attachments"].as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object().at("id"), "5");
+  EXPECT_EQ(list[0].as_object().at("name"), "a.png");
+  EXPECT_EQ(list[0].as_object().at("content_type"), "image/png");
+  EXPECT_EQ(list[0].as_object().at("size"), 42);
+  EXPECT_EQ(list[0].as_object().at("url"), "/v1/uploads/5?exp=1&sig=ab");
+  m.attachments.clear();
+  v = boost::json::parse(MessageEvent(m)).as_object();
+  EXPECT_TRUE(v["attachments"].as_array().empty());
+}
+
 TEST(ParseClientFrame, BadChangeRequestsSayWhatIsWrong) {
   for (const char* text : {
            R"({"id":1,"type":"react","conv":"3","seq":7,"emoji":"x","op":"toggle","client_msg_id":"r"})",

@@ -159,6 +159,19 @@ Result<Message> ParseMessage(const json::object& object) {
       m.reactions.push_back(std::move(reaction));
     }
   }
+  if (o->contains("attachments")) {  // 1.1 (§6)
+    PARLEY_ASSIGN_OR_RETURN(const json::array* attachments, RequireArray(*o, "attachments"));
+    for (const json::value& v : *attachments) {
+      PARLEY_ASSIGN_OR_RETURN(const json::object* a, AsObject(v, "an attachment"));
+      Attachment attachment;
+      PARLEY_ASSIGN_OR_RETURN(attachment.id, RequireId<UploadId>(*a, "id"));
+      PARLEY_ASSIGN_OR_RETURN(attachment.name, RequireString(*a, "name"));
+      PARLEY_ASSIGN_OR_RETURN(attachment.content_type, RequireString(*a, "content_type"));
+      PARLEY_ASSIGN_OR_RETURN(attachment.size, RequireInt(*a, "size"));
+      PARLEY_ASSIGN_OR_RETURN(attachment.url, RequireString(*a, "url"));
+      m.attachments.push_back(std::move(attachment));
+    }
+  }
   return m;
 }
 

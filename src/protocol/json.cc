@@ -33,6 +33,10 @@ template <>
 constexpr std::string_view IdNoun<MessageId>() {
   return "a message id (a string of digits)";
 }
+template <>
+constexpr std::string_view IdNoun<UploadId>() {
+  return "an upload id (a string of digits)";
+}
 
 }  // namespace
 
@@ -164,6 +168,7 @@ template std::optional<MessageId> AsId<MessageId>(const json::value&);
 template Result<UserId> RequireId<UserId>(const json::object&, std::string_view);
 template Result<ConversationId> RequireId<ConversationId>(const json::object&, std::string_view);
 template Result<MessageId> RequireId<MessageId>(const json::object&, std::string_view);
+template Result<UploadId> RequireId<UploadId>(const json::object&, std::string_view);
 
 Error WithContext(std::string_view context, Error inner) {
   inner.message = std::string(context) + ": " + inner.message;

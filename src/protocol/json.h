@@ -61,6 +61,7 @@ extern template Result<UserId> RequireId<UserId>(const boost::json::object&, std
 extern template Result<ConversationId> RequireId<ConversationId>(const boost::json::object&,
                                                                  std::string_view);
 extern template Result<MessageId> RequireId<MessageId>(const boost::json::object&, std::string_view);
+extern template Result<UploadId> RequireId<UploadId>(const boost::json::object&, std::string_view);
 
 // A kBadRequest error whose message is `context + ": " + inner.message`, so
 // a nested field reads "welcome: user: missing field 'id'".

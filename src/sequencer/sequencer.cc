@@ -31,13 +31,14 @@ MessageId IdGenerator::Next(TimeMs now) {
 }
 
 Sequencer::Sequencer(log::MessageLog& log, store::Store& store, fanout::FanOut& fanout, const Clock& clock,
-                     Options options, Observer observer)
+                     Options options, Observer observer, std::function<void(Message&)> serve)
     : log_(log),
       store_(store),
       fanout_(fanout),
       clock_(clock),
       options_(options),
       observer_(std::move(observer)),
+      serve_(std::move(serve)),
       ids_(options.node_id) {}
 
 Sequencer::~Sequencer() { Stop(); }
@@ -74,6 +75,7 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     m.emoji = std::move(q.emoji);
     m.op = q.op;
     m.reply_to = q.reply_to;
+    m.attachments = std::move(q.attachments);
     // Who a body names is read here, once, off the io threads; whether they
     // are members (and so mentioned) the store decides at commit time.
     if (m.kind == EntryKind::kText || m.kind == EntryKind::kEdit) m.mention_names = MentionedNames(m.body);
@@ -96,16 +98,17 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     if (observer_.on_commit) observer_.on_commit(records.size(), seconds);
     for (size_t i = 0; i < records.size(); ++i) {
       const log::Origin& origin = records[i].request.origin;
-      const auto& outcome = (*committed)[i];
+      auto& outcome = (*committed)[i];
       if (!outcome) {
         events.push_back(ErrorAnswer(origin, outcome.error()));
         continue;
       }
-      const Message& m = outcome->message;
+      Message& m = outcome->message;
       // The `sent` answer first: it goes to one connection, and behind a large
       // group's fan-out it would wait for every member's delivery.
       events.push_back(Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m))));
       if (!outcome->duplicate) {
+        if (serve_ && !m.attachments.empty()) serve_(m);
         events.push_back(Event::ToConversation(m.conv, MakeFrame(protocol::MessageEvent(m)), m.seq));
       }
     }

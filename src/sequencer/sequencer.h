@@ -50,8 +50,11 @@ class IdGenerator {
 
 class Sequencer {
  public:
+  // `serve` puts on a committed text entry what it carries only when served
+  // (the signed urls of its attachments, PROTOCOL.md §6) before its event
+  // is made; called on the sequencer thread.
   Sequencer(log::MessageLog& log, store::Store& store, fanout::FanOut& fanout, const Clock& clock,
-            Options options, Observer observer = {});
+            Options options, Observer observer = {}, std::function<void(Message&)> serve = {});
   ~Sequencer();
 
   void Start();
@@ -68,6 +71,7 @@ class Sequencer {
   const Clock& clock_;
   Options options_;
   Observer observer_;
+  std::function<void(Message&)> serve_;
   IdGenerator ids_;
   std::atomic<bool> running_{false};
   std::thread thread_;

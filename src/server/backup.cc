@@ -146,6 +146,9 @@ std::vector<Entry> OtherFiles(const fs::path& dir) {
   }
   if (fs::is_directory(dir / kUploads, ec)) {
     for (const auto& item : fs::recursive_directory_iterator(dir / kUploads, ec)) {
+      // uploads/tmp holds uploads still being received: not data yet, and
+      // still growing while they would be copied.
+      if (item.path().parent_path() == dir / kUploads / "tmp") continue;
       if (item.is_regular_file(ec))
         out.push_back(Entry::Of(fs::relative(item.path(), dir, ec).generic_string(), item.path()));
     }

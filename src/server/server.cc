@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <csignal>
 #include <filesystem>
@@ -27,8 +28,12 @@
 #include "server/backup.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "uploads/file_blob_store.h"
+#include "uploads/postgres/postgres_blob_store.h"
+#include "uploads/url_signer.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
@@ -46,10 +51,16 @@ struct Server::Parts {
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
   std::unique_ptr<auth::ExternalVerifier> external;
+  std::unique_ptr<uploads::BlobStore> blobs;
+  std::unique_ptr<uploads::UrlSigner> url_signer;
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<sequencer::Sequencer> sequencer;
   std::unique_ptr<gateway::Gateway> gateway;
   boost::asio::thread_pool background{1};  // presence callbacks that must not block their caller
+  // The collector of unattached uploads, run on `background` (so declared
+  // after it: destroyed first).
+  std::unique_ptr<boost::asio::steady_timer> collector;
+  std::atomic<bool> collecting{true};
   bool stopped = false;
 };
 
@@ -132,6 +143,38 @@ Result<std::unique_ptr<log::MessageLog>> OpenLog(
   return MakeError(Errc::kInternal, "log.backend out of range");
 }
 
+// Where upload bytes live (PROTOCOL.md §6).
+Result<std::unique_ptr<uploads::BlobStore>> OpenBlobs(const config::Config& c) {
+  switch (c.uploads.backend) {
+    case config::UploadBackend::kFiles: {
+      std::string dir =
+          c.uploads.dir.empty() ? (fs::path(c.server.data_dir) / "uploads").string() : c.uploads.dir;
+      return uploads::OpenFileBlobStore(dir);
+    }
+    case config::UploadBackend::kPostgres:
+      if (c.store.postgres.conninfo.empty())
+        return MakeError(Errc::kBadRequest, "uploads.backend = postgres needs store.postgres_url");
+      if (c.store.backend != config::StoreBackend::kPostgres)
+        return MakeError(Errc::kBadRequest, "uploads.backend = postgres needs store.backend = postgres");
+      return uploads::postgres::Open(uploads::postgres::Options{.conninfo = c.store.postgres.conninfo});
+  }
+  return MakeError(Errc::kInternal, "uploads.backend out of range");
+}
+
+// Runs the collector of unattached uploads every quarter of their age (at
+// least every second, at most every hour), on the background thread.
+void ScheduleCollect(Server::Parts* p) {
+  const int64_t every_s = std::clamp<int64_t>(p->config.chat.upload_collect_after_s / 4, 1, 3600);
+  p->collector->expires_after(std::chrono::seconds(every_s));
+  p->collector->async_wait([p](boost::system::error_code ec) {
+    if (ec || !p->collecting.load()) return;
+    if (auto n = p->service->CollectUploads(); !n.ok()) {
+      Log()->warn("collecting unattached uploads failed: {}", n.error().message);
+    }
+    if (p->collecting.load()) ScheduleCollect(p);
+  });
+}
+
 // The presence registry and the fan-out, which a backend provides together.
 struct Presence {
   std::unique_ptr<presence::PresenceRegistry> registry;
@@ -207,10 +250,16 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
     p->external = std::move(verifier).value();
   }
 
-  p->service =
-      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
-                                                 *p->hasher, SystemClock::Instance(), p->external.get()},
-                                      c.chat);
+  auto blobs = OpenBlobs(c);
+  if (!blobs) return std::move(blobs).error();
+  p->blobs = std::move(blobs).value();
+  p->url_signer = std::make_unique<uploads::UrlSigner>(secret);
+
+  p->service = std::make_unique<chat::Service>(
+      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
+                 SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get()},
+      c.chat);
+  p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
   metrics::Metrics& m = p->metrics;
   p->sequencer = std::make_unique<sequencer::Sequencer>(
@@ -220,7 +269,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
                                 m.commit_seconds.Observe(s);
                               },
-                          .on_commit_error = [&m] { m.commit_errors.Increment(); }});
+                          .on_commit_error = [&m] { m.commit_errors.Increment(); }},
+      [raw](Message& entry) { raw->service->SignAttachments(entry); });
 
   gateway::Options gw = c.gateway;
   gw.host = *address;
@@ -246,6 +296,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
 
 Result<uint16_t> Server::Start() {
   p_->sequencer->Start();
+  boost::asio::post(p_->background, [p = p_.get()] { ScheduleCollect(p); });
   auto port = p_->gateway->Start();
   if (!port) return port;
   const auto& c = p_->config;
@@ -271,6 +322,8 @@ void Server::Stop() {
   p_->sequencer->Stop();  // commits what was already accepted
   p_->log->Close();       // commits offsets, leaves the consumer group at once
   p_->registry->SetOfflineListener(nullptr);
+  p_->collecting = false;
+  boost::asio::post(p_->background, [p = p_.get()] { p->collector->cancel(); });
   p_->background.join();
   p_->fanout->SetSink(nullptr);  // no delivery into a stopped gateway
   p_->store.reset();

@@ -73,11 +73,42 @@ struct NewMessage {
   // order of first appearance. The store keeps those who are members at
   // commit time, at most kMaxMentions, as the entry's mentions.
   std::vector<std::string> mention_names{};
+  // Text: the uploads attached (PROTOCOL.md §6), at most kMaxAttachments,
+  // each the sender's own.
+  std::vector<UploadId> attachments{};
 };
 // The outcome of one NewMessage in a batch.
 struct Committed {
   Message message;         // as stored (the first one, when duplicate)
   bool duplicate = false;  // (sender, client_msg_id) was already stored
+};
+
+// An upload's metadata (PROTOCOL.md §6). Its bytes live in a blob store
+// (uploads/blob_store.h) under `sha256`; several uploads of the same bytes
+// share one blob.
+struct UploadRecord {
+  UploadId id;
+  UserId uploader;
+  std::string name;          // as uploads::StoredName leaves it
+  std::string content_type;  // "type/subtype", as uploads::StoredContentType leaves it
+  int64_t size = 0;
+  std::string sha256;  // 64 lowercase hex digits
+  TimeMs created = 0;
+
+  bool operator==(const UploadRecord&) const = default;
+};
+
+// Who an upload reaches through the entries that attach it.
+struct UploadLinks {
+  bool attached = false;  // some text entry attaches it (deleted or not)
+  bool live = false;      // some text entry that is not deleted attaches it
+  bool member = false;    // the viewer is a member of a conversation with such a live entry
+};
+
+// What DeleteUnattachedUpload did.
+struct UploadRemoval {
+  bool removed = false;      // false: unknown, or a live entry attaches it (nothing changed)
+  bool blob_in_use = false;  // another upload still names the same sha256
 };
 
 class Store {
@@ -261,6 +292,8 @@ class Store {
   //  - else if the sender is not a member, or the conversation is a DM
   //    whose other member blocks the sender (PROTOCOL.md §7): kForbidden for
   //    that entry;
+  //  - else if a text entry attaches an upload that does not exist:
+  //    kNotFound; one that another user uploaded: kForbidden (PROTOCOL.md §6);
   //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
   //    the earlier entries (stored, or earlier in this batch) left:
   //      kNotFound: the target (or reply_to) is not a text entry of the
@@ -289,12 +322,32 @@ class Store {
   //  - after only: after+1 .. after+limit;
   //  - both: the first `limit` above `after` and below `before`.
   // Every entry of the range: text entries folded (reactions' `me` for
-  // `viewer`; an invalid viewer holds none), change entries as stored.
+  // `viewer`; an invalid viewer holds none; attachments without their
+  // `url`, none once deleted), change entries as stored.
   virtual Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
                                                std::optional<int64_t> after, int limit, UserId viewer) = 0;
   // Moves `user`'s read marker forward to min(seq, last_seq); never back.
   // Returns the marker after the call.
   virtual Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) = 0;
+
+  // --- uploads (PROTOCOL.md §6) ------------------------------------------------
+  // Stores an upload's metadata (its blob is stored already). kConflict
+  // when the id is taken; kNotFound when the uploader does not exist.
+  virtual Result<void> CreateUpload(const UploadRecord& upload) = 0;
+  // kNotFound when there is no such upload.
+  virtual Result<UploadRecord> GetUpload(UploadId id) = 0;
+  // How the text entries that attach upload `id` reach `viewer` (an invalid
+  // viewer is nobody's member), read in one snapshot. An unknown upload has
+  // no links.
+  virtual Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) = 0;
+  // Uploads created before `created_before` that no live (not deleted) text
+  // entry attaches, oldest first, at most `limit`: what the collector may
+  // remove.
+  virtual Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) = 0;
+  // Removes upload `id` (and the attachment rows of deleted entries naming
+  // it) unless a live text entry attaches it, deciding in the same
+  // transaction as the removal, so an entry committed meanwhile keeps it.
+  virtual Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

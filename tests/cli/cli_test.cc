@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -900,6 +901,50 @@ TEST_F(CliTest, BotsAreCreatedListedAndDeleted) {
   CliResult missing = Run(alice, {"bot", "delete", bot});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.err, HasSubstr("no such bot"));
+}
+
+// PROTOCOL.md §6 from the command line: `send --file` uploads and attaches,
+// `download` saves a message's files (never over an existing one), and a
+// file another member cannot see stays out of reach.
+TEST_F(CliTest, SendWithFilesAndDownloadThem) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string conv = Group(alice, "files", {bob});
+  ASSERT_FALSE(conv.empty());
+  const std::string src = home_ + "/report ü.pdf";
+  const char kBytes[] = "%PDF-1.4\0binary\xff bytes";
+  const std::string bytes(kBytes, sizeof kBytes - 1);
+  {
+    std::ofstream out(src, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  CliResult sent = Run(alice, {"send", conv, "--file", src, "--json"});
+  ASSERT_EQ(sent.exit_code, 0) << Show(sent);
+  auto obj = protocol::ParseObject(sent.out);
+  ASSERT_TRUE(obj) << sent.out;
+  const std::string seq = std::to_string(protocol::GetInt(*obj, "seq").value_or(0));
+
+  const std::string out_dir = home_ + "/downloads";
+  for (int round = 0; round < 2; ++round) {
+    CliResult got = Run(bob, {"download", conv, seq, "--out", out_dir});
+    ASSERT_EQ(got.exit_code, 0) << Show(got);
+    const std::vector<std::string> paths = Lines(got.out);
+    ASSERT_EQ(paths.size(), 1u) << Show(got);
+    EXPECT_EQ(paths[0], out_dir + (round == 0 ? "/report ü.pdf" : "/report ü (1).pdf"));
+    std::ifstream in(paths[0], std::ios::binary);
+    std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(back, bytes);
+  }
+  // A message without files, and a missing file to send.
+  CliResult plain = Run(alice, {"send", conv, "no files here", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << Show(plain);
+  auto plain_obj = protocol::ParseObject(plain.out);
+  ASSERT_TRUE(plain_obj);
+  CliResult none =
+      Run(bob, {"download", conv, std::to_string(protocol::GetInt(*plain_obj, "seq").value_or(0))});
+  EXPECT_EQ(none.exit_code, 4) << Show(none);
+  CliResult missing = Run(alice, {"send", conv, "--file", home_ + "/nope.bin"});
+  EXPECT_EQ(missing.exit_code, 1) << Show(missing);
 }
 
 }  // namespace

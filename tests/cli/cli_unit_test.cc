@@ -285,6 +285,22 @@ TEST(FormatTest, MessageLines) {
   EXPECT_EQ(FormatEntry(m, PlainStyle(held, false)), "[00:00] #7 alice: hi\n    there");
 }
 
+// PROTOCOL.md §6: a message's files, one line each, names on one line.
+TEST(FormatTest, FilesAreListedUnderTheMessage) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  FoldedEntries held(kAlice, nullptr);
+  Message m = Text(7, kAlice, "");
+  m.attachments = {Attachment{UploadId(1), "plan.pdf", "application/pdf", 2048, "/v1/uploads/1?exp=1&sig=a"},
+                   Attachment{UploadId(2), "evil\n[00:00] #8 bob: hi", "text/plain", 3, "/v1/uploads/2"}};
+  EXPECT_EQ(
+      FormatEntry(m, PlainStyle(held, false)),
+      "[00:00] #7 alice: \n    [file: plan.pdf, 2048 bytes]\n    [file: evil?[00:00] #8 bob: hi, 3 bytes]");
+  held.Hold(m);
+  EXPECT_EQ(held.Apply(Change(9, kAlice, EntryKind::kDelete, 7)), FoldedEntries::Outcome::kApplied);
+  EXPECT_TRUE(held.Find(7)->attachments.empty());
+}
+
 TEST(FormatTest, EditedDeletedRepliesAndReactions) {
   setenv("TZ", "UTC", 1);
   tzset();
@@ -394,12 +410,13 @@ TEST(FoldedEntriesTest, ReactionsCountEachHolderOnce) {
 TEST(FormatTest, MessageJsonIsTheWireMessagePlusTheSenderName) {
   Message m{ConversationId(1), 7, MessageId(70), UserId(3), "hi", 5, "c"};
   m.state_seq = 7;
-  // The wire message is 1.1's (PROTOCOL.md §5): a text entry's folded state.
+  // The wire message is 1.1's (PROTOCOL.md §5): a text entry's folded state
+  // and (§6) its attachments.
   EXPECT_EQ(boost::json::parse(MessageJson(m, "alice")),
             boost::json::parse(R"({"conv":"1","seq":7,"id":"70","sender":"3","body":"hi","ts":5,)"
                                R"("client_msg_id":"c","kind":"text","reply_to":null,"mentions":[],)"
                                R"("reactions":[],"edited_ts":null,"deleted":false,"state_seq":7,)"
-                               R"("sender_username":"alice"})"));
+                               R"("attachments":[],"sender_username":"alice"})"));
 }
 
 // The chat view quotes an unsent message cut to a length: the cut must not

@@ -27,7 +27,9 @@
 
 #include "store/postgres/migrations.h"
 #include "store/postgres/postgres_store.h"
+#include "blob_contract.h"
 #include "store_contract.h"
+#include "uploads/postgres/postgres_blob_store.h"
 
 #ifndef PARLEY_PG_DEV
 #error "PARLEY_PG_DEV must name scripts/pg-dev"
@@ -274,6 +276,36 @@ std::vector<StoreBackend> PostgresBackends() {
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::ValuesIn(PostgresBackends()), StoreBackendName);
+
+// The blob store of uploads on the same throwaway server: a fresh schema
+// each test, migrated by opening the store (the blob tables are part of its
+// schema), then the blob store on it.
+namespace {
+std::vector<uploads::contract::BlobBackend> PostgresBlobBackends() {
+  if (!PostgresServer::Available()) return {};
+  return {uploads::contract::BlobBackend{
+      .name = "postgres",
+      .make = []() -> std::unique_ptr<uploads::BlobStore> {
+        const std::string conninfo = PostgresServer::Get().NewSchema();
+        if (OpenPostgres(conninfo, 1) == nullptr) return nullptr;
+        auto blobs = uploads::postgres::Open(uploads::postgres::Options{.conninfo = conninfo});
+        if (!blobs.ok()) {
+          ADD_FAILURE() << "uploads::postgres::Open: " << blobs.error().message;
+          return nullptr;
+        }
+        return std::move(blobs).value();
+      },
+  }};
+}
+}  // namespace
+}  // namespace parley::store::contract
+
+namespace parley::uploads::contract {
+INSTANTIATE_TEST_SUITE_P(Postgres, BlobStoreContract,
+                         ::testing::ValuesIn(store::contract::PostgresBlobBackends()), BlobBackendName);
+}  // namespace parley::uploads::contract
+
+namespace parley::store::contract {
 
 namespace {
 

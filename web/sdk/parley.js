@@ -16,6 +16,10 @@
 //   user_updated (a display name, §7), error.
 // - the account: updateProfile (PATCH /v1/me), changePassword, logoutAll,
 //   deleteAccount, exportData (GET /v1/me/export), learnProfiles;
+// - uploads (protocol 1.1 §6): upload(file, {onProgress}) streams a file to
+//   POST /v1/uploads and resolves with its Upload; send(conv, body,
+//   {attachments}) attaches uploads, and messages carry `attachments`
+//   (their signed `url` works in an <img src>), [] once deleted;
 // - richer messages (protocol 1.1 §5): edit(), delete(), react() and
 //   send(..., {replyTo}) go through the same outbox; every entry is folded
 //   into the text entry it changes by the state_seq rule, in whatever order
@@ -318,6 +322,22 @@ class Emitter {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// POST with XMLHttpRequest, whose upload events report progress (fetch has
+// none): resolves with {status, text}.
+function xhrPost(XHR, url, headers, body, total, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XHR();
+    xhr.open('POST', url);
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    if (onProgress && xhr.upload) {
+      xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : total });
+    }
+    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+    xhr.onerror = () => reject(new ParleyError('network', 'cannot reach the server (the upload was cut)'));
+    xhr.send(body);
+  });
+}
+
 export class ParleyClient extends Emitter {
   /**
    * @param {object} [o]
@@ -325,6 +345,7 @@ export class ParleyClient extends Emitter {
    * @param {string} [o.wsUrl]    WebSocket URL; derived from baseUrl by default
    * @param {Function} [o.WebSocket] WebSocket constructor (the `ws` package in Node)
    * @param {Function} [o.fetch]
+   * @param {Function} [o.XMLHttpRequest] for upload progress (the browser's by default; without it, fetch)
    * @param {object} [o.store]    {get,set,remove} for the session and outbox (memoryStore())
    * @param {object} [o.session]  a Session to start with (else the store's)
    * @param {number} [o.backoffMinMs=500]  first reconnect delay
@@ -341,6 +362,7 @@ export class ParleyClient extends Emitter {
     this.wsUrl = o.wsUrl ?? this.baseUrl.replace(/^http/, 'ws') + '/v1/ws';
     this.WebSocket = o.WebSocket ?? globalThis.WebSocket;
     this._fetch = o.fetch ?? ((...a) => globalThis.fetch(...a));
+    this._XMLHttpRequest = o.XMLHttpRequest ?? globalThis.XMLHttpRequest ?? null;
     this.store = o.store ?? memoryStore();
     this.backoffMinMs = o.backoffMinMs ?? 500;
     this.backoffMaxMs = o.backoffMaxMs ?? 30000;
@@ -528,6 +550,53 @@ export class ParleyClient extends Emitter {
     const named = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') ?? '');
     const filename = named ? named[1] : `parley-export-${this.user?.username ?? 'me'}.json`;
     return { blob: await res.blob(), filename };
+  }
+
+  /**
+   * Uploads a file (protocol 1.1 §6, POST /v1/uploads): the body streams to
+   * the server, which answers once it is stored. Resolves with the Upload
+   * {id, name, content_type, size, sha256}. `file` is a Blob or File (its
+   * name and type are used unless `name` or `contentType` say otherwise) or
+   * bytes (Uint8Array, ArrayBuffer; then `name` is needed).
+   * `onProgress({loaded, total})` follows the bytes sent where the platform
+   * reports them (XMLHttpRequest in browsers), and is called once more when
+   * the upload is stored. Rejects with a ParleyError: too_large (over the
+   * server's limit), bad_request (empty, bad name), network.
+   */
+  async upload(file, { name, contentType, onProgress } = {}) {
+    const fileName = name ?? file?.name;
+    if (!fileName) throw new ParleyError('bad_request', 'an upload needs a file name');
+    const type = contentType || file?.type || 'application/octet-stream';
+    const total = file?.size ?? file?.byteLength ?? 0;
+    const url = `${this.baseUrl}/v1/uploads?name=${encodeURIComponent(fileName)}`;
+    const attempt = async () => {
+      await this._ensureFreshToken();
+      const headers = { Accept: 'application/json', 'Content-Type': type, Authorization: `Bearer ${this.session?.access_token}` };
+      if (this._XMLHttpRequest) return xhrPost(this._XMLHttpRequest, url, headers, file, total, onProgress);
+      try {
+        const res = await this._fetch(url, { method: 'POST', headers, body: file });
+        return { status: res.status, text: await res.text() };
+      } catch (e) {
+        throw new ParleyError('network', `cannot reach the server (${e.message})`);
+      }
+    };
+    let answer = await attempt();
+    if (answer.status === 401 && this.session) {
+      await this.refresh();
+      answer = await attempt();
+    }
+    let data = null;
+    try {
+      data = answer.text ? JSON.parse(answer.text) : null;
+    } catch {
+      data = null;
+    }
+    if (answer.status < 200 || answer.status >= 300 || !data?.upload) {
+      const err = data?.error ?? {};
+      throw new ParleyError(err.code || `http_${answer.status}`, err.message || 'upload failed', { status: answer.status });
+    }
+    onProgress?.({ loaded: data.upload.size, total: data.upload.size });
+    return data.upload;
   }
 
   /**
@@ -1155,11 +1224,17 @@ export class ParleyClient extends Emitter {
    * Returns a promise of the `sent` answer ({conv, seq, id, ts}), which also
    * carries `.clientMsgId`. It rejects only for a permanent refusal
    * (bad_request, too_large, forbidden, not_found). `replyTo` is the seq of
-   * the text entry this one answers.
+   * the text entry this one answers. `attachments` are uploads (the Upload
+   * objects upload() resolves with, or their ids), at most 10; the body may
+   * then be empty.
    */
-  send(conv, body, { clientMsgId, replyTo } = {}) {
+  send(conv, body, { clientMsgId, replyTo, attachments } = {}) {
     if (replyTo != null && !isSeq(replyTo)) return refuse('replyTo must be a seq (a positive integer)');
-    return this._enqueue({ type: 'send', conv, body, reply_to: replyTo ?? null }, clientMsgId);
+    const ids = (attachments ?? []).map((a) => String(typeof a === 'object' && a !== null ? a.id : a));
+    if (ids.length > 10) return refuse('at most 10 attachments per message');
+    const fields = { type: 'send', conv, body: body ?? '', reply_to: replyTo ?? null };
+    if (ids.length > 0) fields.attachments = ids;
+    return this._enqueue(fields, clientMsgId);
   }
 
   /** Replaces the body of one of your messages; queued and retried like send(). */
@@ -1837,6 +1912,7 @@ function frameOf(item) {
   if (item.type === 'send') {
     f.body = item.body;
     if (item.reply_to != null) f.reply_to = item.reply_to;
+    if (item.attachments?.length) f.attachments = item.attachments;
   } else {
     f.seq = item.seq;
     if (item.type === 'edit') f.body = item.body;

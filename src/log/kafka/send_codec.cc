@@ -53,6 +53,8 @@ class Reader {
     return true;
   }
 
+  bool AtEnd() const { return pos_ >= in_.size(); }
+
   bool Byte(uint8_t& b) {
     if (pos_ >= in_.size()) return false;
     b = static_cast<uint8_t>(in_[pos_++]);
@@ -69,7 +71,7 @@ class Reader {
 std::string EncodeSendRequest(const SendRequest& r) {
   std::string out;
   out.reserve(1 + 4 * 10 + 2 * 5 + r.client_msg_id.size() + r.body.size() + 20);
-  const bool entry = r.kind != EntryKind::kText || r.reply_to.has_value();
+  const bool entry = r.kind != EntryKind::kText || r.reply_to.has_value() || !r.attachments.empty();
   out.push_back(static_cast<char>(entry ? kEntryCodecVersion : kSendCodecVersion));
   PutVarint(out, ZigZag(r.conv.value));
   PutVarint(out, ZigZag(r.sender.value));
@@ -85,6 +87,10 @@ std::string EncodeSendRequest(const SendRequest& r) {
     PutBytes(out, r.emoji);
     out.push_back(static_cast<char>(r.op));
     PutVarint(out, r.reply_to ? static_cast<uint64_t>(*r.reply_to) + 1 : 0);
+    if (!r.attachments.empty()) {
+      PutVarint(out, r.attachments.size());
+      for (UploadId id : r.attachments) PutVarint(out, static_cast<uint64_t>(id.value));
+    }
   }
   return out;
 }
@@ -119,6 +125,19 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
     r.kind = static_cast<EntryKind>(kind);
     r.op = static_cast<ReactionOp>(op);
     if (reply_to > 0) r.reply_to = static_cast<int64_t>(reply_to - 1);
+    if (!in.AtEnd()) {  // attachments, appended to version 2 (PROTOCOL.md §6)
+      uint64_t count = 0;
+      if (!in.Varint(count) || count > kMaxAttachments) {
+        return MakeError(Errc::kBadRequest, "send record: malformed attachments");
+      }
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t id = 0;
+        if (!in.Varint(id) || id == 0 || id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          return MakeError(Errc::kBadRequest, "send record: malformed attachments");
+        }
+        r.attachments.emplace_back(static_cast<int64_t>(id));
+      }
+    }
   }
   return r;
 }

@@ -17,6 +17,10 @@
 //   varint + n    emoji
 //   byte          op              (0 add, 1 remove)
 //   varint        reply_to + 1    (0: none)
+// and, appended to version 2 when a send attaches uploads (PROTOCOL.md §6;
+// also written for a send with only attachments):
+//   varint        count           (1..kMaxAttachments)
+//   varint        upload id, count times
 //
 // Varints are LEB128 (7 bits a byte, low first, at most 10 bytes). A version-1
 // reader ignores bytes after the last field, so a later writer may append

@@ -32,6 +32,7 @@ void ExpectSame(const SendRequest& a, const SendRequest& b) {
   EXPECT_EQ(a.emoji, b.emoji);
   EXPECT_EQ(a.op, b.op);
   EXPECT_EQ(a.reply_to, b.reply_to);
+  EXPECT_EQ(a.attachments, b.attachments);
 }
 
 // A change entry of §5: written as version 2.
@@ -111,6 +112,31 @@ TEST(SendCodec, EntriesRoundTripAsVersionTwo) {
     auto back = DecodeSendRequest(bytes);
     ASSERT_TRUE(back.ok()) << back.error().message;
     ExpectSame(r, *back);
+  }
+}
+
+// PROTOCOL.md §6: a send's attachments, appended to version 2, so a send
+// with nothing else new (not even a body) still round-trips.
+TEST(SendCodec, AttachmentsRoundTrip) {
+  SendRequest r = Sample();
+  r.body.clear();
+  r.attachments = {UploadId(1), UploadId(std::numeric_limits<int64_t>::max()), UploadId(77)};
+  std::string bytes = EncodeSendRequest(r);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kEntryCodecVersion);
+  auto back = DecodeSendRequest(bytes);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ExpectSame(r, *back);
+  // Cut inside the list: refused (cut before it, the record is an older
+  // writer's and decodes without attachments).
+  const size_t without = EncodeSendRequest([&] {
+                           SendRequest plain = r;
+                           plain.attachments.clear();
+                           plain.reply_to = 0;  // keeps version 2
+                           return plain;
+                         }())
+                             .size();
+  for (size_t n = without + 1; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeSendRequest(std::string_view(bytes).substr(0, n)).ok()) << n << " bytes decoded";
   }
 }
 

@@ -195,6 +195,52 @@ ALTER TABLE users ADD COLUMN bot_owner bigint REFERENCES users(id), ADD COLUMN a
 CREATE UNIQUE INDEX users_by_api_key ON users(api_key_hash) WHERE api_key_hash IS NOT NULL;
 CREATE INDEX users_by_bot_owner ON users(bot_owner) WHERE bot_owner IS NOT NULL;
 )sql",
+    // Uploads (PROTOCOL.md §6), as in the SQLite schema, and the cluster's
+    // blob store (uploads/postgres/): a blob's bytes in rows of 256 KiB,
+    // keyed by its sha256 once committed and by a staging key while
+    // written (blob_staging says since when, for the collector of
+    // abandoned writes); `linked_at` is when an upload last named the blob.
+    R"sql(
+CREATE TABLE uploads (
+  id           bigint  PRIMARY KEY,
+  uploader     bigint  NOT NULL REFERENCES users(id),
+  name         text    NOT NULL,
+  content_type text    NOT NULL,
+  size         bigint  NOT NULL,
+  sha256       text    NOT NULL,
+  created_at   bigint  NOT NULL
+);
+CREATE INDEX uploads_by_sha256 ON uploads(sha256);
+CREATE INDEX uploads_by_created ON uploads(created_at);
+
+CREATE TABLE attachments (
+  conv     bigint NOT NULL,
+  seq      bigint NOT NULL,
+  position int    NOT NULL,
+  upload   bigint NOT NULL REFERENCES uploads(id),
+  PRIMARY KEY (conv, seq, position)
+);
+CREATE INDEX attachments_by_upload ON attachments(upload, conv, seq);
+
+CREATE TABLE blobs (
+  sha256    text   PRIMARY KEY,
+  size      bigint NOT NULL,
+  linked_at bigint NOT NULL
+);
+CREATE TABLE blob_chunks (
+  blob text   NOT NULL,
+  idx  bigint NOT NULL,
+  data bytea  NOT NULL,
+  PRIMARY KEY (blob, idx)
+);
+-- Uploads are mostly compressed already (images, video, archives): store
+-- the chunks out of line without trying to compress them again.
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE blob_staging (
+  key        text   PRIMARY KEY,
+  started_at bigint NOT NULL
+);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

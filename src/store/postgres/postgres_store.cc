@@ -16,6 +16,7 @@
 #include "store/postgres/connection.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
+#include "store/postgres/upload_rows.h"
 
 // Early returns for Result values (local to this file).
 #define PG_STORE_CONCAT_INNER(a, b) a##b
@@ -1311,6 +1312,7 @@ class PostgresStore final : public Store {
       const Step fold_steps[] = {
           {&kPageCounts, Params().Add(conv.value).Add(lo).Add(hi)},
           {&kPageMine, Params().Add(conv.value).Add(lo).Add(hi).Add(viewer.value)},
+          PageAttachments(conv, lo, hi),
           {&kCommit, {}},
       };
       PG_STORE_ASSIGN(std::vector<Rows> folds, c.Pipeline(fold_steps));
@@ -1322,6 +1324,7 @@ class PostgresStore final : public Store {
       std::set<std::pair<int64_t, std::string>, std::less<>> mine;
       for (int i = 0; i < folds[1].size(); ++i) mine.emplace(folds[1].Int(i, 0), folds[1].Text(i, 1));
       AttachReactions(out, counts, mine);
+      FillAttachments(folds[2], out);
       return out;
     });
   }
@@ -1346,6 +1349,24 @@ class PostgresStore final : public Store {
         return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------
+  Result<void> CreateUpload(const UploadRecord& upload) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) { return InsertUpload(c, upload); });
+  }
+  Result<UploadRecord> GetUpload(UploadId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectUpload(c, id); });
+  }
+  Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectUploadLinks(c, id, viewer); });
+  }
+  Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) override {
+    return Call(Replay::kSafe,
+                [&](Connection& c) { return SelectUnattachedUploads(c, created_before, limit); });
+  }
+  Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return RemoveUnattachedUpload(c, id); });
   }
 
  private:
@@ -1478,6 +1499,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
   TransactionSource source(c);
   EntryFolder folder(source);
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;  // (conv, sender) -> seq
+  AttachmentRows attachment_rows;
   for (const NewMessage& m : batch) {
     if (!IsStorableEntry(m)) {
       out.emplace_back(MakeError(Errc::kBadRequest, "message text is not valid UTF-8 (or holds a NUL)"));
@@ -1505,6 +1527,18 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       continue;
     }
     ConvState& state = conv_it->second;
+    // The uploads a text entry attaches (PROTOCOL.md §6; upload_rows.cc).
+    std::vector<Attachment> attachments;
+    if (m.kind == EntryKind::kText && !m.attachments.empty()) {
+      Result<std::vector<Attachment>> found = AttachmentsOf(c, m);
+      if (!found.ok()) {
+        const Errc code = found.error().code;
+        if (code != Errc::kNotFound && code != Errc::kForbidden) return std::move(found).error();
+        out.emplace_back(std::move(found).error());
+        continue;
+      }
+      attachments = std::move(found).value();
+    }
     // The rules of §5 against what is stored and what this batch did.
     const int64_t seq = state.last_seq + 1;
     Result<Message> entry = folder.Apply(m, seq);
@@ -1512,6 +1546,10 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       if (!EntryFolder::RefusesOnlyTheEntry(entry.error())) return std::move(entry).error();
       out.emplace_back(std::move(entry).error());
       continue;
+    }
+    if (!attachments.empty()) {
+      attachment_rows.Add(m.conv, seq, attachments);
+      entry->attachments = std::move(attachments);
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
@@ -1593,6 +1631,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     }
     second.push_back(
         {&kRaiseReadSeqs, Params().Add(mark_conv.Finish()).Add(mark_user.Finish()).Add(mark_seq.Finish())});
+    if (!attachment_rows.empty()) second.push_back(attachment_rows.Insert());
     AppendFoldWrites(folder.Writes(), second);
   }
   second.push_back({&kCommit, {}});

@@ -188,6 +188,34 @@ ALTER TABLE users ADD COLUMN api_key_hash TEXT;
 CREATE UNIQUE INDEX users_by_api_key ON users(api_key_hash) WHERE api_key_hash IS NOT NULL;
 CREATE INDEX users_by_bot_owner ON users(bot_owner) WHERE bot_owner IS NOT NULL;
 )sql",
+    // Uploads (PROTOCOL.md §6): each upload's metadata (the bytes are in
+    // the blob store, named by sha256, so the index by sha256 tells the
+    // collector whether a blob is still named), and which text entries
+    // attach which uploads, in order. The attachment rows of a deleted
+    // entry stay: "attached once, all deleted" is what makes an upload
+    // gone for everyone but its uploader.
+    R"sql(
+CREATE TABLE uploads (
+  id           INTEGER PRIMARY KEY,
+  uploader     INTEGER NOT NULL REFERENCES users(id),
+  name         TEXT    NOT NULL,
+  content_type TEXT    NOT NULL,
+  size         INTEGER NOT NULL,
+  sha256       TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX uploads_by_sha256 ON uploads(sha256);
+CREATE INDEX uploads_by_created ON uploads(created_at);
+
+CREATE TABLE attachments (
+  conv     INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  upload   INTEGER NOT NULL REFERENCES uploads(id),
+  PRIMARY KEY (conv, seq, position)
+) WITHOUT ROWID;
+CREATE INDEX attachments_by_upload ON attachments(upload, conv, seq);
+)sql",
 };
 
 }  // namespace

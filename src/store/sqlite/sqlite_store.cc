@@ -13,6 +13,7 @@
 #include "store/errors.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/upload_rows.h"
 
 // Early returns for Result values (local to this file).
 #define SQLITE_STORE_CONCAT_INNER(a, b) a##b
@@ -1291,6 +1292,7 @@ class SqliteStore final : public Store {
           if (descending) std::reverse(out.begin(), out.end());
           if (out.empty()) return out;
           SQLITE_STORE_TRY(FoldReactions(c, conv, viewer, out));
+          SQLITE_STORE_TRY(FillAttachments(c, conv, out));
           return out;
         },
         /*snapshot=*/true);
@@ -1332,6 +1334,23 @@ class SqliteStore final : public Store {
       if (one != 1) return MakeError(Errc::kInternal, "sqlite: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------
+  Result<void> CreateUpload(const UploadRecord& upload) override {
+    return Write([&](Connection& c) { return InsertUpload(c, upload); });
+  }
+  Result<UploadRecord> GetUpload(UploadId id) override {
+    return Read([&](Connection& c) { return SelectUpload(c, id); });
+  }
+  Result<UploadLinks> GetUploadLinks(UploadId id, UserId viewer) override {
+    return Read([&](Connection& c) { return SelectUploadLinks(c, id, viewer); });
+  }
+  Result<std::vector<UploadRecord>> UnattachedUploads(TimeMs created_before, int limit) override {
+    return Read([&](Connection& c) { return SelectUnattachedUploads(c, created_before, limit); });
+  }
+  Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
+    return Write([&](Connection& c) { return RemoveUnattachedUpload(c, id); });
   }
 
  private:
@@ -1483,7 +1502,19 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
     }
-    // 4. The rules of §5 against what is stored and what this batch did.
+    // 4. The uploads a text entry attaches (PROTOCOL.md §6; upload_rows.cc).
+    std::vector<Attachment> attachments;
+    if (m.kind == EntryKind::kText && !m.attachments.empty()) {
+      Result<std::vector<Attachment>> found = AttachmentsOf(c, m);
+      if (!found.ok()) {
+        const Errc code = found.error().code;
+        if (code != Errc::kNotFound && code != Errc::kForbidden) return std::move(found).error();
+        out.emplace_back(std::move(found).error());
+        continue;
+      }
+      attachments = std::move(found).value();
+    }
+    // The rules of §5 against what is stored and what this batch did.
     const int64_t seq = state.last_seq + 1;
     Result<Message> entry = folder.Apply(m, seq);
     if (!entry.ok()) {
@@ -1538,6 +1569,10 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
         if (e.code == Errc::kConflict) e.code = Errc::kInternal;  // any other constraint: a bug
         return e;
       }
+    }
+    if (!attachments.empty()) {
+      SQLITE_STORE_TRY(InsertAttachments(c, m.conv, seq, attachments));
+      entry->attachments = std::move(attachments);
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
