@@ -28,6 +28,7 @@
 #include "store/postgres/migrations.h"
 #include "store/postgres/postgres_store.h"
 #include "store_contract.h"
+#include "store_contract_search.h"
 
 #ifndef PARLEY_PG_DEV
 #error "PARLEY_PG_DEV must name scripts/pg-dev"
@@ -274,6 +275,7 @@ std::vector<StoreBackend> PostgresBackends() {
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::ValuesIn(PostgresBackends()), StoreBackendName);
+INSTANTIATE_TEST_SUITE_P(Postgres, SearchContract, ::testing::ValuesIn(PostgresBackends()), StoreBackendName);
 
 namespace {
 
