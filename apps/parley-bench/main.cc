@@ -10,6 +10,7 @@
 #include "loadgen/options.h"
 #include "loadgen/results.h"
 #include "loadgen/runner.h"
+#include "loadgen/search_workload.h"
 
 namespace {
 
@@ -60,6 +61,16 @@ int main(int argc, char** argv) {
   }
   if (key_mode) return 0;
 
+  if (opts->workload == loadgen::Workload::kSearch) {
+    std::string table, json;
+    const int rc = loadgen::RunSearchBench(*opts, signer.get(), &table, &json);
+    std::fputs(table.c_str(), stdout);
+    if (!opts->json_out.empty() && !json.empty() && !(std::ofstream(opts->json_out) << json)) {
+      std::fprintf(stderr, "cannot write %s\n", opts->json_out.c_str());
+      return 2;
+    }
+    return rc;
+  }
   loadgen::BenchResult result;
   int rc = loadgen::RunBench(*opts, signer.get(), &result);
   std::fputs(loadgen::HumanTable(*opts, result).c_str(), stdout);

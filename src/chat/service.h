@@ -173,6 +173,14 @@ class Service {
   Result<std::vector<Message>> History(UserId actor, ConversationId conv, std::optional<int64_t> before,
                                        std::optional<int64_t> after, int limit);
   Result<void> MarkRead(UserId actor, ConversationId conv, int64_t seq);
+  // Search of PROTOCOL.md §6 (search.cc): the text entries of the actor's
+  // conversations (only `conv` when given: kNotFound/kForbidden as for
+  // History) whose current body holds every term of `q`, newest first.
+  // kBadRequest for a `q` the search language refuses
+  // (store/search_query.h), a limit outside 1..store::kMaxSearchLimit, or a
+  // cursor that is not an earlier page's `next`.
+  Result<store::SearchPage> Search(UserId actor, std::string_view q, std::optional<ConversationId> conv,
+                                   int limit, const std::string& cursor);
   // kNotFound when the conversation does not exist, kForbidden when `actor`
   // is not a member.
   Result<void> CheckMember(UserId actor, ConversationId conv);

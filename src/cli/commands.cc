@@ -616,6 +616,18 @@ int RunCli(int argc, char** argv) {
   history->add_option("--limit", limit, "How many messages (1..500, default 50)");
   add_json(history);
 
+  SearchOptions search_options;
+  std::vector<std::string> search_words;
+  std::string search_conv;
+  CLI::App* search = app.add_subcommand(
+      "search",
+      "Find messages, newest first: every word (case aside), \"a phrase\" (quote it for the shell too: "
+      "'\"a phrase\"'), prefix*");
+  search->add_option("query", search_words, "What to find (words are joined with spaces)")->required();
+  search->add_option("--conv", search_conv, "Only this conversation");
+  search->add_option("--limit", search_options.limit, "How many results (1..100, default 20)");
+  add_json(search);
+
   std::string read_conv;
   CLI::App* read = app.add_subcommand("read", "Mark CONV read up to its newest message");
   read->add_option("conv", read_conv, "Conversation")->required();
@@ -680,6 +692,15 @@ int RunCli(int argc, char** argv) {
     if (group_members->parsed()) return CmdGroupMembers(api, group_conv, as_json);
     if (read->parsed()) return CmdRead(api, read_conv, as_json);
     if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
+    if (search->parsed()) {
+      for (const std::string& w : search_words) {
+        if (!search_options.query.empty()) search_options.query += ' ';
+        search_options.query += w;
+      }
+      if (!search_conv.empty()) search_options.conv = search_conv;
+      search_options.json = as_json;
+      return CmdSearch(api, search_options);
+    }
     entry.json = as_json;
     if (send->parsed()) return CmdSend(api, entry);
     if (edit->parsed()) return CmdEdit(api, entry);

@@ -38,6 +38,15 @@ std::function<std::vector<UserId>(std::string_view body)> MentionsIn(Directory& 
 // `held`, emphasis when stdout is a terminal. Both must outlive the style.
 EntryStyle StyleFor(Directory& dir, ConversationId conv, const FoldedEntries& held, bool long_form);
 
+// `parley search`: GET /v1/search, newest first (search.cc).
+struct SearchOptions {
+  std::string query;
+  std::optional<std::string> conv;
+  int limit = 20;
+  bool json = false;
+};
+int CmdSearch(Api& api, const SearchOptions& options);
+
 // `parley export`: GET /v1/me/export to stdout (export.cc).
 int CmdExport(Api& api);
 

@@ -315,6 +315,34 @@ ApiResponse History(Call& c) {
   return Json(200, protocol::MessagesBody(*msgs));
 }
 
+// GET /v1/search?q=&conv=&limit=&cursor= (PROTOCOL.md §6). A `conv` that is
+// not an id is a conversation that does not exist (404), as in History.
+ApiResponse Search(Call& c) {
+  auto text_param = [&](std::string_view key) {
+    auto it = c.url.params().find(key);
+    return it == c.url.params().end() || !(*it).has_value ? std::string() : std::string((*it).value);
+  };
+  std::optional<ConversationId> conv;
+  if (std::string s = text_param("conv"); !s.empty()) {
+    conv = ConversationId::Parse(s);
+    if (!conv) return Fail(Errc::kNotFound, "no such conversation");
+  }
+  auto limit = QueryInt(c.url, "limit");
+  if (!limit) return Fail(limit.error());
+  if (*limit && **limit > store::kMaxSearchLimit) {
+    return Fail(Errc::kBadRequest, "limit must be at most " + std::to_string(store::kMaxSearchLimit));
+  }
+  auto page =
+      c.service.Search(c.me, text_param("q"), conv,
+                       static_cast<int>(limit->value_or(store::kDefaultSearchLimit)), text_param("cursor"));
+  if (!page) return Fail(page.error());
+  json::array results;
+  results.reserve(page->results.size());
+  for (const Message& m : page->results) results.push_back(protocol::ToJson(m));
+  return Json(200, json::object{{"results", std::move(results)},
+                                {"next", page->next ? json::value(*page->next) : json::value(nullptr)}});
+}
+
 ApiResponse ListMembers(Call& c) {
   auto conv = ConvParam(c);
   if (!conv) return Fail(conv.error());
@@ -454,6 +482,7 @@ constexpr Route kRoutes[] = {
     {"POST", "conversations/dm", true, OpenDm},
     {"GET", "conversations/{conv}/messages", true, History},
     {"GET", "conversations/{conv}/members", true, ListMembers},
+    {"GET", "search", true, Search},
     {"POST", "conversations/{conv}/members", true, AddMember},
     {"DELETE", "conversations/{conv}/members/{username}", true, RemoveMember},
     // §6 (POST uploads is streamed by the listener: BeginUpload)

@@ -24,6 +24,8 @@ const char* WorkloadName(Workload w) {
       return "reconnect";
     case Workload::kHistory:
       return "history";
+    case Workload::kSearch:
+      return "search";
   }
   return "?";
 }
@@ -52,6 +54,13 @@ Shape ShapeOf(const Options& o) {
       s.groups = o.connections > 0 ? o.connections : 50000;
       s.members = 1;
       s.senders = 0;
+      break;
+    case Workload::kSearch:
+      // Each group's first member stores its share of the messages; every
+      // member searches.
+      s.groups = o.groups > 0 ? o.groups : 10;
+      s.members = o.members > 0 ? o.members : 2;
+      s.senders = 1;
       break;
   }
   return s;
@@ -115,8 +124,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
   std::string dialect = "parley", workload = "rooms", source_ips;
   app.add_option("--target", o.target, "ws://HOST:PORT of the server");
   app.add_option("--dialect", dialect, "parley | socketio")->check(CLI::IsMember({"parley", "socketio"}));
-  app.add_option("--workload", workload, "rooms | fanout | dm | connect | reconnect | history")
-      ->check(CLI::IsMember({"rooms", "fanout", "dm", "connect", "reconnect", "history"}));
+  app.add_option("--workload", workload, "rooms | fanout | dm | connect | reconnect | history | search")
+      ->check(CLI::IsMember({"rooms", "fanout", "dm", "connect", "reconnect", "history", "search"}));
   app.add_option("--groups", o.groups, "groups (dm: pairs)");
   app.add_option("--members", o.members, "members per group");
   app.add_option("--senders", o.senders, "senders per group (default: all; fanout: 1)");
@@ -148,6 +157,13 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
                  "seconds between interval reports (server RSS/fds/CPU, connections, latency p50/p99 of "
                  "the interval, lost/duplicated so far); 0: none");
   app.add_option("--report-csv", o.report_csv, "append the interval reports to this CSV file");
+  app.add_option("--messages", o.search_messages,
+                 "search workload: messages to store before searching (0: search what an earlier run with "
+                 "the same --run-id stored)");
+  app.add_option("--queries", o.search_queries, "search workload: searches to time");
+  app.add_option("--run-id", o.run_id,
+                 "search workload: names the run's users ([a-z0-9], 2-12 characters), so a later run reuses "
+                 "them and what they stored");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -158,7 +174,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
   }
   o.dialect = dialect == "socketio" ? Dialect::kSocketio : Dialect::kParley;
   for (Workload w : {Workload::kRooms, Workload::kFanout, Workload::kDm, Workload::kConnect,
-                     Workload::kReconnect, Workload::kHistory}) {
+                     Workload::kReconnect, Workload::kHistory, Workload::kSearch}) {
     if (workload == WorkloadName(w)) o.workload = w;
   }
   *exit_code = 2;
@@ -195,6 +211,19 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
   if (!o.report_csv.empty() && o.report_every_s <= 0) {
     *message = "--report-csv needs --report-every\n";
     return std::nullopt;
+  }
+  if (o.workload == Workload::kSearch) {
+    const bool id_ok =
+        o.run_id.empty() ||
+        (o.run_id.size() >= 2 && o.run_id.size() <= 12 &&
+         o.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos);
+    if (o.dialect != Dialect::kParley || o.search_messages < 0 || o.search_queries < 1 || !id_ok ||
+        (o.search_messages == 0 && o.run_id.empty()) || o.find_max || o.churn_per_s > 0) {
+      *message =
+          "search: needs the parley dialect, --queries >= 1, --messages >= 0 (0 only with the --run-id of "
+          "an earlier run), a --run-id of 2-12 [a-z0-9], and no --find-max or --churn\n";
+      return std::nullopt;
+    }
   }
   if (o.body_bytes < 40) o.body_bytes = 40;  // the stamp itself needs ~40 bytes
   *exit_code = 0;

@@ -8,7 +8,7 @@
 namespace parley::loadgen {
 
 enum class Dialect { kParley, kSocketio };
-enum class Workload { kRooms, kFanout, kDm, kConnect, kReconnect, kHistory };
+enum class Workload { kRooms, kFanout, kDm, kConnect, kReconnect, kHistory, kSearch };
 
 const char* DialectName(Dialect d);
 const char* WorkloadName(Workload w);
@@ -50,6 +50,12 @@ struct Options {
   // interval (stderr, and a CSV row with --report-csv). 0: off.
   double report_every_s = 0;
   std::string report_csv;
+  // Search workload (search_workload.h): messages to store first (0: none,
+  // search what an earlier run with the same --run-id stored), searches to
+  // time, and the run id that names the users (empty: a fresh one).
+  int64_t search_messages = 100000;
+  int search_queries = 2000;
+  std::string run_id;
 };
 
 // The group shape a workload runs with.

@@ -21,6 +21,7 @@
 #include "common/ids.h"
 #include "common/model.h"
 #include "common/result.h"
+#include "store/search_query.h"
 
 namespace parley::store {
 
@@ -77,6 +78,23 @@ struct NewMessage {
   // each the sender's own.
   std::vector<UploadId> attachments{};
 };
+// A search of PROTOCOL.md §6, for one user.
+inline constexpr int kDefaultSearchLimit = 20;
+inline constexpr int kMaxSearchLimit = 100;
+struct SearchRequest {
+  UserId viewer;
+  SearchQuery query;
+  std::optional<ConversationId> conv;  // only this conversation
+  int limit = kDefaultSearchLimit;     // 1..kMaxSearchLimit
+  std::string cursor;                  // "" or an earlier page's `next`
+};
+// One page of results, newest first, and where the next page starts
+// (nullopt: this is the last page).
+struct SearchPage {
+  std::vector<Message> results;
+  std::optional<std::string> next;
+};
+
 // The outcome of one NewMessage in a batch.
 struct Committed {
   Message message;         // as stored (the first one, when duplicate)
@@ -348,6 +366,20 @@ class Store {
   // it) unless a live text entry attaches it, deciding in the same
   // transaction as the removal, so an entry committed meanwhile keeps it.
   virtual Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) = 0;
+
+  // --- search (PROTOCOL.md §6) ------------------------------------------------
+  // The text entries whose current body holds every term of the query, in
+  // conversations the viewer is a member of now (the membership is part of
+  // the query: no row of another conversation is read and dropped), only
+  // `conv` when given; folded as in History (reactions' `me` for the
+  // viewer); newest first by ts (ties in an order of the backend's, stable
+  // across pages); at most `limit`. Deleted entries are never found; an
+  // edited one only by its latest body. The index is written by the
+  // CommitBatch transaction that changes a body, so a committed entry is
+  // found at once and a crash never leaves the index and the entries apart.
+  // `cursor` is opaque: a backend's own encoding of where a page ended.
+  // kBadRequest for a cursor this backend did not make.
+  virtual Result<SearchPage> Search(const SearchRequest& request) = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

@@ -13,6 +13,8 @@
 #include <iterator>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -267,6 +269,54 @@ TEST_F(CliTest, SendAndHistory) {
   ASSERT_EQ(newest.exit_code, 0) << Show(newest);
   EXPECT_THAT(newest.out, HasSubstr("#6 "));
   EXPECT_EQ(Run(alice, {"history", "proj", "--limit", "0"}).exit_code, 1);
+}
+
+TEST_F(CliTest, SearchFindsMessagesNewestFirst) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string mallory = Register("mallory");
+  std::string proj = Group(alice, "proj", {bob});
+  Group(bob, "side", {});
+  for (const auto& [conv, text] : std::vector<std::pair<std::string, std::string>>{
+           {"proj", "the deploy is green"}, {"proj", "lunch?"}, {"proj", "Deploying again"}}) {
+    ASSERT_EQ(Run(alice, {"send", conv, text}).exit_code, 0);
+  }
+  ASSERT_EQ(Run(bob, {"send", "side", "deploy notes"}).exit_code, 0);
+
+  CliResult words = Run(bob, {"search", "deploy"});
+  ASSERT_EQ(words.exit_code, 0) << Show(words);
+  auto lines = Lines(words.out);
+  ASSERT_EQ(lines.size(), 2u) << words.out;
+  EXPECT_THAT(lines[0], HasSubstr("side"));
+  EXPECT_THAT(lines[0], HasSubstr(bob + ": deploy notes"));
+  EXPECT_THAT(lines[1], HasSubstr("proj"));
+  EXPECT_THAT(lines[1], HasSubstr("#1 " + alice + ": the deploy is green"));
+
+  CliResult prefix = Run(bob, {"search", "DEPLOY*", "--conv", "proj", "--json"});
+  ASSERT_EQ(prefix.exit_code, 0) << Show(prefix);
+  auto json_lines = Lines(prefix.out);
+  ASSERT_EQ(json_lines.size(), 2u) << prefix.out;
+  auto newest = protocol::ParseObject(json_lines[0]);
+  ASSERT_TRUE(newest) << json_lines[0];
+  EXPECT_EQ(protocol::GetInt(*newest, "seq"), 3);
+  EXPECT_EQ(protocol::GetString(*newest, "conv"), proj);
+  EXPECT_EQ(protocol::GetString(*newest, "body"), "Deploying again");
+  EXPECT_EQ(protocol::GetString(*newest, "sender_username"), alice);
+
+  CliResult phrase = Run(bob, {"search", "\"deploy is\""});
+  ASSERT_EQ(phrase.exit_code, 0) << Show(phrase);
+  EXPECT_EQ(Lines(phrase.out).size(), 1u) << phrase.out;
+  CliResult none = Run(bob, {"search", "nothing", "here"});
+  ASSERT_EQ(none.exit_code, 0) << Show(none);
+  EXPECT_EQ(none.out, "(nothing found)\n");
+
+  // A malformed query is the server's 400; another's conversation its 403.
+  CliResult unclosed = Run(bob, {"search", "\"open"});
+  EXPECT_EQ(unclosed.exit_code, 6) << Show(unclosed);
+  EXPECT_THAT(unclosed.err, HasSubstr("not closed"));
+  EXPECT_EQ(Run(mallory, {"search", "deploy", "--conv", proj}).exit_code, 4);
+  EXPECT_EQ(Run(bob, {"search", "deploy", "--limit", "101"}).exit_code, 1);
+  EXPECT_EQ(Run(mallory, {"search", "deploy"}).out, "(nothing found)\n");
 }
 
 TEST_F(CliTest, TailJsonSeesAnotherUsersMessage) {

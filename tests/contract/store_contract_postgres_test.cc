@@ -30,6 +30,7 @@
 #include "blob_contract.h"
 #include "store_contract.h"
 #include "uploads/postgres/postgres_blob_store.h"
+#include "store_contract_search.h"
 
 #ifndef PARLEY_PG_DEV
 #error "PARLEY_PG_DEV must name scripts/pg-dev"
@@ -276,6 +277,7 @@ std::vector<StoreBackend> PostgresBackends() {
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::ValuesIn(PostgresBackends()), StoreBackendName);
+INSTANTIATE_TEST_SUITE_P(Postgres, SearchContract, ::testing::ValuesIn(PostgresBackends()), StoreBackendName);
 
 // The blob store of uploads on the same throwaway server: a fresh schema
 // each test, migrated by opening the store (the blob tables are part of its

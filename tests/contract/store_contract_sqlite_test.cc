@@ -12,6 +12,7 @@
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_contract.h"
+#include "store_contract_search.h"
 
 namespace parley::store::contract {
 namespace {
@@ -74,6 +75,7 @@ StoreBackend SqliteBackend() {
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract, ::testing::Values(SqliteBackend()), StoreBackendName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SearchContract, ::testing::Values(SqliteBackend()), StoreBackendName);
 
 // A data dir of schema 2 with messages in it: migration 3 makes them text
 // entries with nothing changed, and an existing data dir keeps working.
@@ -102,7 +104,16 @@ TEST(SqliteStoreMigration, SchemaTwoMessagesAreServedAsEntries) {
   }
   std::unique_ptr<Store> store = OpenSqlite(path);
   ASSERT_NE(store, nullptr);
+  // The search migration indexed the entries it found.
+  Result<SearchQuery> old = ParseSearchQuery("old");
+  ASSERT_TRUE(old.ok());
+  Result<SearchPage> found = store->Search(SearchRequest{UserId(2), *old, std::nullopt, 10, ""});
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  EXPECT_EQ(Bodies(*found), (std::vector<std::string>{"old two", "old one"}));
   ExpectSchemaTwoMessagesServedAsEntries(*store);
+  found = store->Search(SearchRequest{UserId(2), *old, std::nullopt, 10, ""});
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  EXPECT_EQ(Bodies(*found), (std::vector<std::string>{"old one, fixed"}));
 }
 
 }  // namespace parley::store::contract

@@ -19,16 +19,6 @@ class EntriesTest : public ServerTest {
     return {"--limits.send_rate_per_s", "100000", "--limits.send_burst", "100000"};
   }
 
-  // One request with `id`; the answer (failure recorded when none came).
-  json::object Ask(WsClient& ws, int64_t id, json::object request) {
-    request["id"] = id;
-    auto answer = ws.Request(request);
-    if (!answer) {
-      ADD_FAILURE() << "no answer to " << Dump(request);
-      return {};
-    }
-    return *answer;
-  }
   json::object Edit(WsClient& ws, int64_t id, const std::string& conv, int64_t seq, const std::string& cmid,
                     const std::string& body) {
     return Ask(ws, id,

@@ -323,6 +323,16 @@ std::unique_ptr<WsClient> ServerTest::Open(const Session& s, json::object* welco
   return ws;
 }
 
+json::object ServerTest::Ask(WsClient& ws, int64_t id, json::object request) {
+  request["id"] = id;
+  auto answer = ws.Request(request);
+  if (!answer) {
+    ADD_FAILURE() << "no answer to " << Dump(request);
+    return {};
+  }
+  return std::move(*answer);
+}
+
 json::object ServerTest::SendMessage(WsClient& ws, const std::string& conv, const std::string& body,
                                      const std::string& client_msg_id) {
   static std::atomic<int> counter{0};

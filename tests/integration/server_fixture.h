@@ -142,6 +142,10 @@ class ServerTest : public ::testing::Test {
   boost::json::object SendMessage(client::WsClient& ws, const std::string& conv, const std::string& body,
                                   const std::string& client_msg_id = "");
 
+  // Sends `request` over `ws` with `id` and returns the answer (failure
+  // recorded, and an empty object, when none came).
+  boost::json::object Ask(client::WsClient& ws, int64_t id, boost::json::object request);
+
   // Pipelines `n` sends (bodies "<prefix> i", client_msg_ids "<prefix>-i")
   // and returns the answers in send order (empty objects where none came).
   // A non-empty `body` replaces the generated bodies.

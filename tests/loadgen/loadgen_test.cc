@@ -613,5 +613,41 @@ TEST(OptionsTest, WorkloadShapes) {
   EXPECT_EQ(ShapeOf(o).senders, 0);
 }
 
+// The search workload's options: what it needs, and what it refuses.
+TEST(OptionsTest, SearchWorkload) {
+  auto parse = [](std::vector<std::string> args, std::string* message) {
+    args.insert(args.begin(), "parley-bench");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    int code = 0;
+    return ParseOptions(static_cast<int>(argv.size()), argv.data(), message, &code);
+  };
+  std::string message;
+  auto o = parse({"--target", "http://127.0.0.1:8080", "--workload", "search", "--messages", "1000000",
+                  "--queries", "500", "--run-id", "fill1"},
+                 &message);
+  ASSERT_TRUE(o) << message;
+  EXPECT_EQ(o->workload, Workload::kSearch);
+  EXPECT_EQ(o->search_messages, 1000000);
+  EXPECT_EQ(o->search_queries, 500);
+  EXPECT_EQ(o->run_id, "fill1");
+  EXPECT_EQ(ShapeOf(*o).groups, 10);
+  EXPECT_EQ(ShapeOf(*o).members, 2);
+  // Searching what an earlier run stored needs that run's id.
+  EXPECT_TRUE(parse(
+      {"--target", "http://h:1", "--workload", "search", "--messages", "0", "--run-id", "fill1"}, &message));
+  for (const auto& bad : std::vector<std::vector<std::string>>{{"--messages", "0"},
+                                                               {"--run-id", "X!"},
+                                                               {"--run-id", "a"},
+                                                               {"--queries", "0"},
+                                                               {"--find-max"},
+                                                               {"--dialect", "socketio"}}) {
+    std::vector<std::string> args = {"--target", "http://h:1", "--workload", "search"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    EXPECT_FALSE(parse(args, &message)) << bad[0];
+    EXPECT_NE(message.find("search:"), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace parley::loadgen

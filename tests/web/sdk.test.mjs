@@ -543,3 +543,24 @@ test('§7: updateMe sets the display name; the DM peer gets user_updated', async
   assert.equal(b.users.get(a.user.id).display_name, 'Ann the First');
   await assert.rejects(a.updateMe({ displayName: '' }), (e) => e.code === 'bad_request');
 });
+
+test('§6: search finds entries newest first, pages with next, and refuses a malformed q', async () => {
+  const a = track(await newClient(server));
+  const b = track(await newClient(server));
+  await connected(a);
+  const g = await a.createGroup('s', [b.username]);
+  for (const body of ['deploy one', 'lunch', 'deploy two', 'Deploying three']) await a.send(g.id, body);
+  const first = await b.search('deploy*', { limit: 2 });
+  assert.deepEqual(first.results.map((m) => m.body), ['Deploying three', 'deploy two']);
+  assert.equal(first.results[0].kind, 'text');
+  assert.equal(first.results[0].conv, g.id);
+  assert.ok(first.next);
+  const rest = await b.search('deploy*', { limit: 2, cursor: first.next });
+  assert.deepEqual(rest.results.map((m) => m.body), ['deploy one']);
+  assert.equal(rest.next, null);
+  assert.deepEqual((await b.search('"deploy two"', { conv: g.id })).results.map((m) => m.seq), [3]);
+  await assert.rejects(b.search('"unclosed'), (e) => e.code === 'bad_request');
+  const c = track(await newClient(server));
+  await assert.rejects(c.search('deploy', { conv: g.id }), (e) => e.code === 'forbidden');
+  assert.deepEqual((await c.search('deploy')).results, []);
+});

@@ -1448,6 +1448,22 @@ export class ParleyClient extends Emitter {
     return r.messages;
   }
 
+  /**
+   * Finds text entries by their current body (PROTOCOL.md §6), newest first:
+   * `q` holds words that must all occur (case aside), "a phrase", prefix*.
+   * Only the caller's conversations, or `conv`. Resolves to
+   * `{ results: [Message], next }`; pass `next` back as `cursor` for the
+   * next page (null: none). A malformed `q` rejects with `bad_request`.
+   */
+  async search(q, { conv, limit, cursor } = {}) {
+    const p = new URLSearchParams({ q });
+    if (conv != null) p.set('conv', conv);
+    if (limit != null) p.set('limit', limit);
+    if (cursor != null) p.set('cursor', cursor);
+    const r = await this.http('GET', `/v1/search?${p}`);
+    return { results: r.results.map(normalizeEntry), next: r.next ?? null };
+  }
+
   /** Moves the read marker (coalesced; sent after a reconnect when offline). */
   markRead(conv, seq) {
     const c = this.conversations.get(conv);

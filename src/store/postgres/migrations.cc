@@ -241,6 +241,15 @@ CREATE TABLE blob_staging (
   started_at bigint NOT NULL
 );
 )sql",
+    // Search (PROTOCOL.md §6): a GIN index of the current bodies of the text
+    // entries that are not deleted. An expression index, so PostgreSQL keeps
+    // it in step with every write of a body, in the writing transaction; the
+    // `simple` configuration lower-cases words and keeps them otherwise as
+    // typed (no stemming, no stop words).
+    R"sql(
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple'::regconfig, body))
+  WHERE kind = 0 AND NOT deleted;
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

@@ -1,7 +1,9 @@
 #include "store/postgres/postgres_store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -17,6 +19,7 @@
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
 #include "store/postgres/upload_rows.h"
+#include "store/utf8.h"
 
 // Early returns for Result values (local to this file).
 #define PG_STORE_CONCAT_INNER(a, b) a##b
@@ -341,6 +344,30 @@ constexpr Sql kHistoryAfter{"history_after", "SELECT " PG_ENTRY_COLUMNS
 constexpr Sql kHistoryBetween{"history_between", "SELECT " PG_ENTRY_COLUMNS
                                                  " FROM messages WHERE conv = $1 "
                                                  "AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4"};
+// Search (PROTOCOL.md §6): the expression and the predicate of the index
+// messages_search, literally (so the planner uses it), joined to the viewer's
+// membership; newest first, from below the cursor ($3, $4, $5).
+#define PG_SEARCH_SQL(conv_filter)                                                                     \
+  "SELECT messages.conv, " PG_ENTRY_COLUMNS                                                            \
+  " FROM messages JOIN members v ON v.conv = messages.conv AND v.user_id = $1 "                        \
+  "WHERE messages.kind = 0 AND NOT messages.deleted "                                                  \
+  "AND to_tsvector('simple'::regconfig, messages.body) @@ to_tsquery('simple'::regconfig, $2) "        \
+  "AND (messages.ts, messages.conv, messages.seq) < ($3::bigint, $4::bigint, $5::bigint) " conv_filter \
+  "ORDER BY messages.ts DESC, messages.conv DESC, messages.seq DESC LIMIT $6"
+constexpr Sql kSearch{"search", PG_SEARCH_SQL("")};
+constexpr Sql kSearchInConv{"search_in_conv", PG_SEARCH_SQL("AND messages.conv = $7 ")};
+#undef PG_SEARCH_SQL
+// The reactions of search results (from several conversations), and those
+// the viewer holds.
+constexpr Sql kResultCounts{
+    "result_counts",
+    "SELECT r.conv, r.target, r.emoji, r.count FROM unnest($1::bigint[], $2::bigint[]) AS k(conv, target) "
+    "JOIN reaction_counts r ON r.conv = k.conv AND r.target = k.target "
+    "ORDER BY r.conv, r.target, r.first_seq, r.emoji"};
+constexpr Sql kResultMine{
+    "result_mine",
+    "SELECT r.conv, r.target, r.emoji FROM unnest($1::bigint[], $2::bigint[]) AS k(conv, target) "
+    "JOIN reactions r ON r.conv = k.conv AND r.target = k.target AND r.user_id = $3"};
 #undef PG_ENTRY_COLUMNS
 // A history page reads in one snapshot: its entries, then their reactions.
 constexpr Sql kBeginSnapshot{"begin_snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"};
@@ -570,37 +597,10 @@ void AppendFoldWrites(const FoldWrites& w, std::vector<Step>& steps) {
 // Whether PostgreSQL accepts `s` as text: UTF-8 without NUL (the server
 // rejects anything else, which would fail the whole batch).
 bool IsStorableText(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
+  for (size_t i = 0; i < s.size();) {
+    const std::optional<Utf8Char> c = DecodeUtf8(s, i);
+    if (!c || c->cp == 0) return false;
+    i += c->len;
   }
   return true;
 }
@@ -696,6 +696,36 @@ Result<bool> JoinIn(Connection& c, ConversationId conv, UserId user, Role role, 
     return MakeError(Errc::kForbidden, "user " + user.ToString() + " is banned from this group");
   }
   return !(*rows)[first + 2].empty();
+}
+
+// Where a search page ended: its last result's place in the order
+// (ts, conv, seq) descending; the next page starts below it. Encoded as
+// "ts.conv.seq"; "" is the top.
+struct SearchCursor {
+  int64_t ts = std::numeric_limits<int64_t>::max();
+  int64_t conv = std::numeric_limits<int64_t>::max();
+  int64_t seq = std::numeric_limits<int64_t>::max();
+};
+
+std::string EncodeSearchCursor(const SearchCursor& c) {
+  return std::to_string(c.ts) + "." + std::to_string(c.conv) + "." + std::to_string(c.seq);
+}
+
+Result<SearchCursor> DecodeSearchCursor(std::string_view text) {
+  SearchCursor c;
+  if (text.empty()) return c;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  int64_t* fields[] = {&c.ts, &c.conv, &c.seq};
+  for (size_t i = 0; i < 3; ++i) {
+    auto [next, ec] = std::from_chars(p, end, *fields[i]);
+    const bool last = i == 2;
+    if (ec != std::errc() || next == p || (last ? next != end : (next == end || *next != '.'))) {
+      return MakeError(Errc::kBadRequest, "not a search cursor of this server");
+    }
+    p = last ? next : next + 1;
+  }
+  return c;
 }
 
 }  // namespace
@@ -1339,6 +1369,70 @@ class PostgresStore final : public Store {
       // concurrent call moved it there after this statement's snapshot).
       const int64_t target = std::min(seq, rows.Int(0, 0));
       return std::max(rows.Int(0, 1), target);
+    });
+  }
+
+  Result<SearchPage> Search(const SearchRequest& request) override {
+    const int64_t n = std::clamp(request.limit, 1, kMaxSearchLimit);
+    PG_STORE_ASSIGN(const SearchCursor below, DecodeSearchCursor(request.cursor));
+    Params params;
+    params.Add(request.viewer.value)
+        .Add(ToTsQuery(request.query))
+        .Add(below.ts)
+        .Add(below.conv)
+        .Add(below.seq)
+        .Add(n + 1);
+    if (request.conv) params.Add(request.conv->value);
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<SearchPage> {
+      const Step page_steps[] = {{&kBeginSnapshot, {}}, {request.conv ? &kSearchInConv : &kSearch, params}};
+      PG_STORE_ASSIGN(std::vector<Rows> found, c.Pipeline(page_steps));
+      const Rows& rows = found[1];
+      SearchPage page;
+      for (int i = 0; i < rows.size() && i < n; ++i) {
+        PG_STORE_ASSIGN(Message m, EntryFromRow(rows, i, ConversationId(rows.Int(i, 0)), 1));
+        page.results.push_back(std::move(m));
+      }
+      if (rows.size() > n) {
+        const Message& last = page.results.back();
+        page.next = EncodeSearchCursor(SearchCursor{last.ts, last.conv.value, last.seq});
+      }
+      if (page.results.empty()) {
+        PG_STORE_ASSIGN(Rows done, c.Run(kCommit));
+        (void)done;
+        return page;
+      }
+      // The results' reactions, in the same snapshot.
+      IntArray convs, targets;
+      for (const Message& m : page.results) {
+        convs.Add(m.conv.value);
+        targets.Add(m.seq);
+      }
+      const std::string conv_list = convs.Finish(), target_list = targets.Finish();
+      const Step fold_steps[] = {
+          {&kResultCounts, Params().Add(conv_list).Add(target_list)},
+          {&kResultMine, Params().Add(conv_list).Add(target_list).Add(request.viewer.value)},
+          {&kCommit, {}},
+      };
+      PG_STORE_ASSIGN(std::vector<Rows> folds, c.Pipeline(fold_steps));
+      for (Message& m : page.results) {
+        std::vector<EmojiCountRow> counts;
+        for (int i = 0; i < folds[0].size(); ++i) {
+          if (folds[0].Int(i, 0) != m.conv.value || folds[0].Int(i, 1) != m.seq) continue;
+          counts.push_back(EmojiCountRow{m.seq, folds[0].Text(i, 2), folds[0].Int(i, 3)});
+        }
+        if (counts.empty()) continue;
+        std::set<std::pair<int64_t, std::string>, std::less<>> mine;
+        for (int i = 0; i < folds[1].size(); ++i) {
+          if (folds[1].Int(i, 0) == m.conv.value && folds[1].Int(i, 1) == m.seq) {
+            mine.emplace(m.seq, folds[1].Text(i, 2));
+          }
+        }
+        std::vector<Message> one;
+        one.push_back(std::move(m));
+        AttachReactions(one, counts, mine);
+        m = std::move(one.front());
+      }
+      return page;
     });
   }
 

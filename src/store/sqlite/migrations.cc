@@ -216,6 +216,25 @@ CREATE TABLE attachments (
 ) WITHOUT ROWID;
 CREATE INDEX attachments_by_upload ON attachments(upload, conv, seq);
 )sql",
+    // Search (PROTOCOL.md §6): an FTS5 index of the current bodies of the
+    // text entries that are not deleted, kept by the CommitBatch transaction
+    // that writes them (store/sqlite/search_index.h). The rowid orders the
+    // index by ts: (ts << 20) + a slot within the millisecond, so a search
+    // walks it newest first and stops at its page. The index keeps its own
+    // copy of the text (the entries' table has no rowid to point at);
+    // diacritics are kept, so words match as typed, case aside. Entries
+    // stored before this migration are indexed by it.
+    R"sql(
+CREATE VIRTUAL TABLE message_search USING fts5(
+  text, conv_id UNINDEXED, entry_seq UNINDEXED,
+  tokenize = 'unicode61 remove_diacritics 0'
+);
+INSERT INTO message_search(rowid, text, conv_id, entry_seq)
+  SELECT (min(max(ts, 0), 8796093022207) << 20)
+           + row_number() OVER (PARTITION BY min(max(ts, 0), 8796093022207) ORDER BY conv, seq) - 1,
+         body, conv, seq
+  FROM messages WHERE kind = 0 AND deleted = 0;
+)sql",
 };
 
 }  // namespace

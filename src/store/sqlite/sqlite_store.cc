@@ -14,6 +14,7 @@
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/upload_rows.h"
+#include "store/sqlite/search_index.h"
 
 // Early returns for Result values (local to this file).
 #define SQLITE_STORE_CONCAT_INNER(a, b) a##b
@@ -191,6 +192,20 @@ constexpr std::string_view kHistoryAfter =
 constexpr std::string_view kHistoryBetween = "SELECT " SQLITE_ENTRY_COLUMNS
                                              " FROM messages WHERE conv = ?1 AND seq > ?2 "
                                              "AND seq < ?3 ORDER BY seq ASC LIMIT ?4";
+// Search (PROTOCOL.md §6): the index newest first (rowid order is ts order,
+// see search_index.h), each match joined to the viewer's membership of its
+// conversation and to its entry, so the page stops at ?4 rows the viewer may
+// read and no other row is read.
+#define SQLITE_SEARCH_SQL(conv_filter)                                                                   \
+  "SELECT message_search.rowid, messages.conv, " SQLITE_ENTRY_COLUMNS                                    \
+  " FROM message_search "                                                                                \
+  "JOIN members ON members.conv = message_search.conv_id AND members.user = ?2 "                         \
+  "JOIN messages ON messages.conv = message_search.conv_id AND messages.seq = message_search.entry_seq " \
+  "WHERE message_search MATCH ?1 AND message_search.rowid < ?3 " conv_filter                             \
+  "AND messages.kind = 0 AND messages.deleted = 0 ORDER BY message_search.rowid DESC LIMIT ?4"
+constexpr std::string_view kSearch = SQLITE_SEARCH_SQL("");
+constexpr std::string_view kSearchInConv = SQLITE_SEARCH_SQL("AND message_search.conv_id = ?5 ");
+#undef SQLITE_SEARCH_SQL
 #undef SQLITE_ENTRY_COLUMNS
 // The reactions of a page's text entries, and those the viewer holds.
 constexpr std::string_view kPageCounts =
@@ -1328,6 +1343,42 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<SearchPage> Search(const SearchRequest& request) override {
+    const int64_t n = std::clamp(request.limit, 1, kMaxSearchLimit);
+    SQLITE_STORE_ASSIGN(const int64_t below, DecodeSearchCursor(request.cursor));
+    const std::string match = ToFts5Match(request.query);
+    return Read(
+        [&](Connection& c) -> Result<SearchPage> {
+          SearchPage page;
+          int64_t last_rowid = 0;
+          {
+            SQLITE_STORE_ASSIGN(Query q, c.Prepare(request.conv ? kSearchInConv : kSearch));
+            q.Bind(1, match).Bind(2, request.viewer.value).Bind(3, below).Bind(4, n + 1);
+            if (request.conv) q.Bind(5, request.conv->value);
+            for (;;) {
+              SQLITE_STORE_ASSIGN(bool row, q.Step());
+              if (!row) break;
+              if (static_cast<int64_t>(page.results.size()) == n) {
+                page.next = EncodeSearchCursor(last_rowid);
+                break;
+              }
+              last_rowid = q.Int(0);
+              SQLITE_STORE_ASSIGN(Message m, EntryFromRow(q, ConversationId(q.Int(1)), 2));
+              page.results.push_back(std::move(m));
+            }
+          }
+          // Each result's reactions, as History folds a page of one.
+          for (Message& m : page.results) {
+            std::vector<Message> one;
+            one.push_back(std::move(m));
+            SQLITE_STORE_TRY(FoldReactions(c, one.front().conv, request.viewer, one));
+            m = std::move(one.front());
+          }
+          return page;
+        },
+        /*snapshot=*/true);
+  }
+
   Result<void> Ping() override {
     return Read([&](Connection& c) -> Result<void> {
       SQLITE_STORE_ASSIGN(int64_t one, c.QueryInt("SELECT 1"));
@@ -1580,8 +1631,11 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     out.emplace_back(Committed{std::move(entry).value(), false});
   }
 
-  // 6. The folded state of the targets, after every entry is in.
-  SQLITE_STORE_TRY(WriteFolds(c, folder.Writes()));
+  // 6. The folded state of the targets, after every entry is in, and the
+  //    search index of the new bodies.
+  const FoldWrites writes = folder.Writes();
+  SQLITE_STORE_TRY(WriteFolds(c, writes));
+  SQLITE_STORE_TRY(IndexBatch(c, out, writes.targets));
 
   // 7. One write per touched conversation and per (conversation, sender).
   for (const auto& [conv, state] : convs) {
