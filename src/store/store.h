@@ -38,6 +38,10 @@ struct UserRecord {
 struct AuthState {
   int64_t token_epoch = 0;
   bool deleted = false;
+  // Disabled by a server administrator (PROTOCOL.md §7): no login and no
+  // refresh until enabled again. Disabling also bumps the epoch, so the
+  // tokens issued before are refused by the epoch alone.
+  bool disabled = false;
 };
 
 // What taking a refresh token yields: whose it is and its family (every
@@ -45,6 +49,20 @@ struct AuthState {
 struct RefreshGrant {
   UserId user;
   std::string family;
+};
+
+// A user as a server administrator lists them (PROTOCOL.md §7).
+struct UserListing {
+  User user;
+  TimeMs created_at = 0;
+  bool disabled = false;
+};
+
+// What GET /v1/admin/stats counts from the store.
+struct Totals {
+  int64_t users = 0;          // not deleted (bots included)
+  int64_t conversations = 0;  // DMs and groups
+  int64_t entries = 0;        // every seq of every conversation (the sum of last_seq)
 };
 
 // What joining by an invite did.
@@ -72,6 +90,10 @@ struct NewMessage {
   // order of first appearance. The store keeps those who are members at
   // commit time, at most kMaxMentions, as the entry's mentions.
   std::vector<std::string> mention_names{};
+  // A delete made by a server administrator (PROTOCOL.md §7, `DELETE
+  // /v1/admin/conversations/{id}/messages/{seq}`), with no client_msg_id:
+  // it needs no membership and no role, and moves no read marker.
+  bool by_server_admin = false;
 };
 // The outcome of one NewMessage in a batch.
 struct Committed {
@@ -230,7 +252,8 @@ class Store {
   //  - else if the conversation does not exist: kNotFound for that entry;
   //  - else if the sender is not a member, or the conversation is a DM
   //    whose other member blocks the sender (PROTOCOL.md §7): kForbidden for
-  //    that entry;
+  //    that entry (a delete `by_server_admin` skips this step and the role
+  //    check of the next);
   //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
   //    the earlier entries (stored, or earlier in this batch) left:
   //      kNotFound: the target (or reply_to) is not a text entry of the
@@ -265,6 +288,18 @@ class Store {
   // Moves `user`'s read marker forward to min(seq, last_seq); never back.
   // Returns the marker after the call.
   virtual Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) = 0;
+
+  // --- server administration (PROTOCOL.md §7) -----------------------------------
+  // Users that are not deleted with id > `after`, by id, at most `limit`.
+  virtual Result<std::vector<UserListing>> ListUsers(UserId after, int limit) = 0;
+  // Disables a user (bumps the token epoch and revokes every refresh token,
+  // in one transaction; disabling again bumps again) or enables one (the
+  // epoch stays). Returns the epoch after the call. kNotFound when there is
+  // no such user or it is deleted.
+  virtual Result<int64_t> SetDisabled(UserId id, bool disabled, TimeMs now) = 0;
+  // The counts of GET /v1/admin/stats; costs one row per conversation at
+  // most, never a scan of the messages.
+  virtual Result<Totals> CountTotals() = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

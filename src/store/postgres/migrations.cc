@@ -188,6 +188,11 @@ CREATE TABLE blocks (
   PRIMARY KEY (blocker, blocked)
 );
 )sql",
+    // Server administration (PROTOCOL.md §7): when a server administrator
+    // disabled the user (NULL: enabled), as in the SQLite schema.
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled_at bigint;
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

@@ -178,6 +178,11 @@ CREATE TABLE blocks (
   PRIMARY KEY (blocker, blocked)
 ) WITHOUT ROWID;
 )sql",
+    // Server administration (PROTOCOL.md §7): when a server administrator
+    // disabled the user (NULL: enabled).
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+)sql",
 };
 
 }  // namespace
