@@ -40,6 +40,8 @@ struct SendRequest {
   std::string emoji{};                // react
   ReactionOp op = ReactionOp::kAdd;   // react
   std::optional<int64_t> reply_to{};  // send
+  // A delete by a server administrator (store::NewMessage::by_server_admin).
+  bool by_server_admin = false;
 };
 
 struct Record {
