@@ -31,6 +31,9 @@ struct Options {
   // access tokens of a user who changed their password or was deleted
   // elsewhere. Changes made through this node apply at once.
   int revocation_cache_ms = 5000;
+  // Server administrators (PROTOCOL.md §7, setting admin.users): usernames,
+  // compared after folding; the only users the /v1/admin calls answer.
+  std::vector<std::string> admin_users;
 };
 
 }  // namespace parley::chat

@@ -43,6 +43,7 @@ struct Server::Parts {
   std::unique_ptr<log::MessageLog> log;
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
+  std::unique_ptr<SharedLimits> limits;  // null on one node
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
   std::unique_ptr<auth::ExternalVerifier> external;
@@ -132,10 +133,12 @@ Result<std::unique_ptr<log::MessageLog>> OpenLog(
   return MakeError(Errc::kInternal, "log.backend out of range");
 }
 
-// The presence registry and the fan-out, which a backend provides together.
+// The presence registry and the fan-out, which a backend provides together,
+// and in a cluster the counters of the limits the nodes share.
 struct Presence {
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
+  std::unique_ptr<SharedLimits> limits{};
 };
 
 Result<Presence> OpenPresence(const config::Config& c) {
@@ -145,7 +148,7 @@ Result<Presence> OpenPresence(const config::Config& c) {
     case config::PresenceBackend::kRedis: {
       auto backend = presence::redis::Create(c.presence.redis);
       if (!backend) return std::move(backend).error();
-      return Presence{std::move(backend->registry), std::move(backend->fanout)};
+      return Presence{std::move(backend->registry), std::move(backend->fanout), std::move(backend->limits)};
     }
   }
   return MakeError(Errc::kInternal, "presence.backend out of range");
@@ -198,6 +201,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   if (!presence) return std::move(presence).error();
   p->registry = std::move(presence->registry);
   p->fanout = std::move(presence->fanout);
+  p->limits = std::move(presence->limits);
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
   if (!c.auth.issuer_public_key_file.empty()) {
@@ -207,10 +211,10 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
     p->external = std::move(verifier).value();
   }
 
-  p->service =
-      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
-                                                 *p->hasher, SystemClock::Instance(), p->external.get()},
-                                      c.chat);
+  p->service = std::make_unique<chat::Service>(
+      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
+                 SystemClock::Instance(), p->external.get(), p->limits.get()},
+      c.chat);
 
   metrics::Metrics& m = p->metrics;
   p->sequencer = std::make_unique<sequencer::Sequencer>(
