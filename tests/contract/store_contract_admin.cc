@@ -110,12 +110,15 @@ TEST_P(StoreContract, AServerAdministratorsDeleteNeedsNoMembership) {
   ASSERT_GT(seq, 0);
 
   // Without the mark, a non-member's delete is refused.
-  NewMessage refused = Delete(g, admin, "", seq);
-  EXPECT_ERRC(Commit(refused), Errc::kForbidden);
+  EXPECT_ERRC(Commit(Delete(g, admin, "", seq)), Errc::kForbidden);
+  // With it: no client_msg_id, so each is a new entry, never a duplicate.
+  auto admin_delete = [&](ConversationId conv, int64_t target) {
+    NewMessage m = Delete(conv, admin, "", target);
+    m.by_server_admin = true;
+    return Commit(m);
+  };
 
-  NewMessage del = Delete(g, admin, "", seq);
-  del.by_server_admin = true;
-  Result<Committed> done = Commit(del);
+  Result<Committed> done = admin_delete(g, seq);
   ASSERT_OK(done);
   EXPECT_FALSE(done->duplicate);
   EXPECT_EQ(done->message.seq, seq + 1);
@@ -127,23 +130,17 @@ TEST_P(StoreContract, AServerAdministratorsDeleteNeedsNoMembership) {
   EXPECT_EQ(target.body, "");
   EXPECT_EQ(target.state_seq, seq + 1);
   EXPECT_EQ(EntryAt(g, seq + 1).client_msg_id, "");
-  // No client_msg_id, so a second one is a new entry, not a duplicate; the
-  // administrator is still no member, and nobody's read marker moved.
-  NewMessage del_again = Delete(g, admin, "", seq);
-  del_again.by_server_admin = true;
-  Result<Committed> second = Commit(del_again);
+  // A second one is stored too; the administrator is still no member, and
+  // nobody's read marker moved.
+  Result<Committed> second = admin_delete(g, seq);
   ASSERT_OK(second);
   EXPECT_FALSE(second->duplicate);
   EXPECT_EQ(second->message.seq, seq + 2);
   EXPECT_FALSE(store_->GetRole(g, admin)->has_value());
   EXPECT_EQ(store_->GetConversation(g, member)->read_seq, seq);
   // Still only text entries of an existing conversation.
-  NewMessage of_change = Delete(g, admin, "", seq + 1);
-  of_change.by_server_admin = true;
-  EXPECT_ERRC(Commit(of_change), Errc::kNotFound);
-  NewMessage nowhere = Delete(ConversationId(987'654), admin, "", 1);
-  nowhere.by_server_admin = true;
-  EXPECT_ERRC(Commit(nowhere), Errc::kNotFound);
+  EXPECT_ERRC(admin_delete(g, seq + 1), Errc::kNotFound);
+  EXPECT_ERRC(admin_delete(ConversationId(987'654), 1), Errc::kNotFound);
 }
 
 }  // namespace parley::store::contract
