@@ -77,24 +77,52 @@ void LoginThrottle::Table::Expire(TimeMs now) {
 
 // ---------------------------------------------------------------- throttle
 
-LoginThrottle::LoginThrottle(ThrottleOptions options, const Clock& clock)
+LoginThrottle::LoginThrottle(ThrottleOptions options, const Clock& clock, SharedLimits* shared)
     : clock_(clock),
+      options_(options),
+      shared_(shared),
       accounts_(options.max_per_account, options.window_ms, options.max_entries),
       addresses_(options.max_per_address, options.window_ms, options.max_entries) {}
 
+std::vector<SharedLimits::Window> LoginThrottle::SharedKeys(std::string_view account,
+                                                            std::string_view address) const {
+  std::vector<SharedLimits::Window> keys;
+  if (options_.max_per_account > 0 && !account.empty()) {
+    keys.push_back({"login:account:" + std::string(account), options_.max_per_account});
+  }
+  if (options_.max_per_address > 0 && !address.empty()) {
+    keys.push_back({"login:address:" + AddressKey(address), options_.max_per_address});
+  }
+  return keys;
+}
+
 int64_t LoginThrottle::RetryAfterMs(std::string_view account, std::string_view address) {
   const TimeMs now = clock_.NowMs();
-  return std::max(accounts_.RetryAfterMs(std::string(account), now),
-                  addresses_.RetryAfterMs(AddressKey(address), now));
+  const int64_t local = std::max(accounts_.RetryAfterMs(std::string(account), now),
+                                 addresses_.RetryAfterMs(AddressKey(address), now));
+  if (shared_ == nullptr) return local;
+  auto keys = SharedKeys(account, address);
+  if (keys.empty()) return local;
+  auto shared = shared_->Failures(keys, options_.window_ms, now, /*add=*/false);
+  return shared ? std::max(local, *shared) : local;  // unanswered: this node's count decides
 }
 
 void LoginThrottle::Failed(std::string_view account, std::string_view address) {
   const TimeMs now = clock_.NowMs();
   accounts_.Failed(std::string(account), now);
   addresses_.Failed(AddressKey(address), now);
+  if (shared_ == nullptr) return;
+  if (auto keys = SharedKeys(account, address); !keys.empty()) {
+    (void)shared_->Failures(keys, options_.window_ms, now, /*add=*/true);  // lost: counted here at least
+  }
 }
 
-void LoginThrottle::Succeeded(std::string_view account) { accounts_.Forget(std::string(account)); }
+void LoginThrottle::Succeeded(std::string_view account) {
+  accounts_.Forget(std::string(account));
+  if (shared_ != nullptr && options_.max_per_account > 0 && !account.empty()) {
+    (void)shared_->ClearFailures("login:account:" + std::string(account));
+  }
+}
 
 size_t LoginThrottle::size() { return accounts_.size() + addresses_.size(); }
 

@@ -17,11 +17,16 @@
 // Memory is bounded: each table holds at most `max_entries` keys of at most
 // `max` timestamps; keys whose newest failure left the window are dropped as
 // calls go by, and a full table forgets its least recently failed key.
-// State is per process: in a cluster each node counts what it sees (the load
-// balancer spreads an attacker over the nodes, so the effective limits are
-// up to N times the configured ones).
+// In a cluster (a SharedLimits given), the counts live in Redis, so N nodes
+// together allow the configured limits, not N times them: one round trip
+// per call. The node keeps counting in memory too, and when Redis does not
+// answer it decides by its own count alone: the throttle degrades to the
+// per-node limits rather than failing open (no limit at all: passwords
+// unprotected while Redis is away) or closed (nobody can log in while Redis
+// blips).
 //
-// Thread-safe; every call is O(1) amortised and never blocks on I/O.
+// Thread-safe. Without SharedLimits every call is O(1) amortised and never
+// blocks on I/O; with it, each blocks for one bounded round trip.
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/shared_limits.h"
 
 namespace parley::auth {
 
@@ -44,7 +50,8 @@ struct ThrottleOptions {
 
 class LoginThrottle {
  public:
-  LoginThrottle(ThrottleOptions options, const Clock& clock);
+  // `shared`, when given, must outlive the throttle.
+  LoginThrottle(ThrottleOptions options, const Clock& clock, SharedLimits* shared = nullptr);
 
   // 0 when a login attempt for `account` from `address` may go ahead, else
   // the milliseconds until it may. An empty account or address is not
@@ -87,7 +94,12 @@ class LoginThrottle {
     std::list<std::string> lru_;  // least recently failed first
   };
 
+  // The shared counts' keys of one attempt (those that count).
+  std::vector<SharedLimits::Window> SharedKeys(std::string_view account, std::string_view address) const;
+
   const Clock& clock_;
+  const ThrottleOptions options_;
+  SharedLimits* shared_;
   Table accounts_;
   Table addresses_;
 };

@@ -2,8 +2,42 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 namespace parley::auth {
 namespace {
+
+// SharedLimits as Redis keeps the throttle's counts (scripts.h kFailures),
+// in memory: what several nodes' throttles share. `down` makes every call
+// fail, as when Redis does not answer.
+class FakeShared final : public SharedLimits {
+ public:
+  Result<Tokens> TakeTokens(std::string_view, double, int64_t, int64_t, TimeMs) override {
+    return MakeError(Errc::kUnavailable, "not used here");
+  }
+  Result<int64_t> Failures(std::span<const Window> keys, int64_t window_ms, TimeMs now, bool add) override {
+    if (down) return MakeError(Errc::kUnavailable, "down");
+    int64_t wait = 0;
+    for (const Window& w : keys) {
+      std::vector<TimeMs>& times = failures[w.key];
+      if (add) times.push_back(now);
+      std::erase_if(times, [&](TimeMs t) { return t <= now - window_ms; });
+      if (times.size() > static_cast<size_t>(w.max)) times.erase(times.begin(), times.end() - w.max);
+      if (times.size() >= static_cast<size_t>(w.max)) wait = std::max(wait, times.front() + window_ms - now);
+    }
+    return wait;
+  }
+  Result<void> ClearFailures(std::string_view key) override {
+    if (down) return MakeError(Errc::kUnavailable, "down");
+    failures.erase(std::string(key));
+    return Ok();
+  }
+
+  bool down = false;
+  std::map<std::string, std::vector<TimeMs>> failures;
+};
 
 class LoginThrottleTest : public ::testing::Test {
  protected:
@@ -89,6 +123,40 @@ TEST(ResolveClientAddressTest, ForwardedForIsBelievedOnlyFromATrustedProxy) {
   EXPECT_EQ(ResolveClientAddress("127.0.0.1", "1.2.3.4, 203.0.113.9, 10.0.0.5", proxies), "203.0.113.9");
   EXPECT_EQ(ResolveClientAddress("127.0.0.1", "203.0.113.9, garbage", proxies), "127.0.0.1");
   EXPECT_EQ(ResolveClientAddress("127.0.0.1", " 2001:db8::1 ", proxies), "2001:db8::1");
+}
+
+// In a cluster the nodes' throttles share their counts: two nodes together
+// allow the limit, not twice it; a success on either clears the account.
+TEST_F(LoginThrottleTest, NodesSharingCountsAllowTheLimitOnceBetweenThem) {
+  FakeShared shared;
+  const ThrottleOptions options{
+      .window_ms = 10'000, .max_per_account = 4, .max_per_address = 100, .max_entries = 100};
+  LoginThrottle node1(options, clock_, &shared);
+  LoginThrottle node2(options, clock_, &shared);
+  node1.Failed("alice", "10.0.0.1");
+  node2.Failed("alice", "10.0.0.2");
+  node1.Failed("alice", "10.0.0.3");
+  EXPECT_EQ(node2.RetryAfterMs("alice", "10.0.0.4"), 0);
+  node2.Failed("alice", "10.0.0.4");
+  EXPECT_EQ(node1.RetryAfterMs("alice", "10.0.0.5"), 10'000) << "4 failures in all, 2 on each node";
+  EXPECT_EQ(node2.RetryAfterMs("alice", "10.0.0.5"), 10'000);
+  node1.Succeeded("alice");
+  EXPECT_EQ(node2.RetryAfterMs("alice", "10.0.0.5"), 0);
+}
+
+// When the shared counts do not answer, each node decides by its own count:
+// neither open (no limit) nor closed (no login).
+TEST_F(LoginThrottleTest, UnansweredSharedCountsFallBackToTheNodesOwn) {
+  FakeShared shared;
+  LoginThrottle t({.window_ms = 10'000, .max_per_account = 2, .max_per_address = 100, .max_entries = 100},
+                  clock_, &shared);
+  shared.down = true;
+  EXPECT_EQ(t.RetryAfterMs("alice", "10.0.0.1"), 0) << "not closed";
+  t.Failed("alice", "10.0.0.1");
+  t.Failed("alice", "10.0.0.1");
+  EXPECT_EQ(t.RetryAfterMs("alice", "10.0.0.1"), 10'000) << "not open: this node counted";
+  shared.down = false;
+  EXPECT_EQ(t.RetryAfterMs("bob", "10.0.0.1"), 0);
 }
 
 }  // namespace

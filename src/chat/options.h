@@ -35,6 +35,9 @@ struct Options {
   // upload that no live entry attaches is collected.
   int64_t max_upload_bytes = 25 * 1024 * 1024;
   int64_t upload_collect_after_s = 24 * 3600;
+  // Server administrators (PROTOCOL.md §7, setting admin.users): usernames,
+  // compared after folding; the only users the /v1/admin calls answer.
+  std::vector<std::string> admin_users;
 };
 
 }  // namespace parley::chat

@@ -17,6 +17,7 @@ Error NotMember() { return MakeError(Errc::kForbidden, "you are not a member of 
 Error Unauthorized() { return MakeError(Errc::kUnauthorized, "wrong username or password"); }
 Error Revoked() { return MakeError(Errc::kUnauthorized, "token revoked"); }
 Error Deleted() { return MakeError(Errc::kUnauthorized, "account deleted"); }
+Error Disabled() { return MakeError(Errc::kForbidden, "account disabled"); }
 Error TooManyFailures(int64_t retry_after_ms) {
   Error e = MakeError(Errc::kRateLimited, "too many failed logins; try again later");
   e.retry_after_ms = retry_after_ms;
@@ -32,7 +33,7 @@ Service::Service(Deps deps, Options options)
       options_(options),
       rate_stripes_(new RateStripe[kStripes]),
       auth_stripes_(new AuthStripe[kStripes]),
-      throttle_(options_.login_throttle, deps.clock) {}
+      throttle_(options_.login_throttle, deps.clock, deps.limits) {}
 
 Service::~Service() = default;
 
@@ -97,8 +98,13 @@ Result<AuthSession> Service::Login(std::string_view username, std::string_view p
     return Unauthorized();
   }
   throttle_.Succeeded(*name);
-  NoteAuthState(rec->user.id, {rec->token_epoch, false});
-  return IssueSession(std::move(rec->user), "", rec->token_epoch);
+  // Told only to whoever knows the password: nobody learns of a disable
+  // (or that the account exists) by guessing.
+  auto state = d_.store.GetAuthState(rec->user.id);
+  if (!state) return std::move(state).error();
+  if (state->disabled) return Disabled();
+  NoteAuthState(rec->user.id, {state->token_epoch, false});
+  return IssueSession(std::move(rec->user), "", state->token_epoch);
 }
 
 Result<AuthSession> Service::Refresh(std::string_view refresh_token) {
@@ -109,6 +115,7 @@ Result<AuthSession> Service::Refresh(std::string_view refresh_token) {
   if (!grant) return std::move(grant).error();
   auto state = d_.store.GetAuthState(grant->user);
   if (!state || state->deleted) return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
+  if (state->disabled) return Disabled();
   NoteAuthState(grant->user, *state);
   auto user = d_.store.FindUserById(grant->user);
   if (!user) return MakeError(Errc::kUnauthorized, "unknown or used refresh token");
@@ -699,27 +706,32 @@ Result<void> Service::CheckBody(std::string_view body) const {
 }
 
 Result<void> Service::Append(log::SendRequest request) {
+  // Token bucket per user: send_burst deep, refilled at send_rate_per_s.
+  // Every entry a user makes (send, edit, delete, react) draws from it; in
+  // a cluster the bucket is shared by every node.
   const UserId sender = request.sender;
-  {
-    // Token bucket per user: send_burst deep, refilled at send_rate_per_s.
-    // Every entry a user makes (send, edit, delete, react) draws from it.
-    RateStripe& stripe = RateStripeOf(sender);
-    std::lock_guard lock(stripe.mu);
-    TimeMs now = d_.clock.NowMs();
-    auto [it, fresh] = stripe.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
-    Bucket& b = it->second;
-    b.tokens = std::min<double>(options_.send_burst,
-                                b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
-    b.updated = now;
-    if (b.tokens < 1.0) {
-      Error e = MakeError(Errc::kRateLimited, "sending too fast");
-      e.retry_after_ms =
-          static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / options_.send_rate_per_s));
-      return e;
-    }
-    b.tokens -= 1.0;
-  }
+  std::optional<Result<void>> shared = TakeSharedToken(sender);
+  Result<void> token = shared ? std::move(*shared) : TakeLocalToken(sender);
+  if (!token) return token;
   return d_.log.Append(std::move(request));
+}
+
+Result<void> Service::TakeLocalToken(UserId sender) {
+  RateStripe& stripe = RateStripeOf(sender);
+  std::lock_guard lock(stripe.mu);
+  TimeMs now = d_.clock.NowMs();
+  auto [it, fresh] = stripe.buckets.try_emplace(sender, Bucket{double(options_.send_burst), now});
+  Bucket& b = it->second;
+  b.tokens =
+      std::min<double>(options_.send_burst, b.tokens + (now - b.updated) * options_.send_rate_per_s / 1000.0);
+  b.updated = now;
+  if (b.tokens < 1.0) {
+    Error e = MakeError(Errc::kRateLimited, "sending too fast");
+    e.retry_after_ms = static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / options_.send_rate_per_s));
+    return e;
+  }
+  b.tokens -= 1.0;
+  return Ok();
 }
 
 Result<void> Service::Send(UserId sender, protocol::SendReq request, const log::Origin& origin) {

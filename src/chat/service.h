@@ -8,6 +8,7 @@
 // Threading: every method is thread-safe. Methods marked "blocking" touch the
 // store or hash passwords: call them from a blocking worker, never from an io
 // thread. The others are cheap and may run on an io thread.
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "common/clock.h"
 #include "common/model.h"
 #include "common/result.h"
+#include "common/shared_limits.h"
 #include "log/message_log.h"
 #include "fanout/fanout.h"
 #include "presence/presence_registry.h"
@@ -49,6 +51,9 @@ struct Deps {
   // null: uploads are unavailable (503).
   uploads::BlobStore* blobs = nullptr;
   const uploads::UrlSigner* url_signer = nullptr;
+  // Where a cluster keeps the send buckets and the login throttle's counts
+  // (Redis); null on one node, which counts in memory.
+  SharedLimits* limits = nullptr;
 };
 
 // A bot just made (PROTOCOL.md §8): the key is shown this once.
@@ -90,6 +95,16 @@ struct ResumePlan {
   std::vector<Conv> conversations;
   std::vector<Online> online;  // one per online contact
 };
+
+// GET /v1/admin/users (PROTOCOL.md §7): one page, and the cursor of the next.
+struct AdminUsersPage {
+  std::vector<store::UserListing> users;
+  std::optional<UserId> next;
+};
+
+// GET /v1/admin/stats, less what only the gateway knows (its connections,
+// its uptime).
+using AdminTotals = store::Totals;
 
 inline constexpr size_t kMaxDisplayNameBytes = 64;
 
@@ -252,6 +267,27 @@ class Service {
   // them, and what writers abandoned; returns how many uploads went.
   Result<int64_t> CollectUploads();
 
+  // --- server administration (PROTOCOL.md §7; blocking; admin.cc) ---------------
+  // Each answers kForbidden unless `actor` is named in Options::admin_users,
+  // and each change is logged with who made it to whom.
+  //
+  // Ok when `actor` is a server administrator, else kForbidden.
+  Result<void> CheckServerAdmin(UserId actor);
+  // Users that are not deleted, by id, from after `after`; `limit` 1..1000.
+  Result<AdminUsersPage> AdminListUsers(UserId actor, UserId after, int limit);
+  // Disables a user (no login, no refresh: kForbidden "account disabled";
+  // every token revoked and every socket closed with 4003, on every node) or
+  // enables one again (they log in anew). kNotFound for a missing user;
+  // kBadRequest for disabling oneself.
+  Result<void> AdminSetDisabled(UserId actor, std::string_view username, bool disabled);
+  // Deletes the text entry (conv, seq) with a `delete` entry whose sender is
+  // `actor` and whose client_msg_id is null, on the path of a member's
+  // delete (log, sequencer, one commit, fan-out); the answer (`sent` or
+  // `error`) reaches `origin` once the commit is decided. The actor needs no
+  // membership.
+  Result<void> AdminDeleteMessage(UserId actor, ConversationId conv, int64_t seq, const log::Origin& origin);
+  Result<AdminTotals> AdminStats(UserId actor);
+
   // --- the hot path (cheap, io thread) ------------------------------------------
   // Checks the body and the sender's rate, then appends to the message log.
   // The `sent` answer (or an error) reaches `origin` through fan-out after
@@ -296,6 +332,13 @@ class Service {
   Result<void> CheckBody(std::string_view body) const;
   // The sender's rate, then the message log: every entry a user makes.
   Result<void> Append(log::SendRequest request);
+  // The sender's rate in a cluster (send_limits.cc): tokens taken from the
+  // shared bucket a few at a time (a lease, so a fast sender costs one
+  // round trip per several entries); nullopt on one node (no shared
+  // bucket) or when it did not answer: the node's own bucket decides then.
+  std::optional<Result<void>> TakeSharedToken(UserId sender);
+  // The node's own bucket: the rate on one node, the fallback in a cluster.
+  Result<void> TakeLocalToken(UserId sender);
   // Signature, claims and expiry, without the revocation check; nullopt for
   // an outside user not yet provisioned here.
   std::optional<Result<auth::Claims>> VerifyToken(std::string_view access_token);
@@ -346,14 +389,27 @@ class Service {
   // (the members see "left"; ownership passes on) while its connections
   // stop following every conversation.
   Result<void> Tombstone(UserId user);
+  // admin.cc: the actor's account when they are a server administrator,
+  // else kForbidden.
+  Result<User> RequireServerAdmin(UserId actor);
 
   struct Bucket {
     double tokens = 0;
     TimeMs updated = 0;
   };
+  // Tokens taken from the shared bucket and not yet spent: `want` grows
+  // while the user keeps spending whole leases, and falls back to 1 when a
+  // lease expires unspent (what is left of it is never used: the shared
+  // bucket errs on the strict side).
+  struct Lease {
+    int64_t tokens = 0;
+    TimeMs expires = 0;
+    int64_t want = 1;
+  };
   struct RateStripe {
     std::mutex mu;
     std::unordered_map<UserId, Bucket> buckets;
+    std::unordered_map<UserId, Lease> leases;
     std::unordered_map<UserId, std::unordered_map<ConversationId, TimeMs>> typing;
   };
   RateStripe& RateStripeOf(UserId u) { return rate_stripes_[static_cast<uint64_t>(u.value) % kStripes]; }
@@ -383,6 +439,10 @@ class Service {
   std::mutex api_keys_mu_;
   std::unordered_map<std::string, auth::Claims> api_keys_;  // key hash -> claims, once loaded
   static constexpr size_t kApiKeyCacheCap = 10000;
+  // Until when the shared bucket is not asked (it failed): the node's own
+  // bucket decides meanwhile, so a Redis outage costs one timeout a second,
+  // not one per send.
+  std::atomic<TimeMs> shared_down_until_{0};
 };
 
 }  // namespace parley::chat

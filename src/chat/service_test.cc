@@ -3,7 +3,10 @@
 // what fan-out would deliver. The sequencer is driven by hand (RunOnce).
 #include "chat/service.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -130,6 +133,72 @@ TEST_F(ServiceTest, RejectedSendUsesUpNoSeq) {
   ASSERT_TRUE(Send(a.user.id, dm->id, "first"));
   Drain();
   EXPECT_EQ(sink_.Frames("sent").at(0)["seq"], 1);
+}
+
+// A token bucket as Redis keeps it (presence/redis/scripts.h kTakeTokens),
+// in memory: what several nodes' services share. `down` fails every call.
+class FakeSharedBuckets final : public SharedLimits {
+ public:
+  Result<Tokens> TakeTokens(std::string_view key, double rate_per_s, int64_t burst, int64_t want,
+                            TimeMs now) override {
+    ++calls;
+    if (down) return MakeError(Errc::kUnavailable, "down");
+    auto [it, fresh] = buckets.try_emplace(std::string(key), Bucket{double(burst), now});
+    Bucket& b = it->second;
+    if (now > b.ts) {
+      b.tokens = std::min<double>(burst, b.tokens + (now - b.ts) * rate_per_s / 1000);
+      b.ts = now;
+    }
+    const int64_t granted = std::clamp<int64_t>(static_cast<int64_t>(b.tokens), 0, want);
+    b.tokens -= granted;
+    return Tokens{granted, granted ? 0 : static_cast<int64_t>(std::ceil((1 - b.tokens) * 1000 / rate_per_s))};
+  }
+  Result<int64_t> Failures(std::span<const Window>, int64_t, TimeMs, bool) override { return int64_t{0}; }
+  Result<void> ClearFailures(std::string_view) override { return Ok(); }
+
+  struct Bucket {
+    double tokens = 0;
+    TimeMs ts = 0;
+  };
+  std::map<std::string, Bucket> buckets;
+  bool down = false;
+  int calls = 0;
+};
+
+// In a cluster, two nodes' services draw on one bucket per user: together
+// they allow the burst once, not twice; leases cut the round trips of a
+// fast sender; an unanswered bucket fails open to the node's own.
+TEST_F(ServiceTest, SharedSendBucketHoldsAcrossNodes) {
+  auto a = Register("alice");
+  Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(dm);
+  FakeSharedBuckets shared;
+  Options o;
+  o.send_burst = 40;
+  o.send_rate_per_s = 10;
+  Service node1(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_, nullptr, &shared}, o);
+  Service node2(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_, nullptr, &shared}, o);
+  auto send = [&](Service& node, int i) {
+    return node.Send(a.user.id, protocol::SendReq{dm->id, "s" + std::to_string(i), "hi"}, Origin(i));
+  };
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i) accepted += send(i % 2 == 0 ? node1 : node2, i) ? 1 : 0;
+  EXPECT_LE(accepted, 40) << "two nodes allowed more than one burst";
+  EXPECT_GE(accepted, 40 - 2 * 16) << "at most a lease per node is left unspent";
+  EXPECT_LT(shared.calls, 100) << "leases: fewer round trips than sends";
+  auto limited = send(node1, 100);
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().code, Errc::kRateLimited);
+  EXPECT_GT(limited.error().retry_after_ms, 0);
+
+  // Redis away: each node's own bucket decides (full here: 40 more each).
+  clock_.Advance(2000);
+  shared.down = true;
+  int open = 0;
+  for (int i = 0; i < 50; ++i) open += send(node1, 200 + i) ? 1 : 0;
+  EXPECT_EQ(open, 40);
+  Drain();
 }
 
 TEST_F(ServiceTest, BodyRulesAndRateLimit) {

@@ -13,12 +13,14 @@
 #include <CLI/CLI.hpp>
 #include <boost/json/object.hpp>
 
+#include "cli/admin.h"
 #include "cli/api.h"
 #include "cli/entries.h"
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/live.h"
 #include "cli/membership.h"
+#include "cli/moderation.h"
 #include "cli/resolve.h"
 #include "cli/terminal.h"
 #include "common/build_info.h"
@@ -147,6 +149,38 @@ std::string MemberList(const Conversation& conv) {
   return out;
 }
 
+// Entries read back to find the caller's last message for "READ BY".
+constexpr int kReadByLookBack = 20;
+
+// Who has read the caller's last text entry in `conv` (members carry their
+// read_seq): "bob, carol", "everyone", "nobody", or "-" when none of the
+// newest kReadByLookBack entries is the caller's.
+std::string ReadBy(Api& api, const Conversation& conv) {
+  if (conv.last_seq == 0) return "-";
+  std::vector<Message> recent =
+      api.Messages(conv.id, std::nullopt, std::nullopt, kReadByLookBack, "reading " + conv.id.ToString());
+  auto mine = std::find_if(recent.rbegin(), recent.rend(), [&](const Message& m) {
+    return m.sender == api.me() && m.kind == EntryKind::kText && !m.deleted;
+  });
+  if (mine == recent.rend()) return "-";
+  std::vector<std::string> readers;
+  size_t others = 0;
+  for (const Member& m : conv.members) {
+    if (m.id == api.me()) continue;
+    ++others;
+    if (m.read_seq >= mine->seq) readers.push_back(m.username);
+  }
+  if (readers.empty()) return "nobody";
+  if (readers.size() == others && conv.member_count == static_cast<int64_t>(conv.members.size())) {
+    return conv.kind == ConversationKind::kDm ? readers[0] : "everyone";
+  }
+  constexpr size_t kNamed = 3;
+  std::string out;
+  for (size_t i = 0; i < readers.size() && i < kNamed; ++i) out += (i ? ", " : "") + readers[i];
+  if (readers.size() > kNamed) out += " +" + std::to_string(readers.size() - kNamed);
+  return out;
+}
+
 int CmdConversations(Api& api, bool as_json) {
   Directory dir(api);
   dir.Load();
@@ -161,27 +195,30 @@ int CmdConversations(Api& api, bool as_json) {
     return kExitOk;
   }
   struct Row {
-    std::string id, kind, name, members, unread, last;
+    std::string id, kind, name, members, unread, last, read_by;
   };
-  std::vector<Row> rows{{"ID", "KIND", "NAME", "MEMBERS", "UNREAD", "LAST"}};
+  std::vector<Row> rows{{"ID", "KIND", "NAME", "MEMBERS", "UNREAD", "LAST", "READ BY"}};
   for (const Conversation& c : convs) {
     rows.push_back({c.id.ToString(), std::string(KindName(c.kind)), ConversationName(c, api.me()),
-                    std::to_string(c.member_count), std::to_string(c.unread()), std::to_string(c.last_seq)});
+                    std::to_string(c.member_count), std::to_string(c.unread()), std::to_string(c.last_seq),
+                    ReadBy(api, c)});
   }
-  size_t w[5] = {0, 0, 0, 0, 0};
+  size_t w[6] = {0, 0, 0, 0, 0, 0};
   for (const Row& r : rows) {
     w[0] = std::max(w[0], r.id.size());
     w[1] = std::max(w[1], r.kind.size());
     w[2] = std::max(w[2], r.name.size());
     w[3] = std::max(w[3], r.members.size());
     w[4] = std::max(w[4], r.unread.size());
+    w[5] = std::max(w[5], r.last.size());
   }
   auto pad = [](const std::string& s, size_t width) {
     return s + std::string(width > s.size() ? width - s.size() : 0, ' ');
   };
   for (const Row& r : rows) {
     std::cout << pad(r.id, w[0]) << "  " << pad(r.kind, w[1]) << "  " << pad(r.name, w[2]) << "  "
-              << pad(r.members, w[3]) << "  " << pad(r.unread, w[4]) << "  " << r.last << "\n";
+              << pad(r.members, w[3]) << "  " << pad(r.unread, w[4]) << "  " << pad(r.last, w[5]) << "  "
+              << r.read_by << "\n";
   }
   return kExitOk;
 }
@@ -328,6 +365,13 @@ int SubmitEntry(Api& api, const std::string& query, const protocol::Request& req
   }
 }
 
+// Words of the command line joined with spaces.
+std::string JoinWords(const std::vector<std::string>& words) {
+  std::string text;
+  for (const std::string& w : words) text += (text.empty() ? "" : " ") + w;
+  return text;
+}
+
 // The text of a send or edit: the words joined, or stdin when there are none
 // (or just "-"). `what` names it in the error for an empty one.
 std::string TextOf(const std::vector<std::string>& words, const std::string& what) {
@@ -335,7 +379,7 @@ std::string TextOf(const std::vector<std::string>& words, const std::string& wha
   if (words.empty() || (words.size() == 1 && words[0] == "-")) {
     body = StripOneNewline(ReadAllStdin());
   } else {
-    for (const std::string& w : words) body += (body.empty() ? "" : " ") + w;
+    body = JoinWords(words);
   }
   if (body.empty()) throw CliError(kExitUsage, "nothing to " + what + ": the message is empty");
   return body;
@@ -562,6 +606,74 @@ int RunCli(int argc, char** argv) {
   CLI::App* group_members = group->add_subcommand("members", "List the members of CONV with their roles");
   group_members->add_option("conv", group_conv, "Conversation")->required();
   add_json(group_members);
+  // PROTOCOL.md §7: running a group.
+  std::string role;
+  CLI::App* group_role =
+      group->add_subcommand("role", "Make USER an admin or a plain member of CONV (its owner)");
+  group_role->add_option("conv", group_conv, "Conversation")->required();
+  group_role->add_option("user", member_user, "Username")->required();
+  group_role->add_option("role", role, "admin or member")->required();
+  CLI::App* group_transfer =
+      group->add_subcommand("transfer", "Hand the group CONV over to USER (its owner; you become an admin)");
+  CLI::App* group_ban = group->add_subcommand(
+      "ban", "Remove USER from CONV and keep them out (the owner; admins, not on the owner or an admin)");
+  CLI::App* group_unban = group->add_subcommand("unban", "Let USER be added to CONV or join it again");
+  for (CLI::App* cmd : {group_transfer, group_ban, group_unban}) {
+    cmd->add_option("conv", group_conv, "Conversation")->required();
+    cmd->add_option("user", member_user, "Username")->required();
+  }
+  int64_t max_uses = 0, expires_in_s = 0;
+  CLI::App* group_invite =
+      group->add_subcommand("invite", "Create an invite code for CONV (its owner and admins)");
+  group_invite->add_option("conv", group_conv, "Conversation")->required();
+  CLI::Option* max_uses_opt =
+      group_invite->add_option("--max-uses", max_uses, "How many may join with it (default: unlimited)");
+  CLI::Option* expires_opt =
+      group_invite->add_option("--expires", expires_in_s, "Seconds until it expires (default: 7 days)");
+  add_json(group_invite);
+  std::string invite_code;
+  CLI::App* group_join = group->add_subcommand("join", "Join a group with an invite CODE");
+  group_join->add_option("code", invite_code, "Invite code")->required();
+  add_json(group_join);
+  std::vector<std::string> setting_words;
+  CLI::App* group_title = group->add_subcommand("title", "Rename the group CONV (its owner and admins)");
+  group_title->add_option("conv", group_conv, "Conversation")->required();
+  group_title->add_option("text", setting_words, "The new title (words are joined with spaces)")->required();
+  CLI::App* group_topic =
+      group->add_subcommand("topic", "Set the topic of CONV; without TEXT, clear it (its owner and admins)");
+  group_topic->add_option("conv", group_conv, "Conversation")->required();
+  group_topic->add_option("text", setting_words, "The topic (words are joined with spaces)");
+
+  // PROTOCOL.md §7: blocks.
+  std::string block_user;
+  CLI::App* block = app.add_subcommand(
+      "block", "Block USER: they can no longer open a DM with you, write in yours or add you to a group");
+  CLI::App* unblock = app.add_subcommand("unblock", "Unblock USER");
+  for (CLI::App* cmd : {block, unblock}) cmd->add_option("user", block_user, "Username")->required();
+  CLI::App* blocks = app.add_subcommand("blocks", "List the users you block");
+  add_json(blocks);
+
+  // PROTOCOL.md §7: server administration (the server's admin.users only).
+  CLI::App* admin = app.add_subcommand("admin", "Server administration (administrators only)");
+  admin->require_subcommand(1);
+  CLI::App* admin_users =
+      admin->add_subcommand("users", "List every user, with when they joined and their state");
+  add_json(admin_users);
+  std::string admin_user;
+  CLI::App* admin_disable =
+      admin->add_subcommand("disable", "Disable USER: signed out everywhere, no login until enabled");
+  CLI::App* admin_enable = admin->add_subcommand("enable", "Let a disabled USER log in again");
+  for (CLI::App* cmd : {admin_disable, admin_enable})
+    cmd->add_option("user", admin_user, "Username")->required();
+  std::string admin_conv;
+  int64_t admin_seq = 0;
+  CLI::App* admin_delete =
+      admin->add_subcommand("delete-message", "Delete message SEQ of CONV (any conversation, by id)");
+  admin_delete->add_option("conv", admin_conv, "Conversation")->required();
+  admin_delete->add_option("seq", admin_seq, "The message's seq")->required();
+  CLI::App* admin_stats =
+      admin->add_subcommand("stats", "Counts of users, conversations, messages, connections");
+  add_json(admin_stats);
 
   std::string dm_user;
   CLI::App* dm = app.add_subcommand("dm", "Open (or find) the direct conversation with USER");
@@ -690,6 +802,27 @@ int RunCli(int argc, char** argv) {
     if (group_remove->parsed()) return CmdGroupRemove(api, group_conv, member_user);
     if (group_leave->parsed()) return CmdGroupLeave(api, group_conv);
     if (group_members->parsed()) return CmdGroupMembers(api, group_conv, as_json);
+    if (group_role->parsed()) return CmdGroupRole(api, group_conv, member_user, role);
+    if (group_transfer->parsed()) return CmdGroupTransfer(api, group_conv, member_user);
+    if (group_ban->parsed()) return CmdGroupBan(api, group_conv, member_user, true);
+    if (group_unban->parsed()) return CmdGroupBan(api, group_conv, member_user, false);
+    if (group_invite->parsed()) {
+      return CmdGroupInvite(api, group_conv, max_uses_opt->count() ? std::optional(max_uses) : std::nullopt,
+                            expires_opt->count() ? std::optional(expires_in_s) : std::nullopt, as_json);
+    }
+    if (group_join->parsed()) return CmdGroupJoin(api, invite_code, as_json);
+    if (group_title->parsed())
+      return CmdGroupSettings(api, group_conv, JoinWords(setting_words), std::nullopt);
+    if (group_topic->parsed())
+      return CmdGroupSettings(api, group_conv, std::nullopt, JoinWords(setting_words));
+    if (block->parsed()) return CmdBlock(api, block_user, true);
+    if (unblock->parsed()) return CmdBlock(api, block_user, false);
+    if (blocks->parsed()) return CmdBlocks(api, as_json);
+    if (admin_users->parsed()) return CmdAdminUsers(api, as_json);
+    if (admin_disable->parsed()) return CmdAdminDisable(api, admin_user, true);
+    if (admin_enable->parsed()) return CmdAdminDisable(api, admin_user, false);
+    if (admin_delete->parsed()) return CmdAdminDeleteMessage(api, admin_conv, admin_seq);
+    if (admin_stats->parsed()) return CmdAdminStats(api, as_json);
     if (read->parsed()) return CmdRead(api, read_conv, as_json);
     if (history->parsed()) return CmdHistory(api, conv, before, limit, as_json);
     if (search->parsed()) {

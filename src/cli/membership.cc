@@ -22,32 +22,43 @@ namespace {
 // The server's cap on one members page.
 constexpr int kMembersPage = 1000;
 
-// CONV resolved against the conversation list, with its display name.
-struct Target {
-  ConversationId id;
-  std::string name;
-};
-
-Target Resolve(Directory& dir, const std::string& query) {
-  dir.Load();
-  ConversationId id = ResolveConvId(dir, query);
-  return Target{id, dir.Find(id) != nullptr ? dir.Name(id) : query};
-}
-
 std::string MembersPath(ConversationId conv) { return "/v1/conversations/" + conv.ToString() + "/members"; }
 
-// The path of one member: the username goes into the URL, so anything but
-// a username's characters (any case: the server folds it) is refused here.
+// The path of one member: the username goes into the URL.
 std::string MemberPath(ConversationId conv, const std::string& username) {
+  return MembersPath(conv) + "/" + CheckedUsername(username);
+}
+
+}  // namespace
+
+ConvTarget ResolveTarget(Directory& dir, const std::string& query) {
+  dir.Load();
+  ConversationId id = ResolveConvId(dir, query);
+  return ConvTarget{id, dir.Find(id) != nullptr ? dir.Name(id) : query};
+}
+
+const std::string& CheckedUsername(const std::string& username) {
+  // Anything but a username's characters is refused before it reaches a URL.
   bool ok = !username.empty();
   for (char c : username) {
     ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
   }
   if (!ok) throw CliError(kExitUsage, "'" + username + "' is not a username (letters, digits, _ . -)");
-  return MembersPath(conv) + "/" + username;
+  return username;
 }
 
-}  // namespace
+void CallForOk(Api& api, const protocol::Request& request, const std::string& what) {
+  std::unique_ptr<client::WsClient> ws = OpenSocket(api, {}, nullptr);
+  auto answer = ws->Call(request);
+  if (!answer) throw Unreachable(api.login().server, answer.error().message);
+  if (const auto* error = std::get_if<protocol::ErrorAnswer>(&*answer)) {
+    throw CliError(ExitCodeForErrc(error->error.code),
+                   what + " failed: " + error->error.message + " (" + error->error.code_name + ")");
+  }
+  if (!std::holds_alternative<protocol::OkAnswer>(*answer)) {
+    throw CliError(kExitRejected, what + " failed: unexpected answer");
+  }
+}
 
 std::vector<Member> AllMembers(Api& api, ConversationId conv) {
   std::vector<Member> out;
@@ -77,7 +88,7 @@ void LeaveConversation(Api& api, ConversationId conv, const std::string& name) {
 
 int CmdGroupAdd(Api& api, const std::string& conv, const std::string& user, bool as_json) {
   Directory dir(api);
-  Target target = Resolve(dir, conv);
+  ConvTarget target = ResolveTarget(dir, conv);
   const std::string what = "adding " + user + " to " + target.name;
   Conversation updated = Expect(protocol::ParseConversation(api.Call("POST", MembersPath(target.id),
                                                                      protocol::UsernameBody(user), what)),
@@ -93,7 +104,7 @@ int CmdGroupAdd(Api& api, const std::string& conv, const std::string& user, bool
 
 int CmdGroupRemove(Api& api, const std::string& conv, const std::string& user) {
   Directory dir(api);
-  Target target = Resolve(dir, conv);
+  ConvTarget target = ResolveTarget(dir, conv);
   if (user == api.login().username) {
     throw CliError(kExitUsage, "to leave " + target.name + " yourself, use 'parley group leave'");
   }
@@ -104,7 +115,7 @@ int CmdGroupRemove(Api& api, const std::string& conv, const std::string& user) {
 
 int CmdGroupLeave(Api& api, const std::string& conv) {
   Directory dir(api);
-  Target target = Resolve(dir, conv);
+  ConvTarget target = ResolveTarget(dir, conv);
   LeaveConversation(api, target.id, target.name);
   std::cout << "You left " << target.name << ".\n";
   return kExitOk;
@@ -112,7 +123,7 @@ int CmdGroupLeave(Api& api, const std::string& conv) {
 
 int CmdGroupMembers(Api& api, const std::string& conv, bool as_json) {
   Directory dir(api);
-  Target target = Resolve(dir, conv);
+  ConvTarget target = ResolveTarget(dir, conv);
   std::vector<Member> members = AllMembers(api, target.id);
   for (const Member& m : members) {
     if (as_json) {
@@ -127,7 +138,7 @@ int CmdGroupMembers(Api& api, const std::string& conv, bool as_json) {
 
 int CmdRead(Api& api, const std::string& conv, bool as_json) {
   Directory dir(api);
-  Target target = Resolve(dir, conv);
+  ConvTarget target = ResolveTarget(dir, conv);
   const Conversation* c = dir.Find(target.id);
   if (c == nullptr) {
     // Not one of ours: let the server say why (forbidden / not found).
@@ -136,19 +147,8 @@ int CmdRead(Api& api, const std::string& conv, bool as_json) {
   }
   int64_t seq = c->last_seq;
   int64_t unread = c->unread();
-  if (c->read_seq < seq) {
-    std::unique_ptr<client::WsClient> ws = OpenSocket(api, {}, nullptr);
-    auto answer = ws->Call(protocol::ReadReq{target.id, seq});
-    if (!answer) throw Unreachable(api.login().server, answer.error().message);
-    if (const auto* error = std::get_if<protocol::ErrorAnswer>(&*answer)) {
-      throw CliError(ExitCodeForErrc(error->error.code), "marking " + target.name +
-                                                             " read failed: " + error->error.message + " (" +
-                                                             error->error.code_name + ")");
-    }
-    if (!std::holds_alternative<protocol::OkAnswer>(*answer)) {
-      throw CliError(kExitRejected, "marking " + target.name + " read failed: unexpected answer");
-    }
-  }
+  if (c->read_seq < seq)
+    CallForOk(api, protocol::ReadReq{target.id, seq}, "marking " + target.name + " read");
   if (as_json) {
     json::object out{
         {"conv", target.id.ToString()}, {"read_seq", std::max(seq, c->read_seq)}, {"marked", unread}};

@@ -7,10 +7,29 @@
 
 #include "common/ids.h"
 #include "common/model.h"
+#include "protocol/client_frames.h"
 
 namespace parley::cli {
 
 class Api;
+class Directory;
+
+// CONV resolved against the conversation list (loaded here), with its
+// display name (CONV itself for an id that is not among ours, which the
+// server then judges).
+struct ConvTarget {
+  ConversationId id;
+  std::string name;
+};
+ConvTarget ResolveTarget(Directory& dir, const std::string& query);
+
+// `username` when it is one (letters, digits, _ . -; any case, the server
+// folds it), to go into a URL path; else a CliError (kExitUsage).
+const std::string& CheckedUsername(const std::string& username);
+
+// Sends `request` on a fresh WebSocket and expects `ok`; a refusal is a
+// CliError whose message starts with `what` ("marking crew read failed: ...").
+void CallForOk(Api& api, const protocol::Request& request, const std::string& what);
 
 // Every member of `conv`, paging through the members call.
 std::vector<Member> AllMembers(Api& api, ConversationId conv);

@@ -31,6 +31,11 @@ struct Member {
   UserId id;
   std::string username;
   Role role = Role::kMember;
+  // 1.1 additions (docs/protocol.md): the member's read marker, so a client
+  // can tell who has read what without waiting for live `read` events, and
+  // their display name, so it need not fetch each member's profile.
+  int64_t read_seq = 0;
+  std::string display_name{};
 
   bool operator==(const Member&) const = default;
 };

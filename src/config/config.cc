@@ -30,7 +30,7 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits", "auth", "store", "log", "presence", "uploads"};
+constexpr const char* kSections[] = {"server", "limits", "auth", "admin", "store", "log", "presence", "uploads"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be
 // set (read by something else). Everything else under PARLEY_ must be a
@@ -169,6 +169,20 @@ std::string CheckIpList(const std::string& v) {
     in6_addr v6{};
     if (inet_pton(AF_INET, item.c_str(), &v4) != 1 && inet_pton(AF_INET6, item.c_str(), &v6) != 1)
       return "must be empty or comma-separated IP addresses (e.g. 10.0.0.5,::1)";
+  }
+  return "";
+}
+
+// admin.users: usernames as PROTOCOL.md §1 allows them (3 to 32 of
+// [a-z0-9_.-]; upper case is folded when compared).
+std::string CheckUsernameList(const std::string& v) {
+  for (const std::string& item : SplitList(v)) {
+    const bool ok =
+        item.size() >= 3 && item.size() <= 32 && std::all_of(item.begin(), item.end(), [](char ch) {
+          const auto c = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(ch)));
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        });
+    if (!ok) return "must be empty or comma-separated usernames (3 to 32 of a-z 0-9 _ . -)";
   }
   return "";
 }
@@ -570,6 +584,11 @@ std::vector<Setting> BuildSettings() {
         "How long a node believes a user's token epoch and deleted flag before asking the store again: "
         "the longest another node accepts a token revoked elsewhere. 0: ask on every check.")
       .Range(0, 600'000);
+
+  t.AddList("admin", "users", in_chat(&ChatOptions::admin_users),
+            "Comma-separated usernames of the server administrators, the only users the /v1/admin calls "
+            "answer (PROTOCOL.md §7); empty: nobody.")
+      .Check(CheckUsernameList);
 
   t.AddBackend("store", Field(&Config::store, &StoreConfig::backend), kStoreBackends,
                "Storage backend: sqlite (embedded) or postgres (cluster).");

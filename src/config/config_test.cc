@@ -89,7 +89,7 @@ TEST(Config, TableIsConsistent) {
     for (const auto& f : s.Flags()) EXPECT_TRUE(flags.insert(f).second) << f;
     EXPECT_FALSE(s.description.empty()) << s.name;
   }
-  EXPECT_EQ(Settings().size(), 55u);  // every setting docs/configuration.md lists
+  EXPECT_EQ(Settings().size(), 56u);  // every setting docs/configuration.md lists
 }
 
 // The table has no defaults of its own: a setting's default is the
@@ -149,6 +149,17 @@ TEST(Config, ConvertedSettings) {
               HasSubstr("auth.trusted_proxies"));
   EXPECT_THAT(ErrorOf(LoadWith({"--auth.trusted_proxies", "proxy.internal"})),
               HasSubstr("auth.trusted_proxies"));
+}
+
+// admin.users (PROTOCOL.md §7): a list of usernames, each checked.
+TEST(Config, AdminUsers) {
+  auto r = LoadWith({"--admin.users", "root, Ops.Team"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.chat.admin_users, (std::vector<std::string>{"root", "Ops.Team"}));
+  EXPECT_TRUE(Load(0, nullptr, nullptr)->config.chat.admin_users.empty());
+  EXPECT_THAT(ErrorOf(LoadWith({"--admin.users", "root,,ops"})), HasSubstr("admin.users"));
+  EXPECT_THAT(ErrorOf(LoadWith({"--admin.users", "ro"})), HasSubstr("admin.users"));
+  EXPECT_THAT(ErrorOf(LoadWith({"--admin.users", "root,bad name"})), HasSubstr("admin.users"));
 }
 
 TEST(Config, BackendsByName) {

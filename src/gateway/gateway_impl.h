@@ -106,7 +106,7 @@ struct Gateway::Impl {
         service(s),
         fanout(f),
         metrics(m),
-        api(s, m, std::move(r), options.web_root),
+        api(s, m, std::move(r), options.web_root, NodeInfo{options.node_id, &answers}),
         blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
 
   // Loads the certificate and key of Options::tls (no-op without them).
@@ -129,6 +129,7 @@ struct Gateway::Impl {
   chat::Service& service;
   fanout::FanOut& fanout;
   metrics::Metrics& metrics;
+  HttpAnswers answers;  // before `api`, which points at it
   HttpApi api;
   std::unique_ptr<asio::ssl::context> tls;  // set when serving https/wss
   asio::thread_pool blocking;

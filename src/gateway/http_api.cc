@@ -18,6 +18,7 @@
 #include <prometheus/gauge.h>
 #include "protocol/frames.h"
 #include "protocol/json.h"
+#include "gateway/openapi.h"
 
 namespace parley::gateway {
 namespace json = boost::json;
@@ -125,6 +126,9 @@ struct Call {
   std::vector<std::string> params;
   UserId me;
   std::string client_address;
+  // The answering node, for the calls about it (§7's admin calls).
+  const NodeInfo* node = nullptr;
+  metrics::Metrics* metrics = nullptr;
 };
 
 using Handler = ApiResponse (*)(Call&);
@@ -456,6 +460,96 @@ ApiResponse DeleteBot(Call& c) {
   return NoContent();
 }
 
+// ---- §7: server administration ----
+// Dispatch has checked that the caller is a server administrator (403
+// before anything else); the service checks again.
+
+ApiResponse AdminUsers(Call& c) {
+  auto after = QueryInt(c.url, "after");
+  if (!after) return Fail(after.error());
+  auto limit = QueryLimit(c.url, 100, 1000);
+  if (!limit) return Fail(limit.error());
+  auto page = c.service.AdminListUsers(c.me, UserId(after->value_or(0)), *limit);
+  if (!page) return Fail(page.error());
+  json::array users;
+  users.reserve(page->users.size());
+  for (const store::UserListing& u : page->users) {
+    json::object o = protocol::ToJson(u.user);
+    o["created_at"] = u.created_at;
+    o["disabled"] = u.disabled;
+    users.push_back(std::move(o));
+  }
+  return Json(
+      200, json::object{{"users", std::move(users)},
+                        {"next", page->next ? json::value(page->next->ToString()) : json::value(nullptr)}});
+}
+
+ApiResponse AdminSetDisabled(Call& c, bool disabled) {
+  auto ok = c.service.AdminSetDisabled(c.me, c.params[0], disabled);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+ApiResponse AdminDisable(Call& c) { return AdminSetDisabled(c, true); }
+ApiResponse AdminEnable(Call& c) { return AdminSetDisabled(c, false); }
+
+// How long an administrator's delete waits for its commit before 503 (it
+// may still be applied after).
+constexpr std::chrono::seconds kCommitWait{10};
+
+// The `sent` or `error` frame the sequencer answered an entry with, as an
+// HTTP answer: 204, or the error.
+ApiResponse EntryAnswer(const std::string& frame) {
+  auto o = protocol::ParseJsonObject(frame, "answer");
+  if (!o) return Fail(Errc::kInternal, "unreadable commit answer");
+  const std::string type = protocol::GetString(*o, "type");
+  if (type == "sent") return NoContent();
+  const auto code = ErrcFromName(protocol::GetString(*o, "code"));
+  return Fail(code ? *code : Errc::kInternal, protocol::GetString(*o, "message", "commit failed"));
+}
+
+// Deletes through the log and the sequencer, as a member's `delete`, and
+// answers once the commit is decided.
+ApiResponse AdminDeleteMessage(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  int64_t seq = 0;
+  const std::string& text = c.params[1];
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+  if (ec != std::errc() || end != text.data() + text.size() || seq < 1) {
+    return Fail(Errc::kNotFound, "no such message");
+  }
+  HttpAnswers* answers = c.node ? c.node->answers : nullptr;
+  if (!answers) return Fail(Errc::kUnavailable, "this node cannot wait for a commit");
+  // Expected before the append: the answer may come back before Wait.
+  const uint64_t id = answers->Expect();
+  const log::Origin origin{c.node->node_id, kHttpIoThread, id, 0};
+  if (auto ok = c.service.AdminDeleteMessage(c.me, *conv, seq, origin); !ok) {
+    answers->Wait(id, std::chrono::milliseconds(0));  // forgets it
+    return Fail(ok.error());
+  }
+  auto answer = answers->Wait(id, kCommitWait);
+  if (!answer)
+    return Fail(Errc::kUnavailable, "the delete was not confirmed in time; it may still be applied");
+  return EntryAnswer(*answer);
+}
+
+ApiResponse AdminStats(Call& c) {
+  auto totals = c.service.AdminStats(c.me);
+  if (!totals) return Fail(totals.error());
+  const auto uptime = c.node ? std::chrono::steady_clock::now() - c.node->started : std::chrono::seconds(0);
+  return Json(200, json::object{
+                       {"users", totals->users},
+                       {"conversations", totals->conversations},
+                       {"messages", totals->entries},
+                       {"connections", static_cast<int64_t>(c.metrics ? c.metrics->connections.Value() : 0)},
+                       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+                   });
+}
+
+// The OpenAPI 3.1 description of every route (src/gateway/openapi.json,
+// embedded at build time). Public, like the protocol it describes.
+ApiResponse OpenApi(Call&) { return {200, std::string(OpenApiDocument()), "application/json", {}}; }
+
 // One row per call of PROTOCOL.md section 1 under /v1. A pattern's
 // segments follow "/v1/"; "{...}" captures one segment. Public routes are
 // the account calls made before there is a token.
@@ -499,7 +593,18 @@ constexpr Route kRoutes[] = {
     {"POST", "bots", true, CreateBot},
     {"GET", "bots", true, ListBots},
     {"DELETE", "bots/{username}", true, DeleteBot},
+    // §7: server administration (every "admin/" route: administrators only)
+    {"GET", "admin/users", true, AdminUsers},
+    {"POST", "admin/users/{username}/disable", true, AdminDisable},
+    {"POST", "admin/users/{username}/enable", true, AdminEnable},
+    {"DELETE", "admin/conversations/{conv}/messages/{seq}", true, AdminDeleteMessage},
+    {"GET", "admin/stats", true, AdminStats},
+    {"GET", "openapi.json", false, OpenApi},
 };
+
+// Answered by Dispatch before the table, or by the listener (the upgrade).
+constexpr std::string_view kRoutesOutsideTable[][2] = {
+    {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/v1/ws"}};
 
 // Whether `path` (the segments after "v1") fits `pattern`; the captures go
 // to `params` when given.
@@ -526,8 +631,21 @@ Result<UserId> AuthenticatedCaller(chat::Service& service, const ApiRequest& req
   return BearerUser(service, request);
 }
 
-HttpApi::HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root)
-    : service_(service), metrics_(metrics), ready_(std::move(ready)), web_root_(std::move(web_root)) {}
+HttpApi::HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root,
+                 NodeInfo node)
+    : service_(service),
+      metrics_(metrics),
+      ready_(std::move(ready)),
+      web_root_(std::move(web_root)),
+      node_(node) {}
+
+std::vector<RouteInfo> HttpApi::Routes() {
+  std::vector<RouteInfo> out;
+  for (const auto& [method, path] : kRoutesOutsideTable)
+    out.push_back({std::string(method), std::string(path)});
+  for (const Route& r : kRoutes) out.push_back({std::string(r.method), "/v1/" + std::string(r.pattern)});
+  return out;
+}
 
 ApiResponse HttpApi::Static(const std::string& path) {
   if (web_root_.empty()) {
@@ -597,14 +715,16 @@ ApiResponse HttpApi::Dispatch(const ApiRequest& req) {
     needs_token = needs_token || r.authenticated;
     if (r.method == m) route = &r;
   }
-  // /v1/auth/<call> are the calls made without a token; every other path
-  // asks for one before it says whether it exists, so routes cannot be
-  // probed without a login.
-  const bool public_path = seg.size() == 2 && seg[0] == "auth" && !needs_token;
   // A signed upload url works without a token (PROTOCOL.md §6).
   if (seg.size() == 2 && seg[0] == "uploads" && (m == "GET" || m == "HEAD")) {
     if (auto signed_answer = ServeUploadToUrl(service_, req, url, seg[1])) return *std::move(signed_answer);
   }
+  // /v1/auth/<call> are the calls made without a token, and so is a route
+  // marked public (the OpenAPI description); every other path asks for one
+  // before it says whether it exists, so routes cannot be probed without a
+  // login.
+  const bool public_path =
+      route ? !route->authenticated : seg.size() == 2 && seg[0] == "auth" && !needs_token;
   Call call{
       service_,
       req,
@@ -619,6 +739,12 @@ ApiResponse HttpApi::Dispatch(const ApiRequest& req) {
   }
   if (!route) return Fail(Errc::kNotFound, "no such route");
   Matches(route->pattern, seg, &call.params);
+  call.node = &node_;
+  call.metrics = &metrics_;
+  // §7: only server administrators learn anything from an admin route.
+  if (route->pattern.starts_with("admin/")) {
+    if (auto ok = service_.CheckServerAdmin(call.me); !ok) return Fail(ok.error());
+  }
   return route->handler(call);
 }
 

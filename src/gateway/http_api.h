@@ -4,6 +4,7 @@
 // routes (method + path pattern -> handler, in http_api.cc) says which call
 // is which. Handle() blocks (store, password hashing): the gateway calls it
 // on a worker thread; it touches no state of its own, so any thread may.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "chat/uploads.h"
 #include "gateway/gateway.h"
+#include "gateway/http_answers.h"
 
 namespace parley::gateway {
 
@@ -48,9 +50,30 @@ struct ApiResponse {
   std::optional<int64_t> content_length{};
 };
 
+// One HTTP route: its method and path ("/v1/users/{username}"; a "{...}"
+// segment is a parameter). What the OpenAPI description must match.
+struct RouteInfo {
+  std::string method;
+  std::string path;
+};
+
+// What the calls that are about the answering node need of it (PROTOCOL.md
+// §7's admin calls): its id (where the sequencer sends an answer), where
+// answers to HTTP requests arrive, and when it started.
+struct NodeInfo {
+  int64_t node_id = 1;
+  HttpAnswers* answers = nullptr;  // null: calls that wait for a commit answer 503
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
 class HttpApi {
  public:
-  HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root);
+  HttpApi(chat::Service& service, metrics::Metrics& metrics, ReadyProbe ready, std::string web_root,
+          NodeInfo node = {});
+  // Every route Handle answers (the table's, and those answered before it:
+  // /healthz, /readyz, /metrics; and the WebSocket upgrade the listener
+  // takes), in table order.
+  static std::vector<RouteInfo> Routes();
   // Answers one request; every error answer (4xx/5xx) is counted in
   // parley_errors_total by its code.
   ApiResponse Handle(const ApiRequest& request);
@@ -86,6 +109,7 @@ class HttpApi {
   metrics::Metrics& metrics_;
   ReadyProbe ready_;
   std::string web_root_;
+  NodeInfo node_;
 };
 
 // An error answer (PROTOCOL.md §1's body, with the status of its code),

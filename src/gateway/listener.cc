@@ -597,6 +597,7 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
 }
 
 void Gateway::Deliver(std::shared_ptr<const fanout::EventBatch> batch) {
+  impl_->answers.Take(*batch);  // answers to HTTP requests (an administrator's delete)
   // One posted task per io thread per batch, never one per recipient.
   for (auto& io : impl_->io_threads) {
     asio::post(io->ioc, [batch, io = io.get()] { io->hub.Dispatch(*batch); });

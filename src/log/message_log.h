@@ -41,6 +41,8 @@ struct SendRequest {
   ReactionOp op = ReactionOp::kAdd;   // react
   std::optional<int64_t> reply_to{};  // send
   std::vector<UploadId> attachments{};  // send (PROTOCOL.md §6)
+  // A delete by a server administrator (store::NewMessage::by_server_admin).
+  bool by_server_admin = false;
 };
 
 struct Record {

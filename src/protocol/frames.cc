@@ -279,7 +279,11 @@ json::object ToJson(const User& user) {
 }
 
 json::object ToJson(const Member& member) {
-  return {{"id", member.id.ToString()}, {"username", member.username}, {"role", RoleName(member.role)}};
+  return {{"id", member.id.ToString()},
+          {"username", member.username},
+          {"role", RoleName(member.role)},
+          {"read_seq", member.read_seq},
+          {"display_name", member.display_name}};
 }
 
 json::object ToJson(const Conversation& conv) {
@@ -299,13 +303,15 @@ json::object ToJson(const Conversation& conv) {
 }
 
 json::object ToJson(const Message& m) {
+  // Empty (null) only for a server administrator's delete (PROTOCOL.md §7).
+  json::value cmid = m.client_msg_id.empty() ? json::value(nullptr) : json::value(m.client_msg_id);
   json::object o{{"conv", m.conv.ToString()},
                  {"seq", m.seq},
                  {"id", m.id.ToString()},
                  {"sender", m.sender.ToString()},
                  {"body", m.body},
                  {"ts", m.ts},
-                 {"client_msg_id", m.client_msg_id},
+                 {"client_msg_id", std::move(cmid)},
                  {"kind", EntryKindName(m.kind)}};
   if (m.kind != EntryKind::kText) {
     o.emplace("target", m.target);

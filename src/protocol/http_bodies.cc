@@ -73,6 +73,10 @@ Result<Member> ParseMember(const json::value& v) {
   PARLEY_ASSIGN_OR_RETURN(m.username, RequireString(*o, "username"));
   PARLEY_ASSIGN_OR_RETURN(std::string role, RequireString(*o, "role"));
   PARLEY_ASSIGN_OR_RETURN(m.role, ParseRole(role));
+  // Additions of this server (docs/protocol.md); absent elsewhere.
+  PARLEY_ASSIGN_OR_RETURN(std::optional<int64_t> read_seq, OptionalNonNegative(*o, "read_seq"));
+  m.read_seq = read_seq.value_or(0);
+  PARLEY_ASSIGN_OR_RETURN(m.display_name, OptionalString(*o, "display_name"));
   return m;
 }
 

@@ -76,6 +76,7 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     m.op = q.op;
     m.reply_to = q.reply_to;
     m.attachments = std::move(q.attachments);
+    m.by_server_admin = q.by_server_admin;
     // Who a body names is read here, once, off the io threads; whether they
     // are members (and so mentioned) the store decides at commit time.
     if (m.kind == EntryKind::kText || m.kind == EntryKind::kEdit) m.mention_names = MentionedNames(m.body);

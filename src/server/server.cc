@@ -48,6 +48,7 @@ struct Server::Parts {
   std::unique_ptr<log::MessageLog> log;
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
+  std::unique_ptr<SharedLimits> limits;  // null on one node
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
   std::unique_ptr<auth::ExternalVerifier> external;
@@ -175,10 +176,12 @@ void ScheduleCollect(Server::Parts* p) {
   });
 }
 
-// The presence registry and the fan-out, which a backend provides together.
+// The presence registry and the fan-out, which a backend provides together,
+// and in a cluster the counters of the limits the nodes share.
 struct Presence {
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
+  std::unique_ptr<SharedLimits> limits{};
 };
 
 Result<Presence> OpenPresence(const config::Config& c) {
@@ -188,7 +191,7 @@ Result<Presence> OpenPresence(const config::Config& c) {
     case config::PresenceBackend::kRedis: {
       auto backend = presence::redis::Create(c.presence.redis);
       if (!backend) return std::move(backend).error();
-      return Presence{std::move(backend->registry), std::move(backend->fanout)};
+      return Presence{std::move(backend->registry), std::move(backend->fanout), std::move(backend->limits)};
     }
   }
   return MakeError(Errc::kInternal, "presence.backend out of range");
@@ -241,6 +244,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   if (!presence) return std::move(presence).error();
   p->registry = std::move(presence->registry);
   p->fanout = std::move(presence->fanout);
+  p->limits = std::move(presence->limits);
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
   if (!c.auth.issuer_public_key_file.empty()) {
@@ -257,7 +261,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
 
   p->service = std::make_unique<chat::Service>(
       chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
-                 SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get()},
+                 SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get(),
+                 p->limits.get()},
       c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 

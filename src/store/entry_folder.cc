@@ -215,7 +215,8 @@ Result<void> EntryFolder::ApplyEdit(const NewMessage& m, int64_t seq, Target& ta
 }
 
 Result<void> EntryFolder::ApplyDelete(const NewMessage& m, int64_t seq, Target& target) {
-  if (target.row.sender != m.sender) {
+  // A server administrator may delete any entry, member or not (§7).
+  if (target.row.sender != m.sender && !m.by_server_admin) {
     FOLD_ASSIGN(Role role, source_.RoleOf(m.conv, m.sender));
     if (role == Role::kMember) {
       return MakeError(Errc::kForbidden,

@@ -40,6 +40,10 @@ struct UserRecord {
 struct AuthState {
   int64_t token_epoch = 0;
   bool deleted = false;
+  // Disabled by a server administrator (PROTOCOL.md §7): no login and no
+  // refresh until enabled again. Disabling also bumps the epoch, so the
+  // tokens issued before are refused by the epoch alone.
+  bool disabled = false;
 };
 
 // What taking a refresh token yields: whose it is and its family (every
@@ -47,6 +51,20 @@ struct AuthState {
 struct RefreshGrant {
   UserId user;
   std::string family;
+};
+
+// A user as a server administrator lists them (PROTOCOL.md §7).
+struct UserListing {
+  User user;
+  TimeMs created_at = 0;
+  bool disabled = false;
+};
+
+// What GET /v1/admin/stats counts from the store.
+struct Totals {
+  int64_t users = 0;          // not deleted (bots included)
+  int64_t conversations = 0;  // DMs and groups
+  int64_t entries = 0;        // every seq of every conversation (the sum of last_seq)
 };
 
 // What joining by an invite did.
@@ -77,6 +95,10 @@ struct NewMessage {
   // Text: the uploads attached (PROTOCOL.md §6), at most kMaxAttachments,
   // each the sender's own.
   std::vector<UploadId> attachments{};
+  // A delete made by a server administrator (PROTOCOL.md §7, `DELETE
+  // /v1/admin/conversations/{id}/messages/{seq}`), with no client_msg_id:
+  // it needs no membership and no role, and moves no read marker.
+  bool by_server_admin = false;
 };
 // A search of PROTOCOL.md §6, for one user.
 inline constexpr int kDefaultSearchLimit = 20;
@@ -309,7 +331,8 @@ class Store {
   //  - else if the conversation does not exist: kNotFound for that entry;
   //  - else if the sender is not a member, or the conversation is a DM
   //    whose other member blocks the sender (PROTOCOL.md §7): kForbidden for
-  //    that entry;
+  //    that entry (a delete `by_server_admin` skips this step and the role
+  //    check of the rules below);
   //  - else if a text entry attaches an upload that does not exist:
   //    kNotFound; one that another user uploaded: kForbidden (PROTOCOL.md §6);
   //  - else if the entry breaks a rule of PROTOCOL.md §5 against the state
@@ -380,6 +403,18 @@ class Store {
   // `cursor` is opaque: a backend's own encoding of where a page ended.
   // kBadRequest for a cursor this backend did not make.
   virtual Result<SearchPage> Search(const SearchRequest& request) = 0;
+
+  // --- server administration (PROTOCOL.md §7) -----------------------------------
+  // Users that are not deleted with id > `after`, by id, at most `limit`.
+  virtual Result<std::vector<UserListing>> ListUsers(UserId after, int limit) = 0;
+  // Disables a user (bumps the token epoch and revokes every refresh token,
+  // in one transaction; disabling again bumps again) or enables one (the
+  // epoch stays). Returns the epoch after the call. kNotFound when there is
+  // no such user or it is deleted.
+  virtual Result<int64_t> SetDisabled(UserId id, bool disabled, TimeMs now) = 0;
+  // The counts of GET /v1/admin/stats; costs one row per conversation at
+  // most, never a scan of the messages.
+  virtual Result<Totals> CountTotals() = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

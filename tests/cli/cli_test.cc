@@ -997,5 +997,196 @@ TEST_F(CliTest, SendWithFilesAndDownloadThem) {
   EXPECT_EQ(missing.exit_code, 1) << Show(missing);
 }
 
+// PROTOCOL.md §7 from the terminal: roles, hand-over, bans, invites, the
+// title and topic, each refusal with the server's reason and exit code.
+TEST_F(CliTest, GroupRolesBansInvitesAndSettings) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string carol = Register("carol");
+  std::string dave = Register("dave");
+  std::string erin = Register("erin");
+  Group(alice, "crew", {bob, carol});
+
+  CliResult promoted = Run(alice, {"group", "role", "crew", bob, "admin"});
+  EXPECT_EQ(promoted.exit_code, 0) << Show(promoted);
+  EXPECT_THAT(promoted.out, HasSubstr(bob + " is now an admin of crew"));
+  EXPECT_EQ(Run(carol, {"group", "members", "crew"}).out,
+            alice + "  owner\n" + bob + "  admin\n" + carol + "  (you)\n");
+  CliResult not_owner = Run(bob, {"group", "role", "crew", carol, "admin"});
+  EXPECT_EQ(not_owner.exit_code, 4) << Show(not_owner);
+  CliResult bad_role = Run(alice, {"group", "role", "crew", bob, "owner"});
+  EXPECT_EQ(bad_role.exit_code, 1) << Show(bad_role);
+  EXPECT_THAT(bad_role.err, HasSubstr("parley group transfer"));
+
+  // An admin bans a member; the banned cannot read, nor be added back until unbanned.
+  CliResult banned = Run(bob, {"group", "ban", "crew", carol});
+  EXPECT_EQ(banned.exit_code, 0) << Show(banned);
+  EXPECT_THAT(banned.out, HasSubstr("Banned " + carol + " from crew"));
+  EXPECT_EQ(Run(carol, {"history", "crew"}).exit_code, 4);
+  CliResult add_banned = Run(alice, {"group", "add", "crew", carol});
+  EXPECT_EQ(add_banned.exit_code, 4) << Show(add_banned);
+  CliResult admin_bans_owner = Run(bob, {"group", "ban", "crew", alice});
+  EXPECT_EQ(admin_bans_owner.exit_code, 4) << Show(admin_bans_owner);
+  EXPECT_EQ(Run(alice, {"group", "unban", "crew", carol}).exit_code, 0);
+  EXPECT_EQ(Run(alice, {"group", "add", "crew", carol}).exit_code, 0);
+
+  // Title and topic.
+  CliResult renamed = Run(bob, {"group", "title", "crew", "night", "crew"});
+  EXPECT_EQ(renamed.exit_code, 0) << Show(renamed);
+  EXPECT_THAT(renamed.out, HasSubstr("Renamed crew to night crew"));
+  EXPECT_EQ(Run(alice, {"group", "topic", "night crew", "ships", "at", "dawn"}).exit_code, 0);
+  CliResult by_carol = Run(carol, {"group", "topic", "night crew", "mine"});
+  EXPECT_EQ(by_carol.exit_code, 4) << Show(by_carol);
+  CliResult listed = Run(carol, {"conversations", "--json"});
+  auto obj = protocol::ParseObject(Lines(listed.out).at(0));
+  ASSERT_TRUE(obj) << Show(listed);
+  EXPECT_EQ(protocol::GetString(*obj, "title"), "night crew");
+  EXPECT_EQ(protocol::GetString(*obj, "topic"), "ships at dawn");
+
+  // An invite for one use: dave joins, erin is too late.
+  CliResult invite = Run(alice, {"group", "invite", "night crew", "--max-uses", "1", "--json"});
+  ASSERT_EQ(invite.exit_code, 0) << Show(invite);
+  auto inv = protocol::ParseObject(invite.out);
+  ASSERT_TRUE(inv) << invite.out;
+  const std::string code = protocol::GetString(*inv, "code");
+  EXPECT_EQ(protocol::GetInt(*inv, "max_uses"), 1);
+  CliResult plain_invite = Run(alice, {"group", "invite", "night crew", "--expires", "60"});
+  EXPECT_EQ(plain_invite.exit_code, 0) << Show(plain_invite);
+  EXPECT_THAT(plain_invite.out, HasSubstr("parley group join "));
+  EXPECT_THAT(plain_invite.out, HasSubstr("unlimited"));
+  CliResult joined = Run(dave, {"group", "join", code});
+  EXPECT_EQ(joined.exit_code, 0) << Show(joined);
+  EXPECT_THAT(joined.out, HasSubstr("Joined night crew (4 members)"));
+  CliResult used_up = Run(erin, {"group", "join", code});
+  EXPECT_EQ(used_up.exit_code, 4) << Show(used_up);
+  EXPECT_EQ(Run(erin, {"group", "join", "../bad"}).exit_code, 1);
+  EXPECT_EQ(Run(carol, {"group", "invite", "night crew"}).exit_code, 4);
+  EXPECT_EQ(Run(alice, {"group", "invite", "night crew", "--max-uses", "0"}).exit_code, 1);
+
+  // The hand-over: bob owns it, alice is an admin.
+  CliResult handed = Run(alice, {"group", "transfer", "night crew", bob});
+  EXPECT_EQ(handed.exit_code, 0) << Show(handed);
+  EXPECT_EQ(Run(dave, {"group", "members", "night crew"}).out,
+            alice + "  admin\n" + bob + "  owner\n" + carol + "\n" + dave + "  (you)\n");
+  EXPECT_EQ(Run(alice, {"group", "transfer", "night crew", carol}).exit_code, 4);
+}
+
+TEST_F(CliTest, BlockUnblockAndBlocks) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  CliResult none = Run(alice, {"blocks"});
+  EXPECT_EQ(none.exit_code, 0) << Show(none);
+  EXPECT_THAT(none.out, HasSubstr("You block nobody"));
+
+  CliResult blocked = Run(alice, {"block", bob});
+  EXPECT_EQ(blocked.exit_code, 0) << Show(blocked);
+  EXPECT_EQ(Run(alice, {"blocks"}).out, bob + "\n");
+  CliResult listed = Run(alice, {"blocks", "--json"});
+  auto obj = protocol::ParseObject(listed.out);
+  ASSERT_TRUE(obj) << Show(listed);
+  EXPECT_EQ(protocol::GetString(*obj, "username"), bob);
+  // Bob cannot open a DM with alice, and is not told why.
+  CliResult dm = Run(bob, {"dm", alice});
+  EXPECT_EQ(dm.exit_code, 4) << Show(dm);
+  EXPECT_THAT(dm.err, Not(HasSubstr("block")));
+
+  EXPECT_EQ(Run(alice, {"block", alice}).exit_code, 6);
+  EXPECT_EQ(Run(alice, {"block", "no_such_user_x"}).exit_code, 4);
+  EXPECT_EQ(Run(alice, {"block", "a/b"}).exit_code, 1);
+  CliResult unblocked = Run(alice, {"unblock", bob});
+  EXPECT_EQ(unblocked.exit_code, 0) << Show(unblocked);
+  EXPECT_THAT(Run(alice, {"blocks"}).out, HasSubstr("You block nobody"));
+  EXPECT_EQ(Run(bob, {"dm", alice}).exit_code, 0);
+}
+
+// Issue 17: `parley conversations` says who has read your last message,
+// from the members' read_seq.
+TEST_F(CliTest, ConversationsShowWhoReadYourLastMessage) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string carol = Register("carol");
+  Group(alice, "crew", {bob, carol});
+  auto read_by = [&](const std::string& title) {
+    CliResult list = Run(alice, {"conversations"});
+    EXPECT_EQ(list.exit_code, 0) << Show(list);
+    EXPECT_THAT(list.out, HasSubstr("READ BY"));
+    for (const std::string& line : Lines(list.out)) {
+      // READ BY is the last column; names in it are separated by ", ".
+      if (line.find("  " + title + "  ") != std::string::npos) return line.substr(line.rfind("  ") + 2);
+    }
+    return std::string("(no row)");
+  };
+  EXPECT_EQ(read_by("crew"), "-");  // nothing of alice's yet
+  ASSERT_EQ(Run(alice, {"send", "crew", "hello"}).exit_code, 0);
+  EXPECT_EQ(read_by("crew"), "nobody");
+  ASSERT_EQ(Run(bob, {"read", "crew"}).exit_code, 0);
+  EXPECT_EQ(read_by("crew"), bob);
+  ASSERT_EQ(Run(carol, {"read", "crew"}).exit_code, 0);
+  EXPECT_EQ(read_by("crew"), "everyone");
+  // The member objects carry read_seq and display_name.
+  CliResult members = Run(bob, {"group", "members", "crew", "--json"});
+  auto first = protocol::ParseObject(Lines(members.out).at(0));
+  ASSERT_TRUE(first) << Show(members);
+  EXPECT_EQ(protocol::GetInt(*first, "read_seq"), 1);
+  EXPECT_EQ(protocol::GetString(*first, "display_name"), alice);
+}
+
+// `parley admin ...` for an administrator (admin.users), and exit code 4
+// for everyone else.
+class CliAdminTest : public CliTest {
+ protected:
+  static std::string AdminName() { return "root" + std::to_string(getpid()); }
+  std::vector<std::string> ExtraFlags() const override { return {"--admin.users", AdminName()}; }
+  std::string RegisterAdmin() {
+    const std::string name = AdminName();
+    CliResult r = Run(name, {"register", name, "--server", Url(), "--password-stdin"}, kPassword + "\n");
+    EXPECT_EQ(r.exit_code, 0) << Show(r);
+    return name;
+  }
+};
+
+TEST_F(CliAdminTest, AdminCommands) {
+  std::string root = RegisterAdmin();
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string group = Group(alice, "crew", {bob});
+  ASSERT_EQ(Run(bob, {"send", "crew", "unfit"}).exit_code, 0);
+
+  CliResult users = Run(root, {"admin", "users"});
+  EXPECT_EQ(users.exit_code, 0) << Show(users);
+  EXPECT_THAT(users.out, HasSubstr("USERNAME"));
+  EXPECT_THAT(users.out, HasSubstr(alice));
+  EXPECT_EQ(Lines(Run(root, {"admin", "users", "--json"}).out).size(), 3u);
+  CliResult stats = Run(root, {"admin", "stats", "--json"});
+  auto st = protocol::ParseObject(stats.out);
+  ASSERT_TRUE(st) << Show(stats);
+  EXPECT_EQ(protocol::GetInt(*st, "users"), 3);
+  EXPECT_EQ(protocol::GetInt(*st, "messages"), 1);
+  EXPECT_THAT(Run(root, {"admin", "stats"}).out, HasSubstr("conversations: 1"));
+
+  // The administrator is no member of the group: it goes by id.
+  CliResult deleted = Run(root, {"admin", "delete-message", group, "1"});
+  EXPECT_EQ(deleted.exit_code, 0) << Show(deleted);
+  CliResult history = Run(alice, {"history", "crew", "--json"});
+  EXPECT_THAT(history.out, HasSubstr("\"deleted\":true")) << Show(history);
+  EXPECT_EQ(Run(root, {"admin", "delete-message", group, "99"}).exit_code, 4);
+
+  CliResult disabled = Run(root, {"admin", "disable", bob});
+  EXPECT_EQ(disabled.exit_code, 0) << Show(disabled);
+  EXPECT_EQ(Run(bob, {"conversations"}).exit_code, 3);  // signed out
+  CliResult login = Run(bob, {"login", bob, "--server", Url(), "--password-stdin"}, kPassword + "\n");
+  EXPECT_EQ(login.exit_code, 4) << Show(login);
+  EXPECT_THAT(login.err, HasSubstr("account disabled"));
+  EXPECT_THAT(Run(root, {"admin", "users"}).out, HasSubstr("disabled"));
+  EXPECT_EQ(Run(root, {"admin", "enable", bob}).exit_code, 0);
+  EXPECT_EQ(Run(bob, {"login", bob, "--server", Url(), "--password-stdin"}, kPassword + "\n").exit_code, 0);
+
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"admin", "users"}, {"admin", "stats"}, {"admin", "disable", bob}}) {
+    CliResult refused = Run(alice, args);
+    EXPECT_EQ(refused.exit_code, 4) << Show(refused);
+  }
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -61,6 +61,12 @@ using std::chrono::milliseconds;
 
 constexpr int kHeartbeatMs = 1000;
 const std::string kPassword = "correct-horse-1";
+// The login throttle's per-account limit on the test's nodes (the
+// per-address one is off: every test's requests come from 127.0.0.1).
+constexpr int kAccountFailures = 6;
+
+// The server administrator the nodes are configured with (admin.users).
+std::string AdminName() { return "cadm_" + std::to_string(getpid() % 100000); }
 
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -335,8 +341,8 @@ std::string UniqueName(const std::string& prefix) {
   return prefix + "_" + std::to_string(getpid() % 100000) + "_" + std::to_string(n++);
 }
 
-Session NewUser(const std::string& prefix) {
-  std::string name = UniqueName(prefix);
+// Registers `name` and logs in (through HAProxy too): the session the tests use.
+Session NewUserNamed(const std::string& name) {
   auto r = HttpRetry([&](client::HttpClient& h) {
     json::object body{{"username", name}, {"password", kPassword}};
     return h.Post("/v1/auth/register", body);
@@ -351,6 +357,8 @@ Session NewUser(const std::string& prefix) {
   EXPECT_TRUE(s.ok()) << l.Describe();
   return s.ok() ? s.value() : Session{};
 }
+
+Session NewUser(const std::string& prefix) { return NewUserNamed(UniqueName(prefix)); }
 
 std::string CreateGroup(const Session& owner, const std::string& title,
                         const std::vector<std::string>& members) {
@@ -920,9 +928,24 @@ class ClusterTest : public ::testing::Test {
     for (int i = 1; i <= 3; ++i) c->Stop("node-" + std::to_string(i), SIGTERM);
     auto marks = c->LogMarks();
     for (int i = 1; i <= 3; ++i) {
-      std::ofstream(c->dir + "/node-" + std::to_string(i) + ".toml", std::ios::app)
+      const std::string toml = c->dir + "/node-" + std::to_string(i) + ".toml";
+      {
+        // The shared login throttle at a limit a test reaches in a few
+        // tries (TOML takes a table once: the keys go into [auth]).
+        std::ifstream in(toml);
+        std::stringstream text;
+        text << in.rdbuf();
+        std::string s = text.str();
+        const size_t at = s.find("[auth]\n");
+        if (at != std::string::npos) {
+          s.insert(at + 7, "login_max_failures_per_account = " + std::to_string(kAccountFailures) +
+                               "\nlogin_max_failures_per_address = 0\n");
+        }
+        std::ofstream(toml, std::ios::trunc) << s;
+      }
+      std::ofstream(toml, std::ios::app)
           << "\n# Added by tests/cluster.\n[limits]\nheartbeat_ms = " << kHeartbeatMs
-          << "\nsend_rate_per_s = 2000\nsend_burst = 5000\n";
+          << "\nsend_rate_per_s = 2000\nsend_burst = 5000\n[admin]\nusers = \"" << AdminName() << "\"\n";
       if (!c->StartNode(i)) {
         g_fail = "cannot restart node " + std::to_string(i);
         return;
@@ -1287,6 +1310,60 @@ TEST_F(ClusterTest, RevocationClosesSocketsOnOtherNodes) {
   auto history = FullHistory(peer, dm);
   ASSERT_EQ(history.size(), 1u);
   EXPECT_EQ(GetString(history[0], "client_msg_id"), "rv-before");
+}
+
+// Limits that hold across the cluster (the login throttle's counts in
+// Redis), and server administration reaching every node (PROTOCOL.md §7).
+TEST_F(ClusterTest, SharedLimitsAndAdministrationAcrossNodes) {
+  auto& c = cluster();
+  Session victim = NewUser("thr");
+  ASSERT_FALSE(victim.user_id.empty());
+  // kAccountFailures wrong passwords, spread over nodes 1 and 2: each node
+  // saw half the limit, yet the account is refused on every node, node 3
+  // (which saw none) included. Per-node counts would let 2x through.
+  for (int i = 0; i < kAccountFailures; ++i) {
+    client::HttpClient node("127.0.0.1", c.node_port(1 + i % 2), 10s);
+    auto r = node.Post("/v1/auth/login",
+                       {{"username", victim.username}, {"password", "wrong-pass-" + std::to_string(i)}});
+    EXPECT_EQ(r.status, 401) << "failure " << i << ": " << r.Describe();
+  }
+  for (int n = 1; n <= 3; ++n) {
+    client::HttpClient node("127.0.0.1", c.node_port(n), 10s);
+    auto r = node.Post("/v1/auth/login", {{"username", victim.username}, {"password", kPassword}});
+    EXPECT_EQ(r.status, 429) << "node " << n << " let a login through after " << kAccountFailures
+                             << " failures across nodes: " << r.Describe();
+  }
+  Phase("the login throttle held across nodes");
+
+  // An administrator's disable on node 1 closes the user's socket on node 2
+  // at once, and every node refuses their login.
+  Session admin = NewUserNamed(AdminName());
+  Session user = NewUser("dis");
+  ASSERT_FALSE(admin.user_id.empty() || user.user_id.empty());
+  auto ws = std::make_unique<WsClient>();
+  ASSERT_TRUE(ws->Connect("127.0.0.1", c.node_port(2), "/v1/ws", 3s).ok());
+  auto welcome = ws->Hello(user.access_token, nullptr, 8s);
+  ASSERT_TRUE(welcome && FieldIs(*welcome, "type", "welcome"));
+  client::HttpClient node1("127.0.0.1", c.node_port(1), 10s);
+  auto disabled = node1.Post("/v1/admin/users/" + user.username + "/disable", {}, admin.access_token);
+  ASSERT_EQ(disabled.status, 204) << disabled.Describe();
+  auto t = Clock::now();
+  EXPECT_TRUE(ws->WaitClosed(2s)) << "the disabled user's socket on node 2 stayed open";
+  EXPECT_EQ(ws->close_code(), kCloseBadToken);
+  Phase("a disable on node 1 closed the socket on node 2 in " + std::to_string(Secs(Clock::now() - t)) +
+        " s");
+  for (int n = 1; n <= 3; ++n) {
+    client::HttpClient node("127.0.0.1", c.node_port(n), 10s);
+    auto r = node.Post("/v1/auth/login", {{"username", user.username}, {"password", kPassword}});
+    EXPECT_EQ(r.status, 403) << "node " << n << ": " << r.Describe();
+  }
+  // The stats count the cluster's users from any node, connections per node.
+  client::HttpClient node3("127.0.0.1", c.node_port(3), 10s);
+  auto stats = node3.Get("/v1/admin/stats", admin.access_token);
+  ASSERT_EQ(stats.status, 200) << stats.Describe();
+  EXPECT_GE(GetInt(stats.Object(), "users").value_or(0), 3);
+  auto refused = node3.Get("/v1/admin/stats", victim.access_token);
+  EXPECT_EQ(refused.status, 403) << refused.Describe();
 }
 
 // ------------------------------------------------------------------ 2. node crash under load

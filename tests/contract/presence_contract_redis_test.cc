@@ -212,6 +212,51 @@ TEST_F(RedisPresence, CreateFailsWhenRedisIsAway) {
   EXPECT_FALSE(redis::Create(redis::Options{.node_id = 0}).ok());
 }
 
+// The shared limits (scripts.h kTakeTokens, kFailures): what two nodes take
+// from one bucket together is the bucket, not twice it.
+TEST_F(RedisPresence, SharedTokenBucketIsOneBucketForEveryNode) {
+  auto a = MakeBackend(1);
+  auto b = MakeBackend(2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const TimeMs t0 = 1'700'000'000'000;
+  int64_t granted = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto& node = i % 2 == 0 ? a : b;
+    auto got = node->limits->TakeTokens("send:7", 10, 20, 4, t0);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    granted += got->granted;
+  }
+  EXPECT_EQ(granted, 20) << "a burst of 20, shared";
+  auto none = b->limits->TakeTokens("send:7", 10, 20, 1, t0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->granted, 0);
+  EXPECT_EQ(none->retry_after_ms, 100) << "one token at 10/s";
+  auto later = a->limits->TakeTokens("send:7", 10, 20, 5, t0 + 250);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->granted, 2) << "250 ms refilled 2.5";
+  auto other = a->limits->TakeTokens("send:8", 10, 20, 5, t0);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->granted, 5) << "another user's bucket";
+}
+
+TEST_F(RedisPresence, SharedFailureCountsSlideAndClear) {
+  auto a = MakeBackend(1);
+  auto b = MakeBackend(2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const TimeMs t0 = 1'700'000'000'000;
+  const std::vector<SharedLimits::Window> keys{{"login:account:alice", 3}, {"login:address:10.0.0.1", 100}};
+  for (int i = 0; i < 3; ++i) {
+    auto& node = i % 2 == 0 ? a : b;
+    auto wait = node->limits->Failures(keys, 10'000, t0 + i * 1000, /*add=*/true);
+    ASSERT_TRUE(wait.ok()) << wait.error().message;
+    EXPECT_EQ(*wait, i < 2 ? 0 : 8000) << i;
+  }
+  EXPECT_EQ(*b->limits->Failures(keys, 10'000, t0 + 3000, false), 7000) << "the oldest leaves at 10 s";
+  EXPECT_EQ(*b->limits->Failures(keys, 10'000, t0 + 10'000, false), 0) << "sliding";
+  ASSERT_TRUE(a->limits->ClearFailures("login:account:alice").ok());
+  EXPECT_EQ(*a->limits->Failures(keys, 10'000, t0 + 3000, false), 0);
+}
+
 TEST_F(RedisPresence, DeadNodeUsersGoOfflineWithinTwoHeartbeatsAndAreReportedOnce) {
   auto a = MakeBackend(1);
   auto b = MakeBackend(2);

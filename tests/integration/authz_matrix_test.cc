@@ -278,6 +278,20 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
          return h.Request("PATCH", "/v1/me", json::serialize(json::object{{"display_name", ""}}), t);
        },
        anyone(400)},
+      // PROTOCOL.md §7: server administration. Nobody here is in
+      // admin.users, so every valid caller is refused, before the call
+      // looks at its parameters (a bad limit or seq is 403 too).
+      {"GET /v1/admin/users", get("/v1/admin/users"), anyone(403)},
+      {"GET /v1/admin/users (bad limit)", get("/v1/admin/users?limit=0"), anyone(403)},
+      {"POST /v1/admin/users/{username}/disable",
+       post("/v1/admin/users/" + victim_.username + "/disable", {}), anyone(403)},
+      {"POST /v1/admin/users/{username}/enable", post("/v1/admin/users/" + victim_.username + "/enable", {}),
+       anyone(403)},
+      {"DELETE /v1/admin/conversations/{id}/messages/{seq}",
+       del("/v1/admin/conversations/" + group_ + "/messages/1"), anyone(403)},
+      {"DELETE /v1/admin/conversations/{missing}/messages/{bad seq}",
+       del("/v1/admin/conversations/987654321/messages/x"), anyone(403)},
+      {"GET /v1/admin/stats", get("/v1/admin/stats"), anyone(403)},
   };
 
   int cells = 0;
@@ -311,6 +325,8 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
   auto members = Get(conv + "/members", owner_.access_token);
   ASSERT_EQ(members.status, 200) << members.Describe();
   EXPECT_NE(members.body.find(victim_.username), std::string::npos) << "the victim is still a member";
+  EXPECT_EQ(History(owner_, group_).size(), 1u) << "nobody deleted the message";
+  EXPECT_TRUE(Open(victim_)) << "nobody disabled the victim";
   EXPECT_EQ(members.body.find(outsider_.username), std::string::npos) << "nobody added the outsider";
 }
 
@@ -353,7 +369,7 @@ TEST_F(AuthzMatrixTest, UnauthenticatedCallsIgnoreWhateverTokenIsSent) {
   // An access token is not a refresh token.
   auto r = http().Post("/v1/auth/refresh", {{"refresh_token", outsider_.access_token}});
   EXPECT_EQ(r.status, 401) << r.Describe();
-  for (const char* path : {"/healthz", "/readyz"}) {
+  for (const char* path : {"/healthz", "/readyz", "/v1/openapi.json"}) {
     auto h = http().Get(path, std::string("garbage"));
     EXPECT_EQ(h.status, 200) << path << ": " << h.Describe();
   }

@@ -66,6 +66,9 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Set in the kind byte of an entry record for SendRequest::by_server_admin.
+constexpr uint8_t kByServerAdmin = 0x80;
+
 }  // namespace
 
 std::string EncodeSendRequest(const SendRequest& r) {
@@ -82,7 +85,8 @@ std::string EncodeSendRequest(const SendRequest& r) {
   PutVarint(out, r.origin.session);
   PutVarint(out, ZigZag(r.origin.request_id));
   if (entry) {
-    out.push_back(static_cast<char>(r.kind));
+    // The kind's high bit: a delete by a server administrator.
+    out.push_back(static_cast<char>(static_cast<uint8_t>(r.kind) | (r.by_server_admin ? kByServerAdmin : 0)));
     PutVarint(out, ZigZag(r.target));
     PutBytes(out, r.emoji);
     out.push_back(static_cast<char>(r.op));
@@ -119,6 +123,8 @@ Result<SendRequest> DecodeSendRequest(std::string_view bytes) {
         !in.Varint(reply_to)) {
       return MakeError(Errc::kBadRequest, "send record: truncated or malformed entry fields");
     }
+    r.by_server_admin = (kind & kByServerAdmin) != 0;
+    kind &= static_cast<uint8_t>(~kByServerAdmin);
     if (kind > static_cast<uint8_t>(EntryKind::kReaction) || op > static_cast<uint8_t>(ReactionOp::kRemove)) {
       return MakeError(Errc::kBadRequest, "send record: unknown entry kind or op");
     }

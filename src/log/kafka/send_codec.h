@@ -12,7 +12,8 @@
 //   varint        origin.request_id (zigzag int64)
 // and, in version 2 only (an edit, a delete or a reaction, or a send with
 // reply_to; a plain send stays version 1 so older nodes keep reading it):
-//   byte          kind            (0 text, 1 edit, 2 delete, 3 reaction)
+//   byte          kind            (0 text, 1 edit, 2 delete, 3 reaction;
+//                                  high bit: by a server administrator)
 //   varint        target          (zigzag int64)
 //   varint + n    emoji
 //   byte          op              (0 add, 1 remove)

@@ -33,6 +33,7 @@ void ExpectSame(const SendRequest& a, const SendRequest& b) {
   EXPECT_EQ(a.op, b.op);
   EXPECT_EQ(a.reply_to, b.reply_to);
   EXPECT_EQ(a.attachments, b.attachments);
+  EXPECT_EQ(a.by_server_admin, b.by_server_admin);
 }
 
 // A change entry of §5: written as version 2.
@@ -106,7 +107,10 @@ TEST(SendCodec, EntriesRoundTripAsVersionTwo) {
   SendRequest deletion = Sample();
   deletion.kind = EntryKind::kDelete;
   deletion.target = std::numeric_limits<int64_t>::max();
-  for (const SendRequest& r : {Reaction(), edit, reply, deletion}) {
+  SendRequest admin_deletion = deletion;  // PROTOCOL.md §7: no client_msg_id
+  admin_deletion.client_msg_id.clear();
+  admin_deletion.by_server_admin = true;
+  for (const SendRequest& r : {Reaction(), edit, reply, deletion, admin_deletion}) {
     std::string bytes = EncodeSendRequest(r);
     EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kEntryCodecVersion);
     auto back = DecodeSendRequest(bytes);

@@ -44,6 +44,9 @@ constexpr size_t kRegisterChunk = 1000;            // sessions per Register scri
 constexpr size_t kMaxPendingOffline = 100'000;     // reports kept until a listener is set
 constexpr size_t kSweepNodes = 64;                 // dead nodes per sweep
 constexpr int kIoTimeoutMs = 2000;                 // synchronous calls
+// The shared limits' calls: one runs on the io thread for a send, so it may
+// not wait long; past this the caller counts on its own node.
+constexpr int kLimitTimeoutMs = 250;
 
 std::string ConvChannel(int64_t id) { return "parley:conv:" + std::to_string(id); }
 std::string UserChannel(int64_t id) { return "parley:user:" + std::to_string(id); }
@@ -73,7 +76,8 @@ struct Script {
 // caller, kept idle for reuse. Thread-safe.
 class SyncPool {
  public:
-  SyncPool(std::string host, int port) : host_(std::move(host)), port_(port) {}
+  SyncPool(std::string host, int port, int timeout_ms = kIoTimeoutMs)
+      : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
   ~SyncPool() { DropIdle(); }
 
   // Runs one command. On a broken connection (Redis restarted, say) drops
@@ -135,7 +139,7 @@ class SyncPool {
         return c;
       }
     }
-    timeval tv{kIoTimeoutMs / 1000, (kIoTimeoutMs % 1000) * 1000};
+    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
     redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
     if (c == nullptr || c->err != 0) {
       *error = c != nullptr ? c->errstr : "out of memory";
@@ -169,6 +173,7 @@ class SyncPool {
 
   const std::string host_;
   const int port_;
+  const int timeout_ms_;
   std::mutex mu_;
   std::vector<redisContext*> idle_;
 };
@@ -842,6 +847,66 @@ class FanOutHandle final : public fanout::FanOut {
   std::shared_ptr<Core> core_;
 };
 
+// SharedLimits on Redis: each call one script on its own pool of
+// synchronous connections, with a short timeout (a send waits for it).
+class RedisLimits final : public SharedLimits {
+ public:
+  explicit RedisLimits(const Options& o) : pool_(o.host, o.port, kLimitTimeoutMs) {}
+
+  Result<void> Start() {
+    for (Script* s : {&take_, &failures_}) {
+      std::string err;
+      Reply sha = pool_.Run({"SCRIPT", "LOAD", s->body}, &err);
+      if (!sha || sha->type != REDIS_REPLY_STRING) {
+        return MakeError(Errc::kUnavailable, "presence.redis: SCRIPT LOAD (limits): " +
+                                                 (sha ? std::string(Str(sha.get())) : err));
+      }
+      s->sha = std::string(Str(sha.get()));
+    }
+    return Ok();
+  }
+
+  Result<Tokens> TakeTokens(std::string_view key, double rate_per_s, int64_t burst, int64_t want,
+                            TimeMs now) override {
+    std::string err;
+    Reply r = pool_.Eval(take_,
+                         {std::string(key), std::to_string(rate_per_s), std::to_string(burst),
+                          std::to_string(want), std::to_string(now)},
+                         &err);
+    if (!r) return MakeError(Errc::kUnavailable, "redis: " + err);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+      return MakeError(Errc::kUnavailable, "redis: unexpected answer to the token bucket");
+    }
+    return Tokens{r->element[0]->integer, r->element[1]->integer};
+  }
+
+  Result<int64_t> Failures(std::span<const Window> keys, int64_t window_ms, TimeMs now, bool add) override {
+    std::vector<std::string> args{std::to_string(now), std::to_string(window_ms), add ? "1" : "0"};
+    for (const Window& w : keys) {
+      if (w.max <= 0) continue;
+      args.push_back(w.key);
+      args.push_back(std::to_string(w.max));
+    }
+    std::string err;
+    Reply r = pool_.Eval(failures_, args, &err);
+    if (!r) return MakeError(Errc::kUnavailable, "redis: " + err);
+    if (r->type != REDIS_REPLY_INTEGER) return MakeError(Errc::kUnavailable, "redis: unexpected answer");
+    return r->integer;
+  }
+
+  Result<void> ClearFailures(std::string_view key) override {
+    std::string err;
+    Reply r = pool_.Run({"DEL", "parley:limit:" + std::string(key)}, &err);
+    if (!r || r->type == REDIS_REPLY_ERROR) return MakeError(Errc::kUnavailable, "redis: " + err);
+    return Ok();
+  }
+
+ private:
+  SyncPool pool_;
+  Script take_{scripts::kTakeTokens}, failures_{scripts::kFailures};
+};
+
 }  // namespace
 
 Result<Backend> Create(const Options& options) {
@@ -852,9 +917,12 @@ Result<Backend> Create(const Options& options) {
     return MakeError(Errc::kBadRequest, "presence.redis: bad port");
   auto core = std::make_shared<Core>(options);
   if (auto started = core->Start(); !started) return started.error();
+  auto limits = std::make_unique<RedisLimits>(options);
+  if (auto started = limits->Start(); !started) return started.error();
   Backend b;
   b.registry = std::make_unique<RegistryHandle>(core);
   b.fanout = std::make_unique<FanOutHandle>(core);
+  b.limits = std::move(limits);
   return b;
 }
 

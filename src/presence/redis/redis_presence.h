@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/shared_limits.h"
 #include "fanout/fanout.h"
 #include "presence/presence_registry.h"
 
@@ -41,6 +42,9 @@ struct Options {
 struct Backend {
   std::unique_ptr<PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
+  // The counters of the limits the nodes share (send rate, login throttle),
+  // on connections of their own with a short timeout.
+  std::unique_ptr<SharedLimits> limits;
 };
 
 // Connects (fails with kUnavailable when Redis does not answer), drops what a

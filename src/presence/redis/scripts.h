@@ -146,4 +146,55 @@ drop_node(ARGV[1], offline, seen)
 return offline
 )lua";
 
+// --- shared limits (SharedLimits: the send buckets and the login throttle) ---
+// Keys: parley:limit:<key> (a hash {t: tokens, ts: ms} for a bucket, a
+// sorted set of failure times for a throttle count), each with a TTL so an
+// idle one goes away; parley:limit:seq names failures uniquely.
+
+// ARGV: key, rate per s, burst, want, now (ms). Refills the bucket (full
+// when new) and takes up to `want` tokens; returns {granted, retry_after_ms}
+// (the wait until one token is there when none was granted).
+inline constexpr std::string_view kTakeTokens = R"lua(
+local key = 'parley:limit:' .. ARGV[1]
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local want, now = tonumber(ARGV[4]), tonumber(ARGV[5])
+local state = redis.call('HMGET', key, 't', 'ts')
+local tokens, ts = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or ts == nil then tokens, ts = burst, now end
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+  ts = now
+end
+local granted = math.max(0, math.min(want, math.floor(tokens)))
+tokens = tokens - granted
+redis.call('HSET', key, 't', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))
+redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+local retry = 0
+if granted == 0 then retry = math.ceil((1 - tokens) * 1000 / rate) end
+return {granted, retry}
+)lua";
+
+// ARGV: now (ms), window (ms), add ('1' or '0'), then pairs of key, max.
+// With add, records a failure at `now` under each key first (keeping the
+// newest `max`). Returns the ms until every key holds fewer than its max
+// failures within the window (0: now), as auth::LoginThrottle counts.
+inline constexpr std::string_view kFailures = R"lua(
+local now, window, add = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+local wait = 0
+for i = 4, #ARGV - 1, 2 do
+  local key, max = 'parley:limit:' .. ARGV[i], tonumber(ARGV[i + 1])
+  if add then
+    redis.call('ZADD', key, now, now .. ':' .. redis.call('INCR', 'parley:limit:seq'))
+    redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))
+    redis.call('PEXPIRE', key, window)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= max then
+    local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+    wait = math.max(wait, oldest + window - now)
+  end
+end
+return wait
+)lua";
+
 }  // namespace parley::presence::redis::scripts

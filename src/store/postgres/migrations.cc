@@ -250,6 +250,11 @@ CREATE TABLE blob_staging (
 CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple'::regconfig, body))
   WHERE kind = 0 AND NOT deleted;
 )sql",
+    // Server administration (PROTOCOL.md §7): when a server administrator
+    // disabled the user (NULL: enabled), as in the SQLite schema.
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled_at bigint;
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

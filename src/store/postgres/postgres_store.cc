@@ -79,7 +79,27 @@ constexpr Sql kBlockedUsers{"blocked_users", "SELECT " PG_USER_COLUMNS
                                              "WHERE blocks.blocker = $1 ORDER BY users.id"};
 #undef PG_USER_COLUMNS
 constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
-constexpr Sql kAuthState{"auth_state", "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = $1"};
+constexpr Sql kAuthState{
+    "auth_state",
+    "SELECT token_epoch, deleted_at IS NOT NULL, disabled_at IS NOT NULL FROM users WHERE id = $1"};
+// §7: server administration. Disabling bumps the epoch and revokes every
+// refresh token in one statement, as kBumpEpoch.
+constexpr Sql kListUsers{"list_users",
+                         "SELECT id, username, display_name, last_seen, created_at, disabled_at IS NOT NULL "
+                         "FROM users WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2"};
+constexpr Sql kDisableUser{
+    "disable_user",
+    "WITH u AS (UPDATE users SET disabled_at = coalesce(disabled_at, $2), token_epoch = token_epoch + 1 "
+    "           WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch), "
+    "     r AS (DELETE FROM refresh_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM u)) "
+    "SELECT token_epoch FROM u"};
+constexpr Sql kEnableUser{
+    "enable_user",
+    "UPDATE users SET disabled_at = NULL WHERE id = $1 AND deleted_at IS NULL RETURNING token_epoch"};
+constexpr Sql kTotals{"totals",
+                      "SELECT (SELECT count(*) FROM users WHERE deleted_at IS NULL), "
+                      "(SELECT count(*) FROM conversations), "
+                      "(SELECT coalesce(sum(last_seq), 0)::bigint FROM conversations)"};
 // Both bump the epoch and revoke every refresh token of the user in one
 // statement (one implicit transaction).
 constexpr Sql kSetPassword{
@@ -150,8 +170,9 @@ constexpr Sql kCreateDm{
     "SELECT id FROM c"};
 
 // The first `limit` members of a conversation with their usernames.
-#define PG_STORE_MEMBERS_PAGE(conv, limit)                                                                   \
-  "LEFT JOIN LATERAL (SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id " \
+#define PG_STORE_MEMBERS_PAGE(conv, limit)                                               \
+  "LEFT JOIN LATERAL (SELECT m.user_id, u.username, m.role, m.read_seq, u.display_name " \
+  "                   FROM members m JOIN users u ON u.id = m.user_id "                  \
   "                   WHERE m.conv = " conv " ORDER BY m.user_id LIMIT " limit ") p ON true "
 
 // The viewer's counts of §5, each a range count over its own index from
@@ -169,14 +190,14 @@ constexpr Sql kCreateDm{
 constexpr Sql kConversation{
     "conversation",
     "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread, c.topic "
+    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name "
     "FROM conversations c "
     "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_COUNTS("$2", "v.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
 constexpr Sql kConversationsOfUser{
     "conversations_of_user",
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread, c.topic "
+    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name "
     "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_COUNTS("$1", "mine.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, "
                                             "p.user_id"};
@@ -266,8 +287,8 @@ constexpr Sql kAnyBlocks{"any_blocks",
                          "SELECT 1 FROM blocks WHERE blocker = ANY($1::bigint[]) AND blocked = $2 LIMIT 1"};
 constexpr Sql kMembersPage{
     "members_page",
-    "SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id "
-    "WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
+    "SELECT m.user_id, u.username, m.role, m.read_seq, u.display_name FROM members m "
+    "JOIN users u ON u.id = m.user_id WHERE m.conv = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"};
 constexpr Sql kPresenceContacts{
     "presence_contacts",
     "SELECT DISTINCT other.user_id FROM members mine "
@@ -458,12 +479,13 @@ UserRecord UserFromRow(const Rows& rows, int row) {
   return r;
 }
 
-// Columns from `first`: user_id, username, role; NULL user_id (no member
-// joined) is skipped.
-Result<void> AppendMember(const Rows& rows, int row, int first, std::vector<Member>& out) {
+// Columns from `first`: user_id, username, role; from `more`: read_seq,
+// display_name. NULL user_id (no member joined) is skipped.
+Result<void> AppendMember(const Rows& rows, int row, int first, int more, std::vector<Member>& out) {
   if (rows.IsNull(row, first)) return Ok();
   PG_STORE_ASSIGN(Role role, RoleOf(rows, row, first + 2));
-  out.push_back(Member{UserId(rows.Int(row, first)), rows.Text(row, first + 1), role});
+  out.push_back(Member{UserId(rows.Int(row, first)), rows.Text(row, first + 1), role, rows.Int(row, more),
+                       rows.Text(row, more + 1)});
   return Ok();
 }
 
@@ -872,7 +894,7 @@ class PostgresStore final : public Store {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<AuthState> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kAuthState, Params().Add(id.value)));
       if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
-      return AuthState{rows.Int(0, 0), rows.View(0, 1) == "t"};
+      return AuthState{rows.Int(0, 0), rows.View(0, 1) == "t", rows.View(0, 2) == "t"};
     });
   }
 
@@ -988,7 +1010,7 @@ class PostgresStore final : public Store {
       if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(0, 10);  // NULL reads as ""
       conv.members.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
-        if (Result<void> r = AppendMember(rows, i, 5, conv.members); !r.ok()) return r.error();
+        if (Result<void> r = AppendMember(rows, i, 5, 11, conv.members); !r.ok()) return r.error();
       }
       return conv;
     });
@@ -1014,7 +1036,7 @@ class PostgresStore final : public Store {
           if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 11);  // NULL reads as ""
           out.push_back(std::move(conv));
         }
-        if (Result<void> r = AppendMember(rows, i, 6, out.back().members); !r.ok()) return r.error();
+        if (Result<void> r = AppendMember(rows, i, 6, 12, out.back().members); !r.ok()) return r.error();
       }
       return out;
     });
@@ -1081,7 +1103,7 @@ class PostgresStore final : public Store {
       std::vector<Member> out;
       out.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
-        if (Result<void> r = AppendMember(rows, i, 0, out); !r.ok()) return r.error();
+        if (Result<void> r = AppendMember(rows, i, 0, 3, out); !r.ok()) return r.error();
       }
       return out;
     });
@@ -1436,6 +1458,45 @@ class PostgresStore final : public Store {
     });
   }
 
+  // --- server administration ------------------------------------------------------
+  Result<std::vector<UserListing>> ListUsers(UserId after, int limit) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<UserListing>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kListUsers, Params().Add(after.value).Add(int64_t{limit})));
+      std::vector<UserListing> out;
+      out.reserve(rows.size());
+      for (int i = 0; i < rows.size(); ++i) {
+        UserListing u;
+        u.user.id = UserId(rows.Int(i, 0));
+        u.user.username = std::string(rows.View(i, 1));
+        u.user.display_name = std::string(rows.View(i, 2));
+        if (!rows.IsNull(i, 3)) u.user.last_seen = rows.Int(i, 3);
+        u.created_at = rows.Int(i, 4);
+        u.disabled = rows.View(i, 5) == "t";
+        out.push_back(std::move(u));
+      }
+      return out;
+    });
+  }
+
+  Result<int64_t> SetDisabled(UserId id, bool disabled, TimeMs now) override {
+    // Disabling twice bumps twice: harmless, so a lost connection may replay it.
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<int64_t> {
+      Result<Rows> rows = disabled ? c.Run(kDisableUser, Params().Add(id.value).Add(now))
+                                   : c.Run(kEnableUser, Params().Add(id.value));
+      if (!rows.ok()) return std::move(rows).error();
+      if (rows->empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return rows->Int(0, 0);
+    });
+  }
+
+  Result<Totals> CountTotals() override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<Totals> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kTotals));
+      if (rows.empty()) return MakeError(Errc::kInternal, "postgres: no totals");
+      return Totals{rows.Int(0, 0), rows.Int(0, 1), rows.Int(0, 2)};
+    });
+  }
+
   Result<void> Ping() override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kPing));
@@ -1611,11 +1672,12 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
       out.emplace_back(NoConversation(m.conv));
       continue;
     }
-    if (!members.contains({m.conv.value, m.sender.value})) {
+    // A server administrator's delete needs no membership (§7).
+    if (!m.by_server_admin && !members.contains({m.conv.value, m.sender.value})) {
       out.emplace_back(NotAMember(m.conv, m.sender));
       continue;
     }
-    if (blocked.contains({m.conv.value, m.sender.value})) {
+    if (!m.by_server_admin && blocked.contains({m.conv.value, m.sender.value})) {
       // Says nothing of the block (PROTOCOL.md §7).
       out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
@@ -1647,7 +1709,7 @@ Result<std::vector<Result<Committed>>> PostgresStore::CommitOnce(Connection& c,
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
-    read_marks[{m.conv.value, m.sender.value}] = seq;
+    if (!m.by_server_admin) read_marks[{m.conv.value, m.sender.value}] = seq;
     ins_conv.Add(m.conv.value);
     ins_seq.Add(seq);
     ins_id.Add(m.id.value);

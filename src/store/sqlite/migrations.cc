@@ -235,6 +235,11 @@ INSERT INTO message_search(rowid, text, conv_id, entry_seq)
          body, conv, seq
   FROM messages WHERE kind = 0 AND deleted = 0;
 )sql",
+    // Server administration (PROTOCOL.md §7): when a server administrator
+    // disabled the user (NULL: enabled).
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+)sql",
 };
 
 }  // namespace

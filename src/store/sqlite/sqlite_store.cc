@@ -63,7 +63,8 @@ constexpr std::string_view kBotsOf =
 constexpr std::string_view kSetLastSeen = "UPDATE users SET last_seen = ?2 WHERE id = ?1";
 constexpr std::string_view kSetDisplayName =
     "UPDATE users SET display_name = ?2 WHERE id = ?1 AND deleted_at IS NULL RETURNING " SQLITE_USER_COLUMNS;
-constexpr std::string_view kAuthState = "SELECT token_epoch, deleted_at IS NOT NULL FROM users WHERE id = ?1";
+constexpr std::string_view kAuthState =
+    "SELECT token_epoch, deleted_at IS NOT NULL, disabled_at IS NOT NULL FROM users WHERE id = ?1";
 constexpr std::string_view kSetPassword =
     "UPDATE users SET password_hash = ?2, token_epoch = token_epoch + 1 "
     "WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
@@ -116,7 +117,8 @@ constexpr std::string_view kInsertMember =
 constexpr std::string_view kDeleteMember = "DELETE FROM members WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kMember = "SELECT role, read_seq FROM members WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kMembersPage =
-    "SELECT m.user, u.username, m.role FROM members m JOIN users u ON u.id = m.user "
+    "SELECT m.user, u.username, m.role, m.read_seq, u.display_name FROM members m JOIN users u ON u.id = "
+    "m.user "
     "WHERE m.conv = ?1 AND m.user > ?2 ORDER BY m.user LIMIT ?3";
 constexpr std::string_view kSetReadSeq = "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kRaiseReadSeq =
@@ -170,6 +172,19 @@ constexpr std::string_view kIsBlocked = "SELECT 1 FROM blocks WHERE blocker = ?1
 constexpr std::string_view kBlockedInDm =
     "SELECT 1 FROM conversations c JOIN members o ON o.conv = c.id AND o.user <> ?2 "
     "JOIN blocks b ON b.blocker = o.user AND b.blocked = ?2 WHERE c.id = ?1 AND c.kind = 'dm'";
+
+// §7: server administration.
+constexpr std::string_view kListUsers =
+    "SELECT id, username, display_name, last_seen, created_at, disabled_at IS NOT NULL FROM users "
+    "WHERE id > ?1 AND deleted_at IS NULL ORDER BY id LIMIT ?2";
+constexpr std::string_view kDisableUser =
+    "UPDATE users SET disabled_at = coalesce(disabled_at, ?2), token_epoch = token_epoch + 1 "
+    "WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
+constexpr std::string_view kEnableUser =
+    "UPDATE users SET disabled_at = NULL WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch";
+constexpr std::string_view kTotals =
+    "SELECT (SELECT count(*) FROM users WHERE deleted_at IS NULL), (SELECT count(*) FROM conversations), "
+    "(SELECT coalesce(sum(last_seq), 0) FROM conversations)";
 
 constexpr std::string_view kDmOfPair = "SELECT conv FROM dms WHERE user_lo = ?1 AND user_hi = ?2";
 constexpr std::string_view kInsertDm = "INSERT INTO dms(user_lo, user_hi, conv) VALUES(?1, ?2, ?3)";
@@ -511,7 +526,7 @@ Result<std::vector<Member>> MembersPage(Connection& c, ConversationId conv, User
     SQLITE_STORE_ASSIGN(bool row, q.Step());
     if (!row) break;
     SQLITE_STORE_ASSIGN(Role role, RoleColumn(q, 2));
-    out.push_back(Member{UserId(q.Int(0)), q.Text(1), role});
+    out.push_back(Member{UserId(q.Int(0)), q.Text(1), role, q.Int(3), q.Text(4)});
   }
   return out;
 }
@@ -789,7 +804,7 @@ class SqliteStore final : public Store {
       q.Bind(1, id.value);
       SQLITE_STORE_ASSIGN(bool row, q.Step());
       if (!row) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
-      return AuthState{q.Int(0), q.Int(1) != 0};
+      return AuthState{q.Int(0), q.Int(1) != 0, q.Int(2) != 0};
     });
   }
 
@@ -1379,6 +1394,54 @@ class SqliteStore final : public Store {
         /*snapshot=*/true);
   }
 
+  // --- server administration ------------------------------------------------------
+  Result<std::vector<UserListing>> ListUsers(UserId after, int limit) override {
+    return Read([&](Connection& c) -> Result<std::vector<UserListing>> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kListUsers));
+      q.Bind(1, after.value).Bind(2, int64_t{limit});
+      std::vector<UserListing> out;
+      for (;;) {
+        SQLITE_STORE_ASSIGN(bool row, q.Step());
+        if (!row) break;
+        UserListing u;
+        u.user.id = UserId(q.Int(0));
+        u.user.username = q.Text(1);
+        u.user.display_name = q.Text(2);
+        if (!q.IsNull(3)) u.user.last_seen = q.Int(3);
+        u.created_at = q.Int(4);
+        u.disabled = q.Int(5) != 0;
+        out.push_back(std::move(u));
+      }
+      return out;
+    });
+  }
+
+  Result<int64_t> SetDisabled(UserId id, bool disabled, TimeMs now) override {
+    return Write([&](Connection& c) -> Result<int64_t> {
+      if (disabled) {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kDisableUser));
+        q.Bind(1, id.value).Bind(2, now);
+        return BumpEpochAndRevoke(c, q, id);
+      }
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kEnableUser));
+      q.Bind(1, id.value);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      const int64_t epoch = q.Int(0);
+      SQLITE_STORE_TRY(q.Run());  // finish the statement
+      return epoch;
+    });
+  }
+
+  Result<Totals> CountTotals() override {
+    return Read([&](Connection& c) -> Result<Totals> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kTotals));
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return MakeError(Errc::kInternal, "sqlite: no totals");
+      return Totals{q.Int(0), q.Int(1), q.Int(2)};
+    });
+  }
+
   Result<void> Ping() override {
     return Read([&](Connection& c) -> Result<void> {
       SQLITE_STORE_ASSIGN(int64_t one, c.QueryInt("SELECT 1"));
@@ -1528,10 +1591,12 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       out.emplace_back(NoConversation(m.conv));
       continue;
     }
-    // 3. The sender's membership.
+    // 3. The sender's membership (a server administrator's delete needs none).
     const std::pair<int64_t, int64_t> key(m.conv.value, m.sender.value);
     auto member_it = membership.find(key);
-    if (member_it == membership.end()) {
+    if (m.by_server_admin) {
+      // Not looked up: a later entry of the same sender in this batch asks.
+    } else if (member_it == membership.end()) {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
       q.Bind(1, m.conv.value).Bind(2, m.sender.value);
       SQLITE_STORE_ASSIGN(bool row, q.Step());
@@ -1542,13 +1607,13 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       }
       member_it = membership.emplace(key, right).first;
     }
-    if (member_it->second == SendRight::kNotMember) {
+    if (!m.by_server_admin && member_it->second == SendRight::kNotMember) {
       out.emplace_back(
           MakeError(Errc::kForbidden,
                     "user " + m.sender.ToString() + " is not a member of conversation " + m.conv.ToString()));
       continue;
     }
-    if (member_it->second == SendRight::kBlocked) {
+    if (!m.by_server_admin && member_it->second == SendRight::kBlocked) {
       // Says nothing of the block (PROTOCOL.md §7).
       out.emplace_back(MakeError(Errc::kForbidden, "you cannot send into this conversation"));
       continue;
@@ -1627,7 +1692,7 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
-    read_marks[key] = seq;
+    if (!m.by_server_admin) read_marks[key] = seq;
     out.emplace_back(Committed{std::move(entry).value(), false});
   }
 
