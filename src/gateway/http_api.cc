@@ -1,6 +1,7 @@
 #include "gateway/http_api.h"
 
 #include <charconv>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -492,19 +493,35 @@ ApiResponse AdminSetDisabled(Call& c, bool disabled) {
 ApiResponse AdminDisable(Call& c) { return AdminSetDisabled(c, true); }
 ApiResponse AdminEnable(Call& c) { return AdminSetDisabled(c, false); }
 
-// How long an administrator's delete waits for its commit before 503 (it
-// may still be applied after).
+// How long an entry appended by an HTTP request (an administrator's delete,
+// an HTTP send) waits for its commit before 503 (it may still be applied
+// after).
 constexpr std::chrono::seconds kCommitWait{10};
 
-// The `sent` or `error` frame the sequencer answered an entry with, as an
-// HTTP answer: 204, or the error.
-ApiResponse EntryAnswer(const std::string& frame) {
-  auto o = protocol::ParseJsonObject(frame, "answer");
-  if (!o) return Fail(Errc::kInternal, "unreadable commit answer");
-  const std::string type = protocol::GetString(*o, "type");
-  if (type == "sent") return NoContent();
+// Appends an entry through `append` (the log and the sequencer, as the
+// WebSocket's requests do) with an origin this node's HttpAnswers expects,
+// and waits for the sequencer's answer: the `sent` frame, or the error.
+Result<json::object> AppendAndWait(Call& c, const std::function<Result<void>(const log::Origin&)>& append,
+                                   std::string_view what) {
+  HttpAnswers* answers = c.node ? c.node->answers : nullptr;
+  if (!answers) return MakeError(Errc::kUnavailable, "this node cannot wait for a commit");
+  // Expected before the append: the answer may come back before Wait.
+  const uint64_t id = answers->Expect();
+  const log::Origin origin{c.node->node_id, kHttpIoThread, id, 0};
+  if (auto ok = append(origin); !ok) {
+    answers->Wait(id, std::chrono::milliseconds(0));  // forgets it
+    return ok.error();
+  }
+  auto answer = answers->Wait(id, kCommitWait);
+  if (!answer) {
+    return MakeError(Errc::kUnavailable,
+                     "the " + std::string(what) + " was not confirmed in time; it may still be applied");
+  }
+  auto o = protocol::ParseJsonObject(*answer, "answer");
+  if (!o) return MakeError(Errc::kInternal, "unreadable commit answer");
+  if (protocol::GetString(*o, "type") == "sent") return std::move(*o);
   const auto code = ErrcFromName(protocol::GetString(*o, "code"));
-  return Fail(code ? *code : Errc::kInternal, protocol::GetString(*o, "message", "commit failed"));
+  return MakeError(code ? *code : Errc::kInternal, protocol::GetString(*o, "message", "commit failed"));
 }
 
 // Deletes through the log and the sequencer, as a member's `delete`, and
@@ -518,19 +535,36 @@ ApiResponse AdminDeleteMessage(Call& c) {
   if (ec != std::errc() || end != text.data() + text.size() || seq < 1) {
     return Fail(Errc::kNotFound, "no such message");
   }
-  HttpAnswers* answers = c.node ? c.node->answers : nullptr;
-  if (!answers) return Fail(Errc::kUnavailable, "this node cannot wait for a commit");
-  // Expected before the append: the answer may come back before Wait.
-  const uint64_t id = answers->Expect();
-  const log::Origin origin{c.node->node_id, kHttpIoThread, id, 0};
-  if (auto ok = c.service.AdminDeleteMessage(c.me, *conv, seq, origin); !ok) {
-    answers->Wait(id, std::chrono::milliseconds(0));  // forgets it
-    return Fail(ok.error());
-  }
-  auto answer = answers->Wait(id, kCommitWait);
-  if (!answer)
-    return Fail(Errc::kUnavailable, "the delete was not confirmed in time; it may still be applied");
-  return EntryAnswer(*answer);
+  auto sent = AppendAndWait(
+      c, [&](const log::Origin& origin) { return c.service.AdminDeleteMessage(c.me, *conv, seq, origin); },
+      "delete");
+  if (!sent) return Fail(sent.error());
+  return NoContent();
+}
+
+// §8: a message sent over HTTP (a bot's, or anyone's), with the guarantees
+// of the WebSocket's `send`: the fields and their rules are the same, the
+// answer comes once the entry is durable, and a repeat of the
+// client_msg_id answers 200 with the first answer instead of 201.
+ApiResponse SendOverHttp(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  return WithBody(c, [&](const json::object& body) {
+    json::object fields = body;
+    fields["conv"] = conv->ToString();
+    auto req = protocol::ParseSendFields(fields);
+    if (!req) return Fail(req.error());
+    auto sent = AppendAndWait(
+        c, [&](const log::Origin& origin) { return c.service.Send(c.me, std::move(*req), origin); }, "message");
+    if (!sent) return Fail(sent.error());
+    const json::value* duplicate = sent->if_contains("duplicate");
+    const bool repeat = duplicate && duplicate->is_bool() && duplicate->get_bool();
+    json::object out;
+    for (std::string_view key : {"conv", "seq", "id", "ts"}) {
+      if (const json::value* v = sent->if_contains(key)) out[key] = *v;
+    }
+    return Json(repeat ? 200 : 201, out);
+  });
 }
 
 ApiResponse AdminStats(Call& c) {
@@ -575,6 +609,7 @@ constexpr Route kRoutes[] = {
     {"POST", "conversations", true, CreateGroup},
     {"POST", "conversations/dm", true, OpenDm},
     {"GET", "conversations/{conv}/messages", true, History},
+    {"POST", "conversations/{conv}/messages", true, SendOverHttp},  // §8
     {"GET", "conversations/{conv}/members", true, ListMembers},
     {"GET", "search", true, Search},
     {"POST", "conversations/{conv}/members", true, AddMember},
@@ -604,7 +639,9 @@ constexpr Route kRoutes[] = {
 
 // Answered by Dispatch before the table, or by the listener (the upgrade).
 constexpr std::string_view kRoutesOutsideTable[][2] = {
-    {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/v1/ws"}};
+    {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/v1/ws"},
+    // Streamed by the listener as the body arrives (HttpApi::BeginUpload).
+    {"POST", "/v1/uploads"}};
 
 // Whether `path` (the segments after "v1") fits `pattern`; the captures go
 // to `params` when given.

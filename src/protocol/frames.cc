@@ -236,6 +236,11 @@ json::value OptTime(const std::optional<TimeMs>& t) { return t ? json::value(*t)
 
 }  // namespace
 
+Result<SendReq> ParseSendFields(const json::object& o) {
+  PARLEY_ASSIGN_OR_RETURN(Request r, ParseRequest("send", o));
+  return std::get<SendReq>(std::move(r));
+}
+
 Parsed ParseClientFrame(std::string_view text) {
   Parsed out;
   json::parse_options opts;
@@ -394,13 +399,15 @@ std::string WelcomeFrame(int64_t re, const User& user, std::string_view session,
                     {"conversations", std::move(convs)}});
 }
 
-std::string SentFrame(int64_t re, const Message& m) {
-  return Serialize({{"re", re},
-                    {"type", "sent"},
-                    {"conv", m.conv.ToString()},
-                    {"seq", m.seq},
-                    {"id", m.id.ToString()},
-                    {"ts", m.ts}});
+std::string SentFrame(int64_t re, const Message& m, bool duplicate) {
+  json::object o{{"re", re},
+                 {"type", "sent"},
+                 {"conv", m.conv.ToString()},
+                 {"seq", m.seq},
+                 {"id", m.id.ToString()},
+                 {"ts", m.ts}};
+  if (duplicate) o["duplicate"] = true;
+  return Serialize(std::move(o));
 }
 
 std::string MessageEvent(const Message& m) {

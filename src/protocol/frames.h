@@ -161,6 +161,10 @@ inline constexpr int kDefaultHistoryLimit = 50;
 inline constexpr size_t kMaxClientMsgIdBytes = 128;
 
 Parsed ParseClientFrame(std::string_view text);
+// The fields of a `send` (conv, client_msg_id, body, reply_to, attachments)
+// read from `o` exactly as the WebSocket request reads them: the HTTP send
+// of PROTOCOL.md §8 takes the same fields by the same rules.
+Result<SendReq> ParseSendFields(const boost::json::object& o);
 
 // ---- JSON values of PROTOCOL.md section 1 -------------------------------------
 boost::json::object ToJson(const User& user);
@@ -182,7 +186,9 @@ boost::json::object MembersBody(const std::vector<Member>& members, std::optiona
 // ---- server frames (serialized once, shared by every recipient) ---------------
 std::string WelcomeFrame(int64_t re, const User& user, std::string_view session, int heartbeat_ms,
                          const std::vector<Conversation>& conversations);
-std::string SentFrame(int64_t re, const Message& message);
+// `duplicate`: the (sender, client_msg_id) was stored already and `message`
+// is the first entry; the frame then says so ("duplicate": true, added).
+std::string SentFrame(int64_t re, const Message& message, bool duplicate = false);
 std::string MessageEvent(const Message& message);
 std::string HistoryFrame(int64_t re, ConversationId conv, const std::vector<Message>& messages);
 std::string OkFrame(int64_t re);

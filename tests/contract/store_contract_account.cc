@@ -120,7 +120,7 @@ TEST_P(StoreContract, BotsHaveAnOwnerAKeyAndALimit) {
   EXPECT_ERRC(store_->CreateBot(ann, "bob", "", "hash-x", 2, now_), Errc::kConflict);
   ASSERT_OK(store_->CreateBot(ann, "second", "Second", "hash-2", 2, now_));
   EXPECT_ERRC(store_->CreateBot(ann, "third", "", "hash-3", 2, now_), Errc::kBadRequest);
-  ASSERT_OK(store_->CreateBot(bob, "bobs", "", "hash-4", 2, now_)) << "the limit is per owner";
+  ASSERT_OK(store_->CreateBot(bob, "bobs", "", "hash-4", 2, now_));  // the limit is per owner
 
   Result<std::vector<User>> bots = store_->ListBots(ann);
   ASSERT_OK(bots);

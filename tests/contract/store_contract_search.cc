@@ -241,4 +241,24 @@ TEST_P(SearchContract, IndexSurvivesARestart) {
   EXPECT_THAT(Found(bob_, "lasting"), ElementsAre("lasting words"));
 }
 
+// A result is served folded like history (§6): with its attachments, in
+// the order sent, and none once deleted (it is then not found at all).
+TEST_P(SearchContract, ResultsCarryTheirAttachments) {
+  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(61), alice_, "plan.pdf", "application/pdf", 30,
+                                              std::string(64, 'c'), 100}));
+  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(62), alice_, "map.png", "image/png", 40,
+                                              std::string(64, 'd'), 100}));
+  NewMessage with = Text(group_, alice_, "with-files", "the travel plan");
+  with.attachments = {UploadId(62), UploadId(61)};
+  ASSERT_OK(Commit(with));
+  ASSERT_OK(Commit(Text(group_, alice_, "without", "another plan")));
+  Result<SearchPage> page = Find(bob_, "plan");
+  ASSERT_OK(page);
+  ASSERT_EQ(page->results.size(), 2u);
+  EXPECT_TRUE(page->results[0].attachments.empty());
+  const std::vector<Attachment> want = {Attachment{UploadId(62), "map.png", "image/png", 40},
+                                        Attachment{UploadId(61), "plan.pdf", "application/pdf", 30}};
+  EXPECT_EQ(page->results[1].attachments, want);
+}
+
 }  // namespace parley::store::contract

@@ -267,6 +267,12 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
        anyone(404)},
       {"GET /v1/blocks", get("/v1/blocks"), anyone(200)},
       {"DELETE /v1/blocks/{username}", del("/v1/blocks/" + outsider_.username), anyone(204)},
+      // 1.1 §8: sending over HTTP, as a member's `send`.
+      {"POST /v1/conversations/{id}/messages",
+       post(conv + "/messages", {{"client_msg_id", "authz-http-send"}, {"body", "over http"}}),
+       members_only(201)},
+      {"POST /v1/conversations/{missing}/messages",
+       post(missing + "/messages", {{"client_msg_id", "authz-http-missing"}, {"body", "x"}}), anyone(404)},
       // 1.1 §8: bots, one's own.
       {"GET /v1/bots", get("/v1/bots"), anyone(200)},
       {"POST /v1/bots (bad username)", post("/v1/bots", {{"username", "no spaces"}}), anyone(400)},
@@ -325,7 +331,10 @@ TEST_F(AuthzMatrixTest, EveryHttpCallAgainstEveryCaller) {
   auto members = Get(conv + "/members", owner_.access_token);
   ASSERT_EQ(members.status, 200) << members.Describe();
   EXPECT_NE(members.body.find(victim_.username), std::string::npos) << "the victim is still a member";
-  EXPECT_EQ(History(owner_, group_).size(), 1u) << "nobody deleted the message";
+  // The message, and the plain member's HTTP send (§8): nothing else.
+  auto history = History(owner_, group_);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_FALSE(history[0].at("deleted").as_bool()) << "nobody deleted the message";
   EXPECT_TRUE(Open(victim_)) << "nobody disabled the victim";
   EXPECT_EQ(members.body.find(outsider_.username), std::string::npos) << "nobody added the outsider";
 }

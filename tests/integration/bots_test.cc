@@ -136,5 +136,55 @@ TEST_F(BotsTest, RefusalsChangeNothing) {
   EXPECT_EQ(Get("/v1/users/child_bot", ann.access_token).status, 404);
 }
 
+// PROTOCOL.md §8: HTTP send, with the WebSocket send's guarantees: 201 once
+// durable, a repeat of the client_msg_id 200 with the same answer and
+// nothing stored twice, the members get it live, and every refusal of a
+// WebSocket send is refused the same way.
+TEST_F(BotsTest, ABotSendsOverHttpExactlyOnce) {
+  Session ann = NewUser("ann");
+  Session outsider = NewUser("out");
+  Session bot = MakeBot(ann, "http_bot");
+  ASSERT_FALSE(bot.access_token.empty());
+  std::string group = CreateGroup(ann, "hooks", {"http_bot"});
+  auto ann_ws = Open(ann);
+  ASSERT_TRUE(ann_ws);
+
+  const std::string path = "/v1/conversations/" + group + "/messages";
+  auto first = Post(path, {{"client_msg_id", "deploy-42"}, {"body", "deploy 42 is live"}}, bot.access_token);
+  ASSERT_EQ(first.status, 201) << first.Describe();
+  EXPECT_EQ(GetString(first.json, "conv"), group);
+  const int64_t seq = first.Object().at("seq").as_int64();
+  EXPECT_EQ(seq, 1);
+  auto live = ann_ws->WaitFor([](const json::object& o) { return FieldIs(o, "type", "message"); }, 3s);
+  ASSERT_TRUE(live);
+  EXPECT_EQ(GetString(*live, "body"), "deploy 42 is live");
+  EXPECT_EQ(GetString(*live, "sender"), bot.user_id);
+
+  auto again = Post(path, {{"client_msg_id", "deploy-42"}, {"body", "deploy 42 is live"}}, bot.access_token);
+  ASSERT_EQ(again.status, 200) << again.Describe();
+  EXPECT_EQ(again.body, first.body) << "the same answer";
+  EXPECT_EQ(History(ann, group).size(), 1u) << "stored once";
+
+  // A person may send over HTTP too, with an access token; a reply works.
+  auto reply = Post(path, {{"client_msg_id", "r1"}, {"body", "thanks"}, {"reply_to", seq}}, ann.access_token);
+  ASSERT_EQ(reply.status, 201) << reply.Describe();
+
+  // Refusals, as for a WebSocket send; nothing stored.
+  EXPECT_TRUE(IsHttpError(Post(path, {{"body", "no id"}}, bot.access_token), 400, "bad_request"));
+  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e1"}, {"body", ""}}, bot.access_token), 400,
+                          "bad_request"));
+  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e2"}, {"body", std::string(5000, 'x')}}, bot.access_token),
+                          413, "too_large"));
+  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e3"}, {"body", "x"}, {"reply_to", 99}}, bot.access_token),
+                          404, "not_found"));
+  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e4"}, {"body", "x"}}, outsider.access_token), 403,
+                          "forbidden"));
+  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/987654321/messages", {{"client_msg_id", "e5"}, {"body", "x"}},
+                               bot.access_token),
+                          404, "not_found"));
+  EXPECT_TRUE(IsHttpError(http().Post(path, {{"client_msg_id", "e6"}, {"body", "x"}}), 401, "unauthorized"));
+  EXPECT_EQ(History(ann, group).size(), 2u);
+}
+
 }  // namespace
 }  // namespace parley::testing

@@ -564,3 +564,45 @@ test('§6: search finds entries newest first, pages with next, and refuses a mal
   await assert.rejects(c.search('deploy', { conv: g.id }), (e) => e.code === 'forbidden');
   assert.deepEqual((await c.search('deploy')).results, []);
 });
+
+test('§7 administration and §8 bots through the SDK', async () => {
+  const adminName = uname();
+  const own = await new Server(['--admin.users', adminName]).start();
+  try {
+    const admin = await newClient(own, { name: adminName });
+    const a = await newClient(own);
+    const b = await newClient(own);
+    await connected(a);
+    await connected(b);
+    const g = await a.createGroup('ops', [b.username]);
+    const sent = await a.send(g.id, 'to be removed');
+    await until(() => b.conversations.has(g.id), 'b learns the group');
+
+    const page = await admin.adminUsers({ limit: 2 });
+    assert.equal(page.users.length, 2);
+    assert.ok(page.next);
+    assert.equal(typeof page.users[0].disabled, 'boolean');
+    const stats = await admin.adminStats();
+    assert.equal(stats.users, 3);
+    await assert.rejects(a.adminStats(), (e) => e.code === 'forbidden');
+
+    await admin.adminDeleteMessage(g.id, sent.seq);
+    const history = await b.history(g.id);
+    assert.equal(history.find((m) => m.seq === sent.seq)?.deleted, true);
+
+    await admin.adminDisable(b.username);
+    await assert.rejects(b.login(b.username, PASSWORD), (e) => e.code === 'forbidden');
+    await admin.adminEnable(b.username);
+    await b.login(b.username, PASSWORD);
+
+    const made = await a.createBot(`${a.username}_bot`.slice(0, 32), { displayName: 'Ops bot' });
+    assert.match(made.token, /^pbot_/);
+    assert.equal(made.bot.bot, true);
+    assert.deepEqual((await a.bots()).map((u) => u.display_name), ['Ops bot']);
+    await a.deleteBot(made.bot.username);
+    assert.deepEqual(await a.bots(), []);
+    for (const c of [admin, a, b]) c.close();
+  } finally {
+    await own.stop();
+  }
+});

@@ -1603,6 +1603,37 @@ export class ParleyClient extends Emitter {
     return (await this.http('GET', '/v1/blocks')).users;
   }
 
+  // §7: server administration (the users named in the server's
+  // admin.users; everyone else gets `forbidden`).
+
+  /** A page of users, by id: `{users: [User + created_at, disabled], next}`. */
+  async adminUsers({ after, limit } = {}) {
+    const q = new URLSearchParams();
+    if (after != null) q.set('after', after);
+    if (limit != null) q.set('limit', limit);
+    const qs = q.toString();
+    return this.http('GET', `/v1/admin/users${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Disables a user: no login, every token revoked, every socket closed. */
+  async adminDisable(username) {
+    await this.http('POST', `/v1/admin/users/${encodeURIComponent(username)}/disable`);
+  }
+
+  async adminEnable(username) {
+    await this.http('POST', `/v1/admin/users/${encodeURIComponent(username)}/enable`);
+  }
+
+  /** Deletes any message, as its conversation's members see a delete entry. */
+  async adminDeleteMessage(conv, seq) {
+    await this.http('DELETE', `/v1/admin/conversations/${encodeURIComponent(conv)}/messages/${seq}`);
+  }
+
+  /** `{users, conversations, messages, connections, uptime_s}`. */
+  async adminStats() {
+    return this.http('GET', '/v1/admin/stats');
+  }
+
   // §8: bots. A bot acts with its API key where a person uses an access
   // token (Authorization: Bearer, and the hello token).
 

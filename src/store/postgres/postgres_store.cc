@@ -1433,6 +1433,7 @@ class PostgresStore final : public Store {
       const Step fold_steps[] = {
           {&kResultCounts, Params().Add(conv_list).Add(target_list)},
           {&kResultMine, Params().Add(conv_list).Add(target_list).Add(request.viewer.value)},
+          ResultAttachments(conv_list, target_list),
           {&kCommit, {}},
       };
       PG_STORE_ASSIGN(std::vector<Rows> folds, c.Pipeline(fold_steps));
@@ -1454,6 +1455,7 @@ class PostgresStore final : public Store {
         AttachReactions(one, counts, mine);
         m = std::move(one.front());
       }
+      FillResultAttachments(folds[2], page.results);
       return page;
     });
   }

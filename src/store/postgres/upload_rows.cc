@@ -1,5 +1,7 @@
 #include "store/postgres/upload_rows.h"
 
+#include <map>
+
 namespace parley::store::postgres {
 namespace {
 
@@ -46,6 +48,11 @@ constexpr Sql kPageAttachments{
     "SELECT a.seq, u.id, u.name, u.content_type, u.size FROM attachments a "
     "JOIN uploads u ON u.id = a.upload WHERE a.conv = $1 AND a.seq BETWEEN $2 AND $3 "
     "ORDER BY a.seq, a.position"};
+constexpr Sql kResultAttachments{
+    "attachments_of_results",
+    "SELECT a.conv, a.seq, u.id, u.name, u.content_type, u.size FROM attachments a "
+    "JOIN unnest($1::bigint[], $2::bigint[]) AS r(conv, seq) ON a.conv = r.conv AND a.seq = r.seq "
+    "JOIN uploads u ON u.id = a.upload ORDER BY a.conv, a.seq, a.position"};
 
 UploadRecord UploadFromRow(const Rows& r, int i) {
   return UploadRecord{UploadId(r.Int(i, 0)), UserId(r.Int(i, 1)), r.Text(i, 2), r.Text(i, 3),
@@ -146,6 +153,23 @@ void FillAttachments(const Rows& rows, std::vector<Message>& page) {
     if (m.seq != seq || m.kind != EntryKind::kText || m.deleted) continue;
     m.attachments.push_back(
         Attachment{UploadId(rows.Int(r, 1)), rows.Text(r, 2), rows.Text(r, 3), rows.Int(r, 4)});
+  }
+}
+
+Step ResultAttachments(const std::string& convs, const std::string& seqs) {
+  return Step{&kResultAttachments, Params().Add(convs).Add(seqs)};
+}
+
+void FillResultAttachments(const Rows& rows, std::vector<Message>& entries) {
+  std::map<std::pair<int64_t, int64_t>, Message*> by_key;
+  for (Message& m : entries) {
+    if (m.kind == EntryKind::kText && !m.deleted) by_key[{m.conv.value, m.seq}] = &m;
+  }
+  for (int r = 0; r < rows.size(); ++r) {
+    auto it = by_key.find({rows.Int(r, 0), rows.Int(r, 1)});
+    if (it == by_key.end()) continue;
+    it->second->attachments.push_back(
+        Attachment{UploadId(rows.Int(r, 2)), rows.Text(r, 3), rows.Text(r, 4), rows.Int(r, 5)});
   }
 }
 

@@ -40,5 +40,10 @@ class AttachmentRows {
 // what it read put on the page's text entries that are not deleted.
 Step PageAttachments(ConversationId conv, int64_t lo, int64_t hi);
 void FillAttachments(const Rows& rows, std::vector<Message>& page);
+// The attachments of entries anywhere (search results): `convs` and `seqs`
+// are IntArray texts of the same length, pairwise; and FillAttachments for
+// its rows, whatever the order of `entries`.
+Step ResultAttachments(const std::string& convs, const std::string& seqs);
+void FillResultAttachments(const Rows& rows, std::vector<Message>& entries);
 
 }  // namespace parley::store::postgres

@@ -1382,11 +1382,13 @@ class SqliteStore final : public Store {
               page.results.push_back(std::move(m));
             }
           }
-          // Each result's reactions, as History folds a page of one.
+          // Each result's reactions and attachments, as History folds a
+          // page of one.
           for (Message& m : page.results) {
             std::vector<Message> one;
             one.push_back(std::move(m));
             SQLITE_STORE_TRY(FoldReactions(c, one.front().conv, request.viewer, one));
+            SQLITE_STORE_TRY(FillAttachments(c, one.front().conv, one));
             m = std::move(one.front());
           }
           return page;
