@@ -37,7 +37,8 @@ Result<void> Service::DeleteBot(UserId owner, std::string_view username) {
   auto name = auth::FoldUsername(username);
   if (!name) return MakeError(Errc::kNotFound, "no such bot");
   auto rec = d_.store.FindUserByName(*name);
-  if (!rec) return rec.error().code == Errc::kNotFound ? MakeError(Errc::kNotFound, "no such bot") : rec.error();
+  if (!rec)
+    return rec.error().code == Errc::kNotFound ? MakeError(Errc::kNotFound, "no such bot") : rec.error();
   if (rec->deleted || !rec->user.bot) return MakeError(Errc::kNotFound, "no such bot");
   if (rec->bot_owner != owner) return MakeError(Errc::kForbidden, "only its owner deletes a bot");
   {
@@ -63,7 +64,8 @@ Result<auth::Claims> Service::LoadApiKey(std::string_view key) {
   if (!rec) return std::move(rec).error();
   if (rec->deleted) return store::UnknownApiKey();
   // A key does not expire; it ends when the bot is deleted.
-  auth::Claims claims{rec->user.id, rec->user.username, 0, std::numeric_limits<TimeMs>::max(), rec->token_epoch};
+  auth::Claims claims{rec->user.id, rec->user.username, 0, std::numeric_limits<TimeMs>::max(),
+                      rec->token_epoch};
   NoteAuthState(rec->user.id, {rec->token_epoch, false});
   std::lock_guard lock(api_keys_mu_);
   if (api_keys_.size() >= kApiKeyCacheCap) api_keys_.clear();  // only a cache: reloaded on demand

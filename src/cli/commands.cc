@@ -391,8 +391,8 @@ void CheckSeq(int64_t seq, const char* name) {
 
 struct EntryArgs {
   std::string conv;
-  int64_t seq = 0;       // edit, delete, react: the target
-  int64_t reply_to = 0;  // send: 0 for none
+  int64_t seq = 0;                 // edit, delete, react: the target
+  int64_t reply_to = 0;            // send: 0 for none
   std::vector<std::string> files;  // send: uploaded and attached (PROTOCOL.md §6)
   std::vector<std::string> words;
   std::string emoji;

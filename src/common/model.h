@@ -114,7 +114,7 @@ struct Message {
   std::vector<Reaction> reactions{};
   std::optional<TimeMs> edited_ts{};
   bool deleted = false;
-  int64_t state_seq = 0;  // the seq of the last entry folded in; its own seq while unchanged
+  int64_t state_seq = 0;                  // the seq of the last entry folded in; its own seq while unchanged
   std::vector<Attachment> attachments{};  // text entries, in the order sent; [] once deleted
 
   bool operator==(const Message&) const = default;

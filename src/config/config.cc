@@ -30,7 +30,8 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits", "auth", "admin", "store", "log", "presence", "uploads"};
+constexpr const char* kSections[] = {"server", "limits", "auth",     "admin",
+                                     "store",  "log",    "presence", "uploads"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be
 // set (read by something else). Everything else under PARLEY_ must be a

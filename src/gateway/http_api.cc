@@ -555,7 +555,8 @@ ApiResponse SendOverHttp(Call& c) {
     auto req = protocol::ParseSendFields(fields);
     if (!req) return Fail(req.error());
     auto sent = AppendAndWait(
-        c, [&](const log::Origin& origin) { return c.service.Send(c.me, std::move(*req), origin); }, "message");
+        c, [&](const log::Origin& origin) { return c.service.Send(c.me, std::move(*req), origin); },
+        "message");
     if (!sent) return Fail(sent.error());
     const json::value* duplicate = sent->if_contains("duplicate");
     const bool repeat = duplicate && duplicate->is_bool() && duplicate->get_bool();
@@ -639,7 +640,10 @@ constexpr Route kRoutes[] = {
 
 // Answered by Dispatch before the table, or by the listener (the upgrade).
 constexpr std::string_view kRoutesOutsideTable[][2] = {
-    {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/v1/ws"},
+    {"GET", "/healthz"},
+    {"GET", "/readyz"},
+    {"GET", "/metrics"},
+    {"GET", "/v1/ws"},
     // Streamed by the listener as the body arrives (HttpApi::BeginUpload).
     {"POST", "/v1/uploads"}};
 

@@ -36,10 +36,10 @@ struct SendRequest {
   std::string body;
   Origin origin;
   EntryKind kind = EntryKind::kText;
-  int64_t target = 0;                 // edit, delete, react
-  std::string emoji{};                // react
-  ReactionOp op = ReactionOp::kAdd;   // react
-  std::optional<int64_t> reply_to{};  // send
+  int64_t target = 0;                   // edit, delete, react
+  std::string emoji{};                  // react
+  ReactionOp op = ReactionOp::kAdd;     // react
+  std::optional<int64_t> reply_to{};    // send
   std::vector<UploadId> attachments{};  // send (PROTOCOL.md §6)
   // A delete by a server administrator (store::NewMessage::by_server_admin).
   bool by_server_admin = false;

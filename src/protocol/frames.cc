@@ -400,12 +400,8 @@ std::string WelcomeFrame(int64_t re, const User& user, std::string_view session,
 }
 
 std::string SentFrame(int64_t re, const Message& m, bool duplicate) {
-  json::object o{{"re", re},
-                 {"type", "sent"},
-                 {"conv", m.conv.ToString()},
-                 {"seq", m.seq},
-                 {"id", m.id.ToString()},
-                 {"ts", m.ts}};
+  json::object o{{"re", re},     {"type", "sent"},        {"conv", m.conv.ToString()},
+                 {"seq", m.seq}, {"id", m.id.ToString()}, {"ts", m.ts}};
   if (duplicate) o["duplicate"] = true;
   return Serialize(std::move(o));
 }

@@ -34,7 +34,7 @@ struct SendReq {
   ConversationId conv;
   std::string client_msg_id;
   std::string body;
-  std::optional<int64_t> reply_to{};  // 1.1: the seq of a text entry answered
+  std::optional<int64_t> reply_to{};    // 1.1: the seq of a text entry answered
   std::vector<UploadId> attachments{};  // 1.1 (§6): at most kMaxAttachments; the body may then be ""
 
   bool operator==(const SendReq&) const = default;

@@ -107,7 +107,8 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
       Message& m = outcome->message;
       // The `sent` answer first: it goes to one connection, and behind a large
       // group's fan-out it would wait for every member's delivery.
-      events.push_back(Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m, outcome->duplicate))));
+      events.push_back(
+          Event::ToSession(origin, MakeFrame(protocol::SentFrame(origin.request_id, m, outcome->duplicate))));
       if (!outcome->duplicate) {
         if (serve_ && !m.attachments.empty()) serve_(m);
         events.push_back(Event::ToConversation(m.conv, MakeFrame(protocol::MessageEvent(m)), m.seq));

@@ -259,11 +259,11 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   p->blobs = std::move(blobs).value();
   p->url_signer = std::make_unique<uploads::UrlSigner>(secret);
 
-  p->service = std::make_unique<chat::Service>(
-      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
-                 SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get(),
-                 p->limits.get()},
-      c.chat);
+  p->service =
+      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
+                                                 *p->hasher, SystemClock::Instance(), p->external.get(),
+                                                 p->blobs.get(), p->url_signer.get(), p->limits.get()},
+                                      c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
   metrics::Metrics& m = p->metrics;

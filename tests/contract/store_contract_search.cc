@@ -244,10 +244,10 @@ TEST_P(SearchContract, IndexSurvivesARestart) {
 // A result is served folded like history (§6): with its attachments, in
 // the order sent, and none once deleted (it is then not found at all).
 TEST_P(SearchContract, ResultsCarryTheirAttachments) {
-  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(61), alice_, "plan.pdf", "application/pdf", 30,
-                                              std::string(64, 'c'), 100}));
-  ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(62), alice_, "map.png", "image/png", 40,
-                                              std::string(64, 'd'), 100}));
+  ASSERT_OK(store_->CreateUpload(
+      UploadRecord{UploadId(61), alice_, "plan.pdf", "application/pdf", 30, std::string(64, 'c'), 100}));
+  ASSERT_OK(store_->CreateUpload(
+      UploadRecord{UploadId(62), alice_, "map.png", "image/png", 40, std::string(64, 'd'), 100}));
   NewMessage with = Text(group_, alice_, "with-files", "the travel plan");
   with.attachments = {UploadId(62), UploadId(61)};
   ASSERT_OK(Commit(with));

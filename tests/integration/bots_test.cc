@@ -20,8 +20,8 @@ class BotsTest : public ServerTest {
   // POST /v1/bots as `owner`; the bot as a Session whose access token is
   // its key (empty on failure, recorded).
   Session MakeBot(const Session& owner, const std::string& username) {
-    auto made = Post("/v1/bots", {{"username", username}, {"display_name", "Bot " + username}},
-                     owner.access_token);
+    auto made =
+        Post("/v1/bots", {{"username", username}, {"display_name", "Bot " + username}}, owner.access_token);
     EXPECT_EQ(made.status, 201) << made.Describe();
     Session bot;
     if (made.status != 201) return bot;
@@ -71,12 +71,14 @@ TEST_F(BotsTest, AKeyIsNeitherAPasswordNorARefreshToken) {
   Session bot = MakeBot(ann, "quiet_bot");
   ASSERT_FALSE(bot.access_token.empty());
   // A bot has no password: its login fails as a wrong password does.
-  EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/login", {{"username", "quiet_bot"}, {"password", bot.access_token}}),
-                          401, "unauthorized"));
+  EXPECT_TRUE(
+      IsHttpError(http().Post("/v1/auth/login", {{"username", "quiet_bot"}, {"password", bot.access_token}}),
+                  401, "unauthorized"));
   EXPECT_TRUE(IsHttpError(http().Post("/v1/auth/refresh", {{"refresh_token", bot.access_token}}), 401,
                           "unauthorized"));
   // A made-up key, and a key with a character changed.
-  EXPECT_TRUE(IsHttpError(Get("/v1/me", "pbot_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 401, "unauthorized"));
+  EXPECT_TRUE(
+      IsHttpError(Get("/v1/me", "pbot_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 401, "unauthorized"));
   std::string tampered = bot.access_token;
   tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
   EXPECT_TRUE(IsHttpError(Get("/v1/me", tampered), 401, "unauthorized"));
@@ -118,15 +120,19 @@ TEST_F(BotsTest, RefusalsChangeNothing) {
   Session ann = NewUser("ann");
   Session bob = NewUser("bob");
   EXPECT_TRUE(IsHttpError(Post("/v1/bots", {{"username", bob.username}}, ann.access_token), 409, "conflict"));
-  EXPECT_TRUE(IsHttpError(Post("/v1/bots", {{"username", "no spaces"}}, ann.access_token), 400, "bad_request"));
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/bots", {{"username", "no spaces"}}, ann.access_token), 400, "bad_request"));
   EXPECT_TRUE(IsHttpError(Post("/v1/bots", json::object{}, ann.access_token), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(Post("/v1/bots", {{"username", "long_name_bot"}, {"display_name", std::string(65, 'x')}},
-                               ann.access_token),
-                          400, "bad_request"));
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/bots", {{"username", "long_name_bot"}, {"display_name", std::string(65, 'x')}},
+                       ann.access_token),
+                  400, "bad_request"));
   EXPECT_TRUE(IsHttpError(http().Post("/v1/bots", {{"username", "anon_bot"}}), 401, "unauthorized"));
 
-  for (int i = 0; i < 10; ++i) ASSERT_FALSE(MakeBot(ann, "b" + std::to_string(i) + "_bot").access_token.empty());
-  EXPECT_TRUE(IsHttpError(Post("/v1/bots", {{"username", "eleventh_bot"}}, ann.access_token), 400, "bad_request"));
+  for (int i = 0; i < 10; ++i)
+    ASSERT_FALSE(MakeBot(ann, "b" + std::to_string(i) + "_bot").access_token.empty());
+  EXPECT_TRUE(
+      IsHttpError(Post("/v1/bots", {{"username", "eleventh_bot"}}, ann.access_token), 400, "bad_request"));
   EXPECT_EQ(Get("/v1/bots", ann.access_token).Object().at("bots").as_array().size(), 10u);
   EXPECT_EQ(Get("/v1/users/eleventh_bot", ann.access_token).status, 404);
 
@@ -171,16 +177,18 @@ TEST_F(BotsTest, ABotSendsOverHttpExactlyOnce) {
 
   // Refusals, as for a WebSocket send; nothing stored.
   EXPECT_TRUE(IsHttpError(Post(path, {{"body", "no id"}}, bot.access_token), 400, "bad_request"));
-  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e1"}, {"body", ""}}, bot.access_token), 400,
-                          "bad_request"));
-  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e2"}, {"body", std::string(5000, 'x')}}, bot.access_token),
-                          413, "too_large"));
-  EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e3"}, {"body", "x"}, {"reply_to", 99}}, bot.access_token),
-                          404, "not_found"));
+  EXPECT_TRUE(
+      IsHttpError(Post(path, {{"client_msg_id", "e1"}, {"body", ""}}, bot.access_token), 400, "bad_request"));
+  EXPECT_TRUE(
+      IsHttpError(Post(path, {{"client_msg_id", "e2"}, {"body", std::string(5000, 'x')}}, bot.access_token),
+                  413, "too_large"));
+  EXPECT_TRUE(
+      IsHttpError(Post(path, {{"client_msg_id", "e3"}, {"body", "x"}, {"reply_to", 99}}, bot.access_token),
+                  404, "not_found"));
   EXPECT_TRUE(IsHttpError(Post(path, {{"client_msg_id", "e4"}, {"body", "x"}}, outsider.access_token), 403,
                           "forbidden"));
-  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/987654321/messages", {{"client_msg_id", "e5"}, {"body", "x"}},
-                               bot.access_token),
+  EXPECT_TRUE(IsHttpError(Post("/v1/conversations/987654321/messages",
+                               {{"client_msg_id", "e5"}, {"body", "x"}}, bot.access_token),
                           404, "not_found"));
   EXPECT_TRUE(IsHttpError(http().Post(path, {{"client_msg_id", "e6"}, {"body", "x"}}), 401, "unauthorized"));
   EXPECT_EQ(History(ann, group).size(), 2u);

@@ -62,18 +62,20 @@ constexpr Sql kUsersByIds{"users_by_ids",
 constexpr Sql kSetDisplayName{"set_display_name",
                               "UPDATE users SET display_name = $2 WHERE id = $1 AND deleted_at IS NULL "
                               "RETURNING " PG_USER_COLUMNS};
-constexpr Sql kUserByApiKey{"user_by_api_key", "SELECT " PG_USER_COLUMNS " FROM users WHERE api_key_hash = $1"};
+constexpr Sql kUserByApiKey{"user_by_api_key",
+                            "SELECT " PG_USER_COLUMNS " FROM users WHERE api_key_hash = $1"};
 // A new bot: counted against its owner's limit under the owner's row lock,
 // so two creations at once cannot both take the last place. No row back:
 // the owner already has $6 bots.
 constexpr Sql kLockOwner{"lock_owner", "SELECT id FROM users WHERE id = $1 FOR UPDATE"};
-constexpr Sql kInsertBot{"insert_bot",
-                         "INSERT INTO users(username, display_name, password_hash, created_at, bot_owner, "
-                         "api_key_hash) SELECT $1, $2, '!bot', $3, $4, $5 "
-                         "WHERE (SELECT count(*) FROM users WHERE bot_owner = $4 AND deleted_at IS NULL) < $6 "
-                         "RETURNING " PG_USER_COLUMNS};
-constexpr Sql kBotsOf{"bots_of",
-                      "SELECT " PG_USER_COLUMNS " FROM users WHERE bot_owner = $1 AND deleted_at IS NULL ORDER BY id"};
+constexpr Sql kInsertBot{
+    "insert_bot",
+    "INSERT INTO users(username, display_name, password_hash, created_at, bot_owner, "
+    "api_key_hash) SELECT $1, $2, '!bot', $3, $4, $5 "
+    "WHERE (SELECT count(*) FROM users WHERE bot_owner = $4 AND deleted_at IS NULL) < $6 "
+    "RETURNING " PG_USER_COLUMNS};
+constexpr Sql kBotsOf{"bots_of", "SELECT " PG_USER_COLUMNS
+                                 " FROM users WHERE bot_owner = $1 AND deleted_at IS NULL ORDER BY id"};
 constexpr Sql kBlockedUsers{"blocked_users", "SELECT " PG_USER_COLUMNS
                                              " FROM blocks JOIN users ON users.id = blocks.blocked "
                                              "WHERE blocks.blocker = $1 ORDER BY users.id"};

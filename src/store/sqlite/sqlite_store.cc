@@ -52,7 +52,8 @@ constexpr std::string_view kInsertUser =
   "id, username, display_name, last_seen, password_hash, token_epoch, deleted_at IS NOT NULL, bot_owner"
 constexpr std::string_view kUserByName = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE username = ?1";
 constexpr std::string_view kUserById = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE id = ?1";
-constexpr std::string_view kUserByApiKey = "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE api_key_hash = ?1";
+constexpr std::string_view kUserByApiKey =
+    "SELECT " SQLITE_USER_COLUMNS " FROM users WHERE api_key_hash = ?1";
 constexpr std::string_view kInsertBot =
     "INSERT INTO users(username, display_name, password_hash, created_at, bot_owner, api_key_hash) "
     "VALUES(?1, ?2, '!bot', ?3, ?4, ?5) RETURNING " SQLITE_USER_COLUMNS;
