@@ -106,7 +106,7 @@ constexpr std::string_view kConversationsOfUser =
 // A WITHOUT ROWID table's index holds the primary key, so messages_dedupe
 // (sender, client_msg_id) gives (conv, seq) by sender without a table read.
 constexpr std::string_view kFormerConversations =
-    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, c.topic FROM conversations c "
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, 0, c.topic FROM conversations c "
     "WHERE c.id IN (SELECT conv FROM messages WHERE sender = ?1) "
     "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user = ?1) ORDER BY c.id";
 
@@ -576,6 +576,39 @@ Result<bool> Exists(Connection& c, std::string_view sql, int64_t a, int64_t b) {
 
 Error GroupFull() { return MakeError(Errc::kBadRequest, "group is full"); }
 
+// The users `sql` (SQLITE_USER_COLUMNS, bound to ?1 = `user`) reads.
+Result<std::vector<User>> UsersOf(Connection& c, std::string_view sql, UserId user) {
+  SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
+  q.Bind(1, user.value);
+  std::vector<User> out;
+  for (;;) {
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(UserFromRow(q).user);
+  }
+  return out;
+}
+
+// Every row of `q` as a conversation without its members and counts.
+// Columns: id, kind, title, last_seq, member_count, read_seq, topic.
+Result<std::vector<Conversation>> ConversationHeads(Query& q) {
+  std::vector<Conversation> out;
+  for (;;) {
+    SQLITE_STORE_ASSIGN(bool row, q.Step());
+    if (!row) break;
+    Conversation conv;
+    conv.id = ConversationId(q.Int(0));
+    SQLITE_STORE_ASSIGN(conv.kind, KindColumn(q, 1));
+    if (!q.IsNull(2)) conv.title = q.Text(2);
+    conv.last_seq = q.Int(3);
+    conv.member_count = q.Int(4);
+    conv.read_seq = q.Int(5);
+    if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(6);  // NULL reads as ""
+    out.push_back(std::move(conv));
+  }
+  return out;
+}
+
 // Inserts a member (none of the conversation's banned users) whose read
 // marker starts at the conversation's last_seq, and counts them; false when
 // they were a member already. The conversation exists.
@@ -691,17 +724,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<User>> ListBots(UserId owner) override {
-    return Read([&](Connection& c) -> Result<std::vector<User>> {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kBotsOf));
-      q.Bind(1, owner.value);
-      std::vector<User> out;
-      for (;;) {
-        SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (!row) break;
-        out.push_back(UserFromRow(q).user);
-      }
-      return out;
-    });
+    return Read([&](Connection& c) { return UsersOf(c, kBotsOf, owner); });
   }
 
   Result<UserRecord> FindUserByApiKey(const std::string& key_hash) override {
@@ -973,19 +996,7 @@ class SqliteStore final : public Store {
           {
             SQLITE_STORE_ASSIGN(Query q, c.Prepare(kConversationsOfUser));
             q.Bind(1, user.value);
-            for (;;) {
-              SQLITE_STORE_ASSIGN(bool row, q.Step());
-              if (!row) break;
-              Conversation conv;
-              conv.id = ConversationId(q.Int(0));
-              SQLITE_STORE_ASSIGN(conv.kind, KindColumn(q, 1));
-              if (!q.IsNull(2)) conv.title = q.Text(2);
-              conv.last_seq = q.Int(3);
-              conv.member_count = q.Int(4);
-              conv.read_seq = q.Int(5);
-              if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(6);  // NULL reads as ""
-              out.push_back(std::move(conv));
-            }
+            SQLITE_STORE_ASSIGN(out, ConversationHeads(q));
           }
           for (Conversation& conv : out) {
             SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, conv.id, UserId(0), kInlineMembers));
@@ -999,22 +1010,9 @@ class SqliteStore final : public Store {
   Result<std::vector<Conversation>> FormerConversations(UserId user) override {
     return Read(
         [&](Connection& c) -> Result<std::vector<Conversation>> {
-          std::vector<Conversation> out;
           SQLITE_STORE_ASSIGN(Query q, c.Prepare(kFormerConversations));
           q.Bind(1, user.value);
-          for (;;) {
-            SQLITE_STORE_ASSIGN(bool row, q.Step());
-            if (!row) break;
-            Conversation conv;
-            conv.id = ConversationId(q.Int(0));
-            SQLITE_STORE_ASSIGN(conv.kind, KindColumn(q, 1));
-            if (!q.IsNull(2)) conv.title = q.Text(2);
-            conv.last_seq = q.Int(3);
-            conv.member_count = q.Int(4);
-            if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(5);  // NULL reads as ""
-            out.push_back(std::move(conv));
-          }
-          return out;
+          return ConversationHeads(q);
         },
         /*snapshot=*/true);
   }
@@ -1253,17 +1251,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<User>> ListBlocked(UserId blocker) override {
-    return Read([&](Connection& c) -> Result<std::vector<User>> {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kBlockedUsers));
-      q.Bind(1, blocker.value);
-      std::vector<User> out;
-      for (;;) {
-        SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (!row) break;
-        out.push_back(UserFromRow(q).user);
-      }
-      return out;
-    });
+    return Read([&](Connection& c) { return UsersOf(c, kBlockedUsers, blocker); });
   }
 
   Result<bool> AnyBlocks(std::span<const UserId> blockers, UserId blocked) override {
