@@ -144,7 +144,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                    std::string(req[http::field::authorization]),
                    PeerAddressOf(Socket()),
                    std::string(req["X-Forwarded-For"]),
-                   std::string(req[http::field::range])};
+                   std::string(req[http::field::range]),
+                   std::string(req[http::field::content_type])};
     bool keep_alive = req.keep_alive() && !gw_.stopping.load();
     bool head = req.method() == http::verb::head;
     Gateway::Impl& gw = gw_;
