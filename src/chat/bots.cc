@@ -14,10 +14,7 @@ Result<NewBot> Service::CreateBot(UserId owner, std::string_view username, std::
   if (me->bot) return MakeError(Errc::kForbidden, "bots cannot make bots");
   auto name = auth::FoldUsername(username);
   if (!name) return std::move(name).error();
-  if (display_name.size() > kMaxDisplayNameBytes || !protocol::IsValidUtf8(display_name)) {
-    return MakeError(Errc::kBadRequest, "display_name must be at most " +
-                                            std::to_string(kMaxDisplayNameBytes) + " bytes of UTF-8");
-  }
+  if (auto ok = CheckOptionalDisplayName(display_name); !ok) return ok.error();
   NewBot out;
   out.api_key = auth::NewApiKey();
   auto bot = d_.store.CreateBot(owner, *name, std::string(display_name), auth::HashToken(out.api_key),

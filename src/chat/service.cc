@@ -28,6 +28,14 @@ bool CanManage(Role r) { return r == Role::kOwner || r == Role::kAdmin; }
 
 }  // namespace
 
+Result<void> CheckOptionalDisplayName(std::string_view display_name) {
+  if (display_name.size() > kMaxDisplayNameBytes || !protocol::IsValidUtf8(display_name)) {
+    return MakeError(Errc::kBadRequest, "display_name must be at most " +
+                                            std::to_string(kMaxDisplayNameBytes) + " bytes of UTF-8");
+  }
+  return Ok();
+}
+
 Service::Service(Deps deps, Options options)
     : d_(deps),
       options_(options),
@@ -59,10 +67,7 @@ Result<AuthSession> Service::Register(std::string_view username, std::string_vie
   auto name = auth::FoldUsername(username);
   if (!name) return std::move(name).error();
   if (auto ok = auth::CheckPassword(password); !ok) return ok.error();
-  if (display_name.size() > kMaxDisplayNameBytes || !protocol::IsValidUtf8(display_name)) {
-    return MakeError(Errc::kBadRequest, "display_name must be at most " +
-                                            std::to_string(kMaxDisplayNameBytes) + " bytes of UTF-8");
-  }
+  if (auto ok = CheckOptionalDisplayName(display_name); !ok) return ok.error();
   auto hash = d_.hasher.Hash(password);
   if (!hash) return std::move(hash).error();
   auto user = d_.store.CreateUser(*name, std::string(display_name), *hash, d_.clock.NowMs());

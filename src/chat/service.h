@@ -107,6 +107,10 @@ struct AdminUsersPage {
 using AdminTotals = store::Totals;
 
 inline constexpr size_t kMaxDisplayNameBytes = 64;
+// A display name as registration and bot creation take it: at most
+// kMaxDisplayNameBytes bytes of UTF-8, empty meaning "the username"
+// (kBadRequest otherwise).
+Result<void> CheckOptionalDisplayName(std::string_view display_name);
 
 class Service {
  public:
