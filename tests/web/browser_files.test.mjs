@@ -15,8 +15,8 @@ import { deflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, newPage, assertCleanText, createGroup } from './lib/browser.mjs';
-import { uname, until, newClient, connected, PASSWORD } from './lib/util.mjs';
+import { launch, assertCleanText, createGroup, registerUsers, signIn } from './lib/browser.mjs';
+import { uname, until, newClient, connected } from './lib/util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
@@ -79,22 +79,8 @@ function png(width, height) {
 /** Bytes that do not compress to nothing, of a given size. */
 const bytes = (n, seed = 7) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed * 17 + (i >> 7)) & 0xff));
 
-async function registered(...names) {
-  for (const username of names) {
-    const r = await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: PASSWORD }) });
-    assert.equal(r.status, 201, `register ${username}`);
-  }
-}
-
-async function signedIn(username, opts) {
-  const page = await newPage(browser, server.url, opts);
-  await page.getByTestId('login-username').fill(username);
-  await page.getByTestId('login-password').fill(PASSWORD);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('conversation-list').waitFor(T);
-  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', `${username} connected`);
-  return page;
-}
+const registered = (...names) => registerUsers(server, ...names);
+const signedIn = (username, opts) => signIn(browser, server, username, opts);
 
 const item = (page, conv) => page.locator(`[data-testid="conversation-item"][data-conv-id="${conv}"]`);
 const chips = (page) => page.getByTestId('attachment-chip');
@@ -327,12 +313,11 @@ for (const [label, opts] of [['desktop', {}], ['phone', PHONE]]) {
     await input.fill('alph*');
     await until(async () => (await result.count()) === 20, 'the first page');
     assert.deepEqual([...new Set(await a.getByTestId('search-hit').allTextContents())], ['alpha']);
+    await shot(a, label === 'desktop' ? 'search-results' : 'search-results-phone');
     await a.getByTestId('search-more').click();
     await until(async () => (await result.count()) === 24, 'the second page');
     assert.equal(await a.getByTestId('search-more').isHidden(), true, 'no more');
     assert.match(await result.first().textContent(), /alpha note number 23/, 'newest first');
-    if (label === 'desktop') await shot(a, 'search-results');
-    else await shot(a, 'search-results-phone');
 
     // Nothing found; a query the server cannot read (an unclosed quote).
     await input.fill('zebracorn');
