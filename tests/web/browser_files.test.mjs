@@ -319,6 +319,14 @@ for (const [label, opts] of [['desktop', {}], ['phone', PHONE]]) {
     assert.equal(await a.getByTestId('search-more').isHidden(), true, 'no more');
     assert.match(await result.first().textContent(), /alpha note number 23/, 'newest first');
 
+    // Only in the open conversation (a desktop shows it beside the results).
+    if (label === 'desktop') {
+      await a.getByTestId('search-scope').check();
+      await until(async () => (await a.getByTestId('search-status').textContent()) === 'No messages match “alph*” in Budget talk.', 'scoped');
+      await a.getByTestId('search-scope').uncheck();
+      await until(async () => (await result.count()) === 20, 'everywhere again');
+    }
+
     // Nothing found; a query the server cannot read (an unclosed quote).
     await input.fill('zebracorn');
     await input.press('Enter');
