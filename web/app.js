@@ -1,6 +1,8 @@
 // Parley web client. Plain ES modules, no build step; all protocol and
 // reliable-delivery logic lives in the SDK (./sdk/parley.js).
 import { ParleyClient, localStorageStore, mentionSpans } from './sdk/parley.js';
+import { createAttachments, attachmentSummary } from './attachments.js';
+import { createSearch } from './search.js';
 
 const store = localStorageStore('parley:');
 const client = new ParleyClient({ store });
@@ -375,6 +377,10 @@ function buildMain() {
     h('button.btn.primary.small', { testid: 'dm-open', type: 'submit' }, 'Open'),
   );
   const list = h('ul.conv-list', { testid: 'conversation-list', 'aria-label': 'Conversations' });
+  const search = createSearch({
+    client, h, svg, openAt, summary: attachmentSummary, nameOf: userName, openConv: () => ui.open,
+    titleOf: (conv) => (client.conversations.has(conv) ? convTitle(client.conversations.get(conv)) : 'A conversation you left'),
+  });
   const emptyList = h('div.list-empty.muted', null, h('p', null, 'No conversations yet.'), h('p', null, 'Message someone by username, or start a group.'));
   const sidebar = h(
     'aside.sidebar',
@@ -385,6 +391,7 @@ function buildMain() {
       h('div.brand', null, h('img', { src: 'favicon.svg', alt: '', width: '28', height: '28' }), h('span', null, 'Parley')),
       connection,
     ),
+    search.el,
     h('div.side-tools', null, dmForm, dmError, h('button.btn.ghost.new-group', { testid: 'new-group', type: 'button', onclick: openGroupDialog }, icon.plus(), 'New group')),
     list,
     emptyList,
@@ -431,11 +438,12 @@ function buildMain() {
     testid: 'composer', rows: '1', placeholder: 'Write a message…', 'aria-label': 'Message', enterkeyhint: touchKeyboard() ? 'enter' : 'send', dir: 'auto',
   });
   const sendBtn = h('button.send-btn', { testid: 'send', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)' }, icon.send());
-  const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, composer, sendBtn);
+  const files = createAttachments({ client, h, svg, composer, openConv: () => ui.open });
+  const composerForm = h('form.composer-bar', { onsubmit: (e) => (e.preventDefault(), sendCurrent()) }, files.button, files.input, composer, sendBtn);
   const offlineNote = h('div.offline-note', { hidden: true });
   const context = h('div.compose-context', { testid: 'compose-context', hidden: true });
   const mentionMenu = h('ul.mention-menu', { testid: 'mention-suggestions', role: 'listbox', 'aria-label': 'Members', hidden: true });
-  const composeWrap = h('div.compose-wrap', null, mentionMenu, context, composerForm);
+  const composeWrap = h('div.compose-wrap', null, mentionMenu, context, files.tray, composerForm);
   const removedNote = h('div.removed-note', { testid: 'removed-note', role: 'status', hidden: true });
   const chatPane = h('section.chat', { 'aria-label': 'Conversation' }, head, topicBar, scroller, typing, offlineNote, chatNote, removedNote, composeWrap);
   const empty = h(
@@ -445,6 +453,7 @@ function buildMain() {
     h('h2', null, 'Pick up where you left off'),
     h('p.muted', null, 'Choose a conversation on the left, message someone by username, or start a group.'),
   );
+  files.acceptDrops(chatPane, () => !!ui.open && !client.conversations.get(ui.open)?.removed);
   const panel = h('aside.members-panel', { 'aria-label': 'Members', hidden: true });
   const shell = h('div.shell', null, sidebar, chatPane, empty, panel);
   app.className = 'main';
@@ -484,7 +493,7 @@ function buildMain() {
     if (scroller.scrollTop < 240) loadOlder(ui.open);
     maybeMarkRead();
   });
-  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, headWho, membersBtn, groupBtn, topicBar, chatNote, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote };
+  ui.els = { shell, connection, dmInput, dmError, list, emptyList, sidebar, headAvatar, headTitle, headSub, headWho, membersBtn, groupBtn, topicBar, chatNote, messages, scroller, top, typing, composer, sendBtn, chatPane, empty, panel, offlineNote, context, mentionMenu, composeWrap, removedNote, files, search };
 }
 
 // The composer grows with its text (to a limit); the list above shrinks,
@@ -582,8 +591,8 @@ function drawList() {
     const mentioned = reading ? 0 : c.mentions_unread ?? 0;
     totalUnread += unread;
     let preview = '';
-    if (pend && (!last || pend.created_at >= last.ts)) preview = `You: ${pend.body}`;
-    else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + (last.deleted ? 'Message deleted' : last.body);
+    if (pend && (!last || pend.created_at >= last.ts)) preview = `You: ${attachmentSummary({ body: pend.body, attachments: ui.els.files.local(pend.attachments) })}`;
+    else if (last) preview = (last.sender === me()?.id ? 'You: ' : c.kind === 'group' ? `${userName(last.sender)}: ` : '') + (last.deleted ? 'Message deleted' : attachmentSummary(last));
     else preview = c.kind === 'group' ? membersText(c) : 'Say hello 👋';
     const when = last ? listTime(last.ts) : '';
     const active = c.id === ui.open;
@@ -728,7 +737,7 @@ function renderMessages({ keepBottom } = {}) {
   const all = [
     ...msgs.map((m) => ({ m, status: 'sent' })),
     ...pend.map((i) => ({
-      m: { conv, seq: null, sender: myId, body: i.body, ts: i.created_at, client_msg_id: i.client_msg_id, reply_to: i.reply_to, reactions: [], mentions: [] },
+      m: { conv, seq: null, sender: myId, body: i.body, ts: i.created_at, client_msg_id: i.client_msg_id, reply_to: i.reply_to, reactions: [], mentions: [], attachments: els.files.local(i.attachments) },
       status: i.status === 'failed' ? 'failed' : 'pending',
       error: i.error,
     })),
@@ -773,7 +782,7 @@ function renderMessages({ keepBottom } = {}) {
     const sig = JSON.stringify([
       readers.map(displayName).join(), seenLine, ui.expanded.has(`${conv}:${m.seq ?? m.client_msg_id}`), userName(m.sender), target && userName(target.sender),
       m.seq, status, first, showName, error?.code, status === 'failed' && refusedHere(conv, error), m.body, m.deleted, m.edited_ts, m.reactions, m.pending, [...names].join(),
-      m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m),
+      m.reply_to, target && [target.body, target.deleted, target.sender], canDelete(c, m), (m.attachments ?? []).map((a) => a.id).join(),
     ]);
     items.push({ key, sig, render: () => messageEl(m, { own, first, showName, status, error, target, conv: c, names: mentionNames(m, c), readers, seenLine }) });
     prev = m;
@@ -900,7 +909,7 @@ function messageEl(m, { own, first, showName, status, error, target, conv, names
         ui.expanded.has(key) ? 'Show less' : 'Show more',
       )
     : null;
-  const bubble = h('div.bubble', null, quote, body, more, meta);
+  const bubble = h('div.bubble' + (m.attachments?.length && !m.deleted ? '.with-files' : ''), null, quote, ui.els.files.messageFiles(m), body, more, meta);
   const reactions =
     sent && !m.deleted && m.reactions.length
       ? h(
@@ -2431,6 +2440,8 @@ function openConversation(conv) {
     hideMentionMenu();
     closeOverlays();
   }
+  ui.els.files.show();
+  ui.els.search.refresh();
   renderChrome();
   renderList();
   if (!conv) return;
@@ -2449,7 +2460,14 @@ function openConversation(conv) {
   }
   const c = client.conversations.get(conv);
   if (client.connected && c.kind === 'group' && memberCount(c) <= 100) client.learnProfiles(unnamedMembers(c));
-  ensureLoaded(conv);
+  return ensureLoaded(conv);
+}
+
+/** Opens a conversation at one of its messages (a search result): loaded, scrolled to and highlighted. */
+async function openAt(conv, seq) {
+  if (!client.conversations.has(conv)) return toast('You are no longer in that conversation.');
+  await openConversation(conv);
+  await jumpTo(conv, seq);
 }
 
 async function ensureLoaded(conv) {
@@ -2510,7 +2528,8 @@ function sendCurrent() {
   const { composer } = ui.els;
   const conv = ui.open;
   const body = composer.value.replace(/^\s*\n|\s+$/g, '');
-  if (!conv || !body.trim()) return;
+  const withFiles = !!conv && ui.els.files.has(conv);
+  if (!conv || (!body.trim() && !withFiles) || composer.readOnly) return;
   if (new TextEncoder().encode(body).length > 4096) {
     ui.els.offlineNote.hidden = false;
     ui.els.offlineNote.textContent = 'That message is too long (at most 4096 bytes).';
@@ -2524,11 +2543,21 @@ function sendCurrent() {
     composer.focus();
     return;
   }
-  client.send(conv, body, { replyTo: mode?.mode === 'reply' ? mode.seq : undefined });
-  if (mode) setCompose(null);
+  const replyTo = mode?.mode === 'reply' ? mode.seq : undefined;
+  // With files, the message goes once they are uploaded; the text stays until then.
+  if (withFiles) return ui.els.files.send(conv, body, { replyTo }, () => sentFrom(conv, mode));
+  client.send(conv, body, { replyTo });
+  sentFrom(conv, mode);
+}
+
+/** The composer's message went to the outbox: the composer (or the draft, elsewhere) empties. */
+function sentFrom(conv, mode) {
+  saveDraft(conv, '');
+  if (conv !== ui.open || !ui.els) return;
+  const { composer } = ui.els;
+  if (mode && ui.compose === mode) setCompose(null);
   hideMentionMenu();
   composer.value = '';
-  saveDraft(conv, '');
   autosize(composer);
   renderMessages({ keepBottom: true });
   composer.focus();
@@ -2587,6 +2616,8 @@ function signedOut(message) {
 function resetUserUi() {
   for (const id of ['settings', 'group-settings', 'handover', 'invite-error']) document.getElementById(id)?.close();
   closeOverlays();
+  ui.els?.files.reset();
+  ui.els?.search.reset();
   ui.open = null;
   ui.chats.clear();
   ui.typing.clear();

@@ -4,12 +4,13 @@
 //   entries (text entries as served at random moments, change entries as
 //   stored) in shuffled orders. Whatever the order, the client must end in
 //   the server's final state.
+// - upload(): its request, progress and cancelling, with a stand-in XMLHttpRequest.
 // - Its edit/delete/react/reply requests against a scripted WebSocket
 //   server built on the same model: frames, retries with the same
 //   client_msg_id, refusals, unread and mentions_unread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageLog, foldText, memoryStore, mentionSpans, mentionedNames, normalizeEntry } from '../../web/sdk/parley.js';
+import { MessageLog, ParleyClient, foldText, memoryStore, mentionSpans, mentionedNames, normalizeEntry } from '../../web/sdk/parley.js';
 import { until } from './lib/util.mjs';
 import { CONV, USERS, ME, EMOJI, Model, mentionIds, scriptedServer } from './lib/model.mjs';
 
@@ -334,4 +335,62 @@ test('read receipts: every member’s read_seq from read events and their own en
     c.close();
     await srv.close();
   }
+});
+
+test('upload: progress from XMLHttpRequest, the Upload on success, and an aborted signal cancels it', { timeout: 10000 }, async () => {
+  const made = [];
+  // A stand-in XMLHttpRequest: records what is sent; the test plays the server.
+  class FakeXHR {
+    constructor() {
+      this.headers = {};
+      this.upload = {};
+      made.push(this);
+    }
+    open(method, url) {
+      Object.assign(this, { method, url });
+    }
+    setRequestHeader(k, v) {
+      this.headers[k] = v;
+    }
+    send(body) {
+      this.body = body;
+    }
+    abort() {
+      this.aborted = true;
+      this.onabort?.();
+    }
+  }
+  const session = { access_token: 'tok', refresh_token: 'r', expires_in: 3600, user: { id: 'u1', username: 'ann' } };
+  const client = new ParleyClient({ baseUrl: 'http://parley.test', XMLHttpRequest: FakeXHR, session });
+  const seen = [];
+  const bytes = new Uint8Array(1000);
+  const done = client.upload(bytes, { name: 'a b.txt', contentType: 'text/plain', onProgress: (p) => seen.push(p) });
+  await until(() => made.length === 1, 'the request');
+  const x = made[0];
+  assert.equal(x.method, 'POST');
+  assert.equal(x.url, 'http://parley.test/v1/uploads?name=a%20b.txt');
+  assert.equal(x.headers.Authorization, 'Bearer tok');
+  assert.equal(x.headers['Content-Type'], 'text/plain');
+  x.upload.onprogress({ loaded: 400, total: 1000, lengthComputable: true });
+  Object.assign(x, { status: 201, responseText: JSON.stringify({ upload: { id: 'up1', name: 'a b.txt', content_type: 'text/plain', size: 1000, sha256: 'ab' } }) });
+  x.onload();
+  assert.equal((await done).id, 'up1');
+  assert.deepEqual(seen, [{ loaded: 400, total: 1000 }, { loaded: 1000, total: 1000 }]);
+
+  // Aborted while sending: the request is aborted and the promise rejects with `aborted`.
+  const ctl = new AbortController();
+  const cut = client.upload(bytes, { name: 'b.bin', signal: ctl.signal });
+  await until(() => made.length === 2, 'the second request');
+  ctl.abort();
+  await assert.rejects(cut, (e) => e.code === 'aborted');
+  assert.equal(made[1].aborted, true);
+  // Aborted before it starts: no request at all.
+  await assert.rejects(client.upload(bytes, { name: 'c.bin', signal: ctl.signal }), (e) => e.code === 'aborted');
+  assert.equal(made.length, 2);
+  // A 413 is too_large, with the server's words.
+  const big = client.upload(bytes, { name: 'd.bin' });
+  await until(() => made.length === 3, 'the third request');
+  Object.assign(made[2], { status: 413, responseText: JSON.stringify({ error: { code: 'too_large', message: 'uploads are at most 10 bytes' } }) });
+  made[2].onload();
+  await assert.rejects(big, (e) => e.code === 'too_large' && /at most 10 bytes/.test(e.message));
 });

@@ -16,7 +16,7 @@
 //   user_updated (a display name, §7), error.
 // - the account: updateProfile (PATCH /v1/me), changePassword, logoutAll,
 //   deleteAccount, exportData (GET /v1/me/export), learnProfiles;
-// - uploads (protocol 1.1 §6): upload(file, {onProgress}) streams a file to
+// - uploads (protocol 1.1 §6): upload(file, {onProgress, signal}) streams a file to
 //   POST /v1/uploads and resolves with its Upload; send(conv, body,
 //   {attachments}) attaches uploads, and messages carry `attachments`
 //   (their signed `url` works in an <img src>), [] once deleted;
@@ -322,18 +322,25 @@ class Emitter {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const aborted = () => new ParleyError('aborted', 'the upload was cancelled');
+
 // POST with XMLHttpRequest, whose upload events report progress (fetch has
-// none): resolves with {status, text}.
-function xhrPost(XHR, url, headers, body, total, onProgress) {
+// none): resolves with {status, text}; an aborted `signal` cancels it.
+function xhrPost(XHR, url, headers, body, total, onProgress, signal) {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(aborted());
     const xhr = new XHR();
     xhr.open('POST', url);
     for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
     if (onProgress && xhr.upload) {
       xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : total });
     }
-    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
-    xhr.onerror = () => reject(new ParleyError('network', 'cannot reach the server (the upload was cut)'));
+    const stop = () => xhr.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    const settle = (f) => (signal?.removeEventListener('abort', stop), f());
+    xhr.onload = () => settle(() => resolve({ status: xhr.status, text: xhr.responseText }));
+    xhr.onerror = () => settle(() => reject(new ParleyError('network', 'cannot reach the server (the upload was cut)')));
+    xhr.onabort = () => settle(() => reject(aborted()));
     xhr.send(body);
   });
 }
@@ -561,9 +568,10 @@ export class ParleyClient extends Emitter {
    * `onProgress({loaded, total})` follows the bytes sent where the platform
    * reports them (XMLHttpRequest in browsers), and is called once more when
    * the upload is stored. Rejects with a ParleyError: too_large (over the
-   * server's limit), bad_request (empty, bad name), network.
+   * server's limit), bad_request (empty, bad name), network, or aborted
+   * once `signal` (an AbortSignal) is aborted: nothing is kept then.
    */
-  async upload(file, { name, contentType, onProgress } = {}) {
+  async upload(file, { name, contentType, onProgress, signal } = {}) {
     const fileName = name ?? file?.name;
     if (!fileName) throw new ParleyError('bad_request', 'an upload needs a file name');
     const type = contentType || file?.type || 'application/octet-stream';
@@ -572,11 +580,13 @@ export class ParleyClient extends Emitter {
     const attempt = async () => {
       await this._ensureFreshToken();
       const headers = { Accept: 'application/json', 'Content-Type': type, Authorization: `Bearer ${this.session?.access_token}` };
-      if (this._XMLHttpRequest) return xhrPost(this._XMLHttpRequest, url, headers, file, total, onProgress);
+      if (signal?.aborted) throw aborted();
+      if (this._XMLHttpRequest) return xhrPost(this._XMLHttpRequest, url, headers, file, total, onProgress, signal);
       try {
-        const res = await this._fetch(url, { method: 'POST', headers, body: file });
+        const res = await this._fetch(url, { method: 'POST', headers, body: file, signal });
         return { status: res.status, text: await res.text() };
       } catch (e) {
+        if (signal?.aborted) throw aborted();
         throw new ParleyError('network', `cannot reach the server (${e.message})`);
       }
     };

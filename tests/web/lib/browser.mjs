@@ -2,6 +2,7 @@
 // downloads a browser.
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
+import { until, PASSWORD } from './util.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -83,4 +84,23 @@ export async function createGroup(page, title, members, { beforeCreate } = {}) {
 export async function send(page, text) {
   await page.getByTestId('composer').fill(text);
   await page.getByTestId('composer').press('Enter');
+}
+
+/** Registers users over HTTP (quicker than the form, which other suites cover). */
+export async function registerUsers(server, ...names) {
+  for (const username of names) {
+    const r = await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: PASSWORD }) });
+    if (r.status !== 201) throw new Error(`register ${username}: HTTP ${r.status}`);
+  }
+}
+
+/** A page signed in as `username` through the form, once connected. */
+export async function signIn(browser, server, username, opts) {
+  const page = await newPage(browser, server.url, opts);
+  await page.getByTestId('login-username').fill(username);
+  await page.getByTestId('login-password').fill(PASSWORD);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('conversation-list').waitFor({ timeout: 10000 });
+  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', `${username} connected`);
+  return page;
 }
