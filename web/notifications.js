@@ -30,7 +30,6 @@ const pushCapable = () => 'serviceWorker' in navigator && 'PushManager' in windo
 
 const bellPath = {
   all: 'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7C7.6 5.4 6 7.9 6 11v5l-2 2v1h16v-1z',
-  mentions: 'M12 2a10 10 0 0 0 0 20h5v-2h-5a8 8 0 1 1 8-8v1.4c0 .8-.7 1.6-1.5 1.6S17 14.2 17 13.4V12a5 5 0 1 0-1.5 3.5A3.4 3.4 0 0 0 18.5 17 3.5 3.5 0 0 0 22 13.4V12A10 10 0 0 0 12 2zm0 13a3 3 0 1 1 3-3 3 3 0 0 1-3 3z',
   none: 'M20 18.7 5.3 4 4 5.3l2.9 2.9A6.9 6.9 0 0 0 6 11v5l-2 2v1h13.7l2 2 1.3-1.3zM12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6.8V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7a6 6 0 0 0-1.4.6z',
 };
 
@@ -225,7 +224,8 @@ export function updateNotifyButton(c) {
   bell.dataset.level = level;
   bell.title = label;
   bell.setAttribute('aria-label', label);
-  ctx.fill(bell, ctx.svg(bellPath[level]));
+  // A bell (crossed out for nothing); an @ on it for mentions only.
+  ctx.fill(bell, ctx.svg(bellPath[level === 'mentions' ? 'all' : level]), level === 'mentions' ? ctx.h('span.notify-badge', { 'aria-hidden': 'true' }, '@') : null);
 }
 
 function closeNotifyMenu() {
@@ -283,7 +283,9 @@ function openNotifyMenu(conv) {
   document.body.append(menu);
   const r = bell.getBoundingClientRect();
   menu.style.top = `${Math.round(r.bottom + 6)}px`;
-  menu.style.right = `${Math.max(8, Math.round(window.innerWidth - r.right))}px`;
+  // Under the bell, its right edge on the bell's, kept 8px inside the window.
+  const right = Math.min(window.innerWidth - r.right, window.innerWidth - menu.offsetWidth - 8);
+  menu.style.right = `${Math.max(8, Math.round(right))}px`;
   document.addEventListener('pointerdown', outside, true);
   document.addEventListener('keydown', escape, true);
   items.find((b) => b.getAttribute('aria-checked') === 'true')?.focus();

@@ -5,7 +5,8 @@
 // worker through the DevTools protocol (no push service is reachable here)
 // and the notification it shows, the notification's click opening the
 // conversation, and a group's webhooks. A part whose server routes are not
-// there yet is skipped, saying so.
+// there yet is skipped against parleyd, saying so; the last tests run the
+// same UI against the scripted server of lib/model.mjs, which has them all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
 import { launch, newPage, assertCleanText, createGroup, send } from './lib/browser.mjs';
 import { uname, until, PASSWORD } from './lib/util.mjs';
+import { scriptedWebServer, USERS, CONV } from './lib/model.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
@@ -365,5 +367,71 @@ for (const [size, opts] of SIZES) {
     await b.getByTestId('group-settings').waitFor(T);
     assert.equal(await b.getByTestId('webhook-list').count(), 0);
     await done(page, b);
+  });
+}
+
+// ---- the same UI against the scripted server (every §8 route there)
+
+/** A page signed in as the scripted server's ME, its group open. */
+async function scriptedPage(srv, opts) {
+  const page = await newPage(browser, null, opts);
+  const session = { user: { ...USERS[0] }, access_token: 't', refresh_token: 'r', expires_in: 3600, expires_at: Date.now() + 3600e3 };
+  await page.context().addInitScript(
+    ([s, conv]) => {
+      localStorage.setItem('parley:session', JSON.stringify(s));
+      localStorage.setItem('parley:open:1', JSON.stringify(conv));
+    },
+    [session, CONV],
+  );
+  await page.goto(srv.url);
+  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
+  return page;
+}
+
+for (const [size, opts] of SIZES) {
+  test(`scripted server (${size}): the level menu changes notify and the bell keeps it across a reload; webhooks with a failing one`, async () => {
+    const srv = await scriptedWebServer();
+    try {
+      const since = Date.UTC(2026, 11, 5, 14, 30);
+      srv.webhooks.set('w0', { id: 'w0', conv: CONV, url: 'https://ci.example/hooks/parley', secret: 'old', failing_since: since });
+      const page = await scriptedPage(srv, opts);
+      const bell = page.getByTestId('notify-open');
+      await until(async () => (await bell.getAttribute('data-level')) === 'mentions', 'the group default');
+      await bell.click();
+      await page.getByTestId('notify-menu').waitFor(T);
+      assert.deepEqual(await page.locator('.notify-item').evaluateAll((els) => els.map((e) => [e.dataset.testid, e.getAttribute('aria-checked')])), [
+        ['notify-all', 'false'], ['notify-mentions', 'true'], ['notify-none', 'false'],
+      ]);
+      const box = await page.getByTestId('notify-menu').boundingBox();
+      const vp = page.viewportSize();
+      assert.ok(box.x >= 0 && box.x + box.width <= vp.width && box.y + box.height <= vp.height, `the menu fits the screen: ${JSON.stringify([box, vp, await bell.boundingBox()])}`);
+      await shot(page, `integrations-notify-menu-${size}`);
+      await page.getByTestId('notify-none').click();
+      await until(async () => (await bell.getAttribute('data-level')) === 'none', 'the bell says none once answered');
+      assert.equal(srv.notifyOf(CONV), 'none', 'the server has it');
+      assert.equal(await bell.getAttribute('aria-label'), 'Notifications: nothing');
+      await page.reload();
+      await until(async () => (await page.getByTestId('notify-open').getAttribute('data-level')) === 'none', 'none after a reload');
+
+      await page.getByTestId('group-settings-open').click();
+      await page.getByTestId('webhook').waitFor(T);
+      assert.match(await page.getByTestId('webhook-state').textContent(), /^Failing since .+: retrying$/);
+      await page.getByTestId('webhook-url').fill('https://example.com/parley-hook');
+      await page.getByTestId('webhook-add').click();
+      await page.getByTestId('webhook-secret').waitFor(T);
+      assert.equal(await page.getByTestId('webhook-secret-value').inputValue(), 's2');
+      await until(async () => (await page.getByTestId('webhook').count()) === 2, 'two listed');
+      assert.deepEqual(await page.getByTestId('webhook-state').allTextContents().then((t) => t.map((x) => x.startsWith('Failing'))), [true, false]);
+      await page.getByTestId('webhook-secret').scrollIntoViewIfNeeded();
+      await shot(page, `integrations-webhooks-${size}`);
+      const asked = acceptNext(page);
+      await page.locator('[data-testid="webhook"][data-id="w0"]').getByTestId('webhook-delete').click();
+      assert.equal(await asked, 'Delete the webhook to https://ci.example/hooks/parley? It gets nothing more from this group.');
+      await until(async () => (await page.getByTestId('webhook').count()) === 1, 'one left');
+      assert.deepEqual([...srv.webhooks.keys()], ['w2']);
+      await done(page);
+    } finally {
+      await srv.stop();
+    }
   });
 }
