@@ -206,7 +206,10 @@ export function webhooksSection(conv) {
         : h('li.muted', { testid: 'webhooks-none' }, 'No webhooks.'),
     );
   const load = () =>
-    client.webhooks(conv).then(draw, (ex) => fill(list, h('li.muted', null, ex.status === 404 ? 'This server has no webhooks yet.' : `Could not load the webhooks: ${ctx.friendlyError(ex)}`)));
+    client.webhooks(conv).then(draw, (ex) => {
+      form.hidden = ex.status === 404; // no such route: nothing to add to
+      fill(list, h('li.muted', null, ex.status === 404 ? 'This server has no webhooks yet.' : `Could not load the webhooks: ${ctx.friendlyError(ex)}`));
+    });
 
   const form = h(
     'form.settings-row',
