@@ -246,13 +246,26 @@ export function webhooksSection(conv) {
     urlInput,
     addBtn,
   );
-  load();
+  // Fetched when opened: most visits to a group's settings are not about webhooks.
+  const summary = h('summary', { testid: 'webhooks-open' }, 'Show webhooks');
+  const details = h(
+    'details.webhooks',
+    {
+      testid: 'webhooks',
+      ontoggle: () => {
+        summary.textContent = details.open ? 'Hide webhooks' : 'Show webhooks';
+        if (details.open && !details.dataset.loaded) {
+          details.dataset.loaded = 'yes';
+          load();
+        }
+      },
+    },
+    summary,
+    h('div.webhooks-body', null, form, note, secretSlot, list),
+  );
   return ctx.settingsSection(
     'Webhooks',
     h('p.muted', null, 'Each new message and change in this group is POSTed to these URLs, signed with the webhook’s secret.'),
-    form,
-    note,
-    secretSlot,
-    list,
+    details,
   );
 }

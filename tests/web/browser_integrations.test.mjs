@@ -333,6 +333,7 @@ for (const [size, opts] of SIZES) {
     }
     await page.getByTestId('group-settings-open').click();
     await page.getByTestId('group-settings').waitFor(T);
+    await page.getByTestId('webhooks-open').click();
     await page.getByTestId('webhooks-none').waitFor(T);
     await page.getByTestId('webhook-url').fill('ftp://example.com/x');
     await page.getByTestId('webhook-add').click();
@@ -352,6 +353,7 @@ for (const [size, opts] of SIZES) {
     assert.deepEqual(listed.map((w) => w.url), [url]);
     await page.getByTestId('group-settings-close').click();
     await page.getByTestId('group-settings-open').click();
+    await page.getByTestId('webhooks-open').click();
     await page.getByTestId('webhook').waitFor(T);
     assert.equal(await page.getByTestId('webhook-secret').count(), 0, 'the secret is shown once');
     const asked = acceptNext(page);
@@ -365,7 +367,7 @@ for (const [size, opts] of SIZES) {
     await item(b, g).click();
     await b.getByTestId('group-settings-open').click();
     await b.getByTestId('group-settings').waitFor(T);
-    assert.equal(await b.getByTestId('webhook-list').count(), 0);
+    assert.equal(await b.getByTestId('webhooks').count(), 0);
     await done(page, b);
   });
 }
@@ -414,6 +416,8 @@ for (const [size, opts] of SIZES) {
       await until(async () => (await page.getByTestId('notify-open').getAttribute('data-level')) === 'none', 'none after a reload');
 
       await page.getByTestId('group-settings-open').click();
+      assert.equal(srv.http.filter((x) => x.path.endsWith('/webhooks')).length, 0, 'not fetched until opened');
+      await page.getByTestId('webhooks-open').click();
       await page.getByTestId('webhook').waitFor(T);
       assert.match(await page.getByTestId('webhook-state').textContent(), /^Failing since .+: retrying$/);
       await page.getByTestId('webhook-url').fill('https://example.com/parley-hook');
