@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, newPage, assertCleanText, createGroup, send } from './lib/browser.mjs';
+import { launch, newPage, assertCleanText, createGroup, send, registered as registeredOn, signedIn as signInAs } from './lib/browser.mjs';
 import { uname, until, newClient, PASSWORD } from './lib/util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,24 +32,8 @@ after(async () => {
 
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 
-/** Registers users over HTTP (quicker than the form, which other suites cover). */
-async function registered(...names) {
-  for (const username of names) {
-    const r = await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: PASSWORD }) });
-    assert.equal(r.status, 201, `register ${username}`);
-  }
-}
-
-/** A page signed in as `username` through the form. */
-async function signedIn(username, opts) {
-  const page = await newPage(browser, server.url, opts);
-  await page.getByTestId('login-username').fill(username);
-  await page.getByTestId('login-password').fill(PASSWORD);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('conversation-list').waitFor(T);
-  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', `${username} connected`);
-  return page;
-}
+const registered = (...names) => registeredOn(server, ...names);
+const signedIn = (username, opts) => signInAs(browser, server, username, opts);
 
 const item = (page, conv) => page.locator(`[data-testid="conversation-item"][data-conv-id="${conv}"]`);
 const row = (page, username) => page.locator(`[data-testid="member"][data-username="${username}"]`);

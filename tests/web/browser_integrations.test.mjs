@@ -13,9 +13,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, newPage, assertCleanText, createGroup, send } from './lib/browser.mjs';
+import { launch, newPage, assertCleanText, createGroup, send, registered as registeredOn, signedIn as signInAs, scriptedSignedIn } from './lib/browser.mjs';
 import { uname, until, PASSWORD } from './lib/util.mjs';
-import { scriptedWebServer, USERS, CONV } from './lib/model.mjs';
+import { scriptedWebServer, CONV } from './lib/model.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
@@ -45,26 +45,12 @@ after(async () => {
 
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 
-/** Registers a user over HTTP; resolves with its Session. */
-async function registered(username) {
-  const r = await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: PASSWORD }) });
-  assert.equal(r.status, 201, `register ${username}`);
-  return r.json();
-}
+const registered = async (username) => (await registeredOn(server, username))[0];
 
 const api = (token, method, p, body) =>
   fetch(`${server.url}${p}`, { method, headers: { Authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
 
-/** A page signed in as `username` through the form. */
-async function signedIn(username, opts) {
-  const page = await newPage(browser, server.url, opts);
-  await page.getByTestId('login-username').fill(username);
-  await page.getByTestId('login-password').fill(PASSWORD);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('conversation-list').waitFor(T);
-  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', `${username} connected`);
-  return page;
-}
+const signedIn = (username, opts) => signInAs(browser, server, username, opts);
 
 /** Answers the next confirm() with OK; resolves with its text. */
 function acceptNext(page) {
@@ -374,29 +360,13 @@ for (const [size, opts] of SIZES) {
 
 // ---- the same UI against the scripted server (every §8 route there)
 
-/** A page signed in as the scripted server's ME, its group open. */
-async function scriptedPage(srv, opts) {
-  const page = await newPage(browser, null, opts);
-  const session = { user: { ...USERS[0] }, access_token: 't', refresh_token: 'r', expires_in: 3600, expires_at: Date.now() + 3600e3 };
-  await page.context().addInitScript(
-    ([s, conv]) => {
-      localStorage.setItem('parley:session', JSON.stringify(s));
-      localStorage.setItem('parley:open:1', JSON.stringify(conv));
-    },
-    [session, CONV],
-  );
-  await page.goto(srv.url);
-  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
-  return page;
-}
-
 for (const [size, opts] of SIZES) {
   test(`scripted server (${size}): the level menu changes notify and the bell keeps it across a reload; webhooks with a failing one`, async () => {
     const srv = await scriptedWebServer();
     try {
       const since = Date.UTC(2026, 11, 5, 14, 30);
       srv.webhooks.set('w0', { id: 'w0', conv: CONV, url: 'https://ci.example/hooks/parley', secret: 'old', failing_since: since });
-      const page = await scriptedPage(srv, opts);
+      const page = await scriptedSignedIn(browser, srv, CONV, opts);
       const bell = page.getByTestId('notify-open');
       await until(async () => (await bell.getAttribute('data-level')) === 'mentions', 'the group default');
       await bell.click();
