@@ -12,6 +12,8 @@
 
 let ctx = null;
 let swRegistration = null; // the service worker's registration, once registered
+let pushState = null; // 'push' once this browser's subscription is with the server, else why not (text)
+let pushSynced = false; // the subscription was sent to the server since this page loaded
 let pendingConv = null; // a conversation asked for (#/conv/ID, a click) before the list knew it
 
 const LEVELS = [
@@ -41,9 +43,22 @@ export function initNotifications(c) {
   client.on('welcome', () => {
     if (pendingConv && client.conversations.has(pendingConv)) openPending();
     // Already allowed on an earlier visit: keep this browser's subscription
-    // known to the server (it may be new, or the server's data reset).
-    if (wanted() && supported() && Notification.permission === 'granted') enablePush().catch(() => {});
+    // known to the server (it may be new, or the server's data reset), once a page load.
+    if (!pushSynced && wanted() && supported() && Notification.permission === 'granted') {
+      pushSynced = true;
+      enablePush().catch(() => {});
+    }
   });
+  // Signed out (or the session lost): this browser must not keep getting the
+  // user's pushes. The token is gone, so the subscription is ended at the
+  // browser; its push service then answers 410 and the server drops it (§8).
+  const forget = () => {
+    pushSynced = false;
+    pushState = null;
+    endSubscription().catch(() => {});
+  };
+  client.on('session', (s) => s === null && forget());
+  client.on('auth_lost', forget);
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.addEventListener('message', (e) => {
       if (e.data?.type === 'parley:open' && e.data.conv) openAsked(String(e.data.conv));
@@ -115,6 +130,16 @@ function showNotification(title, options) {
  * still work then).
  */
 async function enablePush() {
+  try {
+    pushState = await subscribe();
+  } catch (e) {
+    pushState = e.message;
+    throw e;
+  }
+  return pushState;
+}
+
+async function subscribe() {
   if (!pushCapable()) throw new Error('this browser has no Web Push');
   swRegistration = await navigator.serviceWorker.register('sw.js');
   await navigator.serviceWorker.ready;
@@ -136,12 +161,21 @@ async function enablePush() {
   return 'push';
 }
 
-async function disablePush() {
+async function currentSubscription() {
   const reg = swRegistration ?? (pushCapable() ? await navigator.serviceWorker.getRegistration() : null);
-  const sub = await reg?.pushManager.getSubscription().catch(() => null);
+  return (await reg?.pushManager.getSubscription().catch(() => null)) ?? null;
+}
+
+async function disablePush() {
+  pushState = null;
+  const sub = await currentSubscription();
   if (!sub) return;
   await ctx.client.unsubscribePush(sub.endpoint).catch(() => {});
   await sub.unsubscribe().catch(() => {});
+}
+
+async function endSubscription() {
+  await (await currentSubscription())?.unsubscribe();
 }
 
 /** The "Notifications" section of the user's settings. */
@@ -197,7 +231,7 @@ export function notificationSection() {
       btn.disabled = false;
     }
   });
-  draw(swRegistration ? 'push' : undefined);
+  draw(pushState ?? undefined);
   return ctx.settingsSection('Notifications', state, btn, note);
 }
 
