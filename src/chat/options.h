@@ -38,6 +38,9 @@ struct Options {
   // Server administrators (PROTOCOL.md §7, setting admin.users): usernames,
   // compared after folding; the only users the /v1/admin calls answer.
   std::vector<std::string> admin_users;
+  // Outgoing webhooks (PROTOCOL.md §8): at most this many per conversation
+  // (setting webhooks.max_per_conversation).
+  int max_webhooks_per_conversation = 10;
 };
 
 }  // namespace parley::chat

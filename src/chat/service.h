@@ -9,6 +9,7 @@
 // store or hash passwords: call them from a blocking worker, never from an io
 // thread. The others are cheap and may run on an io thread.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -54,7 +55,14 @@ struct Deps {
   // Where a cluster keeps the send buckets and the login throttle's counts
   // (Redis); null on one node, which counts in memory.
   SharedLimits* limits = nullptr;
+  // Whether a webhook may POST to `url` (PROTOCOL.md §8): http(s), a host
+  // that resolves to addresses the policy allows (kBadRequest saying what
+  // is wrong). Null: webhooks are unavailable (503).
+  std::function<Result<void>(std::string_view url)> check_webhook_url;
 };
+
+// A webhook just made (PROTOCOL.md §8): the secret is shown this once.
+using NewWebhook = store::WebhookRecord;
 
 // A bot just made (PROTOCOL.md §8): the key is shown this once.
 struct NewBot {
@@ -244,6 +252,19 @@ class Service {
   // someone else's.
   Result<void> DeleteBot(UserId owner, std::string_view username);
 
+  // --- webhooks (PROTOCOL.md §8; blocking; webhooks.cc) ----------------------------
+  // Each answers as History for a conversation the actor cannot see
+  // (kNotFound, kForbidden for a non-member) and kForbidden for a member
+  // who is neither its owner nor an admin.
+  //
+  // A webhook of `conv` posting to `url` (checked by Deps::check_webhook_url;
+  // at most Options::max_webhooks_per_conversation, kBadRequest beyond), with
+  // a new secret of 32 random bytes returned this once.
+  Result<NewWebhook> CreateWebhook(UserId actor, ConversationId conv, std::string_view url);
+  Result<std::vector<store::WebhookRecord>> Webhooks(UserId actor, ConversationId conv);
+  // kNotFound when `conv` has no webhook `id`.
+  Result<void> DeleteWebhook(UserId actor, ConversationId conv, std::string_view id);
+
   // --- uploads (PROTOCOL.md §6; blocking; uploads.cc) -------------------------------
   // Starts receiving an upload of `uploader`: `name` as uploads::StoredName
   // takes it (kBadRequest otherwise), `content_type` the request's header.
@@ -363,6 +384,8 @@ class Service {
                                              std::string_view client_address);
   Result<User> FindByUsername(std::string_view username);
   Result<Conversation> RequireMember(UserId actor, ConversationId conv);
+  // webhooks.cc: ok when `actor` is the owner or an admin of `conv`.
+  Result<void> RequireWebhookManager(UserId actor, ConversationId conv);
   // §7 (groups.cc): the actor's role in a group they are a member of
   // (kBadRequest for a DM), and the events of a membership change.
   Result<Role> RequireGroupRole(UserId actor, ConversationId conv);

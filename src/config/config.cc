@@ -30,8 +30,8 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits", "auth",     "admin",
-                                     "store",  "log",    "presence", "uploads"};
+constexpr const char* kSections[] = {"server", "limits",   "auth",    "admin",   "store",
+                                     "log",    "presence", "uploads", "webhooks"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be
 // set (read by something else). Everything else under PARLEY_ must be a
@@ -640,6 +640,43 @@ std::vector<Setting> BuildSettings() {
         "Age, in seconds, at which an upload that no message (not deleted) attaches is removed.")
       .Range(1, 365 * 86400);
 
+  const auto in_webhooks = [](auto member) { return Field(&Config::webhooks, member); };
+  t.AddChoice(
+      "webhooks", "allow_private_addresses", in_webhooks(&webhooks::Options::allow_private_addresses),
+      {{true, "true"}, {false, "false"}},
+      "Whether webhooks may target loopback, private, link-local and other non-public addresses "
+      "(checked when a webhook is made and again at every delivery). Off unless every user is trusted.");
+  t.Add("webhooks", "max_per_conversation", in_chat(&ChatOptions::max_webhooks_per_conversation),
+        "Most webhooks one conversation may have.")
+      .Range(1, 1000);
+  t.Add("webhooks", "workers", in_webhooks(&webhooks::Options::workers),
+        "Threads delivering webhooks (shared by all of them; never the chat's threads).")
+      .Range(1, 256);
+  t.Add("webhooks", "timeout_ms", in_webhooks(&webhooks::Options::timeout_ms),
+        "Longest one delivery may take, connect to answer; a receiver slower than this has failed.")
+      .Range(100, 300'000);
+  t.Add("webhooks", "max_response_bytes", in_webhooks(&webhooks::Options::max_response_bytes),
+        "Most bytes of a receiver's answer read; the rest is cut.")
+      .Range(0, 16 * 1024 * 1024);
+  t.Add("webhooks", "retry_initial_ms", in_webhooks(&webhooks::Options::retry_initial_ms),
+        "The first retry after a failed delivery waits between half of this and this; each further one "
+        "doubles it.")
+      .Range(1, 5'000);
+  t.Add("webhooks", "retry_max_ms", in_webhooks(&webhooks::Options::retry_max_ms),
+        "Longest wait between two attempts of one delivery.")
+      .Range(1'000, 3'600'000);
+  t.Add("webhooks", "scan_interval_ms", in_webhooks(&webhooks::Options::scan_interval_ms),
+        "How often a node looks for webhooks with entries to deliver besides the nudge of a commit (what "
+        "resumes deliveries after a restart, a retry's wait, or another node's death).")
+      .Range(10, 60'000);
+  t.Add("webhooks", "lease_ms", in_webhooks(&webhooks::Options::lease_ms),
+        "How long a node's claim on a webhook lasts unrenewed: after a node dies, another takes its "
+        "webhooks over this long after.")
+      .Range(1'000, 600'000);
+  t.Add("webhooks", "ca_file", in_webhooks(&webhooks::Options::ca_file),
+        "PEM file of extra certificate authorities trusted for https webhook targets (the system's are "
+        "always trusted).");
+
   return t.Take();
 }
 
@@ -868,6 +905,11 @@ std::string DescribeToml(const toml::value& v) {
 // A value from the TOML file: already typed.
 std::string ApplyToml(const Setting& s, Config& config, const toml::value& v, const std::string& source) {
   if (s.type == SettingType::kString && v.is_string()) return Apply(s, config, v.as_string().str, source);
+  // A choice of true/false (webhooks.allow_private_addresses) also takes a TOML boolean.
+  if (s.type == SettingType::kString && v.is_boolean() &&
+      std::find(s.allowed.begin(), s.allowed.end(), "true") != s.allowed.end()) {
+    return Apply(s, config, std::string(v.as_boolean() ? "true" : "false"), source);
+  }
   if (s.type == SettingType::kInt && v.is_integer()) return Apply(s, config, int64_t{v.as_integer()}, source);
   if (s.type == SettingType::kDouble && v.is_integer()) {
     return Apply(s, config, static_cast<double>(v.as_integer()), source);

@@ -23,6 +23,7 @@
 #include "sequencer/sequencer.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "webhooks/options.h"
 
 namespace parley::config {
 
@@ -105,6 +106,7 @@ struct Config {
   LogConfig log;
   PresenceConfig presence;
   UploadsConfig uploads;
+  webhooks::Options webhooks;
 };
 
 // What the command line asked for besides the settings.

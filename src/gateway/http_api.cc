@@ -455,6 +455,47 @@ ApiResponse ListBots(Call& c) {
   return Json(200, {{"bots", std::move(out)}});
 }
 
+// §8: webhooks. The secret is in the answer to the creation only.
+json::object WebhookJson(const store::WebhookRecord& w, bool with_secret) {
+  json::object o{{"id", std::to_string(w.id)}, {"url", w.url}};
+  if (with_secret) {
+    o["secret"] = w.secret;
+  } else {
+    o["failing_since"] = w.failing_since ? json::value(*w.failing_since) : json::value(nullptr);
+  }
+  return o;
+}
+
+ApiResponse CreateWebhook(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  return WithBody(c, [&](const json::object& body) {
+    auto url = Field(body, "url");
+    if (!url) return Fail(url.error());
+    auto made = c.service.CreateWebhook(c.me, *conv, *url);
+    if (!made) return Fail(made.error());
+    return Json(201, {{"webhook", WebhookJson(*made, true)}});
+  });
+}
+
+ApiResponse ListWebhooks(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto hooks = c.service.Webhooks(c.me, *conv);
+  if (!hooks) return Fail(hooks.error());
+  json::array out;
+  for (const store::WebhookRecord& w : *hooks) out.push_back(WebhookJson(w, false));
+  return Json(200, {{"webhooks", std::move(out)}});
+}
+
+ApiResponse DeleteWebhook(Call& c) {
+  auto conv = ConvParam(c);
+  if (!conv) return Fail(conv.error());
+  auto ok = c.service.DeleteWebhook(c.me, *conv, c.params[1]);
+  if (!ok) return Fail(ok.error());
+  return NoContent();
+}
+
 ApiResponse DeleteBot(Call& c) {
   auto ok = c.service.DeleteBot(c.me, c.params[0]);
   if (!ok) return Fail(ok.error());
@@ -629,6 +670,9 @@ constexpr Route kRoutes[] = {
     {"POST", "bots", true, CreateBot},
     {"GET", "bots", true, ListBots},
     {"DELETE", "bots/{username}", true, DeleteBot},
+    {"POST", "conversations/{conv}/webhooks", true, CreateWebhook},
+    {"GET", "conversations/{conv}/webhooks", true, ListWebhooks},
+    {"DELETE", "conversations/{conv}/webhooks/{webhook}", true, DeleteWebhook},
     // §7: server administration (every "admin/" route: administrators only)
     {"GET", "admin/users", true, AdminUsers},
     {"POST", "admin/users/{username}/disable", true, AdminDisable},

@@ -56,6 +56,14 @@ Metrics::Metrics()
           Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
       store_memory_bytes(Gauge(*registry_, "parley_store_memory_bytes",
                                "Heap of the in-process store (SQLite page caches); 0 for a remote store")),
+      webhook_attempts(Counter(*registry_, "parley_webhook_deliveries_total",
+                               "Webhook deliveries attempted (POSTs made)")),
+      webhook_failures(Counter(*registry_, "parley_webhook_failures_total",
+                               "Webhook deliveries that failed (no 2xx answer, timeout, refused)")),
+      webhook_lag_seconds(
+          Histogram(*registry_, "parley_webhook_lag_seconds",
+                    "From an entry's commit to its webhook receiver's 2xx answer",
+                    {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600})),
       ready(Gauge(*registry_, "parley_ready",
                   "1 when the store, the message log and presence answer (as /readyz), else 0")),
       families_(std::make_unique<Families>()) {

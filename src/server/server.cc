@@ -26,6 +26,8 @@
 #include "presence/redis/redis_presence.h"
 #include "sequencer/sequencer.h"
 #include "server/backup.h"
+#include "webhooks/dispatcher.h"
+#include "webhooks/target.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "uploads/file_blob_store.h"
@@ -55,6 +57,7 @@ struct Server::Parts {
   std::unique_ptr<uploads::BlobStore> blobs;
   std::unique_ptr<uploads::UrlSigner> url_signer;
   std::unique_ptr<chat::Service> service;
+  std::unique_ptr<webhooks::Dispatcher> webhooks;  // delivery of PROTOCOL.md §8's webhooks, own threads
   std::unique_ptr<sequencer::Sequencer> sequencer;
   std::unique_ptr<gateway::Gateway> gateway;
   boost::asio::thread_pool background{1};  // presence callbacks that must not block their caller
@@ -259,20 +262,42 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   p->blobs = std::move(blobs).value();
   p->url_signer = std::make_unique<uploads::UrlSigner>(secret);
 
-  p->service =
-      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
-                                                 *p->hasher, SystemClock::Instance(), p->external.get(),
-                                                 p->blobs.get(), p->url_signer.get(), p->limits.get()},
-                                      c.chat);
+  // A webhook's target is checked when it is made; the delivery checks the
+  // addresses again on every POST (webhooks/target.h).
+  auto check_webhook_url = [allow = c.webhooks.allow_private_addresses](std::string_view url) {
+    return webhooks::CheckTargetUrl(url, allow);
+  };
+  chat::Deps deps{*p->store,
+                  *p->log,
+                  *p->fanout,
+                  *p->registry,
+                  *p->tokens,
+                  *p->hasher,
+                  SystemClock::Instance(),
+                  p->external.get(),
+                  p->blobs.get(),
+                  p->url_signer.get(),
+                  p->limits.get(),
+                  check_webhook_url};
+  p->service = std::make_unique<chat::Service>(std::move(deps), c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
   metrics::Metrics& m = p->metrics;
+  // Leases name the node: its id is unique in a cluster and survives a
+  // restart, so a node that comes back resumes its own webhooks at once.
+  p->webhooks = std::make_unique<webhooks::Dispatcher>(
+      *p->store, SystemClock::Instance(), c.webhooks, "node-" + std::to_string(c.gateway.node_id),
+      webhooks::Observer{.on_attempt = [&m] { m.webhook_attempts.Increment(); },
+                         .on_failure = [&m] { m.webhook_failures.Increment(); },
+                         .on_delivered = [&m](double s) { m.webhook_lag_seconds.Observe(s); }},
+      [raw](std::vector<Message>& entries) { raw->service->SignAttachments(entries); });
   p->sequencer = std::make_unique<sequencer::Sequencer>(
       *p->log, *p->store, *p->fanout, SystemClock::Instance(), c.sequencer,
       sequencer::Observer{.on_commit =
-                              [&m](size_t n, double s) {
+                              [&m, raw](size_t n, double s) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
                                 m.commit_seconds.Observe(s);
+                                raw->webhooks->Nudge();  // cheap: one flag; the scan finds whose
                               },
                           .on_commit_error = [&m] { m.commit_errors.Increment(); }},
       [raw](Message& entry) { raw->service->SignAttachments(entry); });
@@ -301,6 +326,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
 
 Result<uint16_t> Server::Start() {
   p_->sequencer->Start();
+  p_->webhooks->Start();
   boost::asio::post(p_->background, [p = p_.get()] { ScheduleCollect(p); });
   auto port = p_->gateway->Start();
   if (!port) return port;
@@ -324,6 +350,7 @@ void Server::Stop() {
   p_->stopped = true;
   Log()->info("shutting down: closing clients");
   p_->gateway->Shutdown(std::chrono::milliseconds(p_->config.server.shutdown_grace_ms));
+  p_->webhooks->Stop();   // waits at most for the POSTs in flight (webhooks.timeout_ms)
   p_->sequencer->Stop();  // commits what was already accepted
   p_->log->Close();       // commits offsets, leaves the consumer group at once
   p_->registry->SetOfflineListener(nullptr);

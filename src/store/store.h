@@ -151,6 +151,23 @@ struct UploadRemoval {
   bool blob_in_use = false;  // another upload still names the same sha256
 };
 
+// An outgoing webhook of a conversation (PROTOCOL.md §8) and where its
+// delivery stands. The delivery state is durable so a restart, or another
+// node taking the webhook over, resumes from `cursor` without losing or
+// reordering an entry.
+struct WebhookRecord {
+  int64_t id = 0;
+  ConversationId conv;
+  std::string url;
+  std::string secret;  // the HMAC key of the signatures; never listed on the wire
+  UserId created_by;
+  TimeMs created_at = 0;
+  int64_t cursor = 0;                   // the last seq delivered (answered 2xx)
+  std::optional<TimeMs> failing_since;  // the first failure since the last success
+  TimeMs next_attempt_at = 0;           // not tried again before this
+  int64_t attempts = 0;                 // failures since the last success
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -415,6 +432,44 @@ class Store {
   // The counts of GET /v1/admin/stats; costs one row per conversation at
   // most, never a scan of the messages.
   virtual Result<Totals> CountTotals() = 0;
+
+  // --- webhooks (PROTOCOL.md §8; the delivery in src/webhooks/) -----------------
+  // Creates a webhook of `conv` whose cursor starts at the conversation's
+  // last_seq (it delivers the entries committed after its creation).
+  // kNotFound when the conversation does not exist; kBadRequest when it has
+  // `max_per_conv` webhooks already (checked in the same transaction).
+  virtual Result<WebhookRecord> CreateWebhook(ConversationId conv, const std::string& url,
+                                              const std::string& secret, UserId created_by, int max_per_conv,
+                                              TimeMs now) = 0;
+  // The webhooks of `conv`, by id.
+  virtual Result<std::vector<WebhookRecord>> ListWebhooks(ConversationId conv) = 0;
+  // kNotFound when there is no such webhook.
+  virtual Result<WebhookRecord> GetWebhook(int64_t id) = 0;
+  // Returns false when `conv` has no webhook `id`.
+  virtual Result<bool> DeleteWebhook(ConversationId conv, int64_t id) = 0;
+  // Webhooks with work to do at `now`: entries after their cursor, no
+  // attempt scheduled later, and no lease of another owner that has not
+  // expired; oldest attempt first, at most `limit`. Reads only.
+  virtual Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) = 0;
+  // Takes (or renews) the lease of webhook `id` for `owner` until
+  // `lease_until`, unless another owner holds one that has not expired at
+  // `now`: the webhook as stored, or nullopt (another's, or gone). Exactly
+  // one owner at a time delivers a webhook.
+  virtual Result<std::optional<WebhookRecord>> LeaseWebhook(int64_t id, const std::string& owner, TimeMs now,
+                                                            TimeMs lease_until) = 0;
+  // After a 2xx: the cursor moves to `seq` (never back), the failure state
+  // is cleared and the lease renewed until `lease_until`. False when
+  // `owner` no longer holds the lease (or the webhook is gone): nothing
+  // changed, and the caller stops delivering it.
+  virtual Result<bool> AdvanceWebhook(int64_t id, const std::string& owner, int64_t seq,
+                                      TimeMs lease_until) = 0;
+  // After a failed attempt: failing_since set when not set (to `now`),
+  // attempts counted, the next attempt not before `next_attempt_at`, and
+  // the lease released. False when `owner` no longer holds the lease.
+  virtual Result<bool> FailWebhook(int64_t id, const std::string& owner, TimeMs now,
+                                   TimeMs next_attempt_at) = 0;
+  // Gives the lease up (the delivery stopped for now, nothing failed).
+  virtual Result<void> ReleaseWebhook(int64_t id, const std::string& owner) = 0;
 
   // Cheap liveness probe for /readyz.
   virtual Result<void> Ping() = 0;

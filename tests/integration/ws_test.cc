@@ -160,9 +160,13 @@ TEST_F(WsTest, RepeatedSendIsStoredOnce) {
   ASSERT_TRUE(a1 && b1);
   auto first = SendMessage(*a1, g, "once", "same-id");
   ASSERT_TRUE(FieldIs(first, "type", "sent")) << Dump(first);
+  EXPECT_FALSE(first.contains("duplicate")) << Dump(first);
   ASSERT_TRUE(b1->WaitFor([&](const json::object& o) { return IsMessage(o, g, 1); }, kEventWait));
   auto again = SendMessage(*a1, g, "once", "same-id");
   EXPECT_TRUE(FieldIs(again, "type", "sent")) << Dump(again);
+  // The repeat says it stored nothing new (§8's additive field).
+  ASSERT_TRUE(again.contains("duplicate")) << Dump(again);
+  EXPECT_TRUE(again.at("duplicate").as_bool()) << Dump(again);
   EXPECT_EQ(GetInt(again, "seq"), GetInt(first, "seq"));
   EXPECT_EQ(GetString(again, "id"), GetString(first, "id"));
   EXPECT_EQ(GetInt(again, "ts"), GetInt(first, "ts"));

@@ -255,6 +255,25 @@ CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple'::regcon
     R"sql(
 ALTER TABLE users ADD COLUMN disabled_at bigint;
 )sql",
+    // Outgoing webhooks (PROTOCOL.md §8), as in the SQLite schema; the
+    // lease is what lets exactly one node deliver a webhook at a time.
+    R"sql(
+CREATE TABLE webhooks (
+  id              bigserial PRIMARY KEY,
+  conv            bigint NOT NULL REFERENCES conversations(id),
+  url             text   NOT NULL,
+  secret          text   NOT NULL,
+  created_by      bigint NOT NULL REFERENCES users(id),
+  created_at      bigint NOT NULL,
+  cursor          bigint NOT NULL,
+  failing_since   bigint,
+  next_attempt_at bigint NOT NULL DEFAULT 0,
+  attempts        bigint NOT NULL DEFAULT 0,
+  lease_owner     text,
+  lease_until     bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX webhooks_by_conv ON webhooks(conv, id);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

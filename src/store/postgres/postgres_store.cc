@@ -19,6 +19,7 @@
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
 #include "store/postgres/upload_rows.h"
+#include "store/postgres/webhook_rows.h"
 #include "store/utf8.h"
 
 // Early returns for Result values (local to this file).
@@ -1508,6 +1509,46 @@ class PostgresStore final : public Store {
         return MakeError(Errc::kInternal, "postgres: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- webhooks (PROTOCOL.md §8): the statements are in webhook_rows.cc -------
+  Result<WebhookRecord> CreateWebhook(ConversationId conv, const std::string& url, const std::string& secret,
+                                      UserId created_by, int max_per_conv, TimeMs now) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) {
+      return InsertWebhook(c, conv, url, secret, created_by, max_per_conv, now);
+    });
+  }
+  Result<std::vector<WebhookRecord>> ListWebhooks(ConversationId conv) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectWebhooks(c, conv); });
+  }
+  Result<WebhookRecord> GetWebhook(int64_t id) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectWebhook(c, id); });
+  }
+  Result<bool> DeleteWebhook(ConversationId conv, int64_t id) override {
+    return Call(Replay::kUnsafe, [&](Connection& c) { return RemoveWebhook(c, conv, id); });
+  }
+  Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectDueWebhooks(c, owner, now, limit); });
+  }
+  // Taking, moving and failing are safe to replay: each is decided by the
+  // lease owner and the values it sets, never by a count.
+  Result<std::optional<WebhookRecord>> LeaseWebhook(int64_t id, const std::string& owner, TimeMs now,
+                                                    TimeMs lease_until) override {
+    return Call(Replay::kSafe,
+                [&](Connection& c) { return TakeWebhookLease(c, id, owner, now, lease_until); });
+  }
+  Result<bool> AdvanceWebhook(int64_t id, const std::string& owner, int64_t seq,
+                              TimeMs lease_until) override {
+    return Call(Replay::kSafe,
+                [&](Connection& c) { return MoveWebhookCursor(c, id, owner, seq, lease_until); });
+  }
+  Result<bool> FailWebhook(int64_t id, const std::string& owner, TimeMs now,
+                           TimeMs next_attempt_at) override {
+    return Call(Replay::kUnsafe,
+                [&](Connection& c) { return NoteWebhookFailure(c, id, owner, now, next_attempt_at); });
+  }
+  Result<void> ReleaseWebhook(int64_t id, const std::string& owner) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return GiveUpWebhookLease(c, id, owner); });
   }
 
   // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------

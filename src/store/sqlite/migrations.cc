@@ -240,6 +240,26 @@ INSERT INTO message_search(rowid, text, conv_id, entry_seq)
     R"sql(
 ALTER TABLE users ADD COLUMN disabled_at INTEGER;
 )sql",
+    // Outgoing webhooks (PROTOCOL.md §8): the target and its secret, and
+    // where its delivery stands (cursor: the last seq answered 2xx), so a
+    // restart resumes there; the lease names the one delivering it.
+    R"sql(
+CREATE TABLE webhooks (
+  id              INTEGER PRIMARY KEY,
+  conv            INTEGER NOT NULL REFERENCES conversations(id),
+  url             TEXT    NOT NULL,
+  secret          TEXT    NOT NULL,
+  created_by      INTEGER NOT NULL REFERENCES users(id),
+  created_at      INTEGER NOT NULL,
+  cursor          INTEGER NOT NULL,
+  failing_since   INTEGER,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  lease_owner     TEXT,
+  lease_until     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX webhooks_by_conv ON webhooks(conv, id);
+)sql",
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/upload_rows.h"
+#include "store/sqlite/webhook_rows.h"
 #include "store/sqlite/search_index.h"
 
 // Early returns for Result values (local to this file).
@@ -1439,6 +1440,40 @@ class SqliteStore final : public Store {
       if (one != 1) return MakeError(Errc::kInternal, "sqlite: SELECT 1 did not answer 1");
       return Ok();
     });
+  }
+
+  // --- webhooks (PROTOCOL.md §8): the statements are in webhook_rows.cc -------
+  Result<WebhookRecord> CreateWebhook(ConversationId conv, const std::string& url, const std::string& secret,
+                                      UserId created_by, int max_per_conv, TimeMs now) override {
+    return Write(
+        [&](Connection& c) { return InsertWebhook(c, conv, url, secret, created_by, max_per_conv, now); });
+  }
+  Result<std::vector<WebhookRecord>> ListWebhooks(ConversationId conv) override {
+    return Read([&](Connection& c) { return SelectWebhooks(c, conv); });
+  }
+  Result<WebhookRecord> GetWebhook(int64_t id) override {
+    return Read([&](Connection& c) { return SelectWebhook(c, id); });
+  }
+  Result<bool> DeleteWebhook(ConversationId conv, int64_t id) override {
+    return Write([&](Connection& c) { return RemoveWebhook(c, conv, id); });
+  }
+  Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) override {
+    return Read([&](Connection& c) { return SelectDueWebhooks(c, owner, now, limit); });
+  }
+  Result<std::optional<WebhookRecord>> LeaseWebhook(int64_t id, const std::string& owner, TimeMs now,
+                                                    TimeMs lease_until) override {
+    return Write([&](Connection& c) { return TakeWebhookLease(c, id, owner, now, lease_until); });
+  }
+  Result<bool> AdvanceWebhook(int64_t id, const std::string& owner, int64_t seq,
+                              TimeMs lease_until) override {
+    return Write([&](Connection& c) { return MoveWebhookCursor(c, id, owner, seq, lease_until); });
+  }
+  Result<bool> FailWebhook(int64_t id, const std::string& owner, TimeMs now,
+                           TimeMs next_attempt_at) override {
+    return Write([&](Connection& c) { return NoteWebhookFailure(c, id, owner, now, next_attempt_at); });
+  }
+  Result<void> ReleaseWebhook(int64_t id, const std::string& owner) override {
+    return Write([&](Connection& c) { return GiveUpWebhookLease(c, id, owner); });
   }
 
   // --- uploads (PROTOCOL.md §6): the statements are in upload_rows.cc ---------
