@@ -377,7 +377,7 @@ for (const [size, opts] of SIZES) {
       const box = await page.getByTestId('notify-menu').boundingBox();
       const vp = page.viewportSize();
       assert.ok(box.x >= 0 && box.x + box.width <= vp.width && box.y + box.height <= vp.height, `the menu fits the screen: ${JSON.stringify([box, vp, await bell.boundingBox()])}`);
-      await shot(page, `integrations-notify-menu-${size}`);
+      await shot(page, `integrations-notify-menu-scripted-${size}`);
       await page.getByTestId('notify-none').click();
       await until(async () => (await bell.getAttribute('data-level')) === 'none', 'the bell says none once answered');
       assert.equal(srv.notifyOf(CONV), 'none', 'the server has it');
@@ -397,7 +397,7 @@ for (const [size, opts] of SIZES) {
       await until(async () => (await page.getByTestId('webhook').count()) === 2, 'two listed');
       assert.deepEqual(await page.getByTestId('webhook-state').allTextContents().then((t) => t.map((x) => x.startsWith('Failing'))), [true, false]);
       await page.getByTestId('webhook-secret').scrollIntoViewIfNeeded();
-      await shot(page, `integrations-webhooks-${size}`);
+      await shot(page, `integrations-webhooks-scripted-${size}`);
       const asked = acceptNext(page);
       await page.locator('[data-testid="webhook"][data-id="w0"]').getByTestId('webhook-delete').click();
       assert.equal(await asked, 'Delete the webhook to https://ci.example/hooks/parley? It gets nothing more from this group.');
