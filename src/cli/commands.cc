@@ -766,6 +766,22 @@ int RunCli(int argc, char** argv) {
   CLI::App* bot_delete = bot->add_subcommand("delete", "Delete bot NAME: its key stops working at once");
   bot_delete->add_option("name", bot_name, "The bot's username")->required();
 
+  std::string hook_conv, hook_url, hook_id;
+  CLI::App* webhook =
+      app.add_subcommand("webhook", "A conversation's outgoing webhooks (its owner and admins)");
+  webhook->require_subcommand(1);
+  CLI::App* webhook_add = webhook->add_subcommand(
+      "add", "POST every entry of CONV to URL; prints the signing secret (shown once)");
+  webhook_add->add_option("conv", hook_conv, "Conversation")->required();
+  webhook_add->add_option("url", hook_url, "http(s) URL of the receiver")->required();
+  add_json(webhook_add);
+  CLI::App* webhook_list = webhook->add_subcommand("list", "List CONV's webhooks and whether they fail");
+  webhook_list->add_option("conv", hook_conv, "Conversation")->required();
+  add_json(webhook_list);
+  CLI::App* webhook_delete = webhook->add_subcommand("delete", "Delete webhook ID of CONV");
+  webhook_delete->add_option("conv", hook_conv, "Conversation")->required();
+  webhook_delete->add_option("id", hook_id, "Webhook id, as list shows it")->required();
+
   ChatOptions chat_options;
   CLI::App* chat =
       app.add_subcommand("chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
@@ -794,6 +810,9 @@ int RunCli(int argc, char** argv) {
     if (bot_create->parsed()) return CmdBotCreate(api, bot_name, bot_display, as_json);
     if (bot_list->parsed()) return CmdBotList(api, as_json);
     if (bot_delete->parsed()) return CmdBotDelete(api, bot_name);
+    if (webhook_add->parsed()) return CmdWebhookAdd(api, hook_conv, hook_url, as_json);
+    if (webhook_list->parsed()) return CmdWebhookList(api, hook_conv, as_json);
+    if (webhook_delete->parsed()) return CmdWebhookDelete(api, hook_conv, hook_id);
     if (download->parsed()) return CmdDownload(api, download_conv, download_seq, download_dir);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);

@@ -54,6 +54,10 @@ int CmdExport(Api& api);
 int CmdBotCreate(Api& api, const std::string& username, const std::string& display_name, bool as_json);
 int CmdBotList(Api& api, bool as_json);
 int CmdBotDelete(Api& api, const std::string& username);
+// `parley webhook add|list|delete CONV` (webhooks.cc).
+int CmdWebhookAdd(Api& api, const std::string& conv, const std::string& url, bool as_json);
+int CmdWebhookList(Api& api, const std::string& conv, bool as_json);
+int CmdWebhookDelete(Api& api, const std::string& conv, const std::string& id);
 
 struct TailOptions {
   std::optional<std::string> conv;

@@ -671,7 +671,7 @@ std::vector<Setting> BuildSettings() {
       .Range(10, 60'000);
   t.Add("webhooks", "lease_ms", in_webhooks(&webhooks::Options::lease_ms),
         "How long a node's claim on a webhook lasts unrenewed: after a node dies, another takes its "
-        "webhooks over this long after.")
+        "webhooks over this long (plus webhooks.timeout_ms) after.")
       .Range(1'000, 600'000);
   t.Add("webhooks", "ca_file", in_webhooks(&webhooks::Options::ca_file),
         "PEM file of extra certificate authorities trusted for https webhook targets (the system's are "

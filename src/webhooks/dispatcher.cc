@@ -114,8 +114,11 @@ void Dispatcher::WorkLoop() {
 }
 
 bool Dispatcher::DeliverTurn(int64_t id, std::mt19937_64& random) {
+  // Held for a lease plus one POST's longest time, so a slow POST cannot
+  // outlive the lease and let another node deliver the same entry meanwhile.
+  const TimeMs hold = static_cast<TimeMs>(options_.lease_ms) + options_.timeout_ms;
   Result<std::optional<store::WebhookRecord>> leased =
-      store_.LeaseWebhook(id, owner_, clock_.NowMs(), clock_.NowMs() + options_.lease_ms);
+      store_.LeaseWebhook(id, owner_, clock_.NowMs(), clock_.NowMs() + hold);
   if (!leased) {
     Log()->warn("webhook {}: lease failed: {}", id, leased.error().message);
     return false;
@@ -156,7 +159,7 @@ bool Dispatcher::DeliverTurn(int64_t id, std::mt19937_64& random) {
     const client::OutboundAnswer answer = client::OutboundPost(request, outbound);
     const TimeMs now = clock_.NowMs();
     if (answer.ok()) {
-      Result<bool> moved = store_.AdvanceWebhook(id, owner_, entry.seq, now + options_.lease_ms);
+      Result<bool> moved = store_.AdvanceWebhook(id, owner_, entry.seq, now + hold);
       if (!moved || !*moved) {
         // Not ours any more (deleted, or the lease ran out and another node
         // took it): it goes on from the stored cursor, so stop here.

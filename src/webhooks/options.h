@@ -20,9 +20,11 @@ struct Options {
   int retry_initial_ms = 4'000;
   int retry_max_ms = 3'600'000;
   int scan_interval_ms = 1'000;  // the scan that resumes deliveries without a nudge
-  int lease_ms = 30'000;         // how long a node's claim on a webhook lasts unrenewed
-  int batch = 50;                // entries one turn of a worker delivers to one webhook
-  std::string ca_file;           // extra trust anchors (PEM) for https targets
+  // How long a node's claim on a webhook lasts unrenewed, beyond timeout_ms
+  // (a claim always covers the POST in flight).
+  int lease_ms = 30'000;
+  int batch = 50;       // entries one turn of a worker delivers to one webhook
+  std::string ca_file;  // extra trust anchors (PEM) for https targets
 };
 
 }  // namespace parley::webhooks

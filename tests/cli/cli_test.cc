@@ -953,6 +953,55 @@ TEST_F(CliTest, BotsAreCreatedListedAndDeleted) {
   EXPECT_THAT(missing.err, HasSubstr("no such bot"));
 }
 
+// PROTOCOL.md §8 from the command line: `webhook add` shows the secret once,
+// `list` shows the webhooks without it, `delete` removes one; a plain
+// member may do none of it.
+class CliWebhookTest : public CliTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override {
+    return {"--webhooks.allow_private_addresses", "true"};
+  }
+};
+
+TEST_F(CliWebhookTest, WebhooksAreAddedListedAndDeleted) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  Group(alice, "hooked", {bob});
+  CliResult made = Run(alice, {"webhook", "add", "hooked", "http://127.0.0.1:9/hook", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << Show(made);
+  auto hook = protocol::ParseObject(made.out);
+  ASSERT_TRUE(hook) << made.out;
+  const std::string id = protocol::GetString(*hook, "id");
+  const std::string secret = protocol::GetString(*hook, "secret");
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(secret.size(), 43u);
+
+  CliResult shown = Run(alice, {"webhook", "add", "hooked", "http://127.0.0.1:9/other"});
+  ASSERT_EQ(shown.exit_code, 0) << Show(shown);
+  EXPECT_THAT(shown.out, HasSubstr("shown only now"));
+
+  CliResult list = Run(alice, {"webhook", "list", "hooked"});
+  ASSERT_EQ(list.exit_code, 0) << Show(list);
+  EXPECT_THAT(list.out, HasSubstr(id + "  http://127.0.0.1:9/hook"));
+  EXPECT_THAT(list.out, Not(HasSubstr(secret))) << "the secret is shown once";
+  EXPECT_EQ(Lines(Run(alice, {"webhook", "list", "hooked", "--json"}).out).size(), 2u);
+
+  CliResult refused = Run(bob, {"webhook", "list", "hooked"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("owner and admins"));
+  CliResult bad = Run(alice, {"webhook", "add", "hooked", "ftp://127.0.0.1/x"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("http"));
+
+  CliResult gone = Run(alice, {"webhook", "delete", "hooked", id});
+  ASSERT_EQ(gone.exit_code, 0) << Show(gone);
+  EXPECT_EQ(Lines(Run(alice, {"webhook", "list", "hooked", "--json"}).out).size(), 1u);
+  CliResult missing = Run(alice, {"webhook", "delete", "hooked", id});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("no such webhook"));
+  EXPECT_EQ(Run(alice, {"webhook", "delete", "hooked", "x1"}).exit_code, 1);  // usage
+}
+
 // PROTOCOL.md §6 from the command line: `send --file` uploads and attaches,
 // `download` saves a message's files (never over an existing one), and a
 // file another member cannot see stays out of reach.

@@ -74,16 +74,10 @@ Result<WebhookRecord> InsertWebhook(Connection& c, ConversationId conv, const st
     if (c.last_sqlstate() == kForeignKeyViolation) return MakeError(Errc::kNotFound, "no such user");
     return std::move(inserted).error();
   }
+  PARLEY_ASSIGN_OR_RETURN(WebhookRecord made,
+                          SelectWebhook(c, inserted->Int(0, 0)));  // as later reads show it
   PARLEY_ASSIGN_OR_RETURN(Rows committed, c.Run(kCommit));
-  WebhookRecord w;
-  w.id = inserted->Int(0, 0);
-  w.conv = conv;
-  w.url = url;
-  w.secret = secret;
-  w.created_by = created_by;
-  w.created_at = now;
-  w.cursor = last_seq;
-  return w;
+  return made;
 }
 
 Result<std::vector<WebhookRecord>> SelectWebhooks(Connection& c, ConversationId conv) {

@@ -68,15 +68,7 @@ Result<WebhookRecord> InsertWebhook(Connection& c, ConversationId conv, const st
     if (IsForeignKeyViolation(q.last_rc())) return MakeError(Errc::kNotFound, "no such user");
     return r.error();
   }
-  WebhookRecord w;
-  w.id = c.LastInsertRowid();
-  w.conv = conv;
-  w.url = url;
-  w.secret = secret;
-  w.created_by = created_by;
-  w.created_at = now;
-  w.cursor = last_seq;
-  return w;
+  return SelectWebhook(c, c.LastInsertRowid());  // as every later read shows it
 }
 
 Result<std::vector<WebhookRecord>> SelectWebhooks(Connection& c, ConversationId conv) {
