@@ -3,6 +3,8 @@
 import { ParleyClient, localStorageStore, mentionSpans } from './sdk/parley.js';
 import { createAttachments, attachmentSummary } from './attachments.js';
 import { createSearch } from './search.js';
+import { initNotifications, notificationSection, notifyButton, updateNotifyButton } from './notifications.js';
+import { initIntegrations, botsSection, webhooksSection } from './integrations.js';
 
 const store = localStorageStore('parley:');
 const client = new ParleyClient({ store });
@@ -425,6 +427,7 @@ function buildMain() {
     h('button.icon-btn.back', { type: 'button', 'aria-label': 'Back to conversations', onclick: () => openConversation(null) }, icon.back()),
     headWho,
     h('span.conn-mini'),
+    notifyButton(),
     groupBtn,
     membersBtn,
   );
@@ -670,6 +673,7 @@ function renderChrome() {
   els.headTitle.textContent = title;
   els.headWho.setAttribute('aria-label', c.kind === 'dm' ? `About ${title}` : `Settings of ${title}`);
   els.groupBtn.hidden = c.kind !== 'group' || !!c.removed;
+  updateNotifyButton(c);
   const topic = c.kind === 'group' ? (c.topic ?? '').trim() : '';
   els.topicBar.hidden = !topic;
   els.topicBar.textContent = topic;
@@ -2033,6 +2037,7 @@ function openGroupSettings(conv, { focus } = {}) {
     section('Name and topic', infoForm, infoNote),
     invitesSection,
     canManage ? section('Banned', h('p.muted', null, 'Someone banned cannot be added or join with a link until unbanned.'), unbanForm, unbanNote) : null,
+    canManage ? webhooksSection(conv) : null,
   ]);
   if (focus === 'invites' && invitesSection) {
     invitesSection.scrollIntoView({ block: 'start' });
@@ -2313,9 +2318,11 @@ function openSettings() {
 
   showSettingsDialog('settings', 'Settings', [
     section('Display name', h('p.muted', null, `Shown to others instead of your username, @${u.username}.`), nameForm, nameNote),
+    notificationSection(),
     section('Password', pwForm, pwNote),
     section('Your data', h('p.muted', null, 'Everything Parley keeps about you, as a JSON file.'), exportBtn, exportNote),
     section('Blocked people', h('p.muted', null, 'They can’t message you, start a conversation with you or add you to groups. They are not told.'), blockedList),
+    botsSection(),
     section('Sessions', h('p.muted', null, 'Signs out every browser and app signed in as you.'), logoutAll, sessionNote),
     section('Delete account', del, delConfirm, delNote),
   ]);
@@ -2614,7 +2621,7 @@ function signedOut(message) {
 
 /** Forgets what the page showed of the signed-in user (signed out, or the session lost). */
 function resetUserUi() {
-  for (const id of ['settings', 'group-settings', 'handover', 'invite-error']) document.getElementById(id)?.close();
+  for (const id of ['settings', 'group-settings', 'handover', 'invite-error', 'bots']) document.getElementById(id)?.close();
   closeOverlays();
   ui.els?.files.reset();
   ui.els?.search.reset();
@@ -2830,6 +2837,11 @@ window.addEventListener('hashchange', () => {
   if (client.session && ui.els && client.connected) joinPendingInvite();
   else if (!client.session) renderAuth();
 });
+
+// Notifications and integrations (§8) live in their own modules.
+const helpers = { client, store, h, fill, svg, icon, avatar, settingsSection, statusNote, showSettingsDialog, friendlyError, copyText, toast, convTitle, displayName };
+initIntegrations(helpers);
+initNotifications({ ...helpers, openConversation, openConv: () => ui.open });
 
 if (client.session) startMain();
 else renderAuth();

@@ -15,7 +15,7 @@ import { deflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, assertCleanText, createGroup, registerUsers, signIn } from './lib/browser.mjs';
+import { launch, assertCleanText, createGroup, registered as registeredOn, signedIn as signInAs } from './lib/browser.mjs';
 import { uname, until, newClient, connected } from './lib/util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -79,8 +79,8 @@ function png(width, height) {
 /** Bytes that do not compress to nothing, of a given size. */
 const bytes = (n, seed = 7) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed * 17 + (i >> 7)) & 0xff));
 
-const registered = (...names) => registerUsers(server, ...names);
-const signedIn = (username, opts) => signIn(browser, server, username, opts);
+const registered = (...names) => registeredOn(server, ...names);
+const signedIn = (username, opts) => signInAs(browser, server, username, opts);
 
 const item = (page, conv) => page.locator(`[data-testid="conversation-item"][data-conv-id="${conv}"]`);
 const chips = (page) => page.getByTestId('attachment-chip');

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, newPage, assertCleanText } from './lib/browser.mjs';
+import { launch, newPage, assertCleanText, scriptedSignedIn } from './lib/browser.mjs';
 import { until } from './lib/util.mjs';
-import { scriptedWebServer, USERS, CONV, DM, ME } from './lib/model.mjs';
+import { scriptedWebServer, CONV, DM, ME } from './lib/model.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.WEB_TEST_ARTIFACTS || path.join(here, 'artifacts');
@@ -34,23 +34,7 @@ async function world() {
   return srv;
 }
 
-/** A page signed in as ME with `conv` open (the session as the SDK stores it). */
-async function signedIn(srv, conv, opts) {
-  const page = await newPage(browser, null, opts);
-  const session = { user: { ...USERS[0] }, access_token: srv.token, refresh_token: 'r', expires_in: 3600, expires_at: Date.now() + 3600e3 };
-  await page.context().addInitScript(
-    ([s, c]) => {
-      if (sessionStorage.getItem('seeded')) return; // once: a reload keeps what the page stored since
-      sessionStorage.setItem('seeded', '1');
-      localStorage.setItem('parley:session', JSON.stringify(s));
-      if (c) localStorage.setItem('parley:open:1', JSON.stringify(c));
-    },
-    [session, conv],
-  );
-  await page.goto(srv.url);
-  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
-  return page;
-}
+const signedIn = (srv, conv, opts) => scriptedSignedIn(browser, srv, conv, opts);
 
 const msgAt = (page, seq) => page.locator(`[data-testid="message"][data-seq="${seq}"]`);
 const attr = (loc, name) => loc.getAttribute(name);

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from './lib/server.mjs';
-import { launch, newPage, assertCleanText, createGroup, send, registerUsers, signIn } from './lib/browser.mjs';
+import { launch, newPage, assertCleanText, createGroup, send, registered as registeredOn, signedIn as signInAs } from './lib/browser.mjs';
 import { uname, until, newClient, PASSWORD } from './lib/util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,8 +32,8 @@ after(async () => {
 
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 
-const registered = (...names) => registerUsers(server, ...names);
-const signedIn = (username, opts) => signIn(browser, server, username, opts);
+const registered = (...names) => registeredOn(server, ...names);
+const signedIn = (username, opts) => signInAs(browser, server, username, opts);
 
 const item = (page, conv) => page.locator(`[data-testid="conversation-item"][data-conv-id="${conv}"]`);
 const row = (page, username) => page.locator(`[data-testid="member"][data-username="${username}"]`);

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageLog, ParleyClient, foldText, memoryStore, mentionSpans, mentionedNames, normalizeEntry } from '../../web/sdk/parley.js';
 import { until } from './lib/util.mjs';
-import { CONV, USERS, ME, EMOJI, Model, mentionIds, scriptedServer } from './lib/model.mjs';
+import { CONV, DM, USERS, ME, EMOJI, Model, mentionIds, scriptedServer, scriptedWebServer } from './lib/model.mjs';
 
 // A small deterministic PRNG (mulberry32), so a failure names its seed.
 function rng(seed) {
@@ -334,6 +334,146 @@ test('read receipts: every member’s read_seq from read events and their own en
   } finally {
     c.close();
     await srv.close();
+  }
+});
+
+// §8 integrations: the SDK's calls and what it keeps of them.
+
+test('webhooks: add shows the secret once, list has none, delete; a URL that is not http(s) is refused locally', async () => {
+  const srv = await scriptedWebServer();
+  const c = srv.client();
+  try {
+    const w = await c.createWebhook(CONV, 'https://hooks.example/parley');
+    assert.deepEqual(w, { id: 'w1', url: 'https://hooks.example/parley', secret: 's1' });
+    assert.deepEqual(await c.webhooks(CONV), [{ id: 'w1', url: 'https://hooks.example/parley', failing_since: null }]);
+    const calls = srv.http.length;
+    for (const bad of ['ftp://x.example/', 'hooks.example', '', null]) {
+      await assert.rejects(c.createWebhook(CONV, bad), (e) => e.code === 'bad_request');
+    }
+    assert.equal(srv.http.length, calls, 'nothing went out');
+    await c.deleteWebhook(CONV, w.id);
+    assert.deepEqual(await c.webhooks(CONV), []);
+    await assert.rejects(c.deleteWebhook(CONV, w.id), (e) => e.code === 'not_found' && e.status === 404);
+    assert.deepEqual(
+      srv.http.filter((x) => x.path.includes('/webhooks')).map((x) => [x.method, x.path, x.body]),
+      [
+        ['POST', `/v1/conversations/${CONV}/webhooks`, { url: 'https://hooks.example/parley' }],
+        ['GET', `/v1/conversations/${CONV}/webhooks`, {}],
+        ['DELETE', `/v1/conversations/${CONV}/webhooks/w1`, {}],
+        ['GET', `/v1/conversations/${CONV}/webhooks`, {}],
+        ['DELETE', `/v1/conversations/${CONV}/webhooks/w1`, {}],
+      ],
+    );
+  } finally {
+    c.close();
+    await srv.stop();
+  }
+});
+
+test('push: the VAPID key; a PushSubscription or its JSON is registered; unsubscribe by endpoint or subscription', async () => {
+  const srv = await scriptedWebServer();
+  const c = srv.client();
+  try {
+    assert.equal(await c.vapidPublicKey(), srv.VAPID);
+    const json = { endpoint: 'https://push.example/a', expirationTime: null, keys: { p256dh: 'BKey', auth: 'Auth' } };
+    // What a browser's PushSubscription looks like: its keys come out of toJSON().
+    const browserSub = { endpoint: 'https://push.example/b', getKey: () => new ArrayBuffer(65), toJSON: () => ({ ...json, endpoint: 'https://push.example/b' }) };
+    await c.subscribePush(json);
+    await c.subscribePush(browserSub);
+    assert.deepEqual([...srv.pushSubs.keys()], ['https://push.example/a', 'https://push.example/b']);
+    assert.deepEqual(srv.http.filter((x) => x.method === 'POST').map((x) => x.body), [
+      { endpoint: 'https://push.example/a', keys: { p256dh: 'BKey', auth: 'Auth' } },
+      { endpoint: 'https://push.example/b', keys: { p256dh: 'BKey', auth: 'Auth' } },
+    ], 'only endpoint and keys go to the server');
+    const calls = srv.http.length;
+    await assert.rejects(c.subscribePush({ endpoint: 'https://push.example/c', keys: { p256dh: 'x' } }), (e) => e.code === 'bad_request');
+    await assert.rejects(c.subscribePush({ endpoint: 'mailto:x', keys: { p256dh: 'x', auth: 'y' } }), (e) => e.code === 'bad_request');
+    await assert.rejects(c.subscribePush(null), (e) => e.code === 'bad_request');
+    await assert.rejects(c.unsubscribePush(''), (e) => e.code === 'bad_request');
+    assert.equal(srv.http.length, calls, 'nothing went out');
+    await c.unsubscribePush('https://push.example/a');
+    await c.unsubscribePush(browserSub);
+    assert.equal(srv.pushSubs.size, 0);
+    assert.deepEqual(srv.http.filter((x) => x.method === 'DELETE').map((x) => [x.path, x.body]), [
+      ['/v1/push/subscriptions', { endpoint: 'https://push.example/a' }],
+      ['/v1/push/subscriptions', { endpoint: 'https://push.example/b' }],
+    ]);
+  } finally {
+    c.close();
+    await srv.stop();
+  }
+});
+
+test('notification levels: defaults, setNotify over the socket, kept across a reconnect; notifies() follows the level', async () => {
+  const srv = await scriptedWebServer({ dm: true });
+  const c = srv.client();
+  const seen = [];
+  c.on('conversation', (x) => seen.push([x.id, x.notify]));
+  try {
+    c.connect();
+    await until(() => c.connected, 'connected');
+    assert.equal(c.notifyLevel(CONV), 'mentions', 'groups: mentions by default');
+    assert.equal(c.notifyLevel(DM), 'all', 'DMs: all by default');
+    assert.equal(c.notifyLevel('nope'), null);
+    const msg = (conv, sender, body, extra = {}) => ({ kind: 'text', conv, seq: 9, sender, body, mentions: body.includes('@meg') ? [ME] : [], ...extra });
+    assert.equal(c.notifies(msg(CONV, '2', 'lunch?')), false, 'mentions: a plain group message stays quiet');
+    assert.equal(c.notifies(msg(CONV, '2', 'lunch @meg?')), true);
+    assert.equal(c.notifies(msg(DM, '2', 'hi')), true);
+    assert.equal(c.notifies(msg(DM, ME, 'my own')), false, 'never your own');
+    assert.equal(c.notifies({ kind: 'reaction', conv: DM, seq: 9, sender: '2', target: 1, emoji: '👍' }), false, 'changes never notify');
+    assert.equal(c.notifies(msg(DM, '2', '', { deleted: true })), false);
+
+    await c.setNotify(CONV, 'all');
+    await c.setNotify(DM, 'none');
+    const sent = srv.frames.filter((f) => f.type === 'notify').map(({ id: _id, ...f }) => f);
+    assert.deepEqual(sent, [{ type: 'notify', conv: CONV, level: 'all' }, { type: 'notify', conv: DM, level: 'none' }]);
+    assert.deepEqual([srv.notifyOf(CONV), srv.notifyOf(DM)], ['all', 'none']);
+    assert.deepEqual(seen, [[CONV, 'all'], [DM, 'none']], 'each change announced');
+    assert.equal(c.notifies(msg(CONV, '2', 'lunch?')), true);
+    assert.equal(c.notifies(msg(DM, '2', 'hi @meg')), false, 'none: not even a mention');
+
+    const before = srv.frames.length;
+    await assert.rejects(c.setNotify(CONV, 'loud'), (e) => e.code === 'bad_request');
+    assert.equal(srv.frames.length, before, 'a bad level is refused locally');
+    await assert.rejects(c.setNotify('404', 'all'), (e) => e.code === 'not_found');
+
+    // Whatever this client holds, the next welcome's notify wins (another device may have changed it).
+    let welcomes = 0;
+    c.on('welcome', () => (welcomes += 1));
+    c.conversations.get(CONV).notify = 'stale';
+    srv.drop();
+    await until(() => welcomes === 1, 'back');
+    assert.equal(c.notifyLevel(CONV), 'all', 'the welcome’s notify wins');
+  } finally {
+    c.close();
+    await srv.stop();
+  }
+});
+
+test('a bot: useApiKey signs in with the key (bearer and hello), never refreshes it, and reports it refused', async () => {
+  const srv = await scriptedWebServer();
+  const c = srv.client({ session: null, store: memoryStore() });
+  const lost = [];
+  c.on('auth_lost', (e) => lost.push(e.code));
+  try {
+    await assert.rejects(c.useApiKey('not-a-key'), (e) => e.status === 401);
+    assert.equal(c.session, null, 'a refused key leaves no session');
+    const me = await c.useApiKey(srv.token);
+    assert.equal(me.id, ME);
+    assert.equal(c.user.id, ME);
+    assert.equal(c.store.get('session') ?? null, null, 'the key is not stored');
+    c.connect();
+    await until(() => c.connected, 'connected with the key');
+    assert.equal(srv.frames.find((f) => f.type === 'hello').token, srv.token);
+    assert.equal(srv.http.filter((x) => x.path === '/v1/auth/refresh').length, 0);
+    srv.revoke();
+    await until(() => lost.length === 1, 'auth_lost');
+    assert.deepEqual(lost, ['unauthorized']);
+    assert.equal(srv.http.filter((x) => x.path === '/v1/auth/refresh').length, 0, 'a key is never refreshed');
+    assert.equal(c.state, 'closed');
+  } finally {
+    c.close();
+    await srv.stop();
   }
 });
 

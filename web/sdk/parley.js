@@ -35,6 +35,14 @@
 //   (open for `healthyAfterMs` after `welcome`), so a server that welcomes
 //   and then closes at once is not hammered;
 //
+// - integrations (protocol 1.1 §8): bots (createBot, bots, deleteBot), and a
+//   bot's own client: useApiKey(key) signs in with its API key (bearer and
+//   hello token; never refreshed, `auth_lost` once revoked); webhooks of a
+//   conversation (createWebhook, webhooks, deleteWebhook); Web Push
+//   (vapidPublicKey, subscribePush, unsubscribePush); notification levels
+//   (setNotify, notifyLevel, and notifies(m): whether a message should
+//   notify the user under the level of its conversation);
+//
 //   import { ParleyClient } from '/sdk/parley.js';
 //   const client = new ParleyClient({ baseUrl: 'http://127.0.0.1:8080' });
 //   await client.login('alice', 'correct horse');
@@ -450,7 +458,7 @@ export class ParleyClient extends Emitter {
     } catch (e) {
       throw new ParleyError('network', `cannot reach the server (${e.message})`);
     }
-    if (res.status === 401 && auth && retry && this.session) {
+    if (res.status === 401 && auth && retry && this.session && !this.session.api_key) {
       await this.refresh();
       return this.http(method, path, body, { auth, retry: false });
     }
@@ -658,6 +666,12 @@ export class ParleyClient extends Emitter {
   async _doRefresh() {
     const cur = this.session;
     if (!cur) throw new ParleyError('unauthorized', 'not signed in');
+    if (cur.api_key) {
+      // An API key has nothing to rotate: refused means revoked.
+      const e = new ParleyError('unauthorized', 'the API key was refused (revoked or deleted)', { status: 401 });
+      this._authLost(e);
+      throw e;
+    }
     // Another tab sharing the store may have rotated the tokens already.
     const adoptStored = () => {
       const st = this.store.get('session');
@@ -706,7 +720,7 @@ export class ParleyClient extends Emitter {
 
   _scheduleRefresh() {
     clearTimeout(this._timers.refresh);
-    if (!this.session) return;
+    if (!this.session || this.session.api_key) return;
     const ttl = (this.session.expires_in ?? 900) * 1000;
     const margin = Math.min(60000, ttl * 0.25);
     const delay = Math.max(500, this.session.expires_at - margin - Date.now());
@@ -1664,6 +1678,99 @@ export class ParleyClient extends Emitter {
     await this.http('DELETE', `/v1/bots/${encodeURIComponent(username)}`);
   }
 
+  /**
+   * Signs in as a bot with its API key, which is then the bearer token and
+   * the `hello` token; resolves with the bot's User. The key is kept in
+   * memory only (not in the store) and never refreshed: once it is refused
+   * (revoked, the bot deleted) the client emits `auth_lost`.
+   */
+  async useApiKey(key) {
+    if (typeof key !== 'string' || !key) throw new ParleyError('bad_request', 'an API key is a non-empty string');
+    const before = this.session;
+    // A session without a user, just for the one call that learns who the key is.
+    this.session = { access_token: key, api_key: true, expires_at: Number.MAX_SAFE_INTEGER };
+    let user;
+    try {
+      user = await this.http('GET', '/v1/me', undefined, { retry: false });
+    } catch (e) {
+      this.session = before;
+      throw e;
+    }
+    this._adoptSession({ user, access_token: key, api_key: true, expires_at: Number.MAX_SAFE_INTEGER }, { save: false, fresh: true });
+    return user;
+  }
+
+  // §8: outgoing webhooks of a conversation (its owner and admins).
+
+  /** Adds a webhook; resolves with `{id, url, secret}`: the signing secret, shown only this once. */
+  async createWebhook(conv, url) {
+    if (!/^https?:\/\//i.test(String(url ?? ''))) throw new ParleyError('bad_request', 'a webhook URL starts with http:// or https://');
+    return (await this.http('POST', `/v1/conversations/${encodeURIComponent(conv)}/webhooks`, { url })).webhook;
+  }
+
+  /** A conversation's webhooks: `[{id, url, failing_since}]` (no secrets). */
+  async webhooks(conv) {
+    return (await this.http('GET', `/v1/conversations/${encodeURIComponent(conv)}/webhooks`)).webhooks;
+  }
+
+  async deleteWebhook(conv, id) {
+    await this.http('DELETE', `/v1/conversations/${encodeURIComponent(conv)}/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  // §8: Web Push. The browser's PushManager makes the subscription (with
+  // the server's VAPID key as applicationServerKey); the server pushes to it
+  // while the user has no open socket.
+
+  /** The server's VAPID public key (base64url), for pushManager.subscribe(). */
+  async vapidPublicKey() {
+    return (await this.http('GET', '/v1/push/vapid')).public_key;
+  }
+
+  /** Registers a PushSubscription (or its toJSON() form) with the server. */
+  async subscribePush(subscription) {
+    const s = typeof subscription?.toJSON === 'function' ? subscription.toJSON() : subscription;
+    const { endpoint, keys } = s ?? {};
+    if (typeof endpoint !== 'string' || !/^https?:\/\//i.test(endpoint)) throw new ParleyError('bad_request', 'a push subscription has an http(s) endpoint');
+    if (typeof keys?.p256dh !== 'string' || typeof keys?.auth !== 'string') throw new ParleyError('bad_request', 'a push subscription has keys.p256dh and keys.auth');
+    await this.http('POST', '/v1/push/subscriptions', { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } });
+  }
+
+  /** Stops pushes to a subscription: its endpoint, or the subscription itself. */
+  async unsubscribePush(endpoint) {
+    const e = typeof endpoint === 'string' ? endpoint : endpoint?.endpoint;
+    if (typeof e !== 'string' || !e) throw new ParleyError('bad_request', 'name the subscription’s endpoint');
+    await this.http('DELETE', '/v1/push/subscriptions', { endpoint: e });
+  }
+
+  // §8: notification levels, per conversation and member.
+
+  /** Sets your level for a conversation: 'all' | 'mentions' | 'none'. */
+  async setNotify(conv, level) {
+    if (!NOTIFY_LEVELS.includes(level)) throw new ParleyError('bad_request', `a level is one of ${NOTIFY_LEVELS.join(', ')}`);
+    await this.request({ type: 'notify', conv, level });
+    const c = this.conversations.get(conv);
+    if (c) {
+      c.notify = level;
+      this.emit('conversation', c);
+      this.emit('conversations', this.listConversations());
+    }
+  }
+
+  /** Your level for a conversation: the server's `notify`, else §8's default (all in DMs, mentions in groups). */
+  notifyLevel(conv) {
+    const c = this.conversations.get(conv);
+    if (!c) return null;
+    return NOTIFY_LEVELS.includes(c.notify) ? c.notify : c.kind === 'dm' ? 'all' : 'mentions';
+  }
+
+  /** Whether a message should notify you: someone else's live text entry that your level lets through. */
+  notifies(m) {
+    if (!m || (m.kind ?? 'text') !== 'text' || m.deleted || m.sender === this.user?.id) return false;
+    const level = this.notifyLevel(m.conv);
+    if (level === 'all') return true;
+    return level === 'mentions' && (m.mentions ?? this._mentionIds(m.conv, m.body)).includes(this.user?.id);
+  }
+
   /** Asks for the presence of users (ids); updates `users` and emits `presence`. */
   async presence(userIds) {
     const ids = [...new Set(userIds)].slice(0, 500);
@@ -1708,6 +1815,7 @@ export class ParleyClient extends Emitter {
       cur.title = c.title;
       if (c.topic !== undefined) cur.topic = c.topic;
       cur.kind = c.kind;
+      if (c.notify !== undefined) cur.notify = c.notify;
       if (c.members) cur.members = c.members;
       if (c.member_count != null) cur.member_count = c.member_count;
       if (own && c.unread != null && (c.last_seq ?? 0) >= (cur.last_seq ?? 0)) {
@@ -1956,6 +2064,9 @@ function activity(c) {
 }
 
 const isSeq = (x) => Number.isSafeInteger(x) && x > 0;
+
+/** The notification levels of §8, loudest first. */
+export const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
 
 function refuse(message) {
   const p = Promise.reject(new ParleyError('bad_request', message));

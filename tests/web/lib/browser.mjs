@@ -3,6 +3,7 @@
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
 import { until, PASSWORD } from './util.mjs';
+import { USERS } from './model.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -86,21 +87,46 @@ export async function send(page, text) {
   await page.getByTestId('composer').press('Enter');
 }
 
-/** Registers users over HTTP (quicker than the form, which other suites cover). */
-export async function registerUsers(server, ...names) {
+/** Registers users on a real server over HTTP (quicker than the form, which other suites cover); resolves with their Sessions. */
+export async function registered(server, ...names) {
+  const sessions = [];
   for (const username of names) {
     const r = await fetch(`${server.url}/v1/auth/register`, { method: 'POST', body: JSON.stringify({ username, password: PASSWORD }) });
-    if (r.status !== 201) throw new Error(`register ${username}: HTTP ${r.status}`);
+    if (r.status !== 201) throw new Error(`register ${username}: ${r.status}`);
+    sessions.push(await r.json());
   }
+  return sessions;
 }
 
-/** A page signed in as `username` through the form, once connected. */
-export async function signIn(browser, server, username, opts) {
+/** A page of a real server signed in as `username` through the form, connected. */
+export async function signedIn(browser, server, username, opts) {
   const page = await newPage(browser, server.url, opts);
   await page.getByTestId('login-username').fill(username);
   await page.getByTestId('login-password').fill(PASSWORD);
   await page.getByTestId('login-submit').click();
   await page.getByTestId('conversation-list').waitFor({ timeout: 10000 });
   await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', `${username} connected`);
+  return page;
+}
+
+/**
+ * A page of the scripted server (lib/model.mjs) signed in as its ME with
+ * `conv` open (the session as the SDK stores it, seeded once: a reload
+ * keeps what the page stored since), connected.
+ */
+export async function scriptedSignedIn(browser, srv, conv, opts) {
+  const page = await newPage(browser, null, opts);
+  const session = { user: { ...USERS[0] }, access_token: srv.token, refresh_token: 'r', expires_in: 3600, expires_at: Date.now() + 3600e3 };
+  await page.context().addInitScript(
+    ([s, c]) => {
+      if (sessionStorage.getItem('seeded')) return;
+      sessionStorage.setItem('seeded', '1');
+      localStorage.setItem('parley:session', JSON.stringify(s));
+      if (c) localStorage.setItem('parley:open:1', JSON.stringify(c));
+    },
+    [session, conv],
+  );
+  await page.goto(srv.url);
+  await until(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'connected', 'connected');
   return page;
 }

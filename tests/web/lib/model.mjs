@@ -110,7 +110,8 @@ export const PASSWORD = 'correct horse battery';
  * hello/resume, entries, history, read (with `read` events), membership,
  * create_group, presence, ping. Over HTTP (`handle(req, res)`, for a test's
  * http.Server): login, register, refresh, logout, password, PATCH/GET/DELETE
- * /v1/me, /v1/me/export, /v1/users/{name}, /v1/conversations, /v1/blocks.
+ * /v1/me, /v1/me/export, /v1/users/{name}, /v1/conversations, /v1/blocks,
+ * and §8's bots, webhooks, push subscriptions and the WS `notify` level.
  * With `ctl.memberFields` member objects carry `display_name` and `read_seq`.
  * `ctl.onRequest(frame, ws)` may return 'drop' (store, then kill the socket
  * before answering: a lost `sent`) or an error {code, message} to refuse.
@@ -130,6 +131,10 @@ export async function scriptedServer(ctl = {}) {
   const frames = [];
   const httpCalls = []; // [{method, path, auth, body}]
   const blocks = new Set(); // ids of the users ME blocks
+  const bots = new Map(); // username -> {user, token}: ME's bots (§8)
+  const webhooks = new Map(); // webhook id -> {id, conv, url, secret, failing_since}
+  const pushSubs = new Map(); // endpoint -> keys
+  const VAPID = 'BPpQ5b3n7pC1_scripted-vapid-key';
   const acks = new Map(); // client_msg_id -> sent answer (exactly-once)
   const sockets = new Set();
   let token = 't';
@@ -145,6 +150,7 @@ export async function scriptedServer(ctl = {}) {
       // ctl.memberFields: members carry the additive `display_name` and `read_seq`.
       members: c.members.map((m) => ({ id: m.id, username: users.get(m.id).username, role: m.role, ...(ctl.memberFields ? { display_name: users.get(m.id).display_name, read_seq: readOf(c, m.id) } : {}) })),
       unread: others.length, mentions_unread: others.filter((t) => t.mentions.includes(reader)).length,
+      notify: c.notify ?? (c.kind === 'dm' ? 'all' : 'mentions'), // ME's level (§8)
     };
   };
   const mine = () => [...convs.values()].filter((c) => isMember(c, ME));
@@ -230,6 +236,13 @@ export async function scriptedServer(ctl = {}) {
       }
       const c = addConv(String(100 + convs.size), 'group', f.title, [ME, ...ids.filter((x) => x !== ME)]);
       return { type: 'conversation', conversation: conversation(c) };
+    },
+    notify(f) {
+      const c = convs.get(f.conv);
+      if (!c || !isMember(c, ME)) return { code: 'not_found', message: 'no such conversation' };
+      if (!['all', 'mentions', 'none'].includes(f.level)) return { code: 'bad_request', message: 'level is all, mentions or none' };
+      c.notify = f.level;
+      return { type: 'ok' };
     },
     presence: () => ({ type: 'presence', users: [] }),
     ping: () => ({ type: 'pong', ts: Date.now() }),
@@ -339,6 +352,36 @@ export async function scriptedServer(ctl = {}) {
       blocks.delete(u.id);
       return [204, null];
     }],
+    // §8: bots, webhooks (owner and admins), push subscriptions.
+    ['POST', /^\/v1\/bots$/, (b) => {
+      if (byName(b.username ?? '') || bots.has(b.username)) return [409, { error: { code: 'conflict', message: 'username taken' } }];
+      const u = { id: String(500 + bots.size), username: b.username, display_name: b.display_name ?? null, online: false, last_seen: null, bot: true };
+      const t = `key-${b.username}`;
+      bots.set(b.username, { user: u, token: t });
+      return [201, { bot: u, token: t }];
+    }],
+    ['GET', /^\/v1\/bots$/, () => [200, { bots: [...bots.values()].map((x) => x.user) }]],
+    ['DELETE', /^\/v1\/bots\/([^/]+)$/, (_b, m) => (bots.delete(decodeURIComponent(m[1])) ? [204, null] : [404, { error: { code: 'not_found', message: 'no such bot' } }])],
+    ['POST', /^\/v1\/conversations\/([^/]+)\/webhooks$/, (b, m) => {
+      const c = convs.get(decodeURIComponent(m[1]));
+      if (!c) return [404, { error: { code: 'not_found', message: 'no such conversation' } }];
+      if (!['owner', 'admin'].includes(c.members.find((x) => x.id === ME)?.role)) return [403, { error: { code: 'forbidden', message: 'owner and admins only' } }];
+      if (!/^https?:\/\//.test(b.url ?? '')) return [400, { error: { code: 'bad_request', message: 'url must be http(s)' } }];
+      const w = { id: `w${webhooks.size + 1}`, conv: c.id, url: b.url, secret: `s${webhooks.size + 1}`, failing_since: null };
+      webhooks.set(w.id, w);
+      return [201, { webhook: { id: w.id, url: w.url, secret: w.secret } }];
+    }],
+    ['GET', /^\/v1\/conversations\/([^/]+)\/webhooks$/, (_b, m) => [200, {
+      webhooks: [...webhooks.values()].filter((w) => w.conv === decodeURIComponent(m[1])).map(({ id, url, failing_since }) => ({ id, url, failing_since })),
+    }]],
+    ['DELETE', /^\/v1\/conversations\/([^/]+)\/webhooks\/([^/]+)$/, (_b, m) => (webhooks.delete(decodeURIComponent(m[2])) ? [204, null] : [404, { error: { code: 'not_found', message: 'no such webhook' } }])],
+    ['GET', /^\/v1\/push\/vapid$/, () => [200, { public_key: VAPID }]],
+    ['POST', /^\/v1\/push\/subscriptions$/, (b) => {
+      if (typeof b.endpoint !== 'string' || typeof b.keys?.p256dh !== 'string' || typeof b.keys?.auth !== 'string') return [400, { error: { code: 'bad_request', message: 'endpoint and keys' } }];
+      pushSubs.set(b.endpoint, b.keys);
+      return [201, null];
+    }],
+    ['DELETE', /^\/v1\/push\/subscriptions$/, (b) => (pushSubs.delete(b.endpoint), [204, null])],
     ['GET', /^\/v1\/conversations\/([^/]+)\/messages$/, (_b, m, q) => {
       const num = (k) => (q.get(k) ? Number(q.get(k)) : undefined);
       const r = requests.history({ conv: decodeURIComponent(m[1]), before: num('before'), after: num('after'), limit: num('limit') });
@@ -358,7 +401,9 @@ export async function scriptedServer(ctl = {}) {
     httpCalls.push({ method: req.method, path: pathname, auth, body });
     let [status, out] = [401, { error: { code: 'unauthorized', message: 'token revoked' } }];
     const query = new URL(req.url, 'http://x').searchParams;
-    if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(pathname), query);
+    const bot = [...bots.values()].find((x) => auth === `Bearer ${x.token}`);
+    if (bot && pathname === '/v1/me' && req.method === 'GET') [status, out] = [200, bot.user];
+    else if (route[3] === false || auth === `Bearer ${token}`) [status, out] = route[2](body, route[1].exec(pathname), query);
     const headers = { 'Content-Type': 'application/json' };
     res.writeHead(status, headers).end(out == null ? '' : JSON.stringify(out));
     return true;
@@ -374,6 +419,17 @@ export async function scriptedServer(ctl = {}) {
     users,
     get token() {
       return token;
+    },
+    bots,
+    webhooks,
+    pushSubs,
+    VAPID,
+    /** ME's notification level in a conversation as the server holds it (unset: undefined). */
+    notifyOf: (conv = CONV) => convs.get(conv).notify,
+    /** Revokes ME's token: every socket closes with 4003, as after an account change (§7). */
+    revoke() {
+      token = `${token}-`;
+      for (const ws of sockets) ws.close(4003, 'revoked');
     },
     /** ME's read marker in a conversation, as the server holds it. */
     readSeq: (conv = CONV, who = ME) => readOf(convs.get(conv), who),
