@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "auth/login_throttle.h"
+#include "push/options.h"
 
 namespace parley::chat {
 
@@ -38,6 +39,9 @@ struct Options {
   // Server administrators (PROTOCOL.md §7, setting admin.users): usernames,
   // compared after folding; the only users the /v1/admin calls answer.
   std::vector<std::string> admin_users;
+  // Web Push (PROTOCOL.md §8, settings push.*): what the service checks of
+  // a subscription, and what the sender (push/) runs with.
+  push::Options push;
 };
 
 }  // namespace parley::chat

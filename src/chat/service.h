@@ -30,6 +30,7 @@
 #include "log/message_log.h"
 #include "fanout/fanout.h"
 #include "presence/presence_registry.h"
+#include "push/vapid.h"
 #include "protocol/frames.h"
 #include "store/store.h"
 #include "uploads/blob_store.h"
@@ -54,6 +55,9 @@ struct Deps {
   // Where a cluster keeps the send buckets and the login throttle's counts
   // (Redis); null on one node, which counts in memory.
   SharedLimits* limits = nullptr;
+  // The server's VAPID identity (PROTOCOL.md §8); null: Web Push is
+  // unavailable (503).
+  const push::Vapid* vapid = nullptr;
 };
 
 // A bot just made (PROTOCOL.md §8): the key is shown this once.
@@ -243,6 +247,22 @@ class Service {
   // deletion). kNotFound when there is no such bot; kForbidden when it is
   // someone else's.
   Result<void> DeleteBot(UserId owner, std::string_view username);
+
+  // --- notification levels and Web Push (PROTOCOL.md §8; blocking; push.cc) -------------
+  // The actor's level in `conv`; kNotFound/kForbidden as CheckMember.
+  Result<void> SetNotifyLevel(UserId actor, ConversationId conv, NotifyLevel level);
+  // GET /v1/push/vapid: the public key, base64url. kUnavailable without one.
+  Result<std::string> PushPublicKey() const;
+  // Adds a subscription of `user`, or replaces the keys (and user) of the
+  // one with this endpoint. kBadRequest, saying what is wrong, for an
+  // endpoint that is not https (http only with push.allow_private_addresses),
+  // names a private or loopback address (unless allowed), or keys that are
+  // not a P-256 point and a 16-byte secret; and beyond
+  // push.max_subscriptions_per_user.
+  Result<void> AddPushSubscription(UserId user, std::string_view endpoint, std::string_view p256dh,
+                                   std::string_view auth);
+  // kNotFound when `user` has no subscription with that endpoint.
+  Result<void> RemovePushSubscription(UserId user, std::string_view endpoint);
 
   // --- uploads (PROTOCOL.md §6; blocking; uploads.cc) -------------------------------
   // Starts receiving an upload of `uploader`: `name` as uploads::StoredName

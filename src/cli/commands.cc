@@ -766,6 +766,13 @@ int RunCli(int argc, char** argv) {
   CLI::App* bot_delete = bot->add_subcommand("delete", "Delete bot NAME: its key stops working at once");
   bot_delete->add_option("name", bot_name, "The bot's username")->required();
 
+  // PROTOCOL.md §8: notification levels.
+  std::string notify_conv, notify_level;
+  CLI::App* notify = app.add_subcommand(
+      "notify", "Which messages of CONV are pushed to you while you are away: all, mentions or none");
+  notify->add_option("conv", notify_conv, "Conversation")->required();
+  notify->add_option("level", notify_level, "all, mentions or none")->required();
+
   ChatOptions chat_options;
   CLI::App* chat =
       app.add_subcommand("chat", "Interactive chat: lines from stdin are sent, incoming messages printed");
@@ -794,6 +801,7 @@ int RunCli(int argc, char** argv) {
     if (bot_create->parsed()) return CmdBotCreate(api, bot_name, bot_display, as_json);
     if (bot_list->parsed()) return CmdBotList(api, as_json);
     if (bot_delete->parsed()) return CmdBotDelete(api, bot_name);
+    if (notify->parsed()) return CmdNotify(api, notify_conv, notify_level);
     if (download->parsed()) return CmdDownload(api, download_conv, download_seq, download_dir);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);

@@ -55,6 +55,10 @@ int CmdBotCreate(Api& api, const std::string& username, const std::string& displ
 int CmdBotList(Api& api, bool as_json);
 int CmdBotDelete(Api& api, const std::string& username);
 
+// `parley notify CONV all|mentions|none` (notify.cc): which of CONV's
+// messages are pushed to you while no client of yours is connected.
+int CmdNotify(Api& api, const std::string& conv, const std::string& level);
+
 struct TailOptions {
   std::optional<std::string> conv;
   bool json = false;

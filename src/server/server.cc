@@ -24,6 +24,8 @@
 #include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "presence/redis/redis_presence.h"
+#include "push/sender.h"
+#include "push/vapid.h"
 #include "sequencer/sequencer.h"
 #include "server/backup.h"
 #include "store/postgres/postgres_store.h"
@@ -54,6 +56,8 @@ struct Server::Parts {
   std::unique_ptr<auth::ExternalVerifier> external;
   std::unique_ptr<uploads::BlobStore> blobs;
   std::unique_ptr<uploads::UrlSigner> url_signer;
+  push::Vapid vapid;                     // the VAPID key, read from (or made in) the store
+  std::unique_ptr<push::Sender> pusher;  // Web Push of this node's commits
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<sequencer::Sequencer> sequencer;
   std::unique_ptr<gateway::Gateway> gateway;
@@ -258,15 +262,27 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   if (!blobs) return std::move(blobs).error();
   p->blobs = std::move(blobs).value();
   p->url_signer = std::make_unique<uploads::UrlSigner>(secret);
+  auto vapid = push::LoadOrCreateVapid(*p->store, c.chat.push.vapid_subject);
+  if (!vapid) return std::move(vapid).error();
+  p->vapid = std::move(vapid).value();
 
-  p->service =
-      std::make_unique<chat::Service>(chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens,
-                                                 *p->hasher, SystemClock::Instance(), p->external.get(),
-                                                 p->blobs.get(), p->url_signer.get(), p->limits.get()},
-                                      c.chat);
+  p->service = std::make_unique<chat::Service>(
+      chat::Deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
+                 SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get(),
+                 p->limits.get(), &p->vapid},
+      c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
   metrics::Metrics& m = p->metrics;
+  // Web Push: the node that commits an entry pushes it (PROTOCOL.md §8).
+  p->pusher = std::make_unique<push::Sender>(
+      *p->store, *p->registry, p->vapid, c.chat.push,
+      push::Observer{.on_attempt = [&m] { m.push_attempts.Increment(); },
+                     .on_failure = [&m] { m.push_failures.Increment(); },
+                     .on_removed = [&m] { m.push_removed.Increment(); },
+                     .on_delivered = [&m](double s) { m.push_lag_seconds.Observe(s); },
+                     .on_dropped = [&m] { m.push_dropped.Increment(); },
+                     .on_coalesced = [&m] { m.push_coalesced.Increment(); }});
   p->sequencer = std::make_unique<sequencer::Sequencer>(
       *p->log, *p->store, *p->fanout, SystemClock::Instance(), c.sequencer,
       sequencer::Observer{.on_commit =
@@ -274,7 +290,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                 m.commit_batch_size.Observe(static_cast<double>(n));
                                 m.commit_seconds.Observe(s);
                               },
-                          .on_commit_error = [&m] { m.commit_errors.Increment(); }},
+                          .on_commit_error = [&m] { m.commit_errors.Increment(); },
+                          .on_entry = [raw](const Message& entry) { raw->pusher->Committed(entry); }},
       [raw](Message& entry) { raw->service->SignAttachments(entry); });
 
   gateway::Options gw = c.gateway;
@@ -300,6 +317,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
 }
 
 Result<uint16_t> Server::Start() {
+  p_->pusher->Start();
   p_->sequencer->Start();
   boost::asio::post(p_->background, [p = p_.get()] { ScheduleCollect(p); });
   auto port = p_->gateway->Start();
@@ -325,6 +343,7 @@ void Server::Stop() {
   Log()->info("shutting down: closing clients");
   p_->gateway->Shutdown(std::chrono::milliseconds(p_->config.server.shutdown_grace_ms));
   p_->sequencer->Stop();  // commits what was already accepted
+  p_->pusher->Stop();     // pushes still waiting are dropped
   p_->log->Close();       // commits offsets, leaves the consumer group at once
   p_->registry->SetOfflineListener(nullptr);
   p_->collecting = false;
