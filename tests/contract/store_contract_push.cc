@@ -114,6 +114,14 @@ TEST_P(StoreContract, PushAudienceLeavesOutTheSenderAndLevelNone) {
   EXPECT_EQ(audience->recipients[0].level, NotifyLevel::kAll) << "a DM's default";
 
   EXPECT_ERRC(store_->GetPushAudience(ConversationId(999999), a), Errc::kNotFound);
+
+  // A disabled or deleted account is pushed nothing (a DM keeps its member).
+  ASSERT_OK(store_->SetDisabled(b, true, now_));
+  EXPECT_TRUE(store_->GetPushAudience(*dm, a)->recipients.empty());
+  ASSERT_OK(store_->SetDisabled(b, false, now_));
+  EXPECT_EQ(store_->GetPushAudience(*dm, a)->recipients.size(), 1u);
+  ASSERT_OK(store_->DeleteUser(b, now_));
+  EXPECT_TRUE(store_->GetPushAudience(*dm, a)->recipients.empty());
 }
 
 }  // namespace parley::store::contract

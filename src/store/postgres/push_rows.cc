@@ -1,5 +1,7 @@
 #include "store/postgres/push_rows.h"
 
+#include "store/push_audience_rows.h"
+
 namespace parley::store::postgres {
 namespace {
 
@@ -28,14 +30,17 @@ constexpr Sql kDeleteSubscription{"push_delete_subscription",
                                   "DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2"};
 // The head row (kind, title, sender's name) and then one row per
 // subscription of a member other than the sender.
-constexpr Sql kAudience{"push_audience",
-                        "SELECT c.kind, c.title, (SELECT display_name FROM users WHERE id = $2), m.user_id, "
-                        "m.notify, s.endpoint, "
-                        "s.p256dh, s.auth FROM conversations c "
-                        "LEFT JOIN members m ON m.conv = c.id AND m.user_id <> $2 "
-                        "     AND EXISTS (SELECT 1 FROM push_subscriptions x WHERE x.user_id = m.user_id) "
-                        "LEFT JOIN push_subscriptions s ON s.user_id = m.user_id "
-                        "WHERE c.id = $1 ORDER BY m.user_id, s.endpoint"};
+constexpr Sql kAudience{
+    "push_audience",
+    "SELECT c.kind, c.title, (SELECT display_name FROM users WHERE id = $2), m.user_id, "
+    "m.notify, s.endpoint, "
+    "s.p256dh, s.auth FROM conversations c "
+    "LEFT JOIN members m ON m.conv = c.id AND m.user_id <> $2 "
+    "     AND EXISTS (SELECT 1 FROM push_subscriptions x WHERE x.user_id = m.user_id) "
+    "     AND EXISTS (SELECT 1 FROM users u WHERE u.id = m.user_id AND u.deleted_at IS NULL "
+    "                 AND u.disabled_at IS NULL) "
+    "LEFT JOIN push_subscriptions s ON s.user_id = m.user_id "
+    "WHERE c.id = $1 ORDER BY m.user_id, s.endpoint"};
 
 }  // namespace
 
@@ -88,14 +93,9 @@ Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, User
   out.sender_name = rows->Text(0, 2);
   for (int i = 0; i < rows->size(); ++i) {
     if (rows->IsNull(i, 3) || rows->IsNull(i, 5)) continue;
-    UserId user(rows->Int(i, 3));
-    NotifyLevel level = NotifyLevelFromCode(
-        rows->IsNull(i, 4) ? std::nullopt : std::optional<int64_t>(rows->Int(i, 4)), out.kind);
-    if (level == NotifyLevel::kNone) continue;
-    if (out.recipients.empty() || out.recipients.back().user != user)
-      out.recipients.push_back({user, level, {}});
-    out.recipients.back().subscriptions.push_back(
-        {user, rows->Text(i, 5), rows->Text(i, 6), rows->Text(i, 7)});
+    AddAudienceRow(out, UserId(rows->Int(i, 3)),
+                   rows->IsNull(i, 4) ? std::nullopt : std::optional<int64_t>(rows->Int(i, 4)),
+                   rows->Text(i, 5), rows->Text(i, 6), rows->Text(i, 7));
   }
   return out;
 }

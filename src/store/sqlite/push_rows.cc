@@ -1,5 +1,6 @@
 #include "store/sqlite/push_rows.h"
 
+#include "store/push_audience_rows.h"
 #include "store/sqlite/connection.h"
 
 namespace parley::store::sqlite {
@@ -24,7 +25,9 @@ constexpr std::string_view kAudienceHead =
     "= ?1";
 constexpr std::string_view kAudienceRows =
     "SELECT m.user, m.notify, s.endpoint, s.p256dh, s.auth FROM members m "
-    "JOIN push_subscriptions s ON s.user = m.user WHERE m.conv = ?1 AND m.user <> ?2 "
+    "JOIN push_subscriptions s ON s.user = m.user "
+    "JOIN users u ON u.id = m.user AND u.deleted_at IS NULL AND u.disabled_at IS NULL "
+    "WHERE m.conv = ?1 AND m.user <> ?2 "
     "ORDER BY m.user, s.endpoint";
 
 }  // namespace
@@ -91,13 +94,8 @@ Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, User
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    UserId user(q.Int(0));
-    NotifyLevel level =
-        NotifyLevelFromCode(q.IsNull(1) ? std::nullopt : std::optional<int64_t>(q.Int(1)), out.kind);
-    if (level == NotifyLevel::kNone) continue;
-    if (out.recipients.empty() || out.recipients.back().user != user)
-      out.recipients.push_back({user, level, {}});
-    out.recipients.back().subscriptions.push_back({user, q.Text(2), q.Text(3), q.Text(4)});
+    AddAudienceRow(out, UserId(q.Int(0)), q.IsNull(1) ? std::nullopt : std::optional<int64_t>(q.Int(1)),
+                   q.Text(2), q.Text(3), q.Text(4));
   }
   return out;
 }
