@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "auth/login_throttle.h"
+#include "push/options.h"
 
 namespace parley::chat {
 
@@ -41,6 +42,9 @@ struct Options {
   // Outgoing webhooks (PROTOCOL.md §8): at most this many per conversation
   // (setting webhooks.max_per_conversation).
   int max_webhooks_per_conversation = 10;
+  // Web Push (PROTOCOL.md §8, settings push.*): what the service checks of
+  // a subscription, and what the sender (push/) runs with.
+  push::Options push;
 };
 
 }  // namespace parley::chat

@@ -31,6 +31,7 @@
 #include "log/message_log.h"
 #include "fanout/fanout.h"
 #include "presence/presence_registry.h"
+#include "push/vapid.h"
 #include "protocol/frames.h"
 #include "store/store.h"
 #include "uploads/blob_store.h"
@@ -59,6 +60,9 @@ struct Deps {
   // that resolves to addresses the policy allows (kBadRequest saying what
   // is wrong). Null: webhooks are unavailable (503).
   std::function<Result<void>(std::string_view url)> check_webhook_url;
+  // The server's VAPID identity (PROTOCOL.md §8); null: Web Push is
+  // unavailable (503).
+  const push::Vapid* vapid = nullptr;
 };
 
 // A webhook just made (PROTOCOL.md §8): the secret is shown this once.
@@ -264,6 +268,21 @@ class Service {
   Result<std::vector<store::WebhookRecord>> Webhooks(UserId actor, ConversationId conv);
   // kNotFound when `conv` has no webhook `id`.
   Result<void> DeleteWebhook(UserId actor, ConversationId conv, std::string_view id);
+  // --- notification levels and Web Push (PROTOCOL.md §8; blocking; push.cc) -------------
+  // The actor's level in `conv`; kNotFound/kForbidden as CheckMember.
+  Result<void> SetNotifyLevel(UserId actor, ConversationId conv, NotifyLevel level);
+  // GET /v1/push/vapid: the public key, base64url. kUnavailable without one.
+  Result<std::string> PushPublicKey() const;
+  // Adds a subscription of `user`, or replaces the keys (and user) of the
+  // one with this endpoint. kBadRequest, saying what is wrong, for an
+  // endpoint that is not https (http only with push.allow_private_addresses),
+  // names a private or loopback address (unless allowed), or keys that are
+  // not a P-256 point and a 16-byte secret; and beyond
+  // push.max_subscriptions_per_user.
+  Result<void> AddPushSubscription(UserId user, std::string_view endpoint, std::string_view p256dh,
+                                   std::string_view auth);
+  // kNotFound when `user` has no subscription with that endpoint.
+  Result<void> RemovePushSubscription(UserId user, std::string_view endpoint);
 
   // --- uploads (PROTOCOL.md §6; blocking; uploads.cc) -------------------------------
   // Starts receiving an upload of `uploader`: `name` as uploads::StoredName

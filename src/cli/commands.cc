@@ -781,6 +781,12 @@ int RunCli(int argc, char** argv) {
   CLI::App* webhook_delete = webhook->add_subcommand("delete", "Delete webhook ID of CONV");
   webhook_delete->add_option("conv", hook_conv, "Conversation")->required();
   webhook_delete->add_option("id", hook_id, "Webhook id, as list shows it")->required();
+  // PROTOCOL.md §8: notification levels.
+  std::string notify_conv, notify_level;
+  CLI::App* notify = app.add_subcommand(
+      "notify", "Which messages of CONV are pushed to you while you are away: all, mentions or none");
+  notify->add_option("conv", notify_conv, "Conversation")->required();
+  notify->add_option("level", notify_level, "all, mentions or none")->required();
 
   ChatOptions chat_options;
   CLI::App* chat =
@@ -813,6 +819,7 @@ int RunCli(int argc, char** argv) {
     if (webhook_add->parsed()) return CmdWebhookAdd(api, hook_conv, hook_url, as_json);
     if (webhook_list->parsed()) return CmdWebhookList(api, hook_conv, as_json);
     if (webhook_delete->parsed()) return CmdWebhookDelete(api, hook_conv, hook_id);
+    if (notify->parsed()) return CmdNotify(api, notify_conv, notify_level);
     if (download->parsed()) return CmdDownload(api, download_conv, download_seq, download_dir);
     if (convs->parsed()) return CmdConversations(api, as_json);
     if (group_create->parsed()) return CmdGroupCreate(api, title, users, as_json);

@@ -59,6 +59,10 @@ int CmdWebhookAdd(Api& api, const std::string& conv, const std::string& url, boo
 int CmdWebhookList(Api& api, const std::string& conv, bool as_json);
 int CmdWebhookDelete(Api& api, const std::string& conv, const std::string& id);
 
+// `parley notify CONV all|mentions|none` (notify.cc): which of CONV's
+// messages are pushed to you while no client of yours is connected.
+int CmdNotify(Api& api, const std::string& conv, const std::string& level);
+
 struct TailOptions {
   std::optional<std::string> conv;
   bool json = false;

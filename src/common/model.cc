@@ -45,4 +45,27 @@ std::optional<ReactionOp> ParseReactionOp(std::string_view s) noexcept {
   return std::nullopt;
 }
 
+std::string_view NotifyLevelName(NotifyLevel l) noexcept {
+  switch (l) {
+    case NotifyLevel::kAll:
+      return "all";
+    case NotifyLevel::kMentions:
+      return "mentions";
+    case NotifyLevel::kNone:
+      return "none";
+  }
+  return "all";
+}
+
+std::optional<NotifyLevel> ParseNotifyLevel(std::string_view s) noexcept {
+  if (s == "all") return NotifyLevel::kAll;
+  if (s == "mentions") return NotifyLevel::kMentions;
+  if (s == "none") return NotifyLevel::kNone;
+  return std::nullopt;
+}
+
+NotifyLevel DefaultNotifyLevel(ConversationKind k) noexcept {
+  return k == ConversationKind::kDm ? NotifyLevel::kAll : NotifyLevel::kMentions;
+}
+
 }  // namespace parley

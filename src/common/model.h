@@ -12,9 +12,16 @@ namespace parley {
 
 enum class Role { kOwner, kAdmin, kMember };
 enum class ConversationKind { kDm, kGroup };
+// Which text entries of a conversation a member is pushed when no socket of
+// theirs is open (PROTOCOL.md §8): every one, those that mention them, none.
+enum class NotifyLevel { kAll, kMentions, kNone };
 
 std::string_view RoleName(Role r) noexcept;
 std::string_view KindName(ConversationKind k) noexcept;
+std::string_view NotifyLevelName(NotifyLevel l) noexcept;
+std::optional<NotifyLevel> ParseNotifyLevel(std::string_view s) noexcept;
+// A member's level until they choose one: `all` in a DM, `mentions` in a group.
+NotifyLevel DefaultNotifyLevel(ConversationKind k) noexcept;
 
 struct User {
   UserId id;
@@ -54,6 +61,9 @@ struct Conversation {
   int64_t unread_count = 0;
   int64_t mentions_unread = 0;
   std::optional<std::string> topic{};  // 1.1 (§7): null for a DM; "" until a group's is set
+  // 1.1 (§8): the viewer's notification level, its default when never set
+  // (or when the viewer is not a member).
+  NotifyLevel notify = NotifyLevel::kAll;
   int64_t unread() const { return unread_count; }
 
   bool operator==(const Conversation&) const = default;

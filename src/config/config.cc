@@ -30,8 +30,8 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits",   "auth",    "admin",   "store",
-                                     "log",    "presence", "uploads", "webhooks"};
+constexpr const char* kSections[] = {"server", "limits",  "auth",     "admin", "store",
+                                     "log",    "presence", "uploads", "webhooks", "push"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be
 // set (read by something else). Everything else under PARLEY_ must be a
@@ -148,6 +148,13 @@ std::string CheckHostPort(const std::string& v) {
 }
 
 std::string CheckNotEmpty(const std::string& v) { return v.empty() ? "must not be empty" : ""; }
+
+// RFC 8292's subject: a mailto: or https: URL.
+std::string CheckVapidSubject(const std::string& v) {
+  if ((v.rfind("mailto:", 0) == 0 && v.size() > 7) || (v.rfind("https://", 0) == 0 && v.size() > 8))
+    return "";
+  return "must be a mailto: or https: URL, such as mailto:ops@example.org";
+}
 
 // "a, b,c" -> {"a", "b", "c"}: items trimmed of spaces; "" -> {}. An empty
 // item stays (CheckIpList refuses it).
@@ -676,6 +683,33 @@ std::vector<Setting> BuildSettings() {
   t.Add("webhooks", "ca_file", in_webhooks(&webhooks::Options::ca_file),
         "PEM file of extra certificate authorities trusted for https webhook targets (the system's are "
         "always trusted).");
+
+  // Web Push (PROTOCOL.md §8): push::Options, held in chat::Options.
+  const auto in_push = [](auto member) { return Field(&Config::chat, &ChatOptions::push, member); };
+  t.Add("push", "vapid_subject", in_push(&push::Options::vapid_subject),
+        "The VAPID subject (RFC 8292) push services may contact: a mailto: or https: URL.")
+      .Check(CheckVapidSubject);
+  t.AddChoice("push", "allow_private_addresses", in_push(&push::Options::allow_private_addresses),
+              {{true, "true"}, {false, "false"}},
+              "Accept push endpoints on loopback or private addresses, and over plain http (tests, a push "
+              "service inside the network).");
+  t.Add("push", "ttl_s", in_push(&push::Options::ttl_s),
+        "The TTL header of a push: how long a push service keeps it for an unreachable browser.")
+      .Range(0, 28 * 86400);
+  t.Add("push", "max_subscriptions_per_user", in_push(&push::Options::max_subscriptions_per_user),
+        "Push subscriptions (browsers, devices) one user may hold.")
+      .Range(1, 1000);
+  t.Add("push", "threads", in_push(&push::Options::threads),
+        "Worker threads of the push sender; each does one POST at a time.")
+      .Range(1, 64);
+  t.Add("push", "timeout_ms", in_push(&push::Options::timeout_ms),
+        "The most time one POST to a push service may take, connect to answer.")
+      .Range(100, 120'000);
+  t.Add("push", "queue_max", in_push(&push::Options::queue_max),
+        "Committed entries waiting for the push sender; beyond, pushes are dropped (counted).")
+      .Range(1, 10'000'000);
+  t.Add("push", "ca_file", in_push(&push::Options::ca_file),
+        "Extra trust anchors (PEM) for https push endpoints; empty: the system's.");
 
   return t.Take();
 }

@@ -89,7 +89,7 @@ TEST(Config, TableIsConsistent) {
     for (const auto& f : s.Flags()) EXPECT_TRUE(flags.insert(f).second) << f;
     EXPECT_FALSE(s.description.empty()) << s.name;
   }
-  EXPECT_EQ(Settings().size(), 66u);  // every setting docs/configuration.md lists
+  EXPECT_EQ(Settings().size(), 74u);  // every setting docs/configuration.md lists
 }
 
 // The table has no defaults of its own: a setting's default is the
@@ -126,6 +126,21 @@ TEST(Config, ASharedSettingReachesEveryModule) {
   for (const Setting& s : Settings()) {
     for (const auto& field : s.fields) EXPECT_EQ(field(c), s.get(c)) << s.name;
   }
+}
+
+// Web Push's settings reach push::Options, and a VAPID subject must be a
+// URL a push service can use (RFC 8292).
+TEST(Config, PushSettings) {
+  auto r = LoadWith({"--push.vapid_subject", "https://chat.example.org/contact",
+                     "--push.allow_private_addresses", "true", "--push.ttl_s", "60"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.chat.push.vapid_subject, "https://chat.example.org/contact");
+  EXPECT_TRUE(r->config.chat.push.allow_private_addresses);
+  EXPECT_EQ(r->config.chat.push.ttl_s, 60);
+  EXPECT_EQ(Config{}.chat.push.vapid_subject, "mailto:admin@localhost");
+  auto bad = LoadWith({"--push.vapid_subject", "admin@example.org"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("push.vapid_subject"), std::string::npos) << bad.error().message;
 }
 
 // Settings kept in another shape than the user writes them.

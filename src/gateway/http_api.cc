@@ -502,6 +502,43 @@ ApiResponse DeleteBot(Call& c) {
   return NoContent();
 }
 
+// ---- §8: Web Push ----
+
+// The server's VAPID public key: public, like the key itself; a page asks
+// for it before it subscribes.
+ApiResponse GetVapidKey(Call& c) {
+  auto key = c.service.PushPublicKey();
+  if (!key) return Fail(key.error());
+  return Json(200, {{"public_key", *key}});
+}
+
+ApiResponse AddPushSubscription(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto endpoint = Field(body, "endpoint");
+    if (!endpoint) return Fail(endpoint.error());
+    const json::value* keys = body.if_contains("keys");
+    if (!keys || !keys->is_object())
+      return Fail(MakeError(Errc::kBadRequest, "field 'keys' must be an object with 'p256dh' and 'auth'"));
+    auto p256dh = Field(keys->get_object(), "p256dh");
+    if (!p256dh) return Fail(MakeError(Errc::kBadRequest, "keys.p256dh: " + p256dh.error().message));
+    auto auth = Field(keys->get_object(), "auth");
+    if (!auth) return Fail(MakeError(Errc::kBadRequest, "keys.auth: " + auth.error().message));
+    auto ok = c.service.AddPushSubscription(c.me, *endpoint, *p256dh, *auth);
+    if (!ok) return Fail(ok.error());
+    return Json(201, {{"endpoint", *endpoint}});
+  });
+}
+
+ApiResponse DeletePushSubscription(Call& c) {
+  return WithBody(c, [&](const json::object& body) {
+    auto endpoint = Field(body, "endpoint");
+    if (!endpoint) return Fail(endpoint.error());
+    auto ok = c.service.RemovePushSubscription(c.me, *endpoint);
+    if (!ok) return Fail(ok.error());
+    return NoContent();
+  });
+}
+
 // ---- §7: server administration ----
 // Dispatch has checked that the caller is a server administrator (403
 // before anything else); the service checks again.
@@ -673,6 +710,9 @@ constexpr Route kRoutes[] = {
     {"POST", "conversations/{conv}/webhooks", true, CreateWebhook},
     {"GET", "conversations/{conv}/webhooks", true, ListWebhooks},
     {"DELETE", "conversations/{conv}/webhooks/{webhook}", true, DeleteWebhook},
+    {"GET", "push/vapid", false, GetVapidKey},  // §8
+    {"POST", "push/subscriptions", true, AddPushSubscription},
+    {"DELETE", "push/subscriptions", true, DeletePushSubscription},
     // §7: server administration (every "admin/" route: administrators only)
     {"GET", "admin/users", true, AdminUsers},
     {"POST", "admin/users/{username}/disable", true, AdminDisable},

@@ -66,6 +66,20 @@ Metrics::Metrics()
                     {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600})),
       ready(Gauge(*registry_, "parley_ready",
                   "1 when the store, the message log and presence answer (as /readyz), else 0")),
+      push_attempts(
+          Counter(*registry_, "parley_push_attempts_total", "Web Push POSTs to push services begun")),
+      push_failures(
+          Counter(*registry_, "parley_push_failures_total",
+                  "Web Push POSTs without a 2xx answer (error answers, timeouts, refused addresses)")),
+      push_removed(Counter(*registry_, "parley_push_subscriptions_removed_total",
+                           "Push subscriptions removed after a 404 or 410 answer or a refused address")),
+      push_dropped(Counter(*registry_, "parley_push_dropped_total",
+                           "Pushes not sent because the sender's queues were full")),
+      push_coalesced(Counter(*registry_, "parley_push_coalesced_total",
+                             "Pending pushes replaced by a newer entry of the same conversation")),
+      push_lag_seconds(Histogram(*registry_, "parley_push_lag_seconds",
+                                 "From an entry's commit to the push service's 2xx answer",
+                                 {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})),
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);

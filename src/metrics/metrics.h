@@ -47,6 +47,13 @@ class Metrics {
   // Set by the server: the /readyz check (store, log, presence), so an
   // alert can fire on a node Prometheus still reaches but that cannot serve.
   std::function<bool()> ready_check;
+  // Web Push (PROTOCOL.md §8; push::Sender).
+  prometheus::Counter& push_attempts;       // POSTs to push services begun
+  prometheus::Counter& push_failures;       // of them, without a 2xx (answers, timeouts, refusals)
+  prometheus::Counter& push_removed;        // subscriptions removed (404, 410, a refused address)
+  prometheus::Counter& push_dropped;        // pushes not sent: the sender's queues were full
+  prometheus::Counter& push_coalesced;      // pending pushes replaced by a newer one of their conversation
+  prometheus::Histogram& push_lag_seconds;  // commit to the push service's 2xx
 
   // Counts an error answer by its wire code ("bad_request", ...).
   void CountError(std::string_view code);

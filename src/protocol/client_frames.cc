@@ -145,6 +145,12 @@ struct Writer {
     StringField("username", r.username, out);
     out->push_back('}');
   }
+  void operator()(const NotifyReq& r) const {
+    Open("notify", id, out);
+    IdField("conv", r.conv, out);
+    StringField("level", NotifyLevelName(r.level), out);
+    out->push_back('}');
+  }
   void operator()(const UpdateGroupReq& r) const {
     Open("update_group", id, out);
     IdField("conv", r.conv, out);
@@ -351,6 +357,7 @@ std::string_view RequestType(const Request& request) {
     std::string_view operator()(const TransferReq&) const { return "transfer"; }
     std::string_view operator()(const BanReq& r) const { return r.ban ? "ban" : "unban"; }
     std::string_view operator()(const UpdateGroupReq&) const { return "update_group"; }
+    std::string_view operator()(const NotifyReq&) const { return "notify"; }
   };
   return std::visit(Namer{}, request);
 }

@@ -97,6 +97,8 @@ TEST(RequestRoundTrip, EveryRequestType) {
   ExpectRoundTrip(UpdateGroupReq{ConversationId(12), kNasty, std::nullopt}, 27);
   ExpectRoundTrip(UpdateGroupReq{ConversationId(12), std::nullopt, ""}, 28);
   ExpectRoundTrip(UpdateGroupReq{ConversationId(12), "t", "topic"}, 29);
+  ExpectRoundTrip(NotifyReq{ConversationId(12), NotifyLevel::kMentions}, 30);
+  ExpectRoundTrip(NotifyReq{ConversationId(12), NotifyLevel::kNone}, 31);
 }
 
 TEST(RequestParse, SetRoleNamesOnlyAdminOrMember) {

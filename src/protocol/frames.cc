@@ -170,6 +170,15 @@ Result<Request> ParseRequest(std::string_view type, const json::object& o) {
     return Request(std::move(r));
   }
   if (type == "ping") return Request(PingReq{});
+  if (type == "notify") {
+    NotifyReq r;
+    PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
+    PARLEY_ASSIGN_OR_RETURN(std::string level, RequireString(o, "level"));
+    std::optional<NotifyLevel> parsed = ParseNotifyLevel(level);
+    if (!parsed) return Bad("field 'level' must be \"all\", \"mentions\" or \"none\"");
+    r.level = *parsed;
+    return Request(std::move(r));
+  }
   if (type == "set_role") {
     SetRoleReq r;
     PARLEY_ASSIGN_OR_RETURN(r.conv, GetConv(o));
@@ -304,7 +313,8 @@ json::object ToJson(const Conversation& conv) {
           {"last_seq", conv.last_seq},
           {"read_seq", conv.read_seq},
           {"unread", conv.unread()},
-          {"mentions_unread", conv.mentions_unread}};
+          {"mentions_unread", conv.mentions_unread},
+          {"notify", NotifyLevelName(conv.notify)}};
 }
 
 json::object ToJson(const Message& m) {

@@ -143,9 +143,17 @@ struct UpdateGroupReq {
   bool operator==(const UpdateGroupReq&) const = default;
 };
 
+// 1.1 (PROTOCOL.md §8): the caller's notification level in a conversation.
+struct NotifyReq {
+  ConversationId conv;
+  NotifyLevel level = NotifyLevel::kAll;
+
+  bool operator==(const NotifyReq&) const = default;
+};
+
 using Request = std::variant<HelloReq, SendReq, HistoryReq, ReadReq, TypingReq, CreateGroupReq, DmReq,
                              MemberReq, LeaveReq, PresenceReq, PingReq, EditReq, DeleteReq, ReactReq,
-                             SetRoleReq, TransferReq, BanReq, UpdateGroupReq>;
+                             SetRoleReq, TransferReq, BanReq, UpdateGroupReq, NotifyReq>;
 
 // The outcome of parsing one client text frame.
 struct Parsed {

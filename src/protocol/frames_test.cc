@@ -232,6 +232,26 @@ TEST(Frames, ConversationCarriesBothCounts) {
   EXPECT_EQ(v["mentions_unread"], 1);
 }
 
+TEST(Frames, ConversationCarriesTheNotifyLevel) {
+  Conversation c;
+  c.notify = NotifyLevel::kNone;
+  EXPECT_EQ(ToJson(c)["notify"], "none");
+  c.notify = NotifyLevel::kMentions;
+  EXPECT_EQ(ToJson(c)["notify"], "mentions");
+}
+
+TEST(Frames, NotifyRequestTakesOnlyTheThreeLevels) {
+  auto ok = ParseClientFrame(R"({"id":4,"type":"notify","conv":"7","level":"mentions"})");
+  ASSERT_TRUE(ok.request.has_value()) << ok.error.message;
+  EXPECT_EQ(std::get<NotifyReq>(*ok.request), (NotifyReq{ConversationId(7), NotifyLevel::kMentions}));
+  auto bad = ParseClientFrame(R"({"id":5,"type":"notify","conv":"7","level":"loud"})");
+  EXPECT_FALSE(bad.request.has_value());
+  EXPECT_EQ(bad.error.code, Errc::kBadRequest);
+  EXPECT_EQ(bad.id, 5);
+  auto missing = ParseClientFrame(R"({"id":6,"type":"notify","conv":"7"})");
+  EXPECT_FALSE(missing.request.has_value());
+}
+
 TEST(Frames, RateLimitedErrorCarriesRetryAfter) {
   Error e{Errc::kRateLimited, "slow down", 250};
   auto v = boost::json::parse(ErrorFrame(5, e)).as_object();

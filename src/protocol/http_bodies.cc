@@ -100,6 +100,14 @@ Result<Conversation> ParseConversation(const json::value& v) {
   if (const json::value* t = o->if_contains("topic"); t && !t->is_null()) {
     PARLEY_ASSIGN_OR_RETURN(c.topic, RequireString(*o, "topic"));
   }
+  // 1.1 (§8); a server without it notifies as the default says.
+  c.notify = DefaultNotifyLevel(c.kind);
+  if (const json::value* n = o->if_contains("notify"); n && !n->is_null()) {
+    PARLEY_ASSIGN_OR_RETURN(std::string level, RequireString(*o, "notify"));
+    std::optional<NotifyLevel> parsed = ParseNotifyLevel(level);
+    if (!parsed) return Bad("field 'notify' must be \"all\", \"mentions\" or \"none\"");
+    c.notify = *parsed;
+  }
   return c;
 }
 

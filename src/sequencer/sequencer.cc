@@ -116,6 +116,11 @@ size_t Sequencer::RunOnce(std::chrono::milliseconds wait) {
     }
   }
   fanout_.Publish(std::move(events));
+  if (committed && observer_.on_entry) {
+    for (const auto& outcome : *committed) {
+      if (outcome && !outcome->duplicate) observer_.on_entry(outcome->message);
+    }
+  }
 
   // Offsets are committed only after the store commit (or a definitive answer).
   std::unordered_map<int, int64_t> last;

@@ -28,6 +28,10 @@ struct Options {
 struct Observer {
   std::function<void(size_t batch, double seconds)> on_commit;
   std::function<void()> on_commit_error;
+  // Each entry newly committed (not a duplicate), after the batch's events
+  // are published: what consumers of the stream on this node (Web Push)
+  // take. Must not block.
+  std::function<void(const Message&)> on_entry;
 };
 
 // The `error` answer to one send, for the connection that sent it (its

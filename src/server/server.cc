@@ -24,6 +24,8 @@
 #include "fanout/local_fanout.h"
 #include "presence/embedded/embedded_presence.h"
 #include "presence/redis/redis_presence.h"
+#include "push/sender.h"
+#include "push/vapid.h"
 #include "sequencer/sequencer.h"
 #include "server/backup.h"
 #include "webhooks/dispatcher.h"
@@ -56,6 +58,8 @@ struct Server::Parts {
   std::unique_ptr<auth::ExternalVerifier> external;
   std::unique_ptr<uploads::BlobStore> blobs;
   std::unique_ptr<uploads::UrlSigner> url_signer;
+  push::Vapid vapid;                     // the VAPID key, read from (or made in) the store
+  std::unique_ptr<push::Sender> pusher;  // Web Push of this node's commits
   std::unique_ptr<chat::Service> service;
   std::unique_ptr<webhooks::Dispatcher> webhooks;  // delivery of PROTOCOL.md §8's webhooks, own threads
   std::unique_ptr<sequencer::Sequencer> sequencer;
@@ -261,6 +265,9 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   if (!blobs) return std::move(blobs).error();
   p->blobs = std::move(blobs).value();
   p->url_signer = std::make_unique<uploads::UrlSigner>(secret);
+  auto vapid = push::LoadOrCreateVapid(*p->store, c.chat.push.vapid_subject);
+  if (!vapid) return std::move(vapid).error();
+  p->vapid = std::move(vapid).value();
 
   // A webhook's target is checked when it is made; the delivery checks the
   // addresses again on every POST (webhooks/target.h).
@@ -278,7 +285,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                   p->blobs.get(),
                   p->url_signer.get(),
                   p->limits.get(),
-                  check_webhook_url};
+                  check_webhook_url,
+                  &p->vapid};
   p->service = std::make_unique<chat::Service>(std::move(deps), c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
@@ -291,6 +299,16 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                          .on_failure = [&m] { m.webhook_failures.Increment(); },
                          .on_delivered = [&m](double s) { m.webhook_lag_seconds.Observe(s); }},
       [raw](std::vector<Message>& entries) { raw->service->SignAttachments(entries); });
+
+  // Web Push: the node that commits an entry pushes it (PROTOCOL.md §8).
+  p->pusher = std::make_unique<push::Sender>(
+      *p->store, *p->registry, p->vapid, c.chat.push,
+      push::Observer{.on_attempt = [&m] { m.push_attempts.Increment(); },
+                     .on_failure = [&m] { m.push_failures.Increment(); },
+                     .on_removed = [&m] { m.push_removed.Increment(); },
+                     .on_delivered = [&m](double s) { m.push_lag_seconds.Observe(s); },
+                     .on_dropped = [&m] { m.push_dropped.Increment(); },
+                     .on_coalesced = [&m] { m.push_coalesced.Increment(); }});
   p->sequencer = std::make_unique<sequencer::Sequencer>(
       *p->log, *p->store, *p->fanout, SystemClock::Instance(), c.sequencer,
       sequencer::Observer{.on_commit =
@@ -299,7 +317,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                 m.commit_seconds.Observe(s);
                                 raw->webhooks->Nudge();  // cheap: one flag; the scan finds whose
                               },
-                          .on_commit_error = [&m] { m.commit_errors.Increment(); }},
+                          .on_commit_error = [&m] { m.commit_errors.Increment(); },
+                          .on_entry = [raw](const Message& entry) { raw->pusher->Committed(entry); }},
       [raw](Message& entry) { raw->service->SignAttachments(entry); });
 
   gateway::Options gw = c.gateway;
@@ -325,6 +344,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
 }
 
 Result<uint16_t> Server::Start() {
+  p_->pusher->Start();
   p_->sequencer->Start();
   p_->webhooks->Start();
   boost::asio::post(p_->background, [p = p_.get()] { ScheduleCollect(p); });
@@ -352,6 +372,7 @@ void Server::Stop() {
   p_->gateway->Shutdown(std::chrono::milliseconds(p_->config.server.shutdown_grace_ms));
   p_->webhooks->Stop();   // waits at most for the POSTs in flight (webhooks.timeout_ms)
   p_->sequencer->Stop();  // commits what was already accepted
+  p_->pusher->Stop();     // pushes still waiting are dropped
   p_->log->Close();       // commits offsets, leaves the consumer group at once
   p_->registry->SetOfflineListener(nullptr);
   p_->collecting = false;

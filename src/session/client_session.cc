@@ -588,6 +588,8 @@ void ClientSession::Handle(std::optional<int64_t> id, protocol::Request& request
           Blocking(id, [&svc, me, r = std::move(r), ok_or] {
             return ok_or(svc.UpdateGroup(me, r.conv, r.title, r.topic));
           });
+        } else if constexpr (std::is_same_v<T, NotifyReq>) {
+          Blocking(id, [&svc, me, r, ok_or] { return ok_or(svc.SetNotifyLevel(me, r.conv, r.level)); });
         } else {
           static_assert(sizeof(T) == 0, "a request type is not handled");
         }

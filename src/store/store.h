@@ -21,6 +21,7 @@
 #include "common/ids.h"
 #include "common/model.h"
 #include "common/result.h"
+#include "store/push_records.h"
 #include "store/search_query.h"
 
 namespace parley::store {
@@ -406,6 +407,25 @@ class Store {
   // it) unless a live text entry attaches it, deciding in the same
   // transaction as the removal, so an entry committed meanwhile keeps it.
   virtual Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) = 0;
+
+  // --- notification levels and Web Push (PROTOCOL.md §8; push_rows.cc) ---------
+  // Sets a member's notification level for `conv`; kNotFound when `user` is
+  // not a member of it.
+  virtual Result<void> SetNotifyLevel(ConversationId conv, UserId user, NotifyLevel level) = 0;
+  // The value kept under `name` (a server-wide secret, such as the VAPID
+  // key): `candidate` when none was kept yet, else the one kept first. Every
+  // node of a cluster that calls it gets the same value.
+  virtual Result<std::string> KeepServerSecret(const std::string& name, const std::string& candidate) = 0;
+  // Adds a push subscription, or replaces the user and keys of the one with
+  // the same endpoint. kBadRequest when the user already has
+  // `max_per_user` others.
+  virtual Result<void> PutPushSubscription(const PushSubscription& subscription, int max_per_user,
+                                           TimeMs now) = 0;
+  // Removes `user`'s subscription with that endpoint; false when there was none.
+  virtual Result<bool> DeletePushSubscription(UserId user, const std::string& endpoint) = 0;
+  // Who a new text entry of `conv` by `sender` may be pushed to (see
+  // PushAudience). kNotFound when the conversation does not exist.
+  virtual Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) = 0;
 
   // --- search (PROTOCOL.md §6) ------------------------------------------------
   // The text entries whose current body holds every term of the query, in

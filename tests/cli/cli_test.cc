@@ -1120,6 +1120,33 @@ TEST_F(CliTest, GroupRolesBansInvitesAndSettings) {
   EXPECT_EQ(Run(alice, {"group", "transfer", "night crew", carol}).exit_code, 4);
 }
 
+// PROTOCOL.md §8: the notification level of a conversation, shown in the
+// conversations' JSON.
+TEST_F(CliTest, NotifySetsTheLevelOfAConversation) {
+  std::string alice = Register("alice");
+  std::string bob = Register("bob");
+  std::string conv = Group(alice, "quiet room", {bob});
+  auto level = [&] {
+    CliResult list = Run(alice, {"conversations", "--json"});
+    EXPECT_EQ(list.exit_code, 0) << Show(list);
+    auto obj = protocol::ParseObject(list.out);
+    return obj ? protocol::GetString(*obj, "notify") : std::string("?");
+  };
+  EXPECT_EQ(level(), "mentions") << "a group's default";
+  CliResult none = Run(alice, {"notify", "quiet room", "none"});
+  EXPECT_EQ(none.exit_code, 0) << Show(none);
+  EXPECT_THAT(none.out, HasSubstr("not be notified"));
+  EXPECT_EQ(level(), "none");
+  CliResult all = Run(alice, {"notify", conv, "all"});
+  EXPECT_EQ(all.exit_code, 0) << Show(all);
+  EXPECT_EQ(level(), "all");
+  CliResult bad = Run(alice, {"notify", conv, "loud"});
+  EXPECT_EQ(bad.exit_code, 1) << Show(bad);
+  EXPECT_THAT(bad.err, HasSubstr("all, mentions or none"));
+  std::string carol = Register("carol");
+  EXPECT_EQ(Run(carol, {"notify", conv, "none"}).exit_code, 4) << "not a member";
+}
+
 TEST_F(CliTest, BlockUnblockAndBlocks) {
   std::string alice = Register("alice");
   std::string bob = Register("bob");

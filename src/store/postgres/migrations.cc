@@ -274,6 +274,25 @@ CREATE TABLE webhooks (
 );
 CREATE INDEX webhooks_by_conv ON webhooks(conv, id);
 )sql",
+    // Web Push and notification levels (PROTOCOL.md §8), as in the SQLite
+    // schema: a member's level (NULL: the kind's default), push
+    // subscriptions by endpoint, and the server-wide secrets every node
+    // shares (the VAPID key), kept by the first node that writes one.
+    R"sql(
+ALTER TABLE members ADD COLUMN notify smallint;
+CREATE TABLE push_subscriptions (
+  endpoint   text   PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES users(id),
+  p256dh     text   NOT NULL,
+  auth       text   NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
+CREATE TABLE server_secrets (
+  name  text PRIMARY KEY,
+  value text NOT NULL
+);
+)sql",
 };
 
 Error MigrationError(const Error& cause, const std::string& what) {

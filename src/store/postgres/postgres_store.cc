@@ -18,6 +18,7 @@
 #include "store/postgres/connection.h"
 #include "store/postgres/migrations.h"
 #include "store/postgres/pool.h"
+#include "store/postgres/push_rows.h"
 #include "store/postgres/upload_rows.h"
 #include "store/postgres/webhook_rows.h"
 #include "store/utf8.h"
@@ -193,14 +194,14 @@ constexpr Sql kCreateDm{
 constexpr Sql kConversation{
     "conversation",
     "SELECT c.kind, c.title, c.last_seq, c.member_count, v.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name "
+    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name, v.notify "
     "FROM conversations c "
     "LEFT JOIN members v ON v.conv = c.id AND v.user_id = $2 " PG_STORE_COUNTS("$2", "v.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$3") "WHERE c.id = $1 ORDER BY p.user_id"};
 constexpr Sql kConversationsOfUser{
     "conversations_of_user",
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, p.user_id, p.username, p.role, "
-    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name "
+    "n.unread, n.mentions_unread, c.topic, p.read_seq, p.display_name, mine.notify "
     "FROM members mine JOIN conversations c ON c.id = mine.conv " PG_STORE_COUNTS("$1", "mine.read_seq")
         PG_STORE_MEMBERS_PAGE("c.id", "$2") "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC, "
                                             "p.user_id"};
@@ -490,6 +491,12 @@ Result<void> AppendMember(const Rows& rows, int row, int first, int more, std::v
   out.push_back(Member{UserId(rows.Int(row, first)), rows.Text(row, first + 1), role, rows.Int(row, more),
                        rows.Text(row, more + 1)});
   return Ok();
+}
+
+// A member's notification level (PROTOCOL.md §8): NULL is the kind's default.
+NotifyLevel NotifyOf(const Rows& rows, int row, int column, ConversationKind kind) {
+  return NotifyLevelFromCode(
+      rows.IsNull(row, column) ? std::nullopt : std::optional<int64_t>(rows.Int(row, column)), kind);
 }
 
 Error NoConversation(ConversationId id) {
@@ -1011,6 +1018,7 @@ class PostgresStore final : public Store {
       conv.unread_count = rows.Int(0, 8);
       conv.mentions_unread = rows.Int(0, 9);
       if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(0, 10);  // NULL reads as ""
+      conv.notify = NotifyOf(rows, 0, 13, conv.kind);
       conv.members.reserve(static_cast<size_t>(rows.size()));
       for (int i = 0; i < rows.size(); ++i) {
         if (Result<void> r = AppendMember(rows, i, 5, 11, conv.members); !r.ok()) return r.error();
@@ -1037,6 +1045,7 @@ class PostgresStore final : public Store {
           conv.unread_count = rows.Int(i, 9);
           conv.mentions_unread = rows.Int(i, 10);
           if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 11);  // NULL reads as ""
+          conv.notify = NotifyOf(rows, i, 14, conv.kind);
           out.push_back(std::move(conv));
         }
         if (Result<void> r = AppendMember(rows, i, 6, 12, out.back().members); !r.ok()) return r.error();
@@ -1058,6 +1067,7 @@ class PostgresStore final : public Store {
         conv.last_seq = rows.Int(i, 3);
         conv.member_count = rows.Int(i, 4);
         if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 5);  // NULL reads as ""
+        conv.notify = DefaultNotifyLevel(conv.kind);
         out.push_back(std::move(conv));
       }
       return out;
@@ -1567,6 +1577,26 @@ class PostgresStore final : public Store {
   }
   Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
     return Call(Replay::kSafe, [&](Connection& c) { return RemoveUnattachedUpload(c, id); });
+  }
+
+  // --- notification levels and Web Push (PROTOCOL.md §8): push_rows.cc ---------
+  // Each is one statement whose replay leaves the same state.
+  Result<void> SetNotifyLevel(ConversationId conv, UserId user, NotifyLevel level) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return UpdateNotifyLevel(c, conv, user, level); });
+  }
+  Result<std::string> KeepServerSecret(const std::string& name, const std::string& candidate) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return KeepSecret(c, name, candidate); });
+  }
+  Result<void> PutPushSubscription(const PushSubscription& subscription, int max_per_user,
+                                   TimeMs now) override {
+    return Call(Replay::kSafe,
+                [&](Connection& c) { return UpsertPushSubscription(c, subscription, max_per_user, now); });
+  }
+  Result<bool> DeletePushSubscription(UserId user, const std::string& endpoint) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return RemovePushSubscription(c, user, endpoint); });
+  }
+  Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectPushAudience(c, conv, sender); });
   }
 
  private:

@@ -260,6 +260,26 @@ CREATE TABLE webhooks (
 );
 CREATE INDEX webhooks_by_conv ON webhooks(conv, id);
 )sql",
+    // Web Push and notification levels (PROTOCOL.md §8): a member's level
+    // (NULL: never chosen, the conversation kind's default), the users'
+    // push subscriptions (one row per endpoint: a browser that subscribes
+    // again, or for another user, replaces the row), and the server-wide
+    // secrets a cluster shares (the VAPID key), kept by the first writer.
+    R"sql(
+ALTER TABLE members ADD COLUMN notify INTEGER;
+CREATE TABLE push_subscriptions (
+  endpoint   TEXT    PRIMARY KEY,
+  user       INTEGER NOT NULL REFERENCES users(id),
+  p256dh     TEXT    NOT NULL,
+  auth       TEXT    NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user);
+CREATE TABLE server_secrets (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace

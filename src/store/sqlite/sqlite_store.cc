@@ -13,6 +13,7 @@
 #include "store/errors.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/push_rows.h"
 #include "store/sqlite/upload_rows.h"
 #include "store/sqlite/webhook_rows.h"
 #include "store/sqlite/search_index.h"
@@ -100,14 +101,14 @@ constexpr std::string_view kAdjustMemberCount =
 constexpr std::string_view kAdvanceConversation =
     "UPDATE conversations SET last_seq = ?2, last_activity = max(last_activity, ?3) WHERE id = ?1";
 constexpr std::string_view kConversationsOfUser =
-    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, m.read_seq, c.topic "
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, m.read_seq, c.topic, m.notify "
     "FROM members m JOIN conversations c ON c.id = m.conv "
     "WHERE m.user = ?1 ORDER BY c.last_activity DESC, c.id DESC";
 
 // A WITHOUT ROWID table's index holds the primary key, so messages_dedupe
 // (sender, client_msg_id) gives (conv, seq) by sender without a table read.
 constexpr std::string_view kFormerConversations =
-    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, 0, c.topic FROM conversations c "
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, 0, c.topic, NULL FROM conversations c "
     "WHERE c.id IN (SELECT conv FROM messages WHERE sender = ?1) "
     "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user = ?1) ORDER BY c.id";
 
@@ -117,7 +118,8 @@ constexpr std::string_view kInsertMember =
     "INSERT OR IGNORE INTO members(conv, user, role, read_seq, joined) "
     "VALUES(?1, ?2, ?3, ?4, (SELECT coalesce(max(joined), 0) + 1 FROM members WHERE conv = ?1))";
 constexpr std::string_view kDeleteMember = "DELETE FROM members WHERE conv = ?1 AND user = ?2";
-constexpr std::string_view kMember = "SELECT role, read_seq FROM members WHERE conv = ?1 AND user = ?2";
+constexpr std::string_view kMember =
+    "SELECT role, read_seq, notify FROM members WHERE conv = ?1 AND user = ?2";
 constexpr std::string_view kMembersPage =
     "SELECT m.user, u.username, m.role, m.read_seq, u.display_name FROM members m JOIN users u ON u.id = "
     "m.user "
@@ -591,7 +593,7 @@ Result<std::vector<User>> UsersOf(Connection& c, std::string_view sql, UserId us
 }
 
 // Every row of `q` as a conversation without its members and counts.
-// Columns: id, kind, title, last_seq, member_count, read_seq, topic.
+// Columns: id, kind, title, last_seq, member_count, read_seq, topic, notify.
 Result<std::vector<Conversation>> ConversationHeads(Query& q) {
   std::vector<Conversation> out;
   for (;;) {
@@ -605,6 +607,8 @@ Result<std::vector<Conversation>> ConversationHeads(Query& q) {
     conv.member_count = q.Int(4);
     conv.read_seq = q.Int(5);
     if (conv.kind == ConversationKind::kGroup) conv.topic = q.Text(6);  // NULL reads as ""
+    conv.notify =
+        NotifyLevelFromCode(q.IsNull(7) ? std::nullopt : std::optional<int64_t>(q.Int(7)), conv.kind);
     out.push_back(std::move(conv));
   }
   return out;
@@ -982,6 +986,8 @@ class SqliteStore final : public Store {
             q.Bind(1, id.value).Bind(2, viewer.value);
             SQLITE_STORE_ASSIGN(bool row, q.Step());
             if (row) conv.read_seq = q.Int(1);
+            conv.notify = NotifyLevelFromCode(
+                row && !q.IsNull(2) ? std::optional<int64_t>(q.Int(2)) : std::nullopt, conv.kind);
             if (row) SQLITE_STORE_TRY(CountUnread(c, conv, viewer));
           }
           SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, id, UserId(0), kInlineMembers));
@@ -1491,6 +1497,24 @@ class SqliteStore final : public Store {
   }
   Result<UploadRemoval> DeleteUnattachedUpload(UploadId id) override {
     return Write([&](Connection& c) { return RemoveUnattachedUpload(c, id); });
+  }
+
+  // --- notification levels and Web Push (PROTOCOL.md §8): push_rows.cc ---------
+  Result<void> SetNotifyLevel(ConversationId conv, UserId user, NotifyLevel level) override {
+    return Write([&](Connection& c) { return UpdateNotifyLevel(c, conv, user, level); });
+  }
+  Result<std::string> KeepServerSecret(const std::string& name, const std::string& candidate) override {
+    return Write([&](Connection& c) { return KeepSecret(c, name, candidate); });
+  }
+  Result<void> PutPushSubscription(const PushSubscription& subscription, int max_per_user,
+                                   TimeMs now) override {
+    return Write([&](Connection& c) { return UpsertPushSubscription(c, subscription, max_per_user, now); });
+  }
+  Result<bool> DeletePushSubscription(UserId user, const std::string& endpoint) override {
+    return Write([&](Connection& c) { return RemovePushSubscription(c, user, endpoint); });
+  }
+  Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) override {
+    return Read([&](Connection& c) { return SelectPushAudience(c, conv, sender); }, /*snapshot=*/true);
   }
 
  private:
