@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
                                                      ++commits;
                                                      committed += static_cast<int64_t>(n);
                                                    },
-                                               .on_commit_error = [] {}});
+                                               .on_commit_error = [] {},
+                                               .on_entry = nullptr});
   seq.Start();
 
   std::string body(static_cast<size_t>(body_bytes), 'x');
