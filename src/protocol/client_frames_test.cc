@@ -221,6 +221,15 @@ std::string ErrorOf(const std::string& text) {
   return f.error().message;
 }
 
+// Found by server_frames_fuzz: a negative seq was read, then written as the
+// entry's state_seq, which the parser refuses.
+TEST(ServerFrameParse, AMessageSeqIsNeverNegative) {
+  auto f = FromText(
+      R"({"type":"message","conv":"9","seq":-4,"id":"1","sender":"2","body":"b","ts":1,"client_msg_id":"c"})");
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message.find("'seq'"), std::string::npos) << f.error().message;
+}
+
 TEST(ServerFrameErrors, NameTheFrameAndTheField) {
   EXPECT_EQ(ErrorOf(R"({"re":1,"type":"sent","conv":"9","id":"1","ts":5})"), "sent: missing field 'seq'");
   EXPECT_EQ(ErrorOf(R"({"re":1,"type":"sent","conv":"9","seq":"4","id":"1","ts":5})"),

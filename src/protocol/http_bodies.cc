@@ -121,6 +121,9 @@ Result<Message> ParseMessage(const json::object& object) {
   Message m;
   PARLEY_ASSIGN_OR_RETURN(m.conv, RequireId<ConversationId>(*o, "conv"));
   PARLEY_ASSIGN_OR_RETURN(m.seq, RequireInt(*o, "seq"));
+  // A seq is never negative; and a negative one would become the entry's
+  // state_seq below, which must not be (server_frames_fuzz found it).
+  if (m.seq < 0) return Bad("field 'seq' must be a non-negative integer");
   PARLEY_ASSIGN_OR_RETURN(m.id, RequireId<MessageId>(*o, "id"));
   PARLEY_ASSIGN_OR_RETURN(m.sender, RequireId<UserId>(*o, "sender"));
   PARLEY_ASSIGN_OR_RETURN(m.body, RequireString(*o, "body"));
