@@ -12,6 +12,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "client/ascii.h"
 #include "client/tls_context.h"
 #include "protocol/http_bodies.h"
 #include "protocol/json.h"
@@ -24,19 +25,8 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-}  // namespace
-
 std::string Response::Header(std::string_view name) const {
-  auto it = headers.find(Lower(name));
+  auto it = headers.find(detail::AsciiLower(name));
   return it == headers.end() ? std::string() : it->second;
 }
 
@@ -201,7 +191,7 @@ struct HttpClient::Impl {
     auto& res = parser.get();
     out.status = static_cast<int>(res.result_int());
     for (const auto& field : res) {
-      out.headers[Lower(std::string(field.name_string()))] = std::string(field.value());
+      out.headers[detail::AsciiLower(std::string(field.name_string()))] = std::string(field.value());
     }
     out.body = std::move(res.body());
     out.json = protocol::ParseJson(out.body);

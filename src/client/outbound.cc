@@ -15,6 +15,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
+#include "client/ascii.h"
 #include "client/tls_context.h"
 
 namespace parley::client {
@@ -25,13 +26,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // True when the top `bits` bits of `a` equal those of `prefix`.
 bool InV4(uint32_t a, uint32_t prefix, int bits) {
@@ -200,7 +194,8 @@ class Exchange {
     }
     const auto& res = parser.get();
     out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) out.headers[Lower(field.name_string())] = std::string(field.value());
+    for (const auto& field : res)
+      out.headers[detail::AsciiLower(field.name_string())] = std::string(field.value());
     std::array<char, 8192> chunk;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
@@ -281,7 +276,7 @@ Result<OutboundUrl> ParseOutboundUrl(std::string_view text) {
   if (!parsed) return MakeError(Errc::kBadRequest, "not an absolute URL: " + parsed.error().message());
   const auto& u = *parsed;
   OutboundUrl out;
-  std::string scheme = Lower(u.scheme());
+  std::string scheme = detail::AsciiLower(u.scheme());
   if (scheme == "https") {
     out.tls = true;
   } else if (scheme != "http") {
@@ -290,7 +285,7 @@ Result<OutboundUrl> ParseOutboundUrl(std::string_view text) {
   if (u.has_userinfo()) return MakeError(Errc::kBadRequest, "the URL must not hold a user name or password");
   switch (u.host_type()) {
     case boost::urls::host_type::name:
-      out.host = Lower(u.encoded_host());
+      out.host = detail::AsciiLower(u.encoded_host());
       break;
     case boost::urls::host_type::ipv4:
       out.host = u.host_ipv4_address().to_string();
