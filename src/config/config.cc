@@ -30,7 +30,7 @@
 namespace parley::config {
 namespace {
 
-constexpr const char* kSections[] = {"server", "limits",  "auth",     "admin", "store",
+constexpr const char* kSections[] = {"server", "limits",   "auth",    "admin",    "store",
                                      "log",    "presence", "uploads", "webhooks", "push"};
 
 // PARLEY_* environment variables that are not settings but are allowed to be

@@ -43,7 +43,7 @@ class Metrics {
   prometheus::Counter& webhook_attempts;       // POSTs made
   prometheus::Counter& webhook_failures;       // ... not answered 2xx (timeouts and refusals included)
   prometheus::Histogram& webhook_lag_seconds;  // an entry's commit to its receiver's 2xx
-  prometheus::Gauge& ready;  // 1 when /readyz would answer 200, read at each scrape
+  prometheus::Gauge& ready;                    // 1 when /readyz would answer 200, read at each scrape
   // Set by the server: the /readyz check (store, log, presence), so an
   // alert can fire on a node Prometheus still reaches but that cannot serve.
   std::function<bool()> ready_check;
