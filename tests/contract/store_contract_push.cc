@@ -3,6 +3,7 @@
 // writer keeps, subscriptions by endpoint with a limit per user, and who a
 // new entry may be pushed to. Run for every backend with StoreContract.
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store_contract.h"
@@ -49,6 +50,28 @@ TEST_P(StoreContract, ServerSecretKeepsTheFirstValue) {
   EXPECT_EQ(*store_->KeepServerSecret("other", "two"), "two");
   Reopen();
   EXPECT_EQ(*store_->KeepServerSecret("vapid", "three"), "one") << "kept across a restart";
+}
+
+// Nodes starting together each offer their own secret: every one must be
+// handed the same winner, never an error (a cluster's first start did this).
+TEST_P(StoreContract, ConcurrentKeepsOfOneSecretAgreeOnTheWinner) {
+  constexpr int kThreads = 6;
+  for (int round = 0; round < 20; ++round) {
+    const std::string name = "race-" + std::to_string(round);
+    std::vector<std::string> kept(kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        Result<std::string> value = store_->KeepServerSecret(name, "candidate-" + std::to_string(i));
+        kept[i] = value.ok() ? *value : "error: " + value.error().message;
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const std::string& value : kept) {
+      EXPECT_EQ(value.rfind("candidate-", 0), 0u) << value;
+      EXPECT_EQ(value, kept[0]) << name;
+    }
+  }
 }
 
 TEST_P(StoreContract, PushSubscriptionsAreByEndpointWithALimitPerUser) {

@@ -8,13 +8,14 @@ namespace {
 constexpr Sql kSetNotify{"push_set_notify",
                          "UPDATE members SET notify = $3 WHERE conv = $1 AND user_id = $2"};
 // Keeps the first value written under a name: a node that loses the race
-// reads the winner's.
-constexpr Sql kKeepSecret{
-    "push_keep_secret",
-    "WITH ins AS (INSERT INTO server_secrets(name, value) VALUES($1, $2) "
-    "             ON CONFLICT (name) DO NOTHING RETURNING value) "
-    "SELECT value FROM ins UNION ALL "
-    "SELECT value FROM server_secrets WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM ins)"};
+// reads the winner's. Two statements, not one: a statement's snapshot is
+// taken before it waits on the winner's insert, so a read in the same
+// statement (a CTE) would not see the row that made the insert do nothing.
+// Under READ COMMITTED the second statement takes a fresh snapshot.
+constexpr Sql kInsertSecret{"push_insert_secret",
+                            "INSERT INTO server_secrets(name, value) VALUES($1, $2) "
+                            "ON CONFLICT (name) DO NOTHING"};
+constexpr Sql kReadSecret{"push_read_secret", "SELECT value FROM server_secrets WHERE name = $1"};
 // Inserts or replaces unless the user has max_per_user other subscriptions
 // (no row back then). The count and the write are one statement; two
 // concurrent subscriptions of one user may pass the limit by one, which is
@@ -53,7 +54,9 @@ Result<void> UpdateNotifyLevel(Connection& c, ConversationId conv, UserId user, 
 }
 
 Result<std::string> KeepSecret(Connection& c, const std::string& name, const std::string& candidate) {
-  Result<Rows> rows = c.Run(kKeepSecret, Params().Add(name).Add(candidate));
+  Result<Rows> inserted = c.Run(kInsertSecret, Params().Add(name).Add(candidate));
+  if (!inserted.ok()) return std::move(inserted).error();
+  Result<Rows> rows = c.Run(kReadSecret, Params().Add(name));
   if (!rows.ok()) return std::move(rows).error();
   if (rows->empty()) return MakeError(Errc::kInternal, "server secret '" + name + "' vanished");
   return rows->Text(0, 0);
