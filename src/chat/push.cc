@@ -27,7 +27,10 @@ Result<void> Service::AddPushSubscription(UserId user, std::string_view endpoint
   // Kept without padding, as browsers write keys, so one key is one string.
   while (!s.p256dh.empty() && s.p256dh.back() == '=') s.p256dh.pop_back();
   while (!s.auth.empty() && s.auth.back() == '=') s.auth.pop_back();
-  return d_.store.PutPushSubscription(s, o.max_subscriptions_per_user, d_.clock.NowMs());
+  if (auto ok = d_.store.PutPushSubscription(s, o.max_subscriptions_per_user, d_.clock.NowMs()); !ok)
+    return ok;
+  if (d_.push_subscribed) d_.push_subscribed();
+  return Ok();
 }
 
 Result<void> Service::RemovePushSubscription(UserId user, std::string_view endpoint) {

@@ -59,10 +59,13 @@ struct Deps {
   // Whether a webhook may POST to `url` (PROTOCOL.md §8): http(s), a host
   // that resolves to addresses the policy allows (kBadRequest saying what
   // is wrong). Null: webhooks are unavailable (503).
-  std::function<Result<void>(std::string_view url)> check_webhook_url;
+  std::function<Result<void>(std::string_view url)> check_webhook_url = {};
   // The server's VAPID identity (PROTOCOL.md §8); null: Web Push is
   // unavailable (503).
   const push::Vapid* vapid = nullptr;
+  // Called after a push subscription is stored (the push sender starts
+  // planning pushes at once); may be empty.
+  std::function<void()> push_subscribed = {};
 };
 
 // A webhook just made (PROTOCOL.md §8): the secret is shown this once.

@@ -57,8 +57,15 @@ class ServiceFixture : public ::testing::Test {
     fanout_ = fanout::CreateLocal();
     fanout_->SetSink(&sink);
     blobs_ = std::move(uploads::OpenFileBlobStore((dir_ / "uploads").string())).value();
-    service_ = std::make_unique<Service>(Deps{*store_, *log_, *fanout_, *registry_, tokens_, hasher_, clock_,
-                                              nullptr, blobs_.get(), &url_signer_},
+    service_ = std::make_unique<Service>(Deps{.store = *store_,
+                                              .log = *log_,
+                                              .fanout = *fanout_,
+                                              .presence = *registry_,
+                                              .tokens = tokens_,
+                                              .hasher = hasher_,
+                                              .clock = clock_,
+                                              .blobs = blobs_.get(),
+                                              .url_signer = &url_signer_},
                                          options);
     sequencer_ =
         std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});

@@ -66,6 +66,9 @@ Metrics::Metrics()
                     {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600})),
       ready(Gauge(*registry_, "parley_ready",
                   "1 when the store, the message log and presence answer (as /readyz), else 0")),
+      push_planned(Counter(*registry_, "parley_push_planned_total",
+                           "Committed text entries the push sender looked up (who may be pushed); "
+                           "none while no user has a push subscription")),
       push_attempts(
           Counter(*registry_, "parley_push_attempts_total", "Web Push POSTs to push services begun")),
       push_failures(

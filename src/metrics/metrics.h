@@ -48,6 +48,7 @@ class Metrics {
   // alert can fire on a node Prometheus still reaches but that cannot serve.
   std::function<bool()> ready_check;
   // Web Push (PROTOCOL.md §8; push::Sender).
+  prometheus::Counter& push_planned;        // committed entries looked up (who to push)
   prometheus::Counter& push_attempts;       // POSTs to push services begun
   prometheus::Counter& push_failures;       // of them, without a 2xx (answers, timeouts, refusals)
   prometheus::Counter& push_removed;        // subscriptions removed (404, 410, a refused address)

@@ -83,6 +83,7 @@ void Sender::Stop() {
 
 void Sender::Committed(const Message& entry) {
   if (entry.kind != EntryKind::kText || entry.deleted) return;
+  if (!anyone_subscribed_.load(std::memory_order_relaxed)) return;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -95,10 +96,40 @@ void Sender::Committed(const Message& entry) {
   cv_.notify_one();
 }
 
+void Sender::Subscribed() {
+  std::lock_guard lock(mu_);
+  ++subscribed_count_;
+  anyone_subscribed_.store(true, std::memory_order_relaxed);
+}
+
+void Sender::Recheck() {
+  uint64_t seen;
+  {
+    std::lock_guard lock(mu_);
+    seen = subscribed_count_;
+  }
+  Result<bool> any = store_.AnyPushSubscriptions();
+  if (!any) {
+    // Not knowing, keep planning: a wasted read beats a missed push.
+    Log()->warn("push: whether anyone has a subscription: {}", any.error().message);
+    anyone_subscribed_.store(true, std::memory_order_relaxed);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (*any || subscribed_count_ == seen) anyone_subscribed_.store(*any, std::memory_order_relaxed);
+}
+
 void Sender::Run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     auto now = SteadyClock::now();
+    if (next_recheck_ <= now) {
+      next_recheck_ = now + kRecheck;
+      lock.unlock();
+      Recheck();
+      lock.lock();
+      continue;
+    }
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
       ready_.push_back(delayed_.begin()->second);
       delayed_.erase(delayed_.begin());
@@ -139,16 +170,15 @@ void Sender::Run() {
       Finish(endpoint, std::move(d), attempt);
       continue;
     }
-    if (delayed_.empty()) {
-      cv_.wait(lock);
-    } else {
-      cv_.wait_until(lock, delayed_.begin()->first);
-    }
+    auto until = next_recheck_;
+    if (!delayed_.empty()) until = std::min(until, delayed_.begin()->first);
+    cv_.wait_until(lock, until);
   }
 }
 
 std::vector<Sender::Delivery> Sender::Plan(const Entry& entry) {
   const Message& m = entry.message;
+  if (observer_.on_planned) observer_.on_planned();
   auto audience = store_.GetPushAudience(m.conv, m.sender);
   if (!audience) {
     Log()->warn("push: who to push for conv {} seq {}: {}", m.conv.ToString(), m.seq,

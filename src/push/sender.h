@@ -19,12 +19,21 @@
 // holds one worker for push.timeout_ms and delays nothing else: not the
 // commit, not fan-out, not other subscriptions while workers are free.
 //
+// While no user anywhere has a subscription, Committed() drops entries at
+// once (no copy, no wake-up, no store read): a worker asks the store every
+// kRecheck whether any exists, and Subscribed() (this node accepted one)
+// turns the sender on at once. A subscription accepted by another node of a
+// cluster is seen within kRecheck; its user has a client open then (the web
+// client subscribes while it runs), and the open client is not pushed to.
+//
 // Lifetime: made by the server after the store, presence registry and VAPID
 // key; Start() before the sequencer starts, Stop() after it stopped (pending
 // pushes are dropped). Committed() is called on the sequencer thread; the
 // rest runs on the sender's own threads.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -45,6 +54,7 @@ namespace parley::push {
 
 // Observations for metrics, called on the sender's threads.
 struct Observer {
+  std::function<void()> on_planned;                  // an entry is looked up (a store read)
   std::function<void()> on_attempt;                  // a POST to a push service begins
   std::function<void()> on_failure;                  // it got no 2xx (answer, timeout, refusal)
   std::function<void()> on_removed;                  // a subscription removed (404, 410, refused)
@@ -67,6 +77,11 @@ class Sender {
   // A newly committed entry (sequencer thread; cheap). Only text entries
   // that are not deleted are pushed.
   void Committed(const Message& entry);
+  // A push subscription was stored (any thread; cheap).
+  void Subscribed();
+
+  // How often the store is asked whether anyone has a subscription.
+  static constexpr std::chrono::seconds kRecheck{5};
 
  private:
   struct Entry {
@@ -95,6 +110,8 @@ class Sender {
   };
 
   void Run();
+  // Asks the store whether anyone has a subscription (a worker, unlocked).
+  void Recheck();
   // Who is pushed for `entry`, and what (store and presence reads).
   std::vector<Delivery> Plan(const Entry& entry);
   Attempt Deliver(Delivery& delivery);
@@ -117,6 +134,10 @@ class Sender {
   std::deque<std::string> ready_;  // endpoints whose next push may go now
   std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;
   std::unordered_map<std::string, EndpointState> endpoints_;
+  // Whether entries are planned at all; written under mu_, read without it.
+  std::atomic<bool> anyone_subscribed_{true};
+  uint64_t subscribed_count_ = 0;  // Subscribed() calls, so a stale "no" never wins
+  std::chrono::steady_clock::time_point next_recheck_{};
   std::vector<std::thread> threads_;
 };
 

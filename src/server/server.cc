@@ -274,19 +274,11 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   auto check_webhook_url = [allow = c.webhooks.allow_private_addresses](std::string_view url) {
     return webhooks::CheckTargetUrl(url, allow);
   };
-  chat::Deps deps{*p->store,
-                  *p->log,
-                  *p->fanout,
-                  *p->registry,
-                  *p->tokens,
-                  *p->hasher,
-                  SystemClock::Instance(),
-                  p->external.get(),
-                  p->blobs.get(),
-                  p->url_signer.get(),
-                  p->limits.get(),
-                  check_webhook_url,
-                  &p->vapid};
+  chat::Deps deps{*p->store, *p->log, *p->fanout, *p->registry, *p->tokens, *p->hasher,
+                  SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get(),
+                  p->limits.get(), check_webhook_url, &p->vapid,
+                  // The sender is made below, before the gateway serves anyone.
+                  [raw] { raw->pusher->Subscribed(); }};
   p->service = std::make_unique<chat::Service>(std::move(deps), c.chat);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
@@ -303,7 +295,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   // Web Push: the node that commits an entry pushes it (PROTOCOL.md §8).
   p->pusher = std::make_unique<push::Sender>(
       *p->store, *p->registry, p->vapid, c.chat.push,
-      push::Observer{.on_attempt = [&m] { m.push_attempts.Increment(); },
+      push::Observer{.on_planned = [&m] { m.push_planned.Increment(); },
+                     .on_attempt = [&m] { m.push_attempts.Increment(); },
                      .on_failure = [&m] { m.push_failures.Increment(); },
                      .on_removed = [&m] { m.push_removed.Increment(); },
                      .on_delivered = [&m](double s) { m.push_lag_seconds.Observe(s); },

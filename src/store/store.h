@@ -426,6 +426,9 @@ class Store {
   // Who a new text entry of `conv` by `sender` may be pushed to (see
   // PushAudience). kNotFound when the conversation does not exist.
   virtual Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) = 0;
+  // Whether any user has a push subscription: lets the push sender skip
+  // GetPushAudience for every entry while no one could be pushed.
+  virtual Result<bool> AnyPushSubscriptions() = 0;
 
   // --- search (PROTOCOL.md §6) ------------------------------------------------
   // The text entries whose current body holds every term of the query, in

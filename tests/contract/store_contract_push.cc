@@ -74,6 +74,19 @@ TEST_P(StoreContract, ConcurrentKeepsOfOneSecretAgreeOnTheWinner) {
   }
 }
 
+TEST_P(StoreContract, AnyPushSubscriptionsFollowsTheFirstAndTheLast) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  EXPECT_FALSE(*store_->AnyPushSubscriptions());
+  ASSERT_OK(store_->PutPushSubscription(Sub(a, "https://push.test/a"), 2, now_));
+  ASSERT_OK(store_->PutPushSubscription(Sub(b, "https://push.test/b"), 2, now_));
+  EXPECT_TRUE(*store_->AnyPushSubscriptions());
+  ASSERT_TRUE(*store_->DeletePushSubscription(a, "https://push.test/a"));
+  EXPECT_TRUE(*store_->AnyPushSubscriptions()) << "b's is left";
+  ASSERT_TRUE(*store_->DeletePushSubscription(b, "https://push.test/b"));
+  EXPECT_FALSE(*store_->AnyPushSubscriptions());
+}
+
 TEST_P(StoreContract, PushSubscriptionsAreByEndpointWithALimitPerUser) {
   UserId a = NewUser("a");
   UserId b = NewUser("b");

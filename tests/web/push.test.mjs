@@ -164,14 +164,30 @@ test('the VAPID key is a 65-byte P-256 point, the same after a restart', async (
   assert.equal((await api(server, 'GET', '/v1/push/vapid')).body.public_key, r.body.public_key);
 });
 
+async function planned(srv) {
+  const text = await (await fetch(`${srv.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('parley_push_planned_total '));
+  assert.ok(line, 'parley_push_planned_total is exported');
+  return Number(line.split(' ')[1]);
+}
+
 test('an offline member gets the entry pushed, encrypted and signed', async () => {
   const alice = await user(server, 'Alice Liddell');
   const bob = await user(server);
-  const sub = await subscribe(server, bob, '/bob');
   const conv = await dm(alice, bob);
+  // No one has a subscription yet: entries are not even looked up.
+  await send(alice, conv, 'before anyone subscribed');
+  await sleep(200);
+  assert.equal(await planned(server), 0, 'no store read per entry while no one can be pushed');
+  // The first subscription turns the sender on at once, not at its next
+  // look at the store (every 5 s).
+  const sub = await subscribe(server, bob, '/bob');
   const long = 'é'.repeat(150) + '€'.repeat(100); // 250 characters, 550 bytes
+  const sentAt = Date.now();
   const seq = await send(alice, conv, long);
   const [entry] = await until(() => to('/bob').length && to('/bob'), 'a push to bob');
+  assert.ok(entry.at - sentAt < 1500, `pushed ${entry.at - sentAt} ms after the send`);
+  assert.equal(await planned(server), 1);
   const payload = decrypt(entry, sub);
   assert.deepEqual(Object.keys(payload).sort(), ['body', 'conv', 'sender', 'seq', 'title']);
   assert.equal(payload.conv, conv);

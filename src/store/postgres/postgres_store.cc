@@ -1598,6 +1598,9 @@ class PostgresStore final : public Store {
   Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) override {
     return Call(Replay::kSafe, [&](Connection& c) { return SelectPushAudience(c, conv, sender); });
   }
+  Result<bool> AnyPushSubscriptions() override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectAnyPushSubscription(c); });
+  }
 
  private:
   // Runs `f(connection)` on a borrowed connection. Runs it again (after a

@@ -16,6 +16,8 @@ constexpr Sql kInsertSecret{"push_insert_secret",
                             "INSERT INTO server_secrets(name, value) VALUES($1, $2) "
                             "ON CONFLICT (name) DO NOTHING"};
 constexpr Sql kReadSecret{"push_read_secret", "SELECT value FROM server_secrets WHERE name = $1"};
+constexpr Sql kAnySubscription{"push_any_subscription",
+                               "SELECT EXISTS (SELECT 1 FROM push_subscriptions)::int"};
 // Inserts or replaces unless the user has max_per_user other subscriptions
 // (no row back then). The count and the write are one statement; two
 // concurrent subscriptions of one user may pass the limit by one, which is
@@ -101,6 +103,12 @@ Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, User
                    rows->Text(i, 5), rows->Text(i, 6), rows->Text(i, 7));
   }
   return out;
+}
+
+Result<bool> SelectAnyPushSubscription(Connection& c) {
+  Result<Rows> rows = c.Run(kAnySubscription);
+  if (!rows.ok()) return std::move(rows).error();
+  return !rows->empty() && rows->Int(0, 0) != 0;
 }
 
 }  // namespace parley::store::postgres

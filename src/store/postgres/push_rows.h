@@ -16,5 +16,6 @@ Result<std::string> KeepSecret(Connection& c, const std::string& name, const std
 Result<void> UpsertPushSubscription(Connection& c, const PushSubscription& s, int max_per_user, TimeMs now);
 Result<bool> RemovePushSubscription(Connection& c, UserId user, const std::string& endpoint);
 Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, UserId sender);
+Result<bool> SelectAnyPushSubscription(Connection& c);
 
 }  // namespace parley::store::postgres

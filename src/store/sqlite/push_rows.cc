@@ -20,6 +20,7 @@ constexpr std::string_view kUpsertSubscription =
     "auth = excluded.auth, created_at = excluded.created_at";
 constexpr std::string_view kDeleteSubscription =
     "DELETE FROM push_subscriptions WHERE user = ?1 AND endpoint = ?2";
+constexpr std::string_view kAnySubscription = "SELECT EXISTS (SELECT 1 FROM push_subscriptions)";
 constexpr std::string_view kAudienceHead =
     "SELECT c.kind, c.title, (SELECT display_name FROM users WHERE id = ?2) FROM conversations c WHERE c.id "
     "= ?1";
@@ -98,6 +99,12 @@ Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, User
                    q.Text(2), q.Text(3), q.Text(4));
   }
   return out;
+}
+
+Result<bool> SelectAnyPushSubscription(Connection& c) {
+  PARLEY_ASSIGN_OR_RETURN(Query q, c.Prepare(kAnySubscription));
+  PARLEY_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row && q.Int(0) != 0;
 }
 
 }  // namespace parley::store::sqlite

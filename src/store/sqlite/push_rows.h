@@ -19,5 +19,6 @@ Result<void> UpsertPushSubscription(Connection& c, const PushSubscription& s, in
 Result<bool> RemovePushSubscription(Connection& c, UserId user, const std::string& endpoint);
 // Run on a reader, in one read transaction.
 Result<PushAudience> SelectPushAudience(Connection& c, ConversationId conv, UserId sender);
+Result<bool> SelectAnyPushSubscription(Connection& c);
 
 }  // namespace parley::store::sqlite

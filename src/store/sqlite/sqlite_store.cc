@@ -1516,6 +1516,9 @@ class SqliteStore final : public Store {
   Result<PushAudience> GetPushAudience(ConversationId conv, UserId sender) override {
     return Read([&](Connection& c) { return SelectPushAudience(c, conv, sender); }, /*snapshot=*/true);
   }
+  Result<bool> AnyPushSubscriptions() override {
+    return Read([&](Connection& c) { return SelectAnyPushSubscription(c); });
+  }
 
  private:
   // Lends one idle reader connection to the calling thread, waiting when all
