@@ -1,6 +1,12 @@
 #include "auth/external_issuer.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include <boost/json/object.hpp>
 #include <openssl/bn.h>
@@ -67,14 +73,81 @@ struct ExternalVerifier::Key {
   }
 };
 
-ExternalVerifier::ExternalVerifier(std::unique_ptr<Key> key, std::string issuer, const Clock& clock)
-    : key_(std::move(key)), issuer_(std::move(issuer)), clock_(clock) {}
+// Verified tokens by SHA-256, in two generations (see the header).
+struct ExternalVerifier::Cache {
+  using Digest = std::array<unsigned char, 32>;
+  struct DigestHash {
+    size_t operator()(const Digest& d) const {
+      size_t h;
+      std::memcpy(&h, d.data(), sizeof h);  // a SHA-256 is uniform already
+      return h;
+    }
+  };
+  using Map = std::unordered_map<Digest, ExternalClaims, DigestHash>;
+
+  explicit Cache(size_t capacity) : capacity(std::max<size_t>(1, capacity)) {}
+
+  static Digest Of(std::string_view token) {
+    Digest d{};
+    unsigned int n = 0;
+    EVP_Digest(token.data(), token.size(), d.data(), &n, EVP_sha256(), nullptr);
+    return d;
+  }
+
+  // The claims of a remembered token that has not expired at `now`.
+  std::optional<ExternalClaims> Find(const Digest& d, TimeMs now) {
+    std::lock_guard lock(mu);
+    if (auto it = newer.find(d); it != newer.end()) {
+      if (it->second.expires_at > now) return it->second;
+      newer.erase(it);
+      return std::nullopt;
+    }
+    auto it = older.find(d);
+    if (it == older.end()) return std::nullopt;
+    ExternalClaims claims = std::move(it->second);
+    older.erase(it);
+    if (claims.expires_at <= now) return std::nullopt;
+    PutLocked(d, claims);
+    return claims;
+  }
+
+  void Put(const Digest& d, const ExternalClaims& claims) {
+    std::lock_guard lock(mu);
+    PutLocked(d, claims);
+  }
+
+  void PutLocked(const Digest& d, const ExternalClaims& claims) {
+    if (newer.size() >= capacity) {
+      older = std::move(newer);
+      newer = Map();
+    }
+    newer.insert_or_assign(d, claims);
+  }
+
+  const size_t capacity;
+  std::mutex mu;
+  Map newer;
+  Map older;
+};
+
+ExternalVerifier::ExternalVerifier(std::unique_ptr<Key> key, std::string issuer, const Clock& clock,
+                                   size_t cache_capacity)
+    : key_(std::move(key)),
+      issuer_(std::move(issuer)),
+      clock_(clock),
+      cache_(std::make_unique<Cache>(cache_capacity)) {}
+
+size_t ExternalVerifier::cached() const {
+  std::lock_guard lock(cache_->mu);
+  return cache_->newer.size() + cache_->older.size();
+}
 
 ExternalVerifier::~ExternalVerifier() = default;
 
 Result<std::unique_ptr<ExternalVerifier>> ExternalVerifier::FromPemFile(const std::string& path,
                                                                         std::string issuer,
-                                                                        const Clock& clock) {
+                                                                        const Clock& clock,
+                                                                        size_t cache_capacity) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (!f)
     return MakeError(Errc::kBadRequest, "cannot read the outside issuer's public key file '" + path + "'");
@@ -92,7 +165,8 @@ Result<std::unique_ptr<ExternalVerifier>> ExternalVerifier::FromPemFile(const st
     return MakeError(Errc::kBadRequest,
                      "'" + path + "': the key must be EC P-256 (ES256) or RSA of 2048+ bits (RS256)");
   }
-  return std::unique_ptr<ExternalVerifier>(new ExternalVerifier(std::move(key), std::move(issuer), clock));
+  return std::unique_ptr<ExternalVerifier>(
+      new ExternalVerifier(std::move(key), std::move(issuer), clock, cache_capacity));
 }
 
 bool ExternalVerifier::Claims(std::string_view token) const {
@@ -103,6 +177,14 @@ bool ExternalVerifier::Claims(std::string_view token) const {
 }
 
 Result<ExternalClaims> ExternalVerifier::Verify(std::string_view token) const {
+  Cache::Digest digest = Cache::Of(token);
+  if (auto claims = cache_->Find(digest, clock_.NowMs())) return std::move(*claims);
+  Result<ExternalClaims> verified = VerifyUncached(token);
+  if (verified) cache_->Put(digest, *verified);
+  return verified;
+}
+
+Result<ExternalClaims> ExternalVerifier::VerifyUncached(std::string_view token) const {
   try {
     auto parts = jwt::Split(token);
     if (!parts) return std::move(parts).error();
@@ -114,6 +196,7 @@ Result<ExternalClaims> ExternalVerifier::Verify(std::string_view token) const {
     std::string signature;
     if (!Base64UrlDecode(parts->signature_b64, signature))
       return Unauthorized("malformed token: bad signature encoding");
+    signature_checks_.fetch_add(1, std::memory_order_relaxed);
     if (!key_->VerifySignature(parts->signed_part, signature)) return Unauthorized("bad signature");
 
     json::object payload;

@@ -64,6 +64,48 @@ TEST_F(ExternalIssuerTest, RefusesExpiredWrongIssuerTamperedAndForeignKey) {
   expect_refused("a.b.c", "garbage");
 }
 
+TEST_F(ExternalIssuerTest, AVerifiedTokenIsRememberedUntilItExpires) {
+  std::string token = signer_->Sign("idp", "u-1", "alice", clock_.NowMs(), 600);
+  ASSERT_TRUE(verifier_->Verify(token));
+  EXPECT_EQ(verifier_->signature_checks(), 1u);
+  auto again = verifier_->Verify(token);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->username, "alice");
+  EXPECT_EQ(again->subject, "u-1");
+  EXPECT_EQ(verifier_->signature_checks(), 1u) << "the second time costs no signature check";
+
+  // One byte off is another token: checked, and refused.
+  std::string tampered = token;
+  tampered[tampered.find('.') + 5] ^= 1;
+  EXPECT_FALSE(verifier_->Verify(tampered));
+  EXPECT_EQ(verifier_->signature_checks(), 2u);
+  std::string resigned = token;
+  resigned.back() = resigned.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(verifier_->Verify(resigned)) << "a changed signature is not the remembered token";
+
+  clock_.Advance(601'000);
+  auto expired = verifier_->Verify(token);
+  ASSERT_FALSE(expired) << "remembered, but expired";
+  EXPECT_EQ(expired.error().message, "token expired");
+}
+
+TEST_F(ExternalIssuerTest, RemembersABoundedNumberOfTokens) {
+  auto small =
+      std::move(ExternalVerifier::FromPemFile(key_file_, "idp", clock_, /*cache_capacity=*/4)).value();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20; ++i) {
+    tokens.push_back(
+        signer_->Sign("idp", "u-" + std::to_string(i), "user" + std::to_string(i), clock_.NowMs(), 600));
+    ASSERT_TRUE(small->Verify(tokens.back()));
+    EXPECT_LE(small->cached(), 8u);
+  }
+  EXPECT_EQ(small->signature_checks(), 20u);
+  ASSERT_TRUE(small->Verify(tokens.back()));
+  EXPECT_EQ(small->signature_checks(), 20u) << "the newest are remembered";
+  ASSERT_TRUE(small->Verify(tokens.front()));
+  EXPECT_EQ(small->signature_checks(), 21u) << "the oldest were dropped";
+}
+
 TEST_F(ExternalIssuerTest, OurOwnTokensAreNotClaimed) {
   TokenIssuer ours(std::string(64, 'k'), 900, clock_);
   EXPECT_FALSE(verifier_->Claims(ours.Issue(UserId(1), "alice")));
