@@ -813,22 +813,30 @@ void Service::PublishPresence(UserId user, bool online, std::optional<TimeMs> la
   if (!contacts || contacts->empty()) return;
   auto me = d_.store.FindUserById(user);
   if (!me) return;
+  PublishPresence(user, me->username, std::move(contacts).value(), online, last_seen);
+}
+
+void Service::PublishPresence(UserId user, const std::string& username, std::vector<UserId> contacts,
+                              bool online, std::optional<TimeMs> last_seen) {
+  if (contacts.empty()) return;
   fanout::EventBatch events;
-  events.push_back(Event::ToUsers(std::move(contacts).value(),
-                                  MakeFrame(protocol::PresenceEvent(user, me->username, online, last_seen))));
+  events.push_back(Event::ToUsers(std::move(contacts),
+                                  MakeFrame(protocol::PresenceEvent(user, username, online, last_seen))));
   events.back().subject = user;
   d_.fanout.Publish(std::move(events));
 }
 
-Result<std::pair<User, std::vector<Conversation>>> Service::Connect(UserId user_id,
-                                                                    presence::SessionKey session) {
+Result<Service::Connection> Service::Connect(UserId user_id, presence::SessionKey session) {
   auto user = d_.store.FindUserById(user_id);
   if (!user) return std::move(user).error();
   auto convs = d_.store.ListConversations(user_id);
   if (!convs) return std::move(convs).error();
-  if (d_.presence.AddSession(user_id, session)) PublishPresence(user_id, true, std::nullopt);
+  auto contacts = d_.store.PresenceContacts(user_id, options_.presence_group_limit);
+  if (!contacts) return std::move(contacts).error();
+  if (d_.presence.AddSession(user_id, session))
+    PublishPresence(user_id, user->username, *contacts, true, std::nullopt);
   user->online = true;
-  return std::make_pair(std::move(user).value(), std::move(convs).value());
+  return Connection{std::move(user).value(), std::move(convs).value(), std::move(contacts).value()};
 }
 
 void Service::Disconnect(UserId user, presence::SessionKey session) {
@@ -845,11 +853,25 @@ void Service::WentOffline(const std::vector<UserId>& users) {
 }
 
 Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello) {
+  auto contacts = d_.store.PresenceContacts(user, options_.presence_group_limit);
+  if (!contacts) return std::move(contacts).error();
+  return Resume(user, hello, *contacts);
+}
+
+Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
+                                   std::span<const UserId> contacts) {
   ResumePlan plan;
-  auto convs = d_.store.ListConversations(user);
-  if (!convs) return std::move(convs).error();
+  // Read after the connection follows its conversations (the caller saw to
+  // it), so every entry past these seqs reaches it live. A hello that names
+  // none, without "all", gets the summary only: nothing to read.
+  std::vector<Conversation> convs;
+  if (!hello.last_seq.empty() || hello.all) {
+    auto listed = d_.store.ListConversations(user);
+    if (!listed) return std::move(listed).error();
+    convs = std::move(listed).value();
+  }
   std::unordered_map<ConversationId, int64_t> asked(hello.last_seq.begin(), hello.last_seq.end());
-  for (const Conversation& c : *convs) {
+  for (const Conversation& c : convs) {
     int64_t from;
     if (auto it = asked.find(c.id); it != asked.end()) {
       from = it->second;
@@ -867,12 +889,10 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello)
     }
     plan.conversations.push_back(rc);
   }
-  auto contacts = d_.store.PresenceContacts(user, options_.presence_group_limit);
-  if (!contacts) return std::move(contacts).error();
-  auto online = d_.presence.Online(*contacts);
+  auto online = d_.presence.Online(contacts);
   std::vector<UserId> up;
-  for (size_t i = 0; i < contacts->size(); ++i) {
-    if (online[i]) up.push_back((*contacts)[i]);
+  for (size_t i = 0; i < contacts.size(); ++i) {
+    if (online[i]) up.push_back(contacts[i]);
   }
   if (!up.empty()) {
     auto users = d_.store.FindUsersByIds(up);

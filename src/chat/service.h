@@ -355,15 +355,24 @@ class Service {
   void Typing(UserId user, ConversationId conv);
 
   // --- connections (blocking) -----------------------------------------------------
+  // What a connecting user's `welcome` and resume are made of.
+  struct Connection {
+    User user;
+    std::vector<Conversation> conversations;
+    std::vector<UserId> contacts;  // whose presence the user sees (Store::PresenceContacts)
+  };
   // Registers a session; the user's contacts see them online if it is the first.
-  // Returns the user and their conversations for `welcome`.
-  Result<std::pair<User, std::vector<Conversation>>> Connect(UserId user, presence::SessionKey session);
+  Result<Connection> Connect(UserId user, presence::SessionKey session);
   void Disconnect(UserId user, presence::SessionKey session);
   // Users the presence registry found offline on its own (their node died):
   // records last_seen and tells their contacts. Blocking.
   void WentOffline(const std::vector<UserId>& users);
   // Called after the connection subscribed to its conversations (so nothing
-  // committed in between is missed): what it missed, and who is online.
+  // committed in between is missed): what it missed, and who of `contacts`
+  // (Connection::contacts) is online. Reads the conversations' newest seqs
+  // again only when the hello names some or says "all".
+  Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello, std::span<const UserId> contacts);
+  // The same, reading the contacts (a catch-up after lost fan-out).
   Result<ResumePlan> Resume(UserId user, const protocol::HelloReq& hello);
   // One page of a resume: the entries of `conv` with after < seq <= upto,
   // ascending, at most `limit` (capped at protocol::kMaxHistoryLimit), text
@@ -423,6 +432,8 @@ class Service {
   // kForbidden, saying nothing of a block, when any of `users` blocks `actor`.
   Result<void> CheckNotBlockedBy(UserId actor, std::span<const UserId> users);
   void PublishPresence(UserId user, bool online, std::optional<TimeMs> last_seen);
+  void PublishPresence(UserId user, const std::string& username, std::vector<UserId> contacts, bool online,
+                       std::optional<TimeMs> last_seen);
   User WithPresence(User user);
   // For each of `users`, whether `viewer` may see their online state and
   // last_seen: themselves and those they share a conversation with.

@@ -256,7 +256,7 @@ TEST_F(ServiceTest, ResumeSendsAGapPastTheLimitThenTheNewest) {
   }
   Drain();
   protocol::HelloReq hello{"", {{dm->id, 2}}, false};
-  auto plan = service_->Resume(b.user.id, hello);
+  auto plan = service_->Resume(b.user.id, hello, {});
   ASSERT_TRUE(plan);
   ASSERT_EQ(plan->conversations.size(), 1u);
   const auto& c = plan->conversations[0];
@@ -275,12 +275,31 @@ TEST_F(ServiceTest, ResumeSendsAGapPastTheLimitThenTheNewest) {
   ASSERT_EQ(page->size(), 1u);
   EXPECT_EQ(page->front().seq, 8);
 
-  auto unnamed = service_->Resume(b.user.id, protocol::HelloReq{});
+  auto unnamed = service_->Resume(b.user.id, protocol::HelloReq{}, {});
   EXPECT_TRUE(unnamed->conversations.empty()) << "unnamed conversations only get the summary";
-  auto all = service_->Resume(b.user.id, protocol::HelloReq{"", {}, true});
+  auto all = service_->Resume(b.user.id, protocol::HelloReq{"", {}, true}, {});
   ASSERT_EQ(all->conversations.size(), 1u);
   EXPECT_EQ(all->conversations[0].after, 5);
   EXPECT_EQ(all->conversations[0].upto, 8);
+}
+
+TEST_F(ServiceTest, ConnectNamesTheContactsAndResumeWhoOfThemIsOnline) {
+  auto a = Register("alice"), b = Register("bob"), c = Register("carol");
+  ASSERT_TRUE(service_->OpenDm(a.user.id, "bob"));
+  ASSERT_TRUE(service_->OpenDm(a.user.id, "carol"));
+  ASSERT_TRUE(service_->Connect(b.user.id, {1, 1}));
+  auto alice = service_->Connect(a.user.id, {1, 2});
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->user.id, a.user.id);
+  EXPECT_TRUE(alice->user.online);
+  EXPECT_EQ(alice->conversations.size(), 2u);
+  std::vector<UserId> contacts = alice->contacts;
+  std::sort(contacts.begin(), contacts.end());
+  EXPECT_EQ(contacts, (std::vector<UserId>{b.user.id, c.user.id}));
+  auto plan = service_->Resume(a.user.id, protocol::HelloReq{}, alice->contacts);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->online.size(), 1u) << "bob is online, carol is not";
+  EXPECT_EQ(plan->online[0].user, b.user.id);
 }
 
 TEST_F(ServiceTest, PresenceOnlineOnceOfflineWithLastSeenOnLastClose) {

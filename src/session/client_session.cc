@@ -238,7 +238,7 @@ void ClientSession::Admit(int64_t re, Result<auth::Claims> claims, protocol::Hel
 }
 
 void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
-                              Result<std::pair<User, std::vector<Conversation>>> result) {
+                              Result<chat::Service::Connection> result) {
   if (gone_) {
     // The connection ended while the session was being registered.
     if (result) {
@@ -256,7 +256,8 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
   }
   authed_ = true;
   if (Gone()) return;  // closing: OnClosed will say Disconnect
-  auto& [user, convs] = *result;
+  const User& user = result->user;
+  const std::vector<Conversation>& convs = result->conversations;
   // What the client says it has, up to what exists (a bogus last_seq must
   // not hide future messages).
   std::unordered_map<ConversationId, int64_t> has(hello.last_seq.begin(), hello.last_seq.end());
@@ -283,11 +284,12 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
   fanout::FanOut& fan = env_.hub.fanout();
   UserId uid = user_;
   RunBlocking(
-      [&svc, &fan, uid, hello = std::move(hello), interests = std::move(interests)] {
+      [&svc, &fan, uid, hello = std::move(hello), interests = std::move(interests),
+       contacts = std::move(result->contacts)] {
         if (!fan.AwaitFollowing(interests, kFollowWait)) {
           Log()->debug("user {}: fan-out not following every conversation yet; resuming anyway", uid.value);
         }
-        return svc.Resume(uid, hello);
+        return svc.Resume(uid, hello, contacts);
       },
       [this](Result<chat::ResumePlan> plan) {
         if (Gone()) return;

@@ -171,8 +171,7 @@ class ClientSession {
 
   void OnHello(int64_t re, protocol::HelloReq hello);
   void Admit(int64_t re, Result<auth::Claims> claims, protocol::HelloReq hello);
-  void Connected(int64_t re, protocol::HelloReq hello,
-                 Result<std::pair<User, std::vector<Conversation>>> result);
+  void Connected(int64_t re, protocol::HelloReq hello, Result<chat::Service::Connection> result);
   template <class Work, class Then>
   void RunBlocking(Work work, Then then);
   void StartResume(Result<chat::ResumePlan> plan);
