@@ -87,10 +87,12 @@ struct ExternalVerifier::Cache {
 
   explicit Cache(size_t capacity) : capacity(std::max<size_t>(1, capacity)) {}
 
-  static Digest Of(std::string_view token) {
+  // Nothing when OpenSSL fails: the token is then checked, not remembered.
+  static std::optional<Digest> Of(std::string_view token) {
     Digest d{};
     unsigned int n = 0;
-    EVP_Digest(token.data(), token.size(), d.data(), &n, EVP_sha256(), nullptr);
+    if (EVP_Digest(token.data(), token.size(), d.data(), &n, EVP_sha256(), nullptr) != 1 || n != d.size())
+      return std::nullopt;
     return d;
   }
 
@@ -177,10 +179,11 @@ bool ExternalVerifier::Claims(std::string_view token) const {
 }
 
 Result<ExternalClaims> ExternalVerifier::Verify(std::string_view token) const {
-  Cache::Digest digest = Cache::Of(token);
-  if (auto claims = cache_->Find(digest, clock_.NowMs())) return std::move(*claims);
+  std::optional<Cache::Digest> digest = Cache::Of(token);
+  if (!digest) return VerifyUncached(token);
+  if (auto claims = cache_->Find(*digest, clock_.NowMs())) return std::move(*claims);
   Result<ExternalClaims> verified = VerifyUncached(token);
-  if (verified) cache_->Put(digest, *verified);
+  if (verified) cache_->Put(*digest, *verified);
   return verified;
 }
 
