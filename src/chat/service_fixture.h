@@ -57,18 +57,22 @@ class ServiceFixture : public ::testing::Test {
     fanout_ = fanout::CreateLocal();
     fanout_->SetSink(&sink);
     blobs_ = std::move(uploads::OpenFileBlobStore((dir_ / "uploads").string())).value();
-    service_ = std::make_unique<Service>(Deps{.store = *store_,
-                                              .log = *log_,
-                                              .fanout = *fanout_,
-                                              .presence = *registry_,
-                                              .tokens = tokens_,
-                                              .hasher = hasher_,
-                                              .clock = clock_,
-                                              .blobs = blobs_.get(),
-                                              .url_signer = &url_signer_},
-                                         options);
+    service_ = std::make_unique<Service>(FixtureDeps(), options);
     sequencer_ =
         std::make_unique<sequencer::Sequencer>(*log_, *store_, *fanout_, clock_, sequencer::Options{});
+  }
+  // What service_ is made of: the fixture's store, log, fan-out, presence,
+  // tokens, clock and uploads. A test makes further services from it.
+  Deps FixtureDeps() {
+    return Deps{.store = *store_,
+                .log = *log_,
+                .fanout = *fanout_,
+                .presence = *registry_,
+                .tokens = tokens_,
+                .hasher = hasher_,
+                .clock = clock_,
+                .blobs = blobs_.get(),
+                .url_signer = &url_signer_};
   }
   void TearDown() override {
     sequencer_.reset();

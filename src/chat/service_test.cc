@@ -177,24 +177,10 @@ TEST_F(ServiceTest, SharedSendBucketHoldsAcrossNodes) {
   Options o;
   o.send_burst = 40;
   o.send_rate_per_s = 10;
-  Service node1(Deps{.store = *store_,
-                     .log = *log_,
-                     .fanout = *fanout_,
-                     .presence = *registry_,
-                     .tokens = tokens_,
-                     .hasher = hasher_,
-                     .clock = clock_,
-                     .limits = &shared},
-                o);
-  Service node2(Deps{.store = *store_,
-                     .log = *log_,
-                     .fanout = *fanout_,
-                     .presence = *registry_,
-                     .tokens = tokens_,
-                     .hasher = hasher_,
-                     .clock = clock_,
-                     .limits = &shared},
-                o);
+  Deps deps = FixtureDeps();
+  deps.limits = &shared;  // both nodes count in the same buckets
+  Service node1(deps, o);
+  Service node2(deps, o);
   auto send = [&](Service& node, int i) {
     return node.Send(a.user.id, protocol::SendReq{dm->id, "s" + std::to_string(i), "hi"}, Origin(i));
   };
