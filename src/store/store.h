@@ -474,6 +474,9 @@ class Store {
   // attempt scheduled later, and no lease of another owner that has not
   // expired; oldest attempt first, at most `limit`. Reads only.
   virtual Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) = 0;
+  // Whether any webhook exists: lets the dispatcher skip the scan a commit
+  // asks for while there is nothing to deliver to.
+  virtual Result<bool> AnyWebhooks() = 0;
   // Takes (or renews) the lease of webhook `id` for `owner` until
   // `lease_until`, unless another owner holds one that has not expired at
   // `now`: the webhook as stored, or nullopt (another's, or gone). Exactly

@@ -72,15 +72,30 @@ void Dispatcher::Nudge() {
   scan_cv_.notify_one();
 }
 
+// Every scan_interval_ms a full pass: whether any webhook exists, then the
+// due ones. Between full passes a nudge (a commit) scans only while some
+// webhook exists, so a server without webhooks does not read the store after
+// every commit; a webhook made on any node is seen by the next full pass.
 void Dispatcher::ScanLoop() {
+  using SteadyClock = std::chrono::steady_clock;
   const auto interval = std::chrono::milliseconds(std::max(1, options_.scan_interval_ms));
+  auto next_full = SteadyClock::now();
+  bool any = true;  // until a full pass says otherwise
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    scan_cv_.wait_for(lock, interval, [&] { return stopping_ || nudged_; });
+    scan_cv_.wait_until(lock, next_full, [&] { return stopping_ || nudged_; });
     if (stopping_) break;
     nudged_ = false;
+    const bool full = SteadyClock::now() >= next_full;
+    if (full) next_full = SteadyClock::now() + interval;
     lock.unlock();
-    Result<std::vector<int64_t>> due = store_.DueWebhooks(owner_, clock_.NowMs(), kScanLimit);
+    if (full) {
+      Result<bool> exists = store_.AnyWebhooks();
+      if (!exists) Log()->warn("looking for webhooks failed: {}", exists.error().message);
+      any = !exists || *exists;  // unknown: scan, as before
+    }
+    Result<std::vector<int64_t>> due = std::vector<int64_t>();
+    if (any) due = store_.DueWebhooks(owner_, clock_.NowMs(), kScanLimit);
     if (!due) Log()->warn("scan for due webhooks failed: {}", due.error().message);
     lock.lock();
     if (due) {

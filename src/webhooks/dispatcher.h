@@ -7,7 +7,8 @@
 // chat's: a receiver that hangs, is slow or fails costs one worker for at
 // most the outbound timeout per turn, never a commit or a fan-out. The
 // scanner finds webhooks with entries past their cursor (every
-// scan_interval_ms, and soon after Nudge) and queues each at most once; a
+// scan_interval_ms, and soon after Nudge while any webhook exists) and
+// queues each at most once; a
 // worker takes the webhook's lease in the store (so exactly one node
 // delivers it), then POSTs up to `batch` entries one after the other,
 // moving the cursor after each 2xx. A failure schedules the next attempt

@@ -47,6 +47,23 @@ TEST_P(StoreContract, WebhookStartsAtTheConversationsHeadAndIsListedAndDeleted) 
   EXPECT_EQ(store_->ListWebhooks(g)->size(), 1u);
 }
 
+TEST_P(StoreContract, AnyWebhooksFollowsTheFirstAndTheLast) {
+  UserId a = NewUser("a");
+  ConversationId g = NewGroup(a, {});
+  Result<bool> none = store_->AnyWebhooks();
+  ASSERT_OK(none);
+  EXPECT_FALSE(*none);
+  Result<WebhookRecord> one = store_->CreateWebhook(g, "https://example.com/1", "s", a, 10, now_);
+  ASSERT_OK(one);
+  Result<WebhookRecord> two = store_->CreateWebhook(g, "https://example.com/2", "s", a, 10, now_);
+  ASSERT_OK(two);
+  EXPECT_TRUE(*store_->AnyWebhooks());
+  ASSERT_TRUE(*store_->DeleteWebhook(g, one->id));
+  EXPECT_TRUE(*store_->AnyWebhooks()) << "the second is left";
+  ASSERT_TRUE(*store_->DeleteWebhook(g, two->id));
+  EXPECT_FALSE(*store_->AnyWebhooks());
+}
+
 TEST_P(StoreContract, WebhookCreationIsCappedPerConversationAndNeedsTheConversation) {
   UserId a = NewUser("a");
   ConversationId g = NewGroup(a, {});

@@ -1540,6 +1540,9 @@ class PostgresStore final : public Store {
   Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) override {
     return Call(Replay::kSafe, [&](Connection& c) { return SelectDueWebhooks(c, owner, now, limit); });
   }
+  Result<bool> AnyWebhooks() override {
+    return Call(Replay::kSafe, [&](Connection& c) { return SelectAnyWebhook(c); });
+  }
   // Taking, moving and failing are safe to replay: each is decided by the
   // lease owner and the values it sets, never by a count.
   Result<std::optional<WebhookRecord>> LeaseWebhook(int64_t id, const std::string& owner, TimeMs now,

@@ -18,6 +18,7 @@ constexpr Sql kSelectOne{"webhook_select", "SELECT " PG_WEBHOOK_COLUMNS " FROM w
 constexpr Sql kDelete{"webhook_delete", "DELETE FROM webhooks WHERE conv = $1 AND id = $2"};
 // A lease is free when it expired or is the asker's own.
 #define PG_LEASE_FREE "(w.lease_until <= $2 OR w.lease_owner = $1)"
+constexpr Sql kAny{"webhooks_any", "SELECT EXISTS (SELECT 1 FROM webhooks)::int"};
 constexpr Sql kDue{"webhooks_due",
                    "SELECT w.id FROM webhooks w JOIN conversations c ON c.id = w.conv "
                    "WHERE c.last_seq > w.cursor AND w.next_attempt_at <= $2 AND " PG_LEASE_FREE
@@ -104,6 +105,11 @@ Result<std::vector<int64_t>> SelectDueWebhooks(Connection& c, const std::string&
   std::vector<int64_t> out;
   for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Int(i, 0));
   return out;
+}
+
+Result<bool> SelectAnyWebhook(Connection& c) {
+  PARLEY_ASSIGN_OR_RETURN(Rows rows, c.Run(kAny));
+  return !rows.empty() && rows.Int(0, 0) != 0;
 }
 
 Result<std::optional<WebhookRecord>> TakeWebhookLease(Connection& c, int64_t id, const std::string& owner,

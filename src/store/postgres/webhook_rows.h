@@ -27,6 +27,7 @@ Result<WebhookRecord> SelectWebhook(Connection& c, int64_t id);
 Result<bool> RemoveWebhook(Connection& c, ConversationId conv, int64_t id);
 Result<std::vector<int64_t>> SelectDueWebhooks(Connection& c, const std::string& owner, TimeMs now,
                                                int limit);
+Result<bool> SelectAnyWebhook(Connection& c);
 // Each one statement.
 Result<std::optional<WebhookRecord>> TakeWebhookLease(Connection& c, int64_t id, const std::string& owner,
                                                       TimeMs now, TimeMs lease_until);

@@ -1466,6 +1466,9 @@ class SqliteStore final : public Store {
   Result<std::vector<int64_t>> DueWebhooks(const std::string& owner, TimeMs now, int limit) override {
     return Read([&](Connection& c) { return SelectDueWebhooks(c, owner, now, limit); });
   }
+  Result<bool> AnyWebhooks() override {
+    return Read([&](Connection& c) { return SelectAnyWebhook(c); });
+  }
   Result<std::optional<WebhookRecord>> LeaseWebhook(int64_t id, const std::string& owner, TimeMs now,
                                                     TimeMs lease_until) override {
     return Write([&](Connection& c) { return TakeWebhookLease(c, id, owner, now, lease_until); });

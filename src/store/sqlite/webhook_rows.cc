@@ -15,6 +15,7 @@ constexpr std::string_view kSelectWebhook = "SELECT " SQLITE_WEBHOOK_COLUMNS " F
 constexpr std::string_view kDeleteWebhook = "DELETE FROM webhooks WHERE conv = ?1 AND id = ?2";
 // A lease is free when it expired or is the asker's own.
 #define SQLITE_LEASE_FREE "(w.lease_until <= ?2 OR w.lease_owner = ?1)"
+constexpr std::string_view kAnyWebhook = "SELECT EXISTS (SELECT 1 FROM webhooks)";
 constexpr std::string_view kDueWebhooks =
     "SELECT w.id FROM webhooks w JOIN conversations c ON c.id = w.conv "
     "WHERE c.last_seq > w.cursor AND w.next_attempt_at <= ?2 AND " SQLITE_LEASE_FREE
@@ -109,6 +110,12 @@ Result<std::vector<int64_t>> SelectDueWebhooks(Connection& c, const std::string&
     out.push_back(q.Int(0));
   }
   return out;
+}
+
+Result<bool> SelectAnyWebhook(Connection& c) {
+  PARLEY_ASSIGN_OR_RETURN(Query q, c.Prepare(kAnyWebhook));
+  PARLEY_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row && q.Int(0) != 0;
 }
 
 Result<std::optional<WebhookRecord>> TakeWebhookLease(Connection& c, int64_t id, const std::string& owner,
