@@ -2,6 +2,7 @@
 // Gateway internals shared by its translation units (listener.cc: accept,
 // HTTP and the lifecycle; ws_connection.cc: the WebSocket transport). Not
 // part of the public API.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -40,18 +41,28 @@ using TlsStream = asio::ssl::stream<tcp::socket>;
 class WsConnection;
 
 // The session's Worker over the gateway's blocking pool: the work runs on
-// the pool, its continuation back on the io thread.
+// the pool, its continuation back on the io thread. Hand-offs are batched
+// (DESIGN.md, hot-path rules): what the handlers of one turn of the
+// io_context ask for leaves as one post per pool thread (chunks of at most
+// kChunk calls, so one slow call holds back few others), and what a chunk
+// returns comes back as one handler. A storm of hellos then costs each side
+// a wake-up per chunk, not per connection. Used only on its io thread.
 class PoolWorker final : public session::Worker {
  public:
-  PoolWorker(asio::thread_pool& pool, asio::io_context& ioc) : pool_(pool), ioc_(ioc) {}
-  void Run(std::function<Continuation()> work) override {
-    asio::post(pool_, [&ioc = ioc_, work = std::move(work)]() mutable { asio::post(ioc, work()); });
-  }
-  void Detach(std::function<void()> work) override { asio::post(pool_, std::move(work)); }
+  static constexpr size_t kChunk = 16;
+  PoolWorker(asio::thread_pool& pool, size_t pool_threads, asio::io_context& ioc)
+      : pool_(pool), pool_threads_(std::max<size_t>(1, pool_threads)), ioc_(ioc) {}
+  void Run(std::function<Continuation()> work) override;
+  void Detach(std::function<void()> work) override;
+  // Hands what this turn asked for to the pool now (posted by the first
+  // call of a turn; called by the shutdown, which then joins the pool).
+  void Submit();
 
  private:
   asio::thread_pool& pool_;
+  size_t pool_threads_;
   asio::io_context& ioc_;
+  std::vector<std::function<Continuation()>> pending_;  // asked for in this turn
 };
 
 // One io thread: its io_context, acceptor, hub, and what its connections
@@ -66,12 +77,12 @@ class PoolWorker final : public session::Worker {
 // declared before the io_context, so it outlives the handlers that the
 // io_context destroys, which may hold the last reference to a connection.
 struct IoThread {
-  IoThread(uint32_t i, asio::thread_pool& pool, chat::Service& service, fanout::FanOut& fanout,
-           metrics::Metrics& metrics, session::SessionOptions opts)
+  IoThread(uint32_t i, asio::thread_pool& pool, size_t pool_threads, chat::Service& service,
+           fanout::FanOut& fanout, metrics::Metrics& metrics, session::SessionOptions opts)
       : index(i),
         hub(fanout),
         session_options(std::move(opts)),
-        worker(pool, ioc),
+        worker(pool, pool_threads, ioc),
         env{service, hub, worker, metrics, session_options},
         acceptor(ioc),
         sweep(ioc),

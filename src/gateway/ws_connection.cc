@@ -1,6 +1,9 @@
 // The WebSocket transport, and the io thread's flushes and sweep.
 #include "gateway/ws_connection.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -38,6 +41,44 @@ void IoThread::ScheduleFlush(std::shared_ptr<WsConnection> c) {
       to_flush.swap(batch);  // keep the grown capacity for the next batch
     }
   });
+}
+
+void PoolWorker::Run(std::function<Continuation()> work) {
+  pending_.push_back(std::move(work));
+  // The first call of a turn posts the submission behind the handlers
+  // already queued, so the rest of the turn's calls join it.
+  if (pending_.size() == 1) asio::post(ioc_, [this] { Submit(); });
+}
+
+void PoolWorker::Detach(std::function<void()> work) {
+  Run([work = std::move(work)]() -> Continuation {
+    work();
+    return nullptr;
+  });
+}
+
+void PoolWorker::Submit() {
+  std::vector<std::function<Continuation()>> all;
+  all.swap(pending_);
+  // As many chunks as the pool has threads (all of them busy when there is
+  // enough to do), none larger than kChunk.
+  const size_t chunk = std::clamp<size_t>((all.size() + pool_threads_ - 1) / pool_threads_, 1, kChunk);
+  for (size_t from = 0; from < all.size(); from += chunk) {
+    const size_t to = std::min(all.size(), from + chunk);
+    std::vector<std::function<Continuation()>> calls(std::make_move_iterator(all.begin() + from),
+                                                     std::make_move_iterator(all.begin() + to));
+    asio::post(pool_, [&ioc = ioc_, calls = std::move(calls)]() mutable {
+      std::vector<Continuation> done;
+      done.reserve(calls.size());
+      for (auto& call : calls) {
+        if (Continuation then = call()) done.push_back(std::move(then));
+      }
+      if (done.empty()) return;
+      asio::post(ioc, [done = std::move(done)]() mutable {
+        for (auto& then : done) then();
+      });
+    });
+  }
 }
 
 void IoThread::Sweep(std::chrono::milliseconds period) {
