@@ -5,6 +5,8 @@
 #include <set>
 #include <unordered_set>
 
+#include "common/logging.h"
+
 namespace parley::chat {
 
 using fanout::Event;
@@ -12,6 +14,11 @@ using protocol::Frame;
 using protocol::MakeFrame;
 
 namespace {
+
+std::shared_ptr<spdlog::logger>& Log() {
+  static auto log = Logger("chat");
+  return log;
+}
 
 Error NotMember() { return MakeError(Errc::kForbidden, "you are not a member of this conversation"); }
 Error Unauthorized() { return MakeError(Errc::kUnauthorized, "wrong username or password"); }
@@ -845,10 +852,29 @@ void Service::Disconnect(UserId user, presence::SessionKey session) {
 }
 
 void Service::WentOffline(const std::vector<UserId>& users) {
-  TimeMs now = d_.clock.NowMs();
-  for (UserId user : users) {
-    (void)d_.store.SetLastSeen(user, now);
-    PublishPresence(user, false, now);
+  const TimeMs now = d_.clock.NowMs();
+  {
+    std::lock_guard lock(offline_mu_);
+    for (UserId user : users) offline_pending_.push_back({user, now});
+    if (offline_writing_) return;  // the writing thread takes these too
+    offline_writing_ = true;
+  }
+  for (;;) {
+    std::vector<store::Store::LastSeen> batch;
+    {
+      std::lock_guard lock(offline_mu_);
+      if (offline_pending_.empty()) {
+        offline_writing_ = false;
+        return;
+      }
+      batch.swap(offline_pending_);
+    }
+    // last_seen is what a profile shows; a failed write loses no message,
+    // and the offline event goes out either way.
+    if (auto written = d_.store.SetLastSeenMany(batch); !written) {
+      Log()->warn("last_seen of {} users not stored: {}", batch.size(), written.error().message);
+    }
+    for (const auto& seen : batch) PublishPresence(seen.user, false, seen.ts);
   }
 }
 

@@ -4,9 +4,11 @@
 #include "chat/service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -309,6 +311,36 @@ TEST_F(ServiceTest, PresenceOnlineOnceOfflineWithLastSeenOnLastClose) {
   auto seen = service_->GetUser(b.user.id, "alice");
   EXPECT_FALSE(seen->online);
   EXPECT_EQ(seen->last_seen, clock_.NowMs());
+}
+
+// Closes that race each other: whoever writes takes the users the others
+// left behind, and none is lost between two writes.
+TEST_F(ServiceTest, LastSeenOfClosesThatRaceIsStoredForEveryone) {
+  constexpr int kUsers = 8;
+  std::vector<UserId> users;
+  for (int i = 0; i < kUsers; ++i) {
+    users.push_back(Register("user" + std::to_string(i)).user.id);
+    ASSERT_TRUE(service_->Connect(users.back(), {1, static_cast<uint64_t>(i + 1)}));
+  }
+  clock_.Advance(5000);
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> closes;
+    for (int i = 0; i < kUsers; ++i) {
+      closes.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < kUsers) std::this_thread::yield();
+        service_->Disconnect(users[i], {1, static_cast<uint64_t>(i + 1)});
+      });
+    }
+    for (auto& t : closes) t.join();
+    auto stored = store_->FindUsersByIds(users);
+    ASSERT_TRUE(stored);
+    ASSERT_EQ(stored->size(), users.size());
+    for (const User& u : *stored) EXPECT_EQ(u.last_seen, std::optional<TimeMs>(clock_.NowMs())) << u.username;
+    clock_.Advance(1000);
+    for (int i = 0; i < kUsers; ++i) ASSERT_TRUE(service_->Connect(users[i], {1, static_cast<uint64_t>(i + 1)}));
+  }
 }
 
 TEST_F(ServiceTest, LoginFailuresLookTheSame) {

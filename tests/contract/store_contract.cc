@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -199,6 +200,23 @@ TEST_P(StoreContract, FindUsersByIdsSkipsUnknown) {
   Result<std::vector<User>> none = store_->FindUsersByIds({});
   ASSERT_OK(none);
   EXPECT_THAT(*none, IsEmpty());
+}
+
+TEST_P(StoreContract, SetLastSeenManyWritesEachAndSkipsTheUnknown) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  UserId c = NewUser("c");
+  ASSERT_OK(store_->SetLastSeen(c, 5));
+  const Store::LastSeen seen[] = {{a, 111}, {UserId(987654321), 222}, {b, 333}, {a, 444}};
+  ASSERT_OK(store_->SetLastSeenMany(seen));
+  ASSERT_OK(store_->SetLastSeenMany({}));
+  Result<std::vector<User>> users = store_->FindUsersByIds(std::vector<UserId>{a, b, c});
+  ASSERT_OK(users);
+  std::map<UserId, std::optional<TimeMs>> last_seen;
+  for (const User& u : *users) last_seen[u.id] = u.last_seen;
+  EXPECT_EQ(last_seen[a], std::optional<TimeMs>(444));  // the later of a user's two
+  EXPECT_EQ(last_seen[b], std::optional<TimeMs>(333));
+  EXPECT_EQ(last_seen[c], std::optional<TimeMs>(5));  // not named: unchanged
 }
 
 TEST_P(StoreContract, SetLastSeenIsVisible) {

@@ -83,6 +83,9 @@ constexpr Sql kBlockedUsers{"blocked_users", "SELECT " PG_USER_COLUMNS
                                              "WHERE blocks.blocker = $1 ORDER BY users.id"};
 #undef PG_USER_COLUMNS
 constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
+constexpr Sql kSetLastSeenMany{"set_last_seen_many",
+                               "UPDATE users SET last_seen = s.ts "
+                               "FROM unnest($1::bigint[], $2::bigint[]) AS s(id, ts) WHERE users.id = s.id"};
 constexpr Sql kAuthState{
     "auth_state",
     "SELECT token_epoch, deleted_at IS NOT NULL, disabled_at IS NOT NULL FROM users WHERE id = $1"};
@@ -872,6 +875,26 @@ class PostgresStore final : public Store {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kSetLastSeen, Params().Add(id.value).Add(ts)));
       if (rows.affected() == 0) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
+      return Ok();
+    });
+  }
+
+  Result<void> SetLastSeenMany(std::span<const LastSeen> seen) override {
+    if (seen.empty()) return Ok();
+    // One user once: UPDATE ... FROM may pick either of two rows of the same id.
+    std::unordered_map<int64_t, TimeMs> latest;
+    for (const LastSeen& s : seen) {
+      auto [it, fresh] = latest.emplace(s.user.value, s.ts);
+      if (!fresh) it->second = std::max(it->second, s.ts);
+    }
+    IntArray ids, times;
+    for (const auto& [id, ts] : latest) {
+      ids.Add(id);
+      times.Add(ts);
+    }
+    const std::string ids_param = ids.Finish(), times_param = times.Finish();
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kSetLastSeenMany, Params().Add(ids_param).Add(times_param)));
       return Ok();
     });
   }

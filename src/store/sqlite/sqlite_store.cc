@@ -803,6 +803,18 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<void> SetLastSeenMany(std::span<const LastSeen> seen) override {
+    if (seen.empty()) return Ok();
+    return Write([&](Connection& c) -> Result<void> {
+      for (const LastSeen& s : seen) {
+        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetLastSeen));
+        q.Bind(1, s.user.value).Bind(2, s.ts);
+        SQLITE_STORE_TRY(q.Run());
+      }
+      return Ok();
+    });
+  }
+
   Result<int64_t> DeleteUser(UserId id, TimeMs now) override {
     return Write([&](Connection& c) -> Result<int64_t> {
       SQLITE_STORE_ASSIGN(Query q, c.Prepare(kDeleteUser));
