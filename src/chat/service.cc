@@ -200,7 +200,7 @@ Result<void> Service::DeleteAccount(UserId user, std::string_view password, std:
 }
 
 Result<void> Service::Tombstone(UserId user) {
-  auto convs = d_.store.ListConversations(user);
+  auto convs = d_.store.ListConversationHeads(user);
   if (!convs) return convs.error();
   auto epoch = d_.store.DeleteUser(user, d_.clock.NowMs());
   if (!epoch) return epoch.error().code == Errc::kNotFound ? Deleted() : epoch.error();
@@ -416,7 +416,7 @@ Result<User> Service::UpdateMe(UserId user, std::string_view display_name) {
   if (auto ok = RequireActive(user); !ok) return ok.error();
   auto updated = d_.store.SetDisplayName(user, std::string(display_name));
   if (!updated) return updated.error().code == Errc::kNotFound ? Deleted() : std::move(updated).error();
-  auto convs = d_.store.ListConversations(user);
+  auto convs = d_.store.ListConversationHeads(user);
   if (!convs) return std::move(convs).error();
   // One publish per conversation, as for messages: its channel reaches the
   // DM peers and group members (presence contacts among them) and the
@@ -892,7 +892,7 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
   // none, without "all", gets the summary only: nothing to read.
   std::vector<Conversation> convs;
   if (!hello.last_seq.empty() || hello.all) {
-    auto listed = d_.store.ListConversations(user);
+    auto listed = d_.store.ListConversationHeads(user);
     if (!listed) return std::move(listed).error();
     convs = std::move(listed).value();
   }

@@ -262,6 +262,11 @@ class Store {
   // Every conversation `user` is a member of, newest activity first, with
   // the user's counts as in GetConversation.
   virtual Result<std::vector<Conversation>> ListConversations(UserId user) = 0;
+  // The same conversations in the same order, heads only: id, kind, title,
+  // topic, last_seq, member_count, and the user's read_seq and notify; no
+  // members, no counts. What a resume needs (each conversation's newest
+  // seq), for a fraction of the reads.
+  virtual Result<std::vector<Conversation>> ListConversationHeads(UserId user) = 0;
   // The conversations `user` has made entries in but is no longer a member
   // of (left, removed, banned), by id, with kind, title, topic, last_seq and
   // member_count; the viewer fields (read_seq, counts, members) are empty,

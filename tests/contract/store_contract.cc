@@ -428,6 +428,53 @@ TEST_P(StoreContract, DmIsIdempotentInBothOrders) {
   EXPECT_EQ(of_a->size(), 2u) << "one DM with b, one with c";
 }
 
+// Heads are ListConversations without members and counts: same
+// conversations, same order, same heads.
+TEST_P(StoreContract, ConversationHeadsAreTheListWithoutMembersOrCounts) {
+  UserId a = NewUser("a");
+  UserId b = NewUser("b");
+  UserId c = NewUser("c");
+  Result<ConversationId> dm = store_->GetOrCreateDm(a, b, now_);
+  ASSERT_OK(dm);
+  Result<ConversationId> group = store_->CreateGroup("Team", c, std::vector<UserId>{a, b}, now_);
+  ASSERT_OK(group);
+  ASSERT_OK(Commit(Text(*dm, b, "m1")));
+  ASSERT_OK(Commit(Text(*dm, b, "m2")));
+  ASSERT_OK(Commit(Text(*group, c, "m3")));
+  ASSERT_OK(store_->SetReadSeq(*dm, a, 1));
+  ASSERT_OK(store_->SetNotifyLevel(*group, a, NotifyLevel::kMentions));
+
+  Result<std::vector<Conversation>> full = store_->ListConversations(a);
+  Result<std::vector<Conversation>> heads = store_->ListConversationHeads(a);
+  ASSERT_OK(full);
+  ASSERT_OK(heads);
+  ASSERT_EQ(heads->size(), 2u);
+  ASSERT_EQ(heads->size(), full->size());
+  for (size_t i = 0; i < heads->size(); ++i) {
+    const Conversation& h = (*heads)[i];
+    const Conversation& f = (*full)[i];
+    EXPECT_EQ(h.id, f.id) << "same order";
+    EXPECT_EQ(h.kind, f.kind);
+    EXPECT_EQ(h.title, f.title);
+    EXPECT_EQ(h.topic, f.topic);
+    EXPECT_EQ(h.last_seq, f.last_seq);
+    EXPECT_EQ(h.member_count, f.member_count);
+    EXPECT_EQ(h.read_seq, f.read_seq);
+    EXPECT_EQ(h.notify, f.notify);
+    EXPECT_THAT(h.members, IsEmpty());
+    EXPECT_EQ(h.unread_count, 0);
+  }
+  // The group's entry is the newest: it comes first.
+  EXPECT_EQ((*heads)[0].id, *group);
+  EXPECT_EQ((*heads)[0].notify, NotifyLevel::kMentions);
+  EXPECT_EQ((*heads)[1].last_seq, 2);
+  EXPECT_EQ((*heads)[1].read_seq, 1);
+  EXPECT_EQ((*full)[1].unread_count, 1) << "the full list counts; heads do not";
+  Result<std::vector<Conversation>> none = store_->ListConversationHeads(NewUser("d"));
+  ASSERT_OK(none);
+  EXPECT_THAT(*none, IsEmpty());
+}
+
 TEST_P(StoreContract, ConcurrentGetOrCreateDmYieldsOneConversation) {
   UserId a = NewUser("a");
   UserId b = NewUser("b");

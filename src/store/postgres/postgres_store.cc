@@ -211,6 +211,12 @@ constexpr Sql kConversationsOfUser{
 #undef PG_STORE_COUNTS
 #undef PG_STORE_MEMBERS_PAGE
 
+constexpr Sql kConversationHeadsOfUser{
+    "conversation_heads_of_user",
+    "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, mine.read_seq, c.topic, mine.notify "
+    "FROM members mine JOIN conversations c ON c.id = mine.conv "
+    "WHERE mine.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC"};
+
 constexpr Sql kSharingAConversation{
     "sharing_a_conversation",
     "SELECT DISTINCT theirs.user_id FROM members theirs "
@@ -500,6 +506,28 @@ Result<void> AppendMember(const Rows& rows, int row, int first, int more, std::v
 NotifyLevel NotifyOf(const Rows& rows, int row, int column, ConversationKind kind) {
   return NotifyLevelFromCode(
       rows.IsNull(row, column) ? std::nullopt : std::optional<int64_t>(rows.Int(row, column)), kind);
+}
+
+// Conversation heads, one a row: id, kind, title, last_seq, member_count in
+// columns 0-4 and the topic in `topic`; with `member_columns`, the member's
+// read_seq in 5 and notify in 7 (a former member has neither: 0 and the
+// kind's default).
+Result<std::vector<Conversation>> HeadsOf(const Rows& rows, int topic, bool member_columns) {
+  std::vector<Conversation> out;
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    Conversation conv;
+    conv.id = ConversationId(rows.Int(i, 0));
+    PG_STORE_ASSIGN(conv.kind, KindOf(rows, i, 1));
+    if (!rows.IsNull(i, 2)) conv.title = rows.Text(i, 2);
+    conv.last_seq = rows.Int(i, 3);
+    conv.member_count = rows.Int(i, 4);
+    if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, topic);  // NULL reads as ""
+    conv.read_seq = member_columns ? rows.Int(i, 5) : 0;
+    conv.notify = member_columns ? NotifyOf(rows, i, 7, conv.kind) : DefaultNotifyLevel(conv.kind);
+    out.push_back(std::move(conv));
+  }
+  return out;
 }
 
 Error NoConversation(ConversationId id) {
@@ -1077,23 +1105,17 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<std::vector<Conversation>> ListConversationHeads(UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Conversation>> {
+      PG_STORE_ASSIGN(Rows rows, c.Run(kConversationHeadsOfUser, Params().Add(user.value)));
+      return HeadsOf(rows, /*topic=*/6, /*member_columns=*/true);
+    });
+  }
+
   Result<std::vector<Conversation>> FormerConversations(UserId user) override {
     return Call(Replay::kSafe, [&](Connection& c) -> Result<std::vector<Conversation>> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kFormerConversations, Params().Add(user.value)));
-      std::vector<Conversation> out;
-      out.reserve(static_cast<size_t>(rows.size()));
-      for (int i = 0; i < rows.size(); ++i) {
-        Conversation conv;
-        conv.id = ConversationId(rows.Int(i, 0));
-        PG_STORE_ASSIGN(conv.kind, KindOf(rows, i, 1));
-        if (!rows.IsNull(i, 2)) conv.title = rows.Text(i, 2);
-        conv.last_seq = rows.Int(i, 3);
-        conv.member_count = rows.Int(i, 4);
-        if (conv.kind == ConversationKind::kGroup) conv.topic = rows.Text(i, 5);  // NULL reads as ""
-        conv.notify = DefaultNotifyLevel(conv.kind);
-        out.push_back(std::move(conv));
-      }
-      return out;
+      return HeadsOf(rows, /*topic=*/5, /*member_columns=*/false);
     });
   }
 

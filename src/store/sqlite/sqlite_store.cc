@@ -1026,6 +1026,14 @@ class SqliteStore final : public Store {
         /*snapshot=*/true);
   }
 
+  Result<std::vector<Conversation>> ListConversationHeads(UserId user) override {
+    return Read([&](Connection& c) -> Result<std::vector<Conversation>> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kConversationsOfUser));
+      q.Bind(1, user.value);
+      return ConversationHeads(q);
+    });
+  }
+
   Result<std::vector<Conversation>> FormerConversations(UserId user) override {
     return Read(
         [&](Connection& c) -> Result<std::vector<Conversation>> {
