@@ -9,9 +9,9 @@
 // same token presented again, as a client does on its HTTP calls, its
 // WebSocket hello and every reconnect, costs a hash instead of a signature
 // check (an ES256 verification is ~70 µs, most of a handshake). Remembered
-// are at most 2 x cache_capacity tokens: when the newer of two generations
-// is full, the older is dropped; a token found in the older moves to the
-// newer.
+// are at most 2 x cache_capacity tokens (a digest and the claims each, a
+// few hundred bytes): when the newer of two generations is full, the older
+// is dropped; a token found in the older moves to the newer.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -35,7 +35,9 @@ class ExternalVerifier {
  public:
   // Reads a PEM public key (EC P-256 or RSA >= 2048 bits). `issuer`, when
   // not empty, must equal the token's "iss". kBadRequest on a bad key file.
-  static constexpr size_t kDefaultCacheCapacity = 16384;
+  // Above what one node holds here (20,000 open files): a restart's
+  // reconnect of every client then finds each token still remembered.
+  static constexpr size_t kDefaultCacheCapacity = 32768;
   static Result<std::unique_ptr<ExternalVerifier>> FromPemFile(const std::string& path, std::string issuer,
                                                                const Clock& clock,
                                                                size_t cache_capacity = kDefaultCacheCapacity);
