@@ -339,7 +339,8 @@ TEST_F(ServiceTest, LastSeenOfClosesThatRaceIsStoredForEveryone) {
     ASSERT_EQ(stored->size(), users.size());
     for (const User& u : *stored) EXPECT_EQ(u.last_seen, std::optional<TimeMs>(clock_.NowMs())) << u.username;
     clock_.Advance(1000);
-    for (int i = 0; i < kUsers; ++i) ASSERT_TRUE(service_->Connect(users[i], {1, static_cast<uint64_t>(i + 1)}));
+    for (int i = 0; i < kUsers; ++i)
+      ASSERT_TRUE(service_->Connect(users[i], {1, static_cast<uint64_t>(i + 1)}));
   }
 }
 

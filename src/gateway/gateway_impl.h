@@ -118,7 +118,8 @@ struct Gateway::Impl {
         fanout(f),
         metrics(m),
         api(s, m, std::move(r), options.web_root, NodeInfo{options.node_id, &answers}),
-        blocking(options.blocking_threads > 0 ? options.blocking_threads : 1) {}
+        blocking_threads(static_cast<size_t>(std::max(1, options.blocking_threads))),
+        blocking(blocking_threads) {}
 
   // Loads the certificate and key of Options::tls (no-op without them).
   Result<void> SetUpTls();
@@ -143,6 +144,7 @@ struct Gateway::Impl {
   HttpAnswers answers;  // before `api`, which points at it
   HttpApi api;
   std::unique_ptr<asio::ssl::context> tls;  // set when serving https/wss
+  const size_t blocking_threads;            // the pool's threads (Options::blocking_threads, at least 1)
   asio::thread_pool blocking;
   std::vector<std::unique_ptr<IoThread>> io_threads;
   std::atomic<int> open_connections{0};  // HTTP and WebSocket

@@ -520,9 +520,9 @@ Result<uint16_t> Gateway::Start() {
   if (ec) return MakeError(Errc::kBadRequest, "bad listen address '" + gw.options.host + "'");
   uint16_t port = gw.options.port;
   for (int i = 0; i < threads; ++i) {
-    auto io = std::make_unique<IoThread>(static_cast<uint32_t>(i), gw.blocking,
-                                         static_cast<size_t>(std::max(1, gw.options.blocking_threads)), gw.service,
-                                         gw.fanout, gw.metrics, gw.SessionOptionsFor(static_cast<uint32_t>(i)));
+    auto io =
+        std::make_unique<IoThread>(static_cast<uint32_t>(i), gw.blocking, gw.blocking_threads, gw.service,
+                                   gw.fanout, gw.metrics, gw.SessionOptionsFor(static_cast<uint32_t>(i)));
     tcp::endpoint ep(address, port);
     auto& a = io->acceptor;
     a.open(ep.protocol(), ec);

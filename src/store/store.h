@@ -183,15 +183,18 @@ class Store {
   virtual Result<User> FindUserById(UserId id) = 0;
   // The users that exist among `ids`, in any order; unknown ids are skipped.
   virtual Result<std::vector<User>> FindUsersByIds(std::span<const UserId> ids) = 0;
-  // Records when a user was last online (when their last connection closed).
-  virtual Result<void> SetLastSeen(UserId id, TimeMs ts) = 0;
-  // The same for many users in one transaction (one fsync when thousands of
+  // Records when users were last online (when their last connection
+  // closed), all in one transaction (one fsync when thousands of
   // connections close at once); unknown users are skipped.
   struct LastSeen {
     UserId user;
     TimeMs ts = 0;
   };
   virtual Result<void> SetLastSeenMany(std::span<const LastSeen> seen) = 0;
+  Result<void> SetLastSeen(UserId id, TimeMs ts) {
+    const LastSeen one{id, ts};
+    return SetLastSeenMany(std::span<const LastSeen>(&one, 1));
+  }
 
   // Replaces the user's display name (validated by the caller) and returns
   // the user as stored now. kNotFound when there is no such user or it is

@@ -82,7 +82,6 @@ constexpr Sql kBlockedUsers{"blocked_users", "SELECT " PG_USER_COLUMNS
                                              " FROM blocks JOIN users ON users.id = blocks.blocked "
                                              "WHERE blocks.blocker = $1 ORDER BY users.id"};
 #undef PG_USER_COLUMNS
-constexpr Sql kSetLastSeen{"set_last_seen", "UPDATE users SET last_seen = $2 WHERE id = $1"};
 constexpr Sql kSetLastSeenMany{"set_last_seen_many",
                                "UPDATE users SET last_seen = s.ts "
                                "FROM unnest($1::bigint[], $2::bigint[]) AS s(id, ts) WHERE users.id = s.id"};
@@ -896,14 +895,6 @@ class PostgresStore final : public Store {
       PG_STORE_ASSIGN(Rows rows, c.Run(kSetDisplayName, Params().Add(id.value).Add(display_name)));
       if (rows.empty()) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
       return UserFromRow(rows, 0).user;
-    });
-  }
-
-  Result<void> SetLastSeen(UserId id, TimeMs ts) override {
-    return Call(Replay::kSafe, [&](Connection& c) -> Result<void> {
-      PG_STORE_ASSIGN(Rows rows, c.Run(kSetLastSeen, Params().Add(id.value).Add(ts)));
-      if (rows.affected() == 0) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
-      return Ok();
     });
   }
 

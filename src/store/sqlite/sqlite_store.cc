@@ -793,16 +793,6 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<void> SetLastSeen(UserId id, TimeMs ts) override {
-    return Write([&](Connection& c) -> Result<void> {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kSetLastSeen));
-      q.Bind(1, id.value).Bind(2, ts);
-      SQLITE_STORE_TRY(q.Run());
-      if (c.Changes() == 0) return MakeError(Errc::kNotFound, "no user with id " + id.ToString());
-      return Ok();
-    });
-  }
-
   Result<void> SetLastSeenMany(std::span<const LastSeen> seen) override {
     if (seen.empty()) return Ok();
     return Write([&](Connection& c) -> Result<void> {
