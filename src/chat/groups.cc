@@ -204,8 +204,12 @@ Result<Invite> Service::CreateInvite(UserId actor, ConversationId conv, std::opt
   invite.conv = conv;
   invite.max_uses = max_uses;
   invite.expires_at = d_.clock.NowMs() + ttl_s * 1000;
-  // As unguessable as a refresh token: the code alone lets anyone in.
-  invite.code = auth::NewRefreshToken();
+  // As unguessable as a refresh token: the code alone lets anyone in. Never
+  // starting with '-' (1 in 64 of base64url would): a command line such as
+  // `parley group join CODE` would read it as an option.
+  do {
+    invite.code = auth::NewRefreshToken();
+  } while (invite.code.front() == '-');
   if (auto ok = d_.store.CreateInvite(invite, actor, d_.clock.NowMs()); !ok) return ok.error();
   return invite;
 }

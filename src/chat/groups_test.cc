@@ -241,6 +241,17 @@ TEST_F(GroupsTest, InviteJoinsWithReadAtTheLastSeqUntilUsedUp) {
   EXPECT_EQ(store_->GetRole(group_, eve).value(), std::nullopt);
 }
 
+// A code is typed on command lines (`parley group join CODE`), where one
+// starting with '-' reads as an option: none does (1 in 64 random codes
+// would, so 500 of them find the old way out nearly always).
+TEST_F(GroupsTest, InviteCodesNeverStartWithADash) {
+  for (int i = 0; i < 500; ++i) {
+    auto invite = service_->CreateInvite(bob_, group_, std::nullopt, 60);
+    ASSERT_TRUE(invite) << invite.error().message;
+    ASSERT_NE(invite->code.front(), '-') << invite->code;
+  }
+}
+
 TEST_F(GroupsTest, ExpiredOrRevokedInvitesAreNotFound) {
   auto invite = service_->CreateInvite(alice_, group_, std::nullopt, 10);
   ASSERT_TRUE(invite);
