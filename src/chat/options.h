@@ -21,6 +21,12 @@ struct Options {
   int resume_limit = 1000;         // messages replayed per conversation on hello
   int presence_group_limit = 200;  // groups up to this size share presence
   int typing_interval_ms = 3000;   // least time between two typing notices
+  // How long the session of a connection that ended abruptly (no closing
+  // handshake) stays registered, so that a client back within it flaps
+  // nobody's presence (Service::Disconnect). 0: removed at once. The server
+  // holds it to at most one heartbeat: offline within 2 heartbeats stays
+  // true (PROTOCOL.md §3).
+  int offline_grace_ms = 5000;
   int max_group_members = 10000;
   int refresh_ttl_s = 30 * 24 * 3600;
   // Failed logins counted per account and per client address (LoginThrottle).

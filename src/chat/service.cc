@@ -846,16 +846,47 @@ Result<Service::Connection> Service::Connect(UserId user_id, presence::SessionKe
   return Connection{std::move(user).value(), std::move(convs).value(), std::move(contacts).value()};
 }
 
-void Service::Disconnect(UserId user, presence::SessionKey session) {
+void Service::Disconnect(UserId user, presence::SessionKey session, bool abrupt) {
+  if (abrupt && options_.offline_grace_ms > 0) {
+    // The session stays registered for the grace: a new one meanwhile is
+    // not the user's first, and every node still answers "online".
+    std::lock_guard lock(lingering_mu_);
+    lingering_.push_back({user, session, d_.clock.NowMs()});
+    return;
+  }
   if (!d_.presence.RemoveSession(user, session)) return;
   WentOffline({user});
 }
 
+void Service::FlushLingering(bool all) {
+  std::vector<Lingering> due;
+  {
+    const TimeMs cutoff = d_.clock.NowMs() - options_.offline_grace_ms;
+    std::lock_guard lock(lingering_mu_);
+    while (!lingering_.empty() && (all || lingering_.front().ended <= cutoff)) {
+      due.push_back(lingering_.front());
+      lingering_.pop_front();
+    }
+  }
+  std::vector<store::Store::LastSeen> gone;
+  for (const Lingering& l : due) {
+    if (d_.presence.RemoveSession(l.user, l.session)) gone.push_back({l.user, l.ended});
+  }
+  if (!gone.empty()) WentOffline(std::move(gone));
+}
+
 void Service::WentOffline(const std::vector<UserId>& users) {
   const TimeMs now = d_.clock.NowMs();
+  std::vector<store::Store::LastSeen> seen;
+  seen.reserve(users.size());
+  for (UserId user : users) seen.push_back({user, now});
+  WentOffline(std::move(seen));
+}
+
+void Service::WentOffline(std::vector<store::Store::LastSeen> users) {
   {
     std::lock_guard lock(offline_mu_);
-    for (UserId user : users) offline_pending_.push_back({user, now});
+    offline_pending_.insert(offline_pending_.end(), users.begin(), users.end());
     if (offline_writing_) return;  // the writing thread takes these too
     offline_writing_ = true;
   }

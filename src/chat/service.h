@@ -9,6 +9,7 @@
 // store or hash passwords: call them from a blocking worker, never from an io
 // thread. The others are cheap and may run on an io thread.
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -361,9 +362,23 @@ class Service {
     std::vector<Conversation> conversations;
     std::vector<UserId> contacts;  // whose presence the user sees (Store::PresenceContacts)
   };
-  // Registers a session; the user's contacts see them online if it is the first.
+  // Registers a session; the user's contacts see them online if it is the
+  // first, unless the user is lingering (below): their contacts never saw
+  // them go.
   Result<Connection> Connect(UserId user, presence::SessionKey session);
-  void Disconnect(UserId user, presence::SessionKey session);
+  // Removes a session; when it was the user's last, they go offline
+  // (WentOffline). After a clean close that is at once. After an `abrupt`
+  // one (the transport ended without a closing handshake: a dropped
+  // network, a proxy's reload) the session lingers, still registered, for
+  // offline_grace_ms: a client back within it is not the user's first
+  // session, so it costs the contacts no offline and no online event and
+  // the store no last_seen write.
+  void Disconnect(UserId user, presence::SessionKey session, bool abrupt = false);
+  // Removes the lingering sessions whose grace is over (every one with
+  // `all`, at shutdown); a user left with none goes offline with last_seen
+  // at the moment that connection ended. Blocking; the server calls it a
+  // few times a second.
+  void FlushLingering(bool all = false);
   // Users the presence registry found offline on its own (their node died),
   // and the last session of a user that closed: records last_seen and tells
   // their contacts. Blocking. Calls that come while another thread is
@@ -371,6 +386,7 @@ class Service {
   // transaction (19,000 connections closing at once cost a few commits, not
   // 19,000) and says each user is offline once their last_seen is stored.
   void WentOffline(const std::vector<UserId>& users);
+  void WentOffline(std::vector<store::Store::LastSeen> users);
   // Called after the connection subscribed to its conversations (so nothing
   // committed in between is missed): what it missed, and who of `contacts`
   // (Connection::contacts) is online. Reads the conversations' newest seqs
@@ -511,6 +527,14 @@ class Service {
   std::mutex offline_mu_;
   std::vector<store::Store::LastSeen> offline_pending_;
   bool offline_writing_ = false;
+  // Sessions that ended abruptly, oldest first (Disconnect).
+  struct Lingering {
+    UserId user;
+    presence::SessionKey session;
+    TimeMs ended = 0;
+  };
+  std::mutex lingering_mu_;
+  std::deque<Lingering> lingering_;
 };
 
 }  // namespace parley::chat

@@ -313,6 +313,77 @@ TEST_F(ServiceTest, PresenceOnlineOnceOfflineWithLastSeenOnLastClose) {
   EXPECT_EQ(seen->last_seen, clock_.NowMs());
 }
 
+// An abrupt end (no closing handshake) leaves the user online for the
+// grace: back within it, their contact hears nothing at all; gone for good,
+// the offline comes when the grace is over, with last_seen at the end.
+TEST_F(ServiceTest, AbruptCloseLingersForTheGraceThenGoesOffline) {
+  auto a = Register("alice"), b = Register("bob");
+  ASSERT_TRUE(service_->OpenDm(a.user.id, "bob"));
+  ASSERT_TRUE(service_->Connect(a.user.id, {1, 1}));
+  sink_.events.clear();
+
+  // Back within the grace: no offline, no second online.
+  service_->Disconnect(a.user.id, {1, 1}, /*abrupt=*/true);
+  clock_.Advance(Options{}.offline_grace_ms - 1);
+  service_->FlushLingering();
+  EXPECT_TRUE(sink_.Frames("presence").empty()) << "offline before the grace was over";
+  EXPECT_TRUE(service_->GetUser(b.user.id, "alice")->online) << "a lingering session counts as online";
+  ASSERT_TRUE(service_->Connect(a.user.id, {1, 2}));
+  clock_.Advance(Options{}.offline_grace_ms * 2);
+  service_->FlushLingering();
+  EXPECT_TRUE(sink_.Frames("presence").empty()) << "a reconnect within the grace flapped presence";
+  EXPECT_TRUE(service_->GetUser(b.user.id, "alice")->online);
+
+  // Gone for good: offline once the grace is over, last_seen at the end.
+  const TimeMs ended = clock_.NowMs();
+  service_->Disconnect(a.user.id, {1, 2}, /*abrupt=*/true);
+  clock_.Advance(Options{}.offline_grace_ms);
+  service_->FlushLingering();
+  auto offline = sink_.Frames("presence");
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(offline[0]["online"], false);
+  EXPECT_EQ(offline[0]["last_seen"], ended);
+  auto seen = service_->GetUser(b.user.id, "alice");
+  EXPECT_FALSE(seen->online);
+  EXPECT_EQ(seen->last_seen, ended);
+  service_->FlushLingering(/*all=*/true);
+  EXPECT_EQ(sink_.Frames("presence").size(), 1u) << "offline said twice";
+}
+
+// A shutdown says offline for whoever still lingers, and a user who is
+// online again by then (another node, or a race with the flush) stays so.
+TEST_F(ServiceTest, FlushingAllSendsOfflineOnlyForThoseStillGone) {
+  auto a = Register("alice"), b = Register("bob"), c = Register("carol");
+  ASSERT_TRUE(service_->OpenDm(a.user.id, "carol"));
+  ASSERT_TRUE(service_->OpenDm(b.user.id, "carol"));
+  ASSERT_TRUE(service_->Connect(a.user.id, {1, 1}));
+  ASSERT_TRUE(service_->Connect(b.user.id, {1, 2}));
+  service_->Disconnect(a.user.id, {1, 1}, /*abrupt=*/true);
+  service_->Disconnect(b.user.id, {1, 2}, /*abrupt=*/true);
+  // b comes back on another node: the registry has a session, this node's
+  // service saw no Connect (and it is not b's first: the lingering one
+  // still counts).
+  EXPECT_FALSE(registry_->AddSession(b.user.id, {2, 1}));
+  sink_.events.clear();
+  service_->FlushLingering(/*all=*/true);
+  auto offline = sink_.Frames("presence");
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(offline[0]["user"], boost::json::value(std::to_string(a.user.id.value)));
+  EXPECT_EQ(offline[0]["online"], false);
+}
+
+// A clean close with a grace configured: offline at once (PROTOCOL.md §3).
+TEST_F(ServiceTest, CleanCloseGoesOfflineAtOnceDespiteTheGrace) {
+  auto a = Register("alice"), b = Register("bob");
+  ASSERT_TRUE(service_->OpenDm(a.user.id, "bob"));
+  ASSERT_TRUE(service_->Connect(a.user.id, {1, 1}));
+  sink_.events.clear();
+  service_->Disconnect(a.user.id, {1, 1});
+  auto offline = sink_.Frames("presence");
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(offline[0]["online"], false);
+}
+
 // Closes that race each other: whoever writes takes the users the others
 // left behind, and none is lost between two writes.
 TEST_F(ServiceTest, LastSeenOfClosesThatRaceIsStoredForEveryone) {

@@ -535,6 +535,10 @@ std::vector<Setting> BuildSettings() {
   t.Add("limits", "presence_group_limit", in_chat(&ChatOptions::presence_group_limit),
         "Groups up to this size share presence among their members.")
       .Range(0, 1'000'000);
+  t.Add("limits", "offline_grace_ms", in_chat(&ChatOptions::offline_grace_ms),
+        "How long a connection cut without a close frame still counts, so a client back within it "
+        "flaps no presence (at most heartbeat_ms is used; 0: none).")
+      .Range(0, 600'000);
   t.Add("limits", "heartbeat_ms", in_gateway(&GatewayOptions::heartbeat_ms),
         "Interval of WebSocket pings to idle connections.")
       .Range(1000, 600'000)

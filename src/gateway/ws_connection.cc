@@ -260,7 +260,7 @@ void WsConnection::ReadMore() {
     // is held by a connection while it is quiet.
     plain->async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
       self->reading_ = false;
-      if (ec) return self->Teardown();
+      if (ec) return self->Teardown(/*abrupt=*/!self->closing_);
       self->OnReadable();
     });
     return;
@@ -272,7 +272,7 @@ void WsConnection::ReadMore() {
       ->async_read_some(asio::buffer(tls_read_buffer_.get(), kTlsRead),
                         [self = shared_from_this()](beast::error_code ec, size_t n) {
                           self->reading_ = false;
-                          if (ec) return self->Teardown();
+                          if (ec) return self->Teardown(/*abrupt=*/!self->closing_);
                           self->OnBytes(self->tls_read_buffer_.get(), n);
                         });
 }
@@ -282,7 +282,7 @@ void WsConnection::OnReadable() {
   beast::error_code ec;
   size_t n = std::get<tcp::socket>(transport_).read_some(asio::buffer(io_.read_buffer), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return ReadMore();
-  if (ec) return Teardown();
+  if (ec) return Teardown(/*abrupt=*/!closing_);  // the end of the stream without a close frame too
   OnBytes(io_.read_buffer.data(), n);
 }
 
@@ -469,7 +469,7 @@ void WsConnection::OnWrite(beast::error_code ec) {
   }
   in_flight_.clear();
   SyncQueueGauge();
-  if (ec) return Teardown();
+  if (ec) return Teardown(/*abrupt=*/!closing_);
   if (sent_close && hang_up_after_close_) return Teardown();
   session_.OnWritten();  // a resume waiting for the queue to drain goes on
   if (queue_head_ < queue_.size()) return DoWrite();
@@ -516,12 +516,12 @@ void WsConnection::Close(uint16_t code, std::string_view reason, bool keep_queue
   ContinueReading();
 }
 
-void WsConnection::Teardown() {
+void WsConnection::Teardown(bool abrupt) {
   if (torn_down_) return;
   torn_down_ = true;
   closing_ = true;
   deadline_ = Deadline::kNone;
-  session_.OnClosed();
+  session_.OnClosed(abrupt);
   DropQueued();
   beast::error_code ec;
   if (tls() && !writing_) {

@@ -52,8 +52,10 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>, pu
   void Tick(std::chrono::steady_clock::time_point now);
   // Writes whatever is queued (the io thread's flush).
   void Flush();
-  // Ends the connection now: leaves the hub, closes the socket.
-  void Teardown();
+  // Ends the connection now: leaves the hub, closes the socket. `abrupt`:
+  // the peer's stream ended (or failed) without a closing handshake, so its
+  // user may be back in a moment (Service::Disconnect).
+  void Teardown(bool abrupt = false);
 
   WsConnection* next_in_thread = nullptr;
   WsConnection* prev_in_thread = nullptr;

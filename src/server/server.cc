@@ -68,6 +68,8 @@ struct Server::Parts {
   // The collector of unattached uploads, run on `background` (so declared
   // after it: destroyed first).
   std::unique_ptr<boost::asio::steady_timer> collector;
+  // The flush of users lingering after an abrupt close (Service::FlushLingering).
+  std::unique_ptr<boost::asio::steady_timer> lingering;
   std::atomic<bool> collecting{true};
   bool stopped = false;
 };
@@ -183,6 +185,18 @@ void ScheduleCollect(Server::Parts* p) {
   });
 }
 
+// Sends offline the users whose grace after an abrupt close is over, four
+// times a grace (at most every 250 ms), on the background thread.
+void ScheduleLingering(Server::Parts* p) {
+  const int64_t every_ms = std::clamp<int64_t>(p->config.chat.offline_grace_ms / 4, 10, 250);
+  p->lingering->expires_after(std::chrono::milliseconds(every_ms));
+  p->lingering->async_wait([p](boost::system::error_code ec) {
+    if (ec || !p->collecting.load()) return;
+    p->service->FlushLingering();
+    if (p->collecting.load()) ScheduleLingering(p);
+  });
+}
+
 // The presence registry and the fan-out, which a backend provides together,
 // and in a cluster the counters of the limits the nodes share.
 struct Presence {
@@ -279,8 +293,13 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                   p->limits.get(), check_webhook_url, &p->vapid,
                   // The sender is made below, before the gateway serves anyone.
                   [raw] { raw->pusher->Subscribed(); }};
-  p->service = std::make_unique<chat::Service>(std::move(deps), c.chat);
+  // A grace longer than a heartbeat could show a user online past the 2
+  // heartbeats PROTOCOL.md §3 allows.
+  chat::Options chat_options = c.chat;
+  chat_options.offline_grace_ms = std::min(chat_options.offline_grace_ms, c.gateway.heartbeat_ms);
+  p->service = std::make_unique<chat::Service>(std::move(deps), chat_options);
   p->collector = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
+  p->lingering = std::make_unique<boost::asio::steady_timer>(p->background.get_executor());
 
   metrics::Metrics& m = p->metrics;
   // Leases name the node: its id is unique in a cluster and survives a
@@ -341,6 +360,9 @@ Result<uint16_t> Server::Start() {
   p_->sequencer->Start();
   p_->webhooks->Start();
   boost::asio::post(p_->background, [p = p_.get()] { ScheduleCollect(p); });
+  if (p_->config.chat.offline_grace_ms > 0) {
+    boost::asio::post(p_->background, [p = p_.get()] { ScheduleLingering(p); });
+  }
   auto port = p_->gateway->Start();
   if (!port) return port;
   const auto& c = p_->config;
@@ -369,8 +391,14 @@ void Server::Stop() {
   p_->log->Close();       // commits offsets, leaves the consumer group at once
   p_->registry->SetOfflineListener(nullptr);
   p_->collecting = false;
-  boost::asio::post(p_->background, [p = p_.get()] { p->collector->cancel(); });
+  boost::asio::post(p_->background, [p = p_.get()] {
+    p->collector->cancel();
+    p->lingering->cancel();
+  });
   p_->background.join();
+  // Whoever still lingers is offline now: their last_seen is stored and,
+  // in a cluster, the other nodes' contacts hear it.
+  p_->service->FlushLingering(/*all=*/true);
   p_->fanout->SetSink(nullptr);  // no delivery into a stopped gateway
   p_->store.reset();
   Log()->info("stopped");

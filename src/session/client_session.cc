@@ -81,10 +81,11 @@ void ClientSession::Close(uint16_t code, std::string_view reason, bool keep_queu
   link_.Close(code, reason, keep_queued);
 }
 
-void ClientSession::OnClosed() {
+void ClientSession::OnClosed(bool abrupt) {
   if (gone_) return;
   gone_ = true;
   closed_ = true;
+  abrupt_end_ = abrupt;
   if (registered_) {
     env_.hub.Remove(this);
     registered_ = false;
@@ -94,7 +95,7 @@ void ClientSession::OnClosed() {
     chat::Service& svc = env_.service;
     UserId user = user_;
     presence::SessionKey key{env_.options.node_id, id_};
-    env_.worker.Detach([&svc, user, key] { svc.Disconnect(user, key); });
+    env_.worker.Detach([&svc, user, key, abrupt] { svc.Disconnect(user, key, abrupt); });
   }
   resume_.reset();
   held_.clear();
@@ -245,7 +246,7 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
       chat::Service& svc = env_.service;
       UserId user = user_;
       presence::SessionKey key{env_.options.node_id, id_};
-      env_.worker.Detach([&svc, user, key] { svc.Disconnect(user, key); });
+      env_.worker.Detach([&svc, user, key, abrupt = abrupt_end_] { svc.Disconnect(user, key, abrupt); });
     }
     return;
   }

@@ -120,8 +120,9 @@ class ClientSession {
   // Some queued bytes were written: the resume may go on.
   void OnWritten();
   // The connection is gone (torn down): leaves the hub and the presence
-  // registry. Called once; nothing is sent afterwards.
-  void OnClosed();
+  // registry. Called once; nothing is sent afterwards. `abrupt`: it ended
+  // without a closing handshake (chat::Service::Disconnect).
+  void OnClosed(bool abrupt = false);
 
   // ---- from the hub -----------------------------------------------------------
   // A conversation this session follows, and the newest message of it this
@@ -201,6 +202,7 @@ class ClientSession {
   bool paused_ = false;      // hello seen, resume not yet all sent: read nothing
   bool closed_ = false;      // this session asked the connection to close
   bool gone_ = false;        // OnClosed ran
+  bool abrupt_end_ = false;  // ... for a connection that ended without a closing handshake
   int bad_frames_in_row_ = 0;
   int in_flight_requests_ = 0;
   bool catch_up_again_ = false;  // a CatchUp came during a resume

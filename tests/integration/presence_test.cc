@@ -220,5 +220,43 @@ TEST_F(PresenceHeartbeatTest, DroppedConnectionGoesOfflineWithinTwoHeartbeats) {
   EXPECT_TRUE(GetInt(*offline, "last_seen"));
 }
 
+class PresenceGraceTest : public ServerTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override { return {"--limits.offline_grace_ms", "1500"}; }
+};
+
+// A connection cut without a closing handshake: back within the grace, the
+// contact hears nothing; gone for good, offline after the grace with
+// last_seen at the cut.
+TEST_F(PresenceGraceTest, CutConnectionBackWithinTheGraceFlapsNothing) {
+  Session a = NewUser("pg");
+  Session b = NewUser("pg");
+  Dm(a, b.username);
+  auto b1 = Open(b);
+  auto a1 = Open(a);
+  ASSERT_TRUE(a1 && b1);
+  ASSERT_TRUE(b1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+
+  a1->Abort();
+  auto a2 = Open(a);
+  ASSERT_TRUE(a2);
+  EXPECT_FALSE(b1->WaitFor(
+      [&](const boost::json::object& f) {
+        return IsPresence(a.user_id, false)(f) || IsPresence(a.user_id, true)(f);
+      },
+      2500ms))
+      << "presence flapped for a client back within the grace";
+
+  const int64_t cut = NowMs();
+  const auto start = std::chrono::steady_clock::now();
+  a2->Abort();
+  auto offline = b1->WaitFor(IsPresence(a.user_id, false), kEventWait);
+  ASSERT_TRUE(offline) << "no offline after the grace";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1400ms) << "offline before the grace was over";
+  auto last_seen = GetInt(*offline, "last_seen");
+  ASSERT_TRUE(last_seen);
+  EXPECT_LE(*last_seen, cut + 1000) << "last_seen is the cut, not the end of the grace";
+}
+
 }  // namespace
 }  // namespace parley::testing
