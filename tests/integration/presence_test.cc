@@ -19,9 +19,25 @@ int64_t NowMs() {
       .count();
 }
 
-class PresenceTest : public ServerTest {};
+class PresenceTest : public ServerTest {
+ protected:
+  // Two users who share a DM, both connected; `seen`: b saw a come online.
+  struct DmContacts {
+    Session a, b;
+    std::unique_ptr<client::WsClient> a1, b1;
+    bool seen = false;
+  };
+  DmContacts ConnectedDm(const std::string& prefix) {
+    DmContacts p{NewUser(prefix), NewUser(prefix)};
+    Dm(p.a, p.b.username);
+    p.b1 = Open(p.b);
+    p.a1 = Open(p.a);
+    p.seen = p.a1 && p.b1 && p.b1->WaitFor(IsPresence(p.a.user_id, true), kEventWait);
+    return p;
+  }
+};
 
-class PresenceHeartbeatTest : public ServerTest {
+class PresenceHeartbeatTest : public PresenceTest {
  protected:
   std::vector<std::string> ExtraFlags() const override { return {"--limits.heartbeat_ms", "1000"}; }
 };
@@ -205,22 +221,17 @@ TEST_F(PresenceTest, TwoUsersDoNotShareTheirPresenceState) {
 }
 
 TEST_F(PresenceHeartbeatTest, DroppedConnectionGoesOfflineWithinTwoHeartbeats) {
-  Session a = NewUser("pd");
-  Session b = NewUser("pd");
-  Dm(a, b.username);
-  auto b1 = Open(b);
-  auto a1 = Open(a);
-  ASSERT_TRUE(a1 && b1);
-  ASSERT_TRUE(b1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+  auto p = ConnectedDm("pd");
+  ASSERT_TRUE(p.seen);
   auto start = std::chrono::steady_clock::now();
-  a1->Abort();  // no closing handshake
-  auto offline = b1->WaitFor(IsPresence(a.user_id, false), 3s);
+  p.a1->Abort();  // no closing handshake
+  auto offline = p.b1->WaitFor(IsPresence(p.a.user_id, false), 3s);
   ASSERT_TRUE(offline) << "no offline within 3 s with heartbeat_ms 1000";
   EXPECT_LE(std::chrono::steady_clock::now() - start, 2100ms) << "within 2 heartbeats";
   EXPECT_TRUE(GetInt(*offline, "last_seen"));
 }
 
-class PresenceGraceTest : public ServerTest {
+class PresenceGraceTest : public PresenceTest {
  protected:
   std::vector<std::string> ExtraFlags() const override { return {"--limits.offline_grace_ms", "1500"}; }
 };
@@ -229,20 +240,15 @@ class PresenceGraceTest : public ServerTest {
 // contact hears nothing; gone for good, offline after the grace with
 // last_seen at the cut.
 TEST_F(PresenceGraceTest, CutConnectionBackWithinTheGraceFlapsNothing) {
-  Session a = NewUser("pg");
-  Session b = NewUser("pg");
-  Dm(a, b.username);
-  auto b1 = Open(b);
-  auto a1 = Open(a);
-  ASSERT_TRUE(a1 && b1);
-  ASSERT_TRUE(b1->WaitFor(IsPresence(a.user_id, true), kEventWait));
+  auto p = ConnectedDm("pg");
+  ASSERT_TRUE(p.seen);
 
-  a1->Abort();
-  auto a2 = Open(a);
+  p.a1->Abort();
+  auto a2 = Open(p.a);
   ASSERT_TRUE(a2);
-  EXPECT_FALSE(b1->WaitFor(
+  EXPECT_FALSE(p.b1->WaitFor(
       [&](const boost::json::object& f) {
-        return IsPresence(a.user_id, false)(f) || IsPresence(a.user_id, true)(f);
+        return IsPresence(p.a.user_id, false)(f) || IsPresence(p.a.user_id, true)(f);
       },
       2500ms))
       << "presence flapped for a client back within the grace";
@@ -250,7 +256,7 @@ TEST_F(PresenceGraceTest, CutConnectionBackWithinTheGraceFlapsNothing) {
   const int64_t cut = NowMs();
   const auto start = std::chrono::steady_clock::now();
   a2->Abort();
-  auto offline = b1->WaitFor(IsPresence(a.user_id, false), kEventWait);
+  auto offline = p.b1->WaitFor(IsPresence(p.a.user_id, false), kEventWait);
   ASSERT_TRUE(offline) << "no offline after the grace";
   EXPECT_GE(std::chrono::steady_clock::now() - start, 1400ms) << "offline before the grace was over";
   auto last_seen = GetInt(*offline, "last_seen");
