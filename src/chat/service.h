@@ -363,16 +363,15 @@ class Service {
     std::vector<UserId> contacts;  // whose presence the user sees (Store::PresenceContacts)
   };
   // Registers a session; the user's contacts see them online if it is the
-  // first, unless the user is lingering (below): their contacts never saw
-  // them go.
+  // first (a session lingering after a cut still counts: Disconnect).
   Result<Connection> Connect(UserId user, presence::SessionKey session);
   // Removes a session; when it was the user's last, they go offline
   // (WentOffline). After a clean close that is at once. After an `abrupt`
-  // one (the transport ended without a closing handshake: a dropped
-  // network, a proxy's reload) the session lingers, still registered, for
-  // offline_grace_ms: a client back within it is not the user's first
-  // session, so it costs the contacts no offline and no online event and
-  // the store no last_seen write.
+  // one (the stream ended or was reset without a close frame: a killed
+  // client, a proxy's reload, a switch of network) the session lingers,
+  // still registered, for offline_grace_ms: a client back within it is not
+  // the user's first session, so it costs the contacts no offline and no
+  // online event and the store no last_seen write.
   void Disconnect(UserId user, presence::SessionKey session, bool abrupt = false);
   // Removes the lingering sessions whose grace is over (every one with
   // `all`, at shutdown); a user left with none goes offline with last_seen

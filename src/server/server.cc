@@ -185,8 +185,8 @@ void ScheduleCollect(Server::Parts* p) {
   });
 }
 
-// Sends offline the users whose grace after an abrupt close is over, four
-// times a grace (at most every 250 ms), on the background thread.
+// Removes the sessions whose grace after a cut is over, every quarter of
+// the grace (at most every 250 ms), on the background thread.
 void ScheduleLingering(Server::Parts* p) {
   const int64_t every_ms = std::clamp<int64_t>(p->config.chat.offline_grace_ms / 4, 10, 250);
   p->lingering->expires_after(std::chrono::milliseconds(every_ms));
