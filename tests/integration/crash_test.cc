@@ -191,6 +191,42 @@ TEST_F(CrashTest, GracefulStopCloses1001AndKeepsData) {
   EXPECT_EQ(Get("/v1/conversations", relog->access_token).Object().at("conversations").as_array().size(), 1u);
 }
 
+// A graceful stop says goodbye for everyone: the users whose connections it
+// closed, and a user whose cut connection was still in its grace
+// (limits.offline_grace_ms), each get a stored last_seen, at the cut for
+// the latter; after the restart their contact reads them offline with it.
+TEST_F(CrashTest, GracefulStopStoresLastSeenOfClosedAndLingeringUsers) {
+  Session a = NewUser("ls");
+  Session b = NewUser("ls");
+  Session c = NewUser("ls");
+  Dm(c, a.username);  // c may see a's and b's last_seen (1.1 §7)
+  Dm(c, b.username);
+  auto wa = Open(a);
+  auto wb = Open(b);
+  ASSERT_TRUE(wa && wb);
+  const int64_t before_cut = NowMs();
+  wa->Abort();  // a's session lingers for the grace (5 s by default)
+  std::this_thread::sleep_for(300ms);
+  const int64_t after_cut = NowMs();
+  int status = server().Stop(10s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exit status " << status;
+  const int64_t stopped = NowMs();
+  ASSERT_TRUE(server().Restart()) << server().error();
+  Reconnect();
+  auto relog = client::Login(http(), c.username, kPassword);
+  ASSERT_TRUE(relog.ok()) << relog.error().message;
+  for (const Session* who : {&a, &b}) {
+    auto user = Get("/v1/users/" + who->username, relog->access_token);
+    ASSERT_EQ(user.status, 200) << user.body;
+    EXPECT_FALSE(user.Object().at("online").as_bool()) << user.body;
+    auto last_seen = GetInt(user.json, "last_seen");
+    ASSERT_TRUE(last_seen) << who->username << ": no last_seen after a graceful stop: " << user.body;
+    EXPECT_GE(*last_seen, before_cut - 1000) << who->username;
+    EXPECT_LE(*last_seen, stopped + 1000) << who->username;
+    if (who == &a) EXPECT_LE(*last_seen, after_cut + 1000) << "a's last_seen is the cut, not the stop";
+  }
+}
+
 TEST_F(CrashTest, SigkillWhileIdleLosesNothing) {
   Session a = NewUser("ki");
   Session b = NewUser("ki");

@@ -13,12 +13,6 @@ namespace {
 constexpr auto kEventWait = 3s;
 constexpr auto kQuiet = 700ms;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class PresenceTest : public ServerTest {
  protected:
   // Two users who share a DM, both connected; `seen`: b saw a come online.

@@ -404,6 +404,12 @@ client::WsClient::Predicate IsEvent(std::string type, std::string conv) {
   };
 }
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 client::WsClient::Predicate IsPresence(std::string user_id, bool online) {
   return [user_id, online](const json::object& o) {
     if (!protocol::FieldIs(o, "type", "presence") || !protocol::FieldIs(o, "user", user_id)) return false;

@@ -163,6 +163,9 @@ client::WsClient::Predicate IsType(std::string type);
 client::WsClient::Predicate IsEvent(std::string type, std::string conv);
 client::WsClient::Predicate IsPresence(std::string user_id, bool online);
 
+// Wall-clock milliseconds since the epoch, as the server stamps ts and last_seen.
+int64_t NowMs();
+
 // Asserts the `{"error":{"code","message"}}` body and returns the code.
 ::testing::AssertionResult IsHttpError(const client::Response& r, int status, const std::string& code);
 // Asserts a WebSocket error frame with `code` (and `re` when given).

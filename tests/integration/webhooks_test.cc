@@ -33,12 +33,6 @@ std::string HmacHex(const std::string& key, const std::string& text) {
   return out;
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The entry's seq of a delivery (0 when the body is not one).
 int64_t SeqOf(const WebhookReceiver::Request& r) {
   boost::system::error_code ec;

@@ -14,12 +14,6 @@ namespace {
 constexpr auto kEventWait = 3s;
 constexpr auto kQuiet = 600ms;  // how long "nothing arrives" is watched
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // No frame matching `pred` arrives within kQuiet.
 ::testing::AssertionResult NoneArrives(WsClient& ws, const WsClient::Predicate& pred) {
   if (auto f = ws.WaitFor(pred, kQuiet)) return ::testing::AssertionFailure() << "unexpected " << Dump(f);
