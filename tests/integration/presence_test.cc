@@ -214,6 +214,9 @@ TEST_F(PresenceTest, TwoUsersDoNotShareTheirPresenceState) {
   EXPECT_FALSE(c1->WaitFor(IsPresence(a.user_id, false), kQuiet));
 }
 
+// A cut connection (no close frame) lingers for limits.offline_grace_ms,
+// whose default (5 s) is over two of these 1 s heartbeats: the server holds
+// the grace to one heartbeat, so PROTOCOL.md §3's bound still holds.
 TEST_F(PresenceHeartbeatTest, DroppedConnectionGoesOfflineWithinTwoHeartbeats) {
   auto p = ConnectedDm("pd");
   ASSERT_TRUE(p.seen);
