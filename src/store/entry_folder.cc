@@ -179,6 +179,7 @@ Result<Message> EntryFolder::Apply(const NewMessage& m, int64_t seq) {
   switch (m.kind) {
     case EntryKind::kEdit:
       FOLD_TRY(ApplyEdit(m, seq, *target));
+      out.mentions = target->mentions;  // what the target now names (see Committed)
       break;
     case EntryKind::kDelete:
       out.body.clear();

@@ -120,7 +120,11 @@ struct SearchPage {
 
 // The outcome of one NewMessage in a batch.
 struct Committed {
-  Message message;         // as stored (the first one, when duplicate)
+  // As stored (the first one, when duplicate). A new edit also carries the
+  // mentions its body resolved to, which its target took: what folding it
+  // again needs (store/recent_entries.h). History and a duplicate serve an
+  // edit without them, as the wire does.
+  Message message;
   bool duplicate = false;  // (sender, client_msg_id) was already stored
 };
 

@@ -3,9 +3,12 @@
 // for every backend with the rest of StoreContract.
 #include <gmock/gmock.h>
 
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "store/recent_entries.h"
 #include "store_contract.h"
 
 namespace parley::store::contract {
@@ -472,6 +475,98 @@ TEST_P(StoreContract, AtMostFiftyMentions) {
   ASSERT_OK(sent);
   EXPECT_EQ(sent->message.mentions, expected);
   EXPECT_EQ(EntryAt(g, sent->message.seq).mentions, expected);
+}
+
+// What a cache of the newest entries serves (store/recent_entries.h) is
+// the fold of the entries as CommitBatch returned them: for a random stream
+// of texts (replies, mentions, attachments), edits, deletes (by the sender
+// and by an admin) and reactions, FoldWindow of every tail of the stream
+// equals this backend's History for random ranges and viewers. A backend
+// that folds differently, or a CommitBatch that returns less than folding
+// needs (an edit's mentions), fails here.
+TEST_P(StoreContract, HistoryEqualsTheFoldOfTheCommittedEntries) {
+  const UserId a = NewUser("fa"), b = NewUser("fb"), c = NewUser("fc");
+  const ConversationId g = NewGroup(a, {b, c});
+  ASSERT_OK(store_->SetRole(g, b, Role::kAdmin));
+  const std::vector<UserId> users{a, b, c};
+  const std::vector<std::string> names{"fa", "fb", "fc"};
+  for (size_t i = 0; i < users.size(); ++i) {
+    ASSERT_OK(store_->CreateUpload(UploadRecord{UploadId(int64_t(9100 + i)), users[i], "f.png", "image/png",
+                                                10, std::string(64, char('a' + i)), now_++}));
+  }
+  const std::vector<std::string> emoji{"👍", "🎉", "x"};
+
+  std::mt19937 rng(20261207);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  std::vector<Message> committed;  // every new entry, in seq order
+  std::vector<int64_t> texts;      // seqs of text entries
+  std::map<int64_t, UserId> sender_of;
+  for (int i = 0; committed.size() < 150 && i < 1000; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    const size_t who = pick(users.size());
+    const UserId u = users[who];
+    NewMessage m;
+    const size_t kind = texts.empty() ? 0 : pick(10);
+    if (kind < 4) {
+      m = Text(g, u, id, "text " + std::to_string(i) + " @" + names[pick(3)]);
+      m.mention_names = {names[pick(3)]};
+      if (pick(3) == 0 && !texts.empty()) m.reply_to = texts[pick(texts.size())];
+      if (pick(4) == 0) m.attachments = {UploadId(int64_t(9100 + who))};
+    } else {
+      const int64_t target = texts[pick(texts.size())];
+      if (kind < 6) {
+        m = Edit(g, sender_of[target], id, target, "edit " + std::to_string(i) + " @" + names[pick(3)]);
+        m.mention_names = {names[pick(3)]};
+      } else if (kind < 7) {
+        m = Delete(g, pick(2) == 0 ? sender_of[target] : b, id, target);
+      } else {
+        m = React(g, u, id, target, emoji[pick(emoji.size())],
+                  pick(3) == 0 ? ReactionOp::kRemove : ReactionOp::kAdd);
+      }
+    }
+    Result<Committed> r = Commit(m);
+    if (!r.ok()) continue;  // refused by a rule of §5 (an edit of a deleted entry, ...): no seq used
+    ASSERT_FALSE(r->duplicate);
+    ASSERT_EQ(r->message.seq, int64_t(committed.size()) + 1);
+    if (r->message.kind == EntryKind::kText) {
+      texts.push_back(r->message.seq);
+      sender_of[r->message.seq] = r->message.sender;
+    }
+    committed.push_back(r->message);
+  }
+  ASSERT_EQ(committed.size(), 150u);
+  const int64_t last = int64_t(committed.size());
+  size_t deletes = 0, edits = 0, reactions = 0;
+  for (const Message& m : committed) {
+    deletes += m.kind == EntryKind::kDelete;
+    edits += m.kind == EntryKind::kEdit;
+    reactions += m.kind == EntryKind::kReaction;
+  }
+  EXPECT_GT(deletes, 5u);
+  EXPECT_GT(edits, 10u);
+  EXPECT_GT(reactions, 20u);
+
+  const std::vector<UserId> viewers{a, b, c, UserId()};
+  for (int round = 0; round < 300; ++round) {
+    const int64_t lo = 1 + int64_t(pick(size_t(last)));
+    const int64_t after = lo - 1 + int64_t(pick(size_t(last - lo + 1)));
+    const int64_t upto = after + 1 + int64_t(pick(size_t(last - after)));
+    const int limit = 1 + int(pick(60));
+    const UserId viewer = viewers[pick(viewers.size())];
+    std::span<const Message> window(committed.begin() + (lo - 1), committed.end());
+    auto folded = FoldWindow(window, after, upto, limit, viewer);
+    ASSERT_TRUE(folded.has_value()) << "window " << lo << ".." << last << " after " << after;
+    auto history = store_->History(g, upto + 1, after, limit, viewer);
+    ASSERT_OK(history);
+    ASSERT_EQ(*folded, *history) << "window from " << lo << ", after " << after << ", upto " << upto
+                                 << ", limit " << limit << ", viewer " << viewer.value;
+  }
+  // A window that starts after `after` + 1, or ends before `upto`, serves nothing.
+  std::span<const Message> tail(committed.begin() + 10, committed.end());
+  EXPECT_FALSE(FoldWindow(tail, 9, last, 50, a).has_value());
+  EXPECT_TRUE(FoldWindow(tail, 10, last, 50, a).has_value());
+  std::span<const Message> head(committed.begin(), committed.end() - 1);
+  EXPECT_FALSE(FoldWindow(head, 0, last, 50, a).has_value());
 }
 
 }  // namespace parley::store::contract
