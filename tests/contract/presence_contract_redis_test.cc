@@ -20,7 +20,9 @@
 #include <mutex>
 #include <thread>
 
+#include "presence/redis/recent_entries.h"
 #include "presence/redis/redis_presence.h"
+#include "store/recent_entries.h"
 #include "presence_contract.h"
 
 namespace parley::presence::contract {
@@ -369,6 +371,170 @@ TEST_F(RedisPresence, RedisRestartRebuildsSubscriptionsAndSessions) {
   EXPECT_FALSE(a->registry->RemoveSession(UserId(502), {1, 1}));
   EXPECT_TRUE(b->registry->RemoveSession(UserId(502), {2, 2}));
   b->fanout->SetSink(nullptr);
+}
+
+// --- the recent entries of conversations (redis/recent_entries.h) ---------------
+
+Message Entry(int64_t conv, int64_t seq, EntryKind kind = EntryKind::kText, int64_t target = 0) {
+  Message m;
+  m.conv = ConversationId(conv);
+  m.seq = seq;
+  m.id = MessageId(1000 + seq);
+  m.sender = UserId(7);
+  m.ts = 1'700'000'000'000 + seq;
+  m.client_msg_id = "c" + std::to_string(seq);
+  m.kind = kind;
+  m.target = target;
+  if (kind == EntryKind::kText) {
+    m.body = "text " + std::to_string(seq);
+    m.state_seq = seq;
+    m.mentions = {UserId(8)};
+    m.attachments = {Attachment{UploadId(55), "a.png", "image/png", 10, "https://signed/for/the/event"}};
+  }
+  if (kind == EntryKind::kEdit) m.body = "edit " + std::to_string(seq);
+  if (kind == EntryKind::kReaction) m.emoji = "👍";
+  return m;
+}
+
+// The elements of a Redis list, as stored.
+std::vector<std::string> ListOf(const char* key) {
+  std::vector<std::string> out;
+  timeval tv{1, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", Server().port(), tv);
+  if (c == nullptr || c->err != 0) {
+    if (c != nullptr) redisFree(c);
+    ADD_FAILURE() << "cannot connect to Redis";
+    return out;
+  }
+  auto* r = static_cast<redisReply*>(redisCommand(c, "LRANGE %s 0 -1", key));
+  if (r != nullptr && r->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; i < r->elements; ++i) out.emplace_back(r->element[i]->str, r->element[i]->len);
+  }
+  if (r != nullptr) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+std::vector<Message> Texts(int64_t conv, int64_t from, int64_t to) {
+  std::vector<Message> out;
+  for (int64_t seq = from; seq <= to; ++seq) out.push_back(Entry(conv, seq));
+  return out;
+}
+
+std::unique_ptr<store::RecentEntries> MakeRecent(int entries, int port = 0) {
+  auto recent = redis::CreateRecentEntries(redis::Options{
+      .host = "127.0.0.1", .port = port ? port : Server().port(), .node_id = 1, .recent_entries = entries});
+  if (!recent) {
+    ADD_FAILURE() << "CreateRecentEntries: " << recent.error().message;
+    return nullptr;
+  }
+  return std::move(recent).value();
+}
+
+// What the cache must answer for after+1 .. upto once `window` is written:
+// the fold of exactly that window (the writer is asynchronous: waits for it).
+::testing::AssertionResult Serves(store::RecentEntries& recent, std::span<const Message> window,
+                                  int64_t after, int64_t upto, UserId viewer = UserId(7)) {
+  const auto want = store::FoldWindow(window, after, upto, 500, viewer);
+  if (!want) return ::testing::AssertionFailure() << "the expected window does not hold the range";
+  std::optional<std::vector<Message>> got;
+  Eventually([&] { return (got = recent.Range(window.front().conv, after, upto, 500, viewer)) == want; }, 3s);
+  if (got == want) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "after " << after << " upto " << upto << ": "
+                                       << (got ? std::to_string(got->size()) + " entries" : "nothing");
+}
+
+TEST_F(RedisPresence, RecentEntriesServeTheLastEntriesOfAConversation) {
+  auto recent = MakeRecent(8);
+  ASSERT_TRUE(recent);
+  std::vector<Message> all = Texts(40, 1, 5);
+  all.push_back(Entry(40, 6, EntryKind::kEdit, 2));
+  all.push_back(Entry(40, 7, EntryKind::kReaction, 3));
+  recent->Committed(all);
+  recent->Committed(Texts(41, 1, 2));  // another conversation, its own window
+  EXPECT_TRUE(Serves(*recent, all, 0, 7));
+  EXPECT_TRUE(Serves(*recent, all, 1, 4));
+  EXPECT_TRUE(Serves(*recent, all, 3, 7, UserId()));
+  auto page = recent->Range(ConversationId(40), 1, 7, 500, UserId(7));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->front().body, "edit 6") << "text 2 as edited by seq 6";
+  EXPECT_EQ(page->front().attachments.at(0).url, "") << "an event's signed url is never kept";
+  ASSERT_EQ(page->at(1).reactions.size(), 1u);
+  EXPECT_TRUE(Serves(*recent, Texts(41, 1, 2), 0, 2));
+  // Past the window's end: the store has entries the window does not (yet).
+  EXPECT_EQ(recent->Range(ConversationId(40), 0, 8, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(42), 0, 1, 500, UserId(7)), std::nullopt) << "no window";
+  EXPECT_EQ(recent->Range(ConversationId(40), 7, 7, 500, UserId(7)), std::vector<Message>())
+      << "nothing missed";
+
+  // Only the last 8 are kept: 13 entries leave 6..13.
+  for (int64_t seq = 8; seq <= 13; ++seq) recent->Committed(Texts(40, seq, seq));
+  all.insert(all.end(),
+             {Entry(40, 8), Entry(40, 9), Entry(40, 10), Entry(40, 11), Entry(40, 12), Entry(40, 13)});
+  const std::span<const Message> kept(all.end() - 8, all.end());
+  EXPECT_TRUE(Serves(*recent, kept, 5, 13));
+  EXPECT_EQ(recent->Range(ConversationId(40), 4, 13, 500, UserId(7)), std::nullopt) << "seq 5 was trimmed";
+}
+
+// The window's promises (store/recent_entries.h) against what a cluster does
+// to it: a write lost (a gap), a second writer (entries again), a delete.
+TEST_F(RedisPresence, RecentWindowsHaveNoHoleAndNoErasedBody) {
+  auto recent = MakeRecent(64);
+  ASSERT_TRUE(recent);
+  recent->Committed(Texts(50, 1, 3));
+  ASSERT_TRUE(Serves(*recent, Texts(50, 1, 3), 0, 3));
+  // Seq 4 never reached Redis: 5 starts a new window.
+  recent->Committed(Texts(50, 5, 6));
+  ASSERT_TRUE(Serves(*recent, Texts(50, 5, 6), 4, 6));
+  EXPECT_EQ(recent->Range(ConversationId(50), 2, 6, 500, UserId(7)), std::nullopt);
+  // Another node writes 5..7 again (a rebalance): 7 is new, 5 and 6 are there.
+  recent->Committed(Texts(50, 5, 7));
+  ASSERT_TRUE(Serves(*recent, Texts(50, 5, 7), 4, 7));
+  // A delete starts a new window: the body it erased is gone from Redis.
+  std::vector<Message> after_delete{Entry(50, 8, EntryKind::kDelete, 6), Entry(50, 9)};
+  recent->Committed(after_delete);
+  ASSERT_TRUE(Serves(*recent, after_delete, 7, 9));
+  EXPECT_EQ(ListOf("parley:recent:50").size(), 2u);
+  EXPECT_EQ(recent->Range(ConversationId(50), 5, 9, 500, UserId(7)), std::nullopt);
+  for (const std::string& kept : ListOf("parley:recent:50")) {
+    EXPECT_EQ(kept.find("text 6"), std::string::npos) << "the deleted body is still in Redis";
+  }
+  // Garbage under the key (Redis is shared) is never served.
+  ASSERT_TRUE(Server().Command("RPUSH parley:recent:50 10:garbage"));
+  EXPECT_EQ(recent->Range(ConversationId(50), 7, 10, 500, UserId(7)), std::nullopt);
+}
+
+// Redis away: a commit never waits for it and a resume reads the store; when
+// it is back (empty), windows start again with the next entries.
+TEST_F(RedisPresence, RecentEntriesSurviveARedisRestart) {
+  auto recent = MakeRecent(64);
+  ASSERT_TRUE(recent);
+  recent->Committed(Texts(60, 1, 3));
+  ASSERT_TRUE(Serves(*recent, Texts(60, 1, 3), 0, 3));
+
+  Server().Kill();
+  auto t0 = Clock::now();
+  for (int64_t seq = 4; seq <= 1000; ++seq) recent->Committed(Texts(60, seq, seq));
+  EXPECT_LT(Clock::now() - t0, 100ms) << "Committed waited for Redis";
+  t0 = Clock::now();
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt);
+  EXPECT_LT(Clock::now() - t0, 500ms) << "each read waited for Redis";
+  ASSERT_EQ(Server().EnsureRunning(), "");  // same port, empty
+
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt) << "Redis lost the window";
+  // Entries committed from now on are served again (after the pause of
+  // a second that followed the failure).
+  std::vector<Message> later;
+  for (int64_t seq = 1001; seq <= 1003; ++seq) later.push_back(Entry(60, seq));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        recent->Committed(std::span<const Message>(&later.front(), 1));
+        return recent->Range(ConversationId(60), 1000, 1001, 500, UserId(7)).has_value();
+      },
+      5s));
+  recent->Committed(std::span<const Message>(later).subspan(1));
+  EXPECT_TRUE(Serves(*recent, later, 1000, 1003));
 }
 
 TEST_F(RedisPresence, PublishToDeliverLatency) {

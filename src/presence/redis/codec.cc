@@ -1,5 +1,6 @@
 #include "presence/redis/codec.h"
 
+#include <charconv>
 #include <limits>
 
 namespace parley::presence::redis {
@@ -59,11 +60,24 @@ class Reader {
     p_ += n;
     return true;
   }
+  // A length-prefixed string.
+  bool String(std::string* v) {
+    uint64_t n = 0;
+    std::string_view bytes;
+    if (!Varint(&n) || n > remaining() || !Bytes(static_cast<size_t>(n), &bytes)) return false;
+    v->assign(bytes);
+    return true;
+  }
 
  private:
   const char* p_;
   const char* end_;
 };
+
+void PutString(std::string_view v, std::string* out) {
+  PutVarint(v.size(), out);
+  out->append(v);
+}
 
 }  // namespace
 
@@ -137,6 +151,81 @@ std::optional<Envelope> DecodeEvent(std::string_view bytes, size_t max_users) {
   }
   if (r.remaining() != 0) return std::nullopt;
   return env;
+}
+
+std::string EncodeEntry(const Message& m) {
+  std::string out = std::to_string(m.seq);
+  out.push_back(':');
+  out.reserve(out.size() + 48 + m.body.size() + m.client_msg_id.size() + m.mentions.size() * 4);
+  out.push_back(static_cast<char>(kEntryVersion));
+  const uint8_t flags =
+      static_cast<uint8_t>(static_cast<uint8_t>(m.kind) | (m.op == ReactionOp::kRemove ? 0x04 : 0) |
+                           (m.reply_to ? 0x08 : 0) | (m.edited_ts ? 0x10 : 0) | (m.deleted ? 0x20 : 0));
+  out.push_back(static_cast<char>(flags));
+  for (int64_t v : {m.conv.value, m.id.value, m.sender.value, m.ts, m.target, m.state_seq})
+    PutSigned(v, &out);
+  if (m.reply_to) PutSigned(*m.reply_to, &out);
+  if (m.edited_ts) PutSigned(*m.edited_ts, &out);
+  PutString(m.body, &out);
+  PutString(m.client_msg_id, &out);
+  PutString(m.emoji, &out);
+  PutVarint(m.mentions.size(), &out);
+  for (UserId u : m.mentions) PutSigned(u.value, &out);
+  PutVarint(m.attachments.size(), &out);
+  for (const Attachment& a : m.attachments) {
+    PutSigned(a.id.value, &out);
+    PutString(a.name, &out);
+    PutString(a.content_type, &out);
+    PutSigned(a.size, &out);
+  }
+  return out;
+}
+
+std::optional<Message> DecodeEntry(std::string_view bytes) {
+  Message m;
+  const size_t colon = bytes.find(':');
+  // Canonical decimal: no sign, no leading zero.
+  if (colon == std::string_view::npos || colon == 0 || colon > 19 || bytes[0] == '0') return std::nullopt;
+  const auto [end, ec] = std::from_chars(bytes.data(), bytes.data() + colon, m.seq);
+  if (ec != std::errc() || end != bytes.data() + colon || m.seq < 1) return std::nullopt;
+  Reader r(bytes.substr(colon + 1));
+  uint8_t version = 0, flags = 0;
+  if (!r.Byte(&version) || version != kEntryVersion || !r.Byte(&flags) || (flags & 0xc0) != 0) {
+    return std::nullopt;
+  }
+  m.kind = static_cast<EntryKind>(flags & 0x03);
+  m.op = (flags & 0x04) ? ReactionOp::kRemove : ReactionOp::kAdd;
+  m.deleted = (flags & 0x20) != 0;
+  for (int64_t* v : {&m.conv.value, &m.id.value, &m.sender.value, &m.ts, &m.target, &m.state_seq}) {
+    if (!r.Signed(v)) return std::nullopt;
+  }
+  if (flags & 0x08) {
+    int64_t v = 0;
+    if (!r.Signed(&v)) return std::nullopt;
+    m.reply_to = v;
+  }
+  if (flags & 0x10) {
+    int64_t v = 0;
+    if (!r.Signed(&v)) return std::nullopt;
+    m.edited_ts = v;
+  }
+  if (!r.String(&m.body) || !r.String(&m.client_msg_id) || !r.String(&m.emoji)) return std::nullopt;
+  uint64_t n = 0;
+  // Each id takes at least one byte: a count beyond what is left is a lie.
+  if (!r.Varint(&n) || n > r.remaining()) return std::nullopt;
+  m.mentions.resize(static_cast<size_t>(n));
+  for (UserId& u : m.mentions) {
+    if (!r.Signed(&u.value)) return std::nullopt;
+  }
+  if (!r.Varint(&n) || n > r.remaining()) return std::nullopt;
+  m.attachments.resize(static_cast<size_t>(n));
+  for (Attachment& a : m.attachments) {
+    if (!r.Signed(&a.id.value) || !r.String(&a.name) || !r.String(&a.content_type) || !r.Signed(&a.size)) {
+      return std::nullopt;
+    }
+  }
+  if (r.remaining() != 0) return std::nullopt;
+  return m;
 }
 
 }  // namespace parley::presence::redis

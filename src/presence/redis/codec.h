@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/model.h"
 #include "fanout/fanout.h"
 
 namespace parley::presence::redis {
@@ -45,5 +46,21 @@ inline std::string EncodeEvent(const fanout::Event& event, int64_t publisher) {
 // encoding (unknown version, truncated, out-of-range value, trailing bytes).
 // `max_users` bounds the user list a payload may claim.
 std::optional<Envelope> DecodeEvent(std::string_view bytes, size_t max_users = 1 << 20);
+
+// An entry of a recent-entries window (recent_entries.h) as Redis holds it:
+// its seq in decimal and ':' (what the window's script reads), then
+//   byte 0   version (kEntryVersion)
+//   byte 1   kind (0 text, 1 edit, 2 delete, 3 reaction) | op << 2 |
+//            has reply_to << 3 | has edited_ts << 4 | deleted << 5
+//   then     conv, id, sender, ts, target, state_seq (zigzag varints),
+//            reply_to, edited_ts (zigzag, when flagged), body,
+//            client_msg_id, emoji (varint length + bytes), mentions (count +
+//            zigzag ids), attachments (count + id, name, content_type,
+//            size). Nothing after. Reactions are not kept: a window's
+//            entries are raw, as committed.
+inline constexpr uint8_t kEntryVersion = 1;
+std::string EncodeEntry(const Message& entry);
+// Nullopt unless `bytes` are exactly one valid encoding.
+std::optional<Message> DecodeEntry(std::string_view bytes);
 
 }  // namespace parley::presence::redis

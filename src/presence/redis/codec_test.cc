@@ -201,5 +201,92 @@ TEST(EventCodec, SurvivesRandomAndMutatedInput) {
   EXPECT_GT(decoded, 0);
 }
 
+// --- entries of the recent windows ----------------------------------------------
+
+Message FullText() {
+  Message m;
+  m.conv = ConversationId(1234567);
+  m.seq = 99;
+  m.id = MessageId(7'000'000'000'123);
+  m.sender = UserId(42);
+  m.body = "héllo @bob";
+  m.ts = 1'700'000'000'000;
+  m.client_msg_id = "c-1";
+  m.reply_to = 12;
+  m.mentions = {UserId(43), UserId(44)};
+  m.state_seq = 99;
+  m.attachments = {Attachment{UploadId(-5), "a b.png", "image/png", 12345, ""},
+                   Attachment{UploadId(6), "", "text/plain", 0, ""}};
+  return m;
+}
+
+std::vector<Message> EveryKind() {
+  std::vector<Message> out{FullText()};
+  Message edit = FullText();
+  edit.kind = EntryKind::kEdit;
+  edit.target = 5;
+  edit.reply_to.reset();
+  edit.attachments.clear();
+  out.push_back(edit);
+  Message del = edit;
+  del.kind = EntryKind::kDelete;
+  del.body.clear();
+  del.client_msg_id.clear();  // a server administrator's delete
+  del.mentions.clear();
+  out.push_back(del);
+  Message react = del;
+  react.kind = EntryKind::kReaction;
+  react.emoji = "👍";
+  react.op = ReactionOp::kRemove;
+  out.push_back(react);
+  Message folded = FullText();  // not what a window holds, but carried whole
+  folded.edited_ts = 1'700'000'000'500;
+  folded.deleted = true;
+  out.push_back(folded);
+  return out;
+}
+
+TEST(EntryCodec, RoundTripsEveryKindAndField) {
+  for (const Message& m : EveryKind()) {
+    const std::string bytes = EncodeEntry(m);
+    EXPECT_TRUE(bytes.starts_with("99:")) << "the window's script reads the seq";
+    auto back = DecodeEntry(bytes);
+    ASSERT_TRUE(back.has_value()) << EntryKindName(m.kind);
+    EXPECT_EQ(*back, m) << EntryKindName(m.kind);
+  }
+}
+
+TEST(EntryCodec, RefusesTruncationTrailingBytesAndOddSeqs) {
+  const std::string good = EncodeEntry(FullText());
+  for (size_t n = 0; n < good.size(); ++n) EXPECT_FALSE(DecodeEntry(good.substr(0, n)).has_value()) << n;
+  EXPECT_FALSE(DecodeEntry(good + "x").has_value());
+  const std::string rest = good.substr(good.find(':'));
+  for (const char* seq : {"", "0", "099", "-1", "+9", "a", "99999999999999999999"}) {
+    EXPECT_FALSE(DecodeEntry(seq + rest).has_value()) << seq;
+  }
+  std::string bad_version = good;
+  bad_version[3] = 9;
+  EXPECT_FALSE(DecodeEntry(bad_version).has_value());
+}
+
+TEST(EntryCodec, SurvivesMutatedInput) {
+  std::mt19937_64 rng(777);
+  int decoded = 0;
+  for (const Message& m : EveryKind()) {
+    const std::string good = EncodeEntry(m);
+    for (int i = 0; i < 20000; ++i) {
+      std::string bytes = good;
+      for (int k = 0, n = 1 + static_cast<int>(rng() % 3); k < n; ++k) {
+        bytes[rng() % bytes.size()] = static_cast<char>(rng());
+      }
+      auto e = DecodeEntry(bytes);
+      if (!e) continue;
+      ++decoded;
+      EXPECT_EQ(EncodeEntry(*e), bytes) << "one encoding per entry";
+    }
+  }
+  EXPECT_GT(decoded, 0);
+}
+
 }  // namespace
 }  // namespace parley::presence::redis

@@ -24,7 +24,9 @@
 #include "common/logging.h"
 #include "presence/redis/async_connection.h"
 #include "presence/redis/codec.h"
+#include "presence/redis/recent_entries.h"
 #include "presence/redis/scripts.h"
+#include "presence/redis/sync_pool.h"
 
 namespace parley::presence::redis {
 namespace {
@@ -55,128 +57,10 @@ std::string ChannelOf(const fanout::Interest& i) {
   return i.kind == fanout::Interest::Kind::kConversation ? ConvChannel(i.id) : UserChannel(i.id);
 }
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-std::string_view Str(const redisReply* r) { return std::string_view(r->str, r->len); }
-
-// A Lua script and the SHA1 Redis knows it by. Immutable after Core::Start.
-struct Script {
-  explicit Script(std::string_view text) : body(std::string(scripts::kPrelude) + std::string(text)) {}
-  std::string body;
-  std::string sha;
-};
-
-// Synchronous hiredis connections for the calls that come from blocking
-// threads (the gateway's workers, the maintenance thread): one per concurrent
-// caller, kept idle for reuse. Thread-safe.
-class SyncPool {
- public:
-  SyncPool(std::string host, int port, int timeout_ms = kIoTimeoutMs)
-      : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
-  ~SyncPool() { DropIdle(); }
-
-  // Runs one command. On a broken connection (Redis restarted, say) drops
-  // the idle ones too and tries once more on a new connection. Null, with
-  // `*error`, when Redis did not answer; an error reply comes back as one.
-  Reply Run(const std::vector<std::string>& args, std::string* error) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    argv.reserve(args.size());
-    lens.reserve(args.size());
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      redisContext* c = Acquire(error);
-      if (c == nullptr) return nullptr;
-      auto* r = static_cast<redisReply*>(
-          redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-      if (r == nullptr) {
-        *error = c->errstr;
-        redisFree(c);
-        DropIdle();
-        continue;
-      }
-      Release(c);
-      return Reply(r);
-    }
-    return nullptr;
-  }
-
-  // EVALSHA, then EVAL when Redis forgot the script (a restart). An error
-  // reply becomes null with `*error`.
-  Reply Eval(const Script& s, const std::vector<std::string>& args, std::string* error) {
-    std::vector<std::string> cmd;
-    cmd.reserve(args.size() + 3);
-    cmd.insert(cmd.end(), {"EVALSHA", s.sha, "0"});
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    Reply r = Run(cmd, error);
-    if (r && r->type == REDIS_REPLY_ERROR && Str(r.get()).starts_with("NOSCRIPT")) {
-      cmd[0] = "EVAL";
-      cmd[1] = s.body;
-      r = Run(cmd, error);
-    }
-    if (r && r->type == REDIS_REPLY_ERROR) {
-      *error = std::string(Str(r.get()));
-      return nullptr;
-    }
-    return r;
-  }
-
- private:
-  redisContext* Acquire(std::string* error) {
-    {
-      std::lock_guard lock(mu_);
-      if (!idle_.empty()) {
-        redisContext* c = idle_.back();
-        idle_.pop_back();
-        return c;
-      }
-    }
-    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
-    redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
-    if (c == nullptr || c->err != 0) {
-      *error = c != nullptr ? c->errstr : "out of memory";
-      if (c != nullptr) redisFree(c);
-      return nullptr;
-    }
-    redisSetTimeout(c, tv);
-    redisEnableKeepAlive(c);
-    return c;
-  }
-
-  void Release(redisContext* c) {
-    if (c->err == 0) {
-      std::lock_guard lock(mu_);
-      if (idle_.size() < 64) {
-        idle_.push_back(c);
-        return;
-      }
-    }
-    redisFree(c);
-  }
-
-  void DropIdle() {
-    std::vector<redisContext*> idle;
-    {
-      std::lock_guard lock(mu_);
-      idle.swap(idle_);
-    }
-    for (redisContext* c : idle) redisFree(c);
-  }
-
-  const std::string host_;
-  const int port_;
-  const int timeout_ms_;
-  std::mutex mu_;
-  std::vector<redisContext*> idle_;
-};
+// The presence scripts share helpers (scripts::kPrelude).
+Script WithPrelude(std::string_view text) {
+  return Script(std::string(scripts::kPrelude) + std::string(text));
+}
 
 std::vector<UserId> ParseUsers(const redisReply* r) {
   std::vector<UserId> out;
@@ -203,7 +87,7 @@ class Core {
       : options_(o),
         node_(std::to_string(o.node_id)),
         node_channel_(NodeChannel(o.node_id)),
-        pool_(o.host, o.port) {}
+        pool_(o.host, o.port, kIoTimeoutMs) {}
 
   ~Core() {
     {
@@ -230,12 +114,8 @@ class Core {
     Reply pong = pool_.Run({"PING"}, &err);
     if (!pong) return fail("cannot connect", err);
     if (pong->type == REDIS_REPLY_ERROR) return fail("PING", std::string(Str(pong.get())));
-    for (Script* s : {&add_, &remove_, &online_, &heartbeat_, &register_, &sweep_, &reset_node_}) {
-      Reply sha = pool_.Run({"SCRIPT", "LOAD", s->body}, &err);
-      if (!sha || sha->type != REDIS_REPLY_STRING)
-        return fail("SCRIPT LOAD", sha ? std::string(Str(sha.get())) : err);
-      s->sha = std::string(Str(sha.get()));
-    }
+    err = pool_.Load({&add_, &remove_, &online_, &heartbeat_, &register_, &sweep_, &reset_node_});
+    if (!err.empty()) return fail("SCRIPT LOAD", err);
     // A previous run of this node id left sessions: they died with it.
     Reply reset = pool_.Eval(reset_node_, {node_}, &err);
     if (!reset) return fail("reset node", err);
@@ -761,9 +641,10 @@ class Core {
   const std::string node_;          // decimal node id
   const std::string node_channel_;  // parley:node:<id>, always subscribed
   SyncPool pool_;
-  Script add_{scripts::kAddSession}, remove_{scripts::kRemoveSession}, online_{scripts::kOnline},
-      heartbeat_{scripts::kHeartbeat}, register_{scripts::kRegister}, sweep_{scripts::kSweep},
-      reset_node_{scripts::kResetNode};
+  Script add_ = WithPrelude(scripts::kAddSession), remove_ = WithPrelude(scripts::kRemoveSession),
+         online_ = WithPrelude(scripts::kOnline), heartbeat_ = WithPrelude(scripts::kHeartbeat),
+         register_ = WithPrelude(scripts::kRegister), sweep_ = WithPrelude(scripts::kSweep),
+         reset_node_ = WithPrelude(scripts::kResetNode);
 
   // io thread: the io_context and what only its thread touches.
   asio::io_context ioc_{1};
@@ -854,14 +735,8 @@ class RedisLimits final : public SharedLimits {
   explicit RedisLimits(const Options& o) : pool_(o.host, o.port, kLimitTimeoutMs) {}
 
   Result<void> Start() {
-    for (Script* s : {&take_, &failures_}) {
-      std::string err;
-      Reply sha = pool_.Run({"SCRIPT", "LOAD", s->body}, &err);
-      if (!sha || sha->type != REDIS_REPLY_STRING) {
-        return MakeError(Errc::kUnavailable, "presence.redis: SCRIPT LOAD (limits): " +
-                                                 (sha ? std::string(Str(sha.get())) : err));
-      }
-      s->sha = std::string(Str(sha.get()));
+    if (std::string err = pool_.Load({&take_, &failures_}); !err.empty()) {
+      return MakeError(Errc::kUnavailable, "presence.redis: SCRIPT LOAD (limits): " + err);
     }
     return Ok();
   }
@@ -904,7 +779,7 @@ class RedisLimits final : public SharedLimits {
 
  private:
   SyncPool pool_;
-  Script take_{scripts::kTakeTokens}, failures_{scripts::kFailures};
+  Script take_ = WithPrelude(scripts::kTakeTokens), failures_ = WithPrelude(scripts::kFailures);
 };
 
 }  // namespace
@@ -923,6 +798,11 @@ Result<Backend> Create(const Options& options) {
   b.registry = std::make_unique<RegistryHandle>(core);
   b.fanout = std::make_unique<FanOutHandle>(core);
   b.limits = std::move(limits);
+  if (options.recent_entries > 0) {
+    auto recent = CreateRecentEntries(options);
+    if (!recent) return std::move(recent).error();
+    b.recent = std::move(recent).value();
+  }
   return b;
 }
 

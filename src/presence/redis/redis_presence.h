@@ -24,6 +24,7 @@
 #include "common/shared_limits.h"
 #include "fanout/fanout.h"
 #include "presence/presence_registry.h"
+#include "store/recent_entries.h"
 
 namespace parley::presence::redis {
 
@@ -34,6 +35,9 @@ struct Options {
   // with the same id drops the sessions its previous run left.
   int64_t node_id = 1;
   int heartbeat_ms = 25000;
+  // Entries of each conversation kept in Redis for resumes
+  // (recent_entries.h); 0: none.
+  int recent_entries = 64;
 };
 
 // Both halves share one connection set and threads; either may be destroyed
@@ -45,6 +49,9 @@ struct Backend {
   // The counters of the limits the nodes share (send rate, login throttle),
   // on connections of their own with a short timeout.
   std::unique_ptr<SharedLimits> limits;
+  // The newest entries of each conversation; null when
+  // Options::recent_entries is 0.
+  std::unique_ptr<store::RecentEntries> recent;
 };
 
 // Connects (fails with kUnavailable when Redis does not answer), drops what a

@@ -197,4 +197,48 @@ end
 return wait
 )lua";
 
+// --- recent entries (recent_entries.h) -----------------------------------------
+// Key: parley:recent:<conv>, a list of entries (codec.h, EncodeEntry: each
+// starts with its seq and ':'), ascending by consecutive seq; a TTL so an
+// idle conversation's window goes away. These scripts use no prelude.
+
+// ARGV: the window's key, the most entries kept, the TTL (ms), then per
+// entry: seq, "1" when it starts a new window (a delete), the encoding. An
+// entry at or below the window's last seq is there already (another node
+// wrote it during a rebalance, or a retry): skipped. One that does not
+// follow the last seq starts a new window, so the window never has a hole.
+// Returns the window's last seq.
+inline constexpr std::string_view kAppendRecent = R"lua(
+local key = ARGV[1]
+local last = redis.call('LINDEX', key, -1)  -- false when there is no window
+local hi = nil
+if last then
+  hi = tonumber(string.match(last, '^(%d+):'))
+  if hi == nil then redis.call('DEL', key) end  -- not ours: start again
+end
+for i = 4, #ARGV, 3 do
+  local seq = tonumber(ARGV[i])
+  if hi == nil or seq > hi then
+    if hi ~= nil and (ARGV[i + 1] == '1' or seq ~= hi + 1) then redis.call('DEL', key) end
+    redis.call('RPUSH', key, ARGV[i + 2])
+    hi = seq
+  end
+end
+redis.call('LTRIM', key, -tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', key, ARGV[3])
+return hi
+)lua";
+
+// ARGV: the window's key, the first seq wanted. Returns the entries from
+// that seq to the window's end, or {} when the window is empty or starts
+// after it.
+inline constexpr std::string_view kReadRecent = R"lua(
+local first = redis.call('LINDEX', ARGV[1], 0)
+if not first then return {} end
+local lo = tonumber(string.match(first, '^(%d+):'))
+local want = tonumber(ARGV[2])
+if lo == nil or want < lo then return {} end
+return redis.call('LRANGE', ARGV[1], want - lo, -1)
+)lua";
+
 }  // namespace parley::presence::redis::scripts
