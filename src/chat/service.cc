@@ -964,6 +964,16 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
 Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId conv, int64_t after,
                                                  int64_t upto, int limit) {
   limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
+  // `upto` is the conversation's last_seq as the plan read it from the
+  // store, so a window that reaches it holds every change to the page.
+  if (d_.recent != nullptr) {
+    if (auto cached = d_.recent->Range(conv, after, upto, limit, viewer)) {
+      if (d_.on_resume_page) d_.on_resume_page(true);
+      SignAttachments(*cached);
+      return std::move(cached).value();
+    }
+  }
+  if (d_.on_resume_page) d_.on_resume_page(false);
   auto page = d_.store.History(conv, upto + 1, after, limit, viewer);
   if (page.ok()) SignAttachments(*page);
   return page;

@@ -34,6 +34,7 @@
 #include "presence/presence_registry.h"
 #include "push/vapid.h"
 #include "protocol/frames.h"
+#include "store/recent_entries.h"
 #include "store/store.h"
 #include "uploads/blob_store.h"
 #include "uploads/url_signer.h"
@@ -67,6 +68,11 @@ struct Deps {
   // Called after a push subscription is stored (the push sender starts
   // planning pushes at once); may be empty.
   std::function<void()> push_subscribed = {};
+  // The newest entries of each conversation beside the store (a cluster's
+  // Redis), which a resume reads first; null: the store alone.
+  store::RecentEntries* recent = nullptr;
+  // Called for each resume page served: from `recent` (true) or the store.
+  std::function<void(bool from_recent)> on_resume_page = {};
 };
 
 // A webhook just made (PROTOCOL.md §8): the secret is shown this once.

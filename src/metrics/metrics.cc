@@ -16,6 +16,7 @@ namespace p = prometheus;
 
 struct Metrics::Families {
   p::Family<p::Counter>* errors = nullptr;
+  p::Counter* resume_pages[2] = {nullptr, nullptr};  // [from_recent]
   std::mutex mu;
   std::unordered_map<std::string, p::Counter*> by_code;
 };
@@ -86,6 +87,14 @@ Metrics::Metrics()
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
+  auto& pages = p::BuildCounter()
+                    .Name("parley_resume_pages_total")
+                    .Help(
+                        "Pages of missed entries read by resuming connections, by where they came from: "
+                        "recent (a cluster's Redis window) or store")
+                    .Register(*registry_);
+  families_->resume_pages[0] = &pages.Add({{"source", "store"}});
+  families_->resume_pages[1] = &pages.Add({{"source", "recent"}});
   // Always 1: the labels carry what is running, so a dashboard can show
   // which build each node runs and when a deploy reached it.
   p::BuildGauge()
@@ -107,6 +116,8 @@ void Metrics::CountError(std::string_view code) {
   }
   it->second->Increment();
 }
+
+void Metrics::CountResumePage(bool from_recent) { families_->resume_pages[from_recent ? 1 : 0]->Increment(); }
 
 std::string Metrics::Serialize() const {
   if (store_memory) store_memory_bytes.Set(store_memory());

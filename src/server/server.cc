@@ -53,6 +53,9 @@ struct Server::Parts {
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
   std::unique_ptr<SharedLimits> limits;  // null on one node
+  // The newest entries of each conversation in Redis (a cluster's resumes
+  // read them); null on one node or when presence.redis_recent_entries is 0.
+  std::unique_ptr<store::RecentEntries> recent;
   std::unique_ptr<auth::TokenIssuer> tokens;
   std::unique_ptr<auth::PasswordHasher> hasher;
   std::unique_ptr<auth::ExternalVerifier> external;
@@ -203,6 +206,7 @@ struct Presence {
   std::unique_ptr<presence::PresenceRegistry> registry;
   std::unique_ptr<fanout::FanOut> fanout;
   std::unique_ptr<SharedLimits> limits{};
+  std::unique_ptr<store::RecentEntries> recent{};
 };
 
 Result<Presence> OpenPresence(const config::Config& c) {
@@ -212,7 +216,8 @@ Result<Presence> OpenPresence(const config::Config& c) {
     case config::PresenceBackend::kRedis: {
       auto backend = presence::redis::Create(c.presence.redis);
       if (!backend) return std::move(backend).error();
-      return Presence{std::move(backend->registry), std::move(backend->fanout), std::move(backend->limits)};
+      return Presence{std::move(backend->registry), std::move(backend->fanout), std::move(backend->limits),
+                      std::move(backend->recent)};
     }
   }
   return MakeError(Errc::kInternal, "presence.backend out of range");
@@ -266,6 +271,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
   p->registry = std::move(presence->registry);
   p->fanout = std::move(presence->fanout);
   p->limits = std::move(presence->limits);
+  p->recent = std::move(presence->recent);
   p->tokens = std::make_unique<auth::TokenIssuer>(secret, c.auth.access_ttl_s, SystemClock::Instance());
   p->hasher = std::make_unique<auth::PasswordHasher>(*strength);
   if (!c.auth.issuer_public_key_file.empty()) {
@@ -292,7 +298,8 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                   SystemClock::Instance(), p->external.get(), p->blobs.get(), p->url_signer.get(),
                   p->limits.get(), check_webhook_url, &p->vapid,
                   // The sender is made below, before the gateway serves anyone.
-                  [raw] { raw->pusher->Subscribed(); }};
+                  [raw] { raw->pusher->Subscribed(); }, p->recent.get(),
+                  [&m = p->metrics](bool from_recent) { m.CountResumePage(from_recent); }};
   // A grace longer than a heartbeat could show a user online past the 2
   // heartbeats PROTOCOL.md §3 allows.
   chat::Options chat_options = c.chat;
@@ -330,7 +337,11 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                                 raw->webhooks->Nudge();  // cheap: one flag; the scan finds whose
                               },
                           .on_commit_error = [&m] { m.commit_errors.Increment(); },
-                          .on_entry = [raw](const Message& entry) { raw->pusher->Committed(entry); }},
+                          .on_entry =
+                              [raw](const Message& entry) {
+                                raw->pusher->Committed(entry);
+                                if (raw->recent) raw->recent->Committed(std::span<const Message>(&entry, 1));
+                              }},
       [raw](Message& entry) { raw->service->SignAttachments(entry); });
 
   gateway::Options gw = c.gateway;
