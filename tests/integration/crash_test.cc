@@ -223,7 +223,9 @@ TEST_F(CrashTest, GracefulStopStoresLastSeenOfClosedAndLingeringUsers) {
     ASSERT_TRUE(last_seen) << who->username << ": no last_seen after a graceful stop: " << user.body;
     EXPECT_GE(*last_seen, before_cut - 1000) << who->username;
     EXPECT_LE(*last_seen, stopped + 1000) << who->username;
-    if (who == &a) EXPECT_LE(*last_seen, after_cut + 1000) << "a's last_seen is the cut, not the stop";
+    if (who == &a) {
+      EXPECT_LE(*last_seen, after_cut + 1000) << "a's last_seen is the cut, not the stop";
+    }
   }
 }
 

@@ -22,7 +22,9 @@ class PresenceTest : public ServerTest {
     bool seen = false;
   };
   DmContacts ConnectedDm(const std::string& prefix) {
-    DmContacts p{NewUser(prefix), NewUser(prefix)};
+    DmContacts p;
+    p.a = NewUser(prefix);
+    p.b = NewUser(prefix);
     Dm(p.a, p.b.username);
     p.b1 = Open(p.b);
     p.a1 = Open(p.a);
