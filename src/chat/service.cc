@@ -666,10 +666,25 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
                                               std::optional<int64_t> before, std::optional<int64_t> after,
                                               int limit) {
   if (auto ok = RequireActive(actor); !ok) return ok.error();
-  auto role = d_.store.GetRole(conv, actor);
-  if (!role) return std::move(role).error();
-  if (!*role) return NotMember();
-  auto page = d_.store.History(conv, before, after, std::clamp(limit, 1, protocol::kMaxHistoryLimit), actor);
+  limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
+  auto member = d_.store.GetMembership(conv, actor);
+  if (!member) return std::move(member).error();
+  if (!member->role) return NotMember();
+  if (d_.recent != nullptr) {
+    // The range of Store::History as (from, upto]: with `after`, the first
+    // `limit` above it (Range stops at `limit`); without, the `limit` just
+    // below `before` (or the newest).
+    const int64_t last = member->last_seq;
+    const int64_t upto = before ? std::min(*before - 1, last) : last;
+    const int64_t from = after ? *after : std::max<int64_t>(0, upto - limit);
+    if (auto cached = d_.recent->Range(conv, from, upto, last, limit, actor)) {
+      if (d_.on_page) d_.on_page(false, true);
+      SignAttachments(*cached);
+      return std::move(cached).value();
+    }
+  }
+  if (d_.on_page) d_.on_page(false, false);
+  auto page = d_.store.History(conv, before, after, limit, actor);
   if (page.ok()) SignAttachments(*page);
   return page;
 }
@@ -967,13 +982,13 @@ Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId c
   // `upto` is the conversation's last_seq as the plan read it from the
   // store, so a window that reaches it holds every change to the page.
   if (d_.recent != nullptr) {
-    if (auto cached = d_.recent->Range(conv, after, upto, limit, viewer)) {
-      if (d_.on_resume_page) d_.on_resume_page(true);
+    if (auto cached = d_.recent->Range(conv, after, upto, upto, limit, viewer)) {
+      if (d_.on_page) d_.on_page(true, true);
       SignAttachments(*cached);
       return std::move(cached).value();
     }
   }
-  if (d_.on_resume_page) d_.on_resume_page(false);
+  if (d_.on_page) d_.on_page(true, false);
   auto page = d_.store.History(conv, upto + 1, after, limit, viewer);
   if (page.ok()) SignAttachments(*page);
   return page;

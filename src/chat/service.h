@@ -69,10 +69,12 @@ struct Deps {
   // planning pushes at once); may be empty.
   std::function<void()> push_subscribed = {};
   // The newest entries of each conversation beside the store (a cluster's
-  // Redis), which a resume reads first; null: the store alone.
+  // Redis), which resumes and history pages read first; null: the store
+  // alone.
   store::RecentEntries* recent = nullptr;
-  // Called for each resume page served: from `recent` (true) or the store.
-  std::function<void(bool from_recent)> on_resume_page = {};
+  // Called for each page of entries served to a resume (or as history),
+  // from `recent` (true) or the store.
+  std::function<void(bool resume, bool from_recent)> on_page = {};
 };
 
 // A webhook just made (PROTOCOL.md §8): the secret is shown this once.

@@ -642,8 +642,8 @@ std::vector<Setting> BuildSettings() {
                 in_redis(&presence::redis::Options::port),
                 "Redis server, host:port, for presence.backend = redis.");
   t.Add("presence", "redis_recent_entries", in_redis(&presence::redis::Options::recent_entries),
-        "Newest entries of each conversation kept in Redis, written after each commit, so a resume reads "
-        "its missed entries there instead of the store (presence.backend = redis; 0: none).")
+        "Newest entries of each conversation kept in Redis, written after each commit, so resumes and "
+        "recent history pages read them there instead of the store (presence.backend = redis; 0: none).")
       .Range(0, 1000);
 
   t.AddBackend("uploads", Field(&Config::uploads, &UploadsConfig::backend), kUploadBackends,

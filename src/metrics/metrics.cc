@@ -16,7 +16,7 @@ namespace p = prometheus;
 
 struct Metrics::Families {
   p::Family<p::Counter>* errors = nullptr;
-  p::Counter* resume_pages[2] = {nullptr, nullptr};  // [from_recent]
+  p::Counter* pages[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};  // [resume][from_recent]
   std::mutex mu;
   std::unordered_map<std::string, p::Counter*> by_code;
 };
@@ -87,14 +87,23 @@ Metrics::Metrics()
       families_(std::make_unique<Families>()) {
   families_->errors =
       &p::BuildCounter().Name("parley_errors_total").Help("Error answers by code").Register(*registry_);
-  auto& pages = p::BuildCounter()
-                    .Name("parley_resume_pages_total")
-                    .Help(
-                        "Pages of missed entries read by resuming connections, by where they came from: "
-                        "recent (a cluster's Redis window) or store")
-                    .Register(*registry_);
-  families_->resume_pages[0] = &pages.Add({{"source", "store"}});
-  families_->resume_pages[1] = &pages.Add({{"source", "recent"}});
+  auto& resume = p::BuildCounter()
+                     .Name("parley_resume_pages_total")
+                     .Help(
+                         "Pages of missed entries read by resuming connections, by where they came from: "
+                         "recent (a cluster's Redis window) or store")
+                     .Register(*registry_);
+  auto& history = p::BuildCounter()
+                      .Name("parley_history_pages_total")
+                      .Help(
+                          "History pages served, by where they came from: recent (a cluster's Redis "
+                          "window) or store")
+                      .Register(*registry_);
+  for (bool from_recent : {false, true}) {
+    const p::Labels source{{"source", from_recent ? "recent" : "store"}};
+    families_->pages[1][from_recent] = &resume.Add(source);
+    families_->pages[0][from_recent] = &history.Add(source);
+  }
   // Always 1: the labels carry what is running, so a dashboard can show
   // which build each node runs and when a deploy reached it.
   p::BuildGauge()
@@ -117,7 +126,7 @@ void Metrics::CountError(std::string_view code) {
   it->second->Increment();
 }
 
-void Metrics::CountResumePage(bool from_recent) { families_->resume_pages[from_recent ? 1 : 0]->Increment(); }
+void Metrics::CountPage(bool resume, bool from_recent) { families_->pages[resume][from_recent]->Increment(); }
 
 std::string Metrics::Serialize() const {
   if (store_memory) store_memory_bytes.Set(store_memory());

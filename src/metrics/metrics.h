@@ -58,8 +58,9 @@ class Metrics {
 
   // Counts an error answer by its wire code ("bad_request", ...).
   void CountError(std::string_view code);
-  // Counts a resume page (parley_resume_pages_total), by its source.
-  void CountResumePage(bool from_recent);
+  // Counts a page of entries served to a resume (parley_resume_pages_total)
+  // or as history (parley_history_pages_total), by its source.
+  void CountPage(bool resume, bool from_recent);
   // Prometheus text exposition format.
   std::string Serialize() const;
 

@@ -299,7 +299,7 @@ Result<std::unique_ptr<Server>> Server::Create(const config::Config& c) {
                   p->limits.get(), check_webhook_url, &p->vapid,
                   // The sender is made below, before the gateway serves anyone.
                   [raw] { raw->pusher->Subscribed(); }, p->recent.get(),
-                  [&m = p->metrics](bool from_recent) { m.CountResumePage(from_recent); }};
+                  [&m = p->metrics](bool resume, bool from_recent) { m.CountPage(resume, from_recent); }};
   // A grace longer than a heartbeat could show a user online past the 2
   // heartbeats PROTOCOL.md §3 allows.
   chat::Options chat_options = c.chat;

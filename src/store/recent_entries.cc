@@ -19,12 +19,13 @@ struct EmojiHolders {
 }  // namespace
 
 std::optional<std::vector<Message>> FoldWindow(std::span<const Message> window, int64_t after, int64_t upto,
-                                               int limit, UserId viewer) {
+                                               int64_t last_seq, int limit, UserId viewer) {
+  if (upto > last_seq) return std::nullopt;
   if (after >= upto || limit <= 0) return std::vector<Message>();
   if (window.empty()) return std::nullopt;
   const int64_t lo = window.front().seq;
   const int64_t hi = window.back().seq;
-  if (after + 1 < lo || hi < upto) return std::nullopt;
+  if (after + 1 < lo || hi < last_seq) return std::nullopt;
   for (size_t i = 1; i < window.size(); ++i) {
     if (window[i].seq != window[i - 1].seq + 1 || window[i].conv != window.front().conv) return std::nullopt;
   }
@@ -38,8 +39,8 @@ std::optional<std::vector<Message>> FoldWindow(std::span<const Message> window, 
     return m->kind == EntryKind::kText ? m : nullptr;
   };
 
-  // Every change after `first` up to hi: the changes to the served text
-  // entries all come after them, so they are here.
+  // Every change after `first` up to hi (at least last_seq): the changes
+  // to the served text entries all come after them, so they are here.
   std::map<int64_t, std::map<std::string, EmojiHolders>> reactions;  // by target seq
   for (size_t i = static_cast<size_t>(first - lo); i < window.size(); ++i) {
     const Message& e = window[i];

@@ -34,20 +34,23 @@ class RecentEntries {
   // drops (the windows restart, see above).
   virtual void Committed(std::span<const Message> entries) = 0;
   // What Store::History(conv, upto + 1, after, limit, viewer) returns, when
-  // the window of `conv` holds after+1 .. upto; nullopt when it does not,
-  // or the cache cannot answer (the caller reads the store). `upto` must be
-  // at most the conversation's last_seq as read from the store.
+  // the window of `conv` holds after+1 .. last_seq; nullopt when it does
+  // not, or the cache cannot answer (the caller reads the store).
+  // `last_seq` is the conversation's as the caller read it from the store
+  // (upto <= last_seq): every change to an entry of the range up to it is
+  // then in the window, so the page is folded as the store would fold it.
   virtual std::optional<std::vector<Message>> Range(ConversationId conv, int64_t after, int64_t upto,
-                                                    int limit, UserId viewer) = 0;
+                                                    int64_t last_seq, int limit, UserId viewer) = 0;
 };
 
 // The folding behind Range, shared by every cache: `window` ascending by seq.
-// Nullopt when it is not consecutive or does not hold after+1 .. upto.
-// Otherwise the entries after+1 .. upto, at most `limit` from after+1, as
-// History serves them: text entries folded with every change the window
-// holds (reactions' `me` for `viewer`), change entries as stored (an edit's
-// body erased when a later delete of its target is in the window).
+// Nullopt when it is not consecutive or does not hold after+1 .. last_seq
+// (and upto <= last_seq). Otherwise the entries after+1 .. upto, at most
+// `limit` from after+1, as History serves them: text entries folded with
+// every change the window holds (reactions' `me` for `viewer`), change
+// entries as stored (an edit's body erased when a later delete of its
+// target is in the window).
 std::optional<std::vector<Message>> FoldWindow(std::span<const Message> window, int64_t after, int64_t upto,
-                                               int limit, UserId viewer);
+                                               int64_t last_seq, int limit, UserId viewer);
 
 }  // namespace parley::store

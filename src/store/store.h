@@ -283,6 +283,13 @@ class Store {
   // The role of `user` in `conv`, or nullopt when not a member.
   // kNotFound when the conversation does not exist.
   virtual Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) = 0;
+  // GetRole and the conversation's last_seq, in one read: what a history
+  // page served from the newest entries (recent_entries.h) needs to know.
+  struct Membership {
+    std::optional<Role> role;  // nullopt: not a member
+    int64_t last_seq = 0;
+  };
+  virtual Result<Membership> GetMembership(ConversationId conv, UserId user) = 0;
   // Adds a member, whose read_seq starts at the conversation's last_seq
   // (PROTOCOL.md §7: older history is readable but not unread); adding an
   // existing member changes nothing and succeeds. kForbidden when the user

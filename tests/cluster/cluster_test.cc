@@ -1037,10 +1037,10 @@ class ClusterTest : public ::testing::Test {
 
 // ------------------------------------------------------------------ 1. basic protocol across nodes
 
-// parley_resume_pages_total{source} on one node (0 when it cannot be read).
-double ResumePagesOn(uint16_t port, const std::string& source) {
+// parley_<reader>_pages_total{source} on one node (0 when it cannot be read).
+double PagesOn(uint16_t port, const std::string& reader, const std::string& source) {
   client::HttpClient http("127.0.0.1", port, 10s);
-  const std::string line = "parley_resume_pages_total{source=\"" + source + "\"} ";
+  const std::string line = "parley_" + reader + "_pages_total{source=\"" + source + "\"} ";
   const std::string body = http.Get("/metrics").body;
   const size_t at = body.find(line);
   return at == std::string::npos ? 0 : std::atof(body.c_str() + at + line.size());
@@ -1245,7 +1245,7 @@ TEST_F(ClusterTest, ProtocolAcrossNodesThroughHaproxy) {
   // group sent on node 1 (one of them edited since): the resume reads them
   // from the group's window in Redis (written by node 1's commits) and
   // serves them folded, without a history query.
-  const double recent_before = ResumePagesOn(c.node_port(3), "recent");
+  const double recent_before = PagesOn(c.node_port(3), "resume", "recent");
   const int64_t seen_before = bh.Contiguous(group);
   std::vector<std::string> missed;
   for (int i = 0; i < 3; ++i) missed.push_back(a1.Send(group, "missed " + std::to_string(i)));
@@ -1269,9 +1269,23 @@ TEST_F(ClusterTest, ProtocolAcrossNodesThroughHaproxy) {
     EXPECT_EQ(GetString(bh.Seen(group).at(first_missed), "body"), "missed 0, fixed");
     EXPECT_EQ(GetInt(bh.Seen(group).at(first_missed), "state_seq"), fix_seq);
   }
-  EXPECT_GT(ResumePagesOn(c.node_port(3), "recent"), recent_before)
+  EXPECT_GT(PagesOn(c.node_port(3), "resume", "recent"), recent_before)
       << "node 3 read the missed entries from the store, not from Redis";
-  Phase("a resume on node 3 read what it missed from Redis, folded");
+  // The newest history page, read on node 3, comes from the same window.
+  const double history_before = PagesOn(c.node_port(3), "history", "recent");
+  client::HttpClient on3("127.0.0.1", c.node_port(3), 10s);
+  auto newest = on3.Get("/v1/conversations/" + group + "/messages?limit=10", b.access_token);
+  ASSERT_EQ(newest.status, 200) << newest.Describe();
+  bool found = false;
+  for (const auto& m : newest.Object().at("messages").as_array()) {
+    if (GetInt(m.as_object(), "seq") != first_missed) continue;
+    found = true;
+    EXPECT_EQ(GetString(m.as_object(), "body"), "missed 0, fixed");
+  }
+  EXPECT_TRUE(found) << newest.body;
+  EXPECT_GT(PagesOn(c.node_port(3), "history", "recent"), history_before)
+      << "node 3 read the newest history page from the store, not from Redis";
+  Phase("a resume and a history page on node 3 read Redis, folded");
   ExpectNoProblems(all);
 }
 

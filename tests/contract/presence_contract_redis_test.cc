@@ -435,10 +435,11 @@ std::unique_ptr<store::RecentEntries> MakeRecent(int entries, int port = 0) {
 // the fold of exactly that window (the writer is asynchronous: waits for it).
 ::testing::AssertionResult Serves(store::RecentEntries& recent, std::span<const Message> window,
                                   int64_t after, int64_t upto, UserId viewer = UserId(7)) {
-  const auto want = store::FoldWindow(window, after, upto, 500, viewer);
+  const auto want = store::FoldWindow(window, after, upto, upto, 500, viewer);
   if (!want) return ::testing::AssertionFailure() << "the expected window does not hold the range";
   std::optional<std::vector<Message>> got;
-  Eventually([&] { return (got = recent.Range(window.front().conv, after, upto, 500, viewer)) == want; }, 3s);
+  Eventually(
+      [&] { return (got = recent.Range(window.front().conv, after, upto, upto, 500, viewer)) == want; }, 3s);
   if (got == want) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "after " << after << " upto " << upto << ": "
                                        << (got ? std::to_string(got->size()) + " entries" : "nothing");
@@ -455,16 +456,18 @@ TEST_F(RedisPresence, RecentEntriesServeTheLastEntriesOfAConversation) {
   EXPECT_TRUE(Serves(*recent, all, 0, 7));
   EXPECT_TRUE(Serves(*recent, all, 1, 4));
   EXPECT_TRUE(Serves(*recent, all, 3, 7, UserId()));
-  auto page = recent->Range(ConversationId(40), 1, 7, 500, UserId(7));
+  auto page = recent->Range(ConversationId(40), 1, 7, 7, 500, UserId(7));
   ASSERT_TRUE(page);
   EXPECT_EQ(page->front().body, "edit 6") << "text 2 as edited by seq 6";
   EXPECT_EQ(page->front().attachments.at(0).url, "") << "an event's signed url is never kept";
   ASSERT_EQ(page->at(1).reactions.size(), 1u);
   EXPECT_TRUE(Serves(*recent, Texts(41, 1, 2), 0, 2));
   // Past the window's end: the store has entries the window does not (yet).
-  EXPECT_EQ(recent->Range(ConversationId(40), 0, 8, 500, UserId(7)), std::nullopt);
-  EXPECT_EQ(recent->Range(ConversationId(42), 0, 1, 500, UserId(7)), std::nullopt) << "no window";
-  EXPECT_EQ(recent->Range(ConversationId(40), 7, 7, 500, UserId(7)), std::vector<Message>())
+  EXPECT_EQ(recent->Range(ConversationId(40), 0, 8, 8, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(40), 0, 3, 8, 500, UserId(7)), std::nullopt)
+      << "seq 8 may change an entry of the range";
+  EXPECT_EQ(recent->Range(ConversationId(42), 0, 1, 1, 500, UserId(7)), std::nullopt) << "no window";
+  EXPECT_EQ(recent->Range(ConversationId(40), 7, 7, 7, 500, UserId(7)), std::vector<Message>())
       << "nothing missed";
 
   // Only the last 8 are kept: 13 entries leave 6..13.
@@ -473,7 +476,8 @@ TEST_F(RedisPresence, RecentEntriesServeTheLastEntriesOfAConversation) {
              {Entry(40, 8), Entry(40, 9), Entry(40, 10), Entry(40, 11), Entry(40, 12), Entry(40, 13)});
   const std::span<const Message> kept(all.end() - 8, all.end());
   EXPECT_TRUE(Serves(*recent, kept, 5, 13));
-  EXPECT_EQ(recent->Range(ConversationId(40), 4, 13, 500, UserId(7)), std::nullopt) << "seq 5 was trimmed";
+  EXPECT_EQ(recent->Range(ConversationId(40), 4, 13, 13, 500, UserId(7)), std::nullopt)
+      << "seq 5 was trimmed";
 }
 
 // The window's promises (store/recent_entries.h) against what a cluster does
@@ -486,7 +490,7 @@ TEST_F(RedisPresence, RecentWindowsHaveNoHoleAndNoErasedBody) {
   // Seq 4 never reached Redis: 5 starts a new window.
   recent->Committed(Texts(50, 5, 6));
   ASSERT_TRUE(Serves(*recent, Texts(50, 5, 6), 4, 6));
-  EXPECT_EQ(recent->Range(ConversationId(50), 2, 6, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(50), 2, 6, 6, 500, UserId(7)), std::nullopt);
   // Another node writes 5..7 again (a rebalance): 7 is new, 5 and 6 are there.
   recent->Committed(Texts(50, 5, 7));
   ASSERT_TRUE(Serves(*recent, Texts(50, 5, 7), 4, 7));
@@ -495,13 +499,13 @@ TEST_F(RedisPresence, RecentWindowsHaveNoHoleAndNoErasedBody) {
   recent->Committed(after_delete);
   ASSERT_TRUE(Serves(*recent, after_delete, 7, 9));
   EXPECT_EQ(ListOf("parley:recent:50").size(), 2u);
-  EXPECT_EQ(recent->Range(ConversationId(50), 5, 9, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(50), 5, 9, 9, 500, UserId(7)), std::nullopt);
   for (const std::string& kept : ListOf("parley:recent:50")) {
     EXPECT_EQ(kept.find("text 6"), std::string::npos) << "the deleted body is still in Redis";
   }
   // Garbage under the key (Redis is shared) is never served.
   ASSERT_TRUE(Server().Command("RPUSH parley:recent:50 10:garbage"));
-  EXPECT_EQ(recent->Range(ConversationId(50), 7, 10, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(50), 7, 10, 10, 500, UserId(7)), std::nullopt);
 }
 
 // Redis away: a commit never waits for it and a resume reads the store; when
@@ -517,12 +521,13 @@ TEST_F(RedisPresence, RecentEntriesSurviveARedisRestart) {
   for (int64_t seq = 4; seq <= 1000; ++seq) recent->Committed(Texts(60, seq, seq));
   EXPECT_LT(Clock::now() - t0, 100ms) << "Committed waited for Redis";
   t0 = Clock::now();
-  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt);
-  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 3, 500, UserId(7)), std::nullopt);
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 3, 500, UserId(7)), std::nullopt);
   EXPECT_LT(Clock::now() - t0, 500ms) << "each read waited for Redis";
   ASSERT_EQ(Server().EnsureRunning(), "");  // same port, empty
 
-  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 500, UserId(7)), std::nullopt) << "Redis lost the window";
+  EXPECT_EQ(recent->Range(ConversationId(60), 0, 3, 3, 500, UserId(7)), std::nullopt)
+      << "Redis lost the window";
   // Entries committed from now on are served again (after the pause of
   // a second that followed the failure).
   std::vector<Message> later;
@@ -530,7 +535,7 @@ TEST_F(RedisPresence, RecentEntriesSurviveARedisRestart) {
   ASSERT_TRUE(Eventually(
       [&] {
         recent->Committed(std::span<const Message>(&later.front(), 1));
-        return recent->Range(ConversationId(60), 1000, 1001, 500, UserId(7)).has_value();
+        return recent->Range(ConversationId(60), 1000, 1001, 1001, 500, UserId(7)).has_value();
       },
       5s));
   recent->Committed(std::span<const Message>(later).subspan(1));

@@ -599,6 +599,27 @@ TEST_P(StoreContract, RolesAreReported) {
   EXPECT_ERRC(store_->GetRole(ConversationId(777777), owner), Errc::kNotFound);
 }
 
+// GetMembership: the role and the conversation's last_seq, in one read.
+TEST_P(StoreContract, MembershipReadsTheRoleAndTheLastSeq) {
+  UserId owner = NewUser("owner");
+  UserId outsider = NewUser("outsider");
+  ConversationId g = NewGroup(owner, {});
+  Result<Store::Membership> m = store_->GetMembership(g, owner);
+  ASSERT_OK(m);
+  EXPECT_EQ(m->role, std::optional<Role>(Role::kOwner));
+  EXPECT_EQ(m->last_seq, 0);
+  Send(g, owner, "a");
+  Send(g, owner, "b");
+  m = store_->GetMembership(g, outsider);
+  ASSERT_OK(m);
+  EXPECT_EQ(m->role, std::nullopt);
+  EXPECT_EQ(m->last_seq, 2) << "read whether or not the user is a member";
+  m = store_->GetMembership(g, owner);
+  ASSERT_OK(m);
+  EXPECT_EQ(m->last_seq, 2);
+  EXPECT_ERRC(store_->GetMembership(ConversationId(777777), owner), Errc::kNotFound);
+}
+
 TEST_P(StoreContract, AddExistingMemberIsANoOp) {
   UserId owner = NewUser("owner");
   UserId b = NewUser("b");

@@ -554,19 +554,24 @@ TEST_P(StoreContract, HistoryEqualsTheFoldOfTheCommittedEntries) {
     const int limit = 1 + int(pick(60));
     const UserId viewer = viewers[pick(viewers.size())];
     std::span<const Message> window(committed.begin() + (lo - 1), committed.end());
-    auto folded = FoldWindow(window, after, upto, limit, viewer);
+    auto folded = FoldWindow(window, after, upto, last, limit, viewer);
     ASSERT_TRUE(folded.has_value()) << "window " << lo << ".." << last << " after " << after;
     auto history = store_->History(g, upto + 1, after, limit, viewer);
     ASSERT_OK(history);
     ASSERT_EQ(*folded, *history) << "window from " << lo << ", after " << after << ", upto " << upto
                                  << ", limit " << limit << ", viewer " << viewer.value;
   }
-  // A window that starts after `after` + 1, or ends before `upto`, serves nothing.
+  // A window that starts after `after` + 1, or ends before the store's
+  // last_seq, serves nothing.
   std::span<const Message> tail(committed.begin() + 10, committed.end());
-  EXPECT_FALSE(FoldWindow(tail, 9, last, 50, a).has_value());
-  EXPECT_TRUE(FoldWindow(tail, 10, last, 50, a).has_value());
+  EXPECT_FALSE(FoldWindow(tail, 9, last, last, 50, a).has_value());
+  EXPECT_TRUE(FoldWindow(tail, 10, last, last, 50, a).has_value());
+  // One that ends before the store's last_seq may miss a change to an
+  // entry of the range, however early the range ends.
   std::span<const Message> head(committed.begin(), committed.end() - 1);
-  EXPECT_FALSE(FoldWindow(head, 0, last, 50, a).has_value());
+  EXPECT_FALSE(FoldWindow(head, 0, last, last, 50, a).has_value());
+  EXPECT_FALSE(FoldWindow(head, 0, 10, last, 50, a).has_value());
+  EXPECT_TRUE(FoldWindow(head, 0, 10, last - 1, 50, a).has_value());
 }
 
 }  // namespace parley::store::contract

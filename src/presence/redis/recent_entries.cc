@@ -74,8 +74,9 @@ class RedisRecentEntries final : public store::RecentEntries {
     wake_.notify_one();
   }
 
-  std::optional<std::vector<Message>> Range(ConversationId conv, int64_t after, int64_t upto, int limit,
-                                            UserId viewer) override {
+  std::optional<std::vector<Message>> Range(ConversationId conv, int64_t after, int64_t upto,
+                                            int64_t last_seq, int limit, UserId viewer) override {
+    if (upto > last_seq) return std::nullopt;
     if (after >= upto) return std::vector<Message>();
     if (Paused()) return std::nullopt;
     std::string err;
@@ -95,7 +96,7 @@ class RedisRecentEntries final : public store::RecentEntries {
       if (!m || m->conv != conv) return std::nullopt;
       window.push_back(std::move(*m));
     }
-    return store::FoldWindow(window, after, upto, limit, viewer);
+    return store::FoldWindow(window, after, upto, last_seq, limit, viewer);
   }
 
  private:

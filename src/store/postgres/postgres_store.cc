@@ -228,7 +228,7 @@ constexpr Sql kFormerConversations{
     "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user_id = $1) ORDER BY c.id"};
 
 constexpr Sql kRole{"role",
-                    "SELECT m.role FROM conversations c "
+                    "SELECT m.role, c.last_seq FROM conversations c "
                     "LEFT JOIN members m ON m.conv = c.id AND m.user_id = $2 WHERE c.id = $1"};
 // Membership changes lock the conversation row first, like CommitBatch, so
 // they are ordered with the commits of that conversation.
@@ -1111,12 +1111,20 @@ class PostgresStore final : public Store {
   }
 
   Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) override {
-    return Call(Replay::kSafe, [&](Connection& c) -> Result<std::optional<Role>> {
+    PG_STORE_ASSIGN(Membership m, GetMembership(conv, user));
+    return m.role;
+  }
+
+  Result<Membership> GetMembership(ConversationId conv, UserId user) override {
+    return Call(Replay::kSafe, [&](Connection& c) -> Result<Membership> {
       PG_STORE_ASSIGN(Rows rows, c.Run(kRole, Params().Add(conv.value).Add(user.value)));
       if (rows.empty()) return NoConversation(conv);
-      if (rows.IsNull(0, 0)) return std::optional<Role>();
-      PG_STORE_ASSIGN(Role role, RoleOf(rows, 0, 0));
-      return std::optional<Role>(role);
+      Membership m{std::nullopt, rows.Int(0, 1)};
+      if (!rows.IsNull(0, 0)) {
+        PG_STORE_ASSIGN(Role role, RoleOf(rows, 0, 0));
+        m.role = role;
+      }
+      return m;
     });
   }
 

@@ -96,6 +96,9 @@ constexpr std::string_view kInsertConversation =
 constexpr std::string_view kConversationById =
     "SELECT kind, title, last_seq, member_count, topic FROM conversations WHERE id = ?1";
 constexpr std::string_view kLastSeq = "SELECT last_seq FROM conversations WHERE id = ?1";
+constexpr std::string_view kMembership =
+    "SELECT m.role, c.last_seq FROM conversations c LEFT JOIN members m ON m.conv = c.id AND m.user = ?2 "
+    "WHERE c.id = ?1";
 constexpr std::string_view kAdjustMemberCount =
     "UPDATE conversations SET member_count = member_count + ?2 WHERE id = ?1";
 constexpr std::string_view kAdvanceConversation =
@@ -1035,21 +1038,22 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<Role>> GetRole(ConversationId conv, UserId user) override {
-    return Read([&](Connection& c) -> Result<std::optional<Role>> {
-      {
-        SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMember));
-        q.Bind(1, conv.value).Bind(2, user.value);
-        SQLITE_STORE_ASSIGN(bool row, q.Step());
-        if (row) {
-          SQLITE_STORE_ASSIGN(Role role, RoleColumn(q, 0));
-          return std::optional<Role>(role);
-        }
+    SQLITE_STORE_ASSIGN(Membership m, GetMembership(conv, user));
+    return m.role;
+  }
+
+  Result<Membership> GetMembership(ConversationId conv, UserId user) override {
+    return Read([&](Connection& c) -> Result<Membership> {
+      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMembership));
+      q.Bind(1, conv.value).Bind(2, user.value);
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) return NoConversation(conv);
+      Membership m{std::nullopt, q.Int(1)};
+      if (!q.IsNull(0)) {
+        SQLITE_STORE_ASSIGN(Role role, RoleColumn(q, 0));
+        m.role = role;
       }
-      // Not a member: tell "no such conversation" apart. A conversation is
-      // never deleted, so reading without a snapshot is safe here.
-      SQLITE_STORE_ASSIGN(bool exists, ConversationExists(c, conv));
-      if (!exists) return NoConversation(conv);
-      return std::optional<Role>();
+      return m;
     });
   }
 
