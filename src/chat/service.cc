@@ -670,21 +670,24 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
   auto member = d_.store.GetMembership(conv, actor);
   if (!member) return std::move(member).error();
   if (!member->role) return NotMember();
-  if (d_.recent != nullptr) {
-    // The range of Store::History as (from, upto]: with `after`, the first
-    // `limit` above it (Range stops at `limit`); without, the `limit` just
-    // below `before` (or the newest).
-    const int64_t last = member->last_seq;
-    const int64_t upto = before ? std::min(*before - 1, last) : last;
-    const int64_t from = after ? *after : std::max<int64_t>(0, upto - limit);
-    if (auto cached = d_.recent->Range(conv, from, upto, last, limit, actor)) {
-      if (d_.on_page) d_.on_page(false, true);
-      SignAttachments(*cached);
-      return std::move(cached).value();
-    }
-  }
-  if (d_.on_page) d_.on_page(false, false);
-  auto page = d_.store.History(conv, before, after, limit, actor);
+  // The range of Store::History as (from, upto]: with `after`, the first
+  // `limit` above it (the window's Range stops at `limit`); without, the
+  // `limit` just below `before` (or the newest).
+  const int64_t last = member->last_seq;
+  const int64_t upto = before ? std::min(*before - 1, last) : last;
+  const int64_t from = after ? *after : std::max<int64_t>(0, upto - limit);
+  return Page(false, conv, from, upto, last, limit, actor,
+              [&] { return d_.store.History(conv, before, after, limit, actor); });
+}
+
+Result<std::vector<Message>> Service::Page(bool resume, ConversationId conv, int64_t after, int64_t upto,
+                                           int64_t last_seq, int limit, UserId viewer,
+                                           const std::function<Result<std::vector<Message>>()>& read_store) {
+  std::optional<std::vector<Message>> cached;
+  if (d_.recent != nullptr) cached = d_.recent->Range(conv, after, upto, last_seq, limit, viewer);
+  if (d_.on_page) d_.on_page(resume, cached.has_value());
+  Result<std::vector<Message>> page =
+      cached ? Result<std::vector<Message>>(std::move(*cached)) : read_store();
   if (page.ok()) SignAttachments(*page);
   return page;
 }
@@ -979,19 +982,9 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
 Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId conv, int64_t after,
                                                  int64_t upto, int limit) {
   limit = std::clamp(limit, 1, protocol::kMaxHistoryLimit);
-  // `upto` is the conversation's last_seq as the plan read it from the
-  // store, so a window that reaches it holds every change to the page.
-  if (d_.recent != nullptr) {
-    if (auto cached = d_.recent->Range(conv, after, upto, upto, limit, viewer)) {
-      if (d_.on_page) d_.on_page(true, true);
-      SignAttachments(*cached);
-      return std::move(cached).value();
-    }
-  }
-  if (d_.on_page) d_.on_page(true, false);
-  auto page = d_.store.History(conv, upto + 1, after, limit, viewer);
-  if (page.ok()) SignAttachments(*page);
-  return page;
+  // `upto` is the conversation's last_seq as the plan read it from the store.
+  return Page(true, conv, after, upto, upto, limit, viewer,
+              [&] { return d_.store.History(conv, upto + 1, after, limit, viewer); });
 }
 
 }  // namespace parley::chat

@@ -411,6 +411,12 @@ class Service {
 
  private:
   Result<AuthSession> IssueSession(User user, const std::string& family, int64_t epoch);
+  // A page of entries (after, upto] of `conv`, at most `limit`, from the
+  // newest-entries window when it reaches `last_seq` (the store's, as the
+  // caller read it), else from `read_store`; counted by its source.
+  Result<std::vector<Message>> Page(bool resume, ConversationId conv, int64_t after, int64_t upto,
+                                    int64_t last_seq, int limit, UserId viewer,
+                                    const std::function<Result<std::vector<Message>>()>& read_store);
   // A send's or an edit's body: 1..max_body_bytes of UTF-8.
   Result<void> CheckBody(std::string_view body) const;
   // The sender's rate, then the message log: every entry a user makes.
