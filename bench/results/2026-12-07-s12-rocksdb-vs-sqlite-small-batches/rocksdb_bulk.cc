@@ -83,9 +83,9 @@ int main(int argc, char** argv) {
       PutBig(&key, static_cast<uint64_t>(conv + 1));
       PutBig(&key, static_cast<uint64_t>(s));
       std::string row;
-      PutBig(&row, static_cast<uint64_t>(1000000 + done));         // id
-      PutBig(&row, static_cast<uint64_t>(sender + 1));             // sender
-      PutBig(&row, static_cast<uint64_t>(1700000000000 + done));   // ts
+      PutBig(&row, static_cast<uint64_t>(1000000 + done));        // id
+      PutBig(&row, static_cast<uint64_t>(sender + 1));            // sender
+      PutBig(&row, static_cast<uint64_t>(1700000000000 + done));  // ts
       row.push_back(static_cast<char>(cmid.size()));
       row += cmid;
       row += body;
