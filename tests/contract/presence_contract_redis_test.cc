@@ -415,6 +415,21 @@ std::vector<std::string> ListOf(const char* key) {
   return out;
 }
 
+// An integer answer of Redis (-3 when there is none).
+long long IntegerOf(const char* command) {
+  timeval tv{1, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", Server().port(), tv);
+  if (c == nullptr || c->err != 0) {
+    if (c != nullptr) redisFree(c);
+    return -3;
+  }
+  auto* r = static_cast<redisReply*>(redisCommand(c, command));
+  const long long v = r != nullptr && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+  if (r != nullptr) freeReplyObject(r);
+  redisFree(c);
+  return v;
+}
+
 std::vector<Message> Texts(int64_t conv, int64_t from, int64_t to) {
   std::vector<Message> out;
   for (int64_t seq = from; seq <= to; ++seq) out.push_back(Entry(conv, seq));
@@ -462,6 +477,10 @@ TEST_F(RedisPresence, RecentEntriesServeTheLastEntriesOfAConversation) {
   EXPECT_EQ(page->front().attachments.at(0).url, "") << "an event's signed url is never kept";
   ASSERT_EQ(page->at(1).reactions.size(), 1u);
   EXPECT_TRUE(Serves(*recent, Texts(41, 1, 2), 0, 2));
+  // An idle conversation's window goes away: each write renews a 24 h TTL.
+  const long long ttl = IntegerOf("PTTL parley:recent:40");
+  EXPECT_GT(ttl, redis::kRecentTtlMs - 60'000);
+  EXPECT_LE(ttl, redis::kRecentTtlMs);
   // Past the window's end: the store has entries the window does not (yet).
   EXPECT_EQ(recent->Range(ConversationId(40), 0, 8, 8, 500, UserId(7)), std::nullopt);
   EXPECT_EQ(recent->Range(ConversationId(40), 0, 3, 8, 500, UserId(7)), std::nullopt)
