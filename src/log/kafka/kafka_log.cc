@@ -268,6 +268,7 @@ class KafkaLog final : public MessageLog {
       if (consumer_ && !consumer_closed_) {
         consumer_closed_ = true;
         SendCommits(/*async=*/false);
+        AwaitFirstAssignment();
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());  // leaves the group
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Log()->warn("kafka consumer close: {}", Str(err));
       }
@@ -454,6 +455,28 @@ class KafkaLog final : public MessageLog {
     }
   }
 
+  // librdkafka before 2.3.0 (Debian 12 ships 2.0.2) aborts when a
+  // cooperative-sticky consumer is closed after its group chose the assignor
+  // (it has a member id) and before its first assignment (upstream issue
+  // 4312): a node stopped in its first seconds, or while it joins a busy
+  // group, would die on SIGABRT without leaving the group, and the group
+  // would wait a session timeout for it. So a consumer in that state polls
+  // until its assignment comes (the records it fetches meanwhile are dropped
+  // uncommitted: the next owner reads them), for at most a session timeout.
+  // Under consumer_mu_, from Close.
+  void AwaitFirstAssignment() {
+    if (ever_assigned_) return;
+    char* id = rd_kafka_memberid(consumer_.get());
+    const bool joined = id != nullptr && *id != '\0';
+    if (id) rd_kafka_mem_free(consumer_.get(), id);
+    if (!joined) return;
+    const auto deadline = Clock::now() + milliseconds(std::max(1000, options_.session_timeout_ms));
+    while (!ever_assigned_ && Clock::now() < deadline)
+      rd::Message(rd_kafka_consumer_poll(consumer_.get(), 100));
+    if (!ever_assigned_)
+      Log()->warn("kafka: closing the consumer of group {} before its first assignment", options_.group);
+  }
+
   // Runs inside rd_kafka_consumer_poll or rd_kafka_consumer_close, so between
   // two batches of the sequencer: whatever it committed is already marked.
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -461,6 +484,7 @@ class KafkaLog final : public MessageLog {
     auto* self = static_cast<KafkaLog*>(opaque);
     bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->ever_assigned_ = true;
       for (int i = 0; i < parts->cnt; ++i) self->assigned_.insert(parts->elems[i].partition);
       Log()->info("kafka: assigned {} partition(s) of {} in group {}", parts->cnt, self->options_.topic,
                   self->options_.group);
@@ -514,6 +538,7 @@ class KafkaLog final : public MessageLog {
   rd::Queue queue_;
   std::atomic<rd_kafka_queue_t*> consumer_queue_{nullptr};
   bool consumer_closed_ = false;
+  bool ever_assigned_ = false;  // an assignment (even empty) came; under consumer_mu_ or in a callback
   std::set<int32_t> assigned_;
   std::map<int, int64_t> marks_;  // partition -> next offset to consume
   std::set<int> dirty_;           // marks not yet sent

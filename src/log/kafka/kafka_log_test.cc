@@ -180,6 +180,62 @@ TEST_F(KafkaLogTest, NoUndeliveredReportOnceClosed) {
   EXPECT_EQ(reports.load(), 0);
 }
 
+// A node stopped while its consumer joins a busy group, after the group
+// chose the assignor and before the member's first assignment: librdkafka
+// 2.0 (Debian 12) aborts in the cooperative-sticky assignor when such a
+// consumer is closed (upstream issue 4312, fixed in 2.3.0). Close waits for
+// the assignment, then leaves: the process lives on, and the member that
+// stays consumes every record.
+TEST_F(KafkaLogTest, ClosingWhileJoiningABusyGroupLeavesIt) {
+  auto stays = Open(Base("busy"));
+  ASSERT_NE(stays, nullptr);
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> seen;
+  std::thread consumer([&] {
+    while (!stop.load()) {
+      for (auto& r : stays->Poll(16, milliseconds(50))) {
+        std::lock_guard lock(mu);
+        seen.push_back(r.request.client_msg_id);
+        stays->Commit(r.partition, r.offset);
+      }
+    }
+  });
+  auto writer = Open(Base("writer"));
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Append(Send(1, "before")).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !seen.empty();
+      },
+      milliseconds(20000)));
+  for (int round = 0; round < 5; ++round) {
+    auto joins = Open(Base("busy"));
+    ASSERT_NE(joins, nullptr);
+    // Joining: the group rebalances around it, and each round closes it at
+    // a later point of that (on the mock, rounds 1 and 3 close it after it
+    // joined and before its assignment; without the wait, the first aborts).
+    (void)joins->Poll(16, milliseconds(1000 + 250 * round));
+    joins->Close();
+    joins.reset();
+    ASSERT_TRUE(writer->Append(Send(round + 2, "after-" + std::to_string(round))).ok());
+  }
+  // Everything the closed members fetched and did not return is read again by
+  // the member that stays (nothing was committed for it).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return std::count_if(seen.begin(), seen.end(), [](auto& id) { return id.starts_with("after-"); }) >=
+               5;
+      },
+      milliseconds(30000)));
+  stop = true;
+  consumer.join();
+  stays->Close();
+  writer->Close();
+}
+
 // Not a pass/fail test: prints append->poll latency and throughput on the mock.
 TEST_F(KafkaLogTest, MeasureLatencyAndThroughput) {
   Options o = Base("measure");
