@@ -161,9 +161,11 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
                  "search workload: messages to store before searching (0: search what an earlier run with "
                  "the same --run-id stored)");
   app.add_option("--queries", o.search_queries, "search workload: searches to time");
-  app.add_option("--run-id", o.run_id,
-                 "search workload: names the run's users ([a-z0-9], 2-12 characters), so a later run reuses "
-                 "them and what they stored");
+  app.add_option(
+      "--run-id", o.run_id,
+      "names the run's users ([a-z0-9], 2-12 characters), so a later run reuses them and what they "
+      "stored: the search workload searches it, and rooms, fanout and history "
+      "sends into the groups an earlier run made, with their history");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -212,11 +214,11 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
     *message = "--report-csv needs --report-every\n";
     return std::nullopt;
   }
+  const bool id_ok =
+      o.run_id.empty() ||
+      (o.run_id.size() >= 2 && o.run_id.size() <= 12 &&
+       o.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos);
   if (o.workload == Workload::kSearch) {
-    const bool id_ok =
-        o.run_id.empty() ||
-        (o.run_id.size() >= 2 && o.run_id.size() <= 12 &&
-         o.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos);
     if (o.dialect != Dialect::kParley || o.search_messages < 0 || o.search_queries < 1 || !id_ok ||
         (o.search_messages == 0 && o.run_id.empty()) || o.find_max || o.churn_per_s > 0) {
       *message =
@@ -224,6 +226,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, std::string* message,
           "an earlier run), a --run-id of 2-12 [a-z0-9], and no --find-max or --churn\n";
       return std::nullopt;
     }
+  }
+  if (!id_ok || (!o.run_id.empty() && o.dialect != Dialect::kParley)) {
+    *message = "--run-id: 2-12 characters of [a-z0-9], with the parley dialect\n";
+    return std::nullopt;
   }
   if (o.body_bytes < 40) o.body_bytes = 40;  // the stamp itself needs ~40 bytes
   *exit_code = 0;

@@ -83,6 +83,22 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
   Parallel(o, s.groups, workers, [&](int g, client::HttpClient& http) {
     int base = g * s.members;
     client::Response r;
+    if (!o.run_id.empty() && o.workload != Workload::kDm && o.workload != Workload::kSearch) {
+      // The group an earlier run with this --run-id made, so it has history.
+      r = http.Get("/v1/conversations", plan->tokens[base]);
+      auto list = protocol::ParseConversations(r.json);
+      if (!r.ok() || !list) {
+        count_error("list conversations: " + std::string(protocol::Utf8Prefix(r.Describe(), 200)));
+        return;
+      }
+      for (const Conversation& c : *list) {
+        if (c.title == "bench " + std::to_string(g) && c.member_count == s.members) {
+          plan->convs[g] = c.id.ToString();
+          plan->conv_ids[g] = c.id;
+          return;
+        }
+      }
+    }
     if (o.workload == Workload::kDm) {
       r = http.Request("POST", "/v1/conversations/dm", protocol::UsernameBody(plan->usernames[base + 1]),
                        plan->tokens[base]);
