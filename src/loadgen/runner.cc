@@ -750,9 +750,9 @@ void Conn::SendFrameFor(int64_t id, int64_t counter, int64_t sched) {
     send.conv = r_->plan_.conv_ids[group_];
     send.body.clear();
     AppendPayload(payload, r_->o_.body_bytes, &send.body);
-    char cmid[48];
-    int n = std::snprintf(cmid, sizeof(cmid), "e%lld-%lld", static_cast<long long>(t_->step.epoch),
-                          static_cast<long long>(counter));
+    char cmid[64];
+    int n = std::snprintf(cmid, sizeof(cmid), "%se%lld-%lld", r_->plan_.send_prefix.c_str(),
+                          static_cast<long long>(t_->step.epoch), static_cast<long long>(counter));
     send.client_msg_id.assign(cmid, static_cast<size_t>(n));
     protocol::AppendRequest(send, id, &text);
   } else {

@@ -46,6 +46,7 @@ bool BuildPlan(const Options& o, const auth::TokenSigner* signer, Plan* plan,
   const Shape& s = plan->shape;
   int n = s.connections();
   std::string prefix = o.run_id.empty() ? RunPrefix() : o.run_id;
+  plan->send_prefix = o.run_id.empty() ? std::string() : RunPrefix();
   plan->usernames.resize(n);
   for (int i = 0; i < n; ++i) plan->usernames[i] = prefix + "u" + std::to_string(i);
   plan->convs.clear();

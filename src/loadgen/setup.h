@@ -20,6 +20,10 @@ struct Plan {
   std::vector<std::string> tokens;       // parley only
   std::vector<std::string> convs;        // per group: conversation id (parley) or room name (socketio)
   std::vector<ConversationId> conv_ids;  // parley: convs as ids
+  // Begins every client_msg_id of this run: users a later run reuses
+  // (--run-id) must not send ids the server already stored, or it answers
+  // them as duplicates and stores nothing.
+  std::string send_prefix;
 };
 
 // A run id folded into usernames so runs against one server never collide.
