@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "--reuse: no user u%ldx0 in %s\n", c, path.c_str());
       return 1;
     }
-    auto list = store.ListConversations(u->user.id);
+    auto list = store.ListConversationHeads(u->user.id);  // no unread counts: any schema screened
     if (!list || list->size() != 1) {
       std::fprintf(stderr, "--reuse: no conversation of u%ldx0 in %s\n", c, path.c_str());
       return 1;
