@@ -579,6 +579,15 @@ TEST(WsTest, ReceiverRefusesBrokenStreams) {
             "a fragmented message over the limit");
 }
 
+// parley-bench's command line, as main gets it.
+std::optional<Options> ParseArgs(std::vector<std::string> args, std::string* message) {
+  args.insert(args.begin(), "parley-bench");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  int code = 0;
+  return ParseOptions(static_cast<int>(argv.size()), argv.data(), message, &code);
+}
+
 TEST(OptionsTest, IpRangesAndTargets) {
   auto ips = ParseIpRange("127.0.0.2-127.0.0.4,10.0.0.1");
   ASSERT_TRUE(ips);
@@ -615,17 +624,10 @@ TEST(OptionsTest, WorkloadShapes) {
 
 // The search workload's options: what it needs, and what it refuses.
 TEST(OptionsTest, SearchWorkload) {
-  auto parse = [](std::vector<std::string> args, std::string* message) {
-    args.insert(args.begin(), "parley-bench");
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    int code = 0;
-    return ParseOptions(static_cast<int>(argv.size()), argv.data(), message, &code);
-  };
   std::string message;
-  auto o = parse({"--target", "http://127.0.0.1:8080", "--workload", "search", "--messages", "1000000",
-                  "--queries", "500", "--run-id", "fill1"},
-                 &message);
+  auto o = ParseArgs({"--target", "http://127.0.0.1:8080", "--workload", "search", "--messages", "1000000",
+                      "--queries", "500", "--run-id", "fill1"},
+                     &message);
   ASSERT_TRUE(o) << message;
   EXPECT_EQ(o->workload, Workload::kSearch);
   EXPECT_EQ(o->search_messages, 1000000);
@@ -634,7 +636,7 @@ TEST(OptionsTest, SearchWorkload) {
   EXPECT_EQ(ShapeOf(*o).groups, 10);
   EXPECT_EQ(ShapeOf(*o).members, 2);
   // Searching what an earlier run stored needs that run's id.
-  EXPECT_TRUE(parse(
+  EXPECT_TRUE(ParseArgs(
       {"--target", "http://h:1", "--workload", "search", "--messages", "0", "--run-id", "fill1"}, &message));
   for (const auto& bad : std::vector<std::vector<std::string>>{{"--messages", "0"},
                                                                {"--run-id", "X!"},
@@ -644,7 +646,7 @@ TEST(OptionsTest, SearchWorkload) {
                                                                {"--dialect", "socketio"}}) {
     std::vector<std::string> args = {"--target", "http://h:1", "--workload", "search"};
     args.insert(args.end(), bad.begin(), bad.end());
-    EXPECT_FALSE(parse(args, &message)) << bad[0];
+    EXPECT_FALSE(ParseArgs(args, &message)) << bad[0];
     EXPECT_NE(message.find("search:"), std::string::npos) << message;
   }
 }
@@ -653,16 +655,9 @@ TEST(OptionsTest, SearchWorkload) {
 // run with the same id made (setup.cc finds them by title), so they have
 // history; only ids the users' names can carry, and only in Parley's dialect.
 TEST(OptionsTest, RunIdOnGroupWorkloads) {
-  auto parse = [](std::vector<std::string> args, std::string* message) {
-    args.insert(args.begin(), "parley-bench");
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    int code = 0;
-    return ParseOptions(static_cast<int>(argv.size()), argv.data(), message, &code);
-  };
   std::string message;
   for (const char* workload : {"rooms", "fanout", "history"}) {
-    auto o = parse({"--target", "http://h:1", "--workload", workload, "--run-id", "hist1"}, &message);
+    auto o = ParseArgs({"--target", "http://h:1", "--workload", workload, "--run-id", "hist1"}, &message);
     ASSERT_TRUE(o) << workload << ": " << message;
     EXPECT_EQ(o->run_id, "hist1");
   }
@@ -670,7 +665,7 @@ TEST(OptionsTest, RunIdOnGroupWorkloads) {
            {"--run-id", "X!"}, {"--run-id", "a"}, {"--run-id", "hist1", "--dialect", "socketio"}}) {
     std::vector<std::string> args = {"--target", "http://h:1", "--workload", "rooms"};
     args.insert(args.end(), bad.begin(), bad.end());
-    EXPECT_FALSE(parse(args, &message)) << bad[1];
+    EXPECT_FALSE(ParseArgs(args, &message)) << bad[1];
     EXPECT_NE(message.find("--run-id:"), std::string::npos) << message;
   }
 }
