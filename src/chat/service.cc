@@ -675,7 +675,7 @@ Result<std::vector<Message>> Service::History(UserId actor, ConversationId conv,
   // `limit` just below `before` (or the newest).
   const int64_t last = member->last_seq;
   const int64_t upto = before ? std::min(*before - 1, last) : last;
-  const int64_t from = after ? *after : std::max<int64_t>(0, upto - limit);
+  const int64_t from = after ? std::max<int64_t>(*after, 0) : std::max<int64_t>(0, upto - limit);
   return Page(false, conv, from, upto, last, limit, actor,
               [&] { return d_.store.History(conv, before, after, limit, actor); });
 }

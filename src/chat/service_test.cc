@@ -15,6 +15,7 @@
 
 #include "chat/service_fixture.h"
 #include "common/mentions.h"
+#include "store/recent_entries.h"
 
 namespace parley::chat {
 namespace {
@@ -740,6 +741,92 @@ TEST(IdGenerator, UniqueAndIncreasingEvenWithinOneMillisecond) {
     EXPECT_GT(id, last);
     last = id;
   }
+}
+
+// The newest entries beside the store, in memory (what Redis is in a
+// cluster): every entry the sequencer committed, raw, folded by FoldWindow.
+class MemoryRecent final : public store::RecentEntries {
+ public:
+  void Committed(std::span<const Message> entries) override {
+    for (const Message& e : entries) window[e.conv.value].push_back(e);
+  }
+  std::optional<std::vector<Message>> Range(ConversationId conv, int64_t after, int64_t upto,
+                                            int64_t last_seq, int limit, UserId viewer) override {
+    return store::FoldWindow(window[conv.value], after, upto, last_seq, limit, viewer);
+  }
+  std::map<int64_t, std::vector<Message>> window;
+};
+
+// A history page served from the newest entries is the page the store
+// serves, for every way of asking (newest, before, after, between, limits
+// past either end), and every one of them is served from the window.
+TEST_F(ServiceTest, HistoryFromTheNewestEntriesIsTheStoresPage) {
+  MemoryRecent recent;
+  sequencer_ = std::make_unique<sequencer::Sequencer>(
+      *log_, *store_, *fanout_, clock_, sequencer::Options{},
+      sequencer::Observer{
+          .on_commit = nullptr, .on_commit_error = nullptr, .on_entry = [&](const Message& m) {
+            recent.Committed(std::span<const Message>(&m, 1));
+          }});
+  Deps deps = FixtureDeps();
+  int from_window = 0, from_store = 0;
+  deps.recent = &recent;
+  deps.on_page = [&](bool resume, bool from_recent) {
+    EXPECT_FALSE(resume);
+    ++(from_recent ? from_window : from_store);
+  };
+  Service windowed(deps, Options{});
+
+  auto a = Register("alice"), b = Register("bob");
+  auto dm = service_->OpenDm(a.user.id, "bob");
+  ASSERT_TRUE(dm);
+  int n = 0;
+  auto next = [&] { return "c" + std::to_string(++n); };
+  for (int i = 1; i <= 12; ++i) {
+    clock_.Advance(1000);  // under the send rate
+    ASSERT_TRUE(Send(i % 3 ? a.user.id : b.user.id, dm->id, next(), "text " + std::to_string(i)));
+  }
+  ASSERT_TRUE(Edit(a.user.id, dm->id, 1, next(), "text 1, edited"));
+  ASSERT_TRUE(React(b.user.id, dm->id, 2, next(), "👍"));
+  ASSERT_TRUE(Delete(a.user.id, dm->id, 4, next()));
+  ASSERT_TRUE(React(a.user.id, dm->id, 5, next(), "🎉"));
+  Drain();
+  const int64_t last = 16;
+
+  using Opt = std::optional<int64_t>;
+  struct Ask {
+    Opt before, after;
+    int limit;
+  };
+  const std::vector<Ask> asks = {
+      {{}, {}, 50},      {{}, {}, 3},          {Opt(6), {}, 50},    {Opt(6), {}, 2},     {{}, Opt(2), 50},
+      {{}, Opt(2), 3},   {Opt(9), Opt(2), 50}, {Opt(9), Opt(2), 3}, {Opt(1), {}, 50},    {{}, Opt(last), 50},
+      {Opt(100), {}, 5}, {{}, Opt(-5), 4},     {Opt(0), {}, 50},    {Opt(3), Opt(7), 50}};
+  for (const Ask& ask : asks) {
+    for (UserId viewer : {a.user.id, b.user.id}) {
+      auto want = service_->History(viewer, dm->id, ask.before, ask.after, ask.limit);
+      auto got = windowed.History(viewer, dm->id, ask.before, ask.after, ask.limit);
+      ASSERT_TRUE(want && got);
+      EXPECT_EQ(*got, *want) << "before " << ask.before.value_or(-1) << " after " << ask.after.value_or(-1)
+                             << " limit " << ask.limit;
+    }
+  }
+  EXPECT_EQ(from_window, static_cast<int>(asks.size()) * 2);
+  EXPECT_EQ(from_store, 0);
+  // A window short of the store's last_seq is not used: the page comes
+  // from the store.
+  recent.window[dm->id.value].pop_back();
+  auto page = windowed.History(a.user.id, dm->id, std::nullopt, std::nullopt, 50);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(*page, *service_->History(a.user.id, dm->id, std::nullopt, std::nullopt, 50));
+  EXPECT_EQ(from_store, 1);
+  // Nor does it answer someone who is not a member.
+  auto carol = Register("carol");
+  auto refused = windowed.History(carol.user.id, dm->id, std::nullopt, std::nullopt, 50);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code,
+            service_->History(carol.user.id, dm->id, std::nullopt, std::nullopt, 50).error().code);
+  EXPECT_EQ(from_window + from_store, static_cast<int>(asks.size()) * 2 + 1) << "no page was served";
 }
 
 }  // namespace
