@@ -20,6 +20,7 @@
 
 #include "common/build_info.h"
 #include "store/sqlite/backup.h"
+#include "store/sqlite/entry_db.h"
 
 namespace parley::server {
 namespace {
@@ -252,10 +253,27 @@ Result<ArchiveSummary> Backup(const std::string& data_dir, const std::string& to
   if (ec)
     return MakeError(Errc::kUnavailable,
                      "backup: cannot create '" + staging.path.string() + "': " + ec.message());
+  // The entries (RocksDB, store/sqlite/entry_db.h) are copied first, then
+  // the database: the database may then hold conversations' last_seq past
+  // the copied entries, never short of them, and the restored node's first
+  // open brings it back in step (Reconcile in sqlite_store.cc).
+  std::vector<Entry> entries;
+  const fs::path entries_dir = store::sqlite::EntriesDir((dir / kDatabase).string());
+  if (fs::is_directory(entries_dir, ec)) {
+    const fs::path copy = staging.path / entries_dir.filename();
+    if (auto r = store::sqlite::CopyEntries(entries_dir.string(), copy.string(), (staging.path / "scratch").string());
+        !r.ok())
+      return r.error();
+    for (const auto& item : fs::directory_iterator(copy, ec)) {
+      if (item.is_regular_file(ec))
+        entries.push_back(Entry::Of(entries_dir.filename().string() + "/" + item.path().filename().string(), item.path()));
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
+  }
   Entry db = Entry::Of(kDatabase, staging.path / kDatabase);
   if (auto r = store::sqlite::BackupDatabase((dir / kDatabase).string(), db.source.string()); !r.ok())
     return r.error();
-  std::vector<Entry> entries{std::move(db)};
+  entries.insert(entries.begin(), std::move(db));
   for (Entry& e : OtherFiles(dir)) entries.push_back(std::move(e));
   for (Entry& e : entries) {
     if (auto r = Measure(e); !r.ok()) return r.error();

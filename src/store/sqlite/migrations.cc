@@ -280,6 +280,18 @@ CREATE TABLE server_secrets (
   value TEXT NOT NULL
 );
 )sql",
+    // The entries move to RocksDB (store/sqlite/entry_db.h): Open copies
+    // them there after this migration and drops their tables
+    // (move_entries.cc). What SQLite keeps of them: whether an attachment's
+    // entry is live (no longer a join with the entries), and the number of
+    // the last batch whose SQLite work is applied (index_work.h).
+    R"sql(
+ALTER TABLE attachments ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
+UPDATE attachments SET live = 0 WHERE EXISTS(
+  SELECT 1 FROM messages m WHERE m.conv = attachments.conv AND m.seq = attachments.seq AND m.deleted = 1);
+CREATE TABLE entry_log (applied INTEGER NOT NULL);
+INSERT INTO entry_log(applied) VALUES (0);
+)sql",
 };
 
 }  // namespace

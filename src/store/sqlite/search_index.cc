@@ -13,7 +13,6 @@ constexpr int kSlotBits = 20;
 // The largest ts that fits (about the year 2248): rowids stay below 2^63.
 constexpr int64_t kMaxTs = (int64_t{1} << (63 - kSlotBits)) - 1;
 
-constexpr std::string_view kEntryTs = "SELECT ts FROM messages WHERE conv = ?1 AND seq = ?2";
 constexpr std::string_view kLastSlot = "SELECT max(rowid) FROM message_search WHERE rowid BETWEEN ?1 AND ?2";
 constexpr std::string_view kInsert =
     "INSERT INTO message_search(rowid, text, conv_id, entry_seq) VALUES(?1, ?2, ?3, ?4)";
@@ -21,6 +20,7 @@ constexpr std::string_view kFind =
     "SELECT rowid FROM message_search WHERE rowid BETWEEN ?1 AND ?2 AND conv_id = ?3 AND entry_seq = ?4";
 constexpr std::string_view kUpdate = "UPDATE message_search SET text = ?2 WHERE rowid = ?1";
 constexpr std::string_view kDelete = "DELETE FROM message_search WHERE rowid = ?1";
+constexpr std::string_view kClear = "DELETE FROM message_search";
 
 // The rowids of one millisecond: [first, last].
 struct SlotRange {
@@ -33,7 +33,9 @@ SlotRange RangeOf(TimeMs ts) {
   return SlotRange{first, first + (int64_t{1} << kSlotBits) - 1};
 }
 
-Result<void> Insert(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, std::string_view text) {
+}  // namespace
+
+Result<void> IndexText(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, std::string_view text) {
   const SlotRange range = RangeOf(ts);
   int64_t rowid = range.first;
   {
@@ -55,6 +57,8 @@ Result<void> Insert(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, 
   return q->Run();
 }
 
+namespace {
+
 // The index row of (conv, seq), nullopt when it has none.
 Result<std::optional<int64_t>> Find(Connection& c, ConversationId conv, int64_t seq, TimeMs ts) {
   const SlotRange range = RangeOf(ts);
@@ -67,45 +71,22 @@ Result<std::optional<int64_t>> Find(Connection& c, ConversationId conv, int64_t 
   return std::optional<int64_t>(q->Int(0));
 }
 
-// Sets the indexed text of the text entry (conv, seq) to its folded state.
-Result<void> Reindex(Connection& c, const FoldWrites::TargetUpdate& t) {
-  TimeMs ts = 0;
-  {
-    Result<Query> q = c.Prepare(kEntryTs);
-    if (!q.ok()) return std::move(q).error();
-    q->Bind(1, t.conv.value).Bind(2, t.seq);
-    Result<bool> row = q->Step();
-    if (!row.ok()) return std::move(row).error();
-    if (!*row) return MakeError(Errc::kInternal, "search index: no entry " + std::to_string(t.seq));
-    ts = q->Int(0);
-  }
-  Result<std::optional<int64_t>> found = Find(c, t.conv, t.seq, ts);
+}  // namespace
+
+Result<void> ReindexText(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, std::string_view text,
+                         bool deleted) {
+  Result<std::optional<int64_t>> found = Find(c, conv, seq, ts);
   if (!found.ok()) return std::move(found).error();
-  const bool keep = !t.deleted && !t.body.empty();
-  if (!*found) return keep ? Insert(c, t.conv, t.seq, ts, t.body) : Ok();
+  const bool keep = !deleted && !text.empty();
+  if (!*found) return keep ? IndexText(c, conv, seq, ts, text) : Ok();
   Result<Query> q = c.Prepare(keep ? kUpdate : kDelete);
   if (!q.ok()) return std::move(q).error();
   q->Bind(1, **found);
-  if (keep) q->Bind(2, t.body);
+  if (keep) q->Bind(2, text);
   return q->Run();
 }
 
-}  // namespace
-
-Result<void> IndexBatch(Connection& c, std::span<const Result<Committed>> committed,
-                        std::span<const FoldWrites::TargetUpdate> targets) {
-  for (const Result<Committed>& r : committed) {
-    if (!r.ok() || r->duplicate) continue;
-    const Message& m = r->message;
-    if (m.kind != EntryKind::kText || m.body.empty()) continue;
-    if (Result<void> w = Insert(c, m.conv, m.seq, m.ts, m.body); !w.ok()) return w;
-  }
-  for (const FoldWrites::TargetUpdate& t : targets) {
-    if (!t.body_changed && !t.deleted) continue;  // a reaction: the text is as indexed
-    if (Result<void> w = Reindex(c, t); !w.ok()) return w;
-  }
-  return Ok();
-}
+Result<void> ClearIndex(Connection& c) { return c.Exec(kClear); }
 
 std::string EncodeSearchCursor(int64_t rowid) { return std::to_string(rowid); }
 

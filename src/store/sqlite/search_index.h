@@ -1,7 +1,7 @@
 #pragma once
 // The SQLite backend's search index (PROTOCOL.md §6): the FTS5 table
-// `message_search` (migration 5), written inside CommitBatch's transaction so
-// it can never disagree with the entries, and the cursor of its pages.
+// `message_search` (migration 5), written by the SQLite transaction of each
+// CommitBatch (index_work.h), and the cursor of its pages.
 // Internal to the SQLite backend; the search query itself is in
 // sqlite_store.cc beside the other reads of entries.
 //
@@ -19,20 +19,24 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "store/entry_folder.h"
+#include "common/ids.h"
+#include "common/model.h"
 #include "store/sqlite/connection.h"
 #include "store/store.h"
 
 namespace parley::store::sqlite {
 
-// Brings the index in step with one CommitBatch, on its writer inside its
-// transaction, after the entries and their folds are written: indexes the
-// new text entries of `committed` (duplicates skipped), then applies each
-// target whose body changed: an edit replaces the indexed text, a delete
-// removes the row. kUnavailable/kInternal as the writes fail (the caller
-// rolls the whole batch back).
-Result<void> IndexBatch(Connection& c, std::span<const Result<Committed>> committed,
-                        std::span<const FoldWrites::TargetUpdate> targets);
+// Indexes the text entry (conv, seq) of time `ts` with `text` (its body).
+// On the writer inside a transaction; kUnavailable/kInternal as the writes
+// fail (the caller rolls the transaction back).
+Result<void> IndexText(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, std::string_view text);
+// Sets the indexed text of the text entry (conv, seq) of time `ts` to its
+// folded state: an edit replaces the text, a delete (or an empty body)
+// removes the row.
+Result<void> ReindexText(Connection& c, ConversationId conv, int64_t seq, TimeMs ts, std::string_view text,
+                         bool deleted);
+// Empties the index (before it is rebuilt from the entries).
+Result<void> ClearIndex(Connection& c);
 
 // A page's cursor: the rowid of its last result, below which the next page
 // starts. "" decodes to the top of the index; anything this backend did not

@@ -12,11 +12,14 @@
 #include "store/entry_folder.h"
 #include "store/errors.h"
 #include "store/sqlite/connection.h"
+#include "store/sqlite/entry_db.h"
+#include "store/sqlite/index_work.h"
+#include "store/sqlite/move_entries.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/push_rows.h"
+#include "store/sqlite/search_index.h"
 #include "store/sqlite/upload_rows.h"
 #include "store/sqlite/webhook_rows.h"
-#include "store/sqlite/search_index.h"
 
 // Early returns for Result values (local to this file).
 #define SQLITE_STORE_CONCAT_INNER(a, b) a##b
@@ -101,19 +104,16 @@ constexpr std::string_view kMembership =
     "WHERE c.id = ?1";
 constexpr std::string_view kAdjustMemberCount =
     "UPDATE conversations SET member_count = member_count + ?2 WHERE id = ?1";
-constexpr std::string_view kAdvanceConversation =
-    "UPDATE conversations SET last_seq = ?2, last_activity = max(last_activity, ?3) WHERE id = ?1";
 constexpr std::string_view kConversationsOfUser =
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, m.read_seq, c.topic, m.notify "
     "FROM members m JOIN conversations c ON c.id = m.conv "
     "WHERE m.user = ?1 ORDER BY c.last_activity DESC, c.id DESC";
 
-// A WITHOUT ROWID table's index holds the primary key, so messages_dedupe
-// (sender, client_msg_id) gives (conv, seq) by sender without a table read.
-constexpr std::string_view kFormerConversations =
+// The conversations a user has made entries in (EntryDb::ConversationsOf),
+// one by one, when the user is no longer a member.
+constexpr std::string_view kFormerConversation =
     "SELECT c.id, c.kind, c.title, c.last_seq, c.member_count, 0, c.topic, NULL FROM conversations c "
-    "WHERE c.id IN (SELECT conv FROM messages WHERE sender = ?1) "
-    "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user = ?1) ORDER BY c.id";
+    "WHERE c.id = ?1 AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conv = c.id AND m.user = ?2)";
 
 // A new member joins after every current one (`joined`, for ownership to
 // pass on in order) with its read marker at ?4.
@@ -128,8 +128,6 @@ constexpr std::string_view kMembersPage =
     "m.user "
     "WHERE m.conv = ?1 AND m.user > ?2 ORDER BY m.user LIMIT ?3";
 constexpr std::string_view kSetReadSeq = "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2";
-constexpr std::string_view kRaiseReadSeq =
-    "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2 AND read_seq < ?3";
 constexpr std::string_view kPresenceContacts =
     "SELECT DISTINCT other.user FROM members mine "
     "JOIN conversations c ON c.id = mine.conv "
@@ -196,85 +194,31 @@ constexpr std::string_view kTotals =
 constexpr std::string_view kDmOfPair = "SELECT conv FROM dms WHERE user_lo = ?1 AND user_hi = ?2";
 constexpr std::string_view kInsertDm = "INSERT INTO dms(user_lo, user_hi, conv) VALUES(?1, ?2, ?3)";
 
-// An entry's columns, as every read of entries gives them (EntryFromRow).
-#define SQLITE_ENTRY_COLUMNS                                                                           \
-  "seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, mentions, edited_ts, " \
-  "deleted, coalesce(state_seq, seq)"
-constexpr std::string_view kMessageByClientId =
-    "SELECT conv, " SQLITE_ENTRY_COLUMNS " FROM messages WHERE sender = ?1 AND client_msg_id = ?2";
-constexpr std::string_view kInsertMessage =
-    "INSERT INTO messages(conv, seq, id, sender, body, ts, client_msg_id, kind, target, emoji, op, reply_to, "
-    "mentions) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-constexpr std::string_view kHistoryNewest =
-    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 ORDER BY seq DESC LIMIT ?2";
-constexpr std::string_view kHistoryBefore =
-    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
-constexpr std::string_view kHistoryAfter =
-    "SELECT " SQLITE_ENTRY_COLUMNS " FROM messages WHERE conv = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3";
-constexpr std::string_view kHistoryBetween = "SELECT " SQLITE_ENTRY_COLUMNS
-                                             " FROM messages WHERE conv = ?1 AND seq > ?2 "
-                                             "AND seq < ?3 ORDER BY seq ASC LIMIT ?4";
 // Search (PROTOCOL.md §6): the index newest first (rowid order is ts order,
 // see search_index.h), each match joined to the viewer's membership of its
-// conversation and to its entry, so the page stops at ?4 rows the viewer may
-// read and no other row is read.
-#define SQLITE_SEARCH_SQL(conv_filter)                                                                   \
-  "SELECT message_search.rowid, messages.conv, " SQLITE_ENTRY_COLUMNS                                    \
-  " FROM message_search "                                                                                \
-  "JOIN members ON members.conv = message_search.conv_id AND members.user = ?2 "                         \
-  "JOIN messages ON messages.conv = message_search.conv_id AND messages.seq = message_search.entry_seq " \
-  "WHERE message_search MATCH ?1 AND message_search.rowid < ?3 " conv_filter                             \
-  "AND messages.kind = 0 AND messages.deleted = 0 ORDER BY message_search.rowid DESC LIMIT ?4"
+// conversation, so the page stops at ?4 rows the viewer may read and no
+// other row is read. The entries themselves are read from RocksDB.
+#define SQLITE_SEARCH_SQL(conv_filter)                                                          \
+  "SELECT message_search.rowid, message_search.conv_id, message_search.entry_seq "              \
+  "FROM message_search "                                                                        \
+  "JOIN members ON members.conv = message_search.conv_id AND members.user = ?2 "                \
+  "WHERE message_search MATCH ?1 AND message_search.rowid < ?3 " conv_filter                    \
+  "ORDER BY message_search.rowid DESC LIMIT ?4"
 constexpr std::string_view kSearch = SQLITE_SEARCH_SQL("");
 constexpr std::string_view kSearchInConv = SQLITE_SEARCH_SQL("AND message_search.conv_id = ?5 ");
 #undef SQLITE_SEARCH_SQL
-#undef SQLITE_ENTRY_COLUMNS
-// The reactions of a page's text entries, and those the viewer holds.
-constexpr std::string_view kPageCounts =
-    "SELECT target, emoji, count FROM reaction_counts WHERE conv = ?1 AND target BETWEEN ?2 AND ?3 "
-    "ORDER BY target, first_seq, emoji";
-constexpr std::string_view kPageMine =
-    "SELECT target, emoji FROM reactions WHERE conv = ?1 AND target BETWEEN ?2 AND ?3 AND user = ?4";
 
-// The counts of §5, each a range count over its own index from read_seq on.
-// Named indexes: without statistics the planner would walk the primary key
-// (reading every row's body) instead of the partial index.
-constexpr std::string_view kUnread =
-    "SELECT count(*) FROM messages INDEXED BY messages_unread "
-    "WHERE conv = ?1 AND seq > ?2 AND kind = 0 AND deleted = 0 AND sender <> ?3";
-constexpr std::string_view kMentionsUnread =
-    "SELECT count(*) FROM mentions WHERE user = ?3 AND conv = ?1 AND seq > ?2";
-
-// CommitBatch's reads for the folder (store/entry_folder.h).
-constexpr std::string_view kEntryRow =
-    "SELECT kind, sender, deleted FROM messages WHERE conv = ?1 AND seq = ?2";
-constexpr std::string_view kHeld =
-    "SELECT emoji FROM reactions WHERE conv = ?1 AND target = ?2 AND user = ?3";
-constexpr std::string_view kEmojiCount =
-    "SELECT count, first_seq FROM reaction_counts WHERE conv = ?1 AND target = ?2 AND emoji = ?3";
+// CommitBatch's reads for the folder (store/entry_folder.h) that SQLite answers.
 constexpr std::string_view kMemberNamed =
     "SELECT u.id FROM users u JOIN members m ON m.conv = ?1 AND m.user = u.id WHERE u.username = ?2";
-// ... and its writes.
-constexpr std::string_view kUpdateTarget =
-    "UPDATE messages SET body = CASE WHEN ?3 THEN ?4 ELSE body END, "
-    "mentions = CASE WHEN ?3 THEN ?5 ELSE mentions END, edited_ts = coalesce(?6, edited_ts), "
-    "deleted = ?7, state_seq = ?8 WHERE conv = ?1 AND seq = ?2";
-constexpr std::string_view kDeleteMentions = "DELETE FROM mentions WHERE conv = ?1 AND seq = ?2";
-constexpr std::string_view kInsertMention =
-    "INSERT OR IGNORE INTO mentions(conv, seq, user) VALUES(?1, ?2, ?3)";
-constexpr std::string_view kInsertReaction =
-    "INSERT OR IGNORE INTO reactions(conv, target, user, emoji) VALUES(?1, ?2, ?3, ?4)";
-constexpr std::string_view kDeleteReaction =
-    "DELETE FROM reactions WHERE conv = ?1 AND target = ?2 AND user = ?3 AND emoji = ?4";
-constexpr std::string_view kUpsertCount =
-    "INSERT INTO reaction_counts(conv, target, emoji, count, first_seq) VALUES(?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT(conv, target, emoji) DO UPDATE SET count = excluded.count, first_seq = excluded.first_seq";
-constexpr std::string_view kDeleteCount =
-    "DELETE FROM reaction_counts WHERE conv = ?1 AND target = ?2 AND emoji = ?3";
-constexpr std::string_view kEraseReactions = "DELETE FROM reactions WHERE conv = ?1 AND target = ?2";
-constexpr std::string_view kEraseCounts = "DELETE FROM reaction_counts WHERE conv = ?1 AND target = ?2";
-constexpr std::string_view kEraseEdits =
-    "UPDATE messages INDEXED BY messages_edits SET body = '' WHERE conv = ?1 AND target = ?2 AND kind = 1";
+
+// Rebuilding what SQLite derives from the entries (Reconcile).
+constexpr std::string_view kAllConversations = "SELECT id, last_seq FROM conversations";
+constexpr std::string_view kSetLastSeq = "UPDATE conversations SET last_seq = ?2 WHERE id = ?1";
+constexpr std::string_view kClampReadSeqs =
+    "UPDATE members SET read_seq = (SELECT last_seq FROM conversations c WHERE c.id = members.conv) "
+    "WHERE read_seq > (SELECT last_seq FROM conversations c WHERE c.id = members.conv)";
+constexpr std::string_view kClearAttachments = "DELETE FROM attachments";
 
 // --- helpers -----------------------------------------------------------------
 
@@ -327,55 +271,23 @@ Result<int64_t> BumpEpochAndRevoke(Connection& c, Query& update, UserId user) {
   return epoch;
 }
 
-// Columns from `first`: see SQLITE_ENTRY_COLUMNS.
-Result<Message> EntryFromRow(const Query& q, ConversationId conv, int first) {
-  Message m;
-  m.conv = conv;
-  m.seq = q.Int(first);
-  m.id = MessageId(q.Int(first + 1));
-  m.sender = UserId(q.Int(first + 2));
-  m.body = q.Text(first + 3);
-  m.ts = q.Int(first + 4);
-  m.client_msg_id = q.Text(first + 5);  // NULL reads as ""
-  SQLITE_STORE_ASSIGN(m.kind, EntryKindFromCode(q.Int(first + 6)));
-  if (m.kind == EntryKind::kText) {
-    if (!q.IsNull(first + 10)) m.reply_to = q.Int(first + 10);
-    m.mentions = DecodeMentions(q.Text(first + 11));
-    if (!q.IsNull(first + 12)) m.edited_ts = q.Int(first + 12);
-    m.deleted = q.Int(first + 13) != 0;
-    m.state_seq = q.Int(first + 14);
-  } else {
-    m.target = q.Int(first + 7);
-    m.emoji = q.Text(first + 8);
-    m.op = q.Int(first + 9) == ReactionOpCode(ReactionOp::kRemove) ? ReactionOp::kRemove : ReactionOp::kAdd;
-  }
-  return m;
-}
-
 // The viewer's unread_count and mentions_unread of `conv` from `read_seq` on.
-Result<void> CountUnread(Connection& c, Conversation& conv, UserId viewer) {
-  for (auto [sql, out] :
-       {std::pair{kUnread, &conv.unread_count}, std::pair{kMentionsUnread, &conv.mentions_unread}}) {
-    SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
-    q.Bind(1, conv.id.value).Bind(2, conv.read_seq).Bind(3, viewer.value);
-    SQLITE_STORE_ASSIGN(bool row, q.Step());
-    *out = row ? q.Int(0) : 0;
-  }
+Result<void> CountUnread(EntryDb& entries, const EntryDb::View& view, Conversation& conv, UserId viewer) {
+  SQLITE_STORE_ASSIGN(conv.unread_count, entries.CountUnread(conv.id, conv.read_seq, viewer, &view));
+  SQLITE_STORE_ASSIGN(conv.mentions_unread, entries.CountMentions(conv.id, viewer, conv.read_seq, &view));
   return Ok();
 }
 
-// What the folder reads, on the writer inside its transaction.
+// What the folder reads, inside the commit: entries and reactions from
+// RocksDB, roles and names from SQLite on the writer in its transaction.
 class WriterSource final : public EntrySource {
  public:
-  explicit WriterSource(Connection& c) : c_(c) {}
+  WriterSource(Connection& c, EntryDb& entries) : c_(c), entries_(entries) {}
 
   Result<std::optional<EntryRow>> Entry(ConversationId conv, int64_t seq) override {
-    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kEntryRow));
-    q.Bind(1, conv.value).Bind(2, seq);
-    SQLITE_STORE_ASSIGN(bool row, q.Step());
-    if (!row) return std::optional<EntryRow>();
-    SQLITE_STORE_ASSIGN(EntryKind kind, EntryKindFromCode(q.Int(0)));
-    return std::optional<EntryRow>(EntryRow{kind, UserId(q.Int(1)), q.Int(2) != 0});
+    SQLITE_STORE_ASSIGN(std::optional<Message> m, entries_.Get(conv, seq));
+    if (!m) return std::optional<EntryRow>();
+    return std::optional<EntryRow>(EntryRow{m->kind, m->sender, m->deleted});
   }
 
   Result<Role> RoleOf(ConversationId conv, UserId user) override {
@@ -387,24 +299,12 @@ class WriterSource final : public EntrySource {
   }
 
   Result<std::vector<std::string>> Held(ConversationId conv, int64_t target, UserId user) override {
-    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kHeld));
-    q.Bind(1, conv.value).Bind(2, target).Bind(3, user.value);
-    std::vector<std::string> out;
-    for (;;) {
-      SQLITE_STORE_ASSIGN(bool row, q.Step());
-      if (!row) break;
-      out.push_back(q.Text(0));
-    }
-    return out;
+    return entries_.Held(conv, target, user);
   }
 
   Result<std::optional<EmojiCount>> Count(ConversationId conv, int64_t target,
                                           const std::string& emoji) override {
-    SQLITE_STORE_ASSIGN(Query q, c_.Prepare(kEmojiCount));
-    q.Bind(1, conv.value).Bind(2, target).Bind(3, emoji);
-    SQLITE_STORE_ASSIGN(bool row, q.Step());
-    if (!row) return std::optional<EmojiCount>();
-    return std::optional<EmojiCount>(EmojiCount{q.Int(0), q.Int(1)});
+    return entries_.Count(conv, target, emoji);
   }
 
   Result<std::map<std::string, UserId, std::less<>>> MembersNamed(
@@ -422,6 +322,7 @@ class WriterSource final : public EntrySource {
 
  private:
   Connection& c_;
+  EntryDb& entries_;
 };
 
 // Runs one statement bound to (conv, seq-like key, ...) by `bind`.
@@ -432,79 +333,12 @@ Result<void> RunWith(Connection& c, std::string_view sql, Bind&& bind) {
   return q.Run();
 }
 
-// Writes what the folder decided (see FoldWrites for the order).
-Result<void> WriteFolds(Connection& c, const FoldWrites& w) {
-  for (const FoldWrites::TargetUpdate& t : w.targets) {
-    SQLITE_STORE_TRY(RunWith(c, kUpdateTarget, [&](Query& q) {
-      q.Bind(1, t.conv.value).Bind(2, t.seq).Bind(3, int64_t{t.body_changed}).Bind(4, t.body);
-      if (t.mentions.empty()) {
-        q.BindNull(5);
-      } else {
-        q.Bind(5, EncodeMentions(t.mentions));
-      }
-      if (t.edited_ts) {
-        q.Bind(6, *t.edited_ts);
-      } else {
-        q.BindNull(6);
-      }
-      q.Bind(7, int64_t{t.deleted}).Bind(8, t.state_seq);
-    }));
+// A page of entries as History and Search serve it: attachments without
+// their url, none once deleted.
+void ServeAttachments(std::vector<Message>& page) {
+  for (Message& m : page) {
+    if (m.deleted) m.attachments.clear();
   }
-  for (const FoldWrites::MentionRows& m : w.mentions) {
-    SQLITE_STORE_TRY(RunWith(c, kDeleteMentions, [&](Query& q) { q.Bind(1, m.conv.value).Bind(2, m.seq); }));
-    for (UserId u : m.users) {
-      SQLITE_STORE_TRY(RunWith(c, kInsertMention,
-                               [&](Query& q) { q.Bind(1, m.conv.value).Bind(2, m.seq).Bind(3, u.value); }));
-    }
-  }
-  for (const FoldWrites::ReactionRow& r : w.reactions) {
-    SQLITE_STORE_TRY(RunWith(c, r.held ? kInsertReaction : kDeleteReaction, [&](Query& q) {
-      q.Bind(1, r.conv.value).Bind(2, r.target).Bind(3, r.user.value).Bind(4, r.emoji);
-    }));
-  }
-  for (const FoldWrites::CountRow& n : w.counts) {
-    SQLITE_STORE_TRY(RunWith(c, n.count.count > 0 ? kUpsertCount : kDeleteCount, [&](Query& q) {
-      q.Bind(1, n.conv.value).Bind(2, n.target).Bind(3, n.emoji);
-      if (n.count.count > 0) q.Bind(4, n.count.count).Bind(5, n.count.first_seq);
-    }));
-  }
-  for (const auto& erased : w.erased) {
-    // Not a structured binding: clang before 16 cannot capture one.
-    const int64_t conv = std::get<0>(erased).value, seq = std::get<1>(erased);
-    for (std::string_view sql : {kEraseReactions, kEraseCounts, kDeleteMentions, kEraseEdits}) {
-      SQLITE_STORE_TRY(RunWith(c, sql, [&](Query& q) { q.Bind(1, conv).Bind(2, seq); }));
-    }
-  }
-  return Ok();
-}
-
-// Fills the reactions of a history page's text entries (see AttachReactions).
-Result<void> FoldReactions(Connection& c, ConversationId conv, UserId viewer, std::vector<Message>& page) {
-  const int64_t lo = page.front().seq;
-  const int64_t hi = page.back().seq;
-  std::vector<EmojiCountRow> counts;
-  {
-    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kPageCounts));
-    q.Bind(1, conv.value).Bind(2, lo).Bind(3, hi);
-    for (;;) {
-      SQLITE_STORE_ASSIGN(bool row, q.Step());
-      if (!row) break;
-      counts.push_back(EmojiCountRow{q.Int(0), q.Text(1), q.Int(2)});
-    }
-  }
-  if (counts.empty()) return Ok();
-  std::set<std::pair<int64_t, std::string>, std::less<>> mine;
-  if (viewer.valid()) {
-    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kPageMine));
-    q.Bind(1, conv.value).Bind(2, lo).Bind(3, hi).Bind(4, viewer.value);
-    for (;;) {
-      SQLITE_STORE_ASSIGN(bool row, q.Step());
-      if (!row) break;
-      mine.emplace(q.Int(0), q.Text(1));
-    }
-  }
-  AttachReactions(page, counts, mine);
-  return Ok();
 }
 
 Error NoConversation(ConversationId id) {
@@ -683,8 +517,9 @@ Result<bool> LeaveIn(Connection& c, ConversationId conv, UserId user) {
 // outlive every call.
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+              std::unique_ptr<EntryDb> entries, int64_t batch)
+      : writer_(std::move(writer)), readers_(std::move(readers)), entries_(std::move(entries)), batch_(batch) {
     for (auto& r : readers_) idle_readers_.push_back(r.get());
   }
 
@@ -973,6 +808,7 @@ class SqliteStore final : public Store {
   Result<Conversation> GetConversation(ConversationId id, UserId viewer) override {
     return Read(
         [&](Connection& c) -> Result<Conversation> {
+          EntryDb::View view(*entries_);
           Conversation conv;
           conv.id = id;
           {
@@ -993,7 +829,7 @@ class SqliteStore final : public Store {
             if (row) conv.read_seq = q.Int(1);
             conv.notify = NotifyLevelFromCode(
                 row && !q.IsNull(2) ? std::optional<int64_t>(q.Int(2)) : std::nullopt, conv.kind);
-            if (row) SQLITE_STORE_TRY(CountUnread(c, conv, viewer));
+            if (row) SQLITE_STORE_TRY(CountUnread(*entries_, view, conv, viewer));
           }
           SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, id, UserId(0), kInlineMembers));
           return conv;
@@ -1010,9 +846,10 @@ class SqliteStore final : public Store {
             q.Bind(1, user.value);
             SQLITE_STORE_ASSIGN(out, ConversationHeads(q));
           }
+          EntryDb::View view(*entries_);
           for (Conversation& conv : out) {
             SQLITE_STORE_ASSIGN(conv.members, MembersPage(c, conv.id, UserId(0), kInlineMembers));
-            SQLITE_STORE_TRY(CountUnread(c, conv, user));
+            SQLITE_STORE_TRY(CountUnread(*entries_, view, conv, user));
           }
           return out;
         },
@@ -1028,11 +865,17 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Conversation>> FormerConversations(UserId user) override {
+    SQLITE_STORE_ASSIGN(std::vector<ConversationId> ids, entries_->ConversationsOf(user));
     return Read(
         [&](Connection& c) -> Result<std::vector<Conversation>> {
-          SQLITE_STORE_ASSIGN(Query q, c.Prepare(kFormerConversations));
-          q.Bind(1, user.value);
-          return ConversationHeads(q);
+          std::vector<Conversation> out;
+          for (ConversationId id : ids) {
+            SQLITE_STORE_ASSIGN(Query q, c.Prepare(kFormerConversation));
+            q.Bind(1, id.value).Bind(2, user.value);
+            SQLITE_STORE_ASSIGN(std::vector<Conversation> one, ConversationHeads(q));
+            for (Conversation& conv : one) out.push_back(std::move(conv));
+          }
+          return out;
         },
         /*snapshot=*/true);
   }
@@ -1286,56 +1129,37 @@ class SqliteStore final : public Store {
   }
 
   // --- messages ------------------------------------------------------------------
+  // A batch is committed in two steps under the writer mutex: its entries
+  // (and the SQLite work that follows from them) in one synced RocksDB
+  // write, then that work in one SQLite transaction (index_work.h). When
+  // the second step fails, the batch is stored all the same: the answer is
+  // kUnavailable (a retry finds each entry as a duplicate), and the work is
+  // applied before the next batch starts (or by the next Open).
   Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) override {
     using Out = std::vector<Result<Committed>>;
     if (batch.empty()) return Out();
-    return Write([&](Connection& c) -> Result<Out> { return CommitInTransaction(c, batch); });
+    std::lock_guard lock(writer_mu_);
+    if (pending_) {
+      SQLITE_STORE_TRY(InTransaction([&](Connection& c) { return ApplyIndexWork(c, *pending_); }));
+      pending_.reset();
+    }
+    std::optional<IndexWork> stored;
+    Result<Out> out = InTransaction([&](Connection& c) { return CommitInTransaction(c, batch, stored); });
+    if (!out.ok() && stored) {
+      pending_ = std::move(stored);
+      return MakeError(Errc::kUnavailable, "stored, but not yet indexed: " + out.error().message);
+    }
+    return out;
   }
 
   Result<std::vector<Message>> History(ConversationId conv, std::optional<int64_t> before,
                                        std::optional<int64_t> after, int limit, UserId viewer) override {
-    const int64_t n = std::clamp(limit, 1, kMaxHistoryLimit);
-    return Read(
-        [&](Connection& c) -> Result<std::vector<Message>> {
-          std::string_view sql;
-          bool descending = false;
-          if (before && after) {
-            sql = kHistoryBetween;
-          } else if (before) {
-            sql = kHistoryBefore;
-            descending = true;
-          } else if (after) {
-            sql = kHistoryAfter;
-          } else {
-            sql = kHistoryNewest;
-            descending = true;
-          }
-          SQLITE_STORE_ASSIGN(Query q, c.Prepare(sql));
-          q.Bind(1, conv.value);
-          if (before && after) {
-            q.Bind(2, *after).Bind(3, *before).Bind(4, n);
-          } else if (before) {
-            q.Bind(2, *before).Bind(3, n);
-          } else if (after) {
-            q.Bind(2, *after).Bind(3, n);
-          } else {
-            q.Bind(2, n);
-          }
-          std::vector<Message> out;
-          out.reserve(static_cast<size_t>(n));
-          for (;;) {
-            SQLITE_STORE_ASSIGN(bool row, q.Step());
-            if (!row) break;
-            SQLITE_STORE_ASSIGN(Message m, EntryFromRow(q, conv, 0));
-            out.push_back(std::move(m));
-          }
-          if (descending) std::reverse(out.begin(), out.end());
-          if (out.empty()) return out;
-          SQLITE_STORE_TRY(FoldReactions(c, conv, viewer, out));
-          SQLITE_STORE_TRY(FillAttachments(c, conv, out));
-          return out;
-        },
-        /*snapshot=*/true);
+    const int n = std::clamp(limit, 1, kMaxHistoryLimit);
+    EntryDb::View view(*entries_);
+    SQLITE_STORE_ASSIGN(std::vector<Message> page, entries_->Page(conv, before, after, n, &view));
+    SQLITE_STORE_TRY(entries_->FoldReactions(conv, viewer, page, &view));
+    ServeAttachments(page);
+    return page;
   }
 
   Result<int64_t> SetReadSeq(ConversationId conv, UserId user, int64_t seq) override {
@@ -1372,38 +1196,42 @@ class SqliteStore final : public Store {
     const int64_t n = std::clamp(request.limit, 1, kMaxSearchLimit);
     SQLITE_STORE_ASSIGN(const int64_t below, DecodeSearchCursor(request.cursor));
     const std::string match = ToFts5Match(request.query);
-    return Read(
-        [&](Connection& c) -> Result<SearchPage> {
-          SearchPage page;
-          int64_t last_rowid = 0;
-          {
-            SQLITE_STORE_ASSIGN(Query q, c.Prepare(request.conv ? kSearchInConv : kSearch));
-            q.Bind(1, match).Bind(2, request.viewer.value).Bind(3, below).Bind(4, n + 1);
-            if (request.conv) q.Bind(5, request.conv->value);
-            for (;;) {
-              SQLITE_STORE_ASSIGN(bool row, q.Step());
-              if (!row) break;
-              if (static_cast<int64_t>(page.results.size()) == n) {
-                page.next = EncodeSearchCursor(last_rowid);
-                break;
-              }
-              last_rowid = q.Int(0);
-              SQLITE_STORE_ASSIGN(Message m, EntryFromRow(q, ConversationId(q.Int(1)), 2));
-              page.results.push_back(std::move(m));
-            }
+    struct Hit {
+      int64_t rowid;
+      ConversationId conv;
+      int64_t seq;
+    };
+    SQLITE_STORE_ASSIGN(
+        std::vector<Hit> hits, Read([&](Connection& c) -> Result<std::vector<Hit>> {
+          SQLITE_STORE_ASSIGN(Query q, c.Prepare(request.conv ? kSearchInConv : kSearch));
+          q.Bind(1, match).Bind(2, request.viewer.value).Bind(3, below).Bind(4, n + 1);
+          if (request.conv) q.Bind(5, request.conv->value);
+          std::vector<Hit> out;
+          for (;;) {
+            SQLITE_STORE_ASSIGN(bool row, q.Step());
+            if (!row) return out;
+            out.push_back(Hit{q.Int(0), ConversationId(q.Int(1)), q.Int(2)});
           }
-          // Each result's reactions and attachments, as History folds a
-          // page of one.
-          for (Message& m : page.results) {
-            std::vector<Message> one;
-            one.push_back(std::move(m));
-            SQLITE_STORE_TRY(FoldReactions(c, one.front().conv, request.viewer, one));
-            SQLITE_STORE_TRY(FillAttachments(c, one.front().conv, one));
-            m = std::move(one.front());
-          }
-          return page;
-        },
-        /*snapshot=*/true);
+        }));
+    // Each hit's entry, folded as History folds a page of one. The index is
+    // written after the entries (index_work.h), so a hit's entry is stored;
+    // one deleted since the index was read is left out.
+    SearchPage page;
+    EntryDb::View view(*entries_);
+    for (size_t i = 0; i < hits.size(); ++i) {
+      if (static_cast<int64_t>(i) == n) {
+        page.next = EncodeSearchCursor(hits[i - 1].rowid);
+        break;
+      }
+      SQLITE_STORE_ASSIGN(std::optional<Message> m, entries_->Get(hits[i].conv, hits[i].seq, &view));
+      if (!m || m->kind != EntryKind::kText || m->deleted) continue;
+      std::vector<Message> one;
+      one.push_back(std::move(*m));
+      SQLITE_STORE_TRY(entries_->FoldReactions(hits[i].conv, request.viewer, one, &view));
+      ServeAttachments(one);
+      page.results.push_back(std::move(one.front()));
+    }
+    return page;
   }
 
   // --- server administration ------------------------------------------------------
@@ -1568,8 +1396,14 @@ class SqliteStore final : public Store {
   // rolls back when `f` fails or the commit does.
   template <class F>
   std::invoke_result_t<F&, Connection&> Write(F&& f) {
-    using R = std::invoke_result_t<F&, Connection&>;
     std::lock_guard lock(writer_mu_);
+    return InTransaction(std::forward<F>(f));
+  }
+
+  // Write's body, for a caller that holds writer_mu_.
+  template <class F>
+  std::invoke_result_t<F&, Connection&> InTransaction(F&& f) {
+    using R = std::invoke_result_t<F&, Connection&>;
     Result<Transaction> txn = Transaction::Begin(*writer_, Transaction::Mode::kWrite);
     if (!txn.ok()) return R(std::move(txn).error());
     R result = f(*writer_);
@@ -1600,8 +1434,9 @@ class SqliteStore final : public Store {
   }
 
   // The body of CommitBatch, run by the writer inside its transaction.
-  Result<std::vector<Result<Committed>>> CommitInTransaction(Connection& c,
-                                                             std::span<const NewMessage> batch);
+  // Sets `stored` once the batch is in RocksDB.
+  Result<std::vector<Result<Committed>>> CommitInTransaction(Connection& c, std::span<const NewMessage> batch,
+                                                             std::optional<IndexWork>& stored);
 
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // used only under writer_mu_
@@ -1610,12 +1445,17 @@ class SqliteStore final : public Store {
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;  // every reader, for ownership
   std::vector<Connection*> idle_readers_;             // guarded by readers_mu_
+
+  std::unique_ptr<EntryDb> entries_;
+  int64_t batch_ = 0;                  // the number of the last batch in RocksDB; under writer_mu_
+  std::optional<IndexWork> pending_;   // its work, when SQLite has not applied it; under writer_mu_
 };
 
 Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connection& c,
-                                                                        std::span<const NewMessage> batch) {
+                                                                        std::span<const NewMessage> batch,
+                                                                        std::optional<IndexWork>& stored) {
   // What this transaction knows of each conversation it touches, so several
-  // messages of one conversation read its row once and write it once.
+  // messages of one conversation read its row once.
   struct ConvState {
     bool exists = false;
     int64_t last_seq = 0;
@@ -1627,23 +1467,32 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
   enum class SendRight { kMember, kNotMember, kBlocked };
   std::map<std::pair<int64_t, int64_t>, SendRight> membership;
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;
-  WriterSource source(c);
+  // (sender, client_msg_id) of this batch's new entries -> their index in `out`.
+  std::map<std::pair<int64_t, std::string>, size_t, std::less<>> new_ids;
+  WriterSource source(c, *entries_);
   EntryFolder folder(source);
+  EntryBatch writes;
+  IndexWork work;
 
   std::vector<Result<Committed>> out;
   out.reserve(batch.size());
   for (const NewMessage& m : batch) {
-    // 1. Dedupe by (sender, client_msg_id): earlier entries of this batch are
-    //    already inserted, so they are found too.
+    // 1. Dedupe by (sender, client_msg_id), this batch's entries included.
     if (!m.client_msg_id.empty()) {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kMessageByClientId));
-      q.Bind(1, m.sender.value).Bind(2, m.client_msg_id);
-      SQLITE_STORE_ASSIGN(bool row, q.Step());
-      if (row) {
-        Committed dup;
-        SQLITE_STORE_ASSIGN(dup.message, EntryFromRow(q, ConversationId(q.Int(0)), 1));
-        dup.duplicate = true;
-        out.emplace_back(std::move(dup));
+      std::optional<Message> found;
+      if (auto it = new_ids.find(std::pair(m.sender.value, m.client_msg_id)); it != new_ids.end()) {
+        found = out[it->second]->message;
+      } else {
+        SQLITE_STORE_ASSIGN(auto where, entries_->FindClientId(m.sender, m.client_msg_id));
+        if (where) {
+          SQLITE_STORE_ASSIGN(found, entries_->Get(where->first, where->second));
+          if (!found) return MakeError(Errc::kInternal, "entries: a client id names a missing entry");
+        }
+      }
+      if (found) {
+        std::vector<Message> one{std::move(*found)};
+        ServeAttachments(one);
+        out.emplace_back(Committed{std::move(one.front()), true});
         continue;
       }
     }
@@ -1708,57 +1557,23 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       out.emplace_back(std::move(entry).error());
       continue;
     }
-    // 5. Store it with the next seq.
-    {
-      SQLITE_STORE_ASSIGN(Query q, c.Prepare(kInsertMessage));
-      q.Bind(1, m.conv.value)
-          .Bind(2, seq)
-          .Bind(3, m.id.value)
-          .Bind(4, m.sender.value)
-          .Bind(5, entry->body)
-          .Bind(6, m.ts);
-      if (m.client_msg_id.empty()) {
-        q.BindNull(7);
-      } else {
-        q.Bind(7, m.client_msg_id);
-      }
-      q.Bind(8, EntryKindCode(m.kind));
-      if (m.kind == EntryKind::kText) {
-        q.BindNull(9).BindNull(10).BindNull(11);
-        if (m.reply_to) {
-          q.Bind(12, *m.reply_to);
-        } else {
-          q.BindNull(12);
-        }
-        if (entry->mentions.empty()) {
-          q.BindNull(13);
-        } else {
-          q.Bind(13, EncodeMentions(entry->mentions));
-        }
-      } else {
-        q.Bind(9, m.target);
-        if (m.kind == EntryKind::kReaction) {
-          q.Bind(10, m.emoji).Bind(11, ReactionOpCode(m.op));
-        } else {
-          q.BindNull(10).BindNull(11);
-        }
-        q.BindNull(12).BindNull(13);
-      }
-      if (Result<void> r = q.Run(); !r.ok()) {
-        if (q.last_rc() == SQLITE_CONSTRAINT_PRIMARYKEY) {
-          // The row of the conversation is behind its messages: another
-          // writer, or corruption. Nothing of the batch is kept.
-          return MakeError(Errc::kInternal, "sqlite: seq " + std::to_string(seq) + " of conversation " +
-                                                m.conv.ToString() + " is already stored");
-        }
-        Error e = r.error();
-        if (e.code == Errc::kConflict) e.code = Errc::kInternal;  // any other constraint: a bug
-        return e;
-      }
+    // 5. It takes the next seq; its keys beside the entry.
+    if (!m.client_msg_id.empty()) {
+      writes.PutClientId(m.sender, m.client_msg_id, m.conv, seq);
+      new_ids.emplace(std::pair(m.sender.value, m.client_msg_id), out.size());
     }
-    if (!attachments.empty()) {
-      SQLITE_STORE_TRY(InsertAttachments(c, m.conv, seq, attachments));
-      entry->attachments = std::move(attachments);
+    writes.PutSenderConversation(m.sender, m.conv);
+    if (m.kind == EntryKind::kText) {
+      writes.PutUnread(m.conv, seq, m.sender);
+      work.texts.push_back(IndexWork::Text{m.conv, seq, m.ts, entry->body, false, true});
+      if (!attachments.empty()) {
+        IndexWork::Attach attach{m.conv, seq, {}};
+        for (const Attachment& a : attachments) attach.uploads.push_back(a.id);
+        work.attachments.push_back(std::move(attach));
+        entry->attachments = std::move(attachments);
+      }
+    } else if (m.kind == EntryKind::kEdit) {
+      writes.PutEdit(m.conv, m.target, seq);
     }
     state.last_seq = seq;
     state.last_ts = std::max(state.last_ts, m.ts);
@@ -1766,26 +1581,157 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     out.emplace_back(Committed{std::move(entry).value(), false});
   }
 
-  // 6. The folded state of the targets, after every entry is in, and the
-  //    search index of the new bodies.
-  const FoldWrites writes = folder.Writes();
-  SQLITE_STORE_TRY(WriteFolds(c, writes));
-  SQLITE_STORE_TRY(IndexBatch(c, out, writes.targets));
+  // 6. The entries as this batch leaves them: the new ones, then the
+  //    folded state of their targets and what goes with it.
+  using Key = std::pair<int64_t, int64_t>;  // (conv, seq)
+  std::map<Key, Message> touched;
+  std::map<Key, std::vector<UserId>> stored_mentions;  // of targets stored before this batch
+  for (const Result<Committed>& r : out) {
+    if (r.ok() && !r->duplicate) touched.emplace(Key(r->message.conv.value, r->message.seq), r->message);
+  }
+  auto entry_at = [&](ConversationId conv, int64_t seq) -> Result<Message*> {
+    const Key key(conv.value, seq);
+    if (auto it = touched.find(key); it != touched.end()) return &it->second;
+    SQLITE_STORE_ASSIGN(std::optional<Message> m, entries_->Get(conv, seq));
+    if (!m) return MakeError(Errc::kInternal, "entries: the target " + std::to_string(seq) + " is missing");
+    stored_mentions.emplace(key, m->mentions);
+    return &touched.emplace(key, std::move(*m)).first->second;
+  };
+  const FoldWrites folds = folder.Writes();
+  for (const FoldWrites::TargetUpdate& t : folds.targets) {
+    SQLITE_STORE_ASSIGN(Message * e, entry_at(t.conv, t.seq));
+    if (t.body_changed) {
+      e->body = t.body;
+      e->mentions = t.mentions;
+    }
+    if (t.edited_ts) e->edited_ts = t.edited_ts;
+    e->deleted = t.deleted;
+    e->state_seq = t.state_seq;
+    if (t.deleted) writes.DeleteUnread(t.conv, t.seq);
+    if (t.body_changed || t.deleted) {
+      work.texts.push_back(IndexWork::Text{t.conv, t.seq, e->ts, e->body, e->deleted, false});
+    }
+  }
+  // The mentions index of a text entry, replaced: the keys of what it named
+  // when stored go (a new entry has none yet).
+  auto drop_stored_mentions = [&](ConversationId conv, int64_t seq) {
+    if (auto it = stored_mentions.find(Key(conv.value, seq)); it != stored_mentions.end()) {
+      for (UserId u : it->second) writes.DeleteMention(conv, u, seq);
+    }
+  };
+  for (const FoldWrites::MentionRows& rows : folds.mentions) {
+    drop_stored_mentions(rows.conv, rows.seq);
+    for (UserId u : rows.users) writes.PutMention(rows.conv, u, rows.seq);
+  }
+  for (const FoldWrites::ReactionRow& r : folds.reactions) {
+    if (r.held) {
+      writes.PutHeld(r.conv, r.target, r.user, r.emoji);
+    } else {
+      writes.DeleteHeld(r.conv, r.target, r.user, r.emoji);
+    }
+  }
+  for (const FoldWrites::CountRow& n : folds.counts) {
+    if (n.count.count > 0) {
+      writes.PutCount(n.conv, n.target, n.emoji, n.count);
+    } else {
+      writes.DeleteCount(n.conv, n.target, n.emoji);
+    }
+  }
+  for (const auto& [conv, seq] : folds.erased) {
+    writes.DeleteReactionsOf(conv, seq);
+    drop_stored_mentions(conv, seq);
+    work.deleted.emplace_back(conv, seq);
+    // The bodies of its edits, stored and of this batch, are erased.
+    SQLITE_STORE_ASSIGN(std::vector<int64_t> edits, entries_->EditsOf(conv, seq));
+    for (const auto& [key, e] : touched) {
+      if (key.first == conv.value && e.kind == EntryKind::kEdit && e.target == seq) edits.push_back(key.second);
+    }
+    for (int64_t edit : edits) {
+      SQLITE_STORE_ASSIGN(Message * e, entry_at(conv, edit));
+      e->body.clear();
+    }
+  }
+  if (touched.empty()) return out;  // nothing new: nothing to write
 
-  // 7. One write per touched conversation and per (conversation, sender).
+  // 7. One synced RocksDB write holds the batch and its SQLite work; then
+  //    that work here, in this transaction.
+  for (const auto& [key, e] : touched) writes.PutEntry(e);
   for (const auto& [conv, state] : convs) {
-    if (!state.exists || state.last_seq == state.stored_seq) continue;
-    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAdvanceConversation));
-    q.Bind(1, conv.value).Bind(2, state.last_seq).Bind(3, state.last_ts);
-    SQLITE_STORE_TRY(q.Run());
+    if (state.exists && state.last_seq != state.stored_seq) {
+      work.advances.push_back(IndexWork::Advance{conv, state.last_seq, state.last_ts});
+    }
   }
   for (const auto& [key, seq] : read_marks) {
-    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kRaiseReadSeq));
-    q.Bind(1, key.first).Bind(2, key.second).Bind(3, seq);
-    SQLITE_STORE_TRY(q.Run());
+    work.read_marks.push_back(IndexWork::ReadMark{ConversationId(key.first), UserId(key.second), seq});
   }
+  work.batch = batch_ + 1;
+  writes.PutWork(EncodeIndexWork(work));
+  SQLITE_STORE_TRY(entries_->Write(writes));
+  batch_ = work.batch;
+  stored = work;
+  SQLITE_STORE_TRY(ApplyIndexWork(c, work));
   return out;
 }
+
+namespace {
+
+// Brings SQLite in step with the entries on open. SQLite has applied the
+// last batch's work, or the batch before it (the process died between the
+// RocksDB write and the SQLite commit): then the work is applied now. Any
+// other distance (a restored backup, files copied apart) rebuilds what SQLite
+// derives from the entries: last_seq, the read markers above it, the search
+// index and the attachments. Returns the last batch's number.
+Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
+  SQLITE_STORE_ASSIGN(std::optional<std::string> encoded, entries.Work());
+  SQLITE_STORE_ASSIGN(const int64_t applied, AppliedBatch(c));
+  std::optional<IndexWork> last;
+  if (encoded) {
+    SQLITE_STORE_ASSIGN(last, DecodeIndexWork(*encoded));
+  }
+  const int64_t batch = last ? last->batch : 0;
+  if (applied == batch) return batch;
+  SQLITE_STORE_ASSIGN(Transaction txn, Transaction::Begin(c, Transaction::Mode::kWrite));
+  if (last && applied == batch - 1) {
+    SQLITE_STORE_TRY(ApplyIndexWork(c, *last));
+    SQLITE_STORE_TRY(txn.Commit());
+    return batch;
+  }
+  std::vector<std::pair<int64_t, int64_t>> heads;
+  {
+    SQLITE_STORE_ASSIGN(Query q, c.Prepare(kAllConversations));
+    for (;;) {
+      SQLITE_STORE_ASSIGN(bool row, q.Step());
+      if (!row) break;
+      heads.emplace_back(q.Int(0), q.Int(1));
+    }
+  }
+  for (const auto& [conv, last_seq] : heads) {
+    SQLITE_STORE_ASSIGN(const int64_t stored, entries.LastSeq(ConversationId(conv)));
+    if (stored == last_seq) continue;
+    SQLITE_STORE_TRY(RunWith(c, kSetLastSeq, [&](Query& q) { q.Bind(1, conv).Bind(2, stored); }));
+  }
+  SQLITE_STORE_TRY(c.Exec(kClampReadSeqs));
+  SQLITE_STORE_TRY(ClearIndex(c));
+  SQLITE_STORE_TRY(c.Exec(kClearAttachments));
+  IndexWork rebuilt;
+  rebuilt.batch = batch;
+  SQLITE_STORE_TRY(entries.ForEach([&](const Message& m) -> Result<void> {
+    if (m.kind != EntryKind::kText) return Ok();
+    if (!m.deleted) rebuilt.texts.push_back(IndexWork::Text{m.conv, m.seq, m.ts, m.body, false, true});
+    if (!m.attachments.empty()) {
+      IndexWork::Attach attach{m.conv, m.seq, {}};
+      for (const Attachment& a : m.attachments) attach.uploads.push_back(a.id);
+      rebuilt.attachments.push_back(std::move(attach));
+      if (m.deleted) rebuilt.deleted.emplace_back(m.conv, m.seq);
+    }
+    return Ok();
+  }));
+  SQLITE_STORE_TRY(ApplyIndexWork(c, rebuilt));
+  SQLITE_STORE_TRY(txn.Commit());
+  return batch;
+}
+
+}  // namespace
 
 int64_t MemoryUsed() {
   sqlite3_int64 current = 0, highwater = 0;
@@ -1814,6 +1760,12 @@ Result<std::unique_ptr<Store>> Open(const Options& options) {
   }
   if (Result<void> r = (*writer)->Exec(kWriterCachePragma); !r.ok()) return fail(r.error());
   if (Result<void> r = Migrate(**writer); !r.ok()) return fail(r.error());
+  Result<std::unique_ptr<EntryDb>> entries =
+      EntryDb::Open(EntryDb::Options{.dir = EntriesDir(options.path), .sync = options.synchronous_full});
+  if (!entries.ok()) return fail(std::move(entries).error());
+  if (Result<int64_t> moved = MoveEntries(**writer, **entries); !moved.ok()) return fail(moved.error());
+  Result<int64_t> batch = Reconcile(**writer, **entries);
+  if (!batch.ok()) return fail(std::move(batch).error());
 
   std::vector<std::unique_ptr<Connection>> readers;
   const int count = std::max(1, options.readers);
@@ -1825,7 +1777,8 @@ Result<std::unique_ptr<Store>> Open(const Options& options) {
     if (Result<void> r = (*reader)->Exec(kReaderCachePragma); !r.ok()) return fail(r.error());
     readers.push_back(std::move(reader).value());
   }
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(writer).value(), std::move(readers)));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(writer).value(), std::move(readers),
+                                                              std::move(entries).value(), *batch));
 }
 
 }  // namespace parley::store::sqlite

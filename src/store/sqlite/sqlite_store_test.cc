@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "store/sqlite/entry_db.h"
 #include "store/sqlite/migrations.h"
 
 namespace parley::store::sqlite {
@@ -68,9 +69,15 @@ TEST_F(SqliteStoreTest, OpenCreatesAMigratedWalDatabase) {
   EXPECT_EQ(RawText("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawInt("PRAGMA user_version"), static_cast<int64_t>(Migrations().size()));
   EXPECT_EQ(RawInt("SELECT count(*) FROM sqlite_schema WHERE name IN "
-                   "('users','conversations','members','messages','refresh_tokens','dms','messages_dedupe',"
-                   "'members_by_user')"),
+                   "('users','conversations','members','refresh_tokens','dms','members_by_user','attachments',"
+                   "'entry_log')"),
             8);
+  // The entries are in RocksDB beside the database (entry_db.h), and their
+  // tables of earlier schemas are gone.
+  EXPECT_TRUE(std::filesystem::is_directory(EntriesDir(path_)));
+  EXPECT_EQ(RawInt("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                   "('messages','mentions','reactions','reaction_counts')"),
+            0);
 }
 
 TEST_F(SqliteStoreTest, ReopenKeepsTheSchemaVersion) {

@@ -9,9 +9,7 @@ constexpr std::string_view kInsertUpload =
 #define SQLITE_UPLOAD_COLUMNS "id, uploader, name, content_type, size, sha256, created_at"
 constexpr std::string_view kSelectUpload = "SELECT " SQLITE_UPLOAD_COLUMNS " FROM uploads WHERE id = ?1";
 // A live attachment: of a text entry that is not deleted.
-#define SQLITE_LIVE_ATTACHMENT(upload)                                                \
-  "SELECT 1 FROM attachments a JOIN messages m ON m.conv = a.conv AND m.seq = a.seq " \
-  "WHERE a.upload = " upload " AND m.kind = 0 AND m.deleted = 0"
+#define SQLITE_LIVE_ATTACHMENT(upload) "SELECT 1 FROM attachments a WHERE a.upload = " upload " AND a.live = 1"
 constexpr std::string_view kUploadLinks =
     "SELECT EXISTS(SELECT 1 FROM attachments WHERE upload = ?1), "
     "       EXISTS(" SQLITE_LIVE_ATTACHMENT("?1") "), "
@@ -26,11 +24,6 @@ constexpr std::string_view kDeleteAttachments = "DELETE FROM attachments WHERE u
 constexpr std::string_view kDeleteUpload = "DELETE FROM uploads WHERE id = ?1";
 constexpr std::string_view kShaInUse = "SELECT EXISTS(SELECT 1 FROM uploads WHERE sha256 = ?1)";
 
-constexpr std::string_view kInsertAttachment =
-    "INSERT INTO attachments(conv, seq, position, upload) VALUES(?1, ?2, ?3, ?4)";
-constexpr std::string_view kPageAttachments =
-    "SELECT a.seq, u.id, u.name, u.content_type, u.size FROM attachments a JOIN uploads u ON u.id = a.upload "
-    "WHERE a.conv = ?1 AND a.seq BETWEEN ?2 AND ?3 ORDER BY a.seq, a.position";
 
 UploadRecord UploadFromRow(const Query& q) {
   return UploadRecord{UploadId(q.Int(0)), UserId(q.Int(1)), q.Text(2), q.Text(3),
@@ -118,33 +111,6 @@ Result<std::vector<Attachment>> AttachmentsOf(Connection& c, const NewMessage& m
     out.push_back(Attachment{upload->id, upload->name, upload->content_type, upload->size});
   }
   return out;
-}
-
-Result<void> InsertAttachments(Connection& c, ConversationId conv, int64_t seq,
-                               const std::vector<Attachment>& attachments) {
-  for (size_t i = 0; i < attachments.size(); ++i) {
-    PARLEY_ASSIGN_OR_RETURN(Query q, c.Prepare(kInsertAttachment));
-    q.Bind(1, conv.value).Bind(2, seq).Bind(3, static_cast<int64_t>(i)).Bind(4, attachments[i].id.value);
-    if (Result<void> r = q.Run(); !r.ok()) return r.error();
-  }
-  return Ok();
-}
-
-Result<void> FillAttachments(Connection& c, ConversationId conv, std::vector<Message>& page) {
-  if (page.empty()) return Ok();
-  PARLEY_ASSIGN_OR_RETURN(Query q, c.Prepare(kPageAttachments));
-  q.Bind(1, conv.value).Bind(2, page.front().seq).Bind(3, page.back().seq);
-  size_t i = 0;  // the page is ascending by seq, and so are the rows
-  for (;;) {
-    PARLEY_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return Ok();
-    const int64_t seq = q.Int(0);
-    while (i < page.size() && page[i].seq < seq) ++i;
-    if (i == page.size()) return Ok();
-    Message& m = page[i];
-    if (m.seq != seq || m.kind != EntryKind::kText || m.deleted) continue;
-    m.attachments.push_back(Attachment{UploadId(q.Int(1)), q.Text(2), q.Text(3), q.Int(4)});
-  }
 }
 
 }  // namespace parley::store::sqlite

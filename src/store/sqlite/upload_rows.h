@@ -23,11 +23,6 @@ Result<UploadRemoval> RemoveUnattachedUpload(Connection& c, UploadId id);
 // kNotFound for an upload that does not exist, kForbidden for another
 // user's (both refuse only the entry; any other error is the store's).
 Result<std::vector<Attachment>> AttachmentsOf(Connection& c, const NewMessage& m);
-// Records that the entry (conv, seq) attaches `attachments`, in order.
-Result<void> InsertAttachments(Connection& c, ConversationId conv, int64_t seq,
-                               const std::vector<Attachment>& attachments);
-// Fills the attachments of the page's text entries that are not deleted
-// (one range scan over the page's seqs).
-Result<void> FillAttachments(Connection& c, ConversationId conv, std::vector<Message>& page);
+// The attachment rows are written by a batch's SQLite work (index_work.h).
 
 }  // namespace parley::store::sqlite
