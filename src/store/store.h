@@ -397,7 +397,11 @@ class Store {
   //    `add` the user already holds, or a `remove` of one they do not, is
   //    stored and moves only the target's state_seq.
   // A rejected entry stores nothing and uses up no seq. The outer error
-  // (kUnavailable) means nothing in the batch was committed. (conv, seq) is
+  // (kUnavailable) means nothing in the batch was committed, with one
+  // exception: a backend that commits in two steps (the SQLite backend: its
+  // entries in RocksDB, then its indexes in SQLite) answers kUnavailable
+  // when the second step fails, with the batch stored; a retry of each entry
+  // finds it as a duplicate. (conv, seq) is
   // unique in the store, so a second writer for a conversation fails instead
   // of writing twice.
   virtual Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) = 0;

@@ -59,7 +59,6 @@ std::string CountKey(ConversationId conv, int64_t target, std::string_view emoji
   k.append(emoji);
   return k;
 }
-const std::string kWorkKey = "W";
 
 // The integer at byte `at` of a key.
 int64_t FixedAt(const rocksdb::Slice& key, size_t at) {
@@ -217,7 +216,10 @@ void EntryBatch::DeleteReactionsOf(ConversationId conv, int64_t target) {
   impl_->cleared_prefixes.push_back(Key('R', U(conv.value), U(target)));
   impl_->cleared_prefixes.push_back(Key('C', U(conv.value), U(target)));
 }
-void EntryBatch::PutWork(std::string_view encoded) { impl_->batch.Put(kWorkKey, encoded); }
+void EntryBatch::PutWork(int64_t batch, std::string_view encoded) { impl_->batch.Put(Key('W', U(batch)), encoded); }
+void EntryBatch::DeleteWorkThrough(int64_t batch) {
+  impl_->batch.DeleteRange(Key('W', 0), Key('W', U(batch) + 1));
+}
 size_t EntryBatch::Count() const { return impl_->batch.Count(); }
 
 // --- EntryDb ----------------------------------------------------------------------
@@ -471,12 +473,27 @@ Result<void> EntryDb::FoldReactions(ConversationId conv, UserId viewer, std::vec
   return Ok();
 }
 
-Result<std::optional<std::string>> EntryDb::Work() {
-  std::string value;
-  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kWorkKey, &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return Failed(s, "get");
-  return std::optional<std::string>(std::move(value));
+Result<EntryDb::TopIds> EntryDb::Top() {
+  TopIds top;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  // E and S keys begin with the conversation and the sender: the last key
+  // of each table holds the largest.
+  for (auto [table, out] : {std::pair{'E', &top.conv}, std::pair{'S', &top.sender}}) {
+    it->SeekForPrev(Key(table, kMaxKey, kMaxKey));
+    if (it->Valid() && it->key().size() >= 9 && it->key()[0] == table) *out = FixedAt(it->key(), 1);
+  }
+  if (!it->status().ok()) return Failed(it->status(), "top ids");
+  return top;
+}
+
+Result<std::vector<std::string>> EntryDb::Works() {
+  std::vector<std::string> out;
+  Result<void> r = impl_->Scan("W", "W", nullptr, [&](const rocksdb::Slice&, const rocksdb::Slice& value) {
+    out.emplace_back(value.data(), value.size());
+    return true;
+  });
+  if (!r.ok()) return r.error();
+  return out;
 }
 
 Result<void> EntryDb::ForEach(const std::function<Result<void>(const Message&)>& f) {

@@ -21,7 +21,8 @@
 //   X conv target seq          -> "": an edit of a text entry (a delete erases their bodies)
 //   R conv target user emoji   -> "": a reaction held
 //   C conv target emoji        -> count first_seq: a reaction's count
-//   W                          -> the last batch's SQLite work (index_work.h)
+//   W batch                    -> a batch's SQLite work (index_work.h), kept until
+//                                 SQLite holds it durably (and the last one always)
 // Nothing here includes RocksDB's headers: only entry_db.cc does.
 #include <cstdint>
 #include <functional>
@@ -68,7 +69,9 @@ class EntryBatch {
   void DeleteCount(ConversationId conv, int64_t target, std::string_view emoji);
   // Every R and C key of a text entry.
   void DeleteReactionsOf(ConversationId conv, int64_t target);
-  void PutWork(std::string_view encoded);
+  void PutWork(int64_t batch, std::string_view encoded);
+  // The works of every batch up to `batch`.
+  void DeleteWorkThrough(int64_t batch);
   size_t Count() const;
 
  private:
@@ -131,8 +134,14 @@ class EntryDb {
   // conv) as the viewer sees them.
   Result<void> FoldReactions(ConversationId conv, UserId viewer, std::vector<Message>& page,
                              const View* view = nullptr);
-  // The last batch's encoded work (PutWork), or nullopt when none was written.
-  Result<std::optional<std::string>> Work();
+  // The largest conversation id and sender id any entry holds (0 when none).
+  struct TopIds {
+    int64_t conv = 0;
+    int64_t sender = 0;
+  };
+  Result<TopIds> Top();
+  // The encoded works kept (PutWork), by batch.
+  Result<std::vector<std::string>> Works();
   // Calls `f(entry)` for every entry, by conversation then seq; stops at
   // the first error `f` returns.
   Result<void> ForEach(const std::function<Result<void>(const Message&)>& f);

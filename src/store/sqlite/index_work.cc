@@ -12,8 +12,11 @@ constexpr std::string_view kAdvanceConversation =
     "UPDATE conversations SET last_seq = ?2, last_activity = max(last_activity, ?3) WHERE id = ?1";
 constexpr std::string_view kRaiseReadSeq =
     "UPDATE members SET read_seq = ?3 WHERE conv = ?1 AND user = ?2 AND read_seq < ?3";
+// An upload collected since (the work of a batch applied late, or a rebuild
+// from entries older than the database) leaves no row.
 constexpr std::string_view kInsertAttachment =
-    "INSERT OR IGNORE INTO attachments(conv, seq, position, upload) VALUES(?1, ?2, ?3, ?4)";
+    "INSERT OR IGNORE INTO attachments(conv, seq, position, upload) "
+    "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS(SELECT 1 FROM uploads WHERE id = ?4)";
 constexpr std::string_view kKillAttachments = "UPDATE attachments SET live = 0 WHERE conv = ?1 AND seq = ?2";
 constexpr std::string_view kSetApplied = "UPDATE entry_log SET applied = ?1";
 constexpr std::string_view kApplied = "SELECT applied FROM entry_log";

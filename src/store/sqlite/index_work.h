@@ -25,11 +25,13 @@ struct IndexWork {
     ConversationId conv;
     int64_t last_seq = 0;
     TimeMs last_ts = 0;
+    bool operator==(const Advance&) const = default;
   };
   struct ReadMark {
     ConversationId conv;
     UserId user;
     int64_t seq = 0;
+    bool operator==(const ReadMark&) const = default;
   };
   // A text entry whose indexed text is set: a new one (`fresh`), or one an
   // edit or a delete changed.
@@ -40,11 +42,13 @@ struct IndexWork {
     std::string body;
     bool deleted = false;
     bool fresh = false;
+    bool operator==(const Text&) const = default;
   };
   struct Attach {
     ConversationId conv;
     int64_t seq = 0;
     std::vector<UploadId> uploads;  // in the order sent
+    bool operator==(const Attach&) const = default;
   };
   std::vector<Advance> advances;
   std::vector<ReadMark> read_marks;

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -41,6 +42,10 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kMaxHistoryLimit = 500;
+// How often a batch's SQLite transaction is fsynced (see CommitBatch): the
+// work of the batches in between stays in RocksDB until then.
+constexpr int64_t kBatchesPerSync = 256;
+constexpr std::chrono::milliseconds kSyncInterval{1000};
 // Page cache per connection. The writer's is larger: a batch spread over many
 // conversations dirties many leaf pages, and re-reading them costs more than
 // the memory (measured: ~10-30% more messages/s on 1,000-message batches).
@@ -219,6 +224,10 @@ constexpr std::string_view kClampReadSeqs =
     "UPDATE members SET read_seq = (SELECT last_seq FROM conversations c WHERE c.id = members.conv) "
     "WHERE read_seq > (SELECT last_seq FROM conversations c WHERE c.id = members.conv)";
 constexpr std::string_view kClearAttachments = "DELETE FROM attachments";
+constexpr std::string_view kEnsureSequence =
+    "INSERT INTO sqlite_sequence(name, seq) SELECT ?1, 0 "
+    "WHERE NOT EXISTS(SELECT 1 FROM sqlite_sequence WHERE name = ?1)";
+constexpr std::string_view kRaiseSequence = "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1";
 
 // --- helpers -----------------------------------------------------------------
 
@@ -518,8 +527,15 @@ Result<bool> LeaveIn(Connection& c, ConversationId conv, UserId user) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
-              std::unique_ptr<EntryDb> entries, int64_t batch)
-      : writer_(std::move(writer)), readers_(std::move(readers)), entries_(std::move(entries)), batch_(batch) {
+              std::unique_ptr<EntryDb> entries, int64_t batch, bool synchronous_full)
+      : writer_(std::move(writer)),
+        readers_(std::move(readers)),
+        entries_(std::move(entries)),
+        batch_(batch),
+        applied_(batch),
+        durable_(batch),
+        synchronous_full_(synchronous_full),
+        writer_full_(synchronous_full) {
     for (auto& r : readers_) idle_readers_.push_back(r.get());
   }
 
@@ -1131,23 +1147,40 @@ class SqliteStore final : public Store {
   // --- messages ------------------------------------------------------------------
   // A batch is committed in two steps under the writer mutex: its entries
   // (and the SQLite work that follows from them) in one synced RocksDB
-  // write, then that work in one SQLite transaction (index_work.h). When
-  // the second step fails, the batch is stored all the same: the answer is
-  // kUnavailable (a retry finds each entry as a duplicate), and the work is
-  // applied before the next batch starts (or by the next Open).
+  // write, then that work in one SQLite transaction (index_work.h). That
+  // transaction is not fsynced (synchronous = NORMAL): RocksDB keeps the
+  // work until SQLite holds it durably, which one commit in kBatchesPerSync
+  // (or after kSyncInterval) makes sure of by committing with FULL, as does
+  // every other write; so a crash costs SQLite only work that Open applies
+  // again. When the second step fails, the batch is stored all the same:
+  // the answer is kUnavailable (a retry finds each entry as a duplicate),
+  // and the work is applied before the next batch starts (or by Open).
   Result<std::vector<Result<Committed>>> CommitBatch(std::span<const NewMessage> batch) override {
     using Out = std::vector<Result<Committed>>;
     if (batch.empty()) return Out();
     std::lock_guard lock(writer_mu_);
     if (pending_) {
-      SQLITE_STORE_TRY(InTransaction([&](Connection& c) { return ApplyIndexWork(c, *pending_); }));
+      Result<void> r = SetSynchronousFull(true);
+      if (r.ok()) r = InTransaction([&](Connection& c) { return ApplyIndexWork(c, *pending_); });
+      if (!r.ok()) return MakeError(Errc::kUnavailable, "an earlier batch is not yet indexed: " + r.error().message);
+      applied_ = durable_ = pending_->batch;
       pending_.reset();
     }
+    const auto now = std::chrono::steady_clock::now();
+    const bool durable = batch_ + 1 - durable_ >= kBatchesPerSync || now - durable_at_ >= kSyncInterval;
+    SQLITE_STORE_TRY(SetSynchronousFull(durable));
     std::optional<IndexWork> stored;
     Result<Out> out = InTransaction([&](Connection& c) { return CommitInTransaction(c, batch, stored); });
     if (!out.ok() && stored) {
       pending_ = std::move(stored);
       return MakeError(Errc::kUnavailable, "stored, but not yet indexed: " + out.error().message);
+    }
+    if (out.ok() && stored) {
+      applied_ = stored->batch;
+      if (durable) {
+        durable_ = applied_;
+        durable_at_ = now;
+      }
     }
     return out;
   }
@@ -1396,8 +1429,23 @@ class SqliteStore final : public Store {
   // rolls back when `f` fails or the commit does.
   template <class F>
   std::invoke_result_t<F&, Connection&> Write(F&& f) {
+    using R = std::invoke_result_t<F&, Connection&>;
     std::lock_guard lock(writer_mu_);
-    return InTransaction(std::forward<F>(f));
+    if (Result<void> r = SetSynchronousFull(true); !r.ok()) return R(r.error());
+    R result = InTransaction(std::forward<F>(f));
+    if (result.ok() && synchronous_full_) durable_ = applied_;  // the fsync took every earlier frame
+    return result;
+  }
+
+  // Sets the writer's synchronous mode for the next transaction: FULL (the
+  // commit is fsynced) or NORMAL; always NORMAL when the store was opened
+  // without synchronous_full. Under writer_mu_.
+  Result<void> SetSynchronousFull(bool full) {
+    full = full && synchronous_full_;
+    if (full == writer_full_) return Ok();
+    SQLITE_STORE_TRY(writer_->Exec(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"));
+    writer_full_ = full;
+    return Ok();
   }
 
   // Write's body, for a caller that holds writer_mu_.
@@ -1446,9 +1494,18 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Connection>> readers_;  // every reader, for ownership
   std::vector<Connection*> idle_readers_;             // guarded by readers_mu_
 
+  // Under writer_mu_, the batches: the last one in RocksDB, the last one
+  // SQLite applied, the last one SQLite holds durably, and the last one
+  // whose work RocksDB no longer keeps.
   std::unique_ptr<EntryDb> entries_;
-  int64_t batch_ = 0;                  // the number of the last batch in RocksDB; under writer_mu_
-  std::optional<IndexWork> pending_;   // its work, when SQLite has not applied it; under writer_mu_
+  int64_t batch_ = 0;
+  int64_t applied_ = 0;
+  int64_t durable_ = 0;
+  int64_t pruned_ = 0;
+  std::chrono::steady_clock::time_point durable_at_ = std::chrono::steady_clock::now();
+  std::optional<IndexWork> pending_;  // the work of batch_ when SQLite could not apply it
+  const bool synchronous_full_;
+  bool writer_full_;  // the writer's synchronous mode now
 };
 
 Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connection& c,
@@ -1665,9 +1722,11 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     work.read_marks.push_back(IndexWork::ReadMark{ConversationId(key.first), UserId(key.second), seq});
   }
   work.batch = batch_ + 1;
-  writes.PutWork(EncodeIndexWork(work));
+  writes.PutWork(work.batch, EncodeIndexWork(work));
+  if (durable_ > pruned_) writes.DeleteWorkThrough(durable_);
   SQLITE_STORE_TRY(entries_->Write(writes));
   batch_ = work.batch;
+  pruned_ = durable_;
   stored = work;
   SQLITE_STORE_TRY(ApplyIndexWork(c, work));
   return out;
@@ -1675,24 +1734,38 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
 
 namespace {
 
-// Brings SQLite in step with the entries on open. SQLite has applied the
-// last batch's work, or the batch before it (the process died between the
-// RocksDB write and the SQLite commit): then the work is applied now. Any
-// other distance (a restored backup, files copied apart) rebuilds what SQLite
-// derives from the entries: last_seq, the read markers above it, the search
-// index and the attachments. Returns the last batch's number.
+// Brings SQLite in step with the entries on open. RocksDB keeps the work of
+// every batch SQLite may not hold durably (and of the last batch): when
+// SQLite applied one of them or the batch just before the first, the works
+// after it are applied now (the process died before SQLite's next fsync).
+// Any other distance (a restored backup, files copied apart) rebuilds what
+// SQLite derives from the entries: last_seq, the read markers above it, the
+// search index and the attachments. Returns the last batch's number.
 Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
-  SQLITE_STORE_ASSIGN(std::optional<std::string> encoded, entries.Work());
-  SQLITE_STORE_ASSIGN(const int64_t applied, AppliedBatch(c));
-  std::optional<IndexWork> last;
-  if (encoded) {
-    SQLITE_STORE_ASSIGN(last, DecodeIndexWork(*encoded));
+  SQLITE_STORE_ASSIGN(std::vector<std::string> encoded, entries.Works());
+  std::vector<IndexWork> works;
+  for (const std::string& e : encoded) {
+    SQLITE_STORE_ASSIGN(IndexWork w, DecodeIndexWork(e));
+    works.push_back(std::move(w));
   }
-  const int64_t batch = last ? last->batch : 0;
+  SQLITE_STORE_ASSIGN(const int64_t applied, AppliedBatch(c));
+  const int64_t batch = works.empty() ? 0 : works.back().batch;
   if (applied == batch) return batch;
   SQLITE_STORE_ASSIGN(Transaction txn, Transaction::Begin(c, Transaction::Mode::kWrite));
-  if (last && applied == batch - 1) {
-    SQLITE_STORE_TRY(ApplyIndexWork(c, *last));
+  // The database may be older than the entries (a restored file): entries
+  // of conversations or users it no longer has stay unreachable, and new
+  // ids start above theirs, so no new conversation shows them and no new
+  // user is their sender.
+  SQLITE_STORE_ASSIGN(const EntryDb::TopIds top, entries.Top());
+  for (auto [table, id] : {std::pair{"conversations", top.conv}, std::pair{"users", top.sender}}) {
+    SQLITE_STORE_TRY(RunWith(c, kEnsureSequence, [&](Query& q) { q.Bind(1, std::string_view(table)); }));
+    SQLITE_STORE_TRY(
+        RunWith(c, kRaiseSequence, [&](Query& q) { q.Bind(1, std::string_view(table)).Bind(2, id); }));
+  }
+  if (!works.empty() && applied < batch && works.front().batch <= applied + 1) {
+    for (const IndexWork& w : works) {
+      if (w.batch > applied) SQLITE_STORE_TRY(ApplyIndexWork(c, w));
+    }
     SQLITE_STORE_TRY(txn.Commit());
     return batch;
   }
@@ -1778,7 +1851,8 @@ Result<std::unique_ptr<Store>> Open(const Options& options) {
     readers.push_back(std::move(reader).value());
   }
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(writer).value(), std::move(readers),
-                                                              std::move(entries).value(), *batch));
+                                                              std::move(entries).value(), *batch,
+                                                              options.synchronous_full));
 }
 
 }  // namespace parley::store::sqlite
