@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "store/sqlite/bytes.h"
 
@@ -22,7 +24,7 @@ constexpr char kEntryFormat = 1;
 // Page caches and write buffers are per store; the process may open several
 // (one per test), so both stay small. 20,000 open files per process (see
 // STACK.md) are for connections first.
-constexpr size_t kBlockCacheBytes = size_t{16} << 20;
+constexpr size_t kBlockCacheBytes = size_t{8} << 20;
 constexpr size_t kWriteBufferBytes = size_t{16} << 20;
 constexpr int kMaxOpenFiles = 256;
 
@@ -75,7 +77,28 @@ bool StartsWith(const rocksdb::Slice& key, std::string_view prefix) {
   return key.size() >= prefix.size() && std::string_view(key.data(), prefix.size()) == prefix;
 }
 
+// Every open EntryDb's RocksDB, for EntriesMemoryUsed.
+std::mutex open_mu;
+std::set<rocksdb::DB*>& OpenDbs() {
+  static auto* dbs = new std::set<rocksdb::DB*>;  // never destroyed: read until exit
+  return *dbs;
+}
+
 }  // namespace
+
+int64_t EntriesMemoryUsed() {
+  std::lock_guard lock(open_mu);
+  uint64_t total = 0;
+  for (rocksdb::DB* db : OpenDbs()) {
+    for (const std::string& property : {rocksdb::DB::Properties::kCurSizeAllMemTables,
+                                        rocksdb::DB::Properties::kBlockCacheUsage,
+                                        rocksdb::DB::Properties::kEstimateTableReadersMem}) {
+      uint64_t v = 0;
+      if (db->GetIntProperty(property, &v)) total += v;
+    }
+  }
+  return static_cast<int64_t>(total);
+}
 
 std::string EntriesDir(const std::string& db_path) { return db_path + ".entries"; }
 
@@ -248,7 +271,12 @@ struct EntryDb::Impl {
 
 EntryDb::EntryDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EntryDb::~EntryDb() {
-  if (impl_ && impl_->db) (void)impl_->db->Close();
+  if (!impl_ || !impl_->db) return;
+  {
+    std::lock_guard lock(open_mu);
+    OpenDbs().erase(impl_->db.get());
+  }
+  (void)impl_->db->Close();
 }
 
 Result<std::unique_ptr<EntryDb>> EntryDb::Open(const Options& options) {
@@ -270,6 +298,10 @@ Result<std::unique_ptr<EntryDb>> EntryDb::Open(const Options& options) {
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
   impl->write.sync = options.sync;
+  {
+    std::lock_guard lock(open_mu);
+    OpenDbs().insert(raw);
+  }
   return std::unique_ptr<EntryDb>(new EntryDb(std::move(impl)));
 }
 

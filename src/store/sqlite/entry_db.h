@@ -153,6 +153,10 @@ class EntryDb {
   std::unique_ptr<Impl> impl_;
 };
 
+// Bytes the open EntryDbs of this process hold in memory: their write
+// buffers, block caches and table readers (index and filter blocks).
+int64_t EntriesMemoryUsed();
+
 // The directory of the entries of the SQLite database at `db_path`.
 std::string EntriesDir(const std::string& db_path);
 

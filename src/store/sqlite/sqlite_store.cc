@@ -1809,7 +1809,7 @@ Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
 int64_t MemoryUsed() {
   sqlite3_int64 current = 0, highwater = 0;
   sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &current, &highwater, 0);
-  return current;
+  return current + EntriesMemoryUsed();
 }
 
 Result<std::unique_ptr<Store>> Open(const Options& options) {

@@ -19,7 +19,8 @@ struct Options {
 // Opens (creating, migrating) the database. kUnavailable with a clear message on failure.
 Result<std::unique_ptr<Store>> Open(const Options& options);
 
-// Bytes SQLite holds on the heap in this process (page caches, statements).
+// Bytes the embedded store holds in memory in this process: SQLite's heap
+// (page caches, statements) and its entries' RocksDB (see EntriesMemoryUsed).
 int64_t MemoryUsed();
 
 }  // namespace parley::store::sqlite
