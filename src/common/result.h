@@ -83,8 +83,8 @@ inline Result<void> Ok() { return {}; }
   PARLEY_ASSIGN_OR_RETURN_IMPL(PARLEY_RESULT_CONCAT(parley_assign_, __LINE__), lhs, expr)
 // PARLEY_RETURN_IF_ERROR(expr): evaluates the Result `expr`; on error returns
 // that Error from the enclosing function (whose Result type may differ).
-#define PARLEY_RETURN_IF_ERROR(expr)                       \
-  do {                                                     \
-    auto parley_return_if_error = (expr);                  \
+#define PARLEY_RETURN_IF_ERROR(expr)                                         \
+  do {                                                                       \
+    auto parley_return_if_error = (expr);                                    \
     if (!parley_return_if_error.ok()) return parley_return_if_error.error(); \
   } while (0)

@@ -56,7 +56,8 @@ Metrics::Metrics()
       slow_consumers(
           Counter(*registry_, "parley_slow_consumers_total", "Connections closed for reading too slowly")),
       store_memory_bytes(Gauge(*registry_, "parley_store_memory_bytes",
-                               "Memory of the in-process store (SQLite page caches, RocksDB write buffers and block cache); 0 for a remote store")),
+                               "Memory of the in-process store (SQLite page caches, RocksDB write buffers "
+                               "and block cache); 0 for a remote store")),
       webhook_attempts(Counter(*registry_, "parley_webhook_deliveries_total",
                                "Webhook deliveries attempted (POSTs made)")),
       webhook_failures(Counter(*registry_, "parley_webhook_failures_total",

@@ -261,12 +261,14 @@ Result<ArchiveSummary> Backup(const std::string& data_dir, const std::string& to
   const fs::path entries_dir = store::sqlite::EntriesDir((dir / kDatabase).string());
   if (fs::is_directory(entries_dir, ec)) {
     const fs::path copy = staging.path / entries_dir.filename();
-    if (auto r = store::sqlite::CopyEntries(entries_dir.string(), copy.string(), (staging.path / "scratch").string());
+    if (auto r = store::sqlite::CopyEntries(entries_dir.string(), copy.string(),
+                                            (staging.path / "scratch").string());
         !r.ok())
       return r.error();
     for (const auto& item : fs::directory_iterator(copy, ec)) {
       if (item.is_regular_file(ec))
-        entries.push_back(Entry::Of(entries_dir.filename().string() + "/" + item.path().filename().string(), item.path()));
+        entries.push_back(
+            Entry::Of(entries_dir.filename().string() + "/" + item.path().filename().string(), item.path()));
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
   }

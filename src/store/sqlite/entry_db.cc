@@ -90,9 +90,9 @@ int64_t EntriesMemoryUsed() {
   std::lock_guard lock(open_mu);
   uint64_t total = 0;
   for (rocksdb::DB* db : OpenDbs()) {
-    for (const std::string& property : {rocksdb::DB::Properties::kCurSizeAllMemTables,
-                                        rocksdb::DB::Properties::kBlockCacheUsage,
-                                        rocksdb::DB::Properties::kEstimateTableReadersMem}) {
+    for (const std::string& property :
+         {rocksdb::DB::Properties::kCurSizeAllMemTables, rocksdb::DB::Properties::kBlockCacheUsage,
+          rocksdb::DB::Properties::kEstimateTableReadersMem}) {
       uint64_t v = 0;
       if (db->GetIntProperty(property, &v)) total += v;
     }
@@ -138,8 +138,8 @@ std::string EncodeEntry(const Message& m) {
 
 Result<Message> DecodeEntry(std::string_view value, ConversationId conv, int64_t seq) {
   auto corrupt = [&] {
-    return MakeError(Errc::kInternal, "entries: corrupt entry " + std::to_string(seq) + " of conversation " +
-                                          conv.ToString());
+    return MakeError(Errc::kInternal,
+                     "entries: corrupt entry " + std::to_string(seq) + " of conversation " + conv.ToString());
   };
   if (value.empty() || value.front() != kEntryFormat) return corrupt();
   ByteReader r(value.substr(1));
@@ -174,7 +174,7 @@ Result<Message> DecodeEntry(std::string_view value, ConversationId conv, int64_t
     m.target = r.Signed();
     m.emoji = r.String();
     m.op = static_cast<int64_t>(r.Varint()) == ReactionOpCode(ReactionOp::kRemove) ? ReactionOp::kRemove
-                                                                                  : ReactionOp::kAdd;
+                                                                                   : ReactionOp::kAdd;
   }
   if (!r.ok() || !r.done()) return corrupt();
   return m;
@@ -239,7 +239,9 @@ void EntryBatch::DeleteReactionsOf(ConversationId conv, int64_t target) {
   impl_->cleared_prefixes.push_back(Key('R', U(conv.value), U(target)));
   impl_->cleared_prefixes.push_back(Key('C', U(conv.value), U(target)));
 }
-void EntryBatch::PutWork(int64_t batch, std::string_view encoded) { impl_->batch.Put(Key('W', U(batch)), encoded); }
+void EntryBatch::PutWork(int64_t batch, std::string_view encoded) {
+  impl_->batch.Put(Key('W', U(batch)), encoded);
+}
 void EntryBatch::DeleteWorkThrough(int64_t batch) {
   impl_->batch.DeleteRange(Key('W', 0), Key('W', U(batch) + 1));
 }
@@ -310,10 +312,11 @@ EntryDb::View::~View() { db_.impl_->db->ReleaseSnapshot(static_cast<const rocksd
 
 Result<void> EntryDb::Write(EntryBatch& batch) {
   for (const std::string& prefix : batch.impl_->cleared_prefixes) {
-    Result<void> r = impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
-      batch.impl_->batch.Delete(key);
-      return true;
-    });
+    Result<void> r =
+        impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+          batch.impl_->batch.Delete(key);
+          return true;
+        });
     if (!r.ok()) return r;
   }
   batch.impl_->cleared_prefixes.clear();
@@ -336,11 +339,12 @@ Result<std::optional<Message>> EntryDb::Get(ConversationId conv, int64_t seq, co
   return std::optional<Message>(std::move(m).value());
 }
 
-Result<std::optional<std::pair<ConversationId, int64_t>>> EntryDb::FindClientId(UserId sender,
-                                                                                std::string_view client_msg_id) {
+Result<std::optional<std::pair<ConversationId, int64_t>>> EntryDb::FindClientId(
+    UserId sender, std::string_view client_msg_id) {
   using Out = std::optional<std::pair<ConversationId, int64_t>>;
   std::string value;
-  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), ClientIdKey(sender, client_msg_id), &value);
+  const rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), ClientIdKey(sender, client_msg_id), &value);
   if (s.IsNotFound()) return Out();
   if (!s.ok()) return Failed(s, "get");
   ByteReader r(value);
@@ -357,8 +361,8 @@ Result<std::vector<Message>> EntryDb::Page(ConversationId conv, std::optional<in
   const std::string prefix = Key('E', U(conv.value));
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->Read(view)));
   auto take = [&]() -> Result<void> {
-    Result<Message> m = DecodeEntry(std::string_view(it->value().data(), it->value().size()), conv,
-                                    FixedAt(it->key(), 9));
+    Result<Message> m =
+        DecodeEntry(std::string_view(it->value().data(), it->value().size()), conv, FixedAt(it->key(), 9));
     if (!m.ok()) return std::move(m).error();
     out.push_back(std::move(m).value());
     return Ok();
@@ -423,10 +427,11 @@ Result<int64_t> EntryDb::CountMentions(ConversationId conv, UserId user, int64_t
 Result<std::vector<ConversationId>> EntryDb::ConversationsOf(UserId sender) {
   std::vector<ConversationId> out;
   const std::string prefix = Key('S', U(sender.value));
-  Result<void> r = impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
-    out.emplace_back(FixedAt(key, 9));
-    return true;
-  });
+  Result<void> r =
+      impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+        out.emplace_back(FixedAt(key, 9));
+        return true;
+      });
   if (!r.ok()) return r.error();
   return out;
 }
@@ -434,15 +439,17 @@ Result<std::vector<ConversationId>> EntryDb::ConversationsOf(UserId sender) {
 Result<std::vector<std::string>> EntryDb::Held(ConversationId conv, int64_t target, UserId user) {
   std::vector<std::string> out;
   const std::string prefix = Key('R', U(conv.value), U(target), U(user.value));
-  Result<void> r = impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
-    out.emplace_back(key.data() + prefix.size(), key.size() - prefix.size());
-    return true;
-  });
+  Result<void> r =
+      impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+        out.emplace_back(key.data() + prefix.size(), key.size() - prefix.size());
+        return true;
+      });
   if (!r.ok()) return r.error();
   return out;
 }
 
-Result<std::optional<EmojiCount>> EntryDb::Count(ConversationId conv, int64_t target, std::string_view emoji) {
+Result<std::optional<EmojiCount>> EntryDb::Count(ConversationId conv, int64_t target,
+                                                 std::string_view emoji) {
   std::string value;
   const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), CountKey(conv, target, emoji), &value);
   if (s.IsNotFound()) return std::optional<EmojiCount>();
@@ -458,10 +465,11 @@ Result<std::optional<EmojiCount>> EntryDb::Count(ConversationId conv, int64_t ta
 Result<std::vector<int64_t>> EntryDb::EditsOf(ConversationId conv, int64_t target) {
   std::vector<int64_t> out;
   const std::string prefix = Key('X', U(conv.value), U(target));
-  Result<void> r = impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
-    out.push_back(FixedAt(key, 17));
-    return true;
-  });
+  Result<void> r =
+      impl_->Scan(prefix, prefix, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+        out.push_back(FixedAt(key, 17));
+        return true;
+      });
   if (!r.ok()) return r.error();
   return out;
 }
@@ -473,17 +481,18 @@ Result<void> EntryDb::FoldReactions(ConversationId conv, UserId viewer, std::vec
   std::map<int64_t, std::vector<std::pair<EmojiCount, std::string>>> by_target;
   const std::string prefix = Key('C', U(conv.value));
   const int64_t hi = page.back().seq;
-  Result<void> r = impl_->Scan(prefix, Key('C', U(conv.value), U(page.front().seq)), view,
-                               [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
-                                 const int64_t target = FixedAt(key, 9);
-                                 if (target > hi) return false;
-                                 ByteReader v(std::string_view(value.data(), value.size()));
-                                 EmojiCount c;
-                                 c.count = v.Signed();
-                                 c.first_seq = v.Signed();
-                                 by_target[target].emplace_back(c, std::string(key.data() + 17, key.size() - 17));
-                                 return true;
-                               });
+  Result<void> r =
+      impl_->Scan(prefix, Key('C', U(conv.value), U(page.front().seq)), view,
+                  [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                    const int64_t target = FixedAt(key, 9);
+                    if (target > hi) return false;
+                    ByteReader v(std::string_view(value.data(), value.size()));
+                    EmojiCount c;
+                    c.count = v.Signed();
+                    c.first_seq = v.Signed();
+                    by_target[target].emplace_back(c, std::string(key.data() + 17, key.size() - 17));
+                    return true;
+                  });
   if (!r.ok()) return r;
   if (by_target.empty()) return Ok();
   std::vector<EmojiCountRow> rows;
@@ -530,19 +539,20 @@ Result<std::vector<std::string>> EntryDb::Works() {
 
 Result<void> EntryDb::ForEach(const std::function<Result<void>(const Message&)>& f) {
   std::optional<Error> failed;
-  Result<void> r = impl_->Scan("E", "E", nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
-    Result<Message> m = DecodeEntry(std::string_view(value.data(), value.size()), ConversationId(FixedAt(key, 1)),
-                                    FixedAt(key, 9));
-    if (!m.ok()) {
-      failed = m.error();
-      return false;
-    }
-    if (Result<void> step = f(*m); !step.ok()) {
-      failed = step.error();
-      return false;
-    }
-    return true;
-  });
+  Result<void> r =
+      impl_->Scan("E", "E", nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+        Result<Message> m = DecodeEntry(std::string_view(value.data(), value.size()),
+                                        ConversationId(FixedAt(key, 1)), FixedAt(key, 9));
+        if (!m.ok()) {
+          failed = m.error();
+          return false;
+        }
+        if (Result<void> step = f(*m); !step.ok()) {
+          failed = step.error();
+          return false;
+        }
+        return true;
+      });
   if (failed) return *failed;
   return r;
 }
@@ -556,7 +566,8 @@ Result<int64_t> CopyEntries(const std::string& from, const std::string& to, cons
   std::unique_ptr<rocksdb::DB> source(raw);
   s = source->TryCatchUpWithPrimary();
   if (!s.ok()) return Failed(s, "cannot catch up with '" + from + "'");
-  PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<EntryDb> dest, EntryDb::Open(EntryDb::Options{.dir = to, .sync = false}));
+  PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<EntryDb> dest,
+                          EntryDb::Open(EntryDb::Options{.dir = to, .sync = false}));
   int64_t copied = 0;
   auto batch = std::make_unique<rocksdb::WriteBatch>();
   std::unique_ptr<rocksdb::Iterator> it(source->NewIterator(rocksdb::ReadOptions()));

@@ -83,7 +83,7 @@ class EntryBatch {
 class EntryDb {
  public:
   struct Options {
-    std::string dir;  // created when missing
+    std::string dir;   // created when missing
     bool sync = true;  // fsync every Write (durable before `sent`)
   };
   static Result<std::unique_ptr<EntryDb>> Open(const Options& options);
@@ -147,7 +147,8 @@ class EntryDb {
   Result<void> ForEach(const std::function<Result<void>(const Message&)>& f);
 
  private:
-  friend Result<int64_t> CopyEntries(const std::string& from, const std::string& to, const std::string& scratch);
+  friend Result<int64_t> CopyEntries(const std::string& from, const std::string& to,
+                                     const std::string& scratch);
   struct Impl;
   explicit EntryDb(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

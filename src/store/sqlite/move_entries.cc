@@ -73,13 +73,15 @@ Result<int64_t> MoveEntries(Connection& c, EntryDb& entries) {
   using Key = std::pair<int64_t, int64_t>;
   std::map<Key, std::vector<Attachment>> attachments;
   PARLEY_RETURN_IF_ERROR(EachRow(c, kAttachments, [&](const Query& q) -> Result<void> {
-    attachments[Key(q.Int(0), q.Int(1))].push_back(Attachment{UploadId(q.Int(2)), q.Text(3), q.Text(4), q.Int(5)});
+    attachments[Key(q.Int(0), q.Int(1))].push_back(
+        Attachment{UploadId(q.Int(2)), q.Text(3), q.Text(4), q.Int(5)});
     return Ok();
   }));
   int64_t moved = 0;
   PARLEY_RETURN_IF_ERROR(EachRow(c, kMessages, [&](const Query& q) -> Result<void> {
     PARLEY_ASSIGN_OR_RETURN(Message m, EntryFromRow(q));
-    if (auto it = attachments.find(Key(m.conv.value, m.seq)); it != attachments.end()) m.attachments = it->second;
+    if (auto it = attachments.find(Key(m.conv.value, m.seq)); it != attachments.end())
+      m.attachments = it->second;
     batch->PutEntry(m);
     if (!m.client_msg_id.empty()) batch->PutClientId(m.sender, m.client_msg_id, m.conv, m.seq);
     batch->PutSenderConversation(m.sender, m.conv);

@@ -203,11 +203,11 @@ constexpr std::string_view kInsertDm = "INSERT INTO dms(user_lo, user_hi, conv) 
 // see search_index.h), each match joined to the viewer's membership of its
 // conversation, so the page stops at ?4 rows the viewer may read and no
 // other row is read. The entries themselves are read from RocksDB.
-#define SQLITE_SEARCH_SQL(conv_filter)                                                          \
-  "SELECT message_search.rowid, message_search.conv_id, message_search.entry_seq "              \
-  "FROM message_search "                                                                        \
-  "JOIN members ON members.conv = message_search.conv_id AND members.user = ?2 "                \
-  "WHERE message_search MATCH ?1 AND message_search.rowid < ?3 " conv_filter                    \
+#define SQLITE_SEARCH_SQL(conv_filter)                                             \
+  "SELECT message_search.rowid, message_search.conv_id, message_search.entry_seq " \
+  "FROM message_search "                                                           \
+  "JOIN members ON members.conv = message_search.conv_id AND members.user = ?2 "   \
+  "WHERE message_search MATCH ?1 AND message_search.rowid < ?3 " conv_filter       \
   "ORDER BY message_search.rowid DESC LIMIT ?4"
 constexpr std::string_view kSearch = SQLITE_SEARCH_SQL("");
 constexpr std::string_view kSearchInConv = SQLITE_SEARCH_SQL("AND message_search.conv_id = ?5 ");
@@ -1162,7 +1162,8 @@ class SqliteStore final : public Store {
     if (pending_) {
       Result<void> r = SetSynchronousFull(true);
       if (r.ok()) r = InTransaction([&](Connection& c) { return ApplyIndexWork(c, *pending_); });
-      if (!r.ok()) return MakeError(Errc::kUnavailable, "an earlier batch is not yet indexed: " + r.error().message);
+      if (!r.ok())
+        return MakeError(Errc::kUnavailable, "an earlier batch is not yet indexed: " + r.error().message);
       applied_ = durable_ = pending_->batch;
       pending_.reset();
     }
@@ -1234,18 +1235,17 @@ class SqliteStore final : public Store {
       ConversationId conv;
       int64_t seq;
     };
-    SQLITE_STORE_ASSIGN(
-        std::vector<Hit> hits, Read([&](Connection& c) -> Result<std::vector<Hit>> {
-          SQLITE_STORE_ASSIGN(Query q, c.Prepare(request.conv ? kSearchInConv : kSearch));
-          q.Bind(1, match).Bind(2, request.viewer.value).Bind(3, below).Bind(4, n + 1);
-          if (request.conv) q.Bind(5, request.conv->value);
-          std::vector<Hit> out;
-          for (;;) {
-            SQLITE_STORE_ASSIGN(bool row, q.Step());
-            if (!row) return out;
-            out.push_back(Hit{q.Int(0), ConversationId(q.Int(1)), q.Int(2)});
-          }
-        }));
+    SQLITE_STORE_ASSIGN(std::vector<Hit> hits, Read([&](Connection& c) -> Result<std::vector<Hit>> {
+                          SQLITE_STORE_ASSIGN(Query q, c.Prepare(request.conv ? kSearchInConv : kSearch));
+                          q.Bind(1, match).Bind(2, request.viewer.value).Bind(3, below).Bind(4, n + 1);
+                          if (request.conv) q.Bind(5, request.conv->value);
+                          std::vector<Hit> out;
+                          for (;;) {
+                            SQLITE_STORE_ASSIGN(bool row, q.Step());
+                            if (!row) return out;
+                            out.push_back(Hit{q.Int(0), ConversationId(q.Int(1)), q.Int(2)});
+                          }
+                        }));
     // Each hit's entry, folded as History folds a page of one. The index is
     // written after the entries (index_work.h), so a hit's entry is stored;
     // one deleted since the index was read is left out.
@@ -1701,7 +1701,8 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
     // The bodies of its edits, stored and of this batch, are erased.
     SQLITE_STORE_ASSIGN(std::vector<int64_t> edits, entries_->EditsOf(conv, seq));
     for (const auto& [key, e] : touched) {
-      if (key.first == conv.value && e.kind == EntryKind::kEdit && e.target == seq) edits.push_back(key.second);
+      if (key.first == conv.value && e.kind == EntryKind::kEdit && e.target == seq)
+        edits.push_back(key.second);
     }
     for (int64_t edit : edits) {
       SQLITE_STORE_ASSIGN(Message * e, entry_at(conv, edit));

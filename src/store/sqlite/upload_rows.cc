@@ -9,7 +9,8 @@ constexpr std::string_view kInsertUpload =
 #define SQLITE_UPLOAD_COLUMNS "id, uploader, name, content_type, size, sha256, created_at"
 constexpr std::string_view kSelectUpload = "SELECT " SQLITE_UPLOAD_COLUMNS " FROM uploads WHERE id = ?1";
 // A live attachment: of a text entry that is not deleted.
-#define SQLITE_LIVE_ATTACHMENT(upload) "SELECT 1 FROM attachments a WHERE a.upload = " upload " AND a.live = 1"
+#define SQLITE_LIVE_ATTACHMENT(upload) \
+  "SELECT 1 FROM attachments a WHERE a.upload = " upload " AND a.live = 1"
 constexpr std::string_view kUploadLinks =
     "SELECT EXISTS(SELECT 1 FROM attachments WHERE upload = ?1), "
     "       EXISTS(" SQLITE_LIVE_ATTACHMENT("?1") "), "
@@ -23,7 +24,6 @@ constexpr std::string_view kIsLive = "SELECT EXISTS(" SQLITE_LIVE_ATTACHMENT("?1
 constexpr std::string_view kDeleteAttachments = "DELETE FROM attachments WHERE upload = ?1";
 constexpr std::string_view kDeleteUpload = "DELETE FROM uploads WHERE id = ?1";
 constexpr std::string_view kShaInUse = "SELECT EXISTS(SELECT 1 FROM uploads WHERE sha256 = ?1)";
-
 
 UploadRecord UploadFromRow(const Query& q) {
   return UploadRecord{UploadId(q.Int(0)), UserId(q.Int(1)), q.Text(2), q.Text(3),
