@@ -48,7 +48,9 @@ constexpr int64_t kBatchesPerSync = 256;
 constexpr std::chrono::milliseconds kSyncInterval{1000};
 // Page cache per connection. The writer's is larger: a batch spread over many
 // conversations dirties many leaf pages, and re-reading them costs more than
-// the memory (measured: ~10-30% more messages/s on 1,000-message batches).
+// the memory (measured, when the entries were still in SQLite: ~10-30% more
+// messages/s on 1,000-message batches; its share now is the search index and
+// the conversations' and members' rows, not measured again yet).
 constexpr std::string_view kWriterCachePragma = "PRAGMA cache_size = -32768";  // 32 MiB
 constexpr std::string_view kReaderCachePragma = "PRAGMA cache_size = -8192";   // 8 MiB
 
