@@ -268,9 +268,16 @@ class KafkaLog final : public MessageLog {
       if (consumer_ && !consumer_closed_) {
         consumer_closed_ = true;
         SendCommits(/*async=*/false);
-        AwaitFirstAssignment();
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());  // leaves the group
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Log()->warn("kafka consumer close: {}", Str(err));
+        if (AwaitFirstAssignment()) {
+          rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());  // leaves the group
+          if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Log()->warn("kafka consumer close: {}", Str(err));
+        } else {
+          // Left the group already; destroying the handle would abort (see
+          // AwaitFirstAssignment), so it stays, idle, until the process exits.
+          consumer_queue_.store(nullptr);
+          queue_.reset();
+          (void)consumer_.release();
+        }
       }
     }
     // Give what was accepted a moment to reach the brokers.
@@ -462,19 +469,30 @@ class KafkaLog final : public MessageLog {
   // group, would die on SIGABRT without leaving the group, and the group
   // would wait a session timeout for it. So a consumer in that state polls
   // until its assignment comes (the records it fetches meanwhile are dropped
-  // uncommitted: the next owner reads them), for at most a session timeout.
-  // Under consumer_mu_, from Close.
-  void AwaitFirstAssignment() {
-    if (ever_assigned_) return;
+  // uncommitted: the next owner reads them), for at most three session
+  // timeouts (10 s at least: a busy group's rebalance can take longer than
+  // one on a loaded machine). If none comes even then, the consumer leaves
+  // the group by unsubscribing, and false tells Close not to destroy it (the
+  // destruction is what aborts): the handle then lives, idle, until the
+  // process exits, which a Close at shutdown precedes. Under consumer_mu_,
+  // from Close.
+  bool AwaitFirstAssignment() {
+    if (ever_assigned_) return true;
     char* id = rd_kafka_memberid(consumer_.get());
     const bool joined = id != nullptr && *id != '\0';
     if (id) rd_kafka_mem_free(consumer_.get(), id);
-    if (!joined) return;
-    const auto deadline = Clock::now() + milliseconds(std::max(1000, options_.session_timeout_ms));
+    if (!joined) return true;
+    const int wait_ms = std::max(10000, 3 * options_.session_timeout_ms);
+    const auto deadline = Clock::now() + milliseconds(wait_ms);
     while (!ever_assigned_ && Clock::now() < deadline)
       rd::Message(rd_kafka_consumer_poll(consumer_.get(), 100));
-    if (!ever_assigned_)
-      Log()->warn("kafka: closing the consumer of group {} before its first assignment", options_.group);
+    if (ever_assigned_) return true;
+    Log()->warn(
+        "kafka: the consumer of group {} had no assignment {} ms after it joined; it leaves the group and "
+        "stays open until exit (librdkafka 2.0.2 aborts destroying it)",
+        options_.group, wait_ms);
+    rd_kafka_unsubscribe(consumer_.get());
+    return false;
   }
 
   // Runs inside rd_kafka_consumer_poll or rd_kafka_consumer_close, so between
