@@ -497,7 +497,10 @@ Result<void> EntryDb::FoldReactions(ConversationId conv, UserId viewer, std::vec
   if (by_target.empty()) return Ok();
   std::vector<EmojiCountRow> rows;
   std::set<std::pair<int64_t, std::string>, std::less<>> mine;
-  for (auto& [target, counts] : by_target) {
+  // Not structured bindings: clang before 16 cannot capture one.
+  for (auto& entry : by_target) {
+    const int64_t target = entry.first;
+    auto& counts = entry.second;
     std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
       return std::tie(a.first.first_seq, a.second) < std::tie(b.first.first_seq, b.second);
     });

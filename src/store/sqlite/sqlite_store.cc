@@ -1760,10 +1760,12 @@ Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
   // ids start above theirs, so no new conversation shows them and no new
   // user is their sender.
   SQLITE_STORE_ASSIGN(const EntryDb::TopIds top, entries.Top());
-  for (auto [table, id] : {std::pair{"conversations", top.conv}, std::pair{"users", top.sender}}) {
-    SQLITE_STORE_TRY(RunWith(c, kEnsureSequence, [&](Query& q) { q.Bind(1, std::string_view(table)); }));
+  // Not structured bindings: clang before 16 cannot capture one.
+  for (const std::pair<std::string_view, int64_t> raise :
+       {std::pair<std::string_view, int64_t>{"conversations", top.conv}, {"users", top.sender}}) {
+    SQLITE_STORE_TRY(RunWith(c, kEnsureSequence, [&](Query& q) { q.Bind(1, raise.first); }));
     SQLITE_STORE_TRY(
-        RunWith(c, kRaiseSequence, [&](Query& q) { q.Bind(1, std::string_view(table)).Bind(2, id); }));
+        RunWith(c, kRaiseSequence, [&](Query& q) { q.Bind(1, raise.first).Bind(2, raise.second); }));
   }
   if (!works.empty() && applied < batch && works.front().batch <= applied + 1) {
     for (const IndexWork& w : works) {
@@ -1781,10 +1783,10 @@ Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
       heads.emplace_back(q.Int(0), q.Int(1));
     }
   }
-  for (const auto& [conv, last_seq] : heads) {
-    SQLITE_STORE_ASSIGN(const int64_t stored, entries.LastSeq(ConversationId(conv)));
-    if (stored == last_seq) continue;
-    SQLITE_STORE_TRY(RunWith(c, kSetLastSeq, [&](Query& q) { q.Bind(1, conv).Bind(2, stored); }));
+  for (const std::pair<int64_t, int64_t>& head : heads) {  // (conv, last_seq)
+    SQLITE_STORE_ASSIGN(const int64_t stored, entries.LastSeq(ConversationId(head.first)));
+    if (stored == head.second) continue;
+    SQLITE_STORE_TRY(RunWith(c, kSetLastSeq, [&](Query& q) { q.Bind(1, head.first).Bind(2, stored); }));
   }
   SQLITE_STORE_TRY(c.Exec(kClampReadSeqs));
   SQLITE_STORE_TRY(ClearIndex(c));
