@@ -219,13 +219,26 @@ test('push: turning notifications on registers the service worker; a push delive
   const notifications = () =>
     page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })));
 
+  // One push at a time, each waited for: two pushes handed over at once may
+  // reach showNotification in either order, and the test is about the tag,
+  // not about the browser's scheduling. `seen` keeps what was last shown for
+  // the failure message.
+  let seen = [];
+  const shownWhen = (what, ok) =>
+    until(
+      async () => {
+        seen = await notifications();
+        return ok(seen) && seen;
+      },
+      () => `${what} (shown: ${JSON.stringify(seen)})`,
+      20000,
+    );
   await deliver({ conv: g, seq: 3, sender: '2', title: 'Pushed', body: 'first' });
+  await shownWhen('the first notification', (ns) => ns.length === 1 && ns[0].body === 'first');
   await deliver({ conv: g, seq: 4, sender: '2', title: 'Pushed', body: 'second' });
+  await shownWhen('the second replacing the first (one tag per conversation)', (ns) => ns.length === 1 && ns[0].body === 'second');
   await deliver({ conv: other, seq: 1, sender: '2', title: 'Elsewhere', body: 'over here' });
-  const shown = await until(async () => {
-    const ns = await notifications();
-    return ns.length === 2 && ns.some((n) => n.body === 'second') && ns;
-  }, 'two notifications, the first one replaced');
+  const shown = await shownWhen('one notification per conversation', (ns) => ns.length === 2);
   assert.deepEqual(
     shown.sort((a, b) => a.tag.localeCompare(b.tag)),
     [

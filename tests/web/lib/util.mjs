@@ -3,7 +3,7 @@ import { ParleyClient } from '../../../web/sdk/parley.js';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until fn() is truthy (or throws with the message). */
+/** Polls until fn() is truthy (or throws with the message; `what` may be a function, called then). */
 export async function until(fn, what = 'condition', timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   let last;
@@ -14,7 +14,7 @@ export async function until(fn, what = 'condition', timeoutMs = 10000) {
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await sleep(25);
   }
 }
