@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <unordered_set>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -1506,6 +1507,16 @@ class SqliteStore final : public Store {
   int64_t pruned_ = 0;
   std::chrono::steady_clock::time_point durable_at_ = std::chrono::steady_clock::now();
   std::optional<IndexWork> pending_;  // the work of batch_ when SQLite could not apply it
+  // (sender, conv) pairs whose sender-conversation key RocksDB holds, so a
+  // sender's next message there does not write it again. Under writer_mu_;
+  // emptied when it reaches kMaxKnownSenders (a miss costs one key).
+  struct PairHash {
+    size_t operator()(const std::pair<int64_t, int64_t>& p) const noexcept {
+      return std::hash<int64_t>()(p.first) * 0x9E3779B97F4A7C15ull ^ std::hash<int64_t>()(p.second);
+    }
+  };
+  static constexpr size_t kMaxKnownSenders = size_t{1} << 16;
+  std::unordered_set<std::pair<int64_t, int64_t>, PairHash> known_senders_;
   const bool synchronous_full_;
   bool writer_full_;  // the writer's synchronous mode now
 };
@@ -1528,6 +1539,7 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;
   // (sender, client_msg_id) of this batch's new entries -> their index in `out`.
   std::map<std::pair<int64_t, std::string>, size_t, std::less<>> new_ids;
+  std::vector<std::pair<int64_t, int64_t>> new_senders;  // (sender, conv) keys this batch writes
   WriterSource source(c, *entries_);
   EntryFolder folder(source);
   EntryBatch writes;
@@ -1621,7 +1633,12 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       writes.PutClientId(m.sender, m.client_msg_id, m.conv, seq);
       new_ids.emplace(std::pair(m.sender.value, m.client_msg_id), out.size());
     }
-    writes.PutSenderConversation(m.sender, m.conv);
+    if (const std::pair sc(m.sender.value, m.conv.value);
+        !known_senders_.contains(sc) &&
+        std::find(new_senders.begin(), new_senders.end(), sc) == new_senders.end()) {
+      writes.PutSenderConversation(m.sender, m.conv);
+      new_senders.push_back(sc);
+    }
     if (m.kind == EntryKind::kText) {
       writes.PutUnread(m.conv, seq, m.sender);
       work.texts.push_back(IndexWork::Text{m.conv, seq, m.ts, entry->body, false, true});
@@ -1730,6 +1747,8 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
   SQLITE_STORE_TRY(entries_->Write(writes));
   batch_ = work.batch;
   pruned_ = durable_;
+  if (known_senders_.size() + new_senders.size() > kMaxKnownSenders) known_senders_.clear();
+  known_senders_.insert(new_senders.begin(), new_senders.end());
   stored = work;
   SQLITE_STORE_TRY(ApplyIndexWork(c, work));
   return out;
@@ -1761,7 +1780,7 @@ Result<int64_t> Reconcile(Connection& c, EntryDb& entries) {
   // user is their sender.
   SQLITE_STORE_ASSIGN(const EntryDb::TopIds top, entries.Top());
   // Not structured bindings: clang before 16 cannot capture one.
-  for (const std::pair<std::string_view, int64_t> raise :
+  for (const std::pair<std::string_view, int64_t>& raise :
        {std::pair<std::string_view, int64_t>{"conversations", top.conv}, {"users", top.sender}}) {
     SQLITE_STORE_TRY(RunWith(c, kEnsureSequence, [&](Query& q) { q.Bind(1, raise.first); }));
     SQLITE_STORE_TRY(

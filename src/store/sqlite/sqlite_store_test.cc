@@ -357,6 +357,65 @@ TEST_F(SqliteStoreTest, CommitFailingInSqliteIsStoredAndTheRetryIsADuplicate) {
   EXPECT_EQ(RawInt("SELECT applied FROM entry_log"), 3);
 }
 
+// The store writes a sender's key for a conversation once while it knows
+// RocksDB holds it (a batch with the pair twice, then later batches, skip
+// it); what it skips is still there: FormerConversations lists both
+// conversations, before and after a reopen (which forgets what it knew),
+// and a batch refused while SQLite lags leaves the pair unknown, so its
+// retry writes it.
+TEST_F(SqliteStoreTest, SenderConversationKeysSkippedWhenKnownAreStillThere) {
+  UserId alice, bob;
+  ConversationId g1, g2, g3;
+  auto former = [&](Store& store) {
+    Result<std::vector<Conversation>> f = store.FormerConversations(alice);
+    EXPECT_TRUE(f.ok()) << f.error().message;
+    std::vector<int64_t> ids;
+    if (f.ok()) {
+      for (const Conversation& c : *f) ids.push_back(c.id.value);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  {
+    std::unique_ptr<Store> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    alice = NewUser(*store, "alice");
+    bob = NewUser(*store, "bob");
+    g1 = NewGroup(*store, bob, {alice});
+    g2 = NewGroup(*store, bob, {alice});
+    g3 = NewGroup(*store, bob, {alice});
+    const std::vector<NewMessage> batch = {Text(g1, alice, "a1", "one"), Text(g1, alice, "a2", "two"),
+                                           Text(g2, alice, "a3", "three")};
+    Result<std::vector<Result<Committed>>> r = store->CommitBatch(batch);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(Commit(*store, Text(g1, alice, "a4", "four")), 3);
+    EXPECT_EQ(Commit(*store, Text(g2, alice, "a5", "five")), 2);
+
+    // g3's first entry: stored in RocksDB, SQLite fails; then a batch is
+    // refused whole while SQLite lags; the retry is a duplicate.
+    ASSERT_NO_FATAL_FAILURE(InjectSqliteFailure());
+    const NewMessage in_g3 = Text(g3, alice, "a6", "six");
+    ASSERT_FALSE(store->CommitBatch(std::span<const NewMessage>(&in_g3, 1)).ok());
+    ASSERT_NO_FATAL_FAILURE(LiftSqliteFailure());
+    ASSERT_TRUE(store->CommitBatch(std::span<const NewMessage>(&in_g3, 1)).ok());
+
+    ASSERT_TRUE(store->RemoveMember(g1, alice).ok());
+    ASSERT_TRUE(store->RemoveMember(g2, alice).ok());
+    ASSERT_TRUE(store->RemoveMember(g3, alice).ok());
+    EXPECT_EQ(former(*store), (std::vector<int64_t>{g1.value, g2.value, g3.value}));
+  }
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(former(*store), (std::vector<int64_t>{g1.value, g2.value, g3.value}));
+  // Back in g1 and writing there after the reopen: listed once when she
+  // leaves again.
+  ASSERT_TRUE(store->AddMember(g1, alice, Role::kMember).ok());
+  EXPECT_EQ(former(*store), (std::vector<int64_t>{g2.value, g3.value}));
+  EXPECT_EQ(Commit(*store, Text(g1, alice, "a7", "seven")), 4);
+  ASSERT_TRUE(store->RemoveMember(g1, alice).ok());
+  EXPECT_EQ(former(*store), (std::vector<int64_t>{g1.value, g2.value, g3.value}));
+}
+
 // The next batch, not a retry, applies the work SQLite lacks before its own.
 TEST_F(SqliteStoreTest, CommitFailingInSqliteIsAppliedBeforeTheNextBatch) {
   std::unique_ptr<Store> store = OpenStore();
