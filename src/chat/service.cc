@@ -957,7 +957,10 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
     }
     if (from >= c.last_seq) continue;
     // Up to the last_seq seen here; anything newer arrives as live events.
-    ResumePlan::Conv rc{c.id, std::nullopt, from, c.last_seq};
+    ResumePlan::Conv rc;
+    rc.conv = c.id;
+    rc.after = from;
+    rc.upto = c.last_seq;
     if (c.last_seq - from > options_.resume_limit) {
       rc.after = c.last_seq - options_.resume_limit;
       rc.gap = std::make_pair(from + 1, rc.after);
@@ -977,6 +980,20 @@ Result<ResumePlan> Service::Resume(UserId user, const protocol::HelloReq& hello,
     }
   }
   return plan;
+}
+
+void Service::ReadAhead(UserId viewer, ResumePlan& plan, int limit) {
+  // Each page goes out in its place (after its conversation's gap event,
+  // before the rest of that conversation and the next one), so pages of
+  // several conversations may be read; `limit` bounds their memory.
+  for (ResumePlan::Conv& c : plan.conversations) {
+    if (limit <= 0) return;
+    if (c.after >= c.upto) continue;
+    Result<std::vector<Message>> page = ResumePage(viewer, c.conv, c.after, c.upto, limit);
+    if (!page) return;
+    limit -= static_cast<int>(page->size());
+    c.page = std::move(page).value();
+  }
 }
 
 Result<std::vector<Message>> Service::ResumePage(UserId viewer, ConversationId conv, int64_t after,

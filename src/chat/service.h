@@ -111,6 +111,9 @@ struct ResumePlan {
     std::optional<std::pair<int64_t, int64_t>> gap;  // inclusive from..to
     int64_t after = 0;                               // the messages to send: seq in (after, upto]
     int64_t upto = 0;
+    // The first page of (after, upto], when read with the plan
+    // (Service::ReadAhead): the resume sends it without another read.
+    std::optional<std::vector<Message>> page;
   };
   struct Online {
     UserId user;
@@ -406,6 +409,12 @@ class Service {
   // entries folded for `viewer`. Membership was checked by Resume. Blocking.
   Result<std::vector<Message>> ResumePage(UserId viewer, ConversationId conv, int64_t after, int64_t upto,
                                           int limit);
+  // Reads the plan's first pages, at most `limit` entries in all, into each
+  // Conv's `page`, in the same blocking job as the plan: a hello whose
+  // resume fits then costs one worker round trip less. A read that fails
+  // leaves its page unread (the resume reads it again and reports what
+  // fails then). Blocking.
+  void ReadAhead(UserId viewer, ResumePlan& plan, int limit);
 
   const Options& options() const { return options_; }
 

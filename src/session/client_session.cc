@@ -286,11 +286,13 @@ void ClientSession::Connected(int64_t re, protocol::HelloReq hello,
   UserId uid = user_;
   RunBlocking(
       [&svc, &fan, uid, hello = std::move(hello), interests = std::move(interests),
-       contacts = std::move(result->contacts)] {
+       contacts = std::move(result->contacts), limit = env_.options.resume_page] {
         if (!fan.AwaitFollowing(interests, kFollowWait)) {
           Log()->debug("user {}: fan-out not following every conversation yet; resuming anyway", uid.value);
         }
-        return svc.Resume(uid, hello, contacts);
+        Result<chat::ResumePlan> plan = svc.Resume(uid, hello, contacts);
+        if (plan) svc.ReadAhead(uid, *plan, limit);
+        return plan;
       },
       [this](Result<chat::ResumePlan> plan) {
         if (Gone()) return;
@@ -334,6 +336,12 @@ void ClientSession::PumpResume() {
       resume_->gap_sent = true;
       continue;
     }
+    if (c.page) {  // read with the plan
+      std::vector<Message> page = std::move(*c.page);
+      c.page.reset();
+      SendResumePage(std::move(page));
+      continue;
+    }
     resume_->reading = true;
     chat::Service& svc = env_.service;
     RunBlocking([&svc, me = user_, conv = c.conv, after = c.after, upto = c.upto,
@@ -341,27 +349,32 @@ void ClientSession::PumpResume() {
                 [this](Result<std::vector<Message>> page) {
                   if (Gone() || !resume_) return;
                   resume_->reading = false;
-                  chat::ResumePlan::Conv& c = resume_->convs[resume_->next];
-                  if (!page) {
-                    // Say what could not be read; the client fetches it with history.
-                    Log()->warn("session {}: resume of conversation {} failed: {}", id_, c.conv.value,
-                                page.error().message);
-                    link_.Send(protocol::MakeFrame(protocol::GapEvent(c.conv, c.after + 1, c.upto)), false);
-                    floors_.Raise(c.conv, c.upto);
-                    Saw(c.conv, c.upto);
-                    c.after = c.upto;
-                  } else if (page->empty()) {
-                    c.after = c.upto;
-                  } else {
-                    for (const Message& m : *page) {
-                      link_.Send(protocol::MakeFrame(protocol::MessageEvent(m)), false);
-                    }
-                    c.after = page->back().seq;
-                    floors_.Raise(c.conv, c.after);
-                    Saw(c.conv, c.after);
-                  }
+                  SendResumePage(std::move(page));
                   PumpResume();
                 });
+  }
+}
+
+// A page of the conversation being resumed (convs[next]) goes out, or,
+// when it could not be read, a gap for what it would have held.
+void ClientSession::SendResumePage(Result<std::vector<Message>> page) {
+  chat::ResumePlan::Conv& c = resume_->convs[resume_->next];
+  if (!page) {
+    // Say what could not be read; the client fetches it with history.
+    Log()->warn("session {}: resume of conversation {} failed: {}", id_, c.conv.value, page.error().message);
+    link_.Send(protocol::MakeFrame(protocol::GapEvent(c.conv, c.after + 1, c.upto)), false);
+    floors_.Raise(c.conv, c.upto);
+    Saw(c.conv, c.upto);
+    c.after = c.upto;
+  } else if (page->empty()) {
+    c.after = c.upto;
+  } else {
+    for (const Message& m : *page) {
+      link_.Send(protocol::MakeFrame(protocol::MessageEvent(m)), false);
+    }
+    c.after = page->back().seq;
+    floors_.Raise(c.conv, c.after);
+    Saw(c.conv, c.after);
   }
 }
 
@@ -412,9 +425,12 @@ void ClientSession::CatchUp() {
   // A revocation may have been among the lost events: the token is checked
   // against the store before anything more is sent on it.
   RunBlocking(
-      [&svc, uid = user_, epoch = token_epoch_, since = std::move(since)]() -> Result<chat::ResumePlan> {
+      [&svc, uid = user_, epoch = token_epoch_, since = std::move(since),
+       limit = env_.options.resume_page]() -> Result<chat::ResumePlan> {
         if (auto ok = svc.RecheckRevocation(uid, epoch); !ok) return ok.error();
-        return svc.Resume(uid, since);
+        Result<chat::ResumePlan> plan = svc.Resume(uid, since);
+        if (plan) svc.ReadAhead(uid, *plan, limit);
+        return plan;
       },
       [this](Result<chat::ResumePlan> plan) {
         if (Gone()) return;

@@ -176,6 +176,7 @@ class ClientSession {
   template <class Work, class Then>
   void RunBlocking(Work work, Then then);
   void StartResume(Result<chat::ResumePlan> plan);
+  void SendResumePage(Result<std::vector<Message>> page);
   void PumpResume();
   void FinishResume();
   void Handle(std::optional<int64_t> id, protocol::Request& request);

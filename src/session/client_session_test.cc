@@ -409,6 +409,52 @@ TEST_F(ClientSessionTest, TheResumeIsPacedByTheReader) {
   EXPECT_LE(c.link.max_queued, 3 * 700) << "never more than a page queued";
 }
 
+// The plan's job also reads the first pages (Service::ReadAhead, at most
+// resume_page entries in all): a resume that fits needs no read of its own,
+// and one that does not goes on with the usual reads, in order.
+TEST_F(ClientSessionTest, TheResumeReadsAheadWithThePlan) {
+  options_.resume_page = 4;
+  auto alice = Register("alice"), bob = Register("bob"), carol = Register("carol");
+  auto dm1 = service_->OpenDm(bob.user.id, "alice");
+  auto dm2 = service_->OpenDm(carol.user.id, "alice");
+  ASSERT_TRUE(dm1 && dm2);
+  SendMany(bob, dm1->id, 2);
+  SendMany(carol, dm2->id, 2);
+  DropHeldBatches();
+  const std::string both =
+      R"({")" + std::to_string(dm1->id.value) + R"(":0,")" + std::to_string(dm2->id.value) + R"(":0})";
+  // The jobs after the welcome: the plan's, then each read.
+  auto jobs_after_welcome = [&](Client& c) {
+    while (c.link.OfType("welcome").empty() && worker_.RunOne()) {
+    }
+    int jobs = 0;
+    while (worker_.RunOne()) ++jobs;
+    return jobs;
+  };
+  Client& c = Open(1);
+  c.session->OnMessage(Hello(alice, both), false);
+  EXPECT_EQ(jobs_after_welcome(c), 1) << "the plan read both pages";
+  EXPECT_EQ(Seqs(c, dm1->id), Range(1, 2));
+  EXPECT_EQ(Seqs(c, dm2->id), Range(1, 2));
+  EXPECT_TRUE(c.session->WantsInput()) << "the resume is over";
+
+  SendMany(bob, dm1->id, 5);  // dm1 holds 1..7: more than a page
+  DropHeldBatches();
+  Client& c2 = Open(2);
+  c2.session->OnMessage(Hello(alice, both), false);
+  EXPECT_EQ(jobs_after_welcome(c2), 3) << "the plan (dm1 1..4), then dm1 5..7, then dm2";
+  EXPECT_EQ(Seqs(c2, dm1->id), Range(1, 7));
+  EXPECT_EQ(Seqs(c2, dm2->id), Range(1, 2));
+  // dm1's entries all went out before any of dm2's.
+  std::vector<std::string> order;
+  for (const auto& f : c2.link.All()) {
+    if (f.at("type").as_string() == "message") order.push_back(std::string(f.at("conv").as_string()));
+  }
+  ASSERT_EQ(order.size(), 9u);
+  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(order[i], std::to_string(dm1->id.value)) << i;
+  EXPECT_TRUE(c2.session->WantsInput());
+}
+
 TEST_F(ClientSessionTest, OverTheResumeLimitAGapComesFirst) {
   auto alice = Register("alice"), bob = Register("bob");
   auto dm = service_->OpenDm(bob.user.id, "alice");
