@@ -1,13 +1,13 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
-#include <unordered_set>
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
