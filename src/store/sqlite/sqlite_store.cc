@@ -1516,7 +1516,8 @@ class SqliteStore final : public Store {
     }
   };
   static constexpr size_t kMaxKnownSenders = size_t{1} << 16;
-  std::unordered_set<std::pair<int64_t, int64_t>, PairHash> known_senders_;
+  using SenderConvs = std::unordered_set<std::pair<int64_t, int64_t>, PairHash>;
+  SenderConvs known_senders_;
   const bool synchronous_full_;
   bool writer_full_;  // the writer's synchronous mode now
 };
@@ -1539,7 +1540,7 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
   std::map<std::pair<int64_t, int64_t>, int64_t> read_marks;
   // (sender, client_msg_id) of this batch's new entries -> their index in `out`.
   std::map<std::pair<int64_t, std::string>, size_t, std::less<>> new_ids;
-  std::vector<std::pair<int64_t, int64_t>> new_senders;  // (sender, conv) keys this batch writes
+  SenderConvs new_senders;  // (sender, conv) keys this batch writes
   WriterSource source(c, *entries_);
   EntryFolder folder(source);
   EntryBatch writes;
@@ -1634,10 +1635,8 @@ Result<std::vector<Result<Committed>>> SqliteStore::CommitInTransaction(Connecti
       new_ids.emplace(std::pair(m.sender.value, m.client_msg_id), out.size());
     }
     if (const std::pair sc(m.sender.value, m.conv.value);
-        !known_senders_.contains(sc) &&
-        std::find(new_senders.begin(), new_senders.end(), sc) == new_senders.end()) {
+        !known_senders_.contains(sc) && new_senders.insert(sc).second) {
       writes.PutSenderConversation(m.sender, m.conv);
-      new_senders.push_back(sc);
     }
     if (m.kind == EntryKind::kText) {
       writes.PutUnread(m.conv, seq, m.sender);
